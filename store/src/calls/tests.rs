@@ -1,0 +1,136 @@
+//! Tests for live calls and CDRs, on both flavours.
+
+use crate::testdb::flavour_tests;
+use crate::{Cdr, LiveCall, Store, StoreError};
+
+flavour_tests!(
+    live_call_lifecycle,
+    live_calls_by_node_and_clear,
+    insert_live_call_twice_replaces,
+    cdrs_round_trip_optional_fields,
+);
+
+fn ringing(node: &str, call_id: &str, started_at_ms: i64) -> LiveCall {
+    LiveCall {
+        node: node.to_owned(),
+        call_id: call_id.to_owned(),
+        from_uri: "sip:alice@127.0.0.1".to_owned(),
+        to_uri: "sip:moh@127.0.0.11".to_owned(),
+        state: "ringing".to_owned(),
+        started_at_ms,
+        answered_at_ms: None,
+        redirected_from: None,
+    }
+}
+
+async fn live_call_lifecycle(store: &Store) -> Result<(), StoreError> {
+    let call = ringing("main-a", "c1@host", 1_000);
+    store.insert_live_call(&call).await?;
+    assert_eq!(store.live_calls(Some("main-a")).await?, vec![call.clone()]);
+
+    assert!(
+        store
+            .update_live_call_answered("main-a", "c1@host", 1_500)
+            .await?
+    );
+    let answered = LiveCall {
+        state: "answered".to_owned(),
+        answered_at_ms: Some(1_500),
+        ..call
+    };
+    assert_eq!(store.live_calls(Some("main-a")).await?, vec![answered]);
+
+    assert!(
+        !store
+            .update_live_call_answered("main-a", "other", 1_500)
+            .await?
+    );
+    assert!(
+        !store
+            .update_live_call_answered("main-b", "c1@host", 1_500)
+            .await?
+    );
+    assert!(store.delete_live_call("main-a", "c1@host").await?);
+    assert!(!store.delete_live_call("main-a", "c1@host").await?);
+    assert_eq!(store.live_calls(None).await?, vec![]);
+    Ok(())
+}
+
+async fn live_calls_by_node_and_clear(store: &Store) -> Result<(), StoreError> {
+    let a1 = ringing("a", "x", 3_000);
+    let a2 = LiveCall {
+        redirected_from: Some("main-b".to_owned()),
+        ..ringing("a", "y", 1_000)
+    };
+    let b1 = ringing("b", "x", 2_000);
+    for call in [&a1, &a2, &b1] {
+        store.insert_live_call(call).await?;
+    }
+    assert_eq!(
+        store.live_calls(None).await?,
+        vec![a2.clone(), b1.clone(), a1.clone()]
+    );
+    assert_eq!(store.live_calls(Some("a")).await?, vec![a2, a1]);
+    assert_eq!(store.live_calls(Some("nobody")).await?, vec![]);
+    assert_eq!(store.clear_live_calls("a").await?, 2);
+    assert_eq!(store.clear_live_calls("a").await?, 0);
+    assert_eq!(store.live_calls(None).await?, vec![b1]);
+    Ok(())
+}
+
+async fn insert_live_call_twice_replaces(store: &Store) -> Result<(), StoreError> {
+    let first = ringing("a", "x", 1_000);
+    let again = LiveCall {
+        state: "answered".to_owned(),
+        answered_at_ms: Some(1_200),
+        redirected_from: Some("main-b".to_owned()),
+        ..ringing("a", "x", 1_100)
+    };
+    store.insert_live_call(&first).await?;
+    store.insert_live_call(&again).await?;
+    assert_eq!(store.live_calls(None).await?, vec![again]);
+    Ok(())
+}
+
+async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError> {
+    let cancelled = Cdr {
+        node: "main-a".to_owned(),
+        call_id: "c1".to_owned(),
+        from_uri: "sip:alice@127.0.0.1".to_owned(),
+        to_uri: "sip:moh@127.0.0.11".to_owned(),
+        started_at_ms: 1_000,
+        answered_at_ms: None,
+        ended_at_ms: 2_000,
+        hangup_cause: "cancelled".to_owned(),
+        hangup_side: "caller".to_owned(),
+        sip_status: 487,
+        redirected_from: None,
+    };
+    let answered = Cdr {
+        call_id: "c2".to_owned(),
+        node: "extra-1".to_owned(),
+        answered_at_ms: Some(1_100),
+        ended_at_ms: 9_000,
+        hangup_cause: "normal".to_owned(),
+        hangup_side: "callee".to_owned(),
+        sip_status: 200,
+        redirected_from: Some("main-a".to_owned()),
+        ..cancelled.clone()
+    };
+    // Inserted out of end order: listing is by `ended_at_ms`.
+    let id_answered = store.insert_cdr(&answered).await?;
+    let id_cancelled = store.insert_cdr(&cancelled).await?;
+    assert!(id_cancelled > id_answered, "ids increase");
+
+    assert_eq!(
+        store.cdrs_since(0).await?,
+        vec![cancelled.clone(), answered.clone()]
+    );
+    assert_eq!(
+        store.cdrs_since(2_000).await?,
+        vec![cancelled, answered.clone()]
+    );
+    assert_eq!(store.cdrs_since(2_001).await?, vec![answered]);
+    assert_eq!(store.cdrs_since(9_001).await?, vec![]);
+    Ok(())
+}
