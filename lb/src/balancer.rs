@@ -1,0 +1,220 @@
+//! The shared balancer: owns the current cluster view and the redirects sent since it was built,
+//! and runs [`choose`] for every new INVITE.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use crate::decision::{choose, Choice, Decision, LocalLoad};
+use crate::report::NodeReport;
+use crate::role::Role;
+use crate::view::{ClusterView, NodeStatus};
+
+#[cfg(test)]
+mod tests;
+
+/// Default heartbeat TTL: three times the default 2 s heartbeat interval.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(6);
+
+/// Default hysteresis: a main node keeps a call while its utilisation is within 0.10 of the
+/// best peer's.
+pub const DEFAULT_HYSTERESIS: f32 = 0.10;
+
+/// Tuning of the balancer, from the node config (`heartbeat.ttl`, `lb.hysteresis`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LbConfig {
+    /// A heartbeat older than this marks its node down (never chosen).
+    pub ttl: Duration,
+    /// Utilisation band (0.0..=1.0) within which this node keeps the call rather than redirect.
+    pub hysteresis: f32,
+    /// When false, a main node is a dedicated redirector: it handles an unmarked call itself
+    /// only if no peer can take it (`lb.prefer_self`).
+    pub prefer_self: bool,
+}
+
+impl Default for LbConfig {
+    fn default() -> Self {
+        LbConfig {
+            ttl: DEFAULT_TTL,
+            hysteresis: DEFAULT_HYSTERESIS,
+            prefer_self: true,
+        }
+    }
+}
+
+/// The routing decision with its shared state; cheap to clone, one per node process.
+///
+/// The SIP layer calls [`decide`](Self::decide) per INVITE; the heartbeat task calls
+/// [`replace_view`](Self::replace_view) after each read of the heartbeat table.
+#[derive(Debug, Clone)]
+pub struct Balancer {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    self_name: String,
+    role: Role,
+    config: LbConfig,
+    /// A std mutex, not tokio's: nothing here is async, so it is never held across an
+    /// `.await`, and each critical section is one scan of a few rows.
+    state: Mutex<State>,
+}
+
+/// The view and the redirects sent since it was built, kept under one lock so that
+/// `pending[i]` always counts redirects to `view.nodes()[i]` of this very view.
+#[derive(Debug)]
+struct State {
+    view: Arc<ClusterView>,
+    pending: Vec<u32>,
+}
+
+impl Balancer {
+    /// A balancer for node `self_name` with an empty view: until the first
+    /// [`replace_view`](Self::replace_view) a main node handles what it can and redirects nothing.
+    pub fn new(self_name: impl Into<String>, role: Role, config: LbConfig) -> Self {
+        let state = State {
+            view: Arc::new(ClusterView::empty(0, config.ttl)),
+            pending: Vec::new(),
+        };
+        Balancer {
+            inner: Arc::new(Inner {
+                self_name: self_name.into(),
+                role,
+                config,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// This node's name.
+    pub fn self_name(&self) -> &str {
+        &self.inner.self_name
+    }
+
+    /// This node's role.
+    pub fn role(&self) -> Role {
+        self.inner.role
+    }
+
+    /// The tuning this balancer runs with.
+    pub fn config(&self) -> LbConfig {
+        self.inner.config
+    }
+
+    /// The current view (a shared handle: later replacements do not change it).
+    pub fn view(&self) -> Arc<ClusterView> {
+        Arc::clone(&self.lock().view)
+    }
+
+    /// Redirects sent to `name` since the current view was built.
+    pub fn pending(&self, name: &str) -> u32 {
+        let state = self.lock();
+        state
+            .view
+            .position(name)
+            .and_then(|i| state.pending.get(i).copied())
+            .unwrap_or(0)
+    }
+
+    /// Swaps in the view built from `rows` read at `now_ms` and resets the pending counts: the
+    /// fresh rows already include the calls those redirects brought.
+    pub fn replace_view(&self, rows: Vec<NodeStatus>, now_ms: i64) {
+        let view = Arc::new(ClusterView::from_rows(rows, now_ms, self.inner.config.ttl));
+        let nodes = view.nodes().len();
+        let pending = vec![0; nodes];
+        // The old view and counts are freed after the lock is released.
+        let old = {
+            let mut state = self.lock();
+            let old_pending = std::mem::replace(&mut state.pending, pending);
+            (std::mem::replace(&mut state.view, view), old_pending)
+        };
+        drop(old);
+        tracing::debug!(nodes, now_ms, "cluster view replaced");
+    }
+
+    /// Judges the current rows again at `now_ms`, keeping the pending counts. For when the
+    /// heartbeat table cannot be read: nodes that stop beating still age out of the view.
+    pub fn restamp(&self, now_ms: i64) {
+        let current = self.view();
+        let view = Arc::new(current.restamped(now_ms));
+        let old = {
+            let mut state = self.lock();
+            if !Arc::ptr_eq(&state.view, &current) {
+                // A replace_view won the race; its rows are newer than ours.
+                return;
+            }
+            std::mem::replace(&mut state.view, view)
+        };
+        drop(old);
+    }
+
+    /// Decides where a new INVITE goes (see [`choose`] for the rules) and, on a redirect,
+    /// counts it as pending load on the target.
+    ///
+    /// Hot path: the lock is held only for the scan and the counter bump; the target's name is
+    /// copied and the decision logged after it is released.
+    pub fn decide(&self, marked: bool, local: LocalLoad) -> Decision {
+        let inner = &*self.inner;
+        let (choice, view) = {
+            let mut state = self.lock();
+            let pick = |local| {
+                choose(
+                    &state.view,
+                    &inner.self_name,
+                    inner.role,
+                    marked,
+                    local,
+                    &state.pending,
+                    inner.config.hysteresis,
+                )
+            };
+            let choice = if inner.config.prefer_self {
+                pick(local)
+            } else {
+                // A dedicated redirector offers the call to its peers first, as if it were
+                // draining, and keeps it only when none of them can take it.
+                match pick(LocalLoad {
+                    draining: true,
+                    ..local
+                }) {
+                    Choice::Refuse => pick(local),
+                    other => other,
+                }
+            };
+            if let Choice::Redirect(index) = choice {
+                if let Some(sent) = state.pending.get_mut(index) {
+                    *sent = sent.saturating_add(1);
+                }
+            }
+            (choice, Arc::clone(&state.view))
+        };
+        let decision = choice.to_decision(&view);
+        tracing::trace!(marked, calls = local.calls, ?decision, "lb decision");
+        decision
+    }
+
+    /// One report per node in the current view, judged at `now_ms`, sorted by name.
+    pub fn snapshot(&self, now_ms: i64) -> Vec<NodeReport> {
+        let (view, pending) = {
+            let state = self.lock();
+            (Arc::clone(&state.view), state.pending.clone())
+        };
+        view.nodes()
+            .iter()
+            .enumerate()
+            .map(|(i, node)| {
+                let sent = pending.get(i).copied().unwrap_or(0);
+                NodeReport::from_status(node, now_ms, view.ttl(), sent)
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The state is valid at every instant (whole-value swaps, single counter bumps, and
+        // `choose` does not panic), so a poisoned lock is safe to keep using.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
