@@ -1,0 +1,145 @@
+//! Routes and handlers of a node's HTTP API: `/healthz`, `/api/v1/*` and `/metrics`.
+//!
+//! | route                       | answer                                              |
+//! |-----------------------------|-----------------------------------------------------|
+//! | `GET /healthz`              | 200 `ok`                                            |
+//! | `GET /api/v1/nodes`         | 200 JSON array: the cluster view ([`NodeApi::nodes`]) |
+//! | `GET /api/v1/calls`         | 200 JSON array: this node's live calls              |
+//! | `POST /api/v1/admin/drain`  | 204, loopback peer or [`SECRET_HEADER`] only, else 403 |
+//! | `GET /metrics`              | 200 OpenMetrics text                                |
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+
+/// A boxed, sendable future: what [`NodeApi`] methods return so the trait stays object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Header carrying the cluster secret on admin routes called from another host.
+pub const SECRET_HEADER: &str = "x-callfleet-secret";
+
+/// What the HTTP layer needs from the running node.
+pub trait NodeApi: Send + Sync + 'static {
+    /// Snapshot of the cluster view, already JSON (an array of node objects).
+    fn nodes(&self) -> serde_json::Value;
+    /// Live calls of this node (a JSON array of `LiveCall`).
+    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>>;
+    /// Marks this node draining: it takes no new calls and lets current ones finish.
+    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>>;
+}
+
+/// State shared by every handler; cheap to clone (two `Arc`s and the optional secret).
+#[derive(Clone)]
+pub struct AppState {
+    /// The node behind the API.
+    pub api: Arc<dyn NodeApi>,
+    /// The node's metrics registry, served on `/metrics`.
+    pub metrics: Metrics,
+    /// Cluster secret that admits admin requests from non-loopback peers; `None` (or empty)
+    /// admits loopback peers only.
+    pub secret: Option<String>,
+}
+
+impl AppState {
+    /// Bundles the node, its metrics and the optional cluster secret.
+    pub fn new(api: Arc<dyn NodeApi>, metrics: Metrics, secret: Option<String>) -> Self {
+        Self {
+            api,
+            metrics,
+            secret,
+        }
+    }
+}
+
+impl fmt::Debug for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppState")
+            .field("metrics", &self.metrics)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The node's HTTP router.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so admin routes can see
+/// the peer address; without it every admin request needs the secret.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/calls", get(calls))
+        .route("/api/v1/admin/drain", post(drain))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn nodes(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.api.nodes())
+}
+
+async fn calls(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.api.calls().await?))
+}
+
+async fn drain(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    authorize_admin(peer, &headers, state.secret.as_deref())?;
+    state.api.drain().await?;
+    tracing::info!(?peer, "node marked draining over HTTP");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let text = state
+        .metrics
+        .encode()
+        .map_err(|err| ApiError::internal("encode metrics", err))?;
+    let content_type = HeaderValue::from_static(Metrics::CONTENT_TYPE);
+    Ok(([(header::CONTENT_TYPE, content_type)], text))
+}
+
+/// Admits an admin request from a loopback peer, or one carrying the (non-empty) cluster secret.
+fn authorize_admin(
+    peer: Option<SocketAddr>,
+    headers: &HeaderMap,
+    secret: Option<&str>,
+) -> Result<(), ApiError> {
+    // `to_canonical` so that `::ffff:127.0.0.1` on a dual-stack socket counts as loopback.
+    if peer.is_some_and(|addr| addr.ip().to_canonical().is_loopback()) {
+        return Ok(());
+    }
+    let presented = headers.get(SECRET_HEADER).map(HeaderValue::as_bytes);
+    match (secret.filter(|s| !s.is_empty()), presented) {
+        (Some(secret), Some(presented)) if constant_time_eq(secret.as_bytes(), presented) => Ok(()),
+        _ => Err(ApiError::Forbidden { peer }),
+    }
+}
+
+/// Compares without returning early on the first differing byte, so response time does not
+/// tell a remote caller how much of the secret it guessed (the length may still leak).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,31 @@
+//! HTTP surface of a callfleet node: JSON API, admin routes and the Prometheus metrics registry.
+//!
+//! # Layout
+//!
+//! - [`api`]: [`router`] builds the axum [`Router`](axum::Router) over an [`AppState`]; the node
+//!   plugs itself in through the [`NodeApi`] trait, so this crate never sees SQL or SIP.
+//! - [`error`]: [`ApiError`], the one error type handlers return; it logs the cause and shows the
+//!   client a clean `{"error": "..."}` body with a status that says who is at fault.
+//! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
+//!   are cheap enough for the SIP hot path.
+//!
+//! # Invariants
+//!
+//! - **Handlers hold no lock across `.await`**: state is `Arc`s and atomics; the node's own
+//!   futures (behind [`NodeApi`]) own their I/O.
+//! - **Metric cardinality is bounded**: label values come from closed enums
+//!   ([`Outcome`], [`SipMethod`]), SIP status codes (100..=699, anything else is folded into `0`)
+//!   or the cluster's node names.
+//! - **Admin routes are closed by default**: only loopback peers or requests carrying the
+//!   configured cluster secret get through; a missing peer address counts as remote.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod error;
+pub mod metrics;
+
+pub use api::{router, AppState, BoxFuture, NodeApi, SECRET_HEADER};
+pub use error::{ApiError, BoxError};
+pub use metrics::{Metrics, Outcome, SipMethod};

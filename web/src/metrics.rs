@@ -1,0 +1,336 @@
+//! [`Metrics`]: the node's Prometheus registry and the typed helpers hot paths increment.
+//!
+//! Every metric is registered once, in [`Metrics::new`], under the `callfleet_` prefix:
+//!
+//! | metric                                      | type      | labels                  |
+//! |---------------------------------------------|-----------|-------------------------|
+//! | `callfleet_calls_active`                    | gauge     |                         |
+//! | `callfleet_calls_total`                     | counter   | `outcome` ([`Outcome`]) |
+//! | `callfleet_redirects_total`                 | counter   | `target` (node name)    |
+//! | `callfleet_sip_requests_total`              | counter   | `method` ([`SipMethod`])|
+//! | `callfleet_sip_responses_total`             | counter   | `status` (SIP code)     |
+//! | `callfleet_sip_malformed_total`             | counter   |                         |
+//! | `callfleet_heartbeat_write_seconds`         | histogram | 1 ms .. 1.024 s buckets |
+//! | `callfleet_heartbeat_write_errors_total`    | counter   |                         |
+//!
+//! Label sets with a closed set of values are created up front, so they are exported at 0 before
+//! the first event, and an increment is a read lock, a hash lookup and an atomic add: no
+//! allocation. Only [`Metrics::redirect`] allocates (the node name), once per redirect.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::{Registry, Unit};
+
+/// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
+const HEARTBEAT_BUCKETS: u16 = 11;
+
+/// How a call ended, as counted by `callfleet_calls_total{outcome}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Answered by this node.
+    Answered,
+    /// Sent to another node with a 302.
+    Redirected,
+    /// Refused for load (no node could take it).
+    Refused,
+    /// Cancelled by the caller before it was answered.
+    Cancelled,
+    /// Failed inside the node (media, transport...).
+    Failed,
+    /// Rejected because the source is not an allowed carrier.
+    Forbidden,
+}
+
+impl Outcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Answered,
+        Outcome::Redirected,
+        Outcome::Refused,
+        Outcome::Cancelled,
+        Outcome::Failed,
+        Outcome::Forbidden,
+    ];
+
+    /// The label value, lower case.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::Redirected => "redirected",
+            Outcome::Refused => "refused",
+            Outcome::Cancelled => "cancelled",
+            Outcome::Failed => "failed",
+            Outcome::Forbidden => "forbidden",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+/// A SIP request method as a bounded label: methods we do not name are counted as `other`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SipMethod {
+    /// `INVITE`
+    Invite,
+    /// `ACK`
+    Ack,
+    /// `BYE`
+    Bye,
+    /// `CANCEL`
+    Cancel,
+    /// `OPTIONS`
+    Options,
+    /// `REGISTER`
+    Register,
+    /// Any other method, valid or not.
+    Other,
+}
+
+impl SipMethod {
+    /// Every label value, in a fixed order.
+    pub const ALL: [SipMethod; 7] = [
+        SipMethod::Invite,
+        SipMethod::Ack,
+        SipMethod::Bye,
+        SipMethod::Cancel,
+        SipMethod::Options,
+        SipMethod::Register,
+        SipMethod::Other,
+    ];
+
+    /// Classifies a method token; SIP methods are case-sensitive (RFC 3261 section 7.1).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "INVITE" => SipMethod::Invite,
+            "ACK" => SipMethod::Ack,
+            "BYE" => SipMethod::Bye,
+            "CANCEL" => SipMethod::Cancel,
+            "OPTIONS" => SipMethod::Options,
+            "REGISTER" => SipMethod::Register,
+            _ => SipMethod::Other,
+        }
+    }
+
+    /// The label value: the method token, or `other`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SipMethod::Invite => "INVITE",
+            SipMethod::Ack => "ACK",
+            SipMethod::Bye => "BYE",
+            SipMethod::Cancel => "CANCEL",
+            SipMethod::Options => "OPTIONS",
+            SipMethod::Register => "REGISTER",
+            SipMethod::Other => "other",
+        }
+    }
+}
+
+impl EncodeLabelValue for SipMethod {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct TargetLabels {
+    target: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct MethodLabels {
+    method: SipMethod,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StatusLabels {
+    status: u16,
+}
+
+/// The node's metrics: a cheap handle (one `Arc`) to clone into every task.
+#[derive(Clone, Debug)]
+pub struct Metrics {
+    inner: Arc<Inner>,
+}
+
+/// The registry owns a clone of every handle below; the handles share their atomics with it.
+#[derive(Debug)]
+struct Inner {
+    registry: Registry,
+    calls_active: Gauge,
+    calls: Family<OutcomeLabels, Counter>,
+    redirects: Family<TargetLabels, Counter>,
+    sip_requests: Family<MethodLabels, Counter>,
+    sip_responses: Family<StatusLabels, Counter>,
+    sip_malformed: Counter,
+    heartbeat_write: Histogram,
+    heartbeat_write_errors: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered (and closed label sets at 0).
+    pub fn new() -> Self {
+        let inner = Inner {
+            registry: Registry::with_prefix("callfleet"),
+            calls_active: Gauge::default(),
+            calls: Family::default(),
+            redirects: Family::default(),
+            sip_requests: Family::default(),
+            sip_responses: Family::default(),
+            sip_malformed: Counter::default(),
+            heartbeat_write: Histogram::new(exponential_buckets(0.001, 2.0, HEARTBEAT_BUCKETS)),
+            heartbeat_write_errors: Counter::default(),
+        };
+        for outcome in Outcome::ALL {
+            inner.calls.get_or_create_owned(&OutcomeLabels { outcome });
+        }
+        for method in SipMethod::ALL {
+            inner
+                .sip_requests
+                .get_or_create_owned(&MethodLabels { method });
+        }
+        Self {
+            inner: Arc::new(inner.registered()),
+        }
+    }
+
+    /// Sets the number of calls in progress on this node.
+    pub fn set_calls_active(&self, calls: i64) {
+        self.inner.calls_active.set(calls);
+    }
+
+    /// Counts one call ending (or being turned away) with `outcome`.
+    pub fn call_outcome(&self, outcome: Outcome) {
+        self.inner
+            .calls
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// Counts one call redirected to node `target`.
+    pub fn redirect(&self, target: &str) {
+        let labels = TargetLabels {
+            target: target.to_owned(),
+        };
+        self.inner.redirects.get_or_create(&labels).inc();
+    }
+
+    /// Counts one SIP request received, by method token (see [`SipMethod::from_name`]).
+    pub fn sip_request(&self, method: &str) {
+        let method = SipMethod::from_name(method);
+        self.inner
+            .sip_requests
+            .get_or_create(&MethodLabels { method })
+            .inc();
+    }
+
+    /// Counts one SIP response sent; codes outside 100..=699 are counted as status `0`.
+    pub fn sip_response(&self, status: u16) {
+        let status = if (100..=699).contains(&status) {
+            status
+        } else {
+            0
+        };
+        self.inner
+            .sip_responses
+            .get_or_create(&StatusLabels { status })
+            .inc();
+    }
+
+    /// Counts one SIP message that could not be parsed.
+    pub fn sip_malformed(&self) {
+        self.inner.sip_malformed.inc();
+    }
+
+    /// Records how long one heartbeat write to the database took.
+    pub fn heartbeat_written(&self, took: Duration) {
+        self.inner.heartbeat_write.observe(took.as_secs_f64());
+    }
+
+    /// Counts one heartbeat write that failed.
+    pub fn heartbeat_failed(&self) {
+        self.inner.heartbeat_write_errors.inc();
+    }
+
+    /// The registry in the OpenMetrics text format (served with [`Metrics::CONTENT_TYPE`]).
+    ///
+    /// Only fails if a metric cannot be encoded, which our label types never do.
+    pub fn encode(&self) -> Result<String, fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.inner.registry)?;
+        Ok(out)
+    }
+
+    /// The content type of [`Metrics::encode`]'s output.
+    pub const CONTENT_TYPE: &'static str =
+        "application/openmetrics-text; version=1.0.0; charset=utf-8";
+}
+
+impl Inner {
+    /// Registers a clone of every handle (counters get their `_total` suffix from the registry).
+    fn registered(mut self) -> Self {
+        let r = &mut self.registry;
+        r.register(
+            "calls_active",
+            "Calls in progress on this node",
+            self.calls_active.clone(),
+        );
+        r.register("calls", "Calls by outcome", self.calls.clone());
+        r.register(
+            "redirects",
+            "Calls redirected, by target node",
+            self.redirects.clone(),
+        );
+        r.register(
+            "sip_requests",
+            "SIP requests received, by method",
+            self.sip_requests.clone(),
+        );
+        r.register(
+            "sip_responses",
+            "SIP responses sent, by status code",
+            self.sip_responses.clone(),
+        );
+        r.register(
+            "sip_malformed",
+            "SIP messages that could not be parsed",
+            self.sip_malformed.clone(),
+        );
+        r.register_with_unit(
+            "heartbeat_write",
+            "Time to write one heartbeat to the database",
+            Unit::Seconds,
+            self.heartbeat_write.clone(),
+        );
+        r.register(
+            "heartbeat_write_errors",
+            "Heartbeat writes that failed",
+            self.heartbeat_write_errors.clone(),
+        );
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,124 @@
+//! Tests for [`Metrics`]: label mapping and the encoded text after increments.
+
+use std::time::Duration;
+
+use super::{Metrics, Outcome, SipMethod};
+
+/// The value of the sample line `name{labels}` (or bare `name`), if present.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+        value.parse().ok()
+    })
+}
+
+fn encoded(metrics: &Metrics) -> String {
+    metrics.encode().expect("encode metrics")
+}
+
+#[test]
+fn sip_method_names_map_to_bounded_labels() {
+    let cases = [
+        ("INVITE", SipMethod::Invite, "INVITE"),
+        ("ACK", SipMethod::Ack, "ACK"),
+        ("BYE", SipMethod::Bye, "BYE"),
+        ("CANCEL", SipMethod::Cancel, "CANCEL"),
+        ("OPTIONS", SipMethod::Options, "OPTIONS"),
+        ("REGISTER", SipMethod::Register, "REGISTER"),
+        ("invite", SipMethod::Other, "other"),
+        ("SUBSCRIBE", SipMethod::Other, "other"),
+        ("", SipMethod::Other, "other"),
+    ];
+    for (name, method, label) in cases {
+        assert_eq!(SipMethod::from_name(name), method, "{name:?}");
+        assert_eq!(method.as_str(), label, "{name:?}");
+    }
+}
+
+#[test]
+fn closed_label_sets_are_exported_at_zero() {
+    let text = encoded(&Metrics::new());
+    for outcome in Outcome::ALL {
+        let series = format!("callfleet_calls_total{{outcome=\"{}\"}}", outcome.as_str());
+        assert_eq!(sample(&text, &series), Some(0.0), "{series}\n{text}");
+    }
+    for method in SipMethod::ALL {
+        let series = format!(
+            "callfleet_sip_requests_total{{method=\"{}\"}}",
+            method.as_str()
+        );
+        assert_eq!(sample(&text, &series), Some(0.0), "{series}\n{text}");
+    }
+    assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[test]
+fn increments_show_in_the_encoded_text() {
+    let metrics = Metrics::new();
+    let clone = metrics.clone();
+    metrics.set_calls_active(7);
+    metrics.call_outcome(Outcome::Answered);
+    clone.call_outcome(Outcome::Answered);
+    metrics.call_outcome(Outcome::Forbidden);
+    metrics.redirect("main-b");
+    metrics.redirect("main-b");
+    metrics.redirect("extra-c");
+    metrics.sip_request("INVITE");
+    metrics.sip_request("INFO");
+    metrics.sip_request("PUBLISH");
+    metrics.sip_response(180);
+    metrics.sip_response(200);
+    metrics.sip_response(200);
+    metrics.sip_response(42);
+    metrics.sip_response(7000);
+    metrics.sip_malformed();
+    metrics.heartbeat_written(Duration::from_millis(3));
+    metrics.heartbeat_written(Duration::from_millis(500));
+    metrics.heartbeat_failed();
+    let text = encoded(&metrics);
+
+    let expected = [
+        ("callfleet_calls_active", 7.0),
+        ("callfleet_calls_total{outcome=\"answered\"}", 2.0),
+        ("callfleet_calls_total{outcome=\"forbidden\"}", 1.0),
+        ("callfleet_calls_total{outcome=\"refused\"}", 0.0),
+        ("callfleet_redirects_total{target=\"main-b\"}", 2.0),
+        ("callfleet_redirects_total{target=\"extra-c\"}", 1.0),
+        ("callfleet_sip_requests_total{method=\"INVITE\"}", 1.0),
+        ("callfleet_sip_requests_total{method=\"other\"}", 2.0),
+        ("callfleet_sip_responses_total{status=\"180\"}", 1.0),
+        ("callfleet_sip_responses_total{status=\"200\"}", 2.0),
+        ("callfleet_sip_responses_total{status=\"0\"}", 2.0),
+        ("callfleet_sip_malformed_total", 1.0),
+        ("callfleet_heartbeat_write_seconds_count", 2.0),
+        ("callfleet_heartbeat_write_seconds_sum", 0.503),
+        (
+            "callfleet_heartbeat_write_seconds_bucket{le=\"0.001\"}",
+            0.0,
+        ),
+        (
+            "callfleet_heartbeat_write_seconds_bucket{le=\"0.004\"}",
+            1.0,
+        ),
+        (
+            "callfleet_heartbeat_write_seconds_bucket{le=\"0.512\"}",
+            2.0,
+        ),
+        (
+            "callfleet_heartbeat_write_seconds_bucket{le=\"1.024\"}",
+            2.0,
+        ),
+        ("callfleet_heartbeat_write_errors_total", 1.0),
+    ];
+    for (series, value) in expected {
+        let got = sample(&text, series);
+        assert!(
+            got.is_some_and(|got| (got - value).abs() < 1e-9),
+            "{series}: want {value}, got {got:?}\n{text}"
+        );
+    }
+    assert!(
+        text.contains("# UNIT callfleet_heartbeat_write_seconds seconds"),
+        "{text}"
+    );
+}
