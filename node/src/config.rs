@@ -1,0 +1,381 @@
+//! Typed node configuration: TOML with every key defaulted except the node's identity and
+//! addresses; unknown keys are rejected with the key's name and place.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use callfleet_lb::Role;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("invalid config: {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+/// The whole node configuration (see docs/config.md).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub node: NodeSection,
+    pub sip: SipSection,
+    pub http: HttpSection,
+    #[serde(default)]
+    pub database: DatabaseSection,
+    #[serde(default)]
+    pub carriers: CarriersSection,
+    #[serde(default)]
+    pub heartbeat: HeartbeatSection,
+    #[serde(default)]
+    pub lb: LbSection,
+    #[serde(default)]
+    pub media: MediaSection,
+    #[serde(default)]
+    pub call: CallSection,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    /// Unique name of this node in the cluster.
+    pub name: String,
+    #[serde(default = "default_role")]
+    pub role: Role,
+    /// Concurrent calls this node accepts.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipSection {
+    /// UDP and TCP listen address.
+    pub listen: SocketAddr,
+    /// Address written in Contact and Record-Route and given to other nodes; defaults to `listen`.
+    #[serde(default)]
+    pub advertise: Option<SocketAddr>,
+    /// Send `100 Trying` before a stateless `302`/`503` too (every INVITE gets one).
+    #[serde(default = "yes")]
+    pub trying_on_redirect: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    pub listen: SocketAddr,
+    /// Address other nodes use to reach this one; defaults to `listen`.
+    #[serde(default)]
+    pub advertise: Option<SocketAddr>,
+    /// Shared secret for node-to-node and remote admin calls (header `X-Callfleet-Secret`).
+    #[serde(default)]
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSection {
+    #[serde(default = "default_db_url")]
+    pub url: String,
+}
+
+impl Default for DatabaseSection {
+    fn default() -> Self {
+        Self {
+            url: default_db_url(),
+        }
+    }
+}
+
+/// What to do with an INVITE from a source outside `carriers.allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum RefuseAction {
+    #[serde(rename = "403")]
+    Forbidden,
+    #[serde(rename = "drop")]
+    Drop,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CarriersSection {
+    /// Source networks allowed to send calls.
+    #[serde(default = "default_allow")]
+    pub allow: Vec<IpNet>,
+    #[serde(default = "default_refuse")]
+    pub refuse: RefuseAction,
+}
+
+impl Default for CarriersSection {
+    fn default() -> Self {
+        Self {
+            allow: default_allow(),
+            refuse: default_refuse(),
+        }
+    }
+}
+
+impl CarriersSection {
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        self.allow.iter().any(|net| net.contains(&ip))
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatSection {
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Age after which a node counts as dead; default 3 x interval.
+    #[serde(default, with = "humantime_serde")]
+    pub ttl: Option<Duration>,
+    /// How long heartbeat history (for charts) is kept.
+    #[serde(default = "default_history", with = "humantime_serde")]
+    pub history: Duration,
+}
+
+impl Default for HeartbeatSection {
+    fn default() -> Self {
+        Self {
+            interval: default_interval(),
+            ttl: None,
+            history: default_history(),
+        }
+    }
+}
+
+impl HeartbeatSection {
+    pub fn ttl(&self) -> Duration {
+        self.ttl.unwrap_or(self.interval * 3)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LbSection {
+    /// A main node keeps a call if its utilisation is within this band of the best node's.
+    #[serde(default = "default_hysteresis")]
+    pub hysteresis: f32,
+    /// CPU % at or above which the node refuses new calls (above 100: never on CPU alone).
+    #[serde(default = "default_refuse_cpu")]
+    pub refuse_cpu: f32,
+    /// When false, a main node only handles a call itself if no other node can (a dedicated
+    /// redirector).
+    #[serde(default = "yes")]
+    pub prefer_self: bool,
+    /// `Retry-After` seconds in a `503`.
+    #[serde(default = "default_retry_after")]
+    pub retry_after: u32,
+}
+
+impl Default for LbSection {
+    fn default() -> Self {
+        Self {
+            hysteresis: default_hysteresis(),
+            refuse_cpu: default_refuse_cpu(),
+            prefer_self: true,
+            retry_after: default_retry_after(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSection {
+    /// RTP port range "LOW-HIGH" (even ports are used).
+    #[serde(default = "default_rtp_ports")]
+    pub rtp_ports: PortRange,
+    /// Directory of music-on-hold WAV files (8 kHz mono 16-bit), found with `*.wav`.
+    #[serde(default = "default_moh_dir")]
+    pub moh_dir: PathBuf,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        Self {
+            rtp_ports: default_rtp_ports(),
+            moh_dir: default_moh_dir(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallSection {
+    /// Calls longer than this are ended by the node with a BYE.
+    #[serde(default = "default_max_duration", with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// Ringing time between `180 Ringing` and `200 OK`.
+    #[serde(default, with = "humantime_serde")]
+    pub answer_delay: Duration,
+}
+
+impl Default for CallSection {
+    fn default() -> Self {
+        Self {
+            max_duration: default_max_duration(),
+            answer_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// An inclusive UDP port range written as "LOW-HIGH".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PortRange {
+    pub low: u16,
+    pub high: u16,
+}
+
+impl TryFrom<String> for PortRange {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (a, b) = s
+            .split_once('-')
+            .ok_or_else(|| format!("expected \"LOW-HIGH\", got {s:?}"))?;
+        let low: u16 = a.trim().parse().map_err(|_| format!("bad port {a:?}"))?;
+        let high: u16 = b.trim().parse().map_err(|_| format!("bad port {b:?}"))?;
+        if low == 0 || high < low.saturating_add(1) {
+            return Err(format!("range {s:?} must hold at least two ports, low > 0"));
+        }
+        Ok(PortRange { low, high })
+    }
+}
+
+impl From<PortRange> for String {
+    fn from(r: PortRange) -> String {
+        format!("{}-{}", r.low, r.high)
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_role() -> Role {
+    Role::Main
+}
+fn default_capacity() -> u32 {
+    500
+}
+fn default_db_url() -> String {
+    "sqlite:///var/lib/callfleet/cluster.db".to_string()
+}
+fn default_allow() -> Vec<IpNet> {
+    vec!["127.0.0.0/8".parse().expect("constant network parses")]
+}
+fn default_refuse() -> RefuseAction {
+    RefuseAction::Forbidden
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_history() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_hysteresis() -> f32 {
+    0.10
+}
+fn default_refuse_cpu() -> f32 {
+    95.0
+}
+fn default_retry_after() -> u32 {
+    5
+}
+fn default_rtp_ports() -> PortRange {
+    PortRange {
+        low: 20000,
+        high: 29999,
+    }
+}
+fn default_moh_dir() -> PathBuf {
+    PathBuf::from("/usr/share/callfleet/moh")
+}
+fn default_max_duration() -> Duration {
+    Duration::from_secs(3600)
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg = Config::parse(&text).map_err(|e| match e {
+            ConfigError::Parse { source, .. } => ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => other,
+        })?;
+        Ok(cfg)
+    }
+
+    /// Parses and checks config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: PathBuf::from("<text>"),
+            source: Box::new(e),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.to_string(),
+            })
+        };
+        if self.node.name.is_empty() || !self.node.name.chars().all(valid_name_char) {
+            return bad("node.name", "use letters, digits, '-', '_' or '.'");
+        }
+        if self.node.capacity == 0 {
+            return bad("node.capacity", "must be at least 1");
+        }
+        if self.heartbeat.interval < Duration::from_millis(100) {
+            return bad("heartbeat.interval", "must be at least 100ms");
+        }
+        if self.heartbeat.ttl() <= self.heartbeat.interval {
+            return bad("heartbeat.ttl", "must be longer than heartbeat.interval");
+        }
+        if !(0.0..=1.0).contains(&self.lb.hysteresis) {
+            return bad("lb.hysteresis", "must be between 0.0 and 1.0");
+        }
+        if self.carriers.allow.is_empty() {
+            return bad("carriers.allow", "list at least one network");
+        }
+        if self.call.max_duration.is_zero() {
+            return bad("call.max_duration", "must be positive");
+        }
+        Ok(())
+    }
+
+    pub fn sip_advertise(&self) -> SocketAddr {
+        self.sip.advertise.unwrap_or(self.sip.listen)
+    }
+
+    pub fn http_advertise(&self) -> SocketAddr {
+        self.http.advertise.unwrap_or(self.http.listen)
+    }
+}
+
+fn valid_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,96 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[node]
+name = "main-a"
+role = "main"
+capacity = 500
+[sip]
+listen = "127.0.0.11:5060"
+[http]
+listen = "127.0.0.11:8080"
+[database]
+url = "postgres://user@127.0.0.1/callfleet"
+[carriers]
+allow = ["127.0.0.0/8"]
+"#;
+
+#[test]
+fn minimal_file_gets_defaults() {
+    let cfg = Config::parse(MINIMAL).expect("minimal config parses");
+    assert_eq!(cfg.node.name, "main-a");
+    assert_eq!(cfg.node.role, Role::Main);
+    assert_eq!(cfg.heartbeat.interval, Duration::from_secs(2));
+    assert_eq!(cfg.heartbeat.ttl(), Duration::from_secs(6));
+    assert_eq!(
+        cfg.media.rtp_ports,
+        PortRange {
+            low: 20000,
+            high: 29999
+        }
+    );
+    assert_eq!(cfg.carriers.refuse, RefuseAction::Forbidden);
+    assert!(cfg.lb.prefer_self);
+    assert_eq!(cfg.sip_advertise(), "127.0.0.11:5060".parse().unwrap());
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_name() {
+    for (text, needle) in [
+        (format!("{MINIMAL}\n[sip2]\nx = 1\n"), "sip2"),
+        (
+            MINIMAL.replace("capacity = 500", "capacty = 500"),
+            "capacty",
+        ),
+        (
+            format!("{MINIMAL}\n[heartbeat]\nintervall = \"1s\"\n"),
+            "intervall",
+        ),
+    ] {
+        let err = Config::parse(&text)
+            .expect_err("unknown key must fail")
+            .to_string();
+        assert!(err.contains(needle), "{err} should name {needle}");
+    }
+}
+
+#[test]
+fn bad_values_are_explained() {
+    for (from, to, key) in [
+        ("role = \"main\"", "role = \"boss\"", "boss"),
+        ("capacity = 500", "capacity = 0", "node.capacity"),
+        ("name = \"main-a\"", "name = \"main a\"", "node.name"),
+        ("\"127.0.0.0/8\"", "\"127.0.0.0/88\"", "allow"),
+    ] {
+        let err = Config::parse(&MINIMAL.replace(from, to))
+            .expect_err("bad value must fail")
+            .to_string();
+        assert!(err.contains(key), "{err} should mention {key}");
+    }
+}
+
+#[test]
+fn durations_and_ranges_parse() {
+    let text = format!(
+        "{MINIMAL}\n[heartbeat]\ninterval = \"500ms\"\n[media]\nrtp_ports = \"30000-30100\"\n[call]\nanswer_delay = \"2s\"\n"
+    );
+    let cfg = Config::parse(&text).expect("parses");
+    assert_eq!(cfg.heartbeat.ttl(), Duration::from_millis(1500));
+    assert_eq!(
+        cfg.media.rtp_ports,
+        PortRange {
+            low: 30000,
+            high: 30100
+        }
+    );
+    assert_eq!(cfg.call.answer_delay, Duration::from_secs(2));
+    assert!(PortRange::try_from("5-4".to_string()).is_err());
+    assert!(PortRange::try_from("abc".to_string()).is_err());
+}
+
+#[test]
+fn allowlist_matches_sources() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    assert!(cfg.carriers.allows("127.0.0.99".parse().unwrap()));
+    assert!(!cfg.carriers.allows("10.0.0.1".parse().unwrap()));
+}

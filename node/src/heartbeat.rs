@@ -1,0 +1,171 @@
+//! The heartbeat task: every `heartbeat.interval` it samples this host (sysinfo, cheaply),
+//! updates the shed level, upserts this node's row, then reads every node's row and swaps the
+//! balancer's cluster view. One write and one read per interval, never a query per INVITE.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use callfleet_lb::NodeStatus;
+use callfleet_store::Heartbeat;
+use sysinfo::System;
+use tokio::time::MissedTickBehavior;
+use tracing::{debug, info, warn};
+
+use crate::node::Node;
+use crate::{now_ms, shed};
+
+/// How often heartbeat history is pruned, in beats.
+const PRUNE_EVERY: u64 = 30;
+
+/// Runs until the node's shutdown token is cancelled; the last beat marks the node draining so
+/// other nodes stop sending to it at once.
+pub async fn run(node: Node) {
+    let mut sys = System::new();
+    sys.refresh_cpu_usage();
+    let mut tick = tokio::time::interval(node.cfg.heartbeat.interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut seq: i64 = 0;
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = node.stopping.cancelled() => break,
+        }
+        seq += 1;
+        let beat = sample(&node, &mut sys, seq);
+        beat_once(&node, &beat, &mut failing).await;
+        if (seq as u64).is_multiple_of(PRUNE_EVERY) {
+            let keep = node.cfg.heartbeat.history.as_millis() as i64;
+            if let Err(e) = node.store.prune_history(now_ms() - keep).await {
+                debug!(error = %e, "heartbeat history not pruned");
+            }
+        }
+        refresh_view(&node).await;
+    }
+    // Say goodbye: draining, so main nodes stop choosing this node before its TTL runs out.
+    let mut beat = sample(&node, &mut sys, seq + 1);
+    beat.draining = true;
+    beat.refusing = true;
+    if let Err(e) = node.store.upsert_heartbeat(&beat).await {
+        debug!(error = %e, "last heartbeat not written");
+    }
+}
+
+/// Writes one beat and records its latency.
+async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
+    let started = Instant::now();
+    match node.store.upsert_heartbeat(beat).await {
+        Ok(_) => {
+            node.metrics.heartbeat_written(started.elapsed());
+            if *failing {
+                info!("heartbeat writes resumed");
+                *failing = false;
+            }
+        }
+        Err(e) => {
+            node.metrics.heartbeat_failed();
+            if !*failing {
+                warn!(error = %e, "cannot write heartbeat; calls continue, other nodes will see this node as down");
+                *failing = true;
+            }
+        }
+    }
+}
+
+/// Reads all heartbeats and swaps the balancer's view. On a read error the old view is kept
+/// but aged, so stale nodes still expire.
+pub async fn refresh_view(node: &Node) {
+    match node.store.heartbeats().await {
+        Ok(rows) => {
+            let statuses = rows.into_iter().filter_map(to_status).collect();
+            node.balancer.replace_view(statuses, now_ms());
+        }
+        Err(e) => {
+            debug!(error = %e, "cannot read heartbeats; keeping the last cluster view");
+            node.balancer.restamp(now_ms());
+        }
+    }
+}
+
+fn sample(node: &Node, sys: &mut System, seq: i64) -> Heartbeat {
+    sys.refresh_cpu_usage();
+    sys.refresh_memory();
+    let cpu = sys.global_cpu_usage();
+    let load1 = System::load_average().one;
+    let calls = node.calls.active();
+    let cfg = &node.cfg;
+    let level = shed::next_level(
+        node.shed_level.load(Ordering::Relaxed),
+        cpu,
+        calls,
+        cfg.node.capacity,
+        cfg.lb.refuse_cpu,
+    );
+    node.shed_level.store(level, Ordering::Relaxed);
+    let refusing = cpu >= cfg.lb.refuse_cpu || level >= callfleet_lb::REFUSE_SHED_LEVEL;
+    node.refusing.store(refusing, Ordering::Relaxed);
+    Heartbeat {
+        name: cfg.node.name.clone(),
+        role: cfg.node.role.as_str().to_string(),
+        sip_addr: cfg.sip_advertise().to_string(),
+        http_addr: cfg.http_advertise().to_string(),
+        generation: node.generation,
+        seq,
+        calls: i64::from(calls),
+        capacity: i64::from(cfg.node.capacity),
+        cpu_milli: (cpu * 10.0).round() as i64,
+        load1_milli: (load1 * 1000.0).round() as i64,
+        mem_used_kb: (sys.used_memory() / 1024) as i64,
+        mem_total_kb: (sys.total_memory() / 1024) as i64,
+        shed_level: i64::from(level),
+        draining: node.draining.load(Ordering::Relaxed),
+        refusing: refusing || calls >= cfg.node.capacity,
+        services: "sip,media,lb,web".to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        updated_at_ms: now_ms(),
+    }
+}
+
+/// Converts a stored row; a row with unreadable addresses or role is skipped (and logged).
+pub fn to_status(h: Heartbeat) -> Option<NodeStatus> {
+    let parsed = (h.role.parse(), h.sip_addr.parse(), h.http_addr.parse());
+    let (Ok(role), Ok(sip), Ok(http)) = parsed else {
+        warn!(node = %h.name, role = %h.role, sip = %h.sip_addr, "ignoring heartbeat row with bad fields");
+        return None;
+    };
+    Some(NodeStatus {
+        name: h.name,
+        role,
+        sip,
+        http,
+        generation: h.generation,
+        calls: clamp_u32(h.calls),
+        capacity: clamp_u32(h.capacity),
+        cpu_pct: h.cpu_milli as f32 / 10.0,
+        load1: h.load1_milli as f32 / 1000.0,
+        shed_level: h.shed_level.clamp(0, 3) as u8,
+        draining: h.draining,
+        refusing: h.refusing,
+        updated_at_ms: h.updated_at_ms,
+        services: h.services,
+        version: h.version,
+        mem_used_kb: h.mem_used_kb,
+        mem_total_kb: h.mem_total_kb,
+    })
+}
+
+fn clamp_u32(v: i64) -> u32 {
+    v.clamp(0, i64::from(u32::MAX)) as u32
+}
+
+/// Waits up to `limit` for the first view that includes this node.
+pub async fn wait_for_self(node: &Node, limit: Duration) {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        refresh_view(node).await;
+        if node.balancer.view().get(&node.cfg.node.name).is_some() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

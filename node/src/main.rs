@@ -1,0 +1,87 @@
+//! The `callfleet` binary: parses the command line and hands over to the library.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use callfleet::cli;
+use callfleet::config::Config;
+
+#[derive(Parser)]
+#[command(name = "callfleet", version, about = "Multi-node call-centre cluster")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node (or `node drain` to drain a running one).
+    #[command(args_conflicts_with_subcommands = true)]
+    Node {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: Option<NodeAction>,
+    },
+    /// Create or upgrade the database schema.
+    Migrate {
+        #[arg(long, short, conflicts_with = "database")]
+        config: Option<PathBuf>,
+        /// Database URL (postgres://... or sqlite://...).
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Run a whole cluster on this host: 2 main nodes and 1 extra node, SQLite.
+    Demo {
+        /// Where configs, the database and logs go.
+        #[arg(long, default_value = "callfleet-demo")]
+        dir: PathBuf,
+    },
+    /// Check a node's config, database, ports and audio.
+    Doctor {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeAction {
+    /// Ask a running node to take no new calls and exit once its calls have ended.
+    Drain {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Cli::parse();
+    cli::init_logging();
+    let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
+    rt.block_on(async move {
+        match args.command {
+            Command::Node {
+                action: Some(NodeAction::Drain { config }),
+                ..
+            } => cli::drain(&load(&config)?).await,
+            Command::Node {
+                config: Some(config),
+                action: None,
+            } => callfleet::node::run(load(&config)?).await,
+            Command::Node {
+                config: None,
+                action: None,
+            } => anyhow::bail!("callfleet node needs --config FILE"),
+            Command::Migrate { config, database } => {
+                cli::migrate(config.as_deref(), database).await
+            }
+            Command::Demo { dir } => cli::demo(&dir).await,
+            Command::Doctor { config } => cli::doctor(&config).await,
+        }
+    })
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).with_context(|| format!("load config {}", path.display()))
+}

@@ -1,0 +1,249 @@
+//! SDP offer/answer for audio calls (RFC 3264): reads the caller's address, port, codecs and
+//! direction, and writes our answer with PCMU/PCMA and telephone-event/8000.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+/// The G.711 variant a call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    Pcmu,
+    Pcma,
+}
+
+impl Codec {
+    pub fn payload_type(self) -> u8 {
+        match self {
+            Codec::Pcmu => 0,
+            Codec::Pcma => 8,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Pcmu => "PCMU",
+            Codec::Pcma => "PCMA",
+        }
+    }
+}
+
+/// Media direction (RFC 3264 §5.1) from the offerer's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    SendRecv,
+    SendOnly,
+    RecvOnly,
+    Inactive,
+}
+
+impl Direction {
+    /// Our direction in the answer.
+    pub fn answer(self) -> Direction {
+        match self {
+            Direction::SendRecv => Direction::SendRecv,
+            Direction::SendOnly => Direction::RecvOnly,
+            Direction::RecvOnly => Direction::SendOnly,
+            Direction::Inactive => Direction::Inactive,
+        }
+    }
+    /// Whether we may send media when this is our direction.
+    pub fn we_send(self) -> bool {
+        matches!(self, Direction::SendRecv | Direction::SendOnly)
+    }
+    fn attr(self) -> &'static str {
+        match self {
+            Direction::SendRecv => "sendrecv",
+            Direction::SendOnly => "sendonly",
+            Direction::RecvOnly => "recvonly",
+            Direction::Inactive => "inactive",
+        }
+    }
+}
+
+/// What we take from an audio offer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    /// Where the caller wants RTP; `None` when it holds the call with `c=0.0.0.0`.
+    pub remote: Option<SocketAddr>,
+    pub codec: Codec,
+    /// Payload type of telephone-event/8000, if offered.
+    pub dtmf_pt: Option<u8>,
+    pub direction: Direction,
+}
+
+/// Why an offer cannot be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdpError {
+    #[error("no SDP body")]
+    Empty,
+    #[error("SDP is not UTF-8")]
+    NotText,
+    #[error("no audio stream in SDP")]
+    NoAudio,
+    #[error("no connection address for the audio stream")]
+    NoAddress,
+    #[error("no common codec (we take PCMU or PCMA)")]
+    NoCodec,
+}
+
+/// Parses an SDP offer and picks the first codec of the caller's that we support.
+pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(SdpError::Empty);
+    }
+    let text = std::str::from_utf8(body).map_err(|_| SdpError::NotText)?;
+    let mut session_addr: Option<IpAddr> = None;
+    let mut session_dir = Direction::SendRecv;
+    let mut audio: Option<AudioDesc> = None;
+    let mut in_audio = false;
+    let mut in_media = false;
+    for line in text.lines().map(str::trim) {
+        let Some((kind, value)) = line.split_once('=') else {
+            continue;
+        };
+        match kind {
+            "m" => {
+                in_media = true;
+                in_audio = value.starts_with("audio ") && audio.is_none();
+                if in_audio {
+                    audio = Some(AudioDesc::from_m_line(value));
+                }
+            }
+            "c" => {
+                let addr = parse_c_line(value);
+                if !in_media {
+                    session_addr = addr;
+                } else if in_audio {
+                    if let Some(a) = audio.as_mut() {
+                        a.addr = addr;
+                    }
+                }
+            }
+            "a" => {
+                if let Some(dir) = parse_direction(value) {
+                    if !in_media {
+                        session_dir = dir;
+                    } else if in_audio {
+                        if let Some(a) = audio.as_mut() {
+                            a.direction = Some(dir);
+                        }
+                    }
+                } else if in_audio {
+                    if let Some(a) = audio.as_mut() {
+                        a.rtpmap(value);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let audio = audio.ok_or(SdpError::NoAudio)?;
+    let addr = audio.addr.or(session_addr).ok_or(SdpError::NoAddress)?;
+    let codec = audio
+        .payloads
+        .iter()
+        .find_map(|pt| match pt {
+            0 => Some(Codec::Pcmu),
+            8 => Some(Codec::Pcma),
+            _ => None,
+        })
+        .ok_or(SdpError::NoCodec)?;
+    let remote =
+        (!addr.is_unspecified() && audio.port != 0).then(|| SocketAddr::new(addr, audio.port));
+    let mut direction = audio.direction.unwrap_or(session_dir);
+    if remote.is_none() && direction == Direction::SendRecv {
+        direction = Direction::SendOnly;
+    }
+    Ok(Offer {
+        remote,
+        codec,
+        dtmf_pt: audio.dtmf_pt,
+        direction,
+    })
+}
+
+struct AudioDesc {
+    port: u16,
+    payloads: Vec<u8>,
+    addr: Option<IpAddr>,
+    dtmf_pt: Option<u8>,
+    direction: Option<Direction>,
+}
+
+impl AudioDesc {
+    fn from_m_line(value: &str) -> AudioDesc {
+        let mut words = value.split_whitespace().skip(1);
+        let port = words
+            .next()
+            .and_then(|p| p.split('/').next()?.parse().ok())
+            .unwrap_or(0);
+        let payloads = words.skip(1).filter_map(|p| p.parse().ok()).collect();
+        AudioDesc {
+            port,
+            payloads,
+            addr: None,
+            dtmf_pt: None,
+            direction: None,
+        }
+    }
+
+    fn rtpmap(&mut self, value: &str) {
+        let Some(rest) = value.strip_prefix("rtpmap:") else {
+            return;
+        };
+        let mut words = rest.split_whitespace();
+        let pt: Option<u8> = words.next().and_then(|p| p.parse().ok());
+        let enc = words.next().unwrap_or("");
+        if enc.eq_ignore_ascii_case("telephone-event/8000") {
+            self.dtmf_pt = pt.filter(|p| self.payloads.contains(p));
+        }
+    }
+}
+
+fn parse_c_line(value: &str) -> Option<IpAddr> {
+    let mut words = value.split_whitespace();
+    let (_net, _kind, addr) = (words.next()?, words.next()?, words.next()?);
+    addr.split('/').next()?.parse().ok()
+}
+
+fn parse_direction(value: &str) -> Option<Direction> {
+    match value {
+        "sendrecv" => Some(Direction::SendRecv),
+        "sendonly" => Some(Direction::SendOnly),
+        "recvonly" => Some(Direction::RecvOnly),
+        "inactive" => Some(Direction::Inactive),
+        _ => None,
+    }
+}
+
+/// Writes our SDP answer.
+pub fn answer(local: SocketAddr, offer: &Offer, session_id: u64, version: u64) -> Vec<u8> {
+    let ip = local.ip();
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let dir = offer.direction.answer();
+    let mut s = String::with_capacity(256);
+    let _ = write!(
+        s,
+        "v=0\r\no=callfleet {session_id} {version} IN {family} {ip}\r\ns=callfleet\r\n"
+    );
+    let _ = write!(s, "c=IN {family} {ip}\r\nt=0 0\r\n");
+    let pt = offer.codec.payload_type();
+    match offer.dtmf_pt {
+        Some(ev) => {
+            let _ = write!(s, "m=audio {} RTP/AVP {pt} {ev}\r\n", local.port());
+            let _ = write!(s, "a=rtpmap:{pt} {}/8000\r\n", offer.codec.name());
+            let _ = write!(
+                s,
+                "a=rtpmap:{ev} telephone-event/8000\r\na=fmtp:{ev} 0-16\r\n"
+            );
+        }
+        None => {
+            let _ = write!(s, "m=audio {} RTP/AVP {pt}\r\n", local.port());
+            let _ = write!(s, "a=rtpmap:{pt} {}/8000\r\n", offer.codec.name());
+        }
+    }
+    let _ = write!(s, "a=ptime:20\r\na={}\r\n", dir.attr());
+    s.into_bytes()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,81 @@
+use super::*;
+
+const SIPP: &str = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+#[test]
+fn offers_parse() {
+    let cases: Vec<(String, Result<Offer, SdpError>)> = vec![
+        (
+            SIPP.to_string(),
+            Ok(Offer {
+                remote: Some("127.0.0.1:6000".parse().unwrap()),
+                codec: Codec::Pcmu,
+                dtmf_pt: None,
+                direction: Direction::SendRecv,
+            }),
+        ),
+        (
+            SIPP.replace("RTP/AVP 0", "RTP/AVP 9 8 0 101")
+                + "a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n",
+            Ok(Offer {
+                remote: Some("127.0.0.1:6000".parse().unwrap()),
+                codec: Codec::Pcma,
+                dtmf_pt: Some(101),
+                direction: Direction::SendOnly,
+            }),
+        ),
+        (
+            SIPP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"),
+            Ok(Offer {
+                remote: None,
+                codec: Codec::Pcmu,
+                dtmf_pt: None,
+                direction: Direction::SendOnly,
+            }),
+        ),
+        (
+            SIPP.replace("RTP/AVP 0", "RTP/AVP 18"),
+            Err(SdpError::NoCodec),
+        ),
+        (SIPP.replace("m=audio", "m=video"), Err(SdpError::NoAudio)),
+        (
+            SIPP.replace("c=IN IP4 127.0.0.1\r\n", ""),
+            Err(SdpError::NoAddress),
+        ),
+        (String::new(), Err(SdpError::Empty)),
+    ];
+    for (text, want) in cases {
+        assert_eq!(parse_offer(text.as_bytes()), want, "{text}");
+    }
+    assert_eq!(parse_offer(&[0xff, 0xfe]), Err(SdpError::NotText));
+}
+
+#[test]
+fn media_level_connection_wins() {
+    let text = SIPP.replace(
+        "a=rtpmap:0 PCMU/8000",
+        "c=IN IP4 127.0.0.5\r\na=rtpmap:0 PCMU/8000",
+    );
+    let offer = parse_offer(text.as_bytes()).expect("parses");
+    assert_eq!(offer.remote, Some("127.0.0.5:6000".parse().unwrap()));
+}
+
+#[test]
+fn answer_mirrors_codec_and_direction() {
+    let offer = Offer {
+        remote: None,
+        codec: Codec::Pcma,
+        dtmf_pt: Some(101),
+        direction: Direction::SendOnly,
+    };
+    let sdp = String::from_utf8(answer("127.0.0.11:20000".parse().unwrap(), &offer, 1, 2)).unwrap();
+    assert!(sdp.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{sdp}");
+    assert!(
+        sdp.contains("a=rtpmap:101 telephone-event/8000\r\n"),
+        "{sdp}"
+    );
+    assert!(sdp.contains("a=recvonly\r\n"), "{sdp}");
+    assert!(sdp.contains("c=IN IP4 127.0.0.11\r\n"), "{sdp}");
+    let again = parse_offer(sdp.as_bytes()).expect("our answer parses as SDP");
+    assert_eq!(again.codec, Codec::Pcma);
+}

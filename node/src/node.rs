@@ -1,0 +1,250 @@
+//! The running node: its shared state (`Node`, a cheap clone) and the start/stop sequence that
+//! wires store, heartbeat, balancer, SIP, media and HTTP together.
+
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use callfleet_lb::{Balancer, LbConfig, LocalLoad};
+use callfleet_store::Store;
+use callfleet_web::{ApiError, AppState, BoxFuture, Metrics, NodeApi};
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::calls::CallTable;
+use crate::config::Config;
+use crate::media::{moh::Library, ports::PortPool};
+use crate::records::{self, Recorder};
+use crate::{heartbeat, now_ms, sip};
+
+/// Shared state of the running node.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+pub struct Inner {
+    pub cfg: Config,
+    /// New at every start (ms since the epoch at start).
+    pub generation: i64,
+    pub store: Store,
+    pub balancer: Balancer,
+    pub metrics: Metrics,
+    pub calls: CallTable,
+    pub recorder: Recorder,
+    pub moh: Library,
+    pub ports: PortPool,
+    /// Operator asked this node to take no new calls and exit when idle.
+    pub draining: AtomicBool,
+    /// CPU over `lb.refuse_cpu` or shed level 3 (set by the heartbeat task).
+    pub refusing: AtomicBool,
+    pub shed_level: AtomicU8,
+    /// Counts calls, to spread callers over the music-on-hold tracks.
+    pub call_seq: AtomicUsize,
+    /// Background loops stop when this is cancelled.
+    pub stopping: CancellationToken,
+    /// Every call in progress hangs up (BYE) when this is cancelled.
+    pub hangup: CancellationToken,
+    /// Signalled when draining is requested.
+    pub drain_requested: tokio::sync::Notify,
+}
+
+impl Deref for Node {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Node {
+    /// This node's live load, read per INVITE.
+    pub fn local_load(&self) -> LocalLoad {
+        LocalLoad {
+            calls: self.calls.active(),
+            capacity: self.cfg.node.capacity,
+            refusing: self.refusing.load(Ordering::Relaxed),
+            draining: self.draining.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn request_drain(&self) {
+        if !self.draining.swap(true, Ordering::Relaxed) {
+            info!(
+                calls = self.calls.active(),
+                "draining: taking no new calls, exiting when idle"
+            );
+        }
+        self.drain_requested.notify_waiters();
+    }
+}
+
+/// Connects the database (running migrations) and builds the node state.
+pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle<()>)> {
+    let store = Store::connect(&cfg.database.url)
+        .await
+        .context("connect to the database")?;
+    store.migrate().await.context("migrate the database")?;
+    let stopping = CancellationToken::new();
+    let (recorder, writer) =
+        records::start(store.clone(), cfg.node.name.clone(), stopping.child_token());
+    let balancer = Balancer::new(
+        cfg.node.name.clone(),
+        cfg.node.role,
+        LbConfig {
+            ttl: cfg.heartbeat.ttl(),
+            hysteresis: cfg.lb.hysteresis,
+            prefer_self: cfg.lb.prefer_self,
+        },
+    );
+    let moh = Library::load(&cfg.media.moh_dir);
+    let ports = PortPool::new(cfg.sip_advertise().ip(), cfg.media.rtp_ports);
+    if let Err(e) = store.clear_live_calls(&cfg.node.name).await {
+        warn!(error = %e, "cannot clear live calls left by an earlier run");
+    }
+    let node = Node {
+        inner: Arc::new(Inner {
+            generation: now_ms(),
+            store,
+            balancer,
+            metrics: Metrics::new(),
+            calls: CallTable::default(),
+            recorder,
+            moh,
+            ports,
+            draining: AtomicBool::new(false),
+            refusing: AtomicBool::new(false),
+            shed_level: AtomicU8::new(0),
+            call_seq: AtomicUsize::new(0),
+            stopping,
+            hangup: CancellationToken::new(),
+            drain_requested: tokio::sync::Notify::new(),
+            cfg,
+        }),
+    };
+    Ok((node, writer))
+}
+
+/// Runs a node until Ctrl-C/SIGTERM (calls are hung up) or until it drained (calls finished).
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let (node, writer) = build(cfg).await?;
+    let cfg = &node.cfg;
+    info!(name = %cfg.node.name, role = %cfg.node.role.as_str(), sip = %cfg.sip.listen, http = %cfg.http.listen, "starting node");
+    let http = tokio::net::TcpListener::bind(cfg.http.listen)
+        .await
+        .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
+    let sip = sip::start(node.clone()).await.context("start SIP")?;
+    let hb = tokio::spawn(heartbeat::run(node.clone()));
+    heartbeat::wait_for_self(&node, Duration::from_secs(2)).await;
+    let state = AppState::new(
+        Arc::new(Api(node.clone())),
+        node.metrics.clone(),
+        cfg.http.secret.clone(),
+    );
+    let app = callfleet_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let http_stop = node.stopping.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, app)
+            .with_graceful_shutdown(http_stop.cancelled_owned())
+            .await
+    });
+    tokio::spawn(sweeper(node.clone()));
+    info!("node is up");
+
+    let reason = wait_for_stop(&node).await;
+    info!(%reason, calls = node.calls.active(), "stopping");
+    node.draining.store(true, Ordering::Relaxed);
+    node.hangup.cancel();
+    wait_idle(&node, Duration::from_secs(5)).await;
+    node.stopping.cancel();
+    let _ = hb.await;
+    sip.shutdown();
+    if let Ok(Err(e)) = http_task.await {
+        warn!(error = %e, "HTTP server stopped with an error");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop(node: &Node) -> &'static str {
+    let term = async {
+        #[cfg(unix)]
+        {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    };
+    let drained = async {
+        loop {
+            if node.draining.load(Ordering::Relaxed) && node.calls.active() == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = node.drain_requested.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => "interrupt",
+        _ = term => "terminate",
+        _ = drained => "drained",
+    }
+}
+
+async fn wait_idle(node: &Node, limit: Duration) {
+    let until = tokio::time::Instant::now() + limit;
+    while node.calls.active() > 0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Forgets admissions the transaction layer never picked up.
+async fn sweeper(node: Node) {
+    loop {
+        tokio::select! {
+            _ = node.stopping.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+        let gone = node.calls.sweep_stale(Duration::from_secs(32));
+        if gone > 0 {
+            warn!(gone, "forgot admitted calls that never started");
+        }
+        node.metrics
+            .set_calls_active(i64::from(node.calls.active()));
+    }
+}
+
+/// The node as the HTTP layer sees it.
+struct Api(Node);
+
+impl NodeApi for Api {
+    fn nodes(&self) -> serde_json::Value {
+        serde_json::to_value(self.0.balancer.snapshot(now_ms()))
+            .unwrap_or_else(|_| serde_json::json!([]))
+    }
+
+    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
+        let calls = self.0.calls.snapshot(&self.0.cfg.node.name);
+        Box::pin(async move {
+            serde_json::to_value(calls).map_err(|e| ApiError::internal("encode calls", e))
+        })
+    }
+
+    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
+        let node = self.0.clone();
+        Box::pin(async move {
+            node.request_drain();
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,144 @@
+//! Admission of a new INVITE: the carrier allowlist, then the balancer's decision (handle here,
+//! `302` to another node, or `503`). A call kept here is entered in the call table at once, so
+//! a burst counts against capacity before any handler runs.
+
+use std::net::{IpAddr, SocketAddr};
+
+use callfleet_lb::Decision;
+use callfleet_web::Outcome;
+use rsipstack::sip::{Header, Param, Request, Uri};
+use tracing::debug;
+
+use crate::config::RefuseAction;
+use crate::node::Node;
+use crate::now_ms;
+
+/// URI parameter that marks a Request-URI as already redirected by a main node; its value is
+/// that node's name.
+pub const MARKER: &str = "cfr";
+
+/// What to do with a new INVITE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Handle,
+    Redirect { contact: String },
+    Busy { retry_after: u32 },
+    Forbidden,
+    Drop,
+}
+
+/// Decides on a new INVITE from `src`.
+pub fn admit(node: &Node, req: &Request, src: IpAddr) -> Admission {
+    if !node.cfg.carriers.allows(src) {
+        node.metrics.call_outcome(Outcome::Forbidden);
+        debug!(%src, "INVITE from a source not in carriers.allow");
+        return match node.cfg.carriers.refuse {
+            RefuseAction::Forbidden => Admission::Forbidden,
+            RefuseAction::Drop => Admission::Drop,
+        };
+    }
+    let marked_by = marker(&req.uri);
+    match node.balancer.decide(marked_by.is_some(), node.local_load()) {
+        Decision::Handle => {
+            let call_id = super::front::call_id(req).unwrap_or("");
+            let from = header_uri(req, |h| matches!(h, Header::From(_)));
+            let to = header_uri(req, |h| matches!(h, Header::To(_)));
+            node.calls.admit(call_id, from, to, marked_by, now_ms());
+            Admission::Handle
+        }
+        Decision::Redirect { name, sip } => {
+            node.metrics.redirect(&name);
+            node.metrics.call_outcome(Outcome::Redirected);
+            Admission::Redirect {
+                contact: redirect_contact(req.uri.user(), sip, &node.cfg.node.name),
+            }
+        }
+        Decision::Refuse => {
+            node.metrics.call_outcome(Outcome::Refused);
+            Admission::Busy {
+                retry_after: node.cfg.lb.retry_after,
+            }
+        }
+    }
+}
+
+/// The value of the redirect marker in a Request-URI, if any.
+pub fn marker(uri: &Uri) -> Option<String> {
+    uri.params.iter().find_map(|p| match p {
+        Param::Other(name, value) if name.value().eq_ignore_ascii_case(MARKER) => Some(
+            value
+                .as_ref()
+                .map(|v| v.value().to_string())
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    })
+}
+
+/// `sip:<dialled user>@<node>;cfr=<this node>`.
+pub fn redirect_contact(user: Option<&str>, target: SocketAddr, origin: &str) -> String {
+    match user {
+        Some(u) if !u.is_empty() => format!("sip:{u}@{target};{MARKER}={origin}"),
+        _ => format!("sip:{target};{MARKER}={origin}"),
+    }
+}
+
+/// The URI inside a From/To header value (without display name and parameters).
+pub fn header_uri(req: &Request, pick: impl Fn(&Header) -> bool) -> String {
+    let value = req
+        .headers
+        .iter()
+        .find(|h| pick(h))
+        .map(|h| match h {
+            Header::From(f) => f.value(),
+            Header::To(t) => t.value(),
+            _ => "",
+        })
+        .unwrap_or("");
+    let inner = match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => &value[a + 1..b],
+        _ => value.split(';').next().unwrap_or(""),
+    };
+    inner.trim().chars().take(256).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rsipstack::sip::SipMessage;
+
+    fn req(uri: &str) -> Request {
+        let text = format!(
+            "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\nFrom: \"A\" <sip:a@127.0.0.1>;tag=1\r\nTo: 100 <sip:100@127.0.0.11>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"
+        );
+        match SipMessage::try_from(text.as_bytes()).expect("parses") {
+            SipMessage::Request(r) => r,
+            _ => panic!("request"),
+        }
+    }
+
+    #[test]
+    fn marker_round_trips_through_a_contact() {
+        let contact = redirect_contact(Some("100"), "127.0.0.13:5060".parse().unwrap(), "main-a");
+        assert_eq!(contact, "sip:100@127.0.0.13:5060;cfr=main-a");
+        assert_eq!(marker(&req(&contact).uri), Some("main-a".to_string()));
+        assert_eq!(marker(&req("sip:100@127.0.0.11:5060").uri), None);
+        assert_eq!(
+            redirect_contact(None, "127.0.0.13:5060".parse().unwrap(), "m"),
+            "sip:127.0.0.13:5060;cfr=m"
+        );
+    }
+
+    #[test]
+    fn header_uris_are_extracted() {
+        let r = req("sip:100@127.0.0.11");
+        assert_eq!(
+            header_uri(&r, |h| matches!(h, Header::From(_))),
+            "sip:a@127.0.0.1"
+        );
+        assert_eq!(
+            header_uri(&r, |h| matches!(h, Header::To(_))),
+            "sip:100@127.0.0.11"
+        );
+    }
+}

@@ -1,0 +1,79 @@
+use super::*;
+use rsipstack::sip::SipMessage;
+
+const GOOD: &str = "OPTIONS sip:127.0.0.11 SIP/2.0\r\n\
+Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n\
+From: <sip:a@127.0.0.1>;tag=1\r\n\
+To: <sip:127.0.0.11>\r\n\
+Call-ID: c1\r\n\
+CSeq: 7 OPTIONS\r\n\
+Content-Length: 0\r\n\r\n";
+
+fn parse(text: &str) -> Request {
+    match SipMessage::try_from(text.as_bytes()).expect("parses") {
+        SipMessage::Request(r) => r,
+        _ => panic!("request expected"),
+    }
+}
+
+#[test]
+fn defects_are_found() {
+    let cases: Vec<(String, Result<(), Defect>)> = vec![
+        (GOOD.to_string(), Ok(())),
+        (
+            GOOD.replace("Call-ID: c1\r\n", ""),
+            Err(Defect::Missing("Call-ID")),
+        ),
+        (
+            GOOD.replace("Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-1\r\n", ""),
+            Err(Defect::Missing("Via")),
+        ),
+        (
+            GOOD.replace("CSeq: 7 OPTIONS", "CSeq: 7 INVITE"),
+            Err(Defect::CseqMismatch),
+        ),
+        (
+            GOOD.replace("CSeq: 7 OPTIONS", "CSeq: x OPTIONS"),
+            Err(Defect::CseqMismatch),
+        ),
+        (
+            GOOD.replace(
+                "Content-Length: 0\r\n\r\n",
+                "Content-Length: 40\r\n\r\nv=0\r\n",
+            ),
+            Err(Defect::TruncatedBody {
+                declared: 40,
+                received: 5,
+            }),
+        ),
+    ];
+    for (text, want) in cases {
+        let req = parse(&text);
+        assert_eq!(check_request(&req, text.as_bytes()), want, "{text}");
+    }
+}
+
+#[test]
+fn raw_garbage_gets_400_only_when_answerable() {
+    let src: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    // Headers present, start line fine, but the message is cut before the blank line.
+    let truncated = GOOD.trim_end_matches("\r\n\r\n");
+    let resp = bad_request_for_raw(truncated.as_bytes(), src, "Truncated").expect("answerable");
+    let text = String::from_utf8(resp).unwrap();
+    assert!(text.starts_with("SIP/2.0 400 Truncated\r\n"), "{text}");
+    assert!(text.contains("Call-ID: c1\r\n"));
+    for junk in [
+        &b"\x00\x01\x02garbage"[..],
+        b"hello world",
+        b"INVITE sip:x SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\n",
+        b"ACK sip:x SIP/2.0\r\nVia: a\r\nFrom: b\r\nTo: c\r\nCall-ID: d\r\nCSeq: 1 ACK\r\n",
+        &[0xff, 0xfe, 0xfd][..],
+    ] {
+        assert!(bad_request_for_raw(junk, src, "x").is_none(), "{junk:?}");
+    }
+}
+
+#[test]
+fn reason_is_one_line() {
+    assert_eq!(sanitize("bad\r\nInjected: 1"), "badInjected: 1");
+}

@@ -1,0 +1,332 @@
+//! Test harness: real callfleet nodes (the built binary), a fresh PostgreSQL database, the
+//! Kamailio carrier and SIPp from `../shared/peers`, all on loopback addresses. Every helper
+//! fails with a message naming what to install when a tool is missing; nothing is skipped.
+
+#![allow(dead_code)]
+
+pub mod uac;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The shared peers folder (`../shared` beside the repository).
+pub fn shared() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
+    assert!(p.join("peers").is_dir(), "cannot find the shared test peers at {}", p.display());
+    p
+}
+
+/// Fails the test with an install hint when `tool` is not on PATH.
+pub fn require(tool: &str, package: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
+    assert!(matches!(found, Ok(true)), "{tool} is not installed: apt-get install {package} (or run scripts/test.sh)");
+}
+
+/// Heavy cluster tests run one at a time: two cores cannot host two clusters under load.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A scratch directory under `target/it/NAME`, emptied first, kept after the test for review.
+pub fn workdir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("it").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create test dir");
+    dir
+}
+
+/// A PostgreSQL database created for one test and dropped after it.
+pub struct Pg {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl Pg {
+    pub fn fresh(tag: &str) -> Pg {
+        require("psql", "postgresql-client");
+        let server = std::env::var("CALLFLEET_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1".into());
+        let admin = format!("{server}/postgres");
+        let name = format!("cf_it_{tag}_{}", std::process::id());
+        let _ = psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
+        psql(&admin, &format!("CREATE DATABASE {name}")).unwrap_or_else(|e| {
+            panic!("PostgreSQL is not reachable at {server} ({e}); install and start PostgreSQL or set CALLFLEET_TEST_PG")
+        });
+        Pg { url: format!("{server}/{name}"), admin, name }
+    }
+
+    /// Runs a query and returns its rows as text (`|`-separated columns).
+    pub fn query(&self, sql: &str) -> Vec<String> {
+        let out = psql(&self.url, sql).unwrap_or_else(|e| panic!("query failed: {sql}: {e}"));
+        out.lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+    }
+}
+
+fn psql(url: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args([url, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// One running `callfleet node`.
+pub struct NodeProc {
+    pub name: String,
+    pub ip: String,
+    pub sip: SocketAddr,
+    pub http: SocketAddr,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+/// Config of a test node.
+pub struct NodeSpec<'a> {
+    pub name: &'a str,
+    pub role: &'a str,
+    pub ip: &'a str,
+    pub db: &'a str,
+    pub capacity: u32,
+    /// Extra TOML appended (whole sections).
+    pub extra: &'a str,
+}
+
+impl NodeProc {
+    pub fn start(dir: &Path, spec: NodeSpec) -> NodeProc {
+        let sip: SocketAddr = format!("{}:5060", spec.ip).parse().expect("sip addr");
+        let http: SocketAddr = format!("{}:8080", spec.ip).parse().expect("http addr");
+        let config = dir.join(format!("{}.toml", spec.name));
+        let text = format!(
+            "[node]\nname = \"{}\"\nrole = \"{}\"\ncapacity = {}\n[sip]\nlisten = \"{sip}\"\n[http]\nlisten = \"{http}\"\n\
+             [database]\nurl = \"{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
+             [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[media]\nmoh_dir = \"{}\"\n{}\n",
+            spec.name, spec.role, spec.capacity, spec.db, dir.join("moh").display(), spec.extra
+        );
+        std::fs::write(&config, text).expect("write node config");
+        let mut node = NodeProc {
+            name: spec.name.to_string(),
+            ip: spec.ip.to_string(),
+            sip,
+            http,
+            log: dir.join(format!("{}.log", spec.name)),
+            config,
+            child: None,
+        };
+        node.spawn();
+        node
+    }
+
+    /// Starts (or restarts) the process and waits for `/healthz`.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open node log");
+        let child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+            .args(["node", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info,rsipstack=warn,sqlx=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start callfleet node");
+        self.child = Some(child);
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("node {} exited at start ({status}); log:\n{}", self.name, self.log_text());
+            }
+            if http_get(self.http, "/healthz").is_some_and(|(code, _)| code == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("node {} did not come up; log:\n{}", self.name, self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait (up to 20 s) for the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        wait_exit(&mut c, Duration::from_secs(20))
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let st = wait_exit(&mut c, limit);
+        if st.is_none() {
+            self.child = Some(c);
+        }
+        st
+    }
+
+    pub fn nodes(&self) -> serde_json::Value {
+        let (_, body) = http_get(self.http, "/api/v1/nodes").expect("GET /api/v1/nodes");
+        serde_json::from_str(&body).expect("nodes JSON")
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.http, "/metrics").expect("GET /metrics").1
+    }
+
+    /// Value of one metric line (exact series text, e.g. `callfleet_calls_total{outcome="answered"}`).
+    pub fn metric(&self, series: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn wait_exit(c: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if let Ok(Some(st)) = c.try_wait() {
+            return Some(st);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// A plain HTTP/1.0 GET with a short timeout: (status, body).
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    http_request(addr, "GET", path)
+}
+
+pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
+/// The Kamailio carrier from `peers/carrier`.
+pub struct Carrier {
+    pub addr: SocketAddr,
+    pid: u32,
+    dir: PathBuf,
+}
+
+impl Carrier {
+    pub fn start(dir: &Path, listen: &str, nodes: &[SocketAddr]) -> Carrier {
+        require("kamailio", "kamailio");
+        let dir = dir.join("carrier");
+        let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+        let out = Command::new("bash")
+            .arg(shared().join("peers/carrier/run.sh"))
+            .args(["--listen", listen, "--nodes", &list.join(","), "--dir"])
+            .arg(&dir)
+            .output()
+            .expect("run carrier/run.sh");
+        assert!(out.status.success(), "carrier failed to start: {}", String::from_utf8_lossy(&out.stderr));
+        let pid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("carrier pid");
+        std::thread::sleep(Duration::from_millis(500));
+        Carrier { addr: listen.parse().expect("carrier addr"), pid, dir }
+    }
+}
+
+impl Drop for Carrier {
+    fn drop(&mut self) {
+        // Kamailio forks; the pid file's process is the main one and stops its children.
+        let _ = Command::new("kill").arg(self.pid.to_string()).status();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("pkill").arg("-f").arg(self.dir.join("kamailio.cfg").to_string_lossy().as_ref()).status();
+    }
+}
+
+/// Outcome of one SIPp run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SippStats {
+    pub successful: u64,
+    pub failed: u64,
+    pub retransmissions: u64,
+}
+
+/// Runs SIPp to completion (bounded by `-timeout`) and reads its final statistics.
+pub fn sipp(dir: &Path, tag: &str, args: &[&str]) -> SippStats {
+    require("sipp", "sip-tester");
+    let stat = dir.join(format!("sipp-{tag}.csv"));
+    let _ = std::fs::remove_file(&stat);
+    let out = Command::new("sipp")
+        .args(args)
+        .args(["-nostdin", "-trace_stat", "-fd", "1", "-stf"])
+        .arg(&stat)
+        .args(["-trace_err", "-error_file"])
+        .arg(dir.join(format!("sipp-{tag}-errors.log")))
+        .current_dir(dir)
+        .output()
+        .expect("run sipp");
+    std::fs::write(dir.join(format!("sipp-{tag}.out")), &out.stdout).ok();
+    parse_stat(&stat).unwrap_or_else(|| panic!("no SIPp statistics in {}: {}", stat.display(), String::from_utf8_lossy(&out.stderr)))
+}
+
+fn parse_stat(path: &Path) -> Option<SippStats> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(';').collect();
+    let last: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).last()?.split(';').collect();
+    let col = |name: &str| -> u64 {
+        header.iter().position(|h| *h == name).and_then(|i| last.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+    };
+    Some(SippStats {
+        successful: col("SuccessfulCall(C)"),
+        failed: col("FailedCall(C)"),
+        retransmissions: col("Retransmissions(C)"),
+    })
+}
+
+/// Polls `f` until it returns true or `limit` passes; returns the time it took.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Waits until `node`'s view shows `count` alive nodes.
+pub fn wait_alive(node: &NodeProc, count: usize) {
+    let ok = wait_until(Duration::from_secs(15), || {
+        node.nodes().as_array().is_some_and(|a| a.iter().filter(|n| n["alive"] == true).count() == count)
+    });
+    assert!(ok.is_some(), "cluster did not show {count} alive nodes: {}", node.nodes());
+}

@@ -1,0 +1,148 @@
+//! A raw SIP caller over UDP for tests that look at bytes: sends hand-written requests, reads
+//! responses, and receives RTP on its own socket.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+pub struct Uac {
+    pub sock: UdpSocket,
+    pub local: SocketAddr,
+    pub rtp: UdpSocket,
+    pub target: SocketAddr,
+    cseq: u32,
+}
+
+/// A parsed response: status and raw text.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(&self.text, name)
+    }
+    pub fn body(&self) -> &str {
+        self.text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+    }
+}
+
+/// First value of a header (case-insensitive name) in a SIP message.
+pub fn header(text: &str, name: &str) -> Option<String> {
+    text.split("\r\n\r\n").next()?.lines().skip(1).find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+impl Uac {
+    pub fn new(ip: &str, target: SocketAddr) -> Uac {
+        let sock = UdpSocket::bind(format!("{ip}:0")).expect("bind uac");
+        let rtp = UdpSocket::bind(format!("{ip}:0")).expect("bind rtp");
+        let local = sock.local_addr().expect("addr");
+        Uac { sock, local, rtp, target, cseq: 0 }
+    }
+
+    pub fn send(&self, text: &str) {
+        self.sock.send_to(text.as_bytes(), self.target).expect("send");
+    }
+
+    pub fn send_bytes(&self, bytes: &[u8]) {
+        self.sock.send_to(bytes, self.target).expect("send");
+    }
+
+    /// Next response within `limit`.
+    pub fn recv(&self, limit: Duration) -> Option<Resp> {
+        let until = Instant::now() + limit;
+        let mut buf = [0u8; 65535];
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            self.sock.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok()?;
+            let (n, _) = self.sock.recv_from(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if let Some(code) = text.strip_prefix("SIP/2.0 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok()) {
+                return Some(Resp { status: code, text });
+            }
+        }
+    }
+
+    /// Reads responses until one with a status >= `min` (skipping provisional ones).
+    pub fn recv_final(&self, limit: Duration) -> Option<Resp> {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            let r = self.recv(left)?;
+            if r.status >= 200 {
+                return Some(r);
+            }
+        }
+    }
+
+    pub fn sdp(&self, extra: &str) -> String {
+        let rtp = self.rtp.local_addr().expect("rtp addr");
+        format!(
+            "v=0\r\no=test 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 8 101\r\n\
+             a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n{extra}",
+            ip = rtp.ip(),
+            port = rtp.port()
+        )
+    }
+
+    /// An INVITE (or re-INVITE when `to_tag` is set) with our SDP.
+    pub fn invite(&mut self, user: &str, call_id: &str, to_tag: Option<&str>, sdp_extra: &str) -> (String, u32) {
+        self.cseq += 1;
+        let body = self.sdp(sdp_extra);
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let text = format!(
+            "INVITE sip:{user}@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{call_id}-{c};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:caller@{l}>;tag=from-{call_id}\r\nTo: <sip:{user}@{t}>{to_tag}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {c} INVITE\r\nContact: <sip:caller@{l}>\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
+            t = self.target,
+            l = self.local,
+            c = self.cseq,
+            len = body.len()
+        );
+        self.send(&text);
+        (text, self.cseq)
+    }
+
+    /// A request inside the dialog established by `ok` (a 2xx to our INVITE).
+    pub fn in_dialog(&mut self, method: &str, call_id: &str, ok: &Resp, cseq: Option<u32>) -> u32 {
+        let cseq = cseq.unwrap_or_else(|| {
+            self.cseq += 1;
+            self.cseq
+        });
+        let to = ok.header("To").expect("To in 2xx");
+        let text = format!(
+            "{method} sip:callfleet@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{method}-{call_id}-{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:caller@{l}>;tag=from-{call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} {method}\r\nContent-Length: 0\r\n\r\n",
+            t = self.target,
+            l = self.local
+        );
+        self.send(&text);
+        cseq
+    }
+
+    /// RTP packets received within `window`: (count, payload types, sequence numbers, timestamps).
+    pub fn rtp_for(&self, window: Duration) -> Vec<(u8, u16, u32, usize)> {
+        let until = Instant::now() + window;
+        let mut out = vec![];
+        let mut buf = [0u8; 2048];
+        while let Some(left) = until.checked_duration_since(Instant::now()) {
+            self.rtp.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok();
+            match self.rtp.recv_from(&mut buf) {
+                Ok((n, _)) if n >= 12 => {
+                    let seq = u16::from_be_bytes([buf[2], buf[3]]);
+                    let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                    out.push((buf[1] & 0x7f, seq, ts, n));
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        out
+    }
+}
