@@ -13,7 +13,17 @@ use support::{http_request, sipp, workdir, NodeProc, NodeSpec};
 fn node(test: &str, ip: &str, extra: &str) -> (std::path::PathBuf, NodeProc, String) {
     let dir = workdir(test);
     let db = format!("sqlite://{}", dir.join("cluster.db").display());
-    let n = NodeProc::start(&dir, NodeSpec { name: "solo", role: "main", ip, db: &db, capacity: 50, extra });
+    let n = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "solo",
+            role: "main",
+            ip,
+            db: &db,
+            capacity: 50,
+            extra,
+        },
+    );
     (dir, n, db)
 }
 
@@ -46,29 +56,56 @@ async fn music_on_hold_reaches_the_caller_at_50_packets_per_second() {
     let mut uac = Uac::new("127.0.2.101", n.sip);
     let (_, cseq) = uac.invite("100", "moh-1", None, "");
     let trying = uac.recv(Duration::from_secs(2)).expect("a first response");
-    assert_eq!(trying.status, 100, "100 Trying comes first: {}", trying.text);
-    let ok = uac.recv_final(Duration::from_secs(5)).expect("final response");
+    assert_eq!(
+        trying.status, 100,
+        "100 Trying comes first: {}",
+        trying.text
+    );
+    let ok = uac
+        .recv_final(Duration::from_secs(5))
+        .expect("final response");
     assert_eq!(ok.status, 200, "{}", ok.text);
     assert!(ok.body().contains("m=audio "), "SDP answer: {}", ok.body());
-    assert!(ok.body().contains("a=rtpmap:0 PCMU/8000"), "PCMU chosen: {}", ok.body());
+    assert!(
+        ok.body().contains("a=rtpmap:0 PCMU/8000"),
+        "PCMU chosen: {}",
+        ok.body()
+    );
     assert!(ok.body().contains("telephone-event/8000"), "{}", ok.body());
     ack_for(&uac, &ok, "moh-1", cseq);
     let packets = uac.rtp_for(Duration::from_secs(2));
-    assert!((95..=105).contains(&packets.len()), "{} RTP packets in 2 s", packets.len());
+    assert!(
+        (95..=105).contains(&packets.len()),
+        "{} RTP packets in 2 s",
+        packets.len()
+    );
     for w in packets.windows(2) {
         assert_eq!(w[0].0, 0, "payload type PCMU");
-        assert_eq!(w[1].1, w[0].1.wrapping_add(1), "consecutive sequence numbers");
-        assert_eq!(w[1].2, w[0].2.wrapping_add(160), "20 ms of samples per packet");
+        assert_eq!(
+            w[1].1,
+            w[0].1.wrapping_add(1),
+            "consecutive sequence numbers"
+        );
+        assert_eq!(
+            w[1].2,
+            w[0].2.wrapping_add(160),
+            "20 ms of samples per packet"
+        );
         assert_eq!(w[0].3, 172, "12-byte header + 160 bytes of G.711");
     }
     let sent: std::collections::HashSet<_> = packets.iter().map(|p| p.3).collect();
     assert_eq!(sent.len(), 1);
     uac.in_dialog("BYE", "moh-1", &ok, None);
-    let bye = uac.recv_final(Duration::from_secs(3)).expect("BYE answered");
+    let bye = uac
+        .recv_final(Duration::from_secs(3))
+        .expect("BYE answered");
     assert_eq!(bye.status, 200);
     let rows = cdrs(&db).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!((rows[0].hangup_cause.as_str(), rows[0].hangup_side.as_str()), ("normal", "caller"));
+    assert_eq!(
+        (rows[0].hangup_cause.as_str(), rows[0].hangup_side.as_str()),
+        ("normal", "caller")
+    );
     assert!(rows[0].answered_at_ms.is_some());
     assert_eq!(rows[0].node, "solo");
 }
@@ -122,24 +159,43 @@ async fn hold_and_unhold_reinvites_are_answered_and_steer_the_music() {
     let ok = uac.recv_final(Duration::from_secs(5)).expect("answer");
     assert_eq!(ok.status, 200);
     ack_for(&uac, &ok, "hold-1", cseq);
-    assert!(uac.rtp_for(Duration::from_millis(500)).len() > 15, "music before hold");
-    let to_tag = ok.header("To").and_then(|t| t.split("tag=").nth(1).map(str::to_string)).expect("to tag");
+    assert!(
+        uac.rtp_for(Duration::from_millis(500)).len() > 15,
+        "music before hold"
+    );
+    let to_tag = ok
+        .header("To")
+        .and_then(|t| t.split("tag=").nth(1).map(str::to_string))
+        .expect("to tag");
     let (_, c2) = uac.invite("100", "hold-1", Some(&to_tag), "a=sendonly\r\n");
-    let held = uac.recv_final(Duration::from_secs(3)).expect("re-INVITE answered");
+    let held = uac
+        .recv_final(Duration::from_secs(3))
+        .expect("re-INVITE answered");
     assert_eq!(held.status, 200, "{}", held.text);
     assert!(held.body().contains("a=recvonly"), "{}", held.body());
     ack_for(&uac, &held, "hold-1", c2);
     std::thread::sleep(Duration::from_millis(100));
     let _ = uac.rtp_for(Duration::from_millis(100));
-    assert!(uac.rtp_for(Duration::from_millis(600)).len() <= 1, "no music sent while held");
+    assert!(
+        uac.rtp_for(Duration::from_millis(600)).len() <= 1,
+        "no music sent while held"
+    );
     let (_, c3) = uac.invite("100", "hold-1", Some(&to_tag), "a=sendrecv\r\n");
-    let back = uac.recv_final(Duration::from_secs(3)).expect("unhold answered");
+    let back = uac
+        .recv_final(Duration::from_secs(3))
+        .expect("unhold answered");
     assert_eq!(back.status, 200);
     assert!(back.body().contains("a=sendrecv"), "{}", back.body());
     ack_for(&uac, &back, "hold-1", c3);
-    assert!(uac.rtp_for(Duration::from_millis(600)).len() > 20, "music again after unhold");
+    assert!(
+        uac.rtp_for(Duration::from_millis(600)).len() > 20,
+        "music again after unhold"
+    );
     uac.in_dialog("BYE", "hold-1", &ok, None);
-    assert_eq!(uac.recv_final(Duration::from_secs(3)).map(|r| r.status), Some(200));
+    assert_eq!(
+        uac.recv_final(Duration::from_secs(3)).map(|r| r.status),
+        Some(200)
+    );
 }
 
 #[tokio::test]
@@ -151,9 +207,18 @@ async fn sources_outside_the_allowlist_are_refused() {
     let db = format!("sqlite://{}", dir.join("cluster.db").display());
     let strict = NodeProc::start(
         &dir,
-        NodeSpec { name: "strict", role: "main", ip: "127.0.2.4", db: &db, capacity: 10, extra: "" },
+        NodeSpec {
+            name: "strict",
+            role: "main",
+            ip: "127.0.2.4",
+            db: &db,
+            capacity: 10,
+            extra: "",
+        },
     );
-    let text = std::fs::read_to_string(&strict.config).unwrap().replace("allow = [\"127.0.0.0/8\"]", "allow = [\"127.0.2.250/32\"]");
+    let text = std::fs::read_to_string(&strict.config)
+        .unwrap()
+        .replace("allow = [\"127.0.0.0/8\"]", "allow = [\"127.0.2.250/32\"]");
     std::fs::write(&strict.config, text).unwrap();
     let mut strict = strict;
     strict.kill9();
@@ -168,7 +233,7 @@ async fn sources_outside_the_allowlist_are_refused() {
 #[tokio::test]
 async fn garbage_and_truncated_messages_never_stop_the_node() {
     let (_dir, n, _db) = node("garbage", "127.0.2.5", "");
-    let mut uac = Uac::new("127.0.2.105", n.sip);
+    let uac = Uac::new("127.0.2.105", n.sip);
     let good = "OPTIONS sip:127.0.2.5 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.2.105:5999;branch=z9hG4bK-g1\r\n\
                 From: <sip:t@127.0.2.105>;tag=1\r\nTo: <sip:127.0.2.5>\r\nCall-ID: g1\r\nCSeq: 1 OPTIONS\r\n\
                 Content-Length: 0\r\n\r\n";
@@ -192,7 +257,10 @@ async fn garbage_and_truncated_messages_never_stop_the_node() {
     while let Some(r) = uac.recv(Duration::from_millis(800)) {
         statuses.push(r.status);
     }
-    assert!(statuses.iter().filter(|s| **s == 400).count() >= 3, "400s for the answerable ones: {statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 400).count() >= 3,
+        "400s for the answerable ones: {statuses:?}"
+    );
     // TCP: garbage on a stream, then a hang-up.
     {
         use std::io::Write;
@@ -200,9 +268,15 @@ async fn garbage_and_truncated_messages_never_stop_the_node() {
         let _ = s.write_all(b"\x16\x03\x01 not sip at all\r\n\r\nINVITE x\r\n\r\n");
     }
     uac.send(good);
-    let ok = uac.recv_final(Duration::from_secs(2)).expect("OPTIONS after garbage");
+    let ok = uac
+        .recv_final(Duration::from_secs(2))
+        .expect("OPTIONS after garbage");
     assert_eq!(ok.status, 200);
-    assert!(ok.header("Allow").is_some_and(|a| a.contains("INVITE")), "{}", ok.text);
+    assert!(
+        ok.header("Allow").is_some_and(|a| a.contains("INVITE")),
+        "{}",
+        ok.text
+    );
     // Compact headers: a whole call.
     let sdp = uac.sdp("");
     let l = uac.local;
@@ -212,20 +286,71 @@ async fn garbage_and_truncated_messages_never_stop_the_node() {
         sdp.len()
     );
     uac.send(&compact);
-    let r = uac.recv_final(Duration::from_secs(3)).expect("compact INVITE answered");
+    let r = uac
+        .recv_final(Duration::from_secs(3))
+        .expect("compact INVITE answered");
     assert_eq!(r.status, 200, "{}", r.text);
-    assert!(n.metric("callfleet_sip_malformed_total") >= 5.0, "{}", n.metrics());
+    assert!(
+        n.metric("callfleet_sip_malformed_total") >= 5.0,
+        "{}",
+        n.metrics()
+    );
     assert!(support::http_get(n.http, "/healthz").is_some_and(|(c, _)| c == 200));
 }
 
 #[tokio::test]
 async fn sqlite_smoke_udp_and_tcp_calls_then_drain() {
-    let _serial = support::serial();
     let (dir, mut n, db) = node("smoke", "127.0.2.6", "");
     let target = n.sip.to_string();
-    let udp = sipp(&dir, "udp", &["-sn", "uac", "-s", "100", "-d", "1000", "-r", "5", "-m", "10", "-i", "127.0.2.106", "-p", "5071", "-timeout", "30", &target]);
+    let udp = sipp(
+        &dir,
+        "udp",
+        &[
+            "-sn",
+            "uac",
+            "-s",
+            "100",
+            "-d",
+            "1000",
+            "-r",
+            "5",
+            "-m",
+            "10",
+            "-i",
+            "127.0.2.106",
+            "-p",
+            "5071",
+            "-timeout",
+            "30",
+            &target,
+        ],
+    );
     assert_eq!((udp.successful, udp.failed), (10, 0), "{udp:?}");
-    let tcp = sipp(&dir, "tcp", &["-sn", "uac", "-t", "t1", "-s", "100", "-d", "1000", "-r", "5", "-m", "5", "-i", "127.0.2.106", "-p", "5072", "-timeout", "30", &target]);
+    let tcp = sipp(
+        &dir,
+        "tcp",
+        &[
+            "-sn",
+            "uac",
+            "-t",
+            "t1",
+            "-s",
+            "100",
+            "-d",
+            "1000",
+            "-r",
+            "5",
+            "-m",
+            "5",
+            "-i",
+            "127.0.2.106",
+            "-p",
+            "5072",
+            "-timeout",
+            "30",
+            &target,
+        ],
+    );
     assert_eq!((tcp.successful, tcp.failed), (5, 0), "{tcp:?}");
     let rows = cdrs(&db).await;
     let until = std::time::Instant::now() + Duration::from_secs(5);
@@ -235,12 +360,16 @@ async fn sqlite_smoke_udp_and_tcp_calls_then_drain() {
         rows = cdrs(&db).await;
     }
     assert_eq!(rows.len(), 15, "one CDR per call");
-    assert!(rows.iter().all(|c| c.hangup_cause == "normal" && c.answered_at_ms.is_some()));
+    assert!(rows
+        .iter()
+        .all(|c| c.hangup_cause == "normal" && c.answered_at_ms.is_some()));
     let nodes = n.nodes();
     assert_eq!(nodes[0]["name"], "solo");
     assert_eq!(nodes[0]["alive"], true);
     let (code, _) = http_request(n.http, "POST", "/api/v1/admin/drain").expect("drain");
     assert_eq!(code, 204);
-    let status = n.wait_exit(Duration::from_secs(10)).expect("a drained idle node exits");
+    let status = n
+        .wait_exit(Duration::from_secs(10))
+        .expect("a drained idle node exits");
     assert!(status.success(), "exit status {status}");
 }

@@ -14,14 +14,25 @@ use std::time::{Duration, Instant};
 /// The shared peers folder (`../shared` beside the repository).
 pub fn shared() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    assert!(p.join("peers").is_dir(), "cannot find the shared test peers at {}", p.display());
+    assert!(
+        p.join("peers").is_dir(),
+        "cannot find the shared test peers at {}",
+        p.display()
+    );
     p
 }
 
 /// Fails the test with an install hint when `tool` is not on PATH.
 pub fn require(tool: &str, package: &str) {
-    let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success());
-    assert!(matches!(found, Ok(true)), "{tool} is not installed: apt-get install {package} (or run scripts/test.sh)");
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success());
+    assert!(
+        matches!(found, Ok(true)),
+        "{tool} is not installed: apt-get install {package} (or run scripts/test.sh)"
+    );
 }
 
 /// Heavy cluster tests run one at a time: two cores cannot host two clusters under load.
@@ -48,32 +59,53 @@ pub struct Pg {
 impl Pg {
     pub fn fresh(tag: &str) -> Pg {
         require("psql", "postgresql-client");
-        let server = std::env::var("CALLFLEET_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1".into());
+        let server = std::env::var("CALLFLEET_TEST_PG")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1".into());
         let admin = format!("{server}/postgres");
         let name = format!("cf_it_{tag}_{}", std::process::id());
         let _ = psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
         psql(&admin, &format!("CREATE DATABASE {name}")).unwrap_or_else(|e| {
             panic!("PostgreSQL is not reachable at {server} ({e}); install and start PostgreSQL or set CALLFLEET_TEST_PG")
         });
-        Pg { url: format!("{server}/{name}"), admin, name }
+        Pg {
+            url: format!("{server}/{name}"),
+            admin,
+            name,
+        }
     }
 
     /// Runs a query and returns its rows as text (`|`-separated columns).
     pub fn query(&self, sql: &str) -> Vec<String> {
         let out = psql(&self.url, sql).unwrap_or_else(|e| panic!("query failed: {sql}: {e}"));
-        out.lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+        out.lines()
+            .map(str::to_string)
+            .filter(|l| !l.is_empty())
+            .collect()
     }
 }
 
 impl Drop for Pg {
     fn drop(&mut self) {
-        let _ = psql(&self.admin, &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
     }
 }
 
 fn psql(url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
-        .args([url, "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .args([
+            url,
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
         .output()
         .map_err(|e| format!("cannot run psql: {e}"))?;
     if out.status.success() {
@@ -132,7 +164,11 @@ impl NodeProc {
 
     /// Starts (or restarts) the process and waits for `/healthz`.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open node log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open node log");
         let child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
             .args(["node", "--config"])
             .arg(&self.config)
@@ -145,14 +181,22 @@ impl NodeProc {
         let until = Instant::now() + Duration::from_secs(20);
         while Instant::now() < until {
             if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
-                panic!("node {} exited at start ({status}); log:\n{}", self.name, self.log_text());
+                panic!(
+                    "node {} exited at start ({status}); log:\n{}",
+                    self.name,
+                    self.log_text()
+                );
             }
             if http_get(self.http, "/healthz").is_some_and(|(code, _)| code == 200) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!("node {} did not come up; log:\n{}", self.name, self.log_text());
+        panic!(
+            "node {} did not come up; log:\n{}",
+            self.name,
+            self.log_text()
+        );
     }
 
     pub fn log_text(&self) -> String {
@@ -170,7 +214,10 @@ impl NodeProc {
     /// SIGTERM and wait (up to 20 s) for the exit status.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         wait_exit(&mut c, Duration::from_secs(20))
     }
 
@@ -228,11 +275,18 @@ pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, 
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n").ok()?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .ok()?;
     let mut buf = String::new();
     s.read_to_string(&mut buf).ok()?;
     let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     Some((code, body))
 }
 
@@ -254,10 +308,24 @@ impl Carrier {
             .arg(&dir)
             .output()
             .expect("run carrier/run.sh");
-        assert!(out.status.success(), "carrier failed to start: {}", String::from_utf8_lossy(&out.stderr));
-        let pid = String::from_utf8_lossy(&out.stdout).trim().parse().expect("carrier pid");
+        assert!(
+            out.status.success(),
+            "carrier failed to start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Kamailio prints its listening banner on stdout too; run.sh prints the PID last.
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let pid = stdout
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().parse().ok())
+            .expect("carrier pid");
         std::thread::sleep(Duration::from_millis(500));
-        Carrier { addr: listen.parse().expect("carrier addr"), pid, dir }
+        Carrier {
+            addr: listen.parse().expect("carrier addr"),
+            pid,
+            dir,
+        }
     }
 }
 
@@ -266,7 +334,10 @@ impl Drop for Carrier {
         // Kamailio forks; the pid file's process is the main one and stops its children.
         let _ = Command::new("kill").arg(self.pid.to_string()).status();
         std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("pkill").arg("-f").arg(self.dir.join("kamailio.cfg").to_string_lossy().as_ref()).status();
+        let _ = Command::new("pkill")
+            .arg("-f")
+            .arg(self.dir.join("kamailio.cfg").to_string_lossy().as_ref())
+            .status();
     }
 }
 
@@ -293,16 +364,27 @@ pub fn sipp(dir: &Path, tag: &str, args: &[&str]) -> SippStats {
         .output()
         .expect("run sipp");
     std::fs::write(dir.join(format!("sipp-{tag}.out")), &out.stdout).ok();
-    parse_stat(&stat).unwrap_or_else(|| panic!("no SIPp statistics in {}: {}", stat.display(), String::from_utf8_lossy(&out.stderr)))
+    parse_stat(&stat).unwrap_or_else(|| {
+        panic!(
+            "no SIPp statistics in {}: {}",
+            stat.display(),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 fn parse_stat(path: &Path) -> Option<SippStats> {
     let text = std::fs::read_to_string(path).ok()?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next()?.split(';').collect();
-    let last: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).last()?.split(';').collect();
+    let last: Vec<&str> = lines.rfind(|l| !l.trim().is_empty())?.split(';').collect();
     let col = |name: &str| -> u64 {
-        header.iter().position(|h| *h == name).and_then(|i| last.get(i)).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
+        header
+            .iter()
+            .position(|h| *h == name)
+            .and_then(|i| last.get(i))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
     };
     Some(SippStats {
         successful: col("SuccessfulCall(C)"),
@@ -326,7 +408,13 @@ pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
 /// Waits until `node`'s view shows `count` alive nodes.
 pub fn wait_alive(node: &NodeProc, count: usize) {
     let ok = wait_until(Duration::from_secs(15), || {
-        node.nodes().as_array().is_some_and(|a| a.iter().filter(|n| n["alive"] == true).count() == count)
+        node.nodes()
+            .as_array()
+            .is_some_and(|a| a.iter().filter(|n| n["alive"] == true).count() == count)
     });
-    assert!(ok.is_some(), "cluster did not show {count} alive nodes: {}", node.nodes());
+    assert!(
+        ok.is_some(),
+        "cluster did not show {count} alive nodes: {}",
+        node.nodes()
+    );
 }

@@ -24,16 +24,25 @@ impl Resp {
         header(&self.text, name)
     }
     pub fn body(&self) -> &str {
-        self.text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+        self.text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b)
+            .unwrap_or("")
     }
 }
 
 /// First value of a header (case-insensitive name) in a SIP message.
 pub fn header(text: &str, name: &str) -> Option<String> {
-    text.split("\r\n\r\n").next()?.lines().skip(1).find_map(|l| {
-        let (n, v) = l.split_once(':')?;
-        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
-    })
+    text.split("\r\n\r\n")
+        .next()?
+        .lines()
+        .skip(1)
+        .find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_string())
+        })
 }
 
 impl Uac {
@@ -41,11 +50,19 @@ impl Uac {
         let sock = UdpSocket::bind(format!("{ip}:0")).expect("bind uac");
         let rtp = UdpSocket::bind(format!("{ip}:0")).expect("bind rtp");
         let local = sock.local_addr().expect("addr");
-        Uac { sock, local, rtp, target, cseq: 0 }
+        Uac {
+            sock,
+            local,
+            rtp,
+            target,
+            cseq: 0,
+        }
     }
 
     pub fn send(&self, text: &str) {
-        self.sock.send_to(text.as_bytes(), self.target).expect("send");
+        self.sock
+            .send_to(text.as_bytes(), self.target)
+            .expect("send");
     }
 
     pub fn send_bytes(&self, bytes: &[u8]) {
@@ -58,10 +75,16 @@ impl Uac {
         let mut buf = [0u8; 65535];
         loop {
             let left = until.checked_duration_since(Instant::now())?;
-            self.sock.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok()?;
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
             let (n, _) = self.sock.recv_from(&mut buf).ok()?;
             let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if let Some(code) = text.strip_prefix("SIP/2.0 ").and_then(|r| r.get(..3)).and_then(|c| c.parse().ok()) {
+            if let Some(code) = text
+                .strip_prefix("SIP/2.0 ")
+                .and_then(|r| r.get(..3))
+                .and_then(|c| c.parse().ok())
+            {
                 return Some(Resp { status: code, text });
             }
         }
@@ -90,7 +113,13 @@ impl Uac {
     }
 
     /// An INVITE (or re-INVITE when `to_tag` is set) with our SDP.
-    pub fn invite(&mut self, user: &str, call_id: &str, to_tag: Option<&str>, sdp_extra: &str) -> (String, u32) {
+    pub fn invite(
+        &mut self,
+        user: &str,
+        call_id: &str,
+        to_tag: Option<&str>,
+        sdp_extra: &str,
+    ) -> (String, u32) {
         self.cseq += 1;
         let body = self.sdp(sdp_extra);
         let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
@@ -132,7 +161,9 @@ impl Uac {
         let mut out = vec![];
         let mut buf = [0u8; 2048];
         while let Some(left) = until.checked_duration_since(Instant::now()) {
-            self.rtp.set_read_timeout(Some(left.max(Duration::from_millis(1)))).ok();
+            self.rtp
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok();
             match self.rtp.recv_from(&mut buf) {
                 Ok((n, _)) if n >= 12 => {
                     let seq = u16::from_be_bytes([buf[2], buf[3]]);
