@@ -373,3 +373,39 @@ async fn sqlite_smoke_udp_and_tcp_calls_then_drain() {
         .expect("a drained idle node exits");
     assert!(status.success(), "exit status {status}");
 }
+
+#[tokio::test]
+async fn a_call_past_max_duration_is_ended_by_our_bye() {
+    let (_dir, n, db) = node("maxdur", "127.0.2.7", "[call]\nmax_duration = \"2s\"\n");
+    let mut uac = Uac::new("127.0.2.107", n.sip);
+    let (_, cseq) = uac.invite("100", "maxdur-1", None, "");
+    let ok = uac.recv_final(Duration::from_secs(3)).expect("answer");
+    assert_eq!(ok.status, 200);
+    ack_for(&uac, &ok, "maxdur-1", cseq);
+    // The node sends BYE after 2 s; read it as raw text and answer 200.
+    uac.sock
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 4000];
+    let (len, from) = uac.sock.recv_from(&mut buf).expect("a BYE from the node");
+    let bye = String::from_utf8_lossy(&buf[..len]).into_owned();
+    assert!(bye.starts_with("BYE "), "{bye}");
+    let via = header(&bye, "Via").unwrap();
+    let (f, t, c, s) = (
+        header(&bye, "From").unwrap(),
+        header(&bye, "To").unwrap(),
+        header(&bye, "Call-ID").unwrap(),
+        header(&bye, "CSeq").unwrap(),
+    );
+    uac.sock
+        .send_to(format!("SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {f}\r\nTo: {t}\r\nCall-ID: {c}\r\nCSeq: {s}\r\nContent-Length: 0\r\n\r\n").as_bytes(), from)
+        .unwrap();
+    let rows = cdrs(&db).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(
+        (rows[0].hangup_cause.as_str(), rows[0].hangup_side.as_str()),
+        ("max_duration", "node")
+    );
+    let length = rows[0].ended_at_ms - rows[0].answered_at_ms.unwrap();
+    assert!((1900..4000).contains(&length), "call lasted {length} ms");
+}

@@ -1,0 +1,123 @@
+//! The `callfleet` command line as an operator meets it: a bad config names the bad key,
+//! `doctor` reports, `migrate` creates the schema, and `demo` runs three nodes on
+//! 127.0.0.11-13 and stops them all on Ctrl-C.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::{http_get, wait_until, workdir};
+
+fn callfleet(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(args)
+        .output()
+        .expect("run callfleet")
+}
+
+#[test]
+fn a_config_with_an_unknown_key_is_refused_by_name() {
+    let dir = workdir("cli-badkey");
+    let cfg = dir.join("bad.toml");
+    std::fs::write(
+        &cfg,
+        "[node]\nname = \"x\"\ncapacty = 5\n[sip]\nlisten = \"127.0.5.1:5060\"\n[http]\nlisten = \"127.0.5.1:8080\"\n",
+    )
+    .unwrap();
+    for args in [vec!["node", "--config"], vec!["doctor", "--config"]] {
+        let mut args: Vec<&str> = args;
+        args.push(cfg.to_str().unwrap());
+        let out = callfleet(&args);
+        assert!(!out.status.success(), "{args:?} must fail");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("capacty"), "{args:?} names the key: {text}");
+    }
+}
+
+#[test]
+fn migrate_then_doctor_report_a_healthy_setup() {
+    let dir = workdir("cli-doctor");
+    let db = format!("sqlite://{}", dir.join("c.db").display());
+    let out = callfleet(&["migrate", "--database", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cfg = dir.join("ok.toml");
+    std::fs::write(
+        &cfg,
+        format!("[node]\nname = \"doc\"\n[sip]\nlisten = \"127.0.5.2:5060\"\n[http]\nlisten = \"127.0.5.2:8080\"\n[database]\nurl = \"{db}\"\n"),
+    )
+    .unwrap();
+    let out = callfleet(&["doctor", "--config", cfg.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("database reachable") && text.contains("SIP UDP 127.0.5.2:5060 free"),
+        "{text}"
+    );
+    // A port taken by someone else is reported.
+    let _taken = std::net::UdpSocket::bind("127.0.5.2:5060").unwrap();
+    let out = callfleet(&["doctor", "--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  SIP UDP 127.0.5.2:5060"));
+}
+
+#[test]
+fn demo_runs_three_nodes_and_ctrl_c_stops_them() {
+    let _serial = support::serial();
+    let dir = workdir("cli-demo");
+    let mut demo = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(["demo", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start demo");
+    let main_a = "127.0.0.11:8080".parse().unwrap();
+    let all_alive = wait_until(Duration::from_secs(20), || {
+        http_get(main_a, "/api/v1/nodes")
+            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|v| {
+                v.as_array()
+                    .map(|a| a.iter().filter(|n| n["alive"] == true).count())
+            })
+            == Some(3)
+    });
+    if all_alive.is_none() {
+        let _ = demo.kill();
+        panic!("demo cluster did not show 3 alive nodes");
+    }
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(demo.id().to_string())
+        .status();
+    let stopped = wait_until(Duration::from_secs(20), || {
+        matches!(demo.try_wait(), Ok(Some(_)))
+    });
+    if stopped.is_none() {
+        let _ = demo.kill();
+        panic!("demo did not stop on Ctrl-C");
+    }
+    let status = demo.wait().unwrap();
+    assert!(status.success(), "demo exit status {status}");
+    let mut banner = String::new();
+    std::io::Read::read_to_string(demo.stdout.as_mut().unwrap(), &mut banner).unwrap();
+    assert!(
+        banner.contains("sip:127.0.0.13:5060") && banner.contains("demo stopped"),
+        "{banner}"
+    );
+    for ip in ["127.0.0.11", "127.0.0.12", "127.0.0.13"] {
+        let addr = format!("{ip}:8080").parse().unwrap();
+        assert!(
+            http_get(addr, "/healthz").is_none(),
+            "node on {ip} still answers after Ctrl-C"
+        );
+    }
+}
