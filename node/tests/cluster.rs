@@ -148,7 +148,7 @@ fn calls_spread_over_all_three_nodes_through_the_carrier() {
     let _serial = serial();
     let dir = workdir("spread");
     let pg = Pg::fresh("spread");
-    let nodes = three_nodes(&dir, &pg, "127.0.1", 100);
+    let mut nodes = three_nodes(&dir, &pg, "127.0.1", 100);
     wait_alive(&nodes[0], 3);
     let carrier = Carrier::start(&dir, "127.0.1.1:5070", &[nodes[0].sip, nodes[1].sip]);
     let stats = carrier_call(
@@ -169,6 +169,7 @@ fn calls_spread_over_all_three_nodes_through_the_carrier() {
         300,
         "one CDR per call: {per:?}"
     );
+    let extra_before = per.get("extra-c").copied().unwrap_or(0);
     for n in &nodes {
         let handled = per.get(&n.name).copied().unwrap_or(0);
         assert!(
@@ -188,6 +189,53 @@ fn calls_spread_over_all_three_nodes_through_the_carrier() {
     assert!(
         redirected >= 60.0,
         "calls reached the extra node by 302: {redirected}"
+    );
+
+    // Drain the extra node: main nodes stop sending to it, and it exits 0 once idle.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(["node", "drain", "--config"])
+        .arg(&nodes[2].config)
+        .output()
+        .expect("run callfleet node drain");
+    assert!(
+        out.status.success(),
+        "drain: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = nodes[2]
+        .wait_exit(Duration::from_secs(15))
+        .expect("drained extra node exits when idle");
+    assert!(status.success(), "{status}");
+    let seen = wait_until(Duration::from_secs(5), || {
+        nodes[0]
+            .nodes()
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|n| n["name"] == "extra-c" && n["accepting"] == false)
+    });
+    assert!(
+        seen.is_some(),
+        "main-a still sees extra-c accepting: {}",
+        nodes[0].nodes()
+    );
+    let more = carrier_call(
+        &dir,
+        "after-drain",
+        carrier.addr,
+        ("127.0.1.101", "5062"),
+        Load {
+            calls: 30,
+            rate: 15,
+            ms: 500,
+        },
+    );
+    assert_eq!((more.successful, more.failed), (30, 0), "{more:?}");
+    let per = cdrs_per_node(&pg, 330);
+    assert_eq!(
+        per.get("extra-c").copied().unwrap_or(0),
+        extra_before,
+        "no call reached the drained node: {per:?}"
     );
 }
 

@@ -54,6 +54,8 @@ fn ack_for(uac: &Uac, ok: &support::uac::Resp, call_id: &str, cseq: u32) {
 async fn music_on_hold_reaches_the_caller_at_50_packets_per_second() {
     let (_dir, n, db) = node("moh", "127.0.2.1", "");
     let mut uac = Uac::new("127.0.2.101", n.sip);
+    let rr = format!("<sip:{};lr>", uac.local);
+    uac.record_route = Some(rr.clone());
     let (_, cseq) = uac.invite("100", "moh-1", None, "");
     let trying = uac.recv(Duration::from_secs(2)).expect("a first response");
     assert_eq!(
@@ -72,6 +74,11 @@ async fn music_on_hold_reaches_the_caller_at_50_packets_per_second() {
         ok.body()
     );
     assert!(ok.body().contains("telephone-event/8000"), "{}", ok.body());
+    assert_eq!(
+        ok.header("Record-Route"),
+        Some(rr),
+        "the 200 carries the request's Record-Route"
+    );
     ack_for(&uac, &ok, "moh-1", cseq);
     let packets = uac.rtp_for(Duration::from_secs(2));
     assert!(

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use rsipstack::sip::{Header, Request, SipMessage};
+use rsipstack::sip::{Header, Method, Request, SipMessage};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, Mutex};
 use tokio_util::sync::CancellationToken;
@@ -160,11 +160,11 @@ pub fn inspect(node: &Node, packet: &[u8], src: SocketAddr) -> Option<Verdict> {
         SipMessage::Response(_) => return Some(Verdict::Forward),
         SipMessage::Request(r) => r,
     };
-    node.metrics.sip_request(req.method.to_string().as_str());
+    node.metrics.sip_request(method_name(&req.method));
     if let Err(defect) = malformed::check_request(&req, packet) {
         node.metrics.sip_malformed();
         debug!(%src, %defect, "malformed SIP request");
-        if req.method == rsipstack::sip::Method::Ack || !has_via(&req) {
+        if req.method == Method::Ack || !has_via(&req) {
             return None;
         }
         let reason = malformed::sanitize(&defect.to_string());
@@ -173,7 +173,7 @@ pub fn inspect(node: &Node, packet: &[u8], src: SocketAddr) -> Option<Verdict> {
             Stateless::new(&req, src, 400, &reason, Some(&tag)).finish(),
         ));
     }
-    if req.method != rsipstack::sip::Method::Invite || has_to_tag(&req) {
+    if req.method != Method::Invite || has_to_tag(&req) {
         return Some(Verdict::Forward);
     }
     initial_invite(node, &req, src)
@@ -232,4 +232,17 @@ pub fn has_to_tag(req: &Request) -> bool {
         Header::To(to) => to.tag().ok().flatten().is_some(),
         _ => false,
     })
+}
+
+/// The method's name without allocating (metrics on the hot path).
+pub fn method_name(m: &Method) -> &'static str {
+    match m {
+        Method::Invite => "INVITE",
+        Method::Ack => "ACK",
+        Method::Bye => "BYE",
+        Method::Cancel => "CANCEL",
+        Method::Options => "OPTIONS",
+        Method::Register => "REGISTER",
+        _ => "other",
+    }
 }

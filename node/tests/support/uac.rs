@@ -9,6 +9,8 @@ pub struct Uac {
     pub local: SocketAddr,
     pub rtp: UdpSocket,
     pub target: SocketAddr,
+    /// A Record-Route the INVITE carries, as a proxy in front of us would add.
+    pub record_route: Option<String>,
     cseq: u32,
 }
 
@@ -55,6 +57,7 @@ impl Uac {
             local,
             rtp,
             target,
+            record_route: None,
             cseq: 0,
         }
     }
@@ -123,10 +126,15 @@ impl Uac {
         self.cseq += 1;
         let body = self.sdp(sdp_extra);
         let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let rr = self
+            .record_route
+            .as_ref()
+            .map(|r| format!("Record-Route: {r}\r\n"))
+            .unwrap_or_default();
         let text = format!(
             "INVITE sip:{user}@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{call_id}-{c};rport\r\n\
              Max-Forwards: 70\r\nFrom: <sip:caller@{l}>;tag=from-{call_id}\r\nTo: <sip:{user}@{t}>{to_tag}\r\n\
-             Call-ID: {call_id}\r\nCSeq: {c} INVITE\r\nContact: <sip:caller@{l}>\r\n\
+             Call-ID: {call_id}\r\nCSeq: {c} INVITE\r\nContact: <sip:caller@{l}>\r\n{rr}\
              Content-Type: application/sdp\r\nContent-Length: {len}\r\n\r\n{body}",
             t = self.target,
             l = self.local,
