@@ -1,7 +1,11 @@
-//! Media for calls the node answers: SDP offer/answer, RTP ports, RTP packets, music on hold.
+//! Media for calls the node answers: SDP offer/answer, RTP ports, RTP packets, music on hold,
+//! DTMF detection, recording, and the per-leg session that also bridges two legs.
 
+pub mod dtmf;
 pub mod moh;
 pub mod ports;
+pub mod prompts;
+pub mod record;
 pub mod rtp;
 pub mod sdp;
 pub mod session;

@@ -22,12 +22,17 @@ pub struct Track {
 }
 
 impl Track {
-    fn from_samples(name: String, mut samples: Vec<i16>) -> Track {
+    pub fn from_samples(name: String, mut samples: Vec<i16>) -> Track {
         let pad = (FRAME - samples.len() % FRAME) % FRAME;
         samples.extend(std::iter::repeat_n(0, pad));
         let pcmu = create_encoder(CodecType::PCMU).encode(&samples);
         let pcma = create_encoder(CodecType::PCMA).encode(&samples);
         Track { name, pcmu, pcma }
+    }
+
+    /// The track decoded back to 16-bit samples (for joining prompts).
+    pub fn samples(&self) -> Vec<i16> {
+        audio_codec::create_decoder(CodecType::PCMU).decode(&self.pcmu)
     }
 
     /// Number of 20 ms frames.
@@ -115,7 +120,7 @@ impl Library {
     }
 }
 
-fn read_wav(path: &Path) -> Result<Track, MohError> {
+pub fn read_wav(path: &Path) -> Result<Track, MohError> {
     let reader = hound::WavReader::open(path).map_err(|source| MohError::Read {
         path: path.into(),
         source,

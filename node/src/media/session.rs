@@ -1,19 +1,24 @@
-//! One call's media: a UDP socket from the pool, a player that sends music-on-hold frames every
-//! 20 ms to the caller, and a reader that drains (and counts) what the caller sends. The remote
-//! address latches to the source of the caller's RTP (symmetric RTP) once packets arrive.
+//! One call leg's media: a UDP socket from the pool and one task that owns it. Every 20 ms the
+//! task sends what the leg's mode asks for (music on hold, a prompt played once, or nothing);
+//! every packet received is counted, decoded into the recording if one runs, scanned for DTMF
+//! (RFC 4733), and in bridge mode relayed out of the other leg's socket to the other party.
+//! The remote address latches to the source of the party's RTP (symmetric RTP).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::moh::{Library, FRAME};
+use super::dtmf::DtmfDetector;
+use super::moh::{Library, Track, FRAME};
+use super::record::Recording;
 use super::rtp::{self, Stream};
 use super::sdp::Codec;
 
@@ -23,63 +28,184 @@ pub struct Target {
     pub remote: Option<SocketAddr>,
     pub codec: Codec,
     pub send: bool,
+    /// Payload type of telephone-event/8000 the party offered.
+    pub dtmf_pt: Option<u8>,
 }
 
-/// Counters of one call's media, read for the CDR and tests.
+/// What the leg hears.
+#[derive(Clone)]
+pub enum Mode {
+    /// Music on hold (the node's library, track chosen per call).
+    Moh,
+    /// Nothing.
+    Silence,
+    /// A prompt, once; then silence and [`MediaEvent::PlayDone`].
+    Play(Arc<Track>),
+    /// The other leg's party, relayed packet by packet.
+    Bridge(Arc<Leg>),
+}
+
+impl std::fmt::Debug for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mode::Moh => write!(f, "Moh"),
+            Mode::Silence => write!(f, "Silence"),
+            Mode::Play(t) => write!(f, "Play({})", t.name),
+            Mode::Bridge(l) => write!(f, "Bridge({:?})", l.remote()),
+        }
+    }
+}
+
+/// Something the leg's media noticed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaEvent {
+    Dtmf(char),
+    PlayDone,
+}
+
+/// Counters of one leg's media, read for the CDR and tests.
 #[derive(Debug, Default)]
 pub struct MediaStats {
     pub sent: AtomicU64,
     pub received: AtomicU64,
+    pub relayed: AtomicU64,
 }
 
-/// A running media session; dropping it does not stop it, `stop()` does.
+/// The part of a leg another leg needs to relay to it: its socket and its party's address.
+#[derive(Debug)]
+pub struct Leg {
+    socket: Arc<UdpSocket>,
+    /// A std mutex: held only to copy or replace an address, never across an `.await`.
+    remote: Mutex<Option<SocketAddr>>,
+    pub stats: MediaStats,
+}
+
+impl Leg {
+    pub fn remote(&self) -> Option<SocketAddr> {
+        *self.remote.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_remote(&self, addr: Option<SocketAddr>) {
+        *self.remote.lock().unwrap_or_else(|p| p.into_inner()) = addr;
+    }
+
+    /// Sends `packet` to this leg's party from this leg's socket.
+    async fn relay(&self, packet: &[u8]) {
+        if let Some(to) = self.remote() {
+            if self.socket.send_to(packet, to).await.is_ok() {
+                self.stats.relayed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Control {
+    target: Target,
+    mode: Mode,
+    recording: Option<Arc<Recording>>,
+}
+
+/// A running media leg; stopped by `stop()` or when dropped.
 pub struct Session {
     pub local: SocketAddr,
-    control: watch::Sender<Target>,
+    leg: Arc<Leg>,
+    control: watch::Sender<Control>,
     cancel: CancellationToken,
-    pub stats: Arc<MediaStats>,
+    events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
 }
 
 impl Session {
-    /// Starts streaming `library.track(track)` to `target` from `socket`.
+    /// Starts the leg in `mode`, sending to `target`; `track` picks the music-on-hold track.
     pub fn start(
         socket: UdpSocket,
         local: SocketAddr,
         target: Target,
+        mode: Mode,
         library: Library,
         track: usize,
     ) -> Session {
-        let (control, rx) = watch::channel(target);
+        let leg = Arc::new(Leg {
+            socket: Arc::new(socket),
+            remote: Mutex::new(target.remote),
+            stats: MediaStats::default(),
+        });
+        let (control, rx) = watch::channel(Control {
+            target,
+            mode,
+            recording: None,
+        });
+        let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let stats = Arc::new(MediaStats::default());
         let player = Player {
-            socket,
+            leg: leg.clone(),
             rx,
             library,
             track,
-            stats: stats.clone(),
+            events: ev_tx,
             cancel: cancel.clone(),
         };
         tokio::spawn(player.run());
         Session {
             local,
+            leg,
             control,
             cancel,
-            stats,
+            events: Mutex::new(Some(ev_rx)),
         }
     }
 
+    pub fn stats(&self) -> &MediaStats {
+        &self.leg.stats
+    }
+
+    /// The leg, for bridging another session to it.
+    pub fn leg(&self) -> Arc<Leg> {
+        self.leg.clone()
+    }
+
+    /// Takes the event receiver (once).
+    pub fn events(&self) -> Option<mpsc::UnboundedReceiver<MediaEvent>> {
+        self.events.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
     pub fn retarget(&self, target: Target) {
-        self.control.send_replace(target);
+        self.leg.set_remote(target.remote);
+        self.control.send_modify(|c| c.target = target);
     }
 
     pub fn target(&self) -> Target {
-        *self.control.borrow()
+        self.control.borrow().target
+    }
+
+    pub fn set_mode(&self, mode: Mode) {
+        self.control.send_modify(|c| c.mode = mode);
+    }
+
+    /// Starts recording what the party sends into a WAV file (8 kHz mono 16-bit).
+    pub fn record(&self, path: &Path) -> Result<Arc<Recording>, hound::Error> {
+        let rec = Arc::new(Recording::create(path)?);
+        self.control
+            .send_modify(|c| c.recording = Some(rec.clone()));
+        Ok(rec)
+    }
+
+    /// Stops the recording (if any) and returns it.
+    pub fn stop_recording(&self) -> Option<Arc<Recording>> {
+        let mut out = None;
+        self.control.send_modify(|c| out = c.recording.take());
+        out
     }
 
     pub fn stop(&self) {
         self.cancel.cancel();
     }
+}
+
+/// Connects two legs: each relays what its party sends to the other party.
+pub fn bridge(a: &Session, b: &Session) {
+    a.set_mode(Mode::Bridge(b.leg()));
+    b.set_mode(Mode::Bridge(a.leg()));
 }
 
 impl Drop for Session {
@@ -89,106 +215,130 @@ impl Drop for Session {
 }
 
 struct Player {
-    socket: UdpSocket,
-    rx: watch::Receiver<Target>,
+    leg: Arc<Leg>,
+    rx: watch::Receiver<Control>,
     library: Library,
     track: usize,
-    stats: Arc<MediaStats>,
+    events: mpsc::UnboundedSender<MediaEvent>,
     cancel: CancellationToken,
+}
+
+/// Per-task state of the sender side.
+struct Out {
+    stream: Stream,
+    moh_frame: usize,
+    play_frame: usize,
+    /// The prompt that finished playing, so a later control change does not replay it.
+    played: Option<Arc<Track>>,
+    buf: [u8; rtp::HEADER + FRAME],
 }
 
 impl Player {
     async fn run(mut self) {
-        let mut target = *self.rx.borrow_and_update();
-        let mut stream = Stream::new(
-            target.codec.payload_type(),
-            rand::random(),
-            rand::random(),
-            rand::random(),
-        );
+        let mut ctl = self.rx.borrow_and_update().clone();
+        let mut out = Out {
+            stream: Stream::new(
+                ctl.target.codec.payload_type(),
+                rand::random(),
+                rand::random(),
+                rand::random(),
+            ),
+            moh_frame: 0,
+            play_frame: 0,
+            played: None,
+            buf: [0u8; rtp::HEADER + FRAME],
+        };
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-        let mut out = [0u8; rtp::HEADER + FRAME];
         let mut inbuf = [0u8; 2048];
-        let mut frame = 0usize;
         let mut latched = false;
+        let mut dtmf = DtmfDetector::default();
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                _ = tick.tick() => {
-                    match target.remote.filter(|_| target.send) {
-                        Some(remote) => {
-                            let payload = self.library.track(self.track).frame(target.codec, frame);
-                            let n = stream.write(payload, FRAME as u32, &mut out);
-                            if self.socket.send_to(&out[..n], remote).await.is_ok() {
-                                self.stats.sent.fetch_add(1, Ordering::Relaxed);
-                            }
-                            frame += 1;
-                        }
-                        None => stream.skip(FRAME as u32),
+                _ = tick.tick() => self.send_frame(&mut ctl, &mut out).await,
+                r = self.leg.socket.recv_from(&mut inbuf) => {
+                    let Ok((n, from)) = r else { continue };
+                    let packet = &inbuf[..n];
+                    let Some(pt) = rtp::payload_type(packet) else { continue };
+                    self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
+                    if !latched && ctl.target.remote.is_some_and(|r| r != from) {
+                        debug!(%from, "RTP latched to the party's source address");
+                        self.leg.set_remote(Some(from));
+                        ctl.target.remote = Some(from);
                     }
-                }
-                r = self.socket.recv_from(&mut inbuf) => {
-                    if let Ok((n, from)) = r {
-                        if rtp::payload_type(&inbuf[..n]).is_some() {
-                            self.stats.received.fetch_add(1, Ordering::Relaxed);
-                            if !latched && target.remote.is_some() && target.remote != Some(from) {
-                                debug!(%from, "RTP latched to the caller's source address");
-                                target.remote = Some(from);
-                            }
-                            latched = true;
+                    latched = true;
+                    if Some(pt) == ctl.target.dtmf_pt {
+                        if let Some(digit) = dtmf.packet(packet) {
+                            let _ = self.events.send(MediaEvent::Dtmf(digit));
                         }
+                    } else if let Some(rec) = &ctl.recording {
+                        rec.write_g711(pt, &packet[rtp::HEADER.min(n)..]);
+                    }
+                    if let Mode::Bridge(peer) = &ctl.mode {
+                        peer.relay(packet).await;
                     }
                 }
                 changed = self.rx.changed() => {
                     if changed.is_err() { break; }
-                    let new = *self.rx.borrow_and_update();
-                    if new.codec != target.codec {
-                        stream.payload_type = new.codec.payload_type();
+                    let new = self.rx.borrow_and_update().clone();
+                    let prev_mode = ctl.mode.clone();
+                    if new.target.codec != ctl.target.codec {
+                        out.stream.payload_type = new.target.codec.payload_type();
                     }
-                    latched = latched && new.remote == target.remote;
-                    target = new;
+                    if new.target.remote != ctl.target.remote {
+                        latched = false;
+                    }
+                    ctl = new;
+                    if let Mode::Play(clip) = &ctl.mode {
+                        let same = |t: &Arc<Track>| Arc::ptr_eq(t, clip);
+                        if out.played.as_ref().is_some_and(same) {
+                            ctl.mode = Mode::Silence;
+                        } else if !matches!(&prev_mode, Mode::Play(t) if same(t)) {
+                            out.play_frame = 0;
+                            out.played = None;
+                        }
+                    }
                 }
             }
+        }
+    }
+
+    async fn send_frame(&self, ctl: &mut Control, out: &mut Out) {
+        let remote = ctl.target.remote.filter(|_| ctl.target.send);
+        let payload: Option<&[u8]> = match &ctl.mode {
+            Mode::Moh => {
+                out.moh_frame += 1;
+                Some(
+                    self.library
+                        .track(self.track)
+                        .frame(ctl.target.codec, out.moh_frame - 1),
+                )
+            }
+            Mode::Play(clip) => {
+                if out.play_frame < clip.frames() {
+                    out.play_frame += 1;
+                    Some(clip.frame(ctl.target.codec, out.play_frame - 1))
+                } else {
+                    let _ = self.events.send(MediaEvent::PlayDone);
+                    out.played = Some(clip.clone());
+                    ctl.mode = Mode::Silence;
+                    None
+                }
+            }
+            Mode::Silence | Mode::Bridge(_) => None,
+        };
+        match (payload, remote) {
+            (Some(payload), Some(remote)) => {
+                let n = out.stream.write(payload, FRAME as u32, &mut out.buf);
+                if self.leg.socket.send_to(&out.buf[..n], remote).await.is_ok() {
+                    self.leg.stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            _ => out.stream.skip(FRAME as u32),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn streams_fifty_packets_a_second_and_pauses_on_hold() {
-        let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind caller");
-        let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind node");
-        let local = sock.local_addr().expect("addr");
-        let lib = Library::load(std::path::Path::new("/nonexistent-moh-dir"));
-        let target = Target {
-            remote: Some(caller.local_addr().expect("addr")),
-            codec: Codec::Pcmu,
-            send: true,
-        };
-        let s = Session::start(sock, local, target, lib, 0);
-        tokio::time::sleep(Duration::from_millis(1010)).await;
-        let sent = s.stats.sent.load(Ordering::Relaxed);
-        assert!((50..=52).contains(&sent), "sent {sent} in 1 s");
-        let mut buf = [0u8; 400];
-        let (n, _) = caller.recv_from(&mut buf).await.expect("packet");
-        assert_eq!(n, 172);
-        assert_eq!(rtp::payload_type(&buf[..n]), Some(0));
-        s.retarget(Target {
-            send: false,
-            ..target
-        });
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        let held = s.stats.sent.load(Ordering::Relaxed);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(
-            s.stats.sent.load(Ordering::Relaxed),
-            held,
-            "nothing is sent on hold"
-        );
-        s.stop();
-    }
-}
+mod tests;

@@ -20,7 +20,7 @@ use super::admission;
 use super::front;
 use crate::calls::CallState;
 use crate::media::sdp::{self, Offer};
-use crate::media::session::{Session, Target};
+use crate::media::session::{Mode, Session, Target};
 use crate::node::Node;
 use crate::now_ms;
 use crate::records::Record;
@@ -148,15 +148,16 @@ async fn converse(
         remote: offer.remote,
         codec: offer.codec,
         send: offer.direction.answer().we_send(),
+        dtmf_pt: offer.dtmf_pt,
     };
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
-    let media = Session::start(socket, local, target, node.moh.clone(), track);
+    let media = Session::start(socket, local, target, Mode::Moh, node.moh.clone(), track);
     let ended = talk(node, dialog, states, &media, session_id).await;
     media.stop();
     debug!(
         call_id,
-        sent = media.stats.sent.load(Ordering::Relaxed),
-        received = media.stats.received.load(Ordering::Relaxed),
+        sent = media.stats().sent.load(Ordering::Relaxed),
+        received = media.stats().received.load(Ordering::Relaxed),
         "media stopped"
     );
     ended
@@ -241,6 +242,7 @@ async fn reinvite(
                 remote: offer.remote,
                 codec: offer.codec,
                 send: offer.direction.answer().we_send(),
+                dtmf_pt: offer.dtmf_pt,
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
             let ct = Header::ContentType("application/sdp".into());

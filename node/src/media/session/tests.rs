@@ -1,0 +1,123 @@
+use super::*;
+use crate::media::dtmf::event_packet;
+
+fn lib() -> Library {
+    Library::load(std::path::Path::new("/nonexistent-moh-dir"))
+}
+
+async fn leg(mode: Mode, remote: Option<SocketAddr>) -> Session {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind node");
+    let local = sock.local_addr().expect("addr");
+    let target = Target {
+        remote,
+        codec: Codec::Pcmu,
+        send: true,
+        dtmf_pt: Some(101),
+    };
+    Session::start(sock, local, target, mode, lib(), 0)
+}
+
+#[tokio::test(start_paused = true)]
+async fn streams_fifty_packets_a_second_and_pauses_on_hold() {
+    let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind caller");
+    let s = leg(Mode::Moh, Some(caller.local_addr().unwrap())).await;
+    tokio::time::sleep(Duration::from_millis(1010)).await;
+    let sent = s.stats().sent.load(Ordering::Relaxed);
+    assert!((50..=52).contains(&sent), "sent {sent} in 1 s");
+    let mut buf = [0u8; 400];
+    let (n, _) = caller.recv_from(&mut buf).await.expect("packet");
+    assert_eq!(n, 172);
+    assert_eq!(rtp::payload_type(&buf[..n]), Some(0));
+    let t = s.target();
+    s.retarget(Target { send: false, ..t });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let held = s.stats().sent.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        s.stats().sent.load(Ordering::Relaxed),
+        held,
+        "nothing is sent on hold"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_prompt_plays_once_then_reports_done() {
+    let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind caller");
+    let clip = Arc::new(Track::from_samples("beep".into(), vec![1000; 800]));
+    let s = leg(Mode::Play(clip.clone()), Some(caller.local_addr().unwrap())).await;
+    let mut events = s.events().expect("events");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.stats().sent.load(Ordering::Relaxed),
+        5,
+        "800 samples = 5 frames"
+    );
+    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone));
+    // A later change of target does not replay the finished prompt.
+    s.retarget(s.target());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.stats().sent.load(Ordering::Relaxed), 5);
+    s.set_mode(Mode::Play(clip));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        s.stats().sent.load(Ordering::Relaxed),
+        5,
+        "the same clip object is not replayed"
+    );
+}
+
+#[tokio::test]
+async fn bridged_legs_relay_both_ways_and_dtmf_is_reported() {
+    let alice = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let bob = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let a = leg(Mode::Silence, Some(alice.local_addr().unwrap())).await;
+    let b = leg(Mode::Silence, Some(bob.local_addr().unwrap())).await;
+    let mut a_events = a.events().unwrap();
+    bridge(&a, &b);
+    let mut pkt = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+    pkt.extend_from_slice(&[0xff; 160]);
+    alice.send_to(&pkt, a.local).await.unwrap();
+    let mut buf = [0u8; 400];
+    let (n, from) = tokio::time::timeout(Duration::from_secs(2), bob.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&buf[..n], &pkt[..], "relayed unchanged");
+    assert_eq!(from, b.local, "out of the other leg's socket");
+    bob.send_to(&pkt, b.local).await.unwrap();
+    let (n, from) = tokio::time::timeout(Duration::from_secs(2), alice.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((n, from), (172, a.local));
+    for end in [false, true, true, true] {
+        alice
+            .send_to(&event_packet(101, 9, 4000, 11, end, 400), a.local)
+            .await
+            .unwrap();
+    }
+    let ev = tokio::time::timeout(Duration::from_secs(2), a_events.recv())
+        .await
+        .unwrap();
+    assert_eq!(ev, Some(MediaEvent::Dtmf('#')));
+}
+
+#[tokio::test]
+async fn a_recording_holds_what_the_party_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let party = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let s = leg(Mode::Silence, Some(party.local_addr().unwrap())).await;
+    let rec = s.record(&dir.path().join("r.wav")).unwrap();
+    let mut pkt = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+    pkt.extend_from_slice(&[0x80; 160]);
+    for _ in 0..10 {
+        party.send_to(&pkt, s.local).await.unwrap();
+    }
+    let mut waited = 0;
+    while rec.duration_ms() < 200 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    let rec = s.stop_recording().expect("recording");
+    assert_eq!(rec.finish().unwrap(), 200);
+}
