@@ -62,6 +62,7 @@ etc=/etc/callfleet
 conf=$etc/callfleet.toml
 data=/var/lib/callfleet
 moh=/usr/share/callfleet/moh
+prompts=/usr/share/callfleet/prompts
 unit=/etc/systemd/system/callfleet.service
 export DEBIAN_FRONTEND=noninteractive
 
@@ -84,7 +85,7 @@ apt_install() {
 }
 
 say "packages"
-pkgs=(ca-certificates curl sox libsox-fmt-base sqlite3)
+pkgs=(ca-certificates curl sox libsox-fmt-base sqlite3 espeak-ng)
 [ "$opt_build" -eq 0 ] || pkgs+=(build-essential pkg-config)
 apt_install "${pkgs[@]}"
 
@@ -155,6 +156,7 @@ install -d -m 0750 -o callfleet -g callfleet "$data"
 # A callfleet command run as root (doctor, migrate) may have created the SQLite files as root.
 chown -R callfleet:callfleet "$data"
 install -d -m 0755 "$moh"
+install -d -m 0755 "$prompts"
 
 toml_string() { local s="${1//\\/\\\\}"; s="${s//\"/\\\"}"; printf '"%s"' "$s"; }
 
@@ -208,6 +210,7 @@ else
   set_toml "$tmp" http listen "$(toml_string "$http")"
   set_toml "$tmp" database url "$(toml_string "${opt_postgres:-sqlite://$data/cluster.db}")"
   set_toml "$tmp" media moh_dir "$(toml_string "$moh")"
+  set_toml "$tmp" media prompts_dir "$(toml_string "$prompts")"
   chown root:callfleet "$tmp"
   chmod 0640 "$tmp"
   mv "$tmp" "$conf"
@@ -275,6 +278,44 @@ for t in "${tunes[@]}"; do
     note "$moh/$tname.wav ($(soxi -D "$moh/$tname.wav" | cut -d. -f1) s)"
   fi
 done
+
+# Spoken prompts, synthesised here with espeak-ng (no third-party recordings), 8 kHz mono 16-bit.
+say "prompts"
+speak() { # speak FILE TEXT
+  local raw
+  raw="$(mktemp --suffix=.wav)"
+  espeak-ng -v en-us -s 150 -w "$raw" "$2"
+  sox -q "$raw" -r 8000 -c 1 -b 16 -e signed-integer "$1" gain -n -3
+  rm -f "$raw"
+  chmod 0644 "$1"
+}
+prompt_texts=(
+  "you-are-next|You are next in line."
+  "there-are|There are"
+  "calls-ahead|calls ahead of you."
+  "all-busy|Sorry, all our agents are busy. Please call again later."
+  "leave-message|Please leave a message after the tone."
+  "enter-agent|Please enter your agent number."
+  "enter-pin|Please enter your pin."
+  "logged-in|You are logged in."
+  "logged-out|You are logged out."
+  "login-failed|Login failed."
+  "goodbye|Goodbye."
+)
+for n in $(seq 1 20); do prompt_texts+=("n$n|$n"); done
+made=0
+for p in "${prompt_texts[@]}"; do
+  IFS='|' read -r pname ptext <<< "$p"
+  [ -s "$prompts/$pname.wav" ] && continue
+  speak "$prompts/$pname.wav" "$ptext"
+  made=$((made + 1))
+done
+if [ ! -s "$prompts/beep.wav" ]; then
+  sox -q -n -r 8000 -c 1 -b 16 -e signed-integer "$prompts/beep.wav" synth 0.4 sine 1000 gain -6
+  chmod 0644 "$prompts/beep.wav"
+  made=$((made + 1))
+fi
+note "$prompts: $made new, $(find "$prompts" -maxdepth 1 -name '*.wav' | wc -l) in all"
 
 # ---------------------------------------------------------------------------------------------
 # Database schema

@@ -200,6 +200,12 @@ pub struct MediaSection {
     /// Directory of music-on-hold WAV files (8 kHz mono 16-bit), found with `*.wav`.
     #[serde(default = "default_moh_dir")]
     pub moh_dir: PathBuf,
+    /// Directory of spoken prompts (`<name>.wav`); tones stand in for missing files.
+    #[serde(default = "default_prompts_dir")]
+    pub prompts_dir: PathBuf,
+    /// Where voicemail recordings are written (WAV), one folder per agent.
+    #[serde(default = "default_voicemail_dir")]
+    pub voicemail_dir: PathBuf,
 }
 
 impl Default for MediaSection {
@@ -207,6 +213,8 @@ impl Default for MediaSection {
         Self {
             rtp_ports: default_rtp_ports(),
             moh_dir: default_moh_dir(),
+            prompts_dir: default_prompts_dir(),
+            voicemail_dir: default_voicemail_dir(),
         }
     }
 }
@@ -301,6 +309,12 @@ fn default_rtp_ports() -> PortRange {
 }
 fn default_moh_dir() -> PathBuf {
     PathBuf::from("/usr/share/callfleet/moh")
+}
+fn default_prompts_dir() -> PathBuf {
+    PathBuf::from("/usr/share/callfleet/prompts")
+}
+fn default_voicemail_dir() -> PathBuf {
+    PathBuf::from("/var/lib/callfleet/voicemail")
 }
 fn default_max_duration() -> Duration {
     Duration::from_secs(3600)

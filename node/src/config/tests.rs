@@ -94,3 +94,10 @@ fn allowlist_matches_sources() {
     assert!(cfg.carriers.allows("127.0.0.99".parse().unwrap()));
     assert!(!cfg.carriers.allows("10.0.0.1".parse().unwrap()));
 }
+
+#[test]
+fn the_shipped_example_config_is_valid() {
+    let text = include_str!("../../callfleet.example.toml");
+    let cfg = Config::parse(text).expect("node/callfleet.example.toml parses");
+    assert_eq!(cfg.media.prompts_dir, PathBuf::from("/usr/share/callfleet/prompts"));
+}
