@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use sqlx::error::ErrorKind;
+
 /// Everything the store can fail with. Messages name the failed step; the
 /// cause is in `source()` (print the chain, e.g. anyhow's `{:#}`). URLs in
 /// messages are always redacted: a password never reaches a log.
@@ -42,12 +44,65 @@ pub enum StoreError {
         what: &'static str,
         source: sqlx::Error,
     },
+
+    /// A write would create a second row with the same key (e.g. a second
+    /// queue entry for one node and Call-ID).
+    #[error("{what}: the row already exists")]
+    Duplicate {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+
+    /// A write names a row that does not exist (e.g. a queue member of an
+    /// unknown queue or agent, a VIP caller of an unknown queue).
+    #[error("{what}: a row it refers to does not exist")]
+    MissingReference {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+
+    /// A write breaks a rule of the schema (e.g. an unknown queue strategy,
+    /// a negative tier); the cause names the constraint.
+    #[error("{what}: value not allowed by the schema")]
+    InvalidValue {
+        what: &'static str,
+        source: sqlx::Error,
+    },
+}
+
+/// A text column or argument that names none of an enum's variants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct ParseEnumError {
+    /// What was parsed, e.g. `"agent state"`.
+    pub kind: &'static str,
+    pub value: String,
 }
 
 impl StoreError {
     /// Wraps a query error with the name of the operation that ran it.
     pub(crate) fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Query { what, source }
+    }
+
+    /// Like [`StoreError::query`], for statements that write: constraint
+    /// violations become [`StoreError::Duplicate`],
+    /// [`StoreError::MissingReference`] or [`StoreError::InvalidValue`].
+    pub(crate) fn write(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| {
+            let kind = match &source {
+                sqlx::Error::Database(db) => db.kind(),
+                _ => ErrorKind::Other,
+            };
+            match kind {
+                ErrorKind::UniqueViolation => StoreError::Duplicate { what, source },
+                ErrorKind::ForeignKeyViolation => StoreError::MissingReference { what, source },
+                ErrorKind::CheckViolation | ErrorKind::NotNullViolation => {
+                    StoreError::InvalidValue { what, source }
+                }
+                _ => StoreError::Query { what, source },
+            }
+        }
     }
 
     /// True when the same call may succeed if retried later: the server was
@@ -61,7 +116,10 @@ impl StoreError {
             StoreError::UnsupportedUrl { .. }
             | StoreError::InvalidUrl { .. }
             | StoreError::CreateDir { .. }
-            | StoreError::Migrate { .. } => false,
+            | StoreError::Migrate { .. }
+            | StoreError::Duplicate { .. }
+            | StoreError::MissingReference { .. }
+            | StoreError::InvalidValue { .. } => false,
         }
     }
 }

@@ -10,7 +10,17 @@
 //! - `heartbeat`: [`Heartbeat`] (table `heartbeats`, one row per node) and
 //!   [`HeartbeatPoint`] (table `heartbeat_history`).
 //! - `calls`: [`LiveCall`] (table `live_calls`) and [`Cdr`] (table `cdrs`).
-//! - `error`: [`StoreError`].
+//! - `devices`: [`Device`] (phones, HA1 digests) and [`Registration`]
+//!   (registrar bindings).
+//! - `agents`: [`Agent`] and [`AgentState`]: configuration, hot-desk login,
+//!   guarded state transitions, calls counted per day.
+//! - `queues`: [`Queue`], [`Member`] (tiers, VIP permission), [`VipCaller`].
+//! - `entries`: the cluster queue, [`NewEntry`] / [`QueueEntry`] /
+//!   [`EntryState`], claimed by one node at a time.
+//! - `events`: append-only [`QueueEvent`]s and [`Voicemail`]s.
+//! - `config`: the config version every configuration write bumps.
+//! - `decode`: 0/1 and enum columns; `error`: [`StoreError`],
+//!   [`ParseEnumError`].
 //!
 //! # Invariants
 //!
@@ -21,6 +31,17 @@
 //! **Columns are integers or text only**: booleans are 0/1, times are
 //! milliseconds since the UNIX epoch, absent values are NULL.
 //!
+//! **Races are settled by guarded single-statement writes**: a state change
+//! that several nodes may attempt at once (`transition_agent`,
+//! `claim_entry`, ...) is one `UPDATE .. WHERE state IN (..)`, and the row
+//! count says who won. Multi-statement transactions write before they read,
+//! so on SQLite they take the write lock up front.
+//!
+//! **Every configuration write bumps `config_version` in its own
+//! transaction** (devices, agents' name/PIN/daily limit, queues, members,
+//! tiers, VIP callers), and only when it changed a row; runtime writes
+//! (registrations, agent states, `rr_last`, queue entries) never do.
+//!
 //! **The heartbeat row is the node row**: static node facts (role,
 //! addresses, services, version) travel with every beat; there is no
 //! separate `nodes` table to keep in step.
@@ -30,16 +51,28 @@
 
 #![forbid(unsafe_code)]
 
+mod agents;
 mod calls;
+mod config;
 mod db;
 mod dburl;
+mod decode;
+mod devices;
+mod entries;
 mod error;
+mod events;
 mod heartbeat;
+mod queues;
 #[cfg(test)]
 mod testdb;
 
+pub use agents::{Agent, AgentState};
 pub use calls::{Cdr, LiveCall};
 pub use db::Store;
 pub use dburl::{redact_url, Flavour};
-pub use error::StoreError;
+pub use devices::{Device, Registration};
+pub use entries::{EntryState, NewEntry, QueueEntry};
+pub use error::{ParseEnumError, StoreError};
+pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
+pub use queues::{Member, Queue, VipCaller};

@@ -4,9 +4,9 @@ use super::*;
 use std::borrow::Cow;
 use std::error::Error as _;
 
-/// A database error with a chosen code, as a driver would report it.
+/// A database error with a chosen code and kind, as a driver would report it.
 #[derive(Debug)]
-struct FakeDbError(&'static str);
+struct FakeDbError(&'static str, sqlx::error::ErrorKind);
 
 impl std::fmt::Display for FakeDbError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -33,12 +33,22 @@ impl sqlx::error::DatabaseError for FakeDbError {
         self
     }
     fn kind(&self) -> sqlx::error::ErrorKind {
-        sqlx::error::ErrorKind::Other
+        match self.1 {
+            ErrorKind::UniqueViolation => ErrorKind::UniqueViolation,
+            ErrorKind::ForeignKeyViolation => ErrorKind::ForeignKeyViolation,
+            ErrorKind::NotNullViolation => ErrorKind::NotNullViolation,
+            ErrorKind::CheckViolation => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
     }
 }
 
 fn db(code: &'static str) -> sqlx::Error {
-    sqlx::Error::Database(Box::new(FakeDbError(code)))
+    sqlx::Error::Database(Box::new(FakeDbError(code, ErrorKind::Other)))
+}
+
+fn db_kind(code: &'static str, kind: ErrorKind) -> sqlx::Error {
+    sqlx::Error::Database(Box::new(FakeDbError(code, kind)))
 }
 
 #[test]
@@ -99,4 +109,52 @@ fn config_errors_are_not_transient() {
     for e in cases {
         assert!(!e.is_transient(), "{e}");
     }
+}
+
+#[test]
+fn write_errors_are_classified_by_kind() {
+    type Check = fn(&StoreError) -> bool;
+    let cases: Vec<(&str, sqlx::Error, Check)> = vec![
+        (
+            "unique",
+            db_kind("23505", ErrorKind::UniqueViolation),
+            |e| matches!(e, StoreError::Duplicate { what: "w", .. }),
+        ),
+        (
+            "foreign key",
+            db_kind("787", ErrorKind::ForeignKeyViolation),
+            |e| matches!(e, StoreError::MissingReference { what: "w", .. }),
+        ),
+        ("check", db_kind("23514", ErrorKind::CheckViolation), |e| {
+            matches!(e, StoreError::InvalidValue { what: "w", .. })
+        }),
+        (
+            "not null",
+            db_kind("1299", ErrorKind::NotNullViolation),
+            |e| matches!(e, StoreError::InvalidValue { what: "w", .. }),
+        ),
+        ("other database error", db("1"), |e| {
+            matches!(e, StoreError::Query { what: "w", .. })
+        }),
+        ("pool timeout", sqlx::Error::PoolTimedOut, |e| {
+            matches!(e, StoreError::Query { what: "w", .. }) && e.is_transient()
+        }),
+    ];
+    for (name, source, check) in cases {
+        let e = StoreError::write("w")(source);
+        assert!(check(&e), "{name}: got {e:?}");
+        assert!(e.source().is_some(), "{name}: keeps its cause");
+        if !matches!(e, StoreError::Query { .. }) {
+            assert!(!e.is_transient(), "{name}: constraint errors repeat");
+        }
+    }
+}
+
+#[test]
+fn parse_enum_error_names_kind_and_value() {
+    let e = ParseEnumError {
+        kind: "agent state",
+        value: "asleep".into(),
+    };
+    assert_eq!(e.to_string(), "unknown agent state \"asleep\"");
 }

@@ -1,0 +1,182 @@
+//! Append-only records of the queues: what happened to each queued call
+//! (`queue_events`) and the voicemails left when nobody answered.
+
+use serde::{Deserialize, Serialize};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// One thing that happened to a queued call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEvent {
+    /// Set by the database; ignored by [`Store::queue_event`].
+    pub id: i64,
+    pub at_ms: i64,
+    pub queue: String,
+    pub call_id: String,
+    pub node: String,
+    pub agent: Option<String>,
+    /// `enqueue`, `offer`, `answer`, `noanswer`, `abandon`, `timeout`,
+    /// `complete` (not checked: the log takes what the node reports).
+    pub event: String,
+    pub detail: Option<String>,
+}
+
+/// A recorded voicemail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Voicemail {
+    /// Set by the database; ignored by [`Store::insert_voicemail`].
+    pub id: i64,
+    /// Mailbox (agent extension).
+    pub agent: String,
+    pub caller: String,
+    /// Audio file on `node`.
+    pub path: String,
+    pub duration_ms: i64,
+    pub created_at_ms: i64,
+    pub node: String,
+}
+
+const INSERT_EVENT: &str = "\
+INSERT INTO queue_events (at_ms, queue, call_id, node, agent, event, detail) \
+VALUES ($1, $2, $3, $4, $5, $6, $7) \
+RETURNING id";
+
+macro_rules! event_select {
+    () => {
+        "SELECT id, at_ms, queue, call_id, node, agent, event, detail FROM queue_events"
+    };
+}
+
+const INSERT_VOICEMAIL: &str = "\
+INSERT INTO voicemails (agent, caller, path, duration_ms, created_at_ms, node) \
+VALUES ($1, $2, $3, $4, $5, $6) \
+RETURNING id";
+
+macro_rules! voicemail_select {
+    () => {
+        "SELECT id, agent, caller, path, duration_ms, created_at_ms, node FROM voicemails"
+    };
+}
+
+impl Store {
+    /// Appends a queue event; returns its id (increasing).
+    pub async fn queue_event(&self, event: &QueueEvent) -> Result<i64, StoreError> {
+        sqlx::query_scalar(INSERT_EVENT)
+            .bind(event.at_ms)
+            .bind(&event.queue)
+            .bind(&event.call_id)
+            .bind(&event.node)
+            .bind(event.agent.as_deref())
+            .bind(&event.event)
+            .bind(event.detail.as_deref())
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::write("insert queue event"))
+    }
+
+    /// Events at or after `since_ms`, of one call or of all with `None`,
+    /// oldest first.
+    pub async fn queue_events(
+        &self,
+        call_id: Option<&str>,
+        since_ms: i64,
+    ) -> Result<Vec<QueueEvent>, StoreError> {
+        const WHAT: &str = "list queue events";
+        let rows = match call_id {
+            Some(call_id) => {
+                sqlx::query(concat!(
+                    event_select!(),
+                    " WHERE at_ms >= $1 AND call_id = $2 ORDER BY at_ms, id"
+                ))
+                .bind(since_ms)
+                .bind(call_id)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(concat!(
+                    event_select!(),
+                    " WHERE at_ms >= $1 ORDER BY at_ms, id"
+                ))
+                .bind(since_ms)
+                .fetch_all(self.pool())
+                .await
+            }
+        }
+        .map_err(StoreError::query(WHAT))?;
+        rows.iter()
+            .map(event_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(WHAT))
+    }
+
+    /// Records a voicemail; returns its id (increasing).
+    pub async fn insert_voicemail(&self, vm: &Voicemail) -> Result<i64, StoreError> {
+        sqlx::query_scalar(INSERT_VOICEMAIL)
+            .bind(&vm.agent)
+            .bind(&vm.caller)
+            .bind(&vm.path)
+            .bind(vm.duration_ms)
+            .bind(vm.created_at_ms)
+            .bind(&vm.node)
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::write("insert voicemail"))
+    }
+
+    /// Voicemails of one mailbox, or of all with `None`, oldest first.
+    pub async fn voicemails(&self, agent: Option<&str>) -> Result<Vec<Voicemail>, StoreError> {
+        const WHAT: &str = "list voicemails";
+        let rows = match agent {
+            Some(agent) => {
+                sqlx::query(concat!(
+                    voicemail_select!(),
+                    " WHERE agent = $1 ORDER BY created_at_ms, id"
+                ))
+                .bind(agent)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(concat!(voicemail_select!(), " ORDER BY created_at_ms, id"))
+                    .fetch_all(self.pool())
+                    .await
+            }
+        }
+        .map_err(StoreError::query(WHAT))?;
+        rows.iter()
+            .map(voicemail_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(WHAT))
+    }
+}
+
+fn event_from_row(row: &AnyRow) -> Result<QueueEvent, sqlx::Error> {
+    Ok(QueueEvent {
+        id: row.try_get("id")?,
+        at_ms: row.try_get("at_ms")?,
+        queue: row.try_get("queue")?,
+        call_id: row.try_get("call_id")?,
+        node: row.try_get("node")?,
+        agent: row.try_get("agent")?,
+        event: row.try_get("event")?,
+        detail: row.try_get("detail")?,
+    })
+}
+
+fn voicemail_from_row(row: &AnyRow) -> Result<Voicemail, sqlx::Error> {
+    Ok(Voicemail {
+        id: row.try_get("id")?,
+        agent: row.try_get("agent")?,
+        caller: row.try_get("caller")?,
+        path: row.try_get("path")?,
+        duration_ms: row.try_get("duration_ms")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+        node: row.try_get("node")?,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,85 @@
+//! Tests for queue events and voicemails, on both flavours.
+
+use crate::testdb::flavour_tests;
+use crate::{QueueEvent, Store, StoreError, Voicemail};
+
+flavour_tests!(queue_events_by_call_and_time, voicemails_by_mailbox);
+
+fn event(call_id: &str, at_ms: i64, what: &str) -> QueueEvent {
+    QueueEvent {
+        id: 0,
+        at_ms,
+        queue: "sales".to_owned(),
+        call_id: call_id.to_owned(),
+        node: "main-a".to_owned(),
+        agent: None,
+        event: what.to_owned(),
+        detail: None,
+    }
+}
+
+async fn queue_events_by_call_and_time(store: &Store) -> Result<(), StoreError> {
+    let answer = QueueEvent {
+        agent: Some("1001".to_owned()),
+        detail: Some("after 12 s".to_owned()),
+        ..event("c1", 2_000, "answer")
+    };
+    // Inserted out of time order; `c1`'s two events at 1 000 keep id order.
+    let written = [
+        answer,
+        event("c1", 1_000, "enqueue"),
+        event("c2", 1_500, "enqueue"),
+        event("c1", 1_000, "offer"),
+    ];
+    let mut stored = Vec::new();
+    for e in &written {
+        let id = store.queue_event(e).await?;
+        stored.push(QueueEvent { id, ..e.clone() });
+    }
+    let pick =
+        |idx: &[usize]| -> Vec<QueueEvent> { idx.iter().map(|&i| stored[i].clone()).collect() };
+    // (call, since, events)
+    let cases = [
+        (None, 0, pick(&[1, 3, 2, 0])),
+        (None, 1_500, pick(&[2, 0])),
+        (Some("c1"), 0, pick(&[1, 3, 0])),
+        (Some("c1"), 1_001, pick(&[0])),
+        (Some("c2"), 0, pick(&[2])),
+        (Some("c3"), 0, vec![]),
+        (None, 2_001, vec![]),
+    ];
+    for (call, since, want) in cases {
+        assert_eq!(
+            store.queue_events(call, since).await?,
+            want,
+            "{call:?} {since}"
+        );
+    }
+    Ok(())
+}
+
+async fn voicemails_by_mailbox(store: &Store) -> Result<(), StoreError> {
+    let vm = |agent: &str, at: i64| Voicemail {
+        id: 0,
+        agent: agent.to_owned(),
+        caller: "+3312345".to_owned(),
+        path: format!("/var/lib/callfleet/voicemail/{agent}-{at}.wav"),
+        duration_ms: 4_200,
+        created_at_ms: at,
+        node: "main-a".to_owned(),
+    };
+    let mut stored = Vec::new();
+    for v in [vm("1001", 3_000), vm("1002", 2_000), vm("1001", 1_000)] {
+        let id = store.insert_voicemail(&v).await?;
+        stored.push(Voicemail { id, ..v });
+    }
+    assert!(stored[0].id < stored[1].id && stored[1].id < stored[2].id);
+    let [a3, b2, a1] = [&stored[0], &stored[1], &stored[2]].map(Clone::clone);
+    assert_eq!(
+        store.voicemails(Some("1001")).await?,
+        vec![a1.clone(), a3.clone()]
+    );
+    assert_eq!(store.voicemails(Some("1003")).await?, vec![]);
+    assert_eq!(store.voicemails(None).await?, vec![a1, b2, a3]);
+    Ok(())
+}
