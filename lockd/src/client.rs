@@ -1,0 +1,481 @@
+//! [`LockClient`]: how a node takes leases, over HTTP from a list of lockd instances with
+//! failover, or in this process when the node has no lockd configured.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::api::{
+    AcquireRequest, ConflictResponse, ErrorResponse, LeaseResponse, ReleaseRequest, RenewRequest,
+};
+use crate::backend::{AcquireOutcome, Backend, BackendError, ReleaseOutcome, RenewOutcome};
+use crate::request::{InvalidRequest, LockKey, Owner, Ttl};
+
+/// Connect and request deadline per lockd instance: a lockd that does not answer within it
+/// is skipped for the next one.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Takes, renews and releases leases. Cheap to clone; clones share connections and the
+/// memory of which lockd answered last.
+///
+/// A request that timed out at one lockd may still have been carried out there: an acquire
+/// may have taken the lease without the caller learning it. Such a lease is nobody's to use
+/// and ends at its TTL; keep TTLs short (seconds) and renew.
+#[derive(Clone, Debug)]
+pub struct LockClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Remote(Remote),
+    Local(Backend),
+}
+
+#[derive(Debug)]
+struct Remote {
+    http: reqwest::Client,
+    /// Base URLs without a trailing slash.
+    urls: Vec<String>,
+    /// Index of the lockd that answered last: tried first next time.
+    preferred: AtomicUsize,
+}
+
+/// A lease this client holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    key: LockKey,
+    owner: Owner,
+    token: u64,
+    expires_at: Instant,
+}
+
+impl Lease {
+    pub fn key(&self) -> &str {
+        self.key.as_str()
+    }
+
+    pub fn owner(&self) -> &str {
+        self.owner.as_str()
+    }
+
+    /// Fencing token: pass it along with every action taken under the lease, so the target
+    /// can refuse an older holder's late actions.
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+
+    /// When the lease ends at the latest, by this process's clock (measured from when the
+    /// request was sent, so never later than lockd's own idea).
+    pub fn expires_at(&self) -> Instant {
+        self.expires_at
+    }
+}
+
+/// What [`LockClient::try_acquire`] got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Acquire {
+    Granted(Lease),
+    /// Someone else holds the key.
+    Held {
+        holder: Option<String>,
+    },
+}
+
+/// One lockd instance that could not serve a request.
+#[derive(Debug, thiserror::Error)]
+pub enum AttemptError {
+    #[error("cannot reach lockd at {url}")]
+    Transport {
+        url: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("lockd at {url} answered {status}: {message}")]
+    Status {
+        url: String,
+        status: u16,
+        message: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidRequest),
+    #[error("no lockd URL given")]
+    NoUrls,
+    #[error("lockd URL {url:?} is not an http:// URL")]
+    BadUrl { url: String },
+    #[error("cannot build the HTTP client for lockd")]
+    Http(#[source] reqwest::Error),
+    /// Every lockd failed (connect error, timeout or 5xx); the last failure is the source.
+    #[error("no lockd could serve the request ({attempts} tried)")]
+    Unavailable {
+        attempts: usize,
+        #[source]
+        last: Box<AttemptError>,
+    },
+    /// lockd refused the request itself (4xx other than 409): retrying elsewhere won't help.
+    #[error("lockd at {url} refused the request with {status}: {message}")]
+    Rejected {
+        url: String,
+        status: u16,
+        message: String,
+    },
+    #[error("lockd at {url} answered {status} with a body that is not the expected JSON")]
+    BadReply {
+        url: String,
+        status: u16,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("the in-process lock backend failed")]
+    Backend(#[from] BackendError),
+}
+
+/// A reply from the lockd that served a request.
+struct Reply {
+    url: String,
+    status: StatusCode,
+    body: Bytes,
+    /// When the request that got this reply was sent.
+    sent_at: Instant,
+}
+
+impl Reply {
+    fn json<T: DeserializeOwned>(&self) -> Result<T, LockError> {
+        serde_json::from_slice(&self.body).map_err(|source| LockError::BadReply {
+            url: self.url.clone(),
+            status: self.status.as_u16(),
+            source,
+        })
+    }
+
+    fn rejected(&self) -> LockError {
+        LockError::Rejected {
+            url: self.url.clone(),
+            status: self.status.as_u16(),
+            message: error_message(&self.body),
+        }
+    }
+}
+
+impl LockClient {
+    /// A client of the lockd instances at `urls` (`http://HOST:PORT`), tried in order with
+    /// [`DEFAULT_TIMEOUT`] each.
+    pub fn new<I, S>(urls: I) -> Result<Self, LockError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::with_timeout(urls, DEFAULT_TIMEOUT)
+    }
+
+    /// Like [`LockClient::new`], with another connect and request deadline per instance.
+    pub fn with_timeout<I, S>(urls: I, timeout: Duration) -> Result<Self, LockError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let urls = urls
+            .into_iter()
+            .map(|u| base_url(u.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Err(LockError::NoUrls);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeout)
+            .timeout(timeout)
+            .no_proxy()
+            .tcp_nodelay(true)
+            .build()
+            .map_err(LockError::Http)?;
+        Ok(Self::from_inner(Inner::Remote(Remote {
+            http,
+            urls,
+            preferred: AtomicUsize::new(0),
+        })))
+    }
+
+    /// For a node with no lockd configured: leases in this process's memory. Right for a
+    /// single node; nodes of a cluster must share lockd instead.
+    pub fn in_process() -> Self {
+        Self::with_backend(Backend::memory())
+    }
+
+    /// Leases straight from `backend`, without HTTP.
+    pub fn with_backend(backend: Backend) -> Self {
+        Self::from_inner(Inner::Local(backend))
+    }
+
+    fn from_inner(inner: Inner) -> Self {
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Takes the lease on `key` for `ttl`: `None` when someone else holds it
+    /// ([`LockClient::try_acquire`] says who).
+    pub async fn acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, LockError> {
+        Ok(match self.try_acquire(key, owner, ttl).await? {
+            Acquire::Granted(lease) => Some(lease),
+            Acquire::Held { .. } => None,
+        })
+    }
+
+    /// Takes the lease on `key` for `ttl`, or says who holds it.
+    pub async fn try_acquire(
+        &self,
+        key: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<Acquire, LockError> {
+        let (key, owner) = (LockKey::parse(key)?, Owner::parse(owner)?);
+        let ttl = Ttl::from_duration(ttl)?;
+        let remote = match &*self.inner {
+            Inner::Local(backend) => {
+                let now = Instant::now();
+                return Ok(match backend.acquire(&key, &owner, ttl).await? {
+                    AcquireOutcome::Granted(grant) => Acquire::Granted(Lease {
+                        key,
+                        owner,
+                        token: grant.token,
+                        expires_at: now + grant.expires_in,
+                    }),
+                    AcquireOutcome::Held { holder } => Acquire::Held {
+                        holder: Some(holder),
+                    },
+                });
+            }
+            Inner::Remote(remote) => remote,
+        };
+        let body = AcquireRequest {
+            owner: owner.to_string(),
+            ttl_ms: ttl.as_ms(),
+        };
+        let reply = remote.send(Method::POST, &key, &body).await?;
+        match reply.status {
+            StatusCode::OK => {
+                let lease: LeaseResponse = reply.json()?;
+                Ok(Acquire::Granted(Lease {
+                    key,
+                    owner,
+                    token: lease.token,
+                    expires_at: reply.sent_at + Duration::from_millis(lease.expires_in_ms),
+                }))
+            }
+            StatusCode::CONFLICT => Ok(Acquire::Held {
+                holder: reply.json::<ConflictResponse>()?.holder,
+            }),
+            _ => Err(reply.rejected()),
+        }
+    }
+
+    /// Extends `lease` to `ttl` from now: `false` if it was lost (expired or taken).
+    pub async fn renew(&self, lease: &Lease, ttl: Duration) -> Result<bool, LockError> {
+        let ttl = Ttl::from_duration(ttl)?;
+        let remote = match &*self.inner {
+            Inner::Local(backend) => {
+                let renewed = backend
+                    .renew(&lease.key, &lease.owner, lease.token, ttl)
+                    .await?;
+                return Ok(matches!(renewed, RenewOutcome::Renewed(_)));
+            }
+            Inner::Remote(remote) => remote,
+        };
+        let body = RenewRequest {
+            owner: lease.owner.to_string(),
+            token: lease.token,
+            ttl_ms: ttl.as_ms(),
+        };
+        let reply = remote.send(Method::PUT, &lease.key, &body).await?;
+        match reply.status {
+            StatusCode::OK => reply.json::<LeaseResponse>().map(|_| true),
+            StatusCode::CONFLICT => reply.json::<ConflictResponse>().map(|_| false),
+            _ => Err(reply.rejected()),
+        }
+    }
+
+    /// Gives `lease` back: `false` if it had already been lost.
+    pub async fn release(&self, lease: &Lease) -> Result<bool, LockError> {
+        let remote = match &*self.inner {
+            Inner::Local(backend) => {
+                let released = backend
+                    .release(&lease.key, &lease.owner, lease.token)
+                    .await?;
+                return Ok(matches!(released, ReleaseOutcome::Released));
+            }
+            Inner::Remote(remote) => remote,
+        };
+        let body = ReleaseRequest {
+            owner: lease.owner.to_string(),
+            token: lease.token,
+        };
+        let reply = remote.send(Method::DELETE, &lease.key, &body).await?;
+        match reply.status {
+            StatusCode::NO_CONTENT => Ok(true),
+            StatusCode::CONFLICT => reply.json::<ConflictResponse>().map(|_| false),
+            _ => Err(reply.rejected()),
+        }
+    }
+}
+
+impl Remote {
+    /// Sends the request to the lockd that answered last, then to the others in turn, until
+    /// one answers with something other than 5xx. A 409 or 4xx is an answer: it is returned,
+    /// not retried elsewhere.
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        key: &LockKey,
+        body: &B,
+    ) -> Result<Reply, LockError> {
+        let n = self.urls.len();
+        if n == 0 {
+            return Err(LockError::NoUrls);
+        }
+        let first = self.preferred.load(Ordering::Relaxed) % n;
+        let mut last = None;
+        for i in (0..n).map(|i| (first + i) % n) {
+            let url = format!("{}/v1/locks/{key}", self.urls[i]);
+            let sent_at = Instant::now();
+            match self.attempt(method.clone(), &url, body).await {
+                Ok((status, body)) if !status.is_server_error() => {
+                    if i != first {
+                        self.preferred.store(i, Ordering::Relaxed);
+                        tracing::info!(lockd = %self.urls[i], "lock client switched lockd");
+                    }
+                    return Ok(Reply {
+                        url,
+                        status,
+                        body,
+                        sent_at,
+                    });
+                }
+                Ok((status, body)) => {
+                    let message = error_message(&body);
+                    let status = status.as_u16();
+                    last = Some(AttemptError::Status {
+                        url,
+                        status,
+                        message,
+                    });
+                }
+                Err(source) => last = Some(AttemptError::Transport { url, source }),
+            }
+            if let Some(e) = &last {
+                tracing::debug!(error = %e, "lockd attempt failed; trying the next");
+            }
+        }
+        match last {
+            Some(last) => Err(LockError::Unavailable {
+                attempts: n,
+                last: Box::new(last),
+            }),
+            None => Err(LockError::NoUrls),
+        }
+    }
+
+    async fn attempt<B: Serialize>(
+        &self,
+        method: Method,
+        url: &str,
+        body: &B,
+    ) -> Result<(StatusCode, Bytes), reqwest::Error> {
+        let resp = self.http.request(method, url).json(body).send().await?;
+        let status = resp.status();
+        Ok((status, resp.bytes().await?))
+    }
+}
+
+/// `message` of an [`ErrorResponse`] body, else the body as text.
+fn error_message(body: &[u8]) -> String {
+    match serde_json::from_slice::<ErrorResponse>(body) {
+        Ok(e) => e.message,
+        Err(_) => String::from_utf8_lossy(body).chars().take(200).collect(),
+    }
+}
+
+fn base_url(url: &str) -> Result<String, LockError> {
+    let bad = || LockError::BadUrl { url: url.into() };
+    let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+    if parsed.scheme() != "http" || parsed.host_str().is_none() || parsed.query().is_some() {
+        return Err(bad());
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("http://10.0.0.1:7070", Some("http://10.0.0.1:7070")),
+            ("http://10.0.0.1:7070/", Some("http://10.0.0.1:7070")),
+            (
+                "http://lockd.local:7070/base/",
+                Some("http://lockd.local:7070/base"),
+            ),
+            ("https://10.0.0.1:7070", None),
+            ("10.0.0.1:7070", None),
+            ("http://10.0.0.1:7070/?x=1", None),
+            ("", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(base_url(url).ok().as_deref(), *want, "{url}");
+        }
+        assert!(matches!(
+            LockClient::new(Vec::<String>::new()),
+            Err(LockError::NoUrls)
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn in_process_leases() {
+        let client = LockClient::in_process();
+        let ttl = Duration::from_millis(1500);
+        let lease = client.acquire("agent:1", "a", ttl).await.unwrap().unwrap();
+        assert_eq!((lease.key(), lease.owner()), ("agent:1", "a"));
+        assert_eq!(lease.expires_at(), Instant::now() + ttl);
+        let held = client.try_acquire("agent:1", "b", ttl).await.unwrap();
+        assert_eq!(
+            held,
+            Acquire::Held {
+                holder: Some("a".into())
+            }
+        );
+        assert_eq!(client.acquire("agent:1", "b", ttl).await.unwrap(), None);
+        assert!(client.renew(&lease, ttl).await.unwrap());
+        tokio::time::advance(ttl).await;
+        assert!(!client.renew(&lease, ttl).await.unwrap(), "expired");
+        assert!(!client.release(&lease).await.unwrap());
+        let next = client.acquire("agent:1", "b", ttl).await.unwrap().unwrap();
+        assert!(next.token() > lease.token());
+        assert!(client.release(&next).await.unwrap());
+        let bad = client.acquire("agent 1", "b", ttl).await;
+        assert!(matches!(
+            bad,
+            Err(LockError::Invalid(InvalidRequest::KeyChar { .. }))
+        ));
+        let bad = client.acquire("agent:1", "b", Duration::ZERO).await;
+        assert!(matches!(
+            bad,
+            Err(LockError::Invalid(InvalidRequest::Ttl { .. }))
+        ));
+    }
+}

@@ -1,0 +1,203 @@
+//! The lockd HTTP server: routes, request checks, and how backend outcomes become statuses.
+
+use std::future::Future;
+use std::io;
+
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+
+use crate::api::{
+    AcquireRequest, ConflictResponse, ErrorResponse, HealthResponse, LeaseResponse, ReleaseRequest,
+    RenewRequest,
+};
+use crate::backend::{AcquireOutcome, Backend, BackendError, Grant, ReleaseOutcome, RenewOutcome};
+use crate::request::{check_token, InvalidRequest, LockKey, Owner, Ttl};
+
+/// The lockd routes over `backend` (see [`crate::api`] for the shapes).
+pub fn router(backend: Backend) -> Router {
+    Router::new()
+        .route("/v1/locks/{key}", post(acquire).put(renew).delete(release))
+        .route("/healthz", get(health))
+        .fallback(not_found)
+        .with_state(backend)
+}
+
+/// Serves the lockd API on `listener` until `shutdown` completes, then lets requests in
+/// progress finish.
+pub async fn serve<F>(listener: TcpListener, backend: Backend, shutdown: F) -> io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    // Replies are small and latency is the point: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router(backend))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn acquire(
+    State(backend): State<Backend>,
+    key: Result<Path<String>, PathRejection>,
+    body: Result<Json<AcquireRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = LockKey::parse(&key?.0)?;
+    let Json(req) = body?;
+    let owner = Owner::parse(&req.owner)?;
+    let ttl = Ttl::from_ms(req.ttl_ms)?;
+    Ok(match backend.acquire(&key, &owner, ttl).await? {
+        AcquireOutcome::Granted(grant) => {
+            tracing::debug!(%key, %owner, token = grant.token, "acquired");
+            lease(&grant)
+        }
+        AcquireOutcome::Held { holder } => conflict(Some(holder)),
+    })
+}
+
+async fn renew(
+    State(backend): State<Backend>,
+    key: Result<Path<String>, PathRejection>,
+    body: Result<Json<RenewRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = LockKey::parse(&key?.0)?;
+    let Json(req) = body?;
+    let owner = Owner::parse(&req.owner)?;
+    let token = check_token(req.token)?;
+    let ttl = Ttl::from_ms(req.ttl_ms)?;
+    Ok(match backend.renew(&key, &owner, token, ttl).await? {
+        RenewOutcome::Renewed(grant) => lease(&grant),
+        RenewOutcome::Lost { holder } => {
+            tracing::debug!(%key, %owner, token, "renew of a lost lease");
+            conflict(holder)
+        }
+    })
+}
+
+async fn release(
+    State(backend): State<Backend>,
+    key: Result<Path<String>, PathRejection>,
+    body: Result<Json<ReleaseRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = LockKey::parse(&key?.0)?;
+    let Json(req) = body?;
+    let owner = Owner::parse(&req.owner)?;
+    let token = check_token(req.token)?;
+    Ok(match backend.release(&key, &owner, token).await? {
+        ReleaseOutcome::Released => {
+            tracing::debug!(%key, %owner, token, "released");
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ReleaseOutcome::Lost { holder } => conflict(holder),
+    })
+}
+
+async fn health(State(backend): State<Backend>) -> Result<Json<HealthResponse>, ApiError> {
+    backend.check().await?;
+    Ok(Json(HealthResponse {
+        status: "ok".into(),
+        backend: backend.url().into(),
+    }))
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    let message = format!("no such endpoint: {method} {}", uri.path());
+    error_response(StatusCode::NOT_FOUND, "not_found", message)
+}
+
+fn lease(grant: &Grant) -> Response {
+    let body = LeaseResponse {
+        token: grant.token,
+        expires_in_ms: u64::try_from(grant.expires_in.as_millis()).unwrap_or(u64::MAX),
+    };
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+fn conflict(holder: Option<String>) -> Response {
+    (StatusCode::CONFLICT, Json(ConflictResponse { holder })).into_response()
+}
+
+fn error_response(status: StatusCode, error: &str, message: String) -> Response {
+    let body = ErrorResponse {
+        error: error.into(),
+        message,
+    };
+    (status, Json(body)).into_response()
+}
+
+/// Why a request failed: shown to the client as an [`ErrorResponse`]; backend failures are
+/// also logged with their cause.
+#[derive(Debug)]
+enum ApiError {
+    Invalid(InvalidRequest),
+    Path(PathRejection),
+    Json(JsonRejection),
+    Backend(BackendError),
+}
+
+impl From<InvalidRequest> for ApiError {
+    fn from(e: InvalidRequest) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(e: PathRejection) -> Self {
+        Self::Path(e)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        Self::Json(e)
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(e: BackendError) -> Self {
+        Self::Backend(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let bad = |message| error_response(StatusCode::BAD_REQUEST, "bad_request", message);
+        match self {
+            Self::Invalid(e) => bad(e.to_string()),
+            Self::Path(e) => bad(format!("bad lock key in the path: {}", e.body_text())),
+            Self::Json(e) => bad(format!("bad JSON body: {}", e.body_text())),
+            Self::Backend(e) => {
+                tracing::warn!(error = %chain(&e), "lock backend failed");
+                let (status, code) = if e.is_unavailable() {
+                    (StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable")
+                } else {
+                    (StatusCode::INTERNAL_SERVER_ERROR, "backend_error")
+                };
+                error_response(status, code, e.to_string())
+            }
+        }
+    }
+}
+
+/// `e: cause: cause...`, for logs.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

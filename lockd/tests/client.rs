@@ -1,0 +1,159 @@
+//! `LockClient` failover against real sockets: a lockd that refuses connections, one that
+//! accepts and never answers, one that answers 500, and a real one behind them; a 409 or a
+//! 400 is an answer and is never retried elsewhere.
+
+// Test code: a panic is a failed test (clippy.toml allows unwrap in #[test] functions; this
+// extends it to the helpers around them).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use callfleet_lockd::{Acquire, AttemptError, Backend, LockClient, LockError};
+use support::Lockd;
+
+/// An address where nothing listens: connections are refused.
+fn dead(ip: &str) -> String {
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+    format!("http://{}", l.local_addr().unwrap())
+}
+
+/// Accepts connections and never answers; counts them.
+async fn hung(ip: &str) -> (String, Arc<AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(sock);
+        }
+    });
+    (url, accepted)
+}
+
+/// Answers every request with `status` and `body`; counts them.
+async fn canned(ip: &str, status: StatusCode, body: &'static str) -> (String, Arc<AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let count = hits.clone();
+    let app = axum::Router::new().fallback(move || {
+        count.fetch_add(1, Ordering::SeqCst);
+        async move { (status, [("content-type", "application/json")], body) }
+    });
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (url, hits)
+}
+
+const TTL: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn fails_over_past_dead_hung_and_failing_lockd_and_remembers() {
+    let real = Lockd::start("127.0.0.61", Backend::memory());
+    let (hung_url, accepted) = hung("127.0.0.62").await;
+    let (failing, failed) = canned("127.0.0.63", StatusCode::INTERNAL_SERVER_ERROR, "{}").await;
+    let client =
+        LockClient::new([dead("127.0.0.64"), hung_url, failing, real.url.clone()]).unwrap();
+
+    let started = std::time::Instant::now();
+    let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
+    // The hung lockd costs one request deadline (300 ms), no more.
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        (
+            accepted.load(Ordering::SeqCst),
+            failed.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+
+    // The client now goes straight to the lockd that answered.
+    assert!(client.renew(&lease, TTL).await.unwrap());
+    assert!(client.release(&lease).await.unwrap());
+    let again = client.acquire("agent:1", "b", TTL).await.unwrap().unwrap();
+    assert!(again.token() > lease.token());
+    assert_eq!(
+        (
+            accepted.load(Ordering::SeqCst),
+            failed.load(Ordering::SeqCst)
+        ),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_conflict_or_a_bad_request_is_an_answer() {
+    let real = Lockd::start("127.0.0.65", Backend::memory());
+    let (conflict, conflicts) =
+        canned("127.0.0.66", StatusCode::CONFLICT, r#"{"holder":"main-x"}"#).await;
+    let client = LockClient::new([conflict, real.url.clone()]).unwrap();
+    let got = client.try_acquire("agent:1", "a", TTL).await.unwrap();
+    assert_eq!(
+        got,
+        Acquire::Held {
+            holder: Some("main-x".into())
+        }
+    );
+    assert_eq!(conflicts.load(Ordering::SeqCst), 1);
+
+    let body = r#"{"error":"bad_request","message":"the owner is empty"}"#;
+    let (picky, refusals) = canned("127.0.0.67", StatusCode::BAD_REQUEST, body).await;
+    let client = LockClient::new([picky, real.url.clone()]).unwrap();
+    match client.acquire("agent:1", "a", TTL).await {
+        Err(LockError::Rejected {
+            status: 400,
+            message,
+            ..
+        }) => assert_eq!(message, "the owner is empty"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(refusals.load(Ordering::SeqCst), 1);
+
+    // Neither was passed on: the key is still free at the real lockd.
+    let direct = LockClient::new([&real.url]).unwrap();
+    assert!(direct.acquire("agent:1", "a", TTL).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn every_lockd_down_is_an_error_naming_the_last_failure() {
+    let body = r#"{"error":"backend_unavailable","message":"cannot connect to memcached at 10.0.0.9:11211"}"#;
+    let (unavailable, _) = canned("127.0.0.68", StatusCode::SERVICE_UNAVAILABLE, body).await;
+    let client = LockClient::new([dead("127.0.0.69"), unavailable.clone()]).unwrap();
+    match client.acquire("agent:1", "a", TTL).await {
+        Err(LockError::Unavailable { attempts: 2, last }) => match *last {
+            AttemptError::Status {
+                url,
+                status: 503,
+                message,
+            } => {
+                assert_eq!(url, format!("{unavailable}/v1/locks/agent:1"));
+                assert_eq!(message, "cannot connect to memcached at 10.0.0.9:11211");
+            }
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    let client = LockClient::new([dead("127.0.0.69")]).unwrap();
+    match client.acquire("agent:1", "a", TTL).await {
+        Err(LockError::Unavailable { attempts: 1, last }) => {
+            assert!(matches!(*last, AttemptError::Transport { .. }), "{last:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
