@@ -1,8 +1,10 @@
 //! The `callfleet` subcommands other than running a node: `migrate`, `node drain`, `demo`,
-//! `doctor`.
+//! `doctor`, `lockd`, `device`.
 
 mod demo;
+pub mod device;
 mod doctor;
+mod lockd;
 
 use std::path::Path;
 
@@ -13,6 +15,7 @@ use crate::config::Config;
 
 pub use demo::demo;
 pub use doctor::doctor;
+pub use lockd::lockd;
 
 /// Logs to stderr; `RUST_LOG` overrides the default filter.
 pub fn init_logging() {

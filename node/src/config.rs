@@ -9,6 +9,8 @@ use callfleet_lb::Role;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+use crate::registrar::digest::Algorithm;
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -45,6 +47,19 @@ pub struct Config {
     pub media: MediaSection,
     #[serde(default)]
     pub call: CallSection,
+    #[serde(default)]
+    pub registrar: RegistrarSection,
+    #[serde(default)]
+    pub lock: LockSection,
+}
+
+/// Where agent leases are taken.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockSection {
+    /// lockd base URLs, tried in order with failover; empty = an in-process lock (one host).
+    #[serde(default)]
+    pub urls: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -70,6 +85,9 @@ pub struct SipSection {
     /// Send `100 Trying` before a stateless `302`/`503` too (every INVITE gets one).
     #[serde(default = "yes")]
     pub trying_on_redirect: bool,
+    /// Digest realm phones authenticate in (device HA1 values are computed for it).
+    #[serde(default = "default_realm")]
+    pub realm: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -239,6 +257,38 @@ impl Default for CallSection {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarSection {
+    /// Shorter registrations (other than 0) get `423 Interval Too Brief` (seconds).
+    #[serde(default = "default_min_expires")]
+    pub min_expires: u32,
+    /// Longer registrations are cut to this (seconds).
+    #[serde(default = "default_max_expires")]
+    pub max_expires: u32,
+    /// Registration time when a REGISTER names none (seconds).
+    #[serde(default = "default_max_expires")]
+    pub default_expires: u32,
+    /// How long a digest nonce is good for; older ones get `stale=true`.
+    #[serde(default = "default_nonce_ttl", with = "humantime_serde")]
+    pub nonce_ttl: Duration,
+    /// Digest algorithms challenged with, in the order offered.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<Algorithm>,
+}
+
+impl Default for RegistrarSection {
+    fn default() -> Self {
+        Self {
+            min_expires: default_min_expires(),
+            max_expires: default_max_expires(),
+            default_expires: default_max_expires(),
+            nonce_ttl: default_nonce_ttl(),
+            algorithms: default_algorithms(),
+        }
+    }
+}
+
 /// An inclusive UDP port range written as "LOW-HIGH".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -319,6 +369,23 @@ fn default_voicemail_dir() -> PathBuf {
 fn default_max_duration() -> Duration {
     Duration::from_secs(3600)
 }
+fn default_realm() -> String {
+    "callfleet".to_string()
+}
+fn default_min_expires() -> u32 {
+    60
+}
+fn default_max_expires() -> u32 {
+    3600
+}
+fn default_nonce_ttl() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_algorithms() -> Vec<Algorithm> {
+    // MD5 only by default: common phones (baresip 1.0 among them) give up when any challenge
+    // is not MD5; list "SHA-256" first to offer both to phones that take it.
+    vec![Algorithm::Md5]
+}
 
 impl Config {
     /// Reads and checks a config file.
@@ -374,6 +441,49 @@ impl Config {
         }
         if self.call.max_duration.is_zero() {
             return bad("call.max_duration", "must be positive");
+        }
+        self.validate_registrar()
+    }
+
+    fn validate_registrar(&self) -> Result<(), ConfigError> {
+        let bad = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.to_string(),
+            })
+        };
+        let realm = &self.sip.realm;
+        if realm.is_empty()
+            || !realm
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        {
+            return bad(
+                "sip.realm",
+                "use printable ASCII without spaces, quotes or backslashes",
+            );
+        }
+        let r = &self.registrar;
+        if r.min_expires == 0 || r.min_expires > r.max_expires {
+            return bad(
+                "registrar.min_expires",
+                "must be at least 1 and at most registrar.max_expires",
+            );
+        }
+        if !(r.min_expires..=r.max_expires).contains(&r.default_expires) {
+            return bad(
+                "registrar.default_expires",
+                "must lie between min_expires and max_expires",
+            );
+        }
+        if r.nonce_ttl < Duration::from_secs(10) {
+            return bad("registrar.nonce_ttl", "must be at least 10s");
+        }
+        if r.algorithms.is_empty() {
+            return bad(
+                "registrar.algorithms",
+                "list at least one of \"SHA-256\", \"MD5\"",
+            );
         }
         Ok(())
     }

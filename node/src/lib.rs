@@ -1,24 +1,35 @@
 //! callfleet node: one process of the call-centre cluster.
 //!
 //! Layout:
+//! - `acd`: agent selection for the cluster queue (sans-IO): which free agents go to which call;
 //! - `config`: typed TOML configuration (unknown keys rejected);
 //! - `node`: the shared state and the start/stop sequence;
 //! - `heartbeat`: this node's row every interval, and the cluster view refresh;
 //! - `sip`: UDP front (stateless fast path), transactions and dialogs (rsipstack), calls;
 //! - `media`: SDP, RTP ports and packets, music on hold;
 //! - `calls`, `records`: live calls in memory and their SQL records (written off the call path);
+//! - `dialplan`: where an answered call goes (queue, agent, hot-desk codes, music on hold);
+//! - `queue`: the cluster queue's I/O shell: dispatcher, waiting callers, agent legs, voicemail;
+//! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
 //! - `shed`: the load-shedding policy;
+//! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
+//!   bindings) and `locate` finds where an extension is;
 //! - `cli`: the `callfleet` subcommands (`demo`, `doctor`, `migrate`, `node drain`).
 
 #![forbid(unsafe_code)]
 
+pub mod acd;
 pub mod calls;
 pub mod cli;
 pub mod config;
+pub mod dialplan;
 pub mod heartbeat;
 pub mod media;
 pub mod node;
+pub mod queue;
+pub mod realtime;
 pub mod records;
+pub mod registrar;
 pub mod shed;
 pub mod sip;
 

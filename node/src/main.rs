@@ -1,5 +1,6 @@
 //! The `callfleet` binary: parses the command line and hands over to the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -39,10 +40,53 @@ enum Command {
         #[arg(long, default_value = "callfleet-demo")]
         dir: PathBuf,
     },
+    /// Manage the phones (devices) that register with digest credentials.
+    Device {
+        #[command(subcommand)]
+        action: DeviceAction,
+    },
     /// Check a node's config, database, ports and audio.
     Doctor {
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Run the lock service (agent leases) until Ctrl-C or SIGTERM.
+    Lockd {
+        /// Address to serve the HTTP API on, e.g. 10.0.0.1:7070.
+        #[arg(long)]
+        listen: SocketAddr,
+        /// `memory` (one host) or `memcached://HOST:PORT` (shared by all lockd of a cluster).
+        #[arg(long, default_value = "memory")]
+        backend: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeviceAction {
+    /// Allow a phone to register, or set its password (read from stdin without --password).
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The extension: the phone's SIP user name.
+        #[arg(long)]
+        ext: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List the phones allowed to register.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Stop a phone from registering.
+    Remove {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        ext: String,
     },
 }
 
@@ -78,8 +122,23 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Demo { dir } => cli::demo(&dir).await,
             Command::Doctor { config } => cli::doctor(&config).await,
+            Command::Device { action } => device(action).await,
+            Command::Lockd { listen, backend } => cli::lockd(listen, &backend).await,
         }
     })
+}
+
+async fn device(action: DeviceAction) -> anyhow::Result<()> {
+    match action {
+        DeviceAction::Add {
+            config,
+            ext,
+            password,
+            name,
+        } => cli::device::add(&load(&config)?, &ext, password, name).await,
+        DeviceAction::List { config } => cli::device::list(&load(&config)?).await,
+        DeviceAction::Remove { config, ext } => cli::device::remove(&load(&config)?, &ext).await,
+    }
 }
 
 fn load(path: &std::path::Path) -> anyhow::Result<Config> {

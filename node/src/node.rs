@@ -18,6 +18,7 @@ use crate::calls::CallTable;
 use crate::config::Config;
 use crate::media::{moh::Library, ports::PortPool};
 use crate::records::{self, Recorder};
+use crate::registrar::{self, Registrar};
 use crate::{heartbeat, now_ms, sip};
 
 /// Shared state of the running node.
@@ -37,6 +38,15 @@ pub struct Inner {
     pub recorder: Recorder,
     pub moh: Library,
     pub ports: PortPool,
+    /// Phones' REGISTERs and where an extension is (`locate`).
+    pub registrar: Registrar,
+    /// Agent leases (lockd, or in-process on one host).
+    pub locks: callfleet_lockd::LockClient,
+    pub prompts: crate::media::prompts::Prompts,
+    /// Queues and agents, cached from SQL.
+    pub realtime: crate::realtime::Realtime,
+    /// Calls of this node waiting in the cluster queue.
+    pub queue: crate::queue::Local,
     /// Operator asked this node to take no new calls and exit when idle.
     pub draining: AtomicBool,
     /// CPU over `lb.refuse_cpu` or shed level 3 (set by the heartbeat task).
@@ -104,9 +114,30 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     if let Err(e) = store.clear_live_calls(&cfg.node.name).await {
         warn!(error = %e, "cannot clear live calls left by an earlier run");
     }
+    let generation = now_ms();
+    let locks = if cfg.lock.urls.is_empty() {
+        callfleet_lockd::LockClient::in_process()
+    } else {
+        callfleet_lockd::LockClient::new(cfg.lock.urls.iter()).context("set up the lock client")?
+    };
+    if let Err(e) = store.remove_node_entries(&cfg.node.name).await {
+        warn!(error = %e, "cannot clear queue entries left by an earlier run");
+    }
+    if let Err(e) = store.release_node_agents(&cfg.node.name, now_ms()).await {
+        warn!(error = %e, "cannot release agents left by an earlier run");
+    }
+    let registrar = Registrar::new(
+        Arc::new(store.clone()),
+        registrar::Settings::from_config(&cfg, generation),
+    );
     let node = Node {
         inner: Arc::new(Inner {
-            generation: now_ms(),
+            generation,
+            registrar,
+            locks,
+            prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
+            realtime: crate::realtime::Realtime::default(),
+            queue: crate::queue::Local::default(),
             store,
             balancer,
             metrics: Metrics::new(),
@@ -151,6 +182,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
     });
     tokio::spawn(sweeper(node.clone()));
+    tokio::spawn(crate::realtime::run(node.clone()));
+    tokio::spawn(crate::queue::dispatcher::run(node.clone()));
+    tokio::spawn(registrar::purge_loop(
+        node.registrar.clone(),
+        node.stopping.child_token(),
+    ));
     info!("node is up");
 
     let reason = wait_for_stop(&node).await;

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use callfleet_store::{Cdr, LiveCall, Store};
+use callfleet_store::{Cdr, LiveCall, QueueEvent, Store, Voicemail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -17,6 +17,8 @@ pub enum Record {
     Answered { call_id: String, at_ms: i64 },
     Gone { call_id: String },
     Cdr(Cdr),
+    QueueEvent(QueueEvent),
+    Voicemail(Voicemail),
 }
 
 /// Sends records to the writer; cheap to clone.
@@ -114,7 +116,12 @@ fn trim(backlog: &mut VecDeque<Record>) {
         return;
     }
     let before = backlog.len();
-    backlog.retain(|r| matches!(r, Record::Cdr(_)));
+    backlog.retain(|r| {
+        matches!(
+            r,
+            Record::Cdr(_) | Record::QueueEvent(_) | Record::Voicemail(_)
+        )
+    });
     while backlog.len() > MAX_BACKLOG {
         backlog.pop_front();
     }
@@ -133,5 +140,7 @@ async fn write(store: &Store, node: &str, r: &Record) -> Result<(), callfleet_st
             .map(drop),
         Record::Gone { call_id } => store.delete_live_call(node, call_id).await.map(drop),
         Record::Cdr(c) => store.insert_cdr(c).await.map(drop),
+        Record::QueueEvent(e) => store.queue_event(e).await.map(drop),
+        Record::Voicemail(v) => store.insert_voicemail(v).await.map(drop),
     }
 }

@@ -99,5 +99,54 @@ fn allowlist_matches_sources() {
 fn the_shipped_example_config_is_valid() {
     let text = include_str!("../../callfleet.example.toml");
     let cfg = Config::parse(text).expect("node/callfleet.example.toml parses");
-    assert_eq!(cfg.media.prompts_dir, PathBuf::from("/usr/share/callfleet/prompts"));
+    assert_eq!(
+        cfg.media.prompts_dir,
+        PathBuf::from("/usr/share/callfleet/prompts")
+    );
+}
+
+#[test]
+fn registrar_defaults_and_limits() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    assert_eq!(cfg.sip.realm, "callfleet");
+    let r = &cfg.registrar;
+    assert_eq!(
+        (r.min_expires, r.max_expires, r.default_expires),
+        (60, 3600, 3600)
+    );
+    assert_eq!(r.nonce_ttl, Duration::from_secs(300));
+    assert_eq!(r.algorithms, vec![Algorithm::Md5]);
+    let text = format!(
+        "{MINIMAL}\n[registrar]\nmin_expires = 5\nmax_expires = 10\ndefault_expires = 10\nnonce_ttl = \"1m\"\nalgorithms = [\"MD5\"]\n"
+    )
+    .replace("[sip]\n", "[sip]\nrealm = \"pbx.example\"\n");
+    let cfg = Config::parse(&text).expect("parses");
+    assert_eq!(cfg.sip.realm, "pbx.example");
+    assert_eq!(cfg.registrar.algorithms, vec![Algorithm::Md5]);
+    assert_eq!(cfg.registrar.nonce_ttl, Duration::from_secs(60));
+    for (section, key) in [
+        ("[registrar]\nmin_expires = 0\n", "registrar.min_expires"),
+        ("[registrar]\nmin_expires = 4000\n", "registrar.min_expires"),
+        (
+            "[registrar]\ndefault_expires = 30\n",
+            "registrar.default_expires",
+        ),
+        (
+            "[registrar]\ndefault_expires = 7200\n",
+            "registrar.default_expires",
+        ),
+        ("[registrar]\nnonce_ttl = \"1s\"\n", "registrar.nonce_ttl"),
+        ("[registrar]\nalgorithms = []\n", "registrar.algorithms"),
+        ("[registrar]\nalgorithms = [\"SHA-1\"]\n", "SHA-1"),
+    ] {
+        let err = Config::parse(&format!("{MINIMAL}\n{section}"))
+            .expect_err("bad registrar value must fail")
+            .to_string();
+        assert!(err.contains(key), "{err} should mention {key}");
+    }
+    for realm in ["", "a b", "a\\\"b"] {
+        let text = MINIMAL.replace("[sip]\n", &format!("[sip]\nrealm = \"{realm}\"\n"));
+        let err = Config::parse(&text).expect_err("bad realm").to_string();
+        assert!(err.contains("sip.realm"), "{realm:?}: {err}");
+    }
 }

@@ -14,11 +14,13 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode, Uri};
 use rsipstack::transaction::transaction::Transaction;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::admission;
+use super::ctx::CallCtx;
 use super::front;
 use crate::calls::CallState;
+use crate::dialplan;
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{Mode, Session, Target};
 use crate::node::Node;
@@ -34,7 +36,7 @@ pub struct Ended {
 }
 
 impl Ended {
-    const fn new(cause: &'static str, side: &'static str, status: u16) -> Ended {
+    pub const fn new(cause: &'static str, side: &'static str, status: u16) -> Ended {
         Ended {
             cause,
             side,
@@ -152,7 +154,11 @@ async fn converse(
     };
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
     let media = Session::start(socket, local, target, Mode::Moh, node.moh.clone(), track);
-    let ended = talk(node, dialog, states, &media, session_id).await;
+    let mut ctx = CallCtx::new(node, dialog, states, &media, call_id, session_id);
+    let ended = match dialplan::route(node, &ctx.dialled) {
+        dialplan::Route::Hold => talk(&mut ctx).await,
+        route => dialplan::run(&mut ctx, route).await,
+    };
     media.stop();
     debug!(
         call_id,
@@ -172,92 +178,16 @@ fn before_answer(st: Option<DialogState>) -> Option<Ended> {
     }
 }
 
-async fn talk(
-    node: &Node,
-    dialog: &InviteDialog,
-    states: &mut UnboundedReceiver<DialogState>,
-    media: &Session,
-    session_id: u64,
-) -> Ended {
-    let deadline = tokio::time::sleep(node.cfg.call.max_duration);
-    tokio::pin!(deadline);
-    let mut version = 1;
+/// Music on hold until the call ends (numbers with no queue or agent behind them).
+async fn talk(ctx: &mut CallCtx<'_>) -> Ended {
     loop {
-        tokio::select! {
-            st = states.recv() => match st {
-                None => return Ended::new("error", "node", 500),
-                Some(DialogState::Terminated(_, reason)) => return from_reason(&reason, true),
-                Some(DialogState::Updated(_, req, handle)) => {
-                    version += 1;
-                    reinvite(media, &req, handle, session_id, version).await;
-                }
-                Some(DialogState::Info(_, _, handle)) | Some(DialogState::Options(_, _, handle)) => {
-                    let _ = handle.reply(StatusCode::OK).await;
-                }
-                Some(_) => {}
-            },
-            _ = &mut deadline => {
-                info!(id = %dialog.id(), "call reached call.max_duration; hanging up");
-                let _ = dialog.bye().await;
-                return Ended::new("max_duration", "node", 200);
-            }
-            _ = node.hangup.cancelled() => {
-                let _ = dialog.bye().await;
-                return Ended::new("node_shutdown", "node", 200);
-            }
+        if let Some(ended) = ctx.next_end().await {
+            return ended;
         }
     }
 }
 
-/// Answers a re-INVITE (or UPDATE) with a new SDP version and steers the media to match.
-async fn reinvite(
-    media: &Session,
-    req: &rsipstack::sip::Request,
-    handle: rsipstack::dialog::dialog::TransactionHandle,
-    session_id: u64,
-    version: u64,
-) {
-    if req.body().iter().all(|b| b.is_ascii_whitespace()) {
-        // No offer: answer with our current session unchanged.
-        let cur = media.target();
-        let offer = Offer {
-            remote: cur.remote,
-            codec: cur.codec,
-            dtmf_pt: None,
-            direction: sdp::Direction::SendRecv,
-        };
-        let body = sdp::answer(media.local, &offer, session_id, version);
-        let _ = handle
-            .respond(
-                StatusCode::OK,
-                Some(vec![Header::ContentType("application/sdp".into())]),
-                Some(body),
-            )
-            .await;
-        return;
-    }
-    match sdp::parse_offer(req.body()) {
-        Ok(offer) => {
-            media.retarget(Target {
-                remote: offer.remote,
-                codec: offer.codec,
-                send: offer.direction.answer().we_send(),
-                dtmf_pt: offer.dtmf_pt,
-            });
-            let body = sdp::answer(media.local, &offer, session_id, version);
-            let ct = Header::ContentType("application/sdp".into());
-            let _ = handle
-                .respond(StatusCode::OK, Some(vec![ct]), Some(body))
-                .await;
-        }
-        Err(e) => {
-            debug!(error = %e, "re-INVITE offer not acceptable");
-            let _ = handle.reply(StatusCode::NotAcceptableHere).await;
-        }
-    }
-}
-
-fn from_reason(reason: &TerminatedReason, answered: bool) -> Ended {
+pub(crate) fn from_reason(reason: &TerminatedReason, answered: bool) -> Ended {
     match reason {
         TerminatedReason::UacBye => Ended::new("normal", "caller", 200),
         TerminatedReason::UasBye => Ended::new("normal", "node", 200),

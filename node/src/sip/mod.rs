@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod call;
+pub mod ctx;
 pub mod front;
 pub mod malformed;
 pub mod reply;
@@ -93,6 +94,8 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
         .build();
     let incoming = endpoint.incoming_transactions().map_err(Box::new)?;
     let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    // Agent legs are dialled through the same dialog layer.
+    let _ = node.queue.dialogs.set(dialogs.clone());
     tokio::spawn(async move {
         endpoint.serve().await;
     });

@@ -1,6 +1,6 @@
 //! The user-agent server: takes every transaction rsipstack creates and dispatches it:
-//! in-dialog requests to their dialog, new INVITEs to a call, OPTIONS answered, the rest
-//! refused with the right status.
+//! in-dialog requests to their dialog, new INVITEs to a call, REGISTERs to the registrar,
+//! OPTIONS answered, the rest refused with the right status.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,7 +16,7 @@ use super::{call, front};
 use crate::node::Node;
 
 /// Methods we answer (Allow header).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 
 /// Takes transactions until the endpoint stops.
 pub async fn accept_loop(node: Node, dialogs: Arc<DialogLayer>, mut incoming: TransactionReceiver) {
@@ -63,6 +63,7 @@ async fn dispatch(
             ];
             tx.reply_with(StatusCode::OK, headers, None).await
         }
+        Method::Register => node.registrar.answer(&mut tx).await,
         Method::Ack => Ok(()),
         Method::Bye | Method::Info | Method::Update | Method::PRack => {
             tx.reply(StatusCode::CallTransactionDoesNotExist).await

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod audio;
+pub mod phone;
 pub mod uac;
 
 use std::net::SocketAddr;

@@ -1,0 +1,246 @@
+//! Where an answered call goes, by the number dialled: a queue (its name), an agent (the
+//! agent's personal extension: ring the phone the agent is logged in on, else voicemail),
+//! the hot-desk feature codes (`*11` log in, `*12` log out, from a registered phone), or
+//! music on hold for any other number.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tracing::info;
+
+use crate::media::session::{MediaEvent, Mode};
+use crate::node::Node;
+use crate::now_ms;
+use crate::queue::caller::{self, play, ring, RingFor};
+use crate::queue::voicemail;
+use crate::sip::call::Ended;
+use crate::sip::ctx::CallCtx;
+
+/// Feature code: log an agent in on the calling phone.
+pub const LOGIN: &str = "*11";
+/// Feature code: log out the agent on the calling phone.
+pub const LOGOUT: &str = "*12";
+/// How long a direct call rings the agent before voicemail.
+const DIRECT_RING: Duration = Duration::from_secs(20);
+/// How long the caller has for each DTMF entry.
+const DIGIT_WAIT: Duration = Duration::from_secs(15);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Hold,
+    Queue(String),
+    Agent(String),
+    /// `*11`, optionally with `*EXT*PIN` in the dialled string.
+    Login {
+        agent: Option<String>,
+        pin: Option<String>,
+    },
+    Logout,
+}
+
+/// Routes by the dialled number using the cached configuration (no SQL).
+pub fn route(node: &Node, dialled: &str) -> Route {
+    if let Some(rest) = dialled.strip_prefix(LOGIN) {
+        let mut parts = rest.split('*').filter(|p| !p.is_empty());
+        return Route::Login {
+            agent: parts.next().map(str::to_string),
+            pin: parts.next().map(str::to_string),
+        };
+    }
+    if dialled == LOGOUT {
+        return Route::Logout;
+    }
+    let cfg = node.realtime.get();
+    if cfg.queues.contains_key(dialled) {
+        Route::Queue(dialled.to_string())
+    } else if cfg.agents.contains_key(dialled) {
+        Route::Agent(dialled.to_string())
+    } else {
+        Route::Hold
+    }
+}
+
+/// Runs the route to the end of the call.
+pub async fn run(ctx: &mut CallCtx<'_>, route: Route) -> Ended {
+    match route {
+        Route::Hold => loop {
+            if let Some(e) = ctx.next_end().await {
+                return e;
+            }
+        },
+        Route::Queue(name) => match ctx.node.realtime.get().queues.get(&name).cloned() {
+            Some(q) => caller::serve(ctx, &q).await,
+            None => ctx.hangup("no_such_queue").await,
+        },
+        Route::Agent(ext) => direct(ctx, &ext).await,
+        Route::Login { agent, pin } => login(ctx, agent, pin).await,
+        Route::Logout => logout(ctx).await,
+    }
+}
+
+/// A call to an agent's personal extension.
+async fn direct(ctx: &mut CallCtx<'_>, ext: &str) -> Ended {
+    let logged_in = ctx
+        .node
+        .store
+        .agent(ext)
+        .await
+        .ok()
+        .flatten()
+        .is_some_and(|a| a.device.is_some());
+    if logged_in {
+        ctx.media.set_mode(Mode::Moh);
+        let rang = ring(
+            ctx,
+            &[ext.to_string()],
+            &RingFor {
+                queue: None,
+                entry: None,
+            },
+            DIRECT_RING,
+        )
+        .await;
+        match rang {
+            caller::Rang::Answered {
+                ext,
+                lease,
+                leg,
+                dialog,
+                states,
+            } => {
+                return caller::talk(ctx, 0, None, ext, lease, leg, dialog, states).await;
+            }
+            caller::Rang::CallerGone(e) => return e,
+            caller::Rang::NoAnswer => {}
+        }
+    }
+    voicemail::record(ctx, ext).await
+}
+
+/// The phone (device extension) a call comes from, if that device is registered.
+async fn calling_device(ctx: &CallCtx<'_>) -> Option<String> {
+    let regs = ctx
+        .node
+        .store
+        .registrations(&ctx.caller, now_ms())
+        .await
+        .ok()?;
+    (!regs.is_empty()).then(|| ctx.caller.clone())
+}
+
+async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>) -> Ended {
+    let Some(device) = calling_device(ctx).await else {
+        info!(caller = %ctx.caller, "hot-desk login from a phone that is not registered");
+        return fail(ctx).await;
+    };
+    let agent = match agent {
+        Some(a) => a,
+        None => match ask(ctx, "enter-agent").await {
+            Ok(Some(a)) => a,
+            Ok(None) => return fail(ctx).await,
+            Err(e) => return e,
+        },
+    };
+    let pin = match pin {
+        Some(p) => p,
+        None => match ask(ctx, "enter-pin").await {
+            Ok(Some(p)) => p,
+            Ok(None) => return fail(ctx).await,
+            Err(e) => return e,
+        },
+    };
+    let node = ctx.node;
+    let ok = match node.store.agent(&agent).await.ok().flatten() {
+        Some(a) => a.pin_hash == pin_hash(&agent, &pin),
+        None => false,
+    };
+    if !ok
+        || !node
+            .store
+            .login_agent(&agent, &device, now_ms())
+            .await
+            .unwrap_or(false)
+    {
+        info!(agent = %agent, device = %device, "hot-desk login refused");
+        return fail(ctx).await;
+    }
+    info!(agent = %agent, device = %device, "agent logged in");
+    if let Some(e) = play(ctx, node.prompts.get("logged-in")).await {
+        return e;
+    }
+    ctx.hangup("hotdesk_login").await
+}
+
+async fn logout(ctx: &mut CallCtx<'_>) -> Ended {
+    let node = ctx.node;
+    let Some(device) = calling_device(ctx).await else {
+        return fail(ctx).await;
+    };
+    let agent = node.store.agent_on_device(&device).await.ok().flatten();
+    let done = match &agent {
+        Some(a) => node
+            .store
+            .logout_agent(&a.extension, now_ms())
+            .await
+            .unwrap_or(false),
+        None => false,
+    };
+    if !done {
+        return fail(ctx).await;
+    }
+    info!(device = %device, "agent logged out");
+    if let Some(e) = play(ctx, node.prompts.get("logged-out")).await {
+        return e;
+    }
+    ctx.hangup("hotdesk_logout").await
+}
+
+async fn fail(ctx: &mut CallCtx<'_>) -> Ended {
+    if let Some(e) = play(ctx, ctx.node.prompts.get("login-failed")).await {
+        return e;
+    }
+    ctx.hangup("hotdesk_failed").await
+}
+
+/// Plays a prompt and collects DTMF digits up to `#` (or a pause); `Err` if the call ended.
+async fn ask(ctx: &mut CallCtx<'_>, prompt: &str) -> Result<Option<String>, Ended> {
+    ctx.media.set_mode(Mode::Play(ctx.node.prompts.get(prompt)));
+    let mut digits = String::new();
+    loop {
+        let wait = tokio::time::sleep(DIGIT_WAIT);
+        tokio::select! {
+            end = ctx.life.next_end() => if let Some(e) = end { return Err(e) },
+            ev = ctx.events.next() => match ev {
+                MediaEvent::Dtmf('#') => return Ok((!digits.is_empty()).then_some(digits)),
+                MediaEvent::Dtmf(d) if digits.len() < 16 => {
+                    ctx.media.set_mode(Mode::Silence);
+                    digits.push(d);
+                }
+                _ => {}
+            },
+            _ = wait => return Ok((!digits.is_empty()).then_some(digits)),
+        }
+    }
+}
+
+/// How agent PINs are stored: SHA-256 of `ext:pin`, hex.
+pub fn pin_hash(ext: &str, pin: &str) -> String {
+    let digest = Sha256::digest(format!("{ext}:{pin}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_hash_is_sha256_hex_of_ext_and_pin() {
+        assert_eq!(pin_hash("1001", "1234").len(), 64);
+        assert_ne!(pin_hash("1001", "1234"), pin_hash("1002", "1234"));
+        // sha256("a:b")
+        assert_eq!(
+            pin_hash("a", "b"),
+            "6783a31eabf68ccc0660f935c0826282bdd2241f3a80a9f2d10d59aea9ebb5d8"
+        );
+    }
+}

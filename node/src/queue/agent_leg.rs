@@ -1,0 +1,189 @@
+//! The outbound leg to an agent's phone: an INVITE (through rsipstack's client dialog) with our
+//! SDP offer in the caller's codec, so the bridge relays packets without transcoding; then
+//! ringing until answer, failure, ring timeout or CANCEL.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use rsipstack::dialog::invitation::{InviteAsyncResult, InviteOption};
+use rsipstack::dialog::invite_dialog::InviteDialog;
+use rsipstack::sip::{StatusCodeKind, Uri};
+use rsipstack::transport::SipAddr;
+use tokio::net::UdpSocket;
+use tracing::debug;
+
+use crate::media::sdp::{self, Codec, Direction, Offer};
+
+/// Where and how to ring one agent.
+#[derive(Debug, Clone)]
+pub struct Dial {
+    pub agent: String,
+    /// The phone's registered contact (Request-URI).
+    pub contact: String,
+    /// Where to send the INVITE (the address the registration came from).
+    pub via: SocketAddr,
+    pub codec: Codec,
+    /// Caller number shown on the phone.
+    pub caller: String,
+}
+
+/// Why an agent leg could not ring.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error("bad contact URI {contact:?} for agent {agent}")]
+    Contact { agent: String, contact: String },
+    #[error("cannot send the INVITE to agent {agent}: {source}")]
+    Invite {
+        agent: String,
+        source: Box<rsipstack::Error>,
+    },
+}
+
+/// A ringing agent leg.
+pub struct Ringing {
+    pub agent: String,
+    pub dialog: InviteDialog,
+    result: tokio::task::JoinHandle<InviteAsyncResult>,
+    pub states: DialogStateReceiver,
+    pub socket: UdpSocket,
+    pub local: SocketAddr,
+}
+
+/// How ringing ended.
+#[derive(Debug)]
+pub enum RingOutcome {
+    /// 200 OK: the agent's media address from its SDP answer.
+    Answered { offer: Offer },
+    /// A final failure response, or the INVITE timed out.
+    Failed { status: u16 },
+}
+
+/// Sends the INVITE from our advertised address; the RTP socket is bound by the caller.
+pub fn dial(
+    dialogs: &Arc<DialogLayer>,
+    local_sip: SocketAddr,
+    d: &Dial,
+    socket: UdpSocket,
+    local: SocketAddr,
+) -> Result<Ringing, DialError> {
+    let callee = Uri::try_from(d.contact.as_str()).map_err(|_| DialError::Contact {
+        agent: d.agent.clone(),
+        contact: d.contact.clone(),
+    })?;
+    let caller_user: String = d
+        .caller
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+*#".contains(*c))
+        .take(32)
+        .collect();
+    let caller_user = if caller_user.is_empty() {
+        "anonymous".to_string()
+    } else {
+        caller_user
+    };
+    let caller =
+        Uri::try_from(format!("sip:{caller_user}@{local_sip}").as_str()).map_err(|_| {
+            DialError::Contact {
+                agent: d.agent.clone(),
+                contact: d.contact.clone(),
+            }
+        })?;
+    let contact = Uri::try_from(format!("sip:callfleet@{local_sip}").as_str()).map_err(|_| {
+        DialError::Contact {
+            agent: d.agent.clone(),
+            contact: d.contact.clone(),
+        }
+    })?;
+    let offer = Offer {
+        remote: None,
+        codec: d.codec,
+        dtmf_pt: Some(101),
+        direction: Direction::SendRecv,
+    };
+    let body = sdp::answer(local, &offer, rand::random::<u32>().into(), 1);
+    let opt = InviteOption {
+        caller,
+        callee,
+        destination: Some(SipAddr {
+            r#type: None,
+            addr: d.via.into(),
+        }),
+        content_type: Some("application/sdp".into()),
+        offer: Some(body),
+        contact,
+        ..Default::default()
+    };
+    let (state_tx, states) = dialogs.new_dialog_state_channel();
+    let (dialog, result) =
+        dialogs
+            .do_invite_async(opt, state_tx)
+            .map_err(|e| DialError::Invite {
+                agent: d.agent.clone(),
+                source: Box::new(e),
+            })?;
+    Ok(Ringing {
+        agent: d.agent.clone(),
+        dialog,
+        result,
+        states,
+        socket,
+        local,
+    })
+}
+
+impl Ringing {
+    /// Waits for the INVITE's final response, up to `limit` (then CANCELs).
+    pub async fn wait(&mut self, limit: Duration) -> RingOutcome {
+        let outcome = tokio::time::timeout(limit, &mut self.result).await;
+        match outcome {
+            Ok(Ok(Ok((_, Some(resp)))))
+                if resp.status_code.kind() == StatusCodeKind::Successful =>
+            {
+                match sdp::parse_offer(&resp.body) {
+                    Ok(offer) => RingOutcome::Answered { offer },
+                    Err(e) => {
+                        debug!(agent = %self.agent, error = %e, "agent answered without usable SDP");
+                        let _ = self.dialog.bye().await;
+                        RingOutcome::Failed { status: 488 }
+                    }
+                }
+            }
+            Ok(Ok(Ok((_, Some(resp))))) => RingOutcome::Failed {
+                status: u16::from(resp.status_code),
+            },
+            Ok(Ok(Ok((_, None)))) => RingOutcome::Failed { status: 408 },
+            Ok(Ok(Err(e))) => {
+                debug!(agent = %self.agent, error = %e, "agent INVITE failed");
+                RingOutcome::Failed { status: 503 }
+            }
+            Ok(Err(e)) => {
+                debug!(agent = %self.agent, error = %e, "agent INVITE task failed");
+                RingOutcome::Failed { status: 500 }
+            }
+            Err(_) => {
+                self.cancel().await;
+                RingOutcome::Failed { status: 408 }
+            }
+        }
+    }
+
+    /// CANCELs the INVITE (a 2xx that crosses it is ended with a BYE by the stack).
+    pub async fn cancel(&self) {
+        if let Err(e) = self.dialog.cancel().await {
+            debug!(agent = %self.agent, error = %e, "CANCEL to agent failed");
+        }
+    }
+}
+
+/// Waits until the dialog ends; returns true when the agent hung up.
+pub async fn wait_end(states: &mut DialogStateReceiver) -> bool {
+    while let Some(st) = states.recv().await {
+        if let DialogState::Terminated(_, reason) = st {
+            return matches!(reason, TerminatedReason::UasBye);
+        }
+    }
+    false
+}

@@ -1,0 +1,119 @@
+//! The dispatcher: a few times a second it reads the cluster queue and the agents from SQL,
+//! computes the assignment of free agents to waiting calls (`acd::assign`: every node gets the
+//! same answer from the same rows), and hands each of this node's calls its agents. Calls of
+//! other nodes are left to their nodes, so a free agent always goes to the call that is first
+//! cluster-wide, whichever node holds it.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use callfleet_store::AgentState;
+use rand::SeedableRng;
+use tracing::debug;
+
+use super::Snapshot;
+use crate::acd::{self, FreeAgent, QueueRules, Strategy, Waiting};
+use crate::node::Node;
+use crate::now_ms;
+
+/// How often the dispatcher looks.
+pub const INTERVAL: Duration = Duration::from_millis(250);
+
+pub async fn run(node: Node) {
+    let mut rng = rand::rngs::StdRng::from_os_rng();
+    let mut tick = tokio::time::interval(INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = node.stopping.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        if let Err(e) = round(&node, &mut rng).await {
+            debug!(error = %e, "dispatcher round failed");
+        }
+    }
+}
+
+async fn round(
+    node: &Node,
+    rng: &mut rand::rngs::StdRng,
+) -> Result<(), callfleet_store::StoreError> {
+    let entries = node.store.waiting_entries().await?;
+    node.queue.set_snapshot(Snapshot {
+        order: entries.iter().map(|e| (e.id, e.queue.clone())).collect(),
+    });
+    let me = node.cfg.node.name.as_str();
+    if !entries.iter().any(|e| e.node == me) {
+        return Ok(());
+    }
+    let agents = node.store.agents().await?;
+    let members = node.store.members(None).await?;
+    let queues = node.store.queues().await?;
+    let calls: Vec<Waiting> = entries
+        .iter()
+        .map(|e| Waiting {
+            id: e.id,
+            queue: e.queue.clone(),
+            node: e.node.clone(),
+            call_id: e.call_id.clone(),
+            caller: e.caller.clone(),
+            priority: e.priority,
+            vip: e.vip,
+            enqueued_at_ms: e.enqueued_at_ms,
+        })
+        .collect();
+    let logged_in: HashSet<String> = agents
+        .iter()
+        .filter(|a| a.device.is_some())
+        .map(|a| a.extension.clone())
+        .collect();
+    let free: Vec<FreeAgent> = agents
+        .iter()
+        .filter(|a| a.device.is_some() && a.state == AgentState::Available && !a.paused)
+        .map(|a| FreeAgent {
+            ext: a.extension.clone(),
+            last_call_end_ms: a.last_call_end_ms,
+            calls_today: if a.calls_day.as_deref() == Some(super::today(now_ms()).as_str()) {
+                a.calls_today as u32
+            } else {
+                0
+            },
+            daily_limit: a.daily_limit.map(|l| l as u32),
+        })
+        .collect();
+    if free.is_empty() {
+        return Ok(());
+    }
+    let rules: HashMap<String, QueueRules> = queues
+        .iter()
+        .map(|q| {
+            let strategy = q.strategy.parse().unwrap_or(Strategy::RingAll);
+            (
+                q.name.clone(),
+                QueueRules {
+                    strategy,
+                    rr_last: q.rr_last.clone(),
+                },
+            )
+        })
+        .collect();
+    let members: Vec<acd::Member> = members
+        .iter()
+        .map(|m| acd::Member {
+            queue: m.queue.clone(),
+            agent: m.agent.clone(),
+            tier: m.tier as u32,
+            vip_allowed: m.vip_allowed,
+            weight: m.weight as u32,
+            position: m.position as u32,
+        })
+        .collect();
+    for a in acd::assign(&calls, &free, &rules, &members, &logged_in, now_ms(), rng) {
+        if a.node == me && node.queue.deliver(&a) {
+            if let Some(last) = a.agents.last() {
+                let _ = node.store.set_rr_last(&a.queue, last).await;
+            }
+        }
+    }
+    Ok(())
+}

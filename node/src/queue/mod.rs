@@ -1,0 +1,140 @@
+//! The cluster queue on this node: the dispatcher that reads the shared queue and agent state,
+//! computes who gets which call (`acd::assign`, the same result on every node), and hands each
+//! of this node's calls its agents; and the caller's side of a queued call (`caller`): waiting
+//! with music and position announcements, ringing agents under a lease, bridging, wrap-up.
+//!
+//! Two lines of defence keep an agent to one call: the agent's lease in lockd (`agent:<ext>`)
+//! and the guarded SQL update `available → ringing`. Either refusal means "not this agent now".
+
+pub mod agent_leg;
+pub mod caller;
+pub mod dispatcher;
+pub mod voicemail;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rsipstack::dialog::dialog_layer::DialogLayer;
+use tokio::sync::mpsc;
+
+use crate::acd::Assignment;
+
+/// An offer of agents to one waiting call, from the dispatcher.
+#[derive(Debug, Clone)]
+pub struct Offer {
+    pub agents: Vec<String>,
+}
+
+/// The dispatcher's latest view, shared with waiting callers for announcements.
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    /// Waiting calls of every node in serving order: (entry id, queue).
+    pub order: Vec<(i64, String)>,
+}
+
+impl Snapshot {
+    /// Calls of the same queue ahead of `entry` (0 = next), if it is waiting.
+    pub fn ahead(&self, entry: i64) -> Option<usize> {
+        let pos = self.order.iter().position(|(id, _)| *id == entry)?;
+        let queue = &self.order[pos].1;
+        Some(self.order[..pos].iter().filter(|(_, q)| q == queue).count())
+    }
+}
+
+/// This node's queue state: calls waiting here and the channels to reach them.
+#[derive(Default)]
+pub struct Local {
+    /// A std mutex: map operations only, never held across an `.await`.
+    waiting: Mutex<HashMap<i64, mpsc::UnboundedSender<Offer>>>,
+    snapshot: Mutex<Arc<Snapshot>>,
+    /// The SIP dialog layer, set once SIP has started (agent legs are dialled through it).
+    pub dialogs: OnceLock<Arc<DialogLayer>>,
+}
+
+impl Local {
+    fn lock_waiting(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<i64, mpsc::UnboundedSender<Offer>>> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Registers a waiting call; offers for it arrive on the returned channel.
+    pub fn wait(&self, entry: i64) -> mpsc::UnboundedReceiver<Offer> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.lock_waiting().insert(entry, tx);
+        rx
+    }
+
+    pub fn forget(&self, entry: i64) {
+        self.lock_waiting().remove(&entry);
+    }
+
+    /// Delivers an assignment to the call it is for, if that call waits here.
+    pub fn deliver(&self, a: &Assignment) -> bool {
+        let waiting = self.lock_waiting();
+        match waiting.get(&a.entry_id) {
+            Some(tx) => tx
+                .send(Offer {
+                    agents: a.agents.clone(),
+                })
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn waiting_here(&self) -> usize {
+        self.lock_waiting().len()
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_snapshot(&self, s: Snapshot) {
+        *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = Arc::new(s);
+    }
+}
+
+/// The lease key of an agent in lockd.
+pub fn agent_key(ext: &str) -> String {
+    format!("agent:{ext}")
+}
+
+/// Today's date (UTC) as `YYYY-MM-DD`, for daily limits.
+pub fn today(now_ms: i64) -> String {
+    let days = now_ms.div_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_positions() {
+        assert_eq!(today(0), "1970-01-01");
+        assert_eq!(today(1_795_440_000_000), "2026-11-23");
+        assert_eq!(today(951_782_400_000), "2000-02-29");
+        let s = Snapshot {
+            order: vec![(5, "a".into()), (3, "b".into()), (9, "a".into())],
+        };
+        assert_eq!(s.ahead(5), Some(0));
+        assert_eq!(s.ahead(3), Some(0));
+        assert_eq!(s.ahead(9), Some(1));
+        assert_eq!(s.ahead(7), None);
+    }
+}

@@ -1,0 +1,211 @@
+//! Agents and the queue with real phones: a baresip phone registers, its agent logs in, a
+//! caller dials the queue, the node rings the agent's phone, bridges the call, and audio flows
+//! both ways (checked in the sound, not the signalling). Provisioning goes through the store,
+//! as the admin API will.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use callfleet_store::{Agent, AgentState, Member, Queue, Store};
+use support::audio::{decode_pcmu, pcmu_tone, tone_share, wav_samples};
+use support::phone::{device_add, Phone};
+use support::uac::{Resp, Uac};
+use support::{wait_until, workdir, NodeProc, NodeSpec};
+
+fn queue(name: &str, strategy: &str) -> Queue {
+    Queue {
+        name: name.into(),
+        strategy: strategy.into(),
+        ring_timeout_ms: 15_000,
+        max_wait_ms: 60_000,
+        announce_interval_ms: 0,
+        moh_class: "default".into(),
+        wrapup_ms: 500,
+        fallback: "hangup".into(),
+        fallback_target: None,
+        rr_last: None,
+    }
+}
+
+fn media_addr(ok: &Resp) -> SocketAddr {
+    let body = ok.body();
+    let ip = body
+        .lines()
+        .find_map(|l| l.strip_prefix("c=IN IP4 "))
+        .expect("c= line")
+        .trim();
+    let port = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|m| m.split_whitespace().next())
+        .expect("m= line");
+    format!("{ip}:{port}").parse().expect("media address")
+}
+
+/// Sends a 1000 Hz tone as PCMU RTP every 20 ms for `dur` while collecting what comes back.
+fn talk(rtp: &UdpSocket, to: SocketAddr, dur: Duration) -> Vec<i16> {
+    let frames = pcmu_tone(1000.0, (dur.as_millis() / 20) as usize);
+    rtp.set_read_timeout(Some(Duration::from_millis(2)))
+        .expect("set a read timeout");
+    let mut heard = vec![];
+    let mut buf = [0u8; 2048];
+    let start = Instant::now();
+    for (i, f) in frames.iter().enumerate() {
+        let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbe];
+        pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+        pkt[4..8].copy_from_slice(&((i * 160) as u32).to_be_bytes());
+        pkt.extend_from_slice(f);
+        let _ = rtp.send_to(&pkt, to);
+        while let Ok((n, _)) = rtp.recv_from(&mut buf) {
+            if n > 12 && buf[1] & 0x7f == 0 {
+                heard.extend(decode_pcmu(&buf[12..n]));
+            }
+        }
+        let next = start + Duration::from_millis(20 * (i as u64 + 1));
+        if let Some(wait) = next.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    heard
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
+    let dir = workdir("agents-audio");
+    let db = format!("sqlite://{}", dir.join("cluster.db").display());
+    let n = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "solo",
+            role: "main",
+            ip: "127.0.7.11",
+            db: &db,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    device_add(&n, "2001", "phone-secret", false);
+    let phone = Phone::start(&dir, "127.0.7.41", "2001", "phone-secret", &n);
+    let store = Store::connect(&db).await.expect("open db");
+    let registered = wait_until(Duration::from_secs(10), || {
+        let s = store.clone();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current()
+                .block_on(async move { s.registrations("2001", callfleet::now_ms()).await })
+        })
+        .map(|r| !r.is_empty())
+        .unwrap_or(false)
+    });
+    assert!(
+        registered.is_some(),
+        "phone did not register:\n{}",
+        phone.log()
+    );
+    let pin = callfleet::dialplan::pin_hash("1001", "1234");
+    store
+        .upsert_agent(&Agent::new("1001", "Ada", &pin, callfleet::now_ms()))
+        .await
+        .unwrap();
+    store
+        .upsert_queue(&queue("sales", "ringall"))
+        .await
+        .unwrap();
+    store
+        .upsert_member(&Member {
+            queue: "sales".into(),
+            agent: "1001".into(),
+            tier: 0,
+            vip_allowed: false,
+            weight: 1,
+            position: 0,
+        })
+        .await
+        .unwrap();
+    assert!(store
+        .login_agent("1001", "2001", callfleet::now_ms())
+        .await
+        .unwrap());
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the node reloads its config each second
+
+    let mut caller = Uac::new("127.0.7.100", n.sip);
+    let (_, cseq) = caller.invite("sales", "q-audio-1", None, "");
+    let ok = caller
+        .recv_final(Duration::from_secs(5))
+        .expect("the queue answers");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let to = ok.header("To").unwrap();
+    caller.send(&format!(
+        "ACK sip:callfleet@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-ack-q1\r\nMax-Forwards: 70\r\n\
+         From: <sip:caller@{l}>;tag=from-q-audio-1\r\nTo: {to}\r\nCall-ID: q-audio-1\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+        t = caller.target,
+        l = caller.local
+    ));
+    let rtp_to = media_addr(&ok);
+    let rtp = caller.rtp.try_clone().unwrap();
+    let heard = tokio::task::spawn_blocking(move || talk(&rtp, rtp_to, Duration::from_secs(6)))
+        .await
+        .unwrap();
+    caller.in_dialog("BYE", "q-audio-1", &ok, None);
+    let bye = caller
+        .recv_final(Duration::from_secs(3))
+        .expect("BYE answered");
+    assert_eq!(bye.status, 200);
+
+    let mut events: Vec<String> = vec![];
+    for _ in 0..30 {
+        events = store
+            .queue_events(Some("q-audio-1"), 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        if events.iter().any(|e| e == "complete") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for want in ["enqueue", "offer", "answer", "complete"] {
+        assert!(
+            events.iter().any(|e| e == want),
+            "queue event {want} missing: {events:?}"
+        );
+    }
+    // The caller heard the agent's phone (phone.sh plays a 600 Hz tone) in the last seconds.
+    let tail = &heard[heard.len().saturating_sub(16_000)..];
+    let share = tone_share(tail, 600.0, 8000);
+    eprintln!(
+        "caller heard 600 Hz share {share:.3} (1000 Hz: {:.3})",
+        tone_share(tail, 1000.0, 8000)
+    );
+    assert!(
+        share > 0.3,
+        "caller hears the agent's 600 Hz tone: share {share:.3}, {} samples",
+        heard.len()
+    );
+    // The agent's phone recorded the caller's 1000 Hz tone.
+    let rec_dir = phone.dir.join("rec");
+    let dec = std::fs::read_dir(&rec_dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"));
+    let dec =
+        dec.unwrap_or_else(|| panic!("no recording in {}: {}", rec_dir.display(), phone.log()));
+    let (rate, samples) = wav_samples(&dec);
+    let share = tone_share(&samples[samples.len() / 4..], 1000.0, rate);
+    eprintln!(
+        "agent heard 1000 Hz share {share:.3} at {rate} Hz (600 Hz: {:.3})",
+        tone_share(&samples[samples.len() / 4..], 600.0, rate)
+    );
+    assert!(
+        share > 0.3,
+        "agent hears the caller's 1000 Hz tone: share {share:.3} at {rate} Hz"
+    );
+    // Wrap-up ends and the agent is free again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let agent = store.agent("1001").await.unwrap().unwrap();
+    assert_eq!(agent.state, AgentState::Available, "{agent:?}");
+}
