@@ -36,6 +36,10 @@ pub struct CallEntry {
     pub started_at_ms: i64,
     pub answered_at_ms: Option<i64>,
     pub redirected_from: Option<String>,
+    /// The queue the call waits or waited in.
+    pub queue: Option<String>,
+    /// The agent the call is (or was) connected to.
+    pub agent: Option<String>,
     admitted: Instant,
 }
 
@@ -86,6 +90,8 @@ impl CallTable {
                 started_at_ms: now_ms,
                 answered_at_ms: None,
                 redirected_from,
+                queue: None,
+                agent: None,
                 admitted: Instant::now(),
             },
         );
@@ -102,6 +108,18 @@ impl CallTable {
             e.answered_at_ms = Some(now_ms);
         }
         Some(e.clone())
+    }
+
+    /// Notes the queue and/or agent serving a call (kept for its CDR).
+    pub fn set_served(&self, call_id: &str, queue: Option<&str>, agent: Option<&str>) {
+        if let Some(e) = self.lock().get_mut(call_id) {
+            if let Some(q) = queue {
+                e.queue = Some(q.to_string());
+            }
+            if let Some(a) = agent {
+                e.agent = Some(a.to_string());
+            }
+        }
     }
 
     pub fn get(&self, call_id: &str) -> Option<CallEntry> {

@@ -277,6 +277,71 @@ impl NodeApi for Api {
         })
     }
 
+    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
+        let store = self.0.store.clone();
+        Box::pin(async move {
+            let agents = store
+                .agents()
+                .await
+                .map_err(|e| ApiError::unavailable("database", e))?;
+            let list: Vec<serde_json::Value> = agents
+                .into_iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "extension": a.extension, "name": a.name, "state": a.state.as_str(),
+                        "device": a.device, "paused": a.paused, "state_since_ms": a.state_since_ms,
+                        "calls_today": a.calls_today, "daily_limit": a.daily_limit,
+                        "current_node": a.current_node,
+                    })
+                })
+                .collect();
+            Ok(serde_json::Value::Array(list))
+        })
+    }
+
+    fn agent_login(&self, ext: String, device: String) -> BoxFuture<'static, Result<(), ApiError>> {
+        let store = self.0.store.clone();
+        Box::pin(async move {
+            let db = |e| ApiError::unavailable("database", e);
+            if store.agent(&ext).await.map_err(db)?.is_none() {
+                return Err(ApiError::NotFound { what: "agent" });
+            }
+            if store.device(&device).await.map_err(db)?.is_none() {
+                return Err(ApiError::NotFound { what: "device" });
+            }
+            if store
+                .login_agent(&ext, &device, now_ms())
+                .await
+                .map_err(db)?
+            {
+                info!(agent = %ext, device = %device, "agent logged in over the API");
+                Ok(())
+            } else {
+                Err(ApiError::Conflict {
+                    reason: "agent or the phone's current agent is in a call",
+                })
+            }
+        })
+    }
+
+    fn agent_logout(&self, ext: String) -> BoxFuture<'static, Result<(), ApiError>> {
+        let store = self.0.store.clone();
+        Box::pin(async move {
+            let db = |e| ApiError::unavailable("database", e);
+            if store.agent(&ext).await.map_err(db)?.is_none() {
+                return Err(ApiError::NotFound { what: "agent" });
+            }
+            if store.logout_agent(&ext, now_ms()).await.map_err(db)? {
+                info!(agent = %ext, "agent logged out over the API");
+                Ok(())
+            } else {
+                Err(ApiError::Conflict {
+                    reason: "agent is in a call",
+                })
+            }
+        })
+    }
+
     fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
         let node = self.0.clone();
         Box::pin(async move {

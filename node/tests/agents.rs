@@ -123,10 +123,14 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
         })
         .await
         .unwrap();
-    assert!(store
-        .login_agent("1001", "2001", callfleet::now_ms())
-        .await
-        .unwrap());
+    // Hot-desk login through the JSON API; a phone that does not exist is refused.
+    let login = "/api/v1/agents/1001/login";
+    let (code, body) = support::http_post_json(n.http, login, r#"{"device":"2999"}"#).unwrap();
+    assert_eq!(code, 404, "{body}");
+    let (code, body) = support::http_post_json(n.http, login, r#"{"device":"2001"}"#).unwrap();
+    assert_eq!(code, 204, "{body}");
+    let agent = store.agent("1001").await.unwrap().unwrap();
+    assert_eq!(agent.device.as_deref(), Some("2001"));
     tokio::time::sleep(Duration::from_millis(1500)).await; // the node reloads its config each second
 
     let mut caller = Uac::new("127.0.7.100", n.sip);

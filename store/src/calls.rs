@@ -40,6 +40,10 @@ pub struct Cdr {
     /// Final SIP status sent or received (200 for an answered call).
     pub sip_status: i64,
     pub redirected_from: Option<String>,
+    /// The agent who took the call, if it reached one.
+    pub agent: Option<String>,
+    /// The queue the call waited in, if any.
+    pub queue: Option<String>,
 }
 
 const UPSERT_LIVE_CALL: &str = "\
@@ -73,13 +77,13 @@ const SELECT_LIVE_CALLS_OF_NODE: &str = concat!(
 
 const INSERT_CDR: &str = "\
 INSERT INTO cdrs (node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, \
-    ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+    ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
 RETURNING id";
 
 const SELECT_CDRS: &str = "\
 SELECT node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, ended_at_ms, \
-    hangup_cause, hangup_side, sip_status, redirected_from \
+    hangup_cause, hangup_side, sip_status, redirected_from, agent, queue \
 FROM cdrs WHERE ended_at_ms >= $1 ORDER BY ended_at_ms, id";
 
 impl Store {
@@ -177,6 +181,8 @@ impl Store {
             .bind(&cdr.hangup_side)
             .bind(cdr.sip_status)
             .bind(cdr.redirected_from.as_deref())
+            .bind(cdr.agent.as_deref())
+            .bind(cdr.queue.as_deref())
             .fetch_one(self.pool())
             .await
             .map_err(StoreError::query("insert cdr"))
@@ -223,6 +229,8 @@ fn cdr_from_row(row: &AnyRow) -> Result<Cdr, sqlx::Error> {
         hangup_side: row.try_get("hangup_side")?,
         sip_status: row.try_get("sip_status")?,
         redirected_from: row.try_get("redirected_from")?,
+        agent: row.try_get("agent")?,
+        queue: row.try_get("queue")?,
     })
 }
 

@@ -6,6 +6,9 @@
 //! | `GET /api/v1/nodes`         | 200 JSON array: the cluster view ([`NodeApi::nodes`]) |
 //! | `GET /api/v1/calls`         | 200 JSON array: this node's live calls              |
 //! | `POST /api/v1/admin/drain`  | 204, loopback peer or [`SECRET_HEADER`] only, else 403 |
+//! | `GET /api/v1/agents`        | 200 JSON array: agents and their states             |
+//! | `POST /api/v1/agents/{ext}/login` `{"device"}` | 204; 404 unknown agent or device; 409 busy (admin) |
+//! | `POST /api/v1/agents/{ext}/logout` | 204; 404 unknown agent; 409 in a call (admin)   |
 //! | `GET /metrics`              | 200 OpenMetrics text                                |
 
 use std::fmt;
@@ -14,7 +17,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -37,6 +40,19 @@ pub trait NodeApi: Send + Sync + 'static {
     fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>>;
     /// Marks this node draining: it takes no new calls and lets current ones finish.
     fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>>;
+    /// Agents and their states (a JSON array).
+    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>>;
+    /// Logs agent `ext` in on phone `device` (hot-desking).
+    fn agent_login(&self, ext: String, device: String) -> BoxFuture<'static, Result<(), ApiError>>;
+    /// Logs agent `ext` out.
+    fn agent_logout(&self, ext: String) -> BoxFuture<'static, Result<(), ApiError>>;
+}
+
+/// Body of `POST /api/v1/agents/{ext}/login`.
+#[derive(Debug, serde::Deserialize)]
+pub struct LoginBody {
+    /// The phone (device extension) to log in on.
+    pub device: String,
 }
 
 /// State shared by every handler; cheap to clone (two `Arc`s and the optional secret).
@@ -81,6 +97,9 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/calls", get(calls))
         .route("/api/v1/admin/drain", post(drain))
+        .route("/api/v1/agents", get(agents))
+        .route("/api/v1/agents/{ext}/login", post(agent_login))
+        .route("/api/v1/agents/{ext}/logout", post(agent_logout))
         .route("/metrics", get(metrics))
         .with_state(state)
 }
@@ -106,6 +125,35 @@ async fn drain(
     authorize_admin(peer, &headers, state.secret.as_deref())?;
     state.api.drain().await?;
     tracing::info!(?peer, "node marked draining over HTTP");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn agents(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(state.api.agents().await?))
+}
+
+async fn agent_login(
+    State(state): State<AppState>,
+    Path(ext): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Json(body): Json<LoginBody>,
+) -> Result<StatusCode, ApiError> {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    authorize_admin(peer, &headers, state.secret.as_deref())?;
+    state.api.agent_login(ext, body.device).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn agent_logout(
+    State(state): State<AppState>,
+    Path(ext): Path<String>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
+    authorize_admin(peer, &headers, state.secret.as_deref())?;
+    state.api.agent_logout(ext).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

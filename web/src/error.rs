@@ -33,6 +33,18 @@ pub enum ApiError {
         #[source]
         source: BoxError,
     },
+    /// The request cannot be carried out in the current state (e.g. the agent is in a call).
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// Shown to the client.
+        reason: &'static str,
+    },
+    /// The named thing does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for, e.g. `"agent"`.
+        what: &'static str,
+    },
     /// An admin route was called by a non-loopback peer without the cluster secret.
     #[error("admin request refused (peer {peer:?})")]
     Forbidden {
@@ -64,6 +76,8 @@ impl ApiError {
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::NotFound { .. } => StatusCode::NOT_FOUND,
         }
     }
 
@@ -73,6 +87,8 @@ impl ApiError {
             Self::Unavailable { what, .. } => format!("{what} unavailable"),
             Self::Internal { .. } => "internal error".to_owned(),
             Self::Forbidden { .. } => "forbidden".to_owned(),
+            Self::Conflict { reason } => (*reason).to_owned(),
+            Self::NotFound { what } => format!("{what} not found"),
         }
     }
 }
@@ -82,6 +98,9 @@ impl IntoResponse for ApiError {
         let status = self.status();
         match &self {
             Self::Forbidden { peer } => tracing::warn!(?peer, "admin request refused"),
+            Self::Conflict { .. } | Self::NotFound { .. } => {
+                tracing::debug!(error = %self, "request refused")
+            }
             _ => tracing::error!(
                 error = &self as &(dyn std::error::Error + 'static),
                 status = status.as_u16(),

@@ -432,6 +432,7 @@ pub async fn talk(
     if let Some(q) = queue {
         event(node, q, ctx.call_id, Some(&ext), "answer", None);
     }
+    node.calls.set_served(ctx.call_id, queue, Some(&ext));
     bridge(ctx.media, &leg);
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);

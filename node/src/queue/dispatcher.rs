@@ -23,6 +23,7 @@ pub async fn run(node: Node) {
     let mut rng = rand::rngs::StdRng::from_os_rng();
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds: u64 = 0;
     loop {
         tokio::select! {
             _ = node.stopping.cancelled() => return,
@@ -31,7 +32,57 @@ pub async fn run(node: Node) {
         if let Err(e) = round(&node, &mut rng).await {
             debug!(error = %e, "dispatcher round failed");
         }
+        rounds += 1;
+        if rounds.is_multiple_of(RECOVER_EVERY) {
+            if let Err(e) = recover_stranded(&node).await {
+                debug!(error = %e, "stranded-agent check failed");
+            }
+        }
     }
+}
+
+/// Rounds between two looks for agents stranded by a dead node.
+const RECOVER_EVERY: u64 = 8;
+
+/// Agents left ringing or in a call by a node that died (its heartbeat went stale) are put
+/// back to available once their lease can be taken, i.e. once the dead node's lease expired.
+async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError> {
+    let view = node.balancer.view();
+    let me = node.cfg.node.name.as_str();
+    if !view.alive(me) {
+        return Ok(()); // our own view is not fresh: judge nobody
+    }
+    let busy = [
+        AgentState::Reserved,
+        AgentState::Ringing,
+        AgentState::InCall,
+    ];
+    for a in node.store.agents().await? {
+        let Some(owner) = a.current_node.as_deref() else {
+            continue;
+        };
+        if !busy.contains(&a.state) || owner == me || view.alive(owner) {
+            continue;
+        }
+        let key = super::agent_key(&a.extension);
+        let lease = match node
+            .locks
+            .acquire(&key, &format!("{me}:recover"), Duration::from_secs(5))
+            .await
+        {
+            Ok(Some(l)) => l,
+            _ => continue, // still leased by the dead node, or lockd unreachable: next time
+        };
+        let freed = node
+            .store
+            .transition_agent(&a.extension, &busy, AgentState::Available, now_ms(), None)
+            .await?;
+        if freed {
+            tracing::info!(agent = %a.extension, dead_node = owner, "agent freed from a node that died");
+        }
+        let _ = node.locks.release(&lease).await;
+    }
+    Ok(())
 }
 
 async fn round(

@@ -231,5 +231,7 @@ fn finish(node: &Node, call_id: &str, ended: Ended) {
         hangup_side: ended.side.to_string(),
         sip_status: i64::from(ended.status),
         redirected_from: entry.redirected_from,
+        agent: entry.agent,
+        queue: entry.queue,
     }));
 }

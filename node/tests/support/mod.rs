@@ -274,12 +274,23 @@ pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
 }
 
 pub fn http_request(addr: SocketAddr, method: &str, path: &str) -> Option<(u16, String)> {
+    http_send(addr, method, path, "")
+}
+
+/// A POST with a JSON body: (status, body).
+pub fn http_post_json(addr: SocketAddr, path: &str, json: &str) -> Option<(u16, String)> {
+    http_send(addr, "POST", path, json)
+}
+
+fn http_send(addr: SocketAddr, method: &str, path: &str, json: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{json}",
+        json.len()
     )
     .ok()?;
     let mut buf = String::new();

@@ -105,6 +105,8 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         hangup_side: "caller".to_owned(),
         sip_status: 487,
         redirected_from: None,
+        agent: None,
+        queue: Some("sales".to_owned()),
     };
     let answered = Cdr {
         call_id: "c2".to_owned(),
@@ -115,6 +117,7 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         hangup_side: "callee".to_owned(),
         sip_status: 200,
         redirected_from: Some("main-a".to_owned()),
+        agent: Some("1001".to_owned()),
         ..cancelled.clone()
     };
     // Inserted out of end order: listing is by `ended_at_ms`.

@@ -64,6 +64,82 @@ impl NodeApi for FakeNode {
         }
         Box::pin(async move { result })
     }
+
+    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
+        let result = self
+            .db_error()
+            .map(|()| serde_json::json!([{"extension": "1001", "state": "available"}]));
+        Box::pin(async move { result })
+    }
+
+    fn agent_login(&self, ext: String, device: String) -> BoxFuture<'static, Result<(), ApiError>> {
+        Box::pin(async move {
+            match (ext.as_str(), device.as_str()) {
+                ("1001", "2001") => Ok(()),
+                ("1001", _) => Err(ApiError::NotFound { what: "device" }),
+                ("busy", _) => Err(ApiError::Conflict {
+                    reason: "agent is in a call",
+                }),
+                _ => Err(ApiError::NotFound { what: "agent" }),
+            }
+        })
+    }
+
+    fn agent_logout(&self, ext: String) -> BoxFuture<'static, Result<(), ApiError>> {
+        Box::pin(async move {
+            if ext == "1001" {
+                Ok(())
+            } else {
+                Err(ApiError::Conflict {
+                    reason: "agent is in a call",
+                })
+            }
+        })
+    }
+}
+
+#[tokio::test]
+async fn agent_login_and_logout_map_outcomes_to_statuses() {
+    let node = FakeNode::new(true);
+    let app = router(state(&node, None));
+    let cases = [
+        (
+            "/api/v1/agents/1001/login",
+            r#"{"device":"2001"}"#,
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            "/api/v1/agents/1001/login",
+            r#"{"device":"9999"}"#,
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/v1/agents/busy/login",
+            r#"{"device":"2001"}"#,
+            StatusCode::CONFLICT,
+        ),
+        (
+            "/api/v1/agents/1001/login",
+            r#"{"dev":"2001"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/api/v1/agents/1001/logout", "", StatusCode::NO_CONTENT),
+        ("/api/v1/agents/busy/logout", "", StatusCode::CONFLICT),
+    ];
+    for (uri, body, want) in cases {
+        let mut req = axum::http::Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo::<std::net::SocketAddr>(
+                "127.0.0.1:40000".parse().unwrap(),
+            ));
+        let resp = tower::ServiceExt::oneshot(app.clone(), req).await.unwrap();
+        assert_eq!(resp.status(), want, "{uri} {body}");
+    }
 }
 
 fn state(node: &Arc<FakeNode>, secret: Option<&str>) -> AppState {
