@@ -126,7 +126,11 @@ async fn wait_loop(
                         event(node, &queue.name, ctx.call_id, None, "abandon", None);
                         return ended;
                     }
-                    Rang::NoAnswer => ctx.media.set_mode(Mode::Moh),
+                    Rang::NoAnswer => {
+                        // Offers queued meanwhile were computed before this attempt: stale.
+                        while offers.try_recv().is_ok() {}
+                        ctx.media.set_mode(Mode::Moh);
+                    }
                 }
             }
             _ = announce.tick(), if queue.announce_interval_ms > 0 => {
