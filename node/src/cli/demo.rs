@@ -9,6 +9,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
+/// Where the demo's lock service listens.
+const LOCKD: &str = "127.0.0.10:7070";
+
 const NODES: [(&str, &str, &str); 3] = [
     ("main-a", "main", "127.0.0.11"),
     ("main-b", "main", "127.0.0.12"),
@@ -31,6 +34,17 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
     store.migrate().await.context("migrate the demo database")?;
     store.close().await;
     let mut children: Vec<(String, Child)> = Vec::new();
+    // One lock service for the three nodes (in memory: nothing else to run on one host), so
+    // an agent's lease is the same whichever node asks.
+    let lockd_log = std::fs::File::create(dir.join("lockd.log")).context("create lockd log")?;
+    let lockd = Command::new(&exe)
+        .args(["lockd", "--listen", LOCKD, "--backend", "memory"])
+        .stdout(Stdio::null())
+        .stderr(lockd_log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("start lockd")?;
+    children.push(("lockd".to_string(), lockd));
     for (name, role, ip) in NODES {
         let cfg = write_config(&dir, name, role, ip, &db)?;
         let log =
@@ -67,7 +81,8 @@ fn write_config(
     let text = format!(
         "# written by `callfleet demo`\n[node]\nname = \"{name}\"\nrole = \"{role}\"\ncapacity = 100\n\
          [sip]\nlisten = \"{ip}:5060\"\n[http]\nlisten = \"{ip}:8080\"\n\
-         [database]\nurl = \"sqlite://{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n",
+         [database]\nurl = \"sqlite://{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
+         [lock]\nurls = [\"http://{LOCKD}\"]\n",
         db.display()
     );
     let path = dir.join(format!("{name}.toml"));
@@ -83,6 +98,7 @@ fn print_banner(dir: &Path) {
     for (name, role, ip) in NODES {
         println!("  {name:8} {role:5}  sip:{ip}:5060 (udp+tcp)  http://{ip}:8080/");
     }
+    println!("  lockd    (memory)  http://{LOCKD}/healthz");
     println!("cluster view:  curl http://127.0.0.11:8080/api/v1/nodes");
     println!("live calls:    curl http://127.0.0.12:8080/api/v1/calls");
     println!("metrics:       curl http://127.0.0.11:8080/metrics");
