@@ -140,6 +140,10 @@ struct Inner {
     auth: Authenticator,
     limits: Limits,
     node: String,
+    /// Phones registered through this node, by the address their REGISTER came from, with
+    /// the binding's expiry: calls from them are internal (never redirected, no allowlist).
+    /// A std mutex: map operations only, never held across an `.await`.
+    phones: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, (String, i64)>>,
 }
 
 impl Registrar {
@@ -155,6 +159,7 @@ impl Registrar {
                 auth: Authenticator::new(settings.realm, settings.algorithms, mint),
                 limits: settings.limits,
                 node: settings.node,
+                phones: Default::default(),
             }),
         }
     }
@@ -330,6 +335,10 @@ impl Registrar {
         for change in changes {
             match change {
                 Change::Upsert(reg) => {
+                    if let Ok(addr) = reg.received.parse() {
+                        self.phones()
+                            .insert(addr, (aor.to_string(), reg.expires_at_ms));
+                    }
                     if !store.upsert_registration(reg).await? {
                         debug!(%aor, contact = %reg.contact, "a later REGISTER of this Call-ID was stored first");
                     }
@@ -338,11 +347,33 @@ impl Registrar {
                     store.delete_registration(aor, contact).await?;
                 }
                 Change::RemoveAll => {
+                    self.phones().retain(|_, (ext, _)| ext != aor);
                     store.delete_registrations(aor).await?;
                 }
             }
         }
         Ok(())
+    }
+
+    fn phones(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<std::net::SocketAddr, (String, i64)>>
+    {
+        self.inner.phones.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The extension of the phone registered through this node from `addr`, if its binding
+    /// is still current: calls from it are the cluster's own phones, not carrier calls.
+    pub fn phone_at(&self, addr: std::net::SocketAddr, now_ms: i64) -> Option<String> {
+        let mut phones = self.phones();
+        match phones.get(&addr) {
+            Some((ext, expires)) if *expires > now_ms => Some(ext.clone()),
+            Some(_) => {
+                phones.remove(&addr);
+                None
+            }
+            None => None,
+        }
     }
 
     /// Where to send an INVITE for extension `ext` now.

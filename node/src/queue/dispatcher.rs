@@ -20,7 +20,6 @@ use crate::now_ms;
 pub const INTERVAL: Duration = Duration::from_millis(250);
 
 pub async fn run(node: Node) {
-    let mut rng = rand::rngs::StdRng::from_os_rng();
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rounds: u64 = 0;
@@ -29,7 +28,7 @@ pub async fn run(node: Node) {
             _ = node.stopping.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = round(&node, &mut rng).await {
+        if let Err(e) = round(&node).await {
             debug!(error = %e, "dispatcher round failed");
         }
         rounds += 1;
@@ -37,6 +36,43 @@ pub async fn run(node: Node) {
             if let Err(e) = recover_stranded(&node).await {
                 debug!(error = %e, "stranded-agent check failed");
             }
+        }
+    }
+}
+
+/// A node whose heartbeat is older than twice the TTL (or that is not in the view at all): its
+/// calls are gone. Twice the TTL, so a short database hiccup at that node costs it nothing.
+fn long_dead(view: &callfleet_lb::ClusterView, name: &str) -> bool {
+    match view.get(name) {
+        Some(n) => n.heartbeat_age_ms(view.built_at_ms()) > 2 * view.ttl().as_millis() as i64,
+        None => true,
+    }
+}
+
+/// A seed that depends only on the rows the assignment is computed from.
+fn seed(calls: &[Waiting], free: &[FreeAgent]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // FNV-style fold: stable across processes and builds (unlike std's RandomState).
+    let mut h = StableHasher(0xcbf2_9ce4_8422_2325);
+    for c in calls {
+        c.id.hash(&mut h);
+    }
+    for a in free {
+        a.ext.hash(&mut h);
+        a.calls_today.hash(&mut h);
+    }
+    h.finish()
+}
+
+struct StableHasher(u64);
+
+impl std::hash::Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
 }
@@ -61,7 +97,7 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
         let Some(owner) = a.current_node.as_deref() else {
             continue;
         };
-        if !busy.contains(&a.state) || owner == me || view.alive(owner) {
+        if !busy.contains(&a.state) || owner == me || !long_dead(&view, owner) {
             continue;
         }
         let key = super::agent_key(&a.extension);
@@ -85,15 +121,21 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
     Ok(())
 }
 
-async fn round(
-    node: &Node,
-    rng: &mut rand::rngs::StdRng,
-) -> Result<(), callfleet_store::StoreError> {
-    let entries = node.store.waiting_entries().await?;
+async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
+    let view = node.balancer.view();
+    let me = node.cfg.node.name.as_str();
+    // Calls held by a node that died are gone with it: they must not keep agents from the
+    // living (they are deleted by `recover_stranded`).
+    let entries: Vec<_> = node
+        .store
+        .waiting_entries()
+        .await?
+        .into_iter()
+        .filter(|e| e.node == me || view.alive(&e.node))
+        .collect();
     node.queue.set_snapshot(Snapshot {
         order: entries.iter().map(|e| (e.id, e.queue.clone())).collect(),
     });
-    let me = node.cfg.node.name.as_str();
     if !entries.iter().any(|e| e.node == me) {
         return Ok(());
     }
@@ -159,7 +201,17 @@ async fn round(
             position: m.position as u32,
         })
         .collect();
-    for a in acd::assign(&calls, &free, &rules, &members, &logged_in, now_ms(), rng) {
+    // Every node must draw the same random choices from the same rows: seed from them.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed(&calls, &free));
+    for a in acd::assign(
+        &calls,
+        &free,
+        &rules,
+        &members,
+        &logged_in,
+        now_ms(),
+        &mut rng,
+    ) {
         if a.node == me && node.queue.deliver(&a) {
             if let Some(last) = a.agents.last() {
                 let _ = node.store.set_rr_last(&a.queue, last).await;

@@ -2,7 +2,7 @@
 //! `302` to another node, or `503`). A call kept here is entered in the call table at once, so
 //! a burst counts against capacity before any handler runs.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use callfleet_lb::Decision;
 use callfleet_web::Outcome;
@@ -28,7 +28,13 @@ pub enum Admission {
 }
 
 /// Decides on a new INVITE from `src`.
-pub fn admit(node: &Node, req: &Request, src: IpAddr) -> Admission {
+pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
+    if node.registrar.phone_at(src, now_ms()).is_some() {
+        // One of our phones (hot-desk codes, calls to agents): handled here, never redirected.
+        keep(node, req, None);
+        return Admission::Handle;
+    }
+    let src = src.ip();
     if !node.cfg.carriers.allows(src) {
         node.metrics.call_outcome(Outcome::Forbidden);
         debug!(%src, "INVITE from a source not in carriers.allow");
@@ -40,10 +46,7 @@ pub fn admit(node: &Node, req: &Request, src: IpAddr) -> Admission {
     let marked_by = marker(&req.uri);
     match node.balancer.decide(marked_by.is_some(), node.local_load()) {
         Decision::Handle => {
-            let call_id = super::front::call_id(req).unwrap_or("");
-            let from = header_uri(req, |h| matches!(h, Header::From(_)));
-            let to = header_uri(req, |h| matches!(h, Header::To(_)));
-            node.calls.admit(call_id, from, to, marked_by, now_ms());
+            keep(node, req, marked_by);
             Admission::Handle
         }
         Decision::Redirect { name, sip } => {
@@ -60,6 +63,14 @@ pub fn admit(node: &Node, req: &Request, src: IpAddr) -> Admission {
             }
         }
     }
+}
+
+/// Enters a call kept here in the call table.
+fn keep(node: &Node, req: &Request, marked_by: Option<String>) {
+    let call_id = super::front::call_id(req).unwrap_or("");
+    let from = header_uri(req, |h| matches!(h, Header::From(_)));
+    let to = header_uri(req, |h| matches!(h, Header::To(_)));
+    node.calls.admit(call_id, from, to, marked_by, now_ms());
 }
 
 /// The value of the redirect marker in a Request-URI, if any.

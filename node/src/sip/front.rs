@@ -186,7 +186,7 @@ fn initial_invite(node: &Node, req: &Request, src: SocketAddr) -> Option<Verdict
     }
     let tag = stable_tag(call_id, &node.cfg.node.name);
     let trying = || Stateless::new(req, src, 100, "Trying", None).finish();
-    match admission::admit(node, req, src.ip()) {
+    match admission::admit(node, req, src) {
         // 100 Trying at once; the transaction layer sends the rest.
         Admission::Handle => Some(Verdict::TryingThenForward(trying())),
         Admission::Drop => None,

@@ -2,7 +2,7 @@
 //! in-dialog requests to their dialog, new INVITEs to a call, REGISTERs to the registrar,
 //! OPTIONS answered, the rest refused with the right status.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -86,12 +86,11 @@ async fn admit_stream_invite(node: &Node, tx: &mut Transaction) -> rsipstack::Re
     if node.calls.contains(&call_id) {
         return Ok(true);
     }
-    let src: Option<IpAddr> = tx
+    let src: Option<SocketAddr> = tx
         .connection
         .as_ref()
         .and_then(|c| c.get_remote_addr())
-        .and_then(|a| a.get_socketaddr().ok())
-        .map(|a| a.ip());
+        .and_then(|a| a.get_socketaddr().ok());
     let Some(src) = src else {
         tx.reply(StatusCode::Forbidden).await?;
         return Ok(false);
