@@ -95,7 +95,11 @@ fn demo_runs_three_nodes_and_ctrl_c_stops_them() {
         panic!("demo cluster did not show 3 alive nodes");
     }
     let lockd = http_get("127.0.0.10:7070".parse().unwrap(), "/healthz");
-    assert_eq!(lockd.map(|(c, _)| c), Some(200), "the demo's lock service answers");
+    assert_eq!(
+        lockd.map(|(c, _)| c),
+        Some(200),
+        "the demo's lock service answers"
+    );
     let _ = Command::new("kill")
         .arg("-INT")
         .arg(demo.id().to_string())

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod lockd;
 pub mod phone;
+pub mod queue;
 pub mod uac;
 
 use std::net::SocketAddr;
@@ -135,7 +137,8 @@ pub struct NodeSpec<'a> {
     pub ip: &'a str,
     pub db: &'a str,
     pub capacity: u32,
-    /// Extra TOML appended (whole sections).
+    /// Extra TOML appended right after the `[media]` section: keys before its first
+    /// `[section]` header are media keys (e.g. `voicemail_dir`), then whole sections.
     pub extra: &'a str,
 }
 
@@ -404,6 +407,58 @@ fn parse_stat(path: &Path) -> Option<SippStats> {
         failed: col("FailedCall(C)"),
         retransmissions: col("Retransmissions(C)"),
     })
+}
+
+/// Calls SIPp places: how many, one every `every_ms`, each held `hold_ms` after its answer.
+#[derive(Debug, Clone, Copy)]
+pub struct Burst {
+    pub calls: u32,
+    pub every_ms: u32,
+    pub hold_ms: u32,
+}
+
+/// Places calls to `service` (the number dialled) through the carrier with
+/// `peers/sipp/carrier-call.xml` from `caller` (ip, port); bounded by SIPp's `-timeout`.
+/// The caller number (From user) is `sipp`.
+pub fn carrier_calls(
+    dir: &Path,
+    tag: &str,
+    carrier: SocketAddr,
+    service: &str,
+    caller: (&str, u16),
+    burst: Burst,
+) -> SippStats {
+    let scenario = shared().join("peers/sipp/carrier-call.xml");
+    let limit_s = (burst.calls * burst.every_ms + burst.hold_ms) / 1000 + 60;
+    sipp(
+        dir,
+        tag,
+        &[
+            "-sf",
+            scenario.to_str().expect("utf-8 path"),
+            "-s",
+            service,
+            "-d",
+            &burst.hold_ms.to_string(),
+            "-r",
+            "1",
+            "-rp",
+            &burst.every_ms.max(1).to_string(),
+            "-m",
+            &burst.calls.to_string(),
+            "-l",
+            "200",
+            "-i",
+            caller.0,
+            "-p",
+            &caller.1.to_string(),
+            "-timeout",
+            &limit_s.to_string(),
+            "-max_retrans",
+            "10",
+            &carrier.to_string(),
+        ],
+    )
 }
 
 /// Polls `f` until it returns true or `limit` passes; returns the time it took.

@@ -1,8 +1,10 @@
-//! Phones for tests: `callfleet device add` and a baresip phone from `peers/baresip/phone.sh`.
+//! Phones for tests: `callfleet device add` and a baresip phone from `peers/baresip/phone.sh`,
+//! optionally driven through baresip's `ctrl_tcp` (JSON commands in netstrings).
 
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{require, shared, wait_until, NodeProc};
 
@@ -37,6 +39,10 @@ pub fn device_add(node: &NodeProc, ext: &str, password: &str, on_stdin: bool) {
 /// A baresip phone from `shared/peers/baresip/phone.sh`, stopped on drop.
 pub struct Phone {
     pub dir: PathBuf,
+    /// The phone's IP address (it listens on port 5060 there).
+    pub addr: String,
+    /// baresip's `ctrl_tcp` address, when started with [`Phone::start_with_ctrl`].
+    ctrl: Option<SocketAddr>,
     pid: u32,
 }
 
@@ -48,15 +54,40 @@ impl Phone {
         password: &str,
         registrar: &NodeProc,
     ) -> Phone {
+        Phone::launch(dir, addr, user, password, registrar, None)
+    }
+
+    /// A phone that also takes commands (dial, hang up) on `addr:ctrl_port` (see [`Phone::command`]).
+    pub fn start_with_ctrl(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: &NodeProc,
+        ctrl_port: u16,
+    ) -> Phone {
+        Phone::launch(dir, addr, user, password, registrar, Some(ctrl_port))
+    }
+
+    fn launch(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: &NodeProc,
+        ctrl_port: Option<u16>,
+    ) -> Phone {
         require("baresip", "baresip");
         let dir = dir.join(format!("phone-{addr}"));
-        let out = Command::new("bash")
-            .arg(shared().join("peers/baresip/phone.sh"))
+        let mut cmd = Command::new("bash");
+        cmd.arg(shared().join("peers/baresip/phone.sh"))
             .args(["--addr", addr, "--user", user, "--password", password])
             .args(["--registrar", &registrar.sip.to_string(), "--dir"])
-            .arg(&dir)
-            .output()
-            .expect("run phone.sh");
+            .arg(&dir);
+        if let Some(port) = ctrl_port {
+            cmd.args(["--ctrl-port", &port.to_string()]);
+        }
+        let out = cmd.output().expect("run phone.sh");
         assert!(
             out.status.success(),
             "phone.sh failed: {}",
@@ -67,7 +98,75 @@ impl Phone {
             .rev()
             .find_map(|l| l.trim().parse().ok())
             .expect("phone pid");
-        Phone { dir, pid }
+        let ctrl = ctrl_port.map(|p| SocketAddr::new(addr.parse().expect("phone IP"), p));
+        Phone {
+            dir,
+            addr: addr.to_string(),
+            ctrl,
+            pid,
+        }
+    }
+
+    /// Sends one command to baresip's `ctrl_tcp` (JSON in a netstring, e.g. `dial` with a SIP
+    /// URI, `hangup`) and returns its response object (`{"response":true,"ok":..,"data":..}`).
+    /// Events baresip sends meanwhile are skipped.
+    pub fn command(&self, command: &str, params: &str) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let addr = self.ctrl.expect("phone started with a ctrl port");
+        // The control port opens once baresip has loaded its modules.
+        let mut stream = None;
+        wait_until(Duration::from_secs(5), || {
+            stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok();
+            stream.is_some()
+        });
+        let mut stream = stream.unwrap_or_else(|| panic!("baresip ctrl_tcp at {addr} refuses"));
+        let token = format!("t{}", self.pid);
+        let msg =
+            serde_json::json!({"command": command, "params": params, "token": token}).to_string();
+        write!(stream, "{}:{msg},", msg.len()).expect("send a ctrl_tcp command");
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("set a read timeout");
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while Instant::now() < until {
+            if let Ok(n) = stream.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let found = netstrings(&buf)
+                .into_iter()
+                .filter_map(|m| serde_json::from_slice::<serde_json::Value>(m).ok())
+                .find(|v| v["response"] == true && v["token"] == token.as_str());
+            if let Some(v) = found {
+                return v;
+            }
+        }
+        panic!(
+            "no response from baresip to {command} {params}: {}",
+            String::from_utf8_lossy(&buf)
+        );
+    }
+
+    /// Dials `uri` (e.g. `sip:*11*1001*1234@127.0.0.11:5060`) from this phone's account.
+    pub fn dial(&self, uri: &str) {
+        let r = self.command("dial", uri);
+        assert_eq!(r["ok"], true, "dial {uri}: {r}");
+    }
+
+    /// Established calls whose peer URI starts with `sip:{user}@` (from baresip's log): calls
+    /// this phone took from (or made to) that user.
+    pub fn calls_with(&self, user: &str) -> usize {
+        let needle = format!("Call established: sip:{user}@");
+        self.log().matches(&needle).count()
+    }
+
+    /// Waits until the phone's registration was accepted.
+    pub fn wait_registered(&self, limit: Duration) -> bool {
+        wait_until(limit, || self.log().contains("200 OK")).is_some()
     }
 
     pub fn log(&self) -> String {
@@ -90,6 +189,52 @@ impl Drop for Phone {
         signal("-TERM");
         if wait_until(Duration::from_secs(2), || !signal("-0")).is_none() {
             signal("-KILL");
+        }
+    }
+}
+
+/// The complete netstrings (`LEN:PAYLOAD,`) at the start of `buf`, in order.
+fn netstrings(buf: &[u8]) -> Vec<&[u8]> {
+    let mut out = vec![];
+    let mut rest = buf;
+    while let Some(colon) = rest.iter().position(|&b| b == b':') {
+        let Some(len) = std::str::from_utf8(&rest[..colon])
+            .ok()
+            .and_then(|l| l.parse::<usize>().ok())
+        else {
+            break;
+        };
+        let start = colon + 1;
+        if rest.len() < start + len + 1 || rest[start + len] != b',' {
+            break;
+        }
+        out.push(&rest[start..start + len]);
+        rest = &rest[start + len + 1..];
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::netstrings;
+
+    #[test]
+    fn netstrings_are_split_and_partial_ones_wait() {
+        let cases: &[(&[u8], &[&[u8]])] = &[
+            (b"", &[]),
+            (b"2:ab,", &[b"ab"]),
+            (b"2:ab,0:,3:xyz,", &[b"ab", b"", b"xyz"]),
+            (b"2:ab,5:xy", &[b"ab"]),
+            (b"2:abc", &[]),
+            (b"x:ab,", &[]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                &netstrings(input),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         }
     }
 }

@@ -145,6 +145,72 @@ impl Uac {
         (text, self.cseq)
     }
 
+    /// ACKs `ok`, the 2xx to our INVITE with CSeq `cseq`.
+    pub fn ack(&self, call_id: &str, ok: &Resp, cseq: u32) {
+        let to = ok.header("To").expect("To in 2xx");
+        self.send(&format!(
+            "ACK sip:callfleet@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-ack-{call_id}-{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:caller@{l}>;tag=from-{call_id}\r\nTo: {to}\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n",
+            t = self.target,
+            l = self.local
+        ));
+    }
+
+    /// Calls `user` and ACKs the answer: the 200 OK, or `None` when none came within `limit`
+    /// (any other final response panics with its text).
+    pub fn answered(&mut self, user: &str, call_id: &str, limit: Duration) -> Option<Resp> {
+        let (_, cseq) = self.invite(user, call_id, None, "");
+        let ok = self.recv_final(limit)?;
+        assert_eq!(ok.status, 200, "call to {user}: {}", ok.text);
+        self.ack(call_id, &ok, cseq);
+        Some(ok)
+    }
+
+    /// Where the 2xx's SDP asks us to send RTP.
+    pub fn media_addr(ok: &Resp) -> SocketAddr {
+        let body = ok.body();
+        let ip = body
+            .lines()
+            .find_map(|l| l.strip_prefix("c=IN IP4 "))
+            .expect("c= line")
+            .trim();
+        let port = body
+            .lines()
+            .find_map(|l| l.strip_prefix("m=audio "))
+            .and_then(|m| m.split_whitespace().next())
+            .expect("m= line");
+        format!("{ip}:{port}").parse().expect("media address")
+    }
+
+    /// Sends a `freq` Hz tone as PCMU RTP every 20 ms for `dur` and returns what came back.
+    pub fn talk(&self, to: SocketAddr, freq: f32, dur: Duration) -> Vec<i16> {
+        let frames = super::audio::pcmu_tone(freq, (dur.as_millis() / 20) as usize);
+        self.rtp
+            .set_read_timeout(Some(Duration::from_millis(2)))
+            .expect("set a read timeout");
+        let mut heard = vec![];
+        let mut buf = [0u8; 2048];
+        let start = Instant::now();
+        for (i, f) in frames.iter().enumerate() {
+            let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbe];
+            pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+            pkt[4..8].copy_from_slice(&((i * 160) as u32).to_be_bytes());
+            pkt.extend_from_slice(f);
+            let _ = self.rtp.send_to(&pkt, to);
+            while let Ok((n, _)) = self.rtp.recv_from(&mut buf) {
+                if n > 12 && buf[1] & 0x7f == 0 {
+                    heard.extend(super::audio::decode_pcmu(&buf[12..n]));
+                }
+            }
+            let next = start + Duration::from_millis(20 * (i as u64 + 1));
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        heard
+    }
+
     /// A request inside the dialog established by `ok` (a 2xx to our INVITE).
     pub fn in_dialog(&mut self, method: &str, call_id: &str, ok: &Resp, cseq: Option<u32>) -> u32 {
         let cseq = cseq.unwrap_or_else(|| {
