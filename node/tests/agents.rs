@@ -213,3 +213,74 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
     let agent = store.agent("1001").await.unwrap().unwrap();
     assert_eq!(agent.state, AgentState::Available, "{agent:?}");
 }
+
+/// A caller nobody serves: at the queue's maximum wait it hears the timeout prompt and the
+/// queue's fallback (here: hang up) ends the call with our BYE; the queue says "timeout".
+#[tokio::test(flavor = "multi_thread")]
+async fn at_maximum_wait_the_caller_gets_the_timeout_path() {
+    let dir = workdir("agents-maxwait");
+    let db = format!("sqlite://{}", dir.join("cluster.db").display());
+    let n = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "solo",
+            role: "main",
+            ip: "127.0.7.12",
+            db: &db,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    let store = Store::connect(&db).await.expect("open db");
+    let mut q = queue("support", "ringall");
+    q.max_wait_ms = 2_000;
+    store.upsert_queue(&q).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await; // config reload
+    let mut caller = Uac::new("127.0.7.101", n.sip);
+    caller
+        .answered("support", "q-timeout-1", Duration::from_secs(5))
+        .expect("queue answers");
+    let started = Instant::now();
+    caller
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let mut buf = [0u8; 4000];
+    let (len, from) = caller
+        .sock
+        .recv_from(&mut buf)
+        .expect("a BYE after the timeout prompt");
+    let bye = String::from_utf8_lossy(&buf[..len]).into_owned();
+    assert!(bye.starts_with("BYE "), "{bye}");
+    let waited = started.elapsed();
+    // 2 s of waiting, then the "all busy" prompt (a tone pattern here: no prompt files) plays.
+    assert!(
+        waited >= Duration::from_millis(2_400),
+        "BYE only after the wait and the prompt: {waited:?}"
+    );
+    let h = |name| support::uac::header(&bye, name).unwrap();
+    let reply = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        h("Via"), h("From"), h("To"), h("Call-ID"), h("CSeq")
+    );
+    caller.sock.send_to(reply.as_bytes(), from).unwrap();
+    let mut events = vec![];
+    for _ in 0..30 {
+        events = store
+            .queue_events(Some("q-timeout-1"), 0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect::<Vec<_>>();
+        if events.iter().any(|e| e == "timeout") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(events, vec!["enqueue".to_string(), "timeout".to_string()]);
+    assert!(
+        store.waiting_entries().await.unwrap().is_empty(),
+        "the entry left the cluster queue"
+    );
+}
