@@ -12,6 +12,7 @@ use async_trait::async_trait;
 
 use crate::request::{LockKey, Owner, Ttl};
 
+pub use memcached::{ConnectionError, ProtocolError};
 pub use memory::MemoryBackend;
 
 /// A lease was granted or renewed.
@@ -85,20 +86,27 @@ pub enum BackendError {
     Connect {
         addr: String,
         #[source]
-        source: async_memcached::Error,
+        source: std::io::Error,
     },
-    #[error("memcached at {addr} failed `{op}`")]
-    Command {
+    #[error("the connection to memcached at {addr} failed during `{op}`")]
+    Connection {
         addr: String,
         op: &'static str,
         #[source]
-        source: async_memcached::Error,
+        source: ConnectionError,
     },
     #[error("memcached at {addr} did not answer `{op}` within {after:?}")]
     Timeout {
         addr: String,
         op: &'static str,
         after: Duration,
+    },
+    /// `SERVER_ERROR`: memcached could not carry the command out (e.g. out of memory).
+    #[error("memcached at {addr} could not carry out `{op}`: {message}")]
+    Server {
+        addr: String,
+        op: &'static str,
+        message: String,
     },
     #[error("memcached at {addr} answered `{op}` with {reply}")]
     Unexpected {
@@ -120,6 +128,11 @@ impl BackendError {
     /// The storage is down or busy, not broken: callers may retry, or fail over.
     pub fn is_unavailable(&self) -> bool {
         !matches!(self, Self::Corrupt { .. } | Self::Unexpected { .. })
+    }
+
+    /// A connection to memcached broke (as opposed to memcached answering).
+    pub(crate) fn connection_broke(&self) -> bool {
+        matches!(self, Self::Connection { .. })
     }
 }
 

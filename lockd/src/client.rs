@@ -41,10 +41,39 @@ enum Inner {
 #[derive(Debug)]
 struct Remote {
     http: reqwest::Client,
-    /// Base URLs without a trailing slash.
-    urls: Vec<String>,
+    lockds: Vec<Lockd>,
     /// Index of the lockd that answered last: tried first next time.
     preferred: AtomicUsize,
+}
+
+/// One lockd instance. Its URL is parsed once: a request only sets the path.
+#[derive(Debug)]
+struct Lockd {
+    /// The base URL as given, without a trailing slash.
+    base: String,
+    url: reqwest::Url,
+}
+
+impl Lockd {
+    fn parse(url: &str) -> Result<Self, LockError> {
+        let bad = || LockError::BadUrl { url: url.into() };
+        let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+        if parsed.scheme() != "http" || parsed.host_str().is_none() || parsed.query().is_some() {
+            return Err(bad());
+        }
+        Ok(Self {
+            base: url.trim_end_matches('/').to_owned(),
+            url: parsed,
+        })
+    }
+
+    /// `<base>/v1/locks/<key>` (a key needs no escaping in a path).
+    fn lock_url(&self, key: &LockKey) -> reqwest::Url {
+        let mut url = self.url.clone();
+        let base_path = self.url.path().trim_end_matches('/');
+        url.set_path(&format!("{base_path}/v1/locks/{key}"));
+        url
+    }
 }
 
 /// A lease this client holds.
@@ -142,7 +171,7 @@ pub enum LockError {
 
 /// A reply from the lockd that served a request.
 struct Reply {
-    url: String,
+    url: reqwest::Url,
     status: StatusCode,
     body: Bytes,
     /// When the request that got this reply was sent.
@@ -152,7 +181,7 @@ struct Reply {
 impl Reply {
     fn json<T: DeserializeOwned>(&self) -> Result<T, LockError> {
         serde_json::from_slice(&self.body).map_err(|source| LockError::BadReply {
-            url: self.url.clone(),
+            url: self.url.to_string(),
             status: self.status.as_u16(),
             source,
         })
@@ -160,7 +189,7 @@ impl Reply {
 
     fn rejected(&self) -> LockError {
         LockError::Rejected {
-            url: self.url.clone(),
+            url: self.url.to_string(),
             status: self.status.as_u16(),
             message: error_message(&self.body),
         }
@@ -184,11 +213,11 @@ impl LockClient {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let urls = urls
+        let lockds = urls
             .into_iter()
-            .map(|u| base_url(u.as_ref()))
+            .map(|u| Lockd::parse(u.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        if urls.is_empty() {
+        if lockds.is_empty() {
             return Err(LockError::NoUrls);
         }
         let http = reqwest::Client::builder()
@@ -200,7 +229,7 @@ impl LockClient {
             .map_err(LockError::Http)?;
         Ok(Self::from_inner(Inner::Remote(Remote {
             http,
-            urls,
+            lockds,
             preferred: AtomicUsize::new(0),
         })))
     }
@@ -343,20 +372,21 @@ impl Remote {
         key: &LockKey,
         body: &B,
     ) -> Result<Reply, LockError> {
-        let n = self.urls.len();
+        let n = self.lockds.len();
         if n == 0 {
             return Err(LockError::NoUrls);
         }
         let first = self.preferred.load(Ordering::Relaxed) % n;
         let mut last = None;
         for i in (0..n).map(|i| (first + i) % n) {
-            let url = format!("{}/v1/locks/{key}", self.urls[i]);
+            let lockd = &self.lockds[i];
+            let url = lockd.lock_url(key);
             let sent_at = Instant::now();
-            match self.attempt(method.clone(), &url, body).await {
+            match self.attempt(method.clone(), url.clone(), body).await {
                 Ok((status, body)) if !status.is_server_error() => {
                     if i != first {
                         self.preferred.store(i, Ordering::Relaxed);
-                        tracing::info!(lockd = %self.urls[i], "lock client switched lockd");
+                        tracing::info!(lockd = %lockd.base, "lock client switched lockd");
                     }
                     return Ok(Reply {
                         url,
@@ -369,12 +399,15 @@ impl Remote {
                     let message = error_message(&body);
                     let status = status.as_u16();
                     last = Some(AttemptError::Status {
-                        url,
+                        url: url.to_string(),
                         status,
                         message,
                     });
                 }
-                Err(source) => last = Some(AttemptError::Transport { url, source }),
+                Err(source) => {
+                    let url = url.to_string();
+                    last = Some(AttemptError::Transport { url, source });
+                }
             }
             if let Some(e) = &last {
                 tracing::debug!(error = %e, "lockd attempt failed; trying the next");
@@ -392,7 +425,7 @@ impl Remote {
     async fn attempt<B: Serialize>(
         &self,
         method: Method,
-        url: &str,
+        url: reqwest::Url,
         body: &B,
     ) -> Result<(StatusCode, Bytes), reqwest::Error> {
         let resp = self.http.request(method, url).json(body).send().await?;
@@ -409,36 +442,63 @@ fn error_message(body: &[u8]) -> String {
     }
 }
 
-fn base_url(url: &str) -> Result<String, LockError> {
-    let bad = || LockError::BadUrl { url: url.into() };
-    let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
-    if parsed.scheme() != "http" || parsed.host_str().is_none() || parsed.query().is_some() {
-        return Err(bad());
-    }
-    Ok(url.trim_end_matches('/').to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn urls() {
-        let cases: &[(&str, Option<&str>)] = &[
-            ("http://10.0.0.1:7070", Some("http://10.0.0.1:7070")),
-            ("http://10.0.0.1:7070/", Some("http://10.0.0.1:7070")),
+        // (given, base, URL of the lock agent:1)
+        let cases: &[(&str, Option<(&str, &str)>)] = &[
+            (
+                "http://10.0.0.1:7070",
+                Some((
+                    "http://10.0.0.1:7070",
+                    "http://10.0.0.1:7070/v1/locks/agent:1",
+                )),
+            ),
+            (
+                "http://10.0.0.1:7070/",
+                Some((
+                    "http://10.0.0.1:7070",
+                    "http://10.0.0.1:7070/v1/locks/agent:1",
+                )),
+            ),
             (
                 "http://lockd.local:7070/base/",
-                Some("http://lockd.local:7070/base"),
+                Some((
+                    "http://lockd.local:7070/base",
+                    "http://lockd.local:7070/base/v1/locks/agent:1",
+                )),
+            ),
+            (
+                "http://lockd.local:7070/a/b",
+                Some((
+                    "http://lockd.local:7070/a/b",
+                    "http://lockd.local:7070/a/b/v1/locks/agent:1",
+                )),
             ),
             ("https://10.0.0.1:7070", None),
             ("10.0.0.1:7070", None),
             ("http://10.0.0.1:7070/?x=1", None),
             ("", None),
         ];
+        let key = LockKey::parse("agent:1").unwrap();
         for (url, want) in cases {
-            assert_eq!(base_url(url).ok().as_deref(), *want, "{url}");
+            let got = Lockd::parse(url).ok();
+            let got = got
+                .as_ref()
+                .map(|l| (l.base.as_str(), l.lock_url(&key).to_string()));
+            let want = want.map(|(base, lock)| (base, lock.to_owned()));
+            assert_eq!(got, want, "{url}");
         }
+        // Every character a key may hold goes into the path as it is.
+        let key = LockKey::parse("queue.sales_vip-2@main-a+x=y:Z9").unwrap();
+        let lockd = Lockd::parse("http://10.0.0.1:7070").unwrap();
+        assert_eq!(
+            lockd.lock_url(&key).as_str(),
+            "http://10.0.0.1:7070/v1/locks/queue.sales_vip-2@main-a+x=y:Z9"
+        );
         assert!(matches!(
             LockClient::new(Vec::<String>::new()),
             Err(LockError::NoUrls)

@@ -30,8 +30,8 @@ pub mod request;
 mod server;
 
 pub use backend::{
-    AcquireOutcome, Backend, BackendError, BackendUrlError, Grant, LockBackend, MemoryBackend,
-    ReleaseOutcome, RenewOutcome,
+    AcquireOutcome, Backend, BackendError, BackendUrlError, ConnectionError, Grant, LockBackend,
+    MemoryBackend, ProtocolError, ReleaseOutcome, RenewOutcome,
 };
 pub use client::{Acquire, AttemptError, Lease, LockClient, LockError, DEFAULT_TIMEOUT};
 pub use request::{InvalidRequest, LockKey, Owner, Ttl};

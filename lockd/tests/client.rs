@@ -157,3 +157,30 @@ async fn every_lockd_down_is_an_error_naming_the_last_failure() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn requests_reuse_one_kept_alive_connection() {
+    use axum::serve::ListenerExt as _;
+    let l = tokio::net::TcpListener::bind(("127.0.0.70", 0))
+        .await
+        .unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    let l = l.tap_io(move |_| {
+        count.fetch_add(1, Ordering::SeqCst);
+    });
+    let app = callfleet_lockd::router(Backend::memory());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let client = LockClient::new([&url]).unwrap();
+    for i in 0..20 {
+        let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
+        assert!(client.renew(&lease, TTL).await.unwrap(), "round {i}");
+        assert!(client.release(&lease).await.unwrap(), "round {i}");
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "60 requests, one connection"
+    );
+}

@@ -100,8 +100,11 @@ fn contend(kill_one: bool) {
             (out, child)
         })
         .collect();
+    // Killed once a quarter of the holdings are done (workers record them as they go), so
+    // that most of the run happens after the kill however fast lockd serves.
     let killed_at = kill_one.then(|| {
-        std::thread::sleep(Duration::from_millis(600));
+        let outs: Vec<&Path> = children.iter().map(|(out, _)| out.as_path()).collect();
+        wait_for_holdings(&outs, WORKERS * ROUNDS / 4, until);
         a.kill();
         wall_ns()
     });
@@ -156,6 +159,19 @@ fn check_no_overlap(held: &mut [Held]) {
         if latest.is_none_or(|l| h.end > l.end) {
             latest = Some(h);
         }
+    }
+}
+
+/// Waits until the workers have recorded `n` holdings in all (or `until`).
+fn wait_for_holdings(outs: &[&Path], n: usize, until: u64) {
+    let recorded = || {
+        outs.iter()
+            .filter_map(|out| std::fs::read(out).ok())
+            .map(|text| text.iter().filter(|&&b| b == b'\n').count())
+            .sum::<usize>()
+    };
+    while recorded() < n && wall_ns() < until {
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -263,8 +279,8 @@ fn worker(role: &str) {
         "contend" => {
             let owner = var("CALLFLEET_LOCKD_OWNER");
             let until: u64 = var("CALLFLEET_LOCKD_UNTIL_NS").parse().unwrap();
-            let records = rt.block_on(contend_loop(&client, &key, &owner, until));
-            std::fs::write(var("CALLFLEET_LOCKD_OUT"), records).unwrap();
+            let mut out = std::fs::File::create(var("CALLFLEET_LOCKD_OUT")).unwrap();
+            rt.block_on(contend_loop(&client, &key, &owner, until, &mut out));
         }
         "hold" => {
             let ttl = Duration::from_millis(var("CALLFLEET_LOCKD_TTL_MS").parse().unwrap());
@@ -282,10 +298,16 @@ fn worker(role: &str) {
 /// Takes the key, holds it briefly, gives it back; `ROUNDS` times or until `until`.
 /// A holding is recorded as `owner token start end`, its end cut at the lease's expiry as
 /// this process knows it (the TTL from when it asked), because a lease protects nothing
-/// past its TTL.
-async fn contend_loop(client: &LockClient, key: &str, owner: &str, until: u64) -> String {
+/// past its TTL. Each is written to `out` as soon as it ends, one line in one write.
+async fn contend_loop(
+    client: &LockClient,
+    key: &str,
+    owner: &str,
+    until: u64,
+    out: &mut std::fs::File,
+) {
+    use std::io::Write as _;
     let ttl_ns = u64::try_from(TTL.as_nanos()).unwrap();
-    let mut records = String::new();
     let mut rounds = 0;
     while rounds < ROUNDS && wall_ns() < until {
         let asked = wall_ns();
@@ -296,7 +318,8 @@ async fn contend_loop(client: &LockClient, key: &str, owner: &str, until: u64) -
                 tokio::time::sleep(hold).await;
                 let end = wall_ns().min(asked + ttl_ns);
                 if start < end {
-                    records.push_str(&format!("{owner} {} {start} {end}\n", lease.token()));
+                    let record = format!("{owner} {} {start} {end}\n", lease.token());
+                    out.write_all(record.as_bytes()).unwrap();
                 }
                 rounds += 1;
                 // Lost if the lockd died: the lease then ends at its TTL.
@@ -308,5 +331,4 @@ async fn contend_loop(client: &LockClient, key: &str, owner: &str, until: u64) -
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
     }
-    records
 }

@@ -254,3 +254,48 @@ async fn lockd_answers_503_while_memcached_is_down_and_recovers() {
     );
     assert_eq!(http().get(&health).send().await.unwrap().status(), 200);
 }
+
+/// memcached numbers CAS values afresh after a restart, so the CAS value lockd remembers for
+/// a lease granted before it may name a new holder's record after it. The release of the old
+/// lease must not delete that record.
+#[tokio::test]
+async fn a_cas_value_from_before_a_memcached_restart_is_never_used() {
+    let mut mc = PrivateMemcached::start();
+    let url = format!("memcached://{}", mc.addr);
+    let (first, other) = (
+        Backend::from_url(&url).unwrap(),
+        Backend::from_url(&url).unwrap(),
+    );
+    let k = key(&prefix(), "agent:1");
+    let old = granted(&first, &k, "a", 10_000).await;
+    // Empty again, counting CAS values from the start: `other` now takes the key with the
+    // same commands `first` sent, so its record is likely to get the very CAS value `first`
+    // remembers for the old lease.
+    mc.restart();
+    let new = granted(&other, &k, "b", 10_000).await;
+    assert!(new > old, "{new} after {old}");
+    let lost = ReleaseOutcome::Lost {
+        holder: Some("b".into()),
+    };
+    assert_eq!(first.release(&k, &owner("a"), old).await.unwrap(), lost);
+    let renewed = first
+        .renew(&k, &owner("a"), old, ttl(10_000))
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed,
+        RenewOutcome::Lost {
+            holder: Some("b".into())
+        }
+    );
+    // b's lease is intact.
+    let held = AcquireOutcome::Held { holder: "b".into() };
+    assert_eq!(
+        first.acquire(&k, &owner("c"), ttl(1000)).await.unwrap(),
+        held
+    );
+    assert_eq!(
+        other.release(&k, &owner("b"), new).await.unwrap(),
+        ReleaseOutcome::Released
+    );
+}

@@ -1,21 +1,53 @@
 //! The memcached backend: leases shared by every lockd pointed at the same memcached.
 //!
 //! A lease of key `K` is the item `callfleet:lock:K` holding a [`Record`] (token, expiry in
-//! wall-clock ms, owner). Tokens come from one counter item, `callfleet:lock#token`, bumped
-//! with `incr`; it is created with `add` when missing, seeded with the wall clock in
-//! microseconds so that a counter lost with a memcached restart or eviction starts again above
-//! every token already issued.
+//! wall-clock ms, owner). Tokens come from one counter item, `callfleet:lock#token`, drawn
+//! with `ma` (meta arithmetic), which creates it when missing, seeded with the wall clock in
+//! microseconds, so that a counter lost with a memcached restart or eviction starts again
+//! above every token already issued.
 //!
-//! - **acquire**: (1) `add` a pending record (token 0) — atomic, one winner; if the key is
-//!   taken, read it (`mg`) and, when its record has expired by its own expiry, replace it with
-//!   a compare-and-swap; (2) `incr` the counter; (3) write the token into the record with a
-//!   compare-and-swap on the CAS value from step 1. The token is drawn *while* the key is
-//!   held, so a later holder always draws a later (larger) token: tokens increase in the
-//!   order the key is held, even when an acquirer stalls between steps. Step 3 fails only if
-//!   the pending record expired and someone else took the key; the acquire then starts over.
-//! - **renew / release**: read the record and its CAS value (`mg v c`), check owner, token
-//!   and expiry, then `ms C<cas>` (renew) or `md C<cas>` (release): a record that changed in
-//!   between is never overwritten or deleted.
+//! # Acquire: two round trips
+//!
+//! 1. In one write: `ms ME` (store if absent) a *pending* record (token 0), then `ma` the
+//!    counter. memcached runs the commands of a connection in order, so the draw happens
+//!    after the store. If the key is taken, lockd reads it (`mg`) and, when its record has
+//!    expired by its own expiry, replaces it with a compare-and-swap, again followed by a
+//!    draw in the same write; a live record means the key is held.
+//! 2. Write the drawn token into the record with a compare-and-swap on the CAS value from
+//!    step 1 (`ms C<cas>`). Only then is the lease granted.
+//!
+//! **Why tokens increase in the order the key is held.** Call the moment holder *n*'s step 1
+//! stored its record `a(n)`, the draw `d(n)` and the stamp `s(n)`; the draw follows the store
+//! on the same connection, so `a(n) < d(n) < s(n)`. The stamp succeeds only if the record is
+//! exactly the one stored at `a(n)`: no one else stored the key in between. The next holder
+//! stores its record after that — after holder *n* released it (deleting the stamped record)
+//! or after it expired and was replaced — so `s(n) < a(n+1) < d(n+1)`, hence `d(n) < d(n+1)`,
+//! and since `ma` is atomic, the later draw gets the larger number: `token(n) < token(n+1)`.
+//! An acquirer that stalls anywhere is covered: if its pending record expired and was taken
+//! over, its stamp fails (the CAS value changed) and it starts over with a new draw; a token
+//! drawn by an acquirer that did not get the key is never used. Drawing *before* the store
+//! would not be safe: an acquirer could draw, stall, and store after a later holder with a
+//! larger token had come and gone — even with the draw and the store in one write, since
+//! memcached may run them apart (the write split over TCP segments, its worker thread
+//! descheduled in between) while other connections' commands run. Stamping costs a round
+//! trip; it is what makes the token part of the record, so that any lockd can check it.
+//!
+//! The draw in a step 1 whose store fails is wasted: each acquire of a held key skips a token.
+//! Tokens stay increasing; they are not consecutive (they never were across keys).
+//!
+//! # Renew and release: one round trip
+//!
+//! lockd remembers the CAS value of every record it wrote ([`WrittenLeases`]). A renew or
+//! release of that lease by the same owner and token sends `ms C<cas>` or `md C<cas>` right
+//! away; memcached carries it out only if the item is still exactly that record, so it can
+//! never touch another holder's lease. When lockd does not know the CAS value (the lease was
+//! granted or renewed by another lockd, or memcached answered `EX`), it reads the record and
+//! its CAS value (`mg v c`), checks owner, token and expiry, then sends the same conditional
+//! write: a record that changed in between is never overwritten or deleted. A remembered CAS
+//! value is only sent on the connection it came from: after a memcached restart the same
+//! number may name another holder's record (a test restarts memcached to show it).
+//!
+//! # Time
 //!
 //! memcached expires items in whole seconds, and its clock ticks once a second, so an item
 //! may go up to a second early. Items therefore live `ceil(ttl) + 1` seconds, and the expiry
@@ -23,21 +55,28 @@
 //! new acquirer 1.5 s after it was granted. lockd hosts sharing a memcached must keep their
 //! clocks in sync (NTP); skew between them lengthens or shortens leases by that much.
 //!
-//! The client crate is `async-memcached` 0.9: its meta commands take arbitrary flags, so it
-//! gives compare-and-delete (`md <key> C<cas>`), store-if-absent and compare-and-swap that
-//! return the new CAS value (`ms ... c`), and every command waits for memcached's answer.
-//! `memcache-async` 0.10 was the other candidate; its `delete` is `noreply` only and it has
-//! no compare-and-delete, so a release could not be made conditional with it.
+//! # The client
+//!
+//! lockd talks to memcached (1.6 or later, for meta commands; with CAS, i.e. not `-C`)
+//! through a small client of its own over one shared, pipelined connection: `conn` says why
+//! `async-memcached` and `memcache-async` do not fit, and how a CAS value stays tied to the
+//! connection (so the memcached process) that issued it.
 
 mod conn;
+mod driver;
+mod proto;
 mod record;
+mod written;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 
-use self::conn::{Cas, Memcached};
+pub use self::conn::ConnectionError;
+use self::conn::{Cas, Conn, ItemCas, Memcached};
+pub use self::proto::ProtocolError;
 use self::record::Record;
+use self::written::{Written, WrittenLeases};
 use super::{
     token_seed, AcquireOutcome, BackendError, Grant, LockBackend, ReleaseOutcome, RenewOutcome,
 };
@@ -53,12 +92,14 @@ const ATTEMPTS: u32 = 8;
 #[derive(Debug)]
 pub(crate) struct MemcachedBackend {
     mc: Memcached,
+    written: WrittenLeases,
 }
 
 /// What a contended acquire found when the key was taken.
 enum Taken {
-    /// The old lease had expired; a pending record of ours replaced it (its CAS value).
-    Replaced(u64),
+    /// The old lease had expired; a pending record of ours replaced it (its CAS value), and
+    /// the token was drawn after.
+    Replaced(ItemCas, u64),
     Held(String),
     /// The record changed or went away: start over.
     Retry,
@@ -69,6 +110,7 @@ impl MemcachedBackend {
     pub fn new(addr: String) -> Self {
         Self {
             mc: Memcached::new(addr),
+            written: WrittenLeases::new(),
         }
     }
 
@@ -79,72 +121,224 @@ impl MemcachedBackend {
         })
     }
 
-    /// Takes over `item` if its lease has expired.
+    /// Whether an operation that ended with `result` on `conn` runs once more, from the
+    /// start, on a new connection: yes, once, if `conn` had worked before and now broke —
+    /// memcached may have restarted since. Running an operation twice never grants a lease
+    /// twice: a repeated store finds the key taken, a repeated CAS finds the CAS changed, a
+    /// repeated draw skips a token.
+    fn again<T>(&self, conn: &Conn, result: &Result<T, BackendError>, retried: &mut bool) -> bool {
+        match result {
+            Err(e) if conn.reused() && !*retried && e.connection_broke() => {
+                tracing::debug!(addr = %self.mc.addr(), error = %e, "memcached connection went away; reconnecting");
+                *retried = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    async fn acquire_on(
+        &self,
+        conn: &Conn,
+        (key, item): (&LockKey, &str),
+        owner: &Owner,
+        ttl: Ttl,
+    ) -> Result<AcquireOutcome, BackendError> {
+        let exptime = exptime(ttl);
+        for _ in 0..ATTEMPTS {
+            let pending = Record {
+                token: 0,
+                expires_at_ms: ends_at(ttl),
+                owner: owner.to_string(),
+            };
+            let value = pending.encode();
+            let drawn = conn
+                .add_and_draw(item, &value, exptime, (COUNTER, token_seed()))
+                .await?;
+            let (cas, token) = match drawn {
+                (Some(cas), token) => (cas, token),
+                (None, _wasted) => match self.take_expired(conn, key, item, &value, exptime).await?
+                {
+                    Taken::Replaced(cas, token) => (cas, token),
+                    Taken::Held(holder) => return Ok(AcquireOutcome::Held { holder }),
+                    Taken::Retry => continue,
+                },
+            };
+            let record = Record { token, ..pending };
+            match self.stamp(conn, item, record, exptime, cas).await {
+                Ok(Some(grant)) => return Ok(AcquireOutcome::Granted(grant)),
+                Ok(None) => continue,
+                Err(e) => {
+                    // Free the key rather than leave a pending record blocking it for the
+                    // whole TTL; if memcached is down this fails too, and the TTL does it.
+                    let _ = conn.delete_cas(item, cas).await;
+                    return Err(e);
+                }
+            }
+        }
+        Err(Self::contended(key, "acquire"))
+    }
+
+    /// Takes over `item` if its lease has expired, drawing a token right after.
     async fn take_expired(
         &self,
+        conn: &Conn,
         key: &LockKey,
         item: &str,
-        pending: &Record,
+        pending: &[u8],
         exptime: u32,
     ) -> Result<Taken, BackendError> {
-        let Some((value, cas)) = self.mc.get(item).await? else {
+        let Some((value, cas)) = conn.get(item).await? else {
             return Ok(Taken::Retry);
         };
         let current = self.decode(key, &value)?;
         if current.live(wall_ms()) {
             return Ok(Taken::Held(current.owner));
         }
-        Ok(
-            match self
-                .mc
-                .set_cas(item, &pending.encode(), exptime, cas)
-                .await?
-            {
-                Cas::Done(cas) => Taken::Replaced(cas),
-                Cas::Changed | Cas::Gone => Taken::Retry,
-            },
-        )
+        let swapped = conn
+            .swap_and_draw(item, pending, (exptime, cas), (COUNTER, token_seed()))
+            .await?;
+        Ok(match swapped {
+            (Cas::Done(Some(cas)), token) => Taken::Replaced(cas, token),
+            _ => Taken::Retry,
+        })
     }
 
-    /// Steps 2 and 3 of an acquire: draw the token, write it if the key is still ours.
+    /// Step 2 of an acquire: write the token if the key is still ours.
     async fn stamp(
         &self,
+        conn: &Conn,
         item: &str,
-        mut record: Record,
+        record: Record,
         exptime: u32,
-        cas: u64,
+        cas: ItemCas,
     ) -> Result<Option<Grant>, BackendError> {
-        record.token = self.next_token().await?;
-        match self
-            .mc
-            .set_cas(item, &record.encode(), exptime, cas)
-            .await?
-        {
-            Cas::Done(_) => Ok(Some(Grant {
-                token: record.token,
-                // Rounded down, so the holder never thinks it has longer than it has.
-                expires_in: Duration::from_millis(
-                    record.expires_at_ms.saturating_sub(wall_ms_up()),
-                ),
-            })),
+        match conn.set_cas(item, &record.encode(), exptime, cas).await? {
+            Cas::Done(cas) => {
+                let grant = Grant {
+                    token: record.token,
+                    // Rounded down, so the holder never thinks it has longer than it has.
+                    expires_in: Duration::from_millis(
+                        record.expires_at_ms.saturating_sub(wall_ms_up()),
+                    ),
+                };
+                self.remember(item, record, cas);
+                Ok(Some(grant))
+            }
             Cas::Changed | Cas::Gone => Ok(None),
         }
     }
 
-    async fn next_token(&self) -> Result<u64, BackendError> {
-        for _ in 0..ATTEMPTS {
-            if let Some(token) = self.mc.incr(COUNTER).await? {
-                return Ok(token);
-            }
-            if self.mc.add_counter(COUNTER, token_seed()).await? {
-                tracing::info!(addr = %self.mc.addr(), "created the lock token counter in memcached");
+    fn remember(&self, item: &str, record: Record, cas: Option<ItemCas>) {
+        let Some(cas) = cas else { return };
+        let written = Written {
+            token: record.token,
+            owner: record.owner,
+            expires_at_ms: record.expires_at_ms,
+            cas,
+        };
+        self.written.remember(item, written, wall_ms());
+    }
+
+    async fn renew_on(
+        &self,
+        conn: &Conn,
+        (key, item): (&LockKey, &str),
+        (owner, token): (&Owner, u64),
+        ttl: Ttl,
+    ) -> Result<RenewOutcome, BackendError> {
+        let renewed = |owner: String| Record {
+            token,
+            expires_at_ms: ends_at(ttl),
+            owner,
+        };
+        let grant = Grant {
+            token,
+            expires_in: ttl.as_duration(),
+        };
+        if let Some(known) = self.written.get(item, owner.as_str(), token) {
+            if known.live(wall_ms()) {
+                let record = renewed(known.owner);
+                match conn
+                    .set_cas(item, &record.encode(), exptime(ttl), known.cas)
+                    .await?
+                {
+                    Cas::Done(cas) => {
+                        self.remember(item, record, cas);
+                        return Ok(RenewOutcome::Renewed(grant));
+                    }
+                    Cas::Gone => {
+                        self.written.forget(item);
+                        return Ok(RenewOutcome::Lost { holder: None });
+                    }
+                    // Renewed through another lockd, or taken over: read it.
+                    Cas::Changed => self.written.forget(item),
+                }
             }
         }
-        Err(BackendError::Contended {
-            key: COUNTER.into(),
-            op: "incr",
-            attempts: ATTEMPTS,
-        })
+        for _ in 0..ATTEMPTS {
+            let Some((value, cas)) = conn.get(item).await? else {
+                return Ok(RenewOutcome::Lost { holder: None });
+            };
+            let current = self.decode(key, &value)?;
+            if !current.live(wall_ms()) {
+                return Ok(RenewOutcome::Lost { holder: None });
+            }
+            if current.token != token || current.owner != owner.as_str() {
+                let holder = Some(current.owner);
+                return Ok(RenewOutcome::Lost { holder });
+            }
+            let record = renewed(current.owner);
+            match conn
+                .set_cas(item, &record.encode(), exptime(ttl), cas)
+                .await?
+            {
+                Cas::Done(cas) => {
+                    self.remember(item, record, cas);
+                    return Ok(RenewOutcome::Renewed(grant));
+                }
+                Cas::Changed => continue,
+                Cas::Gone => return Ok(RenewOutcome::Lost { holder: None }),
+            }
+        }
+        Err(Self::contended(key, "renew"))
+    }
+
+    async fn release_on(
+        &self,
+        conn: &Conn,
+        (key, item): (&LockKey, &str),
+        owner: &Owner,
+        token: u64,
+    ) -> Result<ReleaseOutcome, BackendError> {
+        if let Some(known) = self.written.take(item, owner.as_str(), token) {
+            let live = known.live(wall_ms());
+            match conn.delete_cas(item, known.cas).await? {
+                Cas::Done(_) if live => return Ok(ReleaseOutcome::Released),
+                Cas::Done(_) | Cas::Gone => return Ok(ReleaseOutcome::Lost { holder: None }),
+                // Renewed through another lockd, or taken over: read it.
+                Cas::Changed => {}
+            }
+        }
+        for _ in 0..ATTEMPTS {
+            let Some((value, cas)) = conn.get(item).await? else {
+                return Ok(ReleaseOutcome::Lost { holder: None });
+            };
+            let current = self.decode(key, &value)?;
+            let live = current.live(wall_ms());
+            if current.token != token || current.owner != owner.as_str() {
+                let holder = live.then_some(current.owner);
+                return Ok(ReleaseOutcome::Lost { holder });
+            }
+            // An expired lease of the caller's is deleted too (nobody else holds it), but
+            // the caller learns it had lost it.
+            match conn.delete_cas(item, cas).await? {
+                Cas::Done(_) if live => return Ok(ReleaseOutcome::Released),
+                Cas::Done(_) | Cas::Gone => return Ok(ReleaseOutcome::Lost { holder: None }),
+                Cas::Changed => continue,
+            }
+        }
+        Err(Self::contended(key, "release"))
     }
 
     fn contended(key: &LockKey, op: &'static str) -> BackendError {
@@ -165,33 +359,14 @@ impl LockBackend for MemcachedBackend {
         ttl: Ttl,
     ) -> Result<AcquireOutcome, BackendError> {
         let item = item_key(key);
-        let exptime = exptime(ttl);
-        for _ in 0..ATTEMPTS {
-            let pending = Record {
-                token: 0,
-                expires_at_ms: ends_at(ttl),
-                owner: owner.to_string(),
-            };
-            let cas = match self.mc.add(&item, &pending.encode(), exptime).await? {
-                Some(cas) => cas,
-                None => match self.take_expired(key, &item, &pending, exptime).await? {
-                    Taken::Replaced(cas) => cas,
-                    Taken::Held(holder) => return Ok(AcquireOutcome::Held { holder }),
-                    Taken::Retry => continue,
-                },
-            };
-            match self.stamp(&item, pending, exptime, cas).await {
-                Ok(Some(grant)) => return Ok(AcquireOutcome::Granted(grant)),
-                Ok(None) => continue,
-                Err(e) => {
-                    // Free the key rather than leave a pending record blocking it for the
-                    // whole TTL; if memcached is down this fails too, and the TTL does it.
-                    let _ = self.mc.delete_cas(&item, cas).await;
-                    return Err(e);
-                }
+        let mut retried = false;
+        loop {
+            let conn = self.mc.conn(&item).await?;
+            let result = self.acquire_on(&conn, (key, &item), owner, ttl).await;
+            if !self.again(&conn, &result, &mut retried) {
+                return result;
             }
         }
-        Err(Self::contended(key, "acquire"))
     }
 
     async fn renew(
@@ -202,39 +377,16 @@ impl LockBackend for MemcachedBackend {
         ttl: Ttl,
     ) -> Result<RenewOutcome, BackendError> {
         let item = item_key(key);
-        for _ in 0..ATTEMPTS {
-            let Some((value, cas)) = self.mc.get(&item).await? else {
-                return Ok(RenewOutcome::Lost { holder: None });
-            };
-            let current = self.decode(key, &value)?;
-            if !current.live(wall_ms()) {
-                return Ok(RenewOutcome::Lost { holder: None });
-            }
-            if current.token != token || current.owner != owner.as_str() {
-                let holder = Some(current.owner);
-                return Ok(RenewOutcome::Lost { holder });
-            }
-            let renewed = Record {
-                expires_at_ms: ends_at(ttl),
-                ..current
-            };
-            match self
-                .mc
-                .set_cas(&item, &renewed.encode(), exptime(ttl), cas)
-                .await?
-            {
-                Cas::Done(_) => {
-                    let grant = Grant {
-                        token,
-                        expires_in: ttl.as_duration(),
-                    };
-                    return Ok(RenewOutcome::Renewed(grant));
-                }
-                Cas::Changed => continue,
-                Cas::Gone => return Ok(RenewOutcome::Lost { holder: None }),
+        let mut retried = false;
+        loop {
+            let conn = self.mc.conn(&item).await?;
+            let result = self
+                .renew_on(&conn, (key, &item), (owner, token), ttl)
+                .await;
+            if !self.again(&conn, &result, &mut retried) {
+                return result;
             }
         }
-        Err(Self::contended(key, "renew"))
     }
 
     async fn release(
@@ -244,29 +396,25 @@ impl LockBackend for MemcachedBackend {
         token: u64,
     ) -> Result<ReleaseOutcome, BackendError> {
         let item = item_key(key);
-        for _ in 0..ATTEMPTS {
-            let Some((value, cas)) = self.mc.get(&item).await? else {
-                return Ok(ReleaseOutcome::Lost { holder: None });
-            };
-            let current = self.decode(key, &value)?;
-            let live = current.live(wall_ms());
-            if current.token != token || current.owner != owner.as_str() {
-                let holder = live.then_some(current.owner);
-                return Ok(ReleaseOutcome::Lost { holder });
-            }
-            // An expired lease of the caller's is deleted too (nobody else holds it), but
-            // the caller learns it had lost it.
-            match self.mc.delete_cas(&item, cas).await? {
-                Cas::Done(_) if live => return Ok(ReleaseOutcome::Released),
-                Cas::Done(_) | Cas::Gone => return Ok(ReleaseOutcome::Lost { holder: None }),
-                Cas::Changed => continue,
+        let mut retried = false;
+        loop {
+            let conn = self.mc.conn(&item).await?;
+            let result = self.release_on(&conn, (key, &item), owner, token).await;
+            if !self.again(&conn, &result, &mut retried) {
+                return result;
             }
         }
-        Err(Self::contended(key, "release"))
     }
 
     async fn check(&self) -> Result<(), BackendError> {
-        self.mc.version().await
+        let mut retried = false;
+        loop {
+            let conn = self.mc.conn(COUNTER).await?;
+            let result = conn.version().await;
+            if !self.again(&conn, &result, &mut retried) {
+                return result;
+            }
+        }
     }
 }
 
@@ -305,30 +453,4 @@ fn wall_nanos() -> u128 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::request::MAX_KEY_LEN;
-
-    #[test]
-    fn item_lifetimes_cover_the_lease() {
-        let cases = [
-            (1, 2),
-            (999, 2),
-            (1000, 2),
-            (1001, 3),
-            (1500, 3),
-            (3_600_000, 3601),
-        ];
-        for (ttl_ms, secs) in cases {
-            assert_eq!(exptime(Ttl::from_ms(ttl_ms).unwrap()), secs, "{ttl_ms} ms");
-        }
-    }
-
-    #[test]
-    fn the_longest_key_fits_memcached() {
-        let key = LockKey::parse(&"k".repeat(MAX_KEY_LEN)).unwrap();
-        assert!(item_key(&key).len() <= 250);
-        // No lock key maps onto the counter.
-        assert!(!COUNTER.starts_with(PREFIX));
-    }
-}
+mod tests;
