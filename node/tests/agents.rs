@@ -5,13 +5,12 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use callfleet_store::{Agent, AgentState, Member, Queue, Store};
-use support::audio::{decode_pcmu, pcmu_tone, tone_share, wav_samples};
+use support::audio::{tone_share, wav_samples};
 use support::phone::{device_add, Phone};
-use support::uac::{Resp, Uac};
+use support::uac::Uac;
 use support::{wait_until, workdir, NodeProc, NodeSpec};
 
 fn queue(name: &str, strategy: &str) -> Queue {
@@ -27,48 +26,6 @@ fn queue(name: &str, strategy: &str) -> Queue {
         fallback_target: None,
         rr_last: None,
     }
-}
-
-fn media_addr(ok: &Resp) -> SocketAddr {
-    let body = ok.body();
-    let ip = body
-        .lines()
-        .find_map(|l| l.strip_prefix("c=IN IP4 "))
-        .expect("c= line")
-        .trim();
-    let port = body
-        .lines()
-        .find_map(|l| l.strip_prefix("m=audio "))
-        .and_then(|m| m.split_whitespace().next())
-        .expect("m= line");
-    format!("{ip}:{port}").parse().expect("media address")
-}
-
-/// Sends a 1000 Hz tone as PCMU RTP every 20 ms for `dur` while collecting what comes back.
-fn talk(rtp: &UdpSocket, to: SocketAddr, dur: Duration) -> Vec<i16> {
-    let frames = pcmu_tone(1000.0, (dur.as_millis() / 20) as usize);
-    rtp.set_read_timeout(Some(Duration::from_millis(2)))
-        .expect("set a read timeout");
-    let mut heard = vec![];
-    let mut buf = [0u8; 2048];
-    let start = Instant::now();
-    for (i, f) in frames.iter().enumerate() {
-        let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbe];
-        pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
-        pkt[4..8].copy_from_slice(&((i * 160) as u32).to_be_bytes());
-        pkt.extend_from_slice(f);
-        let _ = rtp.send_to(&pkt, to);
-        while let Ok((n, _)) = rtp.recv_from(&mut buf) {
-            if n > 12 && buf[1] & 0x7f == 0 {
-                heard.extend(decode_pcmu(&buf[12..n]));
-            }
-        }
-        let next = start + Duration::from_millis(20 * (i as u64 + 1));
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-    }
-    heard
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -146,11 +103,8 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
         t = caller.target,
         l = caller.local
     ));
-    let rtp_to = media_addr(&ok);
-    let rtp = caller.rtp.try_clone().unwrap();
-    let heard = tokio::task::spawn_blocking(move || talk(&rtp, rtp_to, Duration::from_secs(6)))
-        .await
-        .unwrap();
+    let rtp_to = Uac::media_addr(&ok);
+    let heard = tokio::task::block_in_place(|| caller.talk(rtp_to, 1000.0, Duration::from_secs(6)));
     caller.in_dialog("BYE", "q-audio-1", &ok, None);
     let bye = caller
         .recv_final(Duration::from_secs(3))
