@@ -254,6 +254,13 @@ async fn garbage_and_truncated_messages_never_stop_the_node() {
         good.replace("Content-Length: 0\r\n\r\n", "Content-Length: 500\r\n\r\nv=0\r\n").into_bytes(),
         b"INVITE sip:x SIP/2.0\r\n\r\n".to_vec(),
         b"SIP/2.0 200 OK\r\nVia: nonsense\r\n\r\n".to_vec(),
+        // A new INVITE whose Via has a multi-byte character across a parameter's 9th byte:
+        // the stateless 100 Trying must still be built.
+        good.replace("OPTIONS sip:127.0.2.5", "INVITE sip:300@127.0.2.5")
+            .replace("1 OPTIONS", "1 INVITE")
+            .replace("branch=z9hG4bK-g1", "branch=z9hG4bK-g3;receivedé=x")
+            .replace("Call-ID: g1", "Call-ID: g3")
+            .into_bytes(),
         b"INVITE \xff\xfe SIP/2.0\r\nVia: SIP/2.0/UDP 1.2.3.4\r\n\r\n".to_vec(),
         b"INVITE sip:100@127.0.2.5 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.2.105:5999;branch=z9hG4bK-g2\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:100@c>\r\nCall-ID: g2\r\nCSeq: 1 INVITE\r\nContent-Length: 10\r\n\r\nnot sdp\r\n".to_vec(),
     ];

@@ -103,7 +103,10 @@ fn push_top_via(buf: &mut String, value: &str, src: SocketAddr) {
         let p = p.trim();
         if p.eq_ignore_ascii_case("rport") {
             let _ = write!(buf, ";rport={}", src.port());
-        } else if p.len() >= 9 && p[..9].eq_ignore_ascii_case("received=") {
+        } else if p
+            .get(..9)
+            .is_some_and(|k| k.eq_ignore_ascii_case("received="))
+        {
             received = true;
             let _ = write!(buf, ";{p}");
         } else if !p.is_empty() {

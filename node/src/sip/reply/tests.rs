@@ -82,3 +82,12 @@ fn stable_tag_is_stable() {
     assert_eq!(stable_tag("a", "n"), stable_tag("a", "n"));
     assert_ne!(stable_tag("a", "n"), stable_tag("b", "n"));
 }
+
+#[test]
+fn a_multibyte_via_parameter_does_not_panic() {
+    // "receivedé=" puts a two-byte character across byte 9 of the parameter.
+    let req = request(&INVITE.replace(";rport\r\n", ";rport;receivedé=x\r\n"));
+    let src: SocketAddr = "127.0.0.9:6000".parse().unwrap();
+    let text = String::from_utf8(Stateless::new(&req, src, 100, "Trying", None).finish()).unwrap();
+    assert!(text.contains(";receivedé=x;received=127.0.0.9"), "{text}");
+}
