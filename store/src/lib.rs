@@ -18,6 +18,8 @@
 //! - `entries`: the cluster queue, [`NewEntry`] / [`QueueEntry`] /
 //!   [`EntryState`], claimed by one node at a time.
 //! - `events`: append-only [`QueueEvent`]s and [`Voicemail`]s.
+//! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
+//!   [`ApiToken`]s; password hashes and hashed secrets only.
 //! - `config`: the config version every configuration write bumps.
 //! - `decode`: 0/1 and enum columns; `error`: [`StoreError`],
 //!   [`ParseEnumError`].
@@ -65,6 +67,7 @@ mod heartbeat;
 mod queues;
 #[cfg(test)]
 mod testdb;
+mod users;
 
 pub use agents::{Agent, AgentState};
 pub use calls::{Cdr, LiveCall};
@@ -76,3 +79,4 @@ pub use error::{ParseEnumError, StoreError};
 pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
 pub use queues::{Member, Queue, VipCaller};
+pub use users::{ApiToken, Session, User, UserRole};
