@@ -1,21 +1,22 @@
 //! [`LockClient`]: how a node takes leases, over HTTP from a list of lockd instances with
 //! failover, or in this process when the node has no lockd configured.
 
+mod http;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use reqwest::{Method, StatusCode};
+use axum::http::Uri;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::api::{
-    AcquireRequest, ConflictResponse, ErrorResponse, LeaseResponse, ReleaseRequest, RenewRequest,
-};
+use crate::api::{ConflictResponse, ErrorResponse, LeaseResponse};
 use crate::backend::{AcquireOutcome, Backend, BackendError, ReleaseOutcome, RenewOutcome};
 use crate::request::{InvalidRequest, LockKey, Owner, Ttl};
+
+use http::{json_string, json_u64, Endpoint, Method};
+pub use http::{MalformedReply, TransportError};
 
 /// Connect and request deadline per lockd instance: a lockd that does not answer within it
 /// is skipped for the next one.
@@ -40,39 +41,61 @@ enum Inner {
 
 #[derive(Debug)]
 struct Remote {
-    http: reqwest::Client,
     lockds: Vec<Lockd>,
+    /// Deadline of one attempt at one lockd (connect, request and reply).
+    timeout: Duration,
     /// Index of the lockd that answered last: tried first next time.
     preferred: AtomicUsize,
 }
 
-/// One lockd instance. Its URL is parsed once: a request only sets the path.
+/// One lockd instance. Its URL is parsed once: a request only appends the lock's path.
 #[derive(Debug)]
 struct Lockd {
     /// The base URL as given, without a trailing slash.
     base: String,
-    url: reqwest::Url,
+    /// The base URL's path without a trailing slash (often empty).
+    base_path: String,
+    endpoint: Endpoint,
 }
 
 impl Lockd {
+    /// `http://HOST[:PORT][/PATH]`, without user, query or fragment.
     fn parse(url: &str) -> Result<Self, LockError> {
         let bad = || LockError::BadUrl { url: url.into() };
-        let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
-        if parsed.scheme() != "http" || parsed.host_str().is_none() || parsed.query().is_some() {
+        let parsed: Uri = url.parse().map_err(|_| bad())?;
+        let authority = parsed.authority().ok_or_else(bad)?;
+        if parsed.scheme_str() != Some("http")
+            || parsed.query().is_some()
+            || authority.as_str().contains('@')
+            || url.contains('#')
+        {
             return Err(bad());
         }
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() {
+            return Err(bad());
+        }
+        let port = authority.port_u16().unwrap_or(80);
         Ok(Self {
             base: url.trim_end_matches('/').to_owned(),
-            url: parsed,
+            base_path: parsed.path().trim_end_matches('/').to_owned(),
+            endpoint: Endpoint::new(host.to_owned(), port, authority.as_str().to_owned()),
         })
     }
 
-    /// `<base>/v1/locks/<key>` (a key needs no escaping in a path).
-    fn lock_url(&self, key: &LockKey) -> reqwest::Url {
-        let mut url = self.url.clone();
-        let base_path = self.url.path().trim_end_matches('/');
-        url.set_path(&format!("{base_path}/v1/locks/{key}"));
-        url
+    /// The request path of a lock: `<base path>/v1/locks/<key>` (a key needs no escaping in a
+    /// path).
+    fn lock_path(&self, key: &LockKey) -> String {
+        format!("{}/v1/locks/{key}", self.base_path)
+    }
+
+    /// The URL of a lock, for messages.
+    fn lock_url(&self, key: &LockKey) -> String {
+        format!("{}/v1/locks/{key}", self.base)
     }
 }
 
@@ -124,7 +147,7 @@ pub enum AttemptError {
     Transport {
         url: String,
         #[source]
-        source: reqwest::Error,
+        source: TransportError,
     },
     #[error("lockd at {url} answered {status}: {message}")]
     Status {
@@ -142,8 +165,6 @@ pub enum LockError {
     NoUrls,
     #[error("lockd URL {url:?} is not an http:// URL")]
     BadUrl { url: String },
-    #[error("cannot build the HTTP client for lockd")]
-    Http(#[source] reqwest::Error),
     /// Every lockd failed (connect error, timeout or 5xx); the last failure is the source.
     #[error("no lockd could serve the request ({attempts} tried)")]
     Unavailable {
@@ -171,9 +192,10 @@ pub enum LockError {
 
 /// A reply from the lockd that served a request.
 struct Reply {
-    url: reqwest::Url,
-    status: StatusCode,
-    body: Bytes,
+    /// The URL the request went to.
+    url: String,
+    status: u16,
+    body: Vec<u8>,
     /// When the request that got this reply was sent.
     sent_at: Instant,
 }
@@ -181,20 +203,24 @@ struct Reply {
 impl Reply {
     fn json<T: DeserializeOwned>(&self) -> Result<T, LockError> {
         serde_json::from_slice(&self.body).map_err(|source| LockError::BadReply {
-            url: self.url.to_string(),
-            status: self.status.as_u16(),
+            url: self.url.clone(),
+            status: self.status,
             source,
         })
     }
 
     fn rejected(&self) -> LockError {
         LockError::Rejected {
-            url: self.url.to_string(),
-            status: self.status.as_u16(),
+            url: self.url.clone(),
+            status: self.status,
             message: error_message(&self.body),
         }
     }
 }
+
+const OK: u16 = 200;
+const NO_CONTENT: u16 = 204;
+const CONFLICT: u16 = 409;
 
 impl LockClient {
     /// A client of the lockd instances at `urls` (`http://HOST:PORT`), tried in order with
@@ -220,16 +246,9 @@ impl LockClient {
         if lockds.is_empty() {
             return Err(LockError::NoUrls);
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .no_proxy()
-            .tcp_nodelay(true)
-            .build()
-            .map_err(LockError::Http)?;
         Ok(Self::from_inner(Inner::Remote(Remote {
-            http,
             lockds,
+            timeout,
             preferred: AtomicUsize::new(0),
         })))
     }
@@ -291,13 +310,16 @@ impl LockClient {
             }
             Inner::Remote(remote) => remote,
         };
-        let body = AcquireRequest {
-            owner: owner.to_string(),
-            ttl_ms: ttl.as_ms(),
-        };
-        let reply = remote.send(Method::POST, &key, &body).await?;
+        // The body of an `AcquireRequest`, written directly.
+        let mut body = Vec::with_capacity(48 + owner.as_str().len());
+        body.extend_from_slice(b"{\"owner\":");
+        json_string(&mut body, owner.as_str());
+        body.extend_from_slice(b",\"ttl_ms\":");
+        json_u64(&mut body, ttl.as_ms());
+        body.push(b'}');
+        let reply = remote.send(Method::Post, &key, &body).await?;
         match reply.status {
-            StatusCode::OK => {
+            OK => {
                 let lease: LeaseResponse = reply.json()?;
                 Ok(Acquire::Granted(Lease {
                     key,
@@ -306,7 +328,7 @@ impl LockClient {
                     expires_at: reply.sent_at + Duration::from_millis(lease.expires_in_ms),
                 }))
             }
-            StatusCode::CONFLICT => Ok(Acquire::Held {
+            CONFLICT => Ok(Acquire::Held {
                 holder: reply.json::<ConflictResponse>()?.holder,
             }),
             _ => Err(reply.rejected()),
@@ -325,15 +347,15 @@ impl LockClient {
             }
             Inner::Remote(remote) => remote,
         };
-        let body = RenewRequest {
-            owner: lease.owner.to_string(),
-            token: lease.token,
-            ttl_ms: ttl.as_ms(),
-        };
-        let reply = remote.send(Method::PUT, &lease.key, &body).await?;
+        // The body of a `RenewRequest`.
+        let mut body = owner_and_token(lease);
+        body.extend_from_slice(b",\"ttl_ms\":");
+        json_u64(&mut body, ttl.as_ms());
+        body.push(b'}');
+        let reply = remote.send(Method::Put, &lease.key, &body).await?;
         match reply.status {
-            StatusCode::OK => reply.json::<LeaseResponse>().map(|_| true),
-            StatusCode::CONFLICT => reply.json::<ConflictResponse>().map(|_| false),
+            OK => reply.json::<LeaseResponse>().map(|_| true),
+            CONFLICT => reply.json::<ConflictResponse>().map(|_| false),
             _ => Err(reply.rejected()),
         }
     }
@@ -349,29 +371,33 @@ impl LockClient {
             }
             Inner::Remote(remote) => remote,
         };
-        let body = ReleaseRequest {
-            owner: lease.owner.to_string(),
-            token: lease.token,
-        };
-        let reply = remote.send(Method::DELETE, &lease.key, &body).await?;
+        // The body of a `ReleaseRequest`.
+        let mut body = owner_and_token(lease);
+        body.push(b'}');
+        let reply = remote.send(Method::Delete, &lease.key, &body).await?;
         match reply.status {
-            StatusCode::NO_CONTENT => Ok(true),
-            StatusCode::CONFLICT => reply.json::<ConflictResponse>().map(|_| false),
+            NO_CONTENT => Ok(true),
+            CONFLICT => reply.json::<ConflictResponse>().map(|_| false),
             _ => Err(reply.rejected()),
         }
     }
+}
+
+/// `{"owner":..,"token":..` of a renew or release body (without the closing brace).
+fn owner_and_token(lease: &Lease) -> Vec<u8> {
+    let mut body = Vec::with_capacity(64 + lease.owner.as_str().len());
+    body.extend_from_slice(b"{\"owner\":");
+    json_string(&mut body, lease.owner.as_str());
+    body.extend_from_slice(b",\"token\":");
+    json_u64(&mut body, lease.token);
+    body
 }
 
 impl Remote {
     /// Sends the request to the lockd that answered last, then to the others in turn, until
     /// one answers with something other than 5xx. A 409 or 4xx is an answer: it is returned,
     /// not retried elsewhere.
-    async fn send<B: Serialize>(
-        &self,
-        method: Method,
-        key: &LockKey,
-        body: &B,
-    ) -> Result<Reply, LockError> {
+    async fn send(&self, method: Method, key: &LockKey, body: &[u8]) -> Result<Reply, LockError> {
         let n = self.lockds.len();
         if n == 0 {
             return Err(LockError::NoUrls);
@@ -380,38 +406,37 @@ impl Remote {
         let mut last = None;
         for i in (0..n).map(|i| (first + i) % n) {
             let lockd = &self.lockds[i];
-            let url = lockd.lock_url(key);
+            let path = lockd.lock_path(key);
             let sent_at = Instant::now();
-            match self.attempt(method.clone(), url.clone(), body).await {
-                Ok((status, body)) if !status.is_server_error() => {
+            let attempt = lockd
+                .endpoint
+                .request(method, &path, body, self.timeout)
+                .await;
+            let e = match attempt {
+                Ok(reply) if !(500..600).contains(&reply.status) => {
                     if i != first {
                         self.preferred.store(i, Ordering::Relaxed);
                         tracing::info!(lockd = %lockd.base, "lock client switched lockd");
                     }
                     return Ok(Reply {
-                        url,
-                        status,
-                        body,
+                        url: lockd.lock_url(key),
+                        status: reply.status,
+                        body: reply.body,
                         sent_at,
                     });
                 }
-                Ok((status, body)) => {
-                    let message = error_message(&body);
-                    let status = status.as_u16();
-                    last = Some(AttemptError::Status {
-                        url: url.to_string(),
-                        status,
-                        message,
-                    });
-                }
-                Err(source) => {
-                    let url = url.to_string();
-                    last = Some(AttemptError::Transport { url, source });
-                }
-            }
-            if let Some(e) = &last {
-                tracing::debug!(error = %e, "lockd attempt failed; trying the next");
-            }
+                Ok(reply) => AttemptError::Status {
+                    url: lockd.lock_url(key),
+                    status: reply.status,
+                    message: error_message(&reply.body),
+                },
+                Err(source) => AttemptError::Transport {
+                    url: lockd.lock_url(key),
+                    source,
+                },
+            };
+            tracing::debug!(error = %e, "lockd attempt failed; trying the next");
+            last = Some(e);
         }
         match last {
             Some(last) => Err(LockError::Unavailable {
@@ -420,17 +445,6 @@ impl Remote {
             }),
             None => Err(LockError::NoUrls),
         }
-    }
-
-    async fn attempt<B: Serialize>(
-        &self,
-        method: Method,
-        url: reqwest::Url,
-        body: &B,
-    ) -> Result<(StatusCode, Bytes), reqwest::Error> {
-        let resp = self.http.request(method, url).json(body).send().await?;
-        let status = resp.status();
-        Ok((status, resp.bytes().await?))
     }
 }
 
@@ -486,9 +500,7 @@ mod tests {
         let key = LockKey::parse("agent:1").unwrap();
         for (url, want) in cases {
             let got = Lockd::parse(url).ok();
-            let got = got
-                .as_ref()
-                .map(|l| (l.base.as_str(), l.lock_url(&key).to_string()));
+            let got = got.as_ref().map(|l| (l.base.as_str(), l.lock_url(&key)));
             let want = want.map(|(base, lock)| (base, lock.to_owned()));
             assert_eq!(got, want, "{url}");
         }
@@ -496,7 +508,7 @@ mod tests {
         let key = LockKey::parse("queue.sales_vip-2@main-a+x=y:Z9").unwrap();
         let lockd = Lockd::parse("http://10.0.0.1:7070").unwrap();
         assert_eq!(
-            lockd.lock_url(&key).as_str(),
+            lockd.lock_url(&key),
             "http://10.0.0.1:7070/v1/locks/queue.sales_vip-2@main-a+x=y:Z9"
         );
         assert!(matches!(

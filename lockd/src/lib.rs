@@ -33,6 +33,9 @@ pub use backend::{
     AcquireOutcome, Backend, BackendError, BackendUrlError, ConnectionError, Grant, LockBackend,
     MemoryBackend, ProtocolError, ReleaseOutcome, RenewOutcome,
 };
-pub use client::{Acquire, AttemptError, Lease, LockClient, LockError, DEFAULT_TIMEOUT};
+pub use client::{
+    Acquire, AttemptError, Lease, LockClient, LockError, MalformedReply, TransportError,
+    DEFAULT_TIMEOUT,
+};
 pub use request::{InvalidRequest, LockKey, Owner, Ttl};
 pub use server::{router, serve};
