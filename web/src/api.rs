@@ -101,6 +101,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/agents/{ext}/login", post(agent_login))
         .route("/api/v1/agents/{ext}/logout", post(agent_logout))
         .route("/metrics", get(metrics))
+        .merge(crate::crm::routes())
+        .merge(crate::rpc::routes())
         .with_state(state)
 }
 

@@ -6,6 +6,9 @@
 //!   plugs itself in through the [`NodeApi`] trait, so this crate never sees SQL or SIP.
 //! - [`error`]: [`ApiError`], the one error type handlers return; it logs the cause and shows the
 //!   client a clean `{"error": "..."}` body with a status that says who is at fault.
+//! - [`crm`]: the CRM operations (queues, agents, tiers, daily limits, sales, VIP callers,
+//!   live calls) written once over the store, with a stable numeric code per failure, and
+//!   their JSON routes; [`rpc`] serves the same operations over XML-RPC at `/RPC2`.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
 //!
@@ -23,8 +26,10 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod crm;
 pub mod error;
 pub mod metrics;
+pub mod rpc;
 
 pub use api::{router, AppState, BoxFuture, NodeApi, SECRET_HEADER};
 pub use error::{ApiError, BoxError};

@@ -1,0 +1,342 @@
+//! XML-RPC at `POST /RPC2`: the [`crm`](crate::crm) operations for CRMs and scripts, with
+//! the `dxr` crate's types for the XML and a thin axum handler for the dispatch.
+//!
+//! Access level: **tune** (CRM tokens, admins, nodes) for the whole endpoint, since one
+//! endpoint carries read and tuning methods alike.
+//!
+//! | method | params | returns |
+//! |--------|--------|---------|
+//! | `queue.list` | — | array of struct `{name, strategy, members}` |
+//! | `queue.stats` | queue | struct `{queue, waiting, longest_wait_s, agents_available, agents_busy, agents_paused, serving}` |
+//! | `agent.status` | ext | struct (see [`AgentStatus`](crate::crm::AgentStatus)) |
+//! | `agent.login` | ext, device | `true` |
+//! | `agent.logout` | ext | `true` |
+//! | `agent.pause` | ext, paused (boolean) | `true` |
+//! | `agent.setTier` | ext, queue, tier (int) | `true` |
+//! | `agent.setDailyLimit` | ext, limit (int or nil) | `true` |
+//! | `agent.recordSale` | ext | int: today's count |
+//! | `vip.add` | number, queue | boolean: added (false: was one already) |
+//! | `vip.remove` | number, queue | boolean: removed (false: was none) |
+//! | `call.list` | — | array of struct (see [`CallInfo`](crate::crm::CallInfo)) |
+//! | `system.listMethods` | — | array of method names |
+//!
+//! Strings are `<string>` (or untyped `<value>`), integers `<int>`/`<i4>`, nothing is
+//! coerced: a parameter of another type, or a wrong number of parameters, is fault 1 naming
+//! the parameter. Every failure is a fault (HTTP 200) with the stable codes of
+//! [`CrmError::code`](crate::crm::CrmError::code), plus [`FAULT_MALFORMED`] and
+//! [`FAULT_UNKNOWN_METHOD`]. Absent optional struct members (no daily limit, no device) are
+//! left out of the struct.
+//!
+//! Why not `dxr_server`: its `Handler` sees only the parameters and the headers, not axum's
+//! state or request extensions, and its dispatcher answers a body that does not parse with
+//! fault 400 whose message repeats the whole request body, and refuses a request without
+//! `Content-Length`. Parsing with `dxr::MethodCall` here keeps every fault on our codes with
+//! a short message, reads the store from the router's state, and is a dozen lines.
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use callfleet_store::Store;
+use dxr::{Fault, FaultResponse, MethodCall, MethodResponse, Value};
+
+use crate::api::AppState;
+use crate::crm::{self, CrmError};
+
+/// Largest request body accepted, in bytes; a larger one is a [`FAULT_MALFORMED`] fault.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Fault code: the body is not an XML-RPC method call (not UTF-8, not XML, too large).
+pub const FAULT_MALFORMED: i32 = 9;
+
+/// Fault code: no method has this name.
+pub const FAULT_UNKNOWN_METHOD: i32 = 10;
+
+/// The methods served, as `system.listMethods` lists them.
+pub const METHODS: [&str; 13] = [
+    "queue.list",
+    "queue.stats",
+    "agent.status",
+    "agent.login",
+    "agent.logout",
+    "agent.pause",
+    "agent.setTier",
+    "agent.setDailyLimit",
+    "agent.recordSale",
+    "vip.add",
+    "vip.remove",
+    "call.list",
+    "system.listMethods",
+];
+
+/// The XML-RPC route, `POST /RPC2` (level **tune**).
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/RPC2", post(rpc2))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+/// Why a call failed before or inside an operation.
+#[derive(Debug, thiserror::Error)]
+enum CallError {
+    /// The body is not an XML-RPC method call.
+    #[error("malformed request: {reason}")]
+    Malformed { reason: &'static str },
+    /// No such method.
+    #[error("unknown method {name:?}")]
+    UnknownMethod { name: String },
+    /// A wrong number of parameters.
+    #[error("{method} takes {} parameter(s) ({}), got {got}", expected.len(), expected.join(", "))]
+    Arity {
+        method: &'static str,
+        expected: &'static [&'static str],
+        got: usize,
+    },
+    /// The operation refused or failed.
+    #[error(transparent)]
+    Crm(#[from] CrmError),
+}
+
+impl CallError {
+    fn fault(&self) -> Fault {
+        let code = match self {
+            Self::Malformed { .. } => FAULT_MALFORMED,
+            Self::UnknownMethod { .. } => FAULT_UNKNOWN_METHOD,
+            Self::Arity { .. } => 1,
+            Self::Crm(e) => e.code(),
+        };
+        Fault::new(code, self.to_string())
+    }
+}
+
+async fn rpc2(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let outcome = match parse(body) {
+        Ok(call) => dispatch(&state.store, &call.name, &call.params).await,
+        Err(e) => Err(e),
+    };
+    let xml = match outcome {
+        Ok(value) => MethodResponse { value }.to_xml(),
+        Err(e) => {
+            match &e {
+                CallError::Crm(crm) => crm.log("xmlrpc"),
+                other => tracing::debug!(error = %other, "XML-RPC request refused"),
+            }
+            FaultResponse { fault: e.fault() }.to_xml()
+        }
+    };
+    match xml {
+        Ok(xml) => (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"))],
+            format!("<?xml version=\"1.0\"?>\n{xml}"),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode an XML-RPC response");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+fn parse(body: Result<Bytes, BytesRejection>) -> Result<MethodCall<'static>, CallError> {
+    let body = body.map_err(|rejection| CallError::Malformed {
+        reason: if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "body larger than 64 KiB"
+        } else {
+            "cannot read the body"
+        },
+    })?;
+    let text = std::str::from_utf8(&body).map_err(|_| CallError::Malformed {
+        reason: "body is not UTF-8",
+    })?;
+    let call = MethodCall::from_xml(text).map_err(|_| CallError::Malformed {
+        reason: "body is not an XML-RPC methodCall",
+    })?;
+    Ok(MethodCall {
+        name: call.name.into_owned().into(),
+        params: call.params,
+    })
+}
+
+/// Runs one method call: strict parameter mapping, then the operation.
+async fn dispatch(store: &Store, name: &str, params: &[Value]) -> Result<Value, CallError> {
+    let p = Params { params };
+    let value = match name {
+        "queue.list" => {
+            p.arity("queue.list", &[])?;
+            to_value(&crm::queue_list(store).await?)
+        }
+        "queue.stats" => {
+            p.arity("queue.stats", &["queue"])?;
+            to_value(&crm::queue_stats(store, p.string(0, "queue")?).await?)
+        }
+        "agent.status" => {
+            p.arity("agent.status", &["ext"])?;
+            to_value(&crm::agent_status(store, p.string(0, "ext")?).await?)
+        }
+        "agent.login" => {
+            p.arity("agent.login", &["ext", "device"])?;
+            let (ext, device) = (p.string(0, "ext")?, p.string(1, "device")?);
+            crm::agent_login(store, ext, device).await?;
+            Value::Boolean(true)
+        }
+        "agent.logout" => {
+            p.arity("agent.logout", &["ext"])?;
+            crm::agent_logout(store, p.string(0, "ext")?).await?;
+            Value::Boolean(true)
+        }
+        "agent.pause" => {
+            p.arity("agent.pause", &["ext", "paused"])?;
+            let (ext, paused) = (p.string(0, "ext")?, p.boolean(1, "paused")?);
+            crm::agent_pause(store, ext, paused).await?;
+            Value::Boolean(true)
+        }
+        "agent.setTier" => {
+            p.arity("agent.setTier", &["ext", "queue", "tier"])?;
+            let (ext, queue) = (p.string(0, "ext")?, p.string(1, "queue")?);
+            let tier = p.int(2, "tier")?;
+            crm::agent_set_tier(store, ext, queue, tier).await?;
+            Value::Boolean(true)
+        }
+        "agent.setDailyLimit" => {
+            p.arity("agent.setDailyLimit", &["ext", "limit"])?;
+            let (ext, limit) = (p.string(0, "ext")?, p.int_or_nil(1, "limit")?);
+            crm::agent_set_daily_limit(store, ext, limit).await?;
+            Value::Boolean(true)
+        }
+        "agent.recordSale" => {
+            p.arity("agent.recordSale", &["ext"])?;
+            let count = crm::agent_record_sale(store, p.string(0, "ext")?).await?;
+            int_value(count)
+        }
+        "vip.add" => {
+            p.arity("vip.add", &["number", "queue"])?;
+            let (number, queue) = (p.string(0, "number")?, p.string(1, "queue")?);
+            Value::Boolean(crm::vip_add(store, number, queue).await?)
+        }
+        "vip.remove" => {
+            p.arity("vip.remove", &["number", "queue"])?;
+            let (number, queue) = (p.string(0, "number")?, p.string(1, "queue")?);
+            Value::Boolean(crm::vip_remove(store, number, queue).await?)
+        }
+        "call.list" => {
+            p.arity("call.list", &[])?;
+            to_value(&crm::call_list(store).await?)
+        }
+        "system.listMethods" => {
+            p.arity("system.listMethods", &[])?;
+            Value::Array(
+                METHODS
+                    .iter()
+                    .map(|m| Value::String((*m).to_owned()))
+                    .collect(),
+            )
+        }
+        other => {
+            return Err(CallError::UnknownMethod {
+                name: other.chars().take(crm::MAX_NAME_LEN).collect(),
+            })
+        }
+    };
+    Ok(value)
+}
+
+/// A call's parameters, read strictly by position.
+struct Params<'a> {
+    params: &'a [Value],
+}
+
+impl<'a> Params<'a> {
+    fn arity(
+        &self,
+        method: &'static str,
+        expected: &'static [&'static str],
+    ) -> Result<(), CallError> {
+        if self.params.len() == expected.len() {
+            Ok(())
+        } else {
+            Err(CallError::Arity {
+                method,
+                expected,
+                got: self.params.len(),
+            })
+        }
+    }
+
+    fn string(&self, i: usize, name: &'static str) -> Result<&'a str, CrmError> {
+        match self.params.get(i) {
+            Some(Value::String(s)) => Ok(s),
+            _ => Err(CrmError::bad(name, "must be a string")),
+        }
+    }
+
+    fn boolean(&self, i: usize, name: &'static str) -> Result<bool, CrmError> {
+        match self.params.get(i) {
+            Some(Value::Boolean(b)) => Ok(*b),
+            _ => Err(CrmError::bad(name, "must be a boolean")),
+        }
+    }
+
+    fn int(&self, i: usize, name: &'static str) -> Result<i64, CrmError> {
+        match self.params.get(i) {
+            Some(Value::Integer(n)) => Ok(i64::from(*n)),
+            _ => Err(CrmError::bad(name, "must be an int")),
+        }
+    }
+
+    fn int_or_nil(&self, i: usize, name: &'static str) -> Result<Option<i64>, CrmError> {
+        match self.params.get(i) {
+            Some(Value::Integer(n)) => Ok(Some(i64::from(*n))),
+            Some(Value::Nil) => Ok(None),
+            _ => Err(CrmError::bad(name, "must be an int, or nil for no limit")),
+        }
+    }
+}
+
+/// An integer result: `<int>` when it fits 32 bits (every count and duration here does),
+/// else a `<double>`.
+fn int_value(n: i64) -> Value {
+    i32::try_from(n).map_or_else(|_| Value::Double(n as f64), Value::Integer)
+}
+
+/// A result struct or array as XML-RPC, through its JSON form so both APIs show the same
+/// fields: `null` members are left out of structs (and are `<nil/>` elsewhere).
+fn to_value<T: serde::Serialize>(result: &T) -> Value {
+    match serde_json::to_value(result) {
+        Ok(json) => json_to_value(json),
+        Err(e) => {
+            // Our result types are plain structs of strings, numbers and booleans.
+            tracing::error!(error = %e, "cannot encode an XML-RPC result");
+            Value::Nil
+        }
+    }
+}
+
+fn json_to_value(json: serde_json::Value) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Boolean(b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => int_value(i),
+            None => Value::Double(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Value::String(s),
+        serde_json::Value::Array(items) => {
+            Value::Array(items.into_iter().map(json_to_value).collect())
+        }
+        serde_json::Value::Object(members) => Value::Struct(
+            members
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, json_to_value(v)))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,820 @@
+//! The panel's cluster snapshot: one task per node reads SQL once per second and publishes an
+//! immutable [`Snapshot`] on a `tokio::sync::watch` channel ([`Hub`]); every panel viewer, the
+//! SSE stream and the `/metrics` gauges read that one value, never the database.
+//!
+//! # What one read is
+//!
+//! Every [`SnapshotConfig::interval`] (1 s) the task runs, in order: heartbeats, heartbeat history
+//! since the last read (10 minutes on the first), agents, queues, queue members, queue entries,
+//! live calls, and queue events since the last read (since midnight UTC minus one hour on the
+//! first). Each read counts once in `callfleet_panel_snapshot_reads_total`, whether it succeeded
+//! or not, so 200 viewers cost the database what one does.
+//!
+//! History and events are read incrementally: the [`Tracker`] keeps the last 10 minutes of
+//! heartbeat points and today's per-queue counters, and each read asks only for rows newer than
+//! the previous read minus a slack (30 s for history, 60 s for events) so that rows written a
+//! little late or by a node whose clock is a little behind are still seen; rows already counted
+//! are recognised by their key and skipped.
+//!
+//! # Rules
+//!
+//! - **Always reading**: the task reads whether or not anyone watches, so the `/metrics` gauges
+//!   are fresh for Prometheus and a new viewer gets a current snapshot at once. The cost is one
+//!   read per node per second, the same as one open panel.
+//! - **Durations come from row timestamps**: the wait of a call, the time an agent has been in
+//!   its state and a call's duration are `taken_at_ms` minus a timestamp of the row, never a
+//!   counter ticking in memory; viewers of any node see the same numbers for the same moment.
+//! - **A database error keeps the last snapshot**, marked `stale` with the time of the failure,
+//!   and counts in `callfleet_panel_snapshot_read_errors_total`; nothing panics, and the next
+//!   successful read clears the mark.
+//! - **Answered, abandoned and service level are per UTC day** from `queue_events`: `answer`
+//!   and `abandon` events since midnight UTC. The service level is the share of today's answered
+//!   calls whose wait (the `answer` event's time minus the call's `enqueue` event in that queue)
+//!   was at most [`SnapshotConfig::service_level`] (20 s); a call whose enqueue was not seen
+//!   counts as answered late. It is `None` while a queue has answered nothing today.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use callfleet_store::{
+    Agent, AgentState, EntryState, Heartbeat, HeartbeatPoint, LiveCall, Member, Queue, QueueEntry,
+    QueueEvent, Store, StoreError,
+};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::metrics::Metrics;
+
+/// How far back the node sparklines go.
+pub const HISTORY_WINDOW_MS: i64 = 10 * 60 * 1000;
+/// Number of sparkline points per node: one per 10 s over [`HISTORY_WINDOW_MS`].
+pub const SPARK_POINTS: usize = 60;
+const SPARK_BUCKET_MS: i64 = HISTORY_WINDOW_MS / SPARK_POINTS as i64;
+/// History points may arrive this late (writer clock behind ours, slow commit).
+const HISTORY_SLACK_MS: i64 = 30_000;
+/// Queue events may arrive this late (they go through each node's record writer).
+const EVENT_SLACK_MS: i64 = 60_000;
+/// On the first read of events, look this far before midnight for the enqueues of calls
+/// answered after midnight.
+const ENQUEUE_LOOKBACK_MS: i64 = 60 * 60 * 1000;
+/// Enqueues with no answer, abandon or timeout are forgotten after a day.
+const ENQUEUE_FORGET_MS: i64 = 24 * 60 * 60 * 1000;
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// What the snapshot task needs to know about its node.
+#[derive(Debug, Clone)]
+pub struct SnapshotConfig {
+    /// This node's name (shown as the serving node).
+    pub node: String,
+    /// A node is alive while its heartbeat is younger than this.
+    pub heartbeat_ttl: Duration,
+    /// Time between reads.
+    pub interval: Duration,
+    /// Service-level threshold: calls answered within this wait count as on time.
+    pub service_level: Duration,
+}
+
+impl SnapshotConfig {
+    /// One read per second and a 20 s service level.
+    pub fn new(node: &str, heartbeat_ttl: Duration) -> Self {
+        Self {
+            node: node.to_owned(),
+            heartbeat_ttl,
+            interval: Duration::from_secs(1),
+            service_level: Duration::from_secs(20),
+        }
+    }
+}
+
+/// The whole cluster as one read saw it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Snapshot {
+    /// Increases with every snapshot this node publishes (stale ones included).
+    pub seq: u64,
+    /// Wall clock of the read the data comes from, ms since the UNIX epoch.
+    pub taken_at_ms: i64,
+    /// The node that read it.
+    pub served_by: String,
+    /// The last read failed: this is older data.
+    pub stale: bool,
+    /// When the failing read happened (while `stale`).
+    pub stale_since_ms: Option<i64>,
+    /// Service-level threshold, seconds.
+    pub service_level_s: u64,
+    /// Every node with a heartbeat row, by name.
+    pub nodes: Vec<NodeView>,
+    /// Every configured queue, by name.
+    pub queues: Vec<QueueView>,
+    /// Every agent, by extension.
+    pub agents: Vec<AgentView>,
+    /// Live calls of the whole cluster, longest first.
+    pub calls: Vec<CallView>,
+}
+
+/// One node's row on the panel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NodeView {
+    /// Node name.
+    pub name: String,
+    /// `main` or `extra`.
+    pub role: String,
+    /// Heartbeat younger than the TTL.
+    pub alive: bool,
+    /// Age of its last heartbeat.
+    pub heartbeat_age_ms: i64,
+    /// Calls in progress.
+    pub calls: i64,
+    /// Calls it takes at most.
+    pub capacity: i64,
+    /// CPU, percent.
+    pub cpu_pct: f64,
+    /// 1-minute load average.
+    pub load1: f64,
+    /// 0..=3.
+    pub shed_level: i64,
+    /// Takes no new calls, exits when idle.
+    pub draining: bool,
+    /// At capacity or over the CPU limit.
+    pub refusing: bool,
+    /// Calls in progress, the highest per 10 s over the last 10 minutes, oldest first;
+    /// `null` where no heartbeat point fell.
+    pub spark_calls: Vec<Option<i64>>,
+    /// CPU percent, the highest per 10 s, like `spark_calls`.
+    pub spark_cpu: Vec<Option<f64>>,
+}
+
+/// One queue's row on the panel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct QueueView {
+    /// Queue name (what callers dial).
+    pub name: String,
+    /// Ring strategy.
+    pub strategy: String,
+    /// Calls waiting or being offered (not yet bridged).
+    pub waiting: i64,
+    /// Wait of the longest-waiting of those calls.
+    pub longest_wait_ms: Option<i64>,
+    /// Member agents.
+    pub members: i64,
+    /// Members by state: `available`.
+    pub available: i64,
+    /// Members `reserved`, `ringing`, `in_call` or `wrap_up`.
+    pub busy: i64,
+    /// Members `paused`.
+    pub paused: i64,
+    /// Members `logged_out`.
+    pub logged_out: i64,
+    /// Members in each state, in [`AgentState::ALL`] order (for the gauges).
+    #[serde(skip)]
+    pub by_state: [i64; 7],
+    /// Calls answered since midnight UTC.
+    pub answered_today: i64,
+    /// Callers who hung up waiting or ringing, since midnight UTC.
+    pub abandoned_today: i64,
+    /// Share (0..=1) of today's answered calls answered within the threshold.
+    pub service_level: Option<f64>,
+}
+
+/// One agent's tile on the panel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AgentView {
+    /// Agent number.
+    pub extension: String,
+    /// Display name.
+    pub name: String,
+    /// Agent state (`reserved` shows as ringing).
+    pub state: AgentState,
+    /// Time in the current state.
+    pub state_for_ms: i64,
+    /// Phone the agent is logged in on.
+    pub device: Option<String>,
+    /// The paused flag (also set while busy, applies when the agent frees up).
+    pub paused: bool,
+    /// Calls handled (plus sales) today.
+    pub calls_today: i64,
+    /// Queues the agent is a member of.
+    pub queues: Vec<String>,
+    /// The call the agent is reserved for, ringing or talking on.
+    pub call: Option<AgentCall>,
+}
+
+/// The call on an agent's tile.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AgentCall {
+    /// SIP Call-ID.
+    pub call_id: String,
+    /// Node holding the call.
+    pub node: String,
+    /// Caller number (user part of the From URI), when the live call is known.
+    pub caller: Option<String>,
+    /// Queue the call came through, if it was queued.
+    pub queue: Option<String>,
+    /// Since the agent answered (`in_call`) or was rung (`reserved`, `ringing`).
+    pub duration_ms: i64,
+}
+
+/// One live call's row on the panel.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CallView {
+    /// Node holding the call.
+    pub node: String,
+    /// SIP Call-ID.
+    pub call_id: String,
+    /// User part of the From URI.
+    pub caller: String,
+    /// User part of the Request-URI dialled.
+    pub dialled: String,
+    /// `waiting` (in a queue), `ringing` (agents offered), `talking` (bridged to an agent),
+    /// or the live-call state (`ringing`, `answered`) for calls not in a queue.
+    pub state: String,
+    /// Queue the call waits or waited in.
+    pub queue: Option<String>,
+    /// Agent the call is offered to or talking with.
+    pub agent: Option<String>,
+    /// Since the call arrived.
+    pub duration_ms: i64,
+    /// Since it entered its queue.
+    pub wait_ms: Option<i64>,
+}
+
+/// What every SSE stream and page reads: the snapshot and its JSON, serialised once.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    /// `None` until the first read finished.
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// `snapshot` as JSON (`null` before the first read).
+    pub json: Arc<str>,
+    /// The node is stopping: streams end.
+    pub closing: bool,
+}
+
+/// The publishing side of the snapshot; cheap to clone, one per node (held in `AppState`).
+#[derive(Debug, Clone)]
+pub struct Hub {
+    tx: watch::Sender<Frame>,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Hub {
+    /// A hub with no snapshot yet.
+    pub fn new() -> Self {
+        let (tx, _) = watch::channel(Frame {
+            snapshot: None,
+            json: Arc::from("null"),
+            closing: false,
+        });
+        Self { tx }
+    }
+
+    /// The current frame.
+    pub fn current(&self) -> Frame {
+        self.tx.borrow().clone()
+    }
+
+    /// A receiver that sees every frame published from now on.
+    pub fn subscribe(&self) -> watch::Receiver<Frame> {
+        self.tx.subscribe()
+    }
+
+    /// Publishes a snapshot (serialising it once for every viewer).
+    pub fn publish(&self, snapshot: Snapshot) {
+        let json = match serde_json::to_string(&snapshot) {
+            Ok(json) => Arc::from(json),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot encode the panel snapshot");
+                return;
+            }
+        };
+        self.tx.send_replace(Frame {
+            snapshot: Some(Arc::new(snapshot)),
+            json,
+            closing: false,
+        });
+    }
+
+    /// Tells every stream to end (the node is stopping); the last snapshot stays readable.
+    pub fn close(&self) {
+        self.tx.send_modify(|frame| frame.closing = true);
+    }
+}
+
+/// Rows of one read, before they are folded into a snapshot.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    /// `heartbeats` rows.
+    pub heartbeats: Vec<Heartbeat>,
+    /// `heartbeat_history` rows since the tracker's last read.
+    pub history: Vec<HeartbeatPoint>,
+    /// `agents` rows.
+    pub agents: Vec<Agent>,
+    /// `queues` rows.
+    pub queues: Vec<Queue>,
+    /// `queue_members` rows.
+    pub members: Vec<Member>,
+    /// `queue_entries` rows.
+    pub entries: Vec<QueueEntry>,
+    /// `live_calls` rows of every node.
+    pub calls: Vec<LiveCall>,
+    /// `queue_events` rows since the tracker's last read.
+    pub events: Vec<QueueEvent>,
+}
+
+/// Today's counters of one queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDay {
+    /// `answer` events.
+    pub answered: i64,
+    /// Of those, answered within the service-level threshold.
+    pub answered_in_time: i64,
+    /// `abandon` events.
+    pub abandoned: i64,
+    /// `timeout` events (callers sent to the fallback).
+    pub timed_out: i64,
+}
+
+/// What the snapshot task carries from one read to the next: the last 10 minutes of heartbeat
+/// points and today's queue counters, with what it needs to read only newer rows.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    service_level_ms: i64,
+    /// Time of the last successful read; `None` before the first.
+    last_read_ms: Option<i64>,
+    /// Midnight UTC of the day the counters count.
+    day_start_ms: i64,
+    /// Per node: `at_ms` → (calls, cpu_milli).
+    history: BTreeMap<String, BTreeMap<i64, (i64, i64)>>,
+    /// Event ids already counted, with their time (forgotten once older than any re-read).
+    seen_events: HashMap<i64, i64>,
+    /// (queue, call id) → enqueue time, for the service level.
+    enqueued: HashMap<(String, String), i64>,
+    today: BTreeMap<String, QueueDay>,
+}
+
+impl Tracker {
+    /// A tracker that has read nothing yet.
+    pub fn new(service_level: Duration) -> Self {
+        Self {
+            service_level_ms: i64::try_from(service_level.as_millis()).unwrap_or(i64::MAX),
+            last_read_ms: None,
+            day_start_ms: 0,
+            history: BTreeMap::new(),
+            seen_events: HashMap::new(),
+            enqueued: HashMap::new(),
+            today: BTreeMap::new(),
+        }
+    }
+
+    /// Heartbeat history is read from here on.
+    pub fn history_since(&self, now_ms: i64) -> i64 {
+        match self.last_read_ms {
+            Some(last) => (last - HISTORY_SLACK_MS).max(now_ms - HISTORY_WINDOW_MS),
+            None => now_ms - HISTORY_WINDOW_MS,
+        }
+    }
+
+    /// Queue events are read from here on.
+    pub fn events_since(&self, now_ms: i64) -> i64 {
+        let lookback = day_start(now_ms) - ENQUEUE_LOOKBACK_MS;
+        match self.last_read_ms {
+            Some(last) => (last - EVENT_SLACK_MS).max(lookback),
+            None => lookback,
+        }
+    }
+
+    /// Folds one successful read's history points and events in.
+    pub fn apply(&mut self, now_ms: i64, history: &[HeartbeatPoint], events: &[QueueEvent]) {
+        let today = day_start(now_ms);
+        if today != self.day_start_ms {
+            self.day_start_ms = today;
+            self.today.clear();
+        }
+        for point in history {
+            self.history
+                .entry(point.name.clone())
+                .or_default()
+                .insert(point.at_ms, (point.calls, point.cpu_milli));
+        }
+        let keep_from = now_ms - HISTORY_WINDOW_MS;
+        self.history.retain(|_, points| {
+            *points = points.split_off(&keep_from);
+            !points.is_empty()
+        });
+        for event in events {
+            if self.seen_events.insert(event.id, event.at_ms).is_some() {
+                continue;
+            }
+            self.count(event);
+        }
+        self.last_read_ms = Some(now_ms);
+        let forget_before = self.events_since(now_ms) - EVENT_SLACK_MS;
+        self.seen_events.retain(|_, at_ms| *at_ms >= forget_before);
+        let forget_before = now_ms - ENQUEUE_FORGET_MS;
+        self.enqueued.retain(|_, at_ms| *at_ms >= forget_before);
+    }
+
+    fn count(&mut self, event: &QueueEvent) {
+        let key = (event.queue.clone(), event.call_id.clone());
+        let is_today = event.at_ms >= self.day_start_ms;
+        match event.event.as_str() {
+            "enqueue" => {
+                self.enqueued.insert(key, event.at_ms);
+            }
+            "answer" => {
+                let enqueued = self.enqueued.remove(&key);
+                if is_today {
+                    let day = self.today.entry(event.queue.clone()).or_default();
+                    day.answered += 1;
+                    if enqueued.is_some_and(|at| event.at_ms - at <= self.service_level_ms) {
+                        day.answered_in_time += 1;
+                    }
+                }
+            }
+            "abandon" | "timeout" => {
+                self.enqueued.remove(&key);
+                if is_today {
+                    let day = self.today.entry(event.queue.clone()).or_default();
+                    if event.event == "abandon" {
+                        day.abandoned += 1;
+                    } else {
+                        day.timed_out += 1;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Today's counters of `queue`.
+    pub fn queue_day(&self, queue: &str) -> QueueDay {
+        self.today.get(queue).copied().unwrap_or_default()
+    }
+
+    /// The sparklines of `node` ending at `now_ms`: (calls, CPU percent) per 10 s bucket.
+    pub fn sparks(&self, node: &str, now_ms: i64) -> (Vec<Option<i64>>, Vec<Option<f64>>) {
+        let mut calls = vec![None; SPARK_POINTS];
+        let mut cpu: Vec<Option<i64>> = vec![None; SPARK_POINTS];
+        if let Some(points) = self.history.get(node) {
+            let start = now_ms - HISTORY_WINDOW_MS;
+            for (&at_ms, &(c, milli)) in points.range(start..=now_ms) {
+                let bucket = usize::try_from((at_ms - start) / SPARK_BUCKET_MS)
+                    .unwrap_or(0)
+                    .min(SPARK_POINTS - 1);
+                calls[bucket] = Some(calls[bucket].map_or(c, |v: i64| v.max(c)));
+                cpu[bucket] = Some(cpu[bucket].map_or(milli, |v| v.max(milli)));
+            }
+        }
+        let cpu = cpu.into_iter().map(|v| v.map(cpu_pct)).collect();
+        (calls, cpu)
+    }
+}
+
+/// Midnight UTC of the day `now_ms` falls in.
+pub fn day_start(now_ms: i64) -> i64 {
+    now_ms.div_euclid(DAY_MS) * DAY_MS
+}
+
+fn cpu_pct(milli: i64) -> f64 {
+    milli as f64 / 10.0
+}
+
+/// The user part of a SIP URI (`sip:1001@host;x` → `1001`, `"Bob" <sip:556@h>` → `556`), or
+/// the text as it is when it has none.
+pub fn uri_user(uri: &str) -> &str {
+    let inner = match (uri.find('<'), uri.rfind('>')) {
+        (Some(open), Some(close)) if open < close => &uri[open + 1..close],
+        _ => uri.trim(),
+    };
+    let rest = inner
+        .strip_prefix("sips:")
+        .or_else(|| inner.strip_prefix("sip:"))
+        .or_else(|| inner.strip_prefix("tel:"))
+        .unwrap_or(inner);
+    let end = rest.find(['@', ';', '?']).unwrap_or(rest.len());
+    if end == 0 {
+        uri
+    } else {
+        &rest[..end]
+    }
+}
+
+/// Builds a snapshot from one read's rows and the tracker (already updated with those rows).
+pub fn build(
+    cfg: &SnapshotConfig,
+    seq: u64,
+    now_ms: i64,
+    rows: &Rows,
+    tracker: &Tracker,
+) -> Snapshot {
+    let ttl_ms = i64::try_from(cfg.heartbeat_ttl.as_millis()).unwrap_or(i64::MAX);
+    let nodes = rows
+        .heartbeats
+        .iter()
+        .map(|hb| {
+            let age = now_ms - hb.updated_at_ms;
+            let (spark_calls, spark_cpu) = tracker.sparks(&hb.name, now_ms);
+            NodeView {
+                name: hb.name.clone(),
+                role: hb.role.clone(),
+                alive: age < ttl_ms,
+                heartbeat_age_ms: age.max(0),
+                calls: hb.calls,
+                capacity: hb.capacity,
+                cpu_pct: cpu_pct(hb.cpu_milli),
+                load1: hb.load1_milli as f64 / 1000.0,
+                shed_level: hb.shed_level,
+                draining: hb.draining,
+                refusing: hb.refusing,
+                spark_calls,
+                spark_cpu,
+            }
+        })
+        .collect();
+
+    let agents_by_ext: HashMap<&str, &Agent> = rows
+        .agents
+        .iter()
+        .map(|a| (a.extension.as_str(), a))
+        .collect();
+    let entry_by_call: HashMap<(&str, &str), &QueueEntry> = rows
+        .entries
+        .iter()
+        .map(|e| ((e.node.as_str(), e.call_id.as_str()), e))
+        .collect();
+    let live_by_call: HashMap<(&str, &str), &LiveCall> = rows
+        .calls
+        .iter()
+        .map(|c| ((c.node.as_str(), c.call_id.as_str()), c))
+        .collect();
+    // The agent tied to each call: the one talking wins over ones still ringing.
+    let mut agent_by_call: HashMap<(&str, &str), &Agent> = HashMap::new();
+    for agent in &rows.agents {
+        if let (Some(call), Some(node)) = (&agent.current_call, &agent.current_node) {
+            let slot = agent_by_call.entry((node.as_str(), call.as_str()));
+            let slot = slot.or_insert(agent);
+            if agent.state == AgentState::InCall {
+                *slot = agent;
+            }
+        }
+    }
+    let mut queues_of: HashMap<&str, Vec<String>> = HashMap::new();
+    for member in &rows.members {
+        queues_of
+            .entry(member.agent.as_str())
+            .or_default()
+            .push(member.queue.clone());
+    }
+
+    let queues = rows
+        .queues
+        .iter()
+        .map(|q| {
+            let mut waiting = 0;
+            let mut longest: Option<i64> = None;
+            for e in rows.entries.iter().filter(|e| e.queue == q.name) {
+                if e.state != EntryState::Bridged {
+                    waiting += 1;
+                    let wait = (now_ms - e.enqueued_at_ms).max(0);
+                    longest = Some(longest.map_or(wait, |l| l.max(wait)));
+                }
+            }
+            let mut by_state = [0i64; 7];
+            let mut members = 0;
+            for m in rows.members.iter().filter(|m| m.queue == q.name) {
+                if let Some(agent) = agents_by_ext.get(m.agent.as_str()) {
+                    members += 1;
+                    by_state[state_index(agent.state)] += 1;
+                }
+            }
+            let count = |s: AgentState| by_state[state_index(s)];
+            let day = tracker.queue_day(&q.name);
+            QueueView {
+                name: q.name.clone(),
+                strategy: q.strategy.clone(),
+                waiting,
+                longest_wait_ms: longest,
+                members,
+                available: count(AgentState::Available),
+                busy: count(AgentState::Reserved)
+                    + count(AgentState::Ringing)
+                    + count(AgentState::InCall)
+                    + count(AgentState::WrapUp),
+                paused: count(AgentState::Paused),
+                logged_out: count(AgentState::LoggedOut),
+                by_state,
+                answered_today: day.answered,
+                abandoned_today: day.abandoned,
+                service_level: (day.answered > 0)
+                    .then(|| day.answered_in_time as f64 / day.answered as f64),
+            }
+        })
+        .collect();
+
+    let agents = rows
+        .agents
+        .iter()
+        .map(|a| {
+            let call = match (&a.current_call, &a.current_node) {
+                (Some(call_id), Some(node)) if a.state.holds_call() => {
+                    let key = (node.as_str(), call_id.as_str());
+                    Some(AgentCall {
+                        call_id: call_id.clone(),
+                        node: node.clone(),
+                        caller: live_by_call
+                            .get(&key)
+                            .map(|c| uri_user(&c.from_uri).to_owned()),
+                        queue: entry_by_call.get(&key).map(|e| e.queue.clone()),
+                        duration_ms: (now_ms - a.state_since_ms).max(0),
+                    })
+                }
+                _ => None,
+            };
+            AgentView {
+                extension: a.extension.clone(),
+                name: a.name.clone(),
+                state: a.state,
+                state_for_ms: (now_ms - a.state_since_ms).max(0),
+                device: a.device.clone(),
+                paused: a.paused,
+                calls_today: a.calls_today,
+                queues: queues_of.remove(a.extension.as_str()).unwrap_or_default(),
+                call,
+            }
+        })
+        .collect();
+
+    let mut calls: Vec<CallView> = rows
+        .calls
+        .iter()
+        .map(|c| {
+            let key = (c.node.as_str(), c.call_id.as_str());
+            let entry = entry_by_call.get(&key);
+            let agent = agent_by_call
+                .get(&key)
+                .map(|a| a.extension.clone())
+                .or_else(|| {
+                    entry
+                        .filter(|e| e.state == EntryState::Bridged)
+                        .and_then(|e| e.offered_to.clone())
+                });
+            let state = match entry.map(|e| e.state) {
+                Some(EntryState::Waiting) => "waiting".to_owned(),
+                Some(EntryState::Offering) => "ringing".to_owned(),
+                Some(EntryState::Bridged) => "talking".to_owned(),
+                None if agent.is_some() => "talking".to_owned(),
+                None => c.state.clone(),
+            };
+            CallView {
+                node: c.node.clone(),
+                call_id: c.call_id.clone(),
+                caller: uri_user(&c.from_uri).to_owned(),
+                dialled: uri_user(&c.to_uri).to_owned(),
+                state,
+                queue: entry.map(|e| e.queue.clone()),
+                agent,
+                duration_ms: (now_ms - c.started_at_ms).max(0),
+                wait_ms: entry.map(|e| (now_ms - e.enqueued_at_ms).max(0)),
+            }
+        })
+        .collect();
+    calls.sort_by(|a, b| {
+        b.duration_ms
+            .cmp(&a.duration_ms)
+            .then_with(|| a.node.cmp(&b.node))
+            .then_with(|| a.call_id.cmp(&b.call_id))
+    });
+
+    Snapshot {
+        seq,
+        taken_at_ms: now_ms,
+        served_by: cfg.node.clone(),
+        stale: false,
+        stale_since_ms: None,
+        service_level_s: cfg.service_level.as_secs(),
+        nodes,
+        queues,
+        agents,
+        calls,
+    }
+}
+
+/// Index of `state` in [`AgentState::ALL`].
+pub fn state_index(state: AgentState) -> usize {
+    AgentState::ALL
+        .iter()
+        .position(|s| *s == state)
+        .unwrap_or(0)
+}
+
+/// One read of everything the panel shows.
+async fn read(store: &Store, tracker: &Tracker, now_ms: i64) -> Result<Rows, StoreError> {
+    Ok(Rows {
+        heartbeats: store.heartbeats().await?,
+        history: store.history(tracker.history_since(now_ms)).await?,
+        agents: store.agents().await?,
+        queues: store.queues().await?,
+        members: store.members(None).await?,
+        entries: store.entries().await?,
+        calls: store.live_calls(None).await?,
+        events: store
+            .queue_events(None, tracker.events_since(now_ms))
+            .await?,
+    })
+}
+
+/// Copies the snapshot's numbers into the `/metrics` gauges.
+fn export(metrics: &Metrics, snapshot: &Snapshot) {
+    let mut by_state = [0i64; 7];
+    for agent in &snapshot.agents {
+        by_state[state_index(agent.state)] += 1;
+    }
+    metrics.set_agents(&by_state);
+    let queues: Vec<crate::metrics::QueueGauges<'_>> = snapshot
+        .queues
+        .iter()
+        .map(|q| crate::metrics::QueueGauges {
+            queue: &q.name,
+            waiting: q.waiting,
+            longest_wait: Duration::from_millis(
+                u64::try_from(q.longest_wait_ms.unwrap_or(0)).unwrap_or(0),
+            ),
+            agents: q.by_state,
+        })
+        .collect();
+    metrics.set_queues(&queues);
+}
+
+/// Reads SQL every `cfg.interval` and publishes the snapshot on `hub` until `stop` resolves;
+/// then closes the hub so panel streams end. Never panics on database errors: it keeps the
+/// last snapshot and marks it stale.
+pub async fn run(
+    hub: Hub,
+    store: Store,
+    metrics: Metrics,
+    cfg: SnapshotConfig,
+    stop: impl Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    let mut tracker = Tracker::new(cfg.service_level);
+    let mut seq = 0u64;
+    let mut failing = false;
+    let mut tick = tokio::time::interval(cfg.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {}
+        }
+        let now = now_ms();
+        let result = tokio::select! {
+            _ = &mut stop => break,
+            result = read(&store, &tracker, now) => result,
+        };
+        metrics.panel_snapshot_read(result.is_ok());
+        match result {
+            Ok(rows) => {
+                tracker.apply(now, &rows.history, &rows.events);
+                seq += 1;
+                let snapshot = build(&cfg, seq, now, &rows, &tracker);
+                export(&metrics, &snapshot);
+                hub.publish(snapshot);
+                if failing {
+                    tracing::info!("panel snapshot reads the database again");
+                    failing = false;
+                }
+            }
+            Err(err) => {
+                if !failing {
+                    tracing::warn!(error = %err, "panel snapshot read failed; showing the last one as stale");
+                    failing = true;
+                }
+                if let Some(last) = hub.current().snapshot.filter(|s| !s.stale) {
+                    seq += 1;
+                    let mut stale = (*last).clone();
+                    stale.seq = seq;
+                    stale.stale = true;
+                    stale.stale_since_ms = Some(now);
+                    hub.publish(stale);
+                }
+            }
+        }
+    }
+    hub.close();
+}
+
+/// Wall clock, ms since the UNIX epoch (0 if the clock is before 1970).
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests;
