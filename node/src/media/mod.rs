@@ -1,5 +1,6 @@
 //! Media for calls the node answers: SDP offer/answer, RTP ports, RTP packets, music on hold,
-//! DTMF detection, recording, and the per-leg session that also bridges two legs.
+//! DTMF detection, recording, the per-leg session that also bridges two legs, and the tap
+//! through which a supervisor listens to (or whispers into) a bridge.
 
 pub mod dtmf;
 pub mod moh;
@@ -9,3 +10,4 @@ pub mod record;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod tap;

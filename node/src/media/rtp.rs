@@ -55,6 +55,23 @@ pub fn payload_type(packet: &[u8]) -> Option<u8> {
     (packet.len() >= HEADER && packet[0] >> 6 == 2).then(|| packet[1] & 0x7f)
 }
 
+/// Where the payload of a received packet lies (after CSRCs and a header extension, before
+/// padding), if the packet is RTP version 2 and its lengths hold together.
+pub fn payload_range(packet: &[u8]) -> Option<std::ops::Range<usize>> {
+    payload_type(packet)?;
+    let csrcs = usize::from(packet[0] & 0x0f);
+    let mut start = HEADER + 4 * csrcs;
+    if packet[0] & 0x10 != 0 {
+        let ext = packet.get(start + 2..start + 4)?;
+        start += 4 + 4 * usize::from(u16::from_be_bytes([ext[0], ext[1]]));
+    }
+    let mut end = packet.len();
+    if packet[0] & 0x20 != 0 {
+        end = end.checked_sub(usize::from(*packet.last()?))?;
+    }
+    (start <= end).then_some(start..end)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +92,27 @@ mod tests {
         assert_eq!(payload_type(&buf[..n]), Some(8));
         assert_eq!(payload_type(&[0x40; 12]), None);
         assert_eq!(payload_type(&[0x80; 3]), None);
+    }
+
+    #[test]
+    fn payload_range_skips_csrcs_extensions_and_padding() {
+        let mut plain = vec![0x80, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4];
+        plain.extend_from_slice(&[7; 160]);
+        assert_eq!(payload_range(&plain), Some(12..172));
+        // One CSRC, a one-word extension, 2 bytes of padding.
+        let mut p = vec![0xb1, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 9, 9, 9, 9];
+        p.extend_from_slice(&[0xbe, 0xde, 0, 1, 5, 5, 5, 5]);
+        p.extend_from_slice(&[7; 160]);
+        p.extend_from_slice(&[0, 2]);
+        assert_eq!(payload_range(&p), Some(24..184));
+        // Lengths that do not hold together.
+        assert_eq!(
+            payload_range(&[0x90, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4, 0]),
+            None
+        );
+        assert_eq!(
+            payload_range(&[0xa0, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 40]),
+            None
+        );
     }
 }

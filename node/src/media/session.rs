@@ -21,6 +21,7 @@ use super::moh::{Library, Track, FRAME};
 use super::record::Recording;
 use super::rtp::{self, Stream};
 use super::sdp::Codec;
+use super::tap::{self, Fifo, Mix, Side, Tap};
 
 /// Where and how to send; changed by re-INVITEs (hold/unhold, new address).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -43,6 +44,9 @@ pub enum Mode {
     Play(Arc<Track>),
     /// The other leg's party, relayed packet by packet.
     Bridge(Arc<Leg>),
+    /// A supervisor listening in: both parties of a bridged call, mixed per frame; what the
+    /// supervisor sends goes to the agent when the mix whispers.
+    Listen(Arc<Mix>),
 }
 
 impl std::fmt::Debug for Mode {
@@ -52,6 +56,7 @@ impl std::fmt::Debug for Mode {
             Mode::Silence => write!(f, "Silence"),
             Mode::Play(t) => write!(f, "Play({})", t.name),
             Mode::Bridge(l) => write!(f, "Bridge({:?})", l.remote()),
+            Mode::Listen(m) => write!(f, "Listen(whisper: {})", m.whispers()),
         }
     }
 }
@@ -78,6 +83,9 @@ pub struct Leg {
     /// A std mutex: held only to copy or replace an address, never across an `.await`.
     remote: Mutex<Option<SocketAddr>>,
     pub stats: MediaStats,
+    /// A supervisor's audio waiting to be mixed into what is relayed to this leg's party
+    /// (whisper); `None` when nobody whispers. A std mutex, never held across an `.await`.
+    whisper: Mutex<Option<Fifo>>,
 }
 
 impl Leg {
@@ -89,12 +97,64 @@ impl Leg {
         *self.remote.lock().unwrap_or_else(|p| p.into_inner()) = addr;
     }
 
-    /// Sends `packet` to this leg's party from this leg's socket.
+    /// Sends `packet` to this leg's party from this leg's socket; while a supervisor
+    /// whispers, with the supervisor's audio mixed into its payload.
     async fn relay(&self, packet: &[u8]) {
-        if let Some(to) = self.remote() {
-            if self.socket.send_to(packet, to).await.is_ok() {
-                self.stats.relayed.fetch_add(1, Ordering::Relaxed);
-            }
+        let Some(to) = self.remote() else { return };
+        let mut mixed = [0u8; 2048];
+        let packet = match self.mix_whisper(packet, &mut mixed) {
+            Some(n) => &mixed[..n],
+            None => packet,
+        };
+        if self.socket.send_to(packet, to).await.is_ok() {
+            self.stats.relayed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn lock_whisper(&self) -> std::sync::MutexGuard<'_, Option<Fifo>> {
+        self.whisper.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Copies `packet` into `out` with the whisper mixed in; `None` when nobody whispers or
+    /// the packet is not G.711 audio (it is then relayed as it came).
+    fn mix_whisper(&self, packet: &[u8], out: &mut [u8; 2048]) -> Option<usize> {
+        let mut guard = self.lock_whisper();
+        let fifo = guard.as_mut().filter(|f| f.ready())?;
+        let pt = rtp::payload_type(packet)?;
+        let range = rtp::payload_range(packet)?;
+        let n = packet.len();
+        if n > out.len() || range.len() > tap::MAX_PAYLOAD {
+            return None;
+        }
+        out[..n].copy_from_slice(packet);
+        tap::mix_into_payload(fifo, pt, &mut out[range]).then_some(n)
+    }
+
+    /// Starts mixing a supervisor's audio into what this leg relays; false if someone
+    /// already whispers here.
+    pub fn start_whisper(&self) -> bool {
+        let mut guard = self.lock_whisper();
+        if guard.is_some() {
+            return false;
+        }
+        *guard = Some(Fifo::default());
+        true
+    }
+
+    /// Stops the whisper; relaying goes back to forwarding packets as they came.
+    pub fn stop_whisper(&self) {
+        *self.lock_whisper() = None;
+    }
+
+    /// Whether a supervisor whispers to this leg's party.
+    pub fn whispering(&self) -> bool {
+        self.lock_whisper().is_some()
+    }
+
+    /// Queues a supervisor's G.711 payload for the whisper (dropped when nobody whispers).
+    pub fn whisper(&self, pt: u8, payload: &[u8]) {
+        if let Some(fifo) = self.lock_whisper().as_mut() {
+            fifo.push(pt, payload);
         }
     }
 }
@@ -104,6 +164,8 @@ struct Control {
     target: Target,
     mode: Mode,
     recording: Option<Arc<Recording>>,
+    /// Where received audio is published for listeners, and as which side of the bridge.
+    tap: Option<(Tap, Side)>,
 }
 
 /// A running media leg; stopped by `stop()` or when dropped.
@@ -129,11 +191,13 @@ impl Session {
             socket: Arc::new(socket),
             remote: Mutex::new(target.remote),
             stats: MediaStats::default(),
+            whisper: Mutex::new(None),
         });
         let (control, rx) = watch::channel(Control {
             target,
             mode,
             recording: None,
+            tap: None,
         });
         let (ev_tx, ev_rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
@@ -190,6 +254,11 @@ impl Session {
         Ok(rec)
     }
 
+    /// Publishes what this leg's party sends to `tap` as `side` (or stops, with `None`).
+    pub fn set_tap(&self, tap: Option<(Tap, Side)>) {
+        self.control.send_modify(|c| c.tap = tap);
+    }
+
     /// Stops the recording (if any) and returns it.
     pub fn stop_recording(&self) -> Option<Arc<Recording>> {
         let mut out = None;
@@ -231,6 +300,8 @@ struct Out {
     /// The prompt that finished playing, so a later control change does not replay it.
     played: Option<Arc<Track>>,
     buf: [u8; rtp::HEADER + FRAME],
+    /// The frame a listening supervisor hears next.
+    mixed: [u8; FRAME],
 }
 
 impl Player {
@@ -247,6 +318,7 @@ impl Player {
             play_frame: 0,
             played: None,
             buf: [0u8; rtp::HEADER + FRAME],
+            mixed: [0u8; FRAME],
         };
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
@@ -275,8 +347,21 @@ impl Player {
                     } else if let Some(rec) = &ctl.recording {
                         rec.write_g711(pt, &packet[rtp::HEADER.min(n)..]);
                     }
-                    if let Mode::Bridge(peer) = &ctl.mode {
-                        peer.relay(packet).await;
+                    match &ctl.mode {
+                        Mode::Bridge(peer) => peer.relay(packet).await,
+                        Mode::Listen(mix) if Some(pt) != ctl.target.dtmf_pt => {
+                            if let Some(r) = rtp::payload_range(packet) {
+                                mix.heard(pt, &packet[r]);
+                            }
+                        }
+                        _ => {}
+                    }
+                    if let Some((tap, side)) = &ctl.tap {
+                        if Some(pt) != ctl.target.dtmf_pt {
+                            if let Some(r) = rtp::payload_range(packet) {
+                                tap.publish(*side, pt, &packet[r]);
+                            }
+                        }
                     }
                 }
                 changed = self.rx.changed() => {
@@ -325,6 +410,10 @@ impl Player {
                     ctl.mode = Mode::Silence;
                     None
                 }
+            }
+            Mode::Listen(mix) => {
+                let n = mix.next_frame(ctl.target.codec, &mut out.mixed);
+                Some(&out.mixed[..n])
             }
             Mode::Silence | Mode::Bridge(_) => None,
         };

@@ -69,6 +69,19 @@ pub fn dial(
     socket: UdpSocket,
     local: SocketAddr,
 ) -> Result<Ringing, DialError> {
+    dial_with(dialogs, local_sip, d, socket, local, Direction::SendRecv)
+}
+
+/// [`dial`] with the media direction of our offer (`SendOnly` for a supervisor who only
+/// listens).
+pub fn dial_with(
+    dialogs: &Arc<DialogLayer>,
+    local_sip: SocketAddr,
+    d: &Dial,
+    socket: UdpSocket,
+    local: SocketAddr,
+    direction: Direction,
+) -> Result<Ringing, DialError> {
     let callee = Uri::try_from(d.contact.as_str()).map_err(|_| DialError::Contact {
         agent: d.agent.clone(),
         contact: d.contact.clone(),
@@ -101,7 +114,8 @@ pub fn dial(
         remote: None,
         codec: d.codec,
         dtmf_pt: Some(101),
-        direction: Direction::SendRecv,
+        // `sdp::answer` writes the reverse of the offer it answers: reverse ours for it.
+        direction: direction.answer(),
     };
     let body = sdp::answer(local, &offer, rand::random::<u32>().into(), 1);
     let opt = InviteOption {
