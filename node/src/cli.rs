@@ -5,6 +5,7 @@ mod demo;
 pub mod device;
 mod doctor;
 mod lockd;
+pub mod users;
 
 use std::path::Path;
 

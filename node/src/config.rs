@@ -100,6 +100,10 @@ pub struct HttpSection {
     /// Shared secret for node-to-node and remote admin calls (header `X-Callfleet-Secret`).
     #[serde(default)]
     pub secret: Option<String>,
+    /// Whether a request from a loopback address counts as the node's operator (the JSON and
+    /// admin API without a login, as with the secret); panel pages always need a login.
+    #[serde(default = "default_true")]
+    pub trust_loopback: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -503,3 +507,7 @@ fn valid_name_char(c: char) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+fn default_true() -> bool {
+    true
+}

@@ -45,6 +45,16 @@ enum Command {
         #[command(subcommand)]
         action: DeviceAction,
     },
+    /// Manage the panel's users (admins and supervisors).
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Manage the CRM API tokens (XML-RPC and JSON API).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
     /// Check a node's config, database, ports and audio.
     Doctor {
         #[arg(long, short)]
@@ -91,6 +101,61 @@ enum DeviceAction {
 }
 
 #[derive(Subcommand)]
+enum UserAction {
+    /// Create a user, or set its password, role and phone (read the password from stdin
+    /// without --password); ends the user's sessions.
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// admin or supervisor.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        password: Option<String>,
+        /// The user's own phone extension (listen-in dials it).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// List the users.
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Delete a user (its sessions end at once).
+    Remove {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenAction {
+    /// Create a CRM API token and print it (shown only once).
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the tokens (names and public ids, never secrets).
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Revoke a token.
+    Remove {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum NodeAction {
     /// Ask a running node to take no new calls and exit once its calls have ended.
     Drain {
@@ -123,6 +188,8 @@ fn main() -> anyhow::Result<()> {
             Command::Demo { dir } => cli::demo(&dir).await,
             Command::Doctor { config } => cli::doctor(&config).await,
             Command::Device { action } => device(action).await,
+            Command::User { action } => user(action).await,
+            Command::Token { action } => token(action).await,
             Command::Lockd { listen, backend } => cli::lockd(listen, &backend).await,
         }
     })
@@ -138,6 +205,30 @@ async fn device(action: DeviceAction) -> anyhow::Result<()> {
         } => cli::device::add(&load(&config)?, &ext, password, name).await,
         DeviceAction::List { config } => cli::device::list(&load(&config)?).await,
         DeviceAction::Remove { config, ext } => cli::device::remove(&load(&config)?, &ext).await,
+    }
+}
+
+async fn user(action: UserAction) -> anyhow::Result<()> {
+    match action {
+        UserAction::Add {
+            config,
+            name,
+            role,
+            password,
+            device,
+        } => cli::users::add(&load(&config)?, &name, &role, password, device).await,
+        UserAction::List { config } => cli::users::list(&load(&config)?).await,
+        UserAction::Remove { config, name } => cli::users::remove(&load(&config)?, &name).await,
+    }
+}
+
+async fn token(action: TokenAction) -> anyhow::Result<()> {
+    match action {
+        TokenAction::Add { config, name } => cli::users::token_add(&load(&config)?, &name).await,
+        TokenAction::List { config } => cli::users::token_list(&load(&config)?).await,
+        TokenAction::Remove { config, name } => {
+            cli::users::token_remove(&load(&config)?, &name).await
+        }
     }
 }
 

@@ -173,7 +173,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         Arc::new(Api(node.clone())),
         node.metrics.clone(),
         cfg.http.secret.clone(),
-    );
+        node.store.clone(),
+    )
+    .with_trust_loopback(cfg.http.trust_loopback);
+    // The panel's snapshot: one SQL read per second for every viewer of this node.
+    tokio::spawn(callfleet_web::snapshot::run(
+        state.panel.clone(),
+        node.store.clone(),
+        node.metrics.clone(),
+        callfleet_web::snapshot::SnapshotConfig::new(&cfg.node.name, cfg.heartbeat.ttl()),
+        node.stopping.clone().cancelled_owned(),
+    ));
     let app = callfleet_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = node.stopping.clone();
     let http_task = tokio::spawn(async move {

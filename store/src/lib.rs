@@ -18,6 +18,8 @@
 //! - `entries`: the cluster queue, [`NewEntry`] / [`QueueEntry`] /
 //!   [`EntryState`], claimed by one node at a time.
 //! - `events`: append-only [`QueueEvent`]s and [`Voicemail`]s.
+//! - `carriers`: [`Carrier`]s managed from the admin pages (source
+//!   networks allowed to send INVITEs, besides each node's config file).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
 //!   [`ApiToken`]s; password hashes and hashed secrets only.
 //! - `config`: the config version every configuration write bumps.
@@ -41,7 +43,7 @@
 //!
 //! **Every configuration write bumps `config_version` in its own
 //! transaction** (devices, agents' name/PIN/daily limit, queues, members,
-//! tiers, VIP callers), and only when it changed a row; runtime writes
+//! tiers, VIP callers, carriers), and only when it changed a row; runtime writes
 //! (registrations, agent states, `rr_last`, queue entries) never do.
 //!
 //! **The heartbeat row is the node row**: static node facts (role,
@@ -55,6 +57,7 @@
 
 mod agents;
 mod calls;
+mod carriers;
 mod config;
 mod db;
 mod dburl;
@@ -71,6 +74,7 @@ mod users;
 
 pub use agents::{Agent, AgentState};
 pub use calls::{Cdr, LiveCall};
+pub use carriers::Carrier;
 pub use db::Store;
 pub use dburl::{redact_url, Flavour};
 pub use devices::{Device, Registration};

@@ -5,7 +5,7 @@
 //! | `GET /healthz`              | 200 `ok`                                            |
 //! | `GET /api/v1/nodes`         | 200 JSON array: the cluster view ([`NodeApi::nodes`]) |
 //! | `GET /api/v1/calls`         | 200 JSON array: this node's live calls              |
-//! | `POST /api/v1/admin/drain`  | 204, loopback peer or [`SECRET_HEADER`] only, else 403 |
+//! | `POST /api/v1/admin/drain`  | 204 (level `Admin`)                                 |
 //! | `GET /api/v1/agents`        | 200 JSON array: agents and their states             |
 //! | `POST /api/v1/agents/{ext}/login` `{"device"}` | 204; 404 unknown agent or device; 409 busy (admin) |
 //! | `POST /api/v1/agents/{ext}/logout` | 204; 404 unknown agent; 409 in a call (admin)   |
@@ -13,16 +13,16 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 
+use crate::auth::{self, Access, Principal};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
@@ -65,16 +65,41 @@ pub struct AppState {
     /// Cluster secret that admits admin requests from non-loopback peers; `None` (or empty)
     /// admits loopback peers only.
     pub secret: Option<String>,
+    /// The shared database: users, sessions, tokens, and what the panel and the CRM API read
+    /// and tune (agents, queues, members, VIP callers).
+    pub store: callfleet_store::Store,
+    /// The panel's cluster snapshot, filled once per second by the node's snapshot task
+    /// ([`crate::snapshot::run`]); panel pages and streams read only this.
+    pub panel: crate::snapshot::Hub,
+    /// Whether a loopback peer counts as the node's operator (`http.trust_loopback`).
+    pub trust_loopback: bool,
+    /// Failed-login counters of this node.
+    pub limiter: Arc<crate::auth::LoginLimiter>,
 }
 
 impl AppState {
-    /// Bundles the node, its metrics and the optional cluster secret.
-    pub fn new(api: Arc<dyn NodeApi>, metrics: Metrics, secret: Option<String>) -> Self {
+    /// Bundles the node, its metrics, the optional cluster secret and the shared database.
+    pub fn new(
+        api: Arc<dyn NodeApi>,
+        metrics: Metrics,
+        secret: Option<String>,
+        store: callfleet_store::Store,
+    ) -> Self {
         Self {
             api,
             metrics,
             secret,
+            store,
+            panel: crate::snapshot::Hub::new(),
+            trust_loopback: true,
+            limiter: Arc::new(crate::auth::LoginLimiter::default()),
         }
+    }
+
+    /// Sets whether loopback peers count as the node's operator (default: yes).
+    pub fn with_trust_loopback(mut self, trust: bool) -> Self {
+        self.trust_loopback = trust;
+        self
     }
 }
 
@@ -120,13 +145,10 @@ async fn calls(State(state): State<AppState>) -> Result<Json<serde_json::Value>,
 
 async fn drain(
     State(state): State<AppState>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> Result<StatusCode, ApiError> {
-    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-    authorize_admin(peer, &headers, state.secret.as_deref())?;
     state.api.drain().await?;
-    tracing::info!(?peer, "node marked draining over HTTP");
+    tracing::info!(actor = %principal.actor(), "node marked draining over HTTP");
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,12 +159,10 @@ async fn agents(State(state): State<AppState>) -> Result<Json<serde_json::Value>
 async fn agent_login(
     State(state): State<AppState>,
     Path(ext): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
     Json(body): Json<LoginBody>,
 ) -> Result<StatusCode, ApiError> {
-    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-    authorize_admin(peer, &headers, state.secret.as_deref())?;
+    tracing::info!(actor = %principal.actor(), agent = %ext, device = %body.device, "agent login requested");
     state.api.agent_login(ext, body.device).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -150,11 +170,9 @@ async fn agent_login(
 async fn agent_logout(
     State(state): State<AppState>,
     Path(ext): Path<String>,
-    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
-    headers: HeaderMap,
+    Extension(principal): Extension<Principal>,
 ) -> Result<StatusCode, ApiError> {
-    let peer = peer.map(|Extension(ConnectInfo(addr))| addr);
-    authorize_admin(peer, &headers, state.secret.as_deref())?;
+    tracing::info!(actor = %principal.actor(), agent = %ext, "agent logout requested");
     state.api.agent_logout(ext).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -168,28 +186,7 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     Ok(([(header::CONTENT_TYPE, content_type)], text))
 }
 
-/// Admits an admin request from a loopback peer, or one carrying the (non-empty) cluster secret.
-fn authorize_admin(
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-    secret: Option<&str>,
-) -> Result<(), ApiError> {
-    // `to_canonical` so that `::ffff:127.0.0.1` on a dual-stack socket counts as loopback.
-    if peer.is_some_and(|addr| addr.ip().to_canonical().is_loopback()) {
-        return Ok(());
-    }
-    let presented = headers.get(SECRET_HEADER).map(HeaderValue::as_bytes);
-    match (secret.filter(|s| !s.is_empty()), presented) {
-        (Some(secret), Some(presented)) if constant_time_eq(secret.as_bytes(), presented) => Ok(()),
-        _ => Err(ApiError::Forbidden { peer }),
-    }
-}
-
-/// Compares without returning early on the first differing byte, so response time does not
-/// tell a remote caller how much of the secret it guessed (the length may still leak).
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
+#[cfg(test)]
+mod roles;
 #[cfg(test)]
 mod tests;

@@ -45,7 +45,10 @@ pub enum ApiError {
         /// What was looked for, e.g. `"agent"`.
         what: &'static str,
     },
-    /// An admin route was called by a non-loopback peer without the cluster secret.
+    /// No credentials, or credentials nobody issued (401).
+    #[error("authentication required")]
+    Unauthorized,
+    /// The request's principal may not use this route, or a wrong cluster secret was sent.
     #[error("admin request refused (peer {peer:?})")]
     Forbidden {
         /// The peer address, when the server was run with connect info.
@@ -76,6 +79,7 @@ impl ApiError {
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::NotFound { .. } => StatusCode::NOT_FOUND,
         }
@@ -87,6 +91,7 @@ impl ApiError {
             Self::Unavailable { what, .. } => format!("{what} unavailable"),
             Self::Internal { .. } => "internal error".to_owned(),
             Self::Forbidden { .. } => "forbidden".to_owned(),
+            Self::Unauthorized => "authentication required".to_owned(),
             Self::Conflict { reason } => (*reason).to_owned(),
             Self::NotFound { what } => format!("{what} not found"),
         }
@@ -97,7 +102,8 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         match &self {
-            Self::Forbidden { peer } => tracing::warn!(?peer, "admin request refused"),
+            Self::Forbidden { peer } => tracing::warn!(?peer, "request refused"),
+            Self::Unauthorized => tracing::debug!("request without valid credentials"),
             Self::Conflict { .. } | Self::NotFound { .. } => {
                 tracing::debug!(error = %self, "request refused")
             }

@@ -26,10 +26,14 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod crm;
 pub mod error;
+pub mod login;
 pub mod metrics;
+pub mod panel;
 pub mod rpc;
+pub mod snapshot;
 
 pub use api::{router, AppState, BoxFuture, NodeApi, SECRET_HEADER};
 pub use error::{ApiError, BoxError};

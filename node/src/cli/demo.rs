@@ -32,6 +32,7 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         .await
         .context("open the demo database")?;
     store.migrate().await.context("migrate the demo database")?;
+    let login = demo_admin(&store, &dir).await?;
     store.close().await;
     let mut children: Vec<(String, Child)> = Vec::new();
     // One lock service for the three nodes (in memory: nothing else to run on one host), so
@@ -59,7 +60,7 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("start node {name}"))?;
         children.push((name.to_string(), child));
     }
-    print_banner(&dir);
+    print_banner(&dir, &login);
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("wait for Ctrl-C")?,
         (name, status) = first_exit(&mut children) => {
@@ -90,7 +91,47 @@ fn write_config(
     Ok(path)
 }
 
-fn print_banner(dir: &Path) {
+/// The panel login of the demo: user `admin`, with a random password made on the first run and
+/// kept in `DIR/admin-password` (readable by its owner only).
+async fn demo_admin(store: &callfleet_store::Store, dir: &Path) -> anyhow::Result<String> {
+    let file = dir.join("admin-password");
+    let existing = store.user("admin").await.context("read the demo admin")?;
+    if existing.is_some() {
+        if let Ok(password) = std::fs::read_to_string(&file) {
+            return Ok(format!("admin / {}", password.trim()));
+        }
+        return Ok("admin (password as set earlier)".to_owned());
+    }
+    let password = callfleet_web::auth::random_hex(8);
+    let password_hash =
+        callfleet_web::auth::hash_password(&password).context("hash the demo admin password")?;
+    store
+        .upsert_user(&callfleet_store::User {
+            name: "admin".to_owned(),
+            password_hash,
+            role: callfleet_store::UserRole::Admin,
+            device: None,
+            created_at_ms: crate::now_ms(),
+        })
+        .await
+        .context("create the demo admin")?;
+    write_private(&file, &password)?;
+    Ok(format!("admin / {password}"))
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("write {}", path.display()))?;
+    writeln!(f, "{text}").with_context(|| format!("write {}", path.display()))
+}
+
+fn print_banner(dir: &Path, login: &str) {
     println!(
         "callfleet demo cluster is starting (logs and configs in {})",
         dir.display()
@@ -99,6 +140,7 @@ fn print_banner(dir: &Path) {
         println!("  {name:8} {role:5}  sip:{ip}:5060 (udp+tcp)  http://{ip}:8080/");
     }
     println!("  lockd    (memory)  http://{LOCKD}/healthz");
+    println!("panel:         http://127.0.0.11:8080/  (log in as {login})");
     println!("cluster view:  curl http://127.0.0.11:8080/api/v1/nodes");
     println!("live calls:    curl http://127.0.0.12:8080/api/v1/calls");
     println!("metrics:       curl http://127.0.0.11:8080/metrics");

@@ -101,7 +101,7 @@ impl NodeApi for FakeNode {
 #[tokio::test]
 async fn agent_login_and_logout_map_outcomes_to_statuses() {
     let node = FakeNode::new(true);
-    let app = router(state(&node, None));
+    let app = router(state(&node, None).await);
     let cases = [
         (
             "/api/v1/agents/1001/login",
@@ -142,8 +142,20 @@ async fn agent_login_and_logout_map_outcomes_to_statuses() {
     }
 }
 
-fn state(node: &Arc<FakeNode>, secret: Option<&str>) -> AppState {
-    AppState::new(node.clone(), Metrics::new(), secret.map(str::to_owned))
+/// A loopback peer: the node's operator on this host.
+const LOOPBACK: Option<&str> = Some("127.0.0.1:40000");
+
+async fn state(node: &Arc<FakeNode>, secret: Option<&str>) -> AppState {
+    let store = callfleet_store::Store::connect("sqlite::memory:")
+        .await
+        .expect("in-memory SQLite");
+    store.migrate().await.expect("migrate in-memory SQLite");
+    AppState::new(
+        node.clone(),
+        Metrics::new(),
+        secret.map(str::to_owned),
+        store,
+    )
 }
 
 /// Sends one request through a fresh router, as if from `peer` (when served with connect info).
@@ -194,7 +206,7 @@ async fn read_routes_answer_status_type_and_body() {
         ),
     ];
     for (uri, want_type, want_body) in cases {
-        let response = send(state(&node, None), Method::GET, uri, None, None).await;
+        let response = send(state(&node, None).await, Method::GET, uri, LOOPBACK, None).await;
         assert_eq!(response.status(), StatusCode::OK, "{uri}");
         assert_eq!(content_type(&response), want_type, "{uri}");
         assert_eq!(body_text(response).await, want_body, "{uri}");
@@ -204,7 +216,14 @@ async fn read_routes_answer_status_type_and_body() {
 #[tokio::test]
 async fn calls_with_database_down_is_503_json() {
     let node = FakeNode::new(false);
-    let response = send(state(&node, None), Method::GET, "/api/v1/calls", None, None).await;
+    let response = send(
+        state(&node, None).await,
+        Method::GET,
+        "/api/v1/calls",
+        LOOPBACK,
+        None,
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(content_type(&response), "application/json");
     let body: serde_json::Value =
@@ -242,7 +261,7 @@ async fn drain_is_admitted_for_loopback_or_secret_only() {
             Some("192.0.2.10:40000"),
             Some(SECRET),
             None,
-            StatusCode::FORBIDDEN,
+            StatusCode::UNAUTHORIZED,
         ),
         (
             Some("192.0.2.10:40000"),
@@ -272,13 +291,13 @@ async fn drain_is_admitted_for_loopback_or_secret_only() {
             Some("[::ffff:192.0.2.10]:40000"),
             None,
             None,
-            StatusCode::FORBIDDEN,
+            StatusCode::UNAUTHORIZED,
         ),
-        (None, None, None, StatusCode::FORBIDDEN),
+        (None, None, None, StatusCode::UNAUTHORIZED),
     ];
     for (peer, secret, presented, want) in cases {
         let node = FakeNode::new(true);
-        let state = state(&node, secret);
+        let state = state(&node, secret).await;
         let uri = "/api/v1/admin/drain";
         let response = send(state, Method::POST, uri, peer, presented).await;
         let case = format!("peer {peer:?}, secret {secret:?}, header {presented:?}");
@@ -288,6 +307,9 @@ async fn drain_is_admitted_for_loopback_or_secret_only() {
         let body = body_text(response).await;
         if want == StatusCode::FORBIDDEN {
             assert_eq!(body, json!({ "error": "forbidden" }).to_string(), "{case}");
+        } else if want == StatusCode::UNAUTHORIZED {
+            let want_body = json!({ "error": "authentication required" }).to_string();
+            assert_eq!(body, want_body, "{case}");
         } else {
             assert!(body.is_empty(), "{case}: {body}");
         }
@@ -299,7 +321,7 @@ async fn drain_with_database_down_is_503() {
     let node = FakeNode::new(false);
     let peer = Some("127.0.0.1:40000");
     let uri = "/api/v1/admin/drain";
-    let response = send(state(&node, None), Method::POST, uri, peer, None).await;
+    let response = send(state(&node, None).await, Method::POST, uri, peer, None).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(node.drains.load(Ordering::SeqCst), 0);
 }
@@ -318,7 +340,7 @@ async fn wrong_method_or_path_is_rejected() {
         (Method::GET, "/api/v1/nope", StatusCode::NOT_FOUND),
     ];
     for (method, uri, want) in cases {
-        let response = send(state(&node, None), method.clone(), uri, peer, None).await;
+        let response = send(state(&node, None).await, method.clone(), uri, peer, None).await;
         assert_eq!(response.status(), want, "{method} {uri}");
     }
     assert_eq!(node.drains.load(Ordering::SeqCst), 0);
@@ -327,10 +349,10 @@ async fn wrong_method_or_path_is_rejected() {
 #[tokio::test]
 async fn metrics_route_serves_openmetrics_text() {
     let node = FakeNode::new(true);
-    let state = state(&node, None);
+    let state = state(&node, None).await;
     state.metrics.call_outcome(Outcome::Redirected);
     state.metrics.redirect("main-b");
-    let response = send(state, Method::GET, "/metrics", None, None).await;
+    let response = send(state, Method::GET, "/metrics", LOOPBACK, None).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(content_type(&response), Metrics::CONTENT_TYPE);
     let text = body_text(response).await;
@@ -346,10 +368,10 @@ async fn metrics_route_serves_openmetrics_text() {
     }
 }
 
-#[test]
-fn debug_redacts_the_secret() {
+#[tokio::test]
+async fn debug_redacts_the_secret() {
     let node = FakeNode::new(true);
-    let debug = format!("{:?}", state(&node, Some("s3cret")));
+    let debug = format!("{:?}", state(&node, Some("s3cret")).await);
     assert!(!debug.contains("s3cret"), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");
 }
