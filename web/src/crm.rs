@@ -697,7 +697,10 @@ pub fn operate_routes() -> Router<AppState> {
 pub fn tune_routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/agents/{ext}/tiers/{queue}", put(json_set_tier))
-        .route("/api/v1/agents/{ext}/daily-limit", put(json_set_daily_limit))
+        .route(
+            "/api/v1/agents/{ext}/daily-limit",
+            put(json_set_daily_limit),
+        )
         .route("/api/v1/agents/{ext}/sales", post(json_record_sale))
         .route(
             "/api/v1/vip/{queue}/{number}",
