@@ -195,11 +195,6 @@ impl Stats {
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let clients_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_threads)
-        .thread_name(CLIENT_THREAD)
-        .enable_all()
-        .build()?;
     let counts: Vec<String> = args.clients.iter().map(usize::to_string).collect();
     println!(
         "lockd bench: {} clients, {} rounds of {:?} per measurement, memcached {}, lockd on {} ({} server / {} client threads)",
@@ -208,7 +203,17 @@ fn main() -> anyhow::Result<()> {
     println!("host load average at start: {}", load_average());
     let memcached = Lockd::start(&args, &format!("memcached://{}", args.memcached))?;
     let memory = Lockd::start(&args, "memory")?;
-    let runs = clients_rt.block_on(measure_all(&args, &memcached.url, &memory.url))?;
+    // The clients run on a thread (or threads) of their own name, for the CPU accounting.
+    let clients_rt = callfleet_lockd::runtime(args.client_threads, CLIENT_THREAD)?;
+    let runs = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name(CLIENT_THREAD.into())
+            .spawn_scoped(scope, || {
+                clients_rt.block_on(measure_all(&args, &memcached.url, &memory.url))
+            })?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the client thread panicked"))?
+    })?;
     println!("host load average at end:   {}", load_average());
     summarize(&args, &runs);
     Ok(())
@@ -313,10 +318,10 @@ fn summarize(args: &Args, runs: &[Run]) {
     }
 }
 
-/// A lockd server on its own runtime, so that it does not share threads with the clients.
+/// A lockd server on its own runtime and thread(s), so that it does not share threads with
+/// the clients; it runs until the process exits.
 struct Lockd {
     url: String,
-    _rt: tokio::runtime::Runtime,
 }
 
 impl Lockd {
@@ -325,16 +330,16 @@ impl Lockd {
         let listener = TcpListener::bind((args.ip.as_str(), 0))?;
         listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.server_threads)
-            .thread_name(LOCKD_THREAD)
-            .enable_all()
-            .build()?;
-        rt.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener)?;
-            callfleet_lockd::serve(listener, backend, std::future::pending()).await
-        });
-        Ok(Self { url, _rt: rt })
+        let rt = callfleet_lockd::runtime(args.server_threads, LOCKD_THREAD)?;
+        std::thread::Builder::new()
+            .name(LOCKD_THREAD.into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    callfleet_lockd::serve(listener, backend, std::future::pending()).await
+                })
+            })?;
+        Ok(Self { url })
     }
 }
 

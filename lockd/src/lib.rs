@@ -38,4 +38,4 @@ pub use client::{
     DEFAULT_TIMEOUT,
 };
 pub use request::{InvalidRequest, LockKey, Owner, Ttl};
-pub use server::{router, serve};
+pub use server::{router, runtime, serve};

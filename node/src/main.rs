@@ -68,6 +68,10 @@ enum Command {
         /// `memory` (one host) or `memcached://HOST:PORT` (shared by all lockd of a cluster).
         #[arg(long, default_value = "memory")]
         backend: String,
+        /// Threads serving requests: 1 (the default) serves everything on one thread, which
+        /// is the cheapest per request; more spread a busy lockd over cores.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: u16,
     },
 }
 
@@ -190,7 +194,11 @@ fn main() -> anyhow::Result<()> {
             Command::Device { action } => device(action).await,
             Command::User { action } => user(action).await,
             Command::Token { action } => token(action).await,
-            Command::Lockd { listen, backend } => cli::lockd(listen, &backend).await,
+            Command::Lockd {
+                listen,
+                backend,
+                workers,
+            } => cli::lockd(listen, &backend, workers.into()).await,
         }
     })
 }
