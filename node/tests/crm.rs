@@ -4,6 +4,8 @@
 //! agent phones: a VIP caller goes only to the VIP-allowed agent, a demoted agent rings only
 //! when no better one is free. Also the faults of bad calls, with their stable codes.
 //!
+//! The client sends a CRM token made with `callfleet token add`, as a CRM would.
+//!
 //! Addresses: 127.0.13.1 and .2 the nodes, .21 the lockd, .10 and .11 the phones, .20 on the
 //! raw caller.
 
@@ -36,6 +38,8 @@ const CALLER: &str = "caller";
 
 /// Fields drop in order: phones first, while the nodes still answer their un-REGISTER.
 struct Cluster {
+    /// The CRM's API token (`callfleet token add`), sent by `crm_client.py`.
+    token: String,
     phones: Vec<Phone>,
     nodes: Vec<NodeProc>,
     _lockd: Lockd,
@@ -76,7 +80,9 @@ impl Cluster {
             .collect();
         wait_alive(&nodes[0], 2);
         let db = Db::connect(&pg.url);
+        let token = token_add(&nodes[1], "crm-test");
         let mut c = Cluster {
+            token,
             phones: vec![],
             nodes,
             _lockd: lockd,
@@ -126,6 +132,7 @@ impl Cluster {
             .arg(&script)
             .arg(self.base())
             .args(args)
+            .env("CALLFLEET_TOKEN", &self.token)
             .output()
             .expect("run python3 crm_client.py");
         assert!(
@@ -187,6 +194,24 @@ impl Cluster {
             .into_iter()
             .find(|t| t.call_id == call_id)
     }
+}
+
+/// Creates a CRM API token with `callfleet token add` and returns it.
+fn token_add(node: &NodeProc, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(["token", "add", "--config"])
+        .arg(&node.config)
+        .args(["--name", name])
+        .output()
+        .expect("run callfleet token add");
+    assert!(
+        out.status.success(),
+        "token add failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert!(token.starts_with("cft_"), "token add printed {token:?}");
+    token
 }
 
 fn fault(code: i64) -> impl Fn(&Value) -> bool {
