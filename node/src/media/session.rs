@@ -163,6 +163,9 @@ impl Leg {
 struct Control {
     target: Target,
     mode: Mode,
+    /// Counts `set_mode` calls: a new count is a new request (a prompt asked for again plays
+    /// again), the same count with other changes (target, recording) leaves the mode's progress.
+    mode_seq: u64,
     recording: Option<Arc<Recording>>,
     /// Where received audio is published for listeners, and as which side of the bridge.
     tap: Option<(Tap, Side)>,
@@ -196,6 +199,7 @@ impl Session {
         let (control, rx) = watch::channel(Control {
             target,
             mode,
+            mode_seq: 0,
             recording: None,
             tap: None,
         });
@@ -242,8 +246,12 @@ impl Session {
         self.control.borrow().target
     }
 
+    /// Switches what the party hears; a prompt plays from its start, even one just played.
     pub fn set_mode(&self, mode: Mode) {
-        self.control.send_modify(|c| c.mode = mode);
+        self.control.send_modify(|c| {
+            c.mode = mode;
+            c.mode_seq = c.mode_seq.wrapping_add(1);
+        });
     }
 
     /// Starts recording what the party sends into a WAV file (8 kHz mono 16-bit).
@@ -297,8 +305,6 @@ struct Out {
     stream: Stream,
     moh_frame: usize,
     play_frame: usize,
-    /// The prompt that finished playing, so a later control change does not replay it.
-    played: Option<Arc<Track>>,
     buf: [u8; rtp::HEADER + FRAME],
     /// The frame a listening supervisor hears next.
     mixed: [u8; FRAME],
@@ -316,7 +322,6 @@ impl Player {
             ),
             moh_frame: 0,
             play_frame: 0,
-            played: None,
             buf: [0u8; rtp::HEADER + FRAME],
             mixed: [0u8; FRAME],
         };
@@ -367,22 +372,22 @@ impl Player {
                 changed = self.rx.changed() => {
                     if changed.is_err() { break; }
                     let new = self.rx.borrow_and_update().clone();
-                    let prev_mode = ctl.mode.clone();
+                    let requested = new.mode_seq != ctl.mode_seq;
                     if new.target.codec != ctl.target.codec {
                         out.stream.payload_type = new.target.codec.payload_type();
                     }
                     if new.target.remote != ctl.target.remote {
                         latched = false;
                     }
-                    ctl = new;
-                    if let Mode::Play(clip) = &ctl.mode {
-                        let same = |t: &Arc<Track>| Arc::ptr_eq(t, clip);
-                        if out.played.as_ref().is_some_and(same) {
-                            ctl.mode = Mode::Silence;
-                        } else if !matches!(&prev_mode, Mode::Play(t) if same(t)) {
-                            out.play_frame = 0;
-                            out.played = None;
-                        }
+                    if requested {
+                        // A new request: a prompt starts from its beginning.
+                        out.play_frame = 0;
+                        ctl = new;
+                    } else {
+                        // Same mode request: keep where the leg is (a finished prompt stays
+                        // finished, a playing one goes on).
+                        let mode = std::mem::replace(&mut ctl.mode, Mode::Silence);
+                        ctl = Control { mode, ..new };
                     }
                 }
             }
@@ -406,7 +411,6 @@ impl Player {
                     Some(clip.frame(ctl.target.codec, out.play_frame - 1))
                 } else {
                     let _ = self.events.send(MediaEvent::PlayDone);
-                    out.played = Some(clip.clone());
                     ctl.mode = Mode::Silence;
                     None
                 }

@@ -55,6 +55,52 @@ pub fn wav_samples(path: &std::path::Path) -> (u32, Vec<i16>) {
     (rate, all.into_iter().step_by(ch.max(1)).collect())
 }
 
+/// The one of `freqs` that carries most of `frame`'s power (a share above one half), if any:
+/// labels a 20 ms frame of what a caller heard with the tone it is made of.
+pub fn dominant(frame: &[i16], freqs: &[f32]) -> Option<f32> {
+    freqs
+        .iter()
+        .map(|&f| (f, tone_share(frame, f, 8000)))
+        .filter(|(_, share)| *share > 0.5)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(f, _)| f)
+}
+
+/// Runs of equal labels: (label, how many frames in a row).
+pub fn runs<T: PartialEq + Copy>(labels: &[T]) -> Vec<(T, usize)> {
+    let mut out: Vec<(T, usize)> = vec![];
+    for &l in labels {
+        match out.last_mut() {
+            Some((last, n)) if *last == l => *n += 1,
+            _ => out.push((l, 1)),
+        }
+    }
+    out
+}
+
+/// Writes `secs` seconds of a `freq` Hz sine as an 8 kHz mono 16-bit WAV (a whole number of
+/// 20 ms frames), as prompts and music-on-hold files are.
+pub fn write_tone_wav(path: &std::path::Path, freq: f32, secs: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).expect("create the WAV's folder");
+    }
+    let mut w = hound::WavWriter::create(path, spec)
+        .unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    let n = ((secs * 50.0).round() as usize).max(1) * 160;
+    for i in 0..n {
+        let t = i as f32 / 8000.0;
+        let s = (2.0 * std::f32::consts::PI * freq * t).sin() * 8000.0;
+        w.write_sample(s as i16).expect("write a sample");
+    }
+    w.finalize().expect("close the WAV");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +117,12 @@ mod tests {
             tone_share(&pcm, 1000.0, 8000)
         );
         assert!(tone_share(&pcm, 600.0, 8000) < 0.05);
+        let labels: Vec<Option<f32>> = pcm
+            .chunks(160)
+            .map(|f| dominant(f, &[600.0, 1000.0]))
+            .collect();
+        assert_eq!(runs(&labels), vec![(Some(1000.0), 50)]);
+        assert_eq!(dominant(&[0; 160], &[1000.0]), None);
+        assert_eq!(runs(&[1, 1, 2, 1]), vec![(1, 2), (2, 1), (1, 1)]);
     }
 }

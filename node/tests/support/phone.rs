@@ -69,6 +69,17 @@ impl Phone {
         Phone::launch(dir, addr, user, password, registrar, Some(ctrl_port))
     }
 
+    /// A phone that rings but does not answer by itself (`answermode=manual`).
+    pub fn start_ringing_only(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: &NodeProc,
+    ) -> Phone {
+        Phone::launch_with(dir, addr, user, password, registrar, None, "manual")
+    }
+
     fn launch(
         dir: &Path,
         addr: &str,
@@ -76,6 +87,18 @@ impl Phone {
         password: &str,
         registrar: &NodeProc,
         ctrl_port: Option<u16>,
+    ) -> Phone {
+        Phone::launch_with(dir, addr, user, password, registrar, ctrl_port, "auto")
+    }
+
+    fn launch_with(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: &NodeProc,
+        ctrl_port: Option<u16>,
+        answer: &str,
     ) -> Phone {
         require("baresip", "baresip");
         let dir = dir.join(format!("phone-{addr}"));
@@ -87,6 +110,7 @@ impl Phone {
         if let Some(port) = ctrl_port {
             cmd.args(["--ctrl-port", &port.to_string()]);
         }
+        cmd.args(["--answer", answer]);
         let out = cmd.output().expect("run phone.sh");
         assert!(
             out.status.success(),

@@ -211,6 +211,83 @@ impl Uac {
         heard
     }
 
+    /// Listens to the node for up to `limit`: every PCMU frame received, decoded, in arrival
+    /// order. With `send = Some((to, freq))` it also sends a `freq` Hz tone to `to` every 20 ms
+    /// (so the node latches to us and can record us). Stops early once `done(frames)` is true
+    /// (asked at most every 100 ms).
+    pub fn listen(
+        &self,
+        send: Option<(SocketAddr, f32)>,
+        limit: Duration,
+        mut done: impl FnMut(&[Vec<i16>]) -> bool,
+    ) -> Vec<Vec<i16>> {
+        let tone = super::audio::pcmu_tone(send.map_or(1000.0, |(_, f)| f), 50);
+        self.rtp
+            .set_read_timeout(Some(Duration::from_millis(2)))
+            .expect("set a read timeout");
+        let mut heard = vec![];
+        let mut buf = [0u8; 2048];
+        let start = Instant::now();
+        let mut asked = start;
+        let mut i: usize = 0;
+        while start.elapsed() < limit {
+            if let Some((to, _)) = send {
+                let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xca, 0xfe, 0xba, 0xbf];
+                pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+                pkt[4..8].copy_from_slice(&((i * 160) as u32).to_be_bytes());
+                pkt.extend_from_slice(&tone[i % tone.len()]);
+                let _ = self.rtp.send_to(&pkt, to);
+            }
+            while let Ok((n, _)) = self.rtp.recv_from(&mut buf) {
+                if n > 12 && buf[1] & 0x7f == 0 {
+                    heard.push(super::audio::decode_pcmu(&buf[12..n]));
+                }
+            }
+            if asked.elapsed() >= Duration::from_millis(100) {
+                asked = Instant::now();
+                if done(&heard) {
+                    break;
+                }
+            }
+            i += 1;
+            let next = start + Duration::from_millis(20 * i as u64);
+            if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
+        heard
+    }
+
+    /// Waits up to `limit` for a request from the node (e.g. its BYE), answers it `200 OK`,
+    /// and returns its text.
+    pub fn answer_request(&self, method: &str, limit: Duration) -> Option<String> {
+        let until = Instant::now() + limit;
+        let mut buf = [0u8; 65535];
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            self.sock
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .ok()?;
+            let (n, from) = self.sock.recv_from(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if !text.starts_with(&format!("{method} ")) {
+                continue;
+            }
+            let h = |name: &str| header(&text, name).unwrap_or_default();
+            let reply = format!(
+                "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+                 Content-Length: 0\r\n\r\n",
+                h("Via"),
+                h("From"),
+                h("To"),
+                h("Call-ID"),
+                h("CSeq")
+            );
+            let _ = self.sock.send_to(reply.as_bytes(), from);
+            return Some(text);
+        }
+    }
+
     /// A request inside the dialog established by `ok` (a 2xx to our INVITE).
     pub fn in_dialog(&mut self, method: &str, call_id: &str, ok: &Resp, cseq: Option<u32>) -> u32 {
         let cseq = cseq.unwrap_or_else(|| {

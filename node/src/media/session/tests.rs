@@ -57,13 +57,26 @@ async fn a_prompt_plays_once_then_reports_done() {
     s.retarget(s.target());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.stats().sent.load(Ordering::Relaxed), 5);
+    assert_eq!(events.try_recv().ok(), None, "one PlayDone per play");
+    // Asked for again (a second "you are next"), the same clip plays again from its start.
     s.set_mode(Mode::Play(clip));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         s.stats().sent.load(Ordering::Relaxed),
-        5,
-        "the same clip object is not replayed"
+        10,
+        "the same clip object is played again when asked again"
     );
+    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone));
+    // A change of target in the middle of a prompt neither restarts nor cuts it.
+    s.set_mode(Mode::Play(Arc::new(Track::from_samples(
+        "long".into(),
+        vec![1000; 160 * 10],
+    ))));
+    tokio::time::sleep(Duration::from_millis(90)).await;
+    s.retarget(s.target());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(s.stats().sent.load(Ordering::Relaxed), 20);
+    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone));
 }
 
 #[tokio::test]
