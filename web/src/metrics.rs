@@ -12,13 +12,26 @@
 //! | `callfleet_sip_malformed_total`             | counter   |                         |
 //! | `callfleet_heartbeat_write_seconds`         | histogram | 1 ms .. 1.024 s buckets |
 //! | `callfleet_heartbeat_write_errors_total`    | counter   |                         |
+//! | `callfleet_panel_snapshot_reads_total`      | counter   |                         |
+//! | `callfleet_panel_snapshot_read_errors_total`| counter   |                         |
+//! | `callfleet_panel_viewers`                   | gauge     |                         |
+//! | `callfleet_agents`                          | gauge     | `state` (agent state)   |
+//! | `callfleet_queue_waiting`                   | gauge     | `queue`                 |
+//! | `callfleet_queue_longest_wait_seconds`      | gauge     | `queue`                 |
+//! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
+//!
+//! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
+//! numbers on every node); queue labels are the configured queues, and a queue deleted from
+//! the configuration disappears from the gauges.
 //!
 //! Label sets with a closed set of values are created up front, so they are exported at 0 before
 //! the first event, and an increment is a read lock, a hash lookup and an atomic add: no
 //! allocation. Only [`Metrics::redirect`] allocates (the node name), once per redirect.
 
+use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -27,6 +40,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
+
+use callfleet_store::AgentState;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -162,6 +177,45 @@ struct StatusLabels {
     status: u16,
 }
 
+/// An agent state as a label value (the closed set of [`AgentState::ALL`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct StateLabel(AgentState);
+
+impl EncodeLabelValue for StateLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.0.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct StateLabels {
+    state: StateLabel,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct QueueLabels {
+    queue: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct QueueStateLabels {
+    queue: String,
+    state: StateLabel,
+}
+
+/// One queue's gauges, as [`Metrics::set_queues`] takes them.
+#[derive(Clone, Debug)]
+pub struct QueueGauges<'a> {
+    /// Queue name (from the configuration).
+    pub queue: &'a str,
+    /// Calls waiting or being offered.
+    pub waiting: i64,
+    /// Wait of the longest-waiting call (zero when none waits).
+    pub longest_wait: Duration,
+    /// Member agents per state, in [`AgentState::ALL`] order.
+    pub agents: [i64; 7],
+}
+
 /// The node's metrics: a cheap handle (one `Arc`) to clone into every task.
 #[derive(Clone, Debug)]
 pub struct Metrics {
@@ -180,6 +234,15 @@ struct Inner {
     sip_malformed: Counter,
     heartbeat_write: Histogram,
     heartbeat_write_errors: Counter,
+    panel_reads: Counter,
+    panel_read_errors: Counter,
+    panel_viewers: Gauge,
+    agents: Family<StateLabels, Gauge>,
+    queue_waiting: Family<QueueLabels, Gauge>,
+    queue_longest_wait: Family<QueueLabels, Gauge<f64, AtomicU64>>,
+    queue_agents: Family<QueueStateLabels, Gauge>,
+    /// Queues currently exported, so that deleted ones are removed.
+    queues_exported: Mutex<BTreeSet<String>>,
 }
 
 impl Default for Metrics {
@@ -201,7 +264,20 @@ impl Metrics {
             sip_malformed: Counter::default(),
             heartbeat_write: Histogram::new(exponential_buckets(0.001, 2.0, HEARTBEAT_BUCKETS)),
             heartbeat_write_errors: Counter::default(),
+            panel_reads: Counter::default(),
+            panel_read_errors: Counter::default(),
+            panel_viewers: Gauge::default(),
+            agents: Family::default(),
+            queue_waiting: Family::default(),
+            queue_longest_wait: Family::default(),
+            queue_agents: Family::default(),
+            queues_exported: Mutex::new(BTreeSet::new()),
         };
+        for state in AgentState::ALL {
+            inner.agents.get_or_create_owned(&StateLabels {
+                state: StateLabel(state),
+            });
+        }
         for outcome in Outcome::ALL {
             inner.calls.get_or_create_owned(&OutcomeLabels { outcome });
         }
@@ -273,6 +349,75 @@ impl Metrics {
         self.inner.heartbeat_write_errors.inc();
     }
 
+    /// Counts one read of the panel snapshot from the database, and whether it failed.
+    pub fn panel_snapshot_read(&self, ok: bool) {
+        self.inner.panel_reads.inc();
+        if !ok {
+            self.inner.panel_read_errors.inc();
+        }
+    }
+
+    /// One more panel viewer (an open event stream); the guard counts it out when dropped.
+    pub fn panel_viewer(&self) -> ViewerGuard {
+        self.inner.panel_viewers.inc();
+        ViewerGuard {
+            metrics: self.clone(),
+        }
+    }
+
+    /// Sets the number of agents in each state, in [`AgentState::ALL`] order.
+    pub fn set_agents(&self, by_state: &[i64; 7]) {
+        for (state, count) in AgentState::ALL.into_iter().zip(by_state) {
+            self.inner
+                .agents
+                .get_or_create(&StateLabels {
+                    state: StateLabel(state),
+                })
+                .set(*count);
+        }
+    }
+
+    /// Sets the gauges of every configured queue; queues not in `queues` any more are removed.
+    pub fn set_queues(&self, queues: &[QueueGauges<'_>]) {
+        let inner = &self.inner;
+        let mut exported = inner
+            .queues_exported
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now: BTreeSet<String> = queues.iter().map(|q| q.queue.to_owned()).collect();
+        for gone in exported.difference(&now) {
+            let labels = QueueLabels {
+                queue: gone.clone(),
+            };
+            inner.queue_waiting.remove(&labels);
+            inner.queue_longest_wait.remove(&labels);
+            for state in AgentState::ALL {
+                inner.queue_agents.remove(&QueueStateLabels {
+                    queue: gone.clone(),
+                    state: StateLabel(state),
+                });
+            }
+        }
+        for q in queues {
+            let labels = QueueLabels {
+                queue: q.queue.to_owned(),
+            };
+            inner.queue_waiting.get_or_create(&labels).set(q.waiting);
+            inner
+                .queue_longest_wait
+                .get_or_create(&labels)
+                .set(q.longest_wait.as_secs_f64());
+            for (state, count) in AgentState::ALL.into_iter().zip(&q.agents) {
+                let labels = QueueStateLabels {
+                    queue: q.queue.to_owned(),
+                    state: StateLabel(state),
+                };
+                inner.queue_agents.get_or_create(&labels).set(*count);
+            }
+        }
+        *exported = now;
+    }
+
     /// The registry in the OpenMetrics text format (served with [`Metrics::CONTENT_TYPE`]).
     ///
     /// Only fails if a metric cannot be encoded, which our label types never do.
@@ -328,7 +473,55 @@ impl Inner {
             "Heartbeat writes that failed",
             self.heartbeat_write_errors.clone(),
         );
+        r.register(
+            "panel_snapshot_reads",
+            "Reads of the panel snapshot from the database (about one per second)",
+            self.panel_reads.clone(),
+        );
+        r.register(
+            "panel_snapshot_read_errors",
+            "Panel snapshot reads that failed (the last snapshot is shown as stale)",
+            self.panel_read_errors.clone(),
+        );
+        r.register(
+            "panel_viewers",
+            "Open panel event streams on this node",
+            self.panel_viewers.clone(),
+        );
+        r.register(
+            "agents",
+            "Agents of the cluster by state",
+            self.agents.clone(),
+        );
+        r.register(
+            "queue_waiting",
+            "Calls waiting in each queue (cluster-wide)",
+            self.queue_waiting.clone(),
+        );
+        r.register_with_unit(
+            "queue_longest_wait",
+            "Wait of the longest-waiting call in each queue",
+            Unit::Seconds,
+            self.queue_longest_wait.clone(),
+        );
+        r.register(
+            "queue_agents",
+            "Member agents of each queue by state",
+            self.queue_agents.clone(),
+        );
         self
+    }
+}
+
+/// Counts a panel viewer while it lives (see [`Metrics::panel_viewer`]).
+#[derive(Debug)]
+pub struct ViewerGuard {
+    metrics: Metrics,
+}
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        self.metrics.inner.panel_viewers.dec();
     }
 }
 

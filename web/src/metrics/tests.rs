@@ -122,3 +122,60 @@ fn increments_show_in_the_encoded_text() {
         "{text}"
     );
 }
+
+#[test]
+fn queue_gauges_follow_the_configured_queues() {
+    use super::QueueGauges;
+    let m = Metrics::new();
+    let mut agents = [0i64; 7];
+    agents[1] = 2;
+    let sales = QueueGauges {
+        queue: "sales",
+        waiting: 3,
+        longest_wait: Duration::from_millis(12_500),
+        agents,
+    };
+    let support = QueueGauges {
+        queue: "support",
+        waiting: 0,
+        longest_wait: Duration::ZERO,
+        agents: [0; 7],
+    };
+    m.set_queues(&[sales.clone(), support]);
+    m.set_agents(&[1, 2, 0, 0, 3, 0, 0]);
+    let text = m.encode().expect("encode");
+    for line in [
+        "callfleet_queue_waiting{queue=\"sales\"} 3",
+        "callfleet_queue_longest_wait_seconds{queue=\"sales\"} 12.5",
+        "callfleet_queue_agents{queue=\"sales\",state=\"available\"} 2",
+        "callfleet_queue_waiting{queue=\"support\"} 0",
+        "callfleet_agents{state=\"in_call\"} 3",
+        "callfleet_agents{state=\"paused\"} 0",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    // `support` was deleted from the configuration: its series go.
+    m.set_queues(&[sales]);
+    let text = m.encode().expect("encode");
+    assert!(text.contains("queue=\"sales\""), "{text}");
+    assert!(!text.contains("queue=\"support\""), "{text}");
+}
+
+#[test]
+fn panel_reads_errors_and_viewers_are_counted() {
+    let m = Metrics::new();
+    m.panel_snapshot_read(true);
+    m.panel_snapshot_read(false);
+    let a = m.panel_viewer();
+    let b = m.panel_viewer();
+    drop(a);
+    let text = m.encode().expect("encode");
+    for line in [
+        "callfleet_panel_snapshot_reads_total 2",
+        "callfleet_panel_snapshot_read_errors_total 1",
+        "callfleet_panel_viewers 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    drop(b);
+}
