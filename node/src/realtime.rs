@@ -1,14 +1,16 @@
-//! Realtime configuration: queues, queue members and agents as SQL has them, cached in memory
-//! and reloaded when the cluster's config version changes (polled every second), so a change
-//! made on any node or by a CRM is seen here on the next call without a query per call.
+//! Realtime configuration: queues, queue members, agents and carriers as SQL has them, cached
+//! in memory and reloaded when the cluster's config version changes (polled every second), so a
+//! change made on any node, by a CRM or on the admin pages is seen here on the next call
+//! without a query per call.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use callfleet_store::{Agent, Queue};
-use tracing::{debug, info};
+use callfleet_store::{Agent, Carrier, Queue};
+use ipnet::IpNet;
+use tracing::{debug, info, warn};
 
 use crate::node::Node;
 
@@ -19,6 +21,29 @@ pub struct ConfigSnapshot {
     pub queues: HashMap<String, Queue>,
     /// Agents by extension (their configuration; runtime state is read fresh where it matters).
     pub agents: HashMap<String, Agent>,
+    /// Source networks of the carriers in SQL (admitted besides `carriers.allow`).
+    pub carriers: Vec<IpNet>,
+}
+
+impl ConfigSnapshot {
+    /// Whether `ip` is in the network of a carrier from SQL.
+    pub fn carrier_allows(&self, ip: std::net::IpAddr) -> bool {
+        self.carriers.iter().any(|net| net.contains(&ip))
+    }
+}
+
+/// The networks of `carriers`; a row whose network does not parse is left out and logged.
+pub fn carrier_networks(carriers: &[Carrier]) -> Vec<IpNet> {
+    carriers
+        .iter()
+        .filter_map(|c| match c.network.trim().parse::<IpNet>() {
+            Ok(net) => Some(net),
+            Err(e) => {
+                warn!(carrier = %c.name, network = %c.network, error = %e, "carrier network is not a CIDR; ignored");
+                None
+            }
+        })
+        .collect()
 }
 
 /// The cache; cheap reads, swapped whole.
@@ -47,6 +72,7 @@ pub async fn reload(node: &Node) -> Result<(), callfleet_store::StoreError> {
     let version = node.store.config_version().await?;
     let queues = node.store.queues().await?;
     let agents = node.store.agents().await?;
+    let carriers = node.store.carriers().await?;
     node.realtime.set(ConfigSnapshot {
         version,
         queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(),
@@ -54,6 +80,7 @@ pub async fn reload(node: &Node) -> Result<(), callfleet_store::StoreError> {
             .into_iter()
             .map(|a| (a.extension.clone(), a))
             .collect(),
+        carriers: carrier_networks(&carriers),
     });
     Ok(())
 }
@@ -78,5 +105,41 @@ pub async fn run(node: Node) {
                 debug!(error = %e, "cannot read the config version; keeping the cached configuration")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn carrier(name: &str, network: &str) -> Carrier {
+        Carrier {
+            name: name.to_owned(),
+            network: network.to_owned(),
+            created_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn carriers_from_sql_admit_their_networks_only() {
+        let snap = ConfigSnapshot {
+            carriers: carrier_networks(&[
+                carrier("a", "127.0.16.0/28"),
+                carrier("bad", "not-a-network"),
+                carrier("v6", "2001:db8::/32"),
+            ]),
+            ..ConfigSnapshot::default()
+        };
+        assert_eq!(snap.carriers.len(), 2);
+        for (ip, want) in [
+            ("127.0.16.5", true),
+            ("127.0.16.16", false),
+            ("2001:db8::1", true),
+            ("2001:db9::1", false),
+        ] {
+            let ip: std::net::IpAddr = ip.parse().expect("ip");
+            assert_eq!(snap.carrier_allows(ip), want, "{ip}");
+        }
+        assert!(!ConfigSnapshot::default().carrier_allows("127.0.0.1".parse().expect("ip")));
     }
 }

@@ -1,4 +1,5 @@
-//! Admission of a new INVITE: the carrier allowlist, then the balancer's decision (handle here,
+//! Admission of a new INVITE: the carrier allowlist (`carriers.allow` from the config, or a
+//! carrier from SQL as the configuration cache holds it: no query per INVITE), then the balancer's decision (handle here,
 //! `302` to another node, or `503`). A call kept here is entered in the call table at once, so
 //! a burst counts against capacity before any handler runs.
 
@@ -35,9 +36,9 @@ pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
         return Admission::Handle;
     }
     let src = src.ip();
-    if !node.cfg.carriers.allows(src) {
+    if !node.cfg.carriers.allows(src) && !node.realtime.get().carrier_allows(src) {
         node.metrics.call_outcome(Outcome::Forbidden);
-        debug!(%src, "INVITE from a source not in carriers.allow");
+        debug!(%src, "INVITE from a source neither in carriers.allow nor a carrier in SQL");
         return match node.cfg.carriers.refuse {
             RefuseAction::Forbidden => Admission::Forbidden,
             RefuseAction::Drop => Admission::Drop,
