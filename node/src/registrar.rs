@@ -1,7 +1,8 @@
 //! The registrar: phones (devices) REGISTER here with digest credentials, and the B2BUA asks
 //! [`Registrar::locate`] where to send a call for an extension.
 //!
-//! Layout: `digest` (HA1, `Authorization` parsing, challenges), `nonce` (stateless nonces and
+//! Layout: `digest` (HA1, `Authorization` parsing, challenges), `credentials` (a device row
+//! from a password, for the CLI and the admin pages), `nonce` (stateless nonces and
 //! the nonce-count record), `auth` (the digest decision), `bindings` (RFC 3261 §10.3 as a pure
 //! function), `store` (the [`RegistrarStore`] trait, and [`MemoryStore`]); this file is the thin
 //! shell that reads a request, asks the store, and builds the response.
@@ -32,6 +33,7 @@
 
 pub mod auth;
 pub mod bindings;
+pub mod credentials;
 pub mod digest;
 pub mod nonce;
 pub mod store;

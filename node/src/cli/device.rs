@@ -4,13 +4,10 @@
 use std::io::BufRead as _;
 
 use anyhow::{bail, Context as _};
-use callfleet_store::{Device, Store};
+use callfleet_store::Store;
 
 use crate::config::Config;
-use crate::registrar::digest::{ha1, Algorithm};
-
-/// Longest extension accepted.
-const MAX_EXT: usize = 32;
+use crate::registrar::credentials;
 
 /// `device add`: creates the device or sets its password (and name). Reads the password from
 /// the first line of stdin when `password` is `None`, so it stays out of the process list.
@@ -20,23 +17,19 @@ pub async fn add(
     password: Option<String>,
     name: Option<String>,
 ) -> anyhow::Result<()> {
-    check_extension(ext)?;
+    credentials::check_extension(ext)?;
     let password = match password {
         Some(p) => p,
         None => read_password()?,
     };
-    if password.is_empty() {
-        bail!("the password is empty");
-    }
     let realm = &cfg.sip.realm;
-    let device = Device {
-        extension: ext.to_string(),
-        ha1_md5: ha1(Algorithm::Md5, ext, realm, &password),
-        ha1_sha256: ha1(Algorithm::Sha256, ext, realm, &password),
-        realm: realm.clone(),
-        display_name: name.unwrap_or_default(),
-        created_at_ms: crate::now_ms(),
-    };
+    let device = credentials::device(
+        ext,
+        realm,
+        &password,
+        &name.unwrap_or_default(),
+        crate::now_ms(),
+    )?;
     let store = open(cfg).await?;
     store
         .upsert_device(&device)
@@ -81,19 +74,6 @@ async fn open(cfg: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// Extensions are what phones put in their SIP URI user part: keep them to safe characters.
-fn check_extension(ext: &str) -> anyhow::Result<()> {
-    let ok = !ext.is_empty()
-        && ext.len() <= MAX_EXT
-        && ext
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
-    if !ok {
-        bail!("extension {ext:?}: use 1 to {MAX_EXT} letters, digits, '-', '_', '.' or '+'");
-    }
-    Ok(())
-}
-
 pub(crate) fn read_password() -> anyhow::Result<String> {
     let mut line = String::new();
     std::io::stdin()
@@ -101,25 +81,4 @@ pub(crate) fn read_password() -> anyhow::Result<String> {
         .read_line(&mut line)
         .context("read the password from stdin")?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_extension;
-
-    #[test]
-    fn extensions() {
-        for (ext, ok) in [
-            ("1001", true),
-            ("+4930123", true),
-            ("desk.a_1-2", true),
-            ("", false),
-            ("10 01", false),
-            ("1001@x", false),
-            ("\"1\"", false),
-            (&"9".repeat(33), false),
-        ] {
-            assert_eq!(check_extension(ext).is_ok(), ok, "{ext:?}");
-        }
-    }
 }
