@@ -612,3 +612,113 @@ fn a_caller_hanging_up_while_agents_ring_cancels_every_phone() {
         "{cdr:?}"
     );
 }
+
+/// Mirrors `queue::caller::LEASE_MARGIN`: an agent's lease outlives the ring timeout by this
+/// much until its first renewal.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+#[test]
+fn an_agent_in_wrap_up_on_a_killed_node_is_freed_once_its_lease_expires() {
+    let _serial = serial();
+    let mut rig = Rig::start("fb-wrapup-kill", 90, 2, true);
+    let ring = Duration::from_secs(5);
+    // The phone registers through node B, which survives.
+    rig.agent("8501", "2501", 1, false);
+    rig.db.add_queue(&Queue {
+        ring_timeout_ms: ring.as_millis() as i64,
+        wrapup_ms: 600_000,
+        ..queue("wrap", "ringall")
+    });
+    rig.db.add_member(&member("wrap", "8501", 0, 0));
+    rig.db.add_queue(&lonely("idle", 600_000, 0));
+    rig.settle();
+
+    // A call on node A reaches the agent; the caller hangs up and the agent is in wrap-up.
+    let (mut caller, ok) = rig.call(20, 0, "wrap", "wu-1");
+    let frames = caller.listen(
+        Some((Uac::media_addr(&ok), CALLER)),
+        Duration::from_secs(10),
+        |f| frames_of(&labels(f), AGENT) >= 25,
+    );
+    assert!(
+        frames_of(&labels(&frames), AGENT) >= 25,
+        "the agent answered on node A {}",
+        rig.logs()
+    );
+    caller.in_dialog("BYE", "wu-1", &ok, None);
+    let ev = rig.events_of("wu-1", Duration::from_secs(5), |e| {
+        has(e, "wrap", "complete")
+    });
+    let offered = ev
+        .iter()
+        .find(|e| e.event == "offer")
+        .map(|e| e.at_ms)
+        .unwrap_or_else(|| panic!("no offer: {:?}", summary(&ev)));
+    let wrap = wait_until(Duration::from_secs(5), || {
+        let a = rig.db.agent("8501");
+        a.state == AgentState::WrapUp && a.current_node.as_deref() == Some("fb-a")
+    });
+    assert!(
+        wrap.is_some(),
+        "the agent's wrap-up is tied to node A: {:?}",
+        rig.db.agent("8501")
+    );
+    // Another caller waits on node A when it dies.
+    let (_waiting, _) = rig.call(21, 0, "idle", "wu-wait");
+    let entered = wait_until(Duration::from_secs(5), || {
+        rig.db
+            .block(rig.db.store.entries())
+            .is_ok_and(|e| e.iter().any(|e| e.node == "fb-a"))
+    });
+    assert!(entered.is_some(), "a caller waits on node A");
+
+    rig.nodes[0].kill9();
+    let killed = now_ms();
+    let ttl = ring + LEASE_MARGIN;
+    let freed = wait_until(ttl + Duration::from_secs(20), || {
+        rig.db.agent("8501").state == AgentState::Available
+    });
+    let agent = rig.db.agent("8501");
+    assert!(
+        freed.is_some(),
+        "the agent left in wrap-up by the killed node is still {:?} on {:?} {}",
+        agent.state,
+        agent.current_node,
+        rig.logs()
+    );
+    let at = now_ms();
+    eprintln!(
+        "agent freed {} ms after the kill, {} ms after its lease was taken (TTL {ttl:?})",
+        at - killed,
+        at - offered
+    );
+    assert!(
+        at >= offered + ttl.as_millis() as i64 - 2000,
+        "freed at +{} ms after the lease was taken, before its TTL {ttl:?}",
+        at - offered
+    );
+    assert_eq!(agent.current_node, None, "{agent:?}");
+    let left = rig
+        .db
+        .block(rig.db.store.entries())
+        .expect("read queue entries");
+    assert!(
+        left.iter().all(|e| e.node != "fb-a"),
+        "the dead node's waiting call left the queue: {left:?}"
+    );
+
+    // Node B's next caller gets the agent.
+    let (mut caller, ok) = rig.call(22, 1, "wrap", "wu-2");
+    let frames = caller.listen(
+        Some((Uac::media_addr(&ok), CALLER)),
+        Duration::from_secs(10),
+        |f| frames_of(&labels(f), AGENT) >= 25,
+    );
+    caller.in_dialog("BYE", "wu-2", &ok, None);
+    assert!(
+        frames_of(&labels(&frames), AGENT) >= 25,
+        "the freed agent takes a call on node B: {} {}",
+        heard(&labels(&frames)),
+        rig.logs()
+    );
+}

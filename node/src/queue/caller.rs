@@ -460,6 +460,18 @@ pub async fn talk(
     leg.stop();
     let now = now_ms();
     let _ = node.store.finish_agent_call(&ext, now, &today(now)).await;
+    // The wrap-up stays tied to this node and call, so that should this node die before the
+    // wrap-up ends, another node frees the agent once the lease runs out.
+    let _ = node
+        .store
+        .transition_agent(
+            &ext,
+            &[AgentState::WrapUp],
+            AgentState::WrapUp,
+            now,
+            Some((ctx.call_id, me)),
+        )
+        .await;
     if let Some(q) = queue {
         event(
             node,
@@ -473,9 +485,45 @@ pub async fn talk(
     let (node2, ext2) = (node.clone(), ext.clone());
     tokio::spawn(async move {
         tokio::time::sleep(ms(wrapup_ms)).await;
-        release(&node2, &ext2, &lease, Some(AgentState::WrapUp)).await;
+        end_wrap_up(&node2, &ext2).await;
+        release(&node2, &ext2, &lease, None).await;
     });
     ended
+}
+
+/// Tries to end this many times, this far apart, an agent's wrap-up the database did not take.
+const WRAP_UP_TRIES: u32 = 20;
+const WRAP_UP_RETRY: Duration = Duration::from_secs(3);
+
+/// `wrap_up` → available (or paused), retried while the database fails, so that a short outage
+/// does not leave the agent in wrap-up.
+async fn end_wrap_up(node: &Node, ext: &str) {
+    for _ in 0..WRAP_UP_TRIES {
+        let moved = node
+            .store
+            .transition_agent(
+                ext,
+                &[AgentState::WrapUp],
+                AgentState::Available,
+                now_ms(),
+                None,
+            )
+            .await;
+        match moved {
+            Ok(_) => return,
+            Err(e) => {
+                debug!(agent = ext, error = %e, "cannot end the wrap-up; trying again");
+                tokio::select! {
+                    _ = node.stopping.cancelled() => return,
+                    _ = tokio::time::sleep(WRAP_UP_RETRY) => {}
+                }
+            }
+        }
+    }
+    warn!(
+        agent = ext,
+        "the agent's wrap-up could not be ended; it is freed once overdue"
+    );
 }
 
 /// Writes a queue event off the call path.

@@ -20,6 +20,9 @@ use crate::now_ms;
 pub const INTERVAL: Duration = Duration::from_millis(250);
 
 pub async fn run(node: Node) {
+    if let Err(e) = release_own_wrap_ups(&node).await {
+        debug!(error = %e, "cannot free agents left in wrap-up by an earlier run");
+    }
     let mut tick = tokio::time::interval(INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rounds: u64 = 0;
@@ -80,24 +83,86 @@ impl std::hash::Hasher for StableHasher {
 /// Rounds between two looks for agents stranded by a dead node.
 const RECOVER_EVERY: u64 = 8;
 
-/// Agents left ringing or in a call by a node that died (its heartbeat went stale) are put
-/// back to available once their lease can be taken, i.e. once the dead node's lease expired.
+/// States in which an agent is tied to a call (and its node) until that node lets it go.
+const TIED: [AgentState; 4] = [
+    AgentState::Reserved,
+    AgentState::Ringing,
+    AgentState::InCall,
+    AgentState::WrapUp,
+];
+
+/// A node starting again: agents its earlier run left in wrap-up are free now (the node's
+/// start frees the ones it left reserved, ringing or in a call). Runs before any call of this
+/// run can have reached its wrap-up.
+async fn release_own_wrap_ups(node: &Node) -> Result<(), callfleet_store::StoreError> {
+    let me = node.cfg.node.name.as_str();
+    for a in node.store.agents().await? {
+        if a.state != AgentState::WrapUp || a.current_node.as_deref() != Some(me) {
+            continue;
+        }
+        let freed = node
+            .store
+            .transition_agent(
+                &a.extension,
+                &[AgentState::WrapUp],
+                AgentState::Available,
+                now_ms(),
+                None,
+            )
+            .await?;
+        if freed {
+            tracing::info!(agent = %a.extension, "agent freed from a wrap-up of an earlier run");
+        }
+    }
+    Ok(())
+}
+
+/// A wrap-up lasting this much longer than the longest `wrapup_ms` of any queue was not ended
+/// by its node (the database failed then): any node frees the agent, once the lease is free.
+const WRAP_UP_OVERDUE_MS: i64 = 120_000;
+
+/// Agents left ringing, in a call or in wrap-up by a node that died (its heartbeat went stale)
+/// are put back to available once their lease can be taken, i.e. once the dead node's lease
+/// expired; the queue entries of such a node are deleted (its calls are gone). An agent whose
+/// wrap-up is overdue is freed the same way, whichever node it is tied to.
 async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError> {
     let view = node.balancer.view();
     let me = node.cfg.node.name.as_str();
     if !view.alive(me) {
         return Ok(()); // our own view is not fresh: judge nobody
     }
-    let busy = [
-        AgentState::Reserved,
-        AgentState::Ringing,
-        AgentState::InCall,
-    ];
+    let mut dead: Vec<String> = node
+        .store
+        .entries()
+        .await?
+        .into_iter()
+        .map(|e| e.node)
+        .filter(|n| n != me && long_dead(&view, n))
+        .collect();
+    dead.sort();
+    dead.dedup();
+    for n in dead {
+        let gone = node.store.remove_node_entries(&n).await?;
+        if gone > 0 {
+            tracing::info!(dead_node = %n, entries = gone, "queue entries of a node that died deleted");
+        }
+    }
+    let longest_wrap_up = node
+        .realtime
+        .get()
+        .queues
+        .values()
+        .map(|q| q.wrapup_ms)
+        .max()
+        .unwrap_or(0);
+    let now = now_ms();
     for a in node.store.agents().await? {
-        let Some(owner) = a.current_node.as_deref() else {
-            continue;
-        };
-        if !busy.contains(&a.state) || owner == me || !long_dead(&view, owner) {
+        let overdue = a.state == AgentState::WrapUp
+            && now - a.state_since_ms > longest_wrap_up.max(0) + WRAP_UP_OVERDUE_MS;
+        let owner = a.current_node.as_deref().unwrap_or("");
+        let orphaned =
+            TIED.contains(&a.state) && !owner.is_empty() && owner != me && long_dead(&view, owner);
+        if !orphaned && !overdue {
             continue;
         }
         let key = super::agent_key(&a.extension);
@@ -109,12 +174,19 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
             Ok(Some(l)) => l,
             _ => continue, // still leased by the dead node, or lockd unreachable: next time
         };
+        let from: &[AgentState] = if orphaned {
+            &TIED
+        } else {
+            &[AgentState::WrapUp]
+        };
         let freed = node
             .store
-            .transition_agent(&a.extension, &busy, AgentState::Available, now_ms(), None)
+            .transition_agent(&a.extension, from, AgentState::Available, now_ms(), None)
             .await?;
-        if freed {
+        if freed && orphaned {
             tracing::info!(agent = %a.extension, dead_node = owner, "agent freed from a node that died");
+        } else if freed {
+            tracing::info!(agent = %a.extension, "agent freed from an overdue wrap-up");
         }
         let _ = node.locks.release(&lease).await;
     }
@@ -125,7 +197,7 @@ async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
     let view = node.balancer.view();
     let me = node.cfg.node.name.as_str();
     // Calls held by a node that died are gone with it: they must not keep agents from the
-    // living (they are deleted by `recover_stranded`).
+    // living (`recover_stranded` deletes them once the node is silent for twice the TTL).
     let entries: Vec<_> = node
         .store
         .waiting_entries()
