@@ -26,6 +26,75 @@ pub enum ConfigError {
     },
     #[error("invalid config: {key}: {problem}")]
     Invalid { key: &'static str, problem: String },
+    #[error("environment variable {var}: {problem}")]
+    Env { var: String, problem: &'static str },
+}
+
+/// Prefix of the environment variables that override config keys.
+pub const ENV_PREFIX: &str = "CALLFLEET_";
+
+/// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
+const SECTIONS: [&str; 11] = [
+    "node",
+    "sip",
+    "http",
+    "database",
+    "carriers",
+    "heartbeat",
+    "lb",
+    "media",
+    "call",
+    "registrar",
+    "lock",
+];
+
+/// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of
+/// the variables applied, sorted. A value is read as a TOML value when it is one (`200`,
+/// `true`, `["a", "b"]`, `"quoted"`), else as a string (`postgres://…`, `10.0.0.5:5060`, `2s`).
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut applied = Vec::new();
+    for (var, value) in env {
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let rest = rest.to_ascii_lowercase();
+        let Some((section, key)) = rest.split_once('_') else {
+            continue;
+        };
+        if !SECTIONS.contains(&section) {
+            continue;
+        }
+        if key.is_empty() {
+            return Err(ConfigError::Env {
+                var,
+                problem: "name a key after the section, e.g. CALLFLEET_NODE_NAME",
+            });
+        }
+        let entry = table
+            .entry(section.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let Some(section_table) = entry.as_table_mut() else {
+            return Err(ConfigError::Env {
+                var,
+                problem: "the config file has this section as a plain value",
+            });
+        };
+        section_table.insert(key.to_owned(), env_value(&value));
+        applied.push(var);
+    }
+    applied.sort();
+    Ok(applied)
+}
+
+/// `value` as TOML when it parses as one, else as a string.
+fn env_value(value: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
 }
 
 /// The whole node configuration (see docs/config.md).
@@ -394,17 +463,46 @@ fn default_algorithms() -> Vec<Algorithm> {
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let cfg = Config::parse(&text).map_err(|e| match e {
-            ConfigError::Parse { source, .. } => ConfigError::Parse {
-                path: path.to_path_buf(),
-                source,
-            },
-            other => other,
-        })?;
+        Config::load_with_env(Some(path), std::env::vars())
+    }
+
+    /// Reads the config file (or starts from nothing when `path` is `None`), applies the
+    /// `CALLFLEET_<SECTION>_<KEY>` overrides found in `env`, then parses and checks the result.
+    /// Variables whose `<SECTION>` is not a config section are left alone (they may belong to
+    /// something else); one naming an unknown key of a known section is refused by name.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let (text, place) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?,
+                path.display().to_string(),
+            ),
+            None => (String::new(), "<no file>".to_owned()),
+        };
+        let parse_error = |source| ConfigError::Parse {
+            path: PathBuf::from(&place),
+            source: Box::new(source),
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(parse_error)?;
+        let applied = apply_env(&mut table, env)?;
+        let place = if applied.is_empty() {
+            place
+        } else {
+            format!("{place} with {}", applied.join(", "))
+        };
+        let cfg: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|source| ConfigError::Parse {
+                    path: PathBuf::from(place),
+                    source: Box::new(source),
+                })?;
+        cfg.validate()?;
         Ok(cfg)
     }
 

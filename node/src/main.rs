@@ -185,7 +185,14 @@ fn main() -> anyhow::Result<()> {
             Command::Node {
                 config: None,
                 action: None,
-            } => anyhow::bail!("callfleet node needs --config FILE"),
+            } => {
+                // No file: the whole config comes from CALLFLEET_<SECTION>_<KEY> variables.
+                let cfg = Config::load_with_env(None, std::env::vars()).context(
+                    "callfleet node needs --config FILE, or at least CALLFLEET_NODE_NAME, \
+                     CALLFLEET_SIP_LISTEN and CALLFLEET_HTTP_LISTEN in the environment",
+                )?;
+                callfleet::node::run(cfg).await
+            }
             Command::Migrate { config, database } => {
                 cli::migrate(config.as_deref(), database).await
             }

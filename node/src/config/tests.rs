@@ -150,3 +150,91 @@ fn registrar_defaults_and_limits() {
         assert!(err.contains("sip.realm"), "{realm:?}: {err}");
     }
 }
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn environment_overrides_the_file_and_can_replace_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("node.toml");
+    std::fs::write(&path, MINIMAL).expect("write config");
+    let cfg = Config::load_with_env(
+        Some(&path),
+        env(&[
+            ("CALLFLEET_NODE_CAPACITY", "250"),
+            (
+                "CALLFLEET_DATABASE_URL",
+                "postgres://cf:pw@127.0.0.1/cluster",
+            ),
+            ("CALLFLEET_LOCK_URLS", r#"["http://127.0.0.1:7070"]"#),
+            ("CALLFLEET_HEARTBEAT_INTERVAL", "3s"),
+            ("CALLFLEET_LB_REFUSE_CPU", "95.5"),
+            ("CALLFLEET_HTTP_TRUST_LOOPBACK", "false"),
+            // Not a config section: left for whoever uses it.
+            ("CALLFLEET_TEST_PG", "postgres://elsewhere"),
+            ("HOME", "/root"),
+        ]),
+    )
+    .expect("file + environment");
+    assert_eq!(cfg.node.capacity, 250);
+    assert_eq!(cfg.database.url, "postgres://cf:pw@127.0.0.1/cluster");
+    assert_eq!(cfg.lock.urls.len(), 1);
+    assert_eq!(cfg.heartbeat.interval, Duration::from_secs(3));
+    assert!((cfg.lb.refuse_cpu - 95.5).abs() < f32::EPSILON);
+    assert!(!cfg.http.trust_loopback);
+
+    // No file at all: a container's whole config from the environment.
+    let cfg = Config::load_with_env(
+        None,
+        env(&[
+            ("CALLFLEET_NODE_NAME", "pod-7"),
+            ("CALLFLEET_SIP_LISTEN", "127.0.0.7:5060"),
+            ("CALLFLEET_HTTP_LISTEN", "127.0.0.7:8080"),
+        ]),
+    )
+    .expect("environment only");
+    assert_eq!(cfg.node.name, "pod-7");
+    assert_eq!(cfg.sip.listen, "127.0.0.7:5060".parse().expect("addr"));
+}
+
+#[test]
+fn a_wrong_environment_key_is_refused_by_name() {
+    let base = [
+        ("CALLFLEET_NODE_NAME", "pod-7"),
+        ("CALLFLEET_SIP_LISTEN", "127.0.0.7:5060"),
+        ("CALLFLEET_HTTP_LISTEN", "127.0.0.7:8080"),
+    ];
+    let mut vars = env(&base);
+    vars.push(("CALLFLEET_LB_REFUSE_CPUS".to_owned(), "90".to_owned()));
+    let err = Config::load_with_env(None, vars)
+        .expect_err("unknown key")
+        .to_string();
+    assert!(
+        err.contains("refuse_cpus") && err.contains("CALLFLEET_LB_REFUSE_CPUS"),
+        "{err}"
+    );
+
+    let mut vars = env(&base);
+    vars.push(("CALLFLEET_NODE_CAPACITY".to_owned(), "lots".to_owned()));
+    let err = Config::load_with_env(None, vars)
+        .expect_err("bad type")
+        .to_string();
+    assert!(err.contains("capacity"), "{err}");
+
+    let mut vars = env(&base);
+    vars.push(("CALLFLEET_NODE_".to_owned(), "x".to_owned()));
+    let err = Config::load_with_env(None, vars)
+        .expect_err("no key")
+        .to_string();
+    assert!(err.contains("CALLFLEET_NODE_"), "{err}");
+
+    let err = Config::load_with_env(None, Vec::new())
+        .expect_err("nothing at all")
+        .to_string();
+    assert!(err.contains("node"), "{err}");
+}
