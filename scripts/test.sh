@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints, and the whole test suite against real peers
-# (SIPp, Kamailio, baresip, memcached, PostgreSQL on loopback addresses).
+# (SIPp, Kamailio, baresip, memcached, PostgreSQL, headless Chromium on loopback addresses).
 # On a Debian/Ubuntu machine as root it installs what the tests need when it is missing, and starts
 # PostgreSQL and memcached when they are not running. A machine that has everything does no apt work.
 #
@@ -48,6 +48,9 @@ need_cmd sox sox
 need_cmd curl curl
 need_cmd pkg-config pkg-config
 need_cmd taskset util-linux
+need_cmd python3 python3
+need_cmd chromium chromium
+need_cmd chromedriver chromium-driver
 if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; else need_cmd cc build-essential; fi
 if ! command -v psql >/dev/null 2>&1 || ! pg_server_installed; then missing+=(postgresql); fi
 
