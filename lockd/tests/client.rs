@@ -1,6 +1,7 @@
 //! `LockClient` failover against real sockets: a lockd that refuses connections, one that
-//! accepts and never answers, one that answers 500, and a real one behind them; a 409 or a
-//! 400 is an answer and is never retried elsewhere.
+//! accepts and never answers, one that answers 500, one that hangs up, and a real one behind
+//! them; a 409 or a 400 is an answer and is never retried elsewhere. Kept-alive connections
+//! survive a lockd restart and fail over when a lockd dies.
 
 // Test code: a panic is a failed test (clippy.toml allows unwrap in #[test] functions; this
 // extends it to the helpers around them).
@@ -183,4 +184,89 @@ async fn requests_reuse_one_kept_alive_connection() {
         1,
         "60 requests, one connection"
     );
+}
+
+/// Accepts connections, reads a little and hangs up without answering; counts them.
+async fn hangs_up(ip: &str) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt as _;
+    let l = tokio::net::TcpListener::bind((ip, 0)).await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 16];
+            let _ = sock.read(&mut buf).await;
+        }
+    });
+    (url, accepted)
+}
+
+#[tokio::test]
+async fn a_lockd_that_hangs_up_is_skipped() {
+    let real = Lockd::start("127.0.20.30", Backend::memory());
+    let (rude, hung_up) = hangs_up("127.0.20.31").await;
+    let client = LockClient::new([rude.clone(), real.url.clone()]).unwrap();
+    let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
+    assert!(client.release(&lease).await.unwrap());
+    // Tried once (a new connection that closes is not retried), then never again.
+    assert_eq!(hung_up.load(Ordering::SeqCst), 1);
+
+    let client = LockClient::new([rude]).unwrap();
+    match client.acquire("agent:1", "a", TTL).await {
+        Err(LockError::Unavailable { attempts: 1, last }) => {
+            assert!(matches!(*last, AttemptError::Transport { .. }), "{last:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn kept_alive_connections_outlive_a_lockd_restart() {
+    let mut lockd = Lockd::start("127.0.20.32", Backend::memory());
+    let client = LockClient::new([&lockd.url]).unwrap();
+    let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
+    // The restarted lockd knows nothing of the lease (memory backend); what matters is that
+    // the client's kept-alive connection to the old process does not fail the request.
+    lockd.restart(Backend::memory());
+    for i in 0..3 {
+        assert!(!client.release(&lease).await.unwrap(), "round {i}");
+    }
+    let again = client.acquire("agent:1", "b", TTL).await.unwrap().unwrap();
+    assert!(client.release(&again).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_dead_lockd_s_kept_alive_connections_fail_over() {
+    let mut first = Lockd::start("127.0.20.33", Backend::memory());
+    let second = Lockd::start("127.0.20.34", Backend::memory());
+    let client = LockClient::new([first.url.clone(), second.url.clone()]).unwrap();
+    // Several connections to the first lockd, kept alive.
+    let leases = futures_join(&client, 4).await;
+    assert_eq!(leases.len(), 4);
+    first.kill();
+    let lease = client.acquire("agent:x", "a", TTL).await.unwrap().unwrap();
+    assert!(client.renew(&lease, TTL).await.unwrap());
+    assert!(client.release(&lease).await.unwrap());
+    // The second lockd has it: a direct client sees the key free again, and the first
+    // lockd's leases are unknown there.
+    let direct = LockClient::new([&second.url]).unwrap();
+    assert!(direct.acquire("agent:x", "b", TTL).await.unwrap().is_some());
+    assert!(direct.acquire("agent:0", "b", TTL).await.unwrap().is_some());
+}
+
+/// `n` leases taken at once (on agent:0.. agent:n-1), so that `n` connections are opened.
+async fn futures_join(client: &LockClient, n: usize) -> Vec<callfleet_lockd::Lease> {
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let client = client.clone();
+            tokio::spawn(async move { client.acquire(&format!("agent:{i}"), "a", TTL).await })
+        })
+        .collect();
+    let mut leases = Vec::new();
+    for task in tasks {
+        leases.push(task.await.unwrap().unwrap().unwrap());
+    }
+    leases
 }

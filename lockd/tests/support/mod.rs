@@ -76,6 +76,26 @@ impl Lockd {
     pub fn start(ip: &str, backend: Backend) -> Self {
         let listener =
             TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind lockd on {ip}: {e}"));
+        Self::serve(listener, backend)
+    }
+
+    /// A lockd on the address of one that was killed (like a restarted process). Waits up
+    /// to 5 s for the old one's socket to be gone.
+    pub fn restart(&mut self, backend: Backend) {
+        self.kill();
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(addr.as_str()) {
+                Ok(listener) => break listener,
+                Err(e) if Instant::now() >= deadline => panic!("rebind lockd on {addr}: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        *self = Self::serve(listener, backend);
+    }
+
+    fn serve(listener: TcpListener, backend: Backend) -> Self {
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let rt = tokio::runtime::Builder::new_multi_thread()
