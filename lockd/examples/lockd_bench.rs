@@ -2,8 +2,9 @@
 //! lockd, next to memcached's own `add`+`delete` as the reference, in the same run.
 //!
 //! Each client is a task looping on its own key (no contention: this measures the path, not
-//! the lock) until the time is up. lockd runs in this process on its own runtime, bound to a
-//! 127.0.0.x address, with its memcached backend (the one measured) and its memory backend
+//! the lock) until the time is up. lockd runs in this process on a thread (or threads) and
+//! runtime of its own, built by `callfleet_lockd::runtime` as `callfleet lockd` builds it,
+//! bound to a 127.0.0.x address, with its memcached backend (the one measured) and its memory backend
 //! (which shows what HTTP alone costs); a fourth measurement runs the memcached backend
 //! without HTTP. The raw reference sends confirmed `add` and `delete` over one connection per
 //! client (`async-memcached`, an independent client).
