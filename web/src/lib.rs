@@ -11,14 +11,18 @@
 //!   their JSON routes; [`rpc`] serves the same operations over XML-RPC at `/RPC2`.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
+//! - [`snapshot`]: the panel's cluster snapshot, read from SQL once per second by one task per
+//!   node and published on a watch channel ([`snapshot::Hub`]) for every viewer and gauge;
+//!   [`panel`] serves the supervisor page, its script and the SSE stream of snapshots.
 //!
 //! # Invariants
 //!
 //! - **Handlers hold no lock across `.await`**: state is `Arc`s and atomics; the node's own
 //!   futures (behind [`NodeApi`]) own their I/O.
 //! - **Metric cardinality is bounded**: label values come from closed enums
-//!   ([`Outcome`], [`SipMethod`]), SIP status codes (100..=699, anything else is folded into `0`)
-//!   or the cluster's node names.
+//!   ([`Outcome`], [`SipMethod`]), SIP status codes (100..=699, anything else is folded into `0`),
+//!   the cluster's node names, agent states, or the configured queues' names.
+//! - **Panel viewers never touch SQL**: pages and event streams read the published snapshot.
 //! - **Admin routes are closed by default**: only loopback peers or requests carrying the
 //!   configured cluster secret get through; a missing peer address counts as remote.
 

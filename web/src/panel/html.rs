@@ -67,6 +67,8 @@ pub fn page(viewer: &Viewer, snapshot: Option<&Snapshot>) -> String {
         let _ = writeln!(h, "<meta name=\"csrf\" content=\"{}\">", escape(csrf));
     }
     h.push_str("<title>callfleet panel</title>\n");
+    // No favicon request (and no 404 in the browser console).
+    h.push_str("<link rel=\"icon\" href=\"data:,\">\n");
     h.push_str("<link rel=\"stylesheet\" href=\"/static/panel.css\">\n");
     h.push_str("<script src=\"/static/panel.js\" defer></script>\n</head>\n<body>\n");
 
