@@ -10,6 +10,7 @@
 //! - `calls`, `records`: live calls in memory and their SQL records (written off the call path);
 //! - `dialplan`: where an answered call goes (queue, agent, hot-desk codes, music on hold);
 //! - `queue`: the cluster queue's I/O shell: dispatcher, waiting callers, agent legs, voicemail;
+//! - `listen`: supervisors listening in on (or whispering into) bridged calls, across nodes;
 //! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
 //! - `shed`: the load-shedding policy;
 //! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod dialplan;
 pub mod heartbeat;
+pub mod listen;
 pub mod media;
 pub mod node;
 pub mod queue;

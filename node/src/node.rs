@@ -47,6 +47,8 @@ pub struct Inner {
     pub realtime: crate::realtime::Realtime,
     /// Calls of this node waiting in the cluster queue.
     pub queue: crate::queue::Local,
+    /// Bridged calls of this node that supervisors may listen to.
+    pub listen: crate::listen::Listenable,
     /// Operator asked this node to take no new calls and exit when idle.
     pub draining: AtomicBool,
     /// CPU over `lb.refuse_cpu` or shed level 3 (set by the heartbeat task).
@@ -138,6 +140,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
             realtime: crate::realtime::Realtime::default(),
             queue: crate::queue::Local::default(),
+            listen: crate::listen::Listenable::default(),
             store,
             balancer,
             metrics: Metrics::new(),
@@ -350,6 +353,26 @@ impl NodeApi for Api {
                 })
             }
         })
+    }
+
+    fn listen(
+        &self,
+        call_id: String,
+        device: String,
+        mode: callfleet_web::ListenMode,
+    ) -> BoxFuture<'static, Result<(), ApiError>> {
+        let node = self.0.clone();
+        Box::pin(async move { crate::listen::listen(&node, &call_id, &device, mode).await })
+    }
+
+    fn listen_here(
+        &self,
+        call_id: String,
+        device: String,
+        mode: callfleet_web::ListenMode,
+    ) -> BoxFuture<'static, Result<(), ApiError>> {
+        let node = self.0.clone();
+        Box::pin(async move { crate::listen::listen_here(&node, &call_id, &device, mode).await })
     }
 
     fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {

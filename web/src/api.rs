@@ -10,6 +10,8 @@
 //! | `POST /api/v1/agents/{ext}/login` `{"device"}` | 204; 404 unknown agent or device; 409 busy (admin) |
 //! | `POST /api/v1/agents/{ext}/logout` | 204; 404 unknown agent; 409 in a call (admin)   |
 //! | `GET /metrics`              | 200 OpenMetrics text                                |
+//! | `POST /api/v1/calls/{id}/listen` `{"device","mode"}` | 202 dialling the supervisor (level `Supervise`; [`crate::listen`]) |
+//! | `POST /internal/v1/calls/{id}/listen` | the same for a call held here (level `Internal`) |
 
 use std::fmt;
 use std::future::Future;
@@ -46,6 +48,36 @@ pub trait NodeApi: Send + Sync + 'static {
     fn agent_login(&self, ext: String, device: String) -> BoxFuture<'static, Result<(), ApiError>>;
     /// Logs agent `ext` out.
     fn agent_logout(&self, ext: String) -> BoxFuture<'static, Result<(), ApiError>>;
+    /// Dials phone `device` to listen to (or whisper on) call `call_id`, wherever in the
+    /// cluster it is held; `Ok` once the phone is being dialled.
+    fn listen(
+        &self,
+        call_id: String,
+        device: String,
+        mode: crate::listen::ListenMode,
+    ) -> BoxFuture<'static, Result<(), ApiError>> {
+        let _ = (call_id, device, mode);
+        Box::pin(async { Err(listen_unsupported()) })
+    }
+    /// [`NodeApi::listen`] for a call held by this node only (asked by another node).
+    fn listen_here(
+        &self,
+        call_id: String,
+        device: String,
+        mode: crate::listen::ListenMode,
+    ) -> BoxFuture<'static, Result<(), ApiError>> {
+        let _ = (call_id, device, mode);
+        Box::pin(async { Err(listen_unsupported()) })
+    }
+}
+
+/// What a node without listen-in answers.
+fn listen_unsupported() -> ApiError {
+    let cause = std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "this node does not serve listen-in",
+    );
+    ApiError::internal("listen in on a call", cause)
 }
 
 /// Body of `POST /api/v1/agents/{ext}/login`.
@@ -117,6 +149,22 @@ impl fmt::Debug for AppState {
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so admin routes can see
 /// the peer address; without it every admin request needs the secret.
 pub fn router(state: AppState) -> Router {
+    let guarded = |routes: Router<AppState>, access: Access| -> Router<AppState> {
+        routes.route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            move |s: State<AppState>, r: axum::extract::Request, n: axum::middleware::Next| {
+                auth::guard(s, access, r, n)
+            },
+        ))
+    };
+    let supervise = Router::new().route(
+        "/api/v1/calls/{call_id}/listen",
+        post(crate::listen::listen),
+    );
+    let internal = Router::new().route(
+        "/internal/v1/calls/{call_id}/listen",
+        post(crate::listen::listen_internal),
+    );
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/nodes", get(nodes))
@@ -128,6 +176,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::crm::routes())
         .merge(crate::rpc::routes())
+        .merge(guarded(supervise, Access::Supervise))
+        .merge(guarded(internal, Access::Internal))
         .with_state(state)
 }
 

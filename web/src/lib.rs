@@ -9,6 +9,8 @@
 //! - [`crm`]: the CRM operations (queues, agents, tiers, daily limits, sales, VIP callers,
 //!   live calls) written once over the store, with a stable numeric code per failure, and
 //!   their JSON routes; [`rpc`] serves the same operations over XML-RPC at `/RPC2`.
+//! - [`listen`]: listen-in and whisper routes; the node behind [`NodeApi::listen`] finds the
+//!   call, here or on the node holding it.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
 //! - [`snapshot`]: the panel's cluster snapshot, read from SQL once per second by one task per
@@ -33,6 +35,7 @@ pub mod api;
 pub mod auth;
 pub mod crm;
 pub mod error;
+pub mod listen;
 pub mod login;
 pub mod metrics;
 pub mod panel;
@@ -41,4 +44,5 @@ pub mod snapshot;
 
 pub use api::{router, AppState, BoxFuture, NodeApi, SECRET_HEADER};
 pub use error::{ApiError, BoxError};
+pub use listen::ListenMode;
 pub use metrics::{Metrics, Outcome, SipMethod};

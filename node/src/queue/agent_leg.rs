@@ -72,8 +72,7 @@ pub fn dial(
     dial_with(dialogs, local_sip, d, socket, local, Direction::SendRecv)
 }
 
-/// [`dial`] with the media direction of our offer (`SendOnly` for a supervisor who only
-/// listens).
+/// [`dial`] with the media direction of our offer, from our side (`SendOnly`: we only send).
 pub fn dial_with(
     dialogs: &Arc<DialogLayer>,
     local_sip: SocketAddr,

@@ -438,6 +438,8 @@ pub async fn talk(
     }
     node.calls.set_served(ctx.call_id, queue, Some(&ext));
     bridge(ctx.media, &leg);
+    // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
+    let listenable = crate::listen::offer(ctx, &leg, &ext, queue);
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);
     let ended = loop {
@@ -457,6 +459,7 @@ pub async fn talk(
             }
         }
     };
+    drop(listenable);
     leg.stop();
     let now = now_ms();
     let _ = node.store.finish_agent_call(&ext, now, &today(now)).await;

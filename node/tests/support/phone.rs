@@ -188,6 +188,23 @@ impl Phone {
         self.log().matches(&needle).count()
     }
 
+    /// Makes the phone play `wav` (8 kHz mono) into the calls it takes from now on, instead of
+    /// phone.sh's 600 Hz tone: baresip's file source opens `tone.wav` at each call's start.
+    pub fn play(&self, wav: &Path) {
+        std::fs::copy(wav, self.dir.join("tone.wav"))
+            .unwrap_or_else(|e| panic!("replace {}'s tone with {}: {e}", self.addr, wav.display()));
+    }
+
+    /// Recordings of what the phone heard (`rec/dump-*-dec.wav`), oldest first.
+    pub fn heard_files(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.join("rec"))
+            .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.to_string_lossy().ends_with("-dec.wav"));
+        files.sort();
+        files
+    }
+
     /// Waits until the phone's registration was accepted.
     pub fn wait_registered(&self, limit: Duration) -> bool {
         wait_until(limit, || self.log().contains("200 OK")).is_some()

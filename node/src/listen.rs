@@ -1,0 +1,433 @@
+//! Listen-in and whisper: a supervisor's phone is dialled by the node holding a bridged call
+//! and hears the caller and the agent mixed; in whisper mode the agent also hears the
+//! supervisor, the caller never does.
+//!
+//! Any node takes the request (`POST /api/v1/calls/{id}/listen`). A call held here is served
+//! at once ([`listen_here`]); otherwise the node finds the holder in `live_calls`, its HTTP
+//! address in the cluster view (heartbeats), and forwards the request to the holder's internal
+//! route with the cluster secret ([`listen`]). The holder dials the supervisor through the
+//! registrar's binding (whichever node took the REGISTER), like an agent's phone, and plays a
+//! [`Mix`](crate::media::tap::Mix) of the call's [`Tap`] to it. The supervisor's leg ends with
+//! our BYE (or CANCEL) when the call ends, and on its own when the supervisor hangs up; the
+//! call never notices either.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use callfleet_web::{ApiError, ListenMode, SECRET_HEADER};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::media::sdp::{Codec, Direction};
+use crate::media::session::{Leg, Mode, Session, Target};
+use crate::media::tap::{Side, Tap};
+use crate::node::Node;
+use crate::now_ms;
+use crate::queue::agent_leg::{self, Dial, RingOutcome};
+use crate::queue::caller::event;
+use crate::sip::ctx::CallCtx;
+
+/// How long the supervisor's phone may ring.
+const RING_LIMIT: Duration = Duration::from_secs(30);
+/// The media direction offered to the supervisor's phone, in both modes. `sendonly` would say
+/// "listen only" more exactly, but phones do not all play a stream they answered `recvonly`
+/// (baresip does not); in listen mode what the supervisor's phone sends is dropped.
+const SUPERVISOR_DIRECTION: Direction = Direction::SendRecv;
+/// How long a forwarded request may take, connection included.
+const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Why a call cannot be listened to now (409); also matched on a holder's answer.
+pub const NOT_BRIDGED: &str = "call is not bridged to an agent";
+pub const NOT_REGISTERED: &str = "supervisor's phone is not registered";
+pub const WHISPER_TAKEN: &str = "another supervisor is whispering on this call";
+const CONFLICTS: [&str; 3] = [NOT_BRIDGED, NOT_REGISTERED, WHISPER_TAKEN];
+
+/// This node's bridged calls, open to listeners while the conversation lasts.
+#[derive(Default)]
+pub struct Listenable {
+    /// A std mutex: map operations only, never held across an `.await`.
+    calls: Mutex<HashMap<String, Bridged>>,
+}
+
+/// What a supervisor's leg needs of a bridged call.
+#[derive(Clone)]
+struct Bridged {
+    tap: Tap,
+    /// The agent's leg, where a whisper is mixed in.
+    agent_leg: Arc<Leg>,
+    codec: Codec,
+    agent: String,
+    queue: Option<String>,
+    caller: String,
+    /// Cancelled when the conversation ends.
+    ended: CancellationToken,
+}
+
+impl Listenable {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Bridged>> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, call_id: &str) -> Option<Bridged> {
+        self.lock().get(call_id).cloned()
+    }
+
+    /// Bridged calls here right now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+/// Held by a bridged conversation: while it lives, supervisors may listen; when it drops, the
+/// call is no longer listenable and every supervisor's leg on it is ended.
+pub struct Offered {
+    node: Node,
+    call_id: String,
+    ended: CancellationToken,
+}
+
+impl Drop for Offered {
+    fn drop(&mut self) {
+        self.node.listen.lock().remove(&self.call_id);
+        self.ended.cancel();
+    }
+}
+
+/// Opens the bridged call of `ctx` (the caller's leg) and `agent` (the agent's leg) to
+/// listeners: both legs publish what their party sends to the call's tap.
+pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>) -> Offered {
+    let node = ctx.node;
+    let tap = Tap::new();
+    ctx.media.set_tap(Some((tap.clone(), Side::Caller)));
+    agent.set_tap(Some((tap.clone(), Side::Agent)));
+    let ended = CancellationToken::new();
+    let bridged = Bridged {
+        tap,
+        agent_leg: agent.leg(),
+        codec: ctx.media.target().codec,
+        agent: ext.to_string(),
+        queue: queue.map(str::to_string),
+        caller: ctx.caller.clone(),
+        ended: ended.clone(),
+    };
+    node.listen.lock().insert(ctx.call_id.to_string(), bridged);
+    Offered {
+        node: node.clone(),
+        call_id: ctx.call_id.to_string(),
+        ended,
+    }
+}
+
+/// Stops the whisper on the agent's leg when the supervisor's leg ends, however it ends.
+struct WhisperSlot(Arc<Leg>);
+
+impl Drop for WhisperSlot {
+    fn drop(&mut self) {
+        self.0.stop_whisper();
+    }
+}
+
+/// Serves a listen request for a call held by this node: checks it, then dials the
+/// supervisor's phone in the background (the request is answered while it rings).
+pub async fn listen_here(
+    node: &Node,
+    call_id: &str,
+    device: &str,
+    mode: ListenMode,
+) -> Result<(), ApiError> {
+    let Some(call) = node.listen.get(call_id) else {
+        return Err(if node.calls.contains(call_id) {
+            ApiError::Conflict {
+                reason: NOT_BRIDGED,
+            }
+        } else {
+            ApiError::NotFound { what: "call" }
+        });
+    };
+    let binding = node
+        .store
+        .registrations(device, now_ms())
+        .await
+        .map_err(|e| ApiError::unavailable("database", e))?
+        .into_iter()
+        .next();
+    let Some(binding) = binding else {
+        return Err(ApiError::Conflict {
+            reason: NOT_REGISTERED,
+        });
+    };
+    let via = binding
+        .received
+        .parse()
+        .map_err(|e| ApiError::internal("read the supervisor's registration", e))?;
+    let whisper = match mode {
+        ListenMode::Whisper if !call.agent_leg.start_whisper() => {
+            return Err(ApiError::Conflict {
+                reason: WHISPER_TAKEN,
+            })
+        }
+        ListenMode::Whisper => Some(WhisperSlot(call.agent_leg.clone())),
+        ListenMode::Listen => None,
+    };
+    let (socket, local) = node
+        .ports
+        .bind()
+        .await
+        .map_err(|e| ApiError::unavailable("RTP port", e))?;
+    let dialogs = node
+        .queue
+        .dialogs
+        .get()
+        .cloned()
+        .ok_or(ApiError::Conflict {
+            reason: "SIP is not running yet",
+        })?;
+    let dial = Dial {
+        agent: device.to_string(),
+        contact: binding.contact,
+        via,
+        codec: call.codec,
+        caller: call.caller.clone(),
+    };
+    let ringing = agent_leg::dial_with(
+        &dialogs,
+        node.cfg.sip_advertise(),
+        &dial,
+        socket,
+        local,
+        SUPERVISOR_DIRECTION,
+    )
+    .map_err(|e| ApiError::internal("dial the supervisor's phone", e))?;
+    info!(call_id, supervisor = device, agent = %call.agent, mode = mode.as_str(), "dialling a supervisor to listen in");
+    let job = Supervisor {
+        node: node.clone(),
+        call_id: call_id.to_string(),
+        device: device.to_string(),
+        mode,
+        call,
+        whisper,
+    };
+    tokio::spawn(job.run(ringing));
+    Ok(())
+}
+
+/// One supervisor's leg on one call.
+struct Supervisor {
+    node: Node,
+    call_id: String,
+    device: String,
+    mode: ListenMode,
+    call: Bridged,
+    whisper: Option<WhisperSlot>,
+}
+
+impl Supervisor {
+    async fn run(self, mut ringing: agent_leg::Ringing) {
+        let (node, call) = (&self.node, &self.call);
+        let outcome = tokio::select! {
+            o = ringing.wait(RING_LIMIT) => o,
+            _ = call.ended.cancelled() => {
+                ringing.cancel().await;
+                info!(call_id = %self.call_id, supervisor = %self.device, "call ended while the supervisor's phone rang");
+                return;
+            }
+            _ = node.hangup.cancelled() => {
+                ringing.cancel().await;
+                return;
+            }
+        };
+        let offer = match outcome {
+            RingOutcome::Answered { offer } => offer,
+            RingOutcome::Failed { status } => {
+                info!(call_id = %self.call_id, supervisor = %self.device, status, "supervisor's phone did not answer");
+                return;
+            }
+        };
+        if call.ended.is_cancelled() {
+            // Answered as the call ended: nothing left to hear.
+            let _ = ringing.dialog.bye().await;
+            return;
+        }
+        let target = Target {
+            remote: offer.remote,
+            codec: offer.codec,
+            send: true,
+            dtmf_pt: offer.dtmf_pt,
+        };
+        let whisper_to = self.whisper.as_ref().map(|w| w.0.clone());
+        let mix = Arc::new(call.tap.mix(whisper_to));
+        let leg = Session::start(
+            ringing.socket,
+            ringing.local,
+            target,
+            Mode::Listen(mix),
+            node.moh.clone(),
+            0,
+        );
+        let mode = self.mode.as_str();
+        info!(call_id = %self.call_id, supervisor = %self.device, agent = %call.agent, mode, "supervisor is listening in");
+        if let Some(q) = &call.queue {
+            let detail = format!("{mode}:{}", self.device);
+            event(
+                node,
+                q,
+                &self.call_id,
+                Some(&call.agent),
+                "listen",
+                Some(&detail),
+            );
+        }
+        let dialog = ringing.dialog;
+        let mut states = ringing.states;
+        let ended_by = tokio::select! {
+            _ = agent_leg::wait_end(&mut states) => "supervisor",
+            _ = call.ended.cancelled() => {
+                let _ = dialog.bye().await;
+                "call"
+            }
+            _ = node.hangup.cancelled() => {
+                let _ = dialog.bye().await;
+                "node"
+            }
+        };
+        leg.stop();
+        info!(
+            call_id = %self.call_id,
+            supervisor = %self.device,
+            ended_by,
+            sent = leg.stats().sent.load(std::sync::atomic::Ordering::Relaxed),
+            "listen-in ended"
+        );
+    }
+}
+
+/// Serves a listen request wherever the call is: here, or forwarded to the node holding it.
+pub async fn listen(
+    node: &Node,
+    call_id: &str,
+    device: &str,
+    mode: ListenMode,
+) -> Result<(), ApiError> {
+    if node.listen.get(call_id).is_some() || node.calls.contains(call_id) {
+        return listen_here(node, call_id, device, mode).await;
+    }
+    let calls = node
+        .store
+        .live_calls(None)
+        .await
+        .map_err(|e| ApiError::unavailable("database", e))?;
+    let me = node.cfg.node.name.as_str();
+    let Some(holder) = calls
+        .into_iter()
+        .find(|c| c.call_id == call_id && c.node != me)
+        .map(|c| c.node)
+    else {
+        return Err(ApiError::NotFound { what: "call" });
+    };
+    let view = node.balancer.view();
+    let addr = match view.get(&holder) {
+        Some(n) if view.is_alive(n) => n.http,
+        _ => {
+            return Err(ApiError::unavailable(
+                "node holding the call",
+                Unreachable::Dead { node: holder },
+            ))
+        }
+    };
+    forward(node, &holder, addr, call_id, device, mode).await
+}
+
+/// Why the node holding a call cannot be asked.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreachable {
+    #[error("node {node} holds the call but its heartbeat is stale")]
+    Dead { node: String },
+    #[error("cannot build the request to node {node}: {reason}")]
+    Url { node: String, reason: &'static str },
+    #[error("node {node} at {url} did not answer: {source}")]
+    Http {
+        node: String,
+        url: String,
+        source: reqwest::Error,
+    },
+    #[error("node {node} refused our cluster secret (set the same http.secret on every node)")]
+    Secret { node: String },
+    #[error("node {node} answered HTTP {status}: {body}")]
+    Status {
+        node: String,
+        status: u16,
+        body: String,
+    },
+}
+
+async fn forward(
+    node: &Node,
+    holder: &str,
+    addr: std::net::SocketAddr,
+    call_id: &str,
+    device: &str,
+    mode: ListenMode,
+) -> Result<(), ApiError> {
+    let unavailable = |e: Unreachable| ApiError::unavailable("node holding the call", e);
+    let url_error = |reason| {
+        unavailable(Unreachable::Url {
+            node: holder.to_string(),
+            reason,
+        })
+    };
+    let mut url = reqwest::Url::parse(&format!("http://{addr}/"))
+        .map_err(|_| url_error("bad HTTP address"))?;
+    url.path_segments_mut()
+        .map_err(|_| url_error("bad HTTP address"))?
+        .clear()
+        .extend(["internal", "v1", "calls", call_id, "listen"]);
+    let client = reqwest::Client::builder()
+        .timeout(FORWARD_TIMEOUT)
+        .build()
+        .map_err(|e| ApiError::internal("build an HTTP client", e))?;
+    let mut req = client
+        .post(url.clone())
+        .json(&serde_json::json!({ "device": device, "mode": mode.as_str() }));
+    if let Some(secret) = node.cfg.http.secret.as_deref().filter(|s| !s.is_empty()) {
+        req = req.header(SECRET_HEADER, secret);
+    }
+    let http = |source| Unreachable::Http {
+        node: holder.to_string(),
+        url: url.to_string(),
+        source,
+    };
+    let resp = req.send().await.map_err(|e| unavailable(http(e)))?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.map_err(|e| unavailable(http(e)))?;
+    debug!(holder, status, "listen request forwarded");
+    let reason = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    match status {
+        200..=299 => Ok(()),
+        404 => Err(ApiError::NotFound { what: "call" }),
+        409 => Err(ApiError::Conflict {
+            reason: CONFLICTS
+                .into_iter()
+                .find(|c| *c == reason)
+                .unwrap_or("the call cannot be listened to now"),
+        }),
+        403 => {
+            warn!(holder, "node holding the call refused our cluster secret");
+            Err(unavailable(Unreachable::Secret {
+                node: holder.to_string(),
+            }))
+        }
+        _ => Err(unavailable(Unreachable::Status {
+            node: holder.to_string(),
+            status,
+            body: body.chars().take(200).collect(),
+        })),
+    }
+}
