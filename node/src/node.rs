@@ -375,6 +375,16 @@ impl NodeApi for Api {
         Box::pin(async move { crate::listen::listen_here(&node, &call_id, &device, mode).await })
     }
 
+    fn device_credentials(
+        &self,
+        ext: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<callfleet_store::Device, ApiError> {
+        registrar::credentials::device(ext, &self.0.cfg.sip.realm, password, display_name, now_ms())
+            .map_err(|e| ApiError::internal("make device credentials", e))
+    }
+
     fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
         let node = self.0.clone();
         Box::pin(async move {

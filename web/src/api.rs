@@ -12,6 +12,11 @@
 //! | `GET /metrics`              | 200 OpenMetrics text                                |
 //! | `POST /api/v1/calls/{id}/listen` `{"device","mode"}` | 202 dialling the supervisor (level `Supervise`; [`crate::listen`]) |
 //! | `POST /internal/v1/calls/{id}/listen` | the same for a call held here (level `Internal`) |
+//! | `GET, POST /login`, `POST /logout` | panel sessions ([`crate::login`])            |
+//! | `GET, POST /admin/*`       | the admin pages (level `AdminPage`; [`crate::admin`]) |
+//!
+//! Every route but `/healthz` and `/login` is mounted behind [`auth::guard`] with an access
+//! level ([`Access`]); without credentials the answer is 401, with too few rights 403.
 
 use std::fmt;
 use std::future::Future;
@@ -58,6 +63,21 @@ pub trait NodeApi: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<(), ApiError>> {
         let _ = (call_id, device, mode);
         Box::pin(async { Err(listen_unsupported()) })
+    }
+    /// The `devices` row for phone `ext` with `password`: its HA1 digests for this node's
+    /// `sip.realm`, made the way `callfleet device add` makes them (the admin pages store it).
+    fn device_credentials(
+        &self,
+        ext: &str,
+        display_name: &str,
+        password: &str,
+    ) -> Result<callfleet_store::Device, ApiError> {
+        let _ = (ext, display_name, password);
+        let cause = std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this node does not make device credentials",
+        );
+        Err(ApiError::internal("make device credentials", cause))
     }
     /// [`NodeApi::listen`] for a call held by this node only (asked by another node).
     fn listen_here(
@@ -157,6 +177,15 @@ pub fn router(state: AppState) -> Router {
             },
         ))
     };
+    let read = Router::new()
+        .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/calls", get(calls))
+        .route("/api/v1/agents", get(agents))
+        .route("/metrics", get(metrics));
+    let operate = Router::new()
+        .route("/api/v1/agents/{ext}/login", post(agent_login))
+        .route("/api/v1/agents/{ext}/logout", post(agent_logout));
+    let admin = Router::new().route("/api/v1/admin/drain", post(drain));
     let supervise = Router::new().route(
         "/api/v1/calls/{call_id}/listen",
         post(crate::listen::listen),
@@ -167,17 +196,21 @@ pub fn router(state: AppState) -> Router {
     );
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/api/v1/nodes", get(nodes))
-        .route("/api/v1/calls", get(calls))
-        .route("/api/v1/admin/drain", post(drain))
-        .route("/api/v1/agents", get(agents))
-        .route("/api/v1/agents/{ext}/login", post(agent_login))
-        .route("/api/v1/agents/{ext}/logout", post(agent_logout))
-        .route("/metrics", get(metrics))
-        .merge(crate::crm::routes())
-        .merge(crate::rpc::routes())
+        .merge(crate::login::public_routes())
+        .merge(guarded(read, Access::Read))
+        .merge(guarded(operate, Access::Operate))
+        .merge(guarded(admin, Access::Admin))
         .merge(guarded(supervise, Access::Supervise))
         .merge(guarded(internal, Access::Internal))
+        .merge(guarded(crate::login::session_routes(), Access::Page))
+        .merge(guarded(crate::admin::routes(), Access::AdminPage))
+        .merge(guarded(crate::crm::read_routes(), Access::Read))
+        .merge(guarded(crate::crm::operate_routes(), Access::Operate))
+        .merge(guarded(crate::crm::tune_routes(), Access::Tune))
+        .merge(guarded(crate::rpc::routes(), Access::Tune))
+        .merge(guarded(crate::panel::page_routes(), Access::Page))
+        .merge(guarded(crate::panel::read_routes(), Access::Read))
+        .merge(crate::panel::public_routes())
         .with_state(state)
 }
 

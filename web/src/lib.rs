@@ -11,6 +11,8 @@
 //!   their JSON routes; [`rpc`] serves the same operations over XML-RPC at `/RPC2`.
 //! - [`listen`]: listen-in and whisper routes; the node behind [`NodeApi::listen`] finds the
 //!   call, here or on the node holding it.
+//! - [`admin`]: the admin pages (queues, members, VIP callers, agents, phones, users,
+//!   carriers) as server-rendered forms for admins with a session.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
 //! - [`snapshot`]: the panel's cluster snapshot, read from SQL once per second by one task per
@@ -31,6 +33,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod crm;
