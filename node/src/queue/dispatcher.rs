@@ -157,14 +157,11 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
         .unwrap_or(0);
     let now = now_ms();
     for a in node.store.agents().await? {
-        let overdue = a.state == AgentState::WrapUp
-            && now - a.state_since_ms > longest_wrap_up.max(0) + WRAP_UP_OVERDUE_MS;
-        let owner = a.current_node.as_deref().unwrap_or("");
-        let orphaned =
-            TIED.contains(&a.state) && !owner.is_empty() && owner != me && long_dead(&view, owner);
-        if !orphaned && !overdue {
+        let Some(why) = stranded(&a, me, |n| long_dead(&view, n), longest_wrap_up, now) else {
             continue;
-        }
+        };
+        let orphaned = why == Stranded::DeadNode;
+        let owner = a.current_node.as_deref().unwrap_or("");
         let key = super::agent_key(&a.extension);
         let lease = match node
             .locks
@@ -191,6 +188,33 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
         let _ = node.locks.release(&lease).await;
     }
     Ok(())
+}
+
+/// Why an agent is to be freed by the stranded-agent check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stranded {
+    /// Tied to a call of another node that is long dead.
+    DeadNode,
+    /// In wrap-up far longer than any queue's wrap-up lasts.
+    OverdueWrapUp,
+}
+
+/// Whether agent `a` is stranded, as seen by node `me` at `now_ms`; `dead(node)` says whether
+/// a node is long dead.
+fn stranded(
+    a: &callfleet_store::Agent,
+    me: &str,
+    dead: impl Fn(&str) -> bool,
+    longest_wrap_up_ms: i64,
+    now_ms: i64,
+) -> Option<Stranded> {
+    let owner = a.current_node.as_deref().unwrap_or("");
+    if TIED.contains(&a.state) && !owner.is_empty() && owner != me && dead(owner) {
+        return Some(Stranded::DeadNode);
+    }
+    let overdue = a.state == AgentState::WrapUp
+        && now_ms - a.state_since_ms > longest_wrap_up_ms.max(0) + WRAP_UP_OVERDUE_MS;
+    overdue.then_some(Stranded::OverdueWrapUp)
 }
 
 async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
@@ -291,4 +315,59 @@ async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use callfleet_store::Agent;
+
+    fn agent(state: AgentState, node: Option<&str>, since_ms: i64) -> Agent {
+        let mut a = Agent::new("7001", "a", "x", 0);
+        a.state = state;
+        a.current_node = node.map(str::to_string);
+        a.state_since_ms = since_ms;
+        a
+    }
+
+    #[test]
+    fn agents_of_dead_nodes_and_overdue_wrap_ups_are_stranded() {
+        use AgentState::*;
+        let dead = |n: &str| n == "dead";
+        let now = 1_000_000;
+        let longest = 30_000;
+        let overdue = now - longest - WRAP_UP_OVERDUE_MS - 1;
+        let cases = [
+            // (state, node, state since, expected)
+            (InCall, Some("dead"), now, Some(Stranded::DeadNode)),
+            (Ringing, Some("dead"), now, Some(Stranded::DeadNode)),
+            (Reserved, Some("dead"), now, Some(Stranded::DeadNode)),
+            (WrapUp, Some("dead"), now, Some(Stranded::DeadNode)),
+            (WrapUp, Some("alive"), now, None),
+            (WrapUp, Some("me"), now, None),
+            (WrapUp, None, now, None),
+            (
+                WrapUp,
+                Some("alive"),
+                overdue,
+                Some(Stranded::OverdueWrapUp),
+            ),
+            (WrapUp, Some("me"), overdue, Some(Stranded::OverdueWrapUp)),
+            (WrapUp, None, overdue, Some(Stranded::OverdueWrapUp)),
+            (WrapUp, Some("alive"), overdue + 2, None),
+            (InCall, Some("alive"), overdue, None),
+            (InCall, Some("me"), overdue, None),
+            (Available, Some("dead"), overdue, None),
+            (Paused, Some("dead"), overdue, None),
+            (LoggedOut, None, overdue, None),
+        ];
+        for (i, (state, node, since, want)) in cases.into_iter().enumerate() {
+            let a = agent(state, node, since);
+            assert_eq!(
+                stranded(&a, "me", dead, longest, now),
+                want,
+                "case {i}: {state:?} on {node:?}"
+            );
+        }
+    }
 }
