@@ -444,8 +444,12 @@ fn at_maximum_wait_the_caller_leaves_a_voicemail_for_the_target_agent() {
     );
     let cdr = rig.cdr("vm-1", since).expect("a CDR for the call");
     assert_eq!(
-        (cdr.hangup_cause.as_str(), cdr.agent.as_deref()),
-        ("voicemail", None),
+        (
+            cdr.hangup_cause.as_str(),
+            cdr.queue.as_deref(),
+            cdr.agent.as_deref()
+        ),
+        ("voicemail", Some("vmq"), None),
         "{cdr:?}"
     );
 }
@@ -607,8 +611,12 @@ fn a_caller_hanging_up_while_agents_ring_cancels_every_phone() {
     }
     let cdr = rig.cdr("cx-1", since).expect("a CDR for the call");
     assert_eq!(
-        (cdr.agent.as_deref(), cdr.hangup_side.as_str()),
-        (None, "caller"),
+        (
+            cdr.queue.as_deref(),
+            cdr.agent.as_deref(),
+            cdr.hangup_side.as_str()
+        ),
+        (Some("ring"), None, "caller"),
         "{cdr:?}"
     );
 }

@@ -89,6 +89,8 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
         "enqueue",
         vip.then_some("vip"),
     );
+    // The CDR names the queue even when nobody answers (abandon, timeout, fallback).
+    node.calls.set_served(ctx.call_id, Some(&queue.name), None);
     let mut offers = node.queue.wait(id);
     ctx.media.set_mode(Mode::Moh);
     let ended = wait_loop(ctx, queue, id, &mut offers).await;
@@ -210,9 +212,18 @@ pub async fn ring(
         }
     }
     let rang = race(ctx, taken, ring_timeout, target).await;
-    if !matches!(rang, Rang::Answered { .. }) {
-        if let Some(entry) = target.entry {
-            let _ = node.store.unclaim_entry(entry).await;
+    if let Some(entry) = target.entry {
+        match &rang {
+            // The entry says who took the call: the panel and the CRM show it as talking,
+            // no longer waiting.
+            Rang::Answered { ext, .. } => {
+                if let Err(e) = node.store.bridge_entry(entry, ext).await {
+                    debug!(error = %e, "cannot mark the queue entry bridged");
+                }
+            }
+            _ => {
+                let _ = node.store.unclaim_entry(entry).await;
+            }
         }
     }
     rang
