@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod browser;
 pub mod lockd;
 pub mod phone;
 pub mod queue;
@@ -144,6 +145,14 @@ pub struct NodeSpec<'a> {
 
 impl NodeProc {
     pub fn start(dir: &Path, spec: NodeSpec) -> NodeProc {
+        let mut node = NodeProc::configure(dir, spec);
+        node.spawn();
+        node
+    }
+
+    /// Writes the node's config without starting it: a test edits [`NodeProc::config`]
+    /// (e.g. keys of `[http]`), then calls [`NodeProc::spawn`].
+    pub fn configure(dir: &Path, spec: NodeSpec) -> NodeProc {
         let sip: SocketAddr = format!("{}:5060", spec.ip).parse().expect("sip addr");
         let http: SocketAddr = format!("{}:8080", spec.ip).parse().expect("http addr");
         let config = dir.join(format!("{}.toml", spec.name));
@@ -154,7 +163,7 @@ impl NodeProc {
             spec.name, spec.role, spec.capacity, spec.db, dir.join("moh").display(), spec.extra
         );
         std::fs::write(&config, text).expect("write node config");
-        let mut node = NodeProc {
+        NodeProc {
             name: spec.name.to_string(),
             ip: spec.ip.to_string(),
             sip,
@@ -162,9 +171,7 @@ impl NodeProc {
             log: dir.join(format!("{}.log", spec.name)),
             config,
             child: None,
-        };
-        node.spawn();
-        node
+        }
     }
 
     /// Starts (or restarts) the process and waits for `/healthz`.

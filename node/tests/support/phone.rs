@@ -80,6 +80,28 @@ impl Phone {
         Phone::launch_with(dir, addr, user, password, registrar, None, "manual")
     }
 
+    /// A phone that rings without answering by itself and takes commands on
+    /// `addr:ctrl_port`: the test answers with [`Phone::accept`] when it chooses, so the
+    /// ringing state lasts as long as the test needs to see it.
+    pub fn start_manual_with_ctrl(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: &NodeProc,
+        ctrl_port: u16,
+    ) -> Phone {
+        Phone::launch_with(
+            dir,
+            addr,
+            user,
+            password,
+            registrar,
+            Some(ctrl_port),
+            "manual",
+        )
+    }
+
     fn launch(
         dir: &Path,
         addr: &str,
@@ -179,6 +201,12 @@ impl Phone {
     pub fn dial(&self, uri: &str) {
         let r = self.command("dial", uri);
         assert_eq!(r["ok"], true, "dial {uri}: {r}");
+    }
+
+    /// Answers the call that is ringing (baresip's `accept`).
+    pub fn accept(&self) {
+        let r = self.command("accept", "");
+        assert_eq!(r["ok"], true, "accept: {r}\n{}", self.log());
     }
 
     /// Established calls whose peer URI starts with `sip:{user}@` (from baresip's log): calls
