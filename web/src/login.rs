@@ -58,7 +58,7 @@ fn page(message: Option<&str>, next: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>callfleet — log in</title>\
+<title>callfleet — log in</title><link rel=\"icon\" href=\"data:,\">\
 <style>body{{font-family:system-ui,sans-serif;max-width:22rem;margin:4rem auto;}}\
 label{{display:block;margin:.6rem 0}}input{{width:100%;padding:.4rem}}\
 .error{{color:#b00}}button{{padding:.5rem 1.2rem}}</style></head><body>\
