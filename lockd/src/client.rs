@@ -72,6 +72,15 @@ impl Lockd {
             return Err(bad());
         }
         let host = authority.host();
+        // What follows the host: nothing, or `:PORT` (which `Uri` does not check is a u16).
+        let port = match authority.as_str().strip_prefix(host) {
+            Some("") => 80,
+            Some(port) => port
+                .strip_prefix(':')
+                .and_then(|p| p.parse::<u16>().ok())
+                .ok_or_else(bad)?,
+            None => return Err(bad()),
+        };
         let host = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))
@@ -79,7 +88,6 @@ impl Lockd {
         if host.is_empty() {
             return Err(bad());
         }
-        let port = authority.port_u16().unwrap_or(80);
         Ok(Self {
             base: url.trim_end_matches('/').to_owned(),
             base_path: parsed.path().trim_end_matches('/').to_owned(),
@@ -495,6 +503,19 @@ mod tests {
             ("https://10.0.0.1:7070", None),
             ("10.0.0.1:7070", None),
             ("http://10.0.0.1:7070/?x=1", None),
+            ("http://10.0.0.1:99999", None),
+            ("http://user:pw@10.0.0.1:7070", None),
+            ("http://10.0.0.1:7070/#top", None),
+            ("http://:7070", None),
+            ("http://10.0.0.1:", None),
+            (
+                "http://[::1]:7070",
+                Some(("http://[::1]:7070", "http://[::1]:7070/v1/locks/agent:1")),
+            ),
+            (
+                "http://lockd",
+                Some(("http://lockd", "http://lockd/v1/locks/agent:1")),
+            ),
             ("", None),
         ];
         let key = LockKey::parse("agent:1").unwrap();
@@ -503,6 +524,15 @@ mod tests {
             let got = got.as_ref().map(|l| (l.base.as_str(), l.lock_url(&key)));
             let want = want.map(|(base, lock)| (base, lock.to_owned()));
             assert_eq!(got, want, "{url}");
+        }
+        // Where each connects.
+        let cases = [
+            ("http://10.0.0.1:7070/x", ("10.0.0.1", 7070)),
+            ("http://[::1]:7070", ("::1", 7070)),
+            ("http://lockd.local", ("lockd.local", 80)),
+        ];
+        for (url, addr) in cases {
+            assert_eq!(Lockd::parse(url).unwrap().endpoint.addr(), addr, "{url}");
         }
         // Every character a key may hold goes into the path as it is.
         let key = LockKey::parse("queue.sales_vip-2@main-a+x=y:Z9").unwrap();

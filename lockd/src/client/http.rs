@@ -233,6 +233,11 @@ impl Endpoint {
     }
 
     #[cfg(test)]
+    pub fn addr(&self) -> (&str, u16) {
+        (&self.host, self.port)
+    }
+
+    #[cfg(test)]
     pub fn idle_count(&self) -> usize {
         self.idle
             .lock()
