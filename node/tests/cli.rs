@@ -43,18 +43,23 @@ fn a_config_with_an_unknown_key_is_refused_by_name() {
 fn migrate_then_doctor_report_a_healthy_setup() {
     let dir = workdir("cli-doctor");
     let db = format!("sqlite://{}", dir.join("c.db").display());
-    let out = callfleet(&["migrate", "--database", &db]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let cfg = dir.join("ok.toml");
     std::fs::write(
         &cfg,
         format!("[node]\nname = \"doc\"\n[sip]\nlisten = \"127.0.5.2:5060\"\n[http]\nlisten = \"127.0.5.2:8080\"\n[database]\nurl = \"{db}\"\n"),
     )
     .unwrap();
+    // Before the database exists doctor says so, and does not create it.
+    let out = callfleet(&["doctor", "--config", cfg.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("does not exist yet"), "{text}");
+    assert!(!dir.join("c.db").exists(), "doctor created the database file");
+    let out = callfleet(&["migrate", "--database", &db]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = callfleet(&["doctor", "--config", cfg.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");

@@ -104,6 +104,16 @@ pub(crate) enum SqliteTarget {
     },
 }
 
+/// The database file a `sqlite:` URL names (relative paths resolved against the current
+/// directory); `None` for other URLs and in-memory databases.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    match sqlite_target(url, &cwd).ok()? {
+        SqliteTarget::File { path, .. } => Some(path),
+        SqliteTarget::Memory { .. } => None,
+    }
+}
+
 /// Reads a `sqlite:` URL. Relative paths are resolved against `cwd`.
 pub(crate) fn sqlite_target(url: &str, cwd: &Path) -> Result<SqliteTarget, StoreError> {
     let invalid = |reason| StoreError::InvalidUrl {

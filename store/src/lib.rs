@@ -76,7 +76,7 @@ pub use agents::{Agent, AgentState};
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
 pub use db::Store;
-pub use dburl::{redact_url, Flavour};
+pub use dburl::{redact_url, sqlite_file, Flavour};
 pub use devices::{Device, Registration};
 pub use entries::{EntryState, NewEntry, QueueEntry};
 pub use error::{ParseEnumError, StoreError};

@@ -25,13 +25,26 @@ pub async fn doctor(path: &Path) -> anyhow::Result<()> {
         println!("{}  {what}", if ok { "ok  " } else { "FAIL" });
         failed += usize::from(!ok);
     };
-    match tokio::time::timeout(Duration::from_secs(5), Store::connect(&cfg.database.url)).await {
-        Ok(Ok(store)) => match store.ping().await {
-            Ok(()) => report(true, format!("database reachable ({:?})", store.flavour())),
-            Err(e) => report(false, format!("database: {e}")),
-        },
-        Ok(Err(e)) => report(false, format!("database: {e}")),
-        Err(_) => report(false, "database: no answer within 5 s".into()),
+    // Opening a SQLite URL creates the file: only look, and leave creating it to the node.
+    let missing_file = callfleet_store::sqlite_file(&cfg.database.url).filter(|p| !p.exists());
+    if let Some(path) = missing_file {
+        report(
+            true,
+            format!(
+                "database file {} does not exist yet (the node or `callfleet migrate` creates it)",
+                path.display()
+            ),
+        );
+    } else {
+        match tokio::time::timeout(Duration::from_secs(5), Store::connect(&cfg.database.url)).await
+        {
+            Ok(Ok(store)) => match store.ping().await {
+                Ok(()) => report(true, format!("database reachable ({:?})", store.flavour())),
+                Err(e) => report(false, format!("database: {e}")),
+            },
+            Ok(Err(e)) => report(false, format!("database: {e}")),
+            Err(_) => report(false, "database: no answer within 5 s".into()),
+        }
     }
     let running = node_running(&cfg).await;
     if running {
