@@ -16,7 +16,8 @@
 //! (`POST /api/v1/agents/{ext}/pause` `{"paused": bool}`), force logout
 //! (`POST /api/v1/agents/{ext}/logout`, refused with 409 while the agent holds a call: the
 //! button is disabled then) and listen-in (`POST /api/v1/calls/{call_id}/listen`
-//! `{"device": <my phone>, "mode": "listen"}`), each with the session's `X-CSRF-Token`.
+//! `{"device": <my phone>, "mode": "listen"}`, enabled while the call is talking to an agent),
+//! each with the session's `X-CSRF-Token`.
 //!
 //! Viewers never touch SQL: the page and every stream read the [`Hub`](crate::snapshot::Hub)
 //! in [`AppState`], which the node's snapshot task fills once per second.

@@ -133,7 +133,8 @@
         td(c.node), td(c.caller), td(c.dialled), td(c.state), td(c.queue || ""), td(c.agent || ""),
         td(clock(c.duration_ms)),
         el("td", null, [el("button", { "data-action": "listen", "data-call": c.call_id,
-          "data-testid": "listen-" + c.call_id, text: "Listen" })])
+          "data-testid": "listen-" + c.call_id, disabled: c.state !== "talking",
+          title: c.state !== "talking" ? "listen-in starts once an agent answers" : null, text: "Listen" })])
       ]);
     }));
   }

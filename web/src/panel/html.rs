@@ -239,7 +239,7 @@ fn call_row(h: &mut String, c: &CallView) {
         h,
         "<tr data-testid=\"call-{id}\" data-call=\"{id}\"><td>{node}</td><td>{caller}</td>\
          <td>{dialled}</td><td>{state}</td><td>{queue}</td><td>{agent}</td><td>{dur}</td>\
-         <td><button data-action=\"listen\" data-call=\"{id}\" data-testid=\"listen-{id}\">\
+         <td><button data-action=\"listen\" data-call=\"{id}\" data-testid=\"listen-{id}\"{dis}>\
          Listen</button></td></tr>",
         node = escape(&c.node),
         caller = escape(&c.caller),
@@ -248,6 +248,12 @@ fn call_row(h: &mut String, c: &CallView) {
         queue = escape(c.queue.as_deref().unwrap_or("")),
         agent = escape(c.agent.as_deref().unwrap_or("")),
         dur = clock(c.duration_ms),
+        // Only a call bridged to an agent can be listened to.
+        dis = if c.state == "talking" {
+            ""
+        } else {
+            " disabled title=\"listen-in starts once an agent answers\""
+        },
     );
 }
 

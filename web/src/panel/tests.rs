@@ -183,6 +183,26 @@ fn a_busy_agent_cannot_be_logged_out_from_the_page() {
     assert!(logout.contains("disabled"), "{logout}");
 }
 
+#[test]
+fn only_a_talking_call_can_be_listened_to_from_the_page() {
+    for (state, enabled) in [
+        ("talking", true),
+        ("ringing", false),
+        ("waiting", false),
+        ("answered", false),
+    ] {
+        let mut snapshot = evil_snapshot();
+        snapshot.calls[0].state = state.into();
+        let html = page(&Viewer::default(), Some(&snapshot));
+        let listen = html
+            .split("data-action=\"listen\"")
+            .nth(1)
+            .and_then(|rest| rest.split('>').next())
+            .unwrap_or_default();
+        assert_eq!(!listen.contains("disabled"), enabled, "{state}: {listen}");
+    }
+}
+
 /// The next whole event (up to its blank line), or `None` when the stream ended.
 async fn read_event(body: &mut axum::body::BodyDataStream) -> Option<String> {
     let mut text = String::new();
