@@ -147,6 +147,31 @@ fn wait_tile(b: &Browser, states: &[&str], label: &str, limit: Duration) {
     );
 }
 
+/// The Listen button of the call.
+const LISTEN: &str = "button[data-action=\"listen\"][data-call=\"browser-call-1\"]";
+
+/// Clicks `css` and returns the page's message line that answers it, as `class: text`.
+fn click_and_read(b: &Browser, css: &str) -> String {
+    b.js(
+        "var m = document.getElementById('message'); m.textContent = ''; m.className = ''; return null;",
+        vec![],
+    );
+    b.click(css);
+    let changed = b.wait_js(
+        Duration::from_secs(10),
+        "return document.getElementById('message').textContent !== '';",
+        vec![],
+    );
+    assert!(changed, "no message on the page after clicking {css}");
+    b.js(
+        "var m = document.getElementById('message'); return m.className + ': ' + m.textContent;",
+        vec![],
+    )
+    .as_str()
+    .unwrap_or_default()
+    .to_owned()
+}
+
 /// The page was not reloaded since the marker was set (a reload starts a new window object).
 fn still_same_page(b: &Browser) {
     let marker = b.js("return window.cfTestMarker || null;", vec![]);
@@ -286,6 +311,12 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
         Duration::from_secs(10),
     );
     still_same_page(&b);
+    let not_yet = b.wait_js(
+        Duration::from_secs(5),
+        "var l = document.querySelector(arguments[0]); return !!l && l.disabled;",
+        vec![json!(LISTEN)],
+    );
+    assert!(not_yet, "Listen must be disabled until an agent answers");
     b.screenshot("03-ringing");
     agent_phone.accept();
     wait_tile(&b, &["in_call"], "in call", Duration::from_secs(10));
@@ -314,22 +345,27 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
     );
     assert_eq!(imgs, json!(0), "an element made from an agent's name");
 
-    // Listen: node B forwards to node A, which dials the supervisor's phone.
-    b.click(&format!(
-        "button[data-action=\"listen\"][data-call=\"{CALL_ID}\"]"
-    ));
-    let said = b.wait_js(
-        Duration::from_secs(10),
-        "var m = document.getElementById('message'); return !!m && m.textContent !== '';",
-        vec![],
-    );
-    let message = b.js(
-        "var m = document.getElementById('message'); return m.className + ': ' + m.textContent;",
-        vec![],
-    );
+    // Listen with a phone that is not registered: node A's refusal shows on the page.
+    b.retype("#my-device", "2999");
+    let message = click_and_read(&b, LISTEN);
     assert!(
-        said && message == json!(format!(": listening on {SUPERVISOR_PHONE}")),
-        "listen-in from the panel: {message}"
+        message.starts_with("error: refused (409): ") && message.contains("not registered"),
+        "listen-in with an unregistered phone: {message}"
+    );
+    // The browser logs every refused request; this one and nothing else.
+    let console = b.console();
+    let refused = format!("/api/v1/calls/{CALL_ID}/listen - Failed to load resource: the server responded with a status of 409");
+    assert!(
+        errors(&console).len() == 1 && errors(&console)[0].contains(&refused),
+        "the console after the refusal: {console:?}"
+    );
+    // Listen: node B forwards to node A, which dials the supervisor's phone.
+    b.retype("#my-device", SUPERVISOR_PHONE);
+    let message = click_and_read(&b, LISTEN);
+    assert_eq!(
+        message,
+        format!(": listening on {SUPERVISOR_PHONE}"),
+        "listen-in from the panel"
     );
     let joined = wait_until(Duration::from_secs(8), || {
         supervisor.calls_with("caller") == 1

@@ -148,6 +148,16 @@ impl Browser {
         });
     }
 
+    /// Replaces the text of the input matching `css` with `text`, as a user would type it.
+    pub fn retype(&self, css: &str, text: &str) {
+        let c = self.client();
+        self.run(&format!("retype {css}"), async {
+            let input = c.find(Locator::Css(css)).await?;
+            input.clear().await?;
+            input.send_keys(text).await
+        });
+    }
+
     /// Clicks the element matching `css`.
     pub fn click(&self, css: &str) {
         let c = self.client();
