@@ -1,8 +1,10 @@
 //! The supervisor panel in a real browser (headless Chromium through chromedriver), across two
 //! nodes: a supervisor logs in on node B, watches an agent go available → ringing → in call
 //! while node A holds the call (the page is never reloaded: the SSE stream redraws it), clicks
-//! Listen, and the supervisor's baresip phone hears both parties. Also: a hostile agent name is
-//! shown as text, and the panel's console stays free of errors. Screenshots of each state are
+//! Listen, and the supervisor's baresip phone hears both parties. Also: Listen is disabled
+//! until an agent answers, a refusal (an unregistered phone) shows on the page, a hostile agent
+//! name is shown as text, pause and unpause work from the tile, logging out ends the session,
+//! and the console has no errors but the one refused request. Screenshots of each state are
 //! saved under `target/browser/`. Addresses: 127.0.14.x.
 
 mod support;
@@ -424,11 +426,32 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
     still_same_page(&b);
     b.screenshot("06-after-the-call");
 
+    // The tile's buttons work from the page too: pause, then unpause.
+    let pause = format!("[data-testid=\"pause-{AGENT}\"]");
+    let message = click_and_read(&b, &pause);
+    assert_eq!(message, format!(": paused {AGENT}"));
+    wait_tile(&b, &["paused"], "paused", Duration::from_secs(10));
+    let message = click_and_read(&b, &pause);
+    assert_eq!(message, format!(": unpaused {AGENT}"));
+    wait_tile(&b, &["available"], "available", Duration::from_secs(10));
+    still_same_page(&b);
+
     let console = b.console();
     eprintln!("console on the panel: {console:?}");
     assert!(
         errors(&console).is_empty(),
         "errors in the panel's console: {console:?}"
     );
+
+    // Logging out ends the session: the panel sends the browser back to the login page.
+    b.click("form[action=\"/logout\"] button");
+    let out = b.wait_js(
+        Duration::from_secs(10),
+        "return location.pathname === '/login';",
+        vec![],
+    );
+    assert!(out, "after log out: {}", b.url());
+    b.goto(&panel);
+    assert!(b.url().contains("/login"), "the session ended: {}", b.url());
     eprintln!("screenshots in {}", shots.display());
 }
