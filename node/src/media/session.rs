@@ -65,7 +65,9 @@ impl std::fmt::Debug for Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     Dtmf(char),
-    PlayDone,
+    /// The prompt asked for by the [`set_mode`](Session::set_mode) call that returned this
+    /// number has played to its end (an older prompt's end cannot be taken for a newer one's).
+    PlayDone(u64),
 }
 
 /// Counters of one leg's media, read for the CDR and tests.
@@ -247,11 +249,15 @@ impl Session {
     }
 
     /// Switches what the party hears; a prompt plays from its start, even one just played.
-    pub fn set_mode(&self, mode: Mode) {
+    /// Returns the number its [`MediaEvent::PlayDone`] will carry.
+    pub fn set_mode(&self, mode: Mode) -> u64 {
+        let mut seq = 0;
         self.control.send_modify(|c| {
             c.mode = mode;
             c.mode_seq = c.mode_seq.wrapping_add(1);
+            seq = c.mode_seq;
         });
+        seq
     }
 
     /// Starts recording what the party sends into a WAV file (8 kHz mono 16-bit).
@@ -410,7 +416,7 @@ impl Player {
                     out.play_frame += 1;
                     Some(clip.frame(ctl.target.codec, out.play_frame - 1))
                 } else {
-                    let _ = self.events.send(MediaEvent::PlayDone);
+                    let _ = self.events.send(MediaEvent::PlayDone(ctl.mode_seq));
                     ctl.mode = Mode::Silence;
                     None
                 }

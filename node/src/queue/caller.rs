@@ -112,6 +112,8 @@ async fn wait_loop(
     tokio::pin!(max_wait);
     let every = ms(queue.announce_interval_ms.max(1000));
     let mut announce = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // The announcement playing now (its `set_mode` number), if any.
+    let mut announcing: Option<u64> = None;
     loop {
         tokio::select! {
             end = ctx.life.next_end() => if let Some(ended) = end {
@@ -131,17 +133,21 @@ async fn wait_loop(
                     Rang::NoAnswer => {
                         // Offers queued meanwhile were computed before this attempt: stale.
                         while offers.try_recv().is_ok() {}
+                        announcing = None;
                         ctx.media.set_mode(Mode::Moh);
                     }
                 }
             }
             _ = announce.tick(), if queue.announce_interval_ms > 0 => {
                 if let Some(ahead) = node.queue.snapshot().ahead(id) {
-                    ctx.media.set_mode(Mode::Play(node.prompts.position(ahead)));
+                    announcing = Some(ctx.media.set_mode(Mode::Play(node.prompts.position(ahead))));
                 }
             }
-            ev = ctx.events.next() => if ev == MediaEvent::PlayDone {
-                ctx.media.set_mode(Mode::Moh);
+            ev = ctx.events.next() => if let MediaEvent::PlayDone(seq) = ev {
+                if announcing == Some(seq) {
+                    announcing = None;
+                    ctx.media.set_mode(Mode::Moh);
+                }
             },
             _ = &mut max_wait => {
                 event(node, &queue.name, ctx.call_id, None, "timeout", None);
@@ -173,11 +179,12 @@ async fn timeout(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
 
 /// Plays a prompt to the caller and waits for its end; `Some` if the call ended meanwhile.
 pub async fn play(ctx: &mut CallCtx<'_>, clip: Arc<crate::media::moh::Track>) -> Option<Ended> {
-    ctx.media.set_mode(Mode::Play(clip));
+    let seq = ctx.media.set_mode(Mode::Play(clip));
     loop {
         tokio::select! {
             end = ctx.life.next_end() => if let Some(e) = end { return Some(e) },
-            ev = ctx.events.next() => if ev == MediaEvent::PlayDone { return None },
+            // Only this prompt's end: one left over from an announcement must not cut it short.
+            ev = ctx.events.next() => if ev == MediaEvent::PlayDone(seq) { return None },
         }
     }
 }

@@ -52,31 +52,36 @@ async fn a_prompt_plays_once_then_reports_done() {
         5,
         "800 samples = 5 frames"
     );
-    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone));
+    assert_eq!(
+        events.try_recv().ok(),
+        Some(MediaEvent::PlayDone(0)),
+        "the first mode"
+    );
     // A later change of target does not replay the finished prompt.
     s.retarget(s.target());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.stats().sent.load(Ordering::Relaxed), 5);
     assert_eq!(events.try_recv().ok(), None, "one PlayDone per play");
     // Asked for again (a second "you are next"), the same clip plays again from its start.
-    s.set_mode(Mode::Play(clip));
+    let again = s.set_mode(Mode::Play(clip));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         s.stats().sent.load(Ordering::Relaxed),
         10,
         "the same clip object is played again when asked again"
     );
-    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone));
+    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone(again)));
     // A change of target in the middle of a prompt neither restarts nor cuts it.
-    s.set_mode(Mode::Play(Arc::new(Track::from_samples(
+    let long = s.set_mode(Mode::Play(Arc::new(Track::from_samples(
         "long".into(),
         vec![1000; 160 * 10],
     ))));
+    assert!(long > again, "each request gets a new number");
     tokio::time::sleep(Duration::from_millis(90)).await;
     s.retarget(s.target());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(s.stats().sent.load(Ordering::Relaxed), 20);
-    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone));
+    assert_eq!(events.try_recv().ok(), Some(MediaEvent::PlayDone(long)));
 }
 
 #[tokio::test]
