@@ -53,7 +53,10 @@ fn migrate_then_doctor_report_a_healthy_setup() {
     let out = callfleet(&["doctor", "--config", cfg.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("does not exist yet"), "{text}");
-    assert!(!dir.join("c.db").exists(), "doctor created the database file");
+    assert!(
+        !dir.join("c.db").exists(),
+        "doctor created the database file"
+    );
     let out = callfleet(&["migrate", "--database", &db]);
     assert!(
         out.status.success(),
