@@ -115,7 +115,7 @@ install_rust() {
   apt_update
   if ! apt-cache madison rustup 2>/dev/null | grep -q .; then
     die "cargo is missing and this distribution has no 'rustup' package. Install a Rust toolchain
-    (1.85 or newer) with rustup for root or for the user running sudo, then run ./install.sh again,
+    (1.88 or newer) with rustup for root or for the user running sudo, then run ./install.sh again,
     or build elsewhere and use --no-build with target/release/callfleet in place."
   fi
   apt_install rustup
