@@ -132,9 +132,13 @@
       return el("tr", { "data-testid": "call-" + c.call_id, "data-call": c.call_id }, [
         td(c.node), td(c.caller), td(c.dialled), td(c.state), td(c.queue || ""), td(c.agent || ""),
         td(clock(c.duration_ms)),
-        el("td", null, [el("button", { "data-action": "listen", "data-call": c.call_id,
-          "data-testid": "listen-" + c.call_id, disabled: c.state !== "talking",
-          title: c.state !== "talking" ? "listen-in starts once an agent answers" : null, text: "Listen" })])
+        el("td", null, ["listen", "whisper"].map(function (mode) {
+          return el("button", { "data-action": mode, "data-call": c.call_id,
+            "data-testid": mode + "-" + c.call_id, disabled: c.state !== "talking",
+            title: c.state !== "talking" ? "listen-in starts once an agent answers" :
+              (mode === "whisper" ? "the agent hears you, the caller does not" : null),
+            text: mode === "listen" ? "Listen" : "Whisper" });
+        }))
       ]);
     }));
   }
@@ -185,7 +189,8 @@
     if (!b || b.disabled) { return; }
     var ext = b.getAttribute("data-ext");
     var call = b.getAttribute("data-call");
-    switch (b.getAttribute("data-action")) {
+    var action = b.getAttribute("data-action");
+    switch (action) {
       case "pause":
         var pause = b.getAttribute("data-paused") !== "true";
         post("/api/v1/agents/" + encodeURIComponent(ext) + "/pause", { paused: pause },
@@ -195,10 +200,11 @@
         post("/api/v1/agents/" + encodeURIComponent(ext) + "/logout", {}, "logged out " + ext);
         break;
       case "listen":
+      case "whisper":
         var device = $("my-device").value.trim();
         if (!device) { say("enter your phone's extension to listen in", true); $("my-device").focus(); return; }
-        post("/api/v1/calls/" + encodeURIComponent(call) + "/listen", { device: device, mode: "listen" },
-          "listening on " + device);
+        post("/api/v1/calls/" + encodeURIComponent(call) + "/listen", { device: device, mode: action },
+          (action === "listen" ? "listening on " : "whispering from ") + device);
         break;
     }
   }

@@ -240,7 +240,8 @@ fn call_row(h: &mut String, c: &CallView) {
         "<tr data-testid=\"call-{id}\" data-call=\"{id}\"><td>{node}</td><td>{caller}</td>\
          <td>{dialled}</td><td>{state}</td><td>{queue}</td><td>{agent}</td><td>{dur}</td>\
          <td><button data-action=\"listen\" data-call=\"{id}\" data-testid=\"listen-{id}\"{dis}>\
-         Listen</button></td></tr>",
+         Listen</button> <button data-action=\"whisper\" data-call=\"{id}\" \
+         data-testid=\"whisper-{id}\"{dis}>Whisper</button></td></tr>",
         node = escape(&c.node),
         caller = escape(&c.caller),
         dialled = escape(&c.dialled),

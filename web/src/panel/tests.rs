@@ -184,7 +184,7 @@ fn a_busy_agent_cannot_be_logged_out_from_the_page() {
 }
 
 #[test]
-fn only_a_talking_call_can_be_listened_to_from_the_page() {
+fn only_a_talking_call_can_be_listened_to_or_whispered_into_from_the_page() {
     for (state, enabled) in [
         ("talking", true),
         ("ringing", false),
@@ -194,12 +194,18 @@ fn only_a_talking_call_can_be_listened_to_from_the_page() {
         let mut snapshot = evil_snapshot();
         snapshot.calls[0].state = state.into();
         let html = page(&Viewer::default(), Some(&snapshot));
-        let listen = html
-            .split("data-action=\"listen\"")
-            .nth(1)
-            .and_then(|rest| rest.split('>').next())
-            .unwrap_or_default();
-        assert_eq!(!listen.contains("disabled"), enabled, "{state}: {listen}");
+        for action in ["listen", "whisper"] {
+            let button = html
+                .split(&format!("data-action=\"{action}\""))
+                .nth(1)
+                .and_then(|rest| rest.split('>').next())
+                .expect("the call row has the button");
+            assert_eq!(
+                !button.contains("disabled"),
+                enabled,
+                "{action} {state}: {button}"
+            );
+        }
     }
 }
 
