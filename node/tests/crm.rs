@@ -65,7 +65,7 @@ impl Cluster {
         let nodes: Vec<NodeProc> = [("main-a", 1), ("main-b", 2)]
             .into_iter()
             .map(|(name, host)| {
-                NodeProc::start(
+                let mut node = NodeProc::configure(
                     &dir,
                     NodeSpec {
                         name,
@@ -75,7 +75,16 @@ impl Cluster {
                         capacity: 100,
                         extra: &extra,
                     },
-                )
+                );
+                if name == "main-b" {
+                    // The CRM talks to node B: there a loopback client is nobody, so only the
+                    // token lets it in.
+                    let text = std::fs::read_to_string(&node.config).expect("read config");
+                    let text = text.replacen("[http]\n", "[http]\ntrust_loopback = false\n", 1);
+                    std::fs::write(&node.config, text).expect("write config");
+                }
+                node.spawn();
+                node
             })
             .collect();
         wait_alive(&nodes[0], 2);
@@ -226,6 +235,11 @@ fn python_xmlrpc_drives_every_method_and_tuning_on_node_b_steers_calls_on_node_a
     require("python3", "python3");
     require("baresip", "baresip");
     let c = Cluster::start();
+
+    // Without the token node B refuses the CRM (a loopback address is not trusted there).
+    let (status, _) =
+        support::http_post_json(c.nodes[1].http, "/RPC2", "").expect("node B answers");
+    assert_eq!(status, 401, "XML-RPC without a token");
 
     // Every method from Python's xmlrpc.client, against node B.
     let r = c.client(&["all", A1, A2, D1, D2, QUEUE, EMPTY_QUEUE]);

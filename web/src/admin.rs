@@ -24,7 +24,7 @@
 //! CIDR, missing fallback target, unknown agent...). With the database unreachable the answer
 //! is a 503 page and nothing changed.
 //!
-//! Every write goes through [`Store`](callfleet_store::Store); configuration writes bump the
+//! Every write goes through [`Store`]; configuration writes bump the
 //! config version, so every node sees the change on its next action (within a second).
 
 pub mod form;

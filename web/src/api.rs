@@ -127,6 +127,8 @@ pub struct AppState {
     pub trust_loopback: bool,
     /// Failed-login counters of this node.
     pub limiter: Arc<crate::auth::LoginLimiter>,
+    /// The XML-RPC methods `/RPC2` dispatches to ([`crate::rpc::handlers`]).
+    pub rpc: dxr_server::HandlerMap,
 }
 
 impl AppState {
@@ -141,10 +143,11 @@ impl AppState {
             api,
             metrics,
             secret,
-            store,
             panel: crate::snapshot::Hub::new(),
             trust_loopback: true,
             limiter: Arc::new(crate::auth::LoginLimiter::default()),
+            rpc: crate::rpc::handlers(&store),
+            store,
         }
     }
 

@@ -1,5 +1,5 @@
-//! XML-RPC at `POST /RPC2`: the [`crm`](crate::crm) operations for CRMs and scripts, with
-//! the `dxr` crate's types for the XML and a thin axum handler for the dispatch.
+//! XML-RPC at `POST /RPC2`: the [`crm`] operations for CRMs and scripts, with
+//! the `dxr` crate's types for the XML and `dxr_server` for the dispatch.
 //!
 //! Access level: **tune** (CRM tokens, admins, nodes) for the whole endpoint, since one
 //! endpoint carries read and tuning methods alike.
@@ -27,23 +27,25 @@
 //! [`FAULT_UNKNOWN_METHOD`]. Absent optional struct members (no daily limit, no device) are
 //! left out of the struct.
 //!
-//! Why not `dxr_server`: its `Handler` sees only the parameters and the headers, not axum's
-//! state or request extensions, and its dispatcher answers a body that does not parse with
-//! fault 400 whose message repeats the whole request body, and refuses a request without
-//! `Content-Length`. Parsing with `dxr::MethodCall` here keeps every fault on our codes with
-//! a short message, reads the store from the router's state, and is a dozen lines.
+//! The dispatch is `dxr_server`'s: each method is a [`dxr_server::Handler`] holding the store,
+//! and the route hands the call to [`dxr_server::server`] over the node's axum router (the
+//! "bring your own server" entry point, so the route sits behind the same access guard and body
+//! limit as every other route). Before that the route reads the body itself: a body that is too
+//! large, not UTF-8 or not a method call, and an unknown method name, get our own faults with a
+//! short message, where `dxr_server` would answer with HTTP-like codes and echo the body.
 
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use callfleet_store::Store;
-use dxr::{Fault, FaultResponse, MethodCall, MethodResponse, Value};
+use dxr::{Fault, FaultResponse, MethodCall, Value};
+use dxr_server::{Handler, HandlerMap, HandlerResult};
 
 use crate::api::AppState;
 use crate::crm::{self, CrmError};
@@ -114,35 +116,83 @@ impl CallError {
     }
 }
 
-async fn rpc2(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
-    let outcome = match parse(body) {
-        Ok(call) => dispatch(&state.store, &call.name, &call.params).await,
-        Err(e) => Err(e),
-    };
-    let xml = match outcome {
-        Ok(value) => MethodResponse { value }.to_xml(),
-        Err(e) => {
+/// One XML-RPC method, as `dxr_server` dispatches it.
+struct Method {
+    name: &'static str,
+    store: Store,
+}
+
+#[dxr_server::async_trait]
+impl Handler for Method {
+    async fn handle(&self, params: &[Value], _headers: HeaderMap) -> HandlerResult {
+        dispatch(&self.store, self.name, params).await.map_err(|e| {
             match &e {
                 CallError::Crm(crm) => crm.log("xmlrpc"),
-                other => tracing::debug!(error = %other, "XML-RPC request refused"),
+                other => tracing::debug!(error = %other, "XML-RPC call refused"),
             }
-            FaultResponse { fault: e.fault() }.to_xml()
-        }
+            e.fault()
+        })
+    }
+}
+
+/// The method table `/RPC2` dispatches through, one [`Handler`] per name in [`METHODS`].
+pub fn handlers(store: &Store) -> HandlerMap {
+    std::sync::Arc::new(
+        METHODS
+            .iter()
+            .map(|&name| {
+                let method: Box<dyn Handler> = Box::new(Method {
+                    name,
+                    store: store.clone(),
+                });
+                (name, method)
+            })
+            .collect(),
+    )
+}
+
+async fn rpc2(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let text = match parse(body) {
+        Ok(text) => text,
+        Err(e) => return fault(&e),
     };
-    match xml {
+    // dxr_server wants the length header; the body is read whole by now, so state it.
+    let mut headers = headers;
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(text.len()));
+    let (status, response_headers, xml) =
+        dxr_server::server(state.rpc.clone(), &text, headers).await;
+    if status != StatusCode::OK {
+        tracing::error!(%status, "XML-RPC response could not be encoded");
+        return (status, response_headers, xml).into_response();
+    }
+    (status, response_headers, format!("{XML_DECLARATION}{xml}")).into_response()
+}
+
+/// What every XML-RPC answer starts with.
+const XML_DECLARATION: &str = "<?xml version=\"1.0\"?>\n";
+
+/// A fault of our own, for a request refused before dispatch.
+fn fault(e: &CallError) -> Response {
+    tracing::debug!(error = %e, "XML-RPC request refused");
+    match (FaultResponse { fault: e.fault() }).to_xml() {
         Ok(xml) => (
             [(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"))],
-            format!("<?xml version=\"1.0\"?>\n{xml}"),
+            format!("{XML_DECLARATION}{xml}"),
         )
             .into_response(),
         Err(e) => {
-            tracing::error!(error = %e, "cannot encode an XML-RPC response");
+            tracing::error!(error = %e, "cannot encode an XML-RPC fault");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
     }
 }
 
-fn parse(body: Result<Bytes, BytesRejection>) -> Result<MethodCall<'static>, CallError> {
+/// The body as text once it is a method call of a known method.
+fn parse(body: Result<Bytes, BytesRejection>) -> Result<String, CallError> {
     let body = body.map_err(|rejection| CallError::Malformed {
         reason: if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             "body larger than 64 KiB"
@@ -150,16 +200,18 @@ fn parse(body: Result<Bytes, BytesRejection>) -> Result<MethodCall<'static>, Cal
             "cannot read the body"
         },
     })?;
-    let text = std::str::from_utf8(&body).map_err(|_| CallError::Malformed {
+    let text = String::from_utf8(body.to_vec()).map_err(|_| CallError::Malformed {
         reason: "body is not UTF-8",
     })?;
-    let call = MethodCall::from_xml(text).map_err(|_| CallError::Malformed {
+    let call = MethodCall::from_xml(&text).map_err(|_| CallError::Malformed {
         reason: "body is not an XML-RPC methodCall",
     })?;
-    Ok(MethodCall {
-        name: call.name.into_owned().into(),
-        params: call.params,
-    })
+    if !METHODS.contains(&call.name.as_ref()) {
+        return Err(CallError::UnknownMethod {
+            name: call.name.chars().take(crm::MAX_NAME_LEN).collect(),
+        });
+    }
+    Ok(text)
 }
 
 /// Runs one method call: strict parameter mapping, then the operation.

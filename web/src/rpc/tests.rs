@@ -3,6 +3,7 @@ use axum::http::{header, Request, StatusCode};
 use tower::ServiceExt;
 
 use super::*;
+use dxr::MethodResponse;
 use crate::crm::tests::{app_state, seeded_store};
 
 /// `<value>` XML for the test parameters.
