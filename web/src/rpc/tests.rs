@@ -3,8 +3,8 @@ use axum::http::{header, Request, StatusCode};
 use tower::ServiceExt;
 
 use super::*;
-use dxr::MethodResponse;
 use crate::crm::tests::{app_state, seeded_store};
+use dxr::MethodResponse;
 
 /// `<value>` XML for the test parameters.
 enum P<'a> {
