@@ -40,12 +40,19 @@ pub async fn migrate(config: Option<&Path>, database: Option<String>) -> anyhow:
         }
         (None, None) => bail!("callfleet migrate needs --config FILE or --database URL"),
     };
-    let store = Store::connect(&url)
+    open_store(&url).await?;
+    println!("database is up to date");
+    Ok(())
+}
+
+/// Connects to the cluster database and brings its schema up to date (what the management
+/// commands do before they read or write).
+pub(crate) async fn open_store(url: &str) -> anyhow::Result<Store> {
+    let store = Store::connect(url)
         .await
         .context("connect to the database")?;
     store.migrate().await.context("migrate the database")?;
-    println!("database is up to date");
-    Ok(())
+    Ok(store)
 }
 
 /// `callfleet node drain`: asks the node at `http.listen` to drain.

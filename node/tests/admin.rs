@@ -5,51 +5,15 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use support::http::{exchange, header};
 use support::queue::Db;
 use support::uac::Uac;
 use support::{NodeProc, NodeSpec, Pg};
 
 const SECRET: &str = "admin-test-secret";
-
-/// One HTTP/1.0 exchange: (status, headers in lower case, body).
-fn exchange(addr: SocketAddr, head: &str, body: &str) -> (u16, Vec<(String, String)>, String) {
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
-        .expect("connect to the node");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    write!(
-        s,
-        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send request");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).expect("read response");
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .expect("status line");
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers, body.to_owned())
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
 
 /// A browser session: its cookie and CSRF token.
 struct Session {
@@ -112,31 +76,6 @@ impl Session {
             body,
         )
     }
-}
-
-fn cli(node: &NodeProc, args: &[&str], stdin: &str) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
-        .args(args)
-        .arg("--config")
-        .arg(&node.config)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run callfleet");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    let out = child.wait_with_output().expect("wait for callfleet");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 /// GET with the cluster secret (node A's JSON API, as another node would ask).
@@ -229,12 +168,7 @@ fn admin_pages_on_one_node_configure_the_whole_cluster() {
     assert_eq!(call_status(&mut caller, "admin-before-1"), 403);
 
     // The first admin is made with the CLI, then logs in on node B's login form.
-    let (ok, out) = cli(
-        &b,
-        &["user", "add", "--name", "ada", "--role", "admin"],
-        "ada-password\n",
-    );
-    assert!(ok, "{out}");
+    support::user_add(&b, "ada", "admin", "ada-password", None);
     let mut ada = Session::login(b.http, "ada", "ada-password").expect("admin login on B");
     ada.fetch_csrf();
     for page in [
@@ -343,7 +277,7 @@ fn admin_pages_on_one_node_configure_the_whole_cluster() {
         phone.ha1_sha256,
         ha1(Algorithm::Sha256, "2001", "callfleet", "phone-secret")
     );
-    let (ok, out) = cli(&a, &["device", "list"], "");
+    let (ok, out, _) = support::cli(&a, &["device", "list"], "");
     assert!(ok && out.contains("2001\tcallfleet\tFront desk"), "{out}");
 
     // The supervisor made on B logs in on A; the admin pages are not theirs.

@@ -70,28 +70,6 @@ fn node(dir: &Path, name: &str, host: u8, db: &str, keys: &str) -> NodeProc {
     n
 }
 
-fn user_add(node: &NodeProc) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_callfleet"))
-        .args(["user", "add", "--config"])
-        .arg(&node.config)
-        .args([
-            "--name",
-            USER,
-            "--role",
-            "supervisor",
-            "--password",
-            PASSWORD,
-        ])
-        .args(["--device", SUPERVISOR_PHONE])
-        .output()
-        .expect("run callfleet user add");
-    assert!(
-        out.status.success(),
-        "user add failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A caller (our UAC) queued in `sales` on node A, sending a 1000 Hz tone until told to stop.
 struct Caller {
     ok: Resp,
@@ -242,7 +220,13 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
     db.add_member(&member("sales", AGENT, 0, 0));
     db.add_member(&member("sales", HOSTILE_AGENT, 0, 1));
     db.login(AGENT, AGENT_PHONE);
-    user_add(&nodes[1]);
+    support::user_add(
+        &nodes[1],
+        USER,
+        "supervisor",
+        PASSWORD,
+        Some(SUPERVISOR_PHONE),
+    );
 
     let shots = shots_dir();
     let b = Browser::start(&dir, &shots);

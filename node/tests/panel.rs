@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,7 +51,7 @@ impl Setup {
         }
         db.login("1001", "2001");
         db.login("1002", "2002");
-        user_add(&node, "sue", "pw-sue-1");
+        support::user_add(&node, "sue", "supervisor", "pw-sue-1", Some("2009"));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -138,30 +137,6 @@ impl Setup {
     fn metric(&self, series: &str) -> f64 {
         self.node.metric(series)
     }
-}
-
-/// `callfleet user add` for a supervisor.
-fn user_add(node: &NodeProc, name: &str, password: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_callfleet"))
-        .args(["user", "add", "--config"])
-        .arg(&node.config)
-        .args([
-            "--name",
-            name,
-            "--role",
-            "supervisor",
-            "--password",
-            password,
-            "--device",
-            "2009",
-        ])
-        .output()
-        .expect("run callfleet user add");
-    assert!(
-        out.status.success(),
-        "user add failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// `POST /login`; returns the `Cookie` header value of the session.

@@ -4,7 +4,6 @@
 use std::io::BufRead as _;
 
 use anyhow::{bail, Context as _};
-use callfleet_store::Store;
 
 use crate::config::Config;
 use crate::registrar::credentials;
@@ -30,7 +29,7 @@ pub async fn add(
         &name.unwrap_or_default(),
         crate::now_ms(),
     )?;
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     store
         .upsert_device(&device)
         .await
@@ -41,7 +40,7 @@ pub async fn add(
 
 /// `device list`: one line per device (extension, realm, name).
 pub async fn list(cfg: &Config) -> anyhow::Result<()> {
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     let devices = store.devices().await.context("list devices")?;
     for d in &devices {
         println!("{}\t{}\t{}", d.extension, d.realm, d.display_name);
@@ -54,7 +53,7 @@ pub async fn list(cfg: &Config) -> anyhow::Result<()> {
 
 /// `device remove`: the phone can no longer register (its bindings expire).
 pub async fn remove(cfg: &Config, ext: &str) -> anyhow::Result<()> {
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     if !store
         .delete_device(ext)
         .await
@@ -64,14 +63,6 @@ pub async fn remove(cfg: &Config, ext: &str) -> anyhow::Result<()> {
     }
     println!("device {ext} removed");
     Ok(())
-}
-
-async fn open(cfg: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&cfg.database.url)
-        .await
-        .context("connect to the database")?;
-    store.migrate().await.context("migrate the database")?;
-    Ok(store)
 }
 
 pub(crate) fn read_password() -> anyhow::Result<String> {

@@ -3,7 +3,7 @@
 //! and stored as a SHA-256 of its secret part.
 
 use anyhow::{bail, Context as _};
-use callfleet_store::{Store, User, UserRole};
+use callfleet_store::{User, UserRole};
 
 use crate::config::Config;
 
@@ -34,7 +34,7 @@ pub async fn add(
     }
     let password_hash =
         callfleet_web::auth::hash_password(&password).context("hash the password")?;
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     store
         .upsert_user(&User {
             name: name.to_owned(),
@@ -51,7 +51,7 @@ pub async fn add(
 
 /// `user list`: one line per user (name, role, phone).
 pub async fn list(cfg: &Config) -> anyhow::Result<()> {
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     let users = store.users().await.context("list users")?;
     for u in &users {
         println!(
@@ -69,7 +69,7 @@ pub async fn list(cfg: &Config) -> anyhow::Result<()> {
 
 /// `user remove`: deletes the user and ends its sessions.
 pub async fn remove(cfg: &Config, name: &str) -> anyhow::Result<()> {
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     if !store
         .delete_user(name)
         .await
@@ -84,7 +84,7 @@ pub async fn remove(cfg: &Config, name: &str) -> anyhow::Result<()> {
 /// `token add`: creates a CRM API token and prints it (the only time it is shown).
 pub async fn token_add(cfg: &Config, name: &str) -> anyhow::Result<()> {
     check_name("token", name)?;
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     if store
         .api_tokens()
         .await
@@ -106,7 +106,7 @@ pub async fn token_add(cfg: &Config, name: &str) -> anyhow::Result<()> {
 
 /// `token list`: one line per token (name, public id).
 pub async fn token_list(cfg: &Config) -> anyhow::Result<()> {
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     let tokens = store.api_tokens().await.context("list API tokens")?;
     for t in &tokens {
         println!("{}\t{}", t.name, t.id);
@@ -119,7 +119,7 @@ pub async fn token_list(cfg: &Config) -> anyhow::Result<()> {
 
 /// `token remove`: revokes a token at once on every node.
 pub async fn token_remove(cfg: &Config, name: &str) -> anyhow::Result<()> {
-    let store = open(cfg).await?;
+    let store = super::open_store(&cfg.database.url).await?;
     if !store
         .delete_api_token(name)
         .await
@@ -129,14 +129,6 @@ pub async fn token_remove(cfg: &Config, name: &str) -> anyhow::Result<()> {
     }
     println!("token {name} revoked");
     Ok(())
-}
-
-async fn open(cfg: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&cfg.database.url)
-        .await
-        .context("connect to the database")?;
-    store.migrate().await.context("migrate the database")?;
-    Ok(store)
 }
 
 fn check_name(what: &str, name: &str) -> anyhow::Result<()> {

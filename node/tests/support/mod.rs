@@ -6,6 +6,7 @@
 
 pub mod audio;
 pub mod browser;
+pub mod http;
 pub mod lockd;
 pub mod phone;
 pub mod queue;
@@ -492,4 +493,41 @@ pub fn wait_alive(node: &NodeProc, count: usize) {
         "cluster did not show {count} alive nodes: {}",
         node.nodes()
     );
+}
+
+/// Runs `callfleet ARGS --config <node's config>` with `stdin` on its standard input:
+/// (succeeded, stdout, stderr).
+pub fn cli(node: &NodeProc, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(args)
+        .arg("--config")
+        .arg(&node.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run callfleet");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait for callfleet");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `callfleet user add` (password on stdin); panics with the command's output if it fails.
+pub fn user_add(node: &NodeProc, name: &str, role: &str, password: &str, device: Option<&str>) {
+    let mut args = vec!["user", "add", "--name", name, "--role", role];
+    if let Some(device) = device {
+        args.extend(["--device", device]);
+    }
+    let (ok, out, err) = cli(node, &args, &format!("{password}\n"));
+    assert!(ok, "callfleet user add {name} failed: {out}{err}");
 }
