@@ -10,34 +10,10 @@ use axum::http::{header, Method, Request, StatusCode};
 use callfleet_store::{Store, User, UserRole};
 use tower::ServiceExt;
 
-use super::{router, AppState, BoxFuture, NodeApi, SECRET_HEADER};
+use super::{router, AppState, SECRET_HEADER};
 use crate::auth::{self, Access, CSRF_HEADER, SESSION_COOKIE};
-use crate::error::ApiError;
+use crate::crm::tests::NoNode;
 use crate::metrics::Metrics;
-
-/// A node that says yes to everything, so only the guard can refuse.
-struct YesNode;
-
-impl NodeApi for YesNode {
-    fn nodes(&self) -> serde_json::Value {
-        serde_json::json!([])
-    }
-    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn agent_login(&self, _: String, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agent_logout(&self, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 /// Every kind of caller the guard tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,7 +151,7 @@ async fn fixture() -> Fixture {
     let (row, crm_token) = auth::new_api_token("crm", 1);
     store.insert_api_token(&row).await.expect("token");
     let state = AppState::new(
-        Arc::new(YesNode),
+        Arc::new(NoNode),
         Metrics::new(),
         Some("cluster-secret".to_owned()),
         store,

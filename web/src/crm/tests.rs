@@ -68,7 +68,8 @@ pub(crate) async fn seeded_store() -> Store {
     store
 }
 
-/// A node that is never asked anything by the CRM routes.
+/// A node that answers every request with success and nothing in it, so that only the code
+/// under test (the CRM operations, the guard, the panel) can refuse.
 pub(crate) struct NoNode;
 
 impl NodeApi for NoNode {

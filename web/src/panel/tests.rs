@@ -8,35 +8,11 @@ use tower::ServiceExt;
 
 use super::html::{clock, escape, page, Viewer};
 use super::*;
-use crate::api::{BoxFuture, NodeApi};
-use crate::error::ApiError;
+use crate::crm::tests::NoNode;
 use crate::metrics::Metrics;
 use crate::snapshot::{AgentCall, AgentView, CallView, NodeView, QueueView, Snapshot};
 
 const EVIL: &str = "<script>alert('x')</script>\"&";
-
-struct NoNode;
-
-impl NodeApi for NoNode {
-    fn nodes(&self) -> serde_json::Value {
-        serde_json::json!([])
-    }
-    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn agent_login(&self, _: String, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agent_logout(&self, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
 
 /// A snapshot whose every user-controlled text is hostile.
 fn evil_snapshot() -> Snapshot {
