@@ -92,6 +92,24 @@ impl fmt::Display for AgentState {
     }
 }
 
+/// The UTC date of `now_ms` as `YYYY-MM-DD`: the day an agent's `calls_today` counts
+/// (`calls_day`). Every node and the CRM API use this one rule, so they agree on "today".
+pub fn utc_day(now_ms: i64) -> String {
+    let days = now_ms.div_euclid(86_400_000);
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 /// One row of `agents`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Agent {

@@ -72,7 +72,7 @@ mod queues;
 mod testdb;
 mod users;
 
-pub use agents::{Agent, AgentState};
+pub use agents::{utc_day, Agent, AgentState};
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
 pub use db::Store;

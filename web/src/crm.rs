@@ -38,7 +38,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use callfleet_store::{Agent, AgentState, EntryState, Store, StoreError};
+use callfleet_store::{utc_day, Agent, AgentState, EntryState, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::api::AppState;
@@ -271,24 +271,6 @@ fn now_ms() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
-}
-
-/// The UTC date of `now_ms` as `YYYY-MM-DD`: the day `calls_today` counts, the same rule the
-/// node's queue uses when it counts a handled call.
-pub fn utc_day(now_ms: i64) -> String {
-    let days = now_ms.div_euclid(86_400_000);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// Checks an extension, device, queue name or number: 1 to [`MAX_NAME_LEN`] bytes, printable,

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::agent_leg::{self, Dial, RingOutcome, Ringing};
-use super::{agent_key, today, Offer};
+use super::{agent_key, Offer};
 use crate::media::session::{bridge, MediaEvent, Mode, Session, Target};
 use crate::node::Node;
 use crate::now_ms;
@@ -480,7 +480,10 @@ pub async fn talk(
     drop(listenable);
     leg.stop();
     let now = now_ms();
-    let _ = node.store.finish_agent_call(&ext, now, &today(now)).await;
+    let _ = node
+        .store
+        .finish_agent_call(&ext, now, &callfleet_store::utc_day(now))
+        .await;
     // The wrap-up stays tied to this node and call, so that should this node die before the
     // wrap-up ends, another node frees the agent once the lease runs out.
     let _ = node

@@ -262,7 +262,9 @@ async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
         .map(|a| FreeAgent {
             ext: a.extension.clone(),
             last_call_end_ms: a.last_call_end_ms,
-            calls_today: if a.calls_day.as_deref() == Some(super::today(now_ms()).as_str()) {
+            calls_today: if a.calls_day.as_deref()
+                == Some(callfleet_store::utc_day(now_ms()).as_str())
+            {
                 a.calls_today as u32
             } else {
                 0

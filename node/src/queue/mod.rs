@@ -103,32 +103,12 @@ pub fn agent_key(ext: &str) -> String {
     format!("agent:{ext}")
 }
 
-/// Today's date (UTC) as `YYYY-MM-DD`, for daily limits.
-pub fn today(now_ms: i64) -> String {
-    let days = now_ms.div_euclid(86_400_000);
-    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn dates_and_positions() {
-        assert_eq!(today(0), "1970-01-01");
-        assert_eq!(today(1_795_440_000_000), "2026-11-23");
-        assert_eq!(today(951_782_400_000), "2000-02-29");
+    fn positions() {
         let s = Snapshot {
             order: vec![(5, "a".into()), (3, "b".into()), (9, "a".into())],
         };

@@ -497,3 +497,14 @@ async fn concurrent_logins_leave_one_agent_on_the_device(store: &Store) -> Resul
     assert!(succeeded.contains(&holders[0].extension));
     Ok(())
 }
+
+#[test]
+fn utc_days_across_epoch_leap_day_and_today() {
+    use crate::utc_day;
+    assert_eq!(utc_day(0), "1970-01-01");
+    assert_eq!(utc_day(86_399_999), "1970-01-01");
+    assert_eq!(utc_day(86_400_000), "1970-01-02");
+    assert_eq!(utc_day(951_782_400_000), "2000-02-29");
+    assert_eq!(utc_day(1_795_440_000_000), "2026-11-23");
+    assert_eq!(utc_day(-1), "1969-12-31");
+}
