@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use support::uac::Uac;
 use support::{
-    serial, shared, sipp, wait_alive, wait_until, workdir, Carrier, NodeProc, NodeSpec, Pg,
+    peers, serial, sipp, wait_alive, wait_until, workdir, Carrier, NodeProc, NodeSpec, Pg,
 };
 
 fn three_nodes(dir: &std::path::Path, pg: &Pg, net: &str, capacity: u32) -> Vec<NodeProc> {
@@ -56,7 +56,7 @@ fn carrier_call(
 ) -> support::SippStats {
     let (caller_ip, port) = caller;
     let Load { calls, rate, ms } = load;
-    let scenario = shared().join("peers/sipp/carrier-call.xml");
+    let scenario = peers().join("sipp/carrier-call.xml");
     sipp(
         dir,
         tag,

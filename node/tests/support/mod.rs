@@ -1,5 +1,5 @@
 //! Test harness: real callfleet nodes (the built binary), a fresh PostgreSQL database, the
-//! Kamailio carrier and SIPp from `../shared/peers`, all on loopback addresses. Every helper
+//! Kamailio carrier and SIPp from the repository's `tests/peers`, all on loopback addresses. Every helper
 //! fails with a message naming what to install when a tool is missing; nothing is skipped.
 
 #![allow(dead_code)]
@@ -17,14 +17,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The shared peers folder (`../shared` beside the repository).
-pub fn shared() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    assert!(
-        p.join("peers").is_dir(),
-        "cannot find the shared test peers at {}",
-        p.display()
-    );
+/// The test peers shipped with the repository (`tests/peers`: the Kamailio carrier, SIPp
+/// scenarios, the baresip phone launcher).
+pub fn peers() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/peers");
+    assert!(p.is_dir(), "cannot find the test peers at {}", p.display());
     p
 }
 
@@ -327,7 +324,7 @@ impl Carrier {
         let dir = dir.join("carrier");
         let list: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
         let out = Command::new("bash")
-            .arg(shared().join("peers/carrier/run.sh"))
+            .arg(peers().join("carrier/run.sh"))
             .args(["--listen", listen, "--nodes", &list.join(","), "--dir"])
             .arg(&dir)
             .output()
@@ -436,7 +433,7 @@ pub fn carrier_calls(
     caller: (&str, u16),
     burst: Burst,
 ) -> SippStats {
-    let scenario = shared().join("peers/sipp/carrier-call.xml");
+    let scenario = peers().join("sipp/carrier-call.xml");
     let limit_s = (burst.calls * burst.every_ms + burst.hold_ms) / 1000 + 60;
     sipp(
         dir,

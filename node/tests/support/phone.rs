@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{require, shared, wait_until, NodeProc};
+use super::{peers, require, wait_until, NodeProc};
 
 /// Adds a phone (device) with `callfleet device add`, the password on the command line or stdin.
 pub fn device_add(node: &NodeProc, ext: &str, password: &str, on_stdin: bool) {
@@ -36,7 +36,7 @@ pub fn device_add(node: &NodeProc, ext: &str, password: &str, on_stdin: bool) {
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("device {ext} can register")));
 }
 
-/// A baresip phone from `shared/peers/baresip/phone.sh`, stopped on drop.
+/// A baresip phone from `tests/peers/baresip/phone.sh`, stopped on drop.
 pub struct Phone {
     pub dir: PathBuf,
     /// The phone's IP address (it listens on port 5060 there).
@@ -125,7 +125,7 @@ impl Phone {
         require("baresip", "baresip");
         let dir = dir.join(format!("phone-{addr}"));
         let mut cmd = Command::new("bash");
-        cmd.arg(shared().join("peers/baresip/phone.sh"))
+        cmd.arg(peers().join("baresip/phone.sh"))
             .args(["--addr", addr, "--user", user, "--password", password])
             .args(["--registrar", &registrar.sip.to_string(), "--dir"])
             .arg(&dir);
