@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use crate::decision::{choose, Choice, Decision, LocalLoad};
+use crate::decision::{choose, Band, Choice, Decision, LocalLoad, Peers};
 use crate::report::NodeReport;
 use crate::role::Role;
 use crate::view::{ClusterView, NodeStatus};
@@ -15,17 +15,22 @@ mod tests;
 /// Default heartbeat TTL: three times the default 2 s heartbeat interval.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(6);
 
-/// Default hysteresis: a main node keeps a call while its utilisation is within 0.10 of the
-/// best peer's.
-pub const DEFAULT_HYSTERESIS: f32 = 0.10;
+/// Default band: a main node keeps a call while it holds at most 5 % and one call more than the
+/// best peer would at its utilisation (`lb.hysteresis`, `lb.hysteresis_calls`). Simulated in
+/// `balancer/tests.rs`: even within max/min 1.2 from 15 to 900 calls on three nodes.
+pub const DEFAULT_BAND: Band = Band {
+    relative: 0.05,
+    calls: 1,
+};
 
-/// Tuning of the balancer, from the node config (`heartbeat.ttl`, `lb.hysteresis`).
+/// Tuning of the balancer, from the node config (`heartbeat.ttl`, `lb.hysteresis`,
+/// `lb.hysteresis_calls`, `lb.prefer_self`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LbConfig {
     /// A heartbeat older than this marks its node down (never chosen).
     pub ttl: Duration,
-    /// Utilisation band (0.0..=1.0) within which this node keeps the call rather than redirect.
-    pub hysteresis: f32,
+    /// How much busier than the best peer this node may be and still keep a call.
+    pub band: Band,
     /// When false, a main node is a dedicated redirector: it handles an unmarked call itself
     /// only if no peer can take it (`lb.prefer_self`).
     pub prefer_self: bool,
@@ -35,7 +40,7 @@ impl Default for LbConfig {
     fn default() -> Self {
         LbConfig {
             ttl: DEFAULT_TTL,
-            hysteresis: DEFAULT_HYSTERESIS,
+            band: DEFAULT_BAND,
             prefer_self: true,
         }
     }
@@ -60,12 +65,29 @@ struct Inner {
     state: Mutex<State>,
 }
 
-/// The view and the redirects sent since it was built, kept under one lock so that
-/// `pending[i]` always counts redirects to `view.nodes()[i]` of this very view.
+/// The view, the redirects sent since it was built and the peers found down by probes, kept
+/// under one lock so that `pending[i]` and `down[i]` always describe `view.nodes()[i]` of this
+/// very view.
 #[derive(Debug)]
 struct State {
     view: Arc<ClusterView>,
     pending: Vec<u32>,
+    /// Names of the peers the probes found down, as last set.
+    down_names: Vec<String>,
+    /// `down_names` resolved against `view`.
+    down: Vec<bool>,
+}
+
+impl State {
+    fn resolve_down(&mut self) {
+        let view = &self.view;
+        let names = &self.down_names;
+        self.down = view
+            .nodes()
+            .iter()
+            .map(|n| names.contains(&n.name))
+            .collect();
+    }
 }
 
 impl Balancer {
@@ -75,6 +97,8 @@ impl Balancer {
         let state = State {
             view: Arc::new(ClusterView::empty(0, config.ttl)),
             pending: Vec::new(),
+            down_names: Vec::new(),
+            down: Vec::new(),
         };
         Balancer {
             inner: Arc::new(Inner {
@@ -126,7 +150,9 @@ impl Balancer {
         let old = {
             let mut state = self.lock();
             let old_pending = std::mem::replace(&mut state.pending, pending);
-            (std::mem::replace(&mut state.view, view), old_pending)
+            let old_view = std::mem::replace(&mut state.view, view);
+            state.resolve_down();
+            (old_view, old_pending)
         };
         drop(old);
         tracing::debug!(nodes, now_ms, "cluster view replaced");
@@ -143,9 +169,24 @@ impl Balancer {
                 // A replace_view won the race; its rows are newer than ours.
                 return;
             }
-            std::mem::replace(&mut state.view, view)
+            let old = std::mem::replace(&mut state.view, view);
+            state.resolve_down();
+            old
         };
         drop(old);
+    }
+
+    /// Sets the peers this node's probes found unresponsive (see [`crate::health`]): they are
+    /// never chosen until a later call leaves them out, whatever their heartbeats say.
+    pub fn set_down(&self, names: Vec<String>) {
+        let mut state = self.lock();
+        state.down_names = names;
+        state.resolve_down();
+    }
+
+    /// The peers currently excluded by probes.
+    pub fn down(&self) -> Vec<String> {
+        self.lock().down_names.clone()
     }
 
     /// Decides where a new INVITE goes (see [`choose`] for the rules) and, on a redirect,
@@ -158,14 +199,18 @@ impl Balancer {
         let (choice, view) = {
             let mut state = self.lock();
             let pick = |local| {
+                let peers = Peers {
+                    pending: &state.pending,
+                    down: &state.down,
+                };
                 choose(
                     &state.view,
                     &inner.self_name,
                     inner.role,
                     marked,
                     local,
-                    &state.pending,
-                    inner.config.hysteresis,
+                    peers,
+                    inner.config.band,
                 )
             };
             let choice = if inner.config.prefer_self {
@@ -195,16 +240,21 @@ impl Balancer {
 
     /// One report per node in the current view, judged at `now_ms`, sorted by name.
     pub fn snapshot(&self, now_ms: i64) -> Vec<NodeReport> {
-        let (view, pending) = {
+        let (view, pending, down) = {
             let state = self.lock();
-            (Arc::clone(&state.view), state.pending.clone())
+            (
+                Arc::clone(&state.view),
+                state.pending.clone(),
+                state.down.clone(),
+            )
         };
         view.nodes()
             .iter()
             .enumerate()
             .map(|(i, node)| {
                 let sent = pending.get(i).copied().unwrap_or(0);
-                NodeReport::from_status(node, now_ms, view.ttl(), sent)
+                let responding = !down.get(i).copied().unwrap_or(false);
+                NodeReport::from_status(node, now_ms, view.ttl(), sent, responding)
             })
             .collect()
     }

@@ -82,6 +82,50 @@ impl Choice {
     }
 }
 
+/// How much busier than the best peer a main node may be and still keep a new call: within the
+/// band it keeps the call (no redirect for a difference that does not matter), past it the call
+/// goes to the best peer. The band has a relative part, for large numbers of calls, and an
+/// absolute part in calls, for small numbers, where 10 % is less than one call.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Band {
+    /// This node may hold up to this fraction more than the best peer would at its utilisation
+    /// (0.10: 10 % more). Negative or NaN counts as 0.
+    pub relative: f32,
+    /// And this many calls more on top.
+    pub calls: u32,
+}
+
+impl Band {
+    /// No band: a call goes to any strictly less loaded peer.
+    pub const NONE: Band = Band {
+        relative: 0.0,
+        calls: 0,
+    };
+
+    /// Whether a node holding `here` keeps the call against the best peer holding `peer`:
+    /// `here.used ≤ peer's utilisation × here.capacity × (1 + relative) + calls`.
+    fn keeps(self, here: Load, peer: Load) -> bool {
+        let relative = f64::from(self.relative);
+        let relative = if relative.is_nan() {
+            0.0
+        } else {
+            relative.max(0.0)
+        };
+        let peer_at_our_size = peer.utilisation() * f64::from(here.capacity);
+        here.used as f64 <= peer_at_our_size * (1.0 + relative) + f64::from(self.calls)
+    }
+}
+
+/// What this node knows of the other nodes beyond their heartbeat rows, by index in
+/// [`ClusterView::nodes`]; missing entries count as 0 and `false`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peers<'a> {
+    /// Redirects sent to each node since the view was built: load on its way there.
+    pub pending: &'a [u32],
+    /// Nodes this node's probes found unresponsive: never chosen, whatever their heartbeat says.
+    pub down: &'a [bool],
+}
+
 /// Decides where one new INVITE goes.
 ///
 /// - `marked` (the Request-URI carries the redirect marker), any role: handle it if this node is
@@ -90,22 +134,21 @@ impl Choice {
 ///   else refuse. Extra nodes never redirect.
 /// - `main` role: the candidates are this node (judged by `local`, never by its own row in the
 ///   view) if it is not refusing, not draining and below capacity, plus every other node that is
-///   [accepting](ClusterView::is_accepting) with `calls + pending < capacity`. The least
-///   utilised peer, `(calls + pending) / capacity`, ties broken by name, is the best peer. This
-///   node handles the call if its utilisation is at most the best peer's plus `hysteresis`;
-///   otherwise the call goes to the best peer; with no candidate it is refused.
+///   [accepting](ClusterView::is_accepting), not [down](Peers::down), with
+///   `calls + pending < capacity`. The least utilised peer, `(calls + pending) / capacity`, ties
+///   broken by name, is the best peer. This node handles the call if it is within the
+///   [`Band`] of the best peer; otherwise the call goes to the best peer; with no candidate it
+///   is refused.
 ///
-/// `pending[i]` counts redirects sent to `view.nodes()[i]` since the view was built (missing
-/// entries count 0). The caller adds one to it on [`Choice::Redirect`]. A negative or NaN
-/// `hysteresis` counts as 0.
+/// The caller adds one to `peers.pending` on [`Choice::Redirect`].
 pub fn choose(
     view: &ClusterView,
     self_name: &str,
     role: Role,
     marked: bool,
     local: LocalLoad,
-    pending: &[u32],
-    hysteresis: f32,
+    peers: Peers<'_>,
+    band: Band,
 ) -> Choice {
     if marked {
         return handle_if(local.below_capacity());
@@ -116,12 +159,9 @@ pub fn choose(
     let here = local
         .accepting()
         .then(|| Load::new(local.calls.into(), local.capacity));
-    match (here, least_loaded_peer(view, self_name, pending)) {
+    match (here, least_loaded_peer(view, self_name, peers)) {
         (Some(_), None) => Choice::Handle,
-        (Some(here), Some((index, peer))) => {
-            let band = f64::from(hysteresis.max(0.0));
-            handle_if_else(here.utilisation() <= peer.utilisation() + band, index)
-        }
+        (Some(here), Some((index, peer))) => handle_if_else(band.keeps(here, peer), index),
         (None, Some((index, _))) => Choice::Redirect(index),
         (None, None) => Choice::Refuse,
     }
@@ -143,19 +183,21 @@ fn handle_if_else(here: bool, peer: usize) -> Choice {
     }
 }
 
-/// The accepting peer (not `self_name`) with room left and the least utilisation, first by
-/// name among equals (the view is sorted by name and only a strictly smaller load replaces).
+/// The accepting peer (not `self_name`, not down) with room left and the least utilisation,
+/// first by name among equals (the view is sorted by name and only a strictly smaller load
+/// replaces).
 fn least_loaded_peer(
     view: &ClusterView,
     self_name: &str,
-    pending: &[u32],
+    peers: Peers<'_>,
 ) -> Option<(usize, Load)> {
     let mut best: Option<(usize, Load)> = None;
     for (index, node) in view.nodes().iter().enumerate() {
-        if node.name == self_name || !view.is_accepting(node) {
+        let down = peers.down.get(index).copied().unwrap_or(false);
+        if node.name == self_name || down || !view.is_accepting(node) {
             continue;
         }
-        let sent = pending.get(index).copied().unwrap_or(0);
+        let sent = peers.pending.get(index).copied().unwrap_or(0);
         let used = u64::from(node.calls) + u64::from(sent);
         if used >= u64::from(node.capacity) {
             continue;

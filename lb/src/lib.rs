@@ -9,6 +9,8 @@
 //!   no clock, no allocation: everything it needs is passed in.
 //! - [`balancer`]: [`Balancer`], the cheap-to-clone shared shell the SIP layer calls per
 //!   INVITE; it owns the current view and the pending-redirect counts.
+//! - [`health`]: [`Health`], probe results per peer, flipped only after consecutive misses or
+//!   answers; the balancer never chooses a peer that is down.
 //! - [`report`]: [`NodeReport`], the per-node JSON row of `GET /api/v1/nodes`.
 //!
 //! This crate knows nothing about SQL, sockets or timers: the node converts store rows into
@@ -31,6 +33,7 @@
 
 pub mod balancer;
 pub mod decision;
+pub mod health;
 pub mod report;
 pub mod role;
 pub mod view;
@@ -38,8 +41,9 @@ pub mod view;
 #[cfg(test)]
 mod testutil;
 
-pub use balancer::{Balancer, LbConfig, DEFAULT_HYSTERESIS, DEFAULT_TTL};
-pub use decision::{choose, Choice, Decision, LocalLoad};
+pub use balancer::{Balancer, LbConfig, DEFAULT_BAND, DEFAULT_TTL};
+pub use decision::{choose, Band, Choice, Decision, LocalLoad, Peers};
+pub use health::{Health, PeerState, Thresholds};
 pub use report::NodeReport;
 pub use role::{ParseRoleError, Role};
 pub use view::{ClusterView, NodeStatus, REFUSE_SHED_LEVEL};

@@ -27,8 +27,12 @@ pub struct NodeReport {
     pub http: SocketAddr,
     /// Heartbeat fresh: the node process is up (it may still be draining or refusing).
     pub alive: bool,
-    /// Alive, not draining, not refusing, below shed level 3: it may be sent new calls.
+    /// Alive, not draining, not refusing, below shed level 3 and answering this node's probes:
+    /// it may be sent new calls.
     pub accepting: bool,
+    /// Answering this node's probes (always true on nodes that do not probe: extra nodes).
+    #[serde(default = "yes")]
+    pub responding: bool,
     /// Calls in progress at its last heartbeat.
     pub calls: u32,
     /// Most calls it takes at once.
@@ -60,15 +64,23 @@ pub struct NodeReport {
 }
 
 impl NodeReport {
-    /// The report for `node` judged at `now_ms` with heartbeat `ttl`, `pending` redirects sent.
-    pub fn from_status(node: &NodeStatus, now_ms: i64, ttl: Duration, pending: u32) -> Self {
+    /// The report for `node` judged at `now_ms` with heartbeat `ttl`, `pending` redirects sent,
+    /// and whether it answers this node's probes.
+    pub fn from_status(
+        node: &NodeStatus,
+        now_ms: i64,
+        ttl: Duration,
+        pending: u32,
+        responding: bool,
+    ) -> Self {
         NodeReport {
             name: node.name.clone(),
             role: node.role,
             sip: node.sip,
             http: node.http,
             alive: node.alive_at(now_ms, ttl),
-            accepting: node.accepting_at(now_ms, ttl),
+            accepting: responding && node.accepting_at(now_ms, ttl),
+            responding,
             calls: node.calls,
             capacity: node.capacity,
             pending,
@@ -85,6 +97,10 @@ impl NodeReport {
             mem_total_kb: node.mem_total_kb,
         }
     }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Serializes through `Display` whatever the format (serde's own `SocketAddr` impl does so only

@@ -256,9 +256,22 @@ impl HeartbeatSection {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LbSection {
-    /// A main node keeps a call if its utilisation is within this band of the best node's.
+    /// A main node keeps a call while it holds at most this fraction more than the best peer
+    /// would at its utilisation (plus `hysteresis_calls`).
     #[serde(default = "default_hysteresis")]
     pub hysteresis: f32,
+    /// And this many calls more on top (room for small numbers of calls).
+    #[serde(default = "default_hysteresis_calls")]
+    pub hysteresis_calls: u32,
+    /// How often a main node probes every other node with SIP OPTIONS; `0s` turns probing off.
+    #[serde(default = "default_probe_interval", with = "humantime_serde")]
+    pub probe_interval: Duration,
+    /// Probes missed in a row after which a node gets no redirected call.
+    #[serde(default = "default_probe_flip")]
+    pub probe_misses: u32,
+    /// Probes answered in a row after which such a node gets calls again.
+    #[serde(default = "default_probe_flip")]
+    pub probe_answers: u32,
     /// CPU % at or above which the node refuses new calls (above 100: never on CPU alone).
     #[serde(default = "default_refuse_cpu")]
     pub refuse_cpu: f32,
@@ -275,6 +288,10 @@ impl Default for LbSection {
     fn default() -> Self {
         Self {
             hysteresis: default_hysteresis(),
+            hysteresis_calls: default_hysteresis_calls(),
+            probe_interval: default_probe_interval(),
+            probe_misses: default_probe_flip(),
+            probe_answers: default_probe_flip(),
             refuse_cpu: default_refuse_cpu(),
             prefer_self: true,
             retry_after: default_retry_after(),
@@ -416,7 +433,16 @@ fn default_history() -> Duration {
     Duration::from_secs(15 * 60)
 }
 fn default_hysteresis() -> f32 {
-    0.10
+    0.05
+}
+fn default_hysteresis_calls() -> u32 {
+    1
+}
+fn default_probe_interval() -> Duration {
+    Duration::from_millis(400)
+}
+fn default_probe_flip() -> u32 {
+    2
 }
 fn default_refuse_cpu() -> f32 {
     95.0
@@ -537,6 +563,15 @@ impl Config {
         }
         if !(0.0..=1.0).contains(&self.lb.hysteresis) {
             return bad("lb.hysteresis", "must be between 0.0 and 1.0");
+        }
+        if !self.lb.probe_interval.is_zero() && self.lb.probe_interval < Duration::from_millis(50) {
+            return bad("lb.probe_interval", "must be 0s (off) or at least 50ms");
+        }
+        if self.lb.probe_misses == 0 || self.lb.probe_answers == 0 {
+            return bad(
+                "lb.probe_misses",
+                "probe_misses and probe_answers must be at least 1",
+            );
         }
         if self.carriers.allow.is_empty() {
             return bad("carriers.allow", "list at least one network");

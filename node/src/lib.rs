@@ -5,6 +5,7 @@
 //! - `config`: typed TOML configuration (unknown keys rejected);
 //! - `node`: the shared state and the start/stop sequence;
 //! - `heartbeat`: this node's row every interval, and the cluster view refresh;
+//! - `probe`: main nodes' SIP `OPTIONS` to their peers, excluding a dead node within a second;
 //! - `sip`: UDP front (stateless fast path), transactions and dialogs (rsipstack), calls;
 //! - `media`: SDP, RTP ports and packets, music on hold;
 //! - `calls`, `records`: live calls in memory and their SQL records (written off the call path);
@@ -28,6 +29,7 @@ pub mod heartbeat;
 pub mod listen;
 pub mod media;
 pub mod node;
+pub mod probe;
 pub mod queue;
 pub mod realtime;
 pub mod records;

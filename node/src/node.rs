@@ -107,7 +107,10 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         cfg.node.role,
         LbConfig {
             ttl: cfg.heartbeat.ttl(),
-            hysteresis: cfg.lb.hysteresis,
+            band: callfleet_lb::Band {
+                relative: cfg.lb.hysteresis,
+                calls: cfg.lb.hysteresis_calls,
+            },
             prefer_self: cfg.lb.prefer_self,
         },
     );
@@ -195,6 +198,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
     });
     tokio::spawn(sweeper(node.clone()));
+    tokio::spawn(crate::probe::run(node.clone()));
     tokio::spawn(crate::realtime::run(node.clone()));
     tokio::spawn(crate::queue::dispatcher::run(node.clone()));
     tokio::spawn(registrar::purge_loop(

@@ -7,6 +7,8 @@
 //! | `callfleet_calls_active`                    | gauge     |                         |
 //! | `callfleet_calls_total`                     | counter   | `outcome` ([`Outcome`]) |
 //! | `callfleet_redirects_total`                 | counter   | `target` (node name)    |
+//! | `callfleet_peers_down`                      | gauge     |                         |
+//! | `callfleet_peer_exclusions_total`           | counter   | `target` (node name)    |
 //! | `callfleet_sip_requests_total`              | counter   | `method` ([`SipMethod`])|
 //! | `callfleet_sip_responses_total`             | counter   | `status` (SIP code)     |
 //! | `callfleet_sip_malformed_total`             | counter   |                         |
@@ -229,6 +231,8 @@ struct Inner {
     calls_active: Gauge,
     calls: Family<OutcomeLabels, Counter>,
     redirects: Family<TargetLabels, Counter>,
+    peers_down: Gauge,
+    peer_exclusions: Family<TargetLabels, Counter>,
     sip_requests: Family<MethodLabels, Counter>,
     sip_responses: Family<StatusLabels, Counter>,
     sip_malformed: Counter,
@@ -259,6 +263,8 @@ impl Metrics {
             calls_active: Gauge::default(),
             calls: Family::default(),
             redirects: Family::default(),
+            peers_down: Gauge::default(),
+            peer_exclusions: Family::default(),
             sip_requests: Family::default(),
             sip_responses: Family::default(),
             sip_malformed: Counter::default(),
@@ -310,6 +316,19 @@ impl Metrics {
             target: target.to_owned(),
         };
         self.inner.redirects.get_or_create(&labels).inc();
+    }
+
+    /// Counts one peer excluded from redirects because it stopped answering probes.
+    pub fn peer_excluded(&self, target: &str) {
+        let labels = TargetLabels {
+            target: target.to_owned(),
+        };
+        self.inner.peer_exclusions.get_or_create(&labels).inc();
+    }
+
+    /// Sets how many peers are excluded by probes right now.
+    pub fn set_peers_down(&self, down: i64) {
+        self.inner.peers_down.set(down);
     }
 
     /// Counts one SIP request received, by method token (see [`SipMethod::from_name`]).
@@ -446,6 +465,16 @@ impl Inner {
             "redirects",
             "Calls redirected, by target node",
             self.redirects.clone(),
+        );
+        r.register(
+            "peers_down",
+            "Peers this node sends no calls to because they stopped answering its probes",
+            self.peers_down.clone(),
+        );
+        r.register(
+            "peer_exclusions",
+            "Times a peer was excluded for missing probes, by peer",
+            self.peer_exclusions.clone(),
         );
         r.register(
             "sip_requests",

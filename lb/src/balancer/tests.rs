@@ -56,8 +56,8 @@ fn tally(lb: &Balancer, n: usize, local: LocalLoad) -> HashMap<String, usize> {
 fn defaults_match_the_config_reference() {
     let config = LbConfig::default();
     assert_eq!(
-        (config.ttl, config.hysteresis),
-        (Duration::from_secs(6), 0.10)
+        (config.ttl, config.band),
+        (Duration::from_secs(6), DEFAULT_BAND)
     );
     let lb = balancer(Role::Main);
     assert_eq!(
@@ -244,4 +244,144 @@ fn dedicated_redirector_sends_everything_away_while_peers_can_take_it() {
     assert!(matches!(b.decide(false, idle), Decision::Redirect { .. }));
     // The peer is full (2 pending on capacity 2): the redirector keeps the call.
     assert_eq!(b.decide(false, idle), Decision::Handle);
+}
+
+/// A small deterministic random source for the simulation (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Exponentially distributed with the given mean.
+    fn exp(&mut self, mean: f64) -> f64 {
+        -mean * (1.0 - self.next()).ln()
+    }
+}
+
+/// What a simulated steady load gave: per-node means and how the samples spread.
+#[derive(Debug)]
+struct Spread {
+    means: Vec<f64>,
+    /// Share of samples (one a second) with every node within ±25 % of the average, or within
+    /// ±2 calls when the average is under 20.
+    within: f64,
+    redirect_ratio: f64,
+}
+
+/// Simulates `concurrent` calls on average (Poisson arrivals, exponential holding times of
+/// `hold_s`) arriving at main-a, with main-b and extra-c as peers of capacity 500; heartbeats
+/// every 2 s. Returns the spread over `minutes` after a warm-up.
+fn simulate(concurrent: f64, hold_s: f64, minutes: u32, seed: u64, band: Band) -> Spread {
+    const STEP_MS: i64 = 100;
+    const BEAT_MS: i64 = 2_000;
+    let names = ["main-a", "main-b", "extra-c"];
+    let config = LbConfig {
+        band,
+        ..LbConfig::default()
+    };
+    let lb = Balancer::new("main-a", Role::Main, config);
+    let mut rng = Rng(seed);
+    // Per node: the end times (ms) of its calls.
+    let mut calls: Vec<Vec<i64>> = vec![Vec::new(); 3];
+    let rate_per_ms = concurrent / hold_s / 1000.0;
+    let warmup_ms = 5 * 60_000;
+    let end_ms = warmup_ms + i64::from(minutes) * 60_000;
+    let mut next_arrival = rng.exp(1.0 / rate_per_ms) as i64;
+    let (mut offered, mut redirected) = (0u64, 0u64);
+    let (mut samples, mut good) = (0u64, 0u64);
+    let mut sums = [0f64; 3];
+    let mut now = 0i64;
+    while now < end_ms {
+        for ends in calls.iter_mut() {
+            ends.retain(|&e| e > now);
+        }
+        if now % BEAT_MS == 0 {
+            let rows = names[1..]
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let mut row = node(name, 12 + i as u8, calls[i + 1].len() as u32, 500);
+                    row.updated_at_ms = NOW + now;
+                    if *name == "extra-c" {
+                        row.role = Role::Extra;
+                    }
+                    row
+                })
+                .collect();
+            lb.replace_view(rows, NOW + now);
+        }
+        while next_arrival <= now {
+            let local = LocalLoad {
+                calls: calls[0].len() as u32,
+                capacity: 500,
+                refusing: false,
+                draining: false,
+            };
+            let target = match lb.decide(false, local) {
+                Decision::Handle => 0,
+                Decision::Redirect { name, .. } => {
+                    redirected += 1;
+                    names.iter().position(|n| *n == name).unwrap_or(0)
+                }
+                Decision::Refuse => usize::MAX,
+            };
+            offered += 1;
+            if let Some(ends) = calls.get_mut(target) {
+                ends.push(now + (rng.exp(hold_s) * 1000.0) as i64);
+            }
+            next_arrival += (rng.exp(1.0 / rate_per_ms) as i64).max(1);
+        }
+        if now >= warmup_ms && now % 1_000 == 0 {
+            let counts: Vec<f64> = calls.iter().map(|c| c.len() as f64).collect();
+            let mean = counts.iter().sum::<f64>() / 3.0;
+            let ok = if mean < 20.0 {
+                counts.iter().all(|c| (c - mean).abs() <= 2.0)
+            } else {
+                counts.iter().all(|c| (c - mean).abs() <= 0.25 * mean)
+            };
+            samples += 1;
+            good += u64::from(ok);
+            for (sum, c) in sums.iter_mut().zip(&counts) {
+                *sum += c;
+            }
+        }
+        now += STEP_MS;
+    }
+    Spread {
+        means: sums.iter().map(|s| s / samples as f64).collect(),
+        within: good as f64 / samples as f64,
+        redirect_ratio: redirected as f64 / offered as f64,
+    }
+}
+
+/// The carrier sends every call to main-a; with the default band the calls still spread evenly
+/// (each node's mean within max/min 1.2, or ±2 calls of the average under 20 each; nine samples
+/// in ten within ±25 %, or ±2 calls, of the average: 15–25 each at 60 calls), while main-a
+/// redirects little more than the two thirds an even spread needs.
+#[test]
+fn steady_load_spreads_evenly_over_three_nodes() {
+    for (concurrent, seed) in [(15.0, 1), (60.0, 2), (300.0, 3), (900.0, 4)] {
+        let spread = simulate(concurrent, 120.0, 30, seed, DEFAULT_BAND);
+        let (lo, hi) = spread
+            .means
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), &m| (lo.min(m), hi.max(m)));
+        let avg = spread.means.iter().sum::<f64>() / 3.0;
+        let even = if avg < 20.0 {
+            spread.means.iter().all(|m| (m - avg).abs() <= 2.0)
+        } else {
+            hi / lo <= 1.2
+        };
+        assert!(even, "{concurrent} calls: {spread:?}");
+        assert!(spread.within >= 0.9, "{concurrent} calls: {spread:?}");
+        assert!(
+            (0.55..=0.70).contains(&spread.redirect_ratio),
+            "{concurrent} calls: {spread:?}"
+        );
+    }
 }

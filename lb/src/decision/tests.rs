@@ -23,12 +23,13 @@ struct Case {
     local: LocalLoad,
     rows: Vec<NodeStatus>,
     pending: &'static [(&'static str, u32)],
-    hysteresis: f32,
+    down: &'static [&'static str],
+    band: Band,
     want: Want,
 }
 
 impl Case {
-    /// A main node, unmarked INVITE, hysteresis 0.10, no pending redirects.
+    /// A main node, unmarked INVITE, band 10 % + 1 call, no pending redirects, no peer down.
     fn main(what: &'static str, local: LocalLoad, rows: Vec<NodeStatus>, want: Want) -> Self {
         Case {
             what,
@@ -37,7 +38,11 @@ impl Case {
             local,
             rows,
             pending: &[],
-            hysteresis: 0.10,
+            down: &[],
+            band: Band {
+                relative: 0.10,
+                calls: 1,
+            },
             want,
         }
     }
@@ -53,8 +58,14 @@ impl Case {
     fn pending(self, pending: &'static [(&'static str, u32)]) -> Self {
         Case { pending, ..self }
     }
-    fn hysteresis(self, hysteresis: f32) -> Self {
-        Case { hysteresis, ..self }
+    fn down(self, down: &'static [&'static str]) -> Self {
+        Case { down, ..self }
+    }
+    fn band(self, relative: f32, calls: u32) -> Self {
+        Case {
+            band: Band { relative, calls },
+            ..self
+        }
     }
 
     /// Runs the case; returns what `choose` decided and what the case wants, both as decisions.
@@ -66,14 +77,23 @@ impl Case {
                 pending[i] = *sent;
             }
         }
+        let down: Vec<bool> = view
+            .nodes()
+            .iter()
+            .map(|n| self.down.contains(&n.name.as_str()))
+            .collect();
+        let peers = Peers {
+            pending: &pending,
+            down: &down,
+        };
         let choice = choose(
             &view,
             ME,
             self.role,
             self.marked,
             self.local,
-            &pending,
-            self.hysteresis,
+            peers,
+            self.band,
         );
         let want = match self.want {
             Want::Handle => Decision::Handle,
@@ -167,58 +187,129 @@ fn least_loaded_wins() {
 }
 
 #[test]
-fn hysteresis_keeps_self_within_the_band() {
+fn the_band_keeps_self_within_it() {
     use Want::*;
     check(vec![
         Case::main(
-            "within hysteresis keeps self",
-            local(15, 100),
+            "10 % + 1 of the peer's 10 keeps 12",
+            local(12, 100),
             vec![b(10, 100)],
             Handle,
         ),
         Case::main(
-            "band edge is inclusive",
-            local(24, 64),
+            "past 10 % + 1 of the peer's 10 redirects",
+            local(13, 100),
+            vec![b(10, 100)],
+            Redirect("main-b"),
+        ),
+        Case::main(
+            "the band scales with load: 100 vs 90",
+            local(100, 500),
+            vec![b(90, 500)],
+            Handle,
+        ),
+        Case::main(
+            "the band scales with load: 101 vs 90",
+            local(101, 500),
+            vec![b(90, 500)],
+            Redirect("main-b"),
+        ),
+        Case::main(
+            "a few calls: one more than the idle peer keeps",
+            local(1, 500),
+            vec![b(0, 500)],
+            Handle,
+        ),
+        Case::main(
+            "a few calls: two more than the idle peer redirects",
+            local(2, 500),
+            vec![b(0, 500)],
+            Redirect("main-b"),
+        ),
+        Case::main(
+            "band edge is inclusive (25 % of 8 + 0)",
+            local(10, 64),
             vec![b(8, 64)],
             Handle,
         )
-        .hysteresis(0.25),
+        .band(0.25, 0),
         Case::main(
             "just past the band redirects",
-            local(25, 64),
+            local(11, 64),
             vec![b(8, 64)],
             Redirect("main-b"),
         )
-        .hysteresis(0.25),
+        .band(0.25, 0),
         Case::main(
-            "no hysteresis, equal load keeps self",
+            "peer of another size: judged at our size",
+            local(21, 100),
+            vec![b(100, 1000)],
+            Redirect("main-b"),
+        ),
+        Case::main(
+            "no band, equal load keeps self",
             local(10, 100),
             vec![b(10, 100)],
             Handle,
         )
-        .hysteresis(0.0),
+        .band(0.0, 0),
         Case::main(
-            "no hysteresis, one call more redirects",
+            "no band, one call more redirects",
             local(11, 100),
             vec![b(10, 100)],
             Redirect("main-b"),
         )
-        .hysteresis(0.0),
+        .band(0.0, 0),
         Case::main(
-            "NaN hysteresis counts as 0",
+            "NaN relative band counts as 0",
             local(11, 100),
             vec![b(10, 100)],
             Redirect("main-b"),
         )
-        .hysteresis(f32::NAN),
+        .band(f32::NAN, 0),
         Case::main(
-            "negative hysteresis counts as 0",
+            "negative relative band counts as 0",
             local(10, 100),
             vec![b(10, 100)],
             Handle,
         )
-        .hysteresis(-1.0),
+        .band(-1.0, 0),
         Case::main("empty view, self fine", local(99, 100), vec![], Handle),
+    ]);
+}
+
+#[test]
+fn peers_found_down_by_probes_are_never_chosen() {
+    use Want::*;
+    check(vec![
+        Case::main(
+            "idle peer down: the next one",
+            refusing(0, 100),
+            vec![b(0, 100), c(50, 100)],
+            Redirect("main-c"),
+        )
+        .down(&["main-b"]),
+        Case::main(
+            "every peer down: self keeps it",
+            local(90, 100),
+            vec![b(0, 100), c(0, 100)],
+            Handle,
+        )
+        .down(&["main-b", "main-c"]),
+        Case::main(
+            "every peer down and self refusing: refused",
+            refusing(0, 100),
+            vec![b(0, 100)],
+            Refuse,
+        )
+        .down(&["main-b"]),
+        Case::main(
+            "a name not in the view changes nothing",
+            refusing(0, 100),
+            vec![b(0, 100)],
+            Redirect("main-b"),
+        )
+        .down(&["gone"]),
     ]);
 }
 
@@ -494,6 +585,14 @@ fn choice_outside_the_view_resolves_to_refuse() {
 #[test]
 fn short_pending_slice_counts_missing_as_zero() {
     let view = ClusterView::from_rows(vec![b(10, 100), c(20, 100)], NOW, TTL);
-    let choice = choose(&view, ME, Role::Main, false, refusing(0, 1), &[], 0.1);
+    let choice = choose(
+        &view,
+        ME,
+        Role::Main,
+        false,
+        refusing(0, 1),
+        Peers::default(),
+        Band::NONE,
+    );
     assert_eq!(choice, Choice::Redirect(0));
 }

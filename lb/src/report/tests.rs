@@ -59,6 +59,14 @@ fn liveness_is_judged_at_report_time() {
             age: 0,
         },
         Case {
+            what: "fresh but not answering probes",
+            row: node("n", 1, 1, 10),
+            now: NOW,
+            alive: true,
+            accepting: false,
+            age: 0,
+        },
+        Case {
             what: "clock ahead",
             row: node("n", 1, 1, 10),
             now: NOW - 500,
@@ -68,7 +76,8 @@ fn liveness_is_judged_at_report_time() {
         },
     ];
     for c in cases {
-        let r = NodeReport::from_status(&c.row, c.now, TTL, 0);
+        let responding = c.what != "fresh but not answering probes";
+        let r = NodeReport::from_status(&c.row, c.now, TTL, 0, responding);
         assert_eq!(
             (r.alive, r.accepting, r.heartbeat_age_ms),
             (c.alive, c.accepting, c.age),
@@ -85,11 +94,12 @@ fn json_has_the_agreed_fields_with_string_addresses() {
         NOW + 250,
         TTL,
         2,
+        true,
     );
     let json = serde_json::to_value(&report).ok();
     let want = serde_json::json!({
         "name": "main-a", "role": "extra", "sip": "127.0.0.11:5060", "http": "127.0.0.11:8080",
-        "alive": true, "accepting": true, "calls": 3, "capacity": 500, "pending": 2,
+        "alive": true, "accepting": true, "responding": true, "calls": 3, "capacity": 500, "pending": 2,
         "cpu": 12.5, "load1": 0.25, "shed_level": 0, "draining": false, "refusing": false,
         "heartbeat_age_ms": 250, "generation": 1, "services": "sip,media,lb,web",
         "version": "0.1.0", "mem_used_kb": 1024, "mem_total_kb": 4096,
@@ -99,7 +109,7 @@ fn json_has_the_agreed_fields_with_string_addresses() {
 
 #[test]
 fn json_round_trips() {
-    let report = NodeReport::from_status(&node("b", 12, 7, 9), NOW, TTL, 1);
+    let report = NodeReport::from_status(&node("b", 12, 7, 9), NOW, TTL, 1, false);
     let text = serde_json::to_string(&report).unwrap_or_default();
     assert_eq!(serde_json::from_str::<NodeReport>(&text).ok(), Some(report));
 }

@@ -1,0 +1,149 @@
+//! Peer probes: a main node sends SIP `OPTIONS` to every other live node every
+//! `lb.probe_interval` and tells the balancer which peers stopped answering, so a node killed
+//! with `kill -9` gets no more redirected calls within a few intervals instead of the heartbeat
+//! TTL. Heartbeats remain the record of which nodes exist; probes only exclude.
+//!
+//! The decision (flip after `lb.probe_misses` misses / `lb.probe_answers` answers in a row) is
+//! [`callfleet_lb::Health`]; this module is the I/O shell: one UDP socket on the node's SIP
+//! address (an ephemeral port), one round of probes per tick, answers matched by Call-ID.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use callfleet_lb::{Health, PeerState, Role, Thresholds};
+use rsipstack::sip::{Header, SipMessage};
+use tokio::net::UdpSocket;
+use tokio::time::MissedTickBehavior;
+use tracing::{debug, info, warn};
+
+use crate::node::Node;
+
+#[cfg(test)]
+mod tests;
+
+/// Runs on main nodes until the node stops; returns at once on extra nodes or with probing off.
+pub async fn run(node: Node) {
+    let cfg = &node.cfg;
+    if cfg.node.role != Role::Main || cfg.lb.probe_interval.is_zero() {
+        return;
+    }
+    let bind = SocketAddr::new(cfg.sip_advertise().ip(), 0);
+    let socket = match UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(%bind, error = %e, "cannot bind the peer probe socket; peers are judged by heartbeats only");
+            return;
+        }
+    };
+    let local = socket.local_addr().unwrap_or(bind);
+    let mut health = Health::new(Thresholds {
+        misses: cfg.lb.probe_misses,
+        answers: cfg.lb.probe_answers,
+    });
+    let mut tick = tokio::time::interval(cfg.lb.probe_interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut round = Round::default();
+    let mut seq: u64 = 0;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        tokio::select! {
+            _ = node.stopping.cancelled() => return,
+            _ = tick.tick() => {
+                settle(&node, &mut health, &mut round);
+                seq += 1;
+                round = send_round(&node, &socket, local, &mut health, seq).await;
+            }
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((len, _)) = r {
+                    if let Some(call_id) = response_call_id(buf.get(..len).unwrap_or_default()) {
+                        round.answered(&call_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The probes of one tick: Call-ID → (peer, answered).
+#[derive(Debug, Default)]
+struct Round {
+    sent: HashMap<String, (String, bool)>,
+}
+
+impl Round {
+    fn answered(&mut self, call_id: &str) {
+        if let Some((_, answered)) = self.sent.get_mut(call_id) {
+            *answered = true;
+        }
+    }
+}
+
+/// Records the last round's results and pushes the peers now down to the balancer.
+fn settle(node: &Node, health: &mut Health, round: &mut Round) {
+    for (peer, answered) in round.sent.drain().map(|(_, v)| v) {
+        match health.record(&peer, answered) {
+            Some(PeerState::Down) => {
+                warn!(peer = %peer, "peer stopped answering probes; no calls are redirected to it");
+                node.metrics.peer_excluded(&peer);
+            }
+            Some(PeerState::Up) => info!(peer = %peer, "peer answers probes again"),
+            None => {}
+        }
+    }
+    let down = health.down();
+    node.metrics.set_peers_down(down.len() as i64);
+    node.balancer.set_down(down);
+}
+
+/// Sends one OPTIONS to every other node whose heartbeat is fresh.
+async fn send_round(
+    node: &Node,
+    socket: &UdpSocket,
+    local: SocketAddr,
+    health: &mut Health,
+    seq: u64,
+) -> Round {
+    let view = node.balancer.view();
+    health.retain(view.nodes().iter().map(|n| n.name.as_str()));
+    let mut round = Round::default();
+    let me = &node.cfg.node.name;
+    for (index, peer) in view.nodes().iter().enumerate() {
+        if peer.name == *me || !view.is_alive(peer) {
+            continue;
+        }
+        let call_id = format!("cfp-{}-{seq}-{index}", node.generation);
+        let request = options(&call_id, local, peer.sip);
+        if let Err(e) = socket.send_to(request.as_bytes(), peer.sip).await {
+            // Counted as a miss: the round settles it.
+            debug!(peer = %peer.name, error = %e, "probe not sent");
+        }
+        round.sent.insert(call_id, (peer.name.clone(), false));
+    }
+    round
+}
+
+/// An out-of-dialog `OPTIONS` from `local` to `peer`.
+fn options(call_id: &str, local: SocketAddr, peer: SocketAddr) -> String {
+    format!(
+        "OPTIONS sip:{peer} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{call_id};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:probe@{local}>;tag={call_id}\r\n\
+         To: <sip:{peer}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         User-Agent: callfleet-probe\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// The Call-ID of a SIP response (any status: a node that answers at all is up).
+fn response_call_id(bytes: &[u8]) -> Option<String> {
+    match SipMessage::try_from(bytes).ok()? {
+        SipMessage::Response(r) => r.headers.iter().find_map(|h| match h {
+            Header::CallId(c) => Some(c.value().to_string()),
+            _ => None,
+        }),
+        SipMessage::Request(_) => None,
+    }
+}
