@@ -7,11 +7,16 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use callfleet::cli;
+use callfleet::cli::logging::{self, LogFormat};
 use callfleet::config::Config;
 
 #[derive(Parser)]
 #[command(name = "callfleet", version, about = "Multi-node call-centre cluster")]
 struct Cli {
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object per line);
+    /// default: $CALLFLEET_LOG_FORMAT, else text.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -170,7 +175,11 @@ enum NodeAction {
 
 fn main() -> anyhow::Result<()> {
     let args = Cli::parse();
-    cli::init_logging();
+    let log_format = logging::choose_format(
+        args.log_format,
+        std::env::var_os(logging::LOG_FORMAT_ENV).as_deref(),
+    )?;
+    logging::init(log_format);
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
     rt.block_on(async move {
         match args.command {
@@ -196,7 +205,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate { config, database } => {
                 cli::migrate(config.as_deref(), database).await
             }
-            Command::Demo { dir } => cli::demo(&dir).await,
+            Command::Demo { dir } => cli::demo(&dir, log_format).await,
             Command::Doctor { config } => cli::doctor(&config).await,
             Command::Device { action } => device(action).await,
             Command::User { action } => user(action).await,

@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::process::{Child, Command};
 
+use super::logging::LogFormat;
+
 /// Where the demo's lock service listens.
 const LOCKD: &str = "127.0.0.10:7070";
 
@@ -18,8 +20,8 @@ const NODES: [(&str, &str, &str); 3] = [
     ("extra-c", "extra", "127.0.0.13"),
 ];
 
-/// Runs the demo cluster until Ctrl-C.
-pub async fn demo(dir: &Path) -> anyhow::Result<()> {
+/// Runs the demo cluster until Ctrl-C. The children log in `log_format` to their files.
+pub async fn demo(dir: &Path, log_format: LogFormat) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let dir = dir
         .canonicalize()
@@ -39,6 +41,7 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
     // an agent's lease is the same whichever node asks.
     let lockd_log = std::fs::File::create(dir.join("lockd.log")).context("create lockd log")?;
     let lockd = Command::new(&exe)
+        .args(["--log-format", log_format.as_str()])
         .args(["lockd", "--listen", LOCKD, "--backend", "memory"])
         .stdout(Stdio::null())
         .stderr(lockd_log)
@@ -51,6 +54,7 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         let log =
             std::fs::File::create(dir.join(format!("{name}.log"))).context("create node log")?;
         let child = Command::new(&exe)
+            .args(["--log-format", log_format.as_str()])
             .args(["node", "--config"])
             .arg(&cfg)
             .stdout(Stdio::null())
