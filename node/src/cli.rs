@@ -15,7 +15,7 @@ use callfleet_store::Store;
 
 use crate::config::Config;
 
-pub use demo::demo;
+pub use demo::{demo, DemoOptions};
 pub use doctor::doctor;
 pub use lockd::lockd;
 

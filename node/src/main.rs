@@ -39,11 +39,15 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
-    /// Run a whole cluster on this host: 2 main nodes and 1 extra node, SQLite.
+    /// Run a whole cluster on this host: 2 main nodes and 1 extra node, SQLite, with a small
+    /// call centre and simulated traffic (callers, agents' phones, a supervisor's phone).
     Demo {
         /// Where configs, the database and logs go.
         #[arg(long, default_value = "callfleet-demo")]
         dir: PathBuf,
+        /// Only the cluster: no call centre, no simulated traffic.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Manage the phones (devices) that register with digest credentials.
     Device {
@@ -205,7 +209,14 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate { config, database } => {
                 cli::migrate(config.as_deref(), database).await
             }
-            Command::Demo { dir } => cli::demo(&dir, log_format).await,
+            Command::Demo { dir, quiet } => {
+                cli::demo(cli::DemoOptions {
+                    dir,
+                    quiet,
+                    log_format,
+                })
+                .await
+            }
             Command::Doctor { config } => cli::doctor(&config).await,
             Command::Device { action } => device(action).await,
             Command::User { action } => user(action).await,

@@ -164,11 +164,11 @@ fn logs_in_a_file_have_no_colour_codes_and_json_lines_parse() {
 }
 
 #[test]
-fn demo_runs_three_nodes_and_ctrl_c_stops_them() {
+fn demo_quiet_runs_three_bare_nodes_and_ctrl_c_stops_them() {
     let _serial = support::serial();
     let dir = workdir("cli-demo");
     let mut demo = Command::new(env!("CARGO_BIN_EXE_callfleet"))
-        .args(["demo", "--dir"])
+        .args(["demo", "--quiet", "--dir"])
         .arg(&dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -188,6 +188,13 @@ fn demo_runs_three_nodes_and_ctrl_c_stops_them() {
         let _ = demo.kill();
         panic!("demo cluster did not show 3 alive nodes");
     }
+    // Bare: no call centre, no simulated traffic.
+    let (_, queues) = http_get(main_a, "/api/v1/queues").unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&queues).unwrap(),
+        serde_json::json!([])
+    );
+    assert!(!dir.join("traffic.log").exists());
     let lockd = http_get("127.0.0.10:7070".parse().unwrap(), "/healthz");
     assert_eq!(
         lockd.map(|(c, _)| c),
