@@ -8,63 +8,10 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::Value;
+use support::demo::{alive, children_of, talking_call, Demo};
 use support::{http_get, http_post_json, serial, wait_until, workdir};
-
-/// The pids whose parent is `pid` (from /proc).
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
-            // "pid (comm) state ppid ...": the comm may hold spaces, so split after ')'.
-            stat.rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                == Some(pid)
-        })
-        .collect()
-}
-
-fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-    })
-}
-
-fn snapshot() -> Option<Value> {
-    let (code, body) = http_get("127.0.0.11:8080".parse().ok()?, "/api/v1/panel/snapshot")?;
-    (code == 200).then(|| serde_json::from_str(&body).ok())?
-}
-
-/// What the snapshot shows: (callers waiting, agents ringing or talking, nodes holding calls).
-fn liveliness(s: &Value) -> (i64, usize, usize) {
-    let waiting = s["queues"]
-        .as_array()
-        .map_or(0, |q| q.iter().filter_map(|q| q["waiting"].as_i64()).sum());
-    let busy = s["agents"].as_array().map_or(0, |a| {
-        a.iter()
-            .filter(|a| a["state"] == "ringing" || a["state"] == "in_call")
-            .count()
-    });
-    let mut nodes: Vec<&str> = s["calls"]
-        .as_array()
-        .map(|c| c.iter().filter_map(|c| c["node"].as_str()).collect())
-        .unwrap_or_default();
-    nodes.sort_unstable();
-    nodes.dedup();
-    (waiting, busy, nodes.len())
-}
-
-fn traffic_log(dir: &Path) -> String {
-    std::fs::read_to_string(dir.join("traffic.log")).unwrap_or_default()
-}
 
 /// The numbers in a "phone 2900 hears the call: N RTP packets received, the caller (440 Hz)
 /// in K frames" line: (N, K).
@@ -91,53 +38,19 @@ fn supervisor_heard(log: &str) -> Option<(u64, u64)> {
 fn the_demo_is_alive_within_10_s_listen_works_and_ctrl_c_leaves_nothing_behind() {
     let _serial = serial();
     let dir = workdir("demo");
-    let started = Instant::now();
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_callfleet"))
-        .args(["demo", "--dir"])
-        .arg(&dir)
-        .stdout(std::fs::File::create(dir.join("demo.out")).expect("create demo.out"))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the demo");
-    let mut last = Value::Null;
-    let mut lively = false;
-    while started.elapsed() < Duration::from_secs(10) {
-        if let Some(s) = snapshot() {
-            let (waiting, busy, nodes) = liveliness(&s);
-            last = s;
-            if waiting > 0 && busy > 0 && nodes > 1 {
-                lively = true;
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    if !lively {
-        let _ = demo.kill();
-        panic!(
-            "the panel was not alive 10 s after the start: {:?}\n{last:#}\ntraffic:\n{}",
-            liveliness(&last),
-            traffic_log(&dir)
-        );
+    let mut demo = Demo::start(&dir);
+    if let Err(why) = demo.wait_lively(Duration::from_secs(10)) {
+        panic!("the panel was not alive 10 s after the start: {why}");
     }
     assert!(
-        traffic_log(&dir).contains(" 302, then "),
+        demo.traffic_log().contains(" 302, then "),
         "the carrier followed a 302:\n{}",
-        traffic_log(&dir)
+        demo.traffic_log()
     );
 
     // Listen in on a call that talks to an agent, through main-b: the demo's phone 2900
     // answers and hears the caller.
-    let mut talking = None;
-    wait_until(Duration::from_secs(10), || {
-        talking = snapshot().and_then(|s| {
-            s["calls"].as_array()?.iter().find_map(|c| {
-                (c["state"] == "talking").then(|| c["call_id"].as_str().map(str::to_owned))?
-            })
-        });
-        talking.is_some()
-    });
-    let call_id = talking.expect("a demo call talking to an agent");
+    let call_id = talking_call(Duration::from_secs(10)).expect("a demo call talking to an agent");
     let (code, body) = http_post_json(
         "127.0.0.12:8080".parse().expect("address"),
         &format!("/api/v1/calls/{call_id}/listen"),
@@ -147,13 +60,13 @@ fn the_demo_is_alive_within_10_s_listen_works_and_ctrl_c_leaves_nothing_behind()
     assert_eq!(code, 202, "listen on {call_id}: {body}");
     let mut heard = None;
     wait_until(Duration::from_secs(15), || {
-        heard = supervisor_heard(&traffic_log(&dir));
+        heard = supervisor_heard(&demo.traffic_log());
         heard.is_some()
     });
     let (packets, caller_frames) = heard.unwrap_or_else(|| {
         panic!(
             "the supervisor's phone did not report the call:\n{}",
-            traffic_log(&dir)
+            demo.traffic_log()
         )
     });
     assert!(
@@ -206,23 +119,11 @@ fn the_demo_is_alive_within_10_s_listen_works_and_ctrl_c_leaves_nothing_behind()
     );
 
     // Ctrl-C: the traffic hangs up, the nodes and lockd stop, the demo exits cleanly.
-    let children = children_of(demo.id());
+    let children = children_of(demo.pid());
     assert_eq!(children.len(), 4, "lockd and three nodes: {children:?}");
-    let sent = Command::new("kill")
-        .args(["-INT", &demo.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(sent.success());
-    let stopped = wait_until(Duration::from_secs(40), || {
-        matches!(demo.try_wait(), Ok(Some(_)))
-    });
-    if stopped.is_none() {
-        let _ = demo.kill();
-        panic!("the demo did not stop on Ctrl-C");
-    }
-    let status = demo.wait().expect("exit status");
+    let status = demo.interrupt();
     assert!(status.success(), "demo exit status {status}");
-    let out = std::fs::read_to_string(dir.join("demo.out")).unwrap_or_default();
+    let out = demo.out();
     assert!(
         out.contains("traffic: ") && out.contains("demo stopped"),
         "{out}"
