@@ -323,7 +323,7 @@ fn print_banner(dir: &Path, login: &str, quiet: bool) {
             seed::SUPERVISOR_PHONE
         );
     }
-    println!("place calls through main-a with SIPp, following the 302s like a carrier:");
+    println!("place calls through main-a with SIPp (from a checkout), following the 302s like a carrier:");
     println!(
         "  sipp -sf tests/peers/sipp/carrier-302.xml -s sales -d 10000 -r 2 -m 20 -i 127.0.0.1 \
          127.0.0.11:5060"
