@@ -18,9 +18,15 @@ Installs (or upgrades) a callfleet node on this host.
   --http ADDR      HTTP address other nodes reach, IP[:PORT] (default: same IP, port 8080)
   --start          enable and (re)start the callfleet systemd service
   --no-build       do not run cargo; install the existing target/release/callfleet
+  --binary FILE    install this callfleet binary (built elsewhere); implies --no-build
+  --prefix DIR     install under DIR instead of / (DIR/usr/local/bin/callfleet,
+                   DIR/etc/callfleet, DIR/var/lib/callfleet, DIR/usr/share/callfleet, and the
+                   unit file in DIR/etc/systemd/system, never enabled): a trial install next to
+                   a real one; not with --start
   -h, --help       show this help
 
-The options only shape a new /etc/callfleet/callfleet.toml; an existing one is never changed.
+--postgres, --name, --role, --sip and --http only shape a new callfleet.toml; an existing one is
+never changed. A new one gets a random [http] secret: give every node of a cluster the same.
 USAGE
 }
 
@@ -30,9 +36,10 @@ warn() { printf 'install.sh: warning: %s\n' "$*" >&2; }
 die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 opt_postgres="" opt_name="" opt_role="" opt_sip="" opt_http="" opt_start=0 opt_build=1
+opt_binary="" opt_prefix=""
 while [ $# -gt 0 ]; do
   case "$1" in
-    --postgres|--name|--role|--sip|--http)
+    --postgres|--name|--role|--sip|--http|--binary|--prefix)
       { [ $# -ge 2 ] && [ -n "$2" ]; } || die "$1 needs a value (see --help)"
       case "$1" in
         --postgres) opt_postgres="$2" ;;
@@ -40,6 +47,8 @@ while [ $# -gt 0 ]; do
         --role) opt_role="$2" ;;
         --sip) opt_sip="$2" ;;
         --http) opt_http="$2" ;;
+        --binary) opt_binary="$2"; opt_build=0 ;;
+        --prefix) opt_prefix="$2" ;;
       esac
       shift 2 ;;
     --start) opt_start=1; shift ;;
@@ -52,18 +61,27 @@ done
 case "$opt_role" in ""|main|extra) ;; *) die "--role must be main or extra, not '$opt_role'" ;; esac
 case "$opt_postgres" in ""|postgres://*|postgresql://*) ;; *) die "--postgres wants a postgres://... URL" ;; esac
 case "$opt_name" in *[!A-Za-z0-9._-]*) die "--name may use letters, digits, '.', '_' and '-' only" ;; esac
+if [ -n "$opt_prefix" ]; then
+  case "$opt_prefix" in /*) ;; *) die "--prefix wants an absolute path" ;; esac
+  [ "$opt_start" -eq 0 ] || die "--start cannot be used with --prefix (the unit file there is not the system's)"
+  opt_prefix="${opt_prefix%/}"
+fi
+if [ -n "$opt_binary" ]; then
+  [ -f "$opt_binary" ] && [ -x "$opt_binary" ] || die "--binary $opt_binary is not an executable file"
+fi
 
 [ "$(id -u)" -eq 0 ] || die "run as root: sudo ./install.sh"
 command -v apt-get >/dev/null 2>&1 || die "this installer needs a Debian or Ubuntu host (apt-get)"
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-bin=/usr/local/bin/callfleet
-etc=/etc/callfleet
+root="$opt_prefix"
+bin=$root/usr/local/bin/callfleet
+etc=$root/etc/callfleet
 conf=$etc/callfleet.toml
-data=/var/lib/callfleet
-moh=/usr/share/callfleet/moh
-prompts=/usr/share/callfleet/prompts
-unit=/etc/systemd/system/callfleet.service
+data=$root/var/lib/callfleet
+moh=$root/usr/share/callfleet/moh
+prompts=$root/usr/share/callfleet/prompts
+unit=$root/etc/systemd/system/callfleet.service
 export DEBIAN_FRONTEND=noninteractive
 
 # ---------------------------------------------------------------------------------------------
@@ -137,10 +155,12 @@ if [ "$opt_build" -eq 1 ]; then
   note "cargo $have: cargo build --release"
   (cd "$repo" && "${cargo_cmd[@]}" build --release)
 fi
-[ -x "$repo/target/release/callfleet" ] || die "no $repo/target/release/callfleet (build it, or drop --no-build)"
+built="${opt_binary:-$repo/target/release/callfleet}"
+[ -x "$built" ] || die "no $built (build it, or drop --no-build)"
 
 say "binary"
-install -m 0755 "$repo/target/release/callfleet" "$bin"
+install -d -m 0755 "$(dirname "$bin")"
+install -m 0755 "$built" "$bin"
 note "$bin"
 
 # ---------------------------------------------------------------------------------------------
@@ -148,10 +168,13 @@ note "$bin"
 # ---------------------------------------------------------------------------------------------
 say "user and folders"
 if ! getent passwd callfleet >/dev/null; then
-  useradd --system --user-group --home-dir "$data" --no-create-home --shell /usr/sbin/nologin callfleet
+  # The home is the system data folder even for a --prefix install (it is never created).
+  useradd --system --user-group --home-dir /var/lib/callfleet --no-create-home --shell /usr/sbin/nologin callfleet
   note "created system user callfleet"
 fi
+install -d -m 0755 "$(dirname "$etc")"
 install -d -m 0750 -o root -g callfleet "$etc"
+install -d -m 0755 "$(dirname "$data")"
 install -d -m 0750 -o callfleet -g callfleet "$data"
 # A callfleet command run as root (doctor, migrate) may have created the SQLite files as root.
 chown -R callfleet:callfleet "$data"
@@ -171,6 +194,21 @@ set_toml() {
     END { exit done ? 0 : 3 }' "$1" > "$1.new" || { rm -f "$1.new"; die "no key $3 in [$2] of $1"; }
   mv "$1.new" "$1"
 }
+
+# uncomment_toml FILE SECTION KEY: turns the first `# KEY = ...` line of [SECTION] into `KEY = ...`
+# (a key the example file shows commented out), unless KEY is set in [SECTION] already.
+uncomment_toml() {
+  [ -z "$(get_toml "$1" "$2" "$3")" ] || return 0
+  SECTION="$2" KEY="$3" awk '
+    /^[[:space:]]*\[/ { sec = $0; gsub(/^[[:space:]]*\[|\][[:space:]]*(#.*)?$/, "", sec) }
+    !done && sec == ENVIRON["SECTION"] && $0 ~ ("^#[[:space:]]*" ENVIRON["KEY"] "[[:space:]]*=") {
+      sub(/^#[[:space:]]*/, ""); done = 1
+    }
+    { print }' "$1" > "$1.new" && mv "$1.new" "$1"
+}
+
+# random_hex BYTES: that many random bytes from the kernel, as lowercase hex.
+random_hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
 
 # get_toml FILE SECTION KEY: prints the value of KEY in [SECTION] (strings unquoted).
 get_toml() {
@@ -209,8 +247,11 @@ else
   set_toml "$tmp" sip listen "$(toml_string "$sip")"
   set_toml "$tmp" http listen "$(toml_string "$http")"
   set_toml "$tmp" database url "$(toml_string "${opt_postgres:-sqlite://$data/cluster.db}")"
+  uncomment_toml "$tmp" http secret
+  set_toml "$tmp" http secret "$(toml_string "$(random_hex 32)")"
   set_toml "$tmp" media moh_dir "$(toml_string "$moh")"
   set_toml "$tmp" media prompts_dir "$(toml_string "$prompts")"
+  set_toml "$tmp" media voicemail_dir "$(toml_string "$data/voicemail")"
   chown root:callfleet "$tmp"
   chmod 0640 "$tmp"
   mv "$tmp" "$conf"
@@ -354,10 +395,11 @@ AmbientCapabilities=CAP_NET_BIND_SERVICE
 WantedBy=multi-user.target
 "
 systemd_running=0
-[ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && systemd_running=1
+[ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && [ -z "$root" ] && systemd_running=1
 if [ -e "$unit" ] && [ "$(cat "$unit")" = "${unit_text%$'\n'}" ]; then
   note "$unit (unchanged)"
 else
+  install -d -m 0755 "$(dirname "$unit")"
   printf '%s' "$unit_text" > "$unit"
   chmod 0644 "$unit"
   note "wrote $unit"
@@ -365,6 +407,7 @@ else
 fi
 
 service_state="installed, not started (use --start)"
+[ -z "$root" ] || service_state="unit file written under $root, not enabled (--prefix)"
 if [ "$opt_start" -eq 1 ]; then
   if [ "$systemd_running" -eq 1 ]; then
     systemctl enable --quiet callfleet
@@ -382,7 +425,9 @@ fi
 # ---------------------------------------------------------------------------------------------
 # Summary
 # ---------------------------------------------------------------------------------------------
-if [ "$systemd_running" -eq 1 ]; then
+if [ -n "$root" ]; then
+  start_hint="runuser -u callfleet -- $bin node --config $conf   # installed under $root"
+elif [ "$systemd_running" -eq 1 ]; then
   start_hint="systemctl enable --now callfleet"
 else
   start_hint="runuser -u callfleet -- $bin node --config $conf   # no systemd here"
@@ -401,7 +446,8 @@ callfleet is installed.
   MOH       $moh ($(find "$moh" -maxdepth 1 -name '*.wav' | wc -l) files)
   service   $service_state
 
-Next: allow your carriers' networks in [carriers] allow of $conf, then
+Next: allow your carriers' networks in [carriers] allow of $conf
+and give every node of the cluster the same [http] secret; then
   $start_hint
   curl http://$(get_toml "$conf" http listen)/api/v1/nodes
 Try a whole cluster on this host first with: callfleet demo

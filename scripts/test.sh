@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints, and the whole test suite against real peers
-# (SIPp, Kamailio, baresip, memcached, PostgreSQL, headless Chromium on loopback addresses).
+# (SIPp, Kamailio, baresip, memcached, PostgreSQL, headless Chromium on loopback addresses), the
+# demo, and install.sh (a trial install under a temporary --prefix; needs root).
 # On a Debian/Ubuntu machine as root it installs what the tests need when it is missing, and starts
 # PostgreSQL and memcached when they are not running. A machine that has everything does no apt work.
 #
@@ -45,13 +46,16 @@ need_cmd kamailio kamailio
 need_cmd baresip baresip-core
 need_cmd memcached memcached
 need_cmd sox sox
+# install.sh (run by node/tests/install.rs) renders music on hold and prompts with these:
+need_cmd espeak-ng espeak-ng
+need_cmd sqlite3 sqlite3
 need_cmd curl curl
 need_cmd pkg-config pkg-config
 need_cmd taskset util-linux
 need_cmd python3 python3
 need_cmd chromium chromium
 need_cmd chromedriver chromium-driver
-if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; else need_cmd cc build-essential; fi
+if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; need_pkg libsox-fmt-base; else need_cmd cc build-essential; fi
 if ! command -v psql >/dev/null 2>&1 || ! pg_server_installed; then missing+=(postgresql); fi
 
 if [ "${#missing[@]}" -gt 0 ]; then

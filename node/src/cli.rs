@@ -1,10 +1,11 @@
 //! The `callfleet` subcommands other than running a node: `migrate`, `node drain`, `demo`,
-//! `doctor`, `lockd`, `device`.
+//! `doctor`, `lockd`, `device`; and the logging setup every subcommand shares.
 
 mod demo;
 pub mod device;
 mod doctor;
 mod lockd;
+pub mod logging;
 pub mod users;
 
 use std::path::Path;
@@ -14,19 +15,9 @@ use callfleet_store::Store;
 
 use crate::config::Config;
 
-pub use demo::demo;
+pub use demo::{demo, DemoOptions};
 pub use doctor::doctor;
 pub use lockd::lockd;
-
-/// Logs to stderr; `RUST_LOG` overrides the default filter.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 /// `callfleet migrate`: creates or upgrades the schema.
 pub async fn migrate(config: Option<&Path>, database: Option<String>) -> anyhow::Result<()> {

@@ -7,11 +7,16 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use callfleet::cli;
+use callfleet::cli::logging::{self, LogFormat};
 use callfleet::config::Config;
 
 #[derive(Parser)]
 #[command(name = "callfleet", version, about = "Multi-node call-centre cluster")]
 struct Cli {
+    /// Log lines as `text` (coloured only on a terminal) or `json` (one object per line);
+    /// default: $CALLFLEET_LOG_FORMAT, else text.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,11 +39,15 @@ enum Command {
         #[arg(long)]
         database: Option<String>,
     },
-    /// Run a whole cluster on this host: 2 main nodes and 1 extra node, SQLite.
+    /// Run a whole cluster on this host: 2 main nodes and 1 extra node, SQLite, with a small
+    /// call centre and simulated traffic (callers, agents' phones, a supervisor's phone).
     Demo {
         /// Where configs, the database and logs go.
         #[arg(long, default_value = "callfleet-demo")]
         dir: PathBuf,
+        /// Only the cluster: no call centre, no simulated traffic.
+        #[arg(long)]
+        quiet: bool,
     },
     /// Manage the phones (devices) that register with digest credentials.
     Device {
@@ -170,7 +179,11 @@ enum NodeAction {
 
 fn main() -> anyhow::Result<()> {
     let args = Cli::parse();
-    cli::init_logging();
+    let log_format = logging::choose_format(
+        args.log_format,
+        std::env::var_os(logging::LOG_FORMAT_ENV).as_deref(),
+    )?;
+    logging::init(log_format);
     let rt = tokio::runtime::Runtime::new().context("start the async runtime")?;
     rt.block_on(async move {
         match args.command {
@@ -196,7 +209,14 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate { config, database } => {
                 cli::migrate(config.as_deref(), database).await
             }
-            Command::Demo { dir } => cli::demo(&dir).await,
+            Command::Demo { dir, quiet } => {
+                cli::demo(cli::DemoOptions {
+                    dir,
+                    quiet,
+                    log_format,
+                })
+                .await
+            }
             Command::Doctor { config } => cli::doctor(&config).await,
             Command::Device { action } => device(action).await,
             Command::User { action } => user(action).await,

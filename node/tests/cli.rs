@@ -1,6 +1,7 @@
 //! The `callfleet` command line as an operator meets it: a bad config names the bad key,
-//! `doctor` reports, `migrate` creates the schema, and `demo` runs three nodes on
-//! 127.0.0.11-13 and stops them all on Ctrl-C.
+//! `doctor` reports, `migrate` creates the schema, logs written to a file carry no colour codes
+//! and `--log-format json` / `CALLFLEET_LOG_FORMAT=json` writes one JSON object per line, and
+//! `demo --quiet` runs three nodes on 127.0.0.11-13 and stops them all on Ctrl-C.
 
 mod support;
 
@@ -77,12 +78,97 @@ fn migrate_then_doctor_report_a_healthy_setup() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  SIP UDP 127.0.5.2:5060"));
 }
 
+/// Runs a node on `ip` with its log on stderr into a file until `/healthz` answers, stops it
+/// with SIGTERM, and returns the log.
+fn node_log(dir: &std::path::Path, ip: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<u8> {
+    let db = format!("sqlite://{}", dir.join("log.db").display());
+    let cfg = dir.join(format!("{ip}.toml"));
+    std::fs::write(
+        &cfg,
+        format!("[node]\nname = \"log\"\n[sip]\nlisten = \"{ip}:5060\"\n[http]\nlisten = \"{ip}:8080\"\n[database]\nurl = \"{db}\"\n[media]\nmoh_dir = \"{}\"\n", dir.display()),
+    )
+    .expect("write the node config");
+    let log = dir.join(format!("{ip}.log"));
+    let mut node = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(args)
+        .args(["node", "--config"])
+        .arg(&cfg)
+        .envs(env.iter().copied())
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("create the log file"))
+        .spawn()
+        .expect("start the node");
+    let http = format!("{ip}:8080").parse().expect("HTTP address");
+    let up = wait_until(Duration::from_secs(20), || {
+        http_get(http, "/healthz").is_some_and(|(c, _)| c == 200)
+    });
+    let _ = Command::new("kill").arg(node.id().to_string()).status();
+    let stopped = wait_until(Duration::from_secs(20), || {
+        matches!(node.try_wait(), Ok(Some(_)))
+    });
+    if stopped.is_none() {
+        let _ = node.kill();
+    }
+    let text = std::fs::read(&log).expect("read the log");
+    assert!(
+        up.is_some() && stopped.is_some(),
+        "the node did not start and stop: {}",
+        String::from_utf8_lossy(&text)
+    );
+    text
+}
+
 #[test]
-fn demo_runs_three_nodes_and_ctrl_c_stops_them() {
+fn logs_in_a_file_have_no_colour_codes_and_json_lines_parse() {
+    let dir = workdir("cli-logs");
+    let text = node_log(&dir, "127.0.17.1", &[], &[]);
+    assert!(
+        String::from_utf8_lossy(&text).contains("INFO"),
+        "the node logged nothing: {}",
+        String::from_utf8_lossy(&text)
+    );
+    assert!(
+        !text.contains(&0x1b),
+        "ESC in a log written to a file: {}",
+        String::from_utf8_lossy(&text)
+    );
+    for (args, env) in [
+        (vec!["--log-format", "json"], vec![]),
+        (vec![], vec![("CALLFLEET_LOG_FORMAT", "json")]),
+    ] {
+        let text = node_log(&dir, "127.0.17.2", &args, &env);
+        let text = String::from_utf8(text).expect("UTF-8 log");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines.len() >= 2, "{args:?} {env:?}: {text}");
+        for line in lines {
+            let v: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{args:?} {env:?}: not JSON ({e}): {line}"));
+            assert!(
+                v["level"].is_string() && v["message"].is_string() && v["timestamp"].is_string(),
+                "{line}"
+            );
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(["device", "list", "--config", "/nonexistent.toml"])
+        .env("CALLFLEET_LOG_FORMAT", "yaml")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CALLFLEET_LOG_FORMAT=\"yaml\""),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn demo_quiet_runs_three_bare_nodes_and_ctrl_c_stops_them() {
     let _serial = support::serial();
     let dir = workdir("cli-demo");
     let mut demo = Command::new(env!("CARGO_BIN_EXE_callfleet"))
-        .args(["demo", "--dir"])
+        .args(["demo", "--quiet", "--dir"])
         .arg(&dir)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
@@ -102,6 +188,13 @@ fn demo_runs_three_nodes_and_ctrl_c_stops_them() {
         let _ = demo.kill();
         panic!("demo cluster did not show 3 alive nodes");
     }
+    // Bare: no call centre, no simulated traffic.
+    let (_, queues) = http_get(main_a, "/api/v1/queues").unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&queues).unwrap(),
+        serde_json::json!([])
+    );
+    assert!(!dir.join("traffic.log").exists());
     let lockd = http_get("127.0.0.10:7070".parse().unwrap(), "/healthz");
     assert_eq!(
         lockd.map(|(c, _)| c),

@@ -1,102 +1,274 @@
 //! `callfleet demo`: a whole cluster on this host with the embedded default (SQLite, no other
-//! server): main nodes on 127.0.0.11 and 127.0.0.12, an extra node on 127.0.0.13, each a child
-//! process of this one. Ctrl-C stops them all cleanly.
+//! server): main nodes on 127.0.0.11 and 127.0.0.12, an extra node on 127.0.0.13 and a lock
+//! service on 127.0.0.10, each a child process of this one. Unless `--quiet`, it seeds a small
+//! call centre and runs simulated traffic in this process (the carrier and the phones, real
+//! SIP and RTP on loopback addresses: `sim`), so the panel is alive within seconds. Ctrl-C
+//! hangs up the simulated calls, then stops every child cleanly.
 
+mod carrier;
+mod events;
+mod media;
+mod phone;
+mod seed;
+mod sim;
+mod sip;
+mod traffic;
+
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use tokio::process::{Child, Command};
+
+use super::logging::LogFormat;
+use sim::{NodeAddr, Sim};
 
 /// Where the demo's lock service listens.
 const LOCKD: &str = "127.0.0.10:7070";
 
+/// `(name, role, ip)` of the demo's nodes.
 const NODES: [(&str, &str, &str); 3] = [
     ("main-a", "main", "127.0.0.11"),
     ("main-b", "main", "127.0.0.12"),
     ("extra-c", "extra", "127.0.0.13"),
 ];
 
-/// Runs the demo cluster until Ctrl-C.
-pub async fn demo(dir: &Path) -> anyhow::Result<()> {
+/// Calls each node takes at most: low, so a handful of calls already shows the main node
+/// spreading calls by 302 (it keeps a call while its share is within 10 points of the others').
+const CAPACITY: u32 = 20;
+
+/// How long the nodes get to answer `/healthz` before the demo gives up.
+const START_LIMIT: Duration = Duration::from_secs(20);
+
+/// What `callfleet demo` was asked for.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where configs, the database and logs go.
+    pub dir: PathBuf,
+    /// The bare cluster: no call centre, no simulated traffic.
+    pub quiet: bool,
+    /// The children's log format.
+    pub log_format: LogFormat,
+}
+
+/// A started child process.
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+/// Runs the demo until Ctrl-C (or SIGTERM, or a child exits).
+pub async fn demo(opts: DemoOptions) -> anyhow::Result<()> {
+    let dir = &opts.dir;
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let dir = dir
         .canonicalize()
         .with_context(|| format!("resolve {}", dir.display()))?;
     let db = dir.join("cluster.db");
-    let exe = std::env::current_exe().context("find the callfleet binary")?;
+    let secret = cluster_secret(&dir)?;
     // Migrate once here: SQLite does not serialise concurrent migrations of three nodes.
-    let url = format!("sqlite://{}", db.display());
-    let store = callfleet_store::Store::connect(&url)
+    let store = callfleet_store::Store::connect(&format!("sqlite://{}", db.display()))
         .await
         .context("open the demo database")?;
     store.migrate().await.context("migrate the demo database")?;
-    let login = demo_admin(&store, &dir).await?;
+    let seeded = if opts.quiet {
+        None
+    } else {
+        Some(seed::seed(&store, crate::now_ms()).await?)
+    };
+    let phone = (!opts.quiet).then_some(seed::SUPERVISOR_PHONE);
+    let login = demo_admin(&store, &dir, phone).await?;
     store.close().await;
-    let mut children: Vec<(String, Child)> = Vec::new();
-    // One lock service for the three nodes (in memory: nothing else to run on one host), so
-    // an agent's lease is the same whichever node asks.
-    let lockd_log = std::fs::File::create(dir.join("lockd.log")).context("create lockd log")?;
-    let lockd = Command::new(&exe)
-        .args(["lockd", "--listen", LOCKD, "--backend", "memory"])
-        .stdout(Stdio::null())
-        .stderr(lockd_log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("start lockd")?;
-    children.push(("lockd".to_string(), lockd));
-    for (name, role, ip) in NODES {
-        let cfg = write_config(&dir, name, role, ip, &db)?;
-        let log =
-            std::fs::File::create(dir.join(format!("{name}.log"))).context("create node log")?;
-        let child = Command::new(&exe)
-            .args(["node", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("start node {name}"))?;
-        children.push((name.to_string(), child));
-    }
-    print_banner(&dir, &login);
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("wait for Ctrl-C")?,
-        (name, status) = first_exit(&mut children) => {
-            eprintln!("node {name} exited ({status}); see {}/{name}.log; stopping the demo", dir.display());
-        }
+    let mut children = start_children(&dir, &db, &secret, opts.log_format)?;
+    print_banner(&dir, &login, opts.quiet);
+    let sim = match &seeded {
+        Some(seeded) => match start_sim(&dir, seeded, &mut children).await {
+            Ok(sim) => Some(sim),
+            Err(e) => {
+                stop_all(&mut children).await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let stopped_by = wait_for_stop(&mut children).await;
+    if let Some(sim) = sim {
+        println!("traffic: {}", sim.stop().await);
     }
     stop_all(&mut children).await;
     println!("demo stopped");
-    Ok(())
+    stopped_by
 }
 
+/// The demo cluster's secret (`[http] secret` of every node): 32 random bytes as 64 hex
+/// digits, made on the first run and kept in `DIR/cluster-secret` (owner-only), so nodes
+/// restarted with the demo keep recognising each other's requests and nonces.
+fn cluster_secret(dir: &Path) -> anyhow::Result<String> {
+    let file = dir.join("cluster-secret");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let kept = text.trim();
+        if kept.len() >= 64 && kept.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(kept.to_owned());
+        }
+    }
+    let secret = callfleet_web::auth::random_hex(32);
+    write_private(&file, &secret)?;
+    Ok(secret)
+}
+
+/// Starts lockd, then the three nodes, each logging to `DIR/<name>.log`. The children get a
+/// process group of their own, so a Ctrl-C in the terminal reaches only the demo, which stops
+/// the traffic first and then each child in order.
+fn start_children(
+    dir: &Path,
+    db: &Path,
+    secret: &str,
+    log_format: LogFormat,
+) -> anyhow::Result<Vec<Proc>> {
+    let exe = std::env::current_exe().context("find the callfleet binary")?;
+    let spawn = |name: &str, args: Vec<String>| -> anyhow::Result<Proc> {
+        let log = std::fs::File::create(dir.join(format!("{name}.log")))
+            .with_context(|| format!("create the log of {name}"))?;
+        let child = Command::new(&exe)
+            .args(["--log-format", log_format.as_str()])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {name}"))?;
+        Ok(Proc {
+            name: name.to_owned(),
+            child,
+        })
+    };
+    // One lock service for the three nodes (in memory: nothing else to run on one host), so
+    // an agent's lease is the same whichever node asks.
+    let lockd = ["lockd", "--listen", LOCKD, "--backend", "memory"];
+    let mut children = vec![spawn("lockd", lockd.map(str::to_owned).to_vec())?];
+    for (name, role, ip) in NODES {
+        let cfg = write_config(dir, name, role, ip, db, secret)?;
+        let args = vec!["node".to_owned(), "--config".to_owned(), path_arg(&cfg)?];
+        children.push(spawn(name, args)?);
+    }
+    Ok(children)
+}
+
+fn path_arg(path: &Path) -> anyhow::Result<String> {
+    path.to_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// A node's config. `[lb] refuse_cpu = 1000`: the three nodes share one host's CPU, so
+/// refusing calls on CPU would make them all refuse at once (a busy laptop would refuse the
+/// demo's calls).
 fn write_config(
     dir: &Path,
     name: &str,
     role: &str,
     ip: &str,
     db: &Path,
+    secret: &str,
 ) -> anyhow::Result<PathBuf> {
+    let voicemail = dir.join("voicemail");
     let text = format!(
-        "# written by `callfleet demo`\n[node]\nname = \"{name}\"\nrole = \"{role}\"\ncapacity = 100\n\
-         [sip]\nlisten = \"{ip}:5060\"\n[http]\nlisten = \"{ip}:8080\"\n\
-         [database]\nurl = \"sqlite://{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
+        "# written by `callfleet demo` (rewritten on every start)\n\
+         [node]\nname = \"{name}\"\nrole = \"{role}\"\ncapacity = {CAPACITY}\n\
+         [sip]\nlisten = \"{ip}:5060\"\nrealm = \"{realm}\"\n\
+         [http]\nlisten = \"{ip}:8080\"\nsecret = \"{secret}\"\n\
+         [database]\nurl = \"sqlite://{db}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
+         [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n\
+         [media]\nvoicemail_dir = \"{voicemail}\"\n\
          [lock]\nurls = [\"http://{LOCKD}\"]\n",
-        db.display()
+        realm = seed::REALM,
+        db = db.display(),
+        voicemail = voicemail.display(),
     );
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    write_private(&path, &text)?;
     Ok(path)
 }
 
+/// Waits for every node's `/healthz`, then starts the simulated traffic.
+async fn start_sim(
+    dir: &Path,
+    seeded: &seed::Seeded,
+    children: &mut [Proc],
+) -> anyhow::Result<Sim> {
+    let mut nodes = Vec::new();
+    for (name, role, ip) in NODES {
+        let sip: SocketAddr = format!("{ip}:5060").parse().context("node SIP address")?;
+        nodes.push(NodeAddr {
+            name: name.to_owned(),
+            sip,
+            main: role == "main",
+        });
+    }
+    wait_healthy(children).await?;
+    for ext in &seeded.not_logged_in {
+        // Held by a call of an earlier run: the node that held it freed it when it started.
+        eprintln!("agent {ext} was still on a call from an earlier run; it is free now");
+    }
+    let seed: u64 = rand::random();
+    let sim = Sim::start(&dir.join("traffic.log"), seeded, &nodes, seed).await?;
+    println!(
+        "traffic:       simulated callers, agents' phones and the supervisor's phone (log: {})",
+        dir.join("traffic.log").display()
+    );
+    Ok(sim)
+}
+
+async fn wait_healthy(children: &mut [Proc]) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .context("build HTTP client")?;
+    let until = tokio::time::Instant::now() + START_LIMIT;
+    for (name, _, ip) in NODES {
+        let url = format!("http://{ip}:8080/healthz");
+        loop {
+            if let Some((who, status)) = exited(children) {
+                bail!("{who} exited at start ({status}); see its log");
+            }
+            let ok = client
+                .get(&url)
+                .send()
+                .await
+                .map(|r| r.status().is_success());
+            if matches!(ok, Ok(true)) {
+                break;
+            }
+            if tokio::time::Instant::now() > until {
+                bail!("node {name} did not answer {url} within {START_LIMIT:?}; see its log");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
 /// The panel login of the demo: user `admin`, with a random password made on the first run and
-/// kept in `DIR/admin-password` (readable by its owner only).
-async fn demo_admin(store: &callfleet_store::Store, dir: &Path) -> anyhow::Result<String> {
+/// kept in `DIR/admin-password` (readable by its owner only). With `phone`, the admin's own
+/// phone (the one listen-in dials) is set to it unless the admin chose one.
+async fn demo_admin(
+    store: &callfleet_store::Store,
+    dir: &Path,
+    phone: Option<&str>,
+) -> anyhow::Result<String> {
     let file = dir.join("admin-password");
-    let existing = store.user("admin").await.context("read the demo admin")?;
-    if existing.is_some() {
+    if let Some(mut user) = store.user("admin").await.context("read the demo admin")? {
+        if user.device.is_none() && phone.is_some() {
+            user.device = phone.map(str::to_owned);
+            store
+                .upsert_user(&user)
+                .await
+                .context("give the demo admin a phone")?;
+        }
         if let Ok(password) = std::fs::read_to_string(&file) {
             return Ok(format!("admin / {}", password.trim()));
         }
@@ -110,7 +282,7 @@ async fn demo_admin(store: &callfleet_store::Store, dir: &Path) -> anyhow::Resul
             name: "admin".to_owned(),
             password_hash,
             role: callfleet_store::UserRole::Admin,
-            device: None,
+            device: phone.map(str::to_owned),
             created_at_ms: crate::now_ms(),
         })
         .await
@@ -131,7 +303,7 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     writeln!(f, "{text}").with_context(|| format!("write {}", path.display()))
 }
 
-fn print_banner(dir: &Path, login: &str) {
+fn print_banner(dir: &Path, login: &str, quiet: bool) {
     println!(
         "callfleet demo cluster is starting (logs and configs in {})",
         dir.display()
@@ -144,38 +316,74 @@ fn print_banner(dir: &Path, login: &str) {
     println!("cluster view:  curl http://127.0.0.11:8080/api/v1/nodes");
     println!("live calls:    curl http://127.0.0.12:8080/api/v1/calls");
     println!("metrics:       curl http://127.0.0.11:8080/metrics");
-    println!("place 20 calls of 5 s through main-a (SIPp follows the 302s only via a carrier; see README):");
-    println!("  sipp -sn uac -s 100 -d 5000 -r 5 -m 20 -i 127.0.0.1 127.0.0.11:5060");
+    if !quiet {
+        println!(
+            "call centre:   queues sales and support; agents 1001-1004 on simulated phones, 1005 \
+             (PIN 5555) free for your softphone; Listen in the panel rings the demo's phone {}",
+            seed::SUPERVISOR_PHONE
+        );
+    }
+    println!("place calls through main-a with SIPp (from a checkout), following the 302s like a carrier:");
+    println!(
+        "  sipp -sf tests/peers/sipp/carrier-302.xml -s sales -d 10000 -r 2 -m 20 -i 127.0.0.1 \
+         127.0.0.11:5060"
+    );
     println!("Ctrl-C stops the cluster.");
 }
 
-async fn first_exit(children: &mut [(String, Child)]) -> (String, String) {
+/// The first child found exited: (name, status).
+fn exited(children: &mut [Proc]) -> Option<(String, String)> {
+    children.iter_mut().find_map(|p| match p.child.try_wait() {
+        Ok(Some(status)) => Some((p.name.clone(), status.to_string())),
+        _ => None,
+    })
+}
+
+/// Waits for Ctrl-C, SIGTERM or a child's exit; an exited child is an error.
+async fn wait_for_stop(children: &mut [Proc]) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut int = signal(SignalKind::interrupt()).context("listen for Ctrl-C")?;
+    let mut term = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
     loop {
-        for (name, child) in children.iter_mut() {
-            if let Ok(Some(status)) = child.try_wait() {
-                return (name.clone(), status.to_string());
+        tokio::select! {
+            _ = int.recv() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = poll.tick() => {
+                if let Some((name, status)) = exited(children) {
+                    bail!("{name} exited ({status}); see its log; the demo stopped");
+                }
             }
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-async fn stop_all(children: &mut [(String, Child)]) {
-    for (_, child) in children.iter() {
-        if let Some(pid) = child.id() {
-            // SIGTERM: each node hangs up its calls, writes its records and exits.
-            let _ = std::process::Command::new("kill")
-                .arg("-TERM")
-                .arg(pid.to_string())
-                .status();
+/// Stops the nodes (SIGTERM: each hangs up its calls, writes its records and exits), then
+/// lockd; a child that does not stop within 10 s is killed.
+async fn stop_all(children: &mut [Proc]) {
+    let (lockd, nodes): (Vec<&mut Proc>, Vec<&mut Proc>) =
+        children.iter_mut().partition(|p| p.name == "lockd");
+    for group in [nodes, lockd] {
+        for p in &group {
+            if let Some(pid) = p.child.id() {
+                let sent = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
+                if !matches!(sent, Ok(s) if s.success()) {
+                    eprintln!("could not signal {} (pid {pid})", p.name);
+                }
+            }
         }
-    }
-    for (name, child) in children.iter_mut() {
-        match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
-            Ok(_) => {}
-            Err(_) => {
-                eprintln!("node {name} did not stop in time; killing it");
-                let _ = child.kill().await;
+        for p in group {
+            if tokio::time::timeout(Duration::from_secs(10), p.child.wait())
+                .await
+                .is_err()
+            {
+                eprintln!("{} did not stop in time; killing it", p.name);
+                if let Err(e) = p.child.kill().await {
+                    eprintln!("could not kill {}: {e}", p.name);
+                }
             }
         }
     }

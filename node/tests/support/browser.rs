@@ -184,6 +184,15 @@ impl Browser {
         false
     }
 
+    /// Sets the browser window's size (the viewport follows), e.g. to the page's height before a
+    /// screenshot of the whole page.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.run(
+            "resize the window",
+            self.client().set_window_size(width, height),
+        );
+    }
+
     /// Saves a screenshot of the viewport as `shots/NAME.png` and returns its path.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let png = self.run("take a screenshot", self.client().screenshot());

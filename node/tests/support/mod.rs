@@ -6,6 +6,7 @@
 
 pub mod audio;
 pub mod browser;
+pub mod demo;
 pub mod http;
 pub mod lockd;
 pub mod phone;

@@ -113,6 +113,27 @@ impl Phone {
         Phone::launch_with(dir, addr, user, password, registrar, ctrl_port, "auto")
     }
 
+    /// A phone with a control port that registers with `registrar` (a node this test did not
+    /// start itself, e.g. one of `callfleet demo`'s).
+    pub fn start_with_ctrl_at(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        ctrl_port: u16,
+    ) -> Phone {
+        Phone::launch_at(
+            dir,
+            addr,
+            user,
+            password,
+            registrar,
+            Some(ctrl_port),
+            "auto",
+        )
+    }
+
     fn launch_with(
         dir: &Path,
         addr: &str,
@@ -122,12 +143,24 @@ impl Phone {
         ctrl_port: Option<u16>,
         answer: &str,
     ) -> Phone {
+        Phone::launch_at(dir, addr, user, password, registrar.sip, ctrl_port, answer)
+    }
+
+    fn launch_at(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        ctrl_port: Option<u16>,
+        answer: &str,
+    ) -> Phone {
         require("baresip", "baresip");
         let dir = dir.join(format!("phone-{addr}"));
         let mut cmd = Command::new("bash");
         cmd.arg(peers().join("baresip/phone.sh"))
             .args(["--addr", addr, "--user", user, "--password", password])
-            .args(["--registrar", &registrar.sip.to_string(), "--dir"])
+            .args(["--registrar", &registrar.to_string(), "--dir"])
             .arg(&dir);
         if let Some(port) = ctrl_port {
             cmd.args(["--ctrl-port", &port.to_string()]);
