@@ -160,6 +160,8 @@ fn install_sh_installs_a_node_that_passes_doctor_answers_a_call_and_stops() {
     let log = root.join("node.log");
     let mut node = Command::new(&bin)
         .args(["node", "--config", conf_arg])
+        // As every test node: CPU alone never refuses calls (a busy test host would read 100 %).
+        .env("CALLFLEET_LB_REFUSE_CPU", "1000")
         .uid(id("-u"))
         .gid(id("-g"))
         .current_dir(root.join("var/lib/callfleet"))
