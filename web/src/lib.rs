@@ -41,6 +41,8 @@ pub mod error;
 pub mod listen;
 pub mod login;
 pub mod metrics;
+pub mod names;
+pub mod page;
 pub mod panel;
 pub mod rpc;
 pub mod snapshot;
