@@ -51,6 +51,8 @@ need_cmd taskset util-linux
 need_cmd python3 python3
 need_cmd chromium chromium
 need_cmd chromedriver chromium-driver
+# axe-core (accessibility checks in the browser tests) comes from npm, below.
+need_cmd npm npm
 if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; else need_cmd cc build-essential; fi
 if ! command -v psql >/dev/null 2>&1 || ! pg_server_installed; then missing+=(postgresql); fi
 
@@ -175,6 +177,19 @@ if ! memcached_up; then
 fi
 export CALLFLEET_TEST_MEMCACHED="${CALLFLEET_TEST_MEMCACHED:-127.0.0.1:11211}"
 note "CALLFLEET_TEST_MEMCACHED=$CALLFLEET_TEST_MEMCACHED"
+
+# ---------------------------------------------------------------------------------------------
+# axe-core for the browser tests' accessibility checks (target/npm, where they look for it)
+# ---------------------------------------------------------------------------------------------
+step "axe-core"
+axe_js="$root/target/npm/node_modules/axe-core/axe.min.js"
+if [ ! -f "$axe_js" ]; then
+  note "installing axe-core@4 into target/npm"
+  npm install --prefix "$root/target/npm" --no-audit --no-fund --loglevel=error axe-core@4 >/dev/null \
+    || die "npm install axe-core@4 failed"
+fi
+export CALLFLEET_AXE="$axe_js"
+note "CALLFLEET_AXE=$CALLFLEET_AXE"
 
 if [ "$setup_only" -eq 1 ]; then
   printf '\ntest.sh: setup done (cargo checks skipped)\n'

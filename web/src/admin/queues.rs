@@ -253,7 +253,7 @@ async fn queue_sections(
         &ctx.csrf,
         "Add or change member",
         vec![Fieldset {
-            legend: "Member",
+            legend: "Add a member, or change one",
             fields: vec![
                 Field::select_pairs("agent", "Agent", choices)
                     .from(m, "")
@@ -277,7 +277,7 @@ async fn queue_sections(
         &ctx.csrf,
         "Add VIP caller",
         vec![Fieldset {
-            legend: "VIP caller",
+            legend: "Add a VIP caller",
             fields: vec![Field::text("number", "Caller number")
                 .from(sent_to("vip-add"), "")
                 .required()
