@@ -53,6 +53,10 @@ need_cmd chromium chromium
 need_cmd chromedriver chromium-driver
 # axe-core (accessibility checks in the browser tests) comes from npm, below.
 need_cmd npm npm
+# Stock XML-RPC clients in other languages (the CRM API's interop test).
+perl -MRPC::XML::Client -e 1 >/dev/null 2>&1 || missing+=(librpc-xml-perl)
+need_cmd php php-cli
+if ! php -r 'exit(function_exists("xmlrpc_encode_request") ? 0 : 1);' >/dev/null 2>&1; then missing+=(php-xmlrpc); fi
 if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; else need_cmd cc build-essential; fi
 if ! command -v psql >/dev/null 2>&1 || ! pg_server_installed; then missing+=(postgresql); fi
 
