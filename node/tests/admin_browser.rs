@@ -191,7 +191,20 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
         base: format!("http://{}", node.http),
         shots: Vec::new(),
     };
+    log_in_and_check_axe_on_the_overview(&mut r);
+    agents_and_a_phone(&mut r);
+    a_queue_with_members_and_a_vip_caller(&mut r);
+    a_refused_form(&mut r);
+    a_confirmed_delete(&mut r);
+    a_user(&mut r);
+    a_carrier_with_the_keyboard_alone(&mut r);
+    the_panel_in_the_same_layout(&mut r);
+    copy_to_docs(&r, &shots);
+    assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
+}
 
+/// Logs in; axe finds its probes, then nothing on the overview.
+fn log_in_and_check_axe_on_the_overview(r: &mut Review) {
     // Log in; the overview.
     r.open("/admin");
     assert!(r.b.url().contains("/login"), "no session: {}", r.b.url());
@@ -224,7 +237,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
         vec![],
     );
     r.check("admin-overview", &[]);
+}
 
+/// Two agents, one with a hostile name, and a phone, made with the forms.
+fn agents_and_a_phone(r: &mut Review) {
     // Agents: two, one with a hostile name, made with the form; each change says so.
     r.open("/admin/agents");
     r.fill_and_submit(
@@ -267,7 +283,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
     );
     r.expect_flash("Phone 2001 created.");
     r.check("admin-phones", &[]);
+}
 
+/// A queue typed in seconds; on its page, members and a VIP caller.
+fn a_queue_with_members_and_a_vip_caller(r: &mut Review) {
     // A queue, typed in seconds; its page: members and a VIP caller.
     r.open("/admin/queues");
     r.b.retype("#queue-new [name=name]", "sales");
@@ -313,7 +332,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
     r.check("admin-queue", &[]);
     r.open("/admin/queues");
     r.check("admin-queues", &[]);
+}
 
+/// A refused form: the problem next to its field and in the summary.
+fn a_refused_form(r: &mut Review) {
     // A refused form: the problem next to its field and in the summary, nothing saved.
     r.open("/admin/queues/sales");
     r.b.js(
@@ -342,7 +364,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
         "{summary}"
     );
     r.check("admin-queue-invalid", &["status of 422"]);
+}
 
+/// A delete is asked first: cancel keeps the agent, confirm deletes it.
+fn a_confirmed_delete(r: &mut Review) {
     // A delete is asked first; cancel keeps the agent, confirm deletes it.
     r.open("/admin/agents");
     r.click_and_wait("[data-testid=\"agent-delete-1002\"]");
@@ -358,7 +383,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
     r.click_and_wait("#confirm button[type=submit]");
     r.expect_flash("Agent 1002 deleted.");
     assert!(r.b.url().ends_with("/admin/agents"), "{}", r.b.url());
+}
 
+/// A panel user.
+fn a_user(r: &mut Review) {
     // Users.
     r.open("/admin/users");
     r.fill_and_submit(
@@ -371,7 +399,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
     );
     r.expect_flash("User sam created.");
     r.check("admin-users", &[]);
+}
 
+/// The keyboard alone fills the carrier form.
+fn a_carrier_with_the_keyboard_alone(r: &mut Review) {
     // The keyboard alone: Tab from the top reaches the carrier form, every stop shows its
     // focus, the skip link comes first; Enter submits.
     r.open("/admin/carriers");
@@ -419,7 +450,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
         "stored canonical"
     );
     r.check("admin-carriers", &[]);
+}
 
+/// The panel in the same layout, as an admin sees it.
+fn the_panel_in_the_same_layout(r: &mut Review) {
     // The panel shares the layout: the admin sees the admin links there, and it passes too.
     r.open("/");
     let live = r.b.wait_js(
@@ -437,8 +471,10 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
         json!(["Panel", "Admin", "Queues", "Agents", "Phones", "Users", "Carriers"])
     );
     r.check("panel-as-admin", &[]);
+}
 
-    // The docs' screenshots.
+/// Copies the admin pages' screenshots to `docs/img`.
+fn copy_to_docs(r: &Review, shots: &Path) {
     let img = docs_img();
     std::fs::create_dir_all(&img).expect("create docs/img");
     for shot in &r.shots {
@@ -450,5 +486,4 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
             .unwrap_or_else(|e| panic!("copy {} to {}: {e}", shot.display(), img.display()));
     }
     eprintln!("screenshots in {} and {}", shots.display(), img.display());
-    assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
 }

@@ -120,7 +120,14 @@ fn perl_and_php_clients_name_agents_phones_queues_and_callers_with_integers() {
     let base = format!("http://{}", node.http);
 
     // Perl: every name an integer as RPC::XML makes it.
-    let r = run("perl", "crm_client.pl", &base, &token);
+    check_perl(&run("perl", "crm_client.pl", &base, &token), &db);
+    // PHP: integers where the program holds integers.
+    check_php(&run("php", "crm_client.php", &base, &token), &db);
+    assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
+}
+
+/// What `crm_client.pl` saw, and what its calls stored.
+fn check_perl(r: &Value, db: &Db) {
     eprintln!("perl: {r:#}");
     let xml = r["xml.login"].as_str().unwrap_or_default();
     assert!(
@@ -165,9 +172,10 @@ fn perl_and_php_clients_name_agents_phones_queues_and_callers_with_integers() {
     }
     let tiers = db.block(db.store.members(Some(QUEUE))).expect("members");
     assert_eq!(tiers[0].tier, 3, "the tier Perl set");
+}
 
-    // PHP: integers where the program holds integers.
-    let r = run("php", "crm_client.php", &base, &token);
+/// What `crm_client.php` saw, and what its calls stored.
+fn check_php(r: &Value, db: &Db) {
     eprintln!("php: {r:#}");
     let xml = r["xml.login"].as_str().unwrap_or_default();
     assert!(
@@ -187,5 +195,4 @@ fn perl_and_php_clients_name_agents_phones_queues_and_callers_with_integers() {
     assert!(db
         .block(db.store.is_vip("+4930888", QUEUE))
         .expect("read VIP"));
-    assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
 }

@@ -640,3 +640,6 @@ pub fn cidr(value: &str) -> Result<String, Invalid> {
     };
     Ok(format!("{net}/{prefix}"))
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use callfleet_store::{Member, Queue, Store, StoreError, VipCaller};
+use callfleet_store::{Agent, Member, Queue, Store, StoreError, VipCaller};
 
 use super::form::{self, Fields, Problems, ANNOUNCE, MAX_WAIT, RING_TIMEOUT, WRAPUP};
 use super::resource::{confirm_page, edit_page, href, Resource};
@@ -236,6 +236,33 @@ async fn queue_sections(
         Some((form, fields)) if form == id => fields,
         _ => &blank,
     };
+    let member_form = member_form(ctx, &base, &agents, sent_to("member-add"));
+    let vip_form = vip_form(ctx, &base, sent_to("vip-add"));
+    Ok(vec![
+        Section {
+            id: "members".into(),
+            title: "Members".into(),
+            table: Some(member_table(&base, &members)),
+            form: Some(member_form),
+            ..Section::default()
+        },
+        Section {
+            id: "vips".into(),
+            title: "VIP callers".into(),
+            notes: vec![
+                "A VIP caller goes before other callers, to members who take VIP callers while \
+                 one of them is logged in."
+                    .into(),
+            ],
+            table: Some(vip_table(&base, &vips)),
+            form: Some(vip_form),
+            ..Section::default()
+        },
+    ])
+}
+
+/// The form that adds a member or changes one, filled from `m` when shown again.
+fn member_form(ctx: &Ctx, base: &str, agents: &[Agent], m: &Fields) -> Form {
     let choices = agents
         .iter()
         .map(|a| {
@@ -246,8 +273,7 @@ async fn queue_sections(
             (a.extension.clone(), label)
         })
         .collect();
-    let m = sent_to("member-add");
-    let member_form = Form::new(
+    Form::new(
         "member-add",
         format!("{base}/members"),
         &ctx.csrf,
@@ -270,8 +296,12 @@ async fn queue_sections(
                     .hint("For linear: the lowest rings first."),
             ],
         }],
-    );
-    let vip_form = Form::new(
+    )
+}
+
+/// The form that adds a VIP caller, filled from `sent` when shown again.
+fn vip_form(ctx: &Ctx, base: &str, sent: &Fields) -> Form {
+    Form::new(
         "vip-add",
         format!("{base}/vips"),
         &ctx.csrf,
@@ -279,32 +309,11 @@ async fn queue_sections(
         vec![Fieldset {
             legend: "Add a VIP caller",
             fields: vec![Field::text("number", "Caller number")
-                .from(sent_to("vip-add"), "")
+                .from(sent, "")
                 .required()
                 .hint("As calls bring it, e.g. +4930123456.")],
         }],
-    );
-    Ok(vec![
-        Section {
-            id: "members".into(),
-            title: "Members".into(),
-            table: Some(member_table(&base, &members)),
-            form: Some(member_form),
-            ..Section::default()
-        },
-        Section {
-            id: "vips".into(),
-            title: "VIP callers".into(),
-            notes: vec![
-                "A VIP caller goes before other callers, to members who take VIP callers while \
-                 one of them is logged in."
-                    .into(),
-            ],
-            table: Some(vip_table(&base, &vips)),
-            form: Some(vip_form),
-            ..Section::default()
-        },
-    ])
+    )
 }
 
 fn member_table(base: &str, members: &[Member]) -> Table {
