@@ -55,6 +55,12 @@ need_cmd taskset util-linux
 need_cmd python3 python3
 need_cmd chromium chromium
 need_cmd chromedriver chromium-driver
+# axe-core (accessibility checks in the browser tests) comes from npm, below.
+need_cmd npm npm
+# Stock XML-RPC clients in other languages (the CRM API's interop test).
+perl -MRPC::XML::Client -e 1 >/dev/null 2>&1 || missing+=(librpc-xml-perl)
+need_cmd php php-cli
+if ! php -r 'exit(function_exists("xmlrpc_encode_request") ? 0 : 1);' >/dev/null 2>&1; then missing+=(php-xmlrpc); fi
 if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; need_pkg libsox-fmt-base; else need_cmd cc build-essential; fi
 if ! command -v psql >/dev/null 2>&1 || ! pg_server_installed; then missing+=(postgresql); fi
 
@@ -179,6 +185,19 @@ if ! memcached_up; then
 fi
 export CALLFLEET_TEST_MEMCACHED="${CALLFLEET_TEST_MEMCACHED:-127.0.0.1:11211}"
 note "CALLFLEET_TEST_MEMCACHED=$CALLFLEET_TEST_MEMCACHED"
+
+# ---------------------------------------------------------------------------------------------
+# axe-core for the browser tests' accessibility checks (target/npm, where they look for it)
+# ---------------------------------------------------------------------------------------------
+step "axe-core"
+axe_js="$root/target/npm/node_modules/axe-core/axe.min.js"
+if [ ! -f "$axe_js" ]; then
+  note "installing axe-core@4 into target/npm"
+  npm install --prefix "$root/target/npm" --no-audit --no-fund --loglevel=error axe-core@4 >/dev/null \
+    || die "npm install axe-core@4 failed"
+fi
+export CALLFLEET_AXE="$axe_js"
+note "CALLFLEET_AXE=$CALLFLEET_AXE"
 
 if [ "$setup_only" -eq 1 ]; then
   printf '\ntest.sh: setup done (cargo checks skipped)\n'

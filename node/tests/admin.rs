@@ -190,8 +190,8 @@ fn admin_pages_on_one_node_configure_the_whole_cluster() {
     assert_eq!((status, to.as_str()), (303, "/admin/agents"), "{body}");
     let (status, _, body) = ada.post(
         "/admin/queues",
-        "name=sales&strategy=linear&ring_timeout_ms=12000&max_wait_ms=90000\
-         &announce_interval_ms=0&moh_class=default&wrapup_ms=1500&fallback=voicemail&fallback_target=1001",
+        "name=sales&strategy=linear&ring_timeout_s=12&max_wait_s=90\
+         &announce_interval_s=0&moh_class=default&wrapup_s=1.5&fallback=voicemail&fallback_target=1001",
     );
     assert_eq!(status, 303, "{body}");
     let (status, _, body) = ada.post(
@@ -204,13 +204,16 @@ fn admin_pages_on_one_node_configure_the_whole_cluster() {
     // Bad values are refused with a message on the page, and change nothing.
     let (status, _, body) = ada.post(
         "/admin/queues",
-        "name=support&strategy=fastest&ring_timeout_ms=-5&max_wait_ms=0&fallback=hangup",
+        "name=support&strategy=fastest&ring_timeout_s=-5&max_wait_s=0&fallback=hangup",
     );
     assert_eq!(status, 422, "{body}");
-    assert!(body.contains("unknown strategy"), "{body}");
+    assert!(
+        body.contains("unknown strategy") && body.contains("must not be negative"),
+        "every bad field is named: {body}"
+    );
     let (status, _, body) = ada.post("/admin/carriers", "name=bad&network=127.0.16.0%2F99");
     assert_eq!(status, 422, "{body}");
-    assert!(body.contains("network: prefix /99"), "{body}");
+    assert!(body.contains("Network: prefix /99"), "{body}");
 
     // A phone and a supervisor.
     let (status, _, body) = ada.post(

@@ -301,6 +301,11 @@ fn python_xmlrpc_drives_every_method_and_tuning_on_node_b_steers_calls_on_node_a
         "{stats}"
     );
     assert_eq!(r["status2.tier"]["queues"][0]["tier"], 2);
+    assert_eq!(
+        r["status1.int"]["extension"],
+        json!(A1),
+        "an extension sent as an int"
+    );
     assert_eq!(r["status1.limit"]["daily_limit"], 5);
     assert!(r["status1.nolimit"].get("daily_limit").is_none());
     assert_eq!(

@@ -95,7 +95,8 @@ def run_all(base, ext1, ext2, dev1, dev2, queue, empty_queue):
     r["login2.again"] = attempt(s.agent.login, ext2, dev2)
     # Bad calls: each a fault with its stable code.
     r["f.arity"] = attempt(s.agent.status)
-    r["f.type.ext"] = attempt(s.agent.status, 1001)
+    r["status1.int"] = attempt(s.agent.status, int(ext1))
+    r["f.type.ext"] = attempt(s.agent.status, 1001.5)
     r["f.type.paused"] = attempt(s.agent.pause, ext1, "yes")
     r["f.tier.range"] = attempt(s.agent.setTier, ext1, queue, -1)
     r["f.limit.type"] = attempt(s.agent.setDailyLimit, ext1, "5")

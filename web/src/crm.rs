@@ -42,9 +42,11 @@ use callfleet_store::{utc_day, Agent, AgentState, EntryState, Store, StoreError}
 use serde::{Deserialize, Serialize};
 
 use crate::api::AppState;
+use crate::names::{self, Kind};
 
-/// Longest extension, device, queue name or caller number accepted, in bytes.
-pub const MAX_NAME_LEN: usize = 64;
+/// Longest name of anything accepted, in bytes (extensions and devices: 32, see
+/// [`crate::names`]).
+pub const MAX_NAME_LEN: usize = names::MAX_NAME;
 
 /// Highest tier accepted (0 is the best tier).
 pub const MAX_TIER: i64 = 1000;
@@ -273,22 +275,10 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Checks an extension, device, queue name or number: 1 to [`MAX_NAME_LEN`] bytes, printable,
-/// no whitespace.
-pub fn check_name(param: &'static str, value: &str) -> Result<(), CrmError> {
-    if value.is_empty() {
-        return Err(CrmError::bad(param, "must not be empty"));
-    }
-    if value.len() > MAX_NAME_LEN {
-        return Err(CrmError::bad(param, "longer than 64 bytes"));
-    }
-    if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(CrmError::bad(
-            param,
-            "must not contain spaces or control characters",
-        ));
-    }
-    Ok(())
+/// Checks the name in parameter `param` by the rule of its `kind`: the one rule the admin
+/// forms apply too ([`crate::names`]).
+pub fn check_name(param: &'static str, kind: Kind, value: &str) -> Result<(), CrmError> {
+    names::check(kind, value).map_err(|e| CrmError::bad(param, e.reason()))
 }
 
 /// Checks a tier: 0 (best) to [`MAX_TIER`].
@@ -333,7 +323,7 @@ pub async fn queue_list(store: &Store) -> Result<Vec<QueueInfo>, CrmError> {
 
 /// `queue.stats(queue)`: who waits and who can answer, cluster-wide.
 pub async fn queue_stats(store: &Store, queue: &str) -> Result<QueueStats, CrmError> {
-    check_name("queue", queue)?;
+    check_name("queue", Kind::Queue, queue)?;
     require_queue(store, queue).await?;
     let now = now_ms();
     let entries = store.entries().await.map_err(CrmError::store)?;
@@ -381,7 +371,7 @@ pub async fn queue_stats(store: &Store, queue: &str) -> Result<QueueStats, CrmEr
 
 /// `agent.status(ext)`.
 pub async fn agent_status(store: &Store, ext: &str) -> Result<AgentStatus, CrmError> {
-    check_name("ext", ext)?;
+    check_name("ext", Kind::Extension, ext)?;
     let agent = require_agent(store, ext).await?;
     let members = store.members(None).await.map_err(CrmError::store)?;
     let now = now_ms();
@@ -414,8 +404,8 @@ pub async fn agent_status(store: &Store, ext: &str) -> Result<AgentStatus, CrmEr
 
 /// `agent.login(ext, device)`: hot-desk login; another agent on that phone is logged out.
 pub async fn agent_login(store: &Store, ext: &str, device: &str) -> Result<(), CrmError> {
-    check_name("ext", ext)?;
-    check_name("device", device)?;
+    check_name("ext", Kind::Extension, ext)?;
+    check_name("device", Kind::Extension, device)?;
     require_agent(store, ext).await?;
     if store
         .device(device)
@@ -442,7 +432,7 @@ pub async fn agent_login(store: &Store, ext: &str, device: &str) -> Result<(), C
 
 /// `agent.logout(ext)`: refused while the agent is in a call.
 pub async fn agent_logout(store: &Store, ext: &str) -> Result<(), CrmError> {
-    check_name("ext", ext)?;
+    check_name("ext", Kind::Extension, ext)?;
     require_agent(store, ext).await?;
     if !store
         .logout_agent(ext, now_ms())
@@ -460,7 +450,7 @@ pub async fn agent_logout(store: &Store, ext: &str) -> Result<(), CrmError> {
 /// `agent.pause(ext, paused)`: sets or clears the paused flag (an agent on a call finishes it
 /// first; the flag applies when it would next become available).
 pub async fn agent_pause(store: &Store, ext: &str, paused: bool) -> Result<(), CrmError> {
-    check_name("ext", ext)?;
+    check_name("ext", Kind::Extension, ext)?;
     if !store
         .set_paused(ext, paused, now_ms())
         .await
@@ -481,8 +471,8 @@ pub async fn agent_set_tier(
     queue: &str,
     tier: i64,
 ) -> Result<(), CrmError> {
-    check_name("ext", ext)?;
-    check_name("queue", queue)?;
+    check_name("ext", Kind::Extension, ext)?;
+    check_name("queue", Kind::Queue, queue)?;
     let tier = check_tier(tier)?;
     if store
         .set_tier(queue, ext, tier)
@@ -506,7 +496,7 @@ pub async fn agent_set_daily_limit(
     ext: &str,
     limit: Option<i64>,
 ) -> Result<(), CrmError> {
-    check_name("ext", ext)?;
+    check_name("ext", Kind::Extension, ext)?;
     let limit = check_daily_limit(limit)?;
     if !store
         .set_daily_limit(ext, limit)
@@ -523,7 +513,7 @@ pub async fn agent_set_daily_limit(
 
 /// `agent.recordSale(ext)`: counts a sale toward the daily limit; returns today's count.
 pub async fn agent_record_sale(store: &Store, ext: &str) -> Result<i64, CrmError> {
-    check_name("ext", ext)?;
+    check_name("ext", Kind::Extension, ext)?;
     let today = utc_day(now_ms());
     if !store
         .record_sale(ext, &today)
@@ -547,8 +537,8 @@ pub async fn agent_record_sale(store: &Store, ext: &str) -> Result<i64, CrmError
 /// `vip.add(number, queue)`: returns `false` if the number was a VIP caller of the queue
 /// already.
 pub async fn vip_add(store: &Store, number: &str, queue: &str) -> Result<bool, CrmError> {
-    check_name("number", number)?;
-    check_name("queue", queue)?;
+    check_name("number", Kind::Number, number)?;
+    check_name("queue", Kind::Queue, queue)?;
     require_queue(store, queue).await?;
     let added = match store.add_vip(number, queue).await {
         Ok(added) => added,
@@ -566,8 +556,8 @@ pub async fn vip_add(store: &Store, number: &str, queue: &str) -> Result<bool, C
 
 /// `vip.remove(number, queue)`: returns `false` if the number was not a VIP caller of it.
 pub async fn vip_remove(store: &Store, number: &str, queue: &str) -> Result<bool, CrmError> {
-    check_name("number", number)?;
-    check_name("queue", queue)?;
+    check_name("number", Kind::Number, number)?;
+    check_name("queue", Kind::Queue, queue)?;
     require_queue(store, queue).await?;
     let removed = store
         .remove_vip(number, queue)

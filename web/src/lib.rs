@@ -12,7 +12,12 @@
 //! - [`listen`]: listen-in and whisper routes; the node behind [`NodeApi::listen`] finds the
 //!   call, here or on the node holding it.
 //! - [`admin`]: the admin pages (queues, members, VIP callers, agents, phones, users,
-//!   carriers) as server-rendered forms for admins with a session.
+//!   carriers) as server-rendered forms for admins with a session, one generic handler over a
+//!   [`admin::Resource`] per kind.
+//! - [`page`]: the one HTML layout of the panel and the admin pages (askama templates in
+//!   `templates/`, checked at compile time, every value escaped).
+//! - [`names`]: the rules of names (extensions, queues, users, carriers, caller numbers) that
+//!   the admin forms and the CRM API share.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
 //! - [`snapshot`]: the panel's cluster snapshot, read from SQL once per second by one task per
@@ -41,6 +46,8 @@ pub mod error;
 pub mod listen;
 pub mod login;
 pub mod metrics;
+pub mod names;
+pub mod page;
 pub mod panel;
 pub mod rpc;
 pub mod snapshot;

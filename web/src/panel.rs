@@ -82,11 +82,15 @@ async fn page(State(state): State<AppState>, principal: Option<Extension<Princip
     let frame = state.panel.current();
     let viewer = match principal {
         Some(Extension(Principal::User {
-            name, device, csrf, ..
+            name,
+            device,
+            csrf,
+            role,
         })) => html::Viewer {
             name: Some(name),
             csrf: Some(csrf),
             device,
+            admin: role == callfleet_store::UserRole::Admin,
         },
         _ => html::Viewer::default(),
     };

@@ -20,9 +20,14 @@
 //! | `call.list` | — | array of struct (see [`CallInfo`](crate::crm::CallInfo)) |
 //! | `system.listMethods` | — | array of method names |
 //!
-//! Strings are `<string>` (or untyped `<value>`), integers `<int>`/`<i4>`, nothing is
-//! coerced: a parameter of another type, or a wrong number of parameters, is fault 1 naming
-//! the parameter. Every failure is a fault (HTTP 200) with the stable codes of
+//! Parameters that name things (`ext`, `device`, `queue`, `number`) are `<string>`, an
+//! untyped `<value>`, or an integer (`<int>`, `<i4>`, `<i8>`), as clients in many languages
+//! send a digit string such as `2001`: an integer is taken as the text it was written with, so
+//! `<int>0100</int>` names `0100` and `<int>+4930999</int>` names `+4930999` (Perl's
+//! `RPC::XML` sends both so). Names are then checked by the one rule of [`crate::names`].
+//! `paused` is `<boolean>`, `tier` and `limit` `<int>`/`<i4>` (`limit` also `<nil/>`); nothing
+//! else is coerced: a parameter of another type, or a wrong number of parameters, is fault 1
+//! naming the parameter. Every failure is a fault (HTTP 200) with the stable codes of
 //! [`CrmError::code`](crate::crm::CrmError::code), plus [`FAULT_MALFORMED`] and
 //! [`FAULT_UNKNOWN_METHOD`]. Absent optional struct members (no daily limit, no device) are
 //! left out of the struct.
@@ -75,6 +80,34 @@ pub const METHODS: [&str; 13] = [
     "call.list",
     "system.listMethods",
 ];
+
+/// The parameters of each method, by name, in order ([`params_of`]).
+const SIGNATURES: [(&str, &[&str]); 13] = [
+    ("queue.list", &[]),
+    ("queue.stats", &["queue"]),
+    ("agent.status", &["ext"]),
+    ("agent.login", &["ext", "device"]),
+    ("agent.logout", &["ext"]),
+    ("agent.pause", &["ext", "paused"]),
+    ("agent.setTier", &["ext", "queue", "tier"]),
+    ("agent.setDailyLimit", &["ext", "limit"]),
+    ("agent.recordSale", &["ext"]),
+    ("vip.add", &["number", "queue"]),
+    ("vip.remove", &["number", "queue"]),
+    ("call.list", &[]),
+    ("system.listMethods", &[]),
+];
+
+/// The parameters that name things: an integer there is taken as its text.
+const NAME_PARAMS: [&str; 4] = ["ext", "device", "queue", "number"];
+
+/// The parameter names of `method`, in order; `None` for an unknown method.
+pub fn params_of(method: &str) -> Option<&'static [&'static str]> {
+    SIGNATURES
+        .iter()
+        .find(|(name, _)| *name == method)
+        .map(|(_, params)| *params)
+}
 
 /// The XML-RPC route, `POST /RPC2` (level **tune**).
 pub fn routes() -> Router<AppState> {
@@ -156,7 +189,7 @@ async fn rpc2(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let text = match parse(body) {
+    let text = match parse(body).and_then(|(text, call)| names_as_text(&text, call)) {
         Ok(text) => text,
         Err(e) => return fault(&e),
     };
@@ -191,8 +224,8 @@ fn fault(e: &CallError) -> Response {
     }
 }
 
-/// The body as text once it is a method call of a known method.
-fn parse(body: Result<Bytes, BytesRejection>) -> Result<String, CallError> {
+/// The body as text, and its method call, once it is a method call of a known method.
+fn parse(body: Result<Bytes, BytesRejection>) -> Result<(String, MethodCall<'static>), CallError> {
     let body = body.map_err(|rejection| CallError::Malformed {
         reason: if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             "body larger than 64 KiB"
@@ -211,88 +244,159 @@ fn parse(body: Result<Bytes, BytesRejection>) -> Result<String, CallError> {
             name: call.name.chars().take(crm::MAX_NAME_LEN).collect(),
         });
     }
-    Ok(text)
+    let call = MethodCall {
+        name: std::borrow::Cow::Owned(call.name.into_owned()),
+        params: call.params,
+    };
+    Ok((text, call))
+}
+
+/// The call to dispatch: `text` as it came, or, when a parameter that names something was
+/// sent as an integer, the same call with that parameter a string of the integer's text as
+/// written (`<int>0100</int>` is `0100`, not `100`).
+fn names_as_text(text: &str, call: MethodCall<'static>) -> Result<String, CallError> {
+    let names = params_of(&call.name).unwrap_or(&[]);
+    let is_name = |i: usize| names.get(i).is_some_and(|p| NAME_PARAMS.contains(p));
+    let integer_name = call
+        .params
+        .iter()
+        .enumerate()
+        .any(|(i, v)| is_integer(v) && is_name(i));
+    if !integer_name {
+        return Ok(text.to_owned());
+    }
+    let written = integer_texts(text).map_err(|reason| CallError::Malformed { reason })?;
+    let params = call
+        .params
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| match written.get(i) {
+            Some(Some(digits)) if is_integer(&v) && is_name(i) => Value::String(digits.clone()),
+            _ => v,
+        })
+        .collect();
+    MethodCall {
+        name: call.name,
+        params,
+    }
+    .to_xml()
+    .map_err(|_| CallError::Malformed {
+        reason: "body is not an XML-RPC methodCall",
+    })
+}
+
+fn is_integer(v: &Value) -> bool {
+    matches!(v, Value::Integer(_) | Value::Long(_))
+}
+
+/// For each parameter of a method call, the text of its value when it is an integer
+/// (`<int>`, `<i4>`, `<i8>`), trimmed, as written (`None` for other values, and for an
+/// integer written with a character reference, which is then read as its number).
+pub fn integer_texts(xml: &str) -> Result<Vec<Option<String>>, &'static str> {
+    use quick_xml::events::Event;
+    const BAD: &str = "body is not an XML-RPC methodCall";
+    const AT_VALUE: [&str; 4] = ["methodCall", "params", "param", "value"];
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut path: Vec<String> = Vec::new();
+    // Per parameter: its integer's text so far, and whether it can be kept as written.
+    let mut texts: Vec<(Option<String>, bool)> = Vec::new();
+    // Each event consumes input, and the body is at most 64 KiB.
+    loop {
+        let event = reader.read_event().map_err(|_| BAD)?;
+        let at_integer = path.len() == 5
+            && matches!(path[4].as_str(), "int" | "i4" | "i8")
+            && path[..4].iter().map(String::as_str).eq(AT_VALUE);
+        match event {
+            Event::Start(e) => {
+                let name = e.name().as_ref().to_owned();
+                if path.len() == 2 && name == "param" {
+                    texts.push((None, true));
+                }
+                path.push(name);
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Text(t) if at_integer => {
+                if let Some((text, _)) = texts.last_mut() {
+                    text.get_or_insert_with(String::new).push_str(t.as_ref());
+                }
+            }
+            Event::GeneralRef(_) if at_integer => {
+                if let Some((_, keep)) = texts.last_mut() {
+                    *keep = false;
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    Ok(texts
+        .into_iter()
+        .map(|(text, keep)| text.filter(|_| keep).map(|t| t.trim().to_owned()))
+        .collect())
 }
 
 /// Runs one method call: strict parameter mapping, then the operation.
 async fn dispatch(store: &Store, name: &str, params: &[Value]) -> Result<Value, CallError> {
+    let Some((method, expected)) = SIGNATURES.iter().find(|(m, _)| *m == name).copied() else {
+        return Err(CallError::UnknownMethod {
+            name: name.chars().take(crm::MAX_NAME_LEN).collect(),
+        });
+    };
+    if params.len() != expected.len() {
+        return Err(CallError::Arity {
+            method,
+            expected,
+            got: params.len(),
+        });
+    }
     let p = Params { params };
-    let value = match name {
-        "queue.list" => {
-            p.arity("queue.list", &[])?;
-            to_value(&crm::queue_list(store).await?)
-        }
-        "queue.stats" => {
-            p.arity("queue.stats", &["queue"])?;
-            to_value(&crm::queue_stats(store, p.string(0, "queue")?).await?)
-        }
-        "agent.status" => {
-            p.arity("agent.status", &["ext"])?;
-            to_value(&crm::agent_status(store, p.string(0, "ext")?).await?)
-        }
+    let value = match method {
+        "queue.list" => to_value(&crm::queue_list(store).await?),
+        "queue.stats" => to_value(&crm::queue_stats(store, &p.name(0, "queue")?).await?),
+        "agent.status" => to_value(&crm::agent_status(store, &p.name(0, "ext")?).await?),
         "agent.login" => {
-            p.arity("agent.login", &["ext", "device"])?;
-            let (ext, device) = (p.string(0, "ext")?, p.string(1, "device")?);
-            crm::agent_login(store, ext, device).await?;
+            let (ext, device) = (p.name(0, "ext")?, p.name(1, "device")?);
+            crm::agent_login(store, &ext, &device).await?;
             Value::Boolean(true)
         }
         "agent.logout" => {
-            p.arity("agent.logout", &["ext"])?;
-            crm::agent_logout(store, p.string(0, "ext")?).await?;
+            crm::agent_logout(store, &p.name(0, "ext")?).await?;
             Value::Boolean(true)
         }
         "agent.pause" => {
-            p.arity("agent.pause", &["ext", "paused"])?;
-            let (ext, paused) = (p.string(0, "ext")?, p.boolean(1, "paused")?);
-            crm::agent_pause(store, ext, paused).await?;
+            let (ext, paused) = (p.name(0, "ext")?, p.boolean(1, "paused")?);
+            crm::agent_pause(store, &ext, paused).await?;
             Value::Boolean(true)
         }
         "agent.setTier" => {
-            p.arity("agent.setTier", &["ext", "queue", "tier"])?;
-            let (ext, queue) = (p.string(0, "ext")?, p.string(1, "queue")?);
+            let (ext, queue) = (p.name(0, "ext")?, p.name(1, "queue")?);
             let tier = p.int(2, "tier")?;
-            crm::agent_set_tier(store, ext, queue, tier).await?;
+            crm::agent_set_tier(store, &ext, &queue, tier).await?;
             Value::Boolean(true)
         }
         "agent.setDailyLimit" => {
-            p.arity("agent.setDailyLimit", &["ext", "limit"])?;
-            let (ext, limit) = (p.string(0, "ext")?, p.int_or_nil(1, "limit")?);
-            crm::agent_set_daily_limit(store, ext, limit).await?;
+            let (ext, limit) = (p.name(0, "ext")?, p.int_or_nil(1, "limit")?);
+            crm::agent_set_daily_limit(store, &ext, limit).await?;
             Value::Boolean(true)
         }
-        "agent.recordSale" => {
-            p.arity("agent.recordSale", &["ext"])?;
-            let count = crm::agent_record_sale(store, p.string(0, "ext")?).await?;
-            int_value(count)
-        }
+        "agent.recordSale" => int_value(crm::agent_record_sale(store, &p.name(0, "ext")?).await?),
         "vip.add" => {
-            p.arity("vip.add", &["number", "queue"])?;
-            let (number, queue) = (p.string(0, "number")?, p.string(1, "queue")?);
-            Value::Boolean(crm::vip_add(store, number, queue).await?)
+            let (number, queue) = (p.name(0, "number")?, p.name(1, "queue")?);
+            Value::Boolean(crm::vip_add(store, &number, &queue).await?)
         }
         "vip.remove" => {
-            p.arity("vip.remove", &["number", "queue"])?;
-            let (number, queue) = (p.string(0, "number")?, p.string(1, "queue")?);
-            Value::Boolean(crm::vip_remove(store, number, queue).await?)
+            let (number, queue) = (p.name(0, "number")?, p.name(1, "queue")?);
+            Value::Boolean(crm::vip_remove(store, &number, &queue).await?)
         }
-        "call.list" => {
-            p.arity("call.list", &[])?;
-            to_value(&crm::call_list(store).await?)
-        }
-        "system.listMethods" => {
-            p.arity("system.listMethods", &[])?;
-            Value::Array(
-                METHODS
-                    .iter()
-                    .map(|m| Value::String((*m).to_owned()))
-                    .collect(),
-            )
-        }
-        other => {
-            return Err(CallError::UnknownMethod {
-                name: other.chars().take(crm::MAX_NAME_LEN).collect(),
-            })
-        }
+        "call.list" => to_value(&crm::call_list(store).await?),
+        _ => Value::Array(
+            METHODS
+                .iter()
+                .map(|m| Value::String((*m).to_owned()))
+                .collect(),
+        ),
     };
     Ok(value)
 }
@@ -302,27 +406,15 @@ struct Params<'a> {
     params: &'a [Value],
 }
 
-impl<'a> Params<'a> {
-    fn arity(
-        &self,
-        method: &'static str,
-        expected: &'static [&'static str],
-    ) -> Result<(), CallError> {
-        if self.params.len() == expected.len() {
-            Ok(())
-        } else {
-            Err(CallError::Arity {
-                method,
-                expected,
-                got: self.params.len(),
-            })
-        }
-    }
-
-    fn string(&self, i: usize, name: &'static str) -> Result<&'a str, CrmError> {
+impl Params<'_> {
+    /// A parameter that names something: a string, or an integer (its text; integers sent
+    /// with a sign or leading zeros reach here as strings of what was written).
+    fn name(&self, i: usize, name: &'static str) -> Result<String, CrmError> {
         match self.params.get(i) {
-            Some(Value::String(s)) => Ok(s),
-            _ => Err(CrmError::bad(name, "must be a string")),
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(Value::Integer(n)) => Ok(n.to_string()),
+            Some(Value::Long(n)) => Ok(n.to_string()),
+            _ => Err(CrmError::bad(name, "must be a string or an integer")),
         }
     }
 

@@ -211,6 +211,65 @@ impl Browser {
             .and_then(Result::ok)
     }
 
+    /// Runs `script` asynchronously (its last argument is the callback to call with the
+    /// result) and returns the result, waiting at most `limit`.
+    pub fn js_async(&self, script: &str, args: Vec<Value>, limit: Duration) -> Value {
+        self.rt
+            .block_on(async {
+                tokio::time::timeout(limit, self.client().execute_async(script, args)).await
+            })
+            .unwrap_or_else(|_| panic!("browser: an async script took over {limit:?}"))
+            .unwrap_or_else(|e| panic!("browser: an async script: {e}"))
+    }
+
+    /// Presses `key` on the focused element.
+    pub fn press(&self, key: fantoccini::key::Key) {
+        self.type_focused(&char::from(key).to_string());
+    }
+
+    /// Types `text` into the focused element, as a user would.
+    pub fn type_focused(&self, text: &str) {
+        let c = self.client();
+        self.run("type into the focused element", async {
+            c.active_element().await?.send_keys(text).await
+        });
+    }
+
+    /// Makes the window as tall as the page (at most 4000 px), so a screenshot shows it all.
+    pub fn fit_page(&self) {
+        let height = self
+            .js(
+                "return Math.ceil(document.documentElement.scrollHeight);",
+                vec![],
+            )
+            .as_u64()
+            .unwrap_or(900)
+            .clamp(900, 4000);
+        let height = u32::try_from(height).unwrap_or(900);
+        self.run(
+            "resize the window",
+            self.client().set_window_size(1280, height),
+        );
+        // What the window's frame takes, if anything, is added once.
+        let inner = self.js("return window.innerHeight;", vec![]).as_u64();
+        let frame = inner.map_or(0, |i| u64::from(height).saturating_sub(i));
+        if frame > 0 {
+            let frame = u32::try_from(frame).unwrap_or(0);
+            self.run(
+                "resize the window",
+                self.client().set_window_size(1280, height + frame),
+            );
+        }
+    }
+
+    /// The window's usual size again (1280×900).
+    pub fn reset_size(&self) {
+        self.run(
+            "resize the window",
+            self.client().set_window_size(1280, 900),
+        );
+    }
+
     /// The browser console's entries since the previous call (chromedriver's log endpoint),
     /// each as `LEVEL message`.
     pub fn console(&self) -> Vec<String> {

@@ -1,5 +1,6 @@
-//! Admin forms: parsing and validation rules (pure), and the pages through the router with an
-//! admin session on an in-memory SQLite store.
+//! The admin pages through the router, with an admin session on an in-memory SQLite store:
+//! every form, its flash message, its refusals shown on the page, the confirmation before
+//! each delete, escaping, and a database that is down.
 
 use std::sync::Arc;
 
@@ -8,421 +9,13 @@ use axum::http::{header, Request, StatusCode};
 use callfleet_store::{Device, Store, User, UserRole};
 use tower::ServiceExt;
 
-use super::form::{self, Fields};
-use super::html::seg;
+use super::view::seg;
 use crate::api::{router, AppState, BoxFuture, NodeApi};
 use crate::auth::{self, Principal, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 const EVIL: &str = "<script>x</script>";
-
-fn f(pairs: &[(&str, &str)]) -> Fields {
-    Fields::from_pairs(pairs.iter().copied())
-}
-
-fn queue_form(extra: &[(&str, &str)]) -> Fields {
-    let mut pairs = vec![
-        ("strategy", "ringall"),
-        ("ring_timeout_ms", "15000"),
-        ("max_wait_ms", "60000"),
-        ("announce_interval_ms", "30000"),
-        ("moh_class", "default"),
-        ("wrapup_ms", "2000"),
-        ("fallback", "hangup"),
-    ];
-    for (k, v) in extra {
-        pairs.retain(|(key, _)| key != k);
-        pairs.push((k, v));
-    }
-    f(&pairs)
-}
-
-#[test]
-fn form_bodies_parse_and_checkboxes_read_as_ticked_or_not() {
-    let fields = Fields::parse(b"name=sales+team&vip_allowed=on&pin=%201%20&csrf=t").expect("form");
-    assert_eq!(fields.get("name"), "sales team");
-    assert!(fields.checked("vip_allowed"));
-    assert!(!fields.checked("missing"));
-    assert_eq!(fields.get("pin"), "1", "trimmed");
-    assert_eq!(fields.raw("pin"), " 1 ", "raw keeps what was typed");
-    assert_eq!(fields.get("absent"), "");
-}
-
-#[test]
-fn a_queue_form_becomes_a_queue() {
-    let q = form::queue(&queue_form(&[]), "sales").expect("valid");
-    assert_eq!(
-        (
-            q.name.as_str(),
-            q.strategy.as_str(),
-            q.ring_timeout_ms,
-            q.max_wait_ms
-        ),
-        ("sales", "ringall", 15_000, 60_000)
-    );
-    assert_eq!((q.announce_interval_ms, q.wrapup_ms), (30_000, 2_000));
-    assert_eq!((q.fallback.as_str(), q.fallback_target), ("hangup", None));
-    // Optional fields take their defaults.
-    let q = form::queue(
-        &queue_form(&[
-            ("announce_interval_ms", ""),
-            ("wrapup_ms", ""),
-            ("moh_class", ""),
-        ]),
-        "sales",
-    )
-    .expect("valid");
-    assert_eq!(
-        (q.announce_interval_ms, q.wrapup_ms, q.moh_class.as_str()),
-        (0, 0, "default")
-    );
-    // A target given to `hangup` is dropped; voicemail and queue keep theirs.
-    let q = form::queue(&queue_form(&[("fallback_target", "1001")]), "sales").expect("valid");
-    assert_eq!(q.fallback_target, None);
-    let q = form::queue(
-        &queue_form(&[("fallback", "voicemail"), ("fallback_target", "1001")]),
-        "sales",
-    )
-    .expect("valid");
-    assert_eq!(q.fallback_target.as_deref(), Some("1001"));
-    let q = form::queue(
-        &queue_form(&[("fallback", "queue"), ("fallback_target", "support")]),
-        "sales",
-    )
-    .expect("valid");
-    assert_eq!(q.fallback_target.as_deref(), Some("support"));
-}
-
-#[test]
-fn bad_queue_forms_say_which_field_and_why() {
-    for (name, extra, field, says) in [
-        ("", vec![], "name", "required"),
-        ("sa les", vec![], "name", "letters, digits"),
-        (EVIL, vec![], "name", "letters, digits"),
-        (
-            "sales",
-            vec![("strategy", "fastest")],
-            "strategy",
-            "unknown strategy \"fastest\"",
-        ),
-        (
-            "sales",
-            vec![("ring_timeout_ms", "-5")],
-            "ring timeout (ms)",
-            "must not be negative",
-        ),
-        (
-            "sales",
-            vec![("ring_timeout_ms", "10")],
-            "ring timeout (ms)",
-            "between 1000 and 600000",
-        ),
-        (
-            "sales",
-            vec![("ring_timeout_ms", "")],
-            "ring timeout (ms)",
-            "required",
-        ),
-        (
-            "sales",
-            vec![("max_wait_ms", "-1")],
-            "max wait (ms)",
-            "must not be negative",
-        ),
-        (
-            "sales",
-            vec![("max_wait_ms", "soon")],
-            "max wait (ms)",
-            "not a whole number",
-        ),
-        (
-            "sales",
-            vec![("wrapup_ms", "-100")],
-            "wrap-up (ms)",
-            "must not be negative",
-        ),
-        (
-            "sales",
-            vec![("announce_interval_ms", "99999999999999999999")],
-            "announce interval (ms)",
-            "not a whole number",
-        ),
-        (
-            "sales",
-            vec![("fallback", "transfer")],
-            "fallback",
-            "unknown fallback",
-        ),
-        (
-            "sales",
-            vec![("fallback", "voicemail")],
-            "fallback target",
-            "required for fallback \"voicemail\"",
-        ),
-        (
-            "sales",
-            vec![("fallback", "queue")],
-            "fallback target",
-            "required for fallback \"queue\"",
-        ),
-        (
-            "sales",
-            vec![("fallback", "queue"), ("fallback_target", "sales")],
-            "fallback target",
-            "itself",
-        ),
-        (
-            "sales",
-            vec![("fallback", "voicemail"), ("fallback_target", "1 001")],
-            "fallback target",
-            "letters, digits",
-        ),
-        (
-            "sales",
-            vec![("moh_class", "../etc")],
-            "music on hold class",
-            "letters, digits",
-        ),
-    ] {
-        let err = form::queue(&queue_form(&extra), name).expect_err(&format!("{name} {extra:?}"));
-        assert_eq!(err.field, field, "{name} {extra:?}: {err}");
-        assert!(err.to_string().contains(says), "{name} {extra:?}: {err}");
-    }
-}
-
-#[test]
-fn members_and_vips() {
-    let m = form::member(
-        &f(&[
-            ("agent", "1001"),
-            ("tier", "2"),
-            ("vip_allowed", "on"),
-            ("weight", "5"),
-            ("position", "-3"),
-        ]),
-        "sales",
-    )
-    .expect("valid");
-    assert_eq!(
-        (
-            m.queue.as_str(),
-            m.agent.as_str(),
-            m.tier,
-            m.vip_allowed,
-            m.weight,
-            m.position
-        ),
-        ("sales", "1001", 2, true, 5, -3)
-    );
-    let m = form::member(&f(&[("agent", "1001")]), "sales").expect("defaults");
-    assert_eq!(
-        (m.tier, m.vip_allowed, m.weight, m.position),
-        (0, false, 1, 0)
-    );
-    for (pairs, field) in [
-        (vec![("tier", "1")], "agent"),
-        (vec![("agent", "1001"), ("tier", "-1")], "tier"),
-        (vec![("agent", "1001"), ("tier", "1001")], "tier"),
-        (vec![("agent", "1001"), ("weight", "-2")], "weight"),
-        (vec![("agent", "1001"), ("position", "x")], "position"),
-    ] {
-        assert_eq!(
-            form::member(&f(&pairs), "q").expect_err("invalid").field,
-            field,
-            "{pairs:?}"
-        );
-    }
-    let c = form::vip(&f(&[("number", "+4930123")]), "sales").expect("valid");
-    assert_eq!((c.number.as_str(), c.queue.as_str()), ("+4930123", "sales"));
-    assert_eq!(
-        form::vip(&f(&[("number", "")]), "q")
-            .expect_err("empty")
-            .field,
-        "number"
-    );
-    assert_eq!(
-        form::vip(&f(&[("number", "0 30")]), "q")
-            .expect_err("space")
-            .field,
-        "number"
-    );
-}
-
-#[test]
-fn agents_store_the_pin_hash_the_dialplan_checks() {
-    let a = form::agent(
-        &f(&[
-            ("extension", "1001"),
-            ("name", "Alice"),
-            ("pin", "1234"),
-            ("daily_limit", "40"),
-        ]),
-        5,
-    )
-    .expect("valid");
-    assert_eq!(
-        (a.extension.as_str(), a.name.as_str(), a.daily_limit),
-        ("1001", "Alice", Some(40))
-    );
-    assert_eq!(a.pin_hash, auth::sha256_hex(b"1001:1234"));
-    assert_ne!(a.pin_hash, "1234");
-    // The dialplan's known vector: sha256("a:b").
-    assert_eq!(
-        form::pin_hash("a", "b"),
-        "6783a31eabf68ccc0660f935c0826282bdd2241f3a80a9f2d10d59aea9ebb5d8"
-    );
-    assert_eq!(
-        form::agent(&f(&[("extension", "1001"), ("pin", "1")]), 0)
-            .expect("no limit")
-            .daily_limit,
-        None
-    );
-    for (pairs, field) in [
-        (vec![("pin", "1234")], "extension"),
-        (vec![("extension", "1001"), ("pin", "")], "PIN"),
-        (vec![("extension", "1001"), ("pin", "12a4")], "PIN"),
-        (
-            vec![("extension", "1001"), ("pin", "12345678901234567")],
-            "PIN",
-        ),
-        (
-            vec![("extension", "1001"), ("pin", "1"), ("daily_limit", "-1")],
-            "daily limit",
-        ),
-        (
-            vec![("extension", "1001"), ("pin", "1"), ("name", "a\u{7}b")],
-            "name",
-        ),
-    ] {
-        assert_eq!(
-            form::agent(&f(&pairs), 0).expect_err("invalid").field,
-            field,
-            "{pairs:?}"
-        );
-    }
-}
-
-#[test]
-fn devices_and_users() {
-    let d = form::device(&f(&[
-        ("extension", "2001"),
-        ("name", "Desk"),
-        ("password", " pw "),
-    ]))
-    .expect("valid");
-    assert_eq!(
-        (d.extension.as_str(), d.name.as_str(), d.password.as_str()),
-        ("2001", "Desk", " pw ")
-    );
-    assert!(!format!("{d:?}").contains("pw"), "Debug hides the password");
-    assert_eq!(
-        form::device(&f(&[("extension", "2001")]))
-            .expect_err("no password")
-            .field,
-        "password"
-    );
-    assert_eq!(
-        form::device(&f(&[("extension", "20 01"), ("password", "x")]))
-            .expect_err("ext")
-            .field,
-        "extension"
-    );
-
-    let u = form::user(&f(&[
-        ("name", "ada"),
-        ("role", "admin"),
-        ("password", "long-enough"),
-        ("device", "2001"),
-    ]))
-    .expect("valid");
-    assert_eq!(
-        (u.name.as_str(), u.role, u.device.as_deref()),
-        ("ada", UserRole::Admin, Some("2001"))
-    );
-    assert!(!format!("{u:?}").contains("long-enough"));
-    for (pairs, field, says) in [
-        (
-            vec![
-                ("name", "ada"),
-                ("role", "boss"),
-                ("password", "long-enough"),
-            ],
-            "role",
-            "admin or supervisor",
-        ),
-        (
-            vec![("name", "ada"), ("role", "admin"), ("password", "short")],
-            "password",
-            "too short",
-        ),
-        (
-            vec![
-                ("name", "a d"),
-                ("role", "admin"),
-                ("password", "long-enough"),
-            ],
-            "name",
-            "letters",
-        ),
-        (
-            vec![
-                ("name", "ada"),
-                ("role", "admin"),
-                ("password", "long-enough"),
-                ("device", "x y"),
-            ],
-            "phone",
-            "letters",
-        ),
-    ] {
-        let err = form::user(&f(&pairs)).expect_err("invalid");
-        assert_eq!(err.field, field, "{pairs:?}");
-        assert!(err.problem.contains(says), "{err}");
-    }
-}
-
-#[test]
-fn carrier_networks_are_checked_and_made_canonical() {
-    for (given, want) in [
-        ("203.0.113.0/24", "203.0.113.0/24"),
-        ("203.0.113.77/24", "203.0.113.0/24"),
-        ("127.0.16.9", "127.0.16.9/32"),
-        ("0.0.0.0/0", "0.0.0.0/0"),
-        ("2001:db8::1/32", "2001:db8::/32"),
-        ("::1", "::1/128"),
-    ] {
-        assert_eq!(form::cidr(given).as_deref(), Ok(want), "{given}");
-    }
-    for bad in [
-        "",
-        "carrier.example",
-        "10.0.0.0/33",
-        "10.0.0/8",
-        "10.0.0.0/",
-        "10.0.0.0/-1",
-        "::/129",
-        "10.0.0.0/8/8",
-    ] {
-        let err = form::cidr(bad).expect_err(bad);
-        assert_eq!(err.field, "network", "{bad}");
-    }
-    let c = form::carrier(
-        &f(&[("name", "trunk-1"), ("network", "198.51.100.0/24")]),
-        9,
-    )
-    .expect("valid");
-    assert_eq!(
-        (c.name.as_str(), c.network.as_str(), c.created_at_ms),
-        ("trunk-1", "198.51.100.0/24", 9)
-    );
-    assert_eq!(
-        form::carrier(&f(&[("name", "x"), ("network", "nope")]), 0)
-            .expect_err("bad")
-            .field,
-        "network"
-    );
-}
 
 #[test]
 fn path_segments_are_percent_encoded() {
@@ -507,17 +100,32 @@ async fn app() -> (axum::Router, Store) {
     (router(state), store)
 }
 
-async fn send(
+/// What a request got back.
+struct Reply {
+    status: StatusCode,
+    location: String,
+    /// The flash cookie set (`cf_flash=...`), if any.
+    flash: Option<String>,
+    body: String,
+}
+
+async fn request(
     app: &axum::Router,
     session: &str,
     method: &str,
     path: &str,
     form: &str,
-) -> (StatusCode, String, String) {
+    flash: Option<&str>,
+) -> Reply {
+    let mut cookie = format!("{SESSION_COOKIE}={session}");
+    if let Some(flash) = flash {
+        cookie.push_str("; ");
+        cookie.push_str(flash);
+    }
     let req = Request::builder()
         .method(method)
         .uri(path)
-        .header(header::COOKIE, format!("{SESSION_COOKIE}={session}"))
+        .header(header::COOKIE, cookie)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(form.to_owned()))
         .expect("request");
@@ -529,65 +137,123 @@ async fn send(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let flash = res
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("cf_flash="))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned);
     let body = axum::body::to_bytes(res.into_body(), 1 << 20)
         .await
         .expect("body");
-    (
+    Reply {
         status,
         location,
-        String::from_utf8_lossy(&body).into_owned(),
+        flash,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+async fn send(
+    app: &axum::Router,
+    session: &str,
+    method: &str,
+    path: &str,
+    form: &str,
+) -> (StatusCode, String, String) {
+    let r = request(app, session, method, path, form, None).await;
+    (r.status, r.location, r.body)
+}
+
+/// POSTs a form with the CSRF field; expects `303` to `to` and returns the flash message the
+/// page it leads to shows.
+async fn change(app: &axum::Router, path: &str, form: &str, to: &str) -> String {
+    let r = request(
+        app,
+        ADMIN,
+        "POST",
+        path,
+        &format!("csrf={CSRF}&{form}"),
+        None,
     )
+    .await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (StatusCode::SEE_OTHER, to),
+        "POST {path} {form}: {}",
+        r.body
+    );
+    let flash = r.flash.expect("a flash cookie");
+    let page = request(app, ADMIN, "GET", to, "", Some(&flash)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let start = page
+        .body
+        .find("data-testid=\"flash\">")
+        .unwrap_or_else(|| panic!("no flash on {to}: {}", page.body))
+        + "data-testid=\"flash\">".len();
+    let len = page.body[start..].find('<').expect("end of the flash");
+    page.body[start..start + len].to_owned()
+}
+
+/// A queue `sales` with agent 1001 as a member (tier 2, VIP) and VIP caller +4930, made with
+/// the forms.
+async fn sales(app: &axum::Router) {
+    let q = "name=sales&strategy=linear&ring_timeout_s=15&max_wait_s=60&announce_interval_s=0&moh_class=default&wrapup_s=1.5&fallback=hangup";
+    assert_eq!(
+        change(app, "/admin/queues", q, "/admin/queues/sales").await,
+        "Queue sales created."
+    );
+    change(
+        app,
+        "/admin/agents",
+        "extension=1001&name=Alice&pin=1234&daily_limit=",
+        "/admin/agents",
+    )
+    .await;
+    assert_eq!(
+        change(
+            app,
+            "/admin/queues/sales/members",
+            "agent=1001&tier=2&vip_allowed=on&weight=3&position=1",
+            "/admin/queues/sales",
+        )
+        .await,
+        "Agent 1001 is a member of sales: tier 2, takes VIP callers."
+    );
+    change(
+        app,
+        "/admin/queues/sales/vips",
+        "number=%2B4930",
+        "/admin/queues/sales",
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn an_admin_manages_everything_through_the_forms() {
+async fn a_queue_with_members_and_vip_callers_is_made_with_the_forms() {
     let (app, store) = app().await;
     let (status, _, body) = send(&app, ADMIN, "GET", "/admin", "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("name=\"csrf\" value=\"the-csrf\""), "{body}");
 
-    // A queue, then an agent, a member with tier and VIP, a VIP caller.
-    let q = format!("csrf={CSRF}&name=sales&strategy=linear&ring_timeout_ms=15000&max_wait_ms=60000&announce_interval_ms=0&moh_class=default&wrapup_ms=0&fallback=hangup");
-    let (status, to, body) = send(&app, ADMIN, "POST", "/admin/queues", &q).await;
+    sales(&app).await;
+    let q_row = store.queue("sales").await.expect("read").expect("queue");
     assert_eq!(
-        (status, to.as_str()),
-        (StatusCode::SEE_OTHER, "/admin/queues/sales"),
-        "{body}"
+        (q_row.ring_timeout_ms, q_row.max_wait_ms, q_row.wrapup_ms),
+        (15_000, 60_000, 1_500),
+        "seconds typed, milliseconds stored"
     );
-    let (status, _, body) = send(&app, ADMIN, "POST", "/admin/queues", &q).await;
+    let q =
+        "csrf=the-csrf&name=sales&strategy=linear&ring_timeout_s=15&max_wait_s=60&fallback=hangup";
+    let (status, _, body) = send(&app, ADMIN, "POST", "/admin/queues", q).await;
     assert_eq!(
         status,
         StatusCode::UNPROCESSABLE_ENTITY,
         "a second queue of that name"
     );
     assert!(body.contains("exists already"), "{body}");
-    let (status, _, _) = send(
-        &app,
-        ADMIN,
-        "POST",
-        "/admin/agents",
-        &format!("csrf={CSRF}&extension=1001&name=Alice&pin=1234&daily_limit="),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, _, _) = send(
-        &app,
-        ADMIN,
-        "POST",
-        "/admin/queues/sales/members",
-        &format!("csrf={CSRF}&agent=1001&tier=2&vip_allowed=on&weight=3&position=1"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, _, _) = send(
-        &app,
-        ADMIN,
-        "POST",
-        "/admin/queues/sales/vips",
-        &format!("csrf={CSRF}&number=%2B4930"),
-    )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
     let members = store.members(Some("sales")).await.expect("members");
     assert_eq!(
         (
@@ -602,29 +268,52 @@ async fn an_admin_manages_everything_through_the_forms() {
     assert_eq!(status, StatusCode::OK);
     assert!(
         body.contains("data-testid=\"member-1001\"")
-            && body.contains("/admin/queues/sales/vips/%2B4930/delete"),
+            && body.contains("/admin/queues/sales/vips/%2B4930/delete")
+            && body.contains("value=\"1.5\""),
         "{body}"
     );
+}
 
-    // Edit: a voicemail fallback to an agent that does not exist is refused, to one that does
-    // is saved.
+#[tokio::test]
+async fn a_refused_form_shows_each_problem_next_to_its_field() {
+    let (app, store) = app().await;
+    sales(&app).await;
+    // Edit: a voicemail fallback to an agent that does not exist is refused, the message next
+    // to the field; to one that does is saved.
     let edit = |target: &str| {
-        format!("csrf={CSRF}&strategy=ringall&ring_timeout_ms=20000&max_wait_ms=1000&fallback=voicemail&fallback_target={target}")
+        format!("csrf={CSRF}&strategy=ringall&ring_timeout_s=20&max_wait_s=1&fallback=voicemail&fallback_target={target}")
     };
     let (status, _, body) = send(&app, ADMIN, "POST", "/admin/queues/sales", &edit("9999")).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
-        body.contains("there is no agent &quot;9999&quot;"),
+        body.contains("<p class=\"problem\" id=\"queue-edit-fallback_target-error\">there is no agent &quot;9999&quot;"),
         "{body}"
     );
-    let (status, _, _) = send(&app, ADMIN, "POST", "/admin/queues/sales", &edit("1001")).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(body.contains("aria-invalid=\"true\""), "{body}");
+    assert!(
+        body.contains("<a href=\"#queue-edit-fallback_target\">Fallback target: there is no agent"),
+        "the summary links to the field: {body}"
+    );
+    let flash = change(
+        &app,
+        "/admin/queues/sales",
+        &edit("1001")[CSRF.len() + 6..],
+        "/admin/queues/sales",
+    )
+    .await;
+    assert_eq!(flash, "Queue sales saved.");
     let q = store.queue("sales").await.expect("read").expect("queue");
     assert_eq!(
-        (q.strategy.as_str(), q.fallback_target.as_deref()),
-        ("ringall", Some("1001"))
+        (
+            q.strategy.as_str(),
+            q.fallback_target.as_deref(),
+            q.max_wait_ms
+        ),
+        ("ringall", Some("1001"), 1_000)
     );
     let (status, _, _) = send(&app, ADMIN, "POST", "/admin/queues/nope", &edit("1001")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = send(&app, ADMIN, "GET", "/admin/queues/nope", "").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // A member of an unknown agent; a bad strategy: the page again, with the message, escaped.
@@ -638,52 +327,96 @@ async fn an_admin_manages_everything_through_the_forms() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("there is no agent"), "{body}");
-    let (status, _, body) = send(&app, ADMIN, "POST", "/admin/queues", &format!("csrf={CSRF}&name=x&strategy=%3Cb%3E&ring_timeout_ms=1000&max_wait_ms=0&fallback=hangup")).await;
+    let (status, _, body) = send(
+        &app,
+        ADMIN,
+        "POST",
+        "/admin/queues",
+        &format!(
+            "csrf={CSRF}&name=x&strategy=%3Cb%3E&ring_timeout_s=1&max_wait_s=0&fallback=hangup"
+        ),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         body.contains("unknown strategy &quot;&lt;b&gt;&quot;") && !body.contains("<b>"),
         "{body}"
     );
+    // What was typed is shown again, so nothing is typed twice.
+    assert!(
+        body.contains("id=\"queue-new-name\" name=\"name\" value=\"x\""),
+        "{body}"
+    );
+}
 
-    // Phones, users and carriers.
-    let (status, _, _) = send(
+#[tokio::test]
+async fn a_phone_keeps_its_digests_when_only_its_name_changes() {
+    let (app, store) = app().await;
+    // Phones.
+    change(
         &app,
-        ADMIN,
-        "POST",
         "/admin/devices",
-        &format!("csrf={CSRF}&extension=2001&name=Desk&password=pw"),
+        "extension=2001&name=Desk&password=pw",
+        "/admin/devices",
     )
     .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
     let d = store.device("2001").await.expect("read").expect("device");
     assert_eq!(
         (d.ha1_md5.as_str(), d.display_name.as_str()),
         ("md5(pw)", "Desk")
     );
-    let (status, _, _) = send(
+    // A new name only: the digests stay.
+    change(
         &app,
-        ADMIN,
-        "POST",
-        "/admin/users",
-        &format!("csrf={CSRF}&name=bob&role=supervisor&password=bob-password&device=2001"),
+        "/admin/devices/2001",
+        "name=Hall&password=",
+        "/admin/devices",
     )
     .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    let d = store.device("2001").await.expect("read").expect("device");
+    assert_eq!(
+        (d.ha1_md5.as_str(), d.display_name.as_str()),
+        ("md5(pw)", "Hall")
+    );
+}
+
+#[tokio::test]
+async fn users_carriers_and_agents_keep_what_a_form_leaves_empty() {
+    let (app, store) = app().await;
+    sales(&app).await;
+    change(
+        &app,
+        "/admin/users",
+        "name=bob&role=supervisor&password=bob-password&device=2001",
+        "/admin/users",
+    )
+    .await;
     let bob = store.user("bob").await.expect("read").expect("user");
     assert!(auth::verify_password("bob-password", &bob.password_hash));
     assert_eq!(
         (bob.role, bob.device.as_deref()),
         (UserRole::Supervisor, Some("2001"))
     );
-    let (status, _, body) = send(
+    change(
         &app,
-        ADMIN,
-        "POST",
-        "/admin/carriers",
-        &format!("csrf={CSRF}&name=trunk&network=10.1.2.3%2F16"),
+        "/admin/users/bob",
+        "role=admin&password=&device=",
+        "/admin/users",
     )
     .await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let bob = store.user("bob").await.expect("read").expect("user");
+    assert!(
+        auth::verify_password("bob-password", &bob.password_hash),
+        "password kept"
+    );
+    assert_eq!((bob.role, bob.device), (UserRole::Admin, None));
+    change(
+        &app,
+        "/admin/carriers",
+        "name=trunk&network=10.1.2.3%2F16",
+        "/admin/carriers",
+    )
+    .await;
     assert_eq!(
         store.carriers().await.expect("carriers")[0].network,
         "10.1.0.0/16"
@@ -697,9 +430,34 @@ async fn an_admin_manages_everything_through_the_forms() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(body.contains("network: prefix /40"), "{body}");
+    assert!(body.contains("Network: prefix /40"), "{body}");
+    // An agent's PIN is kept when its page leaves it empty.
+    let before = store.agent("1001").await.expect("read").expect("agent");
+    change(
+        &app,
+        "/admin/agents/1001",
+        "name=Alicia&pin=&daily_limit=7",
+        "/admin/agents",
+    )
+    .await;
+    let after = store.agent("1001").await.expect("read").expect("agent");
+    assert_eq!(
+        (
+            after.name.as_str(),
+            after.daily_limit,
+            after.pin_hash == before.pin_hash
+        ),
+        ("Alicia", Some(7), true)
+    );
+}
 
-    // An admin cannot remove itself; others go.
+#[tokio::test]
+async fn nobody_removes_themself_or_takes_their_own_admin_role() {
+    let (app, store) = app().await;
+    // An admin cannot remove itself or take its own admin role away.
+    let (status, _, body) = send(&app, ADMIN, "GET", "/admin/users", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body.contains("data-testid=\"user-delete-ada\""), "{body}");
     let (status, _, body) = send(
         &app,
         ADMIN,
@@ -710,23 +468,98 @@ async fn an_admin_manages_everything_through_the_forms() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body.contains("cannot remove yourself"), "{body}");
+    let (status, _, body) = send(
+        &app,
+        ADMIN,
+        "POST",
+        "/admin/users/ada",
+        &format!("csrf={CSRF}&role=supervisor"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains("your own admin role"), "{body}");
     assert!(store.user("ada").await.expect("read").is_some());
-    for path in [
-        "/admin/users/bob/delete",
-        "/admin/carriers/trunk/delete",
-        "/admin/devices/2001/delete",
-        "/admin/queues/sales/vips/%2B4930/delete",
-        "/admin/queues/sales/members/1001/delete",
-        "/admin/agents/1001/delete",
-        "/admin/queues/sales/delete",
+}
+
+#[tokio::test]
+async fn every_delete_is_asked_first_then_done() {
+    let (app, store) = app().await;
+    sales(&app).await;
+    for (path, form) in [
+        ("/admin/devices", "extension=2001&name=Desk&password=pw"),
+        (
+            "/admin/users",
+            "name=bob&role=supervisor&password=bob-password",
+        ),
+        ("/admin/carriers", "name=trunk&network=10.1.0.0%2F16"),
     ] {
-        let (status, _, body) = send(&app, ADMIN, "POST", path, &format!("csrf={CSRF}")).await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "{path}: {body}");
+        change(&app, path, form, path).await;
+    }
+    // Every delete is asked first (a page with a form, no script), then done.
+    for (page, to, flash) in [
+        (
+            "/admin/users/bob/delete",
+            "/admin/users",
+            "User bob deleted.",
+        ),
+        (
+            "/admin/carriers/trunk/delete",
+            "/admin/carriers",
+            "Carrier trunk deleted.",
+        ),
+        (
+            "/admin/devices/2001/delete",
+            "/admin/devices",
+            "Phone 2001 deleted.",
+        ),
+        (
+            "/admin/queues/sales/vips/%2B4930/delete",
+            "/admin/queues/sales",
+            "+4930 is no longer a VIP caller of sales.",
+        ),
+        (
+            "/admin/queues/sales/members/1001/delete",
+            "/admin/queues/sales",
+            "Agent 1001 removed from sales.",
+        ),
+        (
+            "/admin/agents/1001/delete",
+            "/admin/agents",
+            "Agent 1001 deleted.",
+        ),
+        (
+            "/admin/queues/sales/delete",
+            "/admin/queues",
+            "Queue sales deleted.",
+        ),
+    ] {
+        let (status, _, body) = send(&app, ADMIN, "GET", page, "").await;
+        assert_eq!(status, StatusCode::OK, "{page}: {body}");
+        assert!(
+            body.contains(&format!(
+                "<form method=\"post\" action=\"{page}\" id=\"confirm\">"
+            )) && !body.contains("<script"),
+            "{page}: {body}"
+        );
+        assert_eq!(change(&app, page, "", to).await, flash, "{page}");
     }
     assert!(store.queues().await.expect("queues").is_empty());
     assert!(store.agents().await.expect("agents").is_empty());
     assert!(store.carriers().await.expect("carriers").is_empty());
+    let (status, _, _) = send(
+        &app,
+        ADMIN,
+        "POST",
+        "/admin/agents/1001/delete",
+        &format!("csrf={CSRF}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "deleted already");
+}
 
+#[tokio::test]
+async fn without_the_csrf_field_nothing_happens() {
+    let (app, store) = app().await;
     // Without the CSRF field nothing happens.
     let (status, _, _) = send(
         &app,
@@ -741,9 +574,52 @@ async fn an_admin_manages_everything_through_the_forms() {
 }
 
 #[tokio::test]
+async fn a_flash_message_is_shown_once_as_text() {
+    let (app, _) = app().await;
+    use base64::Engine as _;
+    let evil = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(EVIL);
+    let r = request(
+        &app,
+        ADMIN,
+        "GET",
+        "/admin/queues",
+        "",
+        Some(&format!("cf_flash={evil}")),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body
+            .contains("data-testid=\"flash\">&lt;script&gt;x&lt;/script&gt;</p>")
+            && !r.body.contains(EVIL),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        r.flash.as_deref(),
+        Some("cf_flash="),
+        "shown once: the cookie is cleared"
+    );
+    for junk in ["cf_flash=%%%", "cf_flash=", "cf_flash=__8"] {
+        let r = request(&app, ADMIN, "GET", "/admin/queues", "", Some(junk)).await;
+        assert_eq!(r.status, StatusCode::OK, "{junk}");
+        assert!(
+            !r.body.contains("data-testid=\"flash\""),
+            "{junk}: {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
 async fn supervisors_get_403_and_values_are_escaped() {
     let (app, store) = app().await;
-    for path in ["/admin", "/admin/queues", "/admin/users"] {
+    for path in [
+        "/admin",
+        "/admin/queues",
+        "/admin/users",
+        "/admin/agents/1/delete",
+    ] {
         let (status, _, _) = send(&app, SUPERVISOR, "GET", path, "").await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
     }
@@ -759,12 +635,18 @@ async fn supervisors_get_403_and_values_are_escaped() {
     let mut agent = callfleet_store::Agent::new("3001", EVIL, "h", 1);
     agent.daily_limit = Some(1);
     store.upsert_agent(&agent).await.expect("agent");
-    let (status, _, body) = send(&app, ADMIN, "GET", "/admin/agents", "").await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        !body.contains(EVIL) && body.contains("&lt;script&gt;"),
-        "{body}"
-    );
+    for path in [
+        "/admin/agents",
+        "/admin/agents/3001",
+        "/admin/agents/3001/delete",
+    ] {
+        let (status, _, body) = send(&app, ADMIN, "GET", path, "").await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            !body.contains(EVIL) && body.contains("&lt;script&gt;") && !body.contains("<script"),
+            "{path}: {body}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -785,9 +667,12 @@ async fn a_database_that_is_down_shows_a_503_page() {
     store.close().await;
     for (method, path, form) in [
         ("GET", "/admin", ""),
+        ("GET", "/admin/queues", ""),
         ("GET", "/admin/queues/sales", ""),
+        ("GET", "/admin/agents/1001/delete", ""),
         ("POST", "/admin/agents", "extension=1001&pin=1"),
         ("POST", "/admin/carriers", "name=t&network=10.0.0.0%2F8"),
+        ("POST", "/admin/queues/sales/members", "agent=1001"),
     ] {
         let req = Request::builder()
             .method(method)

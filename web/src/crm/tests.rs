@@ -98,24 +98,36 @@ pub(crate) fn app_state(store: Store) -> AppState {
 }
 
 #[test]
-fn names_are_checked() {
-    let long = "1".repeat(MAX_NAME_LEN + 1);
-    let ok = "1".repeat(MAX_NAME_LEN);
-    let cases: [(&str, bool); 7] = [
-        ("1001", true),
-        ("+4930123", true),
-        (&ok, true),
-        ("", false),
-        (&long, false),
-        ("10 01", false),
-        ("10\u{0}01", false),
+fn names_are_checked_by_the_rule_the_admin_forms_use() {
+    let long = "1".repeat(crate::names::MAX_EXTENSION + 1);
+    let ok = "1".repeat(crate::names::MAX_EXTENSION);
+    let long_queue = "q".repeat(MAX_NAME_LEN + 1);
+    let cases: [(&str, Kind, &str, bool); 12] = [
+        ("ext", Kind::Extension, "1001", true),
+        ("ext", Kind::Extension, &ok, true),
+        ("ext", Kind::Extension, "", false),
+        ("ext", Kind::Extension, &long, false),
+        ("ext", Kind::Extension, "10 01", false),
+        ("ext", Kind::Extension, "10\u{0}01", false),
+        ("ext", Kind::Extension, "1001@host", false),
+        ("device", Kind::Extension, "2001.b", true),
+        ("number", Kind::Number, "+4930123", true),
+        ("number", Kind::Number, "sip:caller", false),
+        ("queue", Kind::Queue, "sales+vip", true),
+        ("queue", Kind::Queue, &long_queue, false),
     ];
-    for (value, want_ok) in cases {
-        let got = check_name("ext", value);
-        assert_eq!(got.is_ok(), want_ok, "{value:?}");
+    for (param, kind, value, want_ok) in cases {
+        let got = check_name(param, kind, value);
+        assert_eq!(got.is_ok(), want_ok, "{param} {value:?}");
+        // The admin forms decide the same for the same kind of name.
+        assert_eq!(
+            crate::admin::form::name("field", kind, value).is_ok(),
+            want_ok,
+            "admin form: {value:?}"
+        );
         if let Err(e) = got {
             assert_eq!(e.code(), 1);
-            assert!(e.to_string().contains("`ext`"), "{e}");
+            assert!(e.to_string().contains(&format!("`{param}`")), "{e}");
         }
     }
 }

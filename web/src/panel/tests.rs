@@ -114,6 +114,7 @@ fn the_page_escapes_every_value_from_the_database() {
         name: Some(EVIL.into()),
         csrf: Some("tok\"en".into()),
         device: Some("20\"01".into()),
+        admin: false,
     };
     let html = page(&viewer, Some(&evil_snapshot()));
     assert!(!html.contains("<script>alert"), "{html}");

@@ -174,6 +174,128 @@ async fn every_method_answers_over_xml_rpc() {
     assert_eq!(methods.len(), METHODS.len());
 }
 
+/// A method call whose parameters are the given `<value>` contents, as written.
+fn raw_call(method: &str, values: &[&str]) -> Vec<u8> {
+    let params: String = values
+        .iter()
+        .map(|v| format!("<param><value>{v}</value></param>"))
+        .collect();
+    format!("<?xml version=\"1.0\" encoding=\"us-ascii\"?><methodCall><methodName>{method}</methodName><params>{params}</params></methodCall>")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn names_may_come_as_integers_and_keep_the_text_they_were_written_with() {
+    let store = seeded_store().await;
+    let app = routes().with_state(app_state(store.clone()));
+    // An extension as <int>, <i4>, <i8> and untyped: the same agent.
+    for ext in [
+        "<int>1001</int>",
+        "<i4>1001</i4>",
+        "<i8>1001</i8>",
+        "1001",
+        "<string>1001</string>",
+    ] {
+        let status = post_raw(&app, raw_call("agent.status", &[ext]))
+            .await
+            .expect(ext);
+        assert_eq!(
+            member(&status, "extension"),
+            Some(&Value::String("1001".into())),
+            "{ext}"
+        );
+    }
+    // Login with both as integers, as Perl's RPC::XML and PHP send digit strings.
+    assert_eq!(
+        post_raw(
+            &app,
+            raw_call("agent.login", &["<int>1001</int>", "<int>2001</int>"])
+        )
+        .await,
+        Ok(Value::Boolean(true))
+    );
+    // A sign and leading zeros stay: RPC::XML writes "+4930999" and "0100" as <int>.
+    for (written, number) in [
+        ("<int>+4930999</int>", "+4930999"),
+        ("<int>0100</int>", "0100"),
+        ("<i8> 12345678901 </i8>", "12345678901"),
+    ] {
+        assert_eq!(
+            post_raw(
+                &app,
+                raw_call("vip.add", &[written, "<string>sales</string>"])
+            )
+            .await,
+            Ok(Value::Boolean(true)),
+            "{written}"
+        );
+        assert!(
+            store.is_vip(number, "sales").await.expect("read"),
+            "{number}"
+        );
+        let stripped = number.trim_start_matches(['+', '0']);
+        if stripped != number {
+            assert!(
+                !store.is_vip(stripped, "sales").await.expect("read"),
+                "{stripped}"
+            );
+        }
+    }
+    // Other parameters are as strict as before: a tier is an int, not a name.
+    assert_eq!(
+        post_raw(
+            &app,
+            raw_call(
+                "agent.setTier",
+                &["<int>1001</int>", "sales", "<string>2</string>"]
+            )
+        )
+        .await,
+        Err((1, "bad parameter `tier`: must be an int".to_owned()))
+    );
+    assert_eq!(
+        post_raw(
+            &app,
+            raw_call(
+                "agent.setTier",
+                &["<int>1001</int>", "sales", "<int>2</int>"]
+            )
+        )
+        .await,
+        Ok(Value::Boolean(true))
+    );
+    // An integer that names nobody is an unknown agent, not a type error.
+    assert_eq!(
+        post_raw(&app, raw_call("agent.status", &["<int>-5</int>"])).await,
+        Err((2, "unknown agent \"-5\"".to_owned()))
+    );
+}
+
+#[test]
+fn integer_texts_are_read_per_parameter_as_written() {
+    let xml = "<?xml version=\"1.0\"?><methodCall><methodName>m</methodName><params>\
+        <param><value><int>0100</int></value></param>\
+        <param><value><string>7</string></value></param>\
+        <param><value><array><data><value><int>5</int></value></data></array></value></param>\
+        <param><value><i8>\n +12 \n</i8></value></param>\
+        <param><value>untyped</value></param>\
+        </params></methodCall>";
+    assert_eq!(
+        integer_texts(xml),
+        Ok(vec![
+            Some("0100".to_owned()),
+            None,
+            None,
+            Some("+12".to_owned()),
+            None
+        ])
+    );
+    assert_eq!(
+        integer_texts("<a></b>"),
+        Err("body is not an XML-RPC methodCall")
+    );
+}
+
 #[tokio::test]
 async fn bad_parameters_are_faults_naming_the_parameter() {
     let app = routes().with_state(app_state(seeded_store().await));
@@ -198,9 +320,15 @@ async fn bad_parameters_are_faults_naming_the_parameter() {
         ),
         (
             "agent.status",
-            vec![P::I(1001)],
+            vec![P::B(true)],
             1,
-            "bad parameter `ext`: must be a string",
+            "bad parameter `ext`: must be a string or an integer",
+        ),
+        (
+            "agent.status",
+            vec![P::S("10 01")],
+            1,
+            "bad parameter `ext`: use 1 to 32 letters, digits, '-', '_', '.' or '+'",
         ),
         (
             "agent.pause",
