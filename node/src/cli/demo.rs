@@ -34,12 +34,22 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
     store.migrate().await.context("migrate the demo database")?;
     let login = demo_admin(&store, &dir).await?;
     store.close().await;
+    let secret_file = dir.join("cluster-secret");
+    let secret = demo_secret(&secret_file)?;
     let mut children: Vec<(String, Child)> = Vec::new();
     // One lock service for the three nodes (in memory: nothing else to run on one host), so
     // an agent's lease is the same whichever node asks.
     let lockd_log = std::fs::File::create(dir.join("lockd.log")).context("create lockd log")?;
     let lockd = Command::new(&exe)
-        .args(["lockd", "--listen", LOCKD, "--backend", "memory"])
+        .args([
+            "lockd",
+            "--listen",
+            LOCKD,
+            "--backend",
+            "memory",
+            "--secret-file",
+        ])
+        .arg(&secret_file)
         .stdout(Stdio::null())
         .stderr(lockd_log)
         .kill_on_drop(true)
@@ -47,7 +57,7 @@ pub async fn demo(dir: &Path) -> anyhow::Result<()> {
         .context("start lockd")?;
     children.push(("lockd".to_string(), lockd));
     for (name, role, ip) in NODES {
-        let cfg = write_config(&dir, name, role, ip, &db)?;
+        let cfg = write_config(&dir, name, role, ip, &db, &secret)?;
         let log =
             std::fs::File::create(dir.join(format!("{name}.log"))).context("create node log")?;
         let child = Command::new(&exe)
@@ -78,17 +88,35 @@ fn write_config(
     role: &str,
     ip: &str,
     db: &Path,
+    secret: &str,
 ) -> anyhow::Result<PathBuf> {
     let text = format!(
         "# written by `callfleet demo`\n[node]\nname = \"{name}\"\nrole = \"{role}\"\ncapacity = 100\n\
-         [sip]\nlisten = \"{ip}:5060\"\n[http]\nlisten = \"{ip}:8080\"\n\
+         [sip]\nlisten = \"{ip}:5060\"\n[http]\nlisten = \"{ip}:8080\"\nsecret = \"{secret}\"\n\
+         operator_token_file = \"{}\"\n\
          [database]\nurl = \"sqlite://{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
          [lock]\nurls = [\"http://{LOCKD}\"]\n",
+        dir.join(format!("{name}.operator-token")).display(),
         db.display()
     );
     let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+    // The config holds the cluster secret: its owner's only.
+    write_private(&path, &text)?;
     Ok(path)
+}
+
+/// The demo cluster's secret: random on the first run, kept in `file` (owner only) and
+/// reused, so nodes and lockd of later runs share it.
+fn demo_secret(file: &Path) -> anyhow::Result<String> {
+    if let Ok(kept) = std::fs::read_to_string(file) {
+        let kept = kept.trim().to_owned();
+        if callfleet_sign::check_strength(&kept).is_ok() {
+            return Ok(kept);
+        }
+    }
+    let secret = callfleet_web::auth::random_hex(32);
+    write_private(file, &secret)?;
+    Ok(secret)
 }
 
 /// The panel login of the demo: user `admin`, with a random password made on the first run and
