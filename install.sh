@@ -232,6 +232,11 @@ with_port() { case "$1" in *:*) printf '%s' "$1" ;; *) printf '%s:%s' "$1" "$2" 
 say "configuration"
 if [ -e "$conf" ]; then
   note "$conf exists: kept as it is"
+  if [ -z "$(get_toml "$conf" http secret)" ]; then
+    warn "$conf has no [http] secret: a node now refuses to start without one; add"
+    warn "  secret = \"$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')\""
+    warn "under [http], the same on every node and lockd of the cluster"
+  fi
   if [ -n "$opt_postgres$opt_name$opt_role$opt_sip$opt_http" ]; then
     warn "--postgres/--name/--role/--sip/--http only shape a new config; edit $conf to change it"
   fi

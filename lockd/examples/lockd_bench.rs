@@ -20,7 +20,11 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use async_memcached::{AsciiProtocol as _, Client};
-use callfleet_lockd::{Backend, LockClient};
+use callfleet_lockd::{Auth, Backend, ClusterKey, LockClient};
+
+/// The cluster secret lockd and the clients share here: every request is signed, as in a
+/// cluster.
+const SECRET: &str = "lockd-bench-cluster-secret-0123456789abcdef";
 
 struct Args {
     duration: Duration,
@@ -221,7 +225,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn measure_all(args: &Args, memcached: &str, memory: &str) -> anyhow::Result<Vec<Run>> {
-    let http = |url: &str| LockClient::with_timeout([url], Duration::from_secs(2));
+    let http = |url: &str| {
+        LockClient::with_timeout([url], ClusterKey::new(SECRET), Duration::from_secs(2))
+    };
     let direct = LockClient::with_backend(Backend::from_url(&format!(
         "memcached://{}",
         args.memcached
@@ -337,7 +343,8 @@ impl Lockd {
             .spawn(move || {
                 rt.block_on(async move {
                     let listener = tokio::net::TcpListener::from_std(listener)?;
-                    callfleet_lockd::serve(listener, backend, std::future::pending()).await
+                    let auth = Auth::new(ClusterKey::new(SECRET));
+                    callfleet_lockd::serve(listener, backend, auth, std::future::pending()).await
                 })
             })?;
         Ok(Self { url })

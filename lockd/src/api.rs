@@ -8,7 +8,9 @@
 //! | `GET /healthz` | | 200 [`HealthResponse`], 503 [`ErrorResponse`] |
 //!
 //! Any request can also get 400 (bad key, JSON or values) or 503 (backend down) with an
-//! [`ErrorResponse`].
+//! [`ErrorResponse`]. The lock requests must carry `X-Callfleet-Signature`
+//! (`callfleet_sign`): without a valid one the answer is 401 (`unauthenticated`), and 429
+//! (`too_many_failures`, with `Retry-After`) to a source address past 10 refusals a minute.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,12 +55,13 @@ pub struct ConflictResponse {
 pub struct HealthResponse {
     /// Always `"ok"`.
     pub status: String,
-    /// `memory` or `memcached://HOST:PORT`.
+    /// `memory` or `memcached`.
     pub backend: String,
 }
 
-/// 4xx/5xx: `error` is a stable code (`bad_request`, `not_found`, `backend_unavailable`,
-/// `backend_error`), `message` says what was wrong for a human.
+/// 4xx/5xx: `error` is a stable code (`bad_request`, `not_found`, `unauthenticated`,
+/// `too_many_failures`, `backend_unavailable`, `backend_error`), `message` says what was wrong
+/// for a human.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorResponse {
     pub error: String,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::Uri;
+use callfleet_sign::{ClusterKey, Signer};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -23,7 +24,8 @@ pub use http::{MalformedReply, TransportError};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// Takes, renews and releases leases. Cheap to clone; clones share connections and the
-/// memory of which lockd answered last.
+/// memory of which lockd answered last. Every request to lockd is signed with the cluster
+/// secret's key (`callfleet_sign`), each attempt anew.
 ///
 /// A request that timed out at one lockd may still have been carried out there: an acquire
 /// may have taken the lease without the caller learning it. Such a lease is nobody's to use
@@ -46,6 +48,7 @@ struct Remote {
     timeout: Duration,
     /// Index of the lockd that answered last: tried first next time.
     preferred: AtomicUsize,
+    signer: Signer,
 }
 
 /// One lockd instance. Its URL is parsed once: a request only appends the lock's path.
@@ -232,17 +235,21 @@ const CONFLICT: u16 = 409;
 
 impl LockClient {
     /// A client of the lockd instances at `urls` (`http://HOST:PORT`), tried in order with
-    /// [`DEFAULT_TIMEOUT`] each.
-    pub fn new<I, S>(urls: I) -> Result<Self, LockError>
+    /// [`DEFAULT_TIMEOUT`] each, signing with `key` (the cluster secret's).
+    pub fn new<I, S>(urls: I, key: ClusterKey) -> Result<Self, LockError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        Self::with_timeout(urls, DEFAULT_TIMEOUT)
+        Self::with_timeout(urls, key, DEFAULT_TIMEOUT)
     }
 
     /// Like [`LockClient::new`], with another connect and request deadline per instance.
-    pub fn with_timeout<I, S>(urls: I, timeout: Duration) -> Result<Self, LockError>
+    pub fn with_timeout<I, S>(
+        urls: I,
+        key: ClusterKey,
+        timeout: Duration,
+    ) -> Result<Self, LockError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -258,6 +265,7 @@ impl LockClient {
             lockds,
             timeout,
             preferred: AtomicUsize::new(0),
+            signer: Signer::new(key),
         })))
     }
 
@@ -403,8 +411,10 @@ fn owner_and_token(lease: &Lease) -> Vec<u8> {
 
 impl Remote {
     /// Sends the request to the lockd that answered last, then to the others in turn, until
-    /// one answers with something other than 5xx. A 409 or 4xx is an answer: it is returned,
-    /// not retried elsewhere.
+    /// one answers with something other than 5xx, 401 or 429. A 409 or another 4xx is an
+    /// answer: it is returned, not retried elsewhere. A lockd that refuses our signature (401:
+    /// another secret, its clock far off) or turns us away (429) may be one misconfigured
+    /// instance, so the next is tried.
     async fn send(&self, method: Method, key: &LockKey, body: &[u8]) -> Result<Reply, LockError> {
         let n = self.lockds.len();
         if n == 0 {
@@ -415,13 +425,14 @@ impl Remote {
         for i in (0..n).map(|i| (first + i) % n) {
             let lockd = &self.lockds[i];
             let path = lockd.lock_path(key);
+            let signature = self.signer.sign_now(method.as_str(), &path, body);
             let sent_at = Instant::now();
             let attempt = lockd
                 .endpoint
-                .request(method, &path, body, self.timeout)
+                .request(method, &path, &signature, body, self.timeout)
                 .await;
             let e = match attempt {
-                Ok(reply) if !(500..600).contains(&reply.status) => {
+                Ok(reply) if !fails_over(reply.status) => {
                     if i != first {
                         self.preferred.store(i, Ordering::Relaxed);
                         tracing::info!(lockd = %lockd.base, "lock client switched lockd");
@@ -454,6 +465,11 @@ impl Remote {
             None => Err(LockError::NoUrls),
         }
     }
+}
+
+/// Whether a reply with `status` sends the request on to the next lockd.
+fn fails_over(status: u16) -> bool {
+    (500..600).contains(&status) || status == 401 || status == 429
 }
 
 /// `message` of an [`ErrorResponse`] body, else the body as text.
@@ -542,7 +558,7 @@ mod tests {
             "http://10.0.0.1:7070/v1/locks/queue.sales_vip-2@main-a+x=y:Z9"
         );
         assert!(matches!(
-            LockClient::new(Vec::<String>::new()),
+            LockClient::new(Vec::<String>::new(), ClusterKey::new("k")),
             Err(LockError::NoUrls)
         ));
     }

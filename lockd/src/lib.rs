@@ -10,7 +10,8 @@
 //!   process, for one host) and `memcached://HOST:PORT` (shared by all lockd of a cluster;
 //!   the module documents the acquire/renew/release steps and why they are safe).
 //! - [`api`]: the JSON bodies of the HTTP API.
-//! - `server`: the axum routes; [`serve`] runs them on a listener.
+//! - `server`: the axum routes, every lock route behind [`Auth`] (requests signed with the
+//!   cluster secret, see `callfleet_sign`); [`serve`] runs them on a listener.
 //! - `client`: [`LockClient`], which nodes use: failover across lockd URLs, or in-process.
 //!
 //! # Guarantees
@@ -22,6 +23,9 @@
 //!   lockd hosts' clocks are in sync (a new token counter starts at the wall clock in µs).
 //! - **A lease ends at its TTL in milliseconds**, not at memcached's whole-second expiry.
 //! - **Every write is confirmed** by the backend before lockd answers.
+//! - **Only the cluster's parts act on leases.** A lock request needs a valid signature made
+//!   with the cluster secret, fresh and never seen before; without one it is refused before any
+//!   backend sees it, so nobody else can read holders, hold a key or release a lease.
 
 pub mod api;
 pub mod backend;
@@ -33,9 +37,10 @@ pub use backend::{
     AcquireOutcome, Backend, BackendError, BackendUrlError, ConnectionError, Grant, LockBackend,
     MemoryBackend, ProtocolError, ReleaseOutcome, RenewOutcome,
 };
+pub use callfleet_sign::ClusterKey;
 pub use client::{
     Acquire, AttemptError, Lease, LockClient, LockError, MalformedReply, TransportError,
     DEFAULT_TIMEOUT,
 };
 pub use request::{InvalidRequest, LockKey, Owner, Ttl};
-pub use server::{router, runtime, serve};
+pub use server::{router, runtime, serve, Auth};

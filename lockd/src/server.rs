@@ -1,7 +1,13 @@
 //! The lockd HTTP server: routes, request checks, and how backend outcomes become statuses.
+//! Every lock route is behind `auth` (requests signed with the cluster secret); `/healthz`
+//! is open and says only whether the backend answers and which kind it is.
+
+mod auth;
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Path, State};
@@ -19,10 +25,21 @@ use crate::api::{
 use crate::backend::{AcquireOutcome, Backend, BackendError, Grant, ReleaseOutcome, RenewOutcome};
 use crate::request::{check_token, InvalidRequest, LockKey, Owner, Ttl};
 
-/// The lockd routes over `backend` (see [`crate::api`] for the shapes).
-pub fn router(backend: Backend) -> Router {
-    Router::new()
+pub use auth::Auth;
+
+/// The lockd routes over `backend`, the lock routes open only to requests signed under
+/// `auth` (see [`crate::api`] for the shapes). Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does) so failures are
+/// counted per source address.
+pub fn router(backend: Backend, auth: Arc<Auth>) -> Router {
+    let locks = Router::new()
         .route("/v1/locks/{key}", post(acquire).put(renew).delete(release))
+        .route_layer(axum::middleware::from_fn_with_state(
+            auth,
+            auth::authenticate,
+        ));
+    Router::new()
+        .merge(locks)
         .route("/healthz", get(health))
         .fallback(not_found)
         .with_state(backend)
@@ -49,7 +66,12 @@ pub fn runtime(workers: usize, name: &str) -> io::Result<tokio::runtime::Runtime
 
 /// Serves the lockd API on `listener` until `shutdown` completes, then lets requests in
 /// progress finish.
-pub async fn serve<F>(listener: TcpListener, backend: Backend, shutdown: F) -> io::Result<()>
+pub async fn serve<F>(
+    listener: TcpListener,
+    backend: Backend,
+    auth: Arc<Auth>,
+    shutdown: F,
+) -> io::Result<()>
 where
     F: Future<Output = ()> + Send + 'static,
 {
@@ -59,7 +81,8 @@ where
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, router(backend))
+    let app = router(backend, auth).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -121,9 +144,11 @@ async fn release(
 
 async fn health(State(backend): State<Backend>) -> Result<Json<HealthResponse>, ApiError> {
     backend.check().await?;
+    // The kind only: the memcached address is nobody's business who is not a lockd.
+    let kind = backend.url().split("://").next().unwrap_or_default();
     Ok(Json(HealthResponse {
         status: "ok".into(),
-        backend: backend.url().into(),
+        backend: kind.into(),
     }))
 }
 

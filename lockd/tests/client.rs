@@ -60,8 +60,11 @@ async fn fails_over_past_dead_hung_and_failing_lockd_and_remembers() {
     let real = Lockd::start("127.0.0.61", Backend::memory());
     let (hung_url, accepted) = hung("127.0.0.62").await;
     let (failing, failed) = canned("127.0.0.63", StatusCode::INTERNAL_SERVER_ERROR, "{}").await;
-    let client =
-        LockClient::new([dead("127.0.0.64"), hung_url, failing, real.url.clone()]).unwrap();
+    let client = LockClient::new(
+        [dead("127.0.0.64"), hung_url, failing, real.url.clone()],
+        support::key(),
+    )
+    .unwrap();
 
     // The hung lockd is given up on at its request deadline: the acquire ends (the outer
     // bound only turns a hang into a failure; it measures nothing).
@@ -97,7 +100,7 @@ async fn a_conflict_or_a_bad_request_is_an_answer() {
     let real = Lockd::start("127.0.0.65", Backend::memory());
     let (conflict, conflicts) =
         canned("127.0.0.66", StatusCode::CONFLICT, r#"{"holder":"main-x"}"#).await;
-    let client = LockClient::new([conflict, real.url.clone()]).unwrap();
+    let client = LockClient::new([conflict, real.url.clone()], support::key()).unwrap();
     let got = client.try_acquire("agent:1", "a", TTL).await.unwrap();
     assert_eq!(
         got,
@@ -109,7 +112,7 @@ async fn a_conflict_or_a_bad_request_is_an_answer() {
 
     let body = r#"{"error":"bad_request","message":"the owner is empty"}"#;
     let (picky, refusals) = canned("127.0.0.67", StatusCode::BAD_REQUEST, body).await;
-    let client = LockClient::new([picky, real.url.clone()]).unwrap();
+    let client = LockClient::new([picky, real.url.clone()], support::key()).unwrap();
     match client.acquire("agent:1", "a", TTL).await {
         Err(LockError::Rejected {
             status: 400,
@@ -121,15 +124,42 @@ async fn a_conflict_or_a_bad_request_is_an_answer() {
     assert_eq!(refusals.load(Ordering::SeqCst), 1);
 
     // Neither was passed on: the key is still free at the real lockd.
-    let direct = LockClient::new([&real.url]).unwrap();
+    let direct = LockClient::new([&real.url], support::key()).unwrap();
     assert!(direct.acquire("agent:1", "a", TTL).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_lockd_of_another_secret_refuses_and_the_next_serves() {
+    let other = support::Lockd::start_keyed(
+        "127.0.0.76",
+        Backend::memory(),
+        callfleet_lockd::ClusterKey::new("another cluster's secret, 32 chars or more"),
+    );
+    let real = Lockd::start("127.0.0.77", Backend::memory());
+    let client = LockClient::new([other.url.clone(), real.url.clone()], support::key()).unwrap();
+    let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
+    assert!(client.release(&lease).await.unwrap());
+    // Alone, the refusal is the error, with lockd's reason.
+    let client = LockClient::new([other.url.clone()], support::key()).unwrap();
+    match client.acquire("agent:1", "a", TTL).await {
+        Err(LockError::Unavailable { attempts: 1, last }) => match *last {
+            AttemptError::Status {
+                status: 401,
+                message,
+                ..
+            } => assert!(message.contains("does not match"), "{message}"),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
 async fn every_lockd_down_is_an_error_naming_the_last_failure() {
     let body = r#"{"error":"backend_unavailable","message":"cannot connect to memcached at 10.0.0.9:11211"}"#;
     let (unavailable, _) = canned("127.0.0.68", StatusCode::SERVICE_UNAVAILABLE, body).await;
-    let client = LockClient::new([dead("127.0.0.69"), unavailable.clone()]).unwrap();
+    let client =
+        LockClient::new([dead("127.0.0.69"), unavailable.clone()], support::key()).unwrap();
     match client.acquire("agent:1", "a", TTL).await {
         Err(LockError::Unavailable { attempts: 2, last }) => match *last {
             AttemptError::Status {
@@ -144,7 +174,7 @@ async fn every_lockd_down_is_an_error_naming_the_last_failure() {
         },
         other => panic!("{other:?}"),
     }
-    let client = LockClient::new([dead("127.0.0.69")]).unwrap();
+    let client = LockClient::new([dead("127.0.0.69")], support::key()).unwrap();
     match client.acquire("agent:1", "a", TTL).await {
         Err(LockError::Unavailable { attempts: 1, last }) => {
             assert!(matches!(*last, AttemptError::Transport { .. }), "{last:?}");
@@ -165,9 +195,12 @@ async fn requests_reuse_one_kept_alive_connection() {
     let l = l.tap_io(move |_| {
         count.fetch_add(1, Ordering::SeqCst);
     });
-    let app = callfleet_lockd::router(Backend::memory());
+    let app = callfleet_lockd::router(
+        Backend::memory(),
+        callfleet_lockd::Auth::new(support::key()),
+    );
     tokio::spawn(async move { axum::serve(l, app).await });
-    let client = LockClient::new([&url]).unwrap();
+    let client = LockClient::new([&url], support::key()).unwrap();
     for i in 0..20 {
         let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
         assert!(client.renew(&lease, TTL).await.unwrap(), "round {i}");
@@ -201,13 +234,13 @@ async fn hangs_up(ip: &str) -> (String, Arc<AtomicUsize>) {
 async fn a_lockd_that_hangs_up_is_skipped() {
     let real = Lockd::start("127.0.20.30", Backend::memory());
     let (rude, hung_up) = hangs_up("127.0.20.31").await;
-    let client = LockClient::new([rude.clone(), real.url.clone()]).unwrap();
+    let client = LockClient::new([rude.clone(), real.url.clone()], support::key()).unwrap();
     let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
     assert!(client.release(&lease).await.unwrap());
     // Tried once (a new connection that closes is not retried), then never again.
     assert_eq!(hung_up.load(Ordering::SeqCst), 1);
 
-    let client = LockClient::new([rude]).unwrap();
+    let client = LockClient::new([rude], support::key()).unwrap();
     match client.acquire("agent:1", "a", TTL).await {
         Err(LockError::Unavailable { attempts: 1, last }) => {
             assert!(matches!(*last, AttemptError::Transport { .. }), "{last:?}");
@@ -219,7 +252,7 @@ async fn a_lockd_that_hangs_up_is_skipped() {
 #[tokio::test]
 async fn kept_alive_connections_outlive_a_lockd_restart() {
     let mut lockd = Lockd::start("127.0.20.32", Backend::memory());
-    let client = LockClient::new([&lockd.url]).unwrap();
+    let client = LockClient::new([&lockd.url], support::key()).unwrap();
     let lease = client.acquire("agent:1", "a", TTL).await.unwrap().unwrap();
     // The restarted lockd knows nothing of the lease (memory backend); what matters is that
     // the client's kept-alive connection to the old process does not fail the request.
@@ -235,7 +268,7 @@ async fn kept_alive_connections_outlive_a_lockd_restart() {
 async fn a_dead_lockd_s_kept_alive_connections_fail_over() {
     let mut first = Lockd::start("127.0.20.33", Backend::memory());
     let second = Lockd::start("127.0.20.34", Backend::memory());
-    let client = LockClient::new([first.url.clone(), second.url.clone()]).unwrap();
+    let client = LockClient::new([first.url.clone(), second.url.clone()], support::key()).unwrap();
     // Several connections to the first lockd, kept alive.
     let leases = futures_join(&client, 4).await;
     assert_eq!(leases.len(), 4);
@@ -245,7 +278,7 @@ async fn a_dead_lockd_s_kept_alive_connections_fail_over() {
     assert!(client.release(&lease).await.unwrap());
     // The second lockd has it: a direct client sees the key free again, and the first
     // lockd's leases are unknown there.
-    let direct = LockClient::new([&second.url]).unwrap();
+    let direct = LockClient::new([&second.url], support::key()).unwrap();
     assert!(direct.acquire("agent:x", "b", TTL).await.unwrap().is_some());
     assert!(direct.acquire("agent:0", "b", TTL).await.unwrap().is_some());
 }

@@ -236,7 +236,7 @@ fn vanished_holder() {
         .build()
         .unwrap();
     let (lease, got_at) = rt.block_on(async {
-        let client = LockClient::new([&lockd.url]).unwrap();
+        let client = LockClient::new([&lockd.url], support::key()).unwrap();
         loop {
             if let Some(lease) = client.acquire(&key, "survivor", ttl).await.unwrap() {
                 break (lease, wall_ns());
@@ -274,7 +274,7 @@ fn worker(role: &str) {
         .enable_all()
         .build()
         .unwrap();
-    let client = LockClient::new(&urls).unwrap();
+    let client = LockClient::new(&urls, support::key()).unwrap();
     match role {
         "contend" => {
             let owner = var("CALLFLEET_LOCKD_OWNER");

@@ -188,7 +188,7 @@ async fn one_winner_among_concurrent_acquirers() {
 #[tokio::test]
 async fn the_http_api_over_memcached() {
     let lockd = Lockd::start("127.0.0.51", Backend::from_url(&memcached_url()).unwrap());
-    let client = LockClient::new([&lockd.url]).unwrap();
+    let client = LockClient::new([&lockd.url], support::key()).unwrap();
     let k = format!("{}:agent:1", prefix());
     let lease = client
         .acquire(&k, "main-a", Duration::from_secs(5))
@@ -225,7 +225,8 @@ async fn lockd_answers_503_while_memcached_is_down_and_recovers() {
         "127.0.0.52",
         Backend::from_url(&format!("memcached://{}", mc.addr)).unwrap(),
     );
-    let client = LockClient::with_timeout([&lockd.url], Duration::from_secs(3)).unwrap();
+    let client =
+        LockClient::with_timeout([&lockd.url], support::key(), Duration::from_secs(3)).unwrap();
     let health = format!("{}/healthz", lockd.url);
     let ttl = Duration::from_secs(5);
     let first = client.acquire("agent:1", "a", ttl).await.unwrap().unwrap();

@@ -17,7 +17,7 @@ use crate::config::Config;
 
 pub use demo::{demo, DemoOptions};
 pub use doctor::doctor;
-pub use lockd::lockd;
+pub use lockd::{lockd, lockd_key};
 
 /// `callfleet migrate`: creates or upgrades the schema.
 pub async fn migrate(config: Option<&Path>, database: Option<String>) -> anyhow::Result<()> {
@@ -46,26 +46,29 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// `callfleet node drain`: asks the node at `http.listen` to drain.
+/// `callfleet node drain`: asks the node at `http.listen` to drain, with a request signed
+/// with the cluster secret of the config.
 pub async fn drain(cfg: &Config) -> anyhow::Result<()> {
-    let url = format!("http://{}/api/v1/admin/drain", cfg.http_advertise());
+    const PATH: &str = "/api/v1/admin/drain";
+    let url = format!("http://{}{PATH}", cfg.http_advertise());
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(5))
         .build()
         .context("build HTTP client")?;
-    let mut req = client.post(&url);
-    if let Some(secret) = &cfg.http.secret {
-        req = req.header(callfleet_web::SECRET_HEADER, secret);
-    }
-    let resp = req
+    let signature = callfleet_sign::Signer::new(cfg.cluster_key()).sign_now("POST", PATH, b"");
+    let resp = client
+        .post(&url)
+        .header(callfleet_web::SIGNATURE_HEADER, signature)
         .send()
         .await
         .with_context(|| format!("reach node {} at {url}", cfg.node.name))?;
     if !resp.status().is_success() {
+        let status = resp.status();
+        let body = resp.text().await.unwrap_or_default();
         bail!(
-            "node {} refused to drain: HTTP {}",
+            "node {} refused to drain: HTTP {status} {}",
             cfg.node.name,
-            resp.status()
+            body.chars().take(300).collect::<String>()
         );
     }
     println!(

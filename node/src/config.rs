@@ -166,13 +166,20 @@ pub struct HttpSection {
     /// Address other nodes use to reach this one; defaults to `listen`.
     #[serde(default)]
     pub advertise: Option<SocketAddr>,
-    /// Shared secret for node-to-node and remote admin calls (header `X-Callfleet-Secret`).
+    /// The cluster secret (required, at least 32 characters, the same on every node and
+    /// lockd): node-to-node, node-to-lockd and CLI requests are signed with a key derived from
+    /// it (`callfleet_sign`); it never travels. It also keys the registrar's nonces.
     #[serde(default)]
     pub secret: Option<String>,
-    /// Whether a request from a loopback address counts as the node's operator (the JSON and
-    /// admin API without a login, as with the secret); panel pages always need a login.
+    /// Whether a program on this host without credentials (a loopback peer, not forwarded
+    /// by a proxy) may read the JSON API and `/metrics`; changes always need credentials.
     #[serde(default = "default_true")]
     pub trust_loopback: bool,
+    /// Where the node writes its operator token at start (mode 0600, a new one at every
+    /// start): a program on this host that can read it acts as the operator
+    /// (`Authorization: Bearer <token>`). Default `/var/lib/callfleet/<node.name>.operator-token`.
+    #[serde(default)]
+    pub operator_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -579,6 +586,20 @@ impl Config {
         if self.call.max_duration.is_zero() {
             return bad("call.max_duration", "must be positive");
         }
+        match self.http.secret.as_deref() {
+            None => {
+                return bad(
+                    "http.secret",
+                    "the cluster secret is required: 32 characters or more, the same on every \
+                     node and lockd (make one with `openssl rand -hex 32`)",
+                )
+            }
+            Some(secret) => {
+                if let Err(weak) = callfleet_sign::check_strength(secret) {
+                    return bad("http.secret", &weak.to_string());
+                }
+            }
+        }
         self.validate_registrar()
     }
 
@@ -631,6 +652,23 @@ impl Config {
 
     pub fn http_advertise(&self) -> SocketAddr {
         self.http.advertise.unwrap_or(self.http.listen)
+    }
+
+    /// Where the operator token is written: `http.operator_token_file`, or
+    /// `/var/lib/callfleet/<node.name>.operator-token`.
+    pub fn operator_token_file(&self) -> PathBuf {
+        self.http.operator_token_file.clone().unwrap_or_else(|| {
+            PathBuf::from(format!(
+                "/var/lib/callfleet/{}.operator-token",
+                self.node.name
+            ))
+        })
+    }
+
+    /// The key requests are signed with, from `http.secret` (checked present and strong when
+    /// the config was read).
+    pub fn cluster_key(&self) -> callfleet_sign::ClusterKey {
+        callfleet_sign::ClusterKey::new(self.http.secret.as_deref().unwrap_or_default())
     }
 }
 

@@ -16,7 +16,8 @@
 //! - `shed`: the load-shedding policy;
 //! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
 //!   bindings) and `locate` finds where an extension is;
-//! - `cli`: the `callfleet` subcommands (`demo`, `doctor`, `migrate`, `node drain`).
+//! - `cli`: the `callfleet` subcommands (`demo`, `doctor`, `migrate`, `node drain`);
+//! - `operator`: the operator token file a node writes at start for programs on its host.
 
 #![forbid(unsafe_code)]
 
@@ -29,6 +30,7 @@ pub mod heartbeat;
 pub mod listen;
 pub mod media;
 pub mod node;
+pub mod operator;
 pub mod probe;
 pub mod queue;
 pub mod realtime;

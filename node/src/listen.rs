@@ -5,7 +5,7 @@
 //! Any node takes the request (`POST /api/v1/calls/{id}/listen`). A call held here is served
 //! at once ([`listen_here`]); otherwise the node finds the holder in `live_calls`, its HTTP
 //! address in the cluster view (heartbeats), and forwards the request to the holder's internal
-//! route with the cluster secret ([`listen`]). The holder dials the supervisor through the
+//! route, signed with the cluster secret ([`listen`]). The holder dials the supervisor through the
 //! registrar's binding (whichever node took the REGISTER), like an agent's phone, and plays a
 //! [`Mix`](crate::media::tap::Mix) of the call's [`Tap`] to it. The supervisor's leg ends with
 //! our BYE (or CANCEL) when the call ends, and on its own when the supervisor hangs up; the
@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use callfleet_web::{ApiError, ListenMode, SECRET_HEADER};
+use callfleet_web::{ApiError, ListenMode, SIGNATURE_HEADER};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -355,7 +355,7 @@ pub enum Unreachable {
         url: String,
         source: reqwest::Error,
     },
-    #[error("node {node} refused our cluster secret (set the same http.secret on every node)")]
+    #[error("node {node} refused our signed request (set the same http.secret on every node, keep their clocks in step)")]
     Secret { node: String },
     #[error("node {node} answered HTTP {status}: {body}")]
     Status {
@@ -390,12 +390,14 @@ async fn forward(
         .timeout(FORWARD_TIMEOUT)
         .build()
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
-    let mut req = client
+    let body = serde_json::json!({ "device": device, "mode": mode.as_str() }).to_string();
+    // Signed over the path exactly as it goes on the wire.
+    let signature = node.signer.sign_now("POST", url.path(), body.as_bytes());
+    let req = client
         .post(url.clone())
-        .json(&serde_json::json!({ "device": device, "mode": mode.as_str() }));
-    if let Some(secret) = node.cfg.http.secret.as_deref().filter(|s| !s.is_empty()) {
-        req = req.header(SECRET_HEADER, secret);
-    }
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .body(body);
     let http = |source| Unreachable::Http {
         node: holder.to_string(),
         url: url.to_string(),
@@ -418,8 +420,8 @@ async fn forward(
                 .find(|c| *c == reason)
                 .unwrap_or("the call cannot be listened to now"),
         }),
-        403 => {
-            warn!(holder, "node holding the call refused our cluster secret");
+        401 | 403 => {
+            warn!(holder, reason = %body.chars().take(200).collect::<String>(), "node holding the call refused our signed request");
             Err(unavailable(Unreachable::Secret {
                 node: holder.to_string(),
             }))

@@ -81,6 +81,13 @@ enum Command {
         /// is the cheapest per request; more spread a busy lockd over cores.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
         workers: u16,
+        /// A file holding the cluster secret (the nodes' `http.secret`), readable by lockd's
+        /// user only. Without it (and without --config), CALLFLEET_HTTP_SECRET.
+        #[arg(long, conflicts_with = "config")]
+        secret_file: Option<PathBuf>,
+        /// A node's config file, for its `http.secret`.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -225,7 +232,12 @@ fn main() -> anyhow::Result<()> {
                 listen,
                 backend,
                 workers,
-            } => cli::lockd(listen, &backend, workers.into()).await,
+                secret_file,
+                config,
+            } => {
+                let key = cli::lockd_key(secret_file.as_deref(), config.as_deref())?;
+                cli::lockd(listen, &backend, workers.into(), key).await
+            }
         }
     })
 }

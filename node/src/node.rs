@@ -42,6 +42,8 @@ pub struct Inner {
     pub registrar: Registrar,
     /// Agent leases (lockd, or in-process on one host).
     pub locks: callfleet_lockd::LockClient,
+    /// Signs this node's requests to other nodes with the cluster secret.
+    pub signer: callfleet_sign::Signer,
     pub prompts: crate::media::prompts::Prompts,
     /// Queues and agents, cached from SQL.
     pub realtime: crate::realtime::Realtime,
@@ -123,7 +125,8 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     let locks = if cfg.lock.urls.is_empty() {
         callfleet_lockd::LockClient::in_process()
     } else {
-        callfleet_lockd::LockClient::new(cfg.lock.urls.iter()).context("set up the lock client")?
+        callfleet_lockd::LockClient::new(cfg.lock.urls.iter(), cfg.cluster_key())
+            .context("set up the lock client")?
     };
     if let Err(e) = store.remove_node_entries(&cfg.node.name).await {
         warn!(error = %e, "cannot clear queue entries left by an earlier run");
@@ -140,6 +143,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             generation,
             registrar,
             locks,
+            signer: callfleet_sign::Signer::new(cfg.cluster_key()),
             prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
             realtime: crate::realtime::Realtime::default(),
             queue: crate::queue::Local::default(),
@@ -175,13 +179,25 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let sip = sip::start(node.clone()).await.context("start SIP")?;
     let hb = tokio::spawn(heartbeat::run(node.clone()));
     heartbeat::wait_for_self(&node, Duration::from_secs(2)).await;
-    let state = AppState::new(
+    let mut state = AppState::new(
         Arc::new(Api(node.clone())),
         node.metrics.clone(),
         cfg.http.secret.clone(),
         node.store.clone(),
     )
     .with_trust_loopback(cfg.http.trust_loopback);
+    // Kept until the node stops, when the file is removed.
+    let _operator = match crate::operator::TokenFile::create(&cfg.operator_token_file()) {
+        Ok((token, file)) => {
+            info!(file = %file.path().display(), "operator token written");
+            state = state.with_operator_token(token);
+            Some(file)
+        }
+        Err(e) => {
+            warn!(error = format!("{e:#}"), "no operator token: changes from this host need `callfleet` commands, a CRM token or a login");
+            None
+        }
+    };
     // The panel's snapshot: one SQL read per second for every viewer of this node.
     tokio::spawn(callfleet_web::snapshot::run(
         state.panel.clone(),

@@ -21,8 +21,9 @@
 //!   cluster recognises its peers' nonces, and answers them `stale=true`, because the `nc`
 //!   record that stops replays is kept per node process. A phone that re-registers on another
 //!   node (or after a restart) therefore gets one fresh challenge, which it answers at once.
-//!   Without `http.secret` each node keys nonces at random: another node's nonce is then a
-//!   plain `401`, which phones such as baresip take as a wrong password until their next try.
+//!   A node's config always has the secret; `Settings` without one (unit tests) keys nonces
+//!   at random: another node's nonce is then a plain `401`, which phones such as baresip take
+//!   as a wrong password until their next try.
 //! - **Locating a phone**: a binding's target is the address its REGISTER came from (the
 //!   `received` ip:port), not the Contact's host, since a phone behind NAT writes its private
 //!   address in Contact while only the public source reaches it; the request line still names

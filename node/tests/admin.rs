@@ -13,8 +13,6 @@ use support::queue::Db;
 use support::uac::Uac;
 use support::{NodeProc, NodeSpec, Pg};
 
-const SECRET: &str = "admin-test-secret";
-
 /// A browser session: its cookie and CSRF token.
 struct Session {
     http: SocketAddr,
@@ -78,11 +76,12 @@ impl Session {
     }
 }
 
-/// GET with the cluster secret (node A's JSON API, as another node would ask).
+/// GET signed with the cluster secret (node A's JSON API, as another node would ask).
 fn api_get(node: &NodeProc, path: &str) -> serde_json::Value {
+    let signature = support::signer().sign_now("GET", path, b"");
     let (status, _, body) = exchange(
         node.http,
-        &format!("GET {path} HTTP/1.0\r\nX-Callfleet-Secret: {SECRET}"),
+        &format!("GET {path} HTTP/1.0\r\nX-Callfleet-Signature: {signature}"),
         "",
     );
     assert_eq!(status, 200, "GET {path}: {body}");
@@ -90,7 +89,7 @@ fn api_get(node: &NodeProc, path: &str) -> serde_json::Value {
 }
 
 /// Starts a node whose config lists only the cluster's own addresses as carriers, trusts no
-/// loopback peer (the test is a remote browser) and has a cluster secret.
+/// loopback peer (the test is a remote browser).
 fn start(dir: &std::path::Path, name: &str, ip: &str, db: &str) -> NodeProc {
     let mut node = NodeProc::start(
         dir,
@@ -106,11 +105,7 @@ fn start(dir: &std::path::Path, name: &str, ip: &str, db: &str) -> NodeProc {
     node.terminate();
     let text = std::fs::read_to_string(&node.config).expect("read config");
     let text = text
-        .replacen(
-            "[http]\n",
-            &format!("[http]\ntrust_loopback = false\nsecret = \"{SECRET}\"\n"),
-            1,
-        )
+        .replacen("[http]\n", "[http]\ntrust_loopback = false\n", 1)
         .replacen(
             "allow = [\"127.0.0.0/8\"]",
             "allow = [\"127.0.16.11/32\", \"127.0.16.12/32\"]",

@@ -82,9 +82,9 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
         .unwrap();
     // Hot-desk login through the JSON API; a phone that does not exist is refused.
     let login = "/api/v1/agents/1001/login";
-    let (code, body) = support::http_post_json(n.http, login, r#"{"device":"2999"}"#).unwrap();
+    let (code, body) = n.post_json(login, r#"{"device":"2999"}"#);
     assert_eq!(code, 404, "{body}");
-    let (code, body) = support::http_post_json(n.http, login, r#"{"device":"2001"}"#).unwrap();
+    let (code, body) = n.post_json(login, r#"{"device":"2001"}"#);
     assert_eq!(code, 204, "{body}");
     let agent = store.agent("1001").await.unwrap().unwrap();
     assert_eq!(agent.device.as_deref(), Some("2001"));

@@ -2,7 +2,7 @@
 //! nodes: a supervisor logs in on node B, watches an agent go available → ringing → in call
 //! while node A holds the call (the page is never reloaded: the SSE stream redraws it), clicks
 //! Listen, and the supervisor's baresip phone hears both parties. Also: Listen is disabled
-//! until an agent answers, a refusal (an unregistered phone) shows on the page, a hostile agent
+//! until an agent answers, a refusal (somebody else's phone) shows on the page, a hostile agent
 //! name is shown as text, pause and unpause work from the tile, logging out ends the session,
 //! and the console has no errors but the one refused request. Screenshots of each state are
 //! saved under `target/browser/`. Addresses: 127.0.14.x.
@@ -32,7 +32,6 @@ const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
 const SUPERVISOR_PHONE: &str = "2901";
 const USER: &str = "sue";
 const PASSWORD: &str = "pw-sue-browser";
-const SECRET: &str = "browser-cluster-secret";
 const CALL_ID: &str = "browser-call-1";
 
 fn ip(n: u8) -> String {
@@ -177,23 +176,11 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
     let dir = workdir("browser");
     let pg = Pg::fresh("browser");
     // Node A holds the call; node B serves the panel and, as a browser's host would, trusts
-    // no loopback peer: the browser's session is its only credential. The nodes share a
-    // cluster secret for the forwarded listen-in request.
+    // no loopback peer: the browser's session is its only credential. The nodes sign the
+    // forwarded listen-in request with the cluster secret every test node has.
     let nodes = [
-        node(
-            &dir,
-            "main-a",
-            1,
-            &pg.url,
-            &format!("secret = \"{SECRET}\"\n"),
-        ),
-        node(
-            &dir,
-            "main-b",
-            2,
-            &pg.url,
-            &format!("secret = \"{SECRET}\"\ntrust_loopback = false\n"),
-        ),
+        node(&dir, "main-a", 1, &pg.url, ""),
+        node(&dir, "main-b", 2, &pg.url, "trust_loopback = false\n"),
     ];
     wait_alive(&nodes[0], 2);
     let db = Db::connect(&pg.url);
@@ -331,16 +318,17 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
     );
     assert_eq!(imgs, json!(0), "an element made from an agent's name");
 
-    // Listen with a phone that is not registered: node A's refusal shows on the page.
+    // Listen with somebody else's phone: a supervisor's audio goes to their own phone only,
+    // and the refusal shows on the page.
     b.retype("#my-device", "2999");
     let message = click_and_read(&b, LISTEN);
     assert!(
-        message.starts_with("error: refused (409): ") && message.contains("not registered"),
-        "listen-in with an unregistered phone: {message}"
+        message.starts_with("error: refused (403): ") && message.contains("your own phone"),
+        "listen-in with another phone: {message}"
     );
     // The browser logs every refused request; this one and nothing else.
     let console = b.console();
-    let refused = format!("/api/v1/calls/{CALL_ID}/listen - Failed to load resource: the server responded with a status of 409");
+    let refused = format!("/api/v1/calls/{CALL_ID}/listen - Failed to load resource: the server responded with a status of 403");
     assert!(
         errors(&console).len() == 1 && errors(&console)[0].contains(&refused),
         "the console after the refusal: {console:?}"

@@ -41,13 +41,83 @@ fn a_config_with_an_unknown_key_is_refused_by_name() {
 }
 
 #[test]
+fn a_node_or_lockd_with_a_weak_cluster_secret_refuses_to_start() {
+    let dir = workdir("cli-weak-secret");
+    let example = include_str!("../callfleet.example.toml");
+    // (the [http] secret line, or none, and what the error says)
+    let cases = [
+        (None, "the cluster secret is required"),
+        (Some("secret = \"change-me\""), "it needs at least 32"),
+        (
+            Some("secret = \"0123456789abcdef0123456789abcde\""),
+            "has 31 characters",
+        ),
+        (
+            Some("secret = \"replace-me-with-the-output-of-openssl-rand-hex-32\""),
+            "placeholder",
+        ),
+    ];
+    for (i, (line, says)) in cases.into_iter().enumerate() {
+        let cfg = dir.join(format!("weak-{i}.toml"));
+        let mut text = format!(
+            "[node]\nname = \"weak\"\n[sip]\nlisten = \"127.0.5.3:5060\"\n[http]\nlisten = \"127.0.5.3:8080\"\n[database]\nurl = \"sqlite://{}/w.db\"\n",
+            dir.display()
+        );
+        if let Some(line) = line {
+            text = text.replace("[database]", &format!("{line}\n[database]"));
+        }
+        std::fs::write(&cfg, text).unwrap();
+        let cfg = cfg.to_str().unwrap();
+        for args in [
+            vec!["node", "--config", cfg],
+            vec!["lockd", "--listen", "127.0.5.3:7070", "--config", cfg],
+        ] {
+            let out = callfleet(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{args:?} started with {line:?}");
+            assert!(
+                err.contains("http.secret") && err.contains(says),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    // The example config as shipped names its placeholder, which is refused.
+    assert!(example.contains("secret = \"replace-me-with-the-output-of-openssl-rand-hex-32\""));
+    // lockd with a weak secret file, or with none at all.
+    let file = dir.join("weak-secret");
+    std::fs::write(&file, "short\n").unwrap();
+    let out = callfleet(&[
+        "lockd",
+        "--listen",
+        "127.0.5.3:7070",
+        "--secret-file",
+        file.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("it needs at least 32"),
+        "{err}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        .args(["lockd", "--listen", "127.0.5.3:7070"])
+        .env_remove("CALLFLEET_HTTP_SECRET")
+        .output()
+        .expect("run callfleet");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("--secret-file"),
+        "{err}"
+    );
+}
+
+#[test]
 fn migrate_then_doctor_report_a_healthy_setup() {
     let dir = workdir("cli-doctor");
     let db = format!("sqlite://{}", dir.join("c.db").display());
     let cfg = dir.join("ok.toml");
     std::fs::write(
         &cfg,
-        format!("[node]\nname = \"doc\"\n[sip]\nlisten = \"127.0.5.2:5060\"\n[http]\nlisten = \"127.0.5.2:8080\"\n[database]\nurl = \"{db}\"\n"),
+        format!("[node]\nname = \"doc\"\n[sip]\nlisten = \"127.0.5.2:5060\"\n[http]\nlisten = \"127.0.5.2:8080\"\nsecret = \"{}\"\n[database]\nurl = \"{db}\"\n", support::SECRET),
     )
     .unwrap();
     // Before the database exists doctor says so, and does not create it.

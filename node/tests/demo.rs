@@ -11,7 +11,7 @@ mod support;
 use std::time::Duration;
 
 use support::demo::{alive, children_of, talking_call, Demo};
-use support::{http_get, http_post_json, serial, wait_until, workdir};
+use support::{http_get, serial, wait_until, workdir};
 
 /// The numbers in a "phone 2900 hears the call: N RTP packets received, the caller (440 Hz)
 /// in K frames" line: (N, K).
@@ -51,12 +51,11 @@ fn the_demo_is_alive_within_10_s_listen_works_and_ctrl_c_leaves_nothing_behind()
     // Listen in on a call that talks to an agent, through main-b: the demo's phone 2900
     // answers and hears the caller.
     let call_id = talking_call(Duration::from_secs(10)).expect("a demo call talking to an agent");
-    let (code, body) = http_post_json(
-        "127.0.0.12:8080".parse().expect("address"),
+    let (code, body) = demo.operator_post(
+        "main-b",
         &format!("/api/v1/calls/{call_id}/listen"),
         r#"{"device":"2900"}"#,
-    )
-    .expect("listen request answered");
+    );
     assert_eq!(code, 202, "listen on {call_id}: {body}");
     let mut heard = None;
     wait_until(Duration::from_secs(15), || {

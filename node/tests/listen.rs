@@ -17,7 +17,7 @@ use support::audio::{tone_share, wav_samples};
 use support::phone::{device_add, Phone};
 use support::queue::{member, queue, Db};
 use support::uac::{Resp, Uac};
-use support::{http_post_json, serial, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg};
+use support::{serial, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg};
 
 const NET: &str = "127.0.10";
 const AGENT: &str = "1001";
@@ -86,12 +86,12 @@ impl Cluster {
         }
     }
 
-    /// `POST /api/v1/calls/{call_id}/listen` on node `via`: (status, body).
+    /// `POST /api/v1/calls/{call_id}/listen` on node `via`, as its operator on its host (the
+    /// operator token: any phone): (status, body).
     fn listen(&self, via: usize, call_id: &str, device: &str, mode: &str) -> (u16, String) {
         let body = format!(r#"{{"device":"{device}","mode":"{mode}"}}"#);
         let path = format!("/api/v1/calls/{call_id}/listen");
-        http_post_json(self.nodes[via].http, &path, &body)
-            .unwrap_or_else(|| panic!("POST {path} to {} failed", self.nodes[via].name))
+        self.nodes[via].post_json(&path, &body)
     }
 
     /// Waits for queue event `what` of `call_id` since `since`.

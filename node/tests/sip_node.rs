@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use callfleet_store::Store;
 use support::uac::{header, Uac};
-use support::{http_request, sipp, workdir, NodeProc, NodeSpec};
+use support::{sipp, workdir, NodeProc, NodeSpec};
 
 fn node(test: &str, ip: &str, extra: &str) -> (std::path::PathBuf, NodeProc, String) {
     let dir = workdir(test);
@@ -380,8 +380,9 @@ async fn sqlite_smoke_udp_and_tcp_calls_then_drain() {
     let nodes = n.nodes();
     assert_eq!(nodes[0]["name"], "solo");
     assert_eq!(nodes[0]["alive"], true);
-    let (code, _) = http_request(n.http, "POST", "/api/v1/admin/drain").expect("drain");
-    assert_eq!(code, 204);
+    // As the operator does: `callfleet node drain`, signed with the config's cluster secret.
+    let (ok, out, err) = support::cli(&n, &["node", "drain"], "");
+    assert!(ok && out.contains("is draining"), "{out}{err}");
     let status = n
         .wait_exit(Duration::from_secs(10))
         .expect("a drained idle node exits");

@@ -36,8 +36,9 @@ use crate::metrics::Metrics;
 /// A boxed, sendable future: what [`NodeApi`] methods return so the trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Header carrying the cluster secret on admin routes called from another host.
-pub const SECRET_HEADER: &str = "x-callfleet-secret";
+/// Header carrying the signature of a request signed with the cluster secret (other nodes,
+/// the CLI): see `callfleet_sign`.
+pub const SIGNATURE_HEADER: &str = callfleet_sign::HEADER;
 
 /// What the HTTP layer needs from the running node.
 pub trait NodeApi: Send + Sync + 'static {
@@ -107,16 +108,20 @@ pub struct LoginBody {
     pub device: String,
 }
 
-/// State shared by every handler; cheap to clone (two `Arc`s and the optional secret).
+/// State shared by every handler; cheap to clone (`Arc`s).
 #[derive(Clone)]
 pub struct AppState {
     /// The node behind the API.
     pub api: Arc<dyn NodeApi>,
     /// The node's metrics registry, served on `/metrics`.
     pub metrics: Metrics,
-    /// Cluster secret that admits admin requests from non-loopback peers; `None` (or empty)
-    /// admits loopback peers only.
-    pub secret: Option<String>,
+    /// Checks requests signed with the cluster secret (other nodes, the CLI) and remembers
+    /// the ones taken; `None` without a secret: no signed request is taken.
+    pub nodes: Option<Arc<callfleet_sign::Verifier>>,
+    /// Refused credentials per source address.
+    pub strikes: Arc<callfleet_sign::Strikes>,
+    /// The node's operator token (`cfo_…`), taken from this host only; `None`: none.
+    pub operator_token: Option<String>,
     /// The shared database: users, sessions, tokens, and what the panel and the CRM API read
     /// and tune (agents, queues, members, VIP callers).
     pub store: callfleet_store::Store,
@@ -127,25 +132,35 @@ pub struct AppState {
     pub trust_loopback: bool,
     /// Failed-login counters of this node.
     pub limiter: Arc<crate::auth::LoginLimiter>,
+    /// Where login passwords are checked ([`crate::login::LOGIN_SLOTS`] at once at most).
+    pub password_checks: Arc<crate::login::PasswordChecks>,
     /// The XML-RPC methods `/RPC2` dispatches to ([`crate::rpc::handlers`]).
     pub rpc: dxr_server::HandlerMap,
 }
 
 impl AppState {
-    /// Bundles the node, its metrics, the optional cluster secret and the shared database.
+    /// Bundles the node, its metrics, the cluster secret (`None` or empty: no signed request
+    /// is taken) and the shared database. The secret's strength is the config's to check.
     pub fn new(
         api: Arc<dyn NodeApi>,
         metrics: Metrics,
         secret: Option<String>,
         store: callfleet_store::Store,
     ) -> Self {
+        let nodes = secret.filter(|s| !s.trim().is_empty()).map(|s| {
+            let key = callfleet_sign::ClusterKey::new(&s);
+            Arc::new(callfleet_sign::Verifier::new(key, callfleet_sign::WINDOW))
+        });
         Self {
             api,
             metrics,
-            secret,
+            nodes,
+            strikes: Arc::new(callfleet_sign::Strikes::default()),
+            operator_token: None,
             panel: crate::snapshot::Hub::new(),
             trust_loopback: true,
             limiter: Arc::new(crate::auth::LoginLimiter::default()),
+            password_checks: Arc::new(crate::login::PasswordChecks::default()),
             rpc: crate::rpc::handlers(&store),
             store,
         }
@@ -156,13 +171,23 @@ impl AppState {
         self.trust_loopback = trust;
         self
     }
+
+    /// Sets the operator token this node takes from its own host (`cfo_…`).
+    pub fn with_operator_token(mut self, token: String) -> Self {
+        self.operator_token = Some(token);
+        self
+    }
 }
 
 impl fmt::Debug for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AppState")
             .field("metrics", &self.metrics)
-            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("nodes", &self.nodes)
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish_non_exhaustive()
     }
 }

@@ -1,4 +1,5 @@
-//! Who is asking, and may they: users with sessions, CRM API tokens, and other nodes.
+//! Who is asking, and may they: users with sessions, CRM API tokens, other nodes, and the
+//! operator on the node's own host.
 //!
 //! Every request but `/healthz` and the login page goes through [`guard`] for the access level
 //! its route was mounted with ([`Access`]). The guard works out the [`Principal`], in this order:
@@ -6,23 +7,39 @@
 //! 1. the `cf_session` cookie of a logged-in panel user (argon2id passwords, sessions in SQL so
 //!    any node recognises them); state-changing requests of a session must also carry its CSRF
 //!    token (header `X-CSRF-Token`, or a form field `csrf`);
-//! 2. a CRM API token, as `Authorization: Bearer cft_…` or as the password of HTTP Basic auth;
-//! 3. the cluster secret in `X-Callfleet-Secret` (node-to-node calls);
-//! 4. a loopback peer, the node's own operator, when `http.trust_loopback` is on (the default).
+//! 2. a request a browser marks as coming from a page of another site (`Origin` not this
+//!    node's, `Sec-Fetch-Site: cross-site` or `same-site`: see [`edge`]) is identified by its
+//!    session only, so a page elsewhere never borrows a token, a signature or this host's trust;
+//! 3. a request signed with the cluster secret (`X-Callfleet-Signature`, `callfleet_sign`:
+//!    other nodes and the CLI), checked over method, target, body and time, once;
+//! 4. the node's operator token (`Authorization: Bearer cfo_…`, the file the node writes at
+//!    start, readable by its user only), from this host only;
+//! 5. a CRM API token, as `Authorization: Bearer cft_…` or as the password of HTTP Basic auth;
+//! 6. a program on this host with nothing else (a loopback peer, not forwarded by a proxy,
+//!    addressed to an address rather than a name), when `http.trust_loopback` is on (the
+//!    default): it may read, never change anything.
+//!
+//! The clear-text `X-Callfleet-Secret` header of earlier versions is refused. A wrong
+//! signature, operator token or API token counts against its source address ([`Strikes`]):
+//! past 10 in a minute the address gets 429 without its credentials being looked at.
 //!
 //! Panel pages ([`Access::Page`], [`Access::AdminPage`]) want a user: anyone else is sent to
 //! `/login`. The other levels answer 401 without credentials and 403 with too few rights.
 //!
-//! | level       | supervisor | admin | CRM token | node (secret/loopback) |
-//! |-------------|:---------:|:-----:|:---------:|:----------------------:|
-//! | `Read`      | yes | yes | yes | yes |
-//! | `Operate`   | yes | yes | yes | yes |
-//! | `Supervise` | yes | yes | no  | yes |
-//! | `Tune`      | no  | yes | yes | yes |
-//! | `Admin`     | no  | yes | no  | yes |
-//! | `Internal`  | no  | no  | no  | yes |
-//! | `Page`      | yes | yes | no  | no (→ `/login`) |
-//! | `AdminPage` | no  | yes | no  | no (→ `/login`) |
+//! | level       | supervisor | admin | CRM token | signed (node, CLI) | operator token | loopback |
+//! |-------------|:---------:|:-----:|:---------:|:------------------:|:--------------:|:--------:|
+//! | `Read`      | yes | yes | yes | yes | yes | yes |
+//! | `Operate`   | yes | yes | yes | yes | yes | no  |
+//! | `Supervise` | yes | yes | no  | yes | yes | no  |
+//! | `Tune`      | no  | yes | yes | yes | yes | no  |
+//! | `Admin`     | no  | yes | no  | yes | yes | no  |
+//! | `Internal`  | no  | no  | no  | yes | no  | no  |
+//! | `Page`      | yes | yes | no  | no (→ `/login`) | no (→ `/login`) | no (→ `/login`) |
+//! | `AdminPage` | no  | yes | no  | no (→ `/login`) | no (→ `/login`) | no (→ `/login`) |
+//!
+//! [`Strikes`]: callfleet_sign::Strikes
+
+pub mod edge;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -33,7 +50,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -42,7 +59,7 @@ use callfleet_store::{ApiToken, Session, UserRole};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::api::{AppState, SECRET_HEADER};
+use crate::api::AppState;
 use crate::error::ApiError;
 
 /// Name of the session cookie.
@@ -55,6 +72,8 @@ pub const CSRF_FIELD: &str = "csrf";
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Prefix of every CRM API token.
 pub const TOKEN_PREFIX: &str = "cft_";
+/// Prefix of the node's operator token.
+pub const OPERATOR_PREFIX: &str = "cfo_";
 /// Largest form body the CSRF check reads.
 const MAX_FORM_BODY: usize = 64 * 1024;
 
@@ -79,12 +98,14 @@ pub enum Access {
     AdminPage,
 }
 
-/// How a node proved it is one.
+/// How a node, or the operator of a node, proved it is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeProof {
-    /// The cluster secret header.
-    Secret,
-    /// A loopback peer (`http.trust_loopback`).
+    /// A request signed with the cluster secret: another node, or the CLI.
+    Signed,
+    /// The node's operator token, from this host.
+    OperatorToken,
+    /// A program on this host with no credentials (`http.trust_loopback`): reads only.
     Loopback,
 }
 
@@ -107,7 +128,7 @@ pub enum Principal {
         /// The token's name.
         name: String,
     },
-    /// Another node, or the node's operator on this host.
+    /// Another node, the CLI, or a program on the node's own host.
     Node(NodeProof),
 }
 
@@ -123,16 +144,21 @@ impl Principal {
                 }
             },
             Principal::Token { .. } => matches!(access, Read | Operate | Tune),
-            Principal::Node(_) => !matches!(access, Page | AdminPage),
+            Principal::Node(NodeProof::Signed) => !matches!(access, Page | AdminPage),
+            Principal::Node(NodeProof::OperatorToken) => {
+                !matches!(access, Page | AdminPage | Internal)
+            }
+            Principal::Node(NodeProof::Loopback) => matches!(access, Read),
         }
     }
 
-    /// A name for logs and audit events: `user:NAME`, `token:NAME` or `node`.
+    /// A name for logs and audit events: `user:NAME`, `token:NAME`, `node` or `operator`.
     pub fn actor(&self) -> String {
         match self {
             Principal::User { name, .. } => format!("user:{name}"),
             Principal::Token { name } => format!("token:{name}"),
-            Principal::Node(_) => "node".to_owned(),
+            Principal::Node(NodeProof::Signed) => "node".to_owned(),
+            Principal::Node(_) => "operator".to_owned(),
         }
     }
 
@@ -226,17 +252,18 @@ pub async fn guard(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| *addr);
     let page = matches!(access, Access::Page | Access::AdminPage);
-    // Owned: a borrow of the request would make this future !Send (the body is not Sync).
-    let headers = request.headers().clone();
-    let principal = match identify(&state, &headers, peer).await {
-        Ok(Some(principal)) => principal,
-        Ok(None) if page => return to_login(&request),
-        Ok(None) => return unauthorized(),
-        Err(e) => return e.into_response(),
+    let (principal, request) = match identify(&state, request, peer).await {
+        Ok((Some(principal), request)) => (principal, request),
+        Ok((None, request)) if page => return to_login(&request),
+        Ok((None, _)) => return unauthorized(),
+        Err(response) => return *response,
     };
     if !principal.allows(access) {
         if page && !matches!(principal, Principal::User { .. }) {
             return to_login(&request);
+        }
+        if principal == Principal::Node(NodeProof::Loopback) {
+            return loopback_may_only_read();
         }
         tracing::warn!(actor = %principal.actor(), ?access, path = %request.uri().path(), "request refused: role");
         return ApiError::Forbidden { peer }.into_response();
@@ -250,46 +277,210 @@ pub async fn guard(
     next.run(request).await
 }
 
-/// Works out who sent these headers from this peer; `Ok(None)` when nobody is identified.
+/// Works out who sent `request` from `peer`: `Ok((None, _))` when nobody is identified, `Err`
+/// with the answer when credentials were presented and refused. A signed request's body is
+/// read (to check the signature over it) and put back.
 pub async fn identify(
     state: &AppState,
-    headers: &HeaderMap,
+    request: Request,
     peer: Option<SocketAddr>,
-) -> Result<Option<Principal>, ApiError> {
-    if let Some(id) = cookie(headers, SESSION_COOKIE) {
-        if let Some(session) = session(state, id).await? {
-            return Ok(Some(Principal::User {
+) -> Result<(Option<Principal>, Request), Box<Response>> {
+    // Owned: a borrow of the request would make this future !Send (the body is not Sync).
+    let headers = request.headers().clone();
+    if let Some(id) = cookie(&headers, SESSION_COOKIE) {
+        if let Some(session) = session(state, id).await.map_err(boxed)? {
+            let user = Principal::User {
                 name: session.user,
                 role: session.role,
                 device: session.device,
                 csrf: session.csrf,
-            }));
+            };
+            return Ok((Some(user), request));
         }
     }
-    if let Some(token) = presented_token(headers) {
-        return match check_token(state, &token).await? {
-            Some(name) => Ok(Some(Principal::Token { name })),
-            None => {
-                tracing::warn!(?peer, "API token refused");
-                Err(ApiError::Unauthorized)
+    if edge::cross_site(&headers) {
+        // A page of another site: whatever else it carries is not its own to use.
+        return Ok((None, request));
+    }
+    let presents = headers.contains_key(callfleet_sign::HEADER)
+        || headers.contains_key(callfleet_sign::LEGACY_SECRET_HEADER)
+        || headers.contains_key(header::AUTHORIZATION);
+    if presents {
+        if let Some(ip) = peer.map(|p| p.ip()) {
+            if let Err(wait) = state.strikes.check(ip, std::time::Instant::now()) {
+                return Err(Box::new(too_many_failures(wait)));
             }
+        }
+    }
+    if headers.contains_key(callfleet_sign::LEGACY_SECRET_HEADER) {
+        return Err(Box::new(refuse(
+            state,
+            peer,
+            "the clear-text cluster secret header is no longer accepted: requests are signed (X-Callfleet-Signature)",
+            ApiError::Forbidden { peer },
+        )));
+    }
+    if let Some(signature) = headers.get(callfleet_sign::HEADER) {
+        return verify_signed(state, request, signature.as_bytes(), peer)
+            .await
+            .map(|request| (Some(Principal::Node(NodeProof::Signed)), request));
+    }
+    if let Some(token) = presented_token(&headers) {
+        return match check_any_token(state, &token, &headers, peer).await {
+            Ok(principal) => Ok((Some(principal), request)),
+            Err(response) => Err(response),
         };
     }
-    if let Some(presented) = headers.get(SECRET_HEADER) {
-        match state.secret.as_deref().filter(|s| !s.is_empty()) {
-            Some(secret) if constant_time_eq(secret.as_bytes(), presented.as_bytes()) => {
-                return Ok(Some(Principal::Node(NodeProof::Secret)));
-            }
-            _ => {
-                tracing::warn!(?peer, "cluster secret refused");
-                return Err(ApiError::Forbidden { peer });
-            }
+    if state.trust_loopback && edge::direct_loopback(&headers, peer) {
+        return Ok((Some(Principal::Node(NodeProof::Loopback)), request));
+    }
+    Ok((None, request))
+}
+
+/// An operator token from this host, or a CRM token; anything else presented is refused.
+async fn check_any_token(
+    state: &AppState,
+    token: &str,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+) -> Result<Principal, Box<Response>> {
+    if token.starts_with(OPERATOR_PREFIX) {
+        let local = edge::direct_loopback(headers, peer);
+        let matches = state
+            .operator_token
+            .as_deref()
+            .is_some_and(|t| constant_time_eq(t.as_bytes(), token.as_bytes()));
+        if local && matches {
+            return Ok(Principal::Node(NodeProof::OperatorToken));
         }
+        let why = if matches {
+            "the operator token is only taken from this node's own host"
+        } else {
+            "operator token refused"
+        };
+        return Err(Box::new(refuse(state, peer, why, ApiError::Unauthorized)));
     }
-    if state.trust_loopback && peer.is_some_and(|addr| addr.ip().to_canonical().is_loopback()) {
-        return Ok(Some(Principal::Node(NodeProof::Loopback)));
+    match check_token(state, token).await.map_err(boxed)? {
+        Some(name) => Ok(Principal::Token { name }),
+        None => Err(Box::new(refuse(
+            state,
+            peer,
+            "API token refused",
+            ApiError::Unauthorized,
+        ))),
     }
-    Ok(None)
+}
+
+/// Largest body a signed request may have (the body is read to check the signature).
+const MAX_SIGNED_BODY: usize = 64 * 1024;
+
+/// Checks a signed request: its body is read and put back.
+async fn verify_signed(
+    state: &AppState,
+    request: Request,
+    signature: &[u8],
+    peer: Option<SocketAddr>,
+) -> Result<Request, Box<Response>> {
+    let Some(verifier) = state.nodes.as_deref() else {
+        return Err(Box::new(refuse(
+            state,
+            peer,
+            "a signed request, but this node has no cluster secret",
+            ApiError::Unauthorized,
+        )));
+    };
+    let target = request
+        .extensions()
+        .get::<OriginalUri>()
+        .map_or_else(|| request.uri().clone(), |OriginalUri(uri)| uri.clone());
+    let target = target
+        .path_and_query()
+        .map_or_else(|| target.path().to_owned(), |pq| pq.as_str().to_owned());
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_SIGNED_BODY).await else {
+        return Err(Box::new(
+            (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response(),
+        ));
+    };
+    let checked = verifier.verify(
+        signature,
+        parts.method.as_str(),
+        &target,
+        &bytes,
+        callfleet_sign::now_ms(),
+    );
+    match checked {
+        Ok(()) => Ok(Request::from_parts(parts, Body::from(bytes))),
+        Err(e) => Err(Box::new(refuse(
+            state,
+            peer,
+            &format!("signed request refused: {e}"),
+            ApiError::Unauthorized,
+        ))),
+    }
+}
+
+/// Counts a refused credential against its source and answers `error`; logged on the
+/// source's first refusal in a window and when it is turned away, not at every attempt.
+fn refuse(state: &AppState, peer: Option<SocketAddr>, why: &str, error: ApiError) -> Response {
+    let strike = peer.map(|p| state.strikes.strike(p.ip(), std::time::Instant::now()));
+    match strike {
+        Some(callfleet_sign::Strike::LimitReached) => {
+            tracing::warn!(
+                ?peer,
+                reason = why,
+                "too many refused credentials: turning this address away for a minute"
+            )
+        }
+        Some(callfleet_sign::Strike::Again) => {
+            tracing::debug!(?peer, reason = why, "credentials refused")
+        }
+        _ => tracing::warn!(?peer, reason = why, "credentials refused"),
+    }
+    let mut response = error.into_response();
+    if response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"callfleet\""),
+        );
+    }
+    response
+}
+
+fn too_many_failures(wait: Duration) -> Response {
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        axum::Json(
+            serde_json::json!({ "error": "too many refused credentials from this address" }),
+        ),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
+}
+
+/// What a program on this host without credentials gets for anything but reading.
+fn loopback_may_only_read() -> Response {
+    let mut response = (
+        StatusCode::UNAUTHORIZED,
+        axum::Json(serde_json::json!({
+            "error": "changes need credentials, from this host too: the node's operator token \
+                      (Authorization: Bearer, from the file http.operator_token_file), \
+                      `callfleet node drain --config FILE`, a CRM token or a login"
+        })),
+    )
+        .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"callfleet\""),
+    );
+    response
+}
+
+fn boxed(e: ApiError) -> Box<Response> {
+    Box::new(e.into_response())
 }
 
 async fn session(state: &AppState, id: &str) -> Result<Option<Session>, ApiError> {
@@ -428,7 +619,9 @@ fn to_login(request: &Request) -> Response {
 }
 
 /// Counts failed logins per client address and per name, in fixed windows, to slow down
-/// password guessing. Each node counts its own; memory stays bounded.
+/// password guessing. A login counts as failed from before its password is checked
+/// ([`LoginLimiter::begin`]) until it succeeds, so concurrent guesses cannot all pass the
+/// check before any is counted. Each node counts its own; memory stays bounded.
 #[derive(Debug)]
 pub struct LoginLimiter {
     inner: Mutex<HashMap<String, (Instant, u32)>>,
@@ -446,6 +639,14 @@ impl Default for LoginLimiter {
     }
 }
 
+fn addr_key(addr: IpAddr) -> String {
+    format!("a:{addr}")
+}
+
+fn name_key(name: &str) -> String {
+    format!("n:{name}")
+}
+
 impl LoginLimiter {
     /// At most `per_addr` failures per client address and `per_name` per login name in each
     /// `window`.
@@ -458,48 +659,53 @@ impl LoginLimiter {
         }
     }
 
-    /// `Err(retry_after)` when this address or name has failed too often lately.
-    pub fn check(&self, addr: Option<IpAddr>, name: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let over = |key: String, limit: u32| -> Option<Duration> {
-            let (start, count) = map.get(&key)?;
-            let elapsed = now.duration_since(*start);
+    /// A login attempt of `name` from `addr` at `now`: `Err(retry_after)` when the address or
+    /// the name has failed too often lately; else the attempt is counted as a failure at once,
+    /// until [`LoginLimiter::succeeded`] or [`LoginLimiter::undo`] says otherwise.
+    pub fn begin(&self, addr: Option<IpAddr>, name: &str, now: Instant) -> Result<(), Duration> {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let over = |map: &HashMap<String, (Instant, u32)>, key: &str, limit: u32| {
+            let (start, count) = map.get(key)?;
+            let elapsed = now.saturating_duration_since(*start);
             (elapsed < self.window && *count >= limit).then(|| self.window - elapsed)
         };
-        let by_addr = addr.and_then(|a| over(format!("a:{a}"), self.per_addr));
-        let by_name = over(format!("n:{name}"), self.per_name);
-        match by_addr.into_iter().chain(by_name).max() {
-            Some(wait) => Err(wait.max(Duration::from_secs(1))),
-            None => Ok(()),
+        let by_addr = addr.and_then(|a| over(&map, &addr_key(a), self.per_addr));
+        let by_name = over(&map, &name_key(name), self.per_name);
+        if let Some(wait) = by_addr.into_iter().chain(by_name).max() {
+            return Err(wait.max(Duration::from_secs(1)));
         }
-    }
-
-    /// Counts one failed login.
-    pub fn failed(&self, addr: Option<IpAddr>, name: &str) {
-        let now = Instant::now();
-        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= LIMITER_KEYS {
             let window = self.window;
-            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+            map.retain(|_, (start, _)| now.saturating_duration_since(*start) < window);
         }
-        let keys = addr
-            .map(|a| format!("a:{a}"))
-            .into_iter()
-            .chain([format!("n:{name}")]);
-        for key in keys {
+        for key in addr.map(addr_key).into_iter().chain([name_key(name)]) {
             let entry = map.entry(key).or_insert((now, 0));
-            if now.duration_since(entry.0) >= self.window {
+            if now.saturating_duration_since(entry.0) >= self.window {
                 *entry = (now, 0);
             }
             entry.1 = entry.1.saturating_add(1);
         }
+        Ok(())
     }
 
-    /// Forgets a name's failures after it logged in.
-    pub fn succeeded(&self, name: &str) {
+    /// Takes back the count of an attempt whose password was never checked (the node was
+    /// busy).
+    pub fn undo(&self, addr: Option<IpAddr>, name: &str) {
         let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&format!("n:{name}"));
+        for key in addr.map(addr_key).into_iter().chain([name_key(name)]) {
+            if let Some(entry) = map.get_mut(&key) {
+                entry.1 = entry.1.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A login succeeded: its attempt was no failure, and the name's failures are forgotten.
+    pub fn succeeded(&self, addr: Option<IpAddr>, name: &str) {
+        let mut map = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = addr.and_then(|a| map.get_mut(&addr_key(a))) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+        map.remove(&name_key(name));
     }
 }
 

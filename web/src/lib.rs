@@ -32,8 +32,10 @@
 //!   ([`Outcome`], [`SipMethod`]), SIP status codes (100..=699, anything else is folded into `0`),
 //!   the cluster's node names, agent states, or the configured queues' names.
 //! - **Panel viewers never touch SQL**: pages and event streams read the published snapshot.
-//! - **Admin routes are closed by default**: only loopback peers or requests carrying the
-//!   configured cluster secret get through; a missing peer address counts as remote.
+//! - **Changes are closed by default**: only a session (with its CSRF token), a CRM token, a
+//!   request signed with the cluster secret or the node's operator token may change anything;
+//!   a loopback peer without credentials may only read, and a request a browser marks as
+//!   cross-site is identified by its session only. A missing peer address counts as remote.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -52,7 +54,7 @@ pub mod panel;
 pub mod rpc;
 pub mod snapshot;
 
-pub use api::{router, AppState, BoxFuture, NodeApi, SECRET_HEADER};
+pub use api::{router, AppState, BoxFuture, NodeApi, SIGNATURE_HEADER};
 pub use error::{ApiError, BoxError};
 pub use listen::ListenMode;
 pub use metrics::{Metrics, Outcome, SipMethod};

@@ -1,13 +1,20 @@
 //! `GET /login`, `POST /login`, `POST /logout`: panel sessions.
 //!
-//! A login checks the argon2id hash off the async workers (`spawn_blocking`), then stores a
-//! new session (SHA-256 of a random id) and sets `cf_session` (HttpOnly, SameSite=Strict).
-//! Failed logins are counted per client address and per name ([`LoginLimiter`]); over the
-//! limit the answer is 429 with `Retry-After`, before any password is checked.
+//! A login checks the argon2id hash off the async workers, on one of [`LOGIN_SLOTS`] threads
+//! of its own ([`PasswordChecks`]: each check takes about 19 MiB for a moment), then stores a
+//! new session (SHA-256 of a random id) and sets `cf_session` (HttpOnly, SameSite=Strict). A
+//! login while every checker is busy gets 503 with `Retry-After` at once, its password
+//! unchecked. Logins are
+//! counted per client address and per name ([`LoginLimiter`]) as failures before the password
+//! is checked (until it proves right), so concurrent guesses cannot all pass the limit; over
+//! it the answer is 429 with `Retry-After`. A login form posted from a page of another site
+//! (browser cross-site markers) is refused. After a login the browser goes to `next` only when
+//! it is a path of this site ([`safe_next`]).
 //!
 //! [`LoginLimiter`]: crate::auth::LoginLimiter
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -19,6 +26,10 @@ use crate::api::AppState;
 use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL};
 use crate::error::ApiError;
 use crate::panel::html::escape;
+
+mod checks;
+
+pub use checks::{PasswordChecks, LOGIN_SLOTS};
 
 /// The login routes (public, except logout which needs a session and its CSRF token).
 pub fn public_routes() -> Router<AppState> {
@@ -48,7 +59,7 @@ pub struct LoginForm {
 }
 
 async fn login_page(Query(q): Query<LoginQuery>) -> Html<String> {
-    Html(page(None, q.next.as_deref().unwrap_or("/")))
+    Html(page(None, &safe_next(q.next.as_deref())))
 }
 
 fn page(message: Option<&str>, next: &str) -> String {
@@ -72,53 +83,105 @@ label{{display:block;margin:.6rem 0}}input{{width:100%;padding:.4rem}}\
     )
 }
 
-/// Only local absolute paths, so a crafted link cannot send a user elsewhere after login.
-fn safe_next(next: Option<&str>) -> &str {
+/// `next` when it is a path of this site, else `/`: a crafted link cannot send a user
+/// elsewhere after logging in. Accepted: `/` then printable ASCII without `\`, not `//` at the
+/// start, and the same once percent-decoded (browsers drop tabs and newlines from URLs and
+/// read `\` as `/`, so `/%09/evil.example/`, `/\evil` and their encodings would leave the site).
+pub fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n,
-        _ => "/",
+        Some(n) if local_path(n) && percent_decode(n).is_some_and(|d| decoded_local(&d)) => {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
     }
+}
+
+/// `/`, then printable ASCII without spaces or `\`, and not `//`.
+fn local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && p.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'\\')
+}
+
+/// Once decoded: still `/` and not `//`, without control characters or `\` (spaces and
+/// other characters are what encoded paths are for).
+fn decoded_local(p: &str) -> bool {
+    p.starts_with('/') && !p.starts_with("//") && !p.chars().any(|c| c.is_control() || c == '\\')
+}
+
+/// `s` with `%XX` escapes decoded once; `None` when an escape is broken or the result is not
+/// UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn with_retry_after(mut response: Response, wait: Duration) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 async fn login(
     State(state): State<AppState>,
     peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
-    let next = safe_next(form.next.as_deref()).to_owned();
-    if let Err(wait) = state.limiter.check(addr, &form.name) {
-        tracing::warn!(?addr, name = %form.name, "login refused: too many failures");
-        let mut response = (
-            StatusCode::TOO_MANY_REQUESTS,
-            Html(page(
-                Some("Too many failed logins. Wait a few minutes and try again."),
-                &next,
-            )),
-        )
-            .into_response();
-        if let Ok(v) = HeaderValue::from_str(&wait.as_secs().to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return response;
+    let next = safe_next(form.next.as_deref());
+    if auth::edge::cross_site(&headers) {
+        tracing::warn!(?addr, "login refused: posted from a page of another site");
+        let page = Html(page(Some("Log in from this site's own page."), "/"));
+        return (StatusCode::FORBIDDEN, page).into_response();
     }
+    if let Err(wait) = state.limiter.begin(addr, &form.name, Instant::now()) {
+        tracing::warn!(?addr, name = %form.name, "login refused: too many failures");
+        let page = Html(page(
+            Some("Too many failed logins. Wait a few minutes and try again."),
+            &next,
+        ));
+        return with_retry_after((StatusCode::TOO_MANY_REQUESTS, page).into_response(), wait);
+    }
+    let Some(slot) = state.password_checks.reserve() else {
+        state.limiter.undo(addr, &form.name);
+        tracing::debug!(?addr, "login refused: every password check slot is busy");
+        let page = Html(page(
+            Some("The server is busy. Try again in a moment."),
+            &next,
+        ));
+        let busy = (StatusCode::SERVICE_UNAVAILABLE, page).into_response();
+        return with_retry_after(busy, Duration::from_secs(1));
+    };
     let user = match state.store.user(&form.name).await {
         Ok(user) => user,
-        Err(e) => return ApiError::unavailable("database", e).into_response(),
+        Err(e) => {
+            state.limiter.undo(addr, &form.name);
+            return ApiError::unavailable("database", e).into_response();
+        }
     };
     // Check a hash even for an unknown name, so timing does not tell which names exist.
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
         .unwrap_or_else(|| DUMMY_HASH.to_owned());
-    let password = form.password;
-    let ok = tokio::task::spawn_blocking(move || auth::verify_password(&password, &hash))
-        .await
-        .unwrap_or(false);
+    let ok = slot.check(form.password, hash).await.unwrap_or(false);
     let user = match (ok, user) {
         (true, Some(user)) => user,
         _ => {
-            state.limiter.failed(addr, &form.name);
             tracing::warn!(?addr, name = %form.name, "login failed");
             return (
                 StatusCode::UNAUTHORIZED,
@@ -127,7 +190,17 @@ async fn login(
                 .into_response();
         }
     };
-    state.limiter.succeeded(&user.name);
+    state.limiter.succeeded(addr, &user.name);
+    start_session(&state, &user, addr, &next).await
+}
+
+/// Stores a new session for `user` and sends the browser to `next` with its cookie.
+async fn start_session(
+    state: &AppState,
+    user: &callfleet_store::User,
+    addr: Option<std::net::IpAddr>,
+    next: &str,
+) -> Response {
     let id = auth::random_hex(32);
     let csrf = auth::random_hex(16);
     let now = now_ms();
@@ -154,7 +227,7 @@ async fn login(
         "{SESSION_COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
         SESSION_TTL.as_secs()
     );
-    let mut response = Redirect::to(&next).into_response();
+    let mut response = Redirect::to(next).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
@@ -206,9 +279,39 @@ mod tests {
         for (given, want) in [
             (Some("/"), "/"),
             (Some("/admin/queues?x=1"), "/admin/queues?x=1"),
+            (
+                Some("/admin/queues/sales%20desk"),
+                "/admin/queues/sales%20desk",
+            ),
+            (
+                Some("/api/v1/calls/a%40b/listen"),
+                "/api/v1/calls/a%40b/listen",
+            ),
             (Some("//evil.example/"), "/"),
+            (Some("///evil.example/"), "/"),
             (Some("https://evil.example/"), "/"),
+            (Some("javascript:alert(1)"), "/"),
+            (Some("evil.example"), "/"),
             (Some("/\\evil"), "/"),
+            (Some("/\\/evil"), "/"),
+            (Some("\\\\evil"), "/"),
+            // Browsers drop tabs and newlines: these are `//evil.example/` to them.
+            (Some("/\t/evil.example/"), "/"),
+            (Some("/\n/evil.example/"), "/"),
+            (Some("/\r/evil"), "/"),
+            (Some("/ /evil"), "/"),
+            // The same once more encoded (a form field decoded once, then a link's).
+            (Some("/%09/evil.example/"), "/"),
+            (Some("/%0a/evil"), "/"),
+            (Some("/%2F/evil"), "/"),
+            (Some("/%2f%2fevil"), "/"),
+            (Some("%2F%2Fevil"), "/"),
+            (Some("/%5Cevil"), "/"),
+            (Some("/%5c%5cevil"), "/"),
+            (Some("/%zz"), "/"),
+            (Some("/%"), "/"),
+            (Some("/%ff"), "/"),
+            (Some("/é"), "/"),
             (Some(""), "/"),
             (None, "/"),
         ] {

@@ -54,7 +54,7 @@ pub(crate) enum Method {
 }
 
 impl Method {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Post => "POST",
             Self::Put => "PUT",
@@ -137,30 +137,33 @@ impl Endpoint {
         }
     }
 
-    /// Sends `method path` with a JSON `body` and reads the reply, connecting if needed,
-    /// all within `deadline`.
+    /// Sends `method path` with a JSON `body` and its `signature` (the
+    /// `X-Callfleet-Signature` value) and reads the reply, connecting if needed, all within
+    /// `deadline`.
     pub async fn request(
         &self,
         method: Method,
         path: &str,
+        signature: &str,
         body: &[u8],
         deadline: Duration,
     ) -> Result<Response, TransportError> {
-        let request = self.encode(method, path, body);
+        let request = self.encode(method, path, signature, body);
         match tokio::time::timeout(deadline, self.exchange(&request)).await {
             Ok(result) => result,
             Err(_) => Err(TransportError::Timeout(deadline)),
         }
     }
 
-    fn encode(&self, method: Method, path: &str, body: &[u8]) -> Vec<u8> {
-        let mut head = String::with_capacity(160 + path.len());
+    fn encode(&self, method: Method, path: &str, signature: &str, body: &[u8]) -> Vec<u8> {
+        let mut head = String::with_capacity(280 + path.len());
         // Writing to a String cannot fail.
         let _ = write!(
             head,
-            "{} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "{} {path} HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\n{}: {signature}\r\ncontent-length: {}\r\n\r\n",
             method.as_str(),
             self.authority,
+            callfleet_sign::HEADER,
             body.len()
         );
         let mut request = head.into_bytes();

@@ -10,7 +10,15 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use callfleet_lockd::Backend;
+use callfleet_lockd::{Auth, Backend, ClusterKey};
+
+/// The cluster secret of the tests' lockd servers and clients.
+pub const SECRET: &str = "lockd-integration-test-secret-0123456789";
+
+/// The key of [`SECRET`].
+pub fn key() -> ClusterKey {
+    ClusterKey::new(SECRET)
+}
 
 /// `HOST:PORT` of the memcached the tests share: `CALLFLEET_TEST_MEMCACHED`, else
 /// 127.0.0.1:11211. Fails the test when it does not answer.
@@ -74,9 +82,14 @@ pub struct Lockd {
 
 impl Lockd {
     pub fn start(ip: &str, backend: Backend) -> Self {
+        Self::start_keyed(ip, backend, key())
+    }
+
+    /// A lockd that takes requests signed with `key` (another cluster's, in tests).
+    pub fn start_keyed(ip: &str, backend: Backend, key: ClusterKey) -> Self {
         let listener =
             TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind lockd on {ip}: {e}"));
-        Self::serve(listener, backend)
+        Self::serve(listener, backend, key)
     }
 
     /// A lockd on the address of one that was killed (like a restarted process). Waits up
@@ -92,10 +105,10 @@ impl Lockd {
                 Err(_) => std::thread::sleep(Duration::from_millis(20)),
             }
         };
-        *self = Self::serve(listener, backend);
+        *self = Self::serve(listener, backend, key());
     }
 
-    fn serve(listener: TcpListener, backend: Backend) -> Self {
+    fn serve(listener: TcpListener, backend: Backend, key: ClusterKey) -> Self {
         listener.set_nonblocking(true).unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -105,7 +118,7 @@ impl Lockd {
             .unwrap();
         rt.spawn(async move {
             let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            callfleet_lockd::serve(listener, backend, std::future::pending())
+            callfleet_lockd::serve(listener, backend, Auth::new(key), std::future::pending())
                 .await
                 .unwrap();
         });

@@ -109,7 +109,7 @@ fn cluster_secret(dir: &Path) -> anyhow::Result<String> {
     let file = dir.join("cluster-secret");
     if let Ok(text) = std::fs::read_to_string(&file) {
         let kept = text.trim();
-        if kept.len() >= 64 && kept.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if callfleet_sign::check_strength(kept).is_ok() {
             return Ok(kept.to_owned());
         }
     }
@@ -148,8 +148,18 @@ fn start_children(
     };
     // One lock service for the three nodes (in memory: nothing else to run on one host), so
     // an agent's lease is the same whichever node asks.
-    let lockd = ["lockd", "--listen", LOCKD, "--backend", "memory"];
-    let mut children = vec![spawn("lockd", lockd.map(str::to_owned).to_vec())?];
+    let secret_file = path_arg(&dir.join("cluster-secret"))?;
+    let lockd = [
+        "lockd",
+        "--listen",
+        LOCKD,
+        "--backend",
+        "memory",
+        "--secret-file",
+    ];
+    let mut lockd: Vec<String> = lockd.map(str::to_owned).to_vec();
+    lockd.push(secret_file);
+    let mut children = vec![spawn("lockd", lockd)?];
     for (name, role, ip) in NODES {
         let cfg = write_config(dir, name, role, ip, db, secret)?;
         let args = vec!["node".to_owned(), "--config".to_owned(), path_arg(&cfg)?];
@@ -181,11 +191,13 @@ fn write_config(
          [node]\nname = \"{name}\"\nrole = \"{role}\"\ncapacity = {CAPACITY}\n\
          [sip]\nlisten = \"{ip}:5060\"\nrealm = \"{realm}\"\n\
          [http]\nlisten = \"{ip}:8080\"\nsecret = \"{secret}\"\n\
+         operator_token_file = \"{token}\"\n\
          [database]\nurl = \"sqlite://{db}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
          [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n\
          [media]\nvoicemail_dir = \"{voicemail}\"\n\
          [lock]\nurls = [\"http://{LOCKD}\"]\n",
         realm = seed::REALM,
+        token = dir.join(format!("{name}.operator-token")).display(),
         db = db.display(),
         voicemail = voicemail.display(),
     );

@@ -9,6 +9,7 @@ capacity = 500
 listen = "127.0.0.11:5060"
 [http]
 listen = "127.0.0.11:8080"
+secret = "config-test-cluster-secret-0123456789ab"
 [database]
 url = "postgres://user@127.0.0.1/callfleet"
 [carriers]
@@ -96,9 +97,20 @@ fn allowlist_matches_sources() {
 }
 
 #[test]
-fn the_shipped_example_config_is_valid() {
+fn the_shipped_example_config_is_valid_once_its_secret_is_set() {
     let text = include_str!("../../callfleet.example.toml");
-    let cfg = Config::parse(text).expect("node/callfleet.example.toml parses");
+    let err = Config::parse(text)
+        .expect_err("the example's placeholder secret is refused")
+        .to_string();
+    assert!(
+        err.contains("http.secret") && err.contains("placeholder"),
+        "{err}"
+    );
+    let text = text.replace(
+        callfleet_sign::EXAMPLE_SECRET,
+        "4f1c0e9a7b2d4c6e8f0a1b3c5d7e9f1a3b5c7d9e1f3a5b7c",
+    );
+    let cfg = Config::parse(&text).expect("node/callfleet.example.toml parses");
     assert_eq!(
         cfg.media.prompts_dir,
         PathBuf::from("/usr/share/callfleet/prompts")
@@ -195,6 +207,7 @@ fn environment_overrides_the_file_and_can_replace_it() {
             ("CALLFLEET_NODE_NAME", "pod-7"),
             ("CALLFLEET_SIP_LISTEN", "127.0.0.7:5060"),
             ("CALLFLEET_HTTP_LISTEN", "127.0.0.7:8080"),
+            ("CALLFLEET_HTTP_SECRET", "0123456789abcdef0123456789abcdef"),
         ]),
     )
     .expect("environment only");
@@ -208,6 +221,7 @@ fn a_wrong_environment_key_is_refused_by_name() {
         ("CALLFLEET_NODE_NAME", "pod-7"),
         ("CALLFLEET_SIP_LISTEN", "127.0.0.7:5060"),
         ("CALLFLEET_HTTP_LISTEN", "127.0.0.7:8080"),
+        ("CALLFLEET_HTTP_SECRET", "0123456789abcdef0123456789abcdef"),
     ];
     let mut vars = env(&base);
     vars.push(("CALLFLEET_LB_REFUSE_CPUS".to_owned(), "90".to_owned()));
@@ -237,4 +251,49 @@ fn a_wrong_environment_key_is_refused_by_name() {
         .expect_err("nothing at all")
         .to_string();
     assert!(err.contains("node"), "{err}");
+}
+
+#[test]
+fn a_missing_or_weak_cluster_secret_is_refused() {
+    let line = "secret = \"config-test-cluster-secret-0123456789ab\"\n";
+    assert!(MINIMAL.contains(line));
+    // (replacement of the secret line, what the error says)
+    let cases = [
+        (String::new(), "the cluster secret is required"),
+        (
+            "secret = \"change-me\"\n".to_owned(),
+            "has 9 characters; it needs at least 32",
+        ),
+        (
+            "secret = \"0123456789abcdef0123456789abcde\"\n".to_owned(),
+            "has 31 characters",
+        ),
+        (
+            format!("secret = \"{}\"\n", callfleet_sign::EXAMPLE_SECRET),
+            "placeholder",
+        ),
+    ];
+    for (replacement, says) in cases {
+        let err = Config::parse(&MINIMAL.replace(line, &replacement))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("http.secret") && err.contains(says), "{err}");
+    }
+    let cfg = Config::parse(MINIMAL).expect("strong secret");
+    let signer = callfleet_sign::Signer::new(cfg.cluster_key());
+    let verifier = callfleet_sign::Verifier::new(
+        callfleet_sign::ClusterKey::new("config-test-cluster-secret-0123456789ab"),
+        callfleet_sign::WINDOW,
+    );
+    let header = signer.sign_now("POST", "/x", b"");
+    assert_eq!(
+        verifier.verify(
+            header.as_bytes(),
+            "POST",
+            "/x",
+            b"",
+            callfleet_sign::now_ms()
+        ),
+        Ok(())
+    );
 }

@@ -68,6 +68,30 @@ impl Demo {
         std::fs::read_to_string(self.dir.join("demo.out")).unwrap_or_default()
     }
 
+    /// A POST with a JSON body to `node`'s HTTP API as curl on this host sends it, with the
+    /// operator token the node wrote to `DIR/<node>.operator-token`: (status, body).
+    pub fn operator_post(&self, node: &str, path: &str, json: &str) -> (u16, String) {
+        let file = self.dir.join(format!("{node}.operator-token"));
+        let token = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+        let ip = match node {
+            "main-a" => "127.0.0.11",
+            "main-b" => "127.0.0.12",
+            _ => "127.0.0.13",
+        };
+        let addr = format!("{ip}:8080").parse().expect("node address");
+        let (status, _, body) = super::http::exchange(
+            addr,
+            &format!(
+                "POST {path} HTTP/1.0\r\nContent-Type: application/json\r\n\
+                 Authorization: Bearer {}",
+                token.trim()
+            ),
+            json,
+        );
+        (status, body)
+    }
+
     /// The `admin` user's password the demo made.
     pub fn admin_password(&self) -> String {
         std::fs::read_to_string(self.dir.join("admin-password"))

@@ -6,16 +6,48 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// One exchange: `head` is the request line plus any headers (CRLF-separated, without the
-/// final blank line); `Host` and `Content-Length` are added. Returns (status, headers with
+/// final blank line); `Content-Length` is added, and `Host` unless `head` has one. Returns (status, headers with
 /// lower-case names, body).
 pub fn exchange(addr: SocketAddr, head: &str, body: &str) -> (u16, Vec<(String, String)>, String) {
-    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+    let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
         .expect("connect to the node");
+    exchange_on(s, addr, head, body)
+}
+
+/// [`exchange`] from source address `from` (another host, as far as the node can tell).
+pub fn exchange_from(
+    from: &str,
+    addr: SocketAddr,
+    head: &str,
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+        .expect("a TCP socket");
+    let src: SocketAddr = format!("{from}:0").parse().expect("source address");
+    socket.bind(&src.into()).expect("bind the source address");
+    socket
+        .connect_timeout(&addr.into(), Duration::from_secs(2))
+        .expect("connect to the node");
+    exchange_on(socket.into(), addr, head, body)
+}
+
+fn exchange_on(
+    mut s: std::net::TcpStream,
+    addr: SocketAddr,
+    head: &str,
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
+    // A `Host` of the caller's own (a test playing a page of another name) replaces ours.
+    let host = if head.to_ascii_lowercase().contains("\r\nhost:") {
+        String::new()
+    } else {
+        format!("\r\nHost: {addr}")
+    };
     write!(
         s,
-        "{head}\r\nHost: {addr}\r\nContent-Length: {}\r\n\r\n{body}",
+        "{head}{host}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .expect("send request");

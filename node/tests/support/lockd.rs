@@ -46,13 +46,24 @@ pub struct Lockd {
 }
 
 impl Lockd {
-    /// Starts `callfleet lockd --listen LISTEN --backend BACKEND` and waits for `/healthz`.
+    /// Starts `callfleet lockd --listen LISTEN --backend BACKEND --secret-file FILE` (the
+    /// tests' cluster secret, [`super::SECRET`]) and waits for `/healthz`.
     pub fn start(dir: &Path, listen: &str, backend: &str) -> Lockd {
         let addr: SocketAddr = listen.parse().expect("lockd listen address");
         let log = dir.join(format!("lockd-{}.log", addr.ip()));
         let out = std::fs::File::create(&log).expect("create the lockd log");
+        let secret = dir.join("lockd-secret");
+        write_private(&secret, super::SECRET);
         let mut child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
-            .args(["lockd", "--listen", listen, "--backend", backend])
+            .args([
+                "lockd",
+                "--listen",
+                listen,
+                "--backend",
+                backend,
+                "--secret-file",
+            ])
+            .arg(&secret)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(out)
@@ -95,4 +106,18 @@ impl Drop for Lockd {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Writes `text` to `path`, readable by its owner only.
+pub fn write_private(path: &Path, text: &str) {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .expect("create a private file");
+    writeln!(f, "{text}").expect("write a private file");
 }

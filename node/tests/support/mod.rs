@@ -18,6 +18,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The cluster secret of every test node and lockd (a test that needs another writes its own).
+pub const SECRET: &str = "integration-test-cluster-secret-0123456789abcdef";
+
+/// Signs requests with [`SECRET`], as another node or the CLI does.
+pub fn signer() -> &'static callfleet_sign::Signer {
+    static SIGNER: std::sync::OnceLock<callfleet_sign::Signer> = std::sync::OnceLock::new();
+    SIGNER.get_or_init(|| callfleet_sign::Signer::new(callfleet_sign::ClusterKey::new(SECRET)))
+}
+
 /// The test peers shipped with the repository (`tests/peers`: the Kamailio carrier, SIPp
 /// scenarios, the baresip phone launcher).
 pub fn peers() -> PathBuf {
@@ -155,11 +164,14 @@ impl NodeProc {
         let sip: SocketAddr = format!("{}:5060", spec.ip).parse().expect("sip addr");
         let http: SocketAddr = format!("{}:8080", spec.ip).parse().expect("http addr");
         let config = dir.join(format!("{}.toml", spec.name));
+        let token = dir.join(format!("{}.operator-token", spec.name));
+        // `[http]` ends with `secret`: tests add keys right after the `[http]` line.
         let text = format!(
             "[node]\nname = \"{}\"\nrole = \"{}\"\ncapacity = {}\n[sip]\nlisten = \"{sip}\"\n[http]\nlisten = \"{http}\"\n\
+             operator_token_file = \"{}\"\nsecret = \"{SECRET}\"\n\
              [database]\nurl = \"{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
              [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[media]\nmoh_dir = \"{}\"\n{}\n",
-            spec.name, spec.role, spec.capacity, spec.db, dir.join("moh").display(), spec.extra
+            spec.name, spec.role, spec.capacity, token.display(), spec.db, dir.join("moh").display(), spec.extra
         );
         std::fs::write(&config, text).expect("write node config");
         NodeProc {
@@ -212,6 +224,48 @@ impl NodeProc {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The process id of the running node.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The node's resident memory now, in bytes (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
+    /// The operator token the running node wrote (what `curl` on the node's host reads).
+    pub fn operator_token(&self) -> String {
+        let file = self
+            .config
+            .with_file_name(format!("{}.operator-token", self.name));
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("read {}: {e}", file.display()))
+            .trim()
+            .to_owned()
+    }
+
+    /// A POST with a JSON body and the operator token, as curl on the node's host sends it:
+    /// (status, body).
+    pub fn post_json(&self, path: &str, json: &str) -> (u16, String) {
+        let auth = format!("Authorization: Bearer {}", self.operator_token());
+        let (status, _, body) = http::exchange(
+            self.http,
+            &format!("POST {path} HTTP/1.0\r\nContent-Type: application/json\r\n{auth}"),
+            json,
+        );
+        (status, body)
     }
 
     /// `kill -9`.

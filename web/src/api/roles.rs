@@ -10,7 +10,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use callfleet_store::{Store, User, UserRole};
 use tower::ServiceExt;
 
-use super::{router, AppState, SECRET_HEADER};
+use super::{router, AppState, SIGNATURE_HEADER};
 use crate::auth::{self, Access, CSRF_HEADER, SESSION_COOKIE};
 use crate::crm::tests::NoNode;
 use crate::metrics::Metrics;
@@ -20,36 +20,53 @@ use crate::metrics::Metrics;
 enum Caller {
     Anonymous,
     BadToken,
-    WrongSecret,
+    /// Signed with another secret.
+    WrongSignature,
+    /// The right secret, in clear, as earlier versions sent it.
+    LegacySecret,
     ExpiredSession,
     Crm,
     Supervisor,
     Admin,
-    Secret,
+    /// Signed with the cluster secret: another node, the CLI.
+    Signed,
+    /// The operator token, from this host.
+    Operator,
+    /// A program on this host with no credentials.
     Loopback,
+    /// A page of another site in a browser on this host, with the operator token (as a
+    /// browser would send cached credentials).
+    CrossSite,
+    /// A reverse proxy on this host passing on someone's request.
+    Forwarded,
 }
 
-const CALLERS: [Caller; 9] = [
+const CALLERS: [Caller; 13] = [
     Caller::Anonymous,
     Caller::BadToken,
-    Caller::WrongSecret,
+    Caller::WrongSignature,
+    Caller::LegacySecret,
     Caller::ExpiredSession,
     Caller::Crm,
     Caller::Supervisor,
     Caller::Admin,
-    Caller::Secret,
+    Caller::Signed,
+    Caller::Operator,
     Caller::Loopback,
+    Caller::CrossSite,
+    Caller::Forwarded,
 ];
 
 /// The policy: who may use a route of each level.
 fn may(access: Access, caller: Caller) -> bool {
     use Caller::*;
     let allowed: &[Caller] = match access {
-        Access::Read | Access::Operate => &[Crm, Supervisor, Admin, Secret, Loopback],
-        Access::Supervise => &[Supervisor, Admin, Secret, Loopback],
-        Access::Tune => &[Crm, Admin, Secret, Loopback],
-        Access::Admin => &[Admin, Secret, Loopback],
-        Access::Internal => &[Secret, Loopback],
+        Access::Read => &[Crm, Supervisor, Admin, Signed, Operator, Loopback],
+        Access::Operate => &[Crm, Supervisor, Admin, Signed, Operator],
+        Access::Supervise => &[Supervisor, Admin, Signed, Operator],
+        Access::Tune => &[Crm, Admin, Signed, Operator],
+        Access::Admin => &[Admin, Signed, Operator],
+        Access::Internal => &[Signed],
         Access::Page => &[Supervisor, Admin],
         Access::AdminPage => &[Admin],
     };
@@ -129,19 +146,25 @@ const SUPERVISOR_SESSION: &str = "sup-session-id";
 const ADMIN_SESSION: &str = "adm-session-id";
 const EXPIRED_SESSION: &str = "old-session-id";
 const CSRF: &str = "csrf-token-1";
+const SECRET: &str = "roles-test-cluster-secret-0123456789abc";
+const OPERATOR: &str = "cfo_roles_operator_token";
 
 async fn fixture() -> Fixture {
     let store = Store::connect("sqlite::memory:")
         .await
         .expect("in-memory SQLite");
     store.migrate().await.expect("migrate");
-    for (name, role) in [("sam", UserRole::Supervisor), ("ada", UserRole::Admin)] {
+    // The supervisor's own phone is the one the listen body names; the admin has none.
+    for (name, role, device) in [
+        ("sam", UserRole::Supervisor, Some("2001")),
+        ("ada", UserRole::Admin, None),
+    ] {
         store
             .upsert_user(&User {
                 name: name.to_owned(),
                 password_hash: auth::hash_password("pw").expect("hash"),
                 role,
-                device: None,
+                device: device.map(str::to_owned),
                 created_at_ms: 1,
             })
             .await
@@ -153,9 +176,10 @@ async fn fixture() -> Fixture {
     let state = AppState::new(
         Arc::new(NoNode),
         Metrics::new(),
-        Some("cluster-secret".to_owned()),
+        Some(SECRET.to_owned()),
         store,
-    );
+    )
+    .with_operator_token(OPERATOR.to_owned());
     Fixture { state, crm_token }
 }
 
@@ -177,16 +201,42 @@ async fn sessions(store: &Store) {
 }
 
 fn request(fx: &Fixture, method: &str, path: &str, caller: Caller) -> Request<Body> {
+    let body = if method == "GET" {
+        ""
+    } else {
+        r#"{"device":"2001"}"#
+    };
     let mut b = Request::builder()
         .method(Method::from_bytes(method.as_bytes()).expect("method"))
         .uri(path)
-        .header(header::CONTENT_TYPE, "application/json");
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::HOST, "127.0.0.11:8080");
+    // Callers refused for their credentials each come from an address of their own: their
+    // failures count against it, and must not turn the others away.
     let mut peer: SocketAddr = "192.0.2.9:40000".parse().expect("addr");
+    let loopback: SocketAddr = "127.0.0.1:40000".parse().expect("addr");
+    let sign = |secret: &str| {
+        let signer = callfleet_sign::Signer::new(callfleet_sign::ClusterKey::new(secret));
+        signer.sign_now(method, path, body.as_bytes())
+    };
     let cookie = |id: &str| format!("{SESSION_COOKIE}={id}");
     b = match caller {
         Caller::Anonymous => b,
-        Caller::BadToken => b.header(header::AUTHORIZATION, "Bearer cft_000000000000_nope"),
-        Caller::WrongSecret => b.header(SECRET_HEADER, "not-it"),
+        Caller::BadToken => {
+            peer = "192.0.2.1:40000".parse().expect("addr");
+            b.header(header::AUTHORIZATION, "Bearer cft_000000000000_nope")
+        }
+        Caller::WrongSignature => {
+            peer = "192.0.2.2:40000".parse().expect("addr");
+            b.header(
+                SIGNATURE_HEADER,
+                sign("another-cluster-secret-0123456789abcdef"),
+            )
+        }
+        Caller::LegacySecret => {
+            peer = "192.0.2.3:40000".parse().expect("addr");
+            b.header("x-callfleet-secret", SECRET)
+        }
         Caller::ExpiredSession => b.header(header::COOKIE, cookie(EXPIRED_SESSION)),
         Caller::Crm => b.header(header::AUTHORIZATION, format!("Bearer {}", fx.crm_token)),
         Caller::Supervisor => b
@@ -195,18 +245,26 @@ fn request(fx: &Fixture, method: &str, path: &str, caller: Caller) -> Request<Bo
         Caller::Admin => b
             .header(header::COOKIE, cookie(ADMIN_SESSION))
             .header(CSRF_HEADER, CSRF),
-        Caller::Secret => b.header(SECRET_HEADER, "cluster-secret"),
+        Caller::Signed => b.header(SIGNATURE_HEADER, sign(SECRET)),
+        Caller::Operator => {
+            peer = loopback;
+            b.header(header::AUTHORIZATION, format!("Bearer {OPERATOR}"))
+        }
         Caller::Loopback => {
-            peer = "127.0.0.1:40000".parse().expect("addr");
+            peer = loopback;
             b
         }
+        Caller::CrossSite => {
+            peer = loopback;
+            b.header(header::AUTHORIZATION, format!("Bearer {OPERATOR}"))
+                .header(header::ORIGIN, "http://evil.example")
+        }
+        Caller::Forwarded => {
+            peer = loopback;
+            b.header("x-forwarded-for", "203.0.113.7")
+        }
     };
-    let body = if method == "GET" {
-        Body::empty()
-    } else {
-        Body::from(r#"{"device":"2001"}"#)
-    };
-    let mut req = b.body(body).expect("request");
+    let mut req = b.body(Body::from(body)).expect("request");
     req.extensions_mut().insert(ConnectInfo(peer));
     req
 }
@@ -214,6 +272,7 @@ fn request(fx: &Fixture, method: &str, path: &str, caller: Caller) -> Request<Bo
 fn refused(status: StatusCode, location: Option<&str>) -> bool {
     status == StatusCode::UNAUTHORIZED
         || status == StatusCode::FORBIDDEN
+        || status == StatusCode::TOO_MANY_REQUESTS
         || (status == StatusCode::SEE_OTHER
             && location.is_some_and(|l| l.starts_with("/login?next=")))
 }

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde_json::json;
 use tower::ServiceExt;
 
-use super::{router, AppState, BoxFuture, NodeApi, SECRET_HEADER};
+use super::{router, AppState, BoxFuture, NodeApi, SIGNATURE_HEADER};
 use crate::error::ApiError;
 use crate::metrics::{Metrics, Outcome};
 
@@ -101,7 +101,11 @@ impl NodeApi for FakeNode {
 #[tokio::test]
 async fn agent_login_and_logout_map_outcomes_to_statuses() {
     let node = FakeNode::new(true);
-    let app = router(state(&node, None).await);
+    let app = router(
+        state(&node, None)
+            .await
+            .with_operator_token(OPERATOR.to_owned()),
+    );
     let cases = [
         (
             "/api/v1/agents/1001/login",
@@ -131,6 +135,7 @@ async fn agent_login_and_logout_map_outcomes_to_statuses() {
             .method(Method::POST)
             .uri(uri)
             .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {OPERATOR}"))
             .body(axum::body::Body::from(body))
             .unwrap();
         req.extensions_mut()
@@ -158,7 +163,8 @@ async fn state(node: &Arc<FakeNode>, secret: Option<&str>) -> AppState {
     )
 }
 
-/// Sends one request through a fresh router, as if from `peer` (when served with connect info).
+/// Sends one request through a fresh router, as if from `peer` (when served with connect info),
+/// signed with `secret` when given.
 async fn send(
     state: AppState,
     method: Method,
@@ -166,9 +172,29 @@ async fn send(
     peer: Option<&str>,
     secret: Option<&str>,
 ) -> Response {
+    let headers: Vec<(&str, String)> = secret
+        .map(|s| (SIGNATURE_HEADER, signed(s, method.as_str(), uri)))
+        .into_iter()
+        .collect();
+    send_with(state, method, uri, peer, &headers).await
+}
+
+/// A signature of `method uri` with an empty body under `secret`.
+fn signed(secret: &str, method: &str, uri: &str) -> String {
+    callfleet_sign::Signer::new(callfleet_sign::ClusterKey::new(secret)).sign_now(method, uri, b"")
+}
+
+/// Sends one request with these headers.
+async fn send_with(
+    state: AppState,
+    method: Method,
+    uri: &str,
+    peer: Option<&str>,
+    headers: &[(&str, String)],
+) -> Response {
     let mut request = Request::builder().method(method).uri(uri);
-    if let Some(secret) = secret {
-        request = request.header(SECRET_HEADER, secret);
+    for (name, value) in headers {
+        request = request.header(*name, value);
     }
     let mut request = request.body(Body::empty()).expect("valid request");
     if let Some(peer) = peer {
@@ -231,97 +257,216 @@ async fn calls_with_database_down_is_503_json() {
     assert_eq!(body, json!({ "error": "database unavailable" }));
 }
 
+const SECRET: &str = "api-test-cluster-secret-0123456789abcdef";
+const OPERATOR: &str = "cfo_0123456789abcdef";
+
 #[tokio::test]
-async fn drain_is_admitted_for_loopback_or_secret_only() {
-    const SECRET: &str = "s3cret";
-    // (peer, configured secret, presented header, expected status)
-    let cases = [
-        (Some("127.0.0.1:40000"), None, None, StatusCode::NO_CONTENT),
+async fn drain_needs_a_signature_or_the_operator_token_from_this_host() {
+    let uri = "/api/v1/admin/drain";
+    let sig = |secret: &str| (SIGNATURE_HEADER, signed(secret, "POST", uri));
+    let bearer = |token: &str| ("authorization", format!("Bearer {token}"));
+    let evil = ("origin", "http://evil.example".to_owned());
+    let host = ("host", "127.0.0.11:8080".to_owned());
+    let lo = Some("127.0.0.1:40000");
+    let remote = Some("192.0.2.10:40000");
+    // (peer, configured secret, headers, expected status)
+    type Case<'a> = (
+        Option<&'a str>,
+        Option<&'a str>,
+        Vec<(&'a str, String)>,
+        StatusCode,
+    );
+    let cases: Vec<Case> = vec![
+        // A program on this host: reads only without credentials.
+        (lo, Some(SECRET), vec![], StatusCode::UNAUTHORIZED),
         (
-            Some("127.0.0.13:40000"),
-            Some(SECRET),
+            Some("[::1]:40000"),
             None,
-            StatusCode::NO_CONTENT,
+            vec![host.clone()],
+            StatusCode::UNAUTHORIZED,
         ),
-        (Some("[::1]:40000"), None, None, StatusCode::NO_CONTENT),
+        // The operator token, from this host only, and not through a proxy or a page.
+        (lo, None, vec![bearer(OPERATOR)], StatusCode::NO_CONTENT),
         (
             Some("[::ffff:127.0.0.1]:40000"),
             None,
-            None,
+            vec![host.clone(), bearer(OPERATOR)],
             StatusCode::NO_CONTENT,
         ),
         (
-            Some("192.0.2.10:40000"),
-            Some(SECRET),
-            Some(SECRET),
-            StatusCode::NO_CONTENT,
-        ),
-        (None, Some(SECRET), Some(SECRET), StatusCode::NO_CONTENT),
-        (
-            Some("192.0.2.10:40000"),
-            Some(SECRET),
+            lo,
             None,
+            vec![bearer("cfo_0123456789abcdee")],
             StatusCode::UNAUTHORIZED,
         ),
         (
-            Some("192.0.2.10:40000"),
-            Some(SECRET),
-            Some("s3cre"),
-            StatusCode::FORBIDDEN,
+            remote,
+            None,
+            vec![bearer(OPERATOR)],
+            StatusCode::UNAUTHORIZED,
         ),
         (
-            Some("192.0.2.10:40000"),
-            Some(SECRET),
-            Some("s3cret!"),
-            StatusCode::FORBIDDEN,
+            lo,
+            None,
+            vec![bearer(OPERATOR), ("x-forwarded-for", "203.0.113.9".into())],
+            StatusCode::UNAUTHORIZED,
         ),
         (
-            Some("192.0.2.10:40000"),
+            lo,
+            None,
+            vec![bearer(OPERATOR), ("host", "evil.example:8080".into())],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            lo,
+            None,
+            vec![host.clone(), bearer(OPERATOR), evil.clone()],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            lo,
+            None,
+            vec![bearer(OPERATOR), ("sec-fetch-site", "cross-site".into())],
+            StatusCode::UNAUTHORIZED,
+        ),
+        // Signed with the cluster secret: from anywhere, but not from a page.
+        (
+            remote,
+            Some(SECRET),
+            vec![sig(SECRET)],
+            StatusCode::NO_CONTENT,
+        ),
+        (
             None,
             Some(SECRET),
+            vec![sig(SECRET)],
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            Some("127.0.0.13:40000"),
+            Some(SECRET),
+            vec![sig(SECRET)],
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            remote,
+            Some(SECRET),
+            vec![sig("another-cluster-secret-0123456789abcdef")],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (remote, None, vec![sig(SECRET)], StatusCode::UNAUTHORIZED),
+        (
+            lo,
+            Some(SECRET),
+            vec![host.clone(), sig(SECRET), evil.clone()],
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            remote,
+            Some(SECRET),
+            vec![(SIGNATURE_HEADER, "cf1 nonsense".into())],
+            StatusCode::UNAUTHORIZED,
+        ),
+        // The clear-text secret of earlier versions, even the right one.
+        (
+            remote,
+            Some(SECRET),
+            vec![("x-callfleet-secret", SECRET.into())],
             StatusCode::FORBIDDEN,
         ),
         (
-            Some("192.0.2.10:40000"),
-            Some(""),
-            Some(""),
+            lo,
+            Some(SECRET),
+            vec![("x-callfleet-secret", SECRET.into())],
             StatusCode::FORBIDDEN,
         ),
+        (remote, Some(SECRET), vec![], StatusCode::UNAUTHORIZED),
         (
             Some("[::ffff:192.0.2.10]:40000"),
             None,
-            None,
+            vec![],
             StatusCode::UNAUTHORIZED,
         ),
-        (None, None, None, StatusCode::UNAUTHORIZED),
+        (None, None, vec![], StatusCode::UNAUTHORIZED),
     ];
-    for (peer, secret, presented, want) in cases {
+    for (peer, secret, headers, want) in cases {
         let node = FakeNode::new(true);
-        let state = state(&node, secret).await;
-        let uri = "/api/v1/admin/drain";
-        let response = send(state, Method::POST, uri, peer, presented).await;
-        let case = format!("peer {peer:?}, secret {secret:?}, header {presented:?}");
+        let state = state(&node, secret)
+            .await
+            .with_operator_token(OPERATOR.to_owned());
+        let response = send_with(state, Method::POST, uri, peer, &headers).await;
+        let case = format!("peer {peer:?}, secret {secret:?}, headers {headers:?}");
         assert_eq!(response.status(), want, "{case}");
         let drained = usize::from(want == StatusCode::NO_CONTENT);
         assert_eq!(node.drains.load(Ordering::SeqCst), drained, "{case}");
-        let body = body_text(response).await;
-        if want == StatusCode::FORBIDDEN {
-            assert_eq!(body, json!({ "error": "forbidden" }).to_string(), "{case}");
-        } else if want == StatusCode::UNAUTHORIZED {
-            let want_body = json!({ "error": "authentication required" }).to_string();
-            assert_eq!(body, want_body, "{case}");
-        } else {
-            assert!(body.is_empty(), "{case}: {body}");
-        }
     }
+}
+
+#[tokio::test]
+async fn a_signed_request_is_taken_once_and_wrong_ones_are_turned_away() {
+    let node = FakeNode::new(true);
+    let state = state(&node, Some(SECRET)).await;
+    let uri = "/api/v1/admin/drain";
+    let peer = Some("192.0.2.20:40000");
+    let captured = vec![(SIGNATURE_HEADER, signed(SECRET, "POST", uri))];
+    let response = send_with(state.clone(), Method::POST, uri, peer, &captured).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let replayed = send_with(
+        state.clone(),
+        Method::POST,
+        uri,
+        Some("192.0.2.21:40000"),
+        &captured,
+    )
+    .await;
+    assert_eq!(replayed.status(), StatusCode::UNAUTHORIZED, "a replay");
+    assert!(body_text(replayed)
+        .await
+        .contains("authentication required"));
+    assert_eq!(node.drains.load(Ordering::SeqCst), 1);
+    // Ten wrong signatures from one address, then even a right one from there is refused
+    // unread, while another address is served.
+    let attacker = Some("192.0.2.66:40000");
+    for i in 0..10 {
+        let wrong = vec![(
+            SIGNATURE_HEADER,
+            signed("not-the-secret-but-as-long-as-one!!", "POST", uri),
+        )];
+        let response = send_with(state.clone(), Method::POST, uri, attacker, &wrong).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let right = vec![(SIGNATURE_HEADER, signed(SECRET, "POST", uri))];
+    let response = send_with(state.clone(), Method::POST, uri, attacker, &right).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(response.headers().contains_key(header::RETRY_AFTER));
+    let response = send(
+        state.clone(),
+        Method::POST,
+        uri,
+        Some("192.0.2.67:40000"),
+        Some(SECRET),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    // Reading needs no credentials from this host, so the turned-away address still reads
+    // what it could (it sends none).
+    let response = send(state, Method::GET, "/api/v1/nodes", LOOPBACK, None).await;
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn drain_with_database_down_is_503() {
     let node = FakeNode::new(false);
-    let peer = Some("127.0.0.1:40000");
     let uri = "/api/v1/admin/drain";
-    let response = send(state(&node, None).await, Method::POST, uri, peer, None).await;
+    let state = state(&node, Some(SECRET)).await;
+    let response = send(
+        state,
+        Method::POST,
+        uri,
+        Some("192.0.2.1:4000"),
+        Some(SECRET),
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(node.drains.load(Ordering::SeqCst), 0);
 }
@@ -339,8 +484,12 @@ async fn wrong_method_or_path_is_rejected() {
         (Method::POST, "/healthz", StatusCode::METHOD_NOT_ALLOWED),
         (Method::GET, "/api/v1/nope", StatusCode::NOT_FOUND),
     ];
+    let operator = [("authorization", format!("Bearer {OPERATOR}"))];
     for (method, uri, want) in cases {
-        let response = send(state(&node, None).await, method.clone(), uri, peer, None).await;
+        let state = state(&node, None)
+            .await
+            .with_operator_token(OPERATOR.to_owned());
+        let response = send_with(state, method.clone(), uri, peer, &operator).await;
         assert_eq!(response.status(), want, "{method} {uri}");
     }
     assert_eq!(node.drains.load(Ordering::SeqCst), 0);
@@ -371,7 +520,11 @@ async fn metrics_route_serves_openmetrics_text() {
 #[tokio::test]
 async fn debug_redacts_the_secret() {
     let node = FakeNode::new(true);
-    let debug = format!("{:?}", state(&node, Some("s3cret")).await);
+    let state = state(&node, Some("s3cret-of-the-cluster-0123456789abc"))
+        .await
+        .with_operator_token("cfo_operator".to_owned());
+    let debug = format!("{state:?}");
     assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(!debug.contains("cfo_operator"), "{debug}");
     assert!(debug.contains("<redacted>"), "{debug}");
 }

@@ -1,7 +1,7 @@
 //! Unit tests of the pieces the guard is made of.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::http::{header, HeaderMap, HeaderValue};
 use base64::Engine as _;
@@ -82,13 +82,35 @@ fn principals_follow_the_policy() {
     let supervisor = user(UserRole::Supervisor);
     let admin = user(UserRole::Admin);
     let token = Principal::Token { name: "crm".into() };
-    let node = Principal::Node(NodeProof::Secret);
+    let node = Principal::Node(NodeProof::Signed);
+    let operator = Principal::Node(NodeProof::OperatorToken);
+    let loopback = Principal::Node(NodeProof::Loopback);
     assert!(supervisor.allows(Access::Supervise) && !supervisor.allows(Access::Tune));
     assert!(!supervisor.allows(Access::AdminPage) && !supervisor.allows(Access::Admin));
     assert!(admin.allows(Access::AdminPage) && !admin.allows(Access::Internal));
     assert!(token.allows(Access::Tune) && !token.allows(Access::Supervise));
     assert!(!token.allows(Access::Page) && !token.allows(Access::Admin));
     assert!(node.allows(Access::Internal) && !node.allows(Access::Page));
+    assert!(operator.allows(Access::Admin) && !operator.allows(Access::Internal));
+    assert!(!operator.allows(Access::Page));
+    assert!(loopback.allows(Access::Read));
+    for access in [
+        Access::Operate,
+        Access::Supervise,
+        Access::Tune,
+        Access::Admin,
+        Access::Internal,
+        Access::Page,
+    ] {
+        assert!(
+            !loopback.allows(access),
+            "a program on this host without credentials: {access:?}"
+        );
+    }
+    assert_eq!(
+        (node.actor(), operator.actor()),
+        ("node".into(), "operator".into())
+    );
     assert_eq!(token.actor(), "token:crm");
     assert_eq!(supervisor.csrf(), Some("c"));
     assert_eq!(node.csrf(), None);
@@ -97,29 +119,60 @@ fn principals_follow_the_policy() {
 #[test]
 fn the_limiter_counts_by_address_and_by_name() {
     let limiter = LoginLimiter::new(Duration::from_secs(60), 3, 2);
+    let t0 = Instant::now();
     let a = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
     let b = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)));
-    assert!(limiter.check(a, "sam").is_ok());
-    limiter.failed(a, "sam");
-    limiter.failed(a, "sam");
-    // Two failures for the name: from anywhere, "sam" must wait.
-    assert!(limiter.check(b, "sam").is_err());
-    assert!(limiter.check(b, "ada").is_ok());
-    limiter.failed(a, "ada");
-    // Three failures from a: any name from a must wait.
-    let wait = limiter.check(a, "zoe").expect_err("address over its limit");
-    assert!(wait <= Duration::from_secs(60) && wait >= Duration::from_secs(1));
-    limiter.succeeded("sam");
+    assert!(limiter.begin(a, "sam", t0).is_ok());
+    assert!(limiter.begin(a, "sam", t0).is_ok());
+    // Two attempts for the name, counted before any password was checked: from anywhere,
+    // "sam" must wait.
+    assert!(limiter.begin(b, "sam", t0).is_err());
+    assert!(limiter.begin(b, "ada", t0).is_ok());
+    assert!(limiter.begin(a, "ada", t0).is_ok());
+    // Three attempts from a: any name from a must wait.
+    let wait = limiter
+        .begin(a, "zoe", t0 + Duration::from_secs(20))
+        .expect_err("address over its limit");
+    assert_eq!(wait, Duration::from_secs(40));
+    // A good login of sam from a: that attempt was no failure, and sam's are forgotten.
+    limiter.succeeded(a, "sam");
     assert!(
-        limiter.check(b, "sam").is_ok(),
+        limiter.begin(b, "sam", t0).is_ok(),
         "a good login clears the name"
     );
+    assert!(
+        limiter.begin(a, "zoe", t0).is_ok(),
+        "and its attempt is not a failure"
+    );
+    // An attempt taken back (the node was too busy to check it) does not count.
+    limiter.undo(a, "zoe");
+    assert!(limiter.begin(a, "eve", t0).is_ok());
+    assert!(limiter.begin(a, "eve", t0).is_err());
+}
+
+#[test]
+fn concurrent_guesses_are_counted_before_any_is_checked() {
+    let limiter = LoginLimiter::new(Duration::from_secs(300), 20, 5);
+    let t0 = Instant::now();
+    // 40 guesses for one name arrive at once, from 40 addresses: 5 get a password check.
+    let admitted = (0..40u8)
+        .filter(|i| {
+            let addr = Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, *i)));
+            limiter.begin(addr, "admin", t0).is_ok()
+        })
+        .count();
+    assert_eq!(admitted, 5);
 }
 
 #[test]
 fn the_limiter_window_resets() {
-    let limiter = LoginLimiter::new(Duration::from_millis(1), 1, 1);
-    limiter.failed(None, "sam");
-    std::thread::sleep(Duration::from_millis(5));
-    assert!(limiter.check(None, "sam").is_ok());
+    let limiter = LoginLimiter::new(Duration::from_secs(60), 1, 1);
+    let t0 = Instant::now();
+    assert!(limiter.begin(None, "sam", t0).is_ok());
+    assert!(limiter
+        .begin(None, "sam", t0 + Duration::from_secs(59))
+        .is_err());
+    assert!(limiter
+        .begin(None, "sam", t0 + Duration::from_secs(60))
+        .is_ok());
 }

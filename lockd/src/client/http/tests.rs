@@ -126,10 +126,15 @@ fn refuses_what_is_not_a_lockd_reply() {
 #[test]
 fn requests_are_encoded_for_the_endpoint() {
     let endpoint = Endpoint::new("::1".into(), 7070, "[::1]:7070".into());
-    let request = endpoint.encode(Method::Delete, "/v1/locks/agent:1", b"{\"o\":1}");
+    let request = endpoint.encode(
+        Method::Delete,
+        "/v1/locks/agent:1",
+        "cf1 1 2 3 4",
+        b"{\"o\":1}",
+    );
     assert_eq!(
         String::from_utf8(request).unwrap(),
-        "DELETE /v1/locks/agent:1 HTTP/1.1\r\nhost: [::1]:7070\r\ncontent-type: application/json\r\ncontent-length: 7\r\n\r\n{\"o\":1}"
+        "DELETE /v1/locks/agent:1 HTTP/1.1\r\nhost: [::1]:7070\r\ncontent-type: application/json\r\nx-callfleet-signature: cf1 1 2 3 4\r\ncontent-length: 7\r\n\r\n{\"o\":1}"
     );
     let mut body = Vec::new();
     json_string(&mut body, "a\"b\\c\u{1}é");
@@ -226,7 +231,7 @@ const DEADLINE: Duration = Duration::from_secs(2);
 
 async fn post(endpoint: &Endpoint) -> Result<Response, TransportError> {
     endpoint
-        .request(Method::Post, "/v1/locks/a", b"{}", DEADLINE)
+        .request(Method::Post, "/v1/locks/a", "cf1 x", b"{}", DEADLINE)
         .await
 }
 
@@ -326,7 +331,7 @@ async fn a_silent_server_times_out_and_its_connection_is_dropped() {
     .await;
     let deadline = Duration::from_millis(100);
     let got = endpoint
-        .request(Method::Put, "/v1/locks/a", b"{}", deadline)
+        .request(Method::Put, "/v1/locks/a", "cf1 x", b"{}", deadline)
         .await;
     assert!(
         matches!(got, Err(TransportError::Timeout(d)) if d == deadline),
