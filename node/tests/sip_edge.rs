@@ -372,3 +372,223 @@ fn tcp_is_bounded_in_time_and_per_source_and_validated_like_udp() {
         .expect("write");
     assert!(read_response(&mut other).is_some_and(|r| r.starts_with("SIP/2.0 200 ")));
 }
+
+#[tokio::test]
+async fn a_delayed_offer_gets_our_offer_in_the_200_and_the_ack_answers_it() {
+    let (dir, n) = node("edge-delayed", "127.0.40.4", 20, "");
+    // SIPp as a carrier that sends no SDP in its INVITE (the scenario checks our offer).
+    let scenario = support::peers().join("sipp/delayed-offer.xml");
+    let target = n.sip.to_string();
+    let stats = sipp(
+        &dir,
+        "delayed",
+        &[
+            "-sf",
+            scenario.to_str().expect("utf-8 path"),
+            "-s",
+            "100",
+            "-d",
+            "1000",
+            "-m",
+            "3",
+            "-i",
+            "127.0.40.106",
+            "-p",
+            "5074",
+            "-timeout",
+            "30",
+            &target,
+        ],
+    );
+    assert_eq!((stats.successful, stats.failed), (3, 0), "{stats:?}");
+    // By hand: no media before the ACK, then media where the ACK's answer says, in its codec.
+    let uac = Uac::new("127.0.40.107", n.sip);
+    let text = invite(uac.local, n.sip, "late-1", |t| {
+        let head = t
+            .split("Content-Type")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        head + "Content-Length: 0\r\n\r\n"
+    });
+    uac.send(&text);
+    let ok = uac.recv_final(Duration::from_secs(5)).expect("answered");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert!(
+        ok.body().contains("RTP/AVP 0 8 101"),
+        "our offer: {}",
+        ok.body()
+    );
+    assert!(
+        uac.rtp_for(Duration::from_millis(400)).is_empty(),
+        "no media before the ACK"
+    );
+    let rtp = uac.rtp.local_addr().expect("rtp addr");
+    let answer = format!(
+        "v=0\r\no=t 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio {port} RTP/AVP 8\r\n\
+         a=rtpmap:8 PCMA/8000\r\n",
+        ip = rtp.ip(),
+        port = rtp.port()
+    );
+    let to = ok.header("To").expect("To");
+    uac.send(&format!(
+        "ACK sip:callfleet@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-ack-late-1\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:flood@{l}>;tag=from-late-1\r\nTo: {to}\r\nCall-ID: late-1\r\n\
+         CSeq: 1 ACK\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{answer}",
+        answer.len(),
+        t = uac.target,
+        l = uac.local
+    ));
+    let packets = uac.rtp_for(Duration::from_secs(1));
+    assert!(
+        packets.len() > 20,
+        "{} RTP packets after the ACK",
+        packets.len()
+    );
+    assert!(packets.iter().all(|p| p.0 == 8), "PCMA, as answered");
+}
+
+/// A valid INVITE from `local` (over `transport`) to `target`, changed by `edit`.
+fn good_invite(local: SocketAddr, target: SocketAddr, transport: &str, cid: &str) -> String {
+    let sdp = "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+               m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+    format!(
+        "INVITE sip:100@{target} SIP/2.0\r\nVia: SIP/2.0/{transport} {local};branch=z9hG4bK-{cid}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:a@{local}>;tag=from-{cid}\r\nTo: <sip:100@{target}>\r\n\
+         Call-ID: {cid}\r\nCSeq: 1 INVITE\r\nContact: <sip:a@{local}>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+/// Requests the node must refuse, each with the status and a header the answer must carry.
+fn refusals(
+    local: SocketAddr,
+    target: SocketAddr,
+    transport: &str,
+) -> Vec<(String, u16, &'static str)> {
+    let g = |cid: &str| good_invite(local, target, transport, cid);
+    let long_id = "c".repeat(300);
+    vec![
+        (
+            g("v7").replace(" SIP/2.0\r\nVia", " SIP/7.0\r\nVia"),
+            505,
+            "",
+        ),
+        (
+            g("foo")
+                .replace("INVITE sip:", "FOO sip:")
+                .replace("1 INVITE", "1 FOO"),
+            501,
+            "Allow",
+        ),
+        (
+            g("scheme").replace("INVITE sip:100@", "INVITE http://"),
+            416,
+            "",
+        ),
+        (
+            g("require").replace("Max-Forwards", "Require: foo\r\nMax-Forwards"),
+            420,
+            "Unsupported",
+        ),
+        (
+            g("ctype").replace("application/sdp\r\n", "text/plain\r\n"),
+            415,
+            "Accept",
+        ),
+        (
+            g("accept").replace("Max-Forwards", "Accept: text/html\r\nMax-Forwards"),
+            406,
+            "",
+        ),
+        (
+            g("nocontact").replace(&format!("Contact: <sip:a@{local}>\r\n"), ""),
+            400,
+            "",
+        ),
+        (
+            g("badcontact").replace(&format!("Contact: <sip:a@{local}>"), "Contact: <>;;"),
+            400,
+            "",
+        ),
+        (
+            g("twofrom").replace("Max-Forwards", "From: <sip:b@x>;tag=2\r\nMax-Forwards"),
+            400,
+            "",
+        ),
+        (
+            g("nocolon").replace("Max-Forwards", "Just some words\r\nMax-Forwards"),
+            400,
+            "",
+        ),
+        (
+            g("cr").replace("Max-Forwards", "Subject: a\rb\r\nMax-Forwards"),
+            400,
+            "",
+        ),
+        (
+            g("nul").replace("Max-Forwards", "Subject: a\0b\r\nMax-Forwards"),
+            400,
+            "",
+        ),
+        (
+            g("long").replace("Call-ID: long", &format!("Call-ID: {long_id}")),
+            400,
+            "",
+        ),
+        (
+            g("reg")
+                .replace("INVITE sip:100@", "REGISTER sip:")
+                .replace("1 INVITE", "1 REGISTER")
+                .replace(&format!("To: <sip:100@{target}>"), "To: <tel:+4930123>"),
+            400,
+            "",
+        ),
+    ]
+}
+
+fn check_refusal(what: &str, reply: Option<String>, status: u16, must: &str) {
+    let reply = reply.unwrap_or_else(|| panic!("{what}: no answer"));
+    assert!(
+        reply.starts_with(&format!("SIP/2.0 {status} ")),
+        "{what}: want {status}, got {}",
+        reply.lines().next().unwrap_or("")
+    );
+    if !must.is_empty() {
+        assert!(
+            header(&reply, must).is_some(),
+            "{what}: {must} missing in {reply}"
+        );
+    }
+    let head = reply.split("\r\n\r\n").next().unwrap_or("");
+    assert!(
+        !head.replace("\r\n", "").contains('\r'),
+        "{what}: a bare CR echoed: {reply:?}"
+    );
+}
+
+#[test]
+fn bad_requests_get_the_rfc_3261_answer_over_udp_and_tcp() {
+    let (_dir, n) = node("edge-rfc", "127.0.40.5", 20, "");
+    let uac = Uac::new("127.0.40.108", n.sip);
+    for (i, (text, status, must)) in refusals(uac.local, n.sip, "UDP").into_iter().enumerate() {
+        uac.send_bytes(text.as_bytes());
+        let reply = uac.recv_final(Duration::from_secs(3)).map(|r| r.text);
+        check_refusal(&format!("UDP case {i}"), reply, status, must);
+    }
+    for (i, (text, status, must)) in refusals("127.0.40.108:5999".parse().unwrap(), n.sip, "TCP")
+        .into_iter()
+        .enumerate()
+    {
+        let mut s = tcp(&n, "127.0.40.108");
+        s.write_all(text.as_bytes()).expect("write");
+        check_refusal(
+            &format!("TCP case {i}"),
+            read_response(&mut s),
+            status,
+            must,
+        );
+    }
+    assert!(live_calls(&n) == 0, "no refused request took a call slot");
+}
