@@ -18,15 +18,27 @@ use rsipstack::transaction::endpoint::EndpointInner;
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
 use rsipstack::transport::SipConnection;
 use tokio::net::UdpSocket;
-use tracing::debug;
+use tracing::{debug, info};
 
 use super::admission::{self, Admission};
+use super::loglimit::LogLimiter;
 use super::malformed::{self, raw, Refusal};
 use super::reply::{stable_tag, Stateless};
 use super::uas::ALLOW;
 use crate::calls::{Admit, GiveUp};
 use crate::node::Node;
 use crate::now_ms;
+
+/// Bad input is logged at most once per kind every ten seconds.
+static BAD_INPUT: std::sync::LazyLock<LogLimiter> =
+    std::sync::LazyLock::new(|| LogLimiter::new(std::time::Duration::from_secs(10)));
+
+/// Logs one refused message, rate-limited by `kind`.
+pub fn log_refused(kind: &'static str, src: SocketAddr, status: u16) {
+    if let Some(left_out) = BAD_INPUT.allow(kind, std::time::Instant::now()) {
+        info!(%src, kind, status, left_out, "refused SIP input (one line per kind every 10 s)");
+    }
+}
 
 /// Where answers to one message go: out of the UDP socket to its source, or down its stream.
 #[derive(Clone)]
@@ -100,36 +112,90 @@ pub struct Wire<'a> {
     pub path: &'a ReplyPath,
 }
 
-/// Decides what to do with one message (a datagram, or a frame cut from a stream).
-pub fn inspect(node: &Node, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
-    let head = match raw::check(wire.bytes) {
+/// What the checks make of one message, before any decision that needs the node.
+#[derive(Debug)]
+pub enum Checked {
+    /// Bytes refused before parsing.
+    Raw(raw::RawDefect),
+    /// Bytes that do not parse as SIP.
+    Unparseable,
+    /// A response the transaction layer can match.
+    Response(Response),
+    /// A response it cannot (no usable From tag, Via or CSeq).
+    Unmatchable,
+    /// A request refused by the checks, kept to build the answer from.
+    Refused(Request, Refusal),
+    /// A request the transaction layer takes, with its transaction key.
+    Request(Request, TransactionKey),
+}
+
+/// Checks one message and parses it once (pure: the fuzz target's entry point).
+pub fn check(bytes: &[u8], transport: Transport) -> Checked {
+    let head = match raw::check(bytes) {
         Ok(h) => h,
-        Err(defect) => return refuse_raw(node, wire, &defect),
+        Err(defect) => return Checked::Raw(defect),
     };
-    let msg = match SipMessage::try_from(wire.bytes) {
-        Ok(m) => m,
-        Err(e) => {
-            node.metrics.sip_malformed();
-            debug!(src = %wire.src, error = %e, "unparseable SIP message");
-            return malformed::bad_request_for_raw(wire.bytes, wire.src, "Bad Request")
-                .map_or(Verdict::Drop, Verdict::Reply);
-        }
+    let Ok(msg) = SipMessage::try_from(bytes) else {
+        return Checked::Unparseable;
     };
     match msg {
-        SipMessage::Response(r) => response(r, wire),
-        SipMessage::Request(mut req) => {
-            if wire.transport == Transport::Udp && head.content_length.is_none() {
-                // RFC 3261 §18.3: without Content-Length, a datagram's body runs to its end.
-                req.body = wire.bytes.get(head.len..).unwrap_or_default().to_vec();
+        SipMessage::Response(r) => {
+            if TransactionKey::from_response(&r, TransactionRole::Client).is_ok() {
+                Checked::Response(r)
+            } else {
+                Checked::Unmatchable
             }
-            request(node, stack, req, wire)
+        }
+        SipMessage::Request(mut req) => {
+            if transport == Transport::Udp && head.content_length.is_none() {
+                // RFC 3261 §18.3: without Content-Length, a datagram's body runs to its end.
+                req.body = bytes.get(head.len..).unwrap_or_default().to_vec();
+            }
+            tidy_addresses(&mut req);
+            match admissible(&req, bytes) {
+                Ok(key) => Checked::Request(req, key),
+                Err(refusal) => Checked::Refused(req, refusal),
+            }
+        }
+    }
+}
+
+/// Decides what to do with one message (a datagram, or a frame cut from a stream).
+pub fn inspect(node: &Node, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
+    match check(wire.bytes, wire.transport) {
+        Checked::Raw(defect) => refuse_raw(node, wire, &defect),
+        Checked::Unparseable => {
+            node.metrics.sip_malformed();
+            log_refused("unparseable", wire.src, 400);
+            malformed::bad_request_for_raw(wire.bytes, wire.src, "Bad Request")
+                .map_or(Verdict::Drop, Verdict::Reply)
+        }
+        Checked::Response(resp) => Verdict::HandOn {
+            msg: SipMessage::Response(resp),
+            first: None,
+        },
+        Checked::Unmatchable => {
+            debug!(src = %wire.src, "response the transaction layer cannot match");
+            Verdict::Drop
+        }
+        Checked::Refused(req, refusal) => {
+            node.metrics
+                .sip_request(super::front::method_name(&req.method));
+            node.metrics.sip_malformed();
+            log_refused(refusal.reason, wire.src, refusal.status);
+            refuse(node, &req, wire.src, &refusal)
+        }
+        Checked::Request(req, key) => {
+            node.metrics
+                .sip_request(super::front::method_name(&req.method));
+            request(node, stack, req, key, wire)
         }
     }
 }
 
 fn refuse_raw(node: &Node, wire: &Wire<'_>, defect: &raw::RawDefect) -> Verdict {
     node.metrics.sip_malformed();
-    debug!(src = %wire.src, %defect, "malformed SIP message");
+    log_refused(defect.kind(), wire.src, defect.status());
     let allow = matches!(defect, raw::RawDefect::UnknownMethod).then_some(("Allow", ALLOW));
     malformed::reply_for_raw(
         wire.bytes,
@@ -141,29 +207,13 @@ fn refuse_raw(node: &Node, wire: &Wire<'_>, defect: &raw::RawDefect) -> Verdict 
     .map_or(Verdict::Drop, Verdict::Reply)
 }
 
-fn response(resp: Response, wire: &Wire<'_>) -> Verdict {
-    if let Err(e) = TransactionKey::from_response(&resp, TransactionRole::Client) {
-        debug!(src = %wire.src, error = %e, "response the transaction layer cannot match");
-        return Verdict::Drop;
-    }
-    Verdict::HandOn {
-        msg: SipMessage::Response(resp),
-        first: None,
-    }
-}
-
-fn request(node: &Node, stack: &EndpointInner, mut req: Request, wire: &Wire<'_>) -> Verdict {
-    node.metrics
-        .sip_request(super::front::method_name(&req.method));
-    tidy_addresses(&mut req);
-    let key = match admissible(&req, wire.bytes) {
-        Ok(key) => key,
-        Err(refusal) => {
-            node.metrics.sip_malformed();
-            debug!(src = %wire.src, status = refusal.status, reason = refusal.reason, "request refused");
-            return refuse(node, &req, wire.src, &refusal);
-        }
-    };
+fn request(
+    node: &Node,
+    stack: &EndpointInner,
+    req: Request,
+    key: TransactionKey,
+    wire: &Wire<'_>,
+) -> Verdict {
     if req.method == Method::Ack {
         return hand_on(req, wire);
     }

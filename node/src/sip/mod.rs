@@ -12,6 +12,7 @@ pub mod call;
 pub mod ctx;
 pub mod front;
 pub mod inbound;
+pub mod loglimit;
 pub mod malformed;
 pub mod reply;
 pub mod stream;

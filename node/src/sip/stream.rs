@@ -162,7 +162,7 @@ pub async fn serve(
         };
         let Some(slot) = per_source.take(peer.ip(), node.cfg.sip.tcp_max_per_source) else {
             node.metrics.sip_malformed();
-            debug!(%peer, "too many TCP connections from this address; closed");
+            inbound::log_refused("too many TCP connections from one address", peer, 0);
             continue;
         };
         let conn = Connection {
@@ -268,7 +268,7 @@ impl Connection {
                 }
                 Frame::Unframeable(defect) => {
                     self.node.metrics.sip_malformed();
-                    debug!(%peer, %defect, "TCP message cannot be framed; connection closed");
+                    inbound::log_refused("TCP message cannot be framed", peer, 400);
                     if let Some(reply) =
                         malformed::reply_for_raw(buf, peer, 400, &defect.to_string(), None)
                     {

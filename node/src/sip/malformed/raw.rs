@@ -61,6 +61,26 @@ pub enum RawDefect {
 }
 
 impl RawDefect {
+    /// A fixed name of the defect's kind (for rate-limited logs).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RawDefect::NoEnd => "incomplete message",
+            RawDefect::Nul => "NUL in header",
+            RawDefect::BareCr => "bare CR",
+            RawDefect::BareLf => "bare LF",
+            RawDefect::NotUtf8 => "header not UTF-8",
+            RawDefect::BadStartLine => "malformed start line",
+            RawDefect::BadRequestUri => "malformed Request-URI",
+            RawDefect::NoColon => "header line without colon",
+            RawDefect::BadHeaderName => "malformed header name",
+            RawDefect::ControlInValue(_) => "control character in header",
+            RawDefect::Doubled(_) => "doubled header",
+            RawDefect::BadContentLength => "malformed Content-Length",
+            RawDefect::Version => "unsupported SIP version",
+            RawDefect::UnknownMethod => "unknown method",
+        }
+    }
+
     /// The status a request with this defect is answered with.
     pub fn status(&self) -> u16 {
         match self {
