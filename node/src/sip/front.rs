@@ -1,9 +1,11 @@
 //! The UDP front: owns the SIP UDP socket and reads every datagram (up to 65,535 bytes) itself.
 //! Each one goes through [`inbound::inspect`] once: answered there (`400`, `100` + `302`/`503`,
 //! `403`, ...), dropped, or handed to rsipstack's transaction layer *already parsed*, through
-//! [`EndpointInner::on_received_message`], as rsipstack's own UDP loop would hand it on. That
-//! loop still runs (rsipstack needs a UDP transport to send from) but reads nothing: the
-//! [`FrontSocket`] it is given never yields a datagram.
+//! [`on_received_message`], as rsipstack's own UDP loop would hand it on. That loop still runs
+//! (rsipstack needs a UDP transport to send from) but reads nothing: the [`FrontSocket`] it is
+//! given never yields a datagram.
+//!
+//! [`on_received_message`]: rsipstack::transaction::endpoint::EndpointInner::on_received_message
 
 use std::net::SocketAddr;
 use std::sync::Arc;
