@@ -216,6 +216,22 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "fuzz targets, briefly (fuzz/: the SIP edge's parse path and the SDP parser)"
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  note "installing cargo-fuzz"
+  cargo install cargo-fuzz --locked
+fi
+fuzz_seconds="${CALLFLEET_FUZZ_SECONDS:-30}"
+fuzz_tmp="$(mktemp -d)"
+for target in sip_front sdp; do
+  mkdir -p "$fuzz_tmp/$target"
+  # The stable toolchain builds cargo-fuzz targets with RUSTC_BOOTSTRAP=1 and no sanitizer.
+  # New inputs go to a scratch directory; the seed corpus in fuzz/corpus is read only.
+  RUSTC_BOOTSTRAP=1 cargo fuzz run "$target" --sanitizer none "$fuzz_tmp/$target" "fuzz/corpus/$target" \
+    -- -max_total_time="$fuzz_seconds"
+done
+rm -rf "$fuzz_tmp"
+
 step "cargo doc --workspace --no-deps (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 

@@ -1,12 +1,27 @@
 //! This node's live calls, in memory: admitted at the moment the routing decision keeps an
-//! INVITE here (so a burst counts against capacity at once), answered, then removed at the end.
+//! INVITE here (so a burst counts against capacity at once), claimed by the INVITE's handler,
+//! answered, then removed at the end.
+//!
+//! Every call has its own number ([`CallUid`]), given at admission and never reused while the
+//! process runs: the table, the call's handler and its CDR go by it, so no request can reach or
+//! close another call by naming its Call-ID. A Call-ID is still unique among the live calls
+//! (a second INVITE with a live Call-ID is refused before admission), which keeps the HTTP
+//! API, the live-call rows and the queue keyed by Call-ID unambiguous.
+//!
+//! An admitted INVITE is *pending* until its handler claims it by transaction key. A pending
+//! admission the handler never claims is given up by [`CallTable::expire_pending`]: its
+//! `give_up` action sends the caller a final answer and the slot is freed.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use callfleet_store::LiveCall;
+
+/// One call's number in this node's table.
+pub type CallUid = u64;
 
 /// Where a call is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,9 +44,12 @@ impl CallState {
 
 #[derive(Debug, Clone)]
 pub struct CallEntry {
+    pub uid: CallUid,
     pub call_id: String,
     pub from_uri: String,
     pub to_uri: String,
+    /// The address the INVITE came from.
+    pub peer: IpAddr,
     pub state: CallState,
     pub started_at_ms: i64,
     pub answered_at_ms: Option<i64>,
@@ -40,15 +58,57 @@ pub struct CallEntry {
     pub queue: Option<String>,
     /// The agent the call is (or was) connected to.
     pub agent: Option<String>,
-    admitted: Instant,
+}
+
+/// What a new call is admitted with.
+#[derive(Debug, Clone)]
+pub struct Admit {
+    pub call_id: String,
+    pub from_uri: String,
+    pub to_uri: String,
+    pub peer: IpAddr,
+    pub redirected_from: Option<String>,
+    /// The INVITE's server transaction key: what its handler claims the call by.
+    pub tx_key: String,
+}
+
+/// Sends the caller a final answer for an admission nobody claimed.
+pub type GiveUp = Box<dyn FnOnce() + Send>;
+
+struct Pending {
+    uid: CallUid,
+    since: Instant,
+    give_up: GiveUp,
+}
+
+#[derive(Default)]
+struct Tables {
+    calls: HashMap<CallUid, CallEntry>,
+    by_call_id: HashMap<String, CallUid>,
+    /// Admissions not claimed yet, by transaction key.
+    pending: HashMap<String, Pending>,
+}
+
+/// Why an INVITE was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// A live call here has this Call-ID.
+    CallIdInUse,
 }
 
 /// The table; a std mutex because no lock is held across an `.await` and every critical
-/// section is a map operation.
-#[derive(Debug, Default)]
+/// section is a few map operations.
+#[derive(Default)]
 pub struct CallTable {
-    map: Mutex<HashMap<String, CallEntry>>,
+    tables: Mutex<Tables>,
     active: AtomicU32,
+    next_uid: AtomicU64,
+}
+
+impl std::fmt::Debug for CallTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CallTable({} active)", self.active())
+    }
 }
 
 impl CallTable {
@@ -57,52 +117,98 @@ impl CallTable {
         self.active.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, CallEntry>> {
-        // A panic while holding this lock cannot leave the map inconsistent (single inserts
-        // and removes), so a poisoned lock is still usable.
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        // A panic while holding this lock cannot leave the maps inconsistent with each other
+        // in a way that matters (each operation inserts or removes one call), so a poisoned
+        // lock is still usable.
+        self.tables.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a live call has this Call-ID.
     pub fn contains(&self, call_id: &str) -> bool {
-        self.lock().contains_key(call_id)
+        self.lock().by_call_id.contains_key(call_id)
     }
 
-    /// Admits a new call; false if one with this Call-ID is already here.
-    pub fn admit(
-        &self,
-        call_id: &str,
-        from_uri: String,
-        to_uri: String,
-        redirected_from: Option<String>,
-        now_ms: i64,
-    ) -> bool {
-        let mut map = self.lock();
-        if map.contains_key(call_id) {
-            return false;
+    /// The live call with this Call-ID.
+    pub fn get(&self, call_id: &str) -> Option<CallEntry> {
+        let t = self.lock();
+        let uid = t.by_call_id.get(call_id)?;
+        t.calls.get(uid).cloned()
+    }
+
+    /// Admits a new call, pending until [`claim`](Self::claim)ed; refused if a live call has
+    /// its Call-ID.
+    pub fn admit(&self, call: Admit, now_ms: i64, give_up: GiveUp) -> Result<CallUid, Refused> {
+        let mut t = self.lock();
+        if t.by_call_id.contains_key(&call.call_id) {
+            return Err(Refused::CallIdInUse);
         }
-        map.insert(
-            call_id.to_string(),
+        let uid = self.next_uid.fetch_add(1, Ordering::Relaxed) + 1;
+        t.by_call_id.insert(call.call_id.clone(), uid);
+        t.pending.insert(
+            call.tx_key,
+            Pending {
+                uid,
+                since: Instant::now(),
+                give_up,
+            },
+        );
+        t.calls.insert(
+            uid,
             CallEntry {
-                call_id: call_id.to_string(),
-                from_uri,
-                to_uri,
+                uid,
+                call_id: call.call_id,
+                from_uri: call.from_uri,
+                to_uri: call.to_uri,
+                peer: call.peer,
                 state: CallState::Admitted,
                 started_at_ms: now_ms,
                 answered_at_ms: None,
-                redirected_from,
+                redirected_from: call.redirected_from,
                 queue: None,
                 agent: None,
-                admitted: Instant::now(),
             },
         );
         self.active.fetch_add(1, Ordering::Relaxed);
-        true
+        Ok(uid)
     }
 
-    /// Moves an admitted call to `state`; returns the entry as it is now.
-    pub fn set_state(&self, call_id: &str, state: CallState, now_ms: i64) -> Option<CallEntry> {
-        let mut map = self.lock();
-        let e = map.get_mut(call_id)?;
+    /// The handler of the INVITE with transaction key `tx_key` takes its admitted call; `None`
+    /// when it was never admitted or was given up already.
+    pub fn claim(&self, tx_key: &str) -> Option<CallUid> {
+        let mut t = self.lock();
+        let pending = t.pending.remove(tx_key)?;
+        Some(pending.uid)
+    }
+
+    /// Takes out the admissions pending for longer than `max_age`, with their calls; the
+    /// caller runs each `give_up` and writes the record.
+    pub fn expire_pending(&self, max_age: Duration) -> Vec<(CallEntry, GiveUp)> {
+        let mut t = self.lock();
+        let stale: Vec<String> = t
+            .pending
+            .iter()
+            .filter(|(_, p)| p.since.elapsed() >= max_age)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut out = Vec::with_capacity(stale.len());
+        for key in stale {
+            let Some(p) = t.pending.remove(&key) else {
+                continue;
+            };
+            if let Some(entry) = t.calls.remove(&p.uid) {
+                t.by_call_id.remove(&entry.call_id);
+                self.active.fetch_sub(1, Ordering::Relaxed);
+                out.push((entry, p.give_up));
+            }
+        }
+        out
+    }
+
+    /// Moves a call to `state`; returns the entry as it is now.
+    pub fn set_state(&self, uid: CallUid, state: CallState, now_ms: i64) -> Option<CallEntry> {
+        let mut t = self.lock();
+        let e = t.calls.get_mut(&uid)?;
         e.state = state;
         if state == CallState::Answered {
             e.answered_at_ms = Some(now_ms);
@@ -110,9 +216,13 @@ impl CallTable {
         Some(e.clone())
     }
 
-    /// Notes the queue and/or agent serving a call (kept for its CDR).
+    /// Notes the queue and/or agent serving the live call with this Call-ID (kept for its CDR).
     pub fn set_served(&self, call_id: &str, queue: Option<&str>, agent: Option<&str>) {
-        if let Some(e) = self.lock().get_mut(call_id) {
+        let mut t = self.lock();
+        let Some(uid) = t.by_call_id.get(call_id).copied() else {
+            return;
+        };
+        if let Some(e) = t.calls.get_mut(&uid) {
             if let Some(q) = queue {
                 e.queue = Some(q.to_string());
             }
@@ -122,31 +232,25 @@ impl CallTable {
         }
     }
 
-    pub fn get(&self, call_id: &str) -> Option<CallEntry> {
-        self.lock().get(call_id).cloned()
-    }
-
-    pub fn remove(&self, call_id: &str) -> Option<CallEntry> {
-        let e = self.lock().remove(call_id);
-        if e.is_some() {
-            self.active.fetch_sub(1, Ordering::Relaxed);
+    /// Ends a call: out of the table, its slot free.
+    pub fn remove(&self, uid: CallUid) -> Option<CallEntry> {
+        let mut t = self.lock();
+        let e = t.calls.remove(&uid)?;
+        if t.by_call_id.get(&e.call_id) == Some(&uid) {
+            t.by_call_id.remove(&e.call_id);
         }
-        e
-    }
-
-    /// Drops calls admitted longer ago than `max_age` that no handler picked up (the INVITE was
-    /// lost between the front and the transaction layer); returns how many.
-    pub fn sweep_stale(&self, max_age: Duration) -> usize {
-        let mut map = self.lock();
-        let before = map.len();
-        map.retain(|_, e| e.state != CallState::Admitted || e.admitted.elapsed() < max_age);
-        let gone = before - map.len();
-        self.active.fetch_sub(gone as u32, Ordering::Relaxed);
-        gone
+        t.pending.retain(|_, p| p.uid != uid);
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        Some(e)
     }
 
     pub fn snapshot(&self, node: &str) -> Vec<LiveCall> {
-        let mut calls: Vec<LiveCall> = self.lock().values().map(|e| e.to_live(node)).collect();
+        let mut calls: Vec<LiveCall> = self
+            .lock()
+            .calls
+            .values()
+            .map(|e| e.to_live(node))
+            .collect();
         calls.sort_by(|a, b| {
             a.started_at_ms
                 .cmp(&b.started_at_ms)
@@ -172,32 +276,4 @@ impl CallEntry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn admit_is_once_per_call_id_and_counts() {
-        let t = CallTable::default();
-        assert!(t.admit("a", "f".into(), "t".into(), None, 1));
-        assert!(!t.admit("a", "f".into(), "t".into(), None, 2));
-        assert!(t.admit("b", "f".into(), "t".into(), Some("main-a".into()), 3));
-        assert_eq!(t.active(), 2);
-        let e = t.set_state("a", CallState::Answered, 10).expect("present");
-        assert_eq!(e.answered_at_ms, Some(10));
-        assert_eq!(t.snapshot("n").len(), 2);
-        assert!(t.remove("a").is_some());
-        assert!(t.remove("a").is_none());
-        assert_eq!(t.active(), 1);
-    }
-
-    #[test]
-    fn stale_admissions_are_swept_but_live_calls_stay() {
-        let t = CallTable::default();
-        t.admit("a", "f".into(), "t".into(), None, 1);
-        t.admit("b", "f".into(), "t".into(), None, 1);
-        t.set_state("b", CallState::Ringing, 2);
-        assert_eq!(t.sweep_stale(Duration::ZERO), 1);
-        assert_eq!(t.active(), 1);
-        assert!(t.contains("b"));
-    }
-}
+mod tests;

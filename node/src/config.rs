@@ -157,6 +157,15 @@ pub struct SipSection {
     /// Digest realm phones authenticate in (device HA1 values are computed for it).
     #[serde(default = "default_realm")]
     pub realm: String,
+    /// A TCP connection that carries no byte for this long is closed.
+    #[serde(default = "default_tcp_idle_timeout", with = "humantime_serde")]
+    pub tcp_idle_timeout: Duration,
+    /// A message begun on a TCP connection must be whole (head and body) within this time.
+    #[serde(default = "default_tcp_message_timeout", with = "humantime_serde")]
+    pub tcp_message_timeout: Duration,
+    /// Most TCP connections open at once from one source address; more are refused.
+    #[serde(default = "default_tcp_max_per_source")]
+    pub tcp_max_per_source: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -417,6 +426,15 @@ impl From<PortRange> for String {
 
 fn yes() -> bool {
     true
+}
+fn default_tcp_idle_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_tcp_message_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_tcp_max_per_source() -> u32 {
+    32
 }
 fn default_role() -> Role {
     Role::Main

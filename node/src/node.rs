@@ -213,7 +213,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .with_graceful_shutdown(http_stop.cancelled_owned())
             .await
     });
-    tokio::spawn(sweeper(node.clone()));
     tokio::spawn(crate::probe::run(node.clone()));
     tokio::spawn(crate::realtime::run(node.clone()));
     tokio::spawn(crate::queue::dispatcher::run(node.clone()));
@@ -275,22 +274,6 @@ async fn wait_idle(node: &Node, limit: Duration) {
     let until = tokio::time::Instant::now() + limit;
     while node.calls.active() > 0 && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// Forgets admissions the transaction layer never picked up.
-async fn sweeper(node: Node) {
-    loop {
-        tokio::select! {
-            _ = node.stopping.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-        }
-        let gone = node.calls.sweep_stale(Duration::from_secs(32));
-        if gone > 0 {
-            warn!(gone, "forgot admitted calls that never started");
-        }
-        node.metrics
-            .set_calls_active(i64::from(node.calls.active()));
     }
 }
 

@@ -245,5 +245,24 @@ pub fn answer(local: SocketAddr, offer: &Offer, session_id: u64, version: u64) -
     s.into_bytes()
 }
 
+/// Writes our SDP offer, for an INVITE that came without one (delayed offer, RFC 3261
+/// §13.2.1): PCMU and PCMA, telephone-event/8000 as payload type 101, sendrecv. The answer comes
+/// in the ACK and is read with [`parse_offer`] (its first codec we take wins).
+pub fn offer(local: SocketAddr, session_id: u64, version: u64) -> Vec<u8> {
+    let ip = local.ip();
+    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
+    let mut s = String::with_capacity(256);
+    let _ = write!(
+        s,
+        "v=0\r\no=callfleet {session_id} {version} IN {family} {ip}\r\ns=callfleet\r\n"
+    );
+    let _ = write!(s, "c=IN {family} {ip}\r\nt=0 0\r\n");
+    let _ = write!(s, "m=audio {} RTP/AVP 0 8 101\r\n", local.port());
+    s.push_str("a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n");
+    s.push_str("a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n");
+    s.push_str("a=ptime:20\r\na=sendrecv\r\n");
+    s.into_bytes()
+}
+
 #[cfg(test)]
 mod tests;

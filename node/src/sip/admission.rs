@@ -1,7 +1,7 @@
 //! Admission of a new INVITE: the carrier allowlist (`carriers.allow` from the config, or a
 //! carrier from SQL as the configuration cache holds it: no query per INVITE), then the balancer's decision (handle here,
-//! `302` to another node, or `503`). A call kept here is entered in the call table at once, so
-//! a burst counts against capacity before any handler runs.
+//! `302` to another node, or `503`). The caller (`inbound`) enters a call kept here in the call
+//! table at once, so a burst counts against capacity before any handler runs.
 
 use std::net::SocketAddr;
 
@@ -21,9 +21,16 @@ pub const MARKER: &str = "cfr";
 /// What to do with a new INVITE.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    Handle,
-    Redirect { contact: String },
-    Busy { retry_after: u32 },
+    /// Keep the call here; `marked_by` names the node that redirected it, if one did.
+    Handle {
+        marked_by: Option<String>,
+    },
+    Redirect {
+        contact: String,
+    },
+    Busy {
+        retry_after: u32,
+    },
     Forbidden,
     Drop,
 }
@@ -32,8 +39,7 @@ pub enum Admission {
 pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
     if node.registrar.phone_at(src, now_ms()).is_some() {
         // One of our phones (hot-desk codes, calls to agents): handled here, never redirected.
-        keep(node, req, None);
-        return Admission::Handle;
+        return Admission::Handle { marked_by: None };
     }
     let src = src.ip();
     if !node.cfg.carriers.allows(src) && !node.realtime.get().carrier_allows(src) {
@@ -46,10 +52,7 @@ pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
     }
     let marked_by = marker(&req.uri);
     match node.balancer.decide(marked_by.is_some(), node.local_load()) {
-        Decision::Handle => {
-            keep(node, req, marked_by);
-            Admission::Handle
-        }
+        Decision::Handle => Admission::Handle { marked_by },
         Decision::Redirect { name, sip } => {
             node.metrics.redirect(&name);
             node.metrics.call_outcome(Outcome::Redirected);
@@ -64,14 +67,6 @@ pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
             }
         }
     }
-}
-
-/// Enters a call kept here in the call table.
-fn keep(node: &Node, req: &Request, marked_by: Option<String>) {
-    let call_id = super::front::call_id(req).unwrap_or("");
-    let from = header_uri(req, |h| matches!(h, Header::From(_)));
-    let to = header_uri(req, |h| matches!(h, Header::To(_)));
-    node.calls.admit(call_id, from, to, marked_by, now_ms());
 }
 
 /// The value of the redirect marker in a Request-URI, if any.

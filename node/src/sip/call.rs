@@ -14,12 +14,11 @@ use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::sip::{Header, StatusCode, Uri};
 use rsipstack::transaction::transaction::Transaction;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use super::admission;
 use super::ctx::CallCtx;
 use super::front;
-use crate::calls::CallState;
+use crate::calls::{CallEntry, CallState, CallUid};
 use crate::dialplan;
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{Mode, Session, Target};
@@ -45,41 +44,55 @@ impl Ended {
     }
 }
 
+/// No ACK for our 2xx within this long ends the call even if the transaction layer's own
+/// Timer H (64·T1 = 32 s) did not (RFC 3261 §13.3.1.4).
+const NO_ACK_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(40);
+
+/// How often the media gate looks for the caller's first RTP packet.
+const GATE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Runs the call to its end and writes its CDR.
-pub async fn run(node: Node, dialogs: Arc<DialogLayer>, tx: Transaction) {
+pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
+    // The front admitted this INVITE under its transaction key; take it.
+    let Some(uid) = node.calls.claim(&tx.key.to_string()) else {
+        // The watchdog answered it already (or it was never admitted).
+        debug!(key = %tx.key, "INVITE with no admitted call; answered 500");
+        if let Err(e) = tx.reply(StatusCode::ServerInternalError).await {
+            debug!(error = %e, "cannot answer an unclaimed INVITE");
+        }
+        return;
+    };
     let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
-    if !node.calls.contains(&call_id) {
-        // Admitted by the front but swept meanwhile, or admitted over TCP just now.
-        let from = admission::header_uri(&tx.original, |h| matches!(h, Header::From(_)));
-        let to = admission::header_uri(&tx.original, |h| matches!(h, Header::To(_)));
-        node.calls.admit(
-            &call_id,
-            from,
-            to,
-            admission::marker(&tx.original.uri),
-            now_ms(),
-        );
-    }
-    node.metrics
-        .set_calls_active(i64::from(node.calls.active()));
-    let ended = answer(&node, &dialogs, tx, &call_id).await;
-    finish(&node, &call_id, ended);
+    let ended = answer(&node, &dialogs, tx, uid, &call_id).await;
+    finish(&node, uid, ended);
 }
 
-async fn answer(node: &Node, dialogs: &DialogLayer, mut tx: Transaction, call_id: &str) -> Ended {
-    let offer = match sdp::parse_offer(tx.original.body()) {
-        Ok(o) => o,
-        Err(e) => {
-            debug!(call_id, error = %e, "cannot answer this SDP offer");
-            let _ = tx.reply(StatusCode::NotAcceptableHere).await;
-            return Ended::new("no_common_media", "node", 488);
+async fn answer(
+    node: &Node,
+    dialogs: &DialogLayer,
+    mut tx: Transaction,
+    uid: CallUid,
+    call_id: &str,
+) -> Ended {
+    // No SDP in the INVITE: a delayed offer, answered in the ACK.
+    let delayed = tx.original.body().iter().all(u8::is_ascii_whitespace);
+    let offer = if delayed {
+        None
+    } else {
+        match sdp::parse_offer(tx.original.body()) {
+            Ok(o) => Some(o),
+            Err(e) => {
+                debug!(call_id, error = %e, "cannot answer this SDP offer");
+                reply_or_log(&mut tx, StatusCode::NotAcceptableHere).await;
+                return Ended::new("no_common_media", "node", 488);
+            }
         }
     };
     let (socket, local) = match node.ports.bind().await {
         Ok(x) => x,
         Err(e) => {
             warn!(call_id, error = %e, "no RTP port");
-            let _ = tx.reply(StatusCode::ServiceUnavailable).await;
+            reply_or_log(&mut tx, StatusCode::ServiceUnavailable).await;
             return Ended::new("no_rtp_port", "node", 503);
         }
     };
@@ -90,7 +103,7 @@ async fn answer(node: &Node, dialogs: &DialogLayer, mut tx: Transaction, call_id
         Ok(d) => d,
         Err(e) => {
             warn!(call_id, error = %e, "cannot create the dialog");
-            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            reply_or_log(&mut tx, StatusCode::ServerInternalError).await;
             return Ended::new("error", "node", 500);
         }
     };
@@ -102,27 +115,50 @@ async fn answer(node: &Node, dialogs: &DialogLayer, mut tx: Transaction, call_id
             debug!(error = %e, "INVITE transaction ended with an error");
         }
     });
-    let ended = converse(node, &dialog, &mut states, call_id, offer, socket, local).await;
+    let call = Call {
+        uid,
+        call_id,
+        offer,
+        socket,
+        local,
+    };
+    let ended = converse(node, &dialog, &mut states, call).await;
     dialogs.remove_dialog(&id);
     ended
+}
+
+async fn reply_or_log(tx: &mut Transaction, status: StatusCode) {
+    if let Err(e) = tx.reply(status.clone()).await {
+        debug!(%status, error = %e, "cannot send a final response");
+    }
+}
+
+/// What `converse` needs of the call being answered.
+struct Call<'a> {
+    uid: CallUid,
+    call_id: &'a str,
+    /// The caller's SDP offer; `None` for a delayed offer (ours goes in the 200).
+    offer: Option<Offer>,
+    socket: tokio::net::UdpSocket,
+    local: std::net::SocketAddr,
 }
 
 async fn converse(
     node: &Node,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
-    call_id: &str,
-    offer: Offer,
-    socket: tokio::net::UdpSocket,
-    local: std::net::SocketAddr,
+    call: Call<'_>,
 ) -> Ended {
-    if let Some(entry) = node.calls.set_state(call_id, CallState::Ringing, now_ms()) {
+    let call_id = call.call_id;
+    if let Some(entry) = node.calls.set_state(call.uid, CallState::Ringing, now_ms()) {
         node.recorder
             .send(Record::Live(entry.to_live(&node.cfg.node.name)));
     }
     let delay = node.cfg.call.answer_delay;
     if !delay.is_zero() {
-        let _ = dialog.ringing(None, None);
+        if let Err(e) = dialog.ringing(None, None) {
+            debug!(call_id, error = %e, "cannot send 180 Ringing");
+        }
         let ring = tokio::time::sleep(delay);
         tokio::pin!(ring);
         loop {
@@ -133,27 +169,51 @@ async fn converse(
         }
     }
     let session_id: u64 = rand::random::<u32>().into();
-    let body = sdp::answer(local, &offer, session_id, 1);
+    let body = match &call.offer {
+        Some(offer) => sdp::answer(call.local, offer, session_id, 1),
+        None => sdp::offer(call.local, session_id, 1),
+    };
     let content_type = Header::ContentType("application/sdp".into());
     if let Err(e) = dialog.accept(Some(vec![content_type]), Some(body)) {
         debug!(call_id, error = %e, "cannot send 200 OK (caller gone?)");
         return Ended::new("cancelled", "caller", 487);
     }
     let at = now_ms();
-    node.calls.set_state(call_id, CallState::Answered, at);
+    node.calls.set_state(call.uid, CallState::Answered, at);
     node.recorder.send(Record::Answered {
         call_id: call_id.to_string(),
         at_ms: at,
     });
     node.metrics.call_outcome(Outcome::Answered);
-    let target = Target {
+    // Until the caller shows it wants media (its ACK, or its first RTP packet), nothing is
+    // sent: an INVITE's SDP alone never points our RTP at a third party.
+    let gated = |offer: &Offer| Target {
         remote: offer.remote,
         codec: offer.codec,
-        send: offer.direction.answer().we_send(),
+        send: false,
         dtmf_pt: offer.dtmf_pt,
     };
+    let first = call.offer.clone().unwrap_or_else(unknown_peer);
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
-    let media = Session::start(socket, local, target, Mode::Moh, node.moh.clone(), track);
+    let media = Session::start(
+        call.socket,
+        call.local,
+        gated(&first),
+        Mode::Moh,
+        node.moh.clone(),
+        track,
+    );
+    let offer = match peer_shows_up(node, dialog, states, &media, call.offer).await {
+        Ok(offer) => offer,
+        Err(ended) => {
+            media.stop();
+            return ended;
+        }
+    };
+    media.retarget(Target {
+        send: offer.direction.answer().we_send(),
+        ..gated(&offer)
+    });
     let mut ctx = CallCtx::new(node, dialog, states, &media, call_id, session_id);
     let ended = match dialplan::route(node, &ctx.dialled) {
         dialplan::Route::Hold => talk(&mut ctx).await,
@@ -167,6 +227,83 @@ async fn converse(
         "media stopped"
     );
     ended
+}
+
+/// Placeholder media description before a delayed offer's answer: no address, PCMU.
+fn unknown_peer() -> Offer {
+    Offer {
+        remote: None,
+        codec: sdp::Codec::Pcmu,
+        dtmf_pt: None,
+        direction: sdp::Direction::SendRecv,
+    }
+}
+
+/// Waits for the caller's ACK (which carries the answer to a delayed offer) or its first RTP
+/// packet; the call ends instead when the ACK never comes (Timer H), the caller goes, or the
+/// node stops. Returns the media description to use.
+async fn peer_shows_up(
+    node: &Node,
+    dialog: &InviteDialog,
+    states: &mut UnboundedReceiver<DialogState>,
+    media: &Session,
+    offer: Option<Offer>,
+) -> Result<Offer, Ended> {
+    let backstop = tokio::time::sleep(NO_ACK_BACKSTOP);
+    tokio::pin!(backstop);
+    let mut poll = tokio::time::interval(GATE_POLL);
+    loop {
+        tokio::select! {
+            st = states.recv() => match st {
+                None => return Err(Ended::new("error", "node", 500)),
+                Some(DialogState::Terminated(_, reason)) => return Err(from_reason(&reason, true)),
+                Some(DialogState::Confirmed(..)) => return delayed_answer(dialog, offer),
+                Some(_) => {}
+            },
+            _ = poll.tick(), if offer.is_some() => {
+                if media.stats().received.load(Ordering::Relaxed) > 0 {
+                    if let Some(o) = offer {
+                        return Ok(o);
+                    }
+                }
+            }
+            _ = &mut backstop => {
+                info!(id = %dialog.id(), "no ACK for our 200 OK; ending the call");
+                if let Err(e) = dialog.bye().await {
+                    debug!(error = %e, "cannot send BYE");
+                }
+                return Err(Ended::new("no_ack", "caller", 408));
+            }
+            _ = node.hangup.cancelled() => {
+                if let Err(e) = dialog.bye().await {
+                    debug!(error = %e, "cannot send BYE");
+                }
+                return Err(Ended::new("node_shutdown", "node", 200));
+            }
+        }
+    }
+}
+
+/// The media description once the ACK came: the INVITE's offer, or the answer in the ACK to
+/// our delayed-offer SDP (none usable: the call ends with BYE, cause `no_common_media`).
+fn delayed_answer(dialog: &InviteDialog, offer: Option<Offer>) -> Result<Offer, Ended> {
+    if let Some(o) = offer {
+        return Ok(o);
+    }
+    let ack = dialog.last_remote_ack();
+    match ack.as_ref().map(|a| sdp::parse_offer(a.body())) {
+        Some(Ok(answer)) => Ok(answer),
+        other => {
+            debug!(id = %dialog.id(), ?other, "no usable SDP answer in the ACK");
+            let d = dialog.clone();
+            tokio::spawn(async move {
+                if let Err(e) = d.bye().await {
+                    debug!(error = %e, "cannot send BYE");
+                }
+            });
+            Err(Ended::new("no_common_media", "node", 488))
+        }
+    }
 }
 
 /// States that end a call before it is answered.
@@ -202,11 +339,10 @@ pub(crate) fn from_reason(reason: &TerminatedReason, answered: bool) -> Ended {
 }
 
 /// Closes the call: out of the table, CDR and live-call row written, metrics updated.
-fn finish(node: &Node, call_id: &str, ended: Ended) {
-    let Some(entry) = node.calls.remove(call_id) else {
+fn finish(node: &Node, uid: CallUid, ended: Ended) {
+    let Some(entry) = node.calls.remove(uid) else {
         return;
     };
-    let name = &node.cfg.node.name;
     if entry.answered_at_ms.is_none() {
         node.metrics.call_outcome(if ended.cause == "cancelled" {
             Outcome::Cancelled
@@ -216,12 +352,17 @@ fn finish(node: &Node, call_id: &str, ended: Ended) {
     }
     node.metrics
         .set_calls_active(i64::from(node.calls.active()));
+    record_end(node, entry, ended);
+}
+
+/// Writes the end of a call taken out of the table: its live-call row deleted, its CDR.
+pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
     node.recorder.send(Record::Gone {
-        call_id: call_id.to_string(),
+        call_id: entry.call_id.clone(),
     });
     node.recorder.send(Record::Cdr(Cdr {
-        node: name.clone(),
-        call_id: call_id.to_string(),
+        node: node.cfg.node.name.clone(),
+        call_id: entry.call_id,
         from_uri: entry.from_uri,
         to_uri: entry.to_uri,
         started_at_ms: entry.started_at_ms,

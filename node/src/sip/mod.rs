@@ -1,27 +1,34 @@
 //! SIP for the node: UDP (through the [`front`]) and TCP on `sip.listen`, rsipstack's
 //! transaction and dialog layers behind our own types, the admission decision, and calls.
 //!
-//! Layout: `front` (UDP datagrams: parse, 400, stateless 100/302/403/503), `reply` (stateless
-//! responses), `malformed` (bad-input checks), `admission` (allowlist + balancer), `uas`
-//! (transaction dispatch), `call` (one answered call).
+//! Layout: `front` (the UDP socket), `stream` (TCP accept and framing), `inbound` (the one
+//! path of every message from either: checks, the one parse, stateless 100/302/403/503/4xx,
+//! hand-on to rsipstack), `reply` (stateless responses), `malformed` (bad-input checks),
+//! `admission` (allowlist + balancer), `uas` (transaction dispatch), `call` (one answered
+//! call), and the watchdog that answers admitted INVITEs nobody took.
 
 pub mod admission;
 pub mod call;
 pub mod ctx;
 pub mod front;
+pub mod inbound;
+pub mod loglimit;
 pub mod malformed;
 pub mod reply;
+pub mod stream;
 pub mod uas;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use callfleet_web::Outcome;
 use rsipstack::dialog::dialog_layer::DialogLayer;
-use rsipstack::transport::tcp_listener::TcpListenerConnection;
+use rsipstack::sip::Transport;
 use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::TransportLayer;
+use rsipstack::transport::{SipAddr, SipConnection, TransportLayer};
 use rsipstack::EndpointBuilder;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
@@ -40,8 +47,8 @@ pub enum SipError {
     Stack(#[from] Box<rsipstack::Error>),
 }
 
-/// Datagrams queued between the front and the transaction layer.
-const FRONT_QUEUE: usize = 16_384;
+/// How long an admitted INVITE may wait for its handler before the watchdog answers it.
+const CLAIM_DEADLINE: Duration = Duration::from_secs(5);
 /// Kernel receive buffer asked for the SIP UDP socket (bursts of carrier INVITEs).
 const UDP_RCVBUF: usize = 8 << 20;
 
@@ -56,36 +63,23 @@ impl SipHandle {
     }
 }
 
-/// Binds UDP and TCP on `sip.listen` and starts the front, the endpoint and the dispatcher.
+/// Binds UDP and TCP on `sip.listen` and starts the front, the TCP layer, the endpoint, the
+/// dispatcher and the watchdog.
 pub async fn start(node: Node) -> Result<SipHandle, SipError> {
     let listen = node.cfg.sip.listen;
     let advertise = node.cfg.sip_advertise();
     let cancel = CancellationToken::new();
     let udp = bind_udp(listen)?;
-    // rsipstack binds TCP itself later and only logs a failure; check the port now.
-    drop(
-        std::net::TcpListener::bind(listen).map_err(|source| SipError::Bind {
-            transport: "TCP",
-            addr: listen,
-            source,
-        })?,
-    );
+    let tcp = bind_tcp(listen)?;
 
-    let (to_stack, from_front) = mpsc::channel(FRONT_QUEUE);
-    let front_socket = front::FrontSocket::new(udp.clone(), from_front, node.clone());
+    let front_socket = front::FrontSocket::new(udp.clone(), node.clone());
     let external = (advertise != listen).then_some(advertise);
     let udp_conn =
         UdpConnection::from_socket(Arc::new(front_socket), external, Some(cancel.child_token()))
             .await
             .map_err(Box::new)?;
     let transport = TransportLayer::new(cancel.child_token());
-    transport.add_transport(udp_conn.into());
-    transport.add_transport(
-        TcpListenerConnection::new(listen, external)
-            .await
-            .map_err(Box::new)?
-            .into(),
-    );
+    transport.add_transport(udp_conn.clone().into());
 
     let endpoint = EndpointBuilder::new()
         .with_user_agent(concat!("callfleet/", env!("CARGO_PKG_VERSION")))
@@ -93,15 +87,78 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
         .with_cancel_token(cancel.clone())
         .build();
     let incoming = endpoint.incoming_transactions().map_err(Box::new)?;
-    let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
+    let stack = endpoint.inner.clone();
+    let dialogs = Arc::new(DialogLayer::new(stack.clone()));
     // Agent legs are dialled through the same dialog layer.
     let _ = node.queue.dialogs.set(dialogs.clone());
     tokio::spawn(async move {
         endpoint.serve().await;
     });
-    tokio::spawn(front::run(node.clone(), udp, to_stack, cancel.clone()));
+    let udp_sip: SipConnection = udp_conn.into();
+    tokio::spawn(front::run(
+        node.clone(),
+        udp,
+        stack.clone(),
+        udp_sip,
+        cancel.clone(),
+    ));
+    let tcp_local = SipAddr {
+        r#type: Some(Transport::Tcp),
+        addr: advertise.into(),
+    };
+    tokio::spawn(stream::serve(
+        node.clone(),
+        tcp,
+        stack,
+        tcp_local,
+        cancel.clone(),
+    ));
+    tokio::spawn(watchdog(node.clone(), cancel.clone()));
     tokio::spawn(uas::accept_loop(node, dialogs, incoming));
     Ok(SipHandle { cancel })
+}
+
+/// Every admitted INVITE gets a final answer: one whose handler has not taken it within
+/// [`CLAIM_DEADLINE`] is answered `500` statelessly, its slot freed and its CDR written.
+async fn watchdog(node: Node, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        let expired = node.calls.expire_pending(CLAIM_DEADLINE);
+        if expired.is_empty() {
+            continue;
+        }
+        warn!(
+            count = expired.len(),
+            "admitted INVITEs no handler took; answered 500"
+        );
+        for (entry, give_up) in expired {
+            give_up();
+            node.metrics.call_outcome(Outcome::Failed);
+            call::record_end(&node, entry, call::Ended::new("not_taken", "node", 500));
+        }
+        node.metrics
+            .set_calls_active(i64::from(node.calls.active()));
+    }
+}
+
+fn bind_tcp(listen: SocketAddr) -> Result<tokio::net::TcpListener, SipError> {
+    let err = |source| SipError::Bind {
+        transport: "TCP",
+        addr: listen,
+        source,
+    };
+    let domain = socket2::Domain::for_address(listen);
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
+        .map_err(err)?;
+    sock.set_reuse_address(true).map_err(err)?;
+    sock.set_nonblocking(true).map_err(err)?;
+    sock.bind(&listen.into()).map_err(err)?;
+    sock.listen(1024).map_err(err)?;
+    let std_listener: std::net::TcpListener = sock.into();
+    tokio::net::TcpListener::from_std(std_listener).map_err(err)
 }
 
 fn bind_udp(listen: SocketAddr) -> Result<Arc<tokio::net::UdpSocket>, SipError> {

@@ -2,7 +2,6 @@
 //! in-dialog requests to their dialog, new INVITEs to a call, REGISTERs to the registrar,
 //! OPTIONS answered, the rest refused with the right status.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -11,7 +10,6 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use tracing::debug;
 
-use super::admission::{self, Admission};
 use super::{call, front};
 use crate::node::Node;
 
@@ -37,12 +35,6 @@ async fn dispatch(
     dialogs: Arc<DialogLayer>,
     mut tx: Transaction,
 ) -> rsipstack::Result<()> {
-    let reliable = tx.connection.as_ref().is_some_and(|c| c.is_reliable());
-    if reliable {
-        // The UDP front counted datagrams already; stream transports are counted here.
-        node.metrics
-            .sip_request(tx.original.method.to_string().as_str());
-    }
     if let Some(mut dialog) = dialogs.match_dialog(&tx) {
         return dialog.handle(&mut tx).await;
     }
@@ -50,9 +42,7 @@ async fn dispatch(
     match tx.original.method {
         Method::Invite if in_dialog => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
         Method::Invite => {
-            if reliable && !admit_stream_invite(&node, &mut tx).await? {
-                return Ok(());
-            }
+            // Admitted by the front (`inbound`), UDP or TCP alike.
             call::run(node, dialogs, tx).await;
             Ok(())
         }
@@ -75,43 +65,6 @@ async fn dispatch(
                 None,
             )
             .await
-        }
-    }
-}
-
-/// Admission for an INVITE that came over TCP (the UDP front admits its own); answers it
-/// itself unless the call stays here.
-async fn admit_stream_invite(node: &Node, tx: &mut Transaction) -> rsipstack::Result<bool> {
-    let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
-    if node.calls.contains(&call_id) {
-        return Ok(true);
-    }
-    let src: Option<SocketAddr> = tx
-        .connection
-        .as_ref()
-        .and_then(|c| c.get_remote_addr())
-        .and_then(|a| a.get_socketaddr().ok());
-    let Some(src) = src else {
-        tx.reply(StatusCode::Forbidden).await?;
-        return Ok(false);
-    };
-    tx.send_trying().await.ok();
-    match admission::admit(node, &tx.original, src) {
-        Admission::Handle => Ok(true),
-        Admission::Drop => Ok(false),
-        Admission::Forbidden => tx.reply(StatusCode::Forbidden).await.map(|_| false),
-        Admission::Redirect { contact } => {
-            let contact = Header::Contact(rsipstack::sip::Contact::new(format!("<{contact}>")));
-            tx.reply_with(StatusCode::MovedTemporarily, vec![contact], None)
-                .await
-                .map(|_| false)
-        }
-        Admission::Busy { retry_after } => {
-            let retry =
-                Header::RetryAfter(rsipstack::sip::RetryAfter::new(retry_after.to_string()));
-            tx.reply_with(StatusCode::ServiceUnavailable, vec![retry], None)
-                .await
-                .map(|_| false)
         }
     }
 }

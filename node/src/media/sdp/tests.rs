@@ -79,3 +79,19 @@ fn answer_mirrors_codec_and_direction() {
     let again = parse_offer(sdp.as_bytes()).expect("our answer parses as SDP");
     assert_eq!(again.codec, Codec::Pcma);
 }
+
+#[test]
+fn our_offer_lists_both_codecs_and_an_answer_to_it_parses() {
+    let local: SocketAddr = "127.0.0.11:16000".parse().unwrap();
+    let ours = String::from_utf8(offer(local, 7, 1)).unwrap();
+    assert!(ours.contains("m=audio 16000 RTP/AVP 0 8 101\r\n"), "{ours}");
+    let parsed = parse_offer(ours.as_bytes()).expect("our offer parses");
+    assert_eq!(parsed.codec, Codec::Pcmu);
+    assert_eq!(parsed.dtmf_pt, Some(101));
+    // A peer that answers with PCMA only.
+    let answer = "v=0\r\no=- 1 1 IN IP4 127.0.0.9\r\ns=-\r\nc=IN IP4 127.0.0.9\r\nt=0 0\r\n\
+                  m=audio 4000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n";
+    let taken = parse_offer(answer.as_bytes()).expect("answer parses");
+    assert_eq!(taken.codec, Codec::Pcma);
+    assert_eq!(taken.remote, Some("127.0.0.9:4000".parse().unwrap()));
+}

@@ -1,0 +1,305 @@
+//! SIP over TCP: our own accept loop and framing. rsipstack's TCP transport reads a
+//! connection with no limit on how long a half message may take, no cap on connections per
+//! source, and closes the connection on any frame its parser refuses; none of that can be
+//! changed from outside. So this layer accepts the connections (at most
+//! `sip.tcp_max_per_source` per address), cuts messages by Content-Length (a head and body
+//! must be whole within `sip.tcp_message_timeout`; a connection idle for
+//! `sip.tcp_idle_timeout` is closed), and gives each message to the same
+//! [`inbound::inspect`] as UDP datagrams. A message handed on travels with rsipstack's own
+//! [`TcpConnection`] for this stream, whose write half rsipstack answers on; we keep its read
+//! half.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rsipstack::sip::Transport;
+use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::transport::tcp::TcpConnection;
+use rsipstack::transport::{SipAddr, SipConnection};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use super::front;
+use super::inbound::{self, ReplyPath, Wire};
+use super::malformed::{self, raw};
+use crate::node::Node;
+
+/// Largest SIP message taken from a stream (head and body).
+pub const MAX_MESSAGE: usize = 65_535;
+
+/// What the front of a stream's buffer holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    /// Not a whole message yet.
+    Incomplete,
+    /// `n` bytes of CRLF keep-alive; `pong` when it was a ping (CRLFCRLF, RFC 5626).
+    KeepAlive { n: usize, pong: bool },
+    /// A whole message of `n` bytes.
+    Message(usize),
+    /// A head that cannot be framed (bad Content-Length, too large): the connection ends
+    /// after the answer, since the stream cannot be resynchronised.
+    Unframeable(raw::RawDefect),
+}
+
+/// Cuts the next frame off the front of `buf` (pure).
+pub fn frame(buf: &[u8]) -> Frame {
+    if buf.starts_with(b"\r\n\r\n") {
+        return Frame::KeepAlive { n: 4, pong: true };
+    }
+    if buf.starts_with(b"\r\n") && buf.get(2) != Some(&b'\r') {
+        return Frame::KeepAlive { n: 2, pong: false };
+    }
+    if buf == b"\r\n\r" || buf == b"\r" {
+        return Frame::Incomplete;
+    }
+    let Some(head) = raw::head_end(buf) else {
+        return if buf.len() > MAX_MESSAGE {
+            Frame::Unframeable(raw::RawDefect::NoEnd)
+        } else {
+            Frame::Incomplete
+        };
+    };
+    let length = match content_length(buf.get(..head).unwrap_or_default()) {
+        Ok(l) => l,
+        Err(d) => return Frame::Unframeable(d),
+    };
+    let total = head.saturating_add(length);
+    if total > MAX_MESSAGE {
+        return Frame::Unframeable(raw::RawDefect::BadContentLength);
+    }
+    if buf.len() < total {
+        Frame::Incomplete
+    } else {
+        Frame::Message(total)
+    }
+}
+
+/// The Content-Length of a head (0 when absent); a doubled or malformed one cannot frame.
+fn content_length(head: &[u8]) -> Result<usize, raw::RawDefect> {
+    let text = String::from_utf8_lossy(head);
+    let mut found = None;
+    for line in text.split("\r\n").skip(1) {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim_end_matches([' ', '\t']);
+        if name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("l") {
+            if found.is_some() {
+                return Err(raw::RawDefect::Doubled("Content-Length"));
+            }
+            let v = value.trim_matches([' ', '\t']);
+            if v.is_empty() || v.len() > 9 || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(raw::RawDefect::BadContentLength);
+            }
+            found = Some(v.parse().map_err(|_| raw::RawDefect::BadContentLength)?);
+        }
+    }
+    Ok(found.unwrap_or(0))
+}
+
+/// Open connections per source address.
+#[derive(Clone, Default)]
+struct PerSource(Arc<Mutex<HashMap<IpAddr, u32>>>);
+
+impl PerSource {
+    fn take(&self, ip: IpAddr, max: u32) -> Option<SourceSlot> {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot {
+            table: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place in [`PerSource`], given back on drop.
+struct SourceSlot {
+    table: PerSource,
+    ip: IpAddr,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut map = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` until `stop`.
+pub async fn serve(
+    node: Node,
+    listener: TcpListener,
+    stack: EndpointInnerRef,
+    local: SipAddr,
+    stop: CancellationToken,
+) {
+    let per_source = PerSource::default();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    debug!(error = %e, "TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        let Some(slot) = per_source.take(peer.ip(), node.cfg.sip.tcp_max_per_source) else {
+            node.metrics.sip_malformed();
+            inbound::log_refused("too many TCP connections from one address", peer, 0);
+            continue;
+        };
+        let conn = Connection {
+            node: node.clone(),
+            stack: stack.clone(),
+            local: local.clone(),
+            stop: stop.child_token(),
+        };
+        tokio::spawn(async move {
+            conn.run(stream, peer).await;
+            drop(slot);
+        });
+    }
+}
+
+struct Connection {
+    node: Node,
+    stack: EndpointInnerRef,
+    local: SipAddr,
+    stop: CancellationToken,
+}
+
+impl Connection {
+    async fn run(self, stream: TcpStream, peer: SocketAddr) {
+        let token = self.stop.clone();
+        let tcp = match TcpConnection::from_stream(stream, self.local.clone(), Some(token.clone()))
+        {
+            Ok(t) => t,
+            Err(e) => {
+                debug!(%peer, error = %e, "cannot take a TCP connection");
+                return;
+            }
+        };
+        let reader = tcp.inner.read_half.lock().await.take();
+        let conn = SipConnection::Tcp(tcp);
+        if let Some(reader) = reader {
+            self.read(reader, &conn, peer).await;
+        }
+        // rsipstack stops using the connection for in-dialog requests once its token is
+        // cancelled.
+        token.cancel();
+        if let Err(e) = conn.close().await {
+            debug!(%peer, error = %e, "closing a TCP connection");
+        }
+    }
+
+    async fn read(
+        &self,
+        mut reader: tokio::io::ReadHalf<TcpStream>,
+        conn: &SipConnection,
+        peer: SocketAddr,
+    ) {
+        let cfg = &self.node.cfg.sip;
+        let path = ReplyPath::Stream(conn.clone());
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 16 * 1024];
+        // When the message begun in `buf` must be whole.
+        let mut message_deadline: Option<Instant> = None;
+        loop {
+            let deadline =
+                message_deadline.unwrap_or_else(|| Instant::now() + cfg.tcp_idle_timeout);
+            let n = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep_until(deadline) => {
+                    debug!(%peer, partial = buf.len(), "TCP connection timed out; closed");
+                    return;
+                }
+                r = reader.read(&mut chunk) => match r {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => n,
+                },
+            };
+            buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            let before = buf.len();
+            if !self.drain(&mut buf, &path, conn, peer).await {
+                return;
+            }
+            let consumed = buf.len() < before;
+            message_deadline = match (buf.is_empty(), message_deadline) {
+                (true, _) => None,
+                (false, Some(d)) if !consumed => Some(d),
+                (false, _) => Some(Instant::now() + cfg.tcp_message_timeout),
+            };
+        }
+    }
+
+    /// Handles every whole frame at the front of `buf`; false when the connection must end.
+    async fn drain(
+        &self,
+        buf: &mut Vec<u8>,
+        path: &ReplyPath,
+        conn: &SipConnection,
+        peer: SocketAddr,
+    ) -> bool {
+        loop {
+            match frame(buf) {
+                Frame::Incomplete => return true,
+                Frame::KeepAlive { n, pong } => {
+                    buf.drain(..n.min(buf.len()));
+                    if pong {
+                        path.send(&self.node, b"\r\n").await;
+                    }
+                }
+                Frame::Unframeable(defect) => {
+                    self.node.metrics.sip_malformed();
+                    inbound::log_refused("TCP message cannot be framed", peer, 400);
+                    if let Some(reply) =
+                        malformed::reply_for_raw(buf, peer, 400, &defect.to_string(), None)
+                    {
+                        path.send(&self.node, &reply).await;
+                    }
+                    return false;
+                }
+                Frame::Message(n) => {
+                    let message: Vec<u8> = buf.drain(..n.min(buf.len())).collect();
+                    let wire = Wire {
+                        bytes: &message,
+                        src: peer,
+                        transport: Transport::Tcp,
+                        path,
+                    };
+                    let verdict = inbound::inspect(&self.node, &self.stack, &wire);
+                    front::deliver(
+                        &self.node,
+                        &self.stack,
+                        conn,
+                        path,
+                        peer,
+                        Transport::Tcp,
+                        verdict,
+                    )
+                    .await;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
