@@ -40,6 +40,11 @@ pub struct CallEntry {
     pub queue: Option<String>,
     /// The agent the call is (or was) connected to.
     pub agent: Option<String>,
+    /// Where the INVITE came from (the caller's signalling address).
+    pub source: Option<std::net::SocketAddr>,
+    /// The phone (device extension) whose digest credentials the INVITE carried; `None` for
+    /// calls that are not a phone's (carriers). Never taken from the From header.
+    pub device: Option<String>,
     admitted: Instant,
 }
 
@@ -92,6 +97,8 @@ impl CallTable {
                 redirected_from,
                 queue: None,
                 agent: None,
+                source: None,
+                device: None,
                 admitted: Instant::now(),
             },
         );
@@ -108,6 +115,28 @@ impl CallTable {
             e.answered_at_ms = Some(now_ms);
         }
         Some(e.clone())
+    }
+
+    /// Notes who sent the INVITE: its source address and, for a phone's call, the device
+    /// that authenticated.
+    pub fn set_caller(
+        &self,
+        call_id: &str,
+        source: Option<std::net::SocketAddr>,
+        device: Option<String>,
+    ) {
+        if let Some(e) = self.lock().get_mut(call_id) {
+            e.source = source;
+            e.device = device;
+        }
+    }
+
+    /// The call's signalling source and authenticated device (see [`CallTable::set_caller`]).
+    pub fn caller(&self, call_id: &str) -> (Option<std::net::SocketAddr>, Option<String>) {
+        self.lock()
+            .get(call_id)
+            .map(|e| (e.source, e.device.clone()))
+            .unwrap_or_default()
     }
 
     /// Notes the queue and/or agent serving a call (kept for its CDR).
@@ -185,6 +214,20 @@ mod tests {
         let e = t.set_state("a", CallState::Answered, 10).expect("present");
         assert_eq!(e.answered_at_ms, Some(10));
         assert_eq!(t.snapshot("n").len(), 2);
+        assert_eq!(t.caller("b"), (None, None));
+        t.set_caller(
+            "b",
+            Some("127.0.0.1:5060".parse().expect("addr")),
+            Some("2001".into()),
+        );
+        assert_eq!(
+            t.caller("b"),
+            (
+                Some("127.0.0.1:5060".parse().expect("addr")),
+                Some("2001".into())
+            )
+        );
+        assert_eq!(t.caller("gone"), (None, None));
         assert!(t.remove("a").is_some());
         assert!(t.remove("a").is_none());
         assert_eq!(t.active(), 1);

@@ -14,7 +14,8 @@
 //! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
 //! - `shed`: the load-shedding policy;
 //! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
-//!   bindings) and `locate` finds where an extension is;
+//!   bindings) and `locate` finds where an extension is; phones' INVITEs get `407` digest;
+//! - `throttle`: the limits on guessing (phone passwords, hot-desk PINs), sans-IO;
 //! - `cli`: the `callfleet` subcommands (`demo`, `doctor`, `migrate`, `node drain`).
 
 #![forbid(unsafe_code)]
@@ -34,6 +35,7 @@ pub mod records;
 pub mod registrar;
 pub mod shed;
 pub mod sip;
+pub mod throttle;
 
 /// Wall-clock milliseconds since the UNIX epoch (heartbeats and records use wall time).
 pub fn now_ms() -> i64 {

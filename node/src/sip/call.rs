@@ -46,8 +46,11 @@ impl Ended {
 }
 
 /// Runs the call to its end and writes its CDR.
-pub async fn run(node: Node, dialogs: Arc<DialogLayer>, tx: Transaction) {
+pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
     let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
+    let Some(caller) = super::phone::identify(&node, &mut tx, &call_id).await else {
+        return; // a phone's INVITE challenged (407) or refused: not a call
+    };
     if !node.calls.contains(&call_id) {
         // Admitted by the front but swept meanwhile, or admitted over TCP just now.
         let from = admission::header_uri(&tx.original, |h| matches!(h, Header::From(_)));
@@ -60,6 +63,8 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, tx: Transaction) {
             now_ms(),
         );
     }
+    node.calls
+        .set_caller(&call_id, caller.source, caller.device);
     node.metrics
         .set_calls_active(i64::from(node.calls.active()));
     let ended = answer(&node, &dialogs, tx, &call_id).await;

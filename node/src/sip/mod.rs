@@ -3,13 +3,15 @@
 //!
 //! Layout: `front` (UDP datagrams: parse, 400, stateless 100/302/403/503), `reply` (stateless
 //! responses), `malformed` (bad-input checks), `admission` (allowlist + balancer), `uas`
-//! (transaction dispatch), `call` (one answered call).
+//! (transaction dispatch), `phone` (a phone's INVITE authenticated with `407` digest), `call`
+//! (one answered call).
 
 pub mod admission;
 pub mod call;
 pub mod ctx;
 pub mod front;
 pub mod malformed;
+pub mod phone;
 pub mod reply;
 pub mod uas;
 

@@ -10,6 +10,7 @@ pub mod http;
 pub mod lockd;
 pub mod phone;
 pub mod queue;
+pub mod raw_phone;
 pub mod uac;
 
 use std::net::SocketAddr;

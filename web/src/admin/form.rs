@@ -7,8 +7,6 @@ use std::net::IpAddr;
 
 use callfleet_store::{Agent, Carrier, Member, Queue, UserRole, VipCaller};
 
-use crate::auth::sha256_hex;
-
 /// Queue strategies (the schema accepts these only).
 pub const STRATEGIES: [&str; 7] = [
     "ringall",
@@ -290,11 +288,6 @@ pub fn vip(f: &Fields, queue: &str) -> Result<VipCaller, Invalid> {
     })
 }
 
-/// How agent PINs are stored, as the dialplan checks them: SHA-256 hex of `ext:pin`.
-pub fn pin_hash(ext: &str, pin: &str) -> String {
-    sha256_hex(format!("{ext}:{pin}").as_bytes())
-}
-
 /// A new agent (or new settings for one): extension, name, PIN (digits, dialled as DTMF),
 /// daily limit (empty = none). Stored with the PIN's hash only.
 pub fn agent(f: &Fields, now_ms: i64) -> Result<Agent, Invalid> {
@@ -311,7 +304,8 @@ pub fn agent(f: &Fields, now_ms: i64) -> Result<Agent, Invalid> {
         "" => None,
         v => Some(int("daily limit", v, 0, MAX_DAILY_LIMIT, None)?),
     };
-    let mut agent = Agent::new(&ext, &name, &pin_hash(&ext, pin), now_ms);
+    let hash = callfleet_store::pin::hash(&ext, pin).map_err(|e| invalid("PIN", e.to_string()))?;
+    let mut agent = Agent::new(&ext, &name, &hash, now_ms);
     agent.daily_limit = daily_limit;
     Ok(agent)
 }

