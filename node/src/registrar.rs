@@ -207,9 +207,9 @@ impl Registrar {
     /// Handles one REGISTER from `src` at `now_ms`.
     pub async fn register(&self, req: &Request, src: Source, now_ms: i64) -> Reply {
         let aor = to_user(req).unwrap_or_default();
-        if !self.gate_open(AuthKind::Register, src.addr, &aor, now_ms) {
+        let Some(attempt) = self.attempt(AuthKind::Register, src.addr, &aor, now_ms) else {
             return Reply::status(StatusCode::Forbidden);
-        }
+        };
         let creds = match self.credentials(req, false) {
             Ok(Some(c)) => c,
             Ok(None) => return self.challenge(now_ms, false),
@@ -225,7 +225,7 @@ impl Registrar {
         };
         if creds.username != aor {
             info!(user = %creds.username, %aor, %src.addr, "REGISTER refused: user registers another AOR");
-            self.failed(AuthKind::Register, src.addr, &aor, now_ms);
+            attempt.failed(now_ms);
             return Reply::status(StatusCode::Forbidden);
         }
         let device = match self.inner.store.device(&aor).await {
@@ -242,7 +242,7 @@ impl Registrar {
             .verify(&creds, ha1, "REGISTER", uri_ok, now_ms);
         match verdict {
             Verdict::Accept { .. } => {
-                self.succeeded(src.addr, &aor, now_ms);
+                attempt.succeeded(now_ms);
                 self.bind(&aor, req, src, now_ms).await
             }
             Verdict::Challenge { stale, why } => {
@@ -251,7 +251,7 @@ impl Registrar {
             }
             Verdict::Forbidden { why } => {
                 info!(%aor, ?why, %src.addr, "REGISTER refused");
-                self.failed(AuthKind::Register, src.addr, &aor, now_ms);
+                attempt.failed(now_ms);
                 Reply::status(StatusCode::Forbidden)
             }
             Verdict::BadRequest { why } => {

@@ -5,6 +5,11 @@
 //! `max_ban` (growing backoff, as Kamailio's pike/htable setups do). A banned key is refused
 //! before any password work. Time comes in as `now_ms`.
 //!
+//! A check is admitted ([`Throttle::admit`]) before its password work and counted as pending
+//! until its outcome ([`Throttle::failure`], [`Throttle::success`], [`Throttle::abandon`]):
+//! a key whose failures plus pending checks reach `max_failures` admits nothing more, so a
+//! burst of concurrent guesses gets no more checks than the limit.
+//!
 //! Optionally (`trust_ms > 0`), a peer that succeeded for a subject is trusted for that
 //! subject: no ban refuses it that subject, so guessing at someone's extension from elsewhere
 //! cannot lock the real phone out. The peer key is finer than the source key (a phone's exact
@@ -79,7 +84,8 @@ impl Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
     Open,
-    /// Refuse it without checking: `scope` is banned until `until_ms`.
+    /// Refuse it without checking: `scope` is banned until `until_ms`, or (`until_ms` is now)
+    /// has as many checks in flight as it has failures left.
     Closed {
         scope: Scope,
         until_ms: i64,
@@ -98,6 +104,8 @@ pub struct Ban {
 #[derive(Debug, Clone, Copy, Default)]
 struct Entry {
     failures: u32,
+    /// Checks admitted whose outcome is not known yet.
+    pending: u32,
     window_start_ms: i64,
     banned_until_ms: i64,
     strikes: u32,
@@ -130,11 +138,31 @@ impl Entry {
         Some((self.banned_until_ms, self.strikes))
     }
 
-    /// Nothing left to remember: no ban running or to grow, no failures in the window.
+    /// Failures that still count (in the current window).
+    fn live_failures(&self, p: &Policy, now_ms: i64) -> u32 {
+        if now_ms.saturating_sub(self.window_start_ms) > p.window_ms {
+            0
+        } else {
+            self.failures
+        }
+    }
+
+    /// Why nothing more may be checked now, if so: the end of the ban, or `now_ms` when the
+    /// checks in flight may use up the failures left.
+    fn closed(&self, p: &Policy, now_ms: i64) -> Option<i64> {
+        if self.banned_until_ms > now_ms {
+            return Some(self.banned_until_ms);
+        }
+        let budget = self.live_failures(p, now_ms).saturating_add(self.pending);
+        (budget >= p.max_failures).then_some(now_ms)
+    }
+
+    /// Nothing left to remember: no ban running or to grow, no failures in the window, no
+    /// check in flight.
     fn forgettable(&self, p: &Policy, now_ms: i64) -> bool {
         let ban_over = now_ms.saturating_sub(self.banned_until_ms) > p.max_ban_ms;
         let window_over = now_ms.saturating_sub(self.window_start_ms) > p.window_ms;
-        (self.strikes == 0 || ban_over) && (self.failures == 0 || window_over)
+        (self.strikes == 0 || ban_over) && (self.failures == 0 || window_over) && self.pending == 0
     }
 }
 
@@ -145,14 +173,11 @@ struct Ledger<K> {
 }
 
 impl<K: Hash + Eq + Clone> Ledger<K> {
-    fn banned_until(&self, key: &K, now_ms: i64) -> Option<i64> {
-        self.map
-            .get(key)
-            .map(|e| e.banned_until_ms)
-            .filter(|&until| until > now_ms)
+    fn closed(&self, key: &K, p: &Policy, now_ms: i64) -> Option<i64> {
+        self.map.get(key).and_then(|e| e.closed(p, now_ms))
     }
 
-    fn fail(&mut self, key: &K, p: &Policy, now_ms: i64) -> Option<(i64, u32)> {
+    fn entry(&mut self, key: &K, p: &Policy, now_ms: i64) -> &mut Entry {
         if !self.map.contains_key(key) {
             make_room(
                 &mut self.map,
@@ -161,11 +186,30 @@ impl<K: Hash + Eq + Clone> Ledger<K> {
                 |e| e.last_ms,
             );
         }
-        self.map.entry(key.clone()).or_default().fail(p, now_ms)
+        let e = self.map.entry(key.clone()).or_default();
+        e.last_ms = now_ms;
+        e
     }
 
-    fn succeed(&mut self, key: &K) {
+    fn start(&mut self, key: &K, p: &Policy, now_ms: i64) {
+        let e = self.entry(key, p, now_ms);
+        e.pending = e.pending.saturating_add(1);
+    }
+
+    fn finish(&mut self, key: &K) {
         if let Some(e) = self.map.get_mut(key) {
+            e.pending = e.pending.saturating_sub(1);
+        }
+    }
+
+    fn fail(&mut self, key: &K, p: &Policy, now_ms: i64) -> Option<(i64, u32)> {
+        self.finish(key);
+        self.entry(key, p, now_ms).fail(p, now_ms)
+    }
+
+    fn succeed(&mut self, key: &K, reset: bool) {
+        self.finish(key);
+        if let Some(e) = self.map.get_mut(key).filter(|_| reset) {
             e.failures = 0;
         }
     }
@@ -228,19 +272,38 @@ impl<S: Hash + Eq + Clone, P: Hash + Eq + Clone> Throttle<S, P> {
         if self.is_trusted(peer, subject, now_ms) {
             return Gate::Open;
         }
-        if let Some(until_ms) = self.sources.banned_until(source, now_ms) {
+        let p = &self.policy;
+        if let Some(until_ms) = self.sources.closed(source, p, now_ms) {
             return Gate::Closed {
                 scope: Scope::Source,
                 until_ms,
             };
         }
-        if let Some(until_ms) = self.subjects.banned_until(&subject.to_string(), now_ms) {
+        if let Some(until_ms) = self.subjects.closed(&subject.to_string(), p, now_ms) {
             return Gate::Closed {
                 scope: Scope::Subject,
                 until_ms,
             };
         }
         Gate::Open
+    }
+
+    /// [`Throttle::check`], and when open, counts the check as pending until its outcome is
+    /// told ([`Throttle::failure`], [`Throttle::success`] or [`Throttle::abandon`]).
+    pub fn admit(&mut self, source: &S, peer: &P, subject: &str, now_ms: i64) -> Gate {
+        let gate = self.check(source, peer, subject, now_ms);
+        if gate == Gate::Open {
+            let p = self.policy;
+            self.sources.start(source, &p, now_ms);
+            self.subjects.start(&subject.to_string(), &p, now_ms);
+        }
+        gate
+    }
+
+    /// An admitted check that came to no verdict (an error, a challenge): no longer pending.
+    pub fn abandon(&mut self, source: &S, subject: &str) {
+        self.sources.finish(source);
+        self.subjects.finish(&subject.to_string());
     }
 
     /// Counts a failed check; returns the bans it starts (at most one per scope).
@@ -267,8 +330,9 @@ impl<S: Hash + Eq + Clone, P: Hash + Eq + Clone> Throttle<S, P> {
     /// A successful check: the subject's failure count starts over and (with trust) the peer
     /// is trusted for it. The source's own count is left alone (a good password for one
     /// extension says nothing about guesses at others).
-    pub fn success(&mut self, peer: &P, subject: &str, now_ms: i64) {
-        self.subjects.succeed(&subject.to_string());
+    pub fn success(&mut self, source: &S, peer: &P, subject: &str, now_ms: i64) {
+        self.sources.succeed(source, false);
+        self.subjects.succeed(&subject.to_string(), true);
         if self.policy.trust_ms <= 0 {
             return;
         }

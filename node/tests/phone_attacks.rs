@@ -182,3 +182,100 @@ fn hot_desk_codes_act_on_the_authenticated_phone_only() {
     assert_eq!(db.agent("1002").device.as_deref(), Some("2001"));
     assert!(db.registered("2001") && db.registered("2002"));
 }
+
+/// Short registrations so baresip refreshes within seconds; baresip 1.0 only knows MD5.
+const FAST_MD5: &str =
+    "[registrar]\nmin_expires = 5\nmax_expires = 10\ndefault_expires = 10\nalgorithms = [\"MD5\"]\n";
+
+#[test]
+fn register_guessing_is_banned_while_real_phones_register() {
+    let (dir, n, db) = node("attack-register", "127.0.33.2", FAST_MD5);
+    device_add(&n, "1001", "secret", false);
+    device_add(&n, "1002", "other-secret", false);
+    let phone = Phone::start(&dir, "127.0.33.42", "1001", "secret", &n);
+    wait_registered(&db, "1001", &phone);
+    let binding = |aor: &str| {
+        db.block(db.store.registrations(aor, callfleet::now_ms()))
+            .expect("read registrations")
+    };
+    let before = binding("1001");
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    // 1,000 wrong passwords for 1001 from one address, as fast as it can send them.
+    let mut thief = RawPhone::new("127.0.33.68", n.sip, "1001", "not-the-password");
+    let first = thief.register().expect("an answer");
+    assert_eq!(first.status, 403, "{}", first.text);
+    let challenge = thief.register_challenge().expect("a challenge");
+    for _ in 0..999 {
+        thief.register_with(&challenge);
+    }
+    let mut answers = vec![];
+    while let Some(r) = thief.uac.recv(Duration::from_secs(5)) {
+        answers.push(r.status);
+        if answers.len() == 999 {
+            break;
+        }
+    }
+    assert!(answers.iter().all(|&s| s == 403), "{answers:?}");
+    assert_eq!(answers.len(), 999, "every guess answered");
+    // Only the first ten were checked; the rest were refused unchecked.
+    for (series, want) in [
+        ("callfleet_auth_failures_total{kind=\"register\"}", 10.0),
+        (
+            "callfleet_auth_bans_total{kind=\"register\",scope=\"source\"}",
+            1.0,
+        ),
+        (
+            "callfleet_auth_bans_total{kind=\"register\",scope=\"subject\"}",
+            1.0,
+        ),
+    ] {
+        assert_eq!(n.metric(series), want, "{series}");
+    }
+    let refused = n.metric("callfleet_auth_refused_total{kind=\"register\"}");
+    assert!(refused >= 990.0, "refused unchecked: {refused}");
+    let log = n.log_text();
+    assert_eq!(
+        log.matches("from this address: banned").count(),
+        1,
+        "logged once"
+    );
+    assert_eq!(
+        log.matches("for this extension: banned").count(),
+        1,
+        "logged once"
+    );
+    assert!(
+        log.matches("REGISTER refused").count() <= 10,
+        "not one line per guess"
+    );
+
+    // The phone that has 1001 keeps refreshing its binding from its own address ...
+    let refreshed = wait_until(Duration::from_secs(20), || {
+        binding("1001")
+            .first()
+            .is_some_and(|b| b.call_id == before[0].call_id && b.cseq > before[0].cseq + 1)
+    });
+    assert!(
+        refreshed.is_some(),
+        "{:?}\n{}",
+        binding("1001"),
+        phone.log()
+    );
+    let after = binding("1001");
+    assert_eq!(
+        (
+            after.len(),
+            after[0].received.as_str(),
+            after[0].contact.as_str()
+        ),
+        (1, "127.0.33.42:5060", before[0].contact.as_str()),
+        "the binding is the phone's"
+    );
+    // ... and another phone, from another address, registers as usual.
+    let other = Phone::start(&dir, "127.0.33.43", "1002", "other-secret", &n);
+    wait_registered(&db, "1002", &other);
+    // The banned address is refused anything, even with the right password.
+    let mut right = RawPhone::new("127.0.33.68", n.sip, "1001", "secret");
+    assert_eq!(right.register().map(|r| r.status), Some(403));
+}

@@ -20,11 +20,41 @@ fn lock(node: &Node) -> std::sync::MutexGuard<'_, Throttle<String>> {
     node.pins.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// An admitted PIN check; dropped without an outcome (an error), it gives its place back.
+struct Attempt<'a> {
+    node: &'a Node,
+    device: String,
+    agent: String,
+    open: bool,
+}
+
+impl Attempt<'_> {
+    /// The PIN was wrong (or the agent unknown): counts it; logs and counts the lockouts.
+    fn failed(mut self, now: i64) {
+        self.open = false;
+        failed(self.node, &self.device, &self.agent, now);
+    }
+
+    /// The PIN was right: the agent's count starts over.
+    fn succeeded(mut self, now: i64) {
+        self.open = false;
+        lock(self.node).success(&self.device, &self.device, &self.agent, now);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            lock(self.node).abandon(&self.device, &self.agent);
+        }
+    }
+}
+
 /// Whether `pin` is agent `agent`'s, asked from phone `device`.
 pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> bool {
     let now = now_ms();
     let phone = device.to_string();
-    if let Gate::Closed { scope, until_ms } = lock(node).check(&phone, &phone, agent, now) {
+    if let Gate::Closed { scope, until_ms } = lock(node).admit(&phone, &phone, agent, now) {
         node.metrics.guard().auth_refused(AuthKind::Pin);
         debug!(
             agent,
@@ -35,6 +65,12 @@ pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> 
         );
         return false;
     }
+    let attempt = Attempt {
+        node,
+        device: phone,
+        agent: agent.to_string(),
+        open: true,
+    };
     let stored = match node.store.agent(agent).await {
         Ok(a) => a.map(|a| a.pin_hash),
         Err(e) => {
@@ -47,15 +83,15 @@ pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> 
     };
     match (checked, stored) {
         (PinCheck::Wrong, _) | (_, None) => {
-            failed(node, &phone, agent, now);
+            attempt.failed(now);
             false
         }
         (PinCheck::Right, Some(_)) => {
-            lock(node).success(&phone, agent, now);
+            attempt.succeeded(now);
             true
         }
         (PinCheck::RightUpgrade { new_hash }, Some(old)) => {
-            lock(node).success(&phone, agent, now);
+            attempt.succeeded(now);
             match node
                 .store
                 .upgrade_agent_pin_hash(agent, &old, &new_hash)

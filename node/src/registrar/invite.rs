@@ -36,7 +36,7 @@ impl Registrar {
             Ok(None) => {
                 // Nothing to check yet: a banned address still learns nothing (and costs no
                 // nonce), anyone else gets the challenge.
-                if !self.gate_open(AuthKind::Invite, src, "", now_ms) {
+                if self.attempt(AuthKind::Invite, src, "", now_ms).is_none() {
                     return refuse(StatusCode::Forbidden);
                 }
                 return InviteAuth::Reply(self.proxy_challenge(now_ms, false));
@@ -51,9 +51,9 @@ impl Registrar {
             }
         };
         let ext = creds.username.clone();
-        if !self.gate_open(AuthKind::Invite, src, &ext, now_ms) {
+        let Some(attempt) = self.attempt(AuthKind::Invite, src, &ext, now_ms) else {
             return refuse(StatusCode::Forbidden);
-        }
+        };
         let device = match self.inner.store.device(&ext).await {
             Ok(d) => d,
             Err(e) => return InviteAuth::Reply(store_failed("read device", &e)),
@@ -68,7 +68,7 @@ impl Registrar {
             .verify(&creds, ha1, "INVITE", uri_ok, now_ms)
         {
             Verdict::Accept { username } => {
-                self.succeeded(src, &username, now_ms);
+                attempt.succeeded(now_ms);
                 InviteAuth::Device(username)
             }
             Verdict::Challenge { stale, why } => {
@@ -77,7 +77,7 @@ impl Registrar {
             }
             Verdict::Forbidden { why } => {
                 info!(%ext, ?why, %src, "phone's INVITE refused: credentials do not verify");
-                self.failed(AuthKind::Invite, src, &ext, now_ms);
+                attempt.failed(now_ms);
                 refuse(StatusCode::Forbidden)
             }
             Verdict::BadRequest { why } => {

@@ -40,7 +40,9 @@ fn run_with(name: &str, policy: Policy, steps: &[Step]) {
                     .collect();
                 assert_eq!(got, want, "{name}: step {i} {step:?}");
             }
-            Step::Ok(at, src, subject) => t.success(&src.to_string(), subject, at * MIN),
+            Step::Ok(at, src, subject) => {
+                t.success(&src.to_string(), &src.to_string(), subject, at * MIN)
+            }
             Step::Gate(at, src, subject, want) => {
                 let got = match t.check(&src.to_string(), &src.to_string(), subject, at * MIN) {
                     Gate::Open => None,
@@ -183,7 +185,7 @@ fn memory_stays_bounded_under_a_flood_of_sources() {
     for i in 0..20_000u32 {
         let ip = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
         t.failure(&ip, "1001", i64::from(i));
-        t.success(&ip, &format!("s{i}"), i64::from(i));
+        t.success(&ip, &ip, &format!("s{i}"), i64::from(i));
     }
     let (sources, subjects, trusted) = t.sizes();
     assert!(sources <= 1000, "{sources}");
@@ -208,7 +210,7 @@ fn trust_is_per_peer_not_per_source() {
     let nat: IpAddr = "203.0.113.9".parse().expect("ip");
     let phone: std::net::SocketAddr = "203.0.113.9:5060".parse().expect("addr");
     let other: std::net::SocketAddr = "203.0.113.9:40000".parse().expect("addr");
-    t.success(&phone, "1001", 0);
+    t.success(&nat, &phone, "1001", 0);
     let mut bans = vec![];
     for i in 0..5 {
         bans.extend(t.failure(&nat, "1001", i));
@@ -236,6 +238,59 @@ fn trust_is_per_peer_not_per_source() {
     assert!(matches!(
         t.check(&nat, &phone, "1001", 60_001),
         Gate::Closed { .. }
+    ));
+}
+
+#[test]
+fn concurrent_checks_get_no_more_than_the_failures_left() {
+    // Five failures allowed: a burst of ten concurrent guesses gets five checks.
+    let mut t: Throttle<String> = Throttle::new(policy());
+    let (a, s) = ("a".to_string(), "1001");
+    let gates: Vec<Gate> = (0..10).map(|_| t.admit(&a, &a, s, 0)).collect();
+    assert!(gates[..5].iter().all(|g| *g == Gate::Open), "{gates:?}");
+    assert!(
+        gates[5..].iter().all(|g| *g
+            == Gate::Closed {
+                scope: Scope::Source,
+                until_ms: 0
+            }),
+        "{gates:?}"
+    );
+    // Another source guessing at the same subject is held back too.
+    let b = "b".to_string();
+    assert!(matches!(
+        t.admit(&b, &b, s, 0),
+        Gate::Closed {
+            scope: Scope::Subject,
+            ..
+        }
+    ));
+    // An abandoned check (no verdict) gives its place back; a success resets the subject.
+    t.abandon(&a, s);
+    t.success(&a, &a, s, 0);
+    assert_eq!(t.admit(&b, &b, "1002", 0), Gate::Open);
+    t.abandon(&b, "1002");
+    // The three left fail: 3 failures + 0 pending, two more allowed.
+    let mut bans = vec![];
+    for _ in 0..3 {
+        bans.extend(t.failure(&a, s, 1));
+    }
+    assert!(bans.is_empty(), "{bans:?}");
+    assert_eq!(t.admit(&a, &a, s, 2), Gate::Open);
+    assert_eq!(t.admit(&a, &a, s, 2), Gate::Open);
+    assert!(matches!(t.admit(&a, &a, s, 2), Gate::Closed { .. }));
+    bans.extend(t.failure(&a, s, 3));
+    bans.extend(t.failure(&a, s, 3));
+    assert_eq!(
+        bans.iter().map(|b| b.scope).collect::<Vec<_>>(),
+        [Scope::Source, Scope::Subject]
+    );
+    assert!(matches!(
+        t.check(&a, &a, "other", 4),
+        Gate::Closed {
+            scope: Scope::Source,
+            until_ms: 900_003
+        }
     ));
 }
 

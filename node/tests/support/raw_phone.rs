@@ -91,6 +91,27 @@ impl RawPhone {
         self.register_once(&auth)
     }
 
+    /// Sends a REGISTER without credentials and returns the challenge it gets.
+    pub fn register_challenge(&mut self) -> Option<(String, Algorithm)> {
+        let first = self.register_once("")?;
+        challenge(&first, "WWW-Authenticate")
+    }
+
+    /// Sends a REGISTER with credentials on `challenge` without waiting for the answer.
+    pub fn register_with(&mut self, challenge: &(String, Algorithm)) {
+        let uri = format!("sip:{}", self.uac.target);
+        let auth = self.credentials("Authorization", "REGISTER", &uri, &challenge.0, challenge.1);
+        self.cseq += 1;
+        let (t, l) = (self.uac.target, self.uac.local);
+        self.uac.send(&format!(
+            "REGISTER sip:{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-r{u}-{c};rport\r\nMax-Forwards: 70\r\n\
+             From: <sip:{u}@{t}>;tag=reg{u}\r\nTo: <sip:{u}@{t}>\r\nCall-ID: reg-{u}@{l}\r\nCSeq: {c} REGISTER\r\n\
+             Contact: <sip:{u}@{l}>\r\nExpires: 300\r\n{auth}Content-Length: 0\r\n\r\n",
+            u = self.user,
+            c = self.cseq
+        ));
+    }
+
     /// Sends one INVITE to `dialled` with `From: <sip:{from}@..>` and the extra header lines
     /// `auth`; returns its CSeq and the final response (provisional ones skipped).
     fn invite_once(
