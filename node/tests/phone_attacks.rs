@@ -279,3 +279,98 @@ fn register_guessing_is_banned_while_real_phones_register() {
     let mut right = RawPhone::new("127.0.33.68", n.sip, "1001", "secret");
     assert_eq!(right.register().map(|r| r.status), Some(403));
 }
+
+/// Sends a `freq` Hz PCMU tone from `sock` to `to`, 20 ms a packet, for `frames` packets.
+fn send_tone(sock: &std::net::UdpSocket, to: std::net::SocketAddr, freq: f32, frames: usize) {
+    for (i, f) in support::audio::pcmu_tone(freq, frames).iter().enumerate() {
+        let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
+        pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+        pkt[4..8].copy_from_slice(&((i * 160) as u32).to_be_bytes());
+        pkt.extend_from_slice(f);
+        let _ = sock.send_to(&pkt, to);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn rtp_from_a_third_address_neither_takes_the_stream_nor_reaches_a_voicemail() {
+    let (dir, n, db) = node(
+        "attack-rtp",
+        "127.0.33.3",
+        &format!(
+            "voicemail_dir = \"{}\"\n",
+            dir_of("attack-rtp").join("vm").display()
+        ),
+    );
+    db.add_agent("1001", "1234");
+    std::thread::sleep(Duration::from_millis(1500)); // the node reloads its config each second
+
+    // A call to music on hold; before the caller sends anything, a third address sends RTP.
+    let mut caller = support::uac::Uac::new("127.0.33.100", n.sip);
+    let ok = caller
+        .answered("777", "rtp-steal", Duration::from_secs(5))
+        .expect("answered");
+    let media = support::uac::Uac::media_addr(&ok);
+    let stranger = std::net::UdpSocket::bind("127.0.33.201:0").expect("bind the stranger");
+    send_tone(&stranger, media, 3000.0, 25);
+    let heard = caller.rtp_for(Duration::from_secs(1));
+    assert!(
+        heard.len() >= 30,
+        "the caller still gets the stream: {} packets",
+        heard.len()
+    );
+    stranger
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut buf = [0u8; 2048];
+    assert!(
+        stranger.recv_from(&mut buf).is_err(),
+        "the stranger is sent nothing"
+    );
+    assert!(n.metric("callfleet_rtp_ignored_total") >= 25.0);
+    caller.in_dialog("BYE", "rtp-steal", &ok, None);
+
+    // A message for agent 1001 (not logged in: voicemail at once); a third address sends a
+    // 3000 Hz tone into the call from before the caller's first packet to the end.
+    let mut caller = support::uac::Uac::new("127.0.33.101", n.sip);
+    let ok = caller
+        .answered("1001", "rtp-inject", Duration::from_secs(5))
+        .expect("voicemail answers");
+    let media = support::uac::Uac::media_addr(&ok);
+    let injector = std::thread::spawn(move || {
+        let sock = std::net::UdpSocket::bind("127.0.33.202:0").expect("bind the injector");
+        send_tone(&sock, media, 3000.0, 400);
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    caller.talk(media, 1000.0, Duration::from_secs(6));
+    caller.in_dialog("BYE", "rtp-inject", &ok, None);
+    injector.join().expect("injector");
+    let mut vms = vec![];
+    wait_until(Duration::from_secs(10), || {
+        vms = db
+            .block(db.store.voicemails(Some("1001")))
+            .expect("read voicemails");
+        !vms.is_empty()
+    });
+    let [vm] = vms.as_slice() else {
+        panic!("one voicemail: {vms:?}\n{}", n.log_text());
+    };
+    let (rate, samples) = support::audio::wav_samples(std::path::Path::new(&vm.path));
+    let ours = support::audio::tone_share(&samples, 1000.0, rate);
+    let theirs = support::audio::tone_share(&samples, 3000.0, rate);
+    eprintln!(
+        "voicemail: {} samples, 1000 Hz {ours:.3}, 3000 Hz {theirs:.3}",
+        samples.len()
+    );
+    assert!(ours > 0.5, "the caller is recorded: {ours:.3}");
+    assert!(theirs < 0.02, "the injected tone is not: {theirs:.3}");
+    // Only the caller's packets: no more than the caller sent after the beep.
+    assert!(samples.len() <= 6 * 8000, "{} samples", samples.len());
+    drop(dir);
+}
+
+fn dir_of(test: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("it")
+        .join(test)
+}

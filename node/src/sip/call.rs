@@ -156,9 +156,19 @@ async fn converse(
         codec: offer.codec,
         send: offer.direction.answer().we_send(),
         dtmf_pt: offer.dtmf_pt,
+        signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
     };
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
-    let media = Session::start(socket, local, target, Mode::Moh, node.moh.clone(), track);
+    let ignored = node.metrics.guard().rtp_ignored();
+    let media = Session::start(
+        socket,
+        local,
+        target,
+        Mode::Moh,
+        node.moh.clone(),
+        track,
+        ignored,
+    );
     let mut ctx = CallCtx::new(node, dialog, states, &media, call_id, session_id);
     let ended = match dialplan::route(node, &ctx.dialled) {
         dialplan::Route::Hold => talk(&mut ctx).await,

@@ -183,6 +183,7 @@ async fn reinvite(
                 codec: offer.codec,
                 send: offer.direction.answer().we_send(),
                 dtmf_pt: offer.dtmf_pt,
+                signal_ip: media.target().signal_ip,
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
             let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;

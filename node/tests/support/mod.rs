@@ -127,6 +127,9 @@ pub struct NodeProc {
     pub http: SocketAddr,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// `RUST_LOG` of the process: `CALLFLEET_TEST_LOG` when set, else info without the SIP
+    /// stack's and SQL's chatter; a test may change it before [`NodeProc::spawn`].
+    pub log_filter: String,
     child: Option<Child>,
 }
 
@@ -169,6 +172,8 @@ impl NodeProc {
             http,
             log: dir.join(format!("{}.log", spec.name)),
             config,
+            log_filter: std::env::var("CALLFLEET_TEST_LOG")
+                .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
             child: None,
         }
     }
@@ -183,7 +188,7 @@ impl NodeProc {
         let child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
             .args(["node", "--config"])
             .arg(&self.config)
-            .env("RUST_LOG", "info,rsipstack=warn,sqlx=warn")
+            .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
