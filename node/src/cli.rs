@@ -22,9 +22,12 @@ pub use lockd::lockd;
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rsipstack=warn,sqlx=warn"));
+    // Every line is redacted before it is written (credentials in SIP messages at debug...);
+    // colours only on a terminal, so log files and redaction see plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(crate::redact::Stderr)
         .try_init();
 }
 

@@ -15,6 +15,7 @@
 //! - `shed`: the load-shedding policy;
 //! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
 //!   bindings) and `locate` finds where an extension is; phones' INVITEs get `407` digest;
+//! - `redact`: credentials hidden from every log line (the log writer);
 //! - `throttle`: the limits on guessing (phone passwords, hot-desk PINs), sans-IO;
 //! - `cli`: the `callfleet` subcommands (`demo`, `doctor`, `migrate`, `node drain`).
 
@@ -32,6 +33,7 @@ pub mod node;
 pub mod queue;
 pub mod realtime;
 pub mod records;
+pub mod redact;
 pub mod registrar;
 pub mod shed;
 pub mod sip;

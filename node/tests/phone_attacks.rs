@@ -374,3 +374,73 @@ fn dir_of(test: &str) -> std::path::PathBuf {
         .join("it")
         .join(test)
 }
+
+#[test]
+fn debug_logs_hold_no_credentials() {
+    let dir = workdir("attack-logs");
+    let db_url = format!("sqlite://{}", dir.join("cluster.db").display());
+    let mut n = NodeProc::configure(
+        &dir,
+        NodeSpec {
+            name: "solo",
+            role: "main",
+            ip: "127.0.33.5",
+            db: &db_url,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    n.log_filter = "debug".into();
+    n.spawn();
+    let db = Db::connect(&db_url);
+    device_add(&n, "2001", "phone-secret", false);
+    device_add(&n, "2002", "raw-secret", false);
+    db.add_agent("1001", "4321");
+    let phone = Phone::start_with_ctrl(&dir, "127.0.33.45", "2001", "phone-secret", &n, 4444);
+    wait_registered(&db, "2001", &phone);
+    let since = callfleet::now_ms();
+    dial_and_wait(&phone, &format!("sip:*11*1001*4321@{}", n.sip));
+    assert_eq!(db.agent("1001").device.as_deref(), Some("2001"));
+    let mut raw = RawPhone::new("127.0.33.69", n.sip, "2002", "raw-secret");
+    assert_eq!(raw.register().map(|r| r.status), Some(200));
+    let (statuses, bye) = raw_call(&mut raw, "*12", "2002", "log-12", true);
+    assert_eq!((statuses, bye), (vec![407, 200], true));
+    assert_eq!(raw.responses.len(), 2);
+
+    let log = n.log_text();
+    // The SIP stack did log the messages, with their credentials hidden.
+    assert!(
+        log.contains("Authorization: <redacted>"),
+        "no redacted header in the debug log"
+    );
+    assert!(log.contains("Proxy-Authorization: <redacted>"));
+    for response in &raw.responses {
+        assert!(
+            !log.contains(response.as_str()),
+            "digest response {response} in the log"
+        );
+    }
+    let digest_response = log
+        .lines()
+        .find(|l| l.contains("response=\\\"") && !l.contains("response=\\\"<redacted>"));
+    assert!(digest_response.is_none(), "{digest_response:?}");
+    for secret in [
+        "phone-secret",
+        "raw-secret",
+        "*11*1001*4321",
+        "%2A11%2A1001%2A4321",
+    ] {
+        assert!(!log.contains(secret), "{secret} in the log");
+    }
+    assert!(
+        log.contains("*11*1001*<redacted>"),
+        "the dialled code is logged, its PIN hidden"
+    );
+    // The CDR keeps the number dialled without the PIN.
+    let cdrs = db.block(db.store.cdrs_since(since)).expect("read CDRs");
+    let login = cdrs
+        .iter()
+        .find(|c| c.to_uri.contains("*11*1001"))
+        .unwrap_or_else(|| panic!("the login's CDR: {cdrs:?}"));
+    assert_eq!(login.to_uri, format!("sip:*11*1001*<redacted>@{}", n.sip));
+}

@@ -13,6 +13,8 @@ pub struct RawPhone {
     pub uac: Uac,
     pub user: String,
     pub password: String,
+    /// The digest `response` values this phone sent, oldest first.
+    pub responses: Vec<String>,
     cseq: u32,
     nc: u32,
 }
@@ -41,6 +43,7 @@ impl RawPhone {
             uac: Uac::new(ip, node),
             user: user.into(),
             password: password.into(),
+            responses: vec![],
             cseq: 0,
             nc: 0,
         }
@@ -60,6 +63,7 @@ impl RawPhone {
         let h2 = alg.hash(&format!("{method}:{uri}"));
         let nc = format!("{:08x}", self.nc);
         let response = alg.hash(&format!("{h1}:{nonce}:{nc}:0a1b2c:auth:{h2}"));
+        self.responses.push(response.clone());
         format!(
             "{header}: Digest username=\"{}\", realm=\"callfleet\", nonce=\"{nonce}\", uri=\"{uri}\", \
              response=\"{response}\", algorithm={alg}, qop=auth, nc={nc}, cnonce=\"0a1b2c\"\r\n",
