@@ -73,6 +73,9 @@ fn redact_values<'a>(text: Cow<'a, str>, name: &str, extent: Extent) -> Cow<'a, 
         let start = from + found;
         from = start + name.len();
         let before = &lower[..start];
+        if before.ends_with("::") {
+            continue; // a module path (`callfleet::dialplan::pin: message`), not a field
+        }
         // A word boundary, or a line break escaped by `Debug` (`\r\nAuthorization: ..`).
         let before_ok = before.ends_with("\\n")
             || before.ends_with("\\r")

@@ -54,6 +54,11 @@ fn secrets_are_hidden_and_the_rest_kept() {
         ),
         ("the authorization was refused", "the authorization was refused"),
         ("cluster secret refused", "cluster secret refused"),
+        // Log targets are module paths, not fields.
+        (
+            "INFO callfleet::dialplan::pin: hot-desk login: wrong PIN agent=\"1001\"",
+            "INFO callfleet::dialplan::pin: hot-desk login: wrong PIN agent=\"1001\"",
+        ),
     ];
     for (input, want) in cases {
         assert_eq!(line(input), *want, "{input}");
