@@ -300,6 +300,13 @@ pub struct MediaSection {
     /// Where voicemail recordings are written (WAV), one folder per agent.
     #[serde(default = "default_voicemail_dir")]
     pub voicemail_dir: PathBuf,
+    /// Most messages one agent's mailbox holds; a caller to a full mailbox hears
+    /// "mailbox-full" and nothing is recorded.
+    #[serde(default = "default_voicemail_max_messages")]
+    pub voicemail_max_messages: u32,
+    /// Most megabytes (10^6 bytes) of recordings one agent's mailbox holds.
+    #[serde(default = "default_voicemail_max_mb")]
+    pub voicemail_max_mb: u32,
 }
 
 impl Default for MediaSection {
@@ -309,6 +316,8 @@ impl Default for MediaSection {
             moh_dir: default_moh_dir(),
             prompts_dir: default_prompts_dir(),
             voicemail_dir: default_voicemail_dir(),
+            voicemail_max_messages: default_voicemail_max_messages(),
+            voicemail_max_mb: default_voicemail_max_mb(),
         }
     }
 }
@@ -487,6 +496,12 @@ fn default_prompts_dir() -> PathBuf {
 fn default_voicemail_dir() -> PathBuf {
     PathBuf::from("/var/lib/callfleet/voicemail")
 }
+fn default_voicemail_max_messages() -> u32 {
+    100
+}
+fn default_voicemail_max_mb() -> u32 {
+    100
+}
 fn default_max_duration() -> Duration {
     Duration::from_secs(3600)
 }
@@ -615,6 +630,12 @@ impl Config {
         }
         if self.call.max_duration.is_zero() {
             return bad("call.max_duration", "must be positive");
+        }
+        if self.media.voicemail_max_messages == 0 {
+            return bad("media.voicemail_max_messages", "must be at least 1");
+        }
+        if self.media.voicemail_max_mb == 0 {
+            return bad("media.voicemail_max_mb", "must be at least 1");
         }
         self.validate_registrar()
     }

@@ -444,3 +444,110 @@ fn debug_logs_hold_no_credentials() {
         .unwrap_or_else(|| panic!("the login's CDR: {cdrs:?}"));
     assert_eq!(login.to_uri, format!("sip:*11*1001*<redacted>@{}", n.sip));
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// Leaves a message of `secs` seconds for `mailbox` from `caller`.
+fn leave_message(caller: &mut support::uac::Uac, mailbox: &str, call_id: &str, secs: u64) {
+    let ok = caller
+        .answered(mailbox, call_id, Duration::from_secs(5))
+        .expect("voicemail answers");
+    assert!(ok.body().contains("m=audio"), "{call_id}: {}", ok.text);
+    caller.talk(
+        support::uac::Uac::media_addr(&ok),
+        1000.0,
+        Duration::from_secs(secs),
+    );
+    caller.in_dialog("BYE", call_id, &ok, None);
+    let bye = caller
+        .recv_final(Duration::from_secs(3))
+        .expect("BYE answered");
+    assert_eq!(bye.status, 200, "{}", bye.text);
+}
+
+#[cfg(unix)]
+#[test]
+fn files_are_private_and_a_full_mailbox_records_nothing() {
+    let vm_dir = dir_of("attack-files").join("vm");
+    let (dir, n, db) = node(
+        "attack-files",
+        "127.0.33.6",
+        &format!(
+            "voicemail_dir = \"{}\"\nvoicemail_max_messages = 2\n",
+            vm_dir.display()
+        ),
+    );
+    db.add_agent("1001", "1234");
+    db.add_agent("1002", "5678");
+    std::thread::sleep(Duration::from_millis(1500)); // the node reloads its config each second
+                                                     // The database the node created, with its WAL files: its owner's only.
+    for name in ["cluster.db", "cluster.db-wal", "cluster.db-shm"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+
+    // A stranger fills 1001's mailbox (two messages here), then tries a third.
+    let since = callfleet::now_ms();
+    let mut caller = support::uac::Uac::new("127.0.33.103", n.sip);
+    leave_message(&mut caller, "1001", "vm-fill-1", 3);
+    leave_message(&mut caller, "1001", "vm-fill-2", 3);
+    let listed = |mailbox: &str| {
+        db.block(db.store.voicemails(Some(mailbox)))
+            .expect("read voicemails")
+    };
+    let two = wait_until(Duration::from_secs(10), || listed("1001").len() == 2);
+    assert!(two.is_some(), "{:?}", listed("1001"));
+    let ok = caller
+        .answered("1001", "vm-full", Duration::from_secs(5))
+        .expect("answered");
+    let heard = caller.rtp_for(Duration::from_millis(500));
+    assert!(
+        !heard.is_empty(),
+        "the caller hears the mailbox-full prompt"
+    );
+    let bye = caller.answer_request("BYE", Duration::from_secs(10));
+    assert!(bye.is_some(), "the node hangs up after the prompt");
+    let _ = ok;
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(listed("1001").len(), 2, "nothing recorded over quota");
+    let files: Vec<_> = std::fs::read_dir(vm_dir.join("1001"))
+        .expect("mailbox folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(n.metric("callfleet_voicemail_full_total"), 1.0);
+    let full = wait_until(Duration::from_secs(5), || {
+        db.block(db.store.cdrs_since(since))
+            .expect("read CDRs")
+            .iter()
+            .any(|c| c.call_id == "vm-full" && c.hangup_cause == "voicemail_full")
+    });
+    assert!(full.is_some(), "CDR with cause voicemail_full");
+
+    // Another agent's mailbox is untouched by it.
+    leave_message(&mut caller, "1002", "vm-other", 2);
+    let other = wait_until(Duration::from_secs(10), || listed("1002").len() == 1);
+    assert!(other.is_some());
+    // Recordings and their folders: no access for others.
+    for vm in listed("1001").iter().chain(&listed("1002")) {
+        let path = std::path::Path::new(&vm.path);
+        assert_eq!(mode(path) & 0o037, 0, "{} is {:o}", vm.path, mode(path));
+        let folder = path.parent().expect("mailbox folder");
+        assert_eq!(
+            mode(folder) & 0o027,
+            0,
+            "{} is {:o}",
+            folder.display(),
+            mode(folder)
+        );
+    }
+    assert_eq!(mode(&vm_dir) & 0o027, 0);
+}

@@ -106,6 +106,32 @@ fn the_shipped_example_config_is_valid() {
 }
 
 #[test]
+fn voicemail_quota_defaults_parses_and_refuses_zero() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    assert_eq!(
+        (cfg.media.voicemail_max_messages, cfg.media.voicemail_max_mb),
+        (100, 100)
+    );
+    let text = MINIMAL.replace(
+        "[sip]\n",
+        "[media]\nvoicemail_max_messages = 3\nvoicemail_max_mb = 7\n[sip]\n",
+    );
+    let cfg = Config::parse(&text).expect("parses");
+    assert_eq!(
+        (cfg.media.voicemail_max_messages, cfg.media.voicemail_max_mb),
+        (3, 7)
+    );
+    for (key, line) in [
+        ("media.voicemail_max_messages", "voicemail_max_messages = 0"),
+        ("media.voicemail_max_mb", "voicemail_max_mb = 0"),
+    ] {
+        let text = MINIMAL.replace("[sip]\n", &format!("[media]\n{line}\n[sip]\n"));
+        let err = Config::parse(&text).expect_err("zero").to_string();
+        assert!(err.contains(key), "{err}");
+    }
+}
+
+#[test]
 fn guessing_limits_default_and_parse() {
     let cfg = Config::parse(MINIMAL).expect("parses");
     let (r, h) = (&cfg.registrar, &cfg.hotdesk);
