@@ -1,4 +1,4 @@
-//! Credentials never reach a log line. Every formatted line goes through [`line`] before it is
+//! Credentials never reach a log line. Every formatted line goes through [`line()`] before it is
 //! written ([`Stderr`], the log writer), whatever module or crate logged it: at `debug` the SIP
 //! stack logs whole messages, digest `Authorization` headers included.
 //!

@@ -319,6 +319,35 @@ struct Player {
     ignored: Counter,
 }
 
+/// Whose packets the leg takes: the latch, and the party's address as last given (SDP), which
+/// may differ from where the leg latched.
+struct Party {
+    latch: Latch,
+    announced: Option<SocketAddr>,
+    signal_ip: Option<IpAddr>,
+}
+
+impl Party {
+    fn new(target: &Target) -> Party {
+        Party {
+            latch: Latch::new(target.remote, target.signal_ip),
+            announced: target.remote,
+            signal_ip: target.signal_ip,
+        }
+    }
+
+    /// A new target: latch afresh if the party's address changed; else where the leg stays
+    /// latched, if it is.
+    fn retarget(&mut self, target: &Target) -> Option<SocketAddr> {
+        if target.remote != self.announced || target.signal_ip != self.signal_ip {
+            *self = Party::new(target);
+            None
+        } else {
+            self.latch.latched()
+        }
+    }
+}
+
 /// Per-task state of the sender side.
 struct Out {
     stream: Stream,
@@ -347,9 +376,7 @@ impl Player {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut inbuf = [0u8; 2048];
-        let mut latch = Latch::new(ctl.target.remote, ctl.target.signal_ip);
-        // The party's address as last given (SDP), apart from where the leg latched.
-        let mut announced = ctl.target.remote;
+        let mut party = Party::new(&ctl.target);
         let mut dtmf = DtmfDetector::default();
         loop {
             tokio::select! {
@@ -359,76 +386,87 @@ impl Player {
                     let Ok((n, from)) = r else { continue };
                     let packet = &inbuf[..n];
                     let Some(pt) = rtp::payload_type(packet) else { continue };
-                    match latch.packet(from) {
-                        Seen::Stranger => {
-                            self.ignore(from);
-                            continue;
-                        }
-                        Seen::Party { moved: true } => {
-                            debug!(%from, "RTP latched to the party's source address");
-                            self.leg.set_remote(Some(from));
-                            ctl.target.remote = Some(from);
-                        }
-                        Seen::Party { moved: false } => {}
-                    }
-                    self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
-                    if Some(pt) == ctl.target.dtmf_pt {
-                        if let Some(digit) = dtmf.packet(packet) {
-                            let _ = self.events.send(MediaEvent::Dtmf(digit));
-                        }
-                    } else if let Some(rec) = &ctl.recording {
-                        rec.write_g711(pt, &packet[rtp::HEADER.min(n)..]);
-                    }
-                    match &ctl.mode {
-                        Mode::Bridge(peer) => peer.relay(packet).await,
-                        Mode::Listen(mix) if Some(pt) != ctl.target.dtmf_pt => {
-                            if let Some(r) = rtp::payload_range(packet) {
-                                mix.heard(pt, &packet[r]);
-                            }
-                        }
-                        _ => {}
-                    }
-                    if let Some((tap, side)) = &ctl.tap {
-                        if Some(pt) != ctl.target.dtmf_pt {
-                            if let Some(r) = rtp::payload_range(packet) {
-                                tap.publish(*side, pt, &packet[r]);
-                            }
-                        }
+                    if self.accept(&mut party, &mut ctl, from) {
+                        self.take(&ctl, &mut dtmf, packet, pt).await;
                     }
                 }
                 changed = self.rx.changed() => {
                     if changed.is_err() { break; }
                     let new = self.rx.borrow_and_update().clone();
-                    let requested = new.mode_seq != ctl.mode_seq;
-                    if new.target.codec != ctl.target.codec {
-                        out.stream.payload_type = new.target.codec.payload_type();
-                    }
-                    let retargeted = new.target.remote != announced
-                        || new.target.signal_ip != ctl.target.signal_ip;
-                    announced = new.target.remote;
-                    let latched = if retargeted {
-                        latch = Latch::new(new.target.remote, new.target.signal_ip);
-                        None
-                    } else {
-                        latch.latched()
-                    };
-                    if requested {
-                        // A new request: a prompt starts from its beginning.
-                        out.play_frame = 0;
-                        ctl = new;
-                    } else {
-                        // Same mode request: keep where the leg is (a finished prompt stays
-                        // finished, a playing one goes on).
-                        let mode = std::mem::replace(&mut ctl.mode, Mode::Silence);
-                        ctl = Control { mode, ..new };
-                    }
-                    if let Some(at) = latched {
-                        // Still where the party is (a re-INVITE repeating the SDP's address).
-                        ctl.target.remote = Some(at);
-                        self.leg.set_remote(Some(at));
-                    }
+                    self.control_changed(&mut ctl, new, &mut out, &mut party);
                 }
             }
+        }
+    }
+
+    /// Whether a packet from `from` is the party's (see [`Latch`]); latches the leg, and
+    /// counts a stranger's packet.
+    fn accept(&self, party: &mut Party, ctl: &mut Control, from: SocketAddr) -> bool {
+        match party.latch.packet(from) {
+            Seen::Stranger => {
+                self.ignore(from);
+                false
+            }
+            Seen::Party { moved } => {
+                if moved {
+                    debug!(%from, "RTP latched to the party's source address");
+                    self.leg.set_remote(Some(from));
+                    ctl.target.remote = Some(from);
+                }
+                true
+            }
+        }
+    }
+
+    /// One packet of the party: counted, DTMF or recorded, relayed or mixed, published.
+    async fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &[u8], pt: u8) {
+        self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
+        if Some(pt) == ctl.target.dtmf_pt {
+            if let Some(digit) = dtmf.packet(packet) {
+                let _ = self.events.send(MediaEvent::Dtmf(digit));
+            }
+        } else if let Some(rec) = &ctl.recording {
+            rec.write_g711(pt, &packet[rtp::HEADER.min(packet.len())..]);
+        }
+        match &ctl.mode {
+            Mode::Bridge(peer) => peer.relay(packet).await,
+            Mode::Listen(mix) if Some(pt) != ctl.target.dtmf_pt => {
+                if let Some(r) = rtp::payload_range(packet) {
+                    mix.heard(pt, &packet[r]);
+                }
+            }
+            _ => {}
+        }
+        if let Some((tap, side)) = &ctl.tap {
+            if Some(pt) != ctl.target.dtmf_pt {
+                if let Some(r) = rtp::payload_range(packet) {
+                    tap.publish(*side, pt, &packet[r]);
+                }
+            }
+        }
+    }
+
+    /// A new control from the session: target, mode, recording or tap changed.
+    fn control_changed(&self, ctl: &mut Control, new: Control, out: &mut Out, party: &mut Party) {
+        let requested = new.mode_seq != ctl.mode_seq;
+        if new.target.codec != ctl.target.codec {
+            out.stream.payload_type = new.target.codec.payload_type();
+        }
+        let latched = party.retarget(&new.target);
+        if requested {
+            // A new request: a prompt starts from its beginning.
+            out.play_frame = 0;
+            *ctl = new;
+        } else {
+            // Same mode request: keep where the leg is (a finished prompt stays finished, a
+            // playing one goes on).
+            let mode = std::mem::replace(&mut ctl.mode, Mode::Silence);
+            *ctl = Control { mode, ..new };
+        }
+        if let Some(at) = latched {
+            // Still where the party is (a re-INVITE repeating the SDP's address).
+            ctl.target.remote = Some(at);
+            self.leg.set_remote(Some(at));
         }
     }
 
