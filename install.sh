@@ -341,6 +341,7 @@ prompt_texts=(
   "calls-ahead|calls ahead of you."
   "all-busy|Sorry, all our agents are busy. Please call again later."
   "leave-message|Please leave a message after the tone."
+  "mailbox-full|Sorry, this mailbox is full. Goodbye."
   "enter-agent|Please enter your agent number."
   "enter-pin|Please enter your pin."
   "logged-in|You are logged in."

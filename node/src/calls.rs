@@ -58,6 +58,11 @@ pub struct CallEntry {
     pub queue: Option<String>,
     /// The agent the call is (or was) connected to.
     pub agent: Option<String>,
+    /// Where the INVITE came from (the caller's signalling address, with its port).
+    pub source: Option<std::net::SocketAddr>,
+    /// The phone (device extension) whose digest credentials the INVITE carried; `None` for
+    /// calls that are not a phone's (carriers). Never taken from the From header.
+    pub device: Option<String>,
 }
 
 /// What a new call is admitted with.
@@ -167,6 +172,8 @@ impl CallTable {
                 redirected_from: call.redirected_from,
                 queue: None,
                 agent: None,
+                source: None,
+                device: None,
             },
         );
         self.active.fetch_add(1, Ordering::Relaxed);
@@ -214,6 +221,32 @@ impl CallTable {
             e.answered_at_ms = Some(now_ms);
         }
         Some(e.clone())
+    }
+
+    /// Notes who sent the INVITE of the live call with this Call-ID: its source address and,
+    /// for a phone's call, the device that authenticated.
+    pub fn set_caller(
+        &self,
+        call_id: &str,
+        source: Option<std::net::SocketAddr>,
+        device: Option<String>,
+    ) {
+        let mut t = self.lock();
+        let Some(uid) = t.by_call_id.get(call_id).copied() else {
+            return;
+        };
+        if let Some(e) = t.calls.get_mut(&uid) {
+            e.source = source;
+            e.device = device;
+        }
+    }
+
+    /// The signalling source and authenticated device of the live call with this Call-ID
+    /// (see [`CallTable::set_caller`]).
+    pub fn caller(&self, call_id: &str) -> (Option<std::net::SocketAddr>, Option<String>) {
+        self.get(call_id)
+            .map(|e| (e.source, e.device))
+            .unwrap_or_default()
     }
 
     /// Notes the queue and/or agent serving the live call with this Call-ID (kept for its CDR).

@@ -34,7 +34,7 @@ pub enum ConfigError {
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "node",
     "sip",
     "http",
@@ -46,6 +46,7 @@ const SECTIONS: [&str; 11] = [
     "call",
     "registrar",
     "lock",
+    "hotdesk",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of
@@ -120,6 +121,8 @@ pub struct Config {
     pub registrar: RegistrarSection,
     #[serde(default)]
     pub lock: LockSection,
+    #[serde(default)]
+    pub hotdesk: HotdeskSection,
 }
 
 /// Where agent leases are taken.
@@ -330,6 +333,13 @@ pub struct MediaSection {
     /// Where voicemail recordings are written (WAV), one folder per agent.
     #[serde(default = "default_voicemail_dir")]
     pub voicemail_dir: PathBuf,
+    /// Most messages one agent's mailbox holds; a caller to a full mailbox hears
+    /// "mailbox-full" and nothing is recorded.
+    #[serde(default = "default_voicemail_max_messages")]
+    pub voicemail_max_messages: u32,
+    /// Most megabytes (10^6 bytes) of recordings one agent's mailbox holds.
+    #[serde(default = "default_voicemail_max_mb")]
+    pub voicemail_max_mb: u32,
 }
 
 impl Default for MediaSection {
@@ -339,6 +349,8 @@ impl Default for MediaSection {
             moh_dir: default_moh_dir(),
             prompts_dir: default_prompts_dir(),
             voicemail_dir: default_voicemail_dir(),
+            voicemail_max_messages: default_voicemail_max_messages(),
+            voicemail_max_mb: default_voicemail_max_mb(),
         }
     }
 }
@@ -381,6 +393,47 @@ pub struct RegistrarSection {
     /// Digest algorithms challenged with, in the order offered.
     #[serde(default = "default_algorithms")]
     pub algorithms: Vec<Algorithm>,
+    /// Wrong digest passwords (REGISTER and phones' INVITEs) from one IP address, or for one
+    /// extension, within `failure_window` that start a ban.
+    #[serde(default = "default_reg_failures")]
+    pub max_failures: u32,
+    #[serde(default = "default_reg_window", with = "humantime_serde")]
+    pub failure_window: Duration,
+    /// The first ban; each later one of the same address or extension doubles.
+    #[serde(default = "default_reg_ban", with = "humantime_serde")]
+    pub ban: Duration,
+    /// The longest ban.
+    #[serde(default = "default_reg_max_ban", with = "humantime_serde")]
+    pub max_ban: Duration,
+}
+
+/// Agents' hot-desk logins (`*11`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotdeskSection {
+    /// Wrong PINs from one phone, or for one agent, within `failure_window` that start a
+    /// lockout.
+    #[serde(default = "default_pin_failures")]
+    pub max_failures: u32,
+    #[serde(default = "default_pin_window", with = "humantime_serde")]
+    pub failure_window: Duration,
+    /// The first lockout; each later one of the same phone or agent doubles.
+    #[serde(default = "default_pin_lockout", with = "humantime_serde")]
+    pub lockout: Duration,
+    /// The longest lockout.
+    #[serde(default = "default_pin_max_lockout", with = "humantime_serde")]
+    pub max_lockout: Duration,
+}
+
+impl Default for HotdeskSection {
+    fn default() -> Self {
+        Self {
+            max_failures: default_pin_failures(),
+            failure_window: default_pin_window(),
+            lockout: default_pin_lockout(),
+            max_lockout: default_pin_max_lockout(),
+        }
+    }
 }
 
 impl Default for RegistrarSection {
@@ -391,6 +444,10 @@ impl Default for RegistrarSection {
             default_expires: default_max_expires(),
             nonce_ttl: default_nonce_ttl(),
             algorithms: default_algorithms(),
+            max_failures: default_reg_failures(),
+            failure_window: default_reg_window(),
+            ban: default_reg_ban(),
+            max_ban: default_reg_max_ban(),
         }
     }
 }
@@ -490,6 +547,12 @@ fn default_prompts_dir() -> PathBuf {
 fn default_voicemail_dir() -> PathBuf {
     PathBuf::from("/var/lib/callfleet/voicemail")
 }
+fn default_voicemail_max_messages() -> u32 {
+    100
+}
+fn default_voicemail_max_mb() -> u32 {
+    100
+}
 fn default_max_duration() -> Duration {
     Duration::from_secs(3600)
 }
@@ -504,6 +567,30 @@ fn default_max_expires() -> u32 {
 }
 fn default_nonce_ttl() -> Duration {
     Duration::from_secs(300)
+}
+fn default_reg_failures() -> u32 {
+    10
+}
+fn default_reg_window() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_reg_ban() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_reg_max_ban() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_pin_failures() -> u32 {
+    5
+}
+fn default_pin_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_pin_lockout() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_pin_max_lockout() -> Duration {
+    Duration::from_secs(24 * 3600)
 }
 fn default_algorithms() -> Vec<Algorithm> {
     // MD5 only by default: common phones (baresip 1.0 among them) give up when any challenge
@@ -618,6 +705,12 @@ impl Config {
                 }
             }
         }
+        if self.media.voicemail_max_messages == 0 {
+            return bad("media.voicemail_max_messages", "must be at least 1");
+        }
+        if self.media.voicemail_max_mb == 0 {
+            return bad("media.voicemail_max_mb", "must be at least 1");
+        }
         self.validate_registrar()
     }
 
@@ -660,6 +753,31 @@ impl Config {
                 "registrar.algorithms",
                 "list at least one of \"SHA-256\", \"MD5\"",
             );
+        }
+        let h = &self.hotdesk;
+        for (key, failures) in [
+            ("registrar.max_failures", r.max_failures),
+            ("hotdesk.max_failures", h.max_failures),
+        ] {
+            if failures == 0 {
+                return bad(key, "must be at least 1");
+            }
+        }
+        for (key, length) in [
+            ("registrar.failure_window", r.failure_window),
+            ("registrar.ban", r.ban),
+            ("hotdesk.failure_window", h.failure_window),
+            ("hotdesk.lockout", h.lockout),
+        ] {
+            if length.is_zero() {
+                return bad(key, "must be positive");
+            }
+        }
+        if r.max_ban < r.ban {
+            return bad("registrar.max_ban", "must be at least registrar.ban");
+        }
+        if h.max_lockout < h.lockout {
+            return bad("hotdesk.max_lockout", "must be at least hotdesk.lockout");
         }
         Ok(())
     }

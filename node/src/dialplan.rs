@@ -1,11 +1,13 @@
 //! Where an answered call goes, by the number dialled: a queue (its name), an agent (the
 //! agent's personal extension: ring the phone the agent is logged in on, else voicemail),
-//! the hot-desk feature codes (`*11` log in, `*12` log out, from a registered phone), or
-//! music on hold for any other number.
+//! the hot-desk feature codes (`*11` log in, `*12` log out, from a registered phone that
+//! authenticated its INVITE: the device, never the From header), or music on hold for any
+//! other number. PINs are checked by `pin`, under the hot-desk guessing limits.
+
+mod pin;
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
 use tracing::info;
 
 use crate::media::session::{MediaEvent, Mode};
@@ -117,20 +119,17 @@ async fn direct(ctx: &mut CallCtx<'_>, ext: &str) -> Ended {
     voicemail::record(ctx, ext).await
 }
 
-/// The phone (device extension) a call comes from, if that device is registered.
+/// The phone (device extension) a call comes from: the device that authenticated the INVITE,
+/// if it is registered. A carrier's call, whatever its From header says, has none.
 async fn calling_device(ctx: &CallCtx<'_>) -> Option<String> {
-    let regs = ctx
-        .node
-        .store
-        .registrations(&ctx.caller, now_ms())
-        .await
-        .ok()?;
-    (!regs.is_empty()).then(|| ctx.caller.clone())
+    let device = ctx.device.clone()?;
+    let regs = ctx.node.store.registrations(&device, now_ms()).await.ok()?;
+    (!regs.is_empty()).then_some(device)
 }
 
 async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>) -> Ended {
     let Some(device) = calling_device(ctx).await else {
-        info!(caller = %ctx.caller, "hot-desk login from a phone that is not registered");
+        info!(caller = %ctx.caller, "hot-desk login refused: not a registered phone's own call");
         return fail(ctx).await;
     };
     let agent = match agent {
@@ -150,18 +149,16 @@ async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>
         },
     };
     let node = ctx.node;
-    let ok = match node.store.agent(&agent).await.ok().flatten() {
-        Some(a) => a.pin_hash == pin_hash(&agent, &pin),
-        None => false,
-    };
-    if !ok
-        || !node
-            .store
-            .login_agent(&agent, &device, now_ms())
-            .await
-            .unwrap_or(false)
+    if !pin::check(node, &device, &agent, &pin).await {
+        return fail(ctx).await; // logged (once per lockout) by the check
+    }
+    if !node
+        .store
+        .login_agent(&agent, &device, now_ms())
+        .await
+        .unwrap_or(false)
     {
-        info!(agent = %agent, device = %device, "hot-desk login refused");
+        info!(agent = %agent, device = %device, "hot-desk login refused: the agent or the phone's agent is busy");
         return fail(ctx).await;
     }
     info!(agent = %agent, device = %device, "agent logged in");
@@ -171,9 +168,11 @@ async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>
     ctx.hangup("hotdesk_login").await
 }
 
+/// `*12`: logs out the agent logged in on the calling (authenticated) phone, and no other.
 async fn logout(ctx: &mut CallCtx<'_>) -> Ended {
     let node = ctx.node;
     let Some(device) = calling_device(ctx).await else {
+        info!(caller = %ctx.caller, "hot-desk logout refused: not a registered phone's own call");
         return fail(ctx).await;
     };
     let agent = node.store.agent_on_device(&device).await.ok().flatten();
@@ -220,27 +219,5 @@ async fn ask(ctx: &mut CallCtx<'_>, prompt: &str) -> Result<Option<String>, Ende
             },
             _ = wait => return Ok((!digits.is_empty()).then_some(digits)),
         }
-    }
-}
-
-/// How agent PINs are stored: SHA-256 of `ext:pin`, hex.
-pub fn pin_hash(ext: &str, pin: &str) -> String {
-    let digest = Sha256::digest(format!("{ext}:{pin}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pin_hash_is_sha256_hex_of_ext_and_pin() {
-        assert_eq!(pin_hash("1001", "1234").len(), 64);
-        assert_ne!(pin_hash("1001", "1234"), pin_hash("1002", "1234"));
-        // sha256("a:b")
-        assert_eq!(
-            pin_hash("a", "b"),
-            "6783a31eabf68ccc0660f935c0826282bdd2241f3a80a9f2d10d59aea9ebb5d8"
-        );
     }
 }

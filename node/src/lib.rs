@@ -15,7 +15,9 @@
 //! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
 //! - `shed`: the load-shedding policy;
 //! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
-//!   bindings) and `locate` finds where an extension is;
+//!   bindings) and `locate` finds where an extension is; phones' INVITEs get `407` digest;
+//! - `redact`: credentials hidden from every log line (the log writer);
+//! - `throttle`: the limits on guessing (phone passwords, hot-desk PINs), sans-IO;
 //! - `cli`: the `callfleet` subcommands (`demo`, `doctor`, `migrate`, `node drain`);
 //! - `operator`: the operator token file a node writes at start for programs on its host.
 
@@ -35,9 +37,11 @@ pub mod probe;
 pub mod queue;
 pub mod realtime;
 pub mod records;
+pub mod redact;
 pub mod registrar;
 pub mod shed;
 pub mod sip;
+pub mod throttle;
 
 /// Wall-clock milliseconds since the UNIX epoch (heartbeats and records use wall time).
 pub fn now_ms() -> i64 {

@@ -258,6 +258,7 @@ impl Supervisor {
             codec: offer.codec,
             send: true,
             dtmf_pt: offer.dtmf_pt,
+            signal_ip: Some(ringing.peer.ip()),
         };
         let whisper_to = self.whisper.as_ref().map(|w| w.0.clone());
         let mix = Arc::new(call.tap.mix(whisper_to));
@@ -268,6 +269,7 @@ impl Supervisor {
             Mode::Listen(mix),
             node.moh.clone(),
             0,
+            node.metrics.guard().rtp_ignored(),
         );
         let mode = self.mode.as_str();
         info!(call_id = %self.call_id, supervisor = %self.device, agent = %call.agent, mode, "supervisor is listening in");

@@ -40,6 +40,9 @@ pub struct Inner {
     pub ports: PortPool,
     /// Phones' REGISTERs and where an extension is (`locate`).
     pub registrar: Registrar,
+    /// Wrong hot-desk PINs per phone and per agent (a std mutex, never held across an
+    /// `.await`).
+    pub pins: std::sync::Mutex<crate::throttle::Throttle<String>>,
     /// Agent leases (lockd, or in-process on one host).
     pub locks: callfleet_lockd::LockClient,
     /// Signs this node's requests to other nodes with the cluster secret.
@@ -134,14 +137,24 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     if let Err(e) = store.release_node_agents(&cfg.node.name, now_ms()).await {
         warn!(error = %e, "cannot release agents left by an earlier run");
     }
+    let metrics = Metrics::new();
     let registrar = Registrar::new(
         Arc::new(store.clone()),
         registrar::Settings::from_config(&cfg, generation),
+        metrics.clone(),
     );
+    let h = &cfg.hotdesk;
+    let pins = crate::throttle::Throttle::new(crate::throttle::Policy::new(
+        h.max_failures,
+        h.failure_window,
+        h.lockout,
+        h.max_lockout,
+    ));
     let node = Node {
         inner: Arc::new(Inner {
             generation,
             registrar,
+            pins: std::sync::Mutex::new(pins),
             locks,
             signer: callfleet_sign::Signer::new(cfg.cluster_key()),
             prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
@@ -150,7 +163,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             listen: crate::listen::Listenable::default(),
             store,
             balancer,
-            metrics: Metrics::new(),
+            metrics,
             calls: CallTable::default(),
             recorder,
             moh,

@@ -31,11 +31,21 @@
 //!   (and a TCP connection) lead to that node only, so INVITEs should leave from there.
 //! - Concurrent REGISTERs of one AOR on two nodes are not serialised: each node reads the
 //!   bindings, plans, and writes rows keyed by (aor, contact); the last write of a contact wins.
+//! - **Guessing is limited** (`guard`): wrong passwords are counted per source IP address and
+//!   per extension; past `registrar.max_failures` within `failure_window` the address or the
+//!   extension is banned (growing backoff), and a banned request gets `403` before any nonce
+//!   or hash work. A ban starts with one log line and counts in the metrics. A phone that
+//!   registered from the same address and port keeps working through a ban of its extension.
+//! - **Phones' own calls** (`invite`): an INVITE from a registered phone's address is
+//!   challenged with `407 Proxy Authentication Required` (the same nonces, algorithms and
+//!   limits); the device whose credentials verify is the caller, whatever the From header says.
 
 pub mod auth;
 pub mod bindings;
 pub mod credentials;
 pub mod digest;
+mod guard;
+mod invite;
 pub mod nonce;
 pub mod store;
 
@@ -44,6 +54,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callfleet_store::StoreError;
+use callfleet_web::metrics::guard::AuthKind;
+use callfleet_web::Metrics;
 use rsipstack::sip::prelude::HeadersExt;
 use rsipstack::sip::{Header, Request, StatusCode, Transport, Uri};
 use rsipstack::transaction::transaction::Transaction;
@@ -56,7 +68,9 @@ use self::bindings::{Change, Limits, Meta, Refusal};
 use self::digest::{Algorithm, Credentials, DigestError};
 use self::nonce::NonceMint;
 use crate::config::Config;
+use crate::throttle::{Policy, Throttle};
 
+pub use self::invite::InviteAuth;
 pub use self::store::{Device, MemoryStore, RegistrarStore, Registration};
 
 /// How often expired bindings are deleted from the database.
@@ -75,6 +89,8 @@ pub struct Settings {
     pub node: String,
     /// This node process (see [`NonceMint::instance_id`]).
     pub instance: u64,
+    /// The limits on wrong passwords.
+    pub throttle: Policy,
 }
 
 impl Settings {
@@ -92,6 +108,8 @@ impl Settings {
             algorithms: r.algorithms.clone(),
             node: cfg.node.name.clone(),
             instance: NonceMint::instance_id(&cfg.node.name, generation),
+            throttle: Policy::new(r.max_failures, r.failure_window, r.ban, r.max_ban)
+                .trusting(guard::TRUST),
         }
     }
 }
@@ -147,10 +165,14 @@ struct Inner {
     /// the binding's expiry: calls from them are internal (never redirected, no allowlist).
     /// A std mutex: map operations only, never held across an `.await`.
     phones: std::sync::Mutex<std::collections::HashMap<std::net::SocketAddr, (String, i64)>>,
+    /// Wrong passwords per source address and per extension (a std mutex, never held across
+    /// an `.await`).
+    throttle: std::sync::Mutex<Throttle<std::net::IpAddr, SocketAddr>>,
+    metrics: Metrics,
 }
 
 impl Registrar {
-    pub fn new(store: Arc<dyn RegistrarStore>, settings: Settings) -> Registrar {
+    pub fn new(store: Arc<dyn RegistrarStore>, settings: Settings, metrics: Metrics) -> Registrar {
         let secret = match &settings.secret {
             Some(s) => s.as_bytes().to_vec(),
             None => rand::random::<[u8; 32]>().to_vec(),
@@ -163,6 +185,8 @@ impl Registrar {
                 limits: settings.limits,
                 node: settings.node,
                 phones: Default::default(),
+                throttle: std::sync::Mutex::new(Throttle::new(settings.throttle)),
+                metrics,
             }),
         }
     }
@@ -184,7 +208,10 @@ impl Registrar {
     /// Handles one REGISTER from `src` at `now_ms`.
     pub async fn register(&self, req: &Request, src: Source, now_ms: i64) -> Reply {
         let aor = to_user(req).unwrap_or_default();
-        let creds = match self.credentials(req) {
+        let Some(attempt) = self.attempt(AuthKind::Register, src.addr, &aor, now_ms) else {
+            return Reply::status(StatusCode::Forbidden);
+        };
+        let creds = match self.credentials(req, false) {
             Ok(Some(c)) => c,
             Ok(None) => return self.challenge(now_ms, false),
             Err(e) => {
@@ -199,6 +226,7 @@ impl Registrar {
         };
         if creds.username != aor {
             info!(user = %creds.username, %aor, %src.addr, "REGISTER refused: user registers another AOR");
+            attempt.failed(now_ms);
             return Reply::status(StatusCode::Forbidden);
         }
         let device = match self.inner.store.device(&aor).await {
@@ -214,13 +242,17 @@ impl Registrar {
             .auth
             .verify(&creds, ha1, "REGISTER", uri_ok, now_ms);
         match verdict {
-            Verdict::Accept { .. } => self.bind(&aor, req, src, now_ms).await,
+            Verdict::Accept { .. } => {
+                attempt.succeeded(now_ms);
+                self.bind(&aor, req, src, now_ms).await
+            }
             Verdict::Challenge { stale, why } => {
                 debug!(%aor, ?why, stale, "REGISTER challenged");
                 self.challenge(now_ms, stale)
             }
             Verdict::Forbidden { why } => {
                 info!(%aor, ?why, %src.addr, "REGISTER refused");
+                attempt.failed(now_ms);
                 Reply::status(StatusCode::Forbidden)
             }
             Verdict::BadRequest { why } => {
@@ -230,14 +262,17 @@ impl Registrar {
         }
     }
 
-    /// The first digest credentials for our realm; `Ok(None)` when there are none.
-    fn credentials(&self, req: &Request) -> Result<Option<Credentials>, DigestError> {
+    /// The first digest credentials for our realm (in `Proxy-Authorization` when `proxy`,
+    /// else `Authorization`); `Ok(None)` when there are none.
+    fn credentials(&self, req: &Request, proxy: bool) -> Result<Option<Credentials>, DigestError> {
         let mut first_err = None;
         for h in req.headers.iter() {
-            let Header::Authorization(a) = h else {
-                continue;
+            let value = match h {
+                Header::Authorization(a) if !proxy => a.value(),
+                Header::ProxyAuthorization(a) if proxy => a.value(),
+                _ => continue,
             };
-            match Credentials::parse(a.value()) {
+            match Credentials::parse(value) {
                 Ok(c) if c.realm == self.realm() => return Ok(Some(c)),
                 Ok(_) => {}
                 Err(e) => {
@@ -270,6 +305,21 @@ impl Registrar {
             .collect();
         Reply {
             status: StatusCode::Unauthorized,
+            headers,
+        }
+    }
+
+    /// `407` with `Proxy-Authenticate` challenges (a phone's INVITE).
+    fn proxy_challenge(&self, now_ms: i64, stale: bool) -> Reply {
+        let headers = self
+            .inner
+            .auth
+            .challenges(now_ms, rand::random(), stale)
+            .into_iter()
+            .map(|v| Header::ProxyAuthenticate(v.into()))
+            .collect();
+        Reply {
+            status: StatusCode::ProxyAuthenticationRequired,
             headers,
         }
     }
@@ -476,7 +526,7 @@ fn same_uri(digest_uri: &str, request_uri: &Uri) -> bool {
 
 /// The source of a server transaction's request: the connection's peer for TCP, and for UDP
 /// the top Via as the transport layer stamped it (`received`/`rport`, RFC 3581).
-fn source_of(tx: &Transaction) -> Option<Source> {
+pub fn source_of(tx: &Transaction) -> Option<Source> {
     let conn = tx.connection.as_ref()?;
     let transport = conn.transport();
     let addr = if conn.is_reliable() {

@@ -60,7 +60,7 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
         "phone did not register:\n{}",
         phone.log()
     );
-    let pin = callfleet::dialplan::pin_hash("1001", "1234");
+    let pin = callfleet_store::pin::hash("1001", "1234").expect("hash the PIN");
     store
         .upsert_agent(&Agent::new("1001", "Ada", &pin, callfleet::now_ms()))
         .await

@@ -198,7 +198,7 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
     let hostile = callfleet_store::Agent::new(
         HOSTILE_AGENT,
         HOSTILE_NAME,
-        &callfleet::dialplan::pin_hash(HOSTILE_AGENT, "1234"),
+        &callfleet_store::pin::hash(HOSTILE_AGENT, "1234").expect("hash the PIN"),
         callfleet::now_ms(),
     );
     db.block(db.store.upsert_agent(&hostile))

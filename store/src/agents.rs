@@ -116,7 +116,8 @@ pub struct Agent {
     /// Agent number, primary key.
     pub extension: String,
     pub name: String,
-    /// Hex SHA-256 of `"extension:pin"`.
+    /// The PIN as [`crate::pin::hash`] stores it (argon2id; older rows: hex SHA-256 of
+    /// `"extension:pin"`, upgraded at the next successful login).
     pub pin_hash: String,
     /// Extension of the device the agent is logged in on.
     pub device: Option<String>,
@@ -297,6 +298,27 @@ impl Store {
             device,
         )
         .await
+    }
+
+    /// Replaces the agent's stored PIN hash by `new` if it is still `old` (a hot-desk login
+    /// upgrading the old SHA-256 form to argon2id, the same PIN); `false` when the row changed
+    /// meanwhile (the PIN was set anew) or is gone. The configuration is the same PIN, so the
+    /// config version is left alone.
+    pub async fn upgrade_agent_pin_hash(
+        &self,
+        extension: &str,
+        old: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE agents SET pin_hash = $1 WHERE extension = $2 AND pin_hash = $3")
+                .bind(new)
+                .bind(extension)
+                .bind(old)
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::query("upgrade agent PIN hash"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn agent_where(

@@ -1,6 +1,7 @@
 //! `Store`: the pool, connecting by URL (PostgreSQL or SQLite), migrations.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,9 +55,11 @@ impl Store {
     ///
     /// - `postgres://user[:password]@host[:port]/db`: a pool of up to 8.
     /// - `sqlite:///abs/path.db`, `sqlite://relative.db` (relative to the
-    ///   current directory): the directory and the file are created if
-    ///   missing, the file is switched to WAL, every connection gets
-    ///   `busy_timeout = 5000` and `foreign_keys = ON`.
+    ///   current directory): the directory (mode 0750) and the file (0600)
+    ///   are created if missing, the file is switched to WAL, every
+    ///   connection gets `busy_timeout = 5000` and `foreign_keys = ON`; an
+    ///   existing file (or its `-wal`, `-shm`) that other users may read
+    ///   loses that access, with a warning.
     /// - `sqlite::memory:`: a private database held by a single connection,
     ///   gone when the last clone of the `Store` is dropped.
     ///
@@ -159,13 +162,8 @@ async fn connect_sqlite(url: &str, url_redacted: &str) -> Result<AnyPool, StoreE
             read_only,
             url,
         } => {
-            if let (true, Some(dir)) = (create, path.parent()) {
-                tokio::fs::create_dir_all(dir)
-                    .await
-                    .map_err(|source| StoreError::CreateDir {
-                        path: dir.to_owned(),
-                        source,
-                    })?;
+            if create {
+                private_file(&path)?;
             }
             let pool = sqlite_pool_options()
                 .max_connections(SQLITE_MAX_CONNECTIONS)
@@ -174,10 +172,75 @@ async fn connect_sqlite(url: &str, url_redacted: &str) -> Result<AnyPool, StoreE
                 .map_err(connect_err)?;
             if !read_only {
                 enable_wal(&pool).await?;
+                no_access_for_others(&path);
             }
             Ok(pool)
         }
     }
+}
+
+/// Creates the database's directory (0750) and an empty file (0600) when they are missing,
+/// before SQLite opens it: SQLite gives its `-wal` and `-shm` files the database's mode.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o750);
+        builder
+            .create(dir)
+            .map_err(|source| StoreError::CreateDir {
+                path: dir.to_owned(),
+                source,
+            })?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(StoreError::CreateFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Takes other users' access away from the database file and its `-wal` and `-shm` (files
+/// made world-readable by earlier versions); a failure is only logged (a management command
+/// run by another member of the group may not change the owner's file).
+fn no_access_for_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let file = PathBuf::from(name);
+            let Ok(meta) = std::fs::metadata(&file) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o007 == 0 {
+                continue;
+            }
+            let private = std::fs::Permissions::from_mode(mode & !0o007);
+            match std::fs::set_permissions(&file, private) {
+                Ok(()) => {
+                    tracing::warn!(file = %file.display(), "the database file was open to every user: access for others removed")
+                }
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "the database file is open to every user and its mode cannot be changed: chmod o-rwx it")
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn sqlite_pool_options() -> AnyPoolOptions {

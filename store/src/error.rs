@@ -27,6 +27,13 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The SQLite database file could not be created private to its owner.
+    #[error("create the SQLite database file {} (readable by its owner only)", path.display())]
+    CreateFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+
     /// Opening the pool (the first connection) failed.
     #[error("connect to {url_redacted}")]
     Connect {
@@ -116,6 +123,7 @@ impl StoreError {
             StoreError::UnsupportedUrl { .. }
             | StoreError::InvalidUrl { .. }
             | StoreError::CreateDir { .. }
+            | StoreError::CreateFile { .. }
             | StoreError::Migrate { .. }
             | StoreError::Duplicate { .. }
             | StoreError::MissingReference { .. }

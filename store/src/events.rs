@@ -126,6 +126,25 @@ impl Store {
             .map_err(StoreError::write("insert voicemail"))
     }
 
+    /// What mailbox `agent` holds: its number of messages and their total length (ms).
+    pub async fn voicemail_usage(&self, agent: &str) -> Result<(i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(duration_ms), 0) AS BIGINT) AS ms \
+             FROM voicemails WHERE agent = $1",
+        )
+        .bind(agent)
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::query("read voicemail usage"))?;
+        let n: i64 = row
+            .try_get("n")
+            .map_err(StoreError::query("read voicemail usage"))?;
+        let ms: i64 = row
+            .try_get("ms")
+            .map_err(StoreError::query("read voicemail usage"))?;
+        Ok((n, ms))
+    }
+
     /// Voicemails of one mailbox, or of all with `None`, oldest first.
     pub async fn voicemails(&self, agent: Option<&str>) -> Result<Vec<Voicemail>, StoreError> {
         const WHAT: &str = "list voicemails";

@@ -20,6 +20,8 @@
 //! - `events`: append-only [`QueueEvent`]s and [`Voicemail`]s.
 //! - `carriers`: [`Carrier`]s managed from the admin pages (source
 //!   networks allowed to send INVITEs, besides each node's config file).
+//! - `pin`: how agent PINs are stored and checked (argon2id; the old SHA-256
+//!   form still verifies and is upgraded).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
 //!   [`ApiToken`]s; password hashes and hashed secrets only.
 //! - `config`: the config version every configuration write bumps.
@@ -67,6 +69,7 @@ mod entries;
 mod error;
 mod events;
 mod heartbeat;
+pub mod pin;
 mod queues;
 #[cfg(test)]
 mod testdb;

@@ -22,6 +22,9 @@
 //! | `callfleet_queue_longest_wait_seconds`      | gauge     | `queue`                 |
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
+//! and the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
+//! mailboxes), reached through [`Metrics::guard`].
+//!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
 //! the configuration disappears from the gauges.
@@ -44,6 +47,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 use callfleet_store::AgentState;
+
+pub mod guard;
+
+use guard::GuardMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -247,6 +254,7 @@ struct Inner {
     queue_agents: Family<QueueStateLabels, Gauge>,
     /// Queues currently exported, so that deleted ones are removed.
     queues_exported: Mutex<BTreeSet<String>>,
+    guard: GuardMetrics,
 }
 
 impl Default for Metrics {
@@ -278,6 +286,7 @@ impl Metrics {
             queue_longest_wait: Family::default(),
             queue_agents: Family::default(),
             queues_exported: Mutex::new(BTreeSet::new()),
+            guard: GuardMetrics::new(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -351,6 +360,11 @@ impl Metrics {
             .sip_responses
             .get_or_create(&StatusLabels { status })
             .inc();
+    }
+
+    /// The defences' counters (wrong credentials, bans, ignored RTP, full mailboxes).
+    pub fn guard(&self) -> &GuardMetrics {
+        &self.inner.guard
     }
 
     /// Counts one SIP message that could not be parsed.
@@ -538,6 +552,7 @@ impl Inner {
             "Member agents of each queue by state",
             self.queue_agents.clone(),
         );
+        self.guard.register(r);
         self
     }
 }

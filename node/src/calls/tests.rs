@@ -92,3 +92,18 @@ fn served_details_follow_the_call_id_to_its_call() {
         (Some("sales"), Some("1001"))
     );
 }
+
+#[test]
+fn the_caller_of_a_live_call_is_noted_by_call_id() {
+    let t = CallTable::default();
+    let given_up = Arc::new(AtomicUsize::new(0));
+    t.admit(call("b", "tx-b"), 1, counting(&given_up))
+        .expect("b");
+    assert_eq!(t.caller("b"), (None, None));
+    let source = "127.0.0.1:5060".parse().expect("addr");
+    t.set_caller("b", Some(source), Some("2001".into()));
+    assert_eq!(t.caller("b"), (Some(source), Some("2001".into())));
+    assert_eq!(t.caller("gone"), (None, None));
+    t.set_caller("gone", Some(source), None);
+    assert_eq!(t.caller("gone"), (None, None));
+}

@@ -80,7 +80,8 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        // Every line is redacted before it is written (credentials in SIP messages at debug...).
+        .with_writer(crate::redact::Stderr);
     // Only fails when a logger is installed already (a test calling twice): that one stays.
     let _ = match format {
         LogFormat::Text => {

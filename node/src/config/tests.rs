@@ -118,6 +118,61 @@ fn the_shipped_example_config_is_valid_once_its_secret_is_set() {
 }
 
 #[test]
+fn voicemail_quota_defaults_parses_and_refuses_zero() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    assert_eq!(
+        (cfg.media.voicemail_max_messages, cfg.media.voicemail_max_mb),
+        (100, 100)
+    );
+    let text = MINIMAL.replace(
+        "[sip]\n",
+        "[media]\nvoicemail_max_messages = 3\nvoicemail_max_mb = 7\n[sip]\n",
+    );
+    let cfg = Config::parse(&text).expect("parses");
+    assert_eq!(
+        (cfg.media.voicemail_max_messages, cfg.media.voicemail_max_mb),
+        (3, 7)
+    );
+    for (key, line) in [
+        ("media.voicemail_max_messages", "voicemail_max_messages = 0"),
+        ("media.voicemail_max_mb", "voicemail_max_mb = 0"),
+    ] {
+        let text = MINIMAL.replace("[sip]\n", &format!("[media]\n{line}\n[sip]\n"));
+        let err = Config::parse(&text).expect_err("zero").to_string();
+        assert!(err.contains(key), "{err}");
+    }
+}
+
+#[test]
+fn guessing_limits_default_and_parse() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    let (r, h) = (&cfg.registrar, &cfg.hotdesk);
+    let min = |m: u64| Duration::from_secs(60 * m);
+    assert_eq!(
+        (r.max_failures, r.failure_window, r.ban, r.max_ban),
+        (10, min(10), min(10), min(24 * 60))
+    );
+    assert_eq!(
+        (h.max_failures, h.failure_window, h.lockout, h.max_lockout),
+        (5, min(15), min(15), min(24 * 60))
+    );
+    let text = format!(
+        "{MINIMAL}\n[registrar]\nmax_failures = 3\nfailure_window = \"30s\"\nban = \"1m\"\nmax_ban = \"2h\"\n\
+         [hotdesk]\nmax_failures = 2\nfailure_window = \"1m\"\nlockout = \"5m\"\nmax_lockout = \"1h\"\n"
+    );
+    let cfg = Config::parse(&text).expect("parses");
+    assert_eq!(
+        (
+            cfg.registrar.max_failures,
+            cfg.registrar.ban,
+            cfg.registrar.max_ban
+        ),
+        (3, min(1), min(120))
+    );
+    assert_eq!((cfg.hotdesk.max_failures, cfg.hotdesk.lockout), (2, min(5)));
+}
+
+#[test]
 fn registrar_defaults_and_limits() {
     let cfg = Config::parse(MINIMAL).expect("parses");
     assert_eq!(cfg.sip.realm, "callfleet");
@@ -150,6 +205,20 @@ fn registrar_defaults_and_limits() {
         ("[registrar]\nnonce_ttl = \"1s\"\n", "registrar.nonce_ttl"),
         ("[registrar]\nalgorithms = []\n", "registrar.algorithms"),
         ("[registrar]\nalgorithms = [\"SHA-1\"]\n", "SHA-1"),
+        ("[registrar]\nmax_failures = 0\n", "registrar.max_failures"),
+        ("[registrar]\nban = \"0s\"\n", "registrar.ban"),
+        (
+            "[registrar]\nfailure_window = \"0s\"\n",
+            "registrar.failure_window",
+        ),
+        (
+            "[registrar]\nban = \"2h\"\nmax_ban = \"1h\"\n",
+            "registrar.max_ban",
+        ),
+        ("[hotdesk]\nmax_failures = 0\n", "hotdesk.max_failures"),
+        ("[hotdesk]\nlockout = \"0s\"\n", "hotdesk.lockout"),
+        ("[hotdesk]\nmax_lockout = \"1m\"\n", "hotdesk.max_lockout"),
+        ("[hotdesk]\npin = 1\n", "pin"),
     ] {
         let err = Config::parse(&format!("{MINIMAL}\n{section}"))
             .expect_err("bad registrar value must fail")

@@ -17,6 +17,7 @@ pub const PROMPTS: &[(&str, &[u16])] = &[
     ("calls-ahead", &[660, 660]),
     ("all-busy", &[440, 330, 220]),
     ("leave-message", &[523, 659]),
+    ("mailbox-full", &[659, 523, 440]),
     ("beep", &[1000]),
     ("enter-agent", &[700]),
     ("enter-pin", &[700, 700]),

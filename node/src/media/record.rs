@@ -1,5 +1,7 @@
 //! Recording a leg's received audio to a WAV file (8 kHz, mono, 16-bit): each G.711 packet is
 //! decoded as it arrives. Written to disk first; the caller references the file from SQL after.
+//! Recordings are private: the file is created with mode 0640 and missing directories with
+//! 0750 (the process's umask may only take more away).
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -28,16 +30,14 @@ struct Inner {
 
 impl Recording {
     pub fn create(path: &Path) -> Result<Recording, hound::Error> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
+        let file = private_file(path)?;
         let spec = hound::WavSpec {
             channels: 1,
             sample_rate: 8000,
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let writer = hound::WavWriter::create(path, spec)?;
+        let writer = hound::WavWriter::new(BufWriter::new(file), spec)?;
         Ok(Recording {
             path: path.to_path_buf(),
             inner: Mutex::new(Some(Inner {
@@ -83,6 +83,24 @@ impl Recording {
     }
 }
 
+/// Creates `path` (mode 0640, never replacing a file) and its missing directories (0750).
+fn private_file(path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o750);
+        builder.create(dir)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o640);
+    options.open(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +120,22 @@ mod tests {
         rec.write_g711(101, &[1, 2, 3, 4]);
         assert_eq!(rec.finish().unwrap(), 1000);
         rec.write_g711(0, &ulaw);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path) & 0o600, 0o600, "the owner reads and writes");
+            assert_eq!(
+                mode(&path) & 0o037,
+                0,
+                "group at most reads, others nothing"
+            );
+            assert_eq!(mode(&dir.path().join("vm")) & 0o027, 0);
+            assert!(
+                Recording::create(&path).is_err(),
+                "an existing file is never replaced"
+            );
+        }
         let reader = hound::WavReader::open(&path).unwrap();
         assert_eq!(reader.spec().sample_rate, 8000);
         let samples: Vec<i16> = reader.into_samples().map(Result::unwrap).collect();

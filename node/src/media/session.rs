@@ -2,14 +2,17 @@
 //! task sends what the leg's mode asks for (music on hold, a prompt played once, or nothing);
 //! every packet received is counted, decoded into the recording if one runs, scanned for DTMF
 //! (RFC 4733), and in bridge mode relayed out of the other leg's socket to the other party.
-//! The remote address latches to the source of the party's RTP (symmetric RTP).
+//! Only the party's packets are taken ([`super::latch`]): from its SDP address, or for a party
+//! behind NAT from the IP its signalling comes from, and after the first one only from that
+//! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use prometheus_client::metrics::counter::Counter;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
@@ -17,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::dtmf::DtmfDetector;
+use super::latch::{Latch, Seen};
 use super::moh::{Library, Track, FRAME};
 use super::record::Recording;
 use super::rtp::{self, Stream};
@@ -31,6 +35,9 @@ pub struct Target {
     pub send: bool,
     /// Payload type of telephone-event/8000 the party offered.
     pub dtmf_pt: Option<u8>,
+    /// The IP address the party's signalling comes from: RTP from it is the party's even from
+    /// another address than the SDP's (NAT). `None`: only the SDP's host.
+    pub signal_ip: Option<IpAddr>,
 }
 
 /// What the leg hears.
@@ -76,6 +83,8 @@ pub struct MediaStats {
     pub sent: AtomicU64,
     pub received: AtomicU64,
     pub relayed: AtomicU64,
+    /// Packets dropped because they did not come from the party.
+    pub ignored: AtomicU64,
 }
 
 /// The part of a leg another leg needs to relay to it: its socket and its party's address.
@@ -183,7 +192,8 @@ pub struct Session {
 }
 
 impl Session {
-    /// Starts the leg in `mode`, sending to `target`; `track` picks the music-on-hold track.
+    /// Starts the leg in `mode`, sending to `target`; `track` picks the music-on-hold track;
+    /// packets that are not the party's are counted in `ignored` too (the node's metric).
     pub fn start(
         socket: UdpSocket,
         local: SocketAddr,
@@ -191,6 +201,7 @@ impl Session {
         mode: Mode,
         library: Library,
         track: usize,
+        ignored: Counter,
     ) -> Session {
         let leg = Arc::new(Leg {
             socket: Arc::new(socket),
@@ -214,6 +225,7 @@ impl Session {
             track,
             events: ev_tx,
             cancel: cancel.clone(),
+            ignored,
         };
         tokio::spawn(player.run());
         Session {
@@ -304,6 +316,36 @@ struct Player {
     track: usize,
     events: mpsc::UnboundedSender<MediaEvent>,
     cancel: CancellationToken,
+    ignored: Counter,
+}
+
+/// Whose packets the leg takes: the latch, and the party's address as last given (SDP), which
+/// may differ from where the leg latched.
+struct Party {
+    latch: Latch,
+    announced: Option<SocketAddr>,
+    signal_ip: Option<IpAddr>,
+}
+
+impl Party {
+    fn new(target: &Target) -> Party {
+        Party {
+            latch: Latch::new(target.remote, target.signal_ip),
+            announced: target.remote,
+            signal_ip: target.signal_ip,
+        }
+    }
+
+    /// A new target: latch afresh if the party's address changed; else where the leg stays
+    /// latched, if it is.
+    fn retarget(&mut self, target: &Target) -> Option<SocketAddr> {
+        if target.remote != self.announced || target.signal_ip != self.signal_ip {
+            *self = Party::new(target);
+            None
+        } else {
+            self.latch.latched()
+        }
+    }
 }
 
 /// Per-task state of the sender side.
@@ -334,7 +376,7 @@ impl Player {
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
         let mut inbuf = [0u8; 2048];
-        let mut latched = false;
+        let mut party = Party::new(&ctl.target);
         let mut dtmf = DtmfDetector::default();
         loop {
             tokio::select! {
@@ -344,60 +386,96 @@ impl Player {
                     let Ok((n, from)) = r else { continue };
                     let packet = &inbuf[..n];
                     let Some(pt) = rtp::payload_type(packet) else { continue };
-                    self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
-                    if !latched && ctl.target.remote.is_some_and(|r| r != from) {
-                        debug!(%from, "RTP latched to the party's source address");
-                        self.leg.set_remote(Some(from));
-                        ctl.target.remote = Some(from);
-                    }
-                    latched = true;
-                    if Some(pt) == ctl.target.dtmf_pt {
-                        if let Some(digit) = dtmf.packet(packet) {
-                            let _ = self.events.send(MediaEvent::Dtmf(digit));
-                        }
-                    } else if let Some(rec) = &ctl.recording {
-                        rec.write_g711(pt, &packet[rtp::HEADER.min(n)..]);
-                    }
-                    match &ctl.mode {
-                        Mode::Bridge(peer) => peer.relay(packet).await,
-                        Mode::Listen(mix) if Some(pt) != ctl.target.dtmf_pt => {
-                            if let Some(r) = rtp::payload_range(packet) {
-                                mix.heard(pt, &packet[r]);
-                            }
-                        }
-                        _ => {}
-                    }
-                    if let Some((tap, side)) = &ctl.tap {
-                        if Some(pt) != ctl.target.dtmf_pt {
-                            if let Some(r) = rtp::payload_range(packet) {
-                                tap.publish(*side, pt, &packet[r]);
-                            }
-                        }
+                    if self.accept(&mut party, &mut ctl, from) {
+                        self.take(&ctl, &mut dtmf, packet, pt).await;
                     }
                 }
                 changed = self.rx.changed() => {
                     if changed.is_err() { break; }
                     let new = self.rx.borrow_and_update().clone();
-                    let requested = new.mode_seq != ctl.mode_seq;
-                    if new.target.codec != ctl.target.codec {
-                        out.stream.payload_type = new.target.codec.payload_type();
-                    }
-                    if new.target.remote != ctl.target.remote {
-                        latched = false;
-                    }
-                    if requested {
-                        // A new request: a prompt starts from its beginning.
-                        out.play_frame = 0;
-                        ctl = new;
-                    } else {
-                        // Same mode request: keep where the leg is (a finished prompt stays
-                        // finished, a playing one goes on).
-                        let mode = std::mem::replace(&mut ctl.mode, Mode::Silence);
-                        ctl = Control { mode, ..new };
-                    }
+                    self.control_changed(&mut ctl, new, &mut out, &mut party);
                 }
             }
         }
+    }
+
+    /// Whether a packet from `from` is the party's (see [`Latch`]); latches the leg, and
+    /// counts a stranger's packet.
+    fn accept(&self, party: &mut Party, ctl: &mut Control, from: SocketAddr) -> bool {
+        match party.latch.packet(from) {
+            Seen::Stranger => {
+                self.ignore(from);
+                false
+            }
+            Seen::Party { moved } => {
+                if moved {
+                    debug!(%from, "RTP latched to the party's source address");
+                    self.leg.set_remote(Some(from));
+                    ctl.target.remote = Some(from);
+                }
+                true
+            }
+        }
+    }
+
+    /// One packet of the party: counted, DTMF or recorded, relayed or mixed, published.
+    async fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &[u8], pt: u8) {
+        self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
+        if Some(pt) == ctl.target.dtmf_pt {
+            if let Some(digit) = dtmf.packet(packet) {
+                let _ = self.events.send(MediaEvent::Dtmf(digit));
+            }
+        } else if let Some(rec) = &ctl.recording {
+            rec.write_g711(pt, &packet[rtp::HEADER.min(packet.len())..]);
+        }
+        match &ctl.mode {
+            Mode::Bridge(peer) => peer.relay(packet).await,
+            Mode::Listen(mix) if Some(pt) != ctl.target.dtmf_pt => {
+                if let Some(r) = rtp::payload_range(packet) {
+                    mix.heard(pt, &packet[r]);
+                }
+            }
+            _ => {}
+        }
+        if let Some((tap, side)) = &ctl.tap {
+            if Some(pt) != ctl.target.dtmf_pt {
+                if let Some(r) = rtp::payload_range(packet) {
+                    tap.publish(*side, pt, &packet[r]);
+                }
+            }
+        }
+    }
+
+    /// A new control from the session: target, mode, recording or tap changed.
+    fn control_changed(&self, ctl: &mut Control, new: Control, out: &mut Out, party: &mut Party) {
+        let requested = new.mode_seq != ctl.mode_seq;
+        if new.target.codec != ctl.target.codec {
+            out.stream.payload_type = new.target.codec.payload_type();
+        }
+        let latched = party.retarget(&new.target);
+        if requested {
+            // A new request: a prompt starts from its beginning.
+            out.play_frame = 0;
+            *ctl = new;
+        } else {
+            // Same mode request: keep where the leg is (a finished prompt stays finished, a
+            // playing one goes on).
+            let mode = std::mem::replace(&mut ctl.mode, Mode::Silence);
+            *ctl = Control { mode, ..new };
+        }
+        if let Some(at) = latched {
+            // Still where the party is (a re-INVITE repeating the SDP's address).
+            ctl.target.remote = Some(at);
+            self.leg.set_remote(Some(at));
+        }
+    }
+
+    /// A packet that is not the party's: counted, and logged once per leg.
+    fn ignore(&self, from: SocketAddr) {
+        if self.leg.stats.ignored.fetch_add(1, Ordering::Relaxed) == 0 {
+            debug!(%from, "RTP from an address that is not the party's ignored");
+        }
+        self.ignored.inc();
     }
 
     async fn send_frame(&self, ctl: &mut Control, out: &mut Out) {

@@ -50,6 +50,9 @@ pub struct Ringing {
     pub states: DialogStateReceiver,
     pub socket: UdpSocket,
     pub local: SocketAddr,
+    /// Where the INVITE went (the phone's binding): its IP is where the phone's signalling,
+    /// and so its media behind NAT, comes from.
+    pub peer: SocketAddr,
 }
 
 /// How ringing ended.
@@ -144,6 +147,7 @@ pub fn dial_with(
         states,
         socket,
         local,
+        peer: d.via,
     })
 }
 

@@ -409,6 +409,7 @@ async fn race(
         codec: offer.codec,
         send: true,
         dtmf_pt: offer.dtmf_pt,
+        signal_ip: Some(ringing.peer.ip()),
     };
     let leg = Session::start(
         ringing.socket,
@@ -417,6 +418,7 @@ async fn race(
         Mode::Silence,
         node.moh.clone(),
         0,
+        node.metrics.guard().rtp_ignored(),
     );
     Rang::Answered {
         ext,

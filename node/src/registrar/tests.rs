@@ -19,6 +19,13 @@ fn settings(node: &str, instance: u64) -> Settings {
         algorithms: Algorithm::ALL.to_vec(),
         node: node.into(),
         instance,
+        throttle: crate::throttle::Policy::new(
+            3,
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            Duration::from_secs(600),
+        )
+        .trusting(guard::TRUST),
     }
 }
 
@@ -39,7 +46,10 @@ async fn registrar() -> (Registrar, Arc<MemoryStore>) {
         .upsert_device(&device("1001", "secret"))
         .await
         .expect("device");
-    (Registrar::new(store.clone(), settings("main-a", 1)), store)
+    (
+        Registrar::new(store.clone(), settings("main-a", 1), Metrics::new()),
+        store,
+    )
 }
 
 fn src() -> Source {
@@ -80,6 +90,9 @@ impl Phone {
                 Header::WwwAuthenticate(w) if w.value().contains(alg.as_str()) => {
                     Some(w.value().to_string())
                 }
+                Header::ProxyAuthenticate(w) if w.value().contains(alg.as_str()) => {
+                    Some(w.value().to_string())
+                }
                 _ => None,
             })
             .expect("a challenge for the algorithm");
@@ -89,20 +102,40 @@ impl Phone {
         self.nc = 0;
     }
 
+    /// The credentials header for `method` on `uri`, if a challenge was taken.
+    fn auth(&mut self, header: &str, method: &str, uri: &str) -> String {
+        let Some((nonce, alg)) = &self.nonce else {
+            return String::new();
+        };
+        self.nc += 1;
+        let h = ha1(*alg, &self.user, REALM, &self.password);
+        let ha2 = alg.hash(&format!("{method}:{uri}"));
+        let nc = format!("{:08x}", self.nc);
+        let response = alg.hash(&format!("{h}:{nonce}:{nc}:abcdef:auth:{ha2}"));
+        format!("{header}: Digest username=\"{}\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={alg}, qop=auth, nc={nc}, cnonce=\"abcdef\"\r\n", self.user)
+    }
+
+    /// An INVITE to `*12` whose From header names `from`, with `Proxy-Authorization` once a
+    /// challenge was taken.
+    fn invite(&mut self, from: &str) -> Request {
+        self.cseq += 1;
+        let uri = "sip:*12@127.0.0.11:5060";
+        let auth = self.auth("Proxy-Authorization", "INVITE", uri);
+        let text = format!(
+            "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.41:5062;branch=z9hG4bKi{}\r\n\
+             From: <sip:{from}@127.0.0.11>;tag=f\r\nTo: <{uri}>\r\nCall-ID: inv-{}\r\nCSeq: {} INVITE\r\n\
+             {auth}Content-Length: 0\r\n\r\n",
+            self.cseq, self.call_id, self.cseq
+        );
+        match SipMessage::try_from(text.as_str()) {
+            Ok(SipMessage::Request(r)) => r,
+            other => panic!("test INVITE does not parse: {other:?}"),
+        }
+    }
+
     fn register(&mut self, extra: &str) -> Request {
         self.cseq += 1;
-        let auth = match &self.nonce {
-            None => String::new(),
-            Some((nonce, alg)) => {
-                self.nc += 1;
-                let uri = "sip:127.0.0.11:5060";
-                let h = ha1(*alg, &self.user, REALM, &self.password);
-                let ha2 = alg.hash(&format!("REGISTER:{uri}"));
-                let nc = format!("{:08x}", self.nc);
-                let response = alg.hash(&format!("{h}:{nonce}:{nc}:abcdef:auth:{ha2}"));
-                format!("Authorization: Digest username=\"{}\", realm=\"{REALM}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={alg}, qop=auth, nc={nc}, cnonce=\"abcdef\"\r\n", self.user)
-            }
-        };
+        let auth = self.auth("Authorization", "REGISTER", "sip:127.0.0.11:5060");
         let text = format!(
             "REGISTER sip:127.0.0.11:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.41:5062;branch=z9hG4bK{}\r\n\
              From: <sip:{u}@127.0.0.11>;tag=f\r\nTo: <sip:{u}@127.0.0.11>\r\nCall-ID: {}\r\nCSeq: {} REGISTER\r\n\
@@ -247,7 +280,7 @@ async fn another_nodes_nonce_is_stale_here() {
         .upsert_device(&device("1001", "secret"))
         .await
         .expect("device");
-    let b = Registrar::new(store, settings("main-b", 2));
+    let b = Registrar::new(store, settings("main-b", 2), Metrics::new());
     let mut phone = Phone::new("1001", "secret");
     assert_eq!(
         code(&login(&a, &mut phone, Algorithm::Sha256, CONTACT, T0).await),
@@ -373,7 +406,7 @@ impl RegistrarStore for DownStore {
 
 #[tokio::test]
 async fn a_database_failure_is_a_500() {
-    let r = Registrar::new(Arc::new(DownStore), settings("main-a", 1));
+    let r = Registrar::new(Arc::new(DownStore), settings("main-a", 1), Metrics::new());
     let mut phone = Phone::new("1001", "secret");
     let first = r.register(&phone.register(CONTACT), src(), T0).await;
     assert_eq!(code(&first), 401, "challenges need no database");
@@ -460,4 +493,180 @@ async fn the_memory_store_keeps_cseq_order_like_sql() {
         );
     }
     assert_eq!(store.all_registrations()[0].call_id, "c2");
+}
+
+fn at(addr: &str) -> Source {
+    Source {
+        addr: addr.parse().expect("addr"),
+        transport: Transport::Udp,
+    }
+}
+
+fn metric(r: &Registrar, series: &str) -> f64 {
+    let text = r.inner.metrics.encode().expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(-1.0)
+}
+
+#[tokio::test]
+async fn guessing_bans_the_source_and_the_extension_but_not_the_phone_that_has_it() {
+    let (r, store) = registrar().await;
+    let (phone_at, thief_at, other_at) = (
+        at("10.0.0.5:5060"),
+        at("10.6.6.6:4000"),
+        at("10.7.7.7:5060"),
+    );
+    let mut phone = Phone::new("1001", "secret");
+    let first = r.register(&phone.register(CONTACT), phone_at, T0).await;
+    phone.take_challenge(&first, Algorithm::Md5);
+    assert_eq!(
+        code(&r.register(&phone.register(CONTACT), phone_at, T0).await),
+        200
+    );
+    let before = store.all_registrations();
+
+    // Three wrong passwords from one address: the address and the extension are banned.
+    let mut thief = Phone::new("1001", "guess");
+    let challenge = r.register(&thief.register(CONTACT), thief_at, T0).await;
+    thief.take_challenge(&challenge, Algorithm::Md5);
+    for i in 0..3 {
+        let reply = r.register(&thief.register(CONTACT), thief_at, T0 + i).await;
+        assert_eq!(code(&reply), 403, "guess {i}");
+    }
+    // Banned: even the right password and a bare REGISTER get 403, with no challenge.
+    let mut right = Phone::new("1001", "secret");
+    let bare = r
+        .register(&right.register(CONTACT), thief_at, T0 + 10)
+        .await;
+    assert_eq!((code(&bare), bare.headers.len()), (403, 0));
+    let mut stranger = Phone::new("1002", "x");
+    assert_eq!(
+        code(
+            &r.register(&stranger.register(CONTACT), thief_at, T0 + 10)
+                .await
+        ),
+        403
+    );
+    // The extension is banned for other addresses too ...
+    assert_eq!(
+        code(
+            &r.register(&right.register(CONTACT), other_at, T0 + 10)
+                .await
+        ),
+        403
+    );
+    // ... but not for the phone that registered it from this address and port.
+    assert_eq!(
+        code(
+            &r.register(&phone.register(CONTACT), phone_at, T0 + 10)
+                .await
+        ),
+        200
+    );
+    assert_eq!(store.all_registrations().len(), before.len());
+    assert_eq!(
+        metric(&r, "callfleet_auth_failures_total{kind=\"register\"}"),
+        3.0
+    );
+    assert_eq!(
+        metric(
+            &r,
+            "callfleet_auth_bans_total{kind=\"register\",scope=\"source\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(
+            &r,
+            "callfleet_auth_bans_total{kind=\"register\",scope=\"subject\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        metric(&r, "callfleet_auth_refused_total{kind=\"register\"}"),
+        3.0
+    );
+
+    // After the ban (60 s) the address is heard again; the next ban lasts twice as long.
+    let later = T0 + 61_000;
+    let mut thief = Phone::new("1001", "guess again");
+    let challenge = r.register(&thief.register(CONTACT), thief_at, later).await;
+    assert_eq!(code(&challenge), 401);
+    thief.take_challenge(&challenge, Algorithm::Md5);
+    for i in 0..3 {
+        assert_eq!(
+            code(
+                &r.register(&thief.register(CONTACT), thief_at, later + i)
+                    .await
+            ),
+            403
+        );
+    }
+    let bare = r
+        .register(&stranger.register(CONTACT), thief_at, later + 61_000)
+        .await;
+    assert_eq!(code(&bare), 403, "second ban: 120 s");
+    let bare = r
+        .register(&stranger.register(CONTACT), thief_at, later + 121_000)
+        .await;
+    assert_eq!(code(&bare), 401);
+}
+
+#[tokio::test]
+async fn a_phones_invite_is_challenged_and_its_device_is_the_caller() {
+    let (r, store) = registrar().await;
+    store
+        .upsert_device(&device("1002", "other"))
+        .await
+        .expect("device");
+    let src: SocketAddr = "127.0.0.41:5062".parse().expect("addr");
+    for alg in [Algorithm::Md5, Algorithm::Sha256] {
+        let mut phone = Phone::new("1001", "secret");
+        // The From header names another phone: it is never believed.
+        let first = r.authenticate_invite(&phone.invite("1002"), src, T0).await;
+        let InviteAuth::Reply(challenge) = first else {
+            panic!("a challenge first: {first:?}")
+        };
+        assert_eq!(code(&challenge), 407);
+        let offered: Vec<String> = challenge.headers.iter().map(|h| h.to_string()).collect();
+        assert!(
+            offered
+                .iter()
+                .all(|h| h.starts_with("Proxy-Authenticate: Digest realm=\"callfleet\"")),
+            "{offered:?}"
+        );
+        phone.take_challenge(&challenge, alg);
+        let again = r.authenticate_invite(&phone.invite("1002"), src, T0).await;
+        assert!(
+            matches!(&again, InviteAuth::Device(d) if d == "1001"),
+            "{alg}: {again:?}"
+        );
+        // The same credentials again (a replay): a stale challenge.
+        phone.nc -= 1;
+        let replay = r.authenticate_invite(&phone.invite("1002"), src, T0).await;
+        match replay {
+            InviteAuth::Reply(rep) => {
+                assert_eq!(code(&rep), 407);
+                assert!(rep.headers[0].to_string().ends_with("stale=true"));
+            }
+            other => panic!("replay accepted: {other:?}"),
+        }
+    }
+    // A wrong password is a 403 and counts towards the bans REGISTER shares.
+    let mut wrong = Phone::new("1001", "guess");
+    let InviteAuth::Reply(challenge) = r.authenticate_invite(&wrong.invite("1001"), src, T0).await
+    else {
+        panic!("challenge")
+    };
+    wrong.take_challenge(&challenge, Algorithm::Md5);
+    let refused = r.authenticate_invite(&wrong.invite("1001"), src, T0).await;
+    assert!(
+        matches!(&refused, InviteAuth::Reply(rep) if code(rep) == 403),
+        "{refused:?}"
+    );
+    assert_eq!(
+        metric(&r, "callfleet_auth_failures_total{kind=\"invite\"}"),
+        1.0
+    );
 }

@@ -106,7 +106,11 @@ pub fn header_uri(req: &Request, pick: impl Fn(&Header) -> bool) -> String {
         (Some(a), Some(b)) if a < b => &value[a + 1..b],
         _ => value.split(';').next().unwrap_or(""),
     };
-    inner.trim().chars().take(256).collect()
+    // Kept in live-call rows and CDRs: a hot-desk PIN dialled in one go is hidden.
+    crate::redact::dialled_pin(inner.trim().into())
+        .chars()
+        .take(256)
+        .collect()
 }
 
 #[cfg(test)]
@@ -133,6 +137,21 @@ mod tests {
         assert_eq!(
             redirect_contact(None, "127.0.0.13:5060".parse().unwrap(), "m"),
             "sip:127.0.0.13:5060;cfr=m"
+        );
+    }
+
+    #[test]
+    fn a_pin_dialled_in_one_go_is_not_kept() {
+        let r = req("sip:*11*1001*4321@127.0.0.11").to_string().replace(
+            "To: 100 <sip:100@127.0.0.11>",
+            "To: <sip:*11*1001*4321@127.0.0.11>",
+        );
+        let SipMessage::Request(r) = SipMessage::try_from(r.as_str()).expect("parses") else {
+            panic!("request")
+        };
+        assert_eq!(
+            header_uri(&r, |h| matches!(h, Header::To(_))),
+            "sip:*11*1001*<redacted>@127.0.0.11"
         );
     }
 

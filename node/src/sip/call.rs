@@ -63,6 +63,11 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
         return;
     };
     let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
+    let Some(caller) = super::phone::identify(&node, &mut tx, uid, &call_id).await else {
+        return; // a phone's INVITE challenged (407) or refused: not a call
+    };
+    node.calls
+        .set_caller(&call_id, caller.source, caller.device);
     let ended = answer(&node, &dialogs, tx, uid, &call_id).await;
     finish(&node, uid, ended);
 }
@@ -192,9 +197,11 @@ async fn converse(
         codec: offer.codec,
         send: false,
         dtmf_pt: offer.dtmf_pt,
+        signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
     };
     let first = call.offer.clone().unwrap_or_else(unknown_peer);
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
+    let ignored = node.metrics.guard().rtp_ignored();
     let media = Session::start(
         call.socket,
         call.local,
@@ -202,6 +209,7 @@ async fn converse(
         Mode::Moh,
         node.moh.clone(),
         track,
+        ignored,
     );
     let offer = match peer_shows_up(node, dialog, states, &media, call.offer).await {
         Ok(offer) => offer,

@@ -21,8 +21,11 @@ pub struct CallCtx<'a> {
     pub call_id: &'a str,
     /// The number dialled (Request-URI user).
     pub dialled: String,
-    /// The caller's number (From user).
+    /// The caller's number (From user): shown and recorded, never trusted.
     pub caller: String,
+    /// The phone the call comes from, authenticated by digest (`sip::phone`); `None` for a
+    /// carrier's call. What hot-desk codes act on.
+    pub device: Option<String>,
     /// The dialog's life: `life.next_end()`.
     pub life: Life<'a>,
     /// The caller's media events: `events.next()`.
@@ -66,6 +69,7 @@ impl<'a> CallCtx<'a> {
         let req = dialog.initial_request();
         let dialled = req.uri.user().unwrap_or_default().to_string();
         let caller = caller_number(&req);
+        let (_, device) = node.calls.caller(call_id);
         let events = media
             .events()
             .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().1);
@@ -76,6 +80,7 @@ impl<'a> CallCtx<'a> {
             call_id,
             dialled,
             caller,
+            device,
             life: Life {
                 node,
                 dialog,
@@ -178,6 +183,7 @@ async fn reinvite(
                 codec: offer.codec,
                 send: offer.direction.answer().we_send(),
                 dtmf_pt: offer.dtmf_pt,
+                signal_ip: media.target().signal_ip,
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
             let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;

@@ -4,8 +4,9 @@
 //! Layout: `front` (the UDP socket), `stream` (TCP accept and framing), `inbound` (the one
 //! path of every message from either: checks, the one parse, stateless 100/302/403/503/4xx,
 //! hand-on to rsipstack), `reply` (stateless responses), `malformed` (bad-input checks),
-//! `admission` (allowlist + balancer), `uas` (transaction dispatch), `call` (one answered
-//! call), and the watchdog that answers admitted INVITEs nobody took.
+//! `admission` (allowlist + balancer), `uas` (transaction dispatch), `phone` (a phone's INVITE
+//! authenticated with `407` digest), `call` (one answered call), and the watchdog that answers
+//! admitted INVITEs nobody took.
 
 pub mod admission;
 pub mod call;
@@ -14,6 +15,7 @@ pub mod front;
 pub mod inbound;
 pub mod loglimit;
 pub mod malformed;
+pub mod phone;
 pub mod reply;
 pub mod stream;
 pub mod uas;

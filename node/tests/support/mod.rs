@@ -11,6 +11,7 @@ pub mod http;
 pub mod lockd;
 pub mod phone;
 pub mod queue;
+pub mod raw_phone;
 pub mod uac;
 
 use std::net::SocketAddr;
@@ -136,6 +137,9 @@ pub struct NodeProc {
     pub http: SocketAddr,
     pub config: PathBuf,
     pub log: PathBuf,
+    /// `RUST_LOG` of the process: `CALLFLEET_TEST_LOG` when set, else info without the SIP
+    /// stack's and SQL's chatter; a test may change it before [`NodeProc::spawn`].
+    pub log_filter: String,
     child: Option<Child>,
 }
 
@@ -181,6 +185,8 @@ impl NodeProc {
             http,
             log: dir.join(format!("{}.log", spec.name)),
             config,
+            log_filter: std::env::var("CALLFLEET_TEST_LOG")
+                .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
             child: None,
         }
     }
@@ -195,7 +201,7 @@ impl NodeProc {
         let child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
             .args(["node", "--config"])
             .arg(&self.config)
-            .env("RUST_LOG", "info,rsipstack=warn,sqlx=warn")
+            .env("RUST_LOG", &self.log_filter)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

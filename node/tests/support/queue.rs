@@ -38,7 +38,7 @@ impl Db {
 
     /// Creates agent `ext` (logged out) with `pin`.
     pub fn add_agent(&self, ext: &str, pin: &str) {
-        let hash = callfleet::dialplan::pin_hash(ext, pin);
+        let hash = callfleet_store::pin::hash(ext, pin).expect("hash the PIN");
         let agent = Agent::new(ext, &format!("agent {ext}"), &hash, callfleet::now_ms());
         self.block(self.store.upsert_agent(&agent))
             .expect("upsert agent");

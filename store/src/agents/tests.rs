@@ -20,6 +20,7 @@ flavour_tests!(
     release_node_agents_frees_only_that_node,
     concurrent_transitions_have_one_winner,
     concurrent_logins_leave_one_agent_on_the_device,
+    pin_hash_upgrade_is_guarded_and_not_a_config_change,
 );
 
 const DAY1: &str = "2024-05-01";
@@ -404,6 +405,22 @@ async fn config_writes_bump_version(store: &Store) -> Result<(), StoreError> {
     assert!(!store.delete_agent("1001").await?);
     assert_eq!(store.agent("1001").await?, None);
     assert_eq!(store.config_version().await?, 4);
+    Ok(())
+}
+
+async fn pin_hash_upgrade_is_guarded_and_not_a_config_change(
+    store: &Store,
+) -> Result<(), StoreError> {
+    store
+        .upsert_agent(&Agent::new("1001", "Alice", "old", 100))
+        .await?;
+    let version = store.config_version().await?;
+    assert!(!store.upgrade_agent_pin_hash("1001", "other", "new").await?);
+    assert!(!store.upgrade_agent_pin_hash("nobody", "old", "new").await?);
+    assert_eq!(get(store, "1001").await?.pin_hash, "old");
+    assert!(store.upgrade_agent_pin_hash("1001", "old", "new").await?);
+    assert_eq!(get(store, "1001").await?.pin_hash, "new");
+    assert_eq!(store.config_version().await?, version);
     Ok(())
 }
 

@@ -91,6 +91,46 @@ async fn sqlite_creates_directories_and_sets_pragmas() {
     }
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn sqlite_files_are_private_to_their_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("new/cluster.db");
+    let store = ok(
+        "connect",
+        Store::connect(&format!("sqlite://{}", path.display())).await,
+    );
+    ok("migrate", store.migrate().await);
+    let wal = dir.path().join("new/cluster.db-wal");
+    let shm = dir.path().join("new/cluster.db-shm");
+    // Made by this process: no access for others, whatever the umask adds.
+    assert_eq!(mode(&dir.path().join("new")) & 0o007, 0);
+    assert_eq!(mode(&dir.path().join("new")) & 0o700, 0o700);
+    for f in [&path, &wal, &shm] {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+    store.close().await;
+
+    // A file an older version left world-readable loses that on the next open.
+    let old = dir.path().join("old.db");
+    std::fs::write(&old, b"").expect("create");
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let store = ok(
+        "connect",
+        Store::connect(&format!("sqlite://{}", old.display())).await,
+    );
+    assert_eq!(mode(&old), 0o640);
+    store.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_memory_is_one_database() {
     let store = ok("connect", Store::connect("sqlite::memory:").await);

@@ -105,6 +105,10 @@ fn config_errors_are_not_transient() {
             path: "/x".into(),
             source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         },
+        StoreError::CreateFile {
+            path: "/x/db".into(),
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        },
     ];
     for e in cases {
         assert!(!e.is_transient(), "{e}");

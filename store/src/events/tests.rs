@@ -81,5 +81,8 @@ async fn voicemails_by_mailbox(store: &Store) -> Result<(), StoreError> {
     );
     assert_eq!(store.voicemails(Some("1003")).await?, vec![]);
     assert_eq!(store.voicemails(None).await?, vec![a1, b2, a3]);
+    assert_eq!(store.voicemail_usage("1001").await?, (2, 8_400));
+    assert_eq!(store.voicemail_usage("1002").await?, (1, 4_200));
+    assert_eq!(store.voicemail_usage("1003").await?, (0, 0));
     Ok(())
 }

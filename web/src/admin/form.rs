@@ -11,7 +11,6 @@ use std::net::IpAddr;
 
 use callfleet_store::{Agent, Carrier, Member, Queue, UserRole, VipCaller};
 
-use crate::auth::sha256_hex;
 use crate::names::{self, Kind};
 
 /// Queue strategies (the schema accepts these only).
@@ -431,11 +430,6 @@ pub fn vip(f: &Fields, queue: &str) -> Result<VipCaller, Problems> {
     })
 }
 
-/// How agent PINs are stored, as the dialplan checks them: SHA-256 hex of `ext:pin`.
-pub fn pin_hash(ext: &str, pin: &str) -> String {
-    sha256_hex(format!("{ext}:{pin}").as_bytes())
-}
-
 /// An agent from its form; `key` is the agent's extension on its own page (`None`: new).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentForm {
@@ -470,8 +464,9 @@ pub fn agent(f: &Fields, key: Option<&str>, now_ms: i64) -> Result<AgentForm, Pr
         "" => None,
         v => Some(c.take(int("daily_limit", v, 0, MAX_DAILY_LIMIT, None))),
     };
+    // Salted and slow, as the dialplan checks it (`callfleet_store::pin`).
     let hash = if new_pin && c.0.is_empty() {
-        pin_hash(&ext, pin)
+        c.take(callfleet_store::pin::hash(&ext, pin).map_err(|e| invalid("pin", e.to_string())))
     } else {
         String::new()
     };

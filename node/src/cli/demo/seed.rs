@@ -126,7 +126,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> anyhow::Result<Seeded> {
     }
     let mut phones = Vec::new();
     for a in AGENTS {
-        let pin_hash = crate::dialplan::pin_hash(a.ext, a.pin);
+        let pin_hash = callfleet_store::pin::hash(a.ext, a.pin).context("hash a demo PIN")?;
         store
             .upsert_agent(&Agent::new(a.ext, a.name, &pin_hash, now_ms))
             .await

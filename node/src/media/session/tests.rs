@@ -1,5 +1,6 @@
 use super::*;
 use crate::media::dtmf::event_packet;
+use prometheus_client::metrics::counter::Counter;
 
 fn lib() -> Library {
     Library::load(std::path::Path::new("/nonexistent-moh-dir"))
@@ -13,8 +14,9 @@ async fn leg(mode: Mode, remote: Option<SocketAddr>) -> Session {
         codec: Codec::Pcmu,
         send: true,
         dtmf_pt: Some(101),
+        signal_ip: None,
     };
-    Session::start(sock, local, target, mode, lib(), 0)
+    Session::start(sock, local, target, mode, lib(), 0, Counter::default())
 }
 
 #[tokio::test(start_paused = true)]
@@ -138,4 +140,54 @@ async fn a_recording_holds_what_the_party_sent() {
     }
     let rec = s.stop_recording().expect("recording");
     assert_eq!(rec.finish().unwrap(), 200);
+}
+
+#[tokio::test]
+async fn packets_from_a_third_address_are_ignored_counted_and_not_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let party = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind node");
+    let local = sock.local_addr().expect("addr");
+    let target = Target {
+        remote: Some(party.local_addr().unwrap()),
+        codec: Codec::Pcmu,
+        send: true,
+        dtmf_pt: Some(101),
+        signal_ip: None,
+    };
+    let ignored = Counter::default();
+    let s = Session::start(sock, local, target, Mode::Moh, lib(), 0, ignored.clone());
+    let rec = s.record(&dir.path().join("r.wav")).unwrap();
+    let mut pkt = vec![0x80, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4];
+    pkt.extend_from_slice(&[0x80; 160]);
+    // The stranger speaks first, then along with the party.
+    for _ in 0..10 {
+        stranger.send_to(&pkt, local).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..10 {
+        party.send_to(&pkt, local).await.unwrap();
+        stranger.send_to(&pkt, local).await.unwrap();
+    }
+    let mut waited = 0;
+    while (ignored.get() < 20 || rec.duration_ms() < 200) && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(s.stats().ignored.load(Ordering::Relaxed), 20);
+    assert_eq!(ignored.get(), 20);
+    assert_eq!(s.stats().received.load(Ordering::Relaxed), 10);
+    // The stream stays with the party; the stranger is sent nothing.
+    let mut buf = [0u8; 400];
+    let got = tokio::time::timeout(Duration::from_secs(2), party.recv_from(&mut buf)).await;
+    assert!(matches!(got, Ok(Ok((172, _)))), "{got:?}");
+    let none = tokio::time::timeout(Duration::from_millis(200), stranger.recv_from(&mut buf)).await;
+    assert!(none.is_err(), "the stranger got {none:?}");
+    let rec = s.stop_recording().expect("recording");
+    assert_eq!(
+        rec.finish().unwrap(),
+        200,
+        "only the party's 10 packets are recorded"
+    );
 }

@@ -8,6 +8,7 @@ use tokio::net::UdpSocket;
 use super::*;
 use crate::media::moh::Library;
 use crate::media::session::{bridge, Mode, Session, Target};
+use prometheus_client::metrics::counter::Counter;
 
 /// `frames` 20 ms frames of a `freq` Hz sine at `amp`, as PCM.
 fn sine(freq: f32, amp: f32, frames: usize) -> Vec<i16> {
@@ -134,9 +135,10 @@ async fn leg(mode: Mode, remote: SocketAddr) -> Session {
         codec: Codec::Pcmu,
         send: true,
         dtmf_pt: Some(101),
+        signal_ip: None,
     };
     let lib = Library::load(std::path::Path::new("/nonexistent-moh-dir"));
-    Session::start(sock, local, target, mode, lib, 0)
+    Session::start(sock, local, target, mode, lib, 0, Counter::default())
 }
 
 fn rtp(seq: u16, payload: &[u8]) -> Vec<u8> {
