@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::registrar::digest::Algorithm;
 
+mod alerts;
+
+pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -34,7 +38,7 @@ pub enum ConfigError {
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 11] = [
+const SECTIONS: [&str; 12] = [
     "node",
     "sip",
     "http",
@@ -46,6 +50,7 @@ const SECTIONS: [&str; 11] = [
     "call",
     "registrar",
     "lock",
+    "alerts",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of
@@ -120,6 +125,8 @@ pub struct Config {
     pub registrar: RegistrarSection,
     #[serde(default)]
     pub lock: LockSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
 }
 
 /// Where agent leases are taken.
@@ -579,7 +586,8 @@ impl Config {
         if self.call.max_duration.is_zero() {
             return bad("call.max_duration", "must be positive");
         }
-        self.validate_registrar()
+        self.validate_registrar()?;
+        self.alerts.validate()
     }
 
     fn validate_registrar(&self) -> Result<(), ConfigError> {

@@ -22,6 +22,8 @@
 //! | `callfleet_queue_longest_wait_seconds`      | gauge     | `queue`                 |
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
+//! and the alerts' metrics of [`alerts`] (alerts firing, notifications sent).
+//!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
 //! the configuration disappears from the gauges.
@@ -44,6 +46,10 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 
 use callfleet_store::AgentState;
+
+pub mod alerts;
+
+use alerts::{AlertChannel, AlertMetrics, Delivery};
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -247,6 +253,7 @@ struct Inner {
     queue_agents: Family<QueueStateLabels, Gauge>,
     /// Queues currently exported, so that deleted ones are removed.
     queues_exported: Mutex<BTreeSet<String>>,
+    alerts: AlertMetrics,
 }
 
 impl Default for Metrics {
@@ -278,6 +285,7 @@ impl Metrics {
             queue_longest_wait: Family::default(),
             queue_agents: Family::default(),
             queues_exported: Mutex::new(BTreeSet::new()),
+            alerts: AlertMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -437,6 +445,27 @@ impl Metrics {
         *exported = now;
     }
 
+    /// Sets how many alerts this node's rules see firing, by severity.
+    pub fn set_alerts_firing(&self, warning: i64, critical: i64) {
+        self.inner.alerts.set_firing(warning, critical);
+    }
+
+    /// Counts one alert notification on `channel` and what became of it.
+    pub fn alert_notification(&self, channel: AlertChannel, outcome: Delivery) {
+        self.inner.alerts.notification(channel, outcome);
+    }
+
+    /// Counts one ban (a source or a subject shut out for wrong credentials); the alert rule
+    /// on bans reads [`Metrics::bans`].
+    pub fn ban(&self) {
+        self.inner.alerts.ban();
+    }
+
+    /// Bans counted by [`Metrics::ban`] since this node started.
+    pub fn bans(&self) -> u64 {
+        self.inner.alerts.bans()
+    }
+
     /// The registry in the OpenMetrics text format (served with [`Metrics::CONTENT_TYPE`]).
     ///
     /// Only fails if a metric cannot be encoded, which our label types never do.
@@ -538,6 +567,7 @@ impl Inner {
             "Member agents of each queue by state",
             self.queue_agents.clone(),
         );
+        self.alerts.register(r);
         self
     }
 }

@@ -272,6 +272,7 @@ impl Snapshot {
             queues: Vec::new(),
             agents: Vec::new(),
             calls: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 }
