@@ -107,6 +107,7 @@ pub fn page(viewer: &Viewer, snapshot: Option<&Snapshot>) -> String {
 
     let empty = Snapshot::default_for_page();
     let s = snapshot.unwrap_or(&empty);
+    h.push_str(&super::strip::alerts(&s.alerts, s.taken_at_ms));
 
     h.push_str(
         "<section id=\"nodes\">\n<h2>Nodes</h2>\n<table>\n<thead><tr><th>node</th><th>role</th>\
