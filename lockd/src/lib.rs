@@ -11,6 +11,8 @@
 //!   the module documents the acquire/renew/release steps and why they are safe).
 //! - [`api`]: the JSON bodies of the HTTP API.
 //! - `server`: the axum routes; [`serve`] runs them on a listener.
+//! - [`metrics`]: `GET /metrics`, leases granted, refused and released, backend errors and
+//!   request durations.
 //! - `client`: [`LockClient`], which nodes use: failover across lockd URLs, or in-process.
 //!
 //! # Guarantees
@@ -26,6 +28,7 @@
 pub mod api;
 pub mod backend;
 mod client;
+pub mod metrics;
 pub mod request;
 mod server;
 

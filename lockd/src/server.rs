@@ -19,13 +19,20 @@ use crate::api::{
 use crate::backend::{AcquireOutcome, Backend, BackendError, Grant, ReleaseOutcome, RenewOutcome};
 use crate::request::{check_token, InvalidRequest, LockKey, Owner, Ttl};
 
-/// The lockd routes over `backend` (see [`crate::api`] for the shapes).
+/// The lockd routes over `backend` (see [`crate::api`] for the shapes), and `GET /metrics`
+/// ([`crate::metrics`]) counting what they do.
 pub fn router(backend: Backend) -> Router {
+    let metrics = crate::metrics::Metrics::new();
     Router::new()
         .route("/v1/locks/{key}", post(acquire).put(renew).delete(release))
         .route("/healthz", get(health))
         .fallback(not_found)
-        .with_state(backend)
+        .with_state(backend.metered(&metrics))
+        .merge(crate::metrics::routes(metrics.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::time_request,
+        ))
 }
 
 /// The runtime lockd serves on. With one worker (what `callfleet lockd` runs by default) it
