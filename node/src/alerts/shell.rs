@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use callfleet_store::{ActiveAlert, AlertKind, Severity};
+use callfleet_store::{ActiveAlert, AlertKind, Severity, StoreError};
 use callfleet_web::snapshot::Hub;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info};
@@ -18,6 +18,9 @@ use super::rules::{self, RateWindow, ServiceTarget, Thresholds};
 use crate::config::AlertsSection;
 use crate::node::Node;
 use crate::now_ms;
+
+/// Longest wait for a read the rules can do without (the alerts table, carrier traffic).
+const SQL_DEADLINE: Duration = Duration::from_secs(2);
 
 /// What the task carries from one evaluation to the next.
 struct Shell {
@@ -67,7 +70,7 @@ pub async fn run(node: Node, hub: Hub, outbox: Outbox) {
         }
         let batch = tokio::select! {
             _ = stopping.cancelled() => return,
-            batch = shell.evaluate(now_ms()) => batch,
+            batch = shell.evaluate() => batch,
         };
         if let Some(batch) = batch {
             outbox.send(batch);
@@ -104,9 +107,11 @@ fn timing(cfg: &AlertsSection) -> Timing {
 }
 
 impl Shell {
-    /// One evaluation at `now_ms`: the batch to send, if any.
-    async fn evaluate(&mut self, now_ms: i64) -> Option<Batch> {
-        let rows = self.node.store.active_alerts().await;
+    /// One evaluation: the batch to send, if any. The time is taken after the alerts table
+    /// was read, so a slow read never makes a condition look older than it is.
+    async fn evaluate(&mut self) -> Option<Batch> {
+        let rows = self.sql(self.node.store.active_alerts()).await;
+        let now_ms = now_ms();
         if let (false, Ok(rows)) = (self.adopted, &rows) {
             self.adopt(rows, now_ms);
         }
@@ -128,10 +133,27 @@ impl Shell {
                     .mirror_local(&self.engine, rows, &seen.known, now_ms)
                     .await;
             }
-            Err(e) => debug!(error = %e, "alerts table unreadable; cluster-wide alerts wait"),
+            Err(e) => debug!(error = %e, "alerts table not read; cluster-wide alerts wait"),
         }
         self.export();
         (!notices.is_empty()).then(|| Batch::new(&self.node.cfg.node.name, now_ms, notices))
+    }
+
+    /// A read the rules can do without: skipped while the heartbeat finds the database
+    /// unreachable, and given up after [`SQL_DEADLINE`], so that a database that is down or
+    /// slow never delays the node-local alerts (the database's own first).
+    async fn sql<T>(
+        &self,
+        read: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, String> {
+        if self.node.alerts.database_failing() {
+            return Err("the database is unreachable".to_owned());
+        }
+        match tokio::time::timeout(SQL_DEADLINE, read).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {SQL_DEADLINE:?}")),
+        }
     }
 
     /// Takes up the alerts notified before this node started: cluster-wide ones of the kinds
@@ -239,7 +261,8 @@ impl Shell {
             &self.hours,
         ) {
             let sources = node.alerts.take_sources();
-            match observe::carrier_traffic(&node.store, me, &sources).await {
+            let traffic = self.sql(observe::carrier_traffic(&node.store, me, &sources));
+            match traffic.await {
                 Ok((carriers, traffic)) => {
                     let silent = rules::carrier_silent(
                         &carriers,

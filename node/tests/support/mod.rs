@@ -8,8 +8,10 @@ pub mod audio;
 pub mod browser;
 pub mod http;
 pub mod lockd;
+pub mod pgserver;
 pub mod phone;
 pub mod queue;
+pub mod sinks;
 pub mod uac;
 
 use std::net::SocketAddr;
