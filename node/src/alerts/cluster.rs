@@ -133,14 +133,15 @@ impl Cluster {
     }
 
     /// One evaluation's cluster-wide work over the alerts `rows` (read this evaluation):
-    /// raises what fires and has no row, ends what has a row and is no longer tracked, sends
-    /// reminders and escalations of what this node holds. Returns what to send.
+    /// raises what fires and has no row, ends what has a row and is no longer tracked (of the
+    /// kinds whose data this evaluation could read: `known`), sends reminders and escalations
+    /// of what this node holds. Returns what to send.
     pub async fn settle(
         &mut self,
         engine: &Engine,
         transitions: &[Transition],
         rows: &[ActiveAlert],
-        enabled: &BTreeSet<AlertKind>,
+        known: &BTreeSet<AlertKind>,
         now_ms: i64,
     ) -> Vec<Notice> {
         let mut out = Vec::new();
@@ -178,7 +179,7 @@ impl Cluster {
             }
         }
         for (key, row) in &rows {
-            if !enabled.contains(&key.kind) || engine.tracks(key) {
+            if !known.contains(&key.kind) || engine.tracks(key) {
                 continue;
             }
             let observed_end = transitions

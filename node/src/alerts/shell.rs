@@ -126,7 +126,7 @@ impl Shell {
             Ok(rows) => {
                 let cluster = self
                     .cluster
-                    .settle(&self.engine, &transitions, rows, &self.enabled, now_ms)
+                    .settle(&self.engine, &transitions, rows, &seen.known, now_ms)
                     .await;
                 notices.extend(cluster);
                 self.cluster

@@ -73,9 +73,8 @@ async fn tick(
 ) -> Vec<Notice> {
     let transitions = engine.step(now_ms, obs);
     let rows = store.active_alerts().await.expect("read alerts");
-    let enabled = BTreeSet::from([AlertKind::NodeDown]);
     cluster
-        .settle(engine, &transitions, &rows, &enabled, now_ms)
+        .settle(engine, &transitions, &rows, &obs.known, now_ms)
         .await
 }
 
@@ -192,7 +191,8 @@ async fn a_row_nobody_sees_firing_any_more_is_ended_by_whoever_gets_the_lease() 
     let ended = tick(&mut late.0, &mut late.1, &store, &seen(vec![]), 5_000).await;
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0].ended_at_ms, Some(5_000));
-    // A kind this node does not evaluate is never ended by it.
+    // A kind this node could not evaluate (its data unreadable, or the rule off) is never
+    // ended by it.
     assert_eq!(
         tick(&mut a.0, &mut a.1, &store, &seen(vec![down("e")]), 6_000)
             .await
@@ -201,11 +201,8 @@ async fn a_row_nobody_sees_firing_any_more_is_ended_by_whoever_gets_the_lease() 
     );
     a.1.release(&Key::new(AlertKind::NodeDown, "e")).await;
     let rows = store.active_alerts().await.expect("rows");
-    let none_enabled = BTreeSet::new();
-    let sent = late
-        .1
-        .settle(&late.0, &[], &rows, &none_enabled, 7_000)
-        .await;
+    let unknown = BTreeSet::new();
+    let sent = late.1.settle(&late.0, &[], &rows, &unknown, 7_000).await;
     assert!(sent.is_empty());
     assert_eq!(store.active_alerts().await.expect("rows").len(), 1);
 }
