@@ -55,6 +55,7 @@ need_cmd taskset util-linux
 need_cmd python3 python3
 need_cmd chromium chromium
 need_cmd chromedriver chromium-driver
+need_cmd promtool prometheus
 # axe-core (accessibility checks in the browser tests) comes from npm, below.
 need_cmd npm npm
 # Stock XML-RPC clients in other languages (the CRM API's interop test).
@@ -68,8 +69,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
   note "missing: ${missing[*]}"
   [ "$(id -u)" -eq 0 ] || die "installing ${missing[*]} needs root: run 'sudo bash scripts/test.sh'"
   command -v apt-get >/dev/null 2>&1 || die "no apt-get here: install ${missing[*]} by hand"
-  # Keep freshly installed daemons (kamailio on *:5060, postgresql, memcached) from being started by
-  # their packages: the tests start what they need on loopback addresses themselves.
+  # Keep freshly installed daemons (kamailio on *:5060, postgresql, memcached, prometheus) from
+  # being started by their packages: the tests start what they need on loopback addresses themselves.
   policy_added=0
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
@@ -88,6 +89,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
   # The packaged Kamailio service would listen on *:5060 after the next boot; the tests run their own.
   if [[ " ${missing[*]} " == *" kamailio "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable kamailio >/dev/null 2>&1 || true
+  fi
+  # Only promtool is needed from the prometheus package, not its server.
+  if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable prometheus >/dev/null 2>&1 || true
   fi
 else
   note "all present"
@@ -212,6 +217,10 @@ cargo fmt --all -- --check
 
 step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+
+step "promtool: the Prometheus alert rules (docs/alerts.rules.yml) and their tests"
+promtool check rules docs/alerts.rules.yml
+(cd docs && promtool test rules alerts.rules.test.yml)
 
 step "cargo test --workspace"
 cargo test --workspace

@@ -179,6 +179,14 @@ impl Backend {
         }
     }
 
+    /// This backend with every outcome and failure counted in `metrics`.
+    pub fn metered(self, metrics: &crate::metrics::Metrics) -> Self {
+        Self {
+            inner: Arc::new(crate::metrics::Metered::new(self.inner, metrics.clone())),
+            url: self.url,
+        }
+    }
+
     /// The URL this backend was made from, normalised (`memcached://HOST:PORT` or `memory`).
     pub fn url(&self) -> &str {
         &self.url

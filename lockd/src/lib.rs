@@ -12,6 +12,8 @@
 //! - [`api`]: the JSON bodies of the HTTP API.
 //! - `server`: the axum routes, every lock route behind [`Auth`] (requests signed with the
 //!   cluster secret, see `callfleet_sign`); [`serve`] runs them on a listener.
+//! - [`metrics`]: `GET /metrics`, leases granted, refused and released, backend errors and
+//!   request durations.
 //! - `client`: [`LockClient`], which nodes use: failover across lockd URLs, or in-process.
 //!
 //! # Guarantees
@@ -30,6 +32,7 @@
 pub mod api;
 pub mod backend;
 mod client;
+pub mod metrics;
 pub mod request;
 mod server;
 

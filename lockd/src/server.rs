@@ -28,10 +28,12 @@ use crate::request::{check_token, InvalidRequest, LockKey, Owner, Ttl};
 pub use auth::Auth;
 
 /// The lockd routes over `backend`, the lock routes open only to requests signed under
-/// `auth` (see [`crate::api`] for the shapes). Serve it with
+/// `auth` (see [`crate::api`] for the shapes), and `GET /metrics` ([`crate::metrics`],
+/// counts and durations only, no key or holder) counting what they do. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (as [`serve`] does) so failures are
 /// counted per source address.
 pub fn router(backend: Backend, auth: Arc<Auth>) -> Router {
+    let metrics = crate::metrics::Metrics::new();
     let locks = Router::new()
         .route("/v1/locks/{key}", post(acquire).put(renew).delete(release))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -42,7 +44,12 @@ pub fn router(backend: Backend, auth: Arc<Auth>) -> Router {
         .merge(locks)
         .route("/healthz", get(health))
         .fallback(not_found)
-        .with_state(backend)
+        .with_state(backend.metered(&metrics))
+        .merge(crate::metrics::routes(metrics.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::time_request,
+        ))
 }
 
 /// The runtime lockd serves on. With one worker (what `callfleet lockd` runs by default) it

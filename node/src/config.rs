@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::registrar::digest::Algorithm;
 
+mod alerts;
+
+pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -34,7 +38,7 @@ pub enum ConfigError {
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "node",
     "sip",
     "http",
@@ -47,6 +51,7 @@ const SECTIONS: [&str; 12] = [
     "registrar",
     "lock",
     "hotdesk",
+    "alerts",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of
@@ -123,6 +128,8 @@ pub struct Config {
     pub lock: LockSection,
     #[serde(default)]
     pub hotdesk: HotdeskSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
 }
 
 /// Where agent leases are taken.
@@ -711,7 +718,8 @@ impl Config {
         if self.media.voicemail_max_mb == 0 {
             return bad("media.voicemail_max_mb", "must be at least 1");
         }
-        self.validate_registrar()
+        self.validate_registrar()?;
+        self.alerts.validate()
     }
 
     fn validate_registrar(&self) -> Result<(), ConfigError> {

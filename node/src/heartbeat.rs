@@ -57,6 +57,7 @@ async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
     match node.store.upsert_heartbeat(beat).await {
         Ok(_) => {
             node.metrics.heartbeat_written(started.elapsed());
+            node.alerts.database_write(true);
             if *failing {
                 info!("heartbeat writes resumed");
                 *failing = false;
@@ -64,6 +65,7 @@ async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
         }
         Err(e) => {
             node.metrics.heartbeat_failed();
+            node.alerts.database_write(false);
             if !*failing {
                 warn!(error = %e, "cannot write heartbeat; calls continue, other nodes will see this node as down");
                 *failing = true;

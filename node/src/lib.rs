@@ -1,6 +1,8 @@
 //! callfleet node: one process of the call-centre cluster.
 //!
 //! Layout:
+//! - `alerts`: detection rules (pure), the alert state machine (pure), who sends each alert
+//!   (lockd lease and `alerts` rows), and delivery by e-mail and signed webhooks;
 //! - `acd`: agent selection for the cluster queue (sans-IO): which free agents go to which call;
 //! - `config`: typed TOML configuration (unknown keys rejected);
 //! - `node`: the shared state and the start/stop sequence;
@@ -24,6 +26,7 @@
 #![forbid(unsafe_code)]
 
 pub mod acd;
+pub mod alerts;
 pub mod calls;
 pub mod cli;
 pub mod config;

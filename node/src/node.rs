@@ -67,6 +67,8 @@ pub struct Inner {
     pub hangup: CancellationToken,
     /// Signalled when draining is requested.
     pub drain_requested: tokio::sync::Notify,
+    /// What the alert rules are told by the heartbeat, SIP admission and the record spool.
+    pub alerts: crate::alerts::Inputs,
 }
 
 impl Deref for Node {
@@ -175,6 +177,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             stopping,
             hangup: CancellationToken::new(),
             drain_requested: tokio::sync::Notify::new(),
+            alerts: crate::alerts::Inputs::default(),
             cfg,
         }),
     };
@@ -218,6 +221,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         node.metrics.clone(),
         callfleet_web::snapshot::SnapshotConfig::new(&cfg.node.name, cfg.heartbeat.ttl()),
         node.stopping.clone().cancelled_owned(),
+    ));
+    let outbox = crate::alerts::deliver::Outbox::start(
+        &cfg.alerts,
+        node.metrics.clone(),
+        node.stopping.child_token(),
+    )
+    .context("set up alert notifications")?;
+    tokio::spawn(crate::alerts::run(
+        node.clone(),
+        state.panel.clone(),
+        outbox,
     ));
     let app = callfleet_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = node.stopping.clone();

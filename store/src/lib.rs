@@ -24,6 +24,8 @@
 //!   form still verifies and is upgraded).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
 //!   [`ApiToken`]s; password hashes and hashed secrets only.
+//! - `alerts`: [`ActiveAlert`]s firing now ([`AlertKind`], [`Severity`]), raised and
+//!   resolved by guarded writes so each is notified once; [`CarrierTraffic`].
 //! - `config`: the config version every configuration write bumps.
 //! - `decode`: 0/1 and enum columns; `error`: [`StoreError`],
 //!   [`ParseEnumError`].
@@ -58,6 +60,7 @@
 #![forbid(unsafe_code)]
 
 mod agents;
+mod alerts;
 mod calls;
 mod carriers;
 mod config;
@@ -76,6 +79,7 @@ mod testdb;
 mod users;
 
 pub use agents::{utc_day, Agent, AgentState};
+pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
 pub use db::Store;

@@ -22,8 +22,9 @@
 //! | `callfleet_queue_longest_wait_seconds`      | gauge     | `queue`                 |
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
-//! and the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
-//! mailboxes), reached through [`Metrics::guard`].
+//! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
+//! mailboxes), reached through [`Metrics::guard`], and the alerts' metrics of [`alerts`]
+//! (alerts firing, notifications sent).
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -51,6 +52,9 @@ use callfleet_store::AgentState;
 pub mod guard;
 
 use guard::GuardMetrics;
+pub mod alerts;
+
+use alerts::{AlertChannel, AlertMetrics, Delivery};
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -255,6 +259,7 @@ struct Inner {
     /// Queues currently exported, so that deleted ones are removed.
     queues_exported: Mutex<BTreeSet<String>>,
     guard: GuardMetrics,
+    alerts: AlertMetrics,
 }
 
 impl Default for Metrics {
@@ -287,6 +292,7 @@ impl Metrics {
             queue_agents: Family::default(),
             queues_exported: Mutex::new(BTreeSet::new()),
             guard: GuardMetrics::new(),
+            alerts: AlertMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -451,6 +457,22 @@ impl Metrics {
         *exported = now;
     }
 
+    /// Sets how many alerts this node's rules see firing, by severity.
+    pub fn set_alerts_firing(&self, warning: i64, critical: i64) {
+        self.inner.alerts.set_firing(warning, critical);
+    }
+
+    /// Counts one alert notification on `channel` and what became of it.
+    pub fn alert_notification(&self, channel: AlertChannel, outcome: Delivery) {
+        self.inner.alerts.notification(channel, outcome);
+    }
+
+    /// Bans started since this node did (a source or a subject shut out for wrong
+    /// credentials, counted by [`GuardMetrics::auth_ban`]); the alert rule on bans reads it.
+    pub fn bans(&self) -> u64 {
+        self.inner.guard.bans_total()
+    }
+
     /// The registry in the OpenMetrics text format (served with [`Metrics::CONTENT_TYPE`]).
     ///
     /// Only fails if a metric cannot be encoded, which our label types never do.
@@ -553,6 +575,7 @@ impl Inner {
             self.queue_agents.clone(),
         );
         self.guard.register(r);
+        self.alerts.register(r);
         self
     }
 }

@@ -23,6 +23,7 @@
 //! in [`AppState`], which the node's snapshot task fills once per second.
 
 pub mod html;
+pub mod strip;
 
 use std::convert::Infallible;
 use std::time::Duration;

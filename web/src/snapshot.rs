@@ -6,9 +6,10 @@
 //!
 //! Every [`SnapshotConfig::interval`] (1 s) the task runs, in order: heartbeats, heartbeat history
 //! since the last read (10 minutes on the first), agents, queues, queue members, queue entries,
-//! live calls, and queue events since the last read (since midnight UTC minus one hour on the
-//! first). Each read counts once in `callfleet_panel_snapshot_reads_total`, whether it succeeded
-//! or not, so 200 viewers cost the database what one does.
+//! live calls, queue events since the last read (since midnight UTC minus one hour on the
+//! first), and the alerts firing. Each read counts once in
+//! `callfleet_panel_snapshot_reads_total`, whether it succeeded or not, so 200 viewers cost the
+//! database what one does.
 //!
 //! History and events are read incrementally: the [`Tracker`] keeps the last 10 minutes of
 //! heartbeat points and today's per-queue counters, and each read asks only for rows newer than
@@ -32,6 +33,10 @@
 //!   calls whose wait (the `answer` event's time minus the call's `enqueue` event in that queue)
 //!   was at most [`SnapshotConfig::service_level`] (20 s); a call whose enqueue was not seen
 //!   counts as answered late. It is `None` while a queue has answered nothing today.
+//! - **The recent service level covers the last 15 minutes** ([`SERVICE_WINDOW_MS`]), from the
+//!   same events: calls answered, and callers who gave up (abandon, timeout) after waiting past
+//!   the threshold; of those, the share answered within it. The alert rule on service level
+//!   reads it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -39,13 +44,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use callfleet_store::{
-    Agent, AgentState, EntryState, Heartbeat, HeartbeatPoint, LiveCall, Member, Queue, QueueEntry,
-    QueueEvent, Store, StoreError,
+    ActiveAlert, Agent, AgentState, EntryState, Heartbeat, HeartbeatPoint, LiveCall, Member, Queue,
+    QueueEntry, QueueEvent, Store, StoreError,
 };
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
+
+mod window;
+
+use window::Recent;
+pub use window::ServiceWindow;
 
 /// How far back the node sparklines go.
 pub const HISTORY_WINDOW_MS: i64 = 10 * 60 * 1000;
@@ -62,6 +72,8 @@ const ENQUEUE_LOOKBACK_MS: i64 = 60 * 60 * 1000;
 /// Enqueues with no answer, abandon or timeout are forgotten after a day.
 const ENQUEUE_FORGET_MS: i64 = 24 * 60 * 60 * 1000;
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+/// The window of the recent service level (what the alert rule compares to its target).
+pub const SERVICE_WINDOW_MS: i64 = 15 * 60 * 1000;
 
 /// What the snapshot task needs to know about its node.
 #[derive(Debug, Clone)]
@@ -111,6 +123,8 @@ pub struct Snapshot {
     pub agents: Vec<AgentView>,
     /// Live calls of the whole cluster, longest first.
     pub calls: Vec<CallView>,
+    /// Alerts firing in the cluster, most severe first.
+    pub alerts: Vec<ActiveAlert>,
 }
 
 /// One node's row on the panel.
@@ -175,6 +189,11 @@ pub struct QueueView {
     pub abandoned_today: i64,
     /// Share (0..=1) of today's answered calls answered within the threshold.
     pub service_level: Option<f64>,
+    /// Calls of the last 15 minutes that count for the service level: answered, or given up
+    /// after waiting past the threshold.
+    pub recent_calls: i64,
+    /// Share (0..=1) of those answered within the threshold; `None` without such calls.
+    pub recent_service_level: Option<f64>,
 }
 
 /// One agent's tile on the panel.
@@ -324,6 +343,8 @@ pub struct Rows {
     pub calls: Vec<LiveCall>,
     /// `queue_events` rows since the tracker's last read.
     pub events: Vec<QueueEvent>,
+    /// `alerts` rows.
+    pub alerts: Vec<ActiveAlert>,
 }
 
 /// Today's counters of one queue.
@@ -355,6 +376,8 @@ pub struct Tracker {
     /// (queue, call id) → enqueue time, for the service level.
     enqueued: HashMap<(String, String), i64>,
     today: BTreeMap<String, QueueDay>,
+    /// The calls of the last [`SERVICE_WINDOW_MS`] that count for the service level.
+    recent: Recent,
 }
 
 impl Tracker {
@@ -368,6 +391,7 @@ impl Tracker {
             seen_events: HashMap::new(),
             enqueued: HashMap::new(),
             today: BTreeMap::new(),
+            recent: Recent::default(),
         }
     }
 
@@ -417,6 +441,7 @@ impl Tracker {
         self.seen_events.retain(|_, at_ms| *at_ms >= forget_before);
         let forget_before = now_ms - ENQUEUE_FORGET_MS;
         self.enqueued.retain(|_, at_ms| *at_ms >= forget_before);
+        self.recent.forget_before(now_ms - SERVICE_WINDOW_MS);
     }
 
     fn count(&mut self, event: &QueueEvent) {
@@ -428,16 +453,24 @@ impl Tracker {
             }
             "answer" => {
                 let enqueued = self.enqueued.remove(&key);
+                let in_time = enqueued.is_some_and(|at| event.at_ms - at <= self.service_level_ms);
+                self.recent.note(&event.queue, event.at_ms, in_time);
                 if is_today {
                     let day = self.today.entry(event.queue.clone()).or_default();
                     day.answered += 1;
-                    if enqueued.is_some_and(|at| event.at_ms - at <= self.service_level_ms) {
+                    if in_time {
                         day.answered_in_time += 1;
                     }
                 }
             }
             "abandon" | "timeout" => {
-                self.enqueued.remove(&key);
+                let enqueued = self.enqueued.remove(&key);
+                // A caller who gave up within the threshold is not counted against the
+                // service level; one whose enqueue was not seen is.
+                let short = enqueued.is_some_and(|at| event.at_ms - at <= self.service_level_ms);
+                if !short {
+                    self.recent.note(&event.queue, event.at_ms, false);
+                }
                 if is_today {
                     let day = self.today.entry(event.queue.clone()).or_default();
                     if event.event == "abandon" {
@@ -449,6 +482,11 @@ impl Tracker {
             }
             _ => {}
         }
+    }
+
+    /// Calls of `queue` over the last [`SERVICE_WINDOW_MS`] before the last read.
+    pub fn queue_window(&self, queue: &str) -> ServiceWindow {
+        self.recent.window(queue)
     }
 
     /// Today's counters of `queue`.
@@ -594,6 +632,7 @@ pub fn build(
             }
             let count = |s: AgentState| by_state[state_index(s)];
             let day = tracker.queue_day(&q.name);
+            let recent = tracker.queue_window(&q.name);
             QueueView {
                 name: q.name.clone(),
                 strategy: q.strategy.clone(),
@@ -612,6 +651,9 @@ pub fn build(
                 abandoned_today: day.abandoned,
                 service_level: (day.answered > 0)
                     .then(|| day.answered_in_time as f64 / day.answered as f64),
+                recent_calls: recent.counted,
+                recent_service_level: (recent.counted > 0)
+                    .then(|| recent.in_time as f64 / recent.counted as f64),
             }
         })
         .collect();
@@ -701,6 +743,7 @@ pub fn build(
         queues,
         agents,
         calls,
+        alerts: rows.alerts.clone(),
     }
 }
 
@@ -725,6 +768,7 @@ async fn read(store: &Store, tracker: &Tracker, now_ms: i64) -> Result<Rows, Sto
         events: store
             .queue_events(None, tracker.events_since(now_ms))
             .await?,
+        alerts: store.active_alerts().await?,
     })
 }
 

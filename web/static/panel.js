@@ -1,4 +1,5 @@
-// callfleet supervisor panel: redraws the four sections from each Server-Sent Event.
+// callfleet supervisor panel: redraws the alerts strip and the four sections from each
+// Server-Sent Event.
 // No framework, no build step. Every value from the server is set with textContent or an
 // attribute, never parsed as HTML.
 (function () {
@@ -143,6 +144,18 @@
     }));
   }
 
+  function renderAlerts(alerts, now) {
+    var list = $("alerts-list");
+    if (!list) { return; }
+    list.replaceChildren.apply(list, (alerts || []).map(function (a) {
+      return el("li", { "class": a.severity, "data-testid": "alert-" + a.kind + "-" + a.subject }, [
+        el("strong", { text: a.severity }), " " + a.message + " ",
+        el("span", { "class": "since", text: "for " + clock(now - a.raised_at_ms) })
+      ]);
+    }));
+    $("alerts").hidden = !(alerts && alerts.length);
+  }
+
   function renderStatus() {
     var status = $("status");
     var s = lastSnapshot;
@@ -161,6 +174,7 @@
 
   function render(s) {
     lastSnapshot = s;
+    renderAlerts(s.alerts, s.taken_at_ms);
     renderNodes(s.nodes);
     renderQueues(s.queues);
     renderAgents(s.agents);

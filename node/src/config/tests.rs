@@ -366,3 +366,54 @@ fn a_missing_or_weak_cluster_secret_is_refused() {
         Ok(())
     );
 }
+
+#[test]
+fn alerts_are_typed_and_checked() {
+    let full = format!(
+        "{MINIMAL}\n[alerts]\ninterval = \"2s\"\ntime_zone = \"Europe/Paris\"\n\
+         [alerts.email]\nserver = \"smtp.example.com\"\nfrom = \"cf <cf@example.com>\"\n\
+         to = [\"oncall@example.com\"]\ntls = \"starttls\"\n\
+         [[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret = \"0123456789abcdef\"\n\
+         min_severity = \"critical\"\n\
+         [[alerts.webhook]]\nurl = \"http://10.0.0.9:9000/sms\"\nsecret = \"fedcba9876543210\"\n"
+    );
+    let cfg = Config::parse(&full).expect("alerts config parses");
+    assert_eq!(cfg.alerts.interval, Duration::from_secs(2));
+    let email = cfg.alerts.email.as_ref().expect("email");
+    assert_eq!((email.port, email.tls), (587, SmtpTls::Starttls));
+    assert_eq!(cfg.alerts.webhook.len(), 2);
+    assert_eq!(
+        cfg.alerts.webhook[0].min_severity,
+        callfleet_store::Severity::Critical
+    );
+    assert_eq!(
+        Config::parse(MINIMAL)
+            .expect("minimal")
+            .alerts
+            .webhook
+            .len(),
+        0
+    );
+
+    let bad = [
+        ("[alerts]\nrepeat = \"1h\"\n", "repeat"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\nport = 25\nhost = \"h\"\n", "host"),
+        ("[alerts]\ntime_zone = \"Mars/Olympus\"\n", "alerts.open_hours"),
+        ("[alerts]\nopen_hours = \"18:00-08:00\"\n", "alerts.open_hours"),
+        ("[alerts]\ndisk_warning_pct = 96.0\n", "alerts.disk_warning_pct"),
+        ("[alerts]\nservice_level_target = 80.0\n", "alerts.service_level_target"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"not an address\"\nto = [\"x@y.z\"]\n", "alerts.email.from"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = []\n", "alerts.email.to"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\nusername = \"u\"\n", "alerts.email.username"),
+        ("[[alerts.webhook]]\nurl = \"ftp://x/y\"\nsecret = \"0123456789abcdef\"\n", "alerts.webhook.url"),
+        ("[[alerts.webhook]]\nurl = \"https://x/y\"\nsecret = \"short\"\n", "alerts.webhook.secret"),
+        ("[[alerts.webhook]]\nurl = \"https://x/y\"\nsecret = \"0123456789abcdef\"\nmin_severity = \"page\"\n", "page"),
+    ];
+    for (extra, needle) in bad {
+        let err = Config::parse(&format!("{MINIMAL}\n{extra}"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains(needle), "{extra:?}: {err:?}");
+    }
+}

@@ -50,6 +50,7 @@ pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
             RefuseAction::Drop => Admission::Drop,
         };
     }
+    node.alerts.invite_from(src, now_ms());
     let marked_by = marker(&req.uri);
     match node.balancer.decide(marked_by.is_some(), node.local_load()) {
         Decision::Handle => Admission::Handle { marked_by },

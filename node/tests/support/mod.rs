@@ -9,9 +9,11 @@ pub mod browser;
 pub mod demo;
 pub mod http;
 pub mod lockd;
+pub mod pgserver;
 pub mod phone;
 pub mod queue;
 pub mod raw_phone;
+pub mod sinks;
 pub mod uac;
 
 use std::net::SocketAddr;

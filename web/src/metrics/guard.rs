@@ -97,6 +97,8 @@ pub struct GuardMetrics {
     refused: Family<KindLabels, Counter>,
     rtp_ignored: Counter,
     voicemail_full: Counter,
+    /// Every ban started, whatever its labels (what the alert on bans reads).
+    bans_total: std::sync::atomic::AtomicU64,
 }
 
 impl GuardMetrics {
@@ -148,6 +150,13 @@ impl GuardMetrics {
     /// Counts one ban starting.
     pub fn auth_ban(&self, kind: AuthKind, scope: BanScope) {
         self.bans.get_or_create(&BanLabels { kind, scope }).inc();
+        self.bans_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bans started since this node did, of every kind and scope.
+    pub fn bans_total(&self) -> u64 {
+        self.bans_total.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Counts one request refused because of a ban.

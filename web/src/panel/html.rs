@@ -73,6 +73,7 @@ struct PanelPage {
     status_class: &'static str,
     device: Option<String>,
     service_level_s: u64,
+    alerts: Vec<super::strip::AlertRow>,
     nodes: Vec<NodeRow>,
     queues: Vec<QueueRow>,
     agents: Vec<AgentTile>,
@@ -149,6 +150,7 @@ pub fn page(viewer: &Viewer, snapshot: Option<&Snapshot>) -> String {
         status_class,
         device: viewer.device.clone(),
         service_level_s: s.service_level_s,
+        alerts: super::strip::rows(&s.alerts, s.taken_at_ms),
         nodes: s.nodes.iter().map(node_row).collect(),
         queues: s.queues.iter().map(queue_row).collect(),
         agents: s.agents.iter().map(agent_tile).collect(),
@@ -236,7 +238,7 @@ fn call_row(c: &CallView) -> CallRow {
 
 impl Snapshot {
     /// An empty snapshot for the page before the first read.
-    fn default_for_page() -> Snapshot {
+    pub(crate) fn default_for_page() -> Snapshot {
         Snapshot {
             seq: 0,
             taken_at_ms: 0,
@@ -248,6 +250,7 @@ impl Snapshot {
             queues: Vec::new(),
             agents: Vec::new(),
             calls: Vec::new(),
+            alerts: Vec::new(),
         }
     }
 }

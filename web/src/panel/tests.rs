@@ -52,6 +52,8 @@ fn evil_snapshot() -> Snapshot {
             answered_today: 4,
             abandoned_today: 1,
             service_level: Some(0.75),
+            recent_calls: 4,
+            recent_service_level: Some(0.5),
         }],
         agents: vec![AgentView {
             extension: "1001\"><img src=x>".into(),
@@ -80,6 +82,16 @@ fn evil_snapshot() -> Snapshot {
             agent: Some(EVIL.into()),
             duration_ms: 3_723_000,
             wait_ms: None,
+        }],
+        alerts: vec![callfleet_store::ActiveAlert {
+            kind: callfleet_store::AlertKind::ServiceLevelLow,
+            subject: EVIL.into(),
+            node: None,
+            severity: callfleet_store::Severity::Warning,
+            message: EVIL.into(),
+            raised_at_ms: 0,
+            updated_at_ms: 0,
+            reported_by: EVIL.into(),
         }],
     }
 }

@@ -186,6 +186,7 @@ fn rows() -> Rows {
             live("main-b", "c9", "sip:558@carrier", NOW - 1_000),
         ],
         events: Vec::new(),
+        alerts: Vec::new(),
     }
 }
 
@@ -350,6 +351,44 @@ fn service_level_counts_answers_within_the_threshold_once() {
     assert_eq!(s.queues[0].abandoned_today, 1);
     let sl = s.queues[0].service_level.unwrap_or(-1.0);
     assert!((sl - 1.0 / 3.0).abs() < 1e-9, "{sl}");
+}
+
+#[test]
+fn the_recent_service_level_covers_fifteen_minutes_and_short_abandons_do_not_count() {
+    let mut t = Tracker::new(Duration::from_secs(20));
+    let events = vec![
+        event(1, NOW - 20 * 60_000, "sales", "old", "enqueue"),
+        event(2, NOW - 19 * 60_000, "sales", "old", "answer"), // late, but out of the window
+        event(3, NOW - 100_000, "sales", "a", "enqueue"),
+        event(4, NOW - 95_000, "sales", "a", "answer"), // 5 s: in time
+        event(5, NOW - 90_000, "sales", "b", "enqueue"),
+        event(6, NOW - 60_000, "sales", "b", "answer"), // 30 s: late
+        event(7, NOW - 50_000, "sales", "c", "enqueue"),
+        event(8, NOW - 45_000, "sales", "c", "abandon"), // 5 s: not counted
+        event(9, NOW - 40_000, "sales", "d", "enqueue"),
+        event(10, NOW - 10_000, "sales", "d", "abandon"), // 30 s: counted, late
+        event(11, NOW - 20_000, "support", "e", "timeout"), // enqueue unseen: late
+    ];
+    t.apply(NOW, &[], &events);
+    t.apply(NOW + 1_000, &[], &events[6..]);
+    assert_eq!(
+        t.queue_window("sales"),
+        ServiceWindow {
+            counted: 3,
+            in_time: 1
+        }
+    );
+    let mut rows = rows();
+    rows.events = events;
+    let s = build(&cfg(), 1, NOW + 1_000, &rows, &t);
+    assert_eq!(s.queues[0].recent_calls, 3);
+    let sl = s.queues[0].recent_service_level.unwrap_or(-1.0);
+    assert!((sl - 1.0 / 3.0).abs() < 1e-9, "{sl}");
+    assert_eq!(s.queues[1].recent_calls, 1);
+    assert_eq!(s.queues[1].recent_service_level, Some(0.0));
+    // Fifteen minutes later, every one of them has left the window.
+    t.apply(NOW + 16 * 60_000, &[], &[]);
+    assert_eq!(t.queue_window("sales"), ServiceWindow::default());
 }
 
 #[test]
