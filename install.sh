@@ -346,7 +346,7 @@ ExecStart=$bin node --config $conf
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
-TimeoutStopSec=30
+TimeoutStopSec=6min
 LimitNOFILE=65536
 AmbientCapabilities=CAP_NET_BIND_SERVICE
 

@@ -1,9 +1,10 @@
 //! The `callfleet` subcommands other than running a node: `migrate`, `node drain`, `demo`,
-//! `doctor`, `lockd`, `device`.
+//! `doctor`, `lockd`, `device`, `health`.
 
 mod demo;
 pub mod device;
 mod doctor;
+pub mod health;
 mod lockd;
 pub mod users;
 
@@ -16,6 +17,7 @@ use crate::config::Config;
 
 pub use demo::demo;
 pub use doctor::doctor;
+pub use health::health;
 pub use lockd::lockd;
 
 /// Logs to stderr; `RUST_LOG` overrides the default filter.

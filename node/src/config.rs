@@ -141,6 +141,10 @@ pub struct NodeSection {
     /// Concurrent calls this node accepts.
     #[serde(default = "default_capacity")]
     pub capacity: u32,
+    /// How long a drain (SIGTERM, `callfleet node drain`) lets calls in progress run before
+    /// the node hangs up the rest and exits.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -416,6 +420,9 @@ fn default_role() -> Role {
 }
 fn default_capacity() -> u32 {
     500
+}
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(300)
 }
 fn default_db_url() -> String {
     "sqlite:///var/lib/callfleet/cluster.db".to_string()

@@ -5,6 +5,7 @@
 //! - `config`: typed TOML configuration (unknown keys rejected);
 //! - `node`: the shared state and the start/stop sequence;
 //! - `heartbeat`: this node's row every interval, and the cluster view refresh;
+//! - `drain`: how a node stops (SIGTERM drains, Ctrl-C hangs up) and its readiness (`/readyz`);
 //! - `probe`: main nodes' SIP `OPTIONS` to their peers, excluding a dead node within a second;
 //! - `sip`: UDP front (stateless fast path), transactions and dialogs (rsipstack), calls;
 //! - `media`: SDP, RTP ports and packets, music on hold;
@@ -25,6 +26,7 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod dialplan;
+pub mod drain;
 pub mod heartbeat;
 pub mod listen;
 pub mod media;

@@ -73,6 +73,12 @@ enum Command {
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
         workers: u16,
     },
+    /// Say in one line whether the node of this config takes calls; exit 0 if it does, 1 if
+    /// it is not running, 2 if it takes no calls (draining, refusing, database unreachable).
+    Health {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -206,6 +212,7 @@ fn main() -> anyhow::Result<()> {
                 backend,
                 workers,
             } => cli::lockd(listen, &backend, workers.into()).await,
+            Command::Health { config } => cli::health(&load(&config)?).await,
         }
     })
 }

@@ -13,6 +13,7 @@
 //!   call, here or on the node holding it.
 //! - [`admin`]: the admin pages (queues, members, VIP callers, agents, phones, users,
 //!   carriers) as server-rendered forms for admins with a session.
+//! - [`ready`]: `GET /readyz`, whether the node takes new calls now and why not.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
 //! - [`snapshot`]: the panel's cluster snapshot, read from SQL once per second by one task per
@@ -42,6 +43,7 @@ pub mod listen;
 pub mod login;
 pub mod metrics;
 pub mod panel;
+pub mod ready;
 pub mod rpc;
 pub mod snapshot;
 
