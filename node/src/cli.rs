@@ -1,11 +1,12 @@
 //! The `callfleet` subcommands other than running a node: `migrate`, `node drain`, `demo`,
-//! `doctor`, `lockd`, `device`, `health`.
+//! `doctor`, `lockd`, `device`, `snapshot`, `health`.
 
 mod demo;
 pub mod device;
 mod doctor;
 pub mod health;
 mod lockd;
+pub mod snapshot;
 pub mod users;
 
 use std::path::Path;

@@ -79,6 +79,12 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Make a snapshot of a node (binary, cluster settings, sounds), or bring up a new node
+    /// from one.
+    Snapshot {
+        #[command(subcommand)]
+        action: cli::snapshot::Action,
+    },
 }
 
 #[derive(Subcommand)]
@@ -212,6 +218,7 @@ fn main() -> anyhow::Result<()> {
                 backend,
                 workers,
             } => cli::lockd(listen, &backend, workers.into()).await,
+            Command::Snapshot { action } => cli::snapshot::run(action).await,
             Command::Health { config } => cli::health(&load(&config)?).await,
         }
     })
