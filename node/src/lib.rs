@@ -15,6 +15,8 @@
 //! - `listen`: supervisors listening in on (or whispering into) bridged calls, across nodes;
 //! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
 //! - `shed`: the load-shedding policy;
+//! - `scale`: scale-out on main nodes: a command or webhook once the cluster stays busy, one
+//!   main node acting (a lockd lease);
 //! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
 //!   bindings) and `locate` finds where an extension is;
 //! - `cli`: the `callfleet` subcommands (`demo`, `doctor`, `migrate`, `node drain`).
@@ -36,6 +38,7 @@ pub mod queue;
 pub mod realtime;
 pub mod records;
 pub mod registrar;
+pub mod scale;
 pub mod shed;
 pub mod sip;
 

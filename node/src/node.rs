@@ -220,6 +220,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     });
     tokio::spawn(sweeper(node.clone()));
     tokio::spawn(crate::probe::run(node.clone()));
+    tokio::spawn(crate::scale::run(node.clone()));
     tokio::spawn(crate::realtime::run(node.clone()));
     tokio::spawn(crate::queue::dispatcher::run(node.clone()));
     tokio::spawn(registrar::purge_loop(
