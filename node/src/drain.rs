@@ -73,6 +73,8 @@ pub struct ReadyInputs {
     pub capacity: u32,
     /// When a heartbeat was last written (ms since the epoch; 0: never).
     pub beat_ok_ms: i64,
+    /// When the node started (ms since the epoch): the first beat is judged from there.
+    pub started_ms: i64,
     pub now_ms: i64,
     /// `heartbeat.ttl`: a node that wrote no heartbeat for this long is dead to the others.
     pub ttl: Duration,
@@ -90,9 +92,12 @@ pub fn readiness(s: &ReadyInputs) -> Readiness {
                 s.calls
             ),
         )
-    } else if s.now_ms - s.beat_ok_ms > s.ttl.as_millis() as i64 {
+    } else if s.now_ms - s.beat_ok_ms.max(s.started_ms) > s.ttl.as_millis() as i64 {
         let since = if s.beat_ok_ms == 0 {
-            "since it started".to_owned()
+            format!(
+                "since it started {:.1} s ago",
+                (s.now_ms - s.started_ms) as f64 / 1000.0
+            )
         } else {
             format!("for {:.1} s", (s.now_ms - s.beat_ok_ms) as f64 / 1000.0)
         };
@@ -130,6 +135,7 @@ pub fn readiness_of(node: &Node) -> Readiness {
         calls: node.calls.active(),
         capacity: node.cfg.node.capacity,
         beat_ok_ms: node.beat_ok_ms.load(Ordering::Relaxed),
+        started_ms: node.generation,
         now_ms: now_ms(),
         ttl: node.cfg.heartbeat.ttl(),
     })

@@ -56,6 +56,7 @@ fn inputs() -> ReadyInputs {
         calls: 12,
         capacity: 500,
         beat_ok_ms: 100 * S,
+        started_ms: 50 * S,
         now_ms: 101 * S,
         ttl: Duration::from_secs(6),
     }
@@ -99,7 +100,17 @@ fn readiness_names_the_first_reason_a_node_takes_no_calls() {
                 ..inputs()
             },
             ReadyState::DatabaseUnreachable,
-            "since it started",
+            "no heartbeat written since it started 51.0 s ago",
+        ),
+        // Just started, no beat written yet: not judged before heartbeat.ttl has passed.
+        (
+            ReadyInputs {
+                beat_ok_ms: 0,
+                started_ms: 98 * S,
+                ..inputs()
+            },
+            ReadyState::Ready,
+            "12 of 500",
         ),
         (
             ReadyInputs {
