@@ -225,6 +225,29 @@ fn a_node_restored_from_a_snapshot_takes_carrier_calls_through_a_302() {
         std::fs::read_to_string(root.join("etc/callfleet/callfleet.toml")).expect("config");
     assert!(restored_config.contains(&pg.url), "{restored_config}");
     assert!(!restored_config.contains("main-a"), "{restored_config}");
+    // The name of a live node is refused, before anything is installed.
+    let other = dir.join("second-host");
+    let other_arg = other.to_str().expect("utf-8 path");
+    let out = callfleet(&[
+        "snapshot",
+        "restore",
+        snap_arg,
+        "--name",
+        "main-a",
+        "--role",
+        "extra",
+        "--sip",
+        "127.0.30.22",
+        "--root",
+        other_arg,
+    ]);
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("a node named main-a is alive in the cluster"),
+        "{all}"
+    );
+    assert!(!other.exists(), "nothing installed: {all}");
 }
 
 fn now_ms() -> i64 {

@@ -274,7 +274,10 @@ pub async fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         args.http.as_deref(),
         args.capacity,
     )?;
-    let layout = Layout::new(&args.root);
+    // Absolute: the config names the media folders, and the node runs in its state folder.
+    let root = std::path::absolute(&args.root)
+        .with_context(|| format!("--root {}", args.root.display()))?;
+    let layout = Layout::new(root);
     let file = args.file.clone();
     let verified = tokio::task::spawn_blocking(move || verify(&file))
         .await
