@@ -25,6 +25,10 @@ Installs (or upgrades) a callfleet node on this host.
                    a real one; not with --start
   -h, --help       show this help
 
+From a snapshot (callfleet snapshot create): no build, binary, settings and sounds from the file
+  --snapshot FILE  install the node from FILE; needs --name and --sip, takes --role, --http,
+                   --capacity N (default: the snapshot's) and --no-start (default: start it)
+
 --postgres, --name, --role, --sip and --http only shape a new callfleet.toml; an existing one is
 never changed. A new one gets a random [http] secret: give every node of a cluster the same.
 USAGE
@@ -37,6 +41,7 @@ die() { printf 'install.sh: %s\n' "$*" >&2; exit 1; }
 
 opt_postgres="" opt_name="" opt_role="" opt_sip="" opt_http="" opt_start=0 opt_build=1
 opt_binary="" opt_prefix=""
+opt_snapshot="" opt_capacity="" opt_no_start=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --postgres|--name|--role|--sip|--http|--binary|--prefix)
@@ -53,6 +58,11 @@ while [ $# -gt 0 ]; do
       shift 2 ;;
     --start) opt_start=1; shift ;;
     --no-build) opt_build=0; shift ;;
+    --snapshot|--capacity)
+      { [ $# -ge 2 ] && [ -n "$2" ]; } || die "$1 needs a value (see --help)"
+      if [ "$1" = --snapshot ]; then opt_snapshot="$2"; else opt_capacity="$2"; fi
+      shift 2 ;;
+    --no-start) opt_no_start=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
   esac
@@ -101,6 +111,95 @@ apt_install() {
   apt_update
   apt-get install -y -q --no-install-recommends "${want[@]}" >/dev/null
 }
+
+# ---------------------------------------------------------------------------------------------
+# From a snapshot (--snapshot FILE): binary, cluster settings and sounds come from the file
+# ---------------------------------------------------------------------------------------------
+# `callfleet snapshot restore` checks the whole file before it installs anything and writes the
+# node's config; the binary that runs it is taken out of the snapshot and checked against the
+# manifest's SHA-256 first. Then the user, ownership and the systemd unit, as below.
+install_snapshot() {
+  local work sum size restore unit_file
+  [ -r "$opt_snapshot" ] || die "cannot read the snapshot $opt_snapshot"
+  { [ -n "$opt_name" ] && [ -n "$opt_sip" ]; } || die "--snapshot needs --name and --sip"
+  [ -z "$opt_postgres" ] || die "--postgres does not go with --snapshot: the snapshot has the database URL"
+  case "$opt_capacity" in ""|[1-9]|[1-9][0-9]*) ;; *) die "--capacity wants a number of calls" ;; esac
+  say "packages"
+  apt_install ca-certificates tar zstd
+  say "snapshot $opt_snapshot"
+  work="$(mktemp -d)"
+  # shellcheck disable=SC2064 # expand $work now
+  trap "rm -rf '$work'" EXIT
+  tar --zstd -xf "$opt_snapshot" -C "$work" manifest.json bin/callfleet 2>/dev/null ||
+    die "$opt_snapshot is not a callfleet snapshot, or it is damaged: nothing installed"
+  { [ -f "$work/bin/callfleet" ] && [ ! -L "$work/bin/callfleet" ]; } ||
+    die "$opt_snapshot has no regular bin/callfleet: refused, nothing installed"
+  sum="$(sha256sum "$work/bin/callfleet" | cut -d' ' -f1)"
+  size="$(stat -c %s "$work/bin/callfleet")"
+  tr -d ' \n' < "$work/manifest.json" |
+    grep -q "\"path\":\"bin/callfleet\",\"size\":$size,\"sha256\":\"$sum\"" ||
+    die "bin/callfleet in $opt_snapshot does not match its checksum: refused, nothing installed"
+  chmod 0755 "$work/bin/callfleet"
+  restore=(snapshot restore "$opt_snapshot" --root "${root:-/}" --name "$opt_name" --role "${opt_role:-main}"
+    --sip "$opt_sip" --no-start)
+  [ -z "$opt_http" ] || restore+=(--http "$opt_http")
+  [ -z "$opt_capacity" ] || restore+=(--capacity "$opt_capacity")
+  "$work/bin/callfleet" "${restore[@]}" || die "callfleet snapshot restore failed (above)"
+  say "user and folders"
+  if ! getent passwd callfleet >/dev/null; then
+    useradd --system --user-group --home-dir "$data" --no-create-home --shell /usr/sbin/nologin callfleet
+    note "created system user callfleet"
+  fi
+  chown root:callfleet "$etc" "$conf"
+  chmod 0750 "$etc"
+  chmod 0640 "$conf"
+  chown -R callfleet:callfleet "$data"
+  chmod 0750 "$data"
+  say "systemd unit"
+  # The same unit as a build installs (below).
+  unit_file="[Unit]
+Description=callfleet call-centre node
+Wants=network-online.target
+After=network-online.target postgresql.service
+
+[Service]
+Type=simple
+User=callfleet
+Group=callfleet
+WorkingDirectory=$data
+StateDirectory=callfleet
+StateDirectoryMode=0750
+ExecStart=$bin node --config $conf
+Restart=on-failure
+RestartSec=2
+KillSignal=SIGTERM
+TimeoutStopSec=6min
+LimitNOFILE=65536
+AmbientCapabilities=CAP_NET_BIND_SERVICE
+
+[Install]
+WantedBy=multi-user.target"
+  printf '%s\n' "$unit_file" > "$unit"
+  chmod 0644 "$unit"
+  note "wrote $unit"
+  if [ "$opt_no_start" -eq 1 ] || [ -n "$root" ]; then
+    note "not started (--no-start or --prefix): systemctl enable --now callfleet"
+  elif [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+    systemctl daemon-reload
+    systemctl enable --quiet callfleet
+    systemctl restart callfleet
+    note "callfleet.service: $(systemctl is-active callfleet || true)"
+  else
+    warn "systemd is not PID 1 here; start the node by hand:
+    runuser -u callfleet -- $bin node --config $conf"
+  fi
+  printf '\ncallfleet node %s is installed from %s; it joins the cluster with its heartbeat.\n' \
+    "$opt_name" "$opt_snapshot"
+}
+if [ -n "$opt_snapshot" ]; then
+  install_snapshot
+  exit 0
+fi
 
 say "packages"
 pkgs=(ca-certificates curl sox libsox-fmt-base sqlite3 espeak-ng)
@@ -393,7 +492,7 @@ ExecStart=$bin node --config $conf
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
-TimeoutStopSec=30
+TimeoutStopSec=6min
 LimitNOFILE=65536
 AmbientCapabilities=CAP_NET_BIND_SERVICE
 

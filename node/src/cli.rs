@@ -1,11 +1,14 @@
 //! The `callfleet` subcommands other than running a node: `migrate`, `node drain`, `demo`,
-//! `doctor`, `lockd`, `device`; and the logging setup every subcommand shares.
+//! `doctor`, `lockd`, `device`, `snapshot`, `health`; and the logging setup every subcommand
+//! shares.
 
 mod demo;
 pub mod device;
 mod doctor;
+pub mod health;
 mod lockd;
 pub mod logging;
+pub mod snapshot;
 pub mod users;
 
 use std::path::Path;
@@ -17,6 +20,7 @@ use crate::config::Config;
 
 pub use demo::{demo, DemoOptions};
 pub use doctor::doctor;
+pub use health::health;
 pub use lockd::{lockd, lockd_key};
 
 /// `callfleet migrate`: creates or upgrades the schema.

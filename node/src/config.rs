@@ -38,7 +38,7 @@ pub enum ConfigError {
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 13] = [
+const SECTIONS: [&str; 14] = [
     "node",
     "sip",
     "http",
@@ -52,6 +52,7 @@ const SECTIONS: [&str; 13] = [
     "lock",
     "hotdesk",
     "alerts",
+    "scale",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of
@@ -130,6 +131,54 @@ pub struct Config {
     pub hotdesk: HotdeskSection,
     #[serde(default)]
     pub alerts: AlertsSection,
+    #[serde(default)]
+    pub scale: ScaleSection,
+}
+
+/// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
+/// posts a webhook (see `crate::scale`). Off unless `command` or `webhook` is set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleSection {
+    /// Cluster utilisation (0..1: calls over capacity of the nodes taking calls) above which
+    /// the cluster counts as busy.
+    #[serde(default = "default_scale_threshold")]
+    pub threshold: f32,
+    /// How long utilisation must stay above `threshold` before a main node acts.
+    #[serde(default = "default_scale_duration", with = "humantime_serde")]
+    pub duration: Duration,
+    /// Run with `sh -c` once per scale-out.
+    #[serde(default)]
+    pub command: Option<String>,
+    /// POSTed once per scale-out (`http://` only).
+    #[serde(default)]
+    pub webhook: Option<String>,
+    /// After a node acted, no main node acts again for this long (the lease's TTL).
+    #[serde(default = "default_scale_cooldown", with = "humantime_serde")]
+    pub cooldown: Duration,
+    /// A command still running after this long is killed.
+    #[serde(default = "default_scale_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for ScaleSection {
+    fn default() -> Self {
+        Self {
+            threshold: default_scale_threshold(),
+            duration: default_scale_duration(),
+            command: None,
+            webhook: None,
+            cooldown: default_scale_cooldown(),
+            timeout: default_scale_timeout(),
+        }
+    }
+}
+
+impl ScaleSection {
+    /// Whether there is anything to do on a scale-out.
+    pub fn enabled(&self) -> bool {
+        self.command.is_some() || self.webhook.is_some()
+    }
 }
 
 /// Where agent leases are taken.
@@ -151,6 +200,10 @@ pub struct NodeSection {
     /// Concurrent calls this node accepts.
     #[serde(default = "default_capacity")]
     pub capacity: u32,
+    /// How long a drain (SIGTERM, `callfleet node drain`) lets calls in progress run before
+    /// the node hangs up the rest and exits.
+    #[serde(default = "default_drain_timeout", with = "humantime_serde")]
+    pub drain_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -506,6 +559,21 @@ fn default_role() -> Role {
 fn default_capacity() -> u32 {
     500
 }
+fn default_scale_threshold() -> f32 {
+    0.8
+}
+fn default_scale_duration() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_scale_cooldown() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_scale_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_drain_timeout() -> Duration {
+    Duration::from_secs(300)
+}
 fn default_db_url() -> String {
     "sqlite:///var/lib/callfleet/cluster.db".to_string()
 }
@@ -719,7 +787,43 @@ impl Config {
             return bad("media.voicemail_max_mb", "must be at least 1");
         }
         self.validate_registrar()?;
-        self.alerts.validate()
+        self.alerts.validate()?;
+        self.validate_scale()
+    }
+
+    fn validate_scale(&self) -> Result<(), ConfigError> {
+        let bad = |key, problem: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.to_string(),
+            })
+        };
+        let s = &self.scale;
+        if !(s.threshold > 0.0 && s.threshold <= 1.0) {
+            return bad("scale.threshold", "must be above 0.0 and at most 1.0");
+        }
+        if s.cooldown < Duration::from_secs(1) || s.cooldown > Duration::from_secs(3600) {
+            return bad(
+                "scale.cooldown",
+                "must be between 1s and 1h (the lease in lockd)",
+            );
+        }
+        if s.timeout < Duration::from_secs(1) {
+            return bad("scale.timeout", "must be at least 1s");
+        }
+        if s.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            return bad("scale.command", "must not be empty (leave it out for none)");
+        }
+        if let Some(url) = &s.webhook {
+            let host = url.strip_prefix("http://").unwrap_or_default();
+            if host.is_empty() || host.starts_with('/') {
+                return bad(
+                    "scale.webhook",
+                    "must be an http:// URL (https is not supported: post to a local relay)",
+                );
+            }
+        }
+        Ok(())
     }
 
     fn validate_registrar(&self) -> Result<(), ConfigError> {

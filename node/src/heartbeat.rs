@@ -29,6 +29,7 @@ pub async fn run(node: Node) {
     loop {
         tokio::select! {
             _ = tick.tick() => {}
+            _ = node.beat_now.notified() => {}
             _ = node.stopping.cancelled() => break,
         }
         seq += 1;
@@ -56,6 +57,7 @@ async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
     let started = Instant::now();
     match node.store.upsert_heartbeat(beat).await {
         Ok(_) => {
+            node.beat_ok_ms.store(now_ms(), Ordering::Relaxed);
             node.metrics.heartbeat_written(started.elapsed());
             node.alerts.database_write(true);
             if *failing {

@@ -7,6 +7,7 @@
 //! - `config`: typed TOML configuration (unknown keys rejected);
 //! - `node`: the shared state and the start/stop sequence;
 //! - `heartbeat`: this node's row every interval, and the cluster view refresh;
+//! - `drain`: how a node stops (SIGTERM drains, Ctrl-C hangs up) and its readiness (`/readyz`);
 //! - `probe`: main nodes' SIP `OPTIONS` to their peers, excluding a dead node within a second;
 //! - `sip`: UDP front (stateless fast path), transactions and dialogs (rsipstack), calls;
 //! - `media`: SDP, RTP ports and packets, music on hold;
@@ -16,6 +17,8 @@
 //! - `listen`: supervisors listening in on (or whispering into) bridged calls, across nodes;
 //! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
 //! - `shed`: the load-shedding policy;
+//! - `scale`: scale-out on main nodes: a command or webhook once the cluster stays busy, one
+//!   main node acting (a lockd lease);
 //! - `registrar`: phones REGISTER with digest auth (sans-IO digest, nonces, RFC 3261 §10.3
 //!   bindings) and `locate` finds where an extension is; phones' INVITEs get `407` digest;
 //! - `redact`: credentials hidden from every log line (the log writer);
@@ -31,6 +34,7 @@ pub mod calls;
 pub mod cli;
 pub mod config;
 pub mod dialplan;
+pub mod drain;
 pub mod heartbeat;
 pub mod listen;
 pub mod media;
@@ -42,6 +46,7 @@ pub mod realtime;
 pub mod records;
 pub mod redact;
 pub mod registrar;
+pub mod scale;
 pub mod shed;
 pub mod sip;
 pub mod throttle;

@@ -89,6 +89,18 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Say in one line whether the node of this config takes calls; exit 0 if it does, 1 if
+    /// it is not running, 2 if it takes no calls (draining, refusing, database unreachable).
+    Health {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Make a snapshot of a node (binary, cluster settings, sounds), or bring up a new node
+    /// from one.
+    Snapshot {
+        #[command(subcommand)]
+        action: cli::snapshot::Action,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,6 +250,8 @@ fn main() -> anyhow::Result<()> {
                 let key = cli::lockd_key(secret_file.as_deref(), config.as_deref())?;
                 cli::lockd(listen, &backend, workers.into(), key).await
             }
+            Command::Snapshot { action } => cli::snapshot::run(action).await,
+            Command::Health { config } => cli::health(&load(&config)?).await,
         }
     })
 }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +69,12 @@ pub struct Inner {
     pub drain_requested: tokio::sync::Notify,
     /// What the alert rules are told by the heartbeat, SIP admission and the record spool.
     pub alerts: crate::alerts::Inputs,
+    /// When draining was first asked for (ms since the epoch; 0: not draining).
+    pub drain_started_ms: AtomicI64,
+    /// When a heartbeat was last written (ms since the epoch; 0: not yet).
+    pub beat_ok_ms: AtomicI64,
+    /// Asks the heartbeat task for a beat now (a draining node says so at once).
+    pub beat_now: tokio::sync::Notify,
 }
 
 impl Deref for Node {
@@ -89,12 +95,22 @@ impl Node {
         }
     }
 
+    /// Takes no new calls from now on, says so in a heartbeat at once, and exits once the
+    /// calls in progress have ended (at most `node.drain_timeout` from the first request).
     pub fn request_drain(&self) {
+        let _first = self.drain_started_ms.compare_exchange(
+            0,
+            now_ms(),
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
         if !self.draining.swap(true, Ordering::Relaxed) {
             info!(
                 calls = self.calls.active(),
+                limit = ?self.cfg.node.drain_timeout,
                 "draining: taking no new calls, exiting when idle"
             );
+            self.beat_now.notify_one();
         }
         self.drain_requested.notify_waiters();
     }
@@ -178,13 +194,18 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             hangup: CancellationToken::new(),
             drain_requested: tokio::sync::Notify::new(),
             alerts: crate::alerts::Inputs::default(),
+            drain_started_ms: AtomicI64::new(0),
+            beat_ok_ms: AtomicI64::new(0),
+            beat_now: tokio::sync::Notify::new(),
             cfg,
         }),
     };
     Ok((node, writer))
 }
 
-/// Runs a node until Ctrl-C/SIGTERM (calls are hung up) or until it drained (calls finished).
+/// Runs a node until Ctrl-C (calls are hung up at once) or until a drain (SIGTERM,
+/// `callfleet node drain`) ended: calls finished, or `node.drain_timeout` passed and the rest
+/// were hung up.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (node, writer) = build(cfg).await?;
     let cfg = &node.cfg;
@@ -241,6 +262,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .await
     });
     tokio::spawn(crate::probe::run(node.clone()));
+    tokio::spawn(crate::scale::run(node.clone()));
     tokio::spawn(crate::realtime::run(node.clone()));
     tokio::spawn(crate::queue::dispatcher::run(node.clone()));
     tokio::spawn(registrar::purge_loop(
@@ -249,8 +271,12 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     ));
     info!("node is up");
 
-    let reason = wait_for_stop(&node).await;
-    info!(%reason, calls = node.calls.active(), "stopping");
+    let stop = crate::drain::wait_for_stop(&node).await;
+    info!(
+        reason = stop.as_str(),
+        calls = node.calls.active(),
+        "stopping"
+    );
     node.draining.store(true, Ordering::Relaxed);
     node.hangup.cancel();
     wait_idle(&node, Duration::from_secs(5)).await;
@@ -263,38 +289,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     info!("stopped");
     Ok(())
-}
-
-async fn wait_for_stop(node: &Node) -> &'static str {
-    let term = async {
-        #[cfg(unix)]
-        {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        }
-        #[cfg(not(unix))]
-        std::future::pending::<()>().await
-    };
-    let drained = async {
-        loop {
-            if node.draining.load(Ordering::Relaxed) && node.calls.active() == 0 {
-                return;
-            }
-            tokio::select! {
-                _ = node.drain_requested.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
-            }
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => "interrupt",
-        _ = term => "terminate",
-        _ = drained => "drained",
-    }
 }
 
 async fn wait_idle(node: &Node, limit: Duration) {
@@ -413,6 +407,10 @@ impl NodeApi for Api {
     ) -> Result<callfleet_store::Device, ApiError> {
         registrar::credentials::device(ext, &self.0.cfg.sip.realm, password, display_name, now_ms())
             .map_err(|e| ApiError::internal("make device credentials", e))
+    }
+
+    fn readiness(&self) -> Option<callfleet_web::ready::Readiness> {
+        Some(crate::drain::readiness_of(&self.0))
     }
 
     fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {

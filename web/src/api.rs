@@ -3,6 +3,7 @@
 //! | route                       | answer                                              |
 //! |-----------------------------|-----------------------------------------------------|
 //! | `GET /healthz`              | 200 `ok`                                            |
+//! | `GET /readyz`               | 200 / 503 JSON: takes new calls or not, and why ([`crate::ready`]) |
 //! | `GET /api/v1/nodes`         | 200 JSON array: the cluster view ([`NodeApi::nodes`]) |
 //! | `GET /api/v1/calls`         | 200 JSON array: this node's live calls              |
 //! | `POST /api/v1/admin/drain`  | 204 (level `Admin`)                                 |
@@ -79,6 +80,11 @@ pub trait NodeApi: Send + Sync + 'static {
             "this node does not make device credentials",
         );
         Err(ApiError::internal("make device credentials", cause))
+    }
+    /// Whether this node takes new calls now, for `GET /readyz`; `None` when it cannot say
+    /// (the route then answers 404).
+    fn readiness(&self) -> Option<crate::ready::Readiness> {
+        None
     }
     /// [`NodeApi::listen`] for a call held by this node only (asked by another node).
     fn listen_here(
@@ -224,6 +230,7 @@ pub fn router(state: AppState) -> Router {
     );
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(crate::ready::routes())
         .merge(crate::login::public_routes())
         .merge(guarded(read, Access::Read))
         .merge(guarded(operate, Access::Operate))

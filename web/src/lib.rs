@@ -18,6 +18,7 @@
 //!   `templates/`, checked at compile time, every value escaped).
 //! - [`names`]: the rules of names (extensions, queues, users, carriers, caller numbers) that
 //!   the admin forms and the CRM API share.
+//! - [`ready`]: `GET /readyz`, whether the node takes new calls now and why not.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
 //! - [`snapshot`]: the panel's cluster snapshot, read from SQL once per second by one task per
@@ -51,6 +52,7 @@ pub mod metrics;
 pub mod names;
 pub mod page;
 pub mod panel;
+pub mod ready;
 pub mod rpc;
 pub mod snapshot;
 

@@ -370,8 +370,9 @@ async fn wait_for_stop(children: &mut [Proc]) -> anyhow::Result<()> {
     }
 }
 
-/// Stops the nodes (SIGTERM: each hangs up its calls, writes its records and exits), then
-/// lockd; a child that does not stop within 10 s is killed.
+/// Stops the nodes (SIGINT: each hangs up its calls at once, writes its records and exits;
+/// SIGTERM would drain, waiting for the calls to end), then lockd; a child that does not stop
+/// within 10 s is killed.
 async fn stop_all(children: &mut [Proc]) {
     let (lockd, nodes): (Vec<&mut Proc>, Vec<&mut Proc>) =
         children.iter_mut().partition(|p| p.name == "lockd");
@@ -379,7 +380,7 @@ async fn stop_all(children: &mut [Proc]) {
         for p in &group {
             if let Some(pid) = p.child.id() {
                 let sent = std::process::Command::new("kill")
-                    .arg("-TERM")
+                    .arg("-INT")
                     .arg(pid.to_string())
                     .status();
                 if !matches!(sent, Ok(s) if s.success()) {

@@ -417,3 +417,52 @@ fn alerts_are_typed_and_checked() {
         assert!(err.contains(needle), "{extra:?}: {err:?}");
     }
 }
+
+#[test]
+fn scale_and_drain_defaults_and_limits() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    assert_eq!(cfg.node.drain_timeout, Duration::from_secs(300));
+    let s = &cfg.scale;
+    assert!(!s.enabled(), "off unless a command or webhook is set");
+    assert_eq!((s.threshold, s.duration), (0.8, Duration::from_secs(120)));
+    assert_eq!(
+        (s.cooldown, s.timeout),
+        (Duration::from_secs(900), Duration::from_secs(300))
+    );
+    let text = format!(
+        "{MINIMAL}\n[scale]\nthreshold = 0.6\nduration = \"30s\"\ncommand = \"add-node.sh\"\n\
+         webhook = \"http://10.0.0.9:9000/scale\"\ncooldown = \"10m\"\n"
+    )
+    .replace("[node]\n", "[node]\ndrain_timeout = \"90s\"\n");
+    let cfg = Config::parse(&text).expect("parses");
+    assert!(cfg.scale.enabled());
+    assert_eq!(cfg.scale.command.as_deref(), Some("add-node.sh"));
+    assert_eq!(cfg.scale.cooldown, Duration::from_secs(600));
+    assert_eq!(cfg.node.drain_timeout, Duration::from_secs(90));
+    for (section, key) in [
+        ("[scale]\nthreshold = 0.0\n", "scale.threshold"),
+        ("[scale]\nthreshold = 1.5\n", "scale.threshold"),
+        ("[scale]\ncooldown = \"2h\"\n", "scale.cooldown"),
+        ("[scale]\ncooldown = \"0s\"\n", "scale.cooldown"),
+        ("[scale]\ntimeout = \"0s\"\n", "scale.timeout"),
+        ("[scale]\ncommand = \"  \"\n", "scale.command"),
+        (
+            "[scale]\nwebhook = \"https://hooks.example/x\"\n",
+            "scale.webhook",
+        ),
+        ("[scale]\nwebhook = \"http://\"\n", "scale.webhook"),
+        ("[scale]\nthreshhold = 0.5\n", "threshhold"),
+    ] {
+        let err = Config::parse(&format!("{MINIMAL}\n{section}"))
+            .expect_err("bad scale value must fail")
+            .to_string();
+        assert!(err.contains(key), "{err} should mention {key}");
+    }
+    // The environment reaches [scale] too.
+    let env = [("CALLFLEET_SCALE_THRESHOLD".to_owned(), "0.7".to_owned())];
+    let path = std::env::temp_dir().join(format!("cf-scale-{}.toml", std::process::id()));
+    std::fs::write(&path, MINIMAL).expect("write config");
+    let cfg = Config::load_with_env(Some(&path), env).expect("env override");
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(cfg.scale.threshold, 0.7);
+}

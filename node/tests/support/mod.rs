@@ -195,12 +195,17 @@ impl NodeProc {
 
     /// Starts (or restarts) the process and waits for `/healthz`.
     pub fn spawn(&mut self) {
+        self.spawn_binary(Path::new(env!("CARGO_BIN_EXE_callfleet")));
+    }
+
+    /// [`NodeProc::spawn`] with another `callfleet` executable (an upgrade).
+    pub fn spawn_binary(&mut self, binary: &Path) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("open node log");
-        let child = Command::new(env!("CARGO_BIN_EXE_callfleet"))
+        let child = Command::new(binary)
             .args(["node", "--config"])
             .arg(&self.config)
             .env("RUST_LOG", &self.log_filter)
@@ -281,6 +286,16 @@ impl NodeProc {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+    }
+
+    /// Sends `signal` (e.g. `"TERM"`) without waiting.
+    pub fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .status();
         }
     }
 

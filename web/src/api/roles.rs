@@ -73,8 +73,8 @@ fn may(access: Access, caller: Caller) -> bool {
     allowed.contains(&caller)
 }
 
-/// Every route of the router but the public ones (`/healthz`, `/login`, the panel's static
-/// script and style), with its level. Add a line with every new route.
+/// Every route of the router but the public ones (`/healthz`, `/readyz`, `/login`, the panel's
+/// static script and style), with its level. Add a line with every new route.
 const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/nodes", Access::Read),
     ("GET", "/api/v1/calls", Access::Read),
