@@ -162,6 +162,14 @@ pub fn check(bytes: &[u8], transport: Transport) -> Checked {
 
 /// Decides what to do with one message (a datagram, or a frame cut from a stream).
 pub fn inspect(node: &Node, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
+    // The SIP trace at `debug`: every message as it came, on one line (credentials are hidden
+    // by the log writer, `crate::redact`).
+    debug!(
+        src = %wire.src,
+        transport = %wire.transport,
+        message = ?String::from_utf8_lossy(wire.bytes),
+        "SIP message in"
+    );
     match check(wire.bytes, wire.transport) {
         Checked::Raw(defect) => refuse_raw(node, wire, &defect),
         Checked::Unparseable => {
