@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rand::Rng;
 
-pub use strategy::{Strategy, UnknownStrategy};
+pub use strategy::Strategy;
 
 /// The effective tier of an agent that has reached its daily limit: rings only when nobody of a
 /// better tier is free.
@@ -203,7 +203,7 @@ pub fn assign(
                 .find(|m| m.agent == ext)
                 .map(|m| (m.position, m.agent.as_str()))
         });
-        let picked = rules.strategy.pick(&candidates, rr_last, rng);
+        let picked = strategy::pick(rules.strategy, &candidates, rr_last, rng);
         let Some(&final_pick) = picked.last() else {
             continue;
         };

@@ -8,6 +8,7 @@ mod pin;
 
 use std::time::Duration;
 
+use callfleet_store::HangupCause;
 use tracing::info;
 
 use crate::media::session::{MediaEvent, Mode};
@@ -72,7 +73,7 @@ pub async fn run(ctx: &mut CallCtx<'_>, route: Route) -> Ended {
         },
         Route::Queue(name) => match ctx.node.realtime.get().queues.get(&name).cloned() {
             Some(q) => caller::serve(ctx, &q).await,
-            None => ctx.hangup("no_such_queue").await,
+            None => ctx.hangup(HangupCause::NoSuchQueue).await,
         },
         Route::Agent(ext) => direct(ctx, &ext).await,
         Route::Login { agent, pin } => login(ctx, agent, pin).await,
@@ -165,7 +166,7 @@ async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>
     if let Some(e) = play(ctx, node.prompts.get("logged-in")).await {
         return e;
     }
-    ctx.hangup("hotdesk_login").await
+    ctx.hangup(HangupCause::HotdeskLogin).await
 }
 
 /// `*12`: logs out the agent logged in on the calling (authenticated) phone, and no other.
@@ -191,14 +192,14 @@ async fn logout(ctx: &mut CallCtx<'_>) -> Ended {
     if let Some(e) = play(ctx, node.prompts.get("logged-out")).await {
         return e;
     }
-    ctx.hangup("hotdesk_logout").await
+    ctx.hangup(HangupCause::HotdeskLogout).await
 }
 
 async fn fail(ctx: &mut CallCtx<'_>) -> Ended {
     if let Some(e) = play(ctx, ctx.node.prompts.get("login-failed")).await {
         return e;
     }
-    ctx.hangup("hotdesk_failed").await
+    ctx.hangup(HangupCause::HotdeskFailed).await
 }
 
 /// Plays a prompt and collects DTMF digits up to `#` (or a pause); `Err` if the call ended.

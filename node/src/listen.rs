@@ -280,7 +280,7 @@ impl Supervisor {
                 q,
                 &self.call_id,
                 Some(&call.agent),
-                "listen",
+                callfleet_store::QueueEventKind::Listen,
                 Some(&detail),
             );
         }
@@ -392,7 +392,12 @@ async fn forward(
         .timeout(FORWARD_TIMEOUT)
         .build()
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
-    let body = serde_json::json!({ "device": device, "mode": mode.as_str() }).to_string();
+    let request = callfleet_vocab::ListenRequest {
+        device: Some(device.to_string()),
+        mode: Some(mode.to_string()),
+    };
+    let body = serde_json::to_string(&request)
+        .map_err(|e| ApiError::internal("write the listen request", e))?;
     // Signed over the path exactly as it goes on the wire.
     let signature = node.signer.sign_now("POST", url.path(), body.as_bytes());
     let req = client

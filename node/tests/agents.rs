@@ -16,13 +16,13 @@ use support::{wait_until, workdir, NodeProc, NodeSpec};
 fn queue(name: &str, strategy: &str) -> Queue {
     Queue {
         name: name.into(),
-        strategy: strategy.into(),
+        strategy: strategy.parse().expect("a ring strategy"),
         ring_timeout_ms: 15_000,
         max_wait_ms: 60_000,
         announce_interval_ms: 0,
         moh_class: "default".into(),
         wrapup_ms: 500,
-        fallback: "hangup".into(),
+        fallback: callfleet_store::Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
     }
@@ -118,7 +118,7 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
             .await
             .unwrap()
             .into_iter()
-            .map(|e| e.event)
+            .map(|e| e.event.to_string())
             .collect();
         if events.iter().any(|e| e == "complete") {
             break;
@@ -225,7 +225,7 @@ async fn at_maximum_wait_the_caller_gets_the_timeout_path() {
             .await
             .unwrap()
             .into_iter()
-            .map(|e| e.event)
+            .map(|e| e.event.to_string())
             .collect::<Vec<_>>();
         if events.iter().any(|e| e == "timeout") {
             break;

@@ -102,7 +102,7 @@ impl Cluster {
                 .db
                 .events(since)
                 .into_iter()
-                .find(|e| e.call_id == call_id && e.event == what);
+                .find(|e| e.call_id == call_id && e.event.as_str() == what);
             found.is_some()
         });
         found

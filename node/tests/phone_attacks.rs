@@ -528,7 +528,7 @@ fn files_are_private_and_a_full_mailbox_records_nothing() {
         db.block(db.store.cdrs_since(since))
             .expect("read CDRs")
             .iter()
-            .any(|c| c.call_id == "vm-full" && c.hangup_cause == "voicemail_full")
+            .any(|c| c.call_id == "vm-full" && c.hangup_cause.as_str() == "voicemail_full")
     });
     assert!(full.is_some(), "CDR with cause voicemail_full");
 

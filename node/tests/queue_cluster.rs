@@ -358,7 +358,7 @@ fn one_agent_serves_the_callers_of_both_nodes_in_enqueue_order() {
     let waiting = wait_until(Duration::from_secs(10), || {
         c.db.events(since)
             .iter()
-            .filter(|e| e.event == "enqueue")
+            .filter(|e| e.event.as_str() == "enqueue")
             .count()
             == 6
     });
@@ -432,7 +432,7 @@ fn answer_of(c: &Cluster, call_id: &str, since_ms: i64, limit: Duration) -> Opti
         found =
             c.db.events(since_ms)
                 .into_iter()
-                .find(|e| e.call_id == call_id && e.event == "answer")
+                .find(|e| e.call_id == call_id && e.event.as_str() == "answer")
                 .map(|e| (e.at_ms, e.agent.unwrap_or_default()));
         found.is_some()
     });

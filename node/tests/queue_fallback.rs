@@ -261,13 +261,14 @@ impl Rig {
 }
 
 fn has(ev: &[QueueEvent], queue: &str, what: &str) -> bool {
-    ev.iter().any(|e| e.queue == queue && e.event == what)
+    ev.iter()
+        .any(|e| e.queue == queue && e.event.as_str() == what)
 }
 
 /// `(queue, event, agent)` of each event, for comparisons and messages.
 fn summary(ev: &[QueueEvent]) -> Vec<(String, String, Option<String>)> {
     ev.iter()
-        .map(|e| (e.queue.clone(), e.event.clone(), e.agent.clone()))
+        .map(|e| (e.queue.clone(), e.event.to_string(), e.agent.clone()))
         .collect()
 }
 
@@ -353,7 +354,7 @@ fn at_maximum_wait_the_caller_leaves_a_voicemail_for_the_target_agent() {
     let rig = Rig::start("fb-voicemail", 30, 1, false);
     rig.db.add_agent("8201", PIN);
     rig.db.add_queue(&Queue {
-        fallback: "voicemail".into(),
+        fallback: callfleet_store::Fallback::Voicemail,
         fallback_target: Some("8201".into()),
         ..lonely("vmq", 2_500, 0)
     });
@@ -460,7 +461,7 @@ fn at_maximum_wait_the_caller_moves_to_the_fallback_queue_and_reaches_its_agent(
     let mut rig = Rig::start("fb-requeue", 50, 1, false);
     let p = rig.agent("8301", "2301", 0, false);
     rig.db.add_queue(&Queue {
-        fallback: "queue".into(),
+        fallback: callfleet_store::Fallback::Queue,
         fallback_target: Some("back".into()),
         ..lonely("front", 2_000, 0)
     });
@@ -605,7 +606,7 @@ fn a_caller_hanging_up_while_agents_ring_cancels_every_phone() {
     for a in agents {
         assert!(
             ev.iter()
-                .any(|e| e.event == "offer" && e.agent.as_deref() == Some(a)),
+                .any(|e| e.event.as_str() == "offer" && e.agent.as_deref() == Some(a)),
             "{a} was offered the call: {s:?}"
         );
     }
@@ -659,7 +660,7 @@ fn an_agent_in_wrap_up_on_a_killed_node_is_freed_once_its_lease_expires() {
     });
     let offered = ev
         .iter()
-        .find(|e| e.event == "offer")
+        .find(|e| e.event.as_str() == "offer")
         .map(|e| e.at_ms)
         .unwrap_or_else(|| panic!("no offer: {:?}", summary(&ev)));
     let wrap = wait_until(Duration::from_secs(5), || {

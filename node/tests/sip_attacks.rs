@@ -216,6 +216,6 @@ async fn sdp_pointing_at_a_third_address_sends_it_nothing_and_the_call_ends_at_t
     let rows = cdrs_eventually(&db, 1).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].call_id, "victim-1");
-    assert_eq!(rows[0].hangup_cause, "no_ack", "{:?}", rows[0]);
+    assert_eq!(rows[0].hangup_cause.as_str(), "no_ack", "{:?}", rows[0]);
     assert_eq!(n.metric("callfleet_calls_active"), 0.0);
 }

@@ -153,7 +153,7 @@ async fn cancel_before_answer_gets_487() {
     assert!(got.contains(&487), "INVITE answered 487: {got:?}");
     let rows = cdrs(&db).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert_eq!(rows[0].hangup_cause, "cancelled");
+    assert_eq!(rows[0].hangup_cause.as_str(), "cancelled");
     assert_eq!(rows[0].sip_status, 487);
     assert!(rows[0].answered_at_ms.is_none());
 }
@@ -376,7 +376,7 @@ async fn sqlite_smoke_udp_and_tcp_calls_then_drain() {
     assert_eq!(rows.len(), 15, "one CDR per call");
     assert!(rows
         .iter()
-        .all(|c| c.hangup_cause == "normal" && c.answered_at_ms.is_some()));
+        .all(|c| c.hangup_cause.as_str() == "normal" && c.answered_at_ms.is_some()));
     let nodes = n.nodes();
     assert_eq!(nodes[0]["name"], "solo");
     assert_eq!(nodes[0]["alive"], true);

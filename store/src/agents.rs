@@ -15,82 +15,14 @@
 //!   `calls_day` (a `YYYY-MM-DD` the caller chooses); the first count of a
 //!   new day starts again from 1. The daily limit compares against it.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::decode::{bool_col, enum_col};
-use crate::{ParseEnumError, Store, StoreError};
+use crate::{Store, StoreError};
 
-/// Where an agent is in its day.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentState {
-    LoggedOut,
-    Available,
-    /// Picked for a call, not rung yet.
-    Reserved,
-    Ringing,
-    InCall,
-    WrapUp,
-    Paused,
-}
-
-impl AgentState {
-    pub const ALL: [AgentState; 7] = [
-        AgentState::LoggedOut,
-        AgentState::Available,
-        AgentState::Reserved,
-        AgentState::Ringing,
-        AgentState::InCall,
-        AgentState::WrapUp,
-        AgentState::Paused,
-    ];
-
-    /// The form stored in `agents.state` and used by serde.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::LoggedOut => "logged_out",
-            AgentState::Available => "available",
-            AgentState::Reserved => "reserved",
-            AgentState::Ringing => "ringing",
-            AgentState::InCall => "in_call",
-            AgentState::WrapUp => "wrap_up",
-            AgentState::Paused => "paused",
-        }
-    }
-
-    /// `reserved`, `ringing` or `in_call`: the agent is tied to a call.
-    pub fn holds_call(self) -> bool {
-        matches!(
-            self,
-            AgentState::Reserved | AgentState::Ringing | AgentState::InCall
-        )
-    }
-}
-
-impl FromStr for AgentState {
-    type Err = ParseEnumError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        AgentState::ALL
-            .into_iter()
-            .find(|state| state.as_str() == s)
-            .ok_or_else(|| ParseEnumError {
-                kind: "agent state",
-                value: s.to_owned(),
-            })
-    }
-}
-
-impl fmt::Display for AgentState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use callfleet_vocab::AgentState;
 
 /// The UTC date of `now_ms` as `YYYY-MM-DD`: the day an agent's `calls_today` counts
 /// (`calls_day`). Every node and the CRM API use this one rule, so they agree on "today".

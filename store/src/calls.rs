@@ -1,10 +1,12 @@
 //! Calls: the live-call table (one row per call in progress) and the
 //! append-only call detail records.
 
+use callfleet_vocab::{HangupCause, HangupSide};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
+use crate::decode::enum_col;
 use crate::{Store, StoreError};
 
 /// A call in progress on a node.
@@ -33,10 +35,10 @@ pub struct Cdr {
     pub started_at_ms: i64,
     pub answered_at_ms: Option<i64>,
     pub ended_at_ms: i64,
-    /// `"normal"`, `"cancelled"`, `"max_duration"`, `"error"`, ...
-    pub hangup_cause: String,
-    /// `"caller"`, `"callee"` or `"node"`.
-    pub hangup_side: String,
+    /// Why the call ended.
+    pub hangup_cause: HangupCause,
+    /// Who ended it.
+    pub hangup_side: HangupSide,
     /// Final SIP status sent or received (200 for an answered call).
     pub sip_status: i64,
     pub redirected_from: Option<String>,
@@ -177,8 +179,8 @@ impl Store {
             .bind(cdr.started_at_ms)
             .bind(cdr.answered_at_ms)
             .bind(cdr.ended_at_ms)
-            .bind(&cdr.hangup_cause)
-            .bind(&cdr.hangup_side)
+            .bind(cdr.hangup_cause.as_str())
+            .bind(cdr.hangup_side.as_str())
             .bind(cdr.sip_status)
             .bind(cdr.redirected_from.as_deref())
             .bind(cdr.agent.as_deref())
@@ -225,8 +227,8 @@ fn cdr_from_row(row: &AnyRow) -> Result<Cdr, sqlx::Error> {
         started_at_ms: row.try_get("started_at_ms")?,
         answered_at_ms: row.try_get("answered_at_ms")?,
         ended_at_ms: row.try_get("ended_at_ms")?,
-        hangup_cause: row.try_get("hangup_cause")?,
-        hangup_side: row.try_get("hangup_side")?,
+        hangup_cause: enum_col(row, "hangup_cause")?,
+        hangup_side: enum_col(row, "hangup_side")?,
         sip_status: row.try_get("sip_status")?,
         redirected_from: row.try_get("redirected_from")?,
         agent: row.try_get("agent")?,

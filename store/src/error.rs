@@ -78,13 +78,7 @@ pub enum StoreError {
 }
 
 /// A text column or argument that names none of an enum's variants.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {value:?}")]
-pub struct ParseEnumError {
-    /// What was parsed, e.g. `"agent state"`.
-    pub kind: &'static str,
-    pub value: String,
-}
+pub use callfleet_vocab::ParseEnumError;
 
 impl StoreError {
     /// Wraps a query error with the name of the operation that ran it.

@@ -1,6 +1,7 @@
 //! Append-only records of the queues: what happened to each queued call
 //! (`queue_events`) and the voicemails left when nobody answered.
 
+use callfleet_vocab::QueueEventKind;
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -17,9 +18,8 @@ pub struct QueueEvent {
     pub call_id: String,
     pub node: String,
     pub agent: Option<String>,
-    /// `enqueue`, `offer`, `answer`, `noanswer`, `abandon`, `timeout`,
-    /// `complete` (not checked: the log takes what the node reports).
-    pub event: String,
+    /// What happened.
+    pub event: QueueEventKind,
     pub detail: Option<String>,
 }
 
@@ -69,7 +69,7 @@ impl Store {
             .bind(&event.call_id)
             .bind(&event.node)
             .bind(event.agent.as_deref())
-            .bind(&event.event)
+            .bind(event.event.as_str())
             .bind(event.detail.as_deref())
             .fetch_one(self.pool())
             .await
@@ -180,7 +180,7 @@ fn event_from_row(row: &AnyRow) -> Result<QueueEvent, sqlx::Error> {
         call_id: row.try_get("call_id")?,
         node: row.try_get("node")?,
         agent: row.try_get("agent")?,
-        event: row.try_get("event")?,
+        event: crate::decode::enum_col(row, "event")?,
         detail: row.try_get("detail")?,
     })
 }

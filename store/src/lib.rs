@@ -80,6 +80,8 @@ mod users;
 
 pub use agents::{utc_day, Agent, AgentState};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
+/// The shared vocabulary, re-exported so a crate using the store names one path.
+pub use callfleet_vocab::{Fallback, HangupCause, HangupSide, QueueEventKind, Strategy};
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
 pub use db::Store;

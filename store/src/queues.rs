@@ -3,11 +3,12 @@
 //! write bumps the config version) except `rr_last`, the round-robin
 //! memory the dispatcher moves on every offer.
 
+use callfleet_vocab::{Fallback, Strategy};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::decode::bool_col;
+use crate::decode::{bool_col, enum_col};
 use crate::{Store, StoreError};
 
 /// One row of `queues`.
@@ -15,9 +16,8 @@ use crate::{Store, StoreError};
 pub struct Queue {
     /// Primary key; also what callers dial.
     pub name: String,
-    /// `ringall`, `leastrecent`, `fewestcalls`, `random`, `rrmemory`,
-    /// `linear` or `wrandom` (the schema refuses anything else).
-    pub strategy: String,
+    /// How the queue picks among its free members.
+    pub strategy: Strategy,
     /// How long an offered agent rings.
     pub ring_timeout_ms: i64,
     /// How long a caller waits before the fallback.
@@ -27,8 +27,8 @@ pub struct Queue {
     pub moh_class: String,
     /// Wrap-up time after each call.
     pub wrapup_ms: i64,
-    /// `voicemail`, `queue` or `hangup`.
-    pub fallback: String,
+    /// Where a caller goes at maximum wait.
+    pub fallback: Fallback,
     /// Mailbox or queue name for `voicemail` / `queue`.
     pub fallback_target: Option<String>,
     /// Runtime: the agent `rrmemory` offered last.
@@ -96,13 +96,13 @@ impl Store {
     pub async fn upsert_queue(&self, queue: &Queue) -> Result<(), StoreError> {
         let statement = sqlx::query(UPSERT_QUEUE)
             .bind(&queue.name)
-            .bind(&queue.strategy)
+            .bind(queue.strategy.as_str())
             .bind(queue.ring_timeout_ms)
             .bind(queue.max_wait_ms)
             .bind(queue.announce_interval_ms)
             .bind(&queue.moh_class)
             .bind(queue.wrapup_ms)
-            .bind(&queue.fallback)
+            .bind(queue.fallback.as_str())
             .bind(queue.fallback_target.as_deref());
         self.config_write("upsert queue", statement).await?;
         Ok(())
@@ -276,13 +276,13 @@ impl Store {
 fn queue_from_row(row: &AnyRow) -> Result<Queue, sqlx::Error> {
     Ok(Queue {
         name: row.try_get("name")?,
-        strategy: row.try_get("strategy")?,
+        strategy: enum_col(row, "strategy")?,
         ring_timeout_ms: row.try_get("ring_timeout_ms")?,
         max_wait_ms: row.try_get("max_wait_ms")?,
         announce_interval_ms: row.try_get("announce_interval_ms")?,
         moh_class: row.try_get("moh_class")?,
         wrapup_ms: row.try_get("wrapup_ms")?,
-        fallback: row.try_get("fallback")?,
+        fallback: enum_col(row, "fallback")?,
         fallback_target: row.try_get("fallback_target")?,
         rr_last: row.try_get("rr_last")?,
     })

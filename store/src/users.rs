@@ -6,56 +6,16 @@
 //! request, never from a cache.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use crate::decode::enum_col;
-use crate::{ParseEnumError, Store, StoreError};
+use crate::{Store, StoreError};
 
-/// What a panel user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserRole {
-    /// Everything, including the admin pages and users.
-    Admin,
-    /// The panel, listen-in, pausing and logging out agents.
-    Supervisor,
-}
-
-impl UserRole {
-    pub const ALL: [UserRole; 2] = [UserRole::Admin, UserRole::Supervisor];
-
-    /// The form stored in `users.role`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UserRole::Admin => "admin",
-            UserRole::Supervisor => "supervisor",
-        }
-    }
-}
-
-impl FromStr for UserRole {
-    type Err = ParseEnumError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        UserRole::ALL
-            .into_iter()
-            .find(|role| role.as_str() == s)
-            .ok_or_else(|| ParseEnumError {
-                kind: "user role",
-                value: s.to_owned(),
-            })
-    }
-}
-
-impl fmt::Display for UserRole {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// What a panel user may do: the shared [`callfleet_vocab::Role`].
+pub use callfleet_vocab::Role as UserRole;
 
 /// One row of `users`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

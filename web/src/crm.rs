@@ -38,7 +38,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use callfleet_store::{utc_day, Agent, AgentState, EntryState, Store, StoreError};
+use callfleet_store::{utc_day, Agent, AgentState, EntryState, Store, StoreError, Strategy};
 use serde::{Deserialize, Serialize};
 
 use crate::api::AppState;
@@ -186,7 +186,7 @@ pub struct QueueInfo {
     /// What callers dial.
     pub name: String,
     /// The agent selection strategy.
-    pub strategy: String,
+    pub strategy: Strategy,
     /// How many agents are members.
     pub members: i64,
 }
@@ -315,7 +315,7 @@ pub async fn queue_list(store: &Store) -> Result<Vec<QueueInfo>, CrmError> {
         .iter()
         .map(|q| QueueInfo {
             name: q.name.clone(),
-            strategy: q.strategy.clone(),
+            strategy: q.strategy,
             members: counts.get(q.name.as_str()).copied().unwrap_or(0),
         })
         .collect())

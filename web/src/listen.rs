@@ -26,45 +26,7 @@ use callfleet_store::UserRole;
 use crate::api::AppState;
 use crate::auth::Principal;
 
-/// What the supervisor hears and says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListenMode {
-    /// The supervisor hears the caller and the agent; nobody hears the supervisor.
-    Listen,
-    /// As `Listen`, and the agent (only) also hears the supervisor.
-    Whisper,
-}
-
-impl ListenMode {
-    /// `"listen"` or `"whisper"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListenMode::Listen => "listen",
-            ListenMode::Whisper => "whisper",
-        }
-    }
-
-    /// Reads `"listen"` or `"whisper"`.
-    pub fn parse(s: &str) -> Option<ListenMode> {
-        match s {
-            "listen" => Some(ListenMode::Listen),
-            "whisper" => Some(ListenMode::Whisper),
-            _ => None,
-        }
-    }
-}
-
-/// Body of both listen routes.
-#[derive(Debug, serde::Deserialize)]
-pub struct ListenBody {
-    /// The supervisor's phone (device extension); on the public route a user with a phone of
-    /// their own may leave it out.
-    #[serde(default)]
-    pub device: Option<String>,
-    /// `"listen"` (the default) or `"whisper"`.
-    #[serde(default)]
-    pub mode: Option<String>,
-}
+pub use callfleet_vocab::{ListenMode, ListenRequest as ListenBody};
 
 /// A device extension as phones register it: 1 to 32 letters, digits, `_`, `-`, `.` or `+`.
 fn valid_device(device: &str) -> bool {
@@ -84,7 +46,9 @@ fn bad_request(reason: &'static str) -> Response {
 fn parse(body: &ListenBody) -> Result<ListenMode, &'static str> {
     let mode = match body.mode.as_deref() {
         None => ListenMode::Listen,
-        Some(m) => ListenMode::parse(m).ok_or("mode must be \"listen\" or \"whisper\"")?,
+        Some(m) => m
+            .parse()
+            .map_err(|_| "mode must be \"listen\" or \"whisper\"")?,
     };
     if body.device.as_deref().is_some_and(|d| !valid_device(d)) {
         return Err("device must be a phone extension");

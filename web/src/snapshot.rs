@@ -45,7 +45,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use callfleet_store::{
     ActiveAlert, Agent, AgentState, EntryState, Heartbeat, HeartbeatPoint, LiveCall, Member, Queue,
-    QueueEntry, QueueEvent, Store, StoreError,
+    QueueEntry, QueueEvent, QueueEventKind, Store, StoreError, Strategy,
 };
 use serde::Serialize;
 use tokio::sync::watch;
@@ -165,7 +165,7 @@ pub struct QueueView {
     /// Queue name (what callers dial).
     pub name: String,
     /// Ring strategy.
-    pub strategy: String,
+    pub strategy: Strategy,
     /// Calls waiting or being offered (not yet bridged).
     pub waiting: i64,
     /// Wait of the longest-waiting of those calls.
@@ -447,11 +447,11 @@ impl Tracker {
     fn count(&mut self, event: &QueueEvent) {
         let key = (event.queue.clone(), event.call_id.clone());
         let is_today = event.at_ms >= self.day_start_ms;
-        match event.event.as_str() {
-            "enqueue" => {
+        match event.event {
+            QueueEventKind::Enqueue => {
                 self.enqueued.insert(key, event.at_ms);
             }
-            "answer" => {
+            QueueEventKind::Answer => {
                 let enqueued = self.enqueued.remove(&key);
                 let in_time = enqueued.is_some_and(|at| event.at_ms - at <= self.service_level_ms);
                 self.recent.note(&event.queue, event.at_ms, in_time);
@@ -463,7 +463,7 @@ impl Tracker {
                     }
                 }
             }
-            "abandon" | "timeout" => {
+            QueueEventKind::Abandon | QueueEventKind::Timeout => {
                 let enqueued = self.enqueued.remove(&key);
                 // A caller who gave up within the threshold is not counted against the
                 // service level; one whose enqueue was not seen is.
@@ -473,14 +473,17 @@ impl Tracker {
                 }
                 if is_today {
                     let day = self.today.entry(event.queue.clone()).or_default();
-                    if event.event == "abandon" {
+                    if event.event == QueueEventKind::Abandon {
                         day.abandoned += 1;
                     } else {
                         day.timed_out += 1;
                     }
                 }
             }
-            _ => {}
+            QueueEventKind::Offer
+            | QueueEventKind::NoAnswer
+            | QueueEventKind::Complete
+            | QueueEventKind::Listen => {}
         }
     }
 
@@ -635,7 +638,7 @@ pub fn build(
             let recent = tracker.queue_window(&q.name);
             QueueView {
                 name: q.name.clone(),
-                strategy: q.strategy.clone(),
+                strategy: q.strategy,
                 waiting,
                 longest_wait_ms: longest,
                 members,

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callfleet_lockd::Lease;
-use callfleet_store::{AgentState, NewEntry, Queue, QueueEvent};
+use callfleet_store::{
+    AgentState, Fallback, HangupCause, HangupSide, NewEntry, Queue, QueueEvent, QueueEventKind,
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -86,7 +88,7 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
         &queue.name,
         ctx.call_id,
         None,
-        "enqueue",
+        QueueEventKind::Enqueue,
         vip.then_some("vip"),
     );
     // The CDR names the queue even when nobody answers (abandon, timeout, fallback).
@@ -117,7 +119,7 @@ async fn wait_loop(
     loop {
         tokio::select! {
             end = ctx.life.next_end() => if let Some(ended) = end {
-                event(node, &queue.name, ctx.call_id, None, "abandon", None);
+                event(node, &queue.name, ctx.call_id, None, QueueEventKind::Abandon, None);
                 return ended;
             },
             Some(offer) = offers.recv() => {
@@ -127,7 +129,7 @@ async fn wait_loop(
                         return talk(ctx, queue.wrapup_ms, Some(&queue.name), ext, lease, leg, dialog, states).await;
                     }
                     Rang::CallerGone(ended) => {
-                        event(node, &queue.name, ctx.call_id, None, "abandon", None);
+                        event(node, &queue.name, ctx.call_id, None, QueueEventKind::Abandon, None);
                         return ended;
                     }
                     Rang::NoAnswer => {
@@ -150,7 +152,7 @@ async fn wait_loop(
                 }
             },
             _ = &mut max_wait => {
-                event(node, &queue.name, ctx.call_id, None, "timeout", None);
+                event(node, &queue.name, ctx.call_id, None, QueueEventKind::Timeout, None);
                 node.queue.forget(id);
                 let _ = node.store.remove_entry(id).await;
                 return timeout(ctx, queue).await;
@@ -164,16 +166,16 @@ async fn timeout(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     if let Some(ended) = play(ctx, ctx.node.prompts.get("all-busy")).await {
         return ended;
     }
-    match (queue.fallback.as_str(), queue.fallback_target.as_deref()) {
-        ("voicemail", Some(box_)) => super::voicemail::record(ctx, box_).await,
-        ("queue", Some(next)) if next != queue.name => {
+    match (queue.fallback, queue.fallback_target.as_deref()) {
+        (Fallback::Voicemail, Some(box_)) => super::voicemail::record(ctx, box_).await,
+        (Fallback::Queue, Some(next)) if next != queue.name => {
             let next = ctx.node.realtime.get().queues.get(next).cloned();
             match next {
                 Some(q) => Box::pin(serve(ctx, &q)).await,
-                None => ctx.hangup("queue_timeout").await,
+                None => ctx.hangup(HangupCause::QueueTimeout).await,
             }
         }
-        _ => ctx.hangup("queue_timeout").await,
+        _ => ctx.hangup(HangupCause::QueueTimeout).await,
     }
 }
 
@@ -215,7 +217,14 @@ pub async fn ring(
     }
     if let Some(q) = &target.queue {
         for t in &taken {
-            event(node, q, ctx.call_id, Some(&t.ext), "offer", None);
+            event(
+                node,
+                q,
+                ctx.call_id,
+                Some(&t.ext),
+                QueueEventKind::Offer,
+                None,
+            );
         }
     }
     let rang = race(ctx, taken, ring_timeout, target).await;
@@ -377,7 +386,7 @@ async fn race(
                     RingOutcome::Failed { status } => {
                         debug!(agent = %t.ext, status, "agent did not answer");
                         if let Some(q) = &target.queue {
-                            event(node, q, ctx.call_id, Some(&t.ext), "noanswer", Some(&status.to_string()));
+                            event(node, q, ctx.call_id, Some(&t.ext), QueueEventKind::NoAnswer, Some(&status.to_string()));
                         }
                         release(node, &t.ext, &t.lease, Some(AgentState::Ringing)).await;
                     }
@@ -454,7 +463,14 @@ pub async fn talk(
         )
         .await;
     if let Some(q) = queue {
-        event(node, q, ctx.call_id, Some(&ext), "answer", None);
+        event(
+            node,
+            q,
+            ctx.call_id,
+            Some(&ext),
+            QueueEventKind::Answer,
+            None,
+        );
     }
     node.calls.set_served(ctx.call_id, queue, Some(&ext));
     bridge(ctx.media, &leg);
@@ -470,7 +486,7 @@ pub async fn talk(
             },
             agent_hung_up = agent_leg::wait_end(&mut states) => {
                 let _ = ctx.dialog.bye().await;
-                break if agent_hung_up { Ended::new("normal", "agent", 200) } else { Ended::new("agent_leg_failed", "node", 200) };
+                break if agent_hung_up { Ended::new(HangupCause::Normal, HangupSide::Agent) } else { Ended::new(HangupCause::AgentLegFailed, HangupSide::Node) };
             }
             _ = renew.tick() => {
                 if let Ok(false) = node.locks.renew(&lease, LEASE_RENEW * 3).await {
@@ -504,8 +520,8 @@ pub async fn talk(
             q,
             ctx.call_id,
             Some(&ext),
-            "complete",
-            Some(ended.side),
+            QueueEventKind::Complete,
+            Some(ended.side.as_str()),
         );
     }
     let (node2, ext2) = (node.clone(), ext.clone());
@@ -558,7 +574,7 @@ pub fn event(
     queue: &str,
     call_id: &str,
     agent: Option<&str>,
-    what: &str,
+    what: QueueEventKind,
     detail: Option<&str>,
 ) {
     let ev = QueueEvent {
@@ -568,7 +584,7 @@ pub fn event(
         call_id: call_id.to_string(),
         node: node.cfg.node.name.clone(),
         agent: agent.map(str::to_string),
-        event: what.to_string(),
+        event: what,
         detail: detail.map(str::to_string),
     };
     node.recorder.send(crate::records::Record::QueueEvent(ev));

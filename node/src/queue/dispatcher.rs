@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use tracing::debug;
 
 use super::Snapshot;
-use crate::acd::{self, FreeAgent, QueueRules, Strategy, Waiting};
+use crate::acd::{self, FreeAgent, QueueRules, Waiting};
 use crate::node::Node;
 use crate::now_ms;
 
@@ -278,11 +278,10 @@ async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
     let rules: HashMap<String, QueueRules> = queues
         .iter()
         .map(|q| {
-            let strategy = q.strategy.parse().unwrap_or(Strategy::RingAll);
             (
                 q.name.clone(),
                 QueueRules {
-                    strategy,
+                    strategy: q.strategy,
                     rr_last: q.rr_last.clone(),
                 },
             )

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use callfleet_store::Voicemail;
+use callfleet_store::{HangupCause, Voicemail};
 use tracing::{info, warn};
 
 use super::caller::play;
@@ -64,7 +64,7 @@ pub async fn record(ctx: &mut CallCtx<'_>, mailbox: &str) -> Ended {
         if let Some(ended) = play(ctx, node.prompts.get("mailbox-full")).await {
             return ended;
         }
-        return ctx.hangup("voicemail_full").await;
+        return ctx.hangup(HangupCause::VoicemailFull).await;
     };
     if let Some(ended) = play(ctx, node.prompts.sequence(&["leave-message", "beep"])).await {
         return ended;
@@ -91,15 +91,15 @@ pub async fn record(ctx: &mut CallCtx<'_>, mailbox: &str) -> Ended {
         Ok(r) => r,
         Err(e) => {
             warn!(path = %path.display(), error = %e, "cannot record voicemail");
-            return ctx.hangup("voicemail_failed").await;
+            return ctx.hangup(HangupCause::VoicemailFailed).await;
         }
     };
     let limit = tokio::time::sleep(longest);
     tokio::pin!(limit);
     let ended = loop {
         tokio::select! {
-            end = ctx.life.next_end() => if let Some(e) = end { break Ended { cause: "voicemail", ..e } },
-            _ = &mut limit => break ctx.hangup("voicemail").await,
+            end = ctx.life.next_end() => if let Some(e) = end { break Ended { cause: HangupCause::Voicemail, ..e } },
+            _ = &mut limit => break ctx.hangup(HangupCause::Voicemail).await,
         }
     };
     ctx.media.stop_recording();

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use callfleet_store::Cdr;
+use callfleet_store::{Cdr, HangupCause, HangupSide};
 use callfleet_web::Outcome;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -26,21 +26,23 @@ use crate::node::Node;
 use crate::now_ms;
 use crate::records::Record;
 
-/// How a call ended, for the CDR and metrics.
+/// How a call ended, for the CDR and metrics; its SIP status follows from the cause
+/// ([`HangupCause::sip_status`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ended {
-    pub cause: &'static str,
-    pub side: &'static str,
-    pub status: u16,
+    pub cause: HangupCause,
+    pub side: HangupSide,
 }
 
 impl Ended {
-    pub const fn new(cause: &'static str, side: &'static str, status: u16) -> Ended {
-        Ended {
-            cause,
-            side,
-            status,
-        }
+    pub const fn new(cause: HangupCause, side: HangupSide) -> Ended {
+        Ended { cause, side }
+    }
+
+    /// The SIP status of this end: the final response of a call refused before its answer,
+    /// and the CDR's `sip_status`.
+    pub const fn status(self) -> u16 {
+        self.cause.sip_status()
     }
 }
 
@@ -88,8 +90,11 @@ async fn answer(
             Ok(o) => Some(o),
             Err(e) => {
                 debug!(call_id, error = %e, "cannot answer this SDP offer");
-                reply_or_log(&mut tx, StatusCode::NotAcceptableHere).await;
-                return Ended::new("no_common_media", "node", 488);
+                return refuse(
+                    &mut tx,
+                    Ended::new(HangupCause::NoCommonMedia, HangupSide::Node),
+                )
+                .await;
             }
         }
     };
@@ -97,8 +102,11 @@ async fn answer(
         Ok(x) => x,
         Err(e) => {
             warn!(call_id, error = %e, "no RTP port");
-            reply_or_log(&mut tx, StatusCode::ServiceUnavailable).await;
-            return Ended::new("no_rtp_port", "node", 503);
+            return refuse(
+                &mut tx,
+                Ended::new(HangupCause::NoRtpPort, HangupSide::Node),
+            )
+            .await;
         }
     };
     let (state_tx, mut states) = dialogs.new_dialog_state_channel();
@@ -108,8 +116,7 @@ async fn answer(
         Ok(d) => d,
         Err(e) => {
             warn!(call_id, error = %e, "cannot create the dialog");
-            reply_or_log(&mut tx, StatusCode::ServerInternalError).await;
-            return Ended::new("error", "node", 500);
+            return refuse(&mut tx, Ended::new(HangupCause::Error, HangupSide::Node)).await;
         }
     };
     let id = dialog.id();
@@ -132,10 +139,13 @@ async fn answer(
     ended
 }
 
-async fn reply_or_log(tx: &mut Transaction, status: StatusCode) {
+/// Refuses the INVITE with the status of `ended`, and returns it.
+async fn refuse(tx: &mut Transaction, ended: Ended) -> Ended {
+    let status = StatusCode::from(ended.status());
     if let Err(e) = tx.reply(status.clone()).await {
         debug!(%status, error = %e, "cannot send a final response");
     }
+    ended
 }
 
 /// What `converse` needs of the call being answered.
@@ -181,7 +191,7 @@ async fn converse(
     let content_type = Header::ContentType("application/sdp".into());
     if let Err(e) = dialog.accept(Some(vec![content_type]), Some(body)) {
         debug!(call_id, error = %e, "cannot send 200 OK (caller gone?)");
-        return Ended::new("cancelled", "caller", 487);
+        return Ended::new(HangupCause::Cancelled, HangupSide::Caller);
     }
     let at = now_ms();
     node.calls.set_state(call.uid, CallState::Answered, at);
@@ -263,7 +273,7 @@ async fn peer_shows_up(
     loop {
         tokio::select! {
             st = states.recv() => match st {
-                None => return Err(Ended::new("error", "node", 500)),
+                None => return Err(Ended::new(HangupCause::Error, HangupSide::Node)),
                 Some(DialogState::Terminated(_, reason)) => return Err(from_reason(&reason, true)),
                 Some(DialogState::Confirmed(..)) => return delayed_answer(dialog, offer),
                 Some(_) => {}
@@ -280,13 +290,13 @@ async fn peer_shows_up(
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send BYE");
                 }
-                return Err(Ended::new("no_ack", "caller", 408));
+                return Err(Ended::new(HangupCause::NoAck, HangupSide::Caller));
             }
             _ = node.hangup.cancelled() => {
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send BYE");
                 }
-                return Err(Ended::new("node_shutdown", "node", 200));
+                return Err(Ended::new(HangupCause::NodeShutdown, HangupSide::Node));
             }
         }
     }
@@ -309,7 +319,7 @@ fn delayed_answer(dialog: &InviteDialog, offer: Option<Offer>) -> Result<Offer, 
                     debug!(error = %e, "cannot send BYE");
                 }
             });
-            Err(Ended::new("no_common_media", "node", 488))
+            Err(Ended::new(HangupCause::NoCommonMedia, HangupSide::Node))
         }
     }
 }
@@ -317,7 +327,7 @@ fn delayed_answer(dialog: &InviteDialog, offer: Option<Offer>) -> Result<Offer, 
 /// States that end a call before it is answered.
 fn before_answer(st: Option<DialogState>) -> Option<Ended> {
     match st {
-        None => Some(Ended::new("error", "node", 500)),
+        None => Some(Ended::new(HangupCause::Error, HangupSide::Node)),
         Some(DialogState::Terminated(_, reason)) => Some(from_reason(&reason, false)),
         Some(_) => None,
     }
@@ -334,14 +344,14 @@ async fn talk(ctx: &mut CallCtx<'_>) -> Ended {
 
 pub(crate) fn from_reason(reason: &TerminatedReason, answered: bool) -> Ended {
     match reason {
-        TerminatedReason::UacBye => Ended::new("normal", "caller", 200),
-        TerminatedReason::UasBye => Ended::new("normal", "node", 200),
-        TerminatedReason::UacCancel => Ended::new("cancelled", "caller", 487),
-        TerminatedReason::Timeout if answered => Ended::new("no_ack", "caller", 408),
-        TerminatedReason::Timeout => Ended::new("timeout", "caller", 408),
+        TerminatedReason::UacBye => Ended::new(HangupCause::Normal, HangupSide::Caller),
+        TerminatedReason::UasBye => Ended::new(HangupCause::Normal, HangupSide::Node),
+        TerminatedReason::UacCancel => Ended::new(HangupCause::Cancelled, HangupSide::Caller),
+        TerminatedReason::Timeout if answered => Ended::new(HangupCause::NoAck, HangupSide::Caller),
+        TerminatedReason::Timeout => Ended::new(HangupCause::Timeout, HangupSide::Caller),
         other => {
             debug!(?other, "dialog ended");
-            Ended::new("error", "caller", 500)
+            Ended::new(HangupCause::Error, HangupSide::Caller)
         }
     }
 }
@@ -352,11 +362,12 @@ fn finish(node: &Node, uid: CallUid, ended: Ended) {
         return;
     };
     if entry.answered_at_ms.is_none() {
-        node.metrics.call_outcome(if ended.cause == "cancelled" {
-            Outcome::Cancelled
-        } else {
-            Outcome::Failed
-        });
+        node.metrics
+            .call_outcome(if ended.cause == HangupCause::Cancelled {
+                Outcome::Cancelled
+            } else {
+                Outcome::Failed
+            });
     }
     node.metrics
         .set_calls_active(i64::from(node.calls.active()));
@@ -376,9 +387,9 @@ pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
         started_at_ms: entry.started_at_ms,
         answered_at_ms: entry.answered_at_ms,
         ended_at_ms: now_ms(),
-        hangup_cause: ended.cause.to_string(),
-        hangup_side: ended.side.to_string(),
-        sip_status: i64::from(ended.status),
+        hangup_cause: ended.cause,
+        hangup_side: ended.side,
+        sip_status: i64::from(ended.status()),
         redirected_from: entry.redirected_from,
         agent: entry.agent,
         queue: entry.queue,

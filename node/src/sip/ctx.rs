@@ -9,6 +9,8 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
+use callfleet_store::{HangupCause, HangupSide};
+
 use super::call::{from_reason, Ended};
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{MediaEvent, Session, Target};
@@ -100,9 +102,11 @@ impl<'a> CallCtx<'a> {
     }
 
     /// Hangs up on the caller.
-    pub async fn hangup(&self, cause: &'static str) -> Ended {
-        let _ = self.dialog.bye().await;
-        Ended::new(cause, "node", 200)
+    pub async fn hangup(&self, cause: HangupCause) -> Ended {
+        if let Err(e) = self.dialog.bye().await {
+            debug!(error = %e, "cannot send BYE");
+        }
+        Ended::new(cause, HangupSide::Node)
     }
 }
 
@@ -113,7 +117,7 @@ impl Life<'_> {
     pub async fn next_end(&mut self) -> Option<Ended> {
         tokio::select! {
             st = self.states.recv() => match st {
-                None => Some(Ended::new("error", "node", 500)),
+                None => Some(Ended::new(HangupCause::Error, HangupSide::Node)),
                 Some(DialogState::Terminated(_, reason)) => Some(from_reason(&reason, true)),
                 Some(DialogState::Updated(_, req, handle)) => {
                     self.version += 1;
@@ -129,11 +133,11 @@ impl Life<'_> {
             _ = tokio::time::sleep_until(self.deadline) => {
                 info!(id = %self.dialog.id(), "call reached call.max_duration; hanging up");
                 let _ = self.dialog.bye().await;
-                Some(Ended::new("max_duration", "node", 200))
+                Some(Ended::new(HangupCause::MaxDuration, HangupSide::Node))
             }
             _ = self.node.hangup.cancelled() => {
                 let _ = self.dialog.bye().await;
-                Some(Ended::new("node_shutdown", "node", 200))
+                Some(Ended::new(HangupCause::NodeShutdown, HangupSide::Node))
             }
         }
     }

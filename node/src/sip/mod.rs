@@ -139,7 +139,14 @@ async fn watchdog(node: Node, stop: CancellationToken) {
         for (entry, give_up) in expired {
             give_up();
             node.metrics.call_outcome(Outcome::Failed);
-            call::record_end(&node, entry, call::Ended::new("not_taken", "node", 500));
+            call::record_end(
+                &node,
+                entry,
+                call::Ended::new(
+                    callfleet_store::HangupCause::NotTaken,
+                    callfleet_store::HangupSide::Node,
+                ),
+            );
         }
         node.metrics
             .set_calls_active(i64::from(node.calls.active()));

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
-use callfleet_store::{Agent, AgentState, Member, Queue, QueueEvent, Store};
+use callfleet_store::{
+    Agent, AgentState, Fallback, Member, Queue, QueueEvent, QueueEventKind, Store,
+};
 
 use super::wait_until;
 
@@ -95,13 +97,13 @@ impl Db {
 pub fn queue(name: &str, strategy: &str) -> Queue {
     Queue {
         name: name.into(),
-        strategy: strategy.into(),
+        strategy: strategy.parse().expect("a ring strategy"),
         ring_timeout_ms: 10_000,
         max_wait_ms: 120_000,
         announce_interval_ms: 0,
         moh_class: "default".into(),
         wrapup_ms: 300,
-        fallback: "hangup".into(),
+        fallback: Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
     }
@@ -133,7 +135,7 @@ pub struct Trace {
     pub answers: Vec<(i64, String)>,
     pub completed_ms: Option<i64>,
     /// `abandon` / `timeout` events.
-    pub lost: Vec<String>,
+    pub lost: Vec<QueueEventKind>,
 }
 
 impl Trace {
@@ -156,15 +158,15 @@ pub fn traces(events: &[QueueEvent]) -> Vec<Trace> {
             ..Trace::default()
         });
         let agent = e.agent.clone().unwrap_or_default();
-        match e.event.as_str() {
-            "enqueue" => {
+        match e.event {
+            QueueEventKind::Enqueue => {
                 t.enqueued_ms = Some(e.at_ms);
                 t.node = e.node.clone();
             }
-            "offer" => t.offers.push(agent),
-            "answer" => t.answers.push((e.at_ms, agent)),
-            "complete" => t.completed_ms = Some(e.at_ms),
-            "abandon" | "timeout" => t.lost.push(e.event.clone()),
+            QueueEventKind::Offer => t.offers.push(agent),
+            QueueEventKind::Answer => t.answers.push((e.at_ms, agent)),
+            QueueEventKind::Complete => t.completed_ms = Some(e.at_ms),
+            QueueEventKind::Abandon | QueueEventKind::Timeout => t.lost.push(e.event),
             _ => {}
         }
     }
@@ -230,7 +232,7 @@ mod tests {
             call_id: call.into(),
             node: "n".into(),
             agent: agent.map(str::to_string),
-            event: event.into(),
+            event: event.parse().expect("a queue event kind"),
             detail: None,
         }
     }

@@ -1,7 +1,7 @@
 //! Tests for live calls and CDRs, on both flavours.
 
 use crate::testdb::flavour_tests;
-use crate::{Cdr, LiveCall, Store, StoreError};
+use crate::{Cdr, HangupCause, HangupSide, LiveCall, Store, StoreError};
 
 flavour_tests!(
     live_call_lifecycle,
@@ -101,8 +101,8 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         started_at_ms: 1_000,
         answered_at_ms: None,
         ended_at_ms: 2_000,
-        hangup_cause: "cancelled".to_owned(),
-        hangup_side: "caller".to_owned(),
+        hangup_cause: HangupCause::Cancelled,
+        hangup_side: HangupSide::Caller,
         sip_status: 487,
         redirected_from: None,
         agent: None,
@@ -113,8 +113,8 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         node: "extra-1".to_owned(),
         answered_at_ms: Some(1_100),
         ended_at_ms: 9_000,
-        hangup_cause: "normal".to_owned(),
-        hangup_side: "callee".to_owned(),
+        hangup_cause: HangupCause::Normal,
+        hangup_side: HangupSide::Agent,
         sip_status: 200,
         redirected_from: Some("main-a".to_owned()),
         agent: Some("1001".to_owned()),

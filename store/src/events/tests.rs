@@ -1,11 +1,12 @@
 //! Tests for queue events and voicemails, on both flavours.
 
 use crate::testdb::flavour_tests;
-use crate::{QueueEvent, Store, StoreError, Voicemail};
+use crate::{QueueEvent, QueueEventKind, Store, StoreError, Voicemail};
 
 flavour_tests!(queue_events_by_call_and_time, voicemails_by_mailbox);
 
 fn event(call_id: &str, at_ms: i64, what: &str) -> QueueEvent {
+    let what: QueueEventKind = what.parse().expect("a queue event kind");
     QueueEvent {
         id: 0,
         at_ms,
@@ -13,7 +14,7 @@ fn event(call_id: &str, at_ms: i64, what: &str) -> QueueEvent {
         call_id: call_id.to_owned(),
         node: "main-a".to_owned(),
         agent: None,
-        event: what.to_owned(),
+        event: what,
         detail: None,
     }
 }

@@ -1,7 +1,7 @@
 //! Tests for queues, members and VIP callers, on both flavours.
 
 use crate::testdb::flavour_tests;
-use crate::{Agent, Member, Queue, Store, StoreError, VipCaller};
+use crate::{Agent, Fallback, Member, Queue, Store, StoreError, Strategy, VipCaller};
 
 flavour_tests!(
     queue_lifecycle_keeps_rr_last,
@@ -14,13 +14,13 @@ flavour_tests!(
 fn queue(name: &str, strategy: &str) -> Queue {
     Queue {
         name: name.to_owned(),
-        strategy: strategy.to_owned(),
+        strategy: strategy.parse().expect("a ring strategy"),
         ring_timeout_ms: 15_000,
         max_wait_ms: 300_000,
         announce_interval_ms: 30_000,
         moh_class: "default".to_owned(),
         wrapup_ms: 5_000,
-        fallback: "voicemail".to_owned(),
+        fallback: Fallback::Voicemail,
         fallback_target: Some("1001".to_owned()),
         rr_last: None,
     }
@@ -48,7 +48,7 @@ async fn queue_lifecycle_keeps_rr_last(store: &Store) -> Result<(), StoreError> 
     assert_eq!(store.queue("sales").await?, None);
     let sales = queue("sales", "rrmemory");
     let support = Queue {
-        fallback: "hangup".to_owned(),
+        fallback: Fallback::Hangup,
         fallback_target: None,
         ..queue("support", "ringall")
     };
@@ -62,7 +62,7 @@ async fn queue_lifecycle_keeps_rr_last(store: &Store) -> Result<(), StoreError> 
     assert!(!store.set_rr_last("nobody", "1002").await?);
     assert_eq!(store.config_version().await?, 2);
     let update = Queue {
-        strategy: "linear".to_owned(),
+        strategy: Strategy::Linear,
         wrapup_ms: 0,
         rr_last: Some("ignored".to_owned()),
         ..sales.clone()
@@ -83,33 +83,20 @@ async fn queue_lifecycle_keeps_rr_last(store: &Store) -> Result<(), StoreError> 
 }
 
 async fn queue_values_are_checked(store: &Store) -> Result<(), StoreError> {
-    let strategies = [
-        "ringall",
-        "leastrecent",
-        "fewestcalls",
-        "random",
-        "rrmemory",
-        "linear",
-        "wrandom",
-    ];
-    for s in strategies {
-        store.upsert_queue(&queue(s, s)).await?;
+    // Every strategy and fallback is stored and read back as itself.
+    for s in Strategy::ALL {
+        store.upsert_queue(&queue(s.as_str(), s.as_str())).await?;
+        assert_eq!(store.queue(s.as_str()).await?.map(|q| q.strategy), Some(s));
     }
-    for fallback in ["voicemail", "queue", "hangup"] {
+    for fallback in Fallback::ALL {
         let q = Queue {
-            fallback: fallback.to_owned(),
+            fallback,
             ..queue("fb", "ringall")
         };
         store.upsert_queue(&q).await?;
     }
     let version = store.config_version().await?;
     let bad = [
-        queue("q", "roundrobin"),
-        queue("q", "RingAll"),
-        Queue {
-            fallback: "transfer".to_owned(),
-            ..queue("q", "ringall")
-        },
         Queue {
             ring_timeout_ms: -1,
             ..queue("q", "ringall")

@@ -36,7 +36,7 @@ impl Resource for Agents {
     fn cells(a: &Agent) -> Vec<String> {
         vec![
             a.name.clone(),
-            crate::panel::html::state_label(a.state.as_str()).to_owned(),
+            a.state.label().to_owned(),
             a.device.clone().unwrap_or_default(),
             a.daily_limit.map(|n| n.to_string()).unwrap_or_default(),
         ]

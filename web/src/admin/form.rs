@@ -9,7 +9,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use callfleet_store::{Agent, Carrier, Member, Queue, UserRole, VipCaller};
+use callfleet_store::{Agent, Carrier, Fallback, Member, Queue, UserRole, VipCaller};
 
 use crate::names::{self, Kind};
 
@@ -332,10 +332,14 @@ pub fn parse_seconds(rule: &Duration, value: &str) -> Result<i64, Invalid> {
     Ok(ms)
 }
 
-/// One of `allowed`, or a problem naming them.
-fn choice(field: &'static str, value: &str, allowed: &[&str]) -> Result<String, Invalid> {
-    if allowed.contains(&value) {
-        return Ok(value.to_owned());
+/// One of `allowed` (the texts of `T`'s variants), or a problem naming them.
+fn choice<T: std::str::FromStr>(
+    field: &'static str,
+    value: &str,
+    allowed: &[&str],
+) -> Result<T, Invalid> {
+    if let Ok(v) = value.parse() {
+        return Ok(v);
     }
     Err(invalid(
         field,
@@ -379,24 +383,31 @@ pub fn queue(f: &Fields, name: &str) -> Result<Queue, Problems> {
 
 /// The target of a queue's fallback: none for `hangup` (a target typed is dropped), an
 /// agent for `voicemail`, another queue for `queue`.
-fn fallback_target(fallback: &str, target: &str, queue: &str) -> Result<Option<String>, Invalid> {
+fn fallback_target(
+    fallback: &Fallback,
+    target: &str,
+    queue: &str,
+) -> Result<Option<String>, Invalid> {
     const FIELD: &str = "fallback_target";
-    match fallback {
-        "voicemail" | "queue" if target.is_empty() => Err(invalid(
+    match *fallback {
+        Fallback::Voicemail | Fallback::Queue if target.is_empty() => Err(invalid(
             FIELD,
             format!(
-                "required for fallback {fallback:?}: {}",
-                if fallback == "voicemail" {
+                "required for fallback {:?}: {}",
+                fallback.as_str(),
+                if *fallback == Fallback::Voicemail {
                     "the agent whose mailbox records the caller"
                 } else {
                     "the queue the caller enters next"
                 }
             ),
         )),
-        "queue" if target == queue => Err(invalid(FIELD, "a queue cannot fall back to itself")),
-        "queue" => name(FIELD, Kind::Queue, target).map(Some),
-        "voicemail" => name(FIELD, Kind::Extension, target).map(Some),
-        _ => Ok(None),
+        Fallback::Queue if target == queue => {
+            Err(invalid(FIELD, "a queue cannot fall back to itself"))
+        }
+        Fallback::Queue => name(FIELD, Kind::Queue, target).map(Some),
+        Fallback::Voicemail => name(FIELD, Kind::Extension, target).map(Some),
+        Fallback::Hangup => Ok(None),
     }
 }
 

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use callfleet_store::{Agent, Member, Queue, Store, StoreError, VipCaller};
+use callfleet_store::{Agent, Fallback, Member, Queue, Store, StoreError, VipCaller};
 
 use super::form::{self, Fields, Problems, ANNOUNCE, MAX_WAIT, RING_TIMEOUT, WRAPUP};
 use super::resource::{confirm_page, edit_page, href, Resource};
@@ -52,7 +52,7 @@ impl Resource for Queues {
 
     fn cells(q: &Queue) -> Vec<String> {
         vec![
-            q.strategy.clone(),
+            q.strategy.to_string(),
             form::seconds(q.ring_timeout_ms),
             form::seconds(q.max_wait_ms),
             match q.announce_interval_ms {
@@ -63,7 +63,7 @@ impl Resource for Queues {
             q.moh_class.clone(),
             match &q.fallback_target {
                 Some(t) => format!("{} {t}", q.fallback),
-                None => q.fallback.clone(),
+                None => q.fallback.to_string(),
             },
         ]
     }
@@ -79,13 +79,13 @@ impl Resource for Queues {
     fn values(q: &Queue) -> Fields {
         let pairs = [
             ("name", q.name.clone()),
-            ("strategy", q.strategy.clone()),
+            ("strategy", q.strategy.to_string()),
             (RING_TIMEOUT.field, form::seconds(q.ring_timeout_ms)),
             (MAX_WAIT.field, form::seconds(q.max_wait_ms)),
             (ANNOUNCE.field, form::seconds(q.announce_interval_ms)),
             ("moh_class", q.moh_class.clone()),
             (WRAPUP.field, form::seconds(q.wrapup_ms)),
-            ("fallback", q.fallback.clone()),
+            ("fallback", q.fallback.to_string()),
             (
                 "fallback_target",
                 q.fallback_target.clone().unwrap_or_default(),
@@ -199,17 +199,16 @@ impl Resource for Queues {
 
 /// Checks that a queue's fallback target exists.
 async fn check_target(store: &Store, q: &Queue) -> Result<(), Failure> {
-    match (q.fallback.as_str(), q.fallback_target.as_deref()) {
-        ("voicemail", Some(t)) if store.agent(t).await.map_err(db)?.is_none() => {
+    match (q.fallback, q.fallback_target.as_deref()) {
+        (Fallback::Voicemail, Some(t)) if store.agent(t).await.map_err(db)?.is_none() => {
             Err(Failure::invalid(
                 "fallback_target",
                 format!("there is no agent {t:?} (voicemail goes to an agent's mailbox)"),
             ))
         }
-        ("queue", Some(t)) if store.queue(t).await.map_err(db)?.is_none() => Err(Failure::invalid(
-            "fallback_target",
-            format!("there is no queue {t:?}"),
-        )),
+        (Fallback::Queue, Some(t)) if store.queue(t).await.map_err(db)?.is_none() => Err(
+            Failure::invalid("fallback_target", format!("there is no queue {t:?}")),
+        ),
         _ => Ok(()),
     }
 }

@@ -20,13 +20,13 @@ pub(crate) async fn seeded_store() -> Store {
         store
             .upsert_queue(&Queue {
                 name: name.into(),
-                strategy: "ringall".into(),
+                strategy: callfleet_store::Strategy::RingAll,
                 ring_timeout_ms: 15_000,
                 max_wait_ms: 60_000,
                 announce_interval_ms: 0,
                 moh_class: "default".into(),
                 wrapup_ms: 0,
-                fallback: "hangup".into(),
+                fallback: callfleet_store::Fallback::Hangup,
                 fallback_target: None,
                 rr_last: None,
             })

@@ -50,19 +50,6 @@ pub fn clock(ms: i64) -> String {
     }
 }
 
-/// The label the BLF grid shows for an agent state (`reserved` shows as ringing).
-pub fn state_label(state: &str) -> &'static str {
-    match state {
-        "logged_out" => "logged out",
-        "available" => "available",
-        "reserved" | "ringing" => "ringing",
-        "in_call" => "in call",
-        "wrap_up" => "wrap-up",
-        "paused" => "paused",
-        _ => "unknown",
-    }
-}
-
 /// The panel page as the template sees it: the layout's [`Chrome`] and the four sections'
 /// rows, each value as text (the template escapes them).
 #[derive(Template)]
@@ -201,12 +188,11 @@ fn queue_row(q: &QueueView) -> QueueRow {
 }
 
 fn agent_tile(a: &AgentView) -> AgentTile {
-    let state = a.state.as_str();
     AgentTile {
         ext: a.extension.clone(),
         name: a.name.clone(),
-        state: state.to_owned(),
-        label: state_label(state),
+        state: a.state.to_string(),
+        label: a.state.label(),
         since: clock(a.state_for_ms),
         call: a.call.as_ref().map(|call| {
             format!(
@@ -218,7 +204,7 @@ fn agent_tile(a: &AgentView) -> AgentTile {
         }),
         paused: a.paused,
         pause_label: if a.paused { "unpause" } else { "pause" },
-        logout_disabled: a.state.holds_call() || state == "logged_out",
+        logout_disabled: a.state.holds_call() || a.state == callfleet_store::AgentState::LoggedOut,
     }
 }
 

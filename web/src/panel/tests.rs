@@ -40,7 +40,7 @@ fn evil_snapshot() -> Snapshot {
         }],
         queues: vec![QueueView {
             name: EVIL.into(),
-            strategy: "ringall".into(),
+            strategy: callfleet_store::Strategy::RingAll,
             waiting: 1,
             longest_wait_ms: Some(65_000),
             members: 1,

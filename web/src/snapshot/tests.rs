@@ -41,13 +41,13 @@ fn agent(ext: &str, state: AgentState, since: i64, call: Option<(&str, &str)>) -
 fn queue(name: &str) -> Queue {
     Queue {
         name: name.into(),
-        strategy: "ringall".into(),
+        strategy: callfleet_store::Strategy::RingAll,
         ring_timeout_ms: 15_000,
         max_wait_ms: 60_000,
         announce_interval_ms: 0,
         moh_class: "default".into(),
         wrapup_ms: 0,
-        fallback: "hangup".into(),
+        fallback: callfleet_store::Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
     }
@@ -100,7 +100,7 @@ fn event(id: i64, at_ms: i64, queue: &str, call: &str, what: &str) -> QueueEvent
         call_id: call.into(),
         node: "main-a".into(),
         agent: None,
-        event: what.into(),
+        event: what.parse().expect("a queue event kind"),
         detail: None,
     }
 }

@@ -182,7 +182,7 @@ fn disk_and_spool_use_their_thresholds() {
 fn queue(name: &str, recent_calls: i64, level: Option<f64>) -> QueueView {
     QueueView {
         name: name.to_owned(),
-        strategy: "ringall".to_owned(),
+        strategy: callfleet_store::Strategy::RingAll,
         waiting: 0,
         longest_wait_ms: None,
         members: 0,

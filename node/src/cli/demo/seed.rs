@@ -5,7 +5,7 @@
 //! (rows the visitor added are kept).
 
 use anyhow::Context as _;
-use callfleet_store::{Agent, Member, Queue, Store};
+use callfleet_store::{Agent, Fallback, Member, Queue, Store, Strategy};
 
 use crate::registrar::credentials;
 
@@ -80,21 +80,21 @@ pub const MEMBERS: [(&str, &str, i64, bool); 8] = [
 /// after two minutes; `support` rings every free agent of its best tier at once and ends in
 /// Dana's voicemail.
 pub fn queues() -> [Queue; 2] {
-    let queue = |name: &str, strategy: &str, fallback: &str, target: &str| Queue {
+    let queue = |name: &str, strategy: Strategy, fallback: Fallback, target: &str| Queue {
         name: name.to_owned(),
-        strategy: strategy.to_owned(),
+        strategy,
         ring_timeout_ms: 15_000,
         max_wait_ms: 120_000,
         announce_interval_ms: 30_000,
         moh_class: "default".to_owned(),
         wrapup_ms: 5_000,
-        fallback: fallback.to_owned(),
+        fallback,
         fallback_target: Some(target.to_owned()),
         rr_last: None,
     };
     [
-        queue(SALES, "leastrecent", "queue", SUPPORT),
-        queue(SUPPORT, "ringall", "voicemail", "1004"),
+        queue(SALES, Strategy::LeastRecent, Fallback::Queue, SUPPORT),
+        queue(SUPPORT, Strategy::RingAll, Fallback::Voicemail, "1004"),
     ]
 }
 

@@ -1,0 +1,155 @@
+//! Why a call ended (`cdrs.hangup_cause`), who ended it (`cdrs.hangup_side`), and the one
+//! table from a cause to the SIP status of the call's end (`cdrs.sip_status`, and the final
+//! response sent when the call ends before it is answered).
+
+words! {
+    /// Why a call ended.
+    pub enum HangupCause ("hangup cause") {
+        /// A BYE from either party after the call was answered.
+        Normal = "normal",
+        /// The caller CANCELled before we answered (or the 200 could not be sent).
+        Cancelled = "cancelled",
+        /// Our 200 was never ACKed.
+        NoAck = "no_ack",
+        /// The INVITE transaction timed out before the answer.
+        Timeout = "timeout",
+        /// An error of ours or of the dialog.
+        Error = "error",
+        /// The node stopped (Ctrl-C, the end of a drain).
+        NodeShutdown = "node_shutdown",
+        /// No codec of ours in the caller's SDP (or no usable answer in the ACK).
+        NoCommonMedia = "no_common_media",
+        /// No RTP port was free.
+        NoRtpPort = "no_rtp_port",
+        /// The admitted INVITE was never taken by a handler (the watchdog answered).
+        NotTaken = "not_taken",
+        /// The call reached `call.max_duration`.
+        MaxDuration = "max_duration",
+        /// The agent's leg failed during the conversation.
+        AgentLegFailed = "agent_leg_failed",
+        /// The caller left a voicemail (recording ended).
+        Voicemail = "voicemail",
+        /// The mailbox was over its quota: no recording.
+        VoicemailFull = "voicemail_full",
+        /// The voicemail could not be recorded.
+        VoicemailFailed = "voicemail_failed",
+        /// The queue's maximum wait passed and its fallback hung up.
+        QueueTimeout = "queue_timeout",
+        /// The number names a queue that no longer exists.
+        NoSuchQueue = "no_such_queue",
+        /// A hot-desk login succeeded.
+        HotdeskLogin = "hotdesk_login",
+        /// A hot-desk logout succeeded.
+        HotdeskLogout = "hotdesk_logout",
+        /// A hot-desk login or logout was refused.
+        HotdeskFailed = "hotdesk_failed",
+    }
+}
+
+words! {
+    /// Who ended a call.
+    pub enum HangupSide ("hangup side") {
+        Caller = "caller",
+        /// The agent's phone (a bridged queue or direct call).
+        Agent = "agent",
+        /// This node (its dialplan, a limit, an error, shutdown).
+        Node = "node",
+    }
+}
+
+impl HangupCause {
+    /// The SIP status of a call that ended this way: the final response sent when the call
+    /// ends before it is answered, and `cdrs.sip_status`. The one place that maps a failure
+    /// to a status.
+    pub const fn sip_status(self) -> u16 {
+        match self {
+            HangupCause::Cancelled => 487,
+            HangupCause::NoAck | HangupCause::Timeout => 408,
+            HangupCause::Error | HangupCause::NotTaken => 500,
+            HangupCause::NoCommonMedia => 488,
+            HangupCause::NoRtpPort => 503,
+            HangupCause::Normal
+            | HangupCause::NodeShutdown
+            | HangupCause::MaxDuration
+            | HangupCause::AgentLegFailed
+            | HangupCause::Voicemail
+            | HangupCause::VoicemailFull
+            | HangupCause::VoicemailFailed
+            | HangupCause::QueueTimeout
+            | HangupCause::NoSuchQueue
+            | HangupCause::HotdeskLogin
+            | HangupCause::HotdeskLogout
+            | HangupCause::HotdeskFailed => 200,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::words::check::words;
+    use HangupCause::*;
+
+    #[test]
+    fn the_stored_texts() {
+        words(
+            &HangupCause::ALL,
+            &[
+                "normal",
+                "cancelled",
+                "no_ack",
+                "timeout",
+                "error",
+                "node_shutdown",
+                "no_common_media",
+                "no_rtp_port",
+                "not_taken",
+                "max_duration",
+                "agent_leg_failed",
+                "voicemail",
+                "voicemail_full",
+                "voicemail_failed",
+                "queue_timeout",
+                "no_such_queue",
+                "hotdesk_login",
+                "hotdesk_logout",
+                "hotdesk_failed",
+            ],
+        );
+        words(&HangupSide::ALL, &["caller", "agent", "node"]);
+    }
+
+    /// The statuses CDRs carried before the causes were typed.
+    #[test]
+    fn sip_status_per_cause() {
+        let table = [
+            (Normal, 200),
+            (Cancelled, 487),
+            (NoAck, 408),
+            (Timeout, 408),
+            (Error, 500),
+            (NodeShutdown, 200),
+            (NoCommonMedia, 488),
+            (NoRtpPort, 503),
+            (NotTaken, 500),
+            (MaxDuration, 200),
+            (AgentLegFailed, 200),
+            (Voicemail, 200),
+            (VoicemailFull, 200),
+            (VoicemailFailed, 200),
+            (QueueTimeout, 200),
+            (NoSuchQueue, 200),
+            (HotdeskLogin, 200),
+            (HotdeskLogout, 200),
+            (HotdeskFailed, 200),
+        ];
+        assert_eq!(
+            table.len(),
+            HangupCause::ALL.len(),
+            "every cause in the table"
+        );
+        for (cause, status) in table {
+            assert_eq!(cause.sip_status(), status, "{cause}");
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! callfleet-vocab: the words every crate of callfleet shares, each defined once.
+//!
+//! Node, web and store used to pass these as strings and match them back; here each is an
+//! enum whose text form (`as_str`, `Display`, `FromStr`, serde) is exactly what the database
+//! stores and the wire carries, so no data migration is needed and no crate parses another's
+//! strings.
+//!
+//! - `agent`: [`AgentState`], where an agent is in its day.
+//! - `role`: [`Role`], what a panel user may do.
+//! - `queue`: [`Strategy`], [`Fallback`] and [`QueueEventKind`].
+//! - `hangup`: [`HangupCause`] and [`HangupSide`], and the one table from a cause to the SIP
+//!   status of the call's end ([`HangupCause::sip_status`]).
+//! - `wire`: the JSON bodies that cross between nodes ([`ListenMode`], [`ListenRequest`],
+//!   [`ReadyState`], [`Readiness`]).
+//!
+//! No I/O and no dependency on another crate of the workspace.
+
+#![forbid(unsafe_code)]
+
+#[macro_use]
+mod words;
+
+mod agent;
+mod hangup;
+mod queue;
+mod role;
+mod wire;
+
+pub use agent::AgentState;
+pub use hangup::{HangupCause, HangupSide};
+pub use queue::{Fallback, QueueEventKind, Strategy};
+pub use role::Role;
+pub use wire::{ListenMode, ListenRequest, Readiness, ReadyState};
+
+/// A text that names none of an enum's variants.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct ParseEnumError {
+    /// What was parsed, e.g. `"agent state"`.
+    pub kind: &'static str,
+    pub value: String,
+}
