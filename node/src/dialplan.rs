@@ -14,7 +14,8 @@ use tracing::info;
 use crate::media::session::{MediaEvent, Mode};
 use crate::node::Node;
 use crate::now_ms;
-use crate::queue::caller::{self, play, ring, RingFor};
+use crate::queue::caller::{self, play};
+use crate::queue::legs;
 use crate::queue::voicemail;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
@@ -93,28 +94,8 @@ async fn direct(ctx: &mut CallCtx<'_>, ext: &str) -> Ended {
         .is_some_and(|a| a.device.is_some());
     if logged_in {
         ctx.media.set_mode(Mode::Moh);
-        let rang = ring(
-            ctx,
-            &[ext.to_string()],
-            &RingFor {
-                queue: None,
-                entry: None,
-            },
-            DIRECT_RING,
-        )
-        .await;
-        match rang {
-            caller::Rang::Answered {
-                ext,
-                lease,
-                leg,
-                dialog,
-                states,
-            } => {
-                return caller::talk(ctx, 0, None, ext, lease, leg, dialog, states).await;
-            }
-            caller::Rang::CallerGone(e) => return e,
-            caller::Rang::NoAnswer => {}
+        if let Some(ended) = legs::direct(ctx, ext, DIRECT_RING).await {
+            return ended;
         }
     }
     voicemail::record(ctx, ext).await

@@ -1,61 +1,34 @@
-//! The caller's side of the cluster queue and of direct agent calls: enqueue, wait with music
-//! and position announcements, take the offered agents (lease first, then the guarded SQL
-//! update), ring their phones, bridge the first to answer and CANCEL the others, hang up both
-//! legs together, then wrap-up and release. At maximum wait: the timeout prompt and the queue's
+//! The caller's side of the cluster queue: enqueue, then the queued call's machine
+//! ([`super::engine`]) driven by what happens (the dispatcher's offers, the caller's end, its
+//! prompts, time) while the caller waits with music and position announcements; the agents'
+//! legs (`legs`) ring and bridge. At maximum wait: the all-busy prompt and the queue's
 //! fallback.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use callfleet_lockd::Lease;
 use callfleet_store::{
-    AgentState, Fallback, HangupCause, HangupSide, NewEntry, Queue, QueueEvent, QueueEventKind,
+    AgentState, Fallback, HangupCause, NewEntry, Queue, QueueEvent, QueueEventKind,
 };
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::agent_leg::{self, Dial, RingOutcome, Ringing};
-use super::{agent_key, Offer};
-use crate::media::session::{bridge, MediaEvent, Mode, Session, Target};
+use super::engine::{Event, QueuedCall, Rules};
+use super::legs::{self, Rang, RingFor};
+use super::Offer;
+use crate::media::session::{MediaEvent, Mode};
 use crate::node::Node;
 use crate::now_ms;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
-/// How long a lease outlives the ring timeout before it must be renewed.
-const LEASE_MARGIN: Duration = Duration::from_secs(30);
-/// Agent leases are renewed this often during a call.
-const LEASE_RENEW: Duration = Duration::from_secs(10);
-
-/// Which queue entry (if any) a ringing attempt is for.
-#[derive(Debug, Clone)]
-pub struct RingFor {
-    pub queue: Option<String>,
-    pub entry: Option<i64>,
-}
-
-/// An agent taken for this call: lease held, SQL state `ringing`, phone being rung.
-struct Taken {
-    ext: String,
-    lease: Lease,
-    ringing: Ringing,
-}
-
-/// How ringing a set of agents ended.
-pub enum Rang {
-    /// An agent answered; the others were cancelled and released.
-    Answered {
-        ext: String,
-        lease: Lease,
-        leg: Session,
-        dialog: rsipstack::dialog::invite_dialog::InviteDialog,
-        states: rsipstack::dialog::dialog::DialogStateReceiver,
-    },
-    /// Nobody answered (or nobody could be taken); everyone was released.
-    NoAnswer,
-    /// The caller hung up meanwhile; agents were cancelled and released.
-    CallerGone(Ended),
+/// How a call leaves its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The maximum wait passed: the all-busy prompt and the queue's fallback follow.
+    Fallback,
+    /// The call ended.
+    End(Ended),
 }
 
 /// Waits in `queue` until an agent answers, the caller leaves, or the maximum wait passes.
@@ -80,89 +53,86 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
         Ok(id) => id,
         Err(e) => {
             warn!(error = %e, queue = %queue.name, "cannot enqueue the call; playing the timeout path");
-            return timeout(ctx, queue).await;
+            return fallback(ctx, queue).await;
         }
     };
-    event(
-        node,
-        &queue.name,
-        ctx.call_id,
-        None,
-        QueueEventKind::Enqueue,
-        vip.then_some("vip"),
-    );
     // The CDR names the queue even when nobody answers (abandon, timeout, fallback).
     node.calls.set_served(ctx.call_id, Some(&queue.name), None);
     let mut offers = node.queue.wait(id);
-    ctx.media.set_mode(Mode::Moh);
-    let ended = wait_loop(ctx, queue, id, &mut offers).await;
+    let outcome = wait(ctx, queue, id, vip, &mut offers).await;
     node.queue.forget(id);
     if let Err(e) = node.store.remove_entry(id).await {
         debug!(error = %e, "cannot remove the queue entry");
     }
-    ended
+    match outcome {
+        Outcome::End(ended) => ended,
+        Outcome::Fallback => fallback(ctx, queue).await,
+    }
 }
 
-async fn wait_loop(
+/// The waiting caller: feeds the machine and performs what it decides.
+async fn wait(
     ctx: &mut CallCtx<'_>,
     queue: &Queue,
     id: i64,
+    vip: bool,
     offers: &mut mpsc::UnboundedReceiver<Offer>,
-) -> Ended {
-    let node = ctx.node;
-    let max_wait = tokio::time::sleep(ms(queue.max_wait_ms));
-    tokio::pin!(max_wait);
-    let every = ms(queue.announce_interval_ms.max(1000));
-    let mut announce = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+) -> Outcome {
+    let target = RingFor {
+        queue: Some(&queue.name),
+        entry: Some(id),
+    };
+    let ring_timeout = ms(queue.ring_timeout_ms);
+    let (mut call, mut pending) = QueuedCall::enter(Rules::of(queue), now_ms(), vip);
     // The announcement playing now (its `set_mode` number), if any.
     let mut announcing: Option<u64> = None;
     loop {
-        tokio::select! {
-            end = ctx.life.next_end() => if let Some(ended) = end {
-                event(node, &queue.name, ctx.call_id, None, QueueEventKind::Abandon, None);
-                return ended;
+        for action in std::mem::take(&mut pending) {
+            if let Some(out) = legs::plain(ctx, target, &mut announcing, action).await {
+                return out;
+            }
+        }
+        let deadline = call.deadline().map(instant_at);
+        let ev = tokio::select! {
+            end = ctx.life.next_end() => match end {
+                Some(ended) => Event::CallerEnded(ended),
+                None => continue,
             },
             Some(offer) = offers.recv() => {
-                let target = RingFor { queue: Some(queue.name.clone()), entry: Some(id) };
-                match ring(ctx, &offer.agents, &target, ms(queue.ring_timeout_ms)).await {
-                    Rang::Answered { ext, lease, leg, dialog, states } => {
-                        return talk(ctx, queue.wrapup_ms, Some(&queue.name), ext, lease, leg, dialog, states).await;
-                    }
-                    Rang::CallerGone(ended) => {
-                        event(node, &queue.name, ctx.call_id, None, QueueEventKind::Abandon, None);
-                        return ended;
-                    }
-                    Rang::NoAnswer => {
+                match legs::offer(ctx, &mut call, &offer.agents, target, ring_timeout).await {
+                    Rang::Over(out) => return out,
+                    Rang::Waiting => {
                         // Offers queued meanwhile were computed before this attempt: stale.
                         while offers.try_recv().is_ok() {}
                         announcing = None;
-                        ctx.media.set_mode(Mode::Moh);
+                        continue;
                     }
                 }
             }
-            _ = announce.tick(), if queue.announce_interval_ms > 0 => {
-                if let Some(ahead) = node.queue.snapshot().ahead(id) {
-                    announcing = Some(ctx.media.set_mode(Mode::Play(node.prompts.position(ahead))));
-                }
-            }
-            ev = ctx.events.next() => if let MediaEvent::PlayDone(seq) = ev {
-                if announcing == Some(seq) {
-                    announcing = None;
-                    ctx.media.set_mode(Mode::Moh);
-                }
+            _ = sleep_until(deadline), if deadline.is_some() => Event::Tick,
+            ev = ctx.events.next() => match ev {
+                MediaEvent::PlayDone(seq) if announcing == Some(seq) => Event::PromptDone,
+                _ => continue,
             },
-            _ = &mut max_wait => {
-                event(node, &queue.name, ctx.call_id, None, QueueEventKind::Timeout, None);
-                node.queue.forget(id);
-                let _ = node.store.remove_entry(id).await;
-                return timeout(ctx, queue).await;
-            }
-        }
+        };
+        pending = call.on(now_ms(), ev);
+    }
+}
+
+/// The tokio instant of a wall-clock time in milliseconds.
+fn instant_at(at_ms: i64) -> tokio::time::Instant {
+    tokio::time::Instant::now() + ms(at_ms - now_ms())
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
 /// "All agents are busy", then the queue's fallback.
-async fn timeout(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
+async fn fallback(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     if let Some(ended) = play(ctx, ctx.node.prompts.get("all-busy")).await {
         return ended;
     }
@@ -191,355 +161,13 @@ pub async fn play(ctx: &mut CallCtx<'_>, clip: Arc<crate::media::moh::Track>) ->
     }
 }
 
-/// Takes the offered agents and rings them; see [`Rang`].
-pub async fn ring(
-    ctx: &mut CallCtx<'_>,
-    agents: &[String],
-    target: &RingFor,
-    ring_timeout: Duration,
-) -> Rang {
-    let node = ctx.node;
-    if let Some(entry) = target.entry {
-        match node.store.claim_entry(entry, &agents.join(",")).await {
-            Ok(true) => {}
-            Ok(false) => return Rang::NoAnswer,
-            Err(e) => {
-                debug!(error = %e, "cannot claim the queue entry");
-                return Rang::NoAnswer;
-            }
-        }
-    }
-    let mut taken = Vec::new();
-    for ext in agents {
-        if let Some(t) = take(ctx, ext, ring_timeout).await {
-            taken.push(t);
-        }
-    }
-    if let Some(q) = &target.queue {
-        for t in &taken {
-            event(
-                node,
-                q,
-                ctx.call_id,
-                Some(&t.ext),
-                QueueEventKind::Offer,
-                None,
-            );
-        }
-    }
-    let rang = race(ctx, taken, ring_timeout, target).await;
-    if let Some(entry) = target.entry {
-        match &rang {
-            // The entry says who took the call: the panel and the CRM show it as talking,
-            // no longer waiting.
-            Rang::Answered { ext, .. } => {
-                if let Err(e) = node.store.bridge_entry(entry, ext).await {
-                    debug!(error = %e, "cannot mark the queue entry bridged");
-                }
-            }
-            _ => {
-                let _ = node.store.unclaim_entry(entry).await;
-            }
-        }
-    }
-    rang
-}
-
-/// Lease, guarded SQL update, then the INVITE to the agent's phone.
-async fn take(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Taken> {
-    let node = ctx.node;
-    let owner = format!("{}:{}:{}", node.cfg.node.name, node.generation, ctx.call_id);
-    let lease = match node
-        .locks
-        .acquire(&agent_key(ext), &owner, ring_timeout + LEASE_MARGIN)
-        .await
-    {
-        Ok(Some(l)) => l,
-        Ok(None) => return None,
-        Err(e) => {
-            warn!(agent = ext, error = %e, "lock service unavailable; not offering the agent");
-            return None;
-        }
-    };
-    let me = node.cfg.node.name.as_str();
-    let moved = node
-        .store
-        .transition_agent(
-            ext,
-            &[AgentState::Available],
-            AgentState::Ringing,
-            now_ms(),
-            Some((ctx.call_id, me)),
-        )
-        .await
-        .unwrap_or(false);
-    if !moved {
-        release(node, ext, &lease, None).await;
-        return None;
-    }
-    match dial(ctx, ext).await {
-        Some(ringing) => Some(Taken {
-            ext: ext.to_string(),
-            lease,
-            ringing,
-        }),
-        None => {
-            release(node, ext, &lease, Some(AgentState::Ringing)).await;
-            None
-        }
-    }
-}
-
-async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
-    let node = ctx.node;
-    let agent = node.store.agent(ext).await.ok().flatten()?;
-    let device = agent.device?;
-    let binding = node
-        .store
-        .registrations(&device, now_ms())
-        .await
-        .ok()?
-        .into_iter()
-        .next();
-    let Some(binding) = binding else {
-        info!(agent = ext, device = %device, "agent's phone is not registered");
-        return None;
-    };
-    let via = binding.received.parse().ok()?;
-    let (socket, local) = node.ports.bind().await.ok()?;
-    let d = Dial {
-        agent: ext.to_string(),
-        contact: binding.contact.clone(),
-        via,
-        codec: ctx.media.target().codec,
-        caller: ctx.caller.clone(),
-    };
-    let dialogs = node.queue.dialogs.get()?;
-    match agent_leg::dial(dialogs, node.cfg.sip_advertise(), &d, socket, local) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            warn!(agent = ext, error = %e, "cannot ring the agent");
-            None
-        }
-    }
-}
-
-/// Puts an agent back: SQL state (from `from` to available) and the lease.
-async fn release(node: &Node, ext: &str, lease: &Lease, from: Option<AgentState>) {
-    if let Some(from) = from {
-        let _ = node
-            .store
-            .transition_agent(ext, &[from], AgentState::Available, now_ms(), None)
-            .await;
-    }
-    if let Err(e) = node.locks.release(lease).await {
-        debug!(agent = ext, error = %e, "cannot release the agent's lease (it expires by itself)");
-    }
-}
-
-/// Rings every taken agent at once; the first 200 wins, the rest are cancelled.
-async fn race(
-    ctx: &mut CallCtx<'_>,
-    taken: Vec<Taken>,
-    ring_timeout: Duration,
-    target: &RingFor,
-) -> Rang {
-    let node = ctx.node;
-    if taken.is_empty() {
-        return Rang::NoAnswer;
-    }
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let stop = CancellationToken::new();
-    let count = taken.len();
-    for (i, mut t) in taken.into_iter().enumerate() {
-        let (tx, stop) = (tx.clone(), stop.clone());
-        tokio::spawn(async move {
-            let dialog = t.ringing.dialog.clone();
-            let outcome = tokio::select! {
-                o = t.ringing.wait(ring_timeout) => o,
-                _ = stop.cancelled() => {
-                    let _ = dialog.cancel().await;
-                    RingOutcome::Failed { status: 487 }
-                }
-            };
-            let _ = tx.send((i, t, outcome));
-        });
-    }
-    drop(tx);
-    let mut winner: Option<(Taken, crate::media::sdp::Offer)> = None;
-    let mut done = 0;
-    let mut caller_gone: Option<Ended> = None;
-    while done < count {
-        tokio::select! {
-            Some((_, t, outcome)) = rx.recv() => {
-                done += 1;
-                match outcome {
-                    RingOutcome::Answered { offer } if winner.is_none() && caller_gone.is_none() => {
-                        stop.cancel();
-                        winner = Some((t, offer));
-                    }
-                    RingOutcome::Answered { .. } => {
-                        // A second answer (or after the caller left): end that leg at once.
-                        let _ = t.ringing.dialog.bye().await;
-                        release(node, &t.ext, &t.lease, Some(AgentState::Ringing)).await;
-                    }
-                    RingOutcome::Failed { status } => {
-                        debug!(agent = %t.ext, status, "agent did not answer");
-                        if let Some(q) = &target.queue {
-                            event(node, q, ctx.call_id, Some(&t.ext), QueueEventKind::NoAnswer, Some(&status.to_string()));
-                        }
-                        release(node, &t.ext, &t.lease, Some(AgentState::Ringing)).await;
-                    }
-                }
-            }
-            end = ctx.life.next_end(), if caller_gone.is_none() && winner.is_none() => if let Some(e) = end {
-                stop.cancel();
-                caller_gone = Some(e);
-            },
-        }
-    }
-    if let Some(e) = caller_gone {
-        if let Some((t, _)) = winner {
-            let _ = t.ringing.dialog.bye().await;
-            release(node, &t.ext, &t.lease, Some(AgentState::Ringing)).await;
-        }
-        return Rang::CallerGone(e);
-    }
-    let Some((t, offer)) = winner else {
-        return Rang::NoAnswer;
-    };
-    let Taken {
-        ext,
-        lease,
-        ringing,
-    } = t;
-    let target_media = Target {
-        remote: offer.remote,
-        codec: offer.codec,
-        send: true,
-        dtmf_pt: offer.dtmf_pt,
-        signal_ip: Some(ringing.peer.ip()),
-    };
-    let leg = Session::start(
-        ringing.socket,
-        ringing.local,
-        target_media,
-        Mode::Silence,
-        node.moh.clone(),
-        0,
-        node.metrics.guard().rtp_ignored(),
-    );
-    Rang::Answered {
-        ext,
-        lease,
-        leg,
-        dialog: ringing.dialog,
-        states: ringing.states,
-    }
-}
-
-/// The bridged conversation; either side's BYE ends both legs. Then wrap-up and release.
-#[allow(clippy::too_many_arguments)]
-pub async fn talk(
-    ctx: &mut CallCtx<'_>,
-    wrapup_ms: i64,
-    queue: Option<&str>,
-    ext: String,
-    lease: Lease,
-    leg: Session,
-    dialog: rsipstack::dialog::invite_dialog::InviteDialog,
-    mut states: rsipstack::dialog::dialog::DialogStateReceiver,
-) -> Ended {
-    let node = ctx.node;
-    let me = node.cfg.node.name.as_str();
-    let _ = node
-        .store
-        .transition_agent(
-            &ext,
-            &[AgentState::Ringing],
-            AgentState::InCall,
-            now_ms(),
-            Some((ctx.call_id, me)),
-        )
-        .await;
-    if let Some(q) = queue {
-        event(
-            node,
-            q,
-            ctx.call_id,
-            Some(&ext),
-            QueueEventKind::Answer,
-            None,
-        );
-    }
-    node.calls.set_served(ctx.call_id, queue, Some(&ext));
-    bridge(ctx.media, &leg);
-    // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
-    let listenable = crate::listen::offer(ctx, &leg, &ext, queue);
-    let mut renew =
-        tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);
-    let ended = loop {
-        tokio::select! {
-            end = ctx.life.next_end() => if let Some(e) = end {
-                let _ = dialog.bye().await;
-                break e;
-            },
-            agent_hung_up = agent_leg::wait_end(&mut states) => {
-                let _ = ctx.dialog.bye().await;
-                break if agent_hung_up { Ended::new(HangupCause::Normal, HangupSide::Agent) } else { Ended::new(HangupCause::AgentLegFailed, HangupSide::Node) };
-            }
-            _ = renew.tick() => {
-                if let Ok(false) = node.locks.renew(&lease, LEASE_RENEW * 3).await {
-                    warn!(agent = %ext, "agent lease lost during a call");
-                }
-            }
-        }
-    };
-    drop(listenable);
-    leg.stop();
-    let now = now_ms();
-    let _ = node
-        .store
-        .finish_agent_call(&ext, now, &callfleet_store::utc_day(now))
-        .await;
-    // The wrap-up stays tied to this node and call, so that should this node die before the
-    // wrap-up ends, another node frees the agent once the lease runs out.
-    let _ = node
-        .store
-        .transition_agent(
-            &ext,
-            &[AgentState::WrapUp],
-            AgentState::WrapUp,
-            now,
-            Some((ctx.call_id, me)),
-        )
-        .await;
-    if let Some(q) = queue {
-        event(
-            node,
-            q,
-            ctx.call_id,
-            Some(&ext),
-            QueueEventKind::Complete,
-            Some(ended.side.as_str()),
-        );
-    }
-    let (node2, ext2) = (node.clone(), ext.clone());
-    tokio::spawn(async move {
-        tokio::time::sleep(ms(wrapup_ms)).await;
-        end_wrap_up(&node2, &ext2).await;
-        release(&node2, &ext2, &lease, None).await;
-    });
-    ended
-}
-
 /// Tries to end this many times, this far apart, an agent's wrap-up the database did not take.
 const WRAP_UP_TRIES: u32 = 20;
 const WRAP_UP_RETRY: Duration = Duration::from_secs(3);
 
 /// `wrap_up` → available (or paused), retried while the database fails, so that a short outage
 /// does not leave the agent in wrap-up.
-async fn end_wrap_up(node: &Node, ext: &str) {
+pub(super) async fn end_wrap_up(node: &Node, ext: &str) {
     for _ in 0..WRAP_UP_TRIES {
         let moved = node
             .store

@@ -9,6 +9,8 @@
 pub mod agent_leg;
 pub mod caller;
 pub mod dispatcher;
+pub mod engine;
+pub mod legs;
 pub mod voicemail;
 
 use std::collections::HashMap;

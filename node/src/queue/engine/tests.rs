@@ -1,0 +1,425 @@
+//! The queued-call lifecycle, table-driven: each case is a script of (time, event, the
+//! actions expected), run on one machine; time is given, never slept.
+
+use super::*;
+use Action::*;
+use QueueEventKind as K;
+
+const RULES: Rules = Rules {
+    max_wait_ms: 60_000,
+    announce_every_ms: 20_000,
+    wrapup_ms: 5_000,
+};
+
+fn ev(kind: K) -> Action {
+    Log {
+        kind,
+        agent: None,
+        detail: None,
+    }
+}
+
+fn ev_agent(kind: K, agent: &str) -> Action {
+    Log {
+        kind,
+        agent: Some(agent.into()),
+        detail: None,
+    }
+}
+
+fn no_answer(agent: &str, status: u16) -> Action {
+    Log {
+        kind: K::NoAnswer,
+        agent: Some(agent.into()),
+        detail: Some(status.to_string()),
+    }
+}
+
+fn offered(agents: &[&str]) -> Event {
+    Event::Offered {
+        taken: agents.iter().map(|a| a.to_string()).collect(),
+    }
+}
+
+fn answered(agent: &str) -> Event {
+    Event::Answered {
+        agent: agent.into(),
+    }
+}
+
+fn not_answered(agent: &str, status: u16) -> Event {
+    Event::NotAnswered {
+        agent: agent.into(),
+        status,
+    }
+}
+
+fn released(agent: &str) -> Action {
+    Release {
+        agent: agent.into(),
+        from: AgentState::Ringing,
+    }
+}
+
+fn caller_bye() -> Ended {
+    Ended::new(HangupCause::Normal, HangupSide::Caller)
+}
+
+fn complete(agent: &str, side: &str) -> Action {
+    Log {
+        kind: K::Complete,
+        agent: Some(agent.into()),
+        detail: Some(side.into()),
+    }
+}
+
+type Step = (i64, Event, Vec<Action>);
+
+/// Runs `steps` on a call that entered at 0 (not VIP); checks each step's actions and the
+/// final phase.
+fn run(name: &str, steps: Vec<Step>, last: Phase) {
+    let (mut call, first) = QueuedCall::enter(RULES, 0, false);
+    assert_eq!(first, vec![ev(K::Enqueue), Moh], "{name}: enter");
+    for (i, (at, event, want)) in steps.into_iter().enumerate() {
+        let got = call.on(at, event.clone());
+        assert_eq!(got, want, "{name}: step {i} at {at} ms: {event:?}");
+    }
+    assert_eq!(call.phase(), &last, "{name}: final phase");
+}
+
+#[test]
+fn lifecycle() {
+    let bridged = |a: &str| Phase::Bridged { agent: a.into() };
+    let cases: Vec<(&str, Vec<Step>, Phase)> = vec![
+        (
+            "one agent answers, the caller hangs up, wrap-up",
+            vec![
+                (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
+                (
+                    4_000,
+                    answered("7001"),
+                    vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
+                ),
+                (
+                    30_000,
+                    Event::CallerEnded(caller_bye()),
+                    vec![
+                        Bye(Leg::Agent("7001".into())),
+                        WrapUp {
+                            agent: "7001".into(),
+                            until_ms: 35_000,
+                        },
+                        complete("7001", "caller"),
+                        Dequeue,
+                        End(caller_bye()),
+                    ],
+                ),
+            ],
+            Phase::Over,
+        ),
+        (
+            "the agent hangs up first",
+            vec![
+                (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
+                (
+                    2_000,
+                    answered("7001"),
+                    vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
+                ),
+                (
+                    9_000,
+                    Event::AgentEnded { hung_up: true },
+                    vec![
+                        Bye(Leg::Caller),
+                        WrapUp {
+                            agent: "7001".into(),
+                            until_ms: 14_000,
+                        },
+                        complete("7001", "agent"),
+                        Dequeue,
+                        End(Ended::new(HangupCause::Normal, HangupSide::Agent)),
+                    ],
+                ),
+            ],
+            Phase::Over,
+        ),
+        (
+            "the agent's leg fails while bridged",
+            vec![
+                (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
+                (
+                    2_000,
+                    answered("7001"),
+                    vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
+                ),
+                (
+                    3_000,
+                    Event::AgentEnded { hung_up: false },
+                    vec![
+                        Bye(Leg::Caller),
+                        WrapUp {
+                            agent: "7001".into(),
+                            until_ms: 8_000,
+                        },
+                        complete("7001", "node"),
+                        Dequeue,
+                        End(Ended::new(HangupCause::AgentLegFailed, HangupSide::Node)),
+                    ],
+                ),
+            ],
+            Phase::Over,
+        ),
+        (
+            "ring-all race: first answer wins, the others are cancelled, then the bridge",
+            vec![
+                (
+                    1_000,
+                    offered(&["7001", "7002", "7003"]),
+                    vec![
+                        ev_agent(K::Offer, "7001"),
+                        ev_agent(K::Offer, "7002"),
+                        ev_agent(K::Offer, "7003"),
+                    ],
+                ),
+                (
+                    3_000,
+                    answered("7002"),
+                    vec![Cancel("7001".into()), Cancel("7003".into())],
+                ),
+                (
+                    3_010,
+                    not_answered("7001", 487),
+                    vec![no_answer("7001", 487), released("7001")],
+                ),
+                // 7003's 200 crossed our CANCEL: that leg gets a BYE.
+                (
+                    3_020,
+                    answered("7003"),
+                    vec![
+                        Bye(Leg::Agent("7003".into())),
+                        released("7003"),
+                        Bridge("7002".into()),
+                        ev_agent(K::Answer, "7002"),
+                    ],
+                ),
+                // Late or repeated news of settled legs changes nothing.
+                (3_030, not_answered("7003", 487), vec![]),
+                (3_040, answered("7001"), vec![]),
+            ],
+            bridged("7002"),
+        ),
+        (
+            "nobody answers: released, back to waiting, offered again",
+            vec![
+                (
+                    1_000,
+                    offered(&["7001", "7002"]),
+                    vec![ev_agent(K::Offer, "7001"), ev_agent(K::Offer, "7002")],
+                ),
+                (
+                    11_000,
+                    not_answered("7001", 408),
+                    vec![no_answer("7001", 408), released("7001")],
+                ),
+                (
+                    11_000,
+                    not_answered("7002", 486),
+                    vec![no_answer("7002", 486), released("7002"), Unclaim, Moh],
+                ),
+                (12_000, offered(&["7003"]), vec![ev_agent(K::Offer, "7003")]),
+            ],
+            Phase::Offering {
+                ringing: vec!["7003".into()],
+                winner: None,
+                caller_gone: None,
+            },
+        ),
+        (
+            "an offer of which no agent could be taken",
+            vec![(1_000, offered(&[]), vec![Unclaim, Moh])],
+            Phase::Waiting { announcing: false },
+        ),
+        (
+            "announcements every interval, music again after each",
+            vec![
+                (19_999, Event::Tick, vec![]),
+                (20_000, Event::Tick, vec![Announce]),
+                (24_000, Event::PromptDone, vec![Moh]),
+                (24_500, Event::PromptDone, vec![]),
+                // A late tick skips the missed announcement: the next is at 60 s.
+                (41_000, Event::Tick, vec![Announce]),
+                (45_000, Event::Tick, vec![]),
+            ],
+            Phase::Waiting { announcing: true },
+        ),
+        (
+            "maximum wait: timeout, out of the queue, fallback",
+            vec![
+                (59_999, Event::Tick, vec![Announce]),
+                (60_000, Event::Tick, vec![ev(K::Timeout), Dequeue, Fallback]),
+                (60_001, Event::CallerEnded(caller_bye()), vec![]),
+            ],
+            Phase::Over,
+        ),
+        (
+            "the caller abandons while waiting",
+            vec![(
+                5_000,
+                Event::CallerEnded(caller_bye()),
+                vec![ev(K::Abandon), Dequeue, End(caller_bye())],
+            )],
+            Phase::Over,
+        ),
+        (
+            "the caller abandons while agents ring: all cancelled and released",
+            vec![
+                (
+                    1_000,
+                    offered(&["7001", "7002"]),
+                    vec![ev_agent(K::Offer, "7001"), ev_agent(K::Offer, "7002")],
+                ),
+                (
+                    2_000,
+                    Event::CallerEnded(caller_bye()),
+                    vec![Cancel("7001".into()), Cancel("7002".into())],
+                ),
+                (
+                    2_010,
+                    not_answered("7001", 487),
+                    vec![no_answer("7001", 487), released("7001")],
+                ),
+                // An answer crossing the CANCEL after the caller left: BYE, released.
+                (
+                    2_020,
+                    answered("7002"),
+                    vec![
+                        Bye(Leg::Agent("7002".into())),
+                        released("7002"),
+                        ev(K::Abandon),
+                        Dequeue,
+                        End(caller_bye()),
+                    ],
+                ),
+            ],
+            Phase::Over,
+        ),
+        (
+            "the caller leaves after an answer, before the others settled",
+            vec![
+                (
+                    1_000,
+                    offered(&["7001", "7002"]),
+                    vec![ev_agent(K::Offer, "7001"), ev_agent(K::Offer, "7002")],
+                ),
+                (2_000, answered("7001"), vec![Cancel("7002".into())]),
+                (
+                    2_005,
+                    Event::CallerEnded(caller_bye()),
+                    vec![
+                        Cancel("7002".into()),
+                        Bye(Leg::Agent("7001".into())),
+                        released("7001"),
+                    ],
+                ),
+                (
+                    2_010,
+                    not_answered("7002", 487),
+                    vec![
+                        no_answer("7002", 487),
+                        released("7002"),
+                        ev(K::Abandon),
+                        Dequeue,
+                        End(caller_bye()),
+                    ],
+                ),
+            ],
+            Phase::Over,
+        ),
+        (
+            "the maximum wait does not cut a ring short; it fires once back to waiting",
+            vec![
+                (55_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
+                (61_000, Event::Tick, vec![]),
+                (
+                    65_000,
+                    not_answered("7001", 408),
+                    vec![no_answer("7001", 408), released("7001"), Unclaim, Moh],
+                ),
+                (65_000, Event::Tick, vec![ev(K::Timeout), Dequeue, Fallback]),
+            ],
+            Phase::Over,
+        ),
+    ];
+    for (name, steps, last) in cases {
+        run(name, steps, last);
+    }
+}
+
+#[test]
+fn deadlines() {
+    let (mut call, _) = QueuedCall::enter(RULES, 1_000, true);
+    assert_eq!(call.deadline(), Some(21_000), "first announcement");
+    call.on(21_000, Event::Tick);
+    assert_eq!(call.deadline(), Some(41_000));
+    call.on(41_000, Event::Tick);
+    assert_eq!(call.deadline(), Some(61_000), "the maximum wait, same time");
+    call.on(50_000, offered(&["7001"]));
+    assert_eq!(call.deadline(), None, "ringing: the legs' own timeouts");
+    let quiet = Rules {
+        announce_every_ms: 0,
+        ..RULES
+    };
+    let (call, _) = QueuedCall::enter(quiet, 0, false);
+    assert_eq!(call.deadline(), Some(60_000), "no announcements");
+}
+
+#[test]
+fn vip_enqueue_and_queue_rules() {
+    let (_, first) = QueuedCall::enter(RULES, 0, true);
+    assert_eq!(
+        first[0],
+        Log {
+            kind: K::Enqueue,
+            agent: None,
+            detail: Some("vip".into())
+        }
+    );
+    let mut q = Queue {
+        name: "q".into(),
+        strategy: callfleet_store::Strategy::RingAll,
+        ring_timeout_ms: 15_000,
+        max_wait_ms: 120_000,
+        announce_interval_ms: 400,
+        moh_class: "default".into(),
+        wrapup_ms: -5,
+        fallback: callfleet_store::Fallback::Hangup,
+        fallback_target: None,
+        rr_last: None,
+    };
+    let want = Rules {
+        max_wait_ms: 120_000,
+        announce_every_ms: 1_000,
+        wrapup_ms: 0,
+    };
+    assert_eq!(Rules::of(&q), want, "announcements at most once a second");
+    q.announce_interval_ms = 0;
+    assert_eq!(Rules::of(&q).announce_every_ms, 0, "never");
+}
+
+#[test]
+fn direct_calls_start_ringing() {
+    let (mut call, first) = QueuedCall::direct(0, vec!["7001".into()]);
+    assert_eq!(first, vec![ev_agent(K::Offer, "7001")]);
+    let got = call.on(5_000, answered("7001"));
+    assert_eq!(
+        got,
+        vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")]
+    );
+    let (mut call, _) = QueuedCall::direct(0, vec!["7001".into()]);
+    let got = call.on(20_000, not_answered("7001", 408));
+    assert_eq!(
+        got,
+        vec![no_answer("7001", 408), released("7001"), Unclaim, Moh]
+    );
+    assert_eq!(call.phase(), &Phase::Waiting { announcing: false });
+}

@@ -1,0 +1,564 @@
+//! The shell of a call's agent legs: taking agents (lease first, then the guarded SQL update),
+//! ringing their phones, and the bridged conversation. Every decision (who wins the race,
+//! whom to CANCEL, BYE or release, when to bridge, how the call ends) is the machine's
+//! ([`super::engine`]); this file performs its actions and feeds it what the legs did.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use callfleet_lockd::Lease;
+use callfleet_store::AgentState;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::agent_key;
+use super::agent_leg::{self, Dial, RingOutcome, Ringing};
+use super::caller::{event, Outcome};
+use super::engine::{Action, Event, Leg, Phase, QueuedCall};
+use crate::media::sdp::Offer;
+use crate::media::session::{bridge, Mode, Session, Target};
+use crate::node::Node;
+use crate::now_ms;
+use crate::sip::call::Ended;
+use crate::sip::ctx::CallCtx;
+
+/// How long a lease outlives the ring timeout before it must be renewed.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+/// Agent leases are renewed this often during a call.
+const LEASE_RENEW: Duration = Duration::from_secs(10);
+
+/// The queue and entry a call is rung for; both `None` for a direct call to an agent.
+#[derive(Debug, Clone, Copy)]
+pub struct RingFor<'q> {
+    pub queue: Option<&'q str>,
+    pub entry: Option<i64>,
+}
+
+/// An agent taken for this call: lease held, SQL state `ringing`, phone being rung.
+pub struct Taken {
+    ext: String,
+    lease: Lease,
+    ringing: Ringing,
+}
+
+impl Taken {
+    pub fn ext(&self) -> &str {
+        &self.ext
+    }
+}
+
+/// A ring leg back from its task: settled, with the agent's SDP if it answered.
+struct Settled {
+    taken: Taken,
+    answer: Option<Offer>,
+}
+
+/// Where ringing left the call.
+pub enum Rang {
+    /// Nobody answered: the machine is waiting again.
+    Waiting,
+    /// The call ended (the caller left), or its queue is done with it.
+    Over(Outcome),
+}
+
+/// Performs the machine's actions that need no leg: music, announcements, queue events,
+/// the entry's state. Returns how the call leaves the queue for `Fallback` and `End`.
+pub async fn plain(
+    ctx: &CallCtx<'_>,
+    target: RingFor<'_>,
+    announcing: &mut Option<u64>,
+    action: Action,
+) -> Option<Outcome> {
+    let node = ctx.node;
+    match action {
+        Action::Moh => {
+            *announcing = None;
+            ctx.media.set_mode(Mode::Moh);
+        }
+        Action::Announce => {
+            if let Some(ahead) = target.entry.and_then(|id| node.queue.snapshot().ahead(id)) {
+                let clip = node.prompts.position(ahead);
+                *announcing = Some(ctx.media.set_mode(Mode::Play(clip)));
+            }
+        }
+        Action::Log {
+            kind,
+            agent,
+            detail,
+        } => {
+            if let Some(q) = target.queue {
+                event(
+                    node,
+                    q,
+                    ctx.call_id,
+                    agent.as_deref(),
+                    kind,
+                    detail.as_deref(),
+                );
+            }
+        }
+        Action::Unclaim => {
+            if let Some(entry) = target.entry {
+                if let Err(e) = node.store.unclaim_entry(entry).await {
+                    debug!(error = %e, "cannot put the queue entry back to waiting");
+                }
+            }
+        }
+        Action::Dequeue => {
+            if let Some(entry) = target.entry {
+                node.queue.forget(entry);
+                if let Err(e) = node.store.remove_entry(entry).await {
+                    debug!(error = %e, "cannot remove the queue entry");
+                }
+            }
+        }
+        Action::Fallback => return Some(Outcome::Fallback),
+        Action::End(ended) => return Some(Outcome::End(ended)),
+        other => warn!(?other, "call action out of place; ignored"),
+    }
+    None
+}
+
+/// Takes the offered agents that can be taken (claiming the entry first), feeds the machine
+/// the offer, and rings them; then the conversation, if one answered.
+pub async fn offer(
+    ctx: &mut CallCtx<'_>,
+    call: &mut QueuedCall,
+    agents: &[String],
+    target: RingFor<'_>,
+    ring_timeout: Duration,
+) -> Rang {
+    let node = ctx.node;
+    if let Some(entry) = target.entry {
+        match node.store.claim_entry(entry, &agents.join(",")).await {
+            Ok(true) => {}
+            Ok(false) => return Rang::Waiting,
+            Err(e) => {
+                debug!(error = %e, "cannot claim the queue entry");
+                return Rang::Waiting;
+            }
+        }
+    }
+    let mut taken = Vec::new();
+    for ext in agents {
+        if let Some(t) = take(ctx, ext, ring_timeout).await {
+            taken.push(t);
+        }
+    }
+    let names = taken.iter().map(|t| t.ext.clone()).collect();
+    let actions = call.on(now_ms(), Event::Offered { taken: names });
+    let mut announcing = None;
+    for action in actions {
+        if let Some(out) = plain(ctx, target, &mut announcing, action).await {
+            return Rang::Over(out);
+        }
+    }
+    if taken.is_empty() {
+        return Rang::Waiting;
+    }
+    race(ctx, call, taken, ring_timeout, target).await
+}
+
+/// A direct call to an agent's extension: rings the agent; `None` when nobody answered (or
+/// the agent could not be taken).
+pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ended> {
+    let target = RingFor {
+        queue: None,
+        entry: None,
+    };
+    let taken = take(ctx, ext, ring_timeout).await?;
+    let (mut call, _logs) = QueuedCall::direct(now_ms(), vec![taken.ext.clone()]);
+    match race(ctx, &mut call, vec![taken], ring_timeout, target).await {
+        Rang::Waiting | Rang::Over(Outcome::Fallback) => None,
+        Rang::Over(Outcome::End(ended)) => Some(ended),
+    }
+}
+
+/// Lease, guarded SQL update, then the INVITE to the agent's phone.
+async fn take(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Taken> {
+    let node = ctx.node;
+    let owner = format!("{}:{}:{}", node.cfg.node.name, node.generation, ctx.call_id);
+    let lease = match node
+        .locks
+        .acquire(&agent_key(ext), &owner, ring_timeout + LEASE_MARGIN)
+        .await
+    {
+        Ok(Some(l)) => l,
+        Ok(None) => return None,
+        Err(e) => {
+            warn!(agent = ext, error = %e, "lock service unavailable; not offering the agent");
+            return None;
+        }
+    };
+    let me = node.cfg.node.name.as_str();
+    let moved = node
+        .store
+        .transition_agent(
+            ext,
+            &[AgentState::Available],
+            AgentState::Ringing,
+            now_ms(),
+            Some((ctx.call_id, me)),
+        )
+        .await
+        .unwrap_or(false);
+    if !moved {
+        release(node, ext, &lease, None).await;
+        return None;
+    }
+    match dial(ctx, ext).await {
+        Some(ringing) => Some(Taken {
+            ext: ext.to_string(),
+            lease,
+            ringing,
+        }),
+        None => {
+            release(node, ext, &lease, Some(AgentState::Ringing)).await;
+            None
+        }
+    }
+}
+
+async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
+    let node = ctx.node;
+    let agent = node.store.agent(ext).await.ok().flatten()?;
+    let device = agent.device?;
+    let binding = node
+        .store
+        .registrations(&device, now_ms())
+        .await
+        .ok()?
+        .into_iter()
+        .next();
+    let Some(binding) = binding else {
+        info!(agent = ext, device = %device, "agent's phone is not registered");
+        return None;
+    };
+    let via = binding.received.parse().ok()?;
+    let (socket, local) = node.ports.bind().await.ok()?;
+    let d = Dial {
+        agent: ext.to_string(),
+        contact: binding.contact.clone(),
+        via,
+        codec: ctx.media.target().codec,
+        caller: ctx.caller.clone(),
+    };
+    let dialogs = node.queue.dialogs.get()?;
+    match agent_leg::dial(dialogs, node.cfg.sip_advertise(), &d, socket, local) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            warn!(agent = ext, error = %e, "cannot ring the agent");
+            None
+        }
+    }
+}
+
+/// Puts an agent back: SQL state (from `from` to available) and the lease.
+pub async fn release(node: &Node, ext: &str, lease: &Lease, from: Option<AgentState>) {
+    if let Some(from) = from {
+        if let Err(e) = node
+            .store
+            .transition_agent(ext, &[from], AgentState::Available, now_ms(), None)
+            .await
+        {
+            warn!(agent = ext, error = %e, "cannot put the agent back to available (freed once overdue)");
+        }
+    }
+    if let Err(e) = node.locks.release(lease).await {
+        debug!(agent = ext, error = %e, "cannot release the agent's lease (it expires by itself)");
+    }
+}
+
+/// Rings every taken agent at once, each leg in its own task; feeds the machine each leg's
+/// outcome and the caller's end, and performs what it decides until the call is bridged,
+/// waits again, or is over.
+async fn race(
+    ctx: &mut CallCtx<'_>,
+    call: &mut QueuedCall,
+    taken: Vec<Taken>,
+    ring_timeout: Duration,
+    target: RingFor<'_>,
+) -> Rang {
+    let (mut rx, cancels) = ring_all(taken, ring_timeout);
+    let mut settled: HashMap<String, Settled> = HashMap::new();
+    let mut caller_left = false;
+    while matches!(call.phase(), Phase::Offering { .. }) {
+        let ev = tokio::select! {
+            leg = rx.recv() => match leg {
+                Some((taken, RingOutcome::Answered { offer })) => {
+                    let agent = taken.ext.clone();
+                    settled.insert(agent.clone(), Settled { taken, answer: Some(offer) });
+                    Event::Answered { agent }
+                }
+                Some((taken, RingOutcome::Failed { status })) => {
+                    debug!(agent = %taken.ext, status, "agent did not answer");
+                    let agent = taken.ext.clone();
+                    settled.insert(agent.clone(), Settled { taken, answer: None });
+                    Event::NotAnswered { agent, status }
+                }
+                None => break, // every task is gone; cannot happen while legs ring
+            },
+            end = ctx.life.next_end(), if !caller_left => match end {
+                Some(e) => { caller_left = true; Event::CallerEnded(e) }
+                None => continue,
+            },
+        };
+        let mut actions = call.on(now_ms(), ev).into_iter();
+        while let Some(action) = actions.next() {
+            match action {
+                Action::Cancel(agent) => {
+                    if let Some(stop) = cancels.get(&agent) {
+                        stop.cancel();
+                    }
+                }
+                Action::Bye(Leg::Agent(agent)) => {
+                    if let Some(s) = settled.get(&agent) {
+                        if let Err(e) = s.taken.ringing.dialog.bye().await {
+                            debug!(agent, error = %e, "cannot send BYE to the agent");
+                        }
+                    }
+                }
+                Action::Release { agent, from } => {
+                    if let Some(s) = settled.get(&agent) {
+                        release(ctx.node, &agent, &s.taken.lease, Some(from)).await;
+                    }
+                }
+                Action::Bridge(agent) => {
+                    let Some(Settled {
+                        taken,
+                        answer: Some(answer),
+                    }) = settled.remove(&agent)
+                    else {
+                        warn!(agent, "bridge asked for a leg that did not answer");
+                        continue;
+                    };
+                    let bridged = open_bridge(ctx, taken, answer, target).await;
+                    // The actions after the bridge (its queue event) come first, then the talk.
+                    return talk(ctx, call, bridged, target, actions.collect()).await;
+                }
+                other => {
+                    let mut announcing = None;
+                    if let Some(out) = plain(ctx, target, &mut announcing, other).await {
+                        return Rang::Over(out);
+                    }
+                }
+            }
+        }
+    }
+    Rang::Waiting
+}
+
+/// A ring leg's outcome, sent by its task.
+type LegOutcome = (Taken, RingOutcome);
+
+/// Rings each taken agent in a task of its own, until an answer, a failure, the ring
+/// timeout, or its CANCEL token; each reports on the channel returned.
+fn ring_all(
+    taken: Vec<Taken>,
+    ring_timeout: Duration,
+) -> (
+    mpsc::UnboundedReceiver<LegOutcome>,
+    HashMap<String, CancellationToken>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut cancels = HashMap::new();
+    for mut t in taken {
+        let (tx, stop) = (tx.clone(), CancellationToken::new());
+        cancels.insert(t.ext.clone(), stop.clone());
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                o = t.ringing.wait(ring_timeout) => o,
+                _ = stop.cancelled() => {
+                    t.ringing.cancel().await;
+                    RingOutcome::Failed { status: 487 }
+                }
+            };
+            // The receiver lives until every leg has reported (the machine waits for all).
+            if tx.send((t, outcome)).is_err() {
+                debug!("ring outcome after the call's end");
+            }
+        });
+    }
+    (rx, cancels)
+}
+
+/// The conversation's resources, once an agent answered.
+struct Bridged {
+    ext: String,
+    /// Taken by the wrap-up, which releases it at its end.
+    lease: Option<Lease>,
+    leg: Session,
+    dialog: rsipstack::dialog::invite_dialog::InviteDialog,
+    states: rsipstack::dialog::dialog::DialogStateReceiver,
+    /// Open to listeners while the conversation lasts; dropped, it BYEs them.
+    listenable: Option<crate::listen::Offered>,
+}
+
+/// The winner's media leg started and bridged to the caller's; the agent `ringing →
+/// in_call`, the entry bridged, the call open to listeners.
+async fn open_bridge(
+    ctx: &mut CallCtx<'_>,
+    taken: Taken,
+    answer: Offer,
+    target: RingFor<'_>,
+) -> Bridged {
+    let node = ctx.node;
+    let Taken {
+        ext,
+        lease,
+        ringing,
+    } = taken;
+    let leg = Session::start(
+        ringing.socket,
+        ringing.local,
+        Target {
+            remote: answer.remote,
+            codec: answer.codec,
+            send: true,
+            dtmf_pt: answer.dtmf_pt,
+            signal_ip: Some(ringing.peer.ip()),
+        },
+        Mode::Silence,
+        node.moh.clone(),
+        0,
+        node.metrics.guard().rtp_ignored(),
+    );
+    if let Some(entry) = target.entry {
+        // The entry says who took the call: the panel and the CRM show it as talking.
+        if let Err(e) = node.store.bridge_entry(entry, &ext).await {
+            debug!(error = %e, "cannot mark the queue entry bridged");
+        }
+    }
+    let me = node.cfg.node.name.as_str();
+    if let Err(e) = node
+        .store
+        .transition_agent(
+            &ext,
+            &[AgentState::Ringing],
+            AgentState::InCall,
+            now_ms(),
+            Some((ctx.call_id, me)),
+        )
+        .await
+    {
+        warn!(agent = %ext, error = %e, "cannot mark the agent in a call");
+    }
+    node.calls.set_served(ctx.call_id, target.queue, Some(&ext));
+    bridge(ctx.media, &leg);
+    // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
+    let listenable = crate::listen::offer(ctx, &leg, &ext, target.queue);
+    Bridged {
+        ext,
+        lease: Some(lease),
+        leg,
+        dialog: ringing.dialog,
+        states: ringing.states,
+        listenable: Some(listenable),
+    }
+}
+
+/// The bridged conversation: either side's end is fed to the machine, which ends both legs;
+/// then the wrap-up.
+async fn talk(
+    ctx: &mut CallCtx<'_>,
+    call: &mut QueuedCall,
+    mut b: Bridged,
+    target: RingFor<'_>,
+    first: Vec<Action>,
+) -> Rang {
+    let mut pending = first;
+    let mut renew =
+        tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);
+    loop {
+        for action in std::mem::take(&mut pending) {
+            if let Some(out) = perform_bridged(ctx, &mut b, target, action).await {
+                return Rang::Over(out);
+            }
+        }
+        let ev = tokio::select! {
+            end = ctx.life.next_end() => match end {
+                Some(e) => Event::CallerEnded(e),
+                None => continue,
+            },
+            hung_up = agent_leg::wait_end(&mut b.states) => Event::AgentEnded { hung_up },
+            _ = renew.tick() => {
+                if let Some(lease) = &b.lease {
+                    if let Ok(false) = ctx.node.locks.renew(lease, LEASE_RENEW * 3).await {
+                        warn!(agent = %b.ext, "agent lease lost during a call");
+                    }
+                }
+                continue;
+            }
+        };
+        pending = call.on(now_ms(), ev);
+    }
+}
+
+async fn perform_bridged(
+    ctx: &CallCtx<'_>,
+    b: &mut Bridged,
+    target: RingFor<'_>,
+    action: Action,
+) -> Option<Outcome> {
+    match action {
+        Action::Bye(Leg::Agent(_)) => {
+            if let Err(e) = b.dialog.bye().await {
+                debug!(agent = %b.ext, error = %e, "cannot send BYE to the agent");
+            }
+        }
+        Action::Bye(Leg::Caller) => {
+            if let Err(e) = ctx.dialog.bye().await {
+                debug!(error = %e, "cannot send BYE to the caller");
+            }
+        }
+        Action::WrapUp { agent, until_ms } => {
+            drop(b.listenable.take());
+            b.leg.stop();
+            if let Some(lease) = b.lease.take() {
+                wrap_up(ctx, &agent, lease, until_ms).await;
+            }
+        }
+        other => {
+            let mut announcing = None;
+            return plain(ctx, target, &mut announcing, other).await;
+        }
+    }
+    None
+}
+
+/// The agent's call counted and its wrap-up started, still tied to this node and call (so
+/// that should this node die before it ends, another node frees the agent once the lease
+/// runs out); at `until_ms` the agent is freed and the lease released.
+async fn wrap_up(ctx: &CallCtx<'_>, ext: &str, lease: Lease, until_ms: i64) {
+    let node = ctx.node;
+    let me = node.cfg.node.name.as_str();
+    let now = now_ms();
+    if let Err(e) = node
+        .store
+        .finish_agent_call(ext, now, &callfleet_store::utc_day(now))
+        .await
+    {
+        warn!(agent = ext, error = %e, "cannot count the agent's call");
+    }
+    if let Err(e) = node
+        .store
+        .transition_agent(
+            ext,
+            &[AgentState::WrapUp],
+            AgentState::WrapUp,
+            now,
+            Some((ctx.call_id, me)),
+        )
+        .await
+    {
+        warn!(agent = ext, error = %e, "cannot tie the agent's wrap-up to this call");
+    }
+    let (node, ext) = (node.clone(), ext.to_string());
+    let wait = Duration::from_millis((until_ms - now).max(0) as u64);
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        super::caller::end_wrap_up(&node, &ext).await;
+        release(&node, &ext, &lease, None).await;
+    });
+}
