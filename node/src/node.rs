@@ -49,9 +49,9 @@ pub struct Inner {
     pub signer: callfleet_sign::Signer,
     pub prompts: crate::media::prompts::Prompts,
     /// Queues and agents, cached from SQL.
-    pub realtime: crate::realtime::Realtime,
+    pub realtime: Arc<crate::realtime::Realtime>,
     /// Calls of this node waiting in the cluster queue.
-    pub queue: crate::queue::Local,
+    pub queue: Arc<crate::queue::Local>,
     /// Bridged calls of this node that supervisors may listen to.
     pub listen: crate::listen::Listenable,
     /// Operator asked this node to take no new calls and exit when idle.
@@ -176,8 +176,8 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             locks,
             signer: callfleet_sign::Signer::new(cfg.cluster_key()),
             prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
-            realtime: crate::realtime::Realtime::default(),
-            queue: crate::queue::Local::default(),
+            realtime: Arc::default(),
+            queue: Arc::default(),
             listen: crate::listen::Listenable::default(),
             store,
             balancer,
@@ -264,7 +264,17 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     tokio::spawn(crate::probe::run(node.clone()));
     tokio::spawn(crate::scale::run(node.clone()));
     tokio::spawn(crate::realtime::run(node.clone()));
-    tokio::spawn(crate::queue::dispatcher::run(node.clone()));
+    tokio::spawn(crate::queue::dispatcher::run(
+        crate::queue::dispatcher::Dispatcher {
+            me: cfg.node.name.clone(),
+            store: node.store.clone(),
+            balancer: node.balancer.clone(),
+            realtime: node.realtime.clone(),
+            locks: node.locks.clone(),
+            local: node.queue.clone(),
+            stopping: node.stopping.clone(),
+        },
+    ));
     tokio::spawn(registrar::purge_loop(
         node.registrar.clone(),
         node.stopping.child_token(),

@@ -5,22 +5,47 @@
 //! cluster-wide, whichever node holds it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use callfleet_store::AgentState;
 use rand::SeedableRng;
 use tracing::debug;
 
-use super::Snapshot;
+use callfleet_lb::Balancer;
+use callfleet_lockd::LockClient;
+use callfleet_store::Store;
+use tokio_util::sync::CancellationToken;
+
+use super::{Local, Snapshot};
 use crate::acd::{self, FreeAgent, QueueRules, Waiting};
-use crate::node::Node;
 use crate::now_ms;
+use crate::realtime::Realtime;
 
 /// How often the dispatcher looks.
 pub const INTERVAL: Duration = Duration::from_millis(250);
 
-pub async fn run(node: Node) {
-    if let Err(e) = release_own_wrap_ups(&node).await {
+/// What the dispatcher uses of the node, and nothing more: built by the node once its store,
+/// balancer, configuration cache, lock client and local queue exist.
+#[derive(Clone)]
+pub struct Dispatcher {
+    /// This node's name (`node.name`).
+    pub me: String,
+    pub store: Store,
+    /// The cluster view: which nodes are alive.
+    pub balancer: Balancer,
+    /// The queues' rules, for the longest wrap-up.
+    pub realtime: Arc<Realtime>,
+    /// Agent leases, taken before freeing a stranded agent.
+    pub locks: LockClient,
+    /// This node's waiting calls, handed their agents.
+    pub local: Arc<Local>,
+    /// Stops the loop.
+    pub stopping: CancellationToken,
+}
+
+pub async fn run(d: Dispatcher) {
+    if let Err(e) = release_own_wrap_ups(&d).await {
         debug!(error = %e, "cannot free agents left in wrap-up by an earlier run");
     }
     let mut tick = tokio::time::interval(INTERVAL);
@@ -28,15 +53,15 @@ pub async fn run(node: Node) {
     let mut rounds: u64 = 0;
     loop {
         tokio::select! {
-            _ = node.stopping.cancelled() => return,
+            _ = d.stopping.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = round(&node).await {
+        if let Err(e) = round(&d).await {
             debug!(error = %e, "dispatcher round failed");
         }
         rounds += 1;
         if rounds.is_multiple_of(RECOVER_EVERY) {
-            if let Err(e) = recover_stranded(&node).await {
+            if let Err(e) = recover_stranded(&d).await {
                 debug!(error = %e, "stranded-agent check failed");
             }
         }
@@ -94,13 +119,13 @@ const TIED: [AgentState; 4] = [
 /// A node starting again: agents its earlier run left in wrap-up are free now (the node's
 /// start frees the ones it left reserved, ringing or in a call). Runs before any call of this
 /// run can have reached its wrap-up.
-async fn release_own_wrap_ups(node: &Node) -> Result<(), callfleet_store::StoreError> {
-    let me = node.cfg.node.name.as_str();
-    for a in node.store.agents().await? {
+async fn release_own_wrap_ups(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
+    let me = d.me.as_str();
+    for a in d.store.agents().await? {
         if a.state != AgentState::WrapUp || a.current_node.as_deref() != Some(me) {
             continue;
         }
-        let freed = node
+        let freed = d
             .store
             .transition_agent(
                 &a.extension,
@@ -125,13 +150,13 @@ const WRAP_UP_OVERDUE_MS: i64 = 120_000;
 /// are put back to available once their lease can be taken, i.e. once the dead node's lease
 /// expired; the queue entries of such a node are deleted (its calls are gone). An agent whose
 /// wrap-up is overdue is freed the same way, whichever node it is tied to.
-async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError> {
-    let view = node.balancer.view();
-    let me = node.cfg.node.name.as_str();
+async fn recover_stranded(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
+    let view = d.balancer.view();
+    let me = d.me.as_str();
     if !view.alive(me) {
         return Ok(()); // our own view is not fresh: judge nobody
     }
-    let mut dead: Vec<String> = node
+    let mut dead: Vec<String> = d
         .store
         .entries()
         .await?
@@ -142,12 +167,12 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
     dead.sort();
     dead.dedup();
     for n in dead {
-        let gone = node.store.remove_node_entries(&n).await?;
+        let gone = d.store.remove_node_entries(&n).await?;
         if gone > 0 {
             tracing::info!(dead_node = %n, entries = gone, "queue entries of a node that died deleted");
         }
     }
-    let longest_wrap_up = node
+    let longest_wrap_up = d
         .realtime
         .get()
         .queues
@@ -156,14 +181,14 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
         .max()
         .unwrap_or(0);
     let now = now_ms();
-    for a in node.store.agents().await? {
+    for a in d.store.agents().await? {
         let Some(why) = stranded(&a, me, |n| long_dead(&view, n), longest_wrap_up, now) else {
             continue;
         };
         let orphaned = why == Stranded::DeadNode;
         let owner = a.current_node.as_deref().unwrap_or("");
         let key = super::agent_key(&a.extension);
-        let lease = match node
+        let lease = match d
             .locks
             .acquire(&key, &format!("{me}:recover"), Duration::from_secs(5))
             .await
@@ -176,7 +201,7 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
         } else {
             &[AgentState::WrapUp]
         };
-        let freed = node
+        let freed = d
             .store
             .transition_agent(&a.extension, from, AgentState::Available, now_ms(), None)
             .await?;
@@ -185,7 +210,9 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
         } else if freed {
             tracing::info!(agent = %a.extension, "agent freed from an overdue wrap-up");
         }
-        let _ = node.locks.release(&lease).await;
+        if let Err(e) = d.locks.release(&lease).await {
+            debug!(agent = %a.extension, error = %e, "cannot release the recovery lease (it expires by itself)");
+        }
     }
     Ok(())
 }
@@ -217,27 +244,27 @@ fn stranded(
     overdue.then_some(Stranded::OverdueWrapUp)
 }
 
-async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
-    let view = node.balancer.view();
-    let me = node.cfg.node.name.as_str();
+async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
+    let view = d.balancer.view();
+    let me = d.me.as_str();
     // Calls held by a node that died are gone with it: they must not keep agents from the
     // living (`recover_stranded` deletes them once the node is silent for twice the TTL).
-    let entries: Vec<_> = node
+    let entries: Vec<_> = d
         .store
         .waiting_entries()
         .await?
         .into_iter()
         .filter(|e| e.node == me || view.alive(&e.node))
         .collect();
-    node.queue.set_snapshot(Snapshot {
+    d.local.set_snapshot(Snapshot {
         order: entries.iter().map(|e| (e.id, e.queue.clone())).collect(),
     });
     if !entries.iter().any(|e| e.node == me) {
         return Ok(());
     }
-    let agents = node.store.agents().await?;
-    let members = node.store.members(None).await?;
-    let queues = node.store.queues().await?;
+    let agents = d.store.agents().await?;
+    let members = d.store.members(None).await?;
+    let queues = d.store.queues().await?;
     let calls: Vec<Waiting> = entries
         .iter()
         .map(|e| Waiting {
@@ -309,9 +336,11 @@ async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
         now_ms(),
         &mut rng,
     ) {
-        if a.node == me && node.queue.deliver(&a) {
+        if a.node == me && d.local.deliver(&a) {
             if let Some(last) = a.agents.last() {
-                let _ = node.store.set_rr_last(&a.queue, last).await;
+                if let Err(e) = d.store.set_rr_last(&a.queue, last).await {
+                    debug!(queue = %a.queue, error = %e, "cannot store the round-robin memory");
+                }
             }
         }
     }
