@@ -8,6 +8,7 @@ flavour_tests!(
     live_calls_by_node_and_clear,
     insert_live_call_twice_replaces,
     cdrs_round_trip_optional_fields,
+    an_unknown_stored_cause_is_a_decode_error,
 );
 
 fn ringing(node: &str, call_id: &str, started_at_ms: i64) -> LiveCall {
@@ -135,5 +136,27 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
     );
     assert_eq!(store.cdrs_since(2_001).await?, vec![answered]);
     assert_eq!(store.cdrs_since(9_001).await?, vec![]);
+    Ok(())
+}
+
+/// A CDR whose cause names no `HangupCause` (written by hand, or by a later version) is
+/// reported as a decode error of its column: an error, never a panic or a guessed cause.
+async fn an_unknown_stored_cause_is_a_decode_error(store: &Store) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO cdrs (node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, \
+         ended_at_ms, hangup_cause, hangup_side, sip_status) \
+         VALUES ('main-a', 'c9', 'sip:a@x', 'sip:b@x', 1, NULL, 2, 'martian', 'caller', 500)",
+    )
+    .execute(store.pool())
+    .await
+    .map_err(StoreError::query("insert a hand-made cdr"))?;
+    match store.cdrs_since(0).await {
+        Err(StoreError::Query { source, .. }) => {
+            let text = source.to_string();
+            assert!(text.contains("hangup_cause"), "{text}");
+            assert!(text.contains("martian"), "{text}");
+        }
+        other => panic!("expected a decode error, got {other:?}"),
+    }
     Ok(())
 }
