@@ -261,9 +261,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             .with_graceful_shutdown(http_stop.cancelled_owned())
             .await
     });
-    tokio::spawn(crate::probe::run(node.clone()));
+    tokio::spawn(crate::probe::run(crate::probe::Prober::new(
+        cfg,
+        node.generation,
+        node.metrics.clone(),
+        node.balancer.clone(),
+        node.stopping.clone(),
+    )));
     tokio::spawn(crate::scale::run(node.clone()));
-    tokio::spawn(crate::realtime::run(node.clone()));
+    tokio::spawn(crate::realtime::run(crate::realtime::Reloader {
+        store: node.store.clone(),
+        cache: node.realtime.clone(),
+        stopping: node.stopping.clone(),
+    }));
     tokio::spawn(crate::queue::dispatcher::run(
         crate::queue::dispatcher::Dispatcher {
             me: cfg.node.name.clone(),

@@ -16,18 +16,65 @@ use tokio::net::UdpSocket;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use crate::node::Node;
+use callfleet_lb::Balancer;
+use callfleet_web::Metrics;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
 
 #[cfg(test)]
 mod tests;
 
+/// What the probe task uses of the node, and nothing more.
+pub struct Prober {
+    /// This node's name (`node.name`): not probed.
+    pub me: String,
+    /// This run's generation, in the probes' Call-IDs.
+    pub generation: i64,
+    pub role: Role,
+    /// The node's SIP address: probes leave from its IP.
+    pub sip: SocketAddr,
+    /// `lb.probe_interval`; zero: no probing.
+    pub interval: std::time::Duration,
+    pub thresholds: Thresholds,
+    pub metrics: Metrics,
+    /// Its view says whom to probe; it is told who is down.
+    pub balancer: Balancer,
+    pub stopping: CancellationToken,
+}
+
+impl Prober {
+    /// The probe settings of `cfg`, with the parts it shares with the rest of the node.
+    pub fn new(
+        cfg: &Config,
+        generation: i64,
+        metrics: Metrics,
+        balancer: Balancer,
+        stopping: CancellationToken,
+    ) -> Prober {
+        Prober {
+            me: cfg.node.name.clone(),
+            generation,
+            role: cfg.node.role,
+            sip: cfg.sip_advertise(),
+            interval: cfg.lb.probe_interval,
+            thresholds: Thresholds {
+                misses: cfg.lb.probe_misses,
+                answers: cfg.lb.probe_answers,
+            },
+            metrics,
+            balancer,
+            stopping,
+        }
+    }
+}
+
 /// Runs on main nodes until the node stops; returns at once on extra nodes or with probing off.
-pub async fn run(node: Node) {
-    let cfg = &node.cfg;
-    if cfg.node.role != Role::Main || cfg.lb.probe_interval.is_zero() {
+pub async fn run(p: Prober) {
+    if p.role != Role::Main || p.interval.is_zero() {
         return;
     }
-    let bind = SocketAddr::new(cfg.sip_advertise().ip(), 0);
+    let bind = SocketAddr::new(p.sip.ip(), 0);
     let socket = match UdpSocket::bind(bind).await {
         Ok(s) => s,
         Err(e) => {
@@ -36,22 +83,19 @@ pub async fn run(node: Node) {
         }
     };
     let local = socket.local_addr().unwrap_or(bind);
-    let mut health = Health::new(Thresholds {
-        misses: cfg.lb.probe_misses,
-        answers: cfg.lb.probe_answers,
-    });
-    let mut tick = tokio::time::interval(cfg.lb.probe_interval);
+    let mut health = Health::new(p.thresholds);
+    let mut tick = tokio::time::interval(p.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut round = Round::default();
     let mut seq: u64 = 0;
     let mut buf = vec![0u8; 4096];
     loop {
         tokio::select! {
-            _ = node.stopping.cancelled() => return,
+            _ = p.stopping.cancelled() => return,
             _ = tick.tick() => {
-                settle(&node, &mut health, &mut round);
+                settle(&p, &mut health, &mut round);
                 seq += 1;
-                round = send_round(&node, &socket, local, &mut health, seq).await;
+                round = send_round(&p, &socket, local, &mut health, seq).await;
             }
             r = socket.recv_from(&mut buf) => {
                 if let Ok((len, _)) = r {
@@ -79,39 +123,39 @@ impl Round {
 }
 
 /// Records the last round's results and pushes the peers now down to the balancer.
-fn settle(node: &Node, health: &mut Health, round: &mut Round) {
+fn settle(p: &Prober, health: &mut Health, round: &mut Round) {
     for (peer, answered) in round.sent.drain().map(|(_, v)| v) {
         match health.record(&peer, answered) {
             Some(PeerState::Down) => {
                 warn!(peer = %peer, "peer stopped answering probes; no calls are redirected to it");
-                node.metrics.peer_excluded(&peer);
+                p.metrics.peer_excluded(&peer);
             }
             Some(PeerState::Up) => info!(peer = %peer, "peer answers probes again"),
             None => {}
         }
     }
     let down = health.down();
-    node.metrics.set_peers_down(down.len() as i64);
-    node.balancer.set_down(down);
+    p.metrics.set_peers_down(down.len() as i64);
+    p.balancer.set_down(down);
 }
 
 /// Sends one OPTIONS to every other node whose heartbeat is fresh.
 async fn send_round(
-    node: &Node,
+    p: &Prober,
     socket: &UdpSocket,
     local: SocketAddr,
     health: &mut Health,
     seq: u64,
 ) -> Round {
-    let view = node.balancer.view();
+    let view = p.balancer.view();
     health.retain(view.nodes().iter().map(|n| n.name.as_str()));
     let mut round = Round::default();
-    let me = &node.cfg.node.name;
+    let me = &p.me;
     for (index, peer) in view.nodes().iter().enumerate() {
         if peer.name == *me || !view.is_alive(peer) {
             continue;
         }
-        let call_id = format!("cfp-{}-{seq}-{index}", node.generation);
+        let call_id = format!("cfp-{}-{seq}-{index}", p.generation);
         let request = options(&call_id, local, peer.sip);
         if let Err(e) = socket.send_to(request.as_bytes(), peer.sip).await {
             // Counted as a miss: the round settles it.

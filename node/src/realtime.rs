@@ -8,11 +8,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use callfleet_store::{Agent, Carrier, Queue};
+use callfleet_store::{Agent, Carrier, Queue, Store};
 use ipnet::IpNet;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
-
-use crate::node::Node;
 
 /// One consistent copy of the configuration.
 #[derive(Debug, Default)]
@@ -67,13 +66,22 @@ impl Realtime {
     }
 }
 
+/// What the reload task uses of the node, and nothing more.
+pub struct Reloader {
+    pub store: Store,
+    /// The cache it fills; the node's calls read it.
+    pub cache: Arc<Realtime>,
+    /// Stops the task.
+    pub stopping: CancellationToken,
+}
+
 /// Loads the configuration now.
-pub async fn reload(node: &Node) -> Result<(), callfleet_store::StoreError> {
-    let version = node.store.config_version().await?;
-    let queues = node.store.queues().await?;
-    let agents = node.store.agents().await?;
-    let carriers = node.store.carriers().await?;
-    node.realtime.set(ConfigSnapshot {
+async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
+    let version = r.store.config_version().await?;
+    let queues = r.store.queues().await?;
+    let agents = r.store.agents().await?;
+    let carriers = r.store.carriers().await?;
+    r.cache.set(ConfigSnapshot {
         version,
         queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(),
         agents: agents
@@ -86,17 +94,17 @@ pub async fn reload(node: &Node) -> Result<(), callfleet_store::StoreError> {
 }
 
 /// Polls the config version every second and reloads on change.
-pub async fn run(node: Node) {
-    if let Err(e) = reload(&node).await {
+pub async fn run(r: Reloader) {
+    if let Err(e) = reload(&r).await {
         debug!(error = %e, "cannot load the configuration yet");
     }
     loop {
         tokio::select! {
-            _ = node.stopping.cancelled() => return,
+            _ = r.stopping.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        match node.store.config_version().await {
-            Ok(v) if v != node.realtime.seen.load(Ordering::Relaxed) => match reload(&node).await {
+        match r.store.config_version().await {
+            Ok(v) if v != r.cache.seen.load(Ordering::Relaxed) => match reload(&r).await {
                 Ok(()) => info!(version = v, "configuration reloaded"),
                 Err(e) => debug!(error = %e, "configuration reload failed"),
             },
