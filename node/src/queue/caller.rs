@@ -570,6 +570,8 @@ pub fn event(
         agent: agent.map(str::to_string),
         event: what.to_string(),
         detail: detail.map(str::to_string),
+        // Given by the recorder.
+        uid: None,
     };
     node.recorder.send(crate::records::Record::QueueEvent(ev));
 }

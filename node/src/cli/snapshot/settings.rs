@@ -21,17 +21,18 @@ const IDENTITY_KEYS: [(&str, &str); 6] = [
 ];
 
 /// Host paths, set by a restore to where it installs things.
-const PATH_KEYS: [(&str, &str); 3] = [
+const PATH_KEYS: [(&str, &str); 4] = [
     ("media", "moh_dir"),
     ("media", "prompts_dir"),
     ("media", "voicemail_dir"),
+    ("records", "spool_dir"),
 ];
 
 /// The first lines of the settings file in a snapshot.
 const SETTINGS_HEADER: &str =
     "# Cluster-wide settings of a callfleet snapshot: every key of the node it was made\n\
 # from except the node's identity (node.name, node.role, sip and http addresses) and its\n\
-# media folders. A restore adds the new node's identity and paths.\n\n";
+# media and spool folders. A restore adds the new node's identity and paths.\n\n";
 
 /// The cluster-wide settings of `cfg` as TOML: every key, defaults spelled out, except the
 /// identity and path keys.
@@ -151,6 +152,11 @@ pub fn node_config(
     set("media", "moh_dir", path(layout.moh_dir()))?;
     set("media", "prompts_dir", path(layout.prompts_dir()))?;
     set("media", "voicemail_dir", path(layout.voicemail_dir()))?;
+    set(
+        "records",
+        "spool_dir",
+        path(layout.state_dir().join("spool")),
+    )?;
     let body = toml::to_string_pretty(&table).context("write the node's configuration")?;
     let out = format!(
         "# callfleet node {}, restored from a snapshot. Reference: docs/config.md\n\n{}\n",
