@@ -42,11 +42,21 @@ pub use spool::{Spool, SpoolError};
 #[serde(rename_all = "snake_case")]
 pub enum Record {
     Live(LiveCall),
-    Answered { call_id: String, at_ms: i64 },
-    Gone { call_id: String },
+    Answered {
+        call_id: String,
+        at_ms: i64,
+    },
+    Gone {
+        call_id: String,
+    },
     Cdr(Cdr),
     QueueEvent(QueueEvent),
     Voicemail(Voicemail),
+    /// A queued call left the cluster queue (its entry row is deleted; deleting it again
+    /// changes nothing).
+    EntryGone {
+        id: i64,
+    },
 }
 
 /// Longest wait for the database's answer to one write; past it the write counts as failed
@@ -167,6 +177,7 @@ async fn write_once(store: &Store, node: &str, r: &Record) -> Result<bool, Store
         Record::Cdr(c) => store.insert_cdr(c).await.map(|id| id.is_some()),
         Record::QueueEvent(e) => store.queue_event(e).await.map(|id| id.is_some()),
         Record::Voicemail(v) => store.insert_voicemail(v).await.map(|id| id.is_some()),
+        Record::EntryGone { id } => store.remove_entry(*id).await.map(|_| true),
     }
 }
 

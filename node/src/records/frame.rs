@@ -106,9 +106,11 @@ impl Record {
     pub fn kind(&self) -> Kind {
         match self {
             Record::Live(_) | Record::Answered { .. } => Kind::Live,
-            Record::Gone { .. } | Record::Cdr(_) | Record::QueueEvent(_) | Record::Voicemail(_) => {
-                Kind::Kept
-            }
+            Record::Gone { .. }
+            | Record::EntryGone { .. }
+            | Record::Cdr(_)
+            | Record::QueueEvent(_)
+            | Record::Voicemail(_) => Kind::Kept,
         }
     }
 }
