@@ -45,6 +45,8 @@ pub struct Spool {
     capacity: u64,
     /// Records between `head` and `len`.
     waiting: u64,
+    /// While a replayed batch is in flight: appends must not compact (offsets stay valid).
+    pinned: bool,
 }
 
 /// What [`Spool::open`] found.
@@ -106,6 +108,7 @@ impl Spool {
             len: size,
             capacity,
             waiting: 0,
+            pinned: false,
         };
         let mut opened = Opened::default();
         let mut at = head;
@@ -174,7 +177,7 @@ impl Spool {
             })
             .collect();
         let total: u64 = lines.iter().map(|(_, l)| l.len() as u64).sum();
-        if self.head > 0 && self.len + total > self.capacity {
+        if self.head > 0 && !self.pinned && self.len + total > self.capacity {
             self.compact()?;
         }
         let mut buf = Vec::with_capacity(total as usize);
@@ -217,6 +220,12 @@ impl Spool {
         self.len += buf.len() as u64;
         self.waiting += added;
         Ok(refused)
+    }
+
+    /// While `on`, appends never compact the file, so the offsets of a [`Batch`] being
+    /// written to the database stay valid (a full spool then refuses records sooner).
+    pub fn pin_offsets(&mut self, on: bool) {
+        self.pinned = on;
     }
 
     /// Up to `max` records from the head, oldest first.

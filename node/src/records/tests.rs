@@ -177,3 +177,59 @@ async fn sqlx_exec(dir: &Path, sql: &str) {
     let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
     sqlx::query(sql).execute(&mut conn).await.expect("exec");
 }
+
+/// While the database is slow to answer a write (here: SQLite locked by another connection,
+/// so the write waits for its busy timeout), records sent meanwhile still reach the disk at
+/// once: a crash then loses none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_reach_the_spool_while_a_write_hangs() {
+    use sqlx::Connection as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = store(dir.path()).await;
+    let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    let mut locker = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut locker)
+        .await
+        .expect("lock the database");
+    let metrics = Metrics::new();
+    let token = CancellationToken::new();
+    let (rec, task) = start(setup(&store, dir.path(), &metrics), token.clone()).await;
+    let file = dir.path().join("spool").join("main-a.spool");
+    let lines = || {
+        std::fs::read(&file)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    };
+    rec.send(cdr(1));
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while lines() < 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The writer is now waiting on the locked database with the first record.
+    rec.send(cdr(2));
+    rec.send(cdr(3));
+    while lines() < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        lines(),
+        3,
+        "all three on disk while the first write still waits"
+    );
+    assert_eq!(
+        count(&metrics, "written"),
+        0,
+        "the database is still locked"
+    );
+    sqlx::query("ROLLBACK")
+        .execute(&mut locker)
+        .await
+        .expect("unlock");
+    drop(locker);
+    stop(task, token).await;
+    assert_eq!(
+        call_ids(&store.cdrs_since(0).await.expect("cdrs")),
+        ["call-1@host", "call-2@host", "call-3@host"]
+    );
+}

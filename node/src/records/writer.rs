@@ -69,7 +69,7 @@ impl Writer {
         }
         info!(records = left, file = %self.spool.path().display(), "replaying the call records an earlier run left in the spool");
         loop {
-            match self.replay(usize::MAX).await {
+            match self.replay(usize::MAX, None).await {
                 Turn::More => continue,
                 Turn::Drained => {
                     info!(records = left, "spool replayed");
@@ -113,7 +113,7 @@ impl Writer {
             }
             self.spool_pending();
             let turn = if self.replay_due() || stopping {
-                self.replay(REPLAY_PER_TURN).await
+                self.replay(REPLAY_PER_TURN, Some(&mut rx)).await
             } else {
                 Turn::More
             };
@@ -184,8 +184,14 @@ impl Writer {
         self.report_fill();
     }
 
-    /// Writes up to `budget` records from the spool's head to the database.
-    async fn replay(&mut self, budget: usize) -> Turn {
+    /// Writes up to `budget` records from the spool's head to the database. Records arriving
+    /// on `rx` meanwhile go to the spool at once, so that a write the database is slow to
+    /// refuse never leaves new records in memory only.
+    async fn replay(
+        &mut self,
+        budget: usize,
+        mut rx: Option<&mut mpsc::UnboundedReceiver<Record>>,
+    ) -> Turn {
         let mut done = 0;
         let turn = loop {
             if done >= budget {
@@ -208,7 +214,12 @@ impl Writer {
             if batch.records.is_empty() && batch.end == head {
                 break Turn::Drained;
             }
-            let (to, n, outage) = self.write_batch(head, batch.records, batch.end).await;
+            // Appends meanwhile must not move the records this batch's offsets point at.
+            self.spool.pin_offsets(true);
+            let (to, n, outage) = self
+                .write_batch(head, batch.records, batch.end, rx.as_deref_mut())
+                .await;
+            self.spool.pin_offsets(false);
             done += n as usize;
             if let Err(e) = blocking(|| self.spool.done(to, n)) {
                 error!(error = %e, "cannot move the record spool on");
@@ -233,11 +244,12 @@ impl Writer {
         head: u64,
         records: Vec<(u64, Record)>,
         end: u64,
+        mut rx: Option<&mut mpsc::UnboundedReceiver<Record>>,
     ) -> (u64, u64, bool) {
         let mut to = head;
         let mut n = 0;
         for (at, r) in records {
-            match write(&self.store, &self.node, &r).await {
+            match self.write_taking(&r, rx.as_deref_mut()).await {
                 Ok(outcome) => self.reports.metrics.records().record(outcome),
                 Err(Failure::Permanent(e)) => {
                     self.reports
@@ -258,6 +270,39 @@ impl Writer {
             n += 1;
         }
         (end, n, false)
+    }
+
+    /// Writes `r`, spooling what arrives on `rx` while the database takes its time.
+    async fn write_taking(
+        &mut self,
+        r: &Record,
+        rx: Option<&mut mpsc::UnboundedReceiver<Record>>,
+    ) -> Result<RecordOutcome, Failure> {
+        let (store, node) = (self.store.clone(), self.node.clone());
+        let fut = write(&store, &node, r);
+        tokio::pin!(fut);
+        let Some(rx) = rx else {
+            return fut.await;
+        };
+        let mut open = true;
+        loop {
+            tokio::select! {
+                res = &mut fut => return res,
+                got = rx.recv(), if open => match got {
+                    Some(x) => {
+                        self.pending.push(x);
+                        while self.pending.len() < MAX_BATCH {
+                            match rx.try_recv() {
+                                Ok(x) => self.pending.push(x),
+                                Err(_) => break,
+                            }
+                        }
+                        self.spool_pending();
+                    }
+                    None => open = false,
+                },
+            }
+        }
     }
 
     fn after_turn(&mut self, turn: &Turn) {
