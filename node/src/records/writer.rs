@@ -29,6 +29,8 @@ pub(super) struct Writer {
     pending: Vec<Record>,
     /// While the database is unreachable: when to try again.
     retry_at: Option<Instant>,
+    /// While the spool cannot be written: when to try again.
+    spool_retry_at: Option<Instant>,
     /// The fill (tenths) last logged, so each step up is logged once.
     fill_logged: u64,
 }
@@ -55,6 +57,7 @@ impl Writer {
             reports,
             pending: Vec::new(),
             retry_at: None,
+            spool_retry_at: None,
             fill_logged: 0,
         };
         w.report_fill();
@@ -94,7 +97,8 @@ impl Writer {
         let mut closed = false;
         loop {
             let stopping = stop.is_cancelled() || closed;
-            if !stopping && self.pending.is_empty() && !self.replay_due() {
+            let idle = self.pending.is_empty() || self.spool_blocked();
+            if !stopping && idle && !self.replay_due() {
                 let wake = self.next_wake();
                 tokio::select! {
                     r = rx.recv() => match r {
@@ -118,6 +122,13 @@ impl Writer {
                 Turn::More
             };
             if stop.is_cancelled() || closed {
+                if !self.pending.is_empty() && self.spool_retry_at.is_some() {
+                    error!(
+                        lost = self.pending.len(),
+                        "stopping with call records neither the spool nor the database took"
+                    );
+                    return;
+                }
                 if rx.is_empty() && self.pending.is_empty() && turn != Turn::More {
                     self.stopped(&turn);
                     return;
@@ -144,20 +155,32 @@ impl Writer {
     }
 
     fn next_wake(&self) -> Instant {
-        match self.retry_at {
+        let replay = match self.retry_at {
             Some(t) if !self.spool.is_empty() => t,
             _ => Instant::now() + Duration::from_secs(3600),
+        };
+        match self.spool_retry_at {
+            Some(t) if !self.pending.is_empty() => t.min(replay),
+            _ => replay,
         }
+    }
+
+    /// Whether the last append failed and the next attempt is not due yet.
+    fn spool_blocked(&self) -> bool {
+        self.spool_retry_at.is_some_and(|t| Instant::now() < t)
     }
 
     /// Appends the pending records to the spool as one durable batch.
     fn spool_pending(&mut self) {
-        if self.pending.is_empty() {
+        if self.pending.is_empty() || self.spool_blocked() {
             return;
         }
         let batch = std::mem::take(&mut self.pending);
         match blocking(|| self.spool.append(batch.clone())) {
             Ok(refused) => {
+                if self.spool_retry_at.take().is_some() {
+                    info!("call records reach the spool again");
+                }
                 for r in refused {
                     self.reports
                         .metrics
@@ -167,7 +190,10 @@ impl Writer {
                 }
             }
             Err(e) => {
-                error!(error = %e, records = batch.len(), "cannot write call records to the spool; kept in memory");
+                if self.spool_retry_at.is_none() {
+                    error!(error = %e, records = batch.len(), "cannot write call records to the spool; kept in memory and tried again every second");
+                }
+                self.spool_retry_at = Some(Instant::now() + RETRY_EVERY);
                 self.pending = batch;
                 if self.pending.len() > MAX_PENDING {
                     let gone = self.pending.len() - MAX_PENDING;
