@@ -46,6 +46,7 @@ pub struct Cdr {
     pub queue: Option<String>,
     /// The record's own key, set by the node (unique; `None` on rows older than keys): a
     /// second write of the same key is recognised and changes nothing.
+    #[serde(default)]
     pub uid: Option<String>,
 }
 

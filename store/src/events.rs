@@ -23,6 +23,7 @@ pub struct QueueEvent {
     pub detail: Option<String>,
     /// The event's own key, set by the node (unique; `None` on rows older than keys): a
     /// second write of the same key is recognised and changes nothing.
+    #[serde(default)]
     pub uid: Option<String>,
 }
 

@@ -6,6 +6,10 @@
 //! had not filled yet): [`scan`] stops before it and says where, so the spool cuts it off. A
 //! complete line whose checksum does not match (a damaged disk block) is skipped and counted,
 //! never replayed.
+//!
+//! The JSON is [`Record`]'s serde form, so it is an on-disk format: a spool written by one
+//! version is replayed by the next after an upgrade. A field added to a record later needs
+//! `#[serde(default)]`, and a variant or field is never renamed.
 
 use sha2::{Digest, Sha256};
 
