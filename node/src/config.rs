@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::registrar::digest::Algorithm;
 
 mod alerts;
+mod records;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+pub use records::RecordsSection;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +40,7 @@ pub enum ConfigError {
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "node",
     "sip",
     "http",
@@ -53,6 +55,7 @@ const SECTIONS: [&str; 14] = [
     "hotdesk",
     "alerts",
     "scale",
+    "records",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of
@@ -133,6 +136,8 @@ pub struct Config {
     pub alerts: AlertsSection,
     #[serde(default)]
     pub scale: ScaleSection,
+    #[serde(default)]
+    pub records: RecordsSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -788,6 +793,7 @@ impl Config {
         }
         self.validate_registrar()?;
         self.alerts.validate()?;
+        self.records.validate()?;
         self.validate_scale()
     }
 

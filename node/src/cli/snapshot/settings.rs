@@ -22,10 +22,11 @@ const IDENTITY_KEYS: [(&str, &str); 6] = [
 
 /// Host paths, set by a restore to where it installs things (the operator token file is
 /// also one node's own: each node writes its own token at every start).
-const PATH_KEYS: [(&str, &str); 4] = [
+const PATH_KEYS: [(&str, &str); 5] = [
     ("media", "moh_dir"),
     ("media", "prompts_dir"),
     ("media", "voicemail_dir"),
+    ("records", "spool_dir"),
     ("http", "operator_token_file"),
 ];
 
@@ -33,8 +34,8 @@ const PATH_KEYS: [(&str, &str); 4] = [
 const SETTINGS_HEADER: &str =
     "# Cluster-wide settings of a callfleet snapshot: every key of the node it was made\n\
 # from except the node's identity (node.name, node.role, sip and http addresses) and its\n\
-# host paths (media folders, operator token file). A restore adds the new node's\n\
-# identity and paths.\n\n";
+# host paths (media and spool folders, operator token file). A restore adds the new\n\
+# node's identity and paths.\n\n";
 
 /// The cluster-wide settings of `cfg` as TOML: every key, defaults spelled out, except the
 /// identity and path keys.
@@ -154,6 +155,11 @@ pub fn node_config(
     set("media", "moh_dir", path(layout.moh_dir()))?;
     set("media", "prompts_dir", path(layout.prompts_dir()))?;
     set("media", "voicemail_dir", path(layout.voicemail_dir()))?;
+    set(
+        "records",
+        "spool_dir",
+        path(layout.state_dir().join("spool")),
+    )?;
     let token_file = format!("{}.operator-token", identity.name);
     set(
         "http",
