@@ -1,11 +1,12 @@
-//! Call records written to SQL off the call path: live-call rows and CDRs go through a channel
-//! to one writer task, so a slow or dead database never delays a call. A failed write is
-//! retried in order until it succeeds; the queue is bounded and says so in the log when full.
+//! Call records written to SQL off the call path: live-call rows, CDRs and the legs' RTP
+//! quality go through a channel to one writer task, so a slow or dead database never delays a
+//! call. A failed write is retried in order until it succeeds; the queue is bounded and says so
+//! in the log when full.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use callfleet_store::{Cdr, LiveCall, QueueEvent, Store, Voicemail};
+use callfleet_store::{Cdr, LegQualityRow, LiveCall, QueueEvent, Store, Voicemail};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -14,11 +15,18 @@ use tracing::{error, info, warn};
 #[derive(Debug, Clone)]
 pub enum Record {
     Live(LiveCall),
-    Answered { call_id: String, at_ms: i64 },
-    Gone { call_id: String },
+    Answered {
+        call_id: String,
+        at_ms: i64,
+    },
+    Gone {
+        call_id: String,
+    },
     Cdr(Cdr),
     QueueEvent(QueueEvent),
     Voicemail(Voicemail),
+    /// One call leg's RTP quality (an upsert: written twice, stored once).
+    Quality(LegQualityRow),
 }
 
 /// Sends records to the writer; cheap to clone.
@@ -119,7 +127,7 @@ fn trim(backlog: &mut VecDeque<Record>) {
     backlog.retain(|r| {
         matches!(
             r,
-            Record::Cdr(_) | Record::QueueEvent(_) | Record::Voicemail(_)
+            Record::Cdr(_) | Record::QueueEvent(_) | Record::Voicemail(_) | Record::Quality(_)
         )
     });
     while backlog.len() > MAX_BACKLOG {
@@ -142,5 +150,6 @@ async fn write(store: &Store, node: &str, r: &Record) -> Result<(), callfleet_st
         Record::Cdr(c) => store.insert_cdr(c).await.map(drop),
         Record::QueueEvent(e) => store.queue_event(e).await.map(drop),
         Record::Voicemail(v) => store.insert_voicemail(v).await.map(drop),
+        Record::Quality(q) => store.upsert_leg_quality(q).await,
     }
 }

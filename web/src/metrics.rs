@@ -23,8 +23,9 @@
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
 //! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
-//! mailboxes), reached through [`Metrics::guard`], and the alerts' metrics of [`alerts`]
-//! (alerts firing, notifications sent).
+//! mailboxes), reached through [`Metrics::guard`], the alerts' metrics of [`alerts`]
+//! (alerts firing, notifications sent), and the RTP quality histograms of [`media`] (loss and
+//! jitter per call leg), reached through [`Metrics::media`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -53,8 +54,10 @@ pub mod guard;
 
 use guard::GuardMetrics;
 pub mod alerts;
+pub mod media;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
+use media::MediaMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -260,6 +263,7 @@ struct Inner {
     queues_exported: Mutex<BTreeSet<String>>,
     guard: GuardMetrics,
     alerts: AlertMetrics,
+    media: MediaMetrics,
 }
 
 impl Default for Metrics {
@@ -293,6 +297,7 @@ impl Metrics {
             queues_exported: Mutex::new(BTreeSet::new()),
             guard: GuardMetrics::new(),
             alerts: AlertMetrics::default(),
+            media: MediaMetrics::new(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -371,6 +376,11 @@ impl Metrics {
     /// The defences' counters (wrong credentials, bans, ignored RTP, full mailboxes).
     pub fn guard(&self) -> &GuardMetrics {
         &self.inner.guard
+    }
+
+    /// The RTP quality histograms (loss and jitter per call leg).
+    pub fn media(&self) -> &MediaMetrics {
+        &self.inner.media
     }
 
     /// Counts one SIP message that could not be parsed.
@@ -576,6 +586,7 @@ impl Inner {
         );
         self.guard.register(r);
         self.alerts.register(r);
+        self.media.register(r);
         self
     }
 }
