@@ -55,7 +55,7 @@ fn a_lossy_jittery_caller_is_measured_reported_and_stored() {
     // Our RTCP socket, announced with `a=rtcp:` (RFC 3605).
     let rtcp_sock = UdpSocket::bind("127.0.47.2:0").expect("bind RTCP");
     let rtcp_port = rtcp_sock.local_addr().unwrap().port();
-    let call_id = "lossy-1@127.0.47.2";
+    let call_id = "quality-lossy-1";
     let (_, cseq) = uac.invite("5555", call_id, None, &format!("a=rtcp:{rtcp_port}\r\n"));
     let ok = uac.recv_final(Duration::from_secs(5)).expect("answer");
     assert_eq!(ok.status, 200, "{}", ok.text);
@@ -159,17 +159,25 @@ fn a_clean_baresip_call_loses_nothing_and_rtcp_goes_both_ways() {
     assert!(q.peer_lost.is_some_and(|l| l <= 1), "{q:?}");
     assert!(q.peer_jitter_us.is_some(), "{q:?}");
     assert!(q.rtcp_sent >= 2, "{q:?}");
-    // baresip read ours: its call statistics count our reports ("pkt.report", the transmit
-    // column is filled from the receiver reports it got about its own stream).
+    // baresip read ours: its call statistics at hangup show, in the Receive column of
+    // `pkt.report`, the packet count of the last sender report it took from the node (the
+    // node sends 50 packets a second; one report came by 10 s), and in the Transmit column of
+    // `lost` and `jitter` what our receiver reports said of its stream.
     let log = phone.log();
-    let reports = log
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("pkt.report:"))
-        .map(|v| v.split_whitespace().map(str::to_owned).collect::<Vec<_>>());
-    let reports = reports.unwrap_or_else(|| panic!("no RTCP statistics in baresip's log:\n{log}"));
-    let got: u32 = reports
-        .get(1)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("pkt.report line: {reports:?}\n{log}"));
-    assert!(got >= 2, "baresip took {got} of our RTCP reports:\n{log}");
+    let column = |name: &str, i: usize| -> f64 {
+        log.lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .and_then(|v| v.split_whitespace().nth(i)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} column {i} in baresip's statistics:\n{log}"))
+    };
+    let announced = column("pkt.report:", 1);
+    assert!(
+        (200.0..=700.0).contains(&announced),
+        "packets our SR announced, as baresip read it: {announced}\n{log}"
+    );
+    assert_eq!(column("lost:", 0), 0.0, "our RR's loss, as baresip read it");
+    assert!(
+        column("jitter:", 0) < 5.0,
+        "our RR's jitter, as baresip read it"
+    );
 }
