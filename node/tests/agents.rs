@@ -166,11 +166,15 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let agent = store.agent("1001").await.unwrap().unwrap();
     assert_eq!(agent.state, AgentState::Available, "{agent:?}");
-    // Both legs' RTP quality is stored with the call: the caller's (our sender, in order) and
-    // the agent's (baresip's stream, the caller's relayed to it).
+    both_legs_stored(&store, "q-audio-1").await;
+}
+
+/// Both legs' RTP quality is stored with the call: the caller's (our sender, in order) and the
+/// agent's (baresip's stream, the caller's relayed to it).
+async fn both_legs_stored(store: &Store, call_id: &str) {
     let mut legs = vec![];
     for _ in 0..50 {
-        legs = store.quality_of_call("q-audio-1").await.unwrap();
+        legs = store.quality_of_call(call_id).await.expect("read call_quality");
         if legs.len() == 2 {
             break;
         }

@@ -18,9 +18,14 @@ use support::uac::Uac;
 use support::{http_get, require, wait_until, workdir, NodeProc, NodeSpec};
 
 fn node(test: &str, ip: &str) -> (std::path::PathBuf, NodeProc, Db) {
+    node_logging(test, ip, None)
+}
+
+/// A node, its log at `filter` when given.
+fn node_logging(test: &str, ip: &str, filter: Option<&str>) -> (std::path::PathBuf, NodeProc, Db) {
     let dir = workdir(test);
     let db = format!("sqlite://{}", dir.join("cluster.db").display());
-    let n = NodeProc::start(
+    let mut n = NodeProc::configure(
         &dir,
         NodeSpec {
             name: "solo",
@@ -31,6 +36,10 @@ fn node(test: &str, ip: &str) -> (std::path::PathBuf, NodeProc, Db) {
             extra: "",
         },
     );
+    if let Some(f) = filter {
+        n.log_filter = f.to_owned();
+    }
+    n.spawn();
     let db = Db::connect(&db);
     (dir, n, db)
 }
@@ -180,4 +189,68 @@ fn a_clean_baresip_call_loses_nothing_and_rtcp_goes_both_ways() {
         column("jitter:", 0) < 5.0,
         "our RR's jitter, as baresip read it"
     );
+}
+
+#[test]
+fn a_baresip_phone_offering_rtcp_mux_gets_rtcp_on_the_rtp_port() {
+    require("baresip", "baresip");
+    // The SIP trace (INVITEs as they came) and the media's debug lines.
+    let filter = "info,callfleet::sip::inbound=debug,callfleet::media=debug,rsipstack=warn";
+    let (dir, n, db) = node_logging("quality-mux", "127.0.47.31", Some(filter));
+    device_add(&n, "2002", "phone-secret", false);
+    let phone_dir = dir.join("phone");
+    let own = phone_dir.join("phone-127.0.47.41");
+    std::fs::create_dir_all(&own).expect("phone dir");
+    std::fs::write(own.join("config.extra"), "rtcp_mux yes\n").expect("config.extra");
+    let phone = Phone::start_with_ctrl(&phone_dir, "127.0.47.41", "2002", "phone-secret", &n, 4472);
+    let registered = wait_until(Duration::from_secs(15), || db.registered("2002"));
+    assert!(
+        registered.is_some(),
+        "phone did not register:\n{}",
+        phone.log()
+    );
+    phone.dial(&format!("sip:7777@{}", n.sip));
+    let up = wait_until(Duration::from_secs(10), || phone.calls_with("7777") > 0);
+    assert!(up.is_some(), "call not established:\n{}", phone.log());
+    std::thread::sleep(Duration::from_secs(12));
+    let r = phone.command("hangup", "");
+    assert_eq!(r["ok"], true, "hangup: {r}");
+    let mut rows = vec![];
+    wait_until(Duration::from_secs(10), || {
+        rows = db
+            .block(db.store.quality_since(0))
+            .expect("read call_quality");
+        !rows.is_empty()
+    });
+    let q = rows
+        .first()
+        .unwrap_or_else(|| panic!("no leg stored:\n{}", phone.log()));
+    // baresip's RTCP came muxed and was told from its RTP: none of it counted as audio.
+    assert!(q.rtcp_received >= 2, "{q:?}\n{}", phone.log());
+    assert!(q.lost <= 1 && q.duplicates == 0, "{q:?}");
+    assert!(
+        q.rtt_us.is_some(),
+        "baresip answered our sender reports: {q:?}"
+    );
+    let log = phone.log();
+    let announced: f64 = log
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("pkt.report:"))
+        .and_then(|v| v.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or_else(|| panic!("no RTCP statistics in baresip's log:\n{log}"));
+    assert!(
+        announced >= 200.0,
+        "baresip read our muxed SR: {announced}\n{log}"
+    );
+    // baresip offered rtcp-mux, and its RTCP came on the RTP port (so our answer took it).
+    let node_log = n.log_text();
+    assert!(
+        node_log.contains("a=rtcp-mux"),
+        "baresip's offer:\n{node_log}"
+    );
+    assert!(
+        node_log.contains("first RTCP report from the party, on the RTP port (rtcp-mux)"),
+        "{node_log}"
+    );
+    assert!(!node_log.contains("on the RTCP port"), "{node_log}");
 }

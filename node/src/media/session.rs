@@ -439,7 +439,7 @@ impl Player {
                     if rtp::is_rtcp(packet) {
                         // rtcp-mux: the party's RTCP on its RTP stream.
                         if self.accept(&mut party, &mut ctl, from) {
-                            self.take_rtcp(&mut party, from, packet, out.stream.ssrc);
+                            self.take_rtcp(&mut party, from, packet, (out.stream.ssrc, true));
                         }
                         continue;
                     }
@@ -451,7 +451,7 @@ impl Player {
                 r = report::recv(self.rtcp.as_ref(), &mut rtcpbuf) => {
                     let Some((n, from)) = r else { continue };
                     if party.rtcp_source(from) {
-                        self.take_rtcp(&mut party, from, &rtcpbuf[..n], out.stream.ssrc);
+                        self.take_rtcp(&mut party, from, &rtcpbuf[..n], (out.stream.ssrc, false));
                     }
                 }
                 changed = self.rx.changed() => {

@@ -101,13 +101,14 @@ impl Player {
         self.meter().inbound.packet(&h, packet.len(), at, audio);
     }
 
-    /// An RTCP datagram from the party's host (on the RTCP socket, or muxed on the RTP one).
+    /// An RTCP datagram from the party's host (on the RTCP socket, or `muxed` on the RTP one);
+    /// `ours` is the SSRC of the stream we send.
     pub(super) fn take_rtcp(
         &self,
         party: &mut Party,
         from: SocketAddr,
         datagram: &[u8],
-        ours: u32,
+        (ours, muxed): (u32, bool),
     ) {
         let reports = match rtcp::parse(datagram) {
             Ok(r) => r,
@@ -125,6 +126,14 @@ impl Player {
         let at = self.now();
         let mut m = self.meter();
         m.peer.reports += 1;
+        if m.peer.reports == 1 {
+            let port = if muxed {
+                "the RTP port (rtcp-mux)"
+            } else {
+                "the RTCP port"
+            };
+            debug!(%from, "first RTCP report from the party, on {port}");
+        }
         for r in &reports {
             if let Some(s) = r.sender {
                 m.last_sr = Some((rtcp::middle(s.ntp), at));
