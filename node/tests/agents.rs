@@ -174,7 +174,10 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
 async fn both_legs_stored(store: &Store, call_id: &str) {
     let mut legs = vec![];
     for _ in 0..50 {
-        legs = store.quality_of_call(call_id).await.expect("read call_quality");
+        legs = store
+            .quality_of_call(call_id)
+            .await
+            .expect("read call_quality");
         if legs.len() == 2 {
             break;
         }

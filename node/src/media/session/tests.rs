@@ -282,6 +282,8 @@ async fn quality_is_measured_and_rtcp_goes_both_ways() {
         .send_to(&rtcp::write(&rr(200, 999), "x"), to)
         .await
         .unwrap();
+    // A broken compound from the party's host: dropped, nothing taken from it.
+    party.send_to(&[0x81, 201, 0, 9, 1, 2], to).await.unwrap();
     party
         .send_to(&rtcp::write(&rr(25, 7), "p"), to)
         .await
