@@ -1,7 +1,9 @@
 //! One call leg's media: a UDP socket from the pool and one task that owns it. Every 20 ms the
 //! task sends what the leg's mode asks for (music on hold, a prompt played once, or nothing);
-//! every packet received is counted, decoded into the recording if one runs, scanned for DTMF
-//! (RFC 4733), and in bridge mode relayed out of the other leg's socket to the other party.
+//! every packet received is counted, measured for the leg's quality, decoded into the recording
+//! if one runs, scanned for DTMF (RFC 4733), and in bridge mode relayed out of the other leg's
+//! socket to the other party. Every 5 s the task exchanges RTCP reports with the party
+//! (`report`), on RTP port + 1 or muxed on the RTP port.
 //! Only the party's packets are taken ([`super::latch`]): from its SDP address, or for a party
 //! behind NAT from the IP its signalling comes from, and after the first one only from that
 //! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
@@ -101,7 +103,7 @@ pub struct Leg {
     /// A supervisor's audio waiting to be mixed into what is relayed to this leg's party
     /// (whisper); `None` when nobody whispers. A std mutex, never held across an `.await`.
     whisper: Mutex<Option<Fifo>>,
-    /// The leg's quality (see [`report`]); a std mutex, held for a few additions per packet.
+    /// The leg's quality (see `report`); a std mutex, held for a few additions per packet.
     meter: Mutex<Meter>,
 }
 
