@@ -41,6 +41,7 @@ pub mod media;
 pub mod node;
 pub mod operator;
 pub mod probe;
+pub mod quality;
 pub mod queue;
 pub mod realtime;
 pub mod records;

@@ -23,8 +23,9 @@
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
 //! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
-//! mailboxes), reached through [`Metrics::guard`], and the alerts' metrics of [`alerts`]
-//! (alerts firing, notifications sent).
+//! mailboxes), reached through [`Metrics::guard`], the alerts' metrics of [`alerts`]
+//! (alerts firing, notifications sent), and the RTP quality histograms of [`media`] (loss and
+//! jitter per call leg), reached through [`Metrics::media`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -53,10 +54,12 @@ pub mod guard;
 
 use guard::GuardMetrics;
 pub mod alerts;
+pub mod media;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
 pub mod records;
 
+use media::MediaMetrics;
 use records::RecordMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
@@ -264,6 +267,7 @@ struct Inner {
     guard: GuardMetrics,
     alerts: AlertMetrics,
     records: RecordMetrics,
+    media: MediaMetrics,
 }
 
 impl Default for Metrics {
@@ -298,6 +302,7 @@ impl Metrics {
             guard: GuardMetrics::new(),
             alerts: AlertMetrics::default(),
             records: RecordMetrics::default(),
+            media: MediaMetrics::new(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -376,6 +381,11 @@ impl Metrics {
     /// The defences' counters (wrong credentials, bans, ignored RTP, full mailboxes).
     pub fn guard(&self) -> &GuardMetrics {
         &self.inner.guard
+    }
+
+    /// The RTP quality histograms (loss and jitter per call leg).
+    pub fn media(&self) -> &MediaMetrics {
+        &self.inner.media
     }
 
     /// Counts one SIP message that could not be parsed.
@@ -587,6 +597,7 @@ impl Inner {
         self.guard.register(r);
         self.alerts.register(r);
         self.records.register(r);
+        self.media.register(r);
         self
     }
 }

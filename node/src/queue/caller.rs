@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use callfleet_lockd::Lease;
-use callfleet_store::{AgentState, NewEntry, Queue, QueueEvent};
+use callfleet_store::{AgentState, CallLeg, NewEntry, Queue, QueueEvent};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -408,6 +408,7 @@ async fn race(
         send: true,
         dtmf_pt: offer.dtmf_pt,
         signal_ip: Some(ringing.peer.ip()),
+        rtcp: offer.rtcp,
     };
     let leg = Session::start(
         ringing.socket,
@@ -478,6 +479,7 @@ pub async fn talk(
     };
     drop(listenable);
     leg.stop();
+    crate::quality::record(node, ctx.call_id, CallLeg::Agent, &leg.quality());
     let now = now_ms();
     if fence::finish_call(node, &ext, &lease, now).await {
         // The wrap-up stays tied to this node and call, so that should this node die before

@@ -114,7 +114,8 @@ impl Record {
             | Record::EntryGone { .. }
             | Record::Cdr(_)
             | Record::QueueEvent(_)
-            | Record::Voicemail(_) => Kind::Kept,
+            | Record::Voicemail(_)
+            | Record::Quality(_) => Kind::Kept,
         }
     }
 }

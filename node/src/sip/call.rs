@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use callfleet_store::Cdr;
+use callfleet_store::{CallLeg, Cdr};
 use callfleet_web::Outcome;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -198,6 +198,7 @@ async fn converse(
         send: false,
         dtmf_pt: offer.dtmf_pt,
         signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
+        rtcp: offer.rtcp,
     };
     let first = call.offer.clone().unwrap_or_else(unknown_peer);
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
@@ -228,6 +229,7 @@ async fn converse(
         route => dialplan::run(&mut ctx, route).await,
     };
     media.stop();
+    crate::quality::record(node, call_id, CallLeg::Caller, &media.quality());
     debug!(
         call_id,
         sent = media.stats().sent.load(Ordering::Relaxed),
@@ -244,6 +246,7 @@ fn unknown_peer() -> Offer {
         codec: sdp::Codec::Pcmu,
         dtmf_pt: None,
         direction: sdp::Direction::SendRecv,
+        rtcp: sdp::Rtcp::NextPort,
     }
 }
 

@@ -9,6 +9,7 @@ pub mod browser;
 pub mod demo;
 pub mod http;
 pub mod lockd;
+pub mod lossy;
 pub mod pgserver;
 pub mod phone;
 pub mod queue;
