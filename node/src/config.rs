@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::registrar::digest::Algorithm;
 
 mod alerts;
+mod tls;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
 
@@ -229,6 +230,15 @@ pub struct SipSection {
     /// Most TCP connections open at once from one source address; more are refused.
     #[serde(default = "default_tcp_max_per_source")]
     pub tcp_max_per_source: u32,
+    /// SIP over TLS: the certificate chain (PEM) served on `tls_listen`; with `tls_key`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// TLS listen address; defaults to `listen`'s address on port 5061.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -252,6 +262,17 @@ pub struct HttpSection {
     /// (`Authorization: Bearer <token>`). Default `/var/lib/callfleet/<node.name>.operator-token`.
     #[serde(default)]
     pub operator_token_file: Option<PathBuf>,
+    /// HTTPS: the certificate chain (PEM) served on `listen` instead of plain HTTP; with
+    /// `tls_key`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that other nodes' (and this node's own) HTTPS certificates are
+    /// checked against; without it, the Mozilla roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -787,6 +808,7 @@ impl Config {
             return bad("media.voicemail_max_mb", "must be at least 1");
         }
         self.validate_registrar()?;
+        self.validate_tls()?;
         self.alerts.validate()?;
         self.validate_scale()
     }

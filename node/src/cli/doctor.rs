@@ -51,8 +51,8 @@ pub async fn doctor(path: &Path) -> anyhow::Result<()> {
         report(
             true,
             format!(
-                "node answers on http://{}/healthz (ports are in use by it)",
-                cfg.http_advertise()
+                "node answers on {} (ports are in use by it)",
+                crate::tls::node_url(cfg.http_tls(), cfg.http_advertise(), "/healthz")
             ),
         );
     } else {
@@ -96,11 +96,8 @@ pub async fn doctor(path: &Path) -> anyhow::Result<()> {
 }
 
 async fn node_running(cfg: &Config) -> bool {
-    let url = format!("http://{}/healthz", cfg.http_advertise());
-    let Ok(client) = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-    else {
+    let url = crate::tls::node_url(cfg.http_tls(), cfg.http_advertise(), "/healthz");
+    let Ok(client) = crate::tls::client(cfg, Duration::from_secs(2)) else {
         return false;
     };
     matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
