@@ -117,6 +117,53 @@ pub fn client(cfg: &Config, timeout: Duration) -> Result<reqwest::Client, TlsErr
     builder.build().map_err(TlsError::Client)
 }
 
+/// What `callfleet doctor` says about the configured certificates, keys and CA file: one
+/// (ok, line) each.
+pub fn checks(cfg: &Config) -> Vec<(bool, String)> {
+    let mut out = Vec::new();
+    let pairs = [
+        (
+            "HTTPS",
+            "http.tls_cert",
+            &cfg.http.tls_cert,
+            "http.tls_key",
+            &cfg.http.tls_key,
+        ),
+        (
+            "SIP TLS",
+            "sip.tls_cert",
+            &cfg.sip.tls_cert,
+            "sip.tls_key",
+            &cfg.sip.tls_key,
+        ),
+    ];
+    for (what, cert_key, cert, key_key, key) in pairs {
+        let (Some(cert), Some(key)) = (cert, key) else {
+            continue;
+        };
+        let pair = KeyPair {
+            cert_key,
+            cert,
+            key_key,
+            key,
+        };
+        out.push(match server_config(&pair, &[]) {
+            Ok(_) => (
+                true,
+                format!("{what} certificate {} and key load", cert.display()),
+            ),
+            Err(e) => (false, e.to_string()),
+        });
+    }
+    if let Some(ca) = &cfg.http.ca_file {
+        out.push(match client(cfg, Duration::from_secs(1)) {
+            Ok(_) => (true, format!("CA file {} loads", ca.display())),
+            Err(e) => (false, e.to_string()),
+        });
+    }
+    out
+}
+
 /// The URL of `path` on a node's HTTP at `addr`, over HTTPS when `https`.
 pub fn node_url(https: bool, addr: std::net::SocketAddr, path: &str) -> String {
     let scheme = if https { "https" } else { "http" };

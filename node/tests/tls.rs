@@ -168,6 +168,14 @@ fn the_panel_and_apis_are_served_over_https_with_secure_cookies_and_hsts() {
     // The CLI reaches its node over HTTPS, checking it against `http.ca_file`.
     let (ok, out, err) = cli(&node, &["health"], "");
     assert!(ok, "callfleet health over HTTPS: {out}{err}");
+    let (ok, out, err) = cli(&node, &["doctor"], "");
+    assert!(ok, "callfleet doctor: {out}{err}");
+    assert!(
+        out.contains(&format!("node answers on https://{}/healthz", node.http))
+            && out.contains("HTTPS certificate")
+            && out.contains("CA file"),
+        "{out}"
+    );
     let (ok, out, err) = cli(&node, &["node", "drain"], "");
     assert!(ok, "callfleet node drain over HTTPS: {out}{err}");
     assert!(
@@ -202,6 +210,13 @@ fn a_node_with_a_broken_certificate_does_not_start() {
     assert!(
         err.contains("http.tls_key"),
         "the error names the key: {err}"
+    );
+    let (ok, out, _) = cli(&node, &["doctor"], "");
+    assert!(
+        !ok && out
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("http.tls_key")),
+        "doctor names the bad key: {out}"
     );
     let missing = text.replace(&key_line, "tls_key = \"/nonexistent/key.pem\"");
     std::fs::write(&node.config, missing).expect("write config");

@@ -1,5 +1,6 @@
 //! `callfleet doctor`: checks what a node needs before it starts (or while it runs) and says
-//! what is wrong in plain words: config, database and schema, SIP/HTTP ports, music on hold.
+//! what is wrong in plain words: config, database and schema, SIP/HTTP ports, TLS certificates
+//! and keys, music on hold.
 
 use std::path::Path;
 use std::time::Duration;
@@ -69,6 +70,15 @@ pub async fn doctor(path: &Path) -> anyhow::Result<()> {
             std::net::TcpListener::bind(cfg.http.listen).is_ok(),
             format!("HTTP {} free", cfg.http.listen),
         );
+        if let Some(tls) = cfg.sip_tls_listen() {
+            report(
+                std::net::TcpListener::bind(tls).is_ok(),
+                format!("SIP TLS {tls} free"),
+            );
+        }
+    }
+    for (ok, what) in crate::tls::checks(&cfg) {
+        report(ok, what);
     }
     let pattern = cfg.media.moh_dir.join("*.wav");
     let wavs = glob::glob(&pattern.to_string_lossy())
