@@ -142,7 +142,12 @@ async fn adopt(
     local: SocketAddr,
     token: CancellationToken,
 ) -> rsipstack::Result<PlatformTlsConnection> {
-    let ticket = format!("accepted-{}", TICKETS.fetch_add(1, Ordering::Relaxed));
+    // Unique and unguessable: nothing else can name this session to the connector.
+    let ticket = format!(
+        "accepted-{}-{:032x}",
+        TICKETS.fetch_add(1, Ordering::Relaxed),
+        rand::random::<u128>()
+    );
     let stream = Accepted {
         writer: tokio::sync::Mutex::new(writer),
         local,
