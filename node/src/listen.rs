@@ -193,6 +193,7 @@ pub async fn listen_here(
         via,
         codec: call.codec,
         caller: call.caller.clone(),
+        tls: crate::sip::tls::ring_over_tls(node, &binding.transport),
     };
     let ringing = agent_leg::dial_with(
         &dialogs,

@@ -3,8 +3,8 @@
 //! cookie and HSTS; plain HTTP refused; an `http://` origin is another site; a silent
 //! connection holds nobody up; the CLI reaches its node over HTTPS), listen-in forwarded from
 //! node to node over HTTPS (and refused when the holder's certificate is not trusted), and a
-//! baresip phone registering and calling over SIP/TLS while an attacker sends plain text,
-//! garbage and silent connections to the TLS port. Addresses: 127.0.71.x.
+//! baresip phone registering, calling and being rung (as an agent) over SIP/TLS while an
+//! attacker sends plain text, garbage and silent connections to the TLS port. Addresses: 127.0.71.x.
 
 mod support;
 
@@ -297,6 +297,29 @@ fn a_phone_registers_and_calls_over_sip_tls_and_attacks_on_the_tls_port_disturb_
         phone.log()
     );
     wait_until(Duration::from_secs(10), || live_calls(&node).is_empty());
+
+    // A queue call rings the agent on that phone over its TLS connection, and it answers.
+    db.add_queue(&queue("sales", "ringall"));
+    db.add_member(&member("sales", "1001", 0, 0));
+    std::thread::sleep(Duration::from_millis(2500)); // the node reloads the configuration
+    let since = callfleet::now_ms();
+    let mut uac = Uac::new("127.0.71.11", node.sip);
+    let ok = uac
+        .answered("sales", "tls-queue-1", Duration::from_secs(5))
+        .expect("the node answers the queue call");
+    let answered = wait_until(Duration::from_secs(15), || {
+        db.events(since)
+            .iter()
+            .any(|e| e.call_id == "tls-queue-1" && e.event == "answer")
+    });
+    assert!(
+        answered.is_some() && phone.calls_with("caller") == 1,
+        "the agent's TLS phone was rung and answered:\n{}",
+        phone.log()
+    );
+    uac.in_dialog("BYE", "tls-queue-1", &ok, None);
+    let idle = wait_until(Duration::from_secs(10), || live_calls(&node).is_empty());
+    assert!(idle.is_some(), "the queue call ended");
 
     // A call that stays up (music on hold) while the TLS port is attacked.
     phone.dial("sip:500@127.0.71.3:5061;transport=tls");

@@ -11,7 +11,8 @@
 //! session's write half: rsipstack creates those only through a process-wide connector
 //! ([`rsipstack::platform::tls`]), so [`Adopt`] is that connector, and gives out only sessions
 //! this module accepted, each under a one-time ticket. It dials nothing: the node never opens
-//! SIP-over-TLS connections itself.
+//! SIP-over-TLS connections itself. The connection is also listed in rsipstack's transport
+//! layer while it lasts, so a phone that registered on it is rung on it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -115,11 +116,26 @@ async fn run(
             return;
         }
     };
+    // Requests to this peer over TLS (ringing a phone that registered on this connection) go
+    // on it: rsipstack finds it by the peer's address.
+    conn.stack.transport_layer.add_connection(sip.clone());
     conn.read(reader, &sip, peer).await;
+    conn.stack.transport_layer.remove_connection(&sip);
     // rsipstack stops using the connection for in-dialog requests once its token is cancelled.
     token.cancel();
     if let Err(e) = sip.close().await {
         debug!(%peer, error = %e, "closing a TLS connection");
+    }
+}
+
+/// Our TLS address, when a phone whose binding says `transport` is to be rung over TLS: it
+/// registered over TLS (with this node, whose connection from it carries the INVITE) and this
+/// node serves SIP over TLS.
+pub fn ring_over_tls(node: &Node, transport: &str) -> Option<SocketAddr> {
+    if transport.eq_ignore_ascii_case("tls") {
+        node.cfg.sip_tls_advertise()
+    } else {
+        None
     }
 }
 
