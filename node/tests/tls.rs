@@ -4,7 +4,8 @@
 //! connection holds nobody up; the CLI reaches its node over HTTPS), listen-in forwarded from
 //! node to node over HTTPS (and refused when the holder's certificate is not trusted), and a
 //! baresip phone registering, calling and being rung (as an agent) over SIP/TLS while an
-//! attacker sends plain text, garbage and silent connections to the TLS port. Addresses: 127.0.71.x.
+//! attacker sends plain text, garbage and silent connections to the TLS port, and a malformed
+//! request (400) and an INVITE from outside the allowlist (403) over TLS. Addresses: 127.0.71.x.
 
 mod support;
 
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use support::phone::{device_add, Phone};
 use support::queue::{member, queue, Db};
-use support::tls::{add_keys, curl, enable_https, enable_sips, TestCa};
+use support::tls::{add_keys, curl, enable_https, enable_sips, sips_exchange, TestCa};
 use support::uac::Uac;
 use support::{
     cli, http_get, serial, user_add, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg,
@@ -259,6 +260,13 @@ fn a_phone_registers_and_calls_over_sip_tls_and_attacks_on_the_tls_port_disturb_
     );
     enable_sips(&node, &ca);
     add_keys(&node, "sip", "tcp_message_timeout = \"2s\"");
+    // The carriers' allowlist: the test's caller and the host's own address, not .50.
+    let text = std::fs::read_to_string(&node.config).expect("config");
+    let text = text.replace(
+        "allow = [\"127.0.0.0/8\"]",
+        "allow = [\"127.0.71.11/32\", \"127.0.0.1/32\"]",
+    );
+    std::fs::write(&node.config, text).expect("write config");
     node.spawn();
     let tls: SocketAddr = "127.0.71.3:5061".parse().expect("addr");
     device_add(&node, "2001", "pw-2001-long-enough", false);
@@ -360,6 +368,28 @@ fn a_phone_registers_and_calls_over_sip_tls_and_attacks_on_the_tls_port_disturb_
         node.metric("callfleet_sip_malformed_total") >= malformed_before + 3.0
     });
     assert!(counted.is_some(), "the refused connections are counted");
+
+    // Over TLS every check of plain SIP applies: a malformed request gets 400, an INVITE
+    // from an address outside the carriers' allowlist 403, on their TLS connections.
+    let bad = sips_exchange(
+        &ca.pem,
+        "127.0.71.50",
+        tls,
+        b"OPTIONS sip:500@127.0.71.3 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.71.50:5061;branch=z9hG4bKb\r\n\
+          From: <sip:a@b>;tag=1\r\nTo: <sip:500@127.0.71.3>\r\nCall-ID: bad-over-tls\r\n\
+          CSeq: 1 OPTIONS\r\nX-Bare: a\nb\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(bad.starts_with("SIP/2.0 400 "), "{bad}");
+    let invite = sips_exchange(
+        &ca.pem,
+        "127.0.71.50",
+        tls,
+        b"INVITE sip:500@127.0.71.3 SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.71.50:5061;branch=z9hG4bKi\r\n\
+          Max-Forwards: 70\r\nFrom: <sip:carrier@127.0.71.50>;tag=9\r\nTo: <sip:500@127.0.71.3>\r\n\
+          Call-ID: forbidden-over-tls\r\nCSeq: 1 INVITE\r\nContact: <sip:carrier@127.0.71.50;transport=tls>\r\n\
+          Content-Length: 0\r\n\r\n",
+    );
+    assert!(invite.contains("SIP/2.0 403 "), "{invite}");
 
     // The call is untouched, and the node still takes the phone's requests over TLS.
     assert_eq!(live_calls(&node).len(), 1, "the call is still up");

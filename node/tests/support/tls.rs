@@ -162,3 +162,52 @@ pub fn curl(ca: Option<&Path>, args: &[&str]) -> Result<Reply, (i32, String)> {
         body: body.to_string(),
     })
 }
+
+/// Sends `message` over a SIP/TLS connection from `from_ip` to `to` (the server checked
+/// against `ca`) and returns what comes back within 3 s, until a final response or the end.
+pub fn sips_exchange(ca: &Path, from_ip: &str, to: std::net::SocketAddr, message: &[u8]) -> String {
+    use rustls_pki_types::pem::PemObject as _;
+    use std::io::{Read as _, Write as _};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(ca).expect("read the CA") {
+        roots.add(cert.expect("CA PEM")).expect("add the CA");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls_pki_types::ServerName::IpAddress(to.ip().into());
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let from: std::net::SocketAddr = format!("{from_ip}:0").parse().expect("from addr");
+    sock.bind(&from.into()).expect("bind the source address");
+    sock.connect_timeout(&to.into(), std::time::Duration::from_secs(2))
+        .expect("connect");
+    let tcp: std::net::TcpStream = sock.into();
+    tcp.set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    tls.write_all(message).expect("send over TLS");
+    let mut got = Vec::new();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let mut buf = [0u8; 4096];
+    while std::time::Instant::now() < until {
+        match tls.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(_) => {}
+        }
+        let text = String::from_utf8_lossy(&got);
+        let finals = text
+            .match_indices("SIP/2.0 ")
+            .filter_map(|(i, _)| text.get(i + 8..i + 9))
+            .any(|c| c != "1");
+        if finals {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
