@@ -1,7 +1,7 @@
 //! SIP over TLS on `sip.tls_listen` (RFC 3261 §26.2, RFC 5630's `transport=tls`). Each
 //! connection is accepted here (counted against `sip.tcp_max_per_source` like TCP), its TLS
 //! handshake done with rustls within `sip.tcp_message_timeout`, and its decrypted bytes read
-//! by the same framing and checks as TCP ([`stream::Connection::read`], then
+//! by the same framing and checks as TCP (`stream::Connection::read`, then
 //! [`super::inbound::inspect`]): nothing a phone or carrier sends over TLS skips a check that
 //! plain SIP passes.
 //!
@@ -9,7 +9,7 @@
 //! stream itself (with none of our limits), so the connection is handed to it as a
 //! [`PlatformTlsConnection`] (transport `TLS`, reliable, stream) whose writes go to this
 //! session's write half: rsipstack creates those only through a process-wide connector
-//! ([`rsipstack::platform::tls`]), so [`Adopt`] is that connector, and gives out only sessions
+//! ([`rsipstack::platform::tls`]), so `Adopt` is that connector, and gives out only sessions
 //! this module accepted, each under a one-time ticket. It dials nothing: the node never opens
 //! SIP-over-TLS connections itself. The connection is also listed in rsipstack's transport
 //! layer while it lasts, so a phone that registered on it is rung on it.
