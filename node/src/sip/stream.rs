@@ -7,7 +7,8 @@
 //! `sip.tcp_idle_timeout` is closed), and gives each message to the same
 //! [`inbound::inspect`] as UDP datagrams. A message handed on travels with rsipstack's own
 //! [`TcpConnection`] for this stream, whose write half rsipstack answers on; we keep its read
-//! half.
+//! half. SIP over TLS (`super::tls`) reads its decrypted sessions with the same
+//! `Connection::read`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -117,8 +117,9 @@ async fn accept_loop(
             let session = tokio::time::timeout(HANDSHAKE_LIMIT, handshake(stream, peer, acceptor));
             if let Ok(Some(session)) = session.await {
                 drop(permit);
-                // Fails only when the server stopped.
-                let _stopping = sessions.send((session, peer)).await;
+                if sessions.send((session, peer)).await.is_err() {
+                    debug!(%peer, "HTTPS server stopped; connection closed");
+                }
             }
         });
     }
