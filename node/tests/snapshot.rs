@@ -263,8 +263,9 @@ fn standalone_config(dir: &Path) -> PathBuf {
     let config = dir.join("source.toml");
     let text = format!(
         "[node]\nname = \"main-a\"\n[sip]\nlisten = \"127.0.30.41:5060\"\n[http]\n\
-         listen = \"127.0.30.41:8080\"\n[database]\nurl = \"sqlite://{}/db/cluster.db\"\n\
+         listen = \"127.0.30.41:8080\"\nsecret = \"{}\"\n[database]\nurl = \"sqlite://{}/db/cluster.db\"\n\
          [media]\nmoh_dir = \"{}\"\nprompts_dir = \"{}\"\n",
+        support::SECRET,
         dir.display(),
         dir.join("moh").display(),
         dir.join("no-prompts").display()

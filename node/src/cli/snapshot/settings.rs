@@ -12,8 +12,10 @@ use crate::config::Config;
 
 /// Keys that belong to one node, never to a snapshot: `(section, key)`. A node's certificates
 /// name its own addresses (and their files are not in the snapshot), so a restored node starts
-/// without TLS until it is given its own; `http.ca_file` is the cluster's and stays.
-const IDENTITY_KEYS: [(&str, &str); 11] = [
+/// without TLS until it is given its own; `http.ca_file` is the cluster's and stays. The
+/// operator token file is named after the node (a restored node takes the default for its
+/// own name).
+const IDENTITY_KEYS: [(&str, &str); 12] = [
     ("node", "name"),
     ("node", "role"),
     ("sip", "listen"),
@@ -25,6 +27,7 @@ const IDENTITY_KEYS: [(&str, &str); 11] = [
     ("http", "advertise"),
     ("http", "tls_cert"),
     ("http", "tls_key"),
+    ("http", "operator_token_file"),
 ];
 
 /// Host paths, set by a restore to where it installs things.

@@ -23,6 +23,7 @@ secret = "a-cluster-secret-of-at-least-32-chars!"
 tls_cert = "/etc/callfleet/tls/main-a.pem"
 tls_key = "/etc/callfleet/tls/main-a.key"
 ca_file = "/etc/callfleet/tls/ca.pem"
+operator_token_file = "/var/lib/callfleet/main-a.operator-token"
 [database]
 url = "postgres://cf:pw@10.0.0.5/cf"
 [carriers]
