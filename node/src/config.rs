@@ -13,6 +13,7 @@ use crate::registrar::digest::Algorithm;
 
 mod alerts;
 mod env;
+mod records;
 mod tls;
 mod validate;
 
@@ -20,6 +21,7 @@ use env::apply_env;
 pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+pub use records::RecordsSection;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +71,8 @@ pub struct Config {
     pub alerts: AlertsSection,
     #[serde(default)]
     pub scale: ScaleSection,
+    #[serde(default)]
+    pub records: RecordsSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -745,6 +749,7 @@ impl Config {
         self.validate_registrar()?;
         self.validate_tls()?;
         self.alerts.validate()?;
+        self.records.validate()?;
         self.validate_scale()
     }
 

@@ -123,8 +123,13 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         .context("connect to the database")?;
     store.migrate().await.context("migrate the database")?;
     let stopping = CancellationToken::new();
+    let generation = now_ms();
+    let metrics = Metrics::new();
+    let alerts = crate::alerts::Inputs::default();
+    // The spool first: what an earlier run left in it is replayed before this run clears its
+    // leftovers (live-call rows, queue entries, agents).
     let (recorder, writer) =
-        records::start(store.clone(), cfg.node.name.clone(), stopping.child_token());
+        start_records(&cfg, &store, generation, &metrics, &alerts, &stopping).await?;
     let balancer = Balancer::new(
         cfg.node.name.clone(),
         cfg.node.role,
@@ -142,7 +147,6 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     if let Err(e) = store.clear_live_calls(&cfg.node.name).await {
         warn!(error = %e, "cannot clear live calls left by an earlier run");
     }
-    let generation = now_ms();
     let locks = if cfg.lock.urls.is_empty() {
         callfleet_lockd::LockClient::in_process()
     } else {
@@ -155,7 +159,6 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     if let Err(e) = store.release_node_agents(&cfg.node.name, now_ms()).await {
         warn!(error = %e, "cannot release agents left by an earlier run");
     }
-    let metrics = Metrics::new();
     let registrar = Registrar::new(
         Arc::new(store.clone()),
         registrar::Settings::from_config(&cfg, generation),
@@ -193,7 +196,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             stopping,
             hangup: CancellationToken::new(),
             drain_requested: tokio::sync::Notify::new(),
-            alerts: crate::alerts::Inputs::default(),
+            alerts,
             drain_started_ms: AtomicI64::new(0),
             beat_ok_ms: AtomicI64::new(0),
             beat_now: tokio::sync::Notify::new(),
@@ -201,6 +204,38 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         }),
     };
     Ok((node, writer))
+}
+
+/// Opens the record spool (the node does not start without it), replays what it holds, and
+/// starts the record writer.
+async fn start_records(
+    cfg: &Config,
+    store: &Store,
+    generation: i64,
+    metrics: &Metrics,
+    alerts: &crate::alerts::Inputs,
+    stopping: &CancellationToken,
+) -> anyhow::Result<(Recorder, tokio::task::JoinHandle<()>)> {
+    let (spool, opened) = records::Spool::open(
+        &cfg.records.spool_dir,
+        &cfg.node.name,
+        cfg.records.spool_capacity(),
+    )
+    .context("open the record spool (records.spool_dir)")?;
+    if opened.torn > 0 || opened.damaged > 0 {
+        warn!(torn_bytes = opened.torn, damaged_lines = opened.damaged, file = %spool.path().display(), "record spool: a half-written end was cut off and damaged lines are skipped");
+    }
+    let setup = records::Setup {
+        store: store.clone(),
+        node: cfg.node.name.clone(),
+        generation,
+        spool,
+        reports: records::Reports {
+            metrics: metrics.clone(),
+            gauge: alerts.spool.clone(),
+        },
+    };
+    Ok(records::start(setup, stopping.child_token()).await)
 }
 
 /// Runs a node until Ctrl-C (calls are hung up at once) or until a drain (SIGTERM,

@@ -78,7 +78,7 @@ mod queues;
 mod testdb;
 mod users;
 
-pub use agents::{utc_day, Agent, AgentState};
+pub use agents::{utc_day, Agent, AgentState, Transition};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;

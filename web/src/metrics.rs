@@ -55,6 +55,9 @@ use guard::GuardMetrics;
 pub mod alerts;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
+pub mod records;
+
+use records::RecordMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -260,6 +263,7 @@ struct Inner {
     queues_exported: Mutex<BTreeSet<String>>,
     guard: GuardMetrics,
     alerts: AlertMetrics,
+    records: RecordMetrics,
 }
 
 impl Default for Metrics {
@@ -293,6 +297,7 @@ impl Metrics {
             queues_exported: Mutex::new(BTreeSet::new()),
             guard: GuardMetrics::new(),
             alerts: AlertMetrics::default(),
+            records: RecordMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -467,6 +472,11 @@ impl Metrics {
         self.inner.alerts.notification(channel, outcome);
     }
 
+    /// The call records' metrics (the record writer and its spool).
+    pub fn records(&self) -> &RecordMetrics {
+        &self.inner.records
+    }
+
     /// Bans started since this node did (a source or a subject shut out for wrong
     /// credentials, counted by [`GuardMetrics::auth_ban`]); the alert rule on bans reads it.
     pub fn bans(&self) -> u64 {
@@ -576,6 +586,7 @@ impl Inner {
         );
         self.guard.register(r);
         self.alerts.register(r);
+        self.records.register(r);
         self
     }
 }

@@ -6,7 +6,7 @@ use super::ConfigError;
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 14] = [
+const SECTIONS: [&str; 15] = [
     "node",
     "sip",
     "http",
@@ -21,6 +21,7 @@ const SECTIONS: [&str; 14] = [
     "hotdesk",
     "alerts",
     "scale",
+    "records",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of

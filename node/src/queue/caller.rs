@@ -14,10 +14,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::agent_leg::{self, Dial, RingOutcome, Ringing};
-use super::{agent_key, Offer};
+use super::{agent_key, fence, Offer};
 use crate::media::session::{bridge, MediaEvent, Mode, Session, Target};
 use crate::node::Node;
 use crate::now_ms;
+use crate::records::Record;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -95,9 +96,7 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     ctx.media.set_mode(Mode::Moh);
     let ended = wait_loop(ctx, queue, id, &mut offers).await;
     node.queue.forget(id);
-    if let Err(e) = node.store.remove_entry(id).await {
-        debug!(error = %e, "cannot remove the queue entry");
-    }
+    node.recorder.send(Record::EntryGone { id });
     ended
 }
 
@@ -152,7 +151,7 @@ async fn wait_loop(
             _ = &mut max_wait => {
                 event(node, &queue.name, ctx.call_id, None, "timeout", None);
                 node.queue.forget(id);
-                let _ = node.store.remove_entry(id).await;
+                node.recorder.send(Record::EntryGone { id });
                 return timeout(ctx, queue).await;
             }
         }
@@ -228,8 +227,12 @@ pub async fn ring(
                     debug!(error = %e, "cannot mark the queue entry bridged");
                 }
             }
+            // Not through the record writer: a late unclaim could undo another node's claim.
+            // Left claimed, the entry is removed with the call.
             _ => {
-                let _ = node.store.unclaim_entry(entry).await;
+                if let Err(e) = node.store.unclaim_entry(entry).await {
+                    warn!(error = %e, "cannot hand the queue entry back to the queue");
+                }
             }
         }
     }
@@ -253,17 +256,15 @@ async fn take(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ta
         }
     };
     let me = node.cfg.node.name.as_str();
-    let moved = node
-        .store
-        .transition_agent(
-            ext,
-            &[AgentState::Available],
-            AgentState::Ringing,
-            now_ms(),
-            Some((ctx.call_id, me)),
-        )
-        .await
-        .unwrap_or(false);
+    let moved = fence::move_agent(
+        node,
+        ext,
+        &lease,
+        &[AgentState::Available],
+        AgentState::Ringing,
+        Some((ctx.call_id, me)),
+    )
+    .await;
     if !moved {
         release(node, ext, &lease, None).await;
         return None;
@@ -319,10 +320,7 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
 /// Puts an agent back: SQL state (from `from` to available) and the lease.
 async fn release(node: &Node, ext: &str, lease: &Lease, from: Option<AgentState>) {
     if let Some(from) = from {
-        let _ = node
-            .store
-            .transition_agent(ext, &[from], AgentState::Available, now_ms(), None)
-            .await;
+        fence::move_agent(node, ext, lease, &[from], AgentState::Available, None).await;
     }
     if let Err(e) = node.locks.release(lease).await {
         debug!(agent = ext, error = %e, "cannot release the agent's lease (it expires by itself)");
@@ -444,16 +442,15 @@ pub async fn talk(
 ) -> Ended {
     let node = ctx.node;
     let me = node.cfg.node.name.as_str();
-    let _ = node
-        .store
-        .transition_agent(
-            &ext,
-            &[AgentState::Ringing],
-            AgentState::InCall,
-            now_ms(),
-            Some((ctx.call_id, me)),
-        )
-        .await;
+    fence::move_agent(
+        node,
+        &ext,
+        &lease,
+        &[AgentState::Ringing],
+        AgentState::InCall,
+        Some((ctx.call_id, me)),
+    )
+    .await;
     if let Some(q) = queue {
         event(node, q, ctx.call_id, Some(&ext), "answer", None);
     }
@@ -483,22 +480,19 @@ pub async fn talk(
     drop(listenable);
     leg.stop();
     let now = now_ms();
-    let _ = node
-        .store
-        .finish_agent_call(&ext, now, &callfleet_store::utc_day(now))
-        .await;
-    // The wrap-up stays tied to this node and call, so that should this node die before the
-    // wrap-up ends, another node frees the agent once the lease runs out.
-    let _ = node
-        .store
-        .transition_agent(
+    if fence::finish_call(node, &ext, &lease, now).await {
+        // The wrap-up stays tied to this node and call, so that should this node die before
+        // the wrap-up ends, another node frees the agent once the lease runs out.
+        fence::move_agent(
+            node,
             &ext,
+            &lease,
             &[AgentState::WrapUp],
             AgentState::WrapUp,
-            now,
             Some((ctx.call_id, me)),
         )
         .await;
+    }
     if let Some(q) = queue {
         event(
             node,
@@ -512,7 +506,7 @@ pub async fn talk(
     let (node2, ext2) = (node.clone(), ext.clone());
     tokio::spawn(async move {
         tokio::time::sleep(ms(wrapup_ms)).await;
-        end_wrap_up(&node2, &ext2).await;
+        end_wrap_up(&node2, &ext2, fence::token(&lease)).await;
         release(&node2, &ext2, &lease, None).await;
     });
     ended
@@ -522,18 +516,20 @@ pub async fn talk(
 const WRAP_UP_TRIES: u32 = 20;
 const WRAP_UP_RETRY: Duration = Duration::from_secs(3);
 
-/// `wrap_up` → available (or paused), retried while the database fails, so that a short outage
-/// does not leave the agent in wrap-up.
-async fn end_wrap_up(node: &Node, ext: &str) {
+/// `wrap_up` → available (or paused) under the call's lease token, retried while the database
+/// fails, so that a short outage does not leave the agent in wrap-up. A refusal (the agent
+/// moved on, or a newer lease holder took it) is final.
+async fn end_wrap_up(node: &Node, ext: &str, token: i64) {
     for _ in 0..WRAP_UP_TRIES {
         let moved = node
             .store
-            .transition_agent(
+            .transition_agent_fenced(
                 ext,
                 &[AgentState::WrapUp],
                 AgentState::Available,
                 now_ms(),
                 None,
+                token,
             )
             .await;
         match moved {
@@ -571,8 +567,10 @@ pub fn event(
         agent: agent.map(str::to_string),
         event: what.to_string(),
         detail: detail.map(str::to_string),
+        // Given by the recorder.
+        uid: None,
     };
-    node.recorder.send(crate::records::Record::QueueEvent(ev));
+    node.recorder.send(Record::QueueEvent(ev));
 }
 
 fn ms(v: i64) -> Duration {

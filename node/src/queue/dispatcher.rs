@@ -176,10 +176,19 @@ async fn recover_stranded(node: &Node) -> Result<(), callfleet_store::StoreError
         } else {
             &[AgentState::WrapUp]
         };
+        // Under the new lease's token: the dead node, should it come back, is fenced off.
         let freed = node
             .store
-            .transition_agent(&a.extension, from, AgentState::Available, now_ms(), None)
-            .await?;
+            .transition_agent_fenced(
+                &a.extension,
+                from,
+                AgentState::Available,
+                now_ms(),
+                None,
+                super::fence::token(&lease),
+            )
+            .await?
+            == callfleet_store::Transition::Moved;
         if freed && orphaned {
             tracing::info!(agent = %a.extension, dead_node = owner, "agent freed from a node that died");
         } else if freed {
@@ -312,7 +321,10 @@ async fn round(node: &Node) -> Result<(), callfleet_store::StoreError> {
     ) {
         if a.node == me && node.queue.deliver(&a) {
             if let Some(last) = a.agents.last() {
-                let _ = node.store.set_rr_last(&a.queue, last).await;
+                // A hint for the next round-robin turn, not a record: never replayed late.
+                if let Err(e) = node.store.set_rr_last(&a.queue, last).await {
+                    debug!(queue = %a.queue, error = %e, "round-robin position not saved");
+                }
             }
         }
     }

@@ -9,6 +9,7 @@
 pub mod agent_leg;
 pub mod caller;
 pub mod dispatcher;
+pub mod fence;
 pub mod voicemail;
 
 use std::collections::HashMap;

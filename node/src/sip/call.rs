@@ -394,5 +394,6 @@ pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
         redirected_from: entry.redirected_from,
         agent: entry.agent,
         queue: entry.queue,
+        uid: Some(node.recorder.cdr_key(entry.uid)),
     }));
 }

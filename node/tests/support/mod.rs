@@ -180,8 +180,9 @@ impl NodeProc {
             "[node]\nname = \"{}\"\nrole = \"{}\"\ncapacity = {}\n[sip]\nlisten = \"{sip}\"\n[http]\nlisten = \"{http}\"\n\
              operator_token_file = \"{}\"\nsecret = \"{SECRET}\"\n\
              [database]\nurl = \"{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
-             [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[media]\nmoh_dir = \"{}\"\n{}\n",
-            spec.name, spec.role, spec.capacity, token.display(), spec.db, dir.join("moh").display(), spec.extra
+             [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[records]\nspool_dir = \"{}\"\n\
+             [media]\nmoh_dir = \"{}\"\n{}\n",
+            spec.name, spec.role, spec.capacity, token.display(), spec.db, dir.join("spool").display(), dir.join("moh").display(), spec.extra
         );
         std::fs::write(&config, text).expect("write node config");
         NodeProc {

@@ -232,6 +232,7 @@ mod tests {
             agent: agent.map(str::to_string),
             event: event.into(),
             detail: None,
+            uid: None,
         }
     }
 

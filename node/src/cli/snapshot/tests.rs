@@ -23,7 +23,7 @@ secret = "a-cluster-secret-of-at-least-32-chars!"
 tls_cert = "/etc/callfleet/tls/main-a.pem"
 tls_key = "/etc/callfleet/tls/main-a.key"
 ca_file = "/etc/callfleet/tls/ca.pem"
-operator_token_file = "/var/lib/callfleet/main-a.operator-token"
+operator_token_file = "/srv/state/main-a.operator-token"
 [database]
 url = "postgres://cf:pw@10.0.0.5/cf"
 [carriers]
@@ -53,6 +53,7 @@ fn cluster_settings_keep_everything_but_the_node_identity_and_host_paths() {
         "10.0.0.11",
         "203.0.113.11",
         "/srv/moh",
+        "/srv/state",
         "role",
         "advertise",
         "tls_cert",
@@ -118,6 +119,11 @@ fn a_node_config_is_the_settings_plus_a_new_identity_and_the_installed_paths() {
     assert_eq!(restored.media.moh_dir, layout.moh_dir());
     assert_eq!(restored.media.prompts_dir, layout.prompts_dir());
     assert_eq!(restored.media.voicemail_dir, layout.voicemail_dir());
+    assert_eq!(
+        restored.operator_token_file(),
+        layout.state_dir().join("extra-e.operator-token"),
+        "the new node's own token file"
+    );
     // What is written reads back the same.
     let again = Config::parse(&text).expect("written config parses");
     assert_eq!(again.node.name, "extra-e");
