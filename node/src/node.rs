@@ -244,7 +244,8 @@ async fn start_records(
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (node, writer) = build(cfg).await?;
     let cfg = &node.cfg;
-    info!(name = %cfg.node.name, role = %cfg.node.role.as_str(), sip = %cfg.sip.listen, http = %cfg.http.listen, "starting node");
+    info!(name = %cfg.node.name, role = %cfg.node.role.as_str(), sip = %cfg.sip.listen, sip_tls = ?cfg.sip_tls_listen(), http = %cfg.http.listen, scheme = cfg.http_scheme(), "starting node");
+    let https = https_config(cfg)?;
     let http = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
@@ -257,7 +258,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         cfg.http.secret.clone(),
         node.store.clone(),
     )
-    .with_trust_loopback(cfg.http.trust_loopback);
+    .with_trust_loopback(cfg.http.trust_loopback)
+    .with_tls(https.is_some());
     // Kept until the node stops, when the file is removed.
     let _operator = match crate::operator::TokenFile::create(&cfg.operator_token_file()) {
         Ok((token, file)) => {
@@ -291,11 +293,25 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     ));
     let app = callfleet_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = node.stopping.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(http_stop.cancelled_owned())
-            .await
-    });
+    let http_task = match https {
+        Some(config) => {
+            let listener =
+                crate::tls::http::HttpsListener::start(http, config, node.stopping.child_token())
+                    .context("start HTTPS")?;
+            // `tap_io` gives the handlers the peer address as `ConnectInfo<SocketAddr>`.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(http_stop.cancelled_owned())
+                    .await
+            })
+        }
+        None => tokio::spawn(async move {
+            axum::serve(http, app)
+                .with_graceful_shutdown(http_stop.cancelled_owned())
+                .await
+        }),
+    };
     tokio::spawn(crate::probe::run(node.clone()));
     tokio::spawn(crate::scale::run(node.clone()));
     tokio::spawn(crate::realtime::run(node.clone()));
@@ -324,6 +340,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     info!("stopped");
     Ok(())
+}
+
+/// The HTTPS server config when `http.tls_cert` is set (read now: a bad file stops the start).
+fn https_config(cfg: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (cfg.http.tls_cert.as_deref(), cfg.http.tls_key.as_deref())
+    else {
+        return Ok(None);
+    };
+    let pair = crate::tls::KeyPair {
+        cert_key: "http.tls_cert",
+        cert,
+        key_key: "http.tls_key",
+        key,
+    };
+    let config = crate::tls::server_config(&pair, &[b"http/1.1"]).context("set up HTTPS")?;
+    // Fail now, not at the first listen-in, when `http.ca_file` cannot be used.
+    crate::tls::client(cfg, Duration::from_secs(1)).context("set up the HTTPS client")?;
+    Ok(Some(config))
 }
 
 async fn wait_idle(node: &Node, limit: Duration) {

@@ -216,7 +216,7 @@ UPDATE agents SET paused = $2, \
 WHERE extension = $1";
 
 /// The start of a guarded transition; `state IN (...)` placeholders from
-/// `$7` on are appended by [`transition_sql`].
+/// `$7` on are appended by `transition_sql`.
 /// What a guarded agent state change came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transition {

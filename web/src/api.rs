@@ -144,6 +144,9 @@ pub struct AppState {
     pub password_checks: Arc<crate::login::PasswordChecks>,
     /// The XML-RPC methods `/RPC2` dispatches to ([`crate::rpc::handlers`]).
     pub rpc: dxr_server::HandlerMap,
+    /// Whether the node serves HTTPS itself: every response carries HSTS, every cookie
+    /// `Secure`, and only an `https://` origin is the node's own ([`crate::tls`]).
+    pub tls: bool,
 }
 
 impl AppState {
@@ -171,7 +174,15 @@ impl AppState {
             password_checks: Arc::new(crate::login::PasswordChecks::default()),
             rpc: crate::rpc::handlers(&store),
             store,
+            tls: false,
         }
+    }
+
+    /// Marks the node as serving HTTPS itself (`http.tls_cert`): HSTS, `Secure` cookies, and
+    /// `https://` as the only origin of its own pages.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Sets whether loopback peers count as the node's operator (default: yes).
@@ -205,6 +216,7 @@ impl fmt::Debug for AppState {
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so admin routes can see
 /// the peer address; without it every admin request needs the secret.
 pub fn router(state: AppState) -> Router {
+    let tls = state.tls;
     let guarded = |routes: Router<AppState>, access: Access| -> Router<AppState> {
         routes.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -231,7 +243,7 @@ pub fn router(state: AppState) -> Router {
         "/internal/v1/calls/{call_id}/listen",
         post(crate::listen::listen_internal),
     );
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::ready::routes())
         .merge(crate::login::public_routes())
@@ -250,7 +262,12 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::calls::page_routes(), Access::Page))
         .merge(guarded(crate::panel::read_routes(), Access::Read))
         .merge(crate::panel::public_routes())
-        .with_state(state)
+        .with_state(state);
+    if tls {
+        router.layer(axum::middleware::map_response(crate::tls::https_headers))
+    } else {
+        router
+    }
 }
 
 async fn healthz() -> &'static str {

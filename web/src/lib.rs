@@ -57,6 +57,7 @@ pub mod panel;
 pub mod ready;
 pub mod rpc;
 pub mod snapshot;
+pub mod tls;
 
 pub use api::{router, AppState, BoxFuture, NodeApi, SIGNATURE_HEADER};
 pub use error::{ApiError, BoxError};

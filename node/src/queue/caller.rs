@@ -305,6 +305,7 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
         via,
         codec: ctx.media.target().codec,
         caller: ctx.caller.clone(),
+        tls: crate::sip::tls::ring_over_tls(node, &binding.transport),
     };
     let dialogs = node.queue.dialogs.get()?;
     match agent_leg::dial(dialogs, node.cfg.sip_advertise(), &d, socket, local) {

@@ -102,8 +102,7 @@ async fn answer(
         }
     };
     let (state_tx, mut states) = dialogs.new_dialog_state_channel();
-    let contact =
-        Uri::try_from(format!("sip:callfleet@{}", node.cfg.sip_advertise()).as_str()).ok();
+    let contact = Uri::try_from(contact_for(node, &tx).as_str()).ok();
     let dialog = match dialogs.get_or_create_server_invite(&tx, state_tx, None, contact) {
         Ok(d) => d,
         Err(e) => {
@@ -130,6 +129,19 @@ async fn answer(
     let ended = converse(node, &dialog, &mut states, call).await;
     dialogs.remove_dialog(&id);
     ended
+}
+
+/// Our Contact for a dialog whose INVITE came in on `tx`'s connection: over TLS, the TLS
+/// address with `transport=tls`, so the peer's in-dialog requests come back over TLS.
+fn contact_for(node: &Node, tx: &Transaction) -> String {
+    let tls = tx
+        .connection
+        .as_ref()
+        .is_some_and(|c| c.transport() == rsipstack::sip::Transport::Tls);
+    match node.cfg.sip_tls_advertise() {
+        Some(addr) if tls => format!("sip:callfleet@{addr};transport=tls"),
+        _ => format!("sip:callfleet@{}", node.cfg.sip_advertise()),
+    }
 }
 
 async fn reply_or_log(tx: &mut Transaction, status: StatusCode) {

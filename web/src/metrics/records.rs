@@ -64,7 +64,7 @@ struct OutcomeLabels {
     outcome: RecordOutcome,
 }
 
-/// The handles, registered once by [`RecordMetrics::register`].
+/// The handles, registered once by `RecordMetrics::register`.
 #[derive(Debug, Default)]
 pub struct RecordMetrics {
     spool_bytes: Gauge,

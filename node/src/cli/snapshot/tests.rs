@@ -14,9 +14,15 @@ capacity = 300
 listen = "10.0.0.11:5060"
 advertise = "203.0.113.11:5060"
 realm = "acme"
+tls_cert = "/etc/callfleet/tls/main-a-sip.pem"
+tls_key = "/etc/callfleet/tls/main-a-sip.key"
+tls_listen = "10.0.0.11:5071"
 [http]
 listen = "10.0.0.11:8080"
 secret = "a-cluster-secret-of-at-least-32-chars!"
+tls_cert = "/etc/callfleet/tls/main-a.pem"
+tls_key = "/etc/callfleet/tls/main-a.key"
+ca_file = "/etc/callfleet/tls/ca.pem"
 operator_token_file = "/srv/state/main-a.operator-token"
 [database]
 url = "postgres://cf:pw@10.0.0.5/cf"
@@ -50,6 +56,9 @@ fn cluster_settings_keep_everything_but_the_node_identity_and_host_paths() {
         "/srv/state",
         "role",
         "advertise",
+        "tls_cert",
+        "tls_key",
+        "tls_listen",
     ] {
         assert!(!keys.contains(gone), "{gone} left in:\n{text}");
     }
@@ -64,6 +73,7 @@ fn cluster_settings_keep_everything_but_the_node_identity_and_host_paths() {
         "30000-30999",
         "interval = \"1s\"",
         "hysteresis = 0.05\n",
+        "/etc/callfleet/tls/ca.pem",
     ] {
         assert!(text.contains(kept), "{kept} missing from:\n{text}");
     }
