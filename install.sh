@@ -356,6 +356,7 @@ else
   set_toml "$tmp" media moh_dir "$(toml_string "$moh")"
   set_toml "$tmp" media prompts_dir "$(toml_string "$prompts")"
   set_toml "$tmp" media voicemail_dir "$(toml_string "$data/voicemail")"
+  set_toml "$tmp" records spool_dir "$(toml_string "$data/spool")"
   chown root:callfleet "$tmp"
   chmod 0640 "$tmp"
   mv "$tmp" "$conf"

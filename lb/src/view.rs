@@ -50,7 +50,8 @@ pub struct NodeStatus {
     pub refusing: bool,
     /// Wall-clock time of the writer when it wrote the row, ms since the UNIX epoch.
     pub updated_at_ms: i64,
-    /// Services it runs, comma-separated (`"sip,media,lb,web"`); passed through to the API.
+    /// Services it runs, comma-separated (`"sip,media,lb,web"`, with `https` and `sips` when it
+    /// serves HTTPS and SIP over TLS); passed through to the API.
     pub services: String,
     /// Its software version; passed through to the API.
     pub version: String,

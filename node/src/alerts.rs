@@ -42,8 +42,8 @@ const MAX_SOURCES: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Inputs {
     database_failing: AtomicBool,
-    /// The record spool's fill.
-    pub spool: SpoolGauge,
+    /// The record spool's fill (shared with the record writer).
+    pub spool: std::sync::Arc<SpoolGauge>,
     /// Last INVITE time (ms) per admitted source address, since the rules last took them.
     sources: Mutex<HashMap<IpAddr, i64>>,
 }

@@ -54,11 +54,9 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<Store> {
 /// with the cluster secret of the config.
 pub async fn drain(cfg: &Config) -> anyhow::Result<()> {
     const PATH: &str = "/api/v1/admin/drain";
-    let url = format!("http://{}{PATH}", cfg.http_advertise());
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(5))
-        .build()
-        .context("build HTTP client")?;
+    let url = crate::tls::node_url(cfg.http_tls(), cfg.http_advertise(), PATH);
+    let client =
+        crate::tls::client(cfg, std::time::Duration::from_secs(5)).context("build HTTP client")?;
     let signature = callfleet_sign::Signer::new(cfg.cluster_key()).sign_now("POST", PATH, b"");
     let resp = client
         .post(&url)

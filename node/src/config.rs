@@ -12,8 +12,16 @@ use serde::{Deserialize, Serialize};
 use crate::registrar::digest::Algorithm;
 
 mod alerts;
+mod env;
+mod records;
+mod tls;
+mod validate;
+
+use env::apply_env;
+pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+pub use records::RecordsSection;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -32,76 +40,6 @@ pub enum ConfigError {
     Invalid { key: &'static str, problem: String },
     #[error("environment variable {var}: {problem}")]
     Env { var: String, problem: &'static str },
-}
-
-/// Prefix of the environment variables that override config keys.
-pub const ENV_PREFIX: &str = "CALLFLEET_";
-
-/// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 14] = [
-    "node",
-    "sip",
-    "http",
-    "database",
-    "carriers",
-    "heartbeat",
-    "lb",
-    "media",
-    "call",
-    "registrar",
-    "lock",
-    "hotdesk",
-    "alerts",
-    "scale",
-];
-
-/// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of
-/// the variables applied, sorted. A value is read as a TOML value when it is one (`200`,
-/// `true`, `["a", "b"]`, `"quoted"`), else as a string (`postgres://…`, `10.0.0.5:5060`, `2s`).
-fn apply_env(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<Vec<String>, ConfigError> {
-    let mut applied = Vec::new();
-    for (var, value) in env {
-        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
-            continue;
-        };
-        let rest = rest.to_ascii_lowercase();
-        let Some((section, key)) = rest.split_once('_') else {
-            continue;
-        };
-        if !SECTIONS.contains(&section) {
-            continue;
-        }
-        if key.is_empty() {
-            return Err(ConfigError::Env {
-                var,
-                problem: "name a key after the section, e.g. CALLFLEET_NODE_NAME",
-            });
-        }
-        let entry = table
-            .entry(section.to_owned())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let Some(section_table) = entry.as_table_mut() else {
-            return Err(ConfigError::Env {
-                var,
-                problem: "the config file has this section as a plain value",
-            });
-        };
-        section_table.insert(key.to_owned(), env_value(&value));
-        applied.push(var);
-    }
-    applied.sort();
-    Ok(applied)
-}
-
-/// `value` as TOML when it parses as one, else as a string.
-fn env_value(value: &str) -> toml::Value {
-    toml::from_str::<toml::Table>(&format!("v = {value}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
 }
 
 /// The whole node configuration (see docs/config.md).
@@ -133,6 +71,8 @@ pub struct Config {
     pub alerts: AlertsSection,
     #[serde(default)]
     pub scale: ScaleSection,
+    #[serde(default)]
+    pub records: RecordsSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -229,6 +169,15 @@ pub struct SipSection {
     /// Most TCP connections open at once from one source address; more are refused.
     #[serde(default = "default_tcp_max_per_source")]
     pub tcp_max_per_source: u32,
+    /// SIP over TLS: the certificate chain (PEM) served on `tls_listen`; with `tls_key`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// TLS listen address; defaults to `listen`'s address on port 5061.
+    #[serde(default)]
+    pub tls_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -252,6 +201,17 @@ pub struct HttpSection {
     /// (`Authorization: Bearer <token>`). Default `/var/lib/callfleet/<node.name>.operator-token`.
     #[serde(default)]
     pub operator_token_file: Option<PathBuf>,
+    /// HTTPS: the certificate chain (PEM) served on `listen` instead of plain HTTP; with
+    /// `tls_key`.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// CA certificates (PEM) that other nodes' (and this node's own) HTTPS certificates are
+    /// checked against; without it, the Mozilla roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -787,111 +747,10 @@ impl Config {
             return bad("media.voicemail_max_mb", "must be at least 1");
         }
         self.validate_registrar()?;
+        self.validate_tls()?;
         self.alerts.validate()?;
+        self.records.validate()?;
         self.validate_scale()
-    }
-
-    fn validate_scale(&self) -> Result<(), ConfigError> {
-        let bad = |key, problem: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                problem: problem.to_string(),
-            })
-        };
-        let s = &self.scale;
-        if !(s.threshold > 0.0 && s.threshold <= 1.0) {
-            return bad("scale.threshold", "must be above 0.0 and at most 1.0");
-        }
-        if s.cooldown < Duration::from_secs(1) || s.cooldown > Duration::from_secs(3600) {
-            return bad(
-                "scale.cooldown",
-                "must be between 1s and 1h (the lease in lockd)",
-            );
-        }
-        if s.timeout < Duration::from_secs(1) {
-            return bad("scale.timeout", "must be at least 1s");
-        }
-        if s.command.as_deref().is_some_and(|c| c.trim().is_empty()) {
-            return bad("scale.command", "must not be empty (leave it out for none)");
-        }
-        if let Some(url) = &s.webhook {
-            let host = url.strip_prefix("http://").unwrap_or_default();
-            if host.is_empty() || host.starts_with('/') {
-                return bad(
-                    "scale.webhook",
-                    "must be an http:// URL (https is not supported: post to a local relay)",
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn validate_registrar(&self) -> Result<(), ConfigError> {
-        let bad = |key, problem: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                problem: problem.to_string(),
-            })
-        };
-        let realm = &self.sip.realm;
-        if realm.is_empty()
-            || !realm
-                .chars()
-                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
-        {
-            return bad(
-                "sip.realm",
-                "use printable ASCII without spaces, quotes or backslashes",
-            );
-        }
-        let r = &self.registrar;
-        if r.min_expires == 0 || r.min_expires > r.max_expires {
-            return bad(
-                "registrar.min_expires",
-                "must be at least 1 and at most registrar.max_expires",
-            );
-        }
-        if !(r.min_expires..=r.max_expires).contains(&r.default_expires) {
-            return bad(
-                "registrar.default_expires",
-                "must lie between min_expires and max_expires",
-            );
-        }
-        if r.nonce_ttl < Duration::from_secs(10) {
-            return bad("registrar.nonce_ttl", "must be at least 10s");
-        }
-        if r.algorithms.is_empty() {
-            return bad(
-                "registrar.algorithms",
-                "list at least one of \"SHA-256\", \"MD5\"",
-            );
-        }
-        let h = &self.hotdesk;
-        for (key, failures) in [
-            ("registrar.max_failures", r.max_failures),
-            ("hotdesk.max_failures", h.max_failures),
-        ] {
-            if failures == 0 {
-                return bad(key, "must be at least 1");
-            }
-        }
-        for (key, length) in [
-            ("registrar.failure_window", r.failure_window),
-            ("registrar.ban", r.ban),
-            ("hotdesk.failure_window", h.failure_window),
-            ("hotdesk.lockout", h.lockout),
-        ] {
-            if length.is_zero() {
-                return bad(key, "must be positive");
-            }
-        }
-        if r.max_ban < r.ban {
-            return bad("registrar.max_ban", "must be at least registrar.ban");
-        }
-        if h.max_lockout < h.lockout {
-            return bad("hotdesk.max_lockout", "must be at least hotdesk.lockout");
-        }
-        Ok(())
     }
 
     pub fn sip_advertise(&self) -> SocketAddr {

@@ -124,7 +124,7 @@ fn sample(node: &Node, sys: &mut System, seq: i64) -> Heartbeat {
         shed_level: i64::from(level),
         draining: node.draining.load(Ordering::Relaxed),
         refusing: refusing || calls >= cfg.node.capacity,
-        services: "sip,media,lb,web".to_string(),
+        services: crate::tls::services(cfg),
         version: env!("CARGO_PKG_VERSION").to_string(),
         updated_at_ms: now_ms(),
     }

@@ -41,6 +41,7 @@ pub mod media;
 pub mod node;
 pub mod operator;
 pub mod probe;
+pub mod quality;
 pub mod queue;
 pub mod realtime;
 pub mod records;
@@ -50,6 +51,7 @@ pub mod scale;
 pub mod shed;
 pub mod sip;
 pub mod throttle;
+pub mod tls;
 
 /// Wall-clock milliseconds since the UNIX epoch (heartbeats and records use wall time).
 pub fn now_ms() -> i64 {

@@ -193,6 +193,7 @@ pub async fn listen_here(
         via,
         codec: call.codec,
         caller: call.caller.clone(),
+        tls: crate::sip::tls::ring_over_tls(node, &binding.transport),
     };
     let ringing = agent_leg::dial_with(
         &dialogs,
@@ -259,6 +260,7 @@ impl Supervisor {
             send: true,
             dtmf_pt: offer.dtmf_pt,
             signal_ip: Some(ringing.peer.ip()),
+            rtcp: offer.rtcp,
         };
         let whisper_to = self.whisper.as_ref().map(|w| w.0.clone());
         let mix = Arc::new(call.tap.mix(whisper_to));
@@ -332,8 +334,8 @@ pub async fn listen(
         return Err(ApiError::NotFound { what: "call" });
     };
     let view = node.balancer.view();
-    let addr = match view.get(&holder) {
-        Some(n) if view.is_alive(n) => n.http,
+    let (addr, https) = match view.get(&holder) {
+        Some(n) if view.is_alive(n) => (n.http, crate::tls::serves_https(&n.services)),
         _ => {
             return Err(ApiError::unavailable(
                 "node holding the call",
@@ -341,7 +343,7 @@ pub async fn listen(
             ))
         }
     };
-    forward(node, &holder, addr, call_id, device, mode).await
+    forward(node, &holder, (addr, https), call_id, device, mode).await
 }
 
 /// Why the node holding a call cannot be asked.
@@ -370,7 +372,7 @@ pub enum Unreachable {
 async fn forward(
     node: &Node,
     holder: &str,
-    addr: std::net::SocketAddr,
+    (addr, https): (std::net::SocketAddr, bool),
     call_id: &str,
     device: &str,
     mode: ListenMode,
@@ -382,15 +384,14 @@ async fn forward(
             reason,
         })
     };
-    let mut url = reqwest::Url::parse(&format!("http://{addr}/"))
+    let mut url = reqwest::Url::parse(&crate::tls::node_url(https, addr, "/"))
         .map_err(|_| url_error("bad HTTP address"))?;
     url.path_segments_mut()
         .map_err(|_| url_error("bad HTTP address"))?
         .clear()
         .extend(["internal", "v1", "calls", call_id, "listen"]);
-    let client = reqwest::Client::builder()
-        .timeout(FORWARD_TIMEOUT)
-        .build()
+    // Over HTTPS the holder's certificate is checked against `http.ca_file`.
+    let client = crate::tls::client(&node.cfg, FORWARD_TIMEOUT)
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
     let request = callfleet_vocab::ListenRequest {
         device: Some(device.to_string()),

@@ -123,8 +123,13 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         .context("connect to the database")?;
     store.migrate().await.context("migrate the database")?;
     let stopping = CancellationToken::new();
+    let generation = now_ms();
+    let metrics = Metrics::new();
+    let alerts = crate::alerts::Inputs::default();
+    // The spool first: what an earlier run left in it is replayed before this run clears its
+    // leftovers (live-call rows, queue entries, agents).
     let (recorder, writer) =
-        records::start(store.clone(), cfg.node.name.clone(), stopping.child_token());
+        start_records(&cfg, &store, generation, &metrics, &alerts, &stopping).await?;
     let balancer = Balancer::new(
         cfg.node.name.clone(),
         cfg.node.role,
@@ -142,7 +147,6 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     if let Err(e) = store.clear_live_calls(&cfg.node.name).await {
         warn!(error = %e, "cannot clear live calls left by an earlier run");
     }
-    let generation = now_ms();
     let locks = if cfg.lock.urls.is_empty() {
         callfleet_lockd::LockClient::in_process()
     } else {
@@ -155,7 +159,6 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     if let Err(e) = store.release_node_agents(&cfg.node.name, now_ms()).await {
         warn!(error = %e, "cannot release agents left by an earlier run");
     }
-    let metrics = Metrics::new();
     let registrar = Registrar::new(
         Arc::new(store.clone()),
         registrar::Settings::from_config(&cfg, generation),
@@ -193,7 +196,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             stopping,
             hangup: CancellationToken::new(),
             drain_requested: tokio::sync::Notify::new(),
-            alerts: crate::alerts::Inputs::default(),
+            alerts,
             drain_started_ms: AtomicI64::new(0),
             beat_ok_ms: AtomicI64::new(0),
             beat_now: tokio::sync::Notify::new(),
@@ -203,13 +206,46 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     Ok((node, writer))
 }
 
+/// Opens the record spool (the node does not start without it), replays what it holds, and
+/// starts the record writer.
+async fn start_records(
+    cfg: &Config,
+    store: &Store,
+    generation: i64,
+    metrics: &Metrics,
+    alerts: &crate::alerts::Inputs,
+    stopping: &CancellationToken,
+) -> anyhow::Result<(Recorder, tokio::task::JoinHandle<()>)> {
+    let (spool, opened) = records::Spool::open(
+        &cfg.records.spool_dir,
+        &cfg.node.name,
+        cfg.records.spool_capacity(),
+    )
+    .context("open the record spool (records.spool_dir)")?;
+    if opened.torn > 0 || opened.damaged > 0 {
+        warn!(torn_bytes = opened.torn, damaged_lines = opened.damaged, file = %spool.path().display(), "record spool: a half-written end was cut off and damaged lines are skipped");
+    }
+    let setup = records::Setup {
+        store: store.clone(),
+        node: cfg.node.name.clone(),
+        generation,
+        spool,
+        reports: records::Reports {
+            metrics: metrics.clone(),
+            gauge: alerts.spool.clone(),
+        },
+    };
+    Ok(records::start(setup, stopping.child_token()).await)
+}
+
 /// Runs a node until Ctrl-C (calls are hung up at once) or until a drain (SIGTERM,
 /// `callfleet node drain`) ended: calls finished, or `node.drain_timeout` passed and the rest
 /// were hung up.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (node, writer) = build(cfg).await?;
     let cfg = &node.cfg;
-    info!(name = %cfg.node.name, role = %cfg.node.role.as_str(), sip = %cfg.sip.listen, http = %cfg.http.listen, "starting node");
+    info!(name = %cfg.node.name, role = %cfg.node.role.as_str(), sip = %cfg.sip.listen, sip_tls = ?cfg.sip_tls_listen(), http = %cfg.http.listen, scheme = cfg.http_scheme(), "starting node");
+    let https = https_config(cfg)?;
     let http = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
@@ -222,7 +258,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         cfg.http.secret.clone(),
         node.store.clone(),
     )
-    .with_trust_loopback(cfg.http.trust_loopback);
+    .with_trust_loopback(cfg.http.trust_loopback)
+    .with_tls(https.is_some());
     // Kept until the node stops, when the file is removed.
     let _operator = match crate::operator::TokenFile::create(&cfg.operator_token_file()) {
         Ok((token, file)) => {
@@ -256,11 +293,25 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     ));
     let app = callfleet_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let http_stop = node.stopping.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(http, app)
-            .with_graceful_shutdown(http_stop.cancelled_owned())
-            .await
-    });
+    let http_task = match https {
+        Some(config) => {
+            let listener =
+                crate::tls::http::HttpsListener::start(http, config, node.stopping.child_token())
+                    .context("start HTTPS")?;
+            // `tap_io` gives the handlers the peer address as `ConnectInfo<SocketAddr>`.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(http_stop.cancelled_owned())
+                    .await
+            })
+        }
+        None => tokio::spawn(async move {
+            axum::serve(http, app)
+                .with_graceful_shutdown(http_stop.cancelled_owned())
+                .await
+        }),
+    };
     tokio::spawn(crate::probe::run(crate::probe::Prober::new(
         cfg,
         node.generation,
@@ -309,6 +360,24 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
     info!("stopped");
     Ok(())
+}
+
+/// The HTTPS server config when `http.tls_cert` is set (read now: a bad file stops the start).
+fn https_config(cfg: &Config) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    let (Some(cert), Some(key)) = (cfg.http.tls_cert.as_deref(), cfg.http.tls_key.as_deref())
+    else {
+        return Ok(None);
+    };
+    let pair = crate::tls::KeyPair {
+        cert_key: "http.tls_cert",
+        cert,
+        key_key: "http.tls_key",
+        key,
+    };
+    let config = crate::tls::server_config(&pair, &[b"http/1.1"]).context("set up HTTPS")?;
+    // Fail now, not at the first listen-in, when `http.ca_file` cannot be used.
+    crate::tls::client(cfg, Duration::from_secs(1)).context("set up the HTTPS client")?;
+    Ok(Some(config))
 }
 
 async fn wait_idle(node: &Node, limit: Duration) {

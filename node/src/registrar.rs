@@ -506,7 +506,23 @@ fn refused(aor: &str, refusal: Refusal) -> Reply {
     }
 }
 
+/// Seconds a phone is asked to wait before trying again while the database is unreachable.
+const DATABASE_RETRY_AFTER_S: u32 = 30;
+
+/// The answer when the database fails: with the database unreachable (a transient failure),
+/// `503 Service Unavailable` with `Retry-After` (the phone keeps its binding and tries again);
+/// any other failure is this node's fault, `500`.
 fn store_failed(what: &str, e: &StoreError) -> Reply {
+    if e.is_transient() {
+        warn!(error = %e, "registrar cannot {what}: database unreachable, answering 503");
+        return Reply {
+            status: StatusCode::ServiceUnavailable,
+            headers: vec![Header::Other(
+                "Retry-After".into(),
+                DATABASE_RETRY_AFTER_S.to_string(),
+            )],
+        };
+    }
     warn!(error = %e, "registrar cannot {what}");
     Reply::status(StatusCode::ServerInternalError)
 }

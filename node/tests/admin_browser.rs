@@ -468,7 +468,7 @@ fn the_panel_in_the_same_layout(r: &mut Review) {
     );
     assert_eq!(
         nav,
-        json!(["Panel", "Admin", "Queues", "Agents", "Phones", "Users", "Carriers"])
+        json!(["Panel", "Calls", "Admin", "Queues", "Agents", "Phones", "Users", "Carriers"])
     );
     r.check("panel-as-admin", &[]);
 }

@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use callfleet_store::{Agent, AgentState, Member, Queue, Store};
+use callfleet_store::{Agent, AgentState, CallLeg, Member, Queue, Store};
 use support::audio::{tone_share, wav_samples};
 use support::phone::{device_add, Phone};
 use support::uac::Uac;
@@ -166,6 +166,38 @@ async fn a_queued_call_reaches_a_baresip_agent_with_audio_both_ways() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let agent = store.agent("1001").await.unwrap().unwrap();
     assert_eq!(agent.state, AgentState::Available, "{agent:?}");
+    both_legs_stored(&store, "q-audio-1").await;
+}
+
+/// Both legs' RTP quality is stored with the call: the caller's (our sender, in order) and the
+/// agent's (baresip's stream, the caller's relayed to it).
+async fn both_legs_stored(store: &Store, call_id: &str) {
+    let mut legs = vec![];
+    for _ in 0..50 {
+        legs = store
+            .quality_of_call(call_id)
+            .await
+            .expect("read call_quality");
+        if legs.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let roles: Vec<CallLeg> = legs.iter().map(|l| l.leg).collect();
+    assert_eq!(roles, [CallLeg::Agent, CallLeg::Caller], "{legs:?}");
+    let (agent_leg, caller_leg) = (&legs[0], &legs[1]);
+    assert!(
+        caller_leg.packets_in > 200 && caller_leg.lost == 0,
+        "{caller_leg:?}"
+    );
+    assert!(
+        agent_leg.packets_in > 100 && agent_leg.lost <= 1,
+        "{agent_leg:?}"
+    );
+    assert!(
+        agent_leg.packets_out > 100,
+        "the caller relayed: {agent_leg:?}"
+    );
 }
 
 /// A caller nobody serves: at the queue's maximum wait it hears the timeout prompt and the

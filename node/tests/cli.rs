@@ -155,7 +155,14 @@ fn node_log(dir: &std::path::Path, ip: &str, args: &[&str], env: &[(&str, &str)]
     let cfg = dir.join(format!("{ip}.toml"));
     std::fs::write(
         &cfg,
-        format!("[node]\nname = \"log\"\n[sip]\nlisten = \"{ip}:5060\"\n[http]\nlisten = \"{ip}:8080\"\nsecret = \"{}\"\n[database]\nurl = \"{db}\"\n[media]\nmoh_dir = \"{}\"\n", support::SECRET, dir.display()),
+        format!(
+            "[node]\nname = \"log\"\n[sip]\nlisten = \"{ip}:5060\"\n[http]\nlisten = \"{ip}:8080\"\n\
+             secret = \"{}\"\noperator_token_file = \"{d}/{ip}.operator-token\"\n\
+             [database]\nurl = \"{db}\"\n[media]\nmoh_dir = \"{d}\"\n\
+             [records]\nspool_dir = \"{d}/spool-{ip}\"\n",
+            support::SECRET,
+            d = dir.display()
+        ),
     )
     .expect("write the node config");
     let log = dir.join(format!("{ip}.log"));

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     carrier_calls, serial, wait_alive, wait_until, workdir, Burst, Carrier, NodeProc, NodeSpec, Pg,
+    SECRET,
 };
 
 /// Writes `count` one-second 8 kHz mono 16-bit WAV files named `stem-N.wav` in `dir`.
@@ -263,7 +264,7 @@ fn standalone_config(dir: &Path) -> PathBuf {
     let config = dir.join("source.toml");
     let text = format!(
         "[node]\nname = \"main-a\"\n[sip]\nlisten = \"127.0.30.41:5060\"\n[http]\n\
-         listen = \"127.0.30.41:8080\"\n[database]\nurl = \"sqlite://{}/db/cluster.db\"\n\
+         listen = \"127.0.30.41:8080\"\nsecret = \"{SECRET}\"\n[database]\nurl = \"sqlite://{}/db/cluster.db\"\n\
          [media]\nmoh_dir = \"{}\"\nprompts_dir = \"{}\"\n",
         dir.display(),
         dir.join("moh").display(),

@@ -148,15 +148,30 @@ UPDATE agents SET paused = $2, \
 WHERE extension = $1";
 
 /// The start of a guarded transition; `state IN (...)` placeholders from
-/// `$7` on are appended by [`transition_sql`].
+/// `$7` on are appended by `transition_sql`.
+/// What a guarded agent state change came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Moved,
+    /// The agent is not in a state the change starts from (or does not exist).
+    Refused,
+    /// The agent last changed under a newer lease than the one given: the caller is a stale
+    /// holder and must not act for the agent.
+    Fenced {
+        stored: i64,
+    },
+}
+
 const TRANSITION_HEAD: &str = "\
 UPDATE agents SET \
     state = CASE WHEN $2 = 'available' AND paused = 1 THEN 'paused' ELSE $2 END, \
     state_since_ms = $3, \
     device = CASE WHEN $2 = 'logged_out' THEN NULL ELSE device END, \
     current_call = CASE WHEN $4 = 1 THEN $5 ELSE current_call END, \
-    current_node = CASE WHEN $4 = 1 THEN $6 ELSE current_node END \
-WHERE extension = $1 AND (device IS NOT NULL OR $2 = 'logged_out') AND state IN (";
+    current_node = CASE WHEN $4 = 1 THEN $6 ELSE current_node END, \
+    fence = CASE WHEN $7 > fence THEN $7 ELSE fence END \
+WHERE extension = $1 AND (device IS NOT NULL OR $2 = 'logged_out') AND ($7 = 0 OR fence <= $7) \
+    AND state IN (";
 
 /// Counts one handled unit on day $2, starting again from 1 on a new day.
 macro_rules! count_today {
@@ -168,7 +183,9 @@ macro_rules! count_today {
 const FINISH_CALL: &str = concat!(
     "UPDATE agents SET state = 'wrap_up', state_since_ms = $3, last_call_end_ms = $3, ",
     count_today!(),
-    ", current_call = NULL, current_node = NULL WHERE extension = $1 AND state = 'in_call'"
+    ", current_call = NULL, current_node = NULL, \
+     fence = CASE WHEN $4 > fence THEN $4 ELSE fence END \
+     WHERE extension = $1 AND state = 'in_call' AND ($4 = 0 OR fence <= $4)"
 );
 
 const RECORD_SALE: &str = concat!(
@@ -189,7 +206,7 @@ fn transition_sql(from_len: usize) -> String {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("${}", i + 7));
+        sql.push_str(&format!("${}", i + 8));
     }
     sql.push(')');
     sql
@@ -408,8 +425,29 @@ impl Store {
         now_ms: i64,
         call: Option<(&str, &str)>,
     ) -> Result<bool, StoreError> {
+        let moved = self
+            .transition_agent_fenced(extension, from, to, now_ms, call, 0)
+            .await?;
+        Ok(moved == Transition::Moved)
+    }
+
+    /// [`Store::transition_agent`] under a lockd lease whose fencing token is `fence` (0: no
+    /// lease, nothing checked or stored): refused
+    /// ([`Transition::Fenced`]) when the agent last changed under a newer token (this holder's
+    /// lease ran out and another node took the agent since), and the token is stored with the
+    /// change. Tokens of one agent's lease only ever grow, so the check is one comparison in
+    /// the same guarded `UPDATE`.
+    pub async fn transition_agent_fenced(
+        &self,
+        extension: &str,
+        from: &[AgentState],
+        to: AgentState,
+        now_ms: i64,
+        call: Option<(&str, &str)>,
+        fence: i64,
+    ) -> Result<Transition, StoreError> {
         if from.is_empty() {
-            return Ok(false);
+            return Ok(Transition::Refused);
         }
         let replace_call = call.is_some() || !to.holds_call();
         let sql = transition_sql(from.len());
@@ -419,7 +457,8 @@ impl Store {
             .bind(now_ms)
             .bind(i64::from(replace_call))
             .bind(call.map(|(call_id, _)| call_id))
-            .bind(call.map(|(_, node)| node));
+            .bind(call.map(|(_, node)| node))
+            .bind(fence);
         for state in from {
             statement = statement.bind(state.as_str());
         }
@@ -427,27 +466,55 @@ impl Store {
             .execute(self.pool())
             .await
             .map_err(StoreError::write("transition agent"))?;
-        Ok(res.rows_affected() > 0)
+        if res.rows_affected() > 0 {
+            return Ok(Transition::Moved);
+        }
+        self.why_not_moved(extension, fence).await
+    }
+
+    /// After a guarded write changed nothing: whether a newer token stood in the way.
+    async fn why_not_moved(&self, extension: &str, fence: i64) -> Result<Transition, StoreError> {
+        if fence == 0 {
+            return Ok(Transition::Refused);
+        }
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT fence FROM agents WHERE extension = $1")
+                .bind(extension)
+                .fetch_optional(self.pool())
+                .await
+                .map_err(StoreError::query("read agent fence"))?;
+        Ok(match stored {
+            Some(stored) if stored > fence => Transition::Fenced { stored },
+            _ => Transition::Refused,
+        })
     }
 
     /// Ends the agent's call: `in_call` → `wrap_up`, `last_call_end_ms =
     /// now_ms`, one more call counted for day `today` (`YYYY-MM-DD`; a new
     /// day starts again from 1), call cleared. Returns `false`, changing
     /// nothing, unless the agent was `in_call`.
+    ///
+    /// `fence` is the token of the lease the call was taken under (0 without one), checked
+    /// and stored as by [`Store::transition_agent_fenced`].
     pub async fn finish_agent_call(
         &self,
         extension: &str,
         now_ms: i64,
         today: &str,
-    ) -> Result<bool, StoreError> {
+        fence: i64,
+    ) -> Result<Transition, StoreError> {
         let res = sqlx::query(FINISH_CALL)
             .bind(extension)
             .bind(today)
             .bind(now_ms)
+            .bind(fence)
             .execute(self.pool())
             .await
             .map_err(StoreError::write("finish agent call"))?;
-        Ok(res.rows_affected() > 0)
+        if res.rows_affected() > 0 {
+            return Ok(Transition::Moved);
+        }
+        self.why_not_moved(extension, fence).await
     }
 
     /// Counts a sale toward the agent's daily limit: `calls_today` + 1 for

@@ -46,6 +46,10 @@ pub struct Cdr {
     pub agent: Option<String>,
     /// The queue the call waited in, if any.
     pub queue: Option<String>,
+    /// The record's own key, set by the node (unique; `None` on rows older than keys): a
+    /// second write of the same key is recognised and changes nothing.
+    #[serde(default)]
+    pub uid: Option<String>,
 }
 
 const UPSERT_LIVE_CALL: &str = "\
@@ -79,13 +83,14 @@ const SELECT_LIVE_CALLS_OF_NODE: &str = concat!(
 
 const INSERT_CDR: &str = "\
 INSERT INTO cdrs (node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, \
-    ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+    ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue, uid) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+ON CONFLICT (uid) DO NOTHING \
 RETURNING id";
 
 const SELECT_CDRS: &str = "\
 SELECT node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, ended_at_ms, \
-    hangup_cause, hangup_side, sip_status, redirected_from, agent, queue \
+    hangup_cause, hangup_side, sip_status, redirected_from, agent, queue, uid \
 FROM cdrs WHERE ended_at_ms >= $1 ORDER BY ended_at_ms, id";
 
 impl Store {
@@ -169,8 +174,9 @@ impl Store {
             .map_err(StoreError::query(WHAT))
     }
 
-    /// Appends a call detail record; returns its id (increasing).
-    pub async fn insert_cdr(&self, cdr: &Cdr) -> Result<i64, StoreError> {
+    /// Appends a call detail record; returns its id (increasing), or `None` when a record
+    /// with the same `uid` is already stored (nothing is written: replays are idempotent).
+    pub async fn insert_cdr(&self, cdr: &Cdr) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(INSERT_CDR)
             .bind(&cdr.node)
             .bind(&cdr.call_id)
@@ -185,9 +191,10 @@ impl Store {
             .bind(cdr.redirected_from.as_deref())
             .bind(cdr.agent.as_deref())
             .bind(cdr.queue.as_deref())
-            .fetch_one(self.pool())
+            .bind(cdr.uid.as_deref())
+            .fetch_optional(self.pool())
             .await
-            .map_err(StoreError::query("insert cdr"))
+            .map_err(StoreError::write("insert cdr"))
     }
 
     /// Records of calls that ended at or after `since_ms`, oldest first.
@@ -233,6 +240,7 @@ fn cdr_from_row(row: &AnyRow) -> Result<Cdr, sqlx::Error> {
         redirected_from: row.try_get("redirected_from")?,
         agent: row.try_get("agent")?,
         queue: row.try_get("queue")?,
+        uid: row.try_get("uid")?,
     })
 }
 

@@ -21,6 +21,10 @@ pub struct QueueEvent {
     /// What happened.
     pub event: QueueEventKind,
     pub detail: Option<String>,
+    /// The event's own key, set by the node (unique; `None` on rows older than keys): a
+    /// second write of the same key is recognised and changes nothing.
+    #[serde(default)]
+    pub uid: Option<String>,
 }
 
 /// A recorded voicemail.
@@ -31,7 +35,8 @@ pub struct Voicemail {
     /// Mailbox (agent extension).
     pub agent: String,
     pub caller: String,
-    /// Audio file on `node`.
+    /// Audio file on `node`; `(node, path)` is the voicemail's key (unique): a second write
+    /// of the same file is recognised and changes nothing.
     pub path: String,
     pub duration_ms: i64,
     pub created_at_ms: i64,
@@ -39,19 +44,21 @@ pub struct Voicemail {
 }
 
 const INSERT_EVENT: &str = "\
-INSERT INTO queue_events (at_ms, queue, call_id, node, agent, event, detail) \
-VALUES ($1, $2, $3, $4, $5, $6, $7) \
+INSERT INTO queue_events (at_ms, queue, call_id, node, agent, event, detail, uid) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+ON CONFLICT (uid) DO NOTHING \
 RETURNING id";
 
 macro_rules! event_select {
     () => {
-        "SELECT id, at_ms, queue, call_id, node, agent, event, detail FROM queue_events"
+        "SELECT id, at_ms, queue, call_id, node, agent, event, detail, uid FROM queue_events"
     };
 }
 
 const INSERT_VOICEMAIL: &str = "\
 INSERT INTO voicemails (agent, caller, path, duration_ms, created_at_ms, node) \
 VALUES ($1, $2, $3, $4, $5, $6) \
+ON CONFLICT (node, path) DO NOTHING \
 RETURNING id";
 
 macro_rules! voicemail_select {
@@ -61,8 +68,9 @@ macro_rules! voicemail_select {
 }
 
 impl Store {
-    /// Appends a queue event; returns its id (increasing).
-    pub async fn queue_event(&self, event: &QueueEvent) -> Result<i64, StoreError> {
+    /// Appends a queue event; returns its id (increasing), or `None` when an event with the
+    /// same `uid` is already stored (nothing is written: replays are idempotent).
+    pub async fn queue_event(&self, event: &QueueEvent) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(INSERT_EVENT)
             .bind(event.at_ms)
             .bind(&event.queue)
@@ -71,7 +79,8 @@ impl Store {
             .bind(event.agent.as_deref())
             .bind(event.event.as_str())
             .bind(event.detail.as_deref())
-            .fetch_one(self.pool())
+            .bind(event.uid.as_deref())
+            .fetch_optional(self.pool())
             .await
             .map_err(StoreError::write("insert queue event"))
     }
@@ -112,8 +121,9 @@ impl Store {
             .map_err(StoreError::query(WHAT))
     }
 
-    /// Records a voicemail; returns its id (increasing).
-    pub async fn insert_voicemail(&self, vm: &Voicemail) -> Result<i64, StoreError> {
+    /// Records a voicemail; returns its id (increasing), or `None` when the same
+    /// `(node, path)` is already stored (nothing is written: replays are idempotent).
+    pub async fn insert_voicemail(&self, vm: &Voicemail) -> Result<Option<i64>, StoreError> {
         sqlx::query_scalar(INSERT_VOICEMAIL)
             .bind(&vm.agent)
             .bind(&vm.caller)
@@ -121,7 +131,7 @@ impl Store {
             .bind(vm.duration_ms)
             .bind(vm.created_at_ms)
             .bind(&vm.node)
-            .fetch_one(self.pool())
+            .fetch_optional(self.pool())
             .await
             .map_err(StoreError::write("insert voicemail"))
     }
@@ -182,6 +192,7 @@ fn event_from_row(row: &AnyRow) -> Result<QueueEvent, sqlx::Error> {
         agent: row.try_get("agent")?,
         event: crate::decode::enum_col(row, "event")?,
         detail: row.try_get("detail")?,
+        uid: row.try_get("uid")?,
     })
 }
 

@@ -24,6 +24,8 @@
 //!   form still verifies and is upgraded).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
 //!   [`ApiToken`]s; password hashes and hashed secrets only.
+//! - `quality`: [`LegQualityRow`] (table `call_quality`), the RTP quality of each
+//!   [`CallLeg`] of a call, upserted by call and leg.
 //! - `alerts`: [`ActiveAlert`]s firing now ([`AlertKind`], [`Severity`]), raised and
 //!   resolved by guarded writes so each is notified once; [`CarrierTraffic`].
 //! - `config`: the config version every configuration write bumps.
@@ -73,12 +75,13 @@ mod error;
 mod events;
 mod heartbeat;
 pub mod pin;
+mod quality;
 mod queues;
 #[cfg(test)]
 mod testdb;
 mod users;
 
-pub use agents::{utc_day, Agent, AgentState};
+pub use agents::{utc_day, Agent, AgentState, Transition};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 /// The shared vocabulary, re-exported so a crate using the store names one path.
 pub use callfleet_vocab::{Fallback, HangupCause, HangupSide, QueueEventKind, Strategy};
@@ -91,5 +94,6 @@ pub use entries::{EntryState, NewEntry, QueueEntry};
 pub use error::{ParseEnumError, StoreError};
 pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
+pub use quality::{CallLeg, LegQualityRow};
 pub use queues::{Member, Queue, VipCaller};
 pub use users::{ApiToken, Session, User, UserRole};

@@ -223,6 +223,7 @@ impl Ctx {
 fn area_href(area: Area) -> &'static str {
     match area {
         Area::Panel => "/",
+        Area::Calls => "/calls",
         Area::Overview => "/admin",
         Area::Queues => "/admin/queues",
         Area::Agents => "/admin/agents",
@@ -232,8 +233,8 @@ fn area_href(area: Area) -> &'static str {
     }
 }
 
-/// The admin pages' headers.
-fn headers() -> [(header::HeaderName, HeaderValue); 3] {
+/// The admin pages' headers (the calls page's too).
+pub(crate) fn headers() -> [(header::HeaderName, HeaderValue); 3] {
     [
         (
             header::CONTENT_SECURITY_POLICY,

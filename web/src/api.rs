@@ -6,6 +6,7 @@
 //! | `GET /readyz`               | 200 / 503 JSON: takes new calls or not, and why ([`crate::ready`]) |
 //! | `GET /api/v1/nodes`         | 200 JSON array: the cluster view ([`NodeApi::nodes`]) |
 //! | `GET /api/v1/calls`         | 200 JSON array: this node's live calls              |
+//! | `GET /api/v1/calls/{id}/quality` | 200 JSON array: the RTP quality of each leg of the calls with this Call-ID, from any node (`call_quality`) |
 //! | `POST /api/v1/admin/drain`  | 204 (level `Admin`)                                 |
 //! | `GET /api/v1/agents`        | 200 JSON array: agents and their states             |
 //! | `POST /api/v1/agents/{ext}/login` `{"device"}` | 204; 404 unknown agent or device; 409 busy (admin) |
@@ -15,6 +16,7 @@
 //! | `POST /internal/v1/calls/{id}/listen` | the same for a call held here (level `Internal`) |
 //! | `GET, POST /login`, `POST /logout` | panel sessions ([`crate::login`])            |
 //! | `GET, POST /admin/*`       | the admin pages (level `AdminPage`; [`crate::admin`]) |
+//! | `GET /calls`                | the call legs of the last 24 h with their RTP quality (level `Page`; [`crate::calls`]) |
 //!
 //! Every route but `/healthz` and `/login` is mounted behind [`auth::guard`] with an access
 //! level ([`Access`]); without credentials the answer is 401, with too few rights 403.
@@ -142,6 +144,9 @@ pub struct AppState {
     pub password_checks: Arc<crate::login::PasswordChecks>,
     /// The XML-RPC methods `/RPC2` dispatches to ([`crate::rpc::handlers`]).
     pub rpc: dxr_server::HandlerMap,
+    /// Whether the node serves HTTPS itself: every response carries HSTS, every cookie
+    /// `Secure`, and only an `https://` origin is the node's own ([`crate::tls`]).
+    pub tls: bool,
 }
 
 impl AppState {
@@ -169,7 +174,15 @@ impl AppState {
             password_checks: Arc::new(crate::login::PasswordChecks::default()),
             rpc: crate::rpc::handlers(&store),
             store,
+            tls: false,
         }
+    }
+
+    /// Marks the node as serving HTTPS itself (`http.tls_cert`): HSTS, `Secure` cookies, and
+    /// `https://` as the only origin of its own pages.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Sets whether loopback peers count as the node's operator (default: yes).
@@ -203,6 +216,7 @@ impl fmt::Debug for AppState {
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so admin routes can see
 /// the peer address; without it every admin request needs the secret.
 pub fn router(state: AppState) -> Router {
+    let tls = state.tls;
     let guarded = |routes: Router<AppState>, access: Access| -> Router<AppState> {
         routes.route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -214,6 +228,7 @@ pub fn router(state: AppState) -> Router {
     let read = Router::new()
         .route("/api/v1/nodes", get(nodes))
         .route("/api/v1/calls", get(calls))
+        .route("/api/v1/calls/{call_id}/quality", get(call_quality))
         .route("/api/v1/agents", get(agents))
         .route("/metrics", get(metrics));
     let operate = Router::new()
@@ -228,7 +243,7 @@ pub fn router(state: AppState) -> Router {
         "/internal/v1/calls/{call_id}/listen",
         post(crate::listen::listen_internal),
     );
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::ready::routes())
         .merge(crate::login::public_routes())
@@ -244,9 +259,15 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::crm::tune_routes(), Access::Tune))
         .merge(guarded(crate::rpc::routes(), Access::Tune))
         .merge(guarded(crate::panel::page_routes(), Access::Page))
+        .merge(guarded(crate::calls::page_routes(), Access::Page))
         .merge(guarded(crate::panel::read_routes(), Access::Read))
         .merge(crate::panel::public_routes())
-        .with_state(state)
+        .with_state(state);
+    if tls {
+        router.layer(axum::middleware::map_response(crate::tls::https_headers))
+    } else {
+        router
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -259,6 +280,20 @@ async fn nodes(State(state): State<AppState>) -> Json<serde_json::Value> {
 
 async fn calls(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(state.api.calls().await?))
+}
+
+/// The stored quality of the legs of the call(s) with this Call-ID (an empty array for a call
+/// still in progress or unknown: legs are stored when their media stops).
+async fn call_quality(
+    State(state): State<AppState>,
+    Path(call_id): Path<String>,
+) -> Result<Json<Vec<callfleet_store::LegQualityRow>>, ApiError> {
+    let rows = state
+        .store
+        .quality_of_call(&call_id)
+        .await
+        .map_err(|e| ApiError::unavailable("database", e))?;
+    Ok(Json(rows))
 }
 
 async fn drain(

@@ -298,7 +298,7 @@ pub async fn identify(
             return Ok((Some(user), request));
         }
     }
-    if edge::cross_site(&headers) {
+    if edge::cross_site(&headers, state.tls) {
         // A page of another site: whatever else it carries is not its own to use.
         return Ok((None, request));
     }

@@ -14,6 +14,7 @@
 //! - [`admin`]: the admin pages (queues, members, VIP callers, agents, phones, users,
 //!   carriers) as server-rendered forms for admins with a session, one generic handler over a
 //!   [`admin::Resource`] per kind.
+//! - [`calls`]: the call legs of the last 24 hours with their RTP quality (`/calls`).
 //! - [`page`]: the one HTML layout of the panel and the admin pages (askama templates in
 //!   `templates/`, checked at compile time, every value escaped).
 //! - [`names`]: the rules of names (extensions, queues, users, carriers, caller numbers) that
@@ -44,6 +45,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod calls;
 pub mod crm;
 pub mod error;
 pub mod listen;
@@ -55,6 +57,7 @@ pub mod panel;
 pub mod ready;
 pub mod rpc;
 pub mod snapshot;
+pub mod tls;
 
 pub use api::{router, AppState, BoxFuture, NodeApi, SIGNATURE_HEADER};
 pub use error::{ApiError, BoxError};

@@ -143,7 +143,7 @@ async fn login(
 ) -> Response {
     let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
     let next = safe_next(form.next.as_deref());
-    if auth::edge::cross_site(&headers) {
+    if auth::edge::cross_site(&headers, state.tls) {
         tracing::warn!(?addr, "login refused: posted from a page of another site");
         let page = Html(page(Some("Log in from this site's own page."), "/"));
         return (StatusCode::FORBIDDEN, page).into_response();

@@ -23,8 +23,9 @@
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
 //! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
-//! mailboxes), reached through [`Metrics::guard`], and the alerts' metrics of [`alerts`]
-//! (alerts firing, notifications sent).
+//! mailboxes), reached through [`Metrics::guard`], the alerts' metrics of [`alerts`]
+//! (alerts firing, notifications sent), and the RTP quality histograms of [`media`] (loss and
+//! jitter per call leg), reached through [`Metrics::media`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -53,8 +54,13 @@ pub mod guard;
 
 use guard::GuardMetrics;
 pub mod alerts;
+pub mod media;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
+pub mod records;
+
+use media::MediaMetrics;
+use records::RecordMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -260,6 +266,8 @@ struct Inner {
     queues_exported: Mutex<BTreeSet<String>>,
     guard: GuardMetrics,
     alerts: AlertMetrics,
+    records: RecordMetrics,
+    media: MediaMetrics,
 }
 
 impl Default for Metrics {
@@ -293,6 +301,8 @@ impl Metrics {
             queues_exported: Mutex::new(BTreeSet::new()),
             guard: GuardMetrics::new(),
             alerts: AlertMetrics::default(),
+            records: RecordMetrics::default(),
+            media: MediaMetrics::new(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -371,6 +381,11 @@ impl Metrics {
     /// The defences' counters (wrong credentials, bans, ignored RTP, full mailboxes).
     pub fn guard(&self) -> &GuardMetrics {
         &self.inner.guard
+    }
+
+    /// The RTP quality histograms (loss and jitter per call leg).
+    pub fn media(&self) -> &MediaMetrics {
+        &self.inner.media
     }
 
     /// Counts one SIP message that could not be parsed.
@@ -465,6 +480,11 @@ impl Metrics {
     /// Counts one alert notification on `channel` and what became of it.
     pub fn alert_notification(&self, channel: AlertChannel, outcome: Delivery) {
         self.inner.alerts.notification(channel, outcome);
+    }
+
+    /// The call records' metrics (the record writer and its spool).
+    pub fn records(&self) -> &RecordMetrics {
+        &self.inner.records
     }
 
     /// Bans started since this node did (a source or a subject shut out for wrong
@@ -576,6 +596,8 @@ impl Inner {
         );
         self.guard.register(r);
         self.alerts.register(r);
+        self.records.register(r);
+        self.media.register(r);
         self
     }
 }

@@ -39,6 +39,8 @@ impl askama::filters::Escaper for Html {
 pub enum Area {
     /// The supervisor panel, `/`.
     Panel,
+    /// The finished call legs and their RTP quality, `/calls`.
+    Calls,
     /// The admin overview, `/admin`.
     Overview,
     /// `/admin/queues` and a queue's page.
@@ -55,8 +57,9 @@ pub enum Area {
 
 impl Area {
     /// Every area in navigation order, with its address and label.
-    const ALL: [(Area, &'static str, &'static str); 7] = [
+    const ALL: [(Area, &'static str, &'static str); 8] = [
         (Area::Panel, "/", "Panel"),
+        (Area::Calls, "/calls", "Calls"),
         (Area::Overview, "/admin", "Admin"),
         (Area::Queues, "/admin/queues", "Queues"),
         (Area::Agents, "/admin/agents", "Agents"),
@@ -103,11 +106,12 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    /// The navigation links this user sees: the panel, and the admin pages for an admin.
+    /// The navigation links this user sees: the panel and the calls, and the admin pages for
+    /// an admin.
     pub fn nav(&self) -> Vec<NavLink> {
         Area::ALL
             .iter()
-            .filter(|(area, _, _)| self.admin || *area == Area::Panel)
+            .filter(|(area, _, _)| self.admin || matches!(area, Area::Panel | Area::Calls))
             .map(|&(area, href, label)| NavLink {
                 href,
                 label,
@@ -133,12 +137,13 @@ mod tests {
     }
 
     #[test]
-    fn supervisors_see_only_the_panel_link_and_the_current_area_is_marked() {
+    fn supervisors_see_only_the_panel_and_calls_links_and_the_current_area_is_marked() {
         let nav = chrome(Area::Panel, false).nav();
-        assert_eq!(nav.len(), 1);
+        assert_eq!(nav.len(), 2);
         assert!(nav[0].current);
+        assert_eq!(nav[1].label, "Calls");
         let nav = chrome(Area::Queues, true).nav();
-        assert_eq!(nav.len(), 7);
+        assert_eq!(nav.len(), 8);
         let current: Vec<&str> = nav.iter().filter(|l| l.current).map(|l| l.label).collect();
         assert_eq!(current, ["Queues"]);
         assert_eq!(Area::Queues.body_class(), "admin");

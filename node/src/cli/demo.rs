@@ -194,12 +194,14 @@ fn write_config(
          operator_token_file = \"{token}\"\n\
          [database]\nurl = \"sqlite://{db}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
          [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n\
+         [records]\nspool_dir = \"{spool}\"\n\
          [media]\nvoicemail_dir = \"{voicemail}\"\n\
          [lock]\nurls = [\"http://{LOCKD}\"]\n",
         realm = seed::REALM,
         token = dir.join(format!("{name}.operator-token")).display(),
         db = db.display(),
         voicemail = voicemail.display(),
+        spool = dir.join("spool").display(),
     );
     let path = dir.join(format!("{name}.toml"));
     write_private(&path, &text)?;

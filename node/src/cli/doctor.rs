@@ -1,5 +1,6 @@
 //! `callfleet doctor`: checks what a node needs before it starts (or while it runs) and says
-//! what is wrong in plain words: config, database and schema, SIP/HTTP ports, music on hold.
+//! what is wrong in plain words: config, database and schema, SIP/HTTP ports, TLS certificates
+//! and keys, music on hold.
 
 use std::path::Path;
 use std::time::Duration;
@@ -51,8 +52,8 @@ pub async fn doctor(path: &Path) -> anyhow::Result<()> {
         report(
             true,
             format!(
-                "node answers on http://{}/healthz (ports are in use by it)",
-                cfg.http_advertise()
+                "node answers on {} (ports are in use by it)",
+                crate::tls::node_url(cfg.http_tls(), cfg.http_advertise(), "/healthz")
             ),
         );
     } else {
@@ -69,6 +70,15 @@ pub async fn doctor(path: &Path) -> anyhow::Result<()> {
             std::net::TcpListener::bind(cfg.http.listen).is_ok(),
             format!("HTTP {} free", cfg.http.listen),
         );
+        if let Some(tls) = cfg.sip_tls_listen() {
+            report(
+                std::net::TcpListener::bind(tls).is_ok(),
+                format!("SIP TLS {tls} free"),
+            );
+        }
+    }
+    for (ok, what) in crate::tls::checks(&cfg) {
+        report(ok, what);
     }
     let pattern = cfg.media.moh_dir.join("*.wav");
     let wavs = glob::glob(&pattern.to_string_lossy())
@@ -96,11 +106,8 @@ pub async fn doctor(path: &Path) -> anyhow::Result<()> {
 }
 
 async fn node_running(cfg: &Config) -> bool {
-    let url = format!("http://{}/healthz", cfg.http_advertise());
-    let Ok(client) = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-    else {
+    let url = crate::tls::node_url(cfg.http_tls(), cfg.http_advertise(), "/healthz");
+    let Ok(client) = crate::tls::client(cfg, Duration::from_secs(2)) else {
         return false;
     };
     matches!(client.get(url).send().await, Ok(r) if r.status().is_success())

@@ -54,11 +54,8 @@ pub fn local_http(cfg: &Config) -> SocketAddr {
 
 /// Asks the node of `cfg` for `/readyz`.
 pub async fn check(cfg: &Config) -> anyhow::Result<Health> {
-    let url = format!("http://{}/readyz", local_http(cfg));
-    let client = reqwest::Client::builder()
-        .timeout(LIMIT)
-        .build()
-        .context("build HTTP client")?;
+    let url = crate::tls::node_url(cfg.http_tls(), local_http(cfg), "/readyz");
+    let client = crate::tls::client(cfg, LIMIT).context("build HTTP client")?;
     let resp = match client.get(&url).send().await {
         Ok(resp) => resp,
         Err(e) if e.is_timeout() => {

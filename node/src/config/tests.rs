@@ -466,3 +466,59 @@ fn scale_and_drain_defaults_and_limits() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(cfg.scale.threshold, 0.7);
 }
+
+#[test]
+fn tls_is_off_by_default_and_keys_come_in_pairs() {
+    let cfg = Config::parse(MINIMAL).expect("minimal config parses");
+    assert!(!cfg.http_tls());
+    assert_eq!(cfg.http_scheme(), "http");
+    assert_eq!(cfg.sip_tls_listen(), None);
+
+    let on = MINIMAL
+        .replace(
+            "listen = \"127.0.0.11:8080\"",
+            "listen = \"127.0.0.11:8080\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\nca_file = \"/ca.pem\"",
+        )
+        .replace(
+            "listen = \"127.0.0.11:5060\"",
+            "listen = \"127.0.0.11:5060\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"",
+        );
+    let cfg = Config::parse(&on).expect("TLS config parses");
+    assert_eq!(cfg.http_scheme(), "https");
+    assert_eq!(
+        cfg.sip_tls_listen(),
+        Some("127.0.0.11:5061".parse().unwrap())
+    );
+    assert_eq!(
+        cfg.sip_tls_advertise(),
+        Some("127.0.0.11:5061".parse().unwrap())
+    );
+
+    // (replace, with, key named in the error)
+    let cases = [
+        ("tls_key = \"/k.pem\"\nca_file", "ca_file", "http.tls_key"),
+        ("tls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\nca_file", "tls_key = \"/k.pem\"\nca_file", "http.tls_cert"),
+        (
+            "listen = \"127.0.0.11:5060\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"",
+            "listen = \"127.0.0.11:5060\"\ntls_cert = \"/c.pem\"",
+            "sip.tls_key",
+        ),
+        (
+            "listen = \"127.0.0.11:5060\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"",
+            "listen = \"127.0.0.11:5060\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"\ntls_listen = \"127.0.0.11:5060\"",
+            "sip.tls_listen",
+        ),
+        (
+            "listen = \"127.0.0.11:5060\"\ntls_cert = \"/c.pem\"\ntls_key = \"/k.pem\"",
+            "listen = \"127.0.0.11:5060\"\ntls_listen = \"127.0.0.11:5062\"",
+            "sip.tls_listen",
+        ),
+    ];
+    for (from, to, key) in cases {
+        assert!(on.contains(from), "{from}");
+        let err = Config::parse(&on.replacen(from, to, 1))
+            .expect_err("must fail")
+            .to_string();
+        assert!(err.contains(key), "{err} should name {key}");
+    }
+}

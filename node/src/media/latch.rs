@@ -69,7 +69,7 @@ impl Latch {
 
 /// Whether a packet from `from` may be from a party at `party`: the same address, or the
 /// loopback alias (see the module).
-fn same_host(party: IpAddr, from: IpAddr) -> bool {
+pub(crate) fn same_host(party: IpAddr, from: IpAddr) -> bool {
     party == from
         || (party.is_loopback()
             && (from == IpAddr::V4(Ipv4Addr::LOCALHOST) || from == IpAddr::V6(Ipv6Addr::LOCALHOST)))

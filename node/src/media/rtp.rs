@@ -55,6 +55,37 @@ pub fn payload_type(packet: &[u8]) -> Option<u8> {
     (packet.len() >= HEADER && packet[0] >> 6 == 2).then(|| packet[1] & 0x7f)
 }
 
+/// The fields of a received RTP header the quality statistics read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub payload_type: u8,
+    pub seq: u16,
+    pub timestamp: u32,
+    pub ssrc: u32,
+}
+
+impl Header {
+    /// Reads the fixed header of an RTP version 2 packet.
+    pub fn parse(packet: &[u8]) -> Option<Header> {
+        let payload_type = payload_type(packet)?;
+        let word = |at: usize| {
+            u32::from_be_bytes([packet[at], packet[at + 1], packet[at + 2], packet[at + 3]])
+        };
+        Some(Header {
+            payload_type,
+            seq: u16::from_be_bytes([packet[2], packet[3]]),
+            timestamp: word(4),
+            ssrc: word(8),
+        })
+    }
+}
+
+/// Whether a packet that came on the RTP port is RTCP (RFC 5761 §4: the second byte, an RTCP
+/// packet type, is 192..=223, payload types no audio call uses once the marker bit is added).
+pub fn is_rtcp(packet: &[u8]) -> bool {
+    packet.len() >= 8 && packet[0] >> 6 == 2 && (192..=223).contains(&packet[1])
+}
+
 /// Where the payload of a received packet lies (after CSRCs and a header extension, before
 /// padding), if the packet is RTP version 2 and its lengths hold together.
 pub fn payload_range(packet: &[u8]) -> Option<std::ops::Range<usize>> {
@@ -92,6 +123,20 @@ mod tests {
         assert_eq!(payload_type(&buf[..n]), Some(8));
         assert_eq!(payload_type(&[0x40; 12]), None);
         assert_eq!(payload_type(&[0x80; 3]), None);
+        assert_eq!(
+            Header::parse(&buf[..n]),
+            Some(Header {
+                payload_type: 8,
+                seq: 0,
+                timestamp: 260,
+                ssrc: 0x01020304
+            })
+        );
+        assert!(!is_rtcp(&buf[..n]));
+        // A receiver report (PT 201) and a sender report (PT 200) on a muxed port.
+        assert!(is_rtcp(&[0x81, 201, 0, 7, 1, 2, 3, 4]));
+        assert!(is_rtcp(&[0x80, 200, 0, 6, 1, 2, 3, 4]));
+        assert!(!is_rtcp(&[0x80, 200, 0, 6]));
     }
 
     #[test]

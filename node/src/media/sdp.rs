@@ -59,6 +59,27 @@ impl Direction {
     }
 }
 
+/// Where the party takes RTCP: on the port above its RTP port (RFC 3550 §11), on a port of
+/// its own (`a=rtcp:`, RFC 3605), or on its RTP port (`a=rtcp-mux`, RFC 5761).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Rtcp {
+    #[default]
+    NextPort,
+    Port(u16),
+    Mux,
+}
+
+impl Rtcp {
+    /// Where to send the party's RTCP, given its RTP address (`None`: on the RTP socket).
+    pub fn address(self, rtp: SocketAddr) -> Option<SocketAddr> {
+        match self {
+            Rtcp::NextPort => Some(SocketAddr::new(rtp.ip(), rtp.port().checked_add(1)?)),
+            Rtcp::Port(p) => Some(SocketAddr::new(rtp.ip(), p)),
+            Rtcp::Mux => None,
+        }
+    }
+}
+
 /// What we take from an audio offer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Offer {
@@ -68,6 +89,8 @@ pub struct Offer {
     /// Payload type of telephone-event/8000, if offered.
     pub dtmf_pt: Option<u8>,
     pub direction: Direction,
+    /// Where the party wants RTCP; an offer of `a=rtcp-mux` is accepted in our answer.
+    pub rtcp: Rtcp,
 }
 
 /// Why an offer cannot be answered.
@@ -130,6 +153,7 @@ pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
                 } else if in_audio {
                     if let Some(a) = audio.as_mut() {
                         a.rtpmap(value);
+                        a.rtcp(value);
                     }
                 }
             }
@@ -158,6 +182,7 @@ pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
         codec,
         dtmf_pt: audio.dtmf_pt,
         direction,
+        rtcp: audio.rtcp,
     })
 }
 
@@ -167,6 +192,7 @@ struct AudioDesc {
     addr: Option<IpAddr>,
     dtmf_pt: Option<u8>,
     direction: Option<Direction>,
+    rtcp: Rtcp,
 }
 
 impl AudioDesc {
@@ -183,6 +209,20 @@ impl AudioDesc {
             addr: None,
             dtmf_pt: None,
             direction: None,
+            rtcp: Rtcp::NextPort,
+        }
+    }
+
+    /// `a=rtcp-mux` (which wins) and `a=rtcp:PORT [address]` (the address is not taken: RTCP
+    /// goes to the RTP host, as the latch only trusts that host).
+    fn rtcp(&mut self, value: &str) {
+        if value == "rtcp-mux" {
+            self.rtcp = Rtcp::Mux;
+        } else if let Some(rest) = value.strip_prefix("rtcp:") {
+            let port = rest.split_whitespace().next().and_then(|p| p.parse().ok());
+            if let (Some(port), false) = (port, self.rtcp == Rtcp::Mux) {
+                self.rtcp = Rtcp::Port(port);
+            }
         }
     }
 
@@ -242,6 +282,9 @@ pub fn answer(local: SocketAddr, offer: &Offer, session_id: u64, version: u64) -
         }
     }
     let _ = write!(s, "a=ptime:20\r\na={}\r\n", dir.attr());
+    if offer.rtcp == Rtcp::Mux {
+        s.push_str("a=rtcp-mux\r\n");
+    }
     s.into_bytes()
 }
 

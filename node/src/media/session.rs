@@ -1,7 +1,9 @@
 //! One call leg's media: a UDP socket from the pool and one task that owns it. Every 20 ms the
 //! task sends what the leg's mode asks for (music on hold, a prompt played once, or nothing);
-//! every packet received is counted, decoded into the recording if one runs, scanned for DTMF
-//! (RFC 4733), and in bridge mode relayed out of the other leg's socket to the other party.
+//! every packet received is counted, measured for the leg's quality, decoded into the recording
+//! if one runs, scanned for DTMF (RFC 4733), and in bridge mode relayed out of the other leg's
+//! socket to the other party. Every 5 s the task exchanges RTCP reports with the party
+//! (`report`), on RTP port + 1 or muxed on the RTP port.
 //! Only the party's packets are taken ([`super::latch`]): from its SDP address, or for a party
 //! behind NAT from the IP its signalling comes from, and after the first one only from that
 //! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
@@ -24,7 +26,7 @@ use super::latch::{Latch, Seen};
 use super::moh::{Library, Track, FRAME};
 use super::record::Recording;
 use super::rtp::{self, Stream};
-use super::sdp::Codec;
+use super::sdp::{Codec, Rtcp};
 use super::tap::{self, Fifo, Mix, Side, Tap};
 
 /// Where and how to send; changed by re-INVITEs (hold/unhold, new address).
@@ -38,6 +40,8 @@ pub struct Target {
     /// The IP address the party's signalling comes from: RTP from it is the party's even from
     /// another address than the SDP's (NAT). `None`: only the SDP's host.
     pub signal_ip: Option<IpAddr>,
+    /// Where the party takes RTCP (its SDP's `a=rtcp` / `a=rtcp-mux`).
+    pub rtcp: Rtcp,
 }
 
 /// What the leg hears.
@@ -81,8 +85,10 @@ pub enum MediaEvent {
 #[derive(Debug, Default)]
 pub struct MediaStats {
     pub sent: AtomicU64,
+    pub sent_bytes: AtomicU64,
     pub received: AtomicU64,
     pub relayed: AtomicU64,
+    pub relayed_bytes: AtomicU64,
     /// Packets dropped because they did not come from the party.
     pub ignored: AtomicU64,
 }
@@ -97,6 +103,8 @@ pub struct Leg {
     /// A supervisor's audio waiting to be mixed into what is relayed to this leg's party
     /// (whisper); `None` when nobody whispers. A std mutex, never held across an `.await`.
     whisper: Mutex<Option<Fifo>>,
+    /// The leg's quality (see `report`); a std mutex, held for a few additions per packet.
+    meter: Mutex<Meter>,
 }
 
 impl Leg {
@@ -119,6 +127,9 @@ impl Leg {
         };
         if self.socket.send_to(packet, to).await.is_ok() {
             self.stats.relayed.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .relayed_bytes
+                .fetch_add(packet.len() as u64, Ordering::Relaxed);
         }
     }
 
@@ -208,6 +219,7 @@ impl Session {
             remote: Mutex::new(target.remote),
             stats: MediaStats::default(),
             whisper: Mutex::new(None),
+            meter: Mutex::new(Meter::default()),
         });
         let (control, rx) = watch::channel(Control {
             target,
@@ -226,6 +238,9 @@ impl Session {
             events: ev_tx,
             cancel: cancel.clone(),
             ignored,
+            origin: tokio::time::Instant::now(),
+            rtcp: None,
+            cname: format!("callfleet@{}", local.ip()),
         };
         tokio::spawn(player.run());
         Session {
@@ -317,6 +332,12 @@ struct Player {
     events: mpsc::UnboundedSender<MediaEvent>,
     cancel: CancellationToken,
     ignored: Counter,
+    /// Where the task's clock starts (arrival times for the statistics).
+    origin: tokio::time::Instant,
+    /// The RTCP socket (RTP port + 1), bound when the task starts.
+    rtcp: Option<UdpSocket>,
+    /// Our RTCP canonical name.
+    cname: String,
 }
 
 /// Whose packets the leg takes: the latch, and the party's address as last given (SDP), which
@@ -325,6 +346,8 @@ struct Party {
     latch: Latch,
     announced: Option<SocketAddr>,
     signal_ip: Option<IpAddr>,
+    /// Where the party's RTCP came from last (where ours then goes).
+    rtcp_from: Option<SocketAddr>,
 }
 
 impl Party {
@@ -333,7 +356,21 @@ impl Party {
             latch: Latch::new(target.remote, target.signal_ip),
             announced: target.remote,
             signal_ip: target.signal_ip,
+            rtcp_from: None,
         }
+    }
+
+    /// Whether RTCP from `from` is the party's: from the host the leg latched to, or before
+    /// that from the SDP's host or the signalling's.
+    fn rtcp_source(&self, from: SocketAddr) -> bool {
+        let hosts = match self.latch.latched() {
+            Some(at) => [Some(at.ip()), None],
+            None => [self.announced.map(|a| a.ip()), self.signal_ip],
+        };
+        hosts
+            .into_iter()
+            .flatten()
+            .any(|ip| super::latch::same_host(ip, from.ip()))
     }
 
     /// A new target: latch afresh if the party's address changed; else where the leg stays
@@ -356,6 +393,11 @@ struct Out {
     buf: [u8; rtp::HEADER + FRAME],
     /// The frame a listening supervisor hears next.
     mixed: [u8; FRAME],
+    /// Our own packets and payload octets sent (for sender reports), and the packet count at
+    /// the last report.
+    own_packets: u64,
+    own_octets: u64,
+    reported_packets: u64,
 }
 
 impl Player {
@@ -372,22 +414,46 @@ impl Player {
             play_frame: 0,
             buf: [0u8; rtp::HEADER + FRAME],
             mixed: [0u8; FRAME],
+            own_packets: 0,
+            own_octets: 0,
+            reported_packets: 0,
         };
+        if let Ok(local) = self.leg.socket.local_addr() {
+            self.rtcp = report::bind_rtcp(local).await;
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let start = tokio::time::Instant::now() + report::REPORT_INTERVAL;
+        let mut reports = tokio::time::interval_at(start, report::REPORT_INTERVAL);
+        reports.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut inbuf = [0u8; 2048];
+        let mut rtcpbuf = [0u8; 1500];
         let mut party = Party::new(&ctl.target);
         let mut dtmf = DtmfDetector::default();
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 _ = tick.tick() => self.send_frame(&mut ctl, &mut out).await,
+                _ = reports.tick() => self.send_report(&ctl, &mut out, &party).await,
                 r = self.leg.socket.recv_from(&mut inbuf) => {
                     let Ok((n, from)) = r else { continue };
                     let packet = &inbuf[..n];
+                    if rtp::is_rtcp(packet) {
+                        // rtcp-mux: the party's RTCP on its RTP stream.
+                        if self.accept(&mut party, &mut ctl, from) {
+                            self.take_rtcp(&mut party, from, packet, (out.stream.ssrc, true));
+                        }
+                        continue;
+                    }
                     let Some(pt) = rtp::payload_type(packet) else { continue };
                     if self.accept(&mut party, &mut ctl, from) {
                         self.take(&ctl, &mut dtmf, packet, pt).await;
+                    }
+                }
+                r = report::recv(self.rtcp.as_ref(), &mut rtcpbuf) => {
+                    let Some((n, from)) = r else { continue };
+                    if party.rtcp_source(from) {
+                        self.take_rtcp(&mut party, from, &rtcpbuf[..n], (out.stream.ssrc, false));
                     }
                 }
                 changed = self.rx.changed() => {
@@ -421,6 +487,7 @@ impl Player {
     /// One packet of the party: counted, DTMF or recorded, relayed or mixed, published.
     async fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &[u8], pt: u8) {
         self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
+        self.measure(ctl, packet);
         if Some(pt) == ctl.target.dtmf_pt {
             if let Some(digit) = dtmf.packet(packet) {
                 let _ = self.events.send(MediaEvent::Dtmf(digit));
@@ -509,13 +576,20 @@ impl Player {
             (Some(payload), Some(remote)) => {
                 let n = out.stream.write(payload, FRAME as u32, &mut out.buf);
                 if self.leg.socket.send_to(&out.buf[..n], remote).await.is_ok() {
-                    self.leg.stats.sent.fetch_add(1, Ordering::Relaxed);
+                    let stats = &self.leg.stats;
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                    stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    out.own_packets += 1;
+                    out.own_octets += payload.len() as u64;
                 }
             }
             _ => out.stream.skip(FRAME as u32),
         }
     }
 }
+
+mod report;
+pub use report::{LegQuality, Meter, REPORT_INTERVAL};
 
 #[cfg(test)]
 mod tests;

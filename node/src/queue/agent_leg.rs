@@ -28,6 +28,32 @@ pub struct Dial {
     pub codec: Codec,
     /// Caller number shown on the phone.
     pub caller: String,
+    /// Our SIP-over-TLS address when the phone registered over TLS
+    /// ([`crate::sip::tls::ring_over_tls`]): the INVITE then goes on the phone's own TLS
+    /// connection, with this address in our Contact.
+    pub tls: Option<SocketAddr>,
+}
+
+impl Dial {
+    /// Where the INVITE goes, and our Contact.
+    fn route(&self, local_sip: SocketAddr) -> (SipAddr, String) {
+        match self.tls {
+            Some(tls) => (
+                SipAddr {
+                    r#type: Some(rsipstack::sip::Transport::Tls),
+                    addr: self.via.into(),
+                },
+                format!("sip:callfleet@{tls};transport=tls"),
+            ),
+            None => (
+                SipAddr {
+                    r#type: None,
+                    addr: self.via.into(),
+                },
+                format!("sip:callfleet@{local_sip}"),
+            ),
+        }
+    }
 }
 
 /// Why an agent leg could not ring.
@@ -106,11 +132,10 @@ pub fn dial_with(
                 contact: d.contact.clone(),
             }
         })?;
-    let contact = Uri::try_from(format!("sip:callfleet@{local_sip}").as_str()).map_err(|_| {
-        DialError::Contact {
-            agent: d.agent.clone(),
-            contact: d.contact.clone(),
-        }
+    let (destination, contact) = d.route(local_sip);
+    let contact = Uri::try_from(contact.as_str()).map_err(|_| DialError::Contact {
+        agent: d.agent.clone(),
+        contact: d.contact.clone(),
     })?;
     let offer = Offer {
         remote: None,
@@ -118,15 +143,14 @@ pub fn dial_with(
         dtmf_pt: Some(101),
         // `sdp::answer` writes the reverse of the offer it answers: reverse ours for it.
         direction: direction.answer(),
+        // RTCP on our RTP port + 1 (no rtcp-mux offered: every phone takes this).
+        rtcp: sdp::Rtcp::NextPort,
     };
     let body = sdp::answer(local, &offer, rand::random::<u32>().into(), 1);
     let opt = InviteOption {
         caller,
         callee,
-        destination: Some(SipAddr {
-            r#type: None,
-            addr: d.via.into(),
-        }),
+        destination: Some(destination),
         content_type: Some("application/sdp".into()),
         offer: Some(body),
         contact,

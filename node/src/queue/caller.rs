@@ -19,6 +19,7 @@ use super::Offer;
 use crate::media::session::{MediaEvent, Mode};
 use crate::node::Node;
 use crate::now_ms;
+use crate::records::Record;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -61,9 +62,7 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     let mut offers = node.queue.wait(id);
     let outcome = wait(ctx, queue, id, vip, &mut offers).await;
     node.queue.forget(id);
-    if let Err(e) = node.store.remove_entry(id).await {
-        debug!(error = %e, "cannot remove the queue entry");
-    }
+    node.recorder.send(Record::EntryGone { id });
     match outcome {
         Outcome::End(ended) => ended,
         Outcome::Fallback => fallback(ctx, queue).await,
@@ -165,18 +164,20 @@ pub async fn play(ctx: &mut CallCtx<'_>, clip: Arc<crate::media::moh::Track>) ->
 const WRAP_UP_TRIES: u32 = 20;
 const WRAP_UP_RETRY: Duration = Duration::from_secs(3);
 
-/// `wrap_up` → available (or paused), retried while the database fails, so that a short outage
-/// does not leave the agent in wrap-up.
-pub(super) async fn end_wrap_up(node: &Node, ext: &str) {
+/// `wrap_up` → available (or paused) under the call's lease token, retried while the database
+/// fails, so that a short outage does not leave the agent in wrap-up. A refusal (the agent
+/// moved on, or a newer lease holder took it) is final.
+pub(super) async fn end_wrap_up(node: &Node, ext: &str, token: i64) {
     for _ in 0..WRAP_UP_TRIES {
         let moved = node
             .store
-            .transition_agent(
+            .transition_agent_fenced(
                 ext,
                 &[AgentState::WrapUp],
                 AgentState::Available,
                 now_ms(),
                 None,
+                token,
             )
             .await;
         match moved {
@@ -214,8 +215,10 @@ pub fn event(
         agent: agent.map(str::to_string),
         event: what,
         detail: detail.map(str::to_string),
+        // Given by the recorder.
+        uid: None,
     };
-    node.recorder.send(crate::records::Record::QueueEvent(ev));
+    node.recorder.send(Record::QueueEvent(ev));
 }
 
 fn ms(v: i64) -> Duration {

@@ -201,10 +201,19 @@ async fn recover_stranded(d: &Dispatcher) -> Result<(), callfleet_store::StoreEr
         } else {
             &[AgentState::WrapUp]
         };
+        // Under the new lease's token: the dead node, should it come back, is fenced off.
         let freed = d
             .store
-            .transition_agent(&a.extension, from, AgentState::Available, now_ms(), None)
-            .await?;
+            .transition_agent_fenced(
+                &a.extension,
+                from,
+                AgentState::Available,
+                now_ms(),
+                None,
+                super::fence::token(&lease),
+            )
+            .await?
+            == callfleet_store::Transition::Moved;
         if freed && orphaned {
             tracing::info!(agent = %a.extension, dead_node = owner, "agent freed from a node that died");
         } else if freed {
@@ -338,8 +347,9 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
     ) {
         if a.node == me && d.local.deliver(&a) {
             if let Some(last) = a.agents.last() {
+                // A hint for the next round-robin turn, not a record: never replayed late.
                 if let Err(e) = d.store.set_rr_last(&a.queue, last).await {
-                    debug!(queue = %a.queue, error = %e, "cannot store the round-robin memory");
+                    debug!(queue = %a.queue, error = %e, "round-robin position not saved");
                 }
             }
         }

@@ -7,19 +7,20 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use callfleet_lockd::Lease;
-use callfleet_store::AgentState;
+use callfleet_store::{AgentState, CallLeg};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::agent_key;
 use super::agent_leg::{self, Dial, RingOutcome, Ringing};
 use super::caller::{event, Outcome};
 use super::engine::{Action, Event, Leg, Phase, QueuedCall};
+use super::{agent_key, fence};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session, Target};
 use crate::node::Node;
 use crate::now_ms;
+use crate::records::Record;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -98,19 +99,19 @@ pub async fn plain(
                 );
             }
         }
+        // Not through the record writer: a late unclaim could undo another node's claim.
+        // Left claimed, the entry is removed with the call.
         Action::Unclaim => {
             if let Some(entry) = target.entry {
                 if let Err(e) = node.store.unclaim_entry(entry).await {
-                    debug!(error = %e, "cannot put the queue entry back to waiting");
+                    warn!(error = %e, "cannot hand the queue entry back to the queue");
                 }
             }
         }
         Action::Dequeue => {
             if let Some(entry) = target.entry {
                 node.queue.forget(entry);
-                if let Err(e) = node.store.remove_entry(entry).await {
-                    debug!(error = %e, "cannot remove the queue entry");
-                }
+                node.recorder.send(Record::EntryGone { id: entry });
             }
         }
         Action::Fallback => return Some(Outcome::Fallback),
@@ -192,17 +193,15 @@ async fn take(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ta
         }
     };
     let me = node.cfg.node.name.as_str();
-    let moved = node
-        .store
-        .transition_agent(
-            ext,
-            &[AgentState::Available],
-            AgentState::Ringing,
-            now_ms(),
-            Some((ctx.call_id, me)),
-        )
-        .await
-        .unwrap_or(false);
+    let moved = fence::move_agent(
+        node,
+        ext,
+        &lease,
+        &[AgentState::Available],
+        AgentState::Ringing,
+        Some((ctx.call_id, me)),
+    )
+    .await;
     if !moved {
         release(node, ext, &lease, None).await;
         return None;
@@ -243,6 +242,7 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
         via,
         codec: ctx.media.target().codec,
         caller: ctx.caller.clone(),
+        tls: crate::sip::tls::ring_over_tls(node, &binding.transport),
     };
     let dialogs = node.queue.dialogs.get()?;
     match agent_leg::dial(dialogs, node.cfg.sip_advertise(), &d, socket, local) {
@@ -254,16 +254,11 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
     }
 }
 
-/// Puts an agent back: SQL state (from `from` to available) and the lease.
+/// Puts an agent back: SQL state (from `from` to available, under the lease's token) and the
+/// lease.
 pub async fn release(node: &Node, ext: &str, lease: &Lease, from: Option<AgentState>) {
     if let Some(from) = from {
-        if let Err(e) = node
-            .store
-            .transition_agent(ext, &[from], AgentState::Available, now_ms(), None)
-            .await
-        {
-            warn!(agent = ext, error = %e, "cannot put the agent back to available (freed once overdue)");
-        }
+        fence::move_agent(node, ext, lease, &[from], AgentState::Available, None).await;
     }
     if let Err(e) = node.locks.release(lease).await {
         debug!(agent = ext, error = %e, "cannot release the agent's lease (it expires by itself)");
@@ -418,6 +413,7 @@ async fn open_bridge(
             send: true,
             dtmf_pt: answer.dtmf_pt,
             signal_ip: Some(ringing.peer.ip()),
+            rtcp: answer.rtcp,
         },
         Mode::Silence,
         node.moh.clone(),
@@ -431,19 +427,15 @@ async fn open_bridge(
         }
     }
     let me = node.cfg.node.name.as_str();
-    if let Err(e) = node
-        .store
-        .transition_agent(
-            &ext,
-            &[AgentState::Ringing],
-            AgentState::InCall,
-            now_ms(),
-            Some((ctx.call_id, me)),
-        )
-        .await
-    {
-        warn!(agent = %ext, error = %e, "cannot mark the agent in a call");
-    }
+    fence::move_agent(
+        node,
+        &ext,
+        &lease,
+        &[AgentState::Ringing],
+        AgentState::InCall,
+        Some((ctx.call_id, me)),
+    )
+    .await;
     node.calls.set_served(ctx.call_id, target.queue, Some(&ext));
     bridge(ctx.media, &leg);
     // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
@@ -515,6 +507,7 @@ async fn perform_bridged(
         Action::WrapUp { agent, until_ms } => {
             drop(b.listenable.take());
             b.leg.stop();
+            crate::quality::record(ctx.node, ctx.call_id, CallLeg::Agent, &b.leg.quality());
             if let Some(lease) = b.lease.take() {
                 wrap_up(ctx, &agent, lease, until_ms).await;
             }
@@ -527,38 +520,29 @@ async fn perform_bridged(
     None
 }
 
-/// The agent's call counted and its wrap-up started, still tied to this node and call (so
-/// that should this node die before it ends, another node frees the agent once the lease
-/// runs out); at `until_ms` the agent is freed and the lease released.
+/// The agent's call counted and its wrap-up started under the call's lease token, still tied
+/// to this node and call (so that should this node die before it ends, another node frees the
+/// agent once the lease runs out); at `until_ms` the agent is freed and the lease released.
 async fn wrap_up(ctx: &CallCtx<'_>, ext: &str, lease: Lease, until_ms: i64) {
     let node = ctx.node;
     let me = node.cfg.node.name.as_str();
     let now = now_ms();
-    if let Err(e) = node
-        .store
-        .finish_agent_call(ext, now, &callfleet_store::utc_day(now))
-        .await
-    {
-        warn!(agent = ext, error = %e, "cannot count the agent's call");
-    }
-    if let Err(e) = node
-        .store
-        .transition_agent(
+    if fence::finish_call(node, ext, &lease, now).await {
+        fence::move_agent(
+            node,
             ext,
+            &lease,
             &[AgentState::WrapUp],
             AgentState::WrapUp,
-            now,
             Some((ctx.call_id, me)),
         )
-        .await
-    {
-        warn!(agent = ext, error = %e, "cannot tie the agent's wrap-up to this call");
+        .await;
     }
     let (node, ext) = (node.clone(), ext.to_string());
     let wait = Duration::from_millis((until_ms - now).max(0) as u64);
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
-        super::caller::end_wrap_up(&node, &ext).await;
+        super::caller::end_wrap_up(&node, &ext, fence::token(&lease)).await;
         release(&node, &ext, &lease, None).await;
     });
 }

@@ -10,6 +10,7 @@ pub mod agent_leg;
 pub mod caller;
 pub mod dispatcher;
 pub mod engine;
+pub mod fence;
 pub mod legs;
 pub mod voicemail;
 

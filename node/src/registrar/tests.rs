@@ -405,16 +405,23 @@ impl RegistrarStore for DownStore {
 }
 
 #[tokio::test]
-async fn a_database_failure_is_a_500() {
+async fn an_unreachable_database_is_a_503_with_retry_after() {
     let r = Registrar::new(Arc::new(DownStore), settings("main-a", 1), Metrics::new());
     let mut phone = Phone::new("1001", "secret");
     let first = r.register(&phone.register(CONTACT), src(), T0).await;
     assert_eq!(code(&first), 401, "challenges need no database");
     phone.take_challenge(&first, Algorithm::Md5);
-    assert_eq!(
-        code(&r.register(&phone.register(CONTACT), src(), T0).await),
-        500
-    );
+    let reply = r.register(&phone.register(CONTACT), src(), T0).await;
+    assert_eq!(code(&reply), 503);
+    let retry: Vec<String> = reply
+        .headers
+        .iter()
+        .filter_map(|h| match h {
+            Header::Other(name, value) if name == "Retry-After" => Some(value.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retry, ["30"]);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use callfleet_store::{Cdr, HangupCause, HangupSide};
+use callfleet_store::{CallLeg, Cdr, HangupCause, HangupSide};
 use callfleet_web::Outcome;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -110,8 +110,7 @@ async fn answer(
         }
     };
     let (state_tx, mut states) = dialogs.new_dialog_state_channel();
-    let contact =
-        Uri::try_from(format!("sip:callfleet@{}", node.cfg.sip_advertise()).as_str()).ok();
+    let contact = Uri::try_from(contact_for(node, &tx).as_str()).ok();
     let dialog = match dialogs.get_or_create_server_invite(&tx, state_tx, None, contact) {
         Ok(d) => d,
         Err(e) => {
@@ -137,6 +136,19 @@ async fn answer(
     let ended = converse(node, &dialog, &mut states, call).await;
     dialogs.remove_dialog(&id);
     ended
+}
+
+/// Our Contact for a dialog whose INVITE came in on `tx`'s connection: over TLS, the TLS
+/// address with `transport=tls`, so the peer's in-dialog requests come back over TLS.
+fn contact_for(node: &Node, tx: &Transaction) -> String {
+    let tls = tx
+        .connection
+        .as_ref()
+        .is_some_and(|c| c.transport() == rsipstack::sip::Transport::Tls);
+    match node.cfg.sip_tls_advertise() {
+        Some(addr) if tls => format!("sip:callfleet@{addr};transport=tls"),
+        _ => format!("sip:callfleet@{}", node.cfg.sip_advertise()),
+    }
 }
 
 /// Refuses the INVITE with the status of `ended`, and returns it.
@@ -208,6 +220,7 @@ async fn converse(
         send: false,
         dtmf_pt: offer.dtmf_pt,
         signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
+        rtcp: offer.rtcp,
     };
     let first = call.offer.clone().unwrap_or_else(unknown_peer);
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
@@ -238,6 +251,7 @@ async fn converse(
         route => dialplan::run(&mut ctx, route).await,
     };
     media.stop();
+    crate::quality::record(node, call_id, CallLeg::Caller, &media.quality());
     debug!(
         call_id,
         sent = media.stats().sent.load(Ordering::Relaxed),
@@ -254,6 +268,7 @@ fn unknown_peer() -> Offer {
         codec: sdp::Codec::Pcmu,
         dtmf_pt: None,
         direction: sdp::Direction::SendRecv,
+        rtcp: sdp::Rtcp::NextPort,
     }
 }
 
@@ -393,5 +408,6 @@ pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
         redirected_from: entry.redirected_from,
         agent: entry.agent,
         queue: entry.queue,
+        uid: Some(node.recorder.cdr_key(entry.uid)),
     }));
 }

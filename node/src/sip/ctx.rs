@@ -175,6 +175,7 @@ async fn reinvite(
             codec: cur.codec,
             dtmf_pt: cur.dtmf_pt,
             direction: sdp::Direction::SendRecv,
+            rtcp: cur.rtcp,
         };
         let body = sdp::answer(media.local, &offer, session_id, version);
         let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;
@@ -188,6 +189,7 @@ async fn reinvite(
                 send: offer.direction.answer().we_send(),
                 dtmf_pt: offer.dtmf_pt,
                 signal_ip: media.target().signal_ip,
+                rtcp: offer.rtcp,
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
             let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;

@@ -65,6 +65,11 @@ impl ReplyPath {
                     debug!(error = %e, "cannot send response on a stream");
                 }
             }
+            ReplyPath::Stream(SipConnection::TlsPlatform(conn)) => {
+                if let Err(e) = conn.send_raw(bytes).await {
+                    debug!(error = %e, "cannot send response on a TLS stream");
+                }
+            }
             ReplyPath::Stream(other) => debug!(%other, "no raw send on this connection"),
         }
     }

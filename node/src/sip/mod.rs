@@ -1,9 +1,10 @@
-//! SIP for the node: UDP (through the [`front`]) and TCP on `sip.listen`, rsipstack's
-//! transaction and dialog layers behind our own types, the admission decision, and calls.
+//! SIP for the node: UDP (through the [`front`]) and TCP on `sip.listen`, TLS on
+//! `sip.tls_listen` ([`tls`]), rsipstack's transaction and dialog layers behind our own types,
+//! the admission decision, and calls.
 //!
-//! Layout: `front` (the UDP socket), `stream` (TCP accept and framing), `inbound` (the one
-//! path of every message from either: checks, the one parse, stateless 100/302/403/503/4xx,
-//! hand-on to rsipstack), `reply` (stateless responses), `malformed` (bad-input checks),
+//! Layout: `front` (the UDP socket), `stream` (TCP accept and framing), `tls` (TLS accept,
+//! then the same framing), `inbound` (the one path of every message from any of them: checks,
+//! the one parse, stateless 100/302/403/503/4xx, hand-on to rsipstack), `reply` (stateless responses), `malformed` (bad-input checks),
 //! `admission` (allowlist + balancer), `uas` (transaction dispatch), `phone` (a phone's INVITE
 //! authenticated with `407` digest), `call` (one answered call), and the watchdog that answers
 //! admitted INVITEs nobody took.
@@ -18,6 +19,7 @@ pub mod malformed;
 pub mod phone;
 pub mod reply;
 pub mod stream;
+pub mod tls;
 pub mod uas;
 
 use std::net::SocketAddr;
@@ -47,6 +49,8 @@ pub enum SipError {
     },
     #[error("SIP stack: {0}")]
     Stack(#[from] Box<rsipstack::Error>),
+    #[error("SIP over TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// How long an admitted INVITE may wait for its handler before the watchdog answers it.
@@ -73,6 +77,7 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
     let cancel = CancellationToken::new();
     let udp = bind_udp(listen)?;
     let tcp = bind_tcp(listen)?;
+    let tls = tls_listener(&node)?;
 
     let front_socket = front::FrontSocket::new(udp.clone(), node.clone());
     let external = (advertise != listen).then_some(advertise);
@@ -111,10 +116,20 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
     tokio::spawn(stream::serve(
         node.clone(),
         tcp,
-        stack,
+        stack.clone(),
         tcp_local,
         cancel.clone(),
     ));
+    if let Some((listener, acceptor, local)) = tls {
+        tokio::spawn(tls::serve(
+            node.clone(),
+            listener,
+            acceptor,
+            stack,
+            local,
+            cancel.clone(),
+        ));
+    }
     tokio::spawn(watchdog(node.clone(), cancel.clone()));
     tokio::spawn(uas::accept_loop(node, dialogs, incoming));
     Ok(SipHandle { cancel })
@@ -153,9 +168,44 @@ async fn watchdog(node: Node, stop: CancellationToken) {
     }
 }
 
+/// The SIP-over-TLS listener, acceptor and advertised address, when `sip.tls_cert` is set.
+type TlsListener = (
+    tokio::net::TcpListener,
+    tokio_rustls::TlsAcceptor,
+    SocketAddr,
+);
+
+fn tls_listener(node: &Node) -> Result<Option<TlsListener>, SipError> {
+    let cfg = &node.cfg;
+    let (Some(listen), Some(local), Some(cert), Some(key)) = (
+        cfg.sip_tls_listen(),
+        cfg.sip_tls_advertise(),
+        cfg.sip.tls_cert.as_deref(),
+        cfg.sip.tls_key.as_deref(),
+    ) else {
+        return Ok(None);
+    };
+    let pair = crate::tls::KeyPair {
+        cert_key: "sip.tls_cert",
+        cert,
+        key_key: "sip.tls_key",
+        key,
+    };
+    let config = crate::tls::server_config(&pair, &[])?;
+    let listener = bind_tcp_as(listen, "TLS")?;
+    Ok(Some((listener, config.into(), local)))
+}
+
 fn bind_tcp(listen: SocketAddr) -> Result<tokio::net::TcpListener, SipError> {
+    bind_tcp_as(listen, "TCP")
+}
+
+fn bind_tcp_as(
+    listen: SocketAddr,
+    transport: &'static str,
+) -> Result<tokio::net::TcpListener, SipError> {
     let err = |source| SipError::Bind {
-        transport: "TCP",
+        transport,
         addr: listen,
         source,
     };

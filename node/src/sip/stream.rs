@@ -7,18 +7,18 @@
 //! `sip.tcp_idle_timeout` is closed), and gives each message to the same
 //! [`inbound::inspect`] as UDP datagrams. A message handed on travels with rsipstack's own
 //! [`TcpConnection`] for this stream, whose write half rsipstack answers on; we keep its read
-//! half.
+//! half. SIP over TLS (`super::tls`) reads its decrypted sessions with the same
+//! `Connection::read`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::tcp::TcpConnection;
 use rsipstack::transport::{SipAddr, SipConnection};
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -104,10 +104,10 @@ fn content_length(head: &[u8]) -> Result<usize, raw::RawDefect> {
 
 /// Open connections per source address.
 #[derive(Clone, Default)]
-struct PerSource(Arc<Mutex<HashMap<IpAddr, u32>>>);
+pub(super) struct PerSource(Arc<Mutex<HashMap<IpAddr, u32>>>);
 
 impl PerSource {
-    fn take(&self, ip: IpAddr, max: u32) -> Option<SourceSlot> {
+    pub(super) fn take(&self, ip: IpAddr, max: u32) -> Option<SourceSlot> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let n = map.entry(ip).or_insert(0);
         if *n >= max {
@@ -122,7 +122,7 @@ impl PerSource {
 }
 
 /// One connection's place in [`PerSource`], given back on drop.
-struct SourceSlot {
+pub(super) struct SourceSlot {
     table: PerSource,
     ip: IpAddr,
 }
@@ -178,11 +178,11 @@ pub async fn serve(
     }
 }
 
-struct Connection {
-    node: Node,
-    stack: EndpointInnerRef,
-    local: SipAddr,
-    stop: CancellationToken,
+pub(super) struct Connection {
+    pub(super) node: Node,
+    pub(super) stack: EndpointInnerRef,
+    pub(super) local: SipAddr,
+    pub(super) stop: CancellationToken,
 }
 
 impl Connection {
@@ -209,9 +209,11 @@ impl Connection {
         }
     }
 
-    async fn read(
+    /// Reads one connection's messages (TCP, or TLS once decrypted) until it ends, answering
+    /// on `conn`.
+    pub(super) async fn read<R: AsyncRead + Unpin>(
         &self,
-        mut reader: tokio::io::ReadHalf<TcpStream>,
+        mut reader: R,
         conn: &SipConnection,
         peer: SocketAddr,
     ) {
@@ -278,10 +280,11 @@ impl Connection {
                 }
                 Frame::Message(n) => {
                     let message: Vec<u8> = buf.drain(..n.min(buf.len())).collect();
+                    let transport = conn.transport();
                     let wire = Wire {
                         bytes: &message,
                         src: peer,
-                        transport: Transport::Tcp,
+                        transport,
                         path,
                     };
                     let verdict = inbound::inspect(&self.node, &self.stack, &wire);
@@ -291,7 +294,7 @@ impl Connection {
                         conn,
                         path,
                         peer,
-                        Transport::Tcp,
+                        transport,
                         verdict,
                     )
                     .await;

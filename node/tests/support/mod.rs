@@ -9,11 +9,13 @@ pub mod browser;
 pub mod demo;
 pub mod http;
 pub mod lockd;
+pub mod lossy;
 pub mod pgserver;
 pub mod phone;
 pub mod queue;
 pub mod raw_phone;
 pub mod sinks;
+pub mod tls;
 pub mod uac;
 
 use std::net::SocketAddr;
@@ -142,6 +144,9 @@ pub struct NodeProc {
     /// `RUST_LOG` of the process: `CALLFLEET_TEST_LOG` when set, else info without the SIP
     /// stack's and SQL's chatter; a test may change it before [`NodeProc::spawn`].
     pub log_filter: String,
+    /// Set when the node serves HTTPS: the CA its certificate is checked against (the
+    /// harness then reaches it with curl over HTTPS, see [`tls::enable_https`]).
+    pub https_ca: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -176,8 +181,9 @@ impl NodeProc {
             "[node]\nname = \"{}\"\nrole = \"{}\"\ncapacity = {}\n[sip]\nlisten = \"{sip}\"\n[http]\nlisten = \"{http}\"\n\
              operator_token_file = \"{}\"\nsecret = \"{SECRET}\"\n\
              [database]\nurl = \"{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
-             [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[media]\nmoh_dir = \"{}\"\n{}\n",
-            spec.name, spec.role, spec.capacity, token.display(), spec.db, dir.join("moh").display(), spec.extra
+             [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[records]\nspool_dir = \"{}\"\n\
+             [media]\nmoh_dir = \"{}\"\n{}\n",
+            spec.name, spec.role, spec.capacity, token.display(), spec.db, dir.join("spool").display(), dir.join("moh").display(), spec.extra
         );
         std::fs::write(&config, text).expect("write node config");
         NodeProc {
@@ -189,6 +195,7 @@ impl NodeProc {
             config,
             log_filter: std::env::var("CALLFLEET_TEST_LOG")
                 .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
+            https_ca: None,
             child: None,
         }
     }
@@ -223,7 +230,7 @@ impl NodeProc {
                     self.log_text()
                 );
             }
-            if http_get(self.http, "/healthz").is_some_and(|(code, _)| code == 200) {
+            if self.healthy() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -233,6 +240,16 @@ impl NodeProc {
             self.name,
             self.log_text()
         );
+    }
+
+    /// Whether `/healthz` answers 200 (over HTTPS, checking the certificate, when the node
+    /// serves it).
+    fn healthy(&self) -> bool {
+        match &self.https_ca {
+            Some(ca) => tls::curl(Some(ca), &[&format!("https://{}/healthz", self.http)])
+                .is_ok_and(|r| r.status == 200),
+            None => http_get(self.http, "/healthz").is_some_and(|(code, _)| code == 200),
+        }
     }
 
     pub fn log_text(&self) -> String {
@@ -273,6 +290,25 @@ impl NodeProc {
     /// (status, body).
     pub fn post_json(&self, path: &str, json: &str) -> (u16, String) {
         let auth = format!("Authorization: Bearer {}", self.operator_token());
+        if let Some(ca) = &self.https_ca {
+            let url = format!("https://{}{path}", self.http);
+            let r = tls::curl(
+                Some(ca),
+                &[
+                    "-X",
+                    "POST",
+                    "-H",
+                    "Content-Type: application/json",
+                    "-H",
+                    &auth,
+                    "--data-binary",
+                    json,
+                    &url,
+                ],
+            )
+            .unwrap_or_else(|e| panic!("POST {url}: {e:?}"));
+            return (r.status, r.body);
+        }
         let (status, _, body) = http::exchange(
             self.http,
             &format!("POST {path} HTTP/1.0\r\nContent-Type: application/json\r\n{auth}"),
@@ -320,12 +356,23 @@ impl NodeProc {
     }
 
     pub fn nodes(&self) -> serde_json::Value {
-        let (_, body) = http_get(self.http, "/api/v1/nodes").expect("GET /api/v1/nodes");
+        let (_, body) = self.get("/api/v1/nodes").expect("GET /api/v1/nodes");
         serde_json::from_str(&body).expect("nodes JSON")
     }
 
     pub fn metrics(&self) -> String {
-        http_get(self.http, "/metrics").expect("GET /metrics").1
+        self.get("/metrics").expect("GET /metrics").1
+    }
+
+    /// A GET from the node's host without credentials (over HTTPS when the node serves it):
+    /// (status, body).
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        match &self.https_ca {
+            Some(ca) => tls::curl(Some(ca), &[&format!("https://{}{path}", self.http)])
+                .ok()
+                .map(|r| (r.status, r.body)),
+            None => http_get(self.http, path),
+        }
     }
 
     /// Value of one metric line (exact series text, e.g. `callfleet_calls_total{outcome="answered"}`).

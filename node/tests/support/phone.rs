@@ -131,6 +131,7 @@ impl Phone {
             registrar,
             Some(ctrl_port),
             "auto",
+            &[],
         )
     }
 
@@ -143,9 +144,43 @@ impl Phone {
         ctrl_port: Option<u16>,
         answer: &str,
     ) -> Phone {
-        Phone::launch_at(dir, addr, user, password, registrar.sip, ctrl_port, answer)
+        Phone::launch_at(
+            dir,
+            addr,
+            user,
+            password,
+            registrar.sip,
+            ctrl_port,
+            answer,
+            &[],
+        )
     }
 
+    /// A phone that registers over SIP/TLS at `registrar` (the node's TLS address), checking
+    /// its certificate against `ca`, and takes commands on `addr:ctrl_port`.
+    pub fn start_tls_with_ctrl(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+        ctrl_port: u16,
+        ca: &Path,
+    ) -> Phone {
+        let ca = ca.to_string_lossy();
+        Phone::launch_at(
+            dir,
+            addr,
+            user,
+            password,
+            registrar,
+            Some(ctrl_port),
+            "auto",
+            &["--transport", "tls", "--cafile", &ca],
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn launch_at(
         dir: &Path,
         addr: &str,
@@ -154,6 +189,7 @@ impl Phone {
         registrar: SocketAddr,
         ctrl_port: Option<u16>,
         answer: &str,
+        extra: &[&str],
     ) -> Phone {
         require("baresip", "baresip");
         let dir = dir.join(format!("phone-{addr}"));
@@ -165,7 +201,7 @@ impl Phone {
         if let Some(port) = ctrl_port {
             cmd.args(["--ctrl-port", &port.to_string()]);
         }
-        cmd.args(["--answer", answer]);
+        cmd.args(["--answer", answer]).args(extra);
         let out = cmd.output().expect("run phone.sh");
         assert!(
             out.status.success(),

@@ -234,6 +234,7 @@ mod tests {
             agent: agent.map(str::to_string),
             event: event.parse().expect("a queue event kind"),
             detail: None,
+            uid: None,
         }
     }
 

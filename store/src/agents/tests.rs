@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::testdb::flavour_tests;
-use crate::{Agent, AgentState, Store, StoreError};
+use crate::{Agent, AgentState, Store, StoreError, Transition};
 use AgentState::*;
 
 flavour_tests!(
@@ -13,6 +13,7 @@ flavour_tests!(
     login_and_logout_refused_while_in_a_call,
     logout_by_state,
     transition_guard_by_state,
+    a_stale_lease_holder_is_fenced_off,
     transition_call_bookkeeping,
     paused_flag,
     calls_today_counts_calls_and_sales_per_day,
@@ -88,7 +89,7 @@ async fn agent_in(store: &Store, ext: &str, state: AgentState) -> Result<Agent, 
         assert!(store.set_paused(ext, true, 300).await?);
     }
     if state == WrapUp {
-        assert!(store.finish_agent_call(ext, 400, DAY1).await?);
+        assert!(store.finish_agent_call(ext, 400, DAY1, 0).await? == Transition::Moved);
     }
     let agent = get(store, ext).await?;
     assert_eq!(agent.state, state, "{ext} set up");
@@ -220,6 +221,60 @@ async fn logout_by_state(store: &Store) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Node A rings the agent under lease token 10; its lease runs out (A is cut off), node B
+/// frees the agent under token 11 and takes it for its own call under token 12. A, back,
+/// still acts with token 10: every change it tries is refused as fenced, and B's state stands.
+async fn a_stale_lease_holder_is_fenced_off(store: &Store) -> Result<(), StoreError> {
+    agent_in(store, "f1", Available).await?;
+    let ring = |fence, from: AgentState, to, node| {
+        let from = [from];
+        async move {
+            store
+                .transition_agent_fenced("f1", &from, to, 1_000, Some(("call", node)), fence)
+                .await
+        }
+    };
+    assert_eq!(ring(10, Available, Ringing, "a").await?, Transition::Moved);
+    assert_eq!(ring(11, Ringing, Available, "b").await?, Transition::Moved);
+    assert_eq!(ring(12, Available, Ringing, "b").await?, Transition::Moved);
+    // The stale holder: even from the right state, its older token is refused.
+    assert_eq!(
+        ring(10, Ringing, InCall, "a").await?,
+        Transition::Fenced { stored: 12 }
+    );
+    assert_eq!(
+        ring(11, Ringing, Available, "a").await?,
+        Transition::Fenced { stored: 12 }
+    );
+    let after = get(store, "f1").await?;
+    assert_eq!(
+        (after.state, after.current_node.as_deref()),
+        (Ringing, Some("b"))
+    );
+    // The holder of the current token goes on; its call ends under the same token.
+    assert_eq!(ring(12, Ringing, InCall, "b").await?, Transition::Moved);
+    assert_eq!(
+        store.finish_agent_call("f1", 2_000, DAY1, 10).await?,
+        Transition::Fenced { stored: 12 }
+    );
+    assert_eq!(
+        store.finish_agent_call("f1", 2_000, DAY1, 12).await?,
+        Transition::Moved
+    );
+    // Changes without a lease (login, logout, a node's own restart) are not fenced; a wrong
+    // state is told apart from a stale token.
+    assert_eq!(
+        ring(12, Available, Ringing, "b").await?,
+        Transition::Refused
+    );
+    assert!(
+        store
+            .transition_agent("f1", &[WrapUp], Available, 3_000, None)
+            .await?
+    );
+    Ok(())
+}
+
 async fn transition_guard_by_state(store: &Store) -> Result<(), StoreError> {
     assert!(
         !store
@@ -340,17 +395,17 @@ async fn paused_flag(store: &Store) -> Result<(), StoreError> {
 }
 
 async fn calls_today_counts_calls_and_sales_per_day(store: &Store) -> Result<(), StoreError> {
-    assert!(!store.finish_agent_call("nobody", 1_000, DAY1).await?);
+    assert!(!(store.finish_agent_call("nobody", 1_000, DAY1, 0).await? == Transition::Moved));
     assert!(!store.record_sale("nobody", DAY1).await?);
     agent_in(store, "1001", InCall).await?;
     let counters = |a: Agent| (a.state, a.last_call_end_ms, a.calls_today, a.calls_day);
 
-    assert!(store.finish_agent_call("1001", 1_000, DAY1).await?);
+    assert!(store.finish_agent_call("1001", 1_000, DAY1, 0).await? == Transition::Moved);
     let a = get(store, "1001").await?;
     assert_eq!((&a.current_call, &a.current_node), (&None, &None));
     assert_eq!(counters(a), (WrapUp, Some(1_000), 1, Some(DAY1.to_owned())));
     // Only a call in progress can finish.
-    assert!(!store.finish_agent_call("1001", 1_100, DAY1).await?);
+    assert!(!(store.finish_agent_call("1001", 1_100, DAY1, 0).await? == Transition::Moved));
 
     assert!(store.record_sale("1001", DAY1).await?);
     assert_eq!(
@@ -365,7 +420,7 @@ async fn calls_today_counts_calls_and_sales_per_day(store: &Store) -> Result<(),
                 .await?
         );
     }
-    assert!(store.finish_agent_call("1001", 2_000, DAY1).await?);
+    assert!(store.finish_agent_call("1001", 2_000, DAY1, 0).await? == Transition::Moved);
     assert_eq!(get(store, "1001").await?.calls_today, 3);
 
     // A new day starts again from 1, for sales as for calls.
@@ -396,7 +451,7 @@ async fn config_writes_bump_version(store: &Store) -> Result<(), StoreError> {
             .transition_agent("1001", &[Available], InCall, 400, Some(("c", "n")))
             .await?
     );
-    assert!(store.finish_agent_call("1001", 500, DAY1).await?);
+    assert!(store.finish_agent_call("1001", 500, DAY1, 0).await? == Transition::Moved);
     assert!(store.record_sale("1001", DAY1).await?);
     assert!(store.logout_agent("1001", 600).await?);
     assert_eq!(store.config_version().await?, 3);

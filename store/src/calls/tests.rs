@@ -108,6 +108,7 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         redirected_from: None,
         agent: None,
         queue: Some("sales".to_owned()),
+        uid: Some("main-a/1/1".to_owned()),
     };
     let answered = Cdr {
         call_id: "c2".to_owned(),
@@ -119,12 +120,20 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         sip_status: 200,
         redirected_from: Some("main-a".to_owned()),
         agent: Some("1001".to_owned()),
+        uid: None,
         ..cancelled.clone()
     };
     // Inserted out of end order: listing is by `ended_at_ms`.
     let id_answered = store.insert_cdr(&answered).await?;
     let id_cancelled = store.insert_cdr(&cancelled).await?;
     assert!(id_cancelled > id_answered, "ids increase");
+    // A record written again under its key is not stored twice; rows without a key are
+    // never taken for one another.
+    let replayed = Cdr {
+        ended_at_ms: 3_000,
+        ..cancelled.clone()
+    };
+    assert_eq!(store.insert_cdr(&replayed).await?, None, "same uid");
 
     assert_eq!(
         store.cdrs_since(0).await?,
@@ -134,8 +143,11 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         store.cdrs_since(2_000).await?,
         vec![cancelled, answered.clone()]
     );
-    assert_eq!(store.cdrs_since(2_001).await?, vec![answered]);
+    assert_eq!(store.cdrs_since(2_001).await?, vec![answered.clone()]);
     assert_eq!(store.cdrs_since(9_001).await?, vec![]);
+    let keyless = store.insert_cdr(&answered).await?;
+    assert!(keyless > id_cancelled, "a second keyless row is a new row");
+    assert_eq!(store.cdrs_since(0).await?.len(), 3);
     Ok(())
 }
 

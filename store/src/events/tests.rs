@@ -16,6 +16,7 @@ fn event(call_id: &str, at_ms: i64, what: &str) -> QueueEvent {
         agent: None,
         event: what,
         detail: None,
+        uid: Some(format!("main-a/1/{call_id}/{at_ms}/{what}")),
     }
 }
 
@@ -34,9 +35,11 @@ async fn queue_events_by_call_and_time(store: &Store) -> Result<(), StoreError> 
     ];
     let mut stored = Vec::new();
     for e in &written {
-        let id = store.queue_event(e).await?;
+        let id = store.queue_event(e).await?.expect("a new event");
         stored.push(QueueEvent { id, ..e.clone() });
     }
+    // Written again (a replay), an event is recognised by its key and not stored twice.
+    assert_eq!(store.queue_event(&written[1]).await?, None);
     let pick =
         |idx: &[usize]| -> Vec<QueueEvent> { idx.iter().map(|&i| stored[i].clone()).collect() };
     // (call, since, events)
@@ -71,9 +74,11 @@ async fn voicemails_by_mailbox(store: &Store) -> Result<(), StoreError> {
     };
     let mut stored = Vec::new();
     for v in [vm("1001", 3_000), vm("1002", 2_000), vm("1001", 1_000)] {
-        let id = store.insert_voicemail(&v).await?;
+        let id = store.insert_voicemail(&v).await?.expect("a new voicemail");
         stored.push(Voicemail { id, ..v });
     }
+    // The same file of the same node written again (a replay) is not stored twice.
+    assert_eq!(store.insert_voicemail(&stored[1]).await?, None);
     assert!(stored[0].id < stored[1].id && stored[1].id < stored[2].id);
     let [a3, b2, a1] = [&stored[0], &stored[1], &stored[2]].map(Clone::clone);
     assert_eq!(

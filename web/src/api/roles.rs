@@ -78,6 +78,8 @@ fn may(access: Access, caller: Caller) -> bool {
 const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/nodes", Access::Read),
     ("GET", "/api/v1/calls", Access::Read),
+    ("GET", "/api/v1/calls/abc@host/quality", Access::Read),
+    ("GET", "/calls", Access::Page),
     ("GET", "/api/v1/agents", Access::Read),
     ("GET", "/metrics", Access::Read),
     ("POST", "/api/v1/agents/1001/login", Access::Operate),

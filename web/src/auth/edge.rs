@@ -18,7 +18,11 @@ const FORWARDING: [&str; 4] = [
 /// `Sec-Fetch-Site: cross-site` or `same-site` (another port or subdomain), or an `Origin`
 /// that is not this node's (`null` included). Programs (curl, the CRM, other nodes) send none
 /// of these.
-pub fn cross_site(headers: &HeaderMap) -> bool {
+///
+/// `https`: the node serves HTTPS itself, so its origin is `https://HOST` and an `http://`
+/// origin is another site. A node serving plain HTTP takes either scheme (a TLS-terminating
+/// proxy in front of it makes its pages' origin `https://`).
+pub fn cross_site(headers: &HeaderMap, https: bool) -> bool {
     let site = headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
@@ -37,6 +41,9 @@ pub fn cross_site(headers: &HeaderMap) -> bool {
         Some((scheme @ ("http" | "https"), authority)) => (scheme, authority),
         _ => return true,
     };
+    if https && scheme != "https" {
+        return true;
+    }
     let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
         return true;
     };

@@ -179,3 +179,19 @@ fn panel_reads_errors_and_viewers_are_counted() {
     }
     drop(b);
 }
+
+#[test]
+fn leg_quality_histograms_have_the_buckets_the_alert_rules_use() {
+    let m = Metrics::new();
+    m.media().observe(0.05, 0.007);
+    m.media().observe(0.0, 0.0012);
+    let text = encoded(&m);
+    let at = |series: &str| sample(&text, series).unwrap_or_else(|| panic!("{series}:\n{text}"));
+    assert_eq!(at("callfleet_rtp_loss_ratio_count"), 2.0);
+    // docs/alerts.rules.yml counts the legs over 2 % loss from this bucket.
+    assert_eq!(at("callfleet_rtp_loss_ratio_bucket{le=\"0.02\"}"), 1.0);
+    assert_eq!(at("callfleet_rtp_loss_ratio_bucket{le=\"0.0\"}"), 1.0);
+    assert_eq!(at("callfleet_rtp_jitter_seconds_bucket{le=\"0.002\"}"), 1.0);
+    assert_eq!(at("callfleet_rtp_jitter_seconds_bucket{le=\"0.008\"}"), 2.0);
+    assert_eq!(at("callfleet_rtp_jitter_seconds_count"), 2.0);
+}

@@ -102,6 +102,7 @@ fn event(id: i64, at_ms: i64, queue: &str, call: &str, what: &str) -> QueueEvent
         agent: None,
         event: what.parse().expect("a queue event kind"),
         detail: None,
+        uid: None,
     }
 }
 

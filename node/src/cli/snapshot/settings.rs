@@ -10,28 +10,39 @@ use callfleet_snapshots::Layout;
 
 use crate::config::Config;
 
-/// Keys that belong to one node, never to a snapshot: `(section, key)`.
-const IDENTITY_KEYS: [(&str, &str); 6] = [
+/// Keys that belong to one node, never to a snapshot: `(section, key)`. A node's certificates
+/// name its own addresses (and their files are not in the snapshot), so a restored node starts
+/// without TLS until it is given its own; `http.ca_file` is the cluster's and stays.
+const IDENTITY_KEYS: [(&str, &str); 11] = [
     ("node", "name"),
     ("node", "role"),
     ("sip", "listen"),
     ("sip", "advertise"),
+    ("sip", "tls_listen"),
+    ("sip", "tls_cert"),
+    ("sip", "tls_key"),
     ("http", "listen"),
     ("http", "advertise"),
+    ("http", "tls_cert"),
+    ("http", "tls_key"),
 ];
 
-/// Host paths, set by a restore to where it installs things.
-const PATH_KEYS: [(&str, &str); 3] = [
+/// Host paths, set by a restore to where it installs things (the operator token file is
+/// also one node's own: each node writes its own token at every start).
+const PATH_KEYS: [(&str, &str); 5] = [
     ("media", "moh_dir"),
     ("media", "prompts_dir"),
     ("media", "voicemail_dir"),
+    ("records", "spool_dir"),
+    ("http", "operator_token_file"),
 ];
 
 /// The first lines of the settings file in a snapshot.
 const SETTINGS_HEADER: &str =
     "# Cluster-wide settings of a callfleet snapshot: every key of the node it was made\n\
-# from except the node's identity (node.name, node.role, sip and http addresses) and its\n\
-# media folders. A restore adds the new node's identity and paths.\n\n";
+# from except the node's identity (node.name, node.role, sip and http addresses, its TLS\n\
+# certificates and keys) and its host paths (media and spool folders, operator token\n\
+# file). A restore adds the new node's identity and paths.\n\n";
 
 /// The cluster-wide settings of `cfg` as TOML: every key, defaults spelled out, except the
 /// identity and path keys.
@@ -151,6 +162,17 @@ pub fn node_config(
     set("media", "moh_dir", path(layout.moh_dir()))?;
     set("media", "prompts_dir", path(layout.prompts_dir()))?;
     set("media", "voicemail_dir", path(layout.voicemail_dir()))?;
+    set(
+        "records",
+        "spool_dir",
+        path(layout.state_dir().join("spool")),
+    )?;
+    let token_file = format!("{}.operator-token", identity.name);
+    set(
+        "http",
+        "operator_token_file",
+        path(layout.state_dir().join(token_file)),
+    )?;
     let body = toml::to_string_pretty(&table).context("write the node's configuration")?;
     let out = format!(
         "# callfleet node {}, restored from a snapshot. Reference: docs/config.md\n\n{}\n",

@@ -137,11 +137,13 @@ pub async fn start(layout: &Layout, cfg: &Config) -> anyhow::Result<u32> {
     let pid = child.id();
     fs::write(layout.pid_file(), format!("{pid}\n"))
         .with_context(|| format!("write {}", layout.pid_file().display()))?;
-    let url = format!("http://{}/healthz", crate::cli::health::local_http(cfg));
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()
-        .context("build HTTP client")?;
+    let url = crate::tls::node_url(
+        cfg.http_tls(),
+        crate::cli::health::local_http(cfg),
+        "/healthz",
+    );
+    let client =
+        crate::tls::client(cfg, Duration::from_millis(500)).context("build HTTP client")?;
     let until = tokio::time::Instant::now() + START_LIMIT;
     while tokio::time::Instant::now() < until {
         if let Ok(Some(status)) = child.try_wait() {

@@ -14,9 +14,16 @@ capacity = 300
 listen = "10.0.0.11:5060"
 advertise = "203.0.113.11:5060"
 realm = "acme"
+tls_cert = "/etc/callfleet/tls/main-a-sip.pem"
+tls_key = "/etc/callfleet/tls/main-a-sip.key"
+tls_listen = "10.0.0.11:5071"
 [http]
 listen = "10.0.0.11:8080"
 secret = "a-cluster-secret-of-at-least-32-chars!"
+tls_cert = "/etc/callfleet/tls/main-a.pem"
+tls_key = "/etc/callfleet/tls/main-a.key"
+ca_file = "/etc/callfleet/tls/ca.pem"
+operator_token_file = "/srv/state/main-a.operator-token"
 [database]
 url = "postgres://cf:pw@10.0.0.5/cf"
 [carriers]
@@ -46,8 +53,12 @@ fn cluster_settings_keep_everything_but_the_node_identity_and_host_paths() {
         "10.0.0.11",
         "203.0.113.11",
         "/srv/moh",
+        "/srv/state",
         "role",
         "advertise",
+        "tls_cert",
+        "tls_key",
+        "tls_listen",
     ] {
         assert!(!keys.contains(gone), "{gone} left in:\n{text}");
     }
@@ -62,6 +73,7 @@ fn cluster_settings_keep_everything_but_the_node_identity_and_host_paths() {
         "30000-30999",
         "interval = \"1s\"",
         "hysteresis = 0.05\n",
+        "/etc/callfleet/tls/ca.pem",
     ] {
         assert!(text.contains(kept), "{kept} missing from:\n{text}");
     }
@@ -107,6 +119,11 @@ fn a_node_config_is_the_settings_plus_a_new_identity_and_the_installed_paths() {
     assert_eq!(restored.media.moh_dir, layout.moh_dir());
     assert_eq!(restored.media.prompts_dir, layout.prompts_dir());
     assert_eq!(restored.media.voicemail_dir, layout.voicemail_dir());
+    assert_eq!(
+        restored.operator_token_file(),
+        layout.state_dir().join("extra-e.operator-token"),
+        "the new node's own token file"
+    );
     // What is written reads back the same.
     let again = Config::parse(&text).expect("written config parses");
     assert_eq!(again.node.name, "extra-e");

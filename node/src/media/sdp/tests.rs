@@ -12,25 +12,28 @@ fn offers_parse() {
                 codec: Codec::Pcmu,
                 dtmf_pt: None,
                 direction: Direction::SendRecv,
+                rtcp: Rtcp::NextPort,
             }),
         ),
         (
             SIPP.replace("RTP/AVP 0", "RTP/AVP 9 8 0 101")
-                + "a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\n",
+                + "a=rtpmap:101 telephone-event/8000\r\na=sendonly\r\na=rtcp:6003 IN IP4 127.0.0.1\r\n",
             Ok(Offer {
                 remote: Some("127.0.0.1:6000".parse().unwrap()),
                 codec: Codec::Pcma,
                 dtmf_pt: Some(101),
                 direction: Direction::SendOnly,
+                rtcp: Rtcp::Port(6003),
             }),
         ),
         (
-            SIPP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0"),
+            SIPP.replace("c=IN IP4 127.0.0.1", "c=IN IP4 0.0.0.0") + "a=rtcp:6001\r\na=rtcp-mux\r\n",
             Ok(Offer {
                 remote: None,
                 codec: Codec::Pcmu,
                 dtmf_pt: None,
                 direction: Direction::SendOnly,
+                rtcp: Rtcp::Mux,
             }),
         ),
         (
@@ -67,6 +70,7 @@ fn answer_mirrors_codec_and_direction() {
         codec: Codec::Pcma,
         dtmf_pt: Some(101),
         direction: Direction::SendOnly,
+        rtcp: Rtcp::Mux,
     };
     let sdp = String::from_utf8(answer("127.0.0.11:20000".parse().unwrap(), &offer, 1, 2)).unwrap();
     assert!(sdp.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{sdp}");
@@ -76,8 +80,36 @@ fn answer_mirrors_codec_and_direction() {
     );
     assert!(sdp.contains("a=recvonly\r\n"), "{sdp}");
     assert!(sdp.contains("c=IN IP4 127.0.0.11\r\n"), "{sdp}");
+    assert!(
+        sdp.contains("a=rtcp-mux\r\n"),
+        "an offered rtcp-mux is accepted: {sdp}"
+    );
     let again = parse_offer(sdp.as_bytes()).expect("our answer parses as SDP");
     assert_eq!(again.codec, Codec::Pcma);
+    let plain = Offer {
+        rtcp: Rtcp::NextPort,
+        ..offer
+    };
+    let sdp = String::from_utf8(answer("127.0.0.11:20000".parse().unwrap(), &plain, 1, 2)).unwrap();
+    assert!(!sdp.contains("rtcp-mux"), "{sdp}");
+}
+
+#[test]
+fn rtcp_addresses() {
+    let rtp: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+    assert_eq!(
+        Rtcp::NextPort.address(rtp),
+        Some("10.0.0.1:4001".parse().unwrap())
+    );
+    assert_eq!(
+        Rtcp::Port(5000).address(rtp),
+        Some("10.0.0.1:5000".parse().unwrap())
+    );
+    assert_eq!(Rtcp::Mux.address(rtp), None);
+    assert_eq!(
+        Rtcp::NextPort.address("10.0.0.1:65535".parse().unwrap()),
+        None
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 use super::*;
 use crate::media::dtmf::event_packet;
+use crate::media::sdp::Rtcp;
 use prometheus_client::metrics::counter::Counter;
 
 fn lib() -> Library {
@@ -15,6 +16,7 @@ async fn leg(mode: Mode, remote: Option<SocketAddr>) -> Session {
         send: true,
         dtmf_pt: Some(101),
         signal_ip: None,
+        rtcp: Rtcp::NextPort,
     };
     Session::start(sock, local, target, mode, lib(), 0, Counter::default())
 }
@@ -155,6 +157,7 @@ async fn packets_from_a_third_address_are_ignored_counted_and_not_recorded() {
         send: true,
         dtmf_pt: Some(101),
         signal_ip: None,
+        rtcp: Rtcp::NextPort,
     };
     let ignored = Counter::default();
     let s = Session::start(sock, local, target, Mode::Moh, lib(), 0, ignored.clone());
@@ -190,4 +193,175 @@ async fn packets_from_a_third_address_are_ignored_counted_and_not_recorded() {
         200,
         "only the party's 10 packets are recorded"
     );
+}
+
+/// A socket on 127.0.0.1 whose port + 1 was free a moment ago (the leg's RTCP port).
+async fn rtp_socket_with_free_next_port() -> UdpSocket {
+    for _ in 0..50 {
+        let sock = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let port = sock.local_addr().expect("addr").port();
+        if port < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return sock;
+        }
+    }
+    panic!("no port with a free next port in 50 tries");
+}
+
+fn rtp_packet(seq: u16, ssrc: u32) -> Vec<u8> {
+    let mut p = vec![0x80, 0];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(&[0xff; 160]);
+    p
+}
+
+async fn recv_rtcp(sock: &UdpSocket) -> Vec<crate::media::rtcp::Report> {
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, _) = tokio::time::timeout(Duration::from_secs(7), sock.recv_from(&mut buf))
+            .await
+            .expect("an RTCP report within 7 s")
+            .expect("recv");
+        if rtp::is_rtcp(&buf[..n]) {
+            return crate::media::rtcp::parse(&buf[..n]).expect("our RTCP parses");
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn quality_is_measured_and_rtcp_goes_both_ways() {
+    use crate::media::rtcp::{self, Report, ReportBlock};
+    let party = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let party_rtcp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let stranger = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let sock = rtp_socket_with_free_next_port().await;
+    let local = sock.local_addr().unwrap();
+    let target = Target {
+        remote: Some(party.local_addr().unwrap()),
+        codec: Codec::Pcmu,
+        send: true,
+        dtmf_pt: Some(101),
+        signal_ip: None,
+        rtcp: Rtcp::Port(party_rtcp.local_addr().unwrap().port()),
+    };
+    let s = Session::start(sock, local, target, Mode::Moh, lib(), 0, Counter::default());
+    // 100 packets, every 20th from the 3rd lost (5), one sent twice.
+    for seq in (0..100u16).filter(|q| q % 20 != 3) {
+        party.send_to(&rtp_packet(seq, 77), local).await.unwrap();
+        if seq == 50 {
+            party.send_to(&rtp_packet(seq, 77), local).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let reports = recv_rtcp(&party_rtcp).await;
+    assert_eq!(reports.len(), 1);
+    let ours = &reports[0];
+    let sender = ours.sender.expect("a sender report: the leg plays music");
+    assert!(sender.packets >= 240, "{sender:?}");
+    assert_eq!(ours.blocks.len(), 1);
+    assert_eq!(ours.blocks[0].ssrc, 77);
+    assert_eq!(ours.blocks[0].cumulative_lost, 5);
+    assert_eq!(ours.blocks[0].highest_seq, 99);
+    // The party's receiver report on our stream, and a stranger's forged one.
+    let rr = |fraction_lost, cumulative_lost| Report {
+        ssrc: 77,
+        sender: None,
+        blocks: vec![ReportBlock {
+            ssrc: ours.ssrc,
+            fraction_lost,
+            cumulative_lost,
+            highest_seq: 300,
+            jitter: 80,
+            last_sr: rtcp::middle(sender.ntp),
+            delay_since_sr: 0,
+        }],
+    };
+    let to = SocketAddr::new(local.ip(), local.port() + 1);
+    stranger
+        .send_to(&rtcp::write(&rr(200, 999), "x"), to)
+        .await
+        .unwrap();
+    // A broken compound from the party's host: dropped, nothing taken from it.
+    party.send_to(&[0x81, 201, 0, 9, 1, 2], to).await.unwrap();
+    party
+        .send_to(&rtcp::write(&rr(25, 7), "p"), to)
+        .await
+        .unwrap();
+    let mut waited = 0;
+    while s.quality().peer.reports < 1 && waited < 100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        waited += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let q = s.quality();
+    assert_eq!(q.peer.reports, 1, "the stranger's report is not taken");
+    assert_eq!(q.peer.fraction_lost, Some(25));
+    assert_eq!(q.peer.cumulative_lost, Some(7));
+    assert_eq!(q.peer.jitter, Some(Duration::from_millis(10)));
+    assert!(q.peer.rtt.is_some(), "{q:?}");
+    assert_eq!(q.codec, Codec::Pcmu);
+    assert_eq!(
+        (
+            q.inbound.packets,
+            q.inbound.expected,
+            q.inbound.lost,
+            q.inbound.duplicates
+        ),
+        (96, 100, 5, 1)
+    );
+    assert_eq!(q.inbound.bytes, 96 * 172);
+    assert!(
+        q.packets_out >= 250 && q.bytes_out == 172 * q.packets_out,
+        "{q:?}"
+    );
+    assert!(q.rtcp_sent >= 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn rtcp_mux_shares_the_rtp_port_and_is_not_taken_for_audio() {
+    use crate::media::rtcp::{self, Report};
+    let party = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let local = sock.local_addr().unwrap();
+    let target = Target {
+        remote: Some(party.local_addr().unwrap()),
+        codec: Codec::Pcma,
+        send: true,
+        dtmf_pt: None,
+        signal_ip: None,
+        rtcp: Rtcp::Mux,
+    };
+    let s = Session::start(
+        sock,
+        local,
+        target,
+        Mode::Silence,
+        lib(),
+        0,
+        Counter::default(),
+    );
+    for seq in 0..10u16 {
+        party.send_to(&rtp_packet(seq, 5), local).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let rr = Report {
+        ssrc: 5,
+        sender: None,
+        blocks: vec![],
+    };
+    party.send_to(&rtcp::write(&rr, "p"), local).await.unwrap();
+    let reports = recv_rtcp(&party).await;
+    assert_eq!(
+        reports[0].sender, None,
+        "a silent leg sends a receiver report"
+    );
+    assert_eq!(reports[0].blocks[0].ssrc, 5);
+    let q = s.quality();
+    assert_eq!(q.peer.reports, 1);
+    assert_eq!(
+        q.inbound.packets, 10,
+        "the RTCP packet is not counted as RTP"
+    );
+    assert_eq!(s.stats().received.load(Ordering::Relaxed), 10);
 }

@@ -61,7 +61,36 @@ fn cross_site_markers() {
         ),
     ];
     for (pairs, want) in cases {
-        assert_eq!(cross_site(&headers(pairs)), *want, "{pairs:?}");
+        assert_eq!(cross_site(&headers(pairs), false), *want, "{pairs:?}");
+    }
+}
+
+#[test]
+fn over_https_only_the_https_origin_is_the_node_s_own() {
+    let host = ("host", "127.0.0.11:8443");
+    // (headers, cross-site when the node serves HTTPS?)
+    let cases: &[(&[(&str, &str)], bool)] = &[
+        (&[host], false),
+        (&[host, ("origin", "https://127.0.0.11:8443")], false),
+        (&[host, ("origin", "HTTPS://127.0.0.11:8443")], false),
+        (
+            &[
+                ("host", "node.example"),
+                ("origin", "https://node.example:443"),
+            ],
+            false,
+        ),
+        // The same host and port over plain HTTP is another origin.
+        (&[host, ("origin", "http://127.0.0.11:8443")], true),
+        (
+            &[("host", "node.example"), ("origin", "http://node.example")],
+            true,
+        ),
+        (&[host, ("origin", "https://evil.example")], true),
+        (&[host, ("sec-fetch-site", "cross-site")], true),
+    ];
+    for (pairs, want) in cases {
+        assert_eq!(cross_site(&headers(pairs), true), *want, "{pairs:?}");
     }
 }
 

@@ -1,0 +1,158 @@
+//! `GET /calls` (supervisors and admins with a session): the call legs that ended in the last
+//! 24 hours, newest first (at most [`MAX_ROWS`]), with their RTP quality as `call_quality`
+//! stores it: what the node received from each party (loss, jitter, longest gap) and what the
+//! party's RTCP said of what the node sent it. Like the admin pages, it reads SQL when loaded
+//! (one indexed query), never on a timer.
+
+use axum::extract::State;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use callfleet_store::LegQualityRow;
+
+use crate::admin::view::{Cell, Page, Row, Section, Table};
+use crate::api::AppState;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::page::{Area, Chrome};
+
+/// How far back the page looks.
+const WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// At most this many legs are listed.
+pub const MAX_ROWS: usize = 200;
+
+/// The page's route (access level `Page`).
+pub fn page_routes() -> Router<AppState> {
+    Router::new().route("/calls", get(page))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Extension(principal): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    let rows = state
+        .store
+        .quality_since(now - WINDOW_MS)
+        .await
+        .map_err(|e| ApiError::unavailable("database", e))?;
+    let chrome = match principal {
+        Principal::User {
+            name, csrf, role, ..
+        } => Chrome {
+            title: "Calls".into(),
+            area: Area::Calls,
+            user: Some(name),
+            csrf: Some(csrf),
+            admin: role == callfleet_store::UserRole::Admin,
+            script: None,
+        },
+        _ => Chrome {
+            title: "Calls".into(),
+            area: Area::Calls,
+            user: None,
+            csrf: None,
+            admin: false,
+            script: None,
+        },
+    };
+    let body = Html(view(chrome, &rows, now).html());
+    Ok((crate::admin::headers(), body).into_response())
+}
+
+/// The page for `rows` (oldest first, as the store returns them) at time `now_ms`.
+pub fn view(chrome: Chrome, rows: &[LegQualityRow], now_ms: i64) -> Page {
+    let mut page = Page::new(chrome, "Calls");
+    page.notes.push(
+        "Call legs that ended in the last 24 hours, newest first. Received: what the node got \
+         from the party; theirs: what the party's RTCP reports said of what the node sent it \
+         (– when it sent none)."
+            .into(),
+    );
+    let rows = rows
+        .iter()
+        .rev()
+        .take(MAX_ROWS)
+        .map(|q| row(q, now_ms))
+        .collect();
+    page.sections.push(Section {
+        id: "legs".into(),
+        title: "RTP quality per leg".into(),
+        table: Some(Table {
+            id: "legs-table".into(),
+            headers: vec![
+                "Ended",
+                "Node",
+                "Call-ID",
+                "Leg",
+                "Codec",
+                "Received",
+                "Lost",
+                "Jitter",
+                "Longest gap",
+                "Their loss",
+                "Their jitter",
+                "Round trip",
+            ],
+            rows,
+            empty: "No call leg ended in the last 24 hours.".into(),
+        }),
+        ..Section::default()
+    });
+    page
+}
+
+fn ms(us: i64) -> String {
+    format!("{:.1} ms", us as f64 / 1000.0)
+}
+
+fn row(q: &LegQualityRow, now_ms: i64) -> Row {
+    let ago = (now_ms - q.ended_at_ms).max(0) / 1000;
+    let ended = if ago < 60 {
+        format!("{ago} s ago")
+    } else if ago < 3600 {
+        format!("{} min ago", ago / 60)
+    } else {
+        format!("{} h ago", ago / 3600)
+    };
+    let lost = if q.expected > 0 {
+        format!(
+            "{} ({:.2} %)",
+            q.lost,
+            100.0 * q.lost as f64 / q.expected as f64
+        )
+    } else {
+        "–".into()
+    };
+    let dash = || "–".to_string();
+    let text = Cell::Text;
+    Row {
+        testid: format!("leg-{}-{}", q.call_id, q.leg.as_str()),
+        cells: vec![
+            text(ended),
+            text(q.node.clone()),
+            text(q.call_id.clone()),
+            text(q.leg.as_str().into()),
+            text(q.codec.clone()),
+            text(format!("{} packets", q.packets_in)),
+            text(lost),
+            text(ms(q.jitter_us)),
+            text(format!("{} ms", q.longest_gap_ms)),
+            text(
+                q.peer_fraction_lost
+                    .map_or_else(dash, |f| format!("{:.1} %", 100.0 * f as f64 / 256.0)),
+            ),
+            text(q.peer_jitter_us.map_or_else(dash, ms)),
+            text(q.rtt_us.map_or_else(dash, ms)),
+        ],
+    }
+}
+
+#[cfg(test)]
+mod tests;
