@@ -23,8 +23,9 @@
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
 //! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
-//! mailboxes), reached through [`Metrics::guard`], and the alerts' metrics of [`alerts`]
-//! (alerts firing, notifications sent).
+//! mailboxes), reached through [`Metrics::guard`], the SIP TCP listener's of [`tcp`]
+//! (connections open, refused by a cap), reached through [`Metrics::tcp`], and the alerts'
+//! metrics of [`alerts`] (alerts firing, notifications sent).
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -53,6 +54,9 @@ pub mod guard;
 
 use guard::GuardMetrics;
 pub mod alerts;
+pub mod tcp;
+
+use tcp::TcpMetrics;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
 
@@ -259,6 +263,7 @@ struct Inner {
     /// Queues currently exported, so that deleted ones are removed.
     queues_exported: Mutex<BTreeSet<String>>,
     guard: GuardMetrics,
+    tcp: TcpMetrics,
     alerts: AlertMetrics,
 }
 
@@ -292,6 +297,7 @@ impl Metrics {
             queue_agents: Family::default(),
             queues_exported: Mutex::new(BTreeSet::new()),
             guard: GuardMetrics::new(),
+            tcp: TcpMetrics::new(),
             alerts: AlertMetrics::default(),
         };
         for state in AgentState::ALL {
@@ -371,6 +377,11 @@ impl Metrics {
     /// The defences' counters (wrong credentials, bans, ignored RTP, full mailboxes).
     pub fn guard(&self) -> &GuardMetrics {
         &self.inner.guard
+    }
+
+    /// The SIP TCP listener's gauge and counters (connections open, refused by a cap).
+    pub fn tcp(&self) -> &TcpMetrics {
+        &self.inner.tcp
     }
 
     /// Counts one SIP message that could not be parsed.
@@ -575,6 +586,7 @@ impl Inner {
             self.queue_agents.clone(),
         );
         self.guard.register(r);
+        self.tcp.register(r);
         self.alerts.register(r);
         self
     }

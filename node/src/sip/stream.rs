@@ -2,7 +2,7 @@
 //! connection with no limit on how long a half message may take, no cap on connections per
 //! source, and closes the connection on any frame its parser refuses; none of that can be
 //! changed from outside. So this layer accepts the connections (at most
-//! `sip.tcp_max_per_source` per address), cuts messages by Content-Length (a head and body
+//! `sip.tcp_max_per_source` per address and `sip.tcp_max_connections` in all), cuts messages by Content-Length (a head and body
 //! must be whole within `sip.tcp_message_timeout`; a connection idle for
 //! `sip.tcp_idle_timeout` is closed), and gives each message to the same
 //! [`inbound::inspect`] as UDP datagrams. A message handed on travels with rsipstack's own
@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use callfleet_web::metrics::tcp::TcpCap;
 use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::tcp::TcpConnection;
@@ -102,38 +103,62 @@ fn content_length(head: &[u8]) -> Result<usize, raw::RawDefect> {
     Ok(found.unwrap_or(0))
 }
 
-/// Open connections per source address.
+/// Open connections, per source address and in all.
 #[derive(Clone, Default)]
-struct PerSource(Arc<Mutex<HashMap<IpAddr, u32>>>);
+struct Open(Arc<Mutex<OpenCounts>>);
 
-impl PerSource {
-    fn take(&self, ip: IpAddr, max: u32) -> Option<SourceSlot> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
+#[derive(Default)]
+struct OpenCounts {
+    per_source: HashMap<IpAddr, u32>,
+    total: u32,
+}
+
+/// The caps a new connection must fit under.
+#[derive(Clone, Copy)]
+struct Caps {
+    per_source: u32,
+    total: u32,
+}
+
+impl Open {
+    /// A place for one more connection from `ip`, or the cap it would pass (the total is
+    /// checked first: when the node is full, no source is to blame).
+    fn take(&self, ip: IpAddr, caps: Caps) -> Result<Slot, TcpCap> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.total >= caps.total {
+            return Err(TcpCap::Total);
+        }
+        let n = counts.per_source.entry(ip).or_insert(0);
+        if *n >= caps.per_source {
+            return Err(TcpCap::PerSource);
         }
         *n += 1;
-        Some(SourceSlot {
+        counts.total += 1;
+        Ok(Slot {
             table: self.clone(),
             ip,
         })
     }
+
+    fn total(&self) -> u32 {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
 }
 
-/// One connection's place in [`PerSource`], given back on drop.
-struct SourceSlot {
-    table: PerSource,
+/// One connection's place in [`Open`], given back on drop.
+struct Slot {
+    table: Open,
     ip: IpAddr,
 }
 
-impl Drop for SourceSlot {
+impl Drop for Slot {
     fn drop(&mut self) {
-        let mut map = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
+        let mut counts = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_source.get_mut(&self.ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                map.remove(&self.ip);
+                counts.per_source.remove(&self.ip);
             }
         }
     }
@@ -147,7 +172,11 @@ pub async fn serve(
     local: SipAddr,
     stop: CancellationToken,
 ) {
-    let per_source = PerSource::default();
+    let open = Open::default();
+    let caps = Caps {
+        per_source: node.cfg.sip.tcp_max_per_source,
+        total: node.cfg.sip.tcp_max_connections,
+    };
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -160,20 +189,31 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = per_source.take(peer.ip(), node.cfg.sip.tcp_max_per_source) else {
-            node.metrics.sip_malformed();
-            inbound::log_refused("too many TCP connections from one address", peer, 0);
-            continue;
+        let slot = match open.take(peer.ip(), caps) {
+            Ok(slot) => slot,
+            Err(cap) => {
+                // Dropping the stream closes it at once.
+                node.metrics.tcp().refused(cap);
+                let kind = match cap {
+                    TcpCap::PerSource => "too many TCP connections from one address",
+                    TcpCap::Total => "too many TCP connections in all (sip.tcp_max_connections)",
+                };
+                inbound::log_refused(kind, peer, 0);
+                continue;
+            }
         };
+        node.metrics.tcp().set_open(i64::from(open.total()));
         let conn = Connection {
             node: node.clone(),
             stack: stack.clone(),
             local: local.clone(),
             stop: stop.child_token(),
         };
+        let (metrics, open) = (node.metrics.clone(), open.clone());
         tokio::spawn(async move {
             conn.run(stream, peer).await;
             drop(slot);
+            metrics.tcp().set_open(i64::from(open.total()));
         });
     }
 }

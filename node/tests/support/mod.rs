@@ -14,6 +14,7 @@ pub mod phone;
 pub mod queue;
 pub mod raw_phone;
 pub mod sinks;
+pub mod sip_tcp;
 pub mod uac;
 
 use std::net::SocketAddr;
