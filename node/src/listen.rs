@@ -259,6 +259,7 @@ impl Supervisor {
             send: true,
             dtmf_pt: offer.dtmf_pt,
             signal_ip: Some(ringing.peer.ip()),
+            packet_ms: offer.packet_ms(),
         };
         let whisper_to = self.whisper.as_ref().map(|w| w.0.clone());
         let mix = Arc::new(call.tap.mix(whisper_to));

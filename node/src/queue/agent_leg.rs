@@ -118,6 +118,7 @@ pub fn dial_with(
         dtmf_pt: Some(101),
         // `sdp::answer` writes the reverse of the offer it answers: reverse ours for it.
         direction: direction.answer(),
+        ptime: None,
     };
     let body = sdp::answer(local, &offer, rand::random::<u32>().into(), 1);
     let opt = InviteOption {

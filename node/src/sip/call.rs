@@ -198,6 +198,7 @@ async fn converse(
         send: false,
         dtmf_pt: offer.dtmf_pt,
         signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
+        packet_ms: offer.packet_ms(),
     };
     let first = call.offer.clone().unwrap_or_else(unknown_peer);
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
@@ -244,6 +245,7 @@ fn unknown_peer() -> Offer {
         codec: sdp::Codec::Pcmu,
         dtmf_pt: None,
         direction: sdp::Direction::SendRecv,
+        ptime: None,
     }
 }
 

@@ -171,6 +171,7 @@ async fn reinvite(
             codec: cur.codec,
             dtmf_pt: cur.dtmf_pt,
             direction: sdp::Direction::SendRecv,
+            ptime: Some(cur.packet_ms),
         };
         let body = sdp::answer(media.local, &offer, session_id, version);
         let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;
@@ -184,6 +185,7 @@ async fn reinvite(
                 send: offer.direction.answer().we_send(),
                 dtmf_pt: offer.dtmf_pt,
                 signal_ip: media.target().signal_ip,
+                packet_ms: offer.packet_ms(),
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
             let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;

@@ -274,6 +274,7 @@ impl Carrier {
             dtmf_pt: Some(101),
             // `sdp::answer` writes the reverse of the offer it answers: sendrecv both ways.
             direction: Direction::SendRecv,
+            ptime: None,
         };
         Ok(InviteOption {
             caller: self.ua.uri(&a.caller)?,
