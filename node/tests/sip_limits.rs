@@ -1,7 +1,8 @@
 //! What a crowd or a flood can take from a node, against a real node: TCP connections are
-//! capped in all (`sip.tcp_max_connections`) as well as per source, and a flood of messages
-//! that make the SIP stack warn cannot flood the log. Each test runs its own node on its own
-//! 127.0.44.x address.
+//! capped in all (`sip.tcp_max_connections`) as well as per source; a flood of messages that
+//! make the SIP stack warn cannot flood the log; oversized identifiers are refused before they
+//! reach the call table, the API, CDRs or the log, whose refusal lines are rate-limited. Each
+//! test runs its own node on its own 127.0.44.x address.
 
 mod support;
 
@@ -14,10 +15,13 @@ use support::{workdir, NodeProc, NodeSpec};
 
 /// A node on `ip` with `sip_keys` added to its `[sip]` section.
 fn node(test: &str, ip: &str, sip_keys: &str) -> NodeProc {
-    let dir = workdir(test);
+    node_in(&workdir(test), ip, sip_keys)
+}
+
+fn node_in(dir: &std::path::Path, ip: &str, sip_keys: &str) -> NodeProc {
     let db = format!("sqlite://{}", dir.join("cluster.db").display());
     let mut n = NodeProc::configure(
-        &dir,
+        dir,
         NodeSpec {
             name: "limits",
             role: "main",
@@ -189,4 +193,92 @@ fn a_flood_that_makes_the_sip_stack_warn_writes_a_bounded_log() {
         "{summary}"
     );
     assert!(!log.contains("panicked"));
+}
+
+/// An INVITE from `local` whose Call-ID, From tag or Request-URI is `grown` by `pad` bytes.
+fn hostile_invite(local: SocketAddr, target: SocketAddr, i: usize, pad: &str) -> String {
+    let sdp = format!(
+        "v=0\r\no=t 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n\
+         m=audio 40000 RTP/AVP 0\r\n",
+        ip = local.ip()
+    );
+    let (cid, tag, user) = match i % 3 {
+        0 => (format!("cid-{i}-{pad}"), format!("t{i}"), "100".to_string()),
+        1 => (format!("cid-{i}"), format!("t{i}-{pad}"), "100".to_string()),
+        _ => (format!("cid-{i}"), format!("t{i}"), format!("100-{pad}")),
+    };
+    format!(
+        "INVITE sip:{user}@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-h{i}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:h@{local}>;tag={tag}\r\nTo: <sip:100@{target}>\r\n\
+         Call-ID: {cid}\r\nCSeq: 1 INVITE\r\nContact: <sip:h@{local}>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+#[test]
+fn oversized_identifiers_never_reach_the_call_table_cdrs_or_log() {
+    let dir = workdir("limits-ids");
+    let n = node_in(&dir, "127.0.44.3", "");
+    let sock = UdpSocket::bind("127.0.44.105:0").expect("bind");
+    sock.set_read_timeout(Some(Duration::from_secs(3))).ok();
+    let local = sock.local_addr().expect("local");
+    // Call-IDs over 256 bytes, tags over 128, Request-URIs over 1,024: 600 of them.
+    let pad = "Z".repeat(1100);
+    for i in 0..600 {
+        sock.send_to(hostile_invite(local, n.sip, i, &pad).as_bytes(), n.sip)
+            .expect("send");
+    }
+    let mut buf = vec![0u8; 65_535];
+    let mut statuses = std::collections::BTreeMap::new();
+    for _ in 0..1200 {
+        let Ok((len, _)) = sock.recv_from(&mut buf) else {
+            break;
+        };
+        let status = String::from_utf8_lossy(&buf[..len])
+            .get(8..11)
+            .unwrap_or("")
+            .to_string();
+        *statuses.entry(status).or_insert(0) += 1;
+    }
+    assert_eq!(
+        statuses.into_iter().collect::<Vec<_>>(),
+        vec![("400".to_string(), 600)],
+        "each one refused with 400 and nothing else"
+    );
+    let (_, calls) = support::http_get(n.http, "/api/v1/calls").expect("GET /api/v1/calls");
+    assert_eq!(calls.trim(), "[]", "nothing in the call table");
+    assert_eq!(n.metric("callfleet_sip_malformed_total "), 600.0);
+    // A genuine call still goes through, and is the only CDR.
+    let mut uac = support::uac::Uac::new("127.0.44.106", n.sip);
+    let ok = uac
+        .answered("100", "genuine-1", Duration::from_secs(5))
+        .expect("answered");
+    uac.in_dialog("BYE", "genuine-1", &ok, None);
+    let db = format!("sqlite://{}", dir.join("cluster.db").display());
+    let cdrs = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let store = callfleet_store::Store::connect(&db).await.expect("open db");
+            let mut rows = vec![];
+            for _ in 0..50 {
+                rows = store.cdrs_since(0).await.expect("read cdrs");
+                if !rows.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            rows
+        });
+    assert_eq!(cdrs.len(), 1, "only the genuine call has a record");
+    let log = n.log_text();
+    assert!(
+        !log.contains("ZZZZZZZZ"),
+        "no oversized identifier is logged"
+    );
+    let lines = count(&log, "refused SIP input");
+    assert!(
+        (1..=10).contains(&lines),
+        "{lines} refusal lines for 600 refusals: one per kind every 10 s"
+    );
 }
