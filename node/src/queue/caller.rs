@@ -410,6 +410,7 @@ async fn race(
         dtmf_pt: offer.dtmf_pt,
         signal_ip: Some(ringing.peer.ip()),
         rtcp: offer.rtcp,
+        packet_ms: offer.packet_ms(),
     };
     let leg = Session::start(
         ringing.socket,

@@ -172,6 +172,7 @@ async fn reinvite(
             dtmf_pt: cur.dtmf_pt,
             direction: sdp::Direction::SendRecv,
             rtcp: cur.rtcp,
+            ptime: Some(cur.packet_ms),
         };
         let body = sdp::answer(media.local, &offer, session_id, version);
         let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;
@@ -186,6 +187,7 @@ async fn reinvite(
                 dtmf_pt: offer.dtmf_pt,
                 signal_ip: media.target().signal_ip,
                 rtcp: offer.rtcp,
+                packet_ms: offer.packet_ms(),
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
             let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;
