@@ -16,7 +16,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use callfleet_web::metrics::tcp::TcpCap;
-use rsipstack::sip::Transport;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::tcp::TcpConnection;
 use rsipstack::transport::{SipAddr, SipConnection};
@@ -107,7 +106,7 @@ fn content_length(head: &[u8]) -> Result<usize, raw::RawDefect> {
 /// Open connections, per source address and in all: one table for TCP and TLS, so the caps
 /// hold for both transports together.
 #[derive(Clone, Default)]
-pub(super) struct Open(Arc<Mutex<OpenCounts>>);
+pub struct Open(Arc<Mutex<OpenCounts>>);
 
 #[derive(Default)]
 struct OpenCounts {
@@ -173,7 +172,7 @@ impl Open {
 }
 
 /// One connection's place in [`Open`], given back on drop.
-pub(super) struct Slot {
+pub struct Slot {
     table: Open,
     ip: IpAddr,
 }

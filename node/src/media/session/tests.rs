@@ -246,6 +246,7 @@ async fn quality_is_measured_and_rtcp_goes_both_ways() {
         dtmf_pt: Some(101),
         signal_ip: None,
         rtcp: Rtcp::Port(party_rtcp.local_addr().unwrap().port()),
+        packet_ms: 20,
     };
     let s = Session::start(sock, local, target, Mode::Moh, lib(), 0, Counter::default());
     // 100 packets, every 20th from the 3rd lost (5), one sent twice.
@@ -333,6 +334,7 @@ async fn rtcp_mux_shares_the_rtp_port_and_is_not_taken_for_audio() {
         dtmf_pt: None,
         signal_ip: None,
         rtcp: Rtcp::Mux,
+        packet_ms: 20,
     };
     let s = Session::start(
         sock,
@@ -366,6 +368,8 @@ async fn rtcp_mux_shares_the_rtp_port_and_is_not_taken_for_audio() {
         "the RTCP packet is not counted as RTP"
     );
     assert_eq!(s.stats().received.load(Ordering::Relaxed), 10);
+}
+
 #[tokio::test(start_paused = true)]
 async fn packets_follow_the_packet_time_and_a_prompt_ends_padded() {
     let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind caller");
