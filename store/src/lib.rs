@@ -26,6 +26,9 @@
 //!   [`ApiToken`]s; password hashes and hashed secrets only.
 //! - `alerts`: [`ActiveAlert`]s firing now ([`AlertKind`], [`Severity`]), raised and
 //!   resolved by guarded writes so each is notified once; [`CarrierTraffic`].
+//! - `reports`: the report queries over `cdrs` and `queue_events` (buckets in UTC, one row
+//!   per dimension and bucket), [`Department`]s (groups of queues), and the bulk insert
+//!   of a synthetic history (`callfleet dev seed`).
 //! - `config`: the config version every configuration write bumps.
 //! - `decode`: 0/1 and enum columns; `error`: [`StoreError`],
 //!   [`ParseEnumError`].
@@ -74,6 +77,7 @@ mod events;
 mod heartbeat;
 pub mod pin;
 mod queues;
+mod reports;
 #[cfg(test)]
 mod testdb;
 mod users;
@@ -90,4 +94,7 @@ pub use error::{ParseEnumError, StoreError};
 pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
 pub use queues::{Member, Queue, VipCaller};
+pub use reports::{
+    AgentRow, AreaHour, CallFilter, CallerRow, Department, QueueRow, Window as ReportWindow,
+};
 pub use users::{ApiToken, Session, User, UserRole};

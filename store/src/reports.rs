@@ -1,0 +1,26 @@
+//! Reports: read-only aggregates over the call history (`cdrs`, `queue_events`) and the
+//! departments (groups of queues) they can be filtered by.
+//!
+//! Every query groups by a time bucket in UTC (`time / bucket_ms`, integer division on both
+//! databases) and by at most one dimension (queue, agent, area code, caller); the caller folds
+//! the buckets into local days, weeks or hours of its time zone. So no query depends on a
+//! database's date functions, summer time is right, and a result is at most one row per
+//! dimension and bucket of the window (the history itself never crosses into memory).
+//!
+//! Queued calls are read from `queue_events`: each `enqueue` is one offered call, and its
+//! outcome is the `answer` / `abandon` / `timeout` / `complete` event of the same call (node,
+//! Call-ID) and queue, found through the index on `call_id`. Times are the event times.
+//!
+//! One query text serves both databases, except the caller expression (the part of `From`
+//! before `@`), which each flavour writes with its own string functions: it must be written
+//! exactly as in the expression index of migration 0007 for the index to be used.
+
+mod departments;
+mod queries;
+mod seed;
+
+pub use departments::Department;
+pub use queries::{AgentRow, AreaHour, CallFilter, CallerRow, QueueRow, Window};
+
+#[cfg(test)]
+mod tests;
