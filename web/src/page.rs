@@ -51,18 +51,24 @@ pub enum Area {
     Users,
     /// `/admin/carriers`.
     Carriers,
+    /// `/admin/departments` (groups of queues for the reports).
+    Departments,
+    /// `/reports` and each report.
+    Reports,
 }
 
 impl Area {
     /// Every area in navigation order, with its address and label.
-    const ALL: [(Area, &'static str, &'static str); 7] = [
+    const ALL: [(Area, &'static str, &'static str); 9] = [
         (Area::Panel, "/", "Panel"),
+        (Area::Reports, "/reports", "Reports"),
         (Area::Overview, "/admin", "Admin"),
         (Area::Queues, "/admin/queues", "Queues"),
         (Area::Agents, "/admin/agents", "Agents"),
         (Area::Phones, "/admin/devices", "Phones"),
         (Area::Users, "/admin/users", "Users"),
         (Area::Carriers, "/admin/carriers", "Carriers"),
+        (Area::Departments, "/admin/departments", "Departments"),
     ];
 
     /// The `class` of the page's `<body>`.
@@ -103,11 +109,12 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    /// The navigation links this user sees: the panel, and the admin pages for an admin.
+    /// The navigation links this user sees: the panel and the reports, and the admin pages
+    /// for an admin.
     pub fn nav(&self) -> Vec<NavLink> {
         Area::ALL
             .iter()
-            .filter(|(area, _, _)| self.admin || *area == Area::Panel)
+            .filter(|(area, _, _)| self.admin || matches!(area, Area::Panel | Area::Reports))
             .map(|&(area, href, label)| NavLink {
                 href,
                 label,
@@ -135,10 +142,11 @@ mod tests {
     #[test]
     fn supervisors_see_only_the_panel_link_and_the_current_area_is_marked() {
         let nav = chrome(Area::Panel, false).nav();
-        assert_eq!(nav.len(), 1);
+        assert_eq!(nav.len(), 2);
         assert!(nav[0].current);
+        assert_eq!(nav[1].href, "/reports");
         let nav = chrome(Area::Queues, true).nav();
-        assert_eq!(nav.len(), 7);
+        assert_eq!(nav.len(), 9);
         let current: Vec<&str> = nav.iter().filter(|l| l.current).map(|l| l.label).collect();
         assert_eq!(current, ["Queues"]);
         assert_eq!(Area::Queues.body_class(), "admin");

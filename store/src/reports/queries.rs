@@ -350,3 +350,62 @@ fn caller_from_row(r: &AnyRow) -> Result<CallerRow, sqlx::Error> {
         last_ms: r.try_get(4)?,
     })
 }
+
+macro_rules! export_sql {
+    ($cond:literal) => {
+        concat!(
+            "SELECT node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, ",
+            "ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue ",
+            "FROM cdrs WHERE started_at_ms >= $1 AND started_at_ms < $2 ",
+            $cond,
+            " ORDER BY started_at_ms, id"
+        )
+    };
+}
+
+impl Store {
+    /// The CDRs started in the window (of one agent or queue), by start time, as a stream
+    /// that holds one pooled connection until it ends or is dropped: an export of any size
+    /// never sits in memory.
+    pub fn report_cdrs<'a>(
+        &'a self,
+        w: Window,
+        filter: &'a CallFilter,
+    ) -> impl futures_util::Stream<Item = Result<crate::Cdr, StoreError>> + Send + 'a {
+        const WHAT: &str = "export call records";
+        // Every form takes three parameters; without a filter `$3` is compared to itself.
+        let (sql, value) = match filter {
+            CallFilter::All => (export_sql!("AND $3 = $3"), ""),
+            CallFilter::Agent(a) => (export_sql!("AND agent = $3"), a.as_str()),
+            CallFilter::Queue(q) => (export_sql!("AND queue = $3"), q.as_str()),
+        };
+        sqlx::query(sql)
+            .bind(w.from_ms)
+            .bind(w.to_ms)
+            .bind(value)
+            .fetch(self.pool())
+            .map_err(|e| StoreError::Query {
+                what: WHAT,
+                source: e,
+            })
+            .and_then(|row| async move { cdr_from_row(&row).map_err(StoreError::query(WHAT)) })
+    }
+}
+
+fn cdr_from_row(r: &AnyRow) -> Result<crate::Cdr, sqlx::Error> {
+    Ok(crate::Cdr {
+        node: r.try_get(0)?,
+        call_id: r.try_get(1)?,
+        from_uri: r.try_get(2)?,
+        to_uri: r.try_get(3)?,
+        started_at_ms: r.try_get(4)?,
+        answered_at_ms: r.try_get(5)?,
+        ended_at_ms: r.try_get(6)?,
+        hangup_cause: r.try_get(7)?,
+        hangup_side: r.try_get(8)?,
+        sip_status: r.try_get(9)?,
+        redirected_from: r.try_get(10)?,
+        agent: r.try_get(11)?,
+        queue: r.try_get(12)?,
+    })
+}

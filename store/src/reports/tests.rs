@@ -236,3 +236,39 @@ async fn departments(store: &Store) -> Result<(), StoreError> {
 }
 
 flavour_tests!(queue_and_agent_rows, cdr_rows, departments);
+
+async fn cdr_export(store: &Store) -> Result<(), StoreError> {
+    use futures_util::TryStreamExt as _;
+    let cdrs: Vec<_> = (0..2500)
+        .map(|i| {
+            cdr(
+                &format!("x{i}"),
+                "sip:+12125550101@c",
+                1000 + i,
+                (i % 2 == 0).then_some("1001"),
+                None,
+            )
+        })
+        .collect();
+    store.insert_history(&cdrs, &[]).await?;
+    let w = Window {
+        from_ms: 1000,
+        to_ms: 1000 + 2400,
+        bucket_ms: 1,
+    };
+    let all: Vec<_> = store.report_cdrs(w, &CallFilter::All).try_collect().await?;
+    assert_eq!(all.len(), 2400);
+    assert_eq!(all[0], cdrs[0]);
+    assert!(all
+        .windows(2)
+        .all(|p| p[0].started_at_ms <= p[1].started_at_ms));
+    let agent = CallFilter::Agent("1001".into());
+    let n = store
+        .report_cdrs(w, &agent)
+        .try_fold(0, |n, _| async move { Ok(n + 1) })
+        .await?;
+    assert_eq!(n, 1200);
+    Ok(())
+}
+
+flavour_tests!(cdr_export);
