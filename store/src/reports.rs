@@ -7,9 +7,11 @@
 //! database's date functions, summer time is right, and a result is at most one row per
 //! dimension and bucket of the window (the history itself never crosses into memory).
 //!
-//! Queued calls are read from `queue_events`: each `enqueue` is one offered call, and its
-//! outcome is the `answer` / `abandon` / `timeout` / `complete` event of the same call (node,
-//! Call-ID) and queue, found through the index on `call_id`. Times are the event times.
+//! Queued calls are read from `queue_calls`, one row per call (node, Call-ID) and queue that
+//! a trigger on `queue_events` keeps up to date (migration 0007): entered (`enqueue`),
+//! answered and by whom (`answer`), conversation over (`complete`), or given up (`abandon`,
+//! `timeout`). Nodes only append events; a report reads one covering index instead of
+//! joining the event log with itself. Times are the event times.
 //!
 //! One query text serves both databases, except the caller expression (the part of `From`
 //! before `@`), which each flavour writes with its own string functions: it must be written

@@ -235,6 +235,10 @@ pub async fn seed(store: &Store, plan: Plan) -> anyhow::Result<u64> {
             eprintln!("{done} of {} CDRs written", plan.cdrs);
         }
     }
+    store
+        .analyze_history()
+        .await
+        .context("analyze the history tables")?;
     Ok(done)
 }
 

@@ -81,36 +81,29 @@ pub struct CallerRow {
     pub last_ms: i64,
 }
 
-/// `enqueue` events with the outcome events of the same call and queue.
+/// Queued calls by entry bucket, from the summary `queue_calls` (one row per call and queue).
 const QUEUE_ROWS: &str = "\
-SELECT e.queue, e.at_ms / $3 AS b, COUNT(*), \
-    SUM(CASE WHEN a.id IS NULL THEN 0 ELSE 1 END), \
-    SUM(CASE WHEN a.at_ms - e.at_ms <= $4 THEN 1 ELSE 0 END), \
-    CAST(COALESCE(SUM(a.at_ms - e.at_ms), 0) AS BIGINT), \
-    SUM(CASE WHEN c.id IS NULL THEN 0 ELSE 1 END), \
-    CAST(COALESCE(SUM(c.at_ms - a.at_ms), 0) AS BIGINT), \
-    SUM(CASE WHEN x.event = 'abandon' THEN 1 ELSE 0 END), \
-    SUM(CASE WHEN x.event = 'timeout' THEN 1 ELSE 0 END) \
-FROM queue_events e \
-LEFT JOIN queue_events a ON a.call_id = e.call_id AND a.node = e.node AND a.queue = e.queue \
-    AND a.event = 'answer' \
-LEFT JOIN queue_events c ON c.call_id = e.call_id AND c.node = e.node AND c.queue = e.queue \
-    AND c.event = 'complete' \
-LEFT JOIN queue_events x ON x.call_id = e.call_id AND x.node = e.node AND x.queue = e.queue \
-    AND x.event IN ('abandon', 'timeout') \
-WHERE e.event = 'enqueue' AND e.at_ms >= $1 AND e.at_ms < $2 AND ($5 = '' OR e.queue = $5) \
-GROUP BY e.queue, e.at_ms / $3";
+SELECT queue, enqueued_at_ms / $3 AS b, COUNT(*), \
+    SUM(CASE WHEN answered_at_ms IS NULL THEN 0 ELSE 1 END), \
+    SUM(CASE WHEN answered_at_ms - enqueued_at_ms <= $4 THEN 1 ELSE 0 END), \
+    CAST(COALESCE(SUM(answered_at_ms - enqueued_at_ms), 0) AS BIGINT), \
+    SUM(CASE WHEN completed_at_ms IS NULL OR answered_at_ms IS NULL THEN 0 ELSE 1 END), \
+    CAST(COALESCE(SUM(completed_at_ms - answered_at_ms), 0) AS BIGINT), \
+    SUM(CASE WHEN outcome = 'abandon' THEN 1 ELSE 0 END), \
+    SUM(CASE WHEN outcome = 'timeout' THEN 1 ELSE 0 END) \
+FROM queue_calls \
+WHERE enqueued_at_ms >= $1 AND enqueued_at_ms < $2 AND ($5 = '' OR queue = $5) \
+GROUP BY queue, enqueued_at_ms / $3";
 
+/// Answered queued calls by agent and answer bucket.
 const AGENT_ROWS: &str = "\
-SELECT a.agent, a.at_ms / $3 AS b, COUNT(*), \
-    SUM(CASE WHEN c.id IS NULL THEN 0 ELSE 1 END), \
-    CAST(COALESCE(SUM(c.at_ms - a.at_ms), 0) AS BIGINT) \
-FROM queue_events a \
-LEFT JOIN queue_events c ON c.call_id = a.call_id AND c.node = a.node AND c.queue = a.queue \
-    AND c.event = 'complete' \
-WHERE a.event = 'answer' AND a.at_ms >= $1 AND a.at_ms < $2 AND a.agent IS NOT NULL \
-    AND ($4 = '' OR a.agent = $4) \
-GROUP BY a.agent, a.at_ms / $3";
+SELECT agent, answered_at_ms / $3 AS b, COUNT(*), \
+    SUM(CASE WHEN completed_at_ms IS NULL THEN 0 ELSE 1 END), \
+    CAST(COALESCE(SUM(completed_at_ms - answered_at_ms), 0) AS BIGINT) \
+FROM queue_calls \
+WHERE answered_at_ms >= $1 AND answered_at_ms < $2 AND agent IS NOT NULL \
+    AND ($4 = '' OR agent = $4) \
+GROUP BY agent, answered_at_ms / $3";
 
 /// The NANP area code of a caller written `sip:+1NPANXXXXXX@`, `sip:1NPA…@` or `sip:NPA…@`.
 const NPA: &str = "\

@@ -3,9 +3,11 @@
 
 use crate::{Cdr, QueueEvent, Store, StoreError};
 
-/// Rows per `INSERT` (13 parameters each for a CDR, 7 for an event: under SQLite's 32,766).
-const CDR_ROWS: usize = 1000;
-const EVENT_ROWS: usize = 2000;
+/// Rows per `INSERT` on PostgreSQL (13 parameters each for a CDR, 7 for an event).
+const PG_ROWS: usize = 1000;
+/// Rows per `INSERT` on SQLite: binding looks each `$N` up by name in a list, so a
+/// statement's cost grows with the square of its parameters; a few hundred stay cheap.
+const SQLITE_ROWS: usize = 20;
 
 impl Store {
     /// Appends CDRs and queue events in one transaction (ids are the databases'; the events'
@@ -16,8 +18,12 @@ impl Store {
         events: &[QueueEvent],
     ) -> Result<(), StoreError> {
         const WHAT: &str = "insert history";
+        let rows = match self.flavour() {
+            crate::Flavour::Postgres => PG_ROWS,
+            crate::Flavour::Sqlite => SQLITE_ROWS,
+        };
         let mut tx = self.pool().begin().await.map_err(StoreError::query(WHAT))?;
-        for chunk in cdrs.chunks(CDR_ROWS) {
+        for chunk in cdrs.chunks(rows) {
             let sql = values_sql(
                 "INSERT INTO cdrs (node, call_id, from_uri, to_uri, started_at_ms, \
                  answered_at_ms, ended_at_ms, hangup_cause, hangup_side, sip_status, \
@@ -44,7 +50,7 @@ impl Store {
             }
             q.execute(&mut *tx).await.map_err(StoreError::write(WHAT))?;
         }
-        for chunk in events.chunks(EVENT_ROWS) {
+        for chunk in events.chunks(rows) {
             let sql = values_sql(
                 "INSERT INTO queue_events (at_ms, queue, call_id, node, agent, event, detail) \
                  VALUES ",
@@ -65,6 +71,20 @@ impl Store {
             q.execute(&mut *tx).await.map_err(StoreError::write(WHAT))?;
         }
         tx.commit().await.map_err(StoreError::write(WHAT))
+    }
+}
+
+impl Store {
+    /// Updates the planner's statistics of the history tables (after a bulk load, so the
+    /// report queries are planned on what the tables hold).
+    pub async fn analyze_history(&self) -> Result<(), StoreError> {
+        for table in ["cdrs", "queue_events"] {
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(self.pool())
+                .await
+                .map_err(StoreError::query("analyze history"))?;
+        }
+        Ok(())
     }
 }
 

@@ -67,6 +67,14 @@ async fn queue_and_agent_rows(store: &Store) -> Result<(), StoreError> {
         ev("c5", "support", 10 * H, "enqueue", None),
         // Outside the window.
         ev("c6", "sales", 20 * H, "enqueue", None),
+        // Events that reach the database out of order (a spool emptied late): c7 was answered
+        // after 20 s in hour 11 and talked 10 s.
+        ev("c7", "sales", 11 * H + 30_000, "complete", Some("1002")),
+        ev("c7", "sales", 11 * H + 20_000, "answer", Some("1002")),
+        ev("c7", "sales", 11 * H, "enqueue", None),
+        // Noise the summary ignores.
+        ev("c7", "sales", 11 * H + 1000, "offer", Some("1001")),
+        ev("c7", "sales", 11 * H + 2000, "noanswer", Some("1001")),
     ];
     store.insert_history(&[], &events).await?;
     let w = Window {
@@ -85,23 +93,34 @@ async fn queue_and_agent_rows(store: &Store) -> Result<(), StoreError> {
         (40_000, 1, 50_000)
     );
     assert_eq!((s10.abandoned, s10.timed_out), (1, 0));
+    let s11 = &rows[1];
+    assert_eq!((s11.bucket, s11.offered, s11.timed_out), (11, 2, 1));
     assert_eq!(
-        (rows[1].bucket, rows[1].offered, rows[1].timed_out),
-        (11, 1, 1)
+        (s11.answered, s11.within_sl, s11.wait_ms, s11.talk_ms),
+        (1, 1, 20_000, 10_000)
     );
     assert_eq!((rows[2].queue.as_str(), rows[2].offered), ("support", 1));
     let only = store.report_queues(w, Some("support"), 20_000).await?;
     assert_eq!(only.len(), 1);
 
     let mut agents = store.report_agents(w, None).await?;
-    agents.sort_by(|a, b| a.agent.cmp(&b.agent));
-    assert_eq!(agents.len(), 2);
+    agents.sort_by(|a, b| (&a.agent, a.bucket).cmp(&(&b.agent, b.bucket)));
     assert_eq!(
         (agents[0].answered, agents[0].completed, agents[0].talk_ms),
         (1, 1, 50_000)
     );
-    assert_eq!((agents[1].answered, agents[1].completed), (1, 0));
-    assert_eq!(store.report_agents(w, Some("1002")).await?.len(), 1);
+    // 1002: c2 (still talking, hour 10) and c7 (hour 11).
+    assert_eq!(agents.len(), 3, "{agents:?}");
+    assert_eq!(
+        (
+            agents[1].agent.as_str(),
+            agents[1].answered,
+            agents[1].completed
+        ),
+        ("1002", 1, 0)
+    );
+    assert_eq!((agents[2].bucket, agents[2].talk_ms), (11, 10_000));
+    assert_eq!(store.report_agents(w, Some("1002")).await?.len(), 2);
     Ok(())
 }
 
