@@ -231,7 +231,7 @@ pub async fn seed(store: &Store, plan: Plan) -> anyhow::Result<u64> {
             .await
             .context("write a batch of the history")?;
         done = to;
-        if done % 100_000 == 0 || done == plan.cdrs {
+        if done.is_multiple_of(100_000) || done == plan.cdrs {
             eprintln!("{done} of {} CDRs written", plan.cdrs);
         }
     }
