@@ -150,15 +150,10 @@ fn nonempty(v: Option<String>) -> Option<String> {
 impl Filters {
     /// Parses and checks the query string of report `kind` at `now_ms`.
     pub fn parse(kind: Kind, query: &str, now_ms: i64) -> Result<Filters, Rejected> {
-        let raw: Raw = match serde_urlencoded::from_str(query) {
-            Ok(raw) => raw,
-            Err(e) => {
-                return Err((
-                    vec![format!("The filters could not be read: {e}.")],
-                    Vec::new(),
-                ))
-            }
-        };
+        let raw: Raw = serde_urlencoded::from_str(query).map_err(|e| {
+            let problem = format!("The filters could not be read: {e}.");
+            (vec![problem], Vec::new())
+        })?;
         let mut problems = Vec::new();
         let tz_name = nonempty(raw.tz.clone()).unwrap_or_else(|| "UTC".into());
         let tz = TimeZone::get(&tz_name).unwrap_or_else(|_| {
@@ -167,114 +162,34 @@ impl Filters {
             ));
             TimeZone::UTC
         });
-        let today = Timestamp::from_millisecond(now_ms)
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-            .to_zoned_datetime(tz.clone())
-            .date();
-        let date = |v: &Option<String>, what: &str, problems: &mut Vec<String>| -> Option<Date> {
-            let s = nonempty(v.clone())?;
-            s.parse::<Date>()
-                .map_err(|_| {
-                    problems.push(format!("The {what} date {s:?} is not a date (YYYY-MM-DD)."))
-                })
-                .ok()
-        };
-        let to = date(&raw.to, "last", &mut problems).unwrap_or(today);
-        let from =
-            date(&raw.from, "first", &mut problems).unwrap_or_else(|| match kind.default_days() {
-                DefaultWindow::Days(n) => to.checked_sub(Span::new().days(n - 1)).unwrap_or(to),
-                DefaultWindow::Months(n) => to.checked_sub(Span::new().months(n)).unwrap_or(to),
-                DefaultWindow::ThisMonth => to.first_of_month(),
-            });
-        let interval = match nonempty(raw.interval.clone()) {
-            None if kind == Kind::Departments => Interval::Day,
-            None => Interval::Hour,
-            Some(s) => Interval::parse(&s).unwrap_or_else(|| {
-                problems.push(format!("Unknown interval {s:?} (15m, hour, day or week)."));
-                Interval::Hour
-            }),
-        };
-        let days = (to - from).get_days() as i64 + 1;
-        if from > to {
-            problems.push("The first date is after the last date.".into());
-        } else if days > MAX_DAYS {
-            problems.push(format!("The window is {days} days; at most {MAX_DAYS}."));
-        } else if interval == Interval::Quarter && days > MAX_QUARTER_DAYS {
-            problems.push(format!(
-                "15-minute intervals cover at most {MAX_QUARTER_DAYS} days."
-            ));
-        }
-        let name =
-            |v: Option<String>, what: &str, kind: names::Kind, problems: &mut Vec<String>| {
-                let s = nonempty(v)?;
-                match names::check(kind, &s) {
-                    Ok(()) => Some(s),
-                    Err(e) => {
-                        problems.push(format!("{what} {s:?}: {e}."));
-                        None
-                    }
-                }
-            };
-        let queue = name(
-            raw.queue.clone(),
-            "Queue",
-            names::Kind::Queue,
-            &mut problems,
-        );
-        let agent = name(
-            raw.agent.clone(),
-            "Agent",
-            names::Kind::Extension,
-            &mut problems,
-        );
+        let (from, to, interval) = window(kind, &raw, &tz, now_ms, &mut problems);
+        let queue = name(&raw.queue, "Queue", names::Kind::Queue, &mut problems);
+        let agent = name(&raw.agent, "Agent", names::Kind::Extension, &mut problems);
         let department = name(
-            raw.department.clone(),
+            &raw.department,
             "Department",
             names::Kind::Queue,
             &mut problems,
         );
         let number = nonempty(raw.number.clone());
-        if let Some(n) = &number {
-            if super::numbers::caller_forms(n).is_none() {
-                problems.push(format!(
-                    "The number {n:?} is not a phone number (digits, with a leading + for E.164)."
-                ));
-            }
+        if number
+            .as_deref()
+            .is_some_and(|n| super::numbers::caller_forms(n).is_none())
+        {
+            problems.push(format!(
+                "The number {:?} is not a phone number (digits, with a leading + for E.164).",
+                number.as_deref().unwrap_or_default()
+            ));
         }
-        let evening = match nonempty(raw.evening.clone()) {
-            None => Hours { start: 18, end: 23 },
-            Some(s) => Hours::parse(&s).unwrap_or_else(|| {
-                problems.push(format!(
-                    "The evening {s:?} is not two hours 0-24 such as 18-23."
-                ));
-                Hours { start: 18, end: 23 }
-            }),
-        };
-        let sl_s = match nonempty(raw.sl.clone()) {
-            None => 20,
-            Some(s) => match s.parse::<i64>() {
-                Ok(v) if (1..=3600).contains(&v) => v,
-                _ => {
-                    problems.push(format!(
-                        "The service-level threshold {s:?} is not 1 to 3600 seconds."
-                    ));
-                    20
-                }
-            },
-        };
+        let (evening, sl_s) = extras(&raw, &mut problems);
         if kind == Kind::Evening && queue.is_some() && agent.is_some() {
             problems.push("Pick an agent or a queue, not both.".into());
         }
-        let start = |d: Date| {
-            d.to_zoned_datetime(tz.clone())
+        let start = |d: Result<Date, jiff::Error>| {
+            d.and_then(|d| d.to_zoned_datetime(tz.clone()))
                 .map(|z| z.timestamp().as_millisecond())
         };
-        let (from_ms, to_ms) = match (
-            start(from),
-            to.tomorrow()
-                .and_then(|d| d.to_zoned_datetime(tz.clone()))
-                .map(|z| z.timestamp().as_millisecond()),
-        ) {
+        let (from_ms, to_ms) = match (start(Ok(from)), start(to.tomorrow())) {
             (Ok(a), Ok(b)) => (a, b),
             _ => {
                 problems.push("The window is out of range.".into());
@@ -297,29 +212,16 @@ impl Filters {
             sl_s,
         };
         if problems.is_empty() {
-            Ok(filters)
-        } else {
-            let mut fields = filters.fields(kind);
-            // Show what was typed, not the defaults that replaced it.
-            for f in &mut fields {
-                let typed = match f.name {
-                    "from" => raw.from.clone(),
-                    "to" => raw.to.clone(),
-                    "tz" => raw.tz.clone(),
-                    "queue" => raw.queue.clone(),
-                    "agent" => raw.agent.clone(),
-                    "department" => raw.department.clone(),
-                    "number" => raw.number.clone(),
-                    "evening" => raw.evening.clone(),
-                    "sl" => raw.sl.clone(),
-                    _ => None,
-                };
-                if let Some(t) = typed {
-                    f.value = t;
-                }
-            }
-            Err((problems, fields))
+            return Ok(filters);
         }
+        let mut fields = filters.fields(kind);
+        // Show what was typed, not the defaults that replaced it.
+        for f in &mut fields {
+            if let Some(typed) = raw.typed(f.name) {
+                f.value = typed;
+            }
+        }
+        Err((problems, fields))
     }
 
     /// The form's fields for report `kind`, filled with these filters.
@@ -426,4 +328,113 @@ impl Filters {
             bucket_ms,
         }
     }
+}
+
+impl Raw {
+    /// What was typed for field `name`.
+    fn typed(&self, name: &str) -> Option<String> {
+        match name {
+            "from" => self.from.clone(),
+            "to" => self.to.clone(),
+            "tz" => self.tz.clone(),
+            "queue" => self.queue.clone(),
+            "agent" => self.agent.clone(),
+            "department" => self.department.clone(),
+            "number" => self.number.clone(),
+            "evening" => self.evening.clone(),
+            "sl" => self.sl.clone(),
+            _ => None,
+        }
+    }
+}
+
+/// The first and last day and the interval, checked (defaults per report, in `tz`).
+fn window(
+    kind: Kind,
+    raw: &Raw,
+    tz: &TimeZone,
+    now_ms: i64,
+    problems: &mut Vec<String>,
+) -> (Date, Date, Interval) {
+    let today = Timestamp::from_millisecond(now_ms)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+        .to_zoned_datetime(tz.clone())
+        .date();
+    let mut date = |v: &Option<String>, what: &str| -> Option<Date> {
+        let s = nonempty(v.clone())?;
+        s.parse::<Date>()
+            .map_err(|_| {
+                problems.push(format!("The {what} date {s:?} is not a date (YYYY-MM-DD)."))
+            })
+            .ok()
+    };
+    let to = date(&raw.to, "last").unwrap_or(today);
+    let from = date(&raw.from, "first").unwrap_or_else(|| match kind.default_days() {
+        DefaultWindow::Days(n) => to.checked_sub(Span::new().days(n - 1)).unwrap_or(to),
+        DefaultWindow::Months(n) => to.checked_sub(Span::new().months(n)).unwrap_or(to),
+        DefaultWindow::ThisMonth => to.first_of_month(),
+    });
+    let interval = match nonempty(raw.interval.clone()) {
+        None if kind == Kind::Departments => Interval::Day,
+        None => Interval::Hour,
+        Some(s) => Interval::parse(&s).unwrap_or_else(|| {
+            problems.push(format!("Unknown interval {s:?} (15m, hour, day or week)."));
+            Interval::Hour
+        }),
+    };
+    let days = i64::from((to - from).get_days()) + 1;
+    if from > to {
+        problems.push("The first date is after the last date.".into());
+    } else if days > MAX_DAYS {
+        problems.push(format!("The window is {days} days; at most {MAX_DAYS}."));
+    } else if interval == Interval::Quarter && days > MAX_QUARTER_DAYS {
+        problems.push(format!(
+            "15-minute intervals cover at most {MAX_QUARTER_DAYS} days."
+        ));
+    }
+    (from, to, interval)
+}
+
+/// A name filter, checked against its kind's rule.
+fn name(
+    v: &Option<String>,
+    what: &str,
+    kind: names::Kind,
+    problems: &mut Vec<String>,
+) -> Option<String> {
+    let s = nonempty(v.clone())?;
+    match names::check(kind, &s) {
+        Ok(()) => Some(s),
+        Err(e) => {
+            problems.push(format!("{what} {s:?}: {e}."));
+            None
+        }
+    }
+}
+
+/// The evening hours and the service-level threshold (seconds).
+fn extras(raw: &Raw, problems: &mut Vec<String>) -> (Hours, i64) {
+    const EVENING: Hours = Hours { start: 18, end: 23 };
+    let evening = match nonempty(raw.evening.clone()) {
+        None => EVENING,
+        Some(s) => Hours::parse(&s).unwrap_or_else(|| {
+            problems.push(format!(
+                "The evening {s:?} is not two hours 0-24 such as 18-23."
+            ));
+            EVENING
+        }),
+    };
+    let sl_s = match nonempty(raw.sl.clone()) {
+        None => 20,
+        Some(s) => match s.parse::<i64>() {
+            Ok(v) if (1..=3600).contains(&v) => v,
+            _ => {
+                problems.push(format!(
+                    "The service-level threshold {s:?} is not 1 to 3600 seconds."
+                ));
+                20
+            }
+        },
+    };
+    (evening, sl_s)
 }
