@@ -84,7 +84,7 @@ fn caller(rng: &mut StdRng, areas: &[[u8; 3]], regulars: &[String]) -> String {
 fn us_number(rng: &mut StdRng, areas: &[[u8; 3]]) -> String {
     let npa = areas[rng.random_range(0..areas.len())];
     format!(
-        "+1{}{}{:07}",
+        "+1{}{}{:06}",
         String::from_utf8_lossy(&npa),
         rng.random_range(2..10),
         rng.random_range(0..1_000_000)
@@ -291,6 +291,17 @@ mod tests {
             })
             .count();
         assert!(us > 18_000, "{us}");
+        // NANP: +1 and ten digits.
+        let nanp = a
+            .iter()
+            .filter(|c| c.cdr.from_uri.starts_with("sip:+1"))
+            .count();
+        let ten = a
+            .iter()
+            .filter(|c| c.cdr.from_uri.starts_with("sip:+1"))
+            .filter(|c| c.cdr.from_uri.find('@') == Some("sip:+1".len() + 10))
+            .count();
+        assert_eq!(nanp, ten);
         // Regulars call again.
         let mut by_caller = std::collections::HashMap::<&str, u32>::new();
         for c in &a {
