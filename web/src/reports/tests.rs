@@ -511,3 +511,58 @@ async fn call_records_export_streams_every_row() {
     let r = get(&app, "/reports/cdrs.csv?tz=nowhere").await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn departments_over_xml_rpc() {
+    let (app, store) = app().await;
+    let call = |body: String| {
+        let app = app.clone();
+        async move {
+            let r = call(&app, Some(ADMIN), "POST", "/RPC2", &body, false).await;
+            assert_eq!(r.status, StatusCode::OK);
+            r.body
+        }
+    };
+    let set = |name: &str, queues: &[&str]| {
+        let items: String = queues
+            .iter()
+            .map(|q| format!("<value><string>{q}</string></value>"))
+            .collect();
+        format!(
+            "<?xml version=\"1.0\"?><methodCall><methodName>department.set</methodName><params>\
+             <param><value><string>{name}</string></value></param>\
+             <param><value><array><data>{items}</data></array></value></param></params></methodCall>"
+        )
+    };
+    let body = call(set("front", &["sales", "support"])).await;
+    assert!(
+        body.contains("<name>queues</name>") && body.contains("support"),
+        "{body}"
+    );
+    let body = call(set("front", &["nope"])).await;
+    assert!(
+        body.contains("<fault>") && body.contains("<i4>3</i4>"),
+        "{body}"
+    );
+    assert_eq!(
+        store
+            .department("front")
+            .await
+            .expect("read")
+            .map(|d| d.queues.len()),
+        Some(2)
+    );
+    let list = call(
+        "<?xml version=\"1.0\"?><methodCall><methodName>department.list</methodName><params/></methodCall>"
+            .to_owned(),
+    )
+    .await;
+    assert!(list.contains("<string>front</string>"), "{list}");
+    let removed = call(
+        "<?xml version=\"1.0\"?><methodCall><methodName>department.remove</methodName><params>\
+         <param><value><string>front</string></value></param></params></methodCall>"
+            .to_owned(),
+    )
+    .await;
+    assert!(removed.contains("<boolean>1</boolean>"), "{removed}");
+}
