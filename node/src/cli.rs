@@ -1,5 +1,5 @@
 //! The `callfleet` subcommands other than running a node: `migrate`, `node drain`, `demo`,
-//! `doctor`, `lockd`, `device`, `snapshot`, `health`; and the logging setup every subcommand
+//! `doctor`, `lockd`, `device`, `snapshot`, `health`, `dev seed`; and the logging setup every subcommand
 //! shares.
 
 mod demo;
@@ -8,6 +8,7 @@ mod doctor;
 pub mod health;
 mod lockd;
 pub mod logging;
+pub mod seed;
 pub mod snapshot;
 pub mod users;
 
@@ -76,6 +77,34 @@ pub async fn drain(cfg: &Config) -> anyhow::Result<()> {
     println!(
         "node {} is draining: it takes no new calls and exits when its calls have ended",
         cfg.node.name
+    );
+    Ok(())
+}
+
+/// `callfleet dev seed`: writes a synthetic call history of `plan` into the database of
+/// `config` or `database` (schema brought up to date first).
+pub async fn dev_seed(
+    config: Option<&Path>,
+    database: Option<String>,
+    plan: seed::Plan,
+) -> anyhow::Result<()> {
+    let url = match (config, database) {
+        (_, Some(url)) => url,
+        (Some(path), None) => {
+            Config::load(path)
+                .with_context(|| format!("load config {}", path.display()))?
+                .database
+                .url
+        }
+        (None, None) => bail!("callfleet dev seed needs --config FILE or --database URL"),
+    };
+    let store = open_store(&url).await?;
+    let started = std::time::Instant::now();
+    let n = seed::seed(&store, plan).await?;
+    println!(
+        "{n} CDRs over {} days written in {:.1} s",
+        plan.days,
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

@@ -9,11 +9,10 @@ use callfleet_lb::Role;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::registrar::digest::Algorithm;
-
 mod alerts;
 mod env;
 mod records;
+mod sip;
 mod tls;
 mod validate;
 
@@ -22,6 +21,7 @@ pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
 pub use records::RecordsSection;
+pub use sip::{HotdeskSection, RegistrarSection, SipSection};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -144,40 +144,6 @@ pub struct NodeSection {
     /// the node hangs up the rest and exits.
     #[serde(default = "default_drain_timeout", with = "humantime_serde")]
     pub drain_timeout: Duration,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct SipSection {
-    /// UDP and TCP listen address.
-    pub listen: SocketAddr,
-    /// Address written in Contact and Record-Route and given to other nodes; defaults to `listen`.
-    #[serde(default)]
-    pub advertise: Option<SocketAddr>,
-    /// Send `100 Trying` before a stateless `302`/`503` too (every INVITE gets one).
-    #[serde(default = "yes")]
-    pub trying_on_redirect: bool,
-    /// Digest realm phones authenticate in (device HA1 values are computed for it).
-    #[serde(default = "default_realm")]
-    pub realm: String,
-    /// A TCP connection that carries no byte for this long is closed.
-    #[serde(default = "default_tcp_idle_timeout", with = "humantime_serde")]
-    pub tcp_idle_timeout: Duration,
-    /// A message begun on a TCP connection must be whole (head and body) within this time.
-    #[serde(default = "default_tcp_message_timeout", with = "humantime_serde")]
-    pub tcp_message_timeout: Duration,
-    /// Most TCP connections open at once from one source address; more are refused.
-    #[serde(default = "default_tcp_max_per_source")]
-    pub tcp_max_per_source: u32,
-    /// SIP over TLS: the certificate chain (PEM) served on `tls_listen`; with `tls_key`.
-    #[serde(default)]
-    pub tls_cert: Option<PathBuf>,
-    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
-    #[serde(default)]
-    pub tls_key: Option<PathBuf>,
-    /// TLS listen address; defaults to `listen`'s address on port 5061.
-    #[serde(default)]
-    pub tls_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -395,83 +361,6 @@ impl Default for CallSection {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistrarSection {
-    /// Shorter registrations (other than 0) get `423 Interval Too Brief` (seconds).
-    #[serde(default = "default_min_expires")]
-    pub min_expires: u32,
-    /// Longer registrations are cut to this (seconds).
-    #[serde(default = "default_max_expires")]
-    pub max_expires: u32,
-    /// Registration time when a REGISTER names none (seconds).
-    #[serde(default = "default_max_expires")]
-    pub default_expires: u32,
-    /// How long a digest nonce is good for; older ones get `stale=true`.
-    #[serde(default = "default_nonce_ttl", with = "humantime_serde")]
-    pub nonce_ttl: Duration,
-    /// Digest algorithms challenged with, in the order offered.
-    #[serde(default = "default_algorithms")]
-    pub algorithms: Vec<Algorithm>,
-    /// Wrong digest passwords (REGISTER and phones' INVITEs) from one IP address, or for one
-    /// extension, within `failure_window` that start a ban.
-    #[serde(default = "default_reg_failures")]
-    pub max_failures: u32,
-    #[serde(default = "default_reg_window", with = "humantime_serde")]
-    pub failure_window: Duration,
-    /// The first ban; each later one of the same address or extension doubles.
-    #[serde(default = "default_reg_ban", with = "humantime_serde")]
-    pub ban: Duration,
-    /// The longest ban.
-    #[serde(default = "default_reg_max_ban", with = "humantime_serde")]
-    pub max_ban: Duration,
-}
-
-/// Agents' hot-desk logins (`*11`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HotdeskSection {
-    /// Wrong PINs from one phone, or for one agent, within `failure_window` that start a
-    /// lockout.
-    #[serde(default = "default_pin_failures")]
-    pub max_failures: u32,
-    #[serde(default = "default_pin_window", with = "humantime_serde")]
-    pub failure_window: Duration,
-    /// The first lockout; each later one of the same phone or agent doubles.
-    #[serde(default = "default_pin_lockout", with = "humantime_serde")]
-    pub lockout: Duration,
-    /// The longest lockout.
-    #[serde(default = "default_pin_max_lockout", with = "humantime_serde")]
-    pub max_lockout: Duration,
-}
-
-impl Default for HotdeskSection {
-    fn default() -> Self {
-        Self {
-            max_failures: default_pin_failures(),
-            failure_window: default_pin_window(),
-            lockout: default_pin_lockout(),
-            max_lockout: default_pin_max_lockout(),
-        }
-    }
-}
-
-impl Default for RegistrarSection {
-    fn default() -> Self {
-        Self {
-            min_expires: default_min_expires(),
-            max_expires: default_max_expires(),
-            default_expires: default_max_expires(),
-            nonce_ttl: default_nonce_ttl(),
-            algorithms: default_algorithms(),
-            max_failures: default_reg_failures(),
-            failure_window: default_reg_window(),
-            ban: default_reg_ban(),
-            max_ban: default_reg_max_ban(),
-        }
-    }
-}
-
 /// An inclusive UDP port range written as "LOW-HIGH".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -501,17 +390,8 @@ impl From<PortRange> for String {
     }
 }
 
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
-}
-fn default_tcp_idle_timeout() -> Duration {
-    Duration::from_secs(300)
-}
-fn default_tcp_message_timeout() -> Duration {
-    Duration::from_secs(10)
-}
-fn default_tcp_max_per_source() -> u32 {
-    32
 }
 fn default_role() -> Role {
     Role::Main
@@ -590,47 +470,6 @@ fn default_voicemail_max_mb() -> u32 {
 }
 fn default_max_duration() -> Duration {
     Duration::from_secs(3600)
-}
-fn default_realm() -> String {
-    "callfleet".to_string()
-}
-fn default_min_expires() -> u32 {
-    60
-}
-fn default_max_expires() -> u32 {
-    3600
-}
-fn default_nonce_ttl() -> Duration {
-    Duration::from_secs(300)
-}
-fn default_reg_failures() -> u32 {
-    10
-}
-fn default_reg_window() -> Duration {
-    Duration::from_secs(10 * 60)
-}
-fn default_reg_ban() -> Duration {
-    Duration::from_secs(10 * 60)
-}
-fn default_reg_max_ban() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-fn default_pin_failures() -> u32 {
-    5
-}
-fn default_pin_window() -> Duration {
-    Duration::from_secs(15 * 60)
-}
-fn default_pin_lockout() -> Duration {
-    Duration::from_secs(15 * 60)
-}
-fn default_pin_max_lockout() -> Duration {
-    Duration::from_secs(24 * 3600)
-}
-fn default_algorithms() -> Vec<Algorithm> {
-    // MD5 only by default: common phones (baresip 1.0 among them) give up when any challenge
-    // is not MD5; list "SHA-256" first to offer both to phones that take it.
-    vec![Algorithm::Md5]
 }
 
 impl Config {
@@ -746,7 +585,7 @@ impl Config {
         if self.media.voicemail_max_mb == 0 {
             return bad("media.voicemail_max_mb", "must be at least 1");
         }
-        self.validate_registrar()?;
+        sip::validate(&self.sip, &self.registrar, &self.hotdesk)?;
         self.validate_tls()?;
         self.alerts.validate()?;
         self.records.validate()?;

@@ -261,6 +261,7 @@ impl Supervisor {
             dtmf_pt: offer.dtmf_pt,
             signal_ip: Some(ringing.peer.ip()),
             rtcp: offer.rtcp,
+            packet_ms: offer.packet_ms(),
         };
         let whisper_to = self.whisper.as_ref().map(|w| w.0.clone());
         let mix = Arc::new(call.tap.mix(whisper_to));

@@ -101,6 +101,33 @@ enum Command {
         #[command(subcommand)]
         action: cli::snapshot::Action,
     },
+    /// Developer tools: `dev seed` writes a synthetic call history.
+    Dev {
+        #[command(subcommand)]
+        action: DevAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevAction {
+    /// Write a realistic synthetic call history (CDRs and queue events) for the reports, with
+    /// the queues sales, support, billing, retention and the department front.
+    Seed {
+        #[arg(long, short, conflicts_with = "database")]
+        config: Option<PathBuf>,
+        /// Database URL (postgres://... or sqlite://...).
+        #[arg(long)]
+        database: Option<String>,
+        /// How many CDRs.
+        #[arg(long)]
+        cdrs: u64,
+        /// Over how many days, ending now.
+        #[arg(long, default_value_t = 90, value_parser = clap::value_parser!(i64).range(1..=3650))]
+        days: i64,
+        /// Random seed (the same seed makes the same history).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -240,6 +267,31 @@ fn main() -> anyhow::Result<()> {
             Command::Device { action } => device(action).await,
             Command::User { action } => user(action).await,
             Command::Token { action } => token(action).await,
+            Command::Dev {
+                action:
+                    DevAction::Seed {
+                        config,
+                        database,
+                        cdrs,
+                        days,
+                        seed,
+                    },
+            } => {
+                let end_ms = i64::try_from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_millis())
+                        .unwrap_or(0),
+                )
+                .unwrap_or(i64::MAX);
+                let plan = cli::seed::Plan {
+                    cdrs,
+                    days,
+                    end_ms,
+                    seed,
+                };
+                cli::dev_seed(config.as_deref(), database, plan).await
+            }
             Command::Lockd {
                 listen,
                 backend,

@@ -468,7 +468,18 @@ fn the_panel_in_the_same_layout(r: &mut Review) {
     );
     assert_eq!(
         nav,
-        json!(["Panel", "Calls", "Admin", "Queues", "Agents", "Phones", "Users", "Carriers"])
+        json!([
+            "Panel",
+            "Calls",
+            "Reports",
+            "Admin",
+            "Queues",
+            "Agents",
+            "Phones",
+            "Users",
+            "Carriers",
+            "Departments"
+        ])
     );
     r.check("panel-as-admin", &[]);
 }

@@ -245,7 +245,7 @@ fn python_xmlrpc_drives_every_method_and_tuning_on_node_b_steers_calls_on_node_a
     let r = c.client(&["all", A1, A2, D1, D2, QUEUE, EMPTY_QUEUE]);
     eprintln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     let methods = r["listMethods"].as_array().expect("system.listMethods");
-    assert_eq!(methods.len(), 13, "{methods:?}");
+    assert_eq!(methods.len(), 16, "{methods:?}");
     let queues: Vec<&str> = r["queue.list"]
         .as_array()
         .expect("queue.list")
@@ -265,6 +265,7 @@ fn python_xmlrpc_drives_every_method_and_tuning_on_node_b_steers_calls_on_node_a
         "clearDailyLimit",
         "vip.add",
         "vip.remove",
+        "department.remove",
         "logout2",
         "login2.again",
     ] {
@@ -316,6 +317,13 @@ fn python_xmlrpc_drives_every_method_and_tuning_on_node_b_steers_calls_on_node_a
         (r["vip.add.again"].clone(), r["vip.remove.again"].clone()),
         (json!(false), json!(false))
     );
+    assert_eq!(
+        r["department.set"]["queues"],
+        json!([QUEUE]),
+        "{}",
+        r["department.set"]
+    );
+    assert_eq!(r["department.list"][0]["name"], "front");
     assert_eq!(r["call.list"], json!([]));
     assert_eq!(r["status2.out"]["state"], "logged_out");
     for (step, code) in [

@@ -6,10 +6,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
+use support::sip_tcp::{closed_within, read_response, tcp};
 use support::uac::{header, Uac};
 use support::{sipp, workdir, NodeProc, NodeSpec};
 
@@ -237,55 +238,6 @@ fn oversized_and_spaced_tag_invites_are_answered_like_any_other() {
         "only the spaced-tag call is left: {}",
         live_calls(&n)
     );
-}
-
-fn tcp(n: &NodeProc, ip: &str) -> TcpStream {
-    let sock =
-        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
-    let local: SocketAddr = format!("{ip}:0").parse().expect("local");
-    sock.bind(&local.into()).expect("bind");
-    sock.connect(&n.sip.into()).expect("connect");
-    let s: TcpStream = sock.into();
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    s
-}
-
-/// Reads one SIP response (head and Content-Length body) from a stream.
-fn read_response(s: &mut TcpStream) -> Option<String> {
-    let mut got = Vec::new();
-    let mut byte = [0u8; 1];
-    while !got.ends_with(b"\r\n\r\n") {
-        match s.read(&mut byte) {
-            Ok(1) => got.push(byte[0]),
-            _ => return None,
-        }
-    }
-    let text = String::from_utf8_lossy(&got).into_owned();
-    let len: usize = header(&text, "Content-Length")
-        .and_then(|l| l.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0u8; len];
-    s.read_exact(&mut body).ok()?;
-    Some(text + &String::from_utf8_lossy(&body))
-}
-
-/// Whether the node closed the stream within `limit`.
-fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
-    s.set_read_timeout(Some(limit)).ok();
-    let mut buf = [0u8; 256];
-    for _ in 0..2 {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => continue,
-            Err(e) => {
-                return !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                )
-            }
-        }
-    }
-    false
 }
 
 fn options(local: &str, target: SocketAddr, cid: &str, method_in_cseq: &str) -> String {
@@ -591,4 +543,96 @@ fn bad_requests_get_the_rfc_3261_answer_over_udp_and_tcp() {
         );
     }
     assert!(live_calls(&n) == 0, "no refused request took a call slot");
+}
+
+/// RTP packets read from `sock` for `window`: (arrival, payload type, timestamp, length).
+fn rtp_packets(sock: &UdpSocket, window: Duration) -> Vec<(Instant, u8, u32, usize)> {
+    let mut out = Vec::new();
+    let until = Instant::now() + window;
+    let mut buf = [0u8; 2048];
+    sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    while Instant::now() < until && out.len() < 1000 {
+        if let Ok((n, _)) = sock.recv_from(&mut buf) {
+            if n >= 12 {
+                let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                out.push((Instant::now(), buf[1] & 0x7f, ts, n - 12));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_callers_ptime_sets_the_packet_size_and_pace() {
+    let (dir, n) = node("edge-ptime", "127.0.40.6", 20, "");
+    let scenario = support::peers().join("sipp/ptime.xml");
+    for (ptime, port) in [(30u32, "5076"), (10, "5077")] {
+        // The caller (SIPp) asks for `ptime` and names our socket as its RTP address.
+        let rtp = UdpSocket::bind("127.0.40.109:0").expect("bind rtp");
+        let rtp_port = rtp.local_addr().expect("addr").port().to_string();
+        let (dir2, scenario, target) = (dir.clone(), scenario.clone(), n.sip.to_string());
+        let caller = std::thread::spawn(move || {
+            sipp(
+                &dir2,
+                &format!("ptime-{ptime}"),
+                &[
+                    "-sf",
+                    scenario.to_str().expect("utf-8 path"),
+                    "-s",
+                    "100",
+                    "-d",
+                    "2500",
+                    "-m",
+                    "1",
+                    "-i",
+                    "127.0.40.109",
+                    "-p",
+                    port,
+                    "-key",
+                    "rtp_port",
+                    &rtp_port,
+                    "-key",
+                    "ptime",
+                    &ptime.to_string(),
+                    "-timeout",
+                    "30",
+                    &target,
+                ],
+            )
+        });
+        let packets = rtp_packets(&rtp, Duration::from_secs(2));
+        let stats = caller.join().expect("sipp thread");
+        assert_eq!(
+            (stats.successful, stats.failed),
+            (1, 0),
+            "the call with a=ptime:{ptime}: {stats:?}"
+        );
+        let bytes = (ptime * 8) as usize;
+        assert!(
+            packets.len() >= 20,
+            "{} packets at {ptime} ms",
+            packets.len()
+        );
+        assert!(
+            packets.iter().all(|p| p.1 == 0 && p.3 == bytes),
+            "PCMU, {bytes} bytes a packet at {ptime} ms: {:?}",
+            packets.iter().map(|p| p.3).take(5).collect::<Vec<_>>()
+        );
+        assert!(
+            packets
+                .windows(2)
+                .all(|w| w[1].2.wrapping_sub(w[0].2) == bytes as u32),
+            "the RTP clock moves {bytes} samples a packet"
+        );
+        // Pace: the time the packets took to arrive over the audio they carry, from the
+        // stream's own clock (a ratio, not a timing): about one.
+        let (first, last) = (packets[0], packets[packets.len() - 1]);
+        let carried = f64::from(last.2.wrapping_sub(first.2)) / 8000.0;
+        let took = last.0.duration_since(first.0).as_secs_f64();
+        let ratio = took / carried;
+        assert!(
+            (0.8..1.25).contains(&ratio),
+            "{ptime} ms packets arrive at the pace of their audio: {took:.3} s for {carried:.3} s"
+        );
+    }
 }

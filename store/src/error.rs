@@ -75,6 +75,14 @@ pub enum StoreError {
         what: &'static str,
         source: sqlx::Error,
     },
+
+    /// A read was asked with arguments it cannot answer (e.g. a report window that ends
+    /// before it starts); nothing was sent to the database.
+    #[error("{what}: {reason}")]
+    InvalidArgument {
+        what: &'static str,
+        reason: &'static str,
+    },
 }
 
 /// A text column or argument that names none of an enum's variants.
@@ -121,7 +129,8 @@ impl StoreError {
             | StoreError::Migrate { .. }
             | StoreError::Duplicate { .. }
             | StoreError::MissingReference { .. }
-            | StoreError::InvalidValue { .. } => false,
+            | StoreError::InvalidValue { .. }
+            | StoreError::InvalidArgument { .. } => false,
         }
     }
 }

@@ -28,6 +28,9 @@
 //!   [`CallLeg`] of a call, upserted by call and leg.
 //! - `alerts`: [`ActiveAlert`]s firing now ([`AlertKind`], [`Severity`]), raised and
 //!   resolved by guarded writes so each is notified once; [`CarrierTraffic`].
+//! - `reports`: the report queries over `cdrs` and `queue_events` (buckets in UTC, one row
+//!   per dimension and bucket), [`Department`]s (groups of queues), and the bulk insert
+//!   of a synthetic history (`callfleet dev seed`).
 //! - `config`: the config version every configuration write bumps.
 //! - `decode`: 0/1 and enum columns; `error`: [`StoreError`],
 //!   [`ParseEnumError`].
@@ -77,6 +80,7 @@ mod heartbeat;
 pub mod pin;
 mod quality;
 mod queues;
+mod reports;
 #[cfg(test)]
 mod testdb;
 mod users;
@@ -96,4 +100,7 @@ pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
 pub use quality::{CallLeg, LegQualityRow};
 pub use queues::{Member, Queue, VipCaller};
+pub use reports::{
+    AgentRow, AreaHour, CallFilter, CallerRow, Department, QueueRow, Window as ReportWindow,
+};
 pub use users::{ApiToken, Session, User, UserRole};

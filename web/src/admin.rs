@@ -75,6 +75,7 @@ pub fn routes() -> Router<AppState> {
         .merge(resource::routes::<devices::Devices>())
         .merge(resource::routes::<users::Users>())
         .merge(resource::routes::<carriers::Carriers>())
+        .merge(resource::routes::<crate::reports::departments::Departments>())
 }
 
 /// Why an admin request did not do what it asked.
@@ -230,6 +231,8 @@ fn area_href(area: Area) -> &'static str {
         Area::Phones => "/admin/devices",
         Area::Users => "/admin/users",
         Area::Carriers => "/admin/carriers",
+        Area::Departments => "/admin/departments",
+        Area::Reports => "/reports",
     }
 }
 

@@ -17,6 +17,7 @@
 //! | `GET, POST /login`, `POST /logout` | panel sessions ([`crate::login`])            |
 //! | `GET, POST /admin/*`       | the admin pages (level `AdminPage`; [`crate::admin`]) |
 //! | `GET /calls`                | the call legs of the last 24 h with their RTP quality (level `Page`; [`crate::calls`]) |
+//! | `GET /reports/*`           | the report pages and CSV (level `Page`; [`crate::reports`]) |
 //!
 //! Every route but `/healthz` and `/login` is mounted behind [`auth::guard`] with an access
 //! level ([`Access`]); without credentials the answer is 401, with too few rights 403.
@@ -260,6 +261,15 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::rpc::routes(), Access::Tune))
         .merge(guarded(crate::panel::page_routes(), Access::Page))
         .merge(guarded(crate::calls::page_routes(), Access::Page))
+        .merge(guarded(crate::reports::routes(), Access::Page))
+        .merge(guarded(
+            crate::reports::departments::read_routes(),
+            Access::Read,
+        ))
+        .merge(guarded(
+            crate::reports::departments::tune_routes(),
+            Access::Tune,
+        ))
         .merge(guarded(crate::panel::read_routes(), Access::Read))
         .merge(crate::panel::public_routes())
         .with_state(state);

@@ -151,7 +151,7 @@ impl CrmError {
     /// Classifies a store failure: a statement or connection that failed is
     /// [`CrmError::Unavailable`] (the database is down, busy or closed); a write the schema
     /// refused, which validation should have caught, is [`CrmError::Internal`].
-    fn store(source: StoreError) -> Self {
+    pub(crate) fn store(source: StoreError) -> Self {
         match source {
             StoreError::Query { .. } | StoreError::Connect { .. } => Self::Unavailable { source },
             _ if source.is_transient() => Self::Unavailable { source },

@@ -19,6 +19,10 @@
 //!   `templates/`, checked at compile time, every value escaped).
 //! - [`names`]: the rules of names (extensions, queues, users, carriers, caller numbers) that
 //!   the admin forms and the CRM API share.
+//! - [`reports`]: the report pages (queues, agents, heatmap, evening callers by US state,
+//!   departments' missed calls, repeat callers) with server-drawn SVG charts and CSV, the
+//!   streamed call-record export, departments (admin pages and CRM API), and the number data
+//!   (NANP area code → state and time zone, E.164 country codes).
 //! - [`ready`]: `GET /readyz`, whether the node takes new calls now and why not.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
@@ -55,6 +59,7 @@ pub mod names;
 pub mod page;
 pub mod panel;
 pub mod ready;
+pub mod reports;
 pub mod rpc;
 pub mod snapshot;
 pub mod tls;

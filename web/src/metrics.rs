@@ -23,9 +23,10 @@
 //! | `callfleet_queue_agents`                    | gauge     | `queue`, `state`        |
 //!
 //! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
-//! mailboxes), reached through [`Metrics::guard`], the alerts' metrics of [`alerts`]
-//! (alerts firing, notifications sent), and the RTP quality histograms of [`media`] (loss and
-//! jitter per call leg), reached through [`Metrics::media`].
+//! mailboxes), reached through [`Metrics::guard`], the SIP TCP listener's of [`tcp`]
+//! (connections open, refused by a cap), reached through [`Metrics::tcp`], the alerts' metrics
+//! of [`alerts`] (alerts firing, notifications sent), and the RTP quality histograms of
+//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -55,6 +56,9 @@ pub mod guard;
 use guard::GuardMetrics;
 pub mod alerts;
 pub mod media;
+pub mod tcp;
+
+use tcp::TcpMetrics;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
 pub mod records;
@@ -265,6 +269,7 @@ struct Inner {
     /// Queues currently exported, so that deleted ones are removed.
     queues_exported: Mutex<BTreeSet<String>>,
     guard: GuardMetrics,
+    tcp: TcpMetrics,
     alerts: AlertMetrics,
     records: RecordMetrics,
     media: MediaMetrics,
@@ -300,6 +305,7 @@ impl Metrics {
             queue_agents: Family::default(),
             queues_exported: Mutex::new(BTreeSet::new()),
             guard: GuardMetrics::new(),
+            tcp: TcpMetrics::new(),
             alerts: AlertMetrics::default(),
             records: RecordMetrics::default(),
             media: MediaMetrics::new(),
@@ -386,6 +392,11 @@ impl Metrics {
     /// The RTP quality histograms (loss and jitter per call leg).
     pub fn media(&self) -> &MediaMetrics {
         &self.inner.media
+    }
+
+    /// The SIP TCP listener's gauge and counters (connections open, refused by a cap).
+    pub fn tcp(&self) -> &TcpMetrics {
+        &self.inner.tcp
     }
 
     /// Counts one SIP message that could not be parsed.
@@ -595,6 +606,7 @@ impl Inner {
             self.queue_agents.clone(),
         );
         self.guard.register(r);
+        self.tcp.register(r);
         self.alerts.register(r);
         self.records.register(r);
         self.media.register(r);

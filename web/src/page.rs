@@ -53,19 +53,25 @@ pub enum Area {
     Users,
     /// `/admin/carriers`.
     Carriers,
+    /// `/admin/departments` (groups of queues for the reports).
+    Departments,
+    /// `/reports` and each report.
+    Reports,
 }
 
 impl Area {
     /// Every area in navigation order, with its address and label.
-    const ALL: [(Area, &'static str, &'static str); 8] = [
+    const ALL: [(Area, &'static str, &'static str); 10] = [
         (Area::Panel, "/", "Panel"),
         (Area::Calls, "/calls", "Calls"),
+        (Area::Reports, "/reports", "Reports"),
         (Area::Overview, "/admin", "Admin"),
         (Area::Queues, "/admin/queues", "Queues"),
         (Area::Agents, "/admin/agents", "Agents"),
         (Area::Phones, "/admin/devices", "Phones"),
         (Area::Users, "/admin/users", "Users"),
         (Area::Carriers, "/admin/carriers", "Carriers"),
+        (Area::Departments, "/admin/departments", "Departments"),
     ];
 
     /// The `class` of the page's `<body>`.
@@ -106,12 +112,14 @@ pub struct Chrome {
 }
 
 impl Chrome {
-    /// The navigation links this user sees: the panel and the calls, and the admin pages for
-    /// an admin.
+    /// The navigation links this user sees: the panel, the calls and the reports, and the
+    /// admin pages for an admin.
     pub fn nav(&self) -> Vec<NavLink> {
         Area::ALL
             .iter()
-            .filter(|(area, _, _)| self.admin || matches!(area, Area::Panel | Area::Calls))
+            .filter(|(area, _, _)| {
+                self.admin || matches!(area, Area::Panel | Area::Calls | Area::Reports)
+            })
             .map(|&(area, href, label)| NavLink {
                 href,
                 label,
@@ -139,11 +147,12 @@ mod tests {
     #[test]
     fn supervisors_see_only_the_panel_and_calls_links_and_the_current_area_is_marked() {
         let nav = chrome(Area::Panel, false).nav();
-        assert_eq!(nav.len(), 2);
+        assert_eq!(nav.len(), 3);
         assert!(nav[0].current);
         assert_eq!(nav[1].label, "Calls");
+        assert_eq!(nav[2].href, "/reports");
         let nav = chrome(Area::Queues, true).nav();
-        assert_eq!(nav.len(), 8);
+        assert_eq!(nav.len(), 10);
         let current: Vec<&str> = nav.iter().filter(|l| l.current).map(|l| l.label).collect();
         assert_eq!(current, ["Queues"]);
         assert_eq!(Area::Queues.body_class(), "admin");

@@ -18,6 +18,9 @@
 //! | `vip.add` | number, queue | boolean: added (false: was one already) |
 //! | `vip.remove` | number, queue | boolean: removed (false: was none) |
 //! | `call.list` | — | array of struct (see [`CallInfo`](crate::crm::CallInfo)) |
+//! | `department.list` | — | array of struct `{name, queues, created_at_ms}` |
+//! | `department.set` | name, array of queue names | the department's struct |
+//! | `department.remove` | name | boolean: removed (false: was none) |
 //! | `system.listMethods` | — | array of method names |
 //!
 //! Parameters that name things (`ext`, `device`, `queue`, `number`) are `<string>`, an
@@ -54,6 +57,7 @@ use dxr_server::{Handler, HandlerMap, HandlerResult};
 
 use crate::api::AppState;
 use crate::crm::{self, CrmError};
+use crate::reports::departments;
 
 /// Largest request body accepted, in bytes; a larger one is a [`FAULT_MALFORMED`] fault.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -65,7 +69,7 @@ pub const FAULT_MALFORMED: i32 = 9;
 pub const FAULT_UNKNOWN_METHOD: i32 = 10;
 
 /// The methods served, as `system.listMethods` lists them.
-pub const METHODS: [&str; 13] = [
+pub const METHODS: [&str; 16] = [
     "queue.list",
     "queue.stats",
     "agent.status",
@@ -78,11 +82,14 @@ pub const METHODS: [&str; 13] = [
     "vip.add",
     "vip.remove",
     "call.list",
+    "department.list",
+    "department.set",
+    "department.remove",
     "system.listMethods",
 ];
 
 /// The parameters of each method, by name, in order ([`params_of`]).
-const SIGNATURES: [(&str, &[&str]); 13] = [
+const SIGNATURES: [(&str, &[&str]); 16] = [
     ("queue.list", &[]),
     ("queue.stats", &["queue"]),
     ("agent.status", &["ext"]),
@@ -95,11 +102,14 @@ const SIGNATURES: [(&str, &[&str]); 13] = [
     ("vip.add", &["number", "queue"]),
     ("vip.remove", &["number", "queue"]),
     ("call.list", &[]),
+    ("department.list", &[]),
+    ("department.set", &["name", "queues"]),
+    ("department.remove", &["name"]),
     ("system.listMethods", &[]),
 ];
 
 /// The parameters that name things: an integer there is taken as its text.
-const NAME_PARAMS: [&str; 4] = ["ext", "device", "queue", "number"];
+const NAME_PARAMS: [&str; 5] = ["ext", "device", "queue", "number", "name"];
 
 /// The parameter names of `method`, in order; `None` for an unknown method.
 pub fn params_of(method: &str) -> Option<&'static [&'static str]> {
@@ -391,6 +401,14 @@ async fn dispatch(store: &Store, name: &str, params: &[Value]) -> Result<Value, 
             Value::Boolean(crm::vip_remove(store, &number, &queue).await?)
         }
         "call.list" => to_value(&crm::call_list(store).await?),
+        "department.list" => to_value(&departments::list(store).await?),
+        "department.set" => {
+            let (name, queues) = (p.name(0, "name")?, p.names(1, "queues")?);
+            to_value(&departments::set(store, &name, &queues).await?)
+        }
+        "department.remove" => {
+            Value::Boolean(departments::remove(store, &p.name(0, "name")?).await?)
+        }
         _ => Value::Array(
             METHODS
                 .iter()
@@ -415,6 +433,20 @@ impl Params<'_> {
             Some(Value::Integer(n)) => Ok(n.to_string()),
             Some(Value::Long(n)) => Ok(n.to_string()),
             _ => Err(CrmError::bad(name, "must be a string or an integer")),
+        }
+    }
+
+    /// An array of names (strings).
+    fn names(&self, i: usize, name: &'static str) -> Result<Vec<String>, CrmError> {
+        match self.params.get(i) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(CrmError::bad(name, "must be an array of strings")),
+                })
+                .collect(),
+            _ => Err(CrmError::bad(name, "must be an array of strings")),
         }
     }
 

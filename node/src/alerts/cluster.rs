@@ -7,7 +7,9 @@
 //! insert's row count says whether to send it (`INSERT .. ON CONFLICT DO NOTHING`). When the
 //! alert is no longer tracked (resolved) while its row is there, the holder (or, once the
 //! lease ran out, any node that does not see it firing) deletes the row, and the delete's row
-//! count says whether to send the end. A holder that dies stops renewing: another node takes
+//! count says whether to send the end; the holder then lets the lease run out rather than
+//! give it back, so that a node whose view still shows the alert firing cannot raise it again
+//! right after its end. A holder that dies stops renewing: another node takes
 //! the lease over and finds the row, so nothing is sent twice. Without lockd, the rows alone
 //! keep every raise and end to one message (the node that observed it acts).
 //!
@@ -191,7 +193,11 @@ impl Cluster {
                     out.push(notice);
                 }
             }
-            self.release(key).await;
+            if claim == Claim::Mine {
+                // Kept until it runs out, not released: a node whose view of the cluster lags
+                // (it still sees the alert firing) must not raise it again at once.
+                self.held.remove(key);
+            }
         }
         let stale: Vec<Key> = self
             .held

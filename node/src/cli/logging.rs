@@ -4,6 +4,11 @@
 use std::ffi::OsStr;
 use std::io::IsTerminal as _;
 
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
+
+pub mod flood;
+
 /// The environment variable that picks the log format when `--log-format` is not given
 /// (containers, systemd units).
 pub const LOG_FORMAT_ENV: &str = "CALLFLEET_LOG_FORMAT";
@@ -74,7 +79,7 @@ pub fn colour(stderr_is_terminal: bool, no_color: Option<&OsStr>) -> bool {
     stderr_is_terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
-/// Installs the process's logger on stderr.
+/// Installs the process's logger on stderr, with remote-input floods limited ([`flood`]).
 pub fn init(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
@@ -89,13 +94,19 @@ pub fn init(format: LogFormat) {
                 std::io::stderr().is_terminal(),
                 std::env::var_os("NO_COLOR").as_deref(),
             );
-            builder.with_ansi(ansi).try_init()
+            builder
+                .with_ansi(ansi)
+                .finish()
+                .with(flood::FloodLimit::new())
+                .try_init()
         }
         LogFormat::Json => builder
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_ansi(false)
+            .finish()
+            .with(flood::FloodLimit::new())
             .try_init(),
     };
 }

@@ -1,4 +1,5 @@
 use super::*;
+use crate::registrar::digest::Algorithm;
 
 const MINIMAL: &str = r#"
 [node]
@@ -518,6 +519,27 @@ fn tls_is_off_by_default_and_keys_come_in_pairs() {
         assert!(on.contains(from), "{from}");
         let err = Config::parse(&on.replacen(from, to, 1))
             .expect_err("must fail")
+            .to_string();
+        assert!(err.contains(key), "{err} should name {key}");
+    }
+}
+
+#[test]
+fn tcp_connection_caps_default_and_are_checked() {
+    let cfg = Config::parse(MINIMAL).expect("minimal config parses");
+    assert_eq!(
+        (cfg.sip.tcp_max_per_source, cfg.sip.tcp_max_connections),
+        (32, 4096)
+    );
+    let with = |keys: &str| MINIMAL.replace("[sip]\n", &format!("[sip]\n{keys}\n"));
+    let cfg = Config::parse(&with("tcp_max_connections = 100")).expect("parses");
+    assert_eq!(cfg.sip.tcp_max_connections, 100);
+    for (keys, key) in [
+        ("tcp_max_per_source = 0", "sip.tcp_max_per_source"),
+        ("tcp_max_connections = 0", "sip.tcp_max_connections"),
+    ] {
+        let err = Config::parse(&with(keys))
+            .expect_err("a cap that cannot hold")
             .to_string();
         assert!(err.contains(key), "{err} should name {key}");
     }

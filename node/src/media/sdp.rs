@@ -1,5 +1,6 @@
 //! SDP offer/answer for audio calls (RFC 3264): reads the caller's address, port, codecs and
-//! direction, and writes our answer with PCMU/PCMA and telephone-event/8000.
+//! direction and packet time, and writes our answer with PCMU/PCMA and telephone-event/8000 at
+//! the packet time we send with.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
@@ -91,6 +92,30 @@ pub struct Offer {
     pub direction: Direction,
     /// Where the party wants RTCP; an offer of `a=rtcp-mux` is accepted in our answer.
     pub rtcp: Rtcp,
+    /// The packet time asked for with `a=ptime` (milliseconds), at media or session level.
+    pub ptime: Option<u32>,
+}
+
+impl Offer {
+    /// The packet time to send this party and to write in our answer (see [`packet_ms`]).
+    pub fn packet_ms(&self) -> u32 {
+        packet_ms(self.ptime)
+    }
+}
+
+/// Packet time when none is asked for, and the most and least G.711 is sent with.
+pub const DEFAULT_PTIME: u32 = 20;
+pub const MIN_PTIME: u32 = 10;
+pub const MAX_PTIME: u32 = 60;
+
+/// The packet time to send G.711 with when the party asked for `asked` ms: what it asked,
+/// within 10–60 ms and in steps of 10 ms (frames are 10 ms), rounded down to a step and held
+/// within the range; 20 ms when it asked for nothing (or for 0).
+pub fn packet_ms(asked: Option<u32>) -> u32 {
+    match asked {
+        None | Some(0) => DEFAULT_PTIME,
+        Some(ms) => (ms - ms % MIN_PTIME).clamp(MIN_PTIME, MAX_PTIME),
+    }
 }
 
 /// Why an offer cannot be answered.
@@ -116,6 +141,7 @@ pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
     let text = std::str::from_utf8(body).map_err(|_| SdpError::NotText)?;
     let mut session_addr: Option<IpAddr> = None;
     let mut session_dir = Direction::SendRecv;
+    let mut session_ptime: Option<u32> = None;
     let mut audio: Option<AudioDesc> = None;
     let mut in_audio = false;
     let mut in_media = false;
@@ -138,6 +164,16 @@ pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
                 } else if in_audio {
                     if let Some(a) = audio.as_mut() {
                         a.addr = addr;
+                    }
+                }
+            }
+            "a" if value.starts_with("ptime:") => {
+                let ms = value.strip_prefix("ptime:").and_then(parse_ptime);
+                if !in_media {
+                    session_ptime = ms;
+                } else if in_audio {
+                    if let Some(a) = audio.as_mut() {
+                        a.ptime = ms;
                     }
                 }
             }
@@ -183,7 +219,16 @@ pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
         dtmf_pt: audio.dtmf_pt,
         direction,
         rtcp: audio.rtcp,
+        ptime: audio.ptime.or(session_ptime),
     })
+}
+
+/// `a=ptime` is a decimal number of milliseconds (RFC 4566 §6; a fraction is cut).
+fn parse_ptime(value: &str) -> Option<u32> {
+    let whole = value.trim().split('.').next()?;
+    (!whole.is_empty() && whole.len() <= 6 && whole.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| whole.parse().ok())
+        .flatten()
 }
 
 struct AudioDesc {
@@ -193,6 +238,7 @@ struct AudioDesc {
     dtmf_pt: Option<u8>,
     direction: Option<Direction>,
     rtcp: Rtcp,
+    ptime: Option<u32>,
 }
 
 impl AudioDesc {
@@ -210,6 +256,7 @@ impl AudioDesc {
             dtmf_pt: None,
             direction: None,
             rtcp: Rtcp::NextPort,
+            ptime: None,
         }
     }
 
@@ -281,7 +328,7 @@ pub fn answer(local: SocketAddr, offer: &Offer, session_id: u64, version: u64) -
             let _ = write!(s, "a=rtpmap:{pt} {}/8000\r\n", offer.codec.name());
         }
     }
-    let _ = write!(s, "a=ptime:20\r\na={}\r\n", dir.attr());
+    let _ = write!(s, "a=ptime:{}\r\na={}\r\n", offer.packet_ms(), dir.attr());
     if offer.rtcp == Rtcp::Mux {
         s.push_str("a=rtcp-mux\r\n");
     }

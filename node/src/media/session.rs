@@ -1,5 +1,6 @@
-//! One call leg's media: a UDP socket from the pool and one task that owns it. Every 20 ms the
-//! task sends what the leg's mode asks for (music on hold, a prompt played once, or nothing);
+//! One call leg's media: a UDP socket from the pool and one task that owns it. Every packet time
+//! (the party's `a=ptime`, 20 ms by default) the task sends what the leg's mode asks for (music
+//! on hold, a prompt played once, or nothing), cut from 20 ms frames into packets of that time;
 //! every packet received is counted, measured for the leg's quality, decoded into the recording
 //! if one runs, scanned for DTMF (RFC 4733), and in bridge mode relayed out of the other leg's
 //! socket to the other party. Every 5 s the task exchanges RTCP reports with the party
@@ -42,7 +43,19 @@ pub struct Target {
     pub signal_ip: Option<IpAddr>,
     /// Where the party takes RTCP (its SDP's `a=rtcp` / `a=rtcp-mux`).
     pub rtcp: Rtcp,
+    /// Milliseconds of audio per packet sent (the party's `a=ptime`, see
+    /// [`super::sdp::packet_ms`]): 10 to 60, a multiple of 10.
+    pub packet_ms: u32,
 }
+
+/// Samples (and G.711 bytes) per packet at `packet_ms`, held to 10–60 ms.
+pub fn packet_samples(packet_ms: u32) -> usize {
+    let ms = packet_ms.clamp(super::sdp::MIN_PTIME, super::sdp::MAX_PTIME);
+    (ms * 8) as usize
+}
+
+/// The largest packet payload: 60 ms of G.711.
+const MAX_PAYLOAD: usize = 480;
 
 /// What the leg hears.
 #[derive(Clone)]
@@ -390,7 +403,7 @@ struct Out {
     stream: Stream,
     moh_frame: usize,
     play_frame: usize,
-    buf: [u8; rtp::HEADER + FRAME],
+    buf: [u8; rtp::HEADER + MAX_PAYLOAD],
     /// The frame a listening supervisor hears next.
     mixed: [u8; FRAME],
     /// Our own packets and payload octets sent (for sender reports), and the packet count at
@@ -398,6 +411,8 @@ struct Out {
     own_packets: u64,
     own_octets: u64,
     reported_packets: u64,
+    /// Audio taken from the mode's frames and not yet sent (packets need not be whole frames).
+    pending: Vec<u8>,
 }
 
 impl Player {
@@ -412,17 +427,17 @@ impl Player {
             ),
             moh_frame: 0,
             play_frame: 0,
-            buf: [0u8; rtp::HEADER + FRAME],
+            buf: [0u8; rtp::HEADER + MAX_PAYLOAD],
             mixed: [0u8; FRAME],
             own_packets: 0,
             own_octets: 0,
             reported_packets: 0,
+            pending: Vec::with_capacity(MAX_PAYLOAD + FRAME),
         };
         if let Ok(local) = self.leg.socket.local_addr() {
             self.rtcp = report::bind_rtcp(local).await;
         }
-        let mut tick = tokio::time::interval(Duration::from_millis(20));
-        tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+        let mut tick = ticker(ctl.target.packet_ms);
         let start = tokio::time::Instant::now() + report::REPORT_INTERVAL;
         let mut reports = tokio::time::interval_at(start, report::REPORT_INTERVAL);
         reports.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -459,7 +474,11 @@ impl Player {
                 changed = self.rx.changed() => {
                     if changed.is_err() { break; }
                     let new = self.rx.borrow_and_update().clone();
+                    let was = ctl.target.packet_ms;
                     self.control_changed(&mut ctl, new, &mut out, &mut party);
+                    if ctl.target.packet_ms != was {
+                        tick = ticker(ctl.target.packet_ms);
+                    }
                 }
             }
         }
@@ -518,6 +537,10 @@ impl Player {
         let requested = new.mode_seq != ctl.mode_seq;
         if new.target.codec != ctl.target.codec {
             out.stream.payload_type = new.target.codec.payload_type();
+            out.pending.clear();
+        }
+        if requested {
+            out.pending.clear();
         }
         let latched = party.retarget(&new.target);
         if requested {
@@ -545,36 +568,15 @@ impl Player {
         self.ignored.inc();
     }
 
+    /// Sends one packet of the mode's audio (or skips its time when there is none to send).
     async fn send_frame(&self, ctl: &mut Control, out: &mut Out) {
         let remote = ctl.target.remote.filter(|_| ctl.target.send);
-        let payload: Option<&[u8]> = match &ctl.mode {
-            Mode::Moh => {
-                out.moh_frame += 1;
-                Some(
-                    self.library
-                        .track(self.track)
-                        .frame(ctl.target.codec, out.moh_frame - 1),
-                )
-            }
-            Mode::Play(clip) => {
-                if out.play_frame < clip.frames() {
-                    out.play_frame += 1;
-                    Some(clip.frame(ctl.target.codec, out.play_frame - 1))
-                } else {
-                    let _ = self.events.send(MediaEvent::PlayDone(ctl.mode_seq));
-                    ctl.mode = Mode::Silence;
-                    None
-                }
-            }
-            Mode::Listen(mix) => {
-                let n = mix.next_frame(ctl.target.codec, &mut out.mixed);
-                Some(&out.mixed[..n])
-            }
-            Mode::Silence | Mode::Bridge(_) => None,
-        };
-        match (payload, remote) {
-            (Some(payload), Some(remote)) => {
-                let n = out.stream.write(payload, FRAME as u32, &mut out.buf);
+        let samples = packet_samples(ctl.target.packet_ms);
+        let have = self.fill(ctl, out, samples);
+        match (have, remote) {
+            (true, Some(remote)) => {
+                let payload = out.pending.get(..samples).unwrap_or_default();
+                let n = out.stream.write(payload, samples as u32, &mut out.buf);
                 if self.leg.socket.send_to(&out.buf[..n], remote).await.is_ok() {
                     let stats = &self.leg.stats;
                     stats.sent.fetch_add(1, Ordering::Relaxed);
@@ -583,9 +585,71 @@ impl Player {
                     out.own_octets += payload.len() as u64;
                 }
             }
-            _ => out.stream.skip(FRAME as u32),
+            _ => out.stream.skip(samples as u32),
         }
+        out.pending.drain(..samples.min(out.pending.len()));
     }
+
+    /// Tops `out.pending` up to `samples` bytes from the mode's 20 ms frames; false when the
+    /// mode has nothing to send now. A prompt's last packet is padded with silence, and its end
+    /// is reported at the next packet time.
+    fn fill(&self, ctl: &mut Control, out: &mut Out, samples: usize) -> bool {
+        let codec = ctl.target.codec;
+        for _ in 0..(samples / FRAME + 2) {
+            if out.pending.len() >= samples {
+                return true;
+            }
+            match &ctl.mode {
+                Mode::Moh => {
+                    out.moh_frame += 1;
+                    let track = self.library.track(self.track);
+                    out.pending
+                        .extend_from_slice(track.frame(codec, out.moh_frame - 1));
+                }
+                Mode::Play(clip) if out.play_frame < clip.frames() => {
+                    out.play_frame += 1;
+                    out.pending
+                        .extend_from_slice(clip.frame(codec, out.play_frame - 1));
+                }
+                Mode::Play(_) if !out.pending.is_empty() => {
+                    out.pending.resize(samples, silence(codec));
+                }
+                Mode::Play(_) => {
+                    let _ = self.events.send(MediaEvent::PlayDone(ctl.mode_seq));
+                    ctl.mode = Mode::Silence;
+                    return false;
+                }
+                Mode::Listen(mix) => {
+                    let n = mix.next_frame(codec, &mut out.mixed);
+                    out.pending.extend_from_slice(&out.mixed[..n]);
+                    if n == 0 {
+                        out.pending.resize(samples, silence(codec));
+                    }
+                }
+                Mode::Silence | Mode::Bridge(_) => {
+                    out.pending.clear();
+                    return false;
+                }
+            }
+        }
+        out.pending.len() >= samples
+    }
+}
+
+/// A G.711 byte of silence.
+fn silence(codec: Codec) -> u8 {
+    match codec {
+        Codec::Pcmu => 0xff,
+        Codec::Pcma => 0xd5,
+    }
+}
+
+/// The packet clock: one tick per packet time; late ticks are caught up at once.
+fn ticker(packet_ms: u32) -> tokio::time::Interval {
+    let ms = packet_ms.clamp(super::sdp::MIN_PTIME, super::sdp::MAX_PTIME);
+    let mut tick = tokio::time::interval(Duration::from_millis(u64::from(ms)));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    tick
 }
 
 mod report;

@@ -145,6 +145,7 @@ pub fn dial_with(
         direction: direction.answer(),
         // RTCP on our RTP port + 1 (no rtcp-mux offered: every phone takes this).
         rtcp: sdp::Rtcp::NextPort,
+        ptime: None,
     };
     let body = sdp::answer(local, &offer, rand::random::<u32>().into(), 1);
     let opt = InviteOption {

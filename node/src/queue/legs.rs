@@ -414,6 +414,7 @@ async fn open_bridge(
             dtmf_pt: answer.dtmf_pt,
             signal_ip: Some(ringing.peer.ip()),
             rtcp: answer.rtcp,
+            packet_ms: answer.packet_ms(),
         },
         Mode::Silence,
         node.moh.clone(),

@@ -221,6 +221,7 @@ async fn converse(
         dtmf_pt: offer.dtmf_pt,
         signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
         rtcp: offer.rtcp,
+        packet_ms: offer.packet_ms(),
     };
     let first = call.offer.clone().unwrap_or_else(unknown_peer);
     let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
@@ -269,6 +270,7 @@ fn unknown_peer() -> Offer {
         dtmf_pt: None,
         direction: sdp::Direction::SendRecv,
         rtcp: sdp::Rtcp::NextPort,
+        ptime: None,
     }
 }
 

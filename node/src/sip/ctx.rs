@@ -176,6 +176,7 @@ async fn reinvite(
             dtmf_pt: cur.dtmf_pt,
             direction: sdp::Direction::SendRecv,
             rtcp: cur.rtcp,
+            ptime: Some(cur.packet_ms),
         };
         let body = sdp::answer(media.local, &offer, session_id, version);
         let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;
@@ -190,6 +191,7 @@ async fn reinvite(
                 dtmf_pt: offer.dtmf_pt,
                 signal_ip: media.target().signal_ip,
                 rtcp: offer.rtcp,
+                packet_ms: offer.packet_ms(),
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
             let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Header, Method, Request, Scheme, Version};
 
+pub mod address;
 pub mod raw;
 
 /// Longest Call-ID accepted (longer ones never reach the call table, the API, CDRs or logs).
@@ -119,7 +120,8 @@ pub fn reply_for_raw(
     let start = lines.next()?;
     let mut words = start.split(' ');
     let method = words.next()?;
-    let version = start.rsplit(' ').next().unwrap_or("");
+    // The last word, even when spaces follow it (a request line with trailing white space).
+    let version = start.split_whitespace().last().unwrap_or("");
     if method.is_empty()
         || !method.bytes().all(raw::is_token)
         || method == "ACK"

@@ -113,11 +113,14 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
         r#type: Some(Transport::Tcp),
         addr: advertise.into(),
     };
+    // One table of open connections for TCP and TLS: the caps hold for both together.
+    let open = stream::Open::default();
     tokio::spawn(stream::serve(
         node.clone(),
         tcp,
         stack.clone(),
         tcp_local,
+        open.clone(),
         cancel.clone(),
     ));
     if let Some((listener, acceptor, local)) = tls {
@@ -127,6 +130,7 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
             acceptor,
             stack,
             local,
+            open,
             cancel.clone(),
         ));
     }

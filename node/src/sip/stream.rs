@@ -2,7 +2,7 @@
 //! connection with no limit on how long a half message may take, no cap on connections per
 //! source, and closes the connection on any frame its parser refuses; none of that can be
 //! changed from outside. So this layer accepts the connections (at most
-//! `sip.tcp_max_per_source` per address), cuts messages by Content-Length (a head and body
+//! `sip.tcp_max_per_source` per address and `sip.tcp_max_connections` in all), cuts messages by Content-Length (a head and body
 //! must be whole within `sip.tcp_message_timeout`; a connection idle for
 //! `sip.tcp_idle_timeout` is closed), and gives each message to the same
 //! [`inbound::inspect`] as UDP datagrams. A message handed on travels with rsipstack's own
@@ -15,6 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use callfleet_web::metrics::tcp::TcpCap;
 use rsipstack::transaction::endpoint::EndpointInnerRef;
 use rsipstack::transport::tcp::TcpConnection;
 use rsipstack::transport::{SipAddr, SipConnection};
@@ -102,52 +103,102 @@ fn content_length(head: &[u8]) -> Result<usize, raw::RawDefect> {
     Ok(found.unwrap_or(0))
 }
 
-/// Open connections per source address.
+/// Open connections, per source address and in all: one table for TCP and TLS, so the caps
+/// hold for both transports together.
 #[derive(Clone, Default)]
-pub(super) struct PerSource(Arc<Mutex<HashMap<IpAddr, u32>>>);
+pub struct Open(Arc<Mutex<OpenCounts>>);
 
-impl PerSource {
-    pub(super) fn take(&self, ip: IpAddr, max: u32) -> Option<SourceSlot> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(ip).or_insert(0);
-        if *n >= max {
-            return None;
+#[derive(Default)]
+struct OpenCounts {
+    per_source: HashMap<IpAddr, u32>,
+    total: u32,
+}
+
+/// The caps a new connection must fit under.
+#[derive(Clone, Copy)]
+struct Caps {
+    per_source: u32,
+    total: u32,
+}
+
+impl Open {
+    /// A place for one more connection from `ip`, or the cap it would pass (the total is
+    /// checked first: when the node is full, no source is to blame).
+    fn take(&self, ip: IpAddr, caps: Caps) -> Result<Slot, TcpCap> {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if counts.total >= caps.total {
+            return Err(TcpCap::Total);
+        }
+        let n = counts.per_source.entry(ip).or_insert(0);
+        if *n >= caps.per_source {
+            return Err(TcpCap::PerSource);
         }
         *n += 1;
-        Some(SourceSlot {
+        counts.total += 1;
+        Ok(Slot {
             table: self.clone(),
             ip,
         })
     }
-}
 
-/// One connection's place in [`PerSource`], given back on drop.
-pub(super) struct SourceSlot {
-    table: PerSource,
-    ip: IpAddr,
-}
+    pub(super) fn total(&self) -> u32 {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).total
+    }
 
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut map = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.ip);
+    /// A place for a connection just accepted from `peer` under the node's caps
+    /// (`sip.tcp_max_per_source`, `sip.tcp_max_connections`), counted in the metrics; `None`
+    /// (refused, counted and logged) when it would pass one: drop the stream to close it.
+    pub(super) fn admit(&self, node: &Node, peer: SocketAddr) -> Option<Slot> {
+        let caps = Caps {
+            per_source: node.cfg.sip.tcp_max_per_source,
+            total: node.cfg.sip.tcp_max_connections,
+        };
+        match self.take(peer.ip(), caps) {
+            Ok(slot) => {
+                node.metrics.tcp().set_open(i64::from(self.total()));
+                Some(slot)
+            }
+            Err(cap) => {
+                node.metrics.tcp().refused(cap);
+                let kind = match cap {
+                    TcpCap::PerSource => "too many TCP connections from one address",
+                    TcpCap::Total => "too many TCP connections in all (sip.tcp_max_connections)",
+                };
+                inbound::log_refused(kind, peer, 0);
+                None
             }
         }
     }
 }
 
-/// Accepts connections on `listener` until `stop`.
+/// One connection's place in [`Open`], given back on drop.
+pub struct Slot {
+    table: Open,
+    ip: IpAddr,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut counts = self.table.0.lock().unwrap_or_else(|p| p.into_inner());
+        counts.total = counts.total.saturating_sub(1);
+        if let Some(n) = counts.per_source.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                counts.per_source.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` until `stop`, each under the caps of `open`.
 pub async fn serve(
     node: Node,
     listener: TcpListener,
     stack: EndpointInnerRef,
     local: SipAddr,
+    open: Open,
     stop: CancellationToken,
 ) {
-    let per_source = PerSource::default();
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -160,9 +211,8 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = per_source.take(peer.ip(), node.cfg.sip.tcp_max_per_source) else {
-            node.metrics.sip_malformed();
-            inbound::log_refused("too many TCP connections from one address", peer, 0);
+        // Refused: dropping the stream closes it at once.
+        let Some(slot) = open.admit(&node, peer) else {
             continue;
         };
         let conn = Connection {
@@ -171,9 +221,11 @@ pub async fn serve(
             local: local.clone(),
             stop: stop.child_token(),
         };
+        let (metrics, open) = (node.metrics.clone(), open.clone());
         tokio::spawn(async move {
             conn.run(stream, peer).await;
             drop(slot);
+            metrics.tcp().set_open(i64::from(open.total()));
         });
     }
 }

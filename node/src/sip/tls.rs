@@ -31,21 +31,22 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::inbound;
-use super::stream::{Connection, PerSource};
+use super::stream::{Connection, Open};
 use crate::node::Node;
 
-/// Accepts SIP-over-TLS connections on `listener` until `stop`. `local` is the address
-/// written in Via and Contact for this transport.
+/// Accepts SIP-over-TLS connections on `listener` until `stop`, under the same connection caps
+/// as TCP (`open` is shared with it). `local` is the address written in Via and Contact for
+/// this transport.
 pub async fn serve(
     node: Node,
     listener: TcpListener,
     acceptor: TlsAcceptor,
     stack: EndpointInnerRef,
     local: SocketAddr,
+    open: Open,
     stop: CancellationToken,
 ) {
     install_connector();
-    let per_source = PerSource::default();
     loop {
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -58,9 +59,7 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = per_source.take(peer.ip(), node.cfg.sip.tcp_max_per_source) else {
-            node.metrics.sip_malformed();
-            inbound::log_refused("too many TLS connections from one address", peer, 0);
+        let Some(slot) = open.admit(&node, peer) else {
             continue;
         };
         let conn = Connection {
@@ -73,9 +72,11 @@ pub async fn serve(
             stop: stop.child_token(),
         };
         let acceptor = acceptor.clone();
+        let (metrics, open) = (node.metrics.clone(), open.clone());
         tokio::spawn(async move {
             run(conn, acceptor, stream, peer, local).await;
             drop(slot);
+            metrics.tcp().set_open(i64::from(open.total()));
         });
     }
 }

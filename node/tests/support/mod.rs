@@ -15,6 +15,7 @@ pub mod phone;
 pub mod queue;
 pub mod raw_phone;
 pub mod sinks;
+pub mod sip_tcp;
 pub mod tls;
 pub mod uac;
 

@@ -275,6 +275,7 @@ impl Carrier {
             // `sdp::answer` writes the reverse of the offer it answers: sendrecv both ways.
             direction: Direction::SendRecv,
             rtcp: crate::media::sdp::Rtcp::NextPort,
+            ptime: None,
         };
         Ok(InviteOption {
             caller: self.ua.uri(&a.caller)?,

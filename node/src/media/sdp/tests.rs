@@ -13,6 +13,7 @@ fn offers_parse() {
                 dtmf_pt: None,
                 direction: Direction::SendRecv,
                 rtcp: Rtcp::NextPort,
+                ptime: None,
             }),
         ),
         (
@@ -24,6 +25,7 @@ fn offers_parse() {
                 dtmf_pt: Some(101),
                 direction: Direction::SendOnly,
                 rtcp: Rtcp::Port(6003),
+                ptime: None,
             }),
         ),
         (
@@ -34,6 +36,7 @@ fn offers_parse() {
                 dtmf_pt: None,
                 direction: Direction::SendOnly,
                 rtcp: Rtcp::Mux,
+                ptime: None,
             }),
         ),
         (
@@ -71,6 +74,7 @@ fn answer_mirrors_codec_and_direction() {
         dtmf_pt: Some(101),
         direction: Direction::SendOnly,
         rtcp: Rtcp::Mux,
+        ptime: None,
     };
     let sdp = String::from_utf8(answer("127.0.0.11:20000".parse().unwrap(), &offer, 1, 2)).unwrap();
     assert!(sdp.contains("m=audio 20000 RTP/AVP 8 101\r\n"), "{sdp}");
@@ -126,4 +130,61 @@ fn our_offer_lists_both_codecs_and_an_answer_to_it_parses() {
     let taken = parse_offer(answer.as_bytes()).expect("answer parses");
     assert_eq!(taken.codec, Codec::Pcma);
     assert_eq!(taken.remote, Some("127.0.0.9:4000".parse().unwrap()));
+}
+
+#[test]
+fn ptime_is_read_and_held_to_what_g711_allows() {
+    for (asked, sent) in [
+        (None, 20),
+        (Some(0), 20),
+        (Some(5), 10),
+        (Some(10), 10),
+        (Some(20), 20),
+        (Some(25), 20),
+        (Some(30), 30),
+        (Some(40), 40),
+        (Some(60), 60),
+        (Some(90), 60),
+        (Some(1000), 60),
+    ] {
+        assert_eq!(packet_ms(asked), sent, "{asked:?}");
+    }
+    let media = format!("{SIPP}a=ptime:30\r\n");
+    assert_eq!(parse_offer(media.as_bytes()).unwrap().ptime, Some(30));
+    let session = SIPP.replace("t=0 0\r\n", "t=0 0\r\na=ptime:40\r\n");
+    assert_eq!(parse_offer(session.as_bytes()).unwrap().ptime, Some(40));
+    let both = format!("{session}a=ptime:10\r\n");
+    assert_eq!(
+        parse_offer(both.as_bytes()).unwrap().ptime,
+        Some(10),
+        "the media line's wins"
+    );
+    for bad in [
+        "a=ptime:",
+        "a=ptime:x",
+        "a=ptime:-20",
+        "a=ptime:99999999999",
+    ] {
+        let text = format!("{SIPP}{bad}\r\n");
+        assert_eq!(parse_offer(text.as_bytes()).unwrap().ptime, None, "{bad}");
+    }
+    assert_eq!(
+        parse_offer(format!("{SIPP}a=ptime:20.5\r\n").as_bytes())
+            .unwrap()
+            .ptime,
+        Some(20)
+    );
+    let offer = parse_offer(media.as_bytes()).unwrap();
+    let ours =
+        String::from_utf8(answer("127.0.0.11:20000".parse().unwrap(), &offer, 1, 2)).unwrap();
+    assert!(ours.contains("a=ptime:30\r\n"), "{ours}");
+    let video = SIPP.replace(
+        "a=rtpmap:0 PCMU/8000\r\n",
+        "a=rtpmap:0 PCMU/8000\r\nm=video 6002 RTP/AVP 31\r\na=ptime:50\r\n",
+    );
+    assert_eq!(
+        parse_offer(video.as_bytes()).unwrap().ptime,
+        None,
+        "another stream's"
+    );
 }

@@ -17,6 +17,7 @@ async fn leg(mode: Mode, remote: Option<SocketAddr>) -> Session {
         dtmf_pt: Some(101),
         signal_ip: None,
         rtcp: Rtcp::NextPort,
+        packet_ms: 20,
     };
     Session::start(sock, local, target, mode, lib(), 0, Counter::default())
 }
@@ -158,6 +159,7 @@ async fn packets_from_a_third_address_are_ignored_counted_and_not_recorded() {
         dtmf_pt: Some(101),
         signal_ip: None,
         rtcp: Rtcp::NextPort,
+        packet_ms: 20,
     };
     let ignored = Counter::default();
     let s = Session::start(sock, local, target, Mode::Moh, lib(), 0, ignored.clone());
@@ -244,6 +246,7 @@ async fn quality_is_measured_and_rtcp_goes_both_ways() {
         dtmf_pt: Some(101),
         signal_ip: None,
         rtcp: Rtcp::Port(party_rtcp.local_addr().unwrap().port()),
+        packet_ms: 20,
     };
     let s = Session::start(sock, local, target, Mode::Moh, lib(), 0, Counter::default());
     // 100 packets, every 20th from the 3rd lost (5), one sent twice.
@@ -331,6 +334,7 @@ async fn rtcp_mux_shares_the_rtp_port_and_is_not_taken_for_audio() {
         dtmf_pt: None,
         signal_ip: None,
         rtcp: Rtcp::Mux,
+        packet_ms: 20,
     };
     let s = Session::start(
         sock,
@@ -364,4 +368,46 @@ async fn rtcp_mux_shares_the_rtp_port_and_is_not_taken_for_audio() {
         "the RTCP packet is not counted as RTP"
     );
     assert_eq!(s.stats().received.load(Ordering::Relaxed), 10);
+}
+
+#[tokio::test(start_paused = true)]
+async fn packets_follow_the_packet_time_and_a_prompt_ends_padded() {
+    let caller = UdpSocket::bind("127.0.0.1:0").await.expect("bind caller");
+    let s = leg(Mode::Moh, Some(caller.local_addr().unwrap())).await;
+    let t = s.target();
+    s.retarget(Target { packet_ms: 30, ..t });
+    tokio::time::sleep(Duration::from_millis(15)).await;
+    let before = s.stats().sent.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let sent = s.stats().sent.load(Ordering::Relaxed) - before;
+    assert!(
+        (29..=31).contains(&sent),
+        "{sent} packets of 30 ms in 900 ms"
+    );
+    let mut buf = [0u8; 600];
+    let mut sizes = std::collections::BTreeSet::new();
+    let mut stamps = Vec::new();
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(1), caller.recv_from(&mut buf)).await
+    {
+        sizes.insert(n);
+        stamps.push(u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]));
+    }
+    assert!(sizes.contains(&(rtp::HEADER + 240)), "{sizes:?}");
+    let late: Vec<u32> = stamps.windows(2).map(|w| w[1].wrapping_sub(w[0])).collect();
+    assert!(late.iter().rev().take(20).all(|d| *d == 240), "{late:?}");
+    // An 80 ms prompt at 30 ms: three packets, the last padded with 10 ms of silence, then
+    // its end.
+    let mut events = s.events().expect("events");
+    s.set_mode(Mode::Play(Arc::new(Track::from_samples(
+        "short".into(),
+        vec![1000; 640],
+    ))));
+    let before = s.stats().sent.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.stats().sent.load(Ordering::Relaxed) - before, 3);
+    assert!(matches!(events.try_recv(), Ok(MediaEvent::PlayDone(_))));
+    assert_eq!(packet_samples(10), 80);
+    assert_eq!(packet_samples(0), 80, "held to 10 ms at least");
+    assert_eq!(packet_samples(600), 480, "and 60 ms at most");
 }

@@ -137,6 +137,7 @@ async fn leg(mode: Mode, remote: SocketAddr) -> Session {
         dtmf_pt: Some(101),
         signal_ip: None,
         rtcp: crate::media::sdp::Rtcp::NextPort,
+        packet_ms: 20,
     };
     let lib = Library::load(std::path::Path::new("/nonexistent-moh-dir"));
     Session::start(sock, local, target, mode, lib, 0, Counter::default())

@@ -1,8 +1,12 @@
 //! Byte-level checks of a message's head before it is parsed: what the parser would silently
 //! forgive or mangle (a bare CR, a NUL, a line without a colon, a header name with control
 //! bytes, a doubled From, a `Content-Length: +190`), the request line's shape, its SIP version
-//! (`505`) and method (`501` for a method we do not know). The parser then sees only heads that
-//! passed, so what it makes of them is what the message said.
+//! (`505`), method (`501` for a method we do not know) and Request-URI (`416` for a scheme
+//! other than `sip`/`sips`, `400` for `<...>` or a header part), and in requests the shape of
+//! From, To, Contact and Via values, unfolded ([`address`]). The parser then sees only heads
+//! that passed, so what it makes of them is what the message said.
+
+use super::address;
 
 /// Methods the parser knows (anything else gets `501 Not Implemented`).
 const KNOWN_METHODS: [&str; 14] = [
@@ -58,6 +62,10 @@ pub enum RawDefect {
     Version,
     /// A well-formed method we do not know (`501`).
     UnknownMethod,
+    /// A Request-URI whose scheme is not `sip` or `sips` (`416`).
+    UnsupportedScheme,
+    /// A From, To, Contact or Via value of the wrong shape ([`address`]).
+    BadAddress(&'static str),
 }
 
 impl RawDefect {
@@ -78,6 +86,8 @@ impl RawDefect {
             RawDefect::BadContentLength => "malformed Content-Length",
             RawDefect::Version => "unsupported SIP version",
             RawDefect::UnknownMethod => "unknown method",
+            RawDefect::UnsupportedScheme => "unsupported URI scheme",
+            RawDefect::BadAddress(_) => "malformed address or Via",
         }
     }
 
@@ -86,6 +96,7 @@ impl RawDefect {
         match self {
             RawDefect::Version => 505,
             RawDefect::UnknownMethod => 501,
+            RawDefect::UnsupportedScheme => 416,
             _ => 400,
         }
     }
@@ -108,6 +119,8 @@ impl std::fmt::Display for RawDefect {
             RawDefect::BadContentLength => write!(f, "Malformed Content-Length"),
             RawDefect::Version => write!(f, "Version Not Supported"),
             RawDefect::UnknownMethod => write!(f, "Not Implemented"),
+            RawDefect::UnsupportedScheme => write!(f, "Unsupported URI Scheme"),
+            RawDefect::BadAddress(h) => write!(f, "Malformed {h}"),
         }
     }
 }
@@ -144,21 +157,33 @@ pub fn check(bytes: &[u8]) -> Result<Head, RawDefect> {
     let mut counts = [0u8; SINGLE.len()];
     let mut content_length = None;
     let mut first = true;
+    // The address header or Via being read, unfolded (requests only).
+    let mut address: Option<(address::Kind, String)> = None;
     for line in lines {
         if line.starts_with([' ', '\t']) {
             if first {
                 return Err(RawDefect::BadStartLine);
             }
             check_value("continuation", line)?;
+            if let Some((_, value)) = address.as_mut() {
+                value.push(' ');
+                value.push_str(line.trim_matches([' ', '\t']));
+            }
             continue;
         }
         first = false;
+        if let Some((kind, value)) = address.take() {
+            check_address(kind, &value)?;
+        }
         let (name, value) = line.split_once(':').ok_or(RawDefect::NoColon)?;
         let name = name.trim_end_matches([' ', '\t']);
         if name.is_empty() || !name.bytes().all(is_token) {
             return Err(RawDefect::BadHeaderName);
         }
         check_value(name, value)?;
+        if is_request {
+            address = address::kind(name).map(|k| (k, value.to_string()));
+        }
         if let Some(i) = single_index(name) {
             counts[i] += 1;
             if counts[i] > 1 {
@@ -169,6 +194,9 @@ pub fn check(bytes: &[u8]) -> Result<Head, RawDefect> {
             }
         }
     }
+    if let Some((kind, value)) = address.take() {
+        check_address(kind, &value)?;
+    }
     if is_request {
         request_line(start)?;
     } else {
@@ -178,6 +206,16 @@ pub fn check(bytes: &[u8]) -> Result<Head, RawDefect> {
         is_request,
         len,
         content_length,
+    })
+}
+
+fn check_address(kind: address::Kind, value: &str) -> Result<(), RawDefect> {
+    address::check(kind, value).map_err(|_| {
+        RawDefect::BadAddress(match kind {
+            address::Kind::Single => "From Or To",
+            address::Kind::Contact => "Contact",
+            address::Kind::Via => "Via",
+        })
     })
 }
 
@@ -239,6 +277,30 @@ fn request_line(start: &str) -> Result<(), RawDefect> {
     version_ok(version)?;
     if !KNOWN_METHODS.contains(&method) {
         return Err(RawDefect::UnknownMethod);
+    }
+    request_uri(uri)
+}
+
+/// `scheme ":" ...` (not `<...>`); `sip:`/`sips:` only (`416`), and without a header part,
+/// which a Request-URI may not carry (RFC 3261 §19.1.5).
+fn request_uri(uri: &str) -> Result<(), RawDefect> {
+    let scheme = uri.split(':').next().unwrap_or("");
+    let scheme_ok = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic())
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && uri.len() > scheme.len();
+    if !scheme_ok {
+        return Err(RawDefect::BadRequestUri);
+    }
+    if !scheme.eq_ignore_ascii_case("sip") && !scheme.eq_ignore_ascii_case("sips") {
+        return Err(RawDefect::UnsupportedScheme);
+    }
+    if uri.contains('?') {
+        return Err(RawDefect::BadRequestUri);
     }
     Ok(())
 }

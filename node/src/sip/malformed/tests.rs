@@ -125,3 +125,73 @@ fn mutated_datagrams_never_panic_the_front_path() {
         }
     }
 }
+
+#[test]
+fn request_lines_and_addresses_are_checked_on_the_bytes() {
+    use raw::RawDefect as D;
+    let cases: Vec<(String, Result<(), D>)> = vec![
+        (GOOD.to_string(), Ok(())),
+        (
+            GOOD.replace("OPTIONS sip:127.0.0.11", "OPTIONS <sip:127.0.0.11>"),
+            Err(D::BadRequestUri),
+        ),
+        (
+            GOOD.replace("sip:127.0.0.11 SIP", "sip:127.0.0.11?Route=%3Csip:x%3E SIP"),
+            Err(D::BadRequestUri),
+        ),
+        (
+            GOOD.replace("sip:127.0.0.11 SIP", "soap.beep://127.0.0.11/x SIP"),
+            Err(D::UnsupportedScheme),
+        ),
+        (
+            GOOD.replace("sip:127.0.0.11 SIP", "SIPS:127.0.0.11 SIP"),
+            Ok(()),
+        ),
+        (
+            GOOD.replace("From: <sip:a@127.0.0.1>", "From: \"Open <sip:a@127.0.0.1>"),
+            Err(D::BadAddress("From Or To")),
+        ),
+        (
+            GOOD.replace("To: <sip:127.0.0.11>", "To: <sip:127.0.0.11>;;,"),
+            Err(D::BadAddress("From Or To")),
+        ),
+        (
+            GOOD.replace(
+                "From: <sip:a@127.0.0.1>;tag=1",
+                "From: <sip:a@127.0.0.1>\r\n ;tag=1",
+            ),
+            Ok(()),
+        ),
+        (
+            GOOD.replace(
+                "From: <sip:a@127.0.0.1>;tag=1",
+                "From: Bell,\r\n A <sip:a@127.0.0.1>;tag=1",
+            ),
+            Err(D::BadAddress("From Or To")),
+        ),
+        (
+            GOOD.replace(";branch=z9hG4bK-1", ";;branch=z9hG4bK-1"),
+            Err(D::BadAddress("Via")),
+        ),
+        (
+            GOOD.replace(
+                "Content-Length: 0",
+                "Contact: sip:a@127.0.0.1?Route=x\r\nContent-Length: 0",
+            ),
+            Err(D::BadAddress("Contact")),
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(raw::check(text.as_bytes()).map(|_| ()), want, "{text}");
+    }
+    // A response is not held to the address checks (it is matched or dropped).
+    let response = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP a;;branch=1\r\nFrom: <sip:a@b>;tag=1\r\n\
+                    To: <sip:c@d>\r\nCall-ID: x\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    assert!(raw::check(response.as_bytes()).is_ok());
+    // A request line with a trailing space is answered 400, not dropped.
+    let trailing = GOOD.replace("SIP/2.0\r\nVia", "SIP/2.0 \r\nVia");
+    let src: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+    let reply =
+        bad_request_for_raw(trailing.as_bytes(), src, "Malformed Start Line").expect("an answer");
+    assert!(reply.starts_with(b"SIP/2.0 400 "));
+}

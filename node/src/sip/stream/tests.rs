@@ -41,19 +41,36 @@ fn keep_alives_and_unframeable_heads() {
 }
 
 #[test]
-fn connections_per_source_are_capped_and_given_back() {
-    let table = PerSource::default();
+fn connections_are_capped_per_source_and_in_all_and_given_back() {
+    let table = Open::default();
+    let caps = Caps {
+        per_source: 2,
+        total: 3,
+    };
     let ip: IpAddr = "127.0.0.1".parse().unwrap();
     let other: IpAddr = "127.0.0.2".parse().unwrap();
-    let a = table.take(ip, 2).expect("first");
-    let b = table.take(ip, 2).expect("second");
-    assert!(table.take(ip, 2).is_none(), "third refused");
-    assert!(
-        table.take(other, 2).is_some(),
-        "another address is not counted"
+    let third: IpAddr = "127.0.0.3".parse().unwrap();
+    let a = table.take(ip, caps).expect("first");
+    let b = table.take(ip, caps).expect("second");
+    assert_eq!(table.take(ip, caps).err(), Some(TcpCap::PerSource));
+    let c = table
+        .take(other, caps)
+        .expect("another address is not counted against the first");
+    assert_eq!(table.total(), 3);
+    assert_eq!(
+        table.take(third, caps).err(),
+        Some(TcpCap::Total),
+        "a fourth in all is refused, from any address"
+    );
+    assert_eq!(
+        table.take(ip, caps).err(),
+        Some(TcpCap::Total),
+        "the total is checked first"
     );
     drop(a);
-    let c = table.take(ip, 2).expect("a slot given back");
-    drop((b, c));
-    assert!(table.0.lock().unwrap().is_empty() || table.0.lock().unwrap().get(&ip).is_none());
+    let d = table.take(third, caps).expect("a place given back");
+    drop((b, c, d));
+    let counts = table.0.lock().unwrap();
+    assert_eq!(counts.total, 0);
+    assert!(counts.per_source.is_empty(), "nothing left behind");
 }

@@ -1,0 +1,295 @@
+use super::{CallFilter, Department, Window};
+use crate::testdb::flavour_tests;
+use crate::{Cdr, Queue, QueueEvent, Store, StoreError};
+
+const H: i64 = 3_600_000;
+
+fn cdr(id: &str, from: &str, start: i64, agent: Option<&str>, queue: Option<&str>) -> Cdr {
+    Cdr {
+        node: "n1".into(),
+        call_id: id.into(),
+        from_uri: from.into(),
+        to_uri: "sip:sales@10.0.0.1".into(),
+        started_at_ms: start,
+        answered_at_ms: Some(start),
+        ended_at_ms: start + 60_000,
+        hangup_cause: "normal".parse().expect("a hangup cause"),
+        hangup_side: "caller".parse().expect("a hangup side"),
+        sip_status: 200,
+        redirected_from: None,
+        agent: agent.map(Into::into),
+        queue: queue.map(Into::into),
+        uid: None,
+    }
+}
+
+fn ev(call: &str, queue: &str, at: i64, what: &str, agent: Option<&str>) -> QueueEvent {
+    QueueEvent {
+        id: 0,
+        at_ms: at,
+        queue: queue.into(),
+        call_id: call.into(),
+        node: "n1".into(),
+        agent: agent.map(Into::into),
+        event: what.parse().expect("a queue event kind"),
+        detail: None,
+        uid: None,
+    }
+}
+
+fn queue(name: &str) -> Queue {
+    Queue {
+        name: name.into(),
+        strategy: "ringall".parse().expect("a strategy"),
+        ring_timeout_ms: 15_000,
+        max_wait_ms: 120_000,
+        announce_interval_ms: 0,
+        moh_class: "default".into(),
+        wrapup_ms: 0,
+        fallback: "hangup".parse().expect("a fallback"),
+        fallback_target: None,
+        rr_last: None,
+    }
+}
+
+async fn queue_and_agent_rows(store: &Store) -> Result<(), StoreError> {
+    let events = [
+        // c1: answered after 10 s by 1001, 50 s talk.
+        ev("c1", "sales", 10 * H, "enqueue", None),
+        ev("c1", "sales", 10 * H + 10_000, "answer", Some("1001")),
+        ev("c1", "sales", 10 * H + 60_000, "complete", Some("1001")),
+        // c2: answered after 30 s by 1002, still talking.
+        ev("c2", "sales", 10 * H + 1000, "enqueue", None),
+        ev("c2", "sales", 10 * H + 31_000, "answer", Some("1002")),
+        // c3: abandoned; c4: timed out, in the next hour; c5: another queue.
+        ev("c3", "sales", 10 * H + 2000, "enqueue", None),
+        ev("c3", "sales", 10 * H + 5000, "abandon", None),
+        ev("c4", "sales", 11 * H, "enqueue", None),
+        ev("c4", "sales", 11 * H + 120_000, "timeout", None),
+        ev("c5", "support", 10 * H, "enqueue", None),
+        // Outside the window.
+        ev("c6", "sales", 20 * H, "enqueue", None),
+        // Events that reach the database out of order (a spool emptied late): c7 was answered
+        // after 20 s in hour 11 and talked 10 s.
+        ev("c7", "sales", 11 * H + 30_000, "complete", Some("1002")),
+        ev("c7", "sales", 11 * H + 20_000, "answer", Some("1002")),
+        ev("c7", "sales", 11 * H, "enqueue", None),
+        // Noise the summary ignores.
+        ev("c7", "sales", 11 * H + 1000, "offer", Some("1001")),
+        ev("c7", "sales", 11 * H + 2000, "noanswer", Some("1001")),
+    ];
+    store.insert_history(&[], &events).await?;
+    let w = Window {
+        from_ms: 0,
+        to_ms: 12 * H,
+        bucket_ms: H,
+    };
+    let mut rows = store.report_queues(w, None, 20_000).await?;
+    rows.sort_by(|a, b| (&a.queue, a.bucket).cmp(&(&b.queue, b.bucket)));
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let s10 = &rows[0];
+    assert_eq!((s10.queue.as_str(), s10.bucket), ("sales", 10));
+    assert_eq!((s10.offered, s10.answered, s10.within_sl), (3, 2, 1));
+    assert_eq!(
+        (s10.wait_ms, s10.completed, s10.talk_ms),
+        (40_000, 1, 50_000)
+    );
+    assert_eq!((s10.abandoned, s10.timed_out), (1, 0));
+    let s11 = &rows[1];
+    assert_eq!((s11.bucket, s11.offered, s11.timed_out), (11, 2, 1));
+    assert_eq!(
+        (s11.answered, s11.within_sl, s11.wait_ms, s11.talk_ms),
+        (1, 1, 20_000, 10_000)
+    );
+    assert_eq!((rows[2].queue.as_str(), rows[2].offered), ("support", 1));
+    let only = store.report_queues(w, Some("support"), 20_000).await?;
+    assert_eq!(only.len(), 1);
+
+    let mut agents = store.report_agents(w, None).await?;
+    agents.sort_by(|a, b| (&a.agent, a.bucket).cmp(&(&b.agent, b.bucket)));
+    assert_eq!(
+        (agents[0].answered, agents[0].completed, agents[0].talk_ms),
+        (1, 1, 50_000)
+    );
+    // 1002: c2 (still talking, hour 10) and c7 (hour 11).
+    assert_eq!(agents.len(), 3, "{agents:?}");
+    assert_eq!(
+        (
+            agents[1].agent.as_str(),
+            agents[1].answered,
+            agents[1].completed
+        ),
+        ("1002", 1, 0)
+    );
+    assert_eq!((agents[2].bucket, agents[2].talk_ms), (11, 10_000));
+    assert_eq!(store.report_agents(w, Some("1002")).await?.len(), 2);
+    Ok(())
+}
+
+async fn cdr_rows(store: &Store) -> Result<(), StoreError> {
+    let cdrs = [
+        cdr(
+            "a",
+            "sip:+12125550101@carrier",
+            10 * H,
+            Some("1001"),
+            Some("sales"),
+        ),
+        cdr(
+            "b",
+            "sip:+12125550101@other",
+            10 * H + 5,
+            None,
+            Some("sales"),
+        ),
+        cdr(
+            "c",
+            "sip:13105550199@carrier",
+            11 * H,
+            Some("1001"),
+            Some("support"),
+        ),
+        cdr(
+            "d",
+            "sip:3105550199@carrier",
+            11 * H + 1,
+            Some("1002"),
+            None,
+        ),
+        cdr("e", "sip:+33123456789@carrier", 11 * H + 2, None, None),
+        cdr(
+            "f",
+            "sip:anonymous@anonymous.invalid",
+            11 * H + 3,
+            None,
+            None,
+        ),
+        cdr("g", "tel:+12125550101", 11 * H + 4, None, None),
+    ];
+    store.insert_history(&cdrs, &[]).await?;
+    let w = Window {
+        from_ms: 0,
+        to_ms: 24 * H,
+        bucket_ms: H,
+    };
+    let mut areas = Vec::new();
+    store
+        .report_area_buckets(w, &CallFilter::All, |a| areas.push(a))
+        .await?;
+    areas.sort_by_key(|a| (a.npa, a.bucket));
+    let got: Vec<_> = areas.iter().map(|a| (&a.npa, a.bucket, a.calls)).collect();
+    assert_eq!(got, [(b"212", 10, 2), (b"310", 11, 2)]);
+    let mut one = Vec::new();
+    let agent = CallFilter::Agent("1001".into());
+    store
+        .report_area_buckets(w, &agent, |a| one.push(a))
+        .await?;
+    assert_eq!(one.len(), 2);
+
+    let mut hours = store.report_call_buckets(w, &CallFilter::All).await?;
+    hours.sort();
+    assert_eq!(hours, [(10, 2), (11, 5)]);
+    let sales = store
+        .report_call_buckets(w, &CallFilter::Queue("sales".into()))
+        .await?;
+    assert_eq!(sales, [(10, 2)]);
+
+    let top = store.report_top_callers(w, 2, 10).await?;
+    assert_eq!(top.len(), 1, "{top:?}");
+    assert_eq!(
+        (top[0].caller.as_str(), top[0].calls, top[0].answered),
+        ("sip:+12125550101", 2, 1)
+    );
+    let tel = store.report_top_callers(w, 1, 10).await?;
+    assert!(
+        tel.iter().any(|c| c.caller == "tel:+12125550101"),
+        "{tel:?}"
+    );
+    let one = store
+        .report_caller(w, &["sip:+12125550101".into(), "sip:+19999999999".into()])
+        .await?;
+    assert_eq!((one.len(), one[0].calls, one[0].first_ms), (1, 2, 10 * H));
+    let bad = Window { bucket_ms: 0, ..w };
+    assert!(matches!(
+        store.report_top_callers(bad, 1, 1).await,
+        Err(StoreError::InvalidArgument { .. })
+    ));
+    Ok(())
+}
+
+async fn departments(store: &Store) -> Result<(), StoreError> {
+    store.upsert_queue(&queue("sales")).await?;
+    store.upsert_queue(&queue("support")).await?;
+    let mut d = Department {
+        name: "front".into(),
+        queues: vec!["sales".into(), "support".into()],
+        created_at_ms: 5,
+    };
+    store.upsert_department(&d).await?;
+    store
+        .upsert_department(&Department {
+            name: "empty".into(),
+            queues: vec![],
+            created_at_ms: 6,
+        })
+        .await?;
+    let all = store.departments().await?;
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1], d);
+    assert!(all[0].queues.is_empty());
+    d.queues = vec!["nope".into()];
+    assert!(matches!(
+        store.upsert_department(&d).await,
+        Err(StoreError::MissingReference { .. })
+    ));
+    assert_eq!(
+        store.department("front").await?.map(|d| d.queues.len()),
+        Some(2)
+    );
+    store.delete_queue("support").await?;
+    assert_eq!(
+        store.department("front").await?.map(|d| d.queues),
+        Some(vec!["sales".into()])
+    );
+    assert!(store.delete_department("front").await?);
+    assert!(!store.delete_department("front").await?);
+    Ok(())
+}
+
+flavour_tests!(queue_and_agent_rows, cdr_rows, departments);
+
+async fn cdr_export(store: &Store) -> Result<(), StoreError> {
+    use futures_util::TryStreamExt as _;
+    let cdrs: Vec<_> = (0..2500)
+        .map(|i| {
+            cdr(
+                &format!("x{i}"),
+                "sip:+12125550101@c",
+                1000 + i,
+                (i % 2 == 0).then_some("1001"),
+                None,
+            )
+        })
+        .collect();
+    store.insert_history(&cdrs, &[]).await?;
+    let w = Window {
+        from_ms: 1000,
+        to_ms: 1000 + 2400,
+        bucket_ms: 1,
+    };
+    let all: Vec<_> = store.report_cdrs(w, &CallFilter::All).try_collect().await?;
+    assert_eq!(all.len(), 2400);
+    assert_eq!(all[0], cdrs[0]);
+    assert!(all
+        .windows(2)
+        .all(|p| p[0].started_at_ms <= p[1].started_at_ms));
+    let agent = CallFilter::Agent("1001".into());
+    let n = store
+        .report_cdrs(w, &agent)
+        .try_fold(0, |n, _| async move { Ok(n + 1) })
+        .await?;
+    assert_eq!(n, 1200);
+    Ok(())
+}
+
+flavour_tests!(cdr_export);
