@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use fantoccini::key::Key;
 use serde_json::{json, Value};
-use support::browser::Browser;
+use support::browser::{axe_source, Browser};
 use support::{serial, workdir, NodeProc, NodeSpec, Pg};
 
 const IP: &str = "127.0.41.1";
@@ -23,37 +23,10 @@ const ADMIN: &str = "ada";
 const PASSWORD: &str = "ada-browser-pw";
 const HOSTILE_NAME: &str = "<img src=x onerror=alert(1)>";
 
-/// axe-core's browser build, as `scripts/test.sh` installs it (`CALLFLEET_AXE` overrides).
-fn axe_source() -> String {
-    let path = std::env::var_os("CALLFLEET_AXE").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/npm/node_modules/axe-core/axe.min.js")
-        },
-        PathBuf::from,
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "axe-core is not installed at {} ({e}): npm install --prefix target/npm axe-core@4 \
-             (or run scripts/test.sh)",
-            path.display()
-        )
-    })
-}
-
 /// `docs/img`, where the docs' screenshots are kept.
 fn docs_img() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/img")
 }
-
-/// The axe rules run on every page: WCAG 2.1 A and AA (labels, contrast, keyboard, names,
-/// structure) and axe's best practices.
-const AXE_RUN: &str = "var done = arguments[arguments.length - 1];\
-    axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},\
-      resultTypes: ['violations']})\
-    .then(function (r) { done(r.violations.map(function (v) {\
-        return v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(function (n) { return n.target.join(' '); }).join(', ');\
-      })); }, function (e) { done(['axe failed: ' + e]); });";
 
 /// One page under review: the browser, axe's source, where screenshots go.
 struct Review {
@@ -67,41 +40,13 @@ impl Review {
     /// Checks the page shown: axe finds nothing, the console has no error (but `expected`,
     /// e.g. the status of a refused form), and saves a full-page screenshot as `name`.
     fn check(&mut self, name: &str, expected: &[&str]) {
-        let violations = self.axe();
-        assert!(
-            violations.is_empty(),
-            "axe on {name} ({}): {violations:#?}",
-            self.b.url()
-        );
-        let console = self.b.console();
-        let errors: Vec<&String> = console
-            .iter()
-            .filter(|l| l.starts_with("SEVERE") && !expected.iter().any(|e| l.contains(e)))
-            .collect();
-        assert!(errors.is_empty(), "console errors on {name}: {console:?}");
-        self.b.fit_page();
-        self.shots.push(self.b.screenshot(name));
-        self.b.reset_size();
+        let shot = self.b.review(&self.axe, name, expected);
+        self.shots.push(shot);
     }
 
     /// axe's violations on the page shown, one line each.
     fn axe(&self) -> Vec<String> {
-        let kind = self
-            .b
-            .js(&format!("{}\n;return typeof window.axe;", self.axe), vec![]);
-        assert_eq!(
-            kind,
-            json!("object"),
-            "axe did not load on {}",
-            self.b.url()
-        );
-        let violations = self.b.js_async(AXE_RUN, vec![], Duration::from_secs(60));
-        let list = violations
-            .as_array()
-            .unwrap_or_else(|| panic!("axe answered {violations}"));
-        list.iter()
-            .map(|v| v.as_str().unwrap_or_default().to_owned())
-            .collect()
+        self.b.axe_violations(&self.axe)
     }
 
     fn open(&mut self, path: &str) {

@@ -12,37 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::browser::Browser;
+use support::browser::{axe_source, Browser};
 use support::{serial, workdir, NodeProc, NodeSpec, Pg};
 
 const IP: &str = "127.0.42.1";
 const USER: &str = "sam";
 const PASSWORD: &str = "sam-browser-pw";
-
-/// axe-core's browser build, as `scripts/test.sh` installs it (`CALLFLEET_AXE` overrides).
-fn axe_source() -> String {
-    let path = std::env::var_os("CALLFLEET_AXE").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/npm/node_modules/axe-core/axe.min.js")
-        },
-        PathBuf::from,
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "axe-core is not installed at {} ({e}): npm install --prefix target/npm axe-core@4 \
-             (or run scripts/test.sh)",
-            path.display()
-        )
-    })
-}
-
-const AXE_RUN: &str = "var done = arguments[arguments.length - 1];\
-    axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},\
-      resultTypes: ['violations']})\
-    .then(function (r) { done(r.violations.map(function (v) {\
-        return v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(function (n) { return n.target.join(' '); }).join(', ');\
-      })); }, function (e) { done(['axe failed: ' + e]); });";
 
 struct Review {
     b: Browser,
@@ -64,22 +39,8 @@ impl Review {
 
     /// axe finds nothing, the console has no error but `expected`, and a screenshot is kept.
     fn check(&mut self, name: &str, expected: &[&str]) {
-        let kind = self
-            .b
-            .js(&format!("{}\n;return typeof window.axe;", self.axe), vec![]);
-        assert_eq!(kind, json!("object"), "axe did not load on {name}");
-        let found = self.b.js_async(AXE_RUN, vec![], Duration::from_secs(60));
-        let violations = found.as_array().cloned().unwrap_or_default();
-        assert!(violations.is_empty(), "axe on {name}: {violations:#?}");
-        let console = self.b.console();
-        let errors: Vec<&String> = console
-            .iter()
-            .filter(|l| l.starts_with("SEVERE") && !expected.iter().any(|e| l.contains(e)))
-            .collect();
-        assert!(errors.is_empty(), "console errors on {name}: {console:?}");
-        self.b.fit_page();
-        self.shots.push(self.b.screenshot(name));
-        self.b.reset_size();
+        let shot = self.b.review(&self.axe, name, expected);
+        self.shots.push(shot);
     }
 
     fn count(&self, css: &str) -> u64 {

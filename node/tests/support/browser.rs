@@ -21,6 +21,33 @@ use super::require;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
+/// axe-core's browser build, as `scripts/test.sh` installs it (`CALLFLEET_AXE` overrides).
+pub fn axe_source() -> String {
+    let path = std::env::var_os("CALLFLEET_AXE").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/npm/node_modules/axe-core/axe.min.js")
+        },
+        PathBuf::from,
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "axe-core is not installed at {} ({e}): npm install --prefix target/npm axe-core@4 \
+             (or run scripts/test.sh)",
+            path.display()
+        )
+    })
+}
+
+/// Runs axe with the rules every page is held to: WCAG 2.1 A and AA (labels, contrast,
+/// keyboard, names, structure) and axe's best practices; answers the violations, one line each.
+const AXE_RUN: &str = "var done = arguments[arguments.length - 1];\
+    axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},\
+      resultTypes: ['violations']})\
+    .then(function (r) { done(r.violations.map(function (v) {\
+        return v.id + ' (' + v.impact + '): ' + v.help + ' at ' + v.nodes.map(function (n) { return n.target.join(' '); }).join(', ');\
+      })); }, function (e) { done(['axe failed: ' + e]); });";
+
 /// One headless Chromium session.
 pub struct Browser {
     client: Option<Client>,
@@ -288,6 +315,40 @@ impl Browser {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// axe's violations on the page shown, one line each (`axe`: [`axe_source`]'s text).
+    pub fn axe_violations(&self, axe: &str) -> Vec<String> {
+        let kind = self.js(&format!("{axe}\n;return typeof window.axe;"), vec![]);
+        assert_eq!(kind, json!("object"), "axe did not load on {}", self.url());
+        let violations = self.js_async(AXE_RUN, vec![], Duration::from_secs(60));
+        let list = violations
+            .as_array()
+            .unwrap_or_else(|| panic!("axe answered {violations}"));
+        list.iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Reviews the page shown: axe finds nothing, the console has no error (but those
+    /// containing one of `expected`), and a full-page screenshot is saved as `name`.
+    pub fn review(&self, axe: &str, name: &str, expected: &[&str]) -> PathBuf {
+        let violations = self.axe_violations(axe);
+        assert!(
+            violations.is_empty(),
+            "axe on {name} ({}): {violations:#?}",
+            self.url()
+        );
+        let console = self.console();
+        let errors: Vec<&String> = console
+            .iter()
+            .filter(|l| l.starts_with("SEVERE") && !expected.iter().any(|e| l.contains(e)))
+            .collect();
+        assert!(errors.is_empty(), "console errors on {name}: {console:?}");
+        self.fit_page();
+        let shot = self.screenshot(name);
+        self.reset_size();
+        shot
     }
 }
 
