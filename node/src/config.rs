@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 mod alerts;
 mod env;
 mod records;
+mod shed;
 mod sip;
 mod tls;
 mod validate;
@@ -21,6 +22,7 @@ pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
 pub use records::RecordsSection;
+pub use shed::ShedSection;
 pub use sip::{HotdeskSection, RegistrarSection, SipSection};
 
 /// Why a configuration could not be used.
@@ -73,6 +75,8 @@ pub struct Config {
     pub scale: ScaleSection,
     #[serde(default)]
     pub records: RecordsSection,
+    #[serde(default)]
+    pub shed: ShedSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -589,6 +593,7 @@ impl Config {
         self.validate_tls()?;
         self.alerts.validate()?;
         self.records.validate()?;
+        self.shed.validate()?;
         self.validate_scale()
     }
 

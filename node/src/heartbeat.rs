@@ -1,5 +1,5 @@
 //! The heartbeat task: every `heartbeat.interval` it samples this host (sysinfo, cheaply),
-//! updates the shed level, upserts this node's row, then reads every node's row and swaps the
+//! updates the shed level (`crate::shed`; one log line per change), upserts this node's row, then reads every node's row and swaps the
 //! balancer's cluster view. One write and one read per interval, never a query per INVITE.
 
 use std::sync::atomic::Ordering;
@@ -11,6 +11,8 @@ use sysinfo::System;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
+use callfleet_web::metrics::shed::ShedAction;
+
 use crate::node::Node;
 use crate::{now_ms, shed};
 
@@ -20,8 +22,7 @@ const PRUNE_EVERY: u64 = 30;
 /// Runs until the node's shutdown token is cancelled; the last beat marks the node draining so
 /// other nodes stop sending to it at once.
 pub async fn run(node: Node) {
-    let mut sys = System::new();
-    sys.refresh_cpu_usage();
+    let mut sampler = Sampler::new(&node);
     let mut tick = tokio::time::interval(node.cfg.heartbeat.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut seq: i64 = 0;
@@ -33,22 +34,36 @@ pub async fn run(node: Node) {
             _ = node.stopping.cancelled() => break,
         }
         seq += 1;
-        let beat = sample(&node, &mut sys, seq);
+        let beat = sampler.sample(&node, seq);
         beat_once(&node, &beat, &mut failing).await;
         if (seq as u64).is_multiple_of(PRUNE_EVERY) {
-            let keep = node.cfg.heartbeat.history.as_millis() as i64;
-            if let Err(e) = node.store.prune_history(now_ms() - keep).await {
-                debug!(error = %e, "heartbeat history not pruned");
-            }
+            prune(&node).await;
         }
         refresh_view(&node).await;
     }
     // Say goodbye: draining, so main nodes stop choosing this node before its TTL runs out.
-    let mut beat = sample(&node, &mut sys, seq + 1);
+    let mut beat = sampler.sample(&node, seq + 1);
     beat.draining = true;
     beat.refusing = true;
     if let Err(e) = node.store.upsert_heartbeat(&beat).await {
         debug!(error = %e, "last heartbeat not written");
+    }
+}
+
+/// Prunes heartbeat history: optional background work, deferred from shed level 2 (the next
+/// prune takes what this one left).
+async fn prune(node: &Node) {
+    if !node.shed.allows(shed::Work::Background) {
+        node.metrics.shed().action(ShedAction::BackgroundDeferred);
+        debug!(
+            level = node.shed.level(),
+            "heartbeat history pruning deferred: shedding load"
+        );
+        return;
+    }
+    let keep = node.cfg.heartbeat.history.as_millis() as i64;
+    if let Err(e) = node.store.prune_history(now_ms() - keep).await {
+        debug!(error = %e, "heartbeat history not pruned");
     }
 }
 
@@ -91,42 +106,104 @@ pub async fn refresh_view(node: &Node) {
     }
 }
 
-fn sample(node: &Node, sys: &mut System, seq: i64) -> Heartbeat {
-    sys.refresh_cpu_usage();
-    sys.refresh_memory();
-    let cpu = sys.global_cpu_usage();
-    let load1 = System::load_average().one;
-    let calls = node.calls.active();
-    let cfg = &node.cfg;
-    let level = shed::next_level(
-        node.shed_level.load(Ordering::Relaxed),
-        cpu,
-        calls,
-        cfg.node.capacity,
-        cfg.lb.refuse_cpu,
-    );
-    node.shed_level.store(level, Ordering::Relaxed);
-    let refusing = cpu >= cfg.lb.refuse_cpu || level >= callfleet_lb::REFUSE_SHED_LEVEL;
-    node.refusing.store(refusing, Ordering::Relaxed);
-    Heartbeat {
-        name: cfg.node.name.clone(),
-        role: cfg.node.role.as_str().to_string(),
-        sip_addr: cfg.sip_advertise().to_string(),
-        http_addr: cfg.http_advertise().to_string(),
-        generation: node.generation,
-        seq,
-        calls: i64::from(calls),
-        capacity: i64::from(cfg.node.capacity),
-        cpu_milli: (cpu * 10.0).round() as i64,
-        load1_milli: (load1 * 1000.0).round() as i64,
-        mem_used_kb: (sys.used_memory() / 1024) as i64,
-        mem_total_kb: (sys.total_memory() / 1024) as i64,
-        shed_level: i64::from(level),
-        draining: node.draining.load(Ordering::Relaxed),
-        refusing: refusing || calls >= cfg.node.capacity,
-        services: crate::tls::services(cfg),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        updated_at_ms: now_ms(),
+/// What the heartbeat samples of this host each beat, and the shed policy's memory.
+struct Sampler {
+    sys: System,
+    cpu: shed::CpuWindow,
+    thresholds: shed::Thresholds,
+}
+
+impl Sampler {
+    fn new(node: &Node) -> Self {
+        let mut sys = System::new();
+        sys.refresh_cpu_usage();
+        let cfg = &node.cfg;
+        Self {
+            sys,
+            cpu: shed::CpuWindow::new(shed::window_len(
+                cfg.shed.cpu_window,
+                cfg.heartbeat.interval,
+            )),
+            thresholds: cfg.shed.thresholds(cfg.lb.refuse_cpu),
+        }
+    }
+
+    /// Samples the host, moves the shed level (one log line when it changes) and builds the
+    /// beat.
+    fn sample(&mut self, node: &Node, seq: i64) -> Heartbeat {
+        self.sys.refresh_cpu_usage();
+        self.sys.refresh_memory();
+        let cpu = self.sys.global_cpu_usage();
+        let load1 = System::load_average().one;
+        let cores = self.sys.cpus().len().max(1);
+        let calls = node.calls.active();
+        let cfg = &node.cfg;
+        let inputs = shed::Inputs {
+            cpu_pct: self.cpu.push(cpu),
+            load_per_core: (load1 / cores as f64) as f32,
+            calls,
+            capacity: cfg.node.capacity,
+        };
+        let level = self.shift(node, &inputs);
+        let refusing = level >= callfleet_lb::REFUSE_SHED_LEVEL;
+        node.refusing.store(refusing, Ordering::Relaxed);
+        Heartbeat {
+            name: cfg.node.name.clone(),
+            role: cfg.node.role.as_str().to_string(),
+            sip_addr: cfg.sip_advertise().to_string(),
+            http_addr: cfg.http_advertise().to_string(),
+            generation: node.generation,
+            seq,
+            calls: i64::from(calls),
+            capacity: i64::from(cfg.node.capacity),
+            cpu_milli: (cpu * 10.0).round() as i64,
+            load1_milli: (load1 * 1000.0).round() as i64,
+            mem_used_kb: (self.sys.used_memory() / 1024) as i64,
+            mem_total_kb: (self.sys.total_memory() / 1024) as i64,
+            shed_level: i64::from(level),
+            draining: node.draining.load(Ordering::Relaxed),
+            refusing: refusing || calls >= cfg.node.capacity,
+            services: crate::tls::services(cfg),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            updated_at_ms: now_ms(),
+        }
+    }
+
+    /// The next level, stored in the node's gate and the metrics; exactly one log line per
+    /// change, with the inputs that caused it.
+    fn shift(&self, node: &Node, inputs: &shed::Inputs) -> u8 {
+        let before = node.shed.level();
+        let level = shed::next_level(before, &self.thresholds, inputs);
+        node.shed.set(level);
+        node.metrics.shed().set_level(level, level != before);
+        if level != before {
+            let (cpu, load) = (inputs.cpu_pct, inputs.load_per_core);
+            let line = format!("shed level {before} -> {level}");
+            if level > before {
+                warn!(
+                    from = before,
+                    to = level,
+                    cpu_pct = cpu,
+                    load_per_core = load,
+                    calls = inputs.calls,
+                    capacity = inputs.capacity,
+                    "{line}: {}",
+                    shed::meaning(level)
+                );
+            } else {
+                info!(
+                    from = before,
+                    to = level,
+                    cpu_pct = cpu,
+                    load_per_core = load,
+                    calls = inputs.calls,
+                    capacity = inputs.capacity,
+                    "{line}: {}",
+                    shed::meaning(level)
+                );
+            }
+        }
+        level
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,7 +58,9 @@ pub struct Inner {
     pub draining: AtomicBool,
     /// CPU over `lb.refuse_cpu` or shed level 3 (set by the heartbeat task).
     pub refusing: AtomicBool,
-    pub shed_level: AtomicU8,
+    /// The shed level (set by the heartbeat task; see `crate::shed`), shared with the HTTP
+    /// layer and every job that asks whether it may run.
+    pub shed: crate::shed::ShedGate,
     /// Counts calls, to spread callers over the music-on-hold tracks.
     pub call_seq: AtomicUsize,
     /// Background loops stop when this is cancelled.
@@ -191,7 +193,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             ports,
             draining: AtomicBool::new(false),
             refusing: AtomicBool::new(false),
-            shed_level: AtomicU8::new(0),
+            shed: crate::shed::ShedGate::new(),
             call_seq: AtomicUsize::new(0),
             stopping,
             hangup: CancellationToken::new(),
@@ -259,7 +261,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         node.store.clone(),
     )
     .with_trust_loopback(cfg.http.trust_loopback)
-    .with_tls(https.is_some());
+    .with_tls(https.is_some())
+    .with_shed(callfleet_web::shed::Shed {
+        me: cfg.node.name.clone(),
+        gate: node.shed.clone(),
+        retry_after: cfg.shed.retry_after,
+        panel_interval: cfg.shed.panel_interval,
+    });
     // Kept until the node stops, when the file is removed.
     let _operator = match crate::operator::TokenFile::create(&cfg.operator_token_file()) {
         Ok((token, file)) => {
@@ -486,6 +494,22 @@ impl NodeApi for Api {
     ) -> BoxFuture<'static, Result<(), ApiError>> {
         let node = self.0.clone();
         Box::pin(async move { crate::listen::listen_here(&node, &call_id, &device, mode).await })
+    }
+
+    fn shed_peers(&self) -> Vec<callfleet_web::shed::Peer> {
+        let view = self.0.balancer.view();
+        view.nodes()
+            .iter()
+            .map(|n| callfleet_web::shed::Peer {
+                name: n.name.clone(),
+                base: crate::tls::node_url(crate::tls::serves_https(&n.services), n.http, ""),
+                level: n.shed_level,
+                utilisation: n.utilisation(),
+                cpu_pct: n.cpu_pct,
+                alive: view.is_alive(n),
+                draining: n.draining,
+            })
+            .collect()
     }
 
     fn device_credentials(

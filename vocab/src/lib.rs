@@ -10,6 +10,8 @@
 //! - `queue`: [`Strategy`], [`Fallback`] and [`QueueEventKind`].
 //! - `hangup`: [`HangupCause`] and [`HangupSide`], and the one table from a cause to the SIP
 //!   status of the call's end ([`HangupCause::sip_status`]).
+//! - `shed`: [`Work`], what a busy node gives up at which shed level, and [`ShedGate`], the
+//!   node's current level shared by every part of it.
 //! - `wire`: the JSON bodies that cross between nodes ([`ListenMode`], [`ListenRequest`],
 //!   [`ReadyState`], [`Readiness`]).
 //!
@@ -24,12 +26,14 @@ mod agent;
 mod hangup;
 mod queue;
 mod role;
+mod shed;
 mod wire;
 
 pub use agent::AgentState;
 pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use role::Role;
+pub use shed::{ShedGate, Work, MAX_LEVEL as MAX_SHED_LEVEL};
 pub use wire::{ListenMode, ListenRequest, Readiness, ReadyState};
 
 /// A text that names none of an enum's variants.

@@ -25,8 +25,9 @@
 //! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
 //! mailboxes), reached through [`Metrics::guard`], the SIP TCP listener's of [`tcp`]
 //! (connections open, refused by a cap), reached through [`Metrics::tcp`], the alerts' metrics
-//! of [`alerts`] (alerts firing, notifications sent), and the RTP quality histograms of
-//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`].
+//! of [`alerts`] (alerts firing, notifications sent), the RTP quality histograms of
+//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`], and load
+//! shedding's level and actions of [`shed`], reached through [`Metrics::shed`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -62,9 +63,11 @@ use tcp::TcpMetrics;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
 pub mod records;
+pub mod shed;
 
 use media::MediaMetrics;
 use records::RecordMetrics;
+use shed::ShedMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -273,6 +276,7 @@ struct Inner {
     alerts: AlertMetrics,
     records: RecordMetrics,
     media: MediaMetrics,
+    shed: ShedMetrics,
 }
 
 impl Default for Metrics {
@@ -309,6 +313,7 @@ impl Metrics {
             alerts: AlertMetrics::default(),
             records: RecordMetrics::default(),
             media: MediaMetrics::new(),
+            shed: ShedMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -493,6 +498,11 @@ impl Metrics {
         self.inner.alerts.notification(channel, outcome);
     }
 
+    /// Load shedding's metrics (level, changes, actions).
+    pub fn shed(&self) -> &ShedMetrics {
+        &self.inner.shed
+    }
+
     /// The call records' metrics (the record writer and its spool).
     pub fn records(&self) -> &RecordMetrics {
         &self.inner.records
@@ -610,6 +620,7 @@ impl Inner {
         self.alerts.register(r);
         self.records.register(r);
         self.media.register(r);
+        self.shed.register(r);
         self
     }
 }

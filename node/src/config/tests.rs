@@ -544,3 +544,43 @@ fn tcp_connection_caps_default_and_are_checked() {
         assert!(err.contains(key), "{err} should name {key}");
     }
 }
+
+#[test]
+fn shed_thresholds_default_from_the_refuse_threshold() {
+    let cfg = Config::parse(MINIMAL).expect("minimal config parses");
+    let t = cfg.shed.thresholds(cfg.lb.refuse_cpu);
+    assert_eq!(t.cpu, [70.0, 85.0, 95.0]);
+    assert_eq!(t.load, [150.0, 200.0]);
+    assert_eq!(t.calls, [70.0, 85.0]);
+    assert_eq!(cfg.shed.cpu_window, Duration::from_secs(10));
+    assert_eq!(cfg.shed.retry_after, Duration::from_secs(30));
+    assert_eq!(cfg.shed.panel_interval, Duration::from_secs(5));
+    // A lowered refuse threshold lowers levels 1 and 2 with it, as before `[shed]` existed.
+    let low = cfg.shed.thresholds(47.5);
+    assert_eq!(low.cpu, [35.0, 42.5, 47.5]);
+    // Set ones are kept, but never above the refuse threshold.
+    let text = format!("{MINIMAL}[shed]\ncpu = [60.0, 90.0]\nload_per_core = [1.0, 3.0]\n");
+    let cfg = Config::parse(&text).expect("shed section parses");
+    assert_eq!(cfg.shed.thresholds(80.0).cpu, [60.0, 80.0, 80.0]);
+    assert_eq!(cfg.shed.thresholds(80.0).load, [100.0, 300.0]);
+}
+
+#[test]
+fn bad_shed_keys_are_refused_by_name() {
+    let cases = [
+        ("cpu = [90.0, 80.0]", "shed.cpu"),
+        ("cpu = [0.0, 80.0]", "shed.cpu"),
+        ("load_per_core = [2.0, 1.0]", "shed.load_per_core"),
+        ("calls = [-1.0, 80.0]", "shed.calls"),
+        ("hysteresis = 60.0", "shed.hysteresis"),
+        ("cpu_window = \"0s\"", "shed.cpu_window"),
+        ("retry_after = \"0s\"", "shed.retry_after"),
+        ("retry_after = \"2h\"", "shed.retry_after"),
+        ("panel_interval = \"0s\"", "shed.panel_interval"),
+    ];
+    for (line, key) in cases {
+        let text = format!("{MINIMAL}[shed]\n{line}\n");
+        let err = Config::parse(&text).expect_err(line).to_string();
+        assert!(err.contains(key), "{line}: {err}");
+    }
+}

@@ -107,6 +107,9 @@ struct Raw {
     number: Option<String>,
     evening: Option<String>,
     sl: Option<String>,
+    /// Set by a shed redirect (`crate::shed::MARKER`); not a filter.
+    #[serde(rename = "shed_from")]
+    _shed_from: Option<String>,
 }
 
 /// Checked filters.
