@@ -11,8 +11,6 @@ use sysinfo::System;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use callfleet_web::metrics::shed::ShedAction;
-
 use crate::node::Node;
 use crate::{now_ms, shed};
 
@@ -53,8 +51,7 @@ pub async fn run(node: Node) {
 /// Prunes heartbeat history: optional background work, deferred from shed level 2 (the next
 /// prune takes what this one left).
 async fn prune(node: &Node) {
-    if !node.shed.allows(shed::Work::Background) {
-        node.metrics.shed().action(ShedAction::BackgroundDeferred);
+    if !node.background_allowed() {
         debug!(
             level = node.shed.level(),
             "heartbeat history pruning deferred: shedding load"

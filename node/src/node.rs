@@ -97,6 +97,20 @@ impl Node {
         }
     }
 
+    /// Whether optional background work (MP3 conversion, trace export batches, history
+    /// pruning) may start an item now; when it may not (shed level 2 and up) the deferral is
+    /// counted in `callfleet_shed_actions_total{action="background_deferred"}` and the job
+    /// tries again later: it resumes by itself when the level falls.
+    pub fn background_allowed(&self) -> bool {
+        let allowed = self.shed.allows(crate::shed::Work::Background);
+        if !allowed {
+            self.metrics
+                .shed()
+                .action(callfleet_web::metrics::shed::ShedAction::BackgroundDeferred);
+        }
+        allowed
+    }
+
     /// Takes no new calls from now on, says so in a heartbeat at once, and exits once the
     /// calls in progress have ended (at most `node.drain_timeout` from the first request).
     pub fn request_drain(&self) {
