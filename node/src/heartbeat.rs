@@ -180,8 +180,8 @@ impl Sampler {
                 warn!(
                     from = before,
                     to = level,
-                    cpu_pct = cpu,
-                    load_per_core = load,
+                    cpu_pct = %format_args!("{cpu:.1}"),
+                    load_per_core = %format_args!("{load:.2}"),
                     calls = inputs.calls,
                     capacity = inputs.capacity,
                     "{line}: {}",
@@ -191,8 +191,8 @@ impl Sampler {
                 info!(
                     from = before,
                     to = level,
-                    cpu_pct = cpu,
-                    load_per_core = load,
+                    cpu_pct = %format_args!("{cpu:.1}"),
+                    load_per_core = %format_args!("{load:.2}"),
                     calls = inputs.calls,
                     capacity = inputs.capacity,
                     "{line}: {}",
