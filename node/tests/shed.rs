@@ -1,7 +1,7 @@
 //! Shedding the reporting load with real nodes on PostgreSQL: a node made busy by calls (calls
 //! over capacity, one of the shed level's inputs) sends report pages and CSV exports to the
 //! idle node with `307`, refuses a request already sent on, and, once every node is busy,
-//! answers `503` with `Retry-After`; its calls in progress keep clean, evenly paced audio; when
+//! answers `503` with `Retry-After`, and a full node defers its background work; its calls in progress keep clean, evenly paced audio; when
 //! the calls end the level falls again, with one log line per change and the metrics to show.
 //!
 //! The level is raised with calls, not with a CPU hog: every node of a test shares one host,
@@ -265,20 +265,20 @@ fn with_every_node_busy_reports_wait_with_retry_after() {
     wait_alive(&b, 2);
     user_add(&a, "boss", "supervisor", "boss-password-1", None);
     let cookie = login(a.http, "boss", "boss-password-1");
-    // Three calls on each.
+    // Three calls on node-a (level 1), four on node-b (full: level 2).
     let mut held = Vec::new();
-    for (n, node) in [&a, &b].into_iter().enumerate() {
-        for i in 0..3 {
+    for (n, node, calls) in [(0, &a, 3), (1, &b, 4)] {
+        for i in 0..calls {
             let ip = format!("127.0.53.{}", 30 + n * 10 + i);
             held.push(call(&ip, node, &format!("busy-{n}-{i}")));
         }
     }
     let both = wait_until(Duration::from_secs(15), || {
         level(&a) == 1.0
-            && level(&b) == 1.0
+            && level(&b) == 2.0
             && a.nodes()
                 .as_array()
-                .is_some_and(|nodes| nodes.iter().all(|n| n["shed_level"] == 1))
+                .is_some_and(|nodes| nodes.iter().all(|n| n["shed_level"] != 0))
     });
     assert!(both.is_some(), "both nodes busy: {}", a.log_text());
 
@@ -296,6 +296,14 @@ fn with_every_node_busy_reports_wait_with_retry_after() {
     assert_eq!(json["retry_after_s"], 30, "{json}");
     assert_eq!(action(&a, "report_refused"), 2.0);
     assert_eq!(action(&a, "report_redirected"), 0.0);
+
+    // Level 2 defers background work: node-b leaves its heartbeat history pruning (every 30
+    // beats) for later; node-a, at level 1, does not.
+    let deferred = wait_until(Duration::from_secs(45), || {
+        action(&b, "background_deferred") >= 1.0
+    });
+    assert!(deferred.is_some(), "node-b deferred no background work");
+    assert_eq!(action(&a, "background_deferred"), 0.0);
 
     // One node's calls end: it is idle again and gets the reports of the other.
     for (uac, ok, _) in held.iter_mut().skip(3) {
