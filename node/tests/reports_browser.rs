@@ -193,6 +193,16 @@ fn a_supervisor_reads_every_report_in_the_browser_and_every_page_passes_axe() {
         &format!("/reports/callers?{tz}"),
         "rect.col",
     );
+    r.report(
+        "report-quality",
+        &format!("/reports/quality?{tz}"),
+        "rect.col",
+    );
+    assert!(
+        r.text("#report tbody").contains("United States"),
+        "{}",
+        r.text("main")
+    );
 
     // A refused filter: the page says why, with the form filled as typed.
     r.open("/reports/queues?tz=Mars%2FOlympus&sl=0");

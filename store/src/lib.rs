@@ -101,6 +101,7 @@ pub use heartbeat::{Heartbeat, HeartbeatPoint};
 pub use quality::{CallLeg, LegQualityRow};
 pub use queues::{Member, Queue, VipCaller};
 pub use reports::{
-    AgentRow, AreaHour, CallFilter, CallerRow, Department, QueueRow, Window as ReportWindow,
+    AgentRow, AreaHour, CallFilter, CallerRow, Department, QualityRow, QueueRow, StateChange,
+    Window as ReportWindow, QUALITY_PREFIX_CHARS,
 };
 pub use users::{ApiToken, Session, User, UserRole};
