@@ -130,7 +130,7 @@ fn a_supervisor_reads_every_report_in_the_browser_and_every_page_passes_axe() {
     r.b.console();
     assert_eq!(
         r.count("main a[href^='/reports/']"),
-        7,
+        8,
         "{}",
         r.text("main")
     );

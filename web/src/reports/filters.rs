@@ -74,7 +74,7 @@ impl Kind {
     pub fn intro(self) -> &'static str {
         match self {
             Kind::Queues => "Queued calls by the interval they entered the queue: offered, answered, answered within the service-level threshold, abandoned (the caller hung up while waiting), timed out (sent to the queue's fallback), average speed of answer and average handle (talk) time.",
-            Kind::Agents => "Queue calls each agent answered in the window, their talk time and average talk time.",
+            Kind::Agents => "Queue calls each agent answered in the window, their talk time and average talk time; from the agents' state changes, their time logged in, their pause time and their occupancy.",
             Kind::Heatmap => "Calls started per weekday and hour, in the chosen time zone.",
             Kind::Evening => "Calls from US numbers that started in the caller's evening, in the caller's own time zone (the area code's state and zone), per state. Pick an agent or a queue.",
             Kind::Departments => "Missed calls (abandoned or timed out, then voicemail, another queue or hang-up) of a department's queues, as a share of the calls offered, per day or week.",
