@@ -6,6 +6,8 @@
 //!   that requires STARTTLS (`tls = "starttls"`) from a relay that does not offer it.
 //! - Disk nearly full: a small tmpfs in `alerts.disk_dirs` filled past the critical threshold
 //!   raises the alert by e-mail and webhook; emptied, it is resolved.
+//! - A carrier of the `carriers` table silent for `alerts.carrier_silence` (seconds here)
+//!   during open hours: alerted by e-mail and webhook, resolved by its next call.
 
 mod support;
 
@@ -15,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use support::sinks::{Mail, SmtpSink, WebhookSink};
 use support::tls::TestCa;
-use support::{serial, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg};
+use support::{
+    carrier_calls, serial, wait_alive, wait_until, workdir, Burst, NodeProc, NodeSpec, Pg,
+};
 
 const SECRET: &str = "alert-delivery-secret-0123456789";
 
@@ -287,4 +291,99 @@ fn a_nearly_full_disk_is_alerted_then_resolved_once_emptied() {
         "disk: {message:?} raised {raised_after:?} after the fill, resolved {resolved_after:?} \
          after emptying (clear_after 3s)"
     );
+}
+
+/// Seconds of silence that raise `carrier_silent` in the test.
+const SILENCE: Duration = Duration::from_secs(6);
+
+#[test]
+fn a_carrier_silent_during_open_hours_is_alerted_then_resolved_by_its_next_call() {
+    let _serial = serial();
+    let dir = workdir("alerts-carrier");
+    let pg = Pg::fresh("alerts_carrier");
+    let smtp = SmtpSink::start("127.0.37.50:2525");
+    let hook = WebhookSink::start("127.0.37.51:8080");
+    let rules = format!(
+        "carrier_silence = \"{}s\"\nopen_hours = \"00:00-24:00\"\ntime_zone = \"UTC\"\n\
+         open_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]",
+        SILENCE.as_secs()
+    );
+    let email = format!(
+        "server = \"{}\"\nport = {}",
+        smtp.addr().ip(),
+        smtp.addr().port()
+    );
+    let extra = alerts_toml(&rules, &email, Some(&hook));
+    let node = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "carrier-a",
+            role: "main",
+            ip: "127.0.37.52",
+            db: &pg.url,
+            capacity: 10,
+            extra: &extra,
+        },
+    );
+    wait_alive(&node, 1);
+    pg.query(&format!(
+        "INSERT INTO carriers (name, network, created_at_ms) VALUES ('acme', '127.0.37.53/32', {})",
+        callfleet::now_ms()
+    ));
+    let call = |tag: &str| {
+        let burst = Burst {
+            calls: 1,
+            every_ms: 100,
+            hold_ms: 500,
+        };
+        carrier_calls(&dir, tag, node.sip, "100", ("127.0.37.53", 5061), burst);
+        Instant::now()
+    };
+    let heard = call("first");
+    let silent = |status: &str| {
+        count(&notices(&hook), "carrier_silent", status) == 1
+            && smtp.mails().iter().any(|m| {
+                m.subject().contains("carrier acme sent no call for")
+                    && m.subject().contains(if status == "firing" {
+                        "WARNING"
+                    } else {
+                        "RESOLVED"
+                    })
+            })
+    };
+    let raised = wait_until(SILENCE + Duration::from_secs(10), || silent("firing"));
+    assert!(
+        raised.is_some(),
+        "carrier_silent by webhook and mail: {:#?} {:#?}",
+        notices(&hook),
+        smtp.mails()
+    );
+    let raised_after = heard.elapsed();
+    assert!(
+        raised_after >= SILENCE,
+        "not before {SILENCE:?} of silence: {raised_after:?}"
+    );
+    let notice = notices(&hook)
+        .into_iter()
+        .find(|n| n["kind"] == "carrier_silent")
+        .expect("the notice");
+    assert_eq!(
+        (notice["subject"].as_str(), notice["severity"].as_str()),
+        (Some("acme"), Some("warning"))
+    );
+    let message = notice["message"].as_str().unwrap_or_default().to_owned();
+
+    let again = call("again");
+    let resolved = wait_until(Duration::from_secs(15), || silent("resolved"));
+    assert!(
+        resolved.is_some(),
+        "resolved by webhook and mail after the carrier's next call: {:#?}",
+        notices(&hook)
+    );
+    println!(
+        "carrier: {message:?} raised {raised_after:?} after its last call (carrier_silence \
+         {SILENCE:?}), resolved {:?} after its next one (clear_after 3s)",
+        again.elapsed()
+    );
+    assert_eq!(notices(&hook).len(), 2, "{:#?}", notices(&hook));
 }
