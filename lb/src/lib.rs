@@ -28,8 +28,12 @@
 //! - **No redirect ping-pong**: an INVITE that already carries the redirect marker is handled
 //!   here or refused, never redirected again; extra nodes never redirect.
 //! - **The balancer lock is held only for pure work**: the [`choose`] scan of a few rows and a
-//!   counter bump per INVITE, or a handle swap/copy when the view is replaced or reported. No
-//!   I/O, no logging, no allocation on the decision path under it, never across an `.await`.
+//!   counter bump per INVITE, or a handle swap/copy when the view is replaced or reported, or
+//!   the few rows of a held view rebuilt (at most once per probe answer while the database is
+//!   down). No I/O, no logging, no allocation on the decision path under it, never across an
+//!   `.await`.
+//! - **A held view never refreshes this node's own row**: it ages as before, so code that asks
+//!   whether this node's own view is fresh (`alive(self)`) still learns that it is not.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -40,6 +40,35 @@ fn alerts_toml(disk: &str, email: &str, hook: Option<&WebhookSink>) -> String {
     )
 }
 
+/// `[alerts.email]` keys for `sink`, with `keys` added.
+fn email_to(sink: &SmtpSink, keys: &str) -> String {
+    format!(
+        "server = \"{}\"\nport = {}\n{keys}",
+        sink.addr().ip(),
+        sink.addr().port()
+    )
+}
+
+/// A main node `name` on `ip` with the alert `rules`, `email` and the webhook `hook`.
+fn alert_node(
+    dir: &Path,
+    db: &str,
+    (name, ip): (&str, &str),
+    (rules, email): (&str, &str),
+    hook: Option<&WebhookSink>,
+) -> NodeProc {
+    let extra = alerts_toml(rules, email, hook);
+    let spec = NodeSpec {
+        name,
+        role: "main",
+        ip,
+        db,
+        capacity: 10,
+        extra: &extra,
+    };
+    NodeProc::start(dir, spec)
+}
+
 /// `dir` watched with thresholds every real disk is above: the disk alert fires at the first
 /// evaluation.
 fn any_disk(dir: &Path) -> String {
@@ -66,49 +95,29 @@ fn alert_mail_goes_over_starttls_to_a_relay_with_a_private_ca_and_only_then() {
     let trusted = SmtpSink::with_starttls("127.0.37.20:2525", &cert, &key);
     let untrusted = SmtpSink::with_starttls("127.0.37.21:2525", &cert, &key);
     let plain = SmtpSink::start("127.0.37.22:2525");
-    let email = |sink: &SmtpSink, keys: &str| {
-        format!(
-            "server = \"{}\"\nport = {}\n{keys}",
-            sink.addr().ip(),
-            sink.addr().port()
-        )
-    };
     let with_ca = format!("ca_file = \"{}\"", ca.pem.display());
     let cases = [
         (
-            "tls-a",
-            "127.0.37.1",
-            email(&trusted, &format!("tls = \"starttls\"\n{with_ca}")),
+            ("tls-a", "127.0.37.1"),
+            email_to(&trusted, &format!("tls = \"starttls\"\n{with_ca}")),
         ),
         (
-            "tls-b",
-            "127.0.37.2",
-            email(&untrusted, "tls = \"opportunistic\"\nattempts = 1"),
+            ("tls-b", "127.0.37.2"),
+            email_to(&untrusted, "tls = \"opportunistic\"\nattempts = 1"),
         ),
         (
-            "tls-c",
-            "127.0.37.3",
-            email(
+            ("tls-c", "127.0.37.3"),
+            email_to(
                 &plain,
                 &format!("tls = \"starttls\"\n{with_ca}\nattempts = 1"),
             ),
         ),
     ];
     let started = Instant::now();
+    let rules = any_disk(&dir);
     let nodes: Vec<NodeProc> = cases
         .iter()
-        .map(|(name, ip, email)| {
-            let extra = alerts_toml(&any_disk(&dir), email, None);
-            let spec = NodeSpec {
-                name,
-                role: "main",
-                ip,
-                db: &pg.url,
-                capacity: 10,
-                extra: &extra,
-            };
-            NodeProc::start(&dir, spec)
-        })
+        .map(|(who, email)| alert_node(&dir, &pg.url, *who, (&rules, email), None))
         .collect();
     wait_alive(&nodes[0], 3);
 
@@ -222,23 +231,9 @@ fn a_nearly_full_disk_is_alerted_then_resolved_once_emptied() {
         "disk_dirs = [\"{}\"]\ndisk_warning_pct = 80.0\ndisk_critical_pct = 90.0",
         mnt.display()
     );
-    let email = format!(
-        "server = \"{}\"\nport = {}",
-        smtp.addr().ip(),
-        smtp.addr().port()
-    );
-    let extra = alerts_toml(&disk, &email, Some(&hook));
-    let node = NodeProc::start(
-        &dir,
-        NodeSpec {
-            name: "disk-a",
-            role: "main",
-            ip: "127.0.37.32",
-            db: &pg.url,
-            capacity: 10,
-            extra: &extra,
-        },
-    );
+    let email = email_to(&smtp, "");
+    let who = ("disk-a", "127.0.37.32");
+    let node = alert_node(&dir, &pg.url, who, (&disk, &email), Some(&hook));
     wait_alive(&node, 1);
     // Quiet while the tmpfs is empty.
     let early = wait_until(Duration::from_secs(3), || !notices(&hook).is_empty());
@@ -293,6 +288,30 @@ fn a_nearly_full_disk_is_alerted_then_resolved_once_emptied() {
     );
 }
 
+/// One call from the carrier's address; when it ended.
+fn carrier_call(dir: &Path, node: &NodeProc, tag: &str) -> Instant {
+    let burst = Burst {
+        calls: 1,
+        every_ms: 100,
+        hold_ms: 500,
+    };
+    carrier_calls(dir, tag, node.sip, "100", ("127.0.37.53", 5061), burst);
+    Instant::now()
+}
+
+/// Whether exactly one webhook notice of `kind` with `status` came, and a mail telling it.
+fn carrier_told(hook: &WebhookSink, smtp: &SmtpSink, kind: &str, status: &str) -> bool {
+    let label = if status == "firing" {
+        "WARNING"
+    } else {
+        "RESOLVED"
+    };
+    count(&notices(hook), kind, status) == 1
+        && smtp.mails().iter().any(|m| {
+            m.subject().contains("carrier acme sent no call for") && m.subject().contains(label)
+        })
+}
+
 /// Seconds of silence that raise `carrier_silent` in the test.
 const SILENCE: Duration = Duration::from_secs(6);
 
@@ -308,49 +327,16 @@ fn a_carrier_silent_during_open_hours_is_alerted_then_resolved_by_its_next_call(
          open_days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]",
         SILENCE.as_secs()
     );
-    let email = format!(
-        "server = \"{}\"\nport = {}",
-        smtp.addr().ip(),
-        smtp.addr().port()
-    );
-    let extra = alerts_toml(&rules, &email, Some(&hook));
-    let node = NodeProc::start(
-        &dir,
-        NodeSpec {
-            name: "carrier-a",
-            role: "main",
-            ip: "127.0.37.52",
-            db: &pg.url,
-            capacity: 10,
-            extra: &extra,
-        },
-    );
+    let email = email_to(&smtp, "");
+    let who = ("carrier-a", "127.0.37.52");
+    let node = alert_node(&dir, &pg.url, who, (&rules, &email), Some(&hook));
     wait_alive(&node, 1);
     pg.query(&format!(
         "INSERT INTO carriers (name, network, created_at_ms) VALUES ('acme', '127.0.37.53/32', {})",
         callfleet::now_ms()
     ));
-    let call = |tag: &str| {
-        let burst = Burst {
-            calls: 1,
-            every_ms: 100,
-            hold_ms: 500,
-        };
-        carrier_calls(&dir, tag, node.sip, "100", ("127.0.37.53", 5061), burst);
-        Instant::now()
-    };
-    let heard = call("first");
-    let silent = |status: &str| {
-        count(&notices(&hook), "carrier_silent", status) == 1
-            && smtp.mails().iter().any(|m| {
-                m.subject().contains("carrier acme sent no call for")
-                    && m.subject().contains(if status == "firing" {
-                        "WARNING"
-                    } else {
-                        "RESOLVED"
-                    })
-            })
-    };
+    let heard = carrier_call(&dir, &node, "first");
+    let silent = |status| carrier_told(&hook, &smtp, "carrier_silent", status);
     let raised = wait_until(SILENCE + Duration::from_secs(10), || silent("firing"));
     assert!(
         raised.is_some(),
@@ -373,7 +359,7 @@ fn a_carrier_silent_during_open_hours_is_alerted_then_resolved_by_its_next_call(
     );
     let message = notice["message"].as_str().unwrap_or_default().to_owned();
 
-    let again = call("again");
+    let again = carrier_call(&dir, &node, "again");
     let resolved = wait_until(Duration::from_secs(15), || silent("resolved"));
     assert!(
         resolved.is_some(),

@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use callfleet_store::{Queue, QueueEvent, QueueEventKind};
@@ -69,6 +70,68 @@ fn queued_caller(db: &Db, node: &NodeProc, ip: &str, id: &str) -> (Uac, String, 
     panic!("queue sl never took a call from {ip}");
 }
 
+/// Two callers nobody answers: both time out after 21 s.
+fn two_callers_time_out(db: &Db, node: &NodeProc) {
+    let waiting: Vec<(Uac, String, Resp)> = (0..2)
+        .map(|i| {
+            queued_caller(
+                db,
+                node,
+                &format!("{NET}.{}", 30 + i),
+                &format!("sl-late-{i}"),
+            )
+        })
+        .collect();
+    for (_, call_id, _) in &waiting {
+        let limit = Duration::from_millis(MAX_WAIT_MS as u64 + 10_000);
+        let events = wait_event(db, call_id, QueueEventKind::Timeout, limit);
+        assert!(
+            events.iter().any(|e| e.event == QueueEventKind::Timeout),
+            "{call_id} timed out: {events:?}"
+        );
+    }
+}
+
+/// An agent on a baresip phone takes the queue; three callers are answered at once (well
+/// within 20 s), then hang up.
+fn three_callers_answered_in_time(db: &Db, node: &NodeProc, dir: &Path) {
+    device_add(node, "sl-dev", "pw-sl-dev", false);
+    let _phone = Phone::start(dir, &format!("{NET}.40"), "sl-dev", "pw-sl-dev", node);
+    let registered = wait_until(Duration::from_secs(15), || db.registered("sl-dev"));
+    assert!(registered.is_some(), "the agent's phone registered");
+    db.add_agent("201", "1234");
+    db.login("201", "sl-dev");
+    db.add_member(&member("sl", "201", 1, 1));
+    for i in 0..3 {
+        let ip = format!("{NET}.{}", 50 + i);
+        let (mut uac, call_id, ok) = queued_caller(db, node, &ip, &format!("sl-on-time-{i}"));
+        let events = wait_event(
+            db,
+            &call_id,
+            QueueEventKind::Answer,
+            Duration::from_secs(15),
+        );
+        let enqueued = events.iter().find(|e| e.event == QueueEventKind::Enqueue);
+        let answered = events.iter().find(|e| e.event == QueueEventKind::Answer);
+        let wait_ms = match (enqueued, answered) {
+            (Some(e), Some(a)) => a.at_ms - e.at_ms,
+            _ => panic!("{call_id} answered by the agent: {events:?}"),
+        };
+        assert!(wait_ms < 20_000, "{call_id} answered in time: {wait_ms} ms");
+        uac.in_dialog("BYE", &call_id, &ok, None);
+        let done = wait_event(
+            db,
+            &call_id,
+            QueueEventKind::Complete,
+            Duration::from_secs(10),
+        );
+        assert!(
+            done.iter().any(|e| e.event == QueueEventKind::Complete),
+            "{call_id} completed: {done:?}"
+        );
+    }
+}
+
 #[test]
 fn a_queue_below_its_service_level_is_alerted_then_resolved_once_calls_are_answered() {
     let _serial = serial();
@@ -108,25 +171,7 @@ fn a_queue_below_its_service_level_is_alerted_then_resolved_once_calls_are_answe
     );
     wait_alive(&node, 1);
 
-    // Two callers nobody answers: both time out after 21 s.
-    let mut waiting: Vec<(Uac, String, Resp)> = (0..2)
-        .map(|i| {
-            queued_caller(
-                &db,
-                &node,
-                &format!("{NET}.{}", 30 + i),
-                &format!("sl-late-{i}"),
-            )
-        })
-        .collect();
-    for (_, call_id, _) in &waiting {
-        let limit = Duration::from_millis(MAX_WAIT_MS as u64 + 10_000);
-        let events = wait_event(&db, call_id, QueueEventKind::Timeout, limit);
-        assert!(
-            events.iter().any(|e| e.event == QueueEventKind::Timeout),
-            "{call_id} timed out: {events:?}"
-        );
-    }
+    two_callers_time_out(&db, &node);
     let timed_out = Instant::now();
     let raised = wait_until(Duration::from_secs(15), || {
         notices(&hook, "service_level_low", "firing") == 1
@@ -142,44 +187,8 @@ fn a_queue_below_its_service_level_is_alerted_then_resolved_once_calls_are_answe
         smtp.mails()
     );
     let raised_after = timed_out.elapsed();
-    waiting.clear();
 
-    // An agent takes the queue; three callers are answered at once.
-    device_add(&node, "sl-dev", "pw-sl-dev", false);
-    let _phone = Phone::start(&dir, &format!("{NET}.40"), "sl-dev", "pw-sl-dev", &node);
-    let registered = wait_until(Duration::from_secs(15), || db.registered("sl-dev"));
-    assert!(registered.is_some(), "the agent's phone registered");
-    db.add_agent("201", "1234");
-    db.login("201", "sl-dev");
-    db.add_member(&member("sl", "201", 1, 1));
-    for i in 0..3 {
-        let ip = format!("{NET}.{}", 50 + i);
-        let (mut uac, call_id, ok) = queued_caller(&db, &node, &ip, &format!("sl-on-time-{i}"));
-        let events = wait_event(
-            &db,
-            &call_id,
-            QueueEventKind::Answer,
-            Duration::from_secs(15),
-        );
-        let enqueued = events.iter().find(|e| e.event == QueueEventKind::Enqueue);
-        let answered = events.iter().find(|e| e.event == QueueEventKind::Answer);
-        let wait_ms = match (enqueued, answered) {
-            (Some(e), Some(a)) => a.at_ms - e.at_ms,
-            _ => panic!("{call_id} answered by the agent: {events:?}"),
-        };
-        assert!(wait_ms < 20_000, "{call_id} answered in time: {wait_ms} ms");
-        uac.in_dialog("BYE", &call_id, &ok, None);
-        let done = wait_event(
-            &db,
-            &call_id,
-            QueueEventKind::Complete,
-            Duration::from_secs(10),
-        );
-        assert!(
-            done.iter().any(|e| e.event == QueueEventKind::Complete),
-            "{call_id} completed: {done:?}"
-        );
-    }
+    three_callers_answered_in_time(&db, &node, &dir);
     let answered = Instant::now();
     let resolved = wait_until(Duration::from_secs(15), || {
         notices(&hook, "service_level_low", "resolved") == 1

@@ -12,12 +12,15 @@
 mod support;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::pgserver::PgServer;
 use support::{
     carrier_calls, serial, wait_alive, wait_until, workdir, Burst, Carrier, NodeProc, NodeSpec,
+    SippStats,
 };
 
 /// The heartbeat TTL of the test nodes (`heartbeat.interval = 1s`, TTL three beats).
@@ -90,12 +93,9 @@ fn redirects(node: &NodeProc, target: &str) -> f64 {
     node.metric(&format!("callfleet_redirects_total{{target=\"{target}\"}}"))
 }
 
-#[test]
-fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
-    let _serial = serial();
-    let dir = workdir("outage-spread");
-    let server = PgServer::start("127.0.36.5", 5547);
-    let mut nodes: Vec<NodeProc> = [
+/// main-a, main-b (main) and extra-c (extra) on `db`, capacity 500 each.
+fn start_nodes(dir: &Path, db: &str) -> Vec<NodeProc> {
+    [
         ("main-a", "main", "127.0.36.11"),
         ("main-b", "main", "127.0.36.12"),
         ("extra-c", "extra", "127.0.36.13"),
@@ -106,18 +106,23 @@ fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
             name,
             role,
             ip,
-            db: &server.url,
+            db,
             capacity: 500,
             extra: "",
         };
-        NodeProc::start(&dir, spec)
+        NodeProc::start(dir, spec)
     })
-    .collect();
-    wait_alive(&nodes[0], 3);
-    let carrier = Carrier::start(&dir, "127.0.36.1:5070", &[nodes[0].sip]);
+    .collect()
+}
 
-    server.stop();
-    let cut = Instant::now();
+/// Past the TTL, the peers are still in main-a's view and 60 calls (3 s each, 10 a second,
+/// about 30 at once) spread over the three nodes; returns when they were placed (ms).
+fn spread_while_held(
+    dir: &Path,
+    nodes: &[NodeProc],
+    carrier: SocketAddr,
+    cut: Instant,
+) -> (i64, i64) {
     // Well past the TTL: every heartbeat main-a last read is stale.
     std::thread::sleep(TTL * 2);
     for peer in ["main-b", "extra-c"] {
@@ -129,21 +134,13 @@ fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
             cut.elapsed()
         );
     }
-
-    // 60 calls of 3 s, 10 a second: about 30 at once, all placed by main-a's decision.
     let placed_from = now_ms();
-    let spread = carrier_calls(
-        &dir,
-        "held",
-        carrier.addr,
-        "100",
-        ("127.0.36.100", 5061),
-        Burst {
-            calls: 60,
-            every_ms: 100,
-            hold_ms: 3_000,
-        },
-    );
+    let burst = Burst {
+        calls: 60,
+        every_ms: 100,
+        hold_ms: 3_000,
+    };
+    let spread = carrier_calls(dir, "held", carrier, "100", ("127.0.36.100", 5061), burst);
     let window = (placed_from, now_ms());
     assert_eq!(
         (spread.successful, spread.failed),
@@ -156,16 +153,25 @@ fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
         sent_b >= 12.0 && sent_c >= 12.0,
         "main-a spread the calls: {sent_b} to main-b, {sent_c} to extra-c"
     );
+    window
+}
 
-    // Kill extra-c while calls arrive; main-a's probes exclude it.
-    let (cdir, caddr) = (dir.clone(), carrier.addr);
+/// Kills extra-c while calls arrive; main-a's probes exclude it, and the calls placed after
+/// that all succeed on main-a and main-b. Returns the exclusion time and SIPp's figures for
+/// the calls placed around the kill.
+fn kill_and_exclude(
+    dir: &Path,
+    nodes: &mut [NodeProc],
+    carrier: SocketAddr,
+) -> (Duration, SippStats) {
+    let cdir = dir.to_path_buf();
     let during = std::thread::spawn(move || {
         let burst = Burst {
             calls: 50,
             every_ms: 100,
             hold_ms: 1_000,
         };
-        carrier_calls(&cdir, "kill", caddr, "100", ("127.0.36.101", 5062), burst)
+        carrier_calls(&cdir, "kill", carrier, "100", ("127.0.36.101", 5062), burst)
     });
     std::thread::sleep(Duration::from_secs(2));
     nodes[2].kill9();
@@ -180,20 +186,15 @@ fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
         "extra-c out of main-a's choice {exclusion:?} after kill -9"
     );
     let during = during.join().expect("sipp thread");
+    assert_eq!(during.successful + during.failed, 50, "{during:?}");
     let to_c_then = redirects(&nodes[0], "extra-c");
     let to_b_then = redirects(&nodes[0], "main-b");
-    let after = carrier_calls(
-        &dir,
-        "after",
-        carrier.addr,
-        "100",
-        ("127.0.36.102", 5063),
-        Burst {
-            calls: 40,
-            every_ms: 100,
-            hold_ms: 1_000,
-        },
-    );
+    let burst = Burst {
+        calls: 40,
+        every_ms: 100,
+        hold_ms: 1_000,
+    };
+    let after = carrier_calls(dir, "after", carrier, "100", ("127.0.36.102", 5063), burst);
     assert_eq!(
         (after.successful, after.failed),
         (40, 0),
@@ -208,15 +209,17 @@ fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
         redirects(&nodes[0], "main-b") - to_b_then >= 10.0,
         "main-b still gets its share"
     );
-    assert_eq!(during.successful + during.failed, 50, "{during:?}");
     assert!(
         row(&nodes[0], "main-b")["accepting"] == true,
         "main-b still answers: {}",
         nodes[0].nodes()
     );
-    let outage = cut.elapsed();
+    (exclusion, during)
+}
 
-    // The database returns: heartbeats rule again, extra-c starts and replays its spool.
+/// The database returns: heartbeats rule again, extra-c starts and replays its spool, every
+/// spool drains.
+fn recover(server: &PgServer, nodes: &mut [NodeProc]) {
     server.start_again();
     let fresh = wait_until(Duration::from_secs(10), || {
         let b = row(&nodes[0], "main-b");
@@ -234,6 +237,23 @@ fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
             .all(|n| n.metric("callfleet_record_spool_records") == 0.0)
     });
     assert!(drained.is_some(), "every spool drained");
+}
+
+#[test]
+fn calls_spread_over_the_nodes_that_answer_probes_while_the_database_is_down() {
+    let _serial = serial();
+    let dir = workdir("outage-spread");
+    let server = PgServer::start("127.0.36.5", 5547);
+    let mut nodes = start_nodes(&dir, &server.url);
+    wait_alive(&nodes[0], 3);
+    let carrier = Carrier::start(&dir, "127.0.36.1:5070", &[nodes[0].sip]);
+
+    server.stop();
+    let cut = Instant::now();
+    let window = spread_while_held(&dir, &nodes, carrier.addr, cut);
+    let (exclusion, during) = kill_and_exclude(&dir, &mut nodes, carrier.addr);
+    let outage = cut.elapsed();
+    recover(&server, &mut nodes);
 
     let per_node = cdrs_per_node(&server.url, window);
     let count = |name: &str| per_node.get(name).copied().unwrap_or(0);
