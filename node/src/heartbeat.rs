@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use callfleet_lb::NodeStatus;
+use callfleet_lb::{NodeStatus, ProbeLoad};
 use callfleet_store::Heartbeat;
 use sysinfo::System;
 use tokio::time::MissedTickBehavior;
@@ -64,10 +64,13 @@ async fn prune(node: &Node) {
     }
 }
 
-/// Writes one beat and records its latency.
+/// Writes one beat and records its latency. A write that takes longer than one interval counts
+/// as failed, so that an unreachable database (whose calls only fail after the store's acquire
+/// timeout) never delays the next read of the view.
 async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
     let started = Instant::now();
-    match node.store.upsert_heartbeat(beat).await {
+    let limit = node.cfg.heartbeat.interval;
+    match bounded(limit, node.store.upsert_heartbeat(beat)).await {
         Ok(_) => {
             node.beat_ok_ms.store(now_ms(), Ordering::Relaxed);
             node.metrics.heartbeat_written(started.elapsed());
@@ -81,24 +84,26 @@ async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
             node.metrics.heartbeat_failed();
             node.alerts.database_write(false);
             if !*failing {
-                warn!(error = %e, "cannot write heartbeat; calls continue, other nodes will see this node as down");
+                warn!(error = %format!("{e:#}"), "cannot write heartbeat; calls continue, other nodes will see this node as down");
                 *failing = true;
             }
         }
     }
 }
 
-/// Reads all heartbeats and swaps the balancer's view. On a read error the old view is kept
-/// but aged, so stale nodes still expire.
+/// Reads all heartbeats and swaps the balancer's view. On a read error the view is held: the
+/// last rows, each peer's refreshed by its probe answers, so peers that answer keep getting
+/// calls and silent ones still expire (see `callfleet_lb::hold`).
 pub async fn refresh_view(node: &Node) {
-    match node.store.heartbeats().await {
+    let limit = node.cfg.heartbeat.interval;
+    match bounded(limit, node.store.heartbeats()).await {
         Ok(rows) => {
             let statuses = rows.into_iter().filter_map(to_status).collect();
             node.balancer.replace_view(statuses, now_ms());
         }
         Err(e) => {
-            debug!(error = %e, "cannot read heartbeats; keeping the last cluster view");
-            node.balancer.restamp(now_ms());
+            debug!(error = %format!("{e:#}"), "cannot read heartbeats; holding the last cluster view");
+            node.balancer.hold(now_ms());
         }
     }
 }
@@ -201,6 +206,33 @@ impl Sampler {
             }
         }
         level
+    }
+}
+
+/// `call`'s result, or an error once `limit` has passed without one.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, callfleet_store::StoreError>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(anyhow::anyhow!(
+            "no answer from the database within {limit:?}"
+        )),
+    }
+}
+
+/// This node's live load as it answers a peer's probe: the same figures as its heartbeat, read
+/// now (the shed level and refusing flag as the last beat set them).
+pub fn live_load(node: &Node) -> ProbeLoad {
+    let calls = node.calls.active();
+    let capacity = node.cfg.node.capacity;
+    ProbeLoad {
+        calls,
+        capacity,
+        shed_level: node.shed.level(),
+        draining: node.draining.load(Ordering::Relaxed),
+        refusing: node.refusing.load(Ordering::Relaxed) || calls >= capacity,
     }
 }
 

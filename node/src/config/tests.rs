@@ -373,7 +373,7 @@ fn alerts_are_typed_and_checked() {
     let full = format!(
         "{MINIMAL}\n[alerts]\ninterval = \"2s\"\ntime_zone = \"Europe/Paris\"\n\
          [alerts.email]\nserver = \"smtp.example.com\"\nfrom = \"cf <cf@example.com>\"\n\
-         to = [\"oncall@example.com\"]\ntls = \"starttls\"\n\
+         to = [\"oncall@example.com\"]\ntls = \"starttls\"\nca_file = \"/etc/callfleet/smtp-ca.pem\"\n\
          [[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret = \"0123456789abcdef\"\n\
          min_severity = \"critical\"\n\
          [[alerts.webhook]]\nurl = \"http://10.0.0.9:9000/sms\"\nsecret = \"fedcba9876543210\"\n"
@@ -382,6 +382,10 @@ fn alerts_are_typed_and_checked() {
     assert_eq!(cfg.alerts.interval, Duration::from_secs(2));
     let email = cfg.alerts.email.as_ref().expect("email");
     assert_eq!((email.port, email.tls), (587, SmtpTls::Starttls));
+    assert_eq!(
+        email.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/callfleet/smtp-ca.pem"))
+    );
     assert_eq!(cfg.alerts.webhook.len(), 2);
     assert_eq!(
         cfg.alerts.webhook[0].min_severity,
@@ -406,6 +410,8 @@ fn alerts_are_typed_and_checked() {
         ("[alerts.email]\nserver = \"s\"\nfrom = \"not an address\"\nto = [\"x@y.z\"]\n", "alerts.email.from"),
         ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = []\n", "alerts.email.to"),
         ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\nusername = \"u\"\n", "alerts.email.username"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\ntls = \"none\"\nca_file = \"/ca.pem\"\n", "alerts.email.ca_file"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\nca_file = \"\"\n", "alerts.email.ca_file"),
         ("[[alerts.webhook]]\nurl = \"ftp://x/y\"\nsecret = \"0123456789abcdef\"\n", "alerts.webhook.url"),
         ("[[alerts.webhook]]\nurl = \"https://x/y\"\nsecret = \"short\"\n", "alerts.webhook.secret"),
         ("[[alerts.webhook]]\nurl = \"https://x/y\"\nsecret = \"0123456789abcdef\"\nmin_severity = \"page\"\n", "page"),
