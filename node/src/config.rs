@@ -14,6 +14,7 @@ mod env;
 mod records;
 mod sip;
 mod tls;
+mod trace;
 mod validate;
 
 use env::apply_env;
@@ -22,6 +23,7 @@ pub use env::ENV_PREFIX;
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
 pub use records::RecordsSection;
 pub use sip::{HotdeskSection, RegistrarSection, SipSection};
+pub use trace::{parse_hep, TraceSection};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,8 @@ pub struct Config {
     pub scale: ScaleSection,
     #[serde(default)]
     pub records: RecordsSection,
+    #[serde(default)]
+    pub trace: TraceSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -589,6 +593,7 @@ impl Config {
         self.validate_tls()?;
         self.alerts.validate()?;
         self.records.validate()?;
+        self.trace.validate()?;
         self.validate_scale()
     }
 

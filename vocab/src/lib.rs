@@ -12,6 +12,7 @@
 //!   status of the call's end ([`HangupCause::sip_status`]).
 //! - `wire`: the JSON bodies that cross between nodes ([`ListenMode`], [`ListenRequest`],
 //!   [`ReadyState`], [`Readiness`]).
+//! - `trace`: a call's SIP trace ([`CallTrace`], [`TracedMessage`], [`TraceTransport`]).
 //!
 //! No I/O and no dependency on another crate of the workspace.
 
@@ -24,12 +25,14 @@ mod agent;
 mod hangup;
 mod queue;
 mod role;
+mod trace;
 mod wire;
 
 pub use agent::AgentState;
 pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use role::Role;
+pub use trace::{CallTrace, TraceTransport, TracedMessage};
 pub use wire::{ListenMode, ListenRequest, Readiness, ReadyState};
 
 /// A text that names none of an enum's variants.

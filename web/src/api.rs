@@ -89,6 +89,23 @@ pub trait NodeApi: Send + Sync + 'static {
     fn readiness(&self) -> Option<crate::ready::Readiness> {
         None
     }
+    /// The SIP trace of call `call_id` while it is in progress, wherever in the cluster it is
+    /// held (asked of the holding node over signed HTTP); `None` when no node holds it.
+    fn live_trace(
+        &self,
+        call_id: String,
+    ) -> BoxFuture<'static, Result<Option<callfleet_vocab::CallTrace>, ApiError>> {
+        let _ = call_id;
+        Box::pin(async { Ok(None) })
+    }
+    /// [`NodeApi::live_trace`] for a call held by this node only (asked by another node).
+    fn live_trace_here(
+        &self,
+        call_id: String,
+    ) -> BoxFuture<'static, Option<callfleet_vocab::CallTrace>> {
+        let _ = call_id;
+        Box::pin(async { None })
+    }
     /// [`NodeApi::listen`] for a call held by this node only (asked by another node).
     fn listen_here(
         &self,
@@ -240,10 +257,12 @@ pub fn router(state: AppState) -> Router {
         "/api/v1/calls/{call_id}/listen",
         post(crate::listen::listen),
     );
-    let internal = Router::new().route(
-        "/internal/v1/calls/{call_id}/listen",
-        post(crate::listen::listen_internal),
-    );
+    let internal = Router::new()
+        .route(
+            "/internal/v1/calls/{call_id}/listen",
+            post(crate::listen::listen_internal),
+        )
+        .merge(crate::trace::internal_routes());
     let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::ready::routes())
@@ -261,6 +280,8 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::rpc::routes(), Access::Tune))
         .merge(guarded(crate::panel::page_routes(), Access::Page))
         .merge(guarded(crate::calls::page_routes(), Access::Page))
+        .merge(guarded(crate::trace::page_routes(), Access::Page))
+        .merge(guarded(crate::trace::read_routes(), Access::Read))
         .merge(guarded(crate::reports::routes(), Access::Page))
         .merge(guarded(
             crate::reports::departments::read_routes(),

@@ -62,9 +62,11 @@ use tcp::TcpMetrics;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
 pub mod records;
+pub mod trace;
 
 use media::MediaMetrics;
 use records::RecordMetrics;
+use trace::TraceMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -273,6 +275,7 @@ struct Inner {
     alerts: AlertMetrics,
     records: RecordMetrics,
     media: MediaMetrics,
+    trace: TraceMetrics,
 }
 
 impl Default for Metrics {
@@ -309,6 +312,7 @@ impl Metrics {
             alerts: AlertMetrics::default(),
             records: RecordMetrics::default(),
             media: MediaMetrics::new(),
+            trace: TraceMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -498,6 +502,11 @@ impl Metrics {
         &self.inner.records
     }
 
+    /// The SIP trace's metrics (capture, collector, chunk writer).
+    pub fn trace(&self) -> &TraceMetrics {
+        &self.inner.trace
+    }
+
     /// Bans started since this node did (a source or a subject shut out for wrong
     /// credentials, counted by [`GuardMetrics::auth_ban`]); the alert rule on bans reads it.
     pub fn bans(&self) -> u64 {
@@ -610,6 +619,7 @@ impl Inner {
         self.alerts.register(r);
         self.records.register(r);
         self.media.register(r);
+        self.trace.register(r);
         self
     }
 }

@@ -1,0 +1,322 @@
+//! SIP trace per call against real peers: a caller (our UAC) queued on node A is answered by an
+//! agent on a baresip phone, and node A exports every message as HEPv3 to sngrep listening on
+//! loopback. While the call is up, node B serves its trace by asking node A (signed HTTP);
+//! once it is over, node B serves it from SQL, as JSON and as a pcap that tshark reads; and
+//! sngrep's own capture holds the INVITE, 200 and BYE of both legs.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use callfleet::now_ms;
+use callfleet_vocab::CallTrace;
+use support::phone::{device_add, Phone};
+use support::queue::{member, queue, Db};
+use support::uac::Uac;
+use support::{require, serial, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg};
+
+const NET: &str = "127.0.49";
+const AGENT: &str = "1001";
+const AGENT_PHONE: &str = "2001";
+
+fn ip(n: u8) -> String {
+    format!("{NET}.{n}")
+}
+
+/// sngrep listening for HEP on `listen`, writing what it receives to `out`; stopped (SIGTERM,
+/// its file then complete) when dropped or by [`Sngrep::stop`].
+struct Sngrep {
+    child: Option<Child>,
+}
+
+impl Sngrep {
+    fn start(listen: &str, out: &Path, log: &Path) -> Sngrep {
+        require("sngrep", "sngrep");
+        let log = std::fs::File::create(log).expect("sngrep log");
+        let child = Command::new("sngrep")
+            .args(["-L", &format!("udp:{listen}"), "-N", "-q", "-O"])
+            .arg(out)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sngrep");
+        Sngrep { child: Some(child) }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            let signalled = Command::new("kill").args(["-TERM", &pid]).status();
+            assert!(matches!(signalled, Ok(s) if s.success()), "signal sngrep");
+            let ended = wait_until(Duration::from_secs(5), || {
+                matches!(c.try_wait(), Ok(Some(_)))
+            });
+            if ended.is_none() {
+                // Never left running: a stuck sngrep is killed (its file may then be short).
+                drop(c.kill());
+                drop(c.wait());
+            }
+        }
+    }
+}
+
+impl Drop for Sngrep {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A GET with a binary body: (status, body).
+fn get_bytes(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    let mut s =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").expect("send");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status");
+    (status, buf[end..].to_vec())
+}
+
+fn trace_of(n: &NodeProc, call_id: &str) -> Option<CallTrace> {
+    match n.get(&format!("/api/v1/calls/{call_id}/trace")) {
+        Some((200, body)) => Some(serde_json::from_str(&body).expect("trace JSON")),
+        _ => None,
+    }
+}
+
+/// `(Call-ID, what)` of the SIP messages in a pcap as tshark reads them: a request's method
+/// or a response's `status METHOD`.
+fn tshark_sip(file: &Path) -> BTreeSet<(String, String)> {
+    require("tshark", "tshark");
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", "sip", "-T", "fields", "-E", "separator=|"])
+        .args([
+            "-e",
+            "sip.Call-ID",
+            "-e",
+            "sip.Method",
+            "-e",
+            "sip.Status-Code",
+            "-e",
+            "sip.CSeq.method",
+        ])
+        .output()
+        .expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark -r {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            let what = if f.get(1).is_some_and(|m| !m.is_empty()) {
+                f[1].to_string()
+            } else {
+                format!("{} {}", f.get(2)?, f.get(3)?)
+            };
+            Some((f.first()?.to_string(), what))
+        })
+        .collect()
+}
+
+/// The INVITE, 200 and BYE of both legs are among `seen`.
+fn assert_both_legs(seen: &BTreeSet<(String, String)>, caller: &str, agent: &str, what: &str) {
+    for leg in [caller, agent] {
+        for want in ["INVITE", "200 INVITE", "BYE", "200 BYE"] {
+            assert!(
+                seen.contains(&(leg.to_string(), want.to_string())),
+                "{what}: no {want} of leg {leg} in {seen:#?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_queued_call_is_traced_served_live_and_stored_downloaded_as_pcap_and_sent_as_hep() {
+    let _serial = serial();
+    require("baresip", "baresip");
+    let dir = workdir("trace");
+    let pg = Pg::fresh("trace");
+    let hep = format!("{}:9060", ip(50));
+    let mut sngrep = Sngrep::start(&hep, &dir.join("hep.pcap"), &dir.join("sngrep.log"));
+    let extra_a = format!("[trace]\nhep = \"udp:{hep}\"\n");
+    let nodes: Vec<NodeProc> = [("main-a", 1, extra_a.as_str()), ("main-b", 2, "")]
+        .into_iter()
+        .map(|(name, host, extra)| {
+            NodeProc::start(
+                &dir,
+                NodeSpec {
+                    name,
+                    role: "main",
+                    ip: &ip(host),
+                    db: &pg.url,
+                    capacity: 20,
+                    extra,
+                },
+            )
+        })
+        .collect();
+    wait_alive(&nodes[1], 2);
+    let db = Db::connect(&pg.url);
+    device_add(&nodes[0], AGENT_PHONE, "pw-agent", false);
+    let agent = Phone::start(&dir, &ip(10), AGENT_PHONE, "pw-agent", &nodes[0]);
+    let ok = wait_until(Duration::from_secs(15), || db.registered(AGENT_PHONE));
+    assert!(
+        ok.is_some(),
+        "the agent's phone did not register:\n{}",
+        agent.log()
+    );
+    db.add_agent(AGENT, "1234");
+    db.login(AGENT, AGENT_PHONE);
+    db.add_queue(&queue("sales", "ringall"));
+    db.add_member(&member("sales", AGENT, 0, 0));
+    std::thread::sleep(Duration::from_millis(2500)); // the nodes reload the configuration
+    let since = now_ms();
+    let logs = format!("(logs in {})", dir.display());
+
+    let call_id = "trace-1";
+    let mut uac = Uac::new(&ip(20), nodes[0].sip);
+    let ok = uac
+        .answered("sales", call_id, Duration::from_secs(5))
+        .expect("node A answers the queue call");
+    let answered = wait_until(Duration::from_secs(10), || {
+        db.events(since)
+            .iter()
+            .any(|e| e.call_id == call_id && e.event.as_str() == "answer")
+    });
+    assert!(answered.is_some(), "the agent did not answer {logs}");
+
+    // Live, through node B: node A holds the trace and is asked for it.
+    let mut live = None;
+    wait_until(Duration::from_secs(5), || {
+        live = trace_of(&nodes[1], call_id);
+        live.as_ref().is_some_and(|t| {
+            t.messages
+                .iter()
+                .filter(|m| m.label().starts_with("200 "))
+                .count()
+                >= 2
+        })
+    });
+    let live = live
+        .filter(|t| {
+            t.messages
+                .iter()
+                .filter(|m| m.label().starts_with("200 "))
+                .count()
+                >= 2
+        })
+        .unwrap_or_else(|| {
+            panic!("no live trace with both INVITEs answered through node B {logs}")
+        });
+    assert!(live.live, "{live:?}");
+    assert_eq!(live.node, "main-a");
+    let first = &live.messages[0];
+    assert_eq!(first.label(), "INVITE", "the caller's INVITE comes first");
+    assert_eq!(first.src.ip().to_string(), ip(20));
+    assert_eq!(first.dst, nodes[0].sip);
+    let to_agent = live
+        .messages
+        .iter()
+        .find(|m| m.label() == "INVITE" && m.dst.ip().to_string() == ip(10))
+        .unwrap_or_else(|| panic!("no INVITE to the agent's phone in {live:#?}"));
+    let agent_call_id = to_agent
+        .text
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID: "))
+        .expect("the agent leg's Call-ID")
+        .trim()
+        .to_string();
+    assert_ne!(agent_call_id, call_id);
+    assert!(
+        live.messages.windows(2).all(|w| w[0].at_us <= w[1].at_us),
+        "in time order"
+    );
+
+    // The caller hangs up; node A BYEs the agent.
+    uac.in_dialog("BYE", call_id, &ok, None);
+    let bye_ok = uac
+        .recv_final(Duration::from_secs(5))
+        .expect("200 to the BYE");
+    assert_eq!(bye_ok.status, 200);
+
+    // Finished: from SQL, still through node B.
+    let mut stored = None;
+    wait_until(Duration::from_secs(10), || {
+        stored = trace_of(&nodes[1], call_id).filter(|t| {
+            !t.live
+                && t.messages
+                    .iter()
+                    .filter(|m| m.label().starts_with("200 "))
+                    .count()
+                    >= 4
+        });
+        stored.is_some()
+    });
+    let stored = stored.unwrap_or_else(|| {
+        let now = trace_of(&nodes[1], call_id);
+        panic!("no stored trace with both BYEs answered {logs}: {now:#?}")
+    });
+    assert_eq!((stored.node.as_str(), stored.cut), ("main-a", 0));
+    assert!(
+        stored.messages.len() >= live.messages.len() + 4,
+        "{stored:#?}"
+    );
+
+    // The pcap download, read back by tshark.
+    let (status, pcap) = get_bytes(
+        nodes[1].http,
+        &format!("/api/v1/calls/{call_id}/trace.pcap"),
+    );
+    assert_eq!(status, 200);
+    let file = dir.join("download.pcap");
+    std::fs::write(&file, &pcap).expect("write the pcap");
+    assert_both_legs(
+        &tshark_sip(&file),
+        call_id,
+        &agent_call_id,
+        "the downloaded pcap",
+    );
+
+    // sngrep received the HEP export.
+    sngrep.stop();
+    assert_both_legs(
+        &tshark_sip(&dir.join("hep.pcap")),
+        call_id,
+        &agent_call_id,
+        "sngrep's capture",
+    );
+
+    let written = nodes[0].metric("callfleet_sip_trace_chunks_total{outcome=\"written\"}");
+    assert!(written >= 1.0, "chunks written: {written}");
+    assert_eq!(
+        nodes[0].metric("callfleet_sip_trace_messages_total{outcome=\"dropped\"}"),
+        0.0
+    );
+    assert_eq!(trace_of(&nodes[1], "no-such-call"), None);
+    let (status, _) = get_bytes(nodes[1].http, "/api/v1/calls/no-such-call/trace.pcap");
+    assert_eq!(status, 404);
+    drop(agent);
+}
