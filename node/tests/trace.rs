@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use callfleet::now_ms;
 use callfleet_vocab::CallTrace;
+use serde_json::json;
+use support::browser::{axe_source, Browser};
 use support::phone::{device_add, Phone};
 use support::queue::{member, queue, Db};
 use support::uac::Uac;
@@ -285,6 +287,8 @@ fn a_queued_call_is_traced_served_live_and_stored_downloaded_as_pcap_and_sent_as
         "{stored:#?}"
     );
 
+    ladder_in_the_browser(&nodes[1], &dir, call_id, &stored);
+
     // The pcap download, read back by tshark.
     let (status, pcap) = get_bytes(
         nodes[1].http,
@@ -319,4 +323,61 @@ fn a_queued_call_is_traced_served_live_and_stored_downloaded_as_pcap_and_sent_as
     let (status, _) = get_bytes(nodes[1].http, "/api/v1/calls/no-such-call/trace.pcap");
     assert_eq!(status, 404);
     drop(agent);
+}
+
+/// On node B, a supervisor goes from the Calls page to the call's ladder diagram: one arrow
+/// per message, axe finds nothing, and an arrow chosen from the keyboard shows its message.
+fn ladder_in_the_browser(n: &NodeProc, dir: &Path, call_id: &str, stored: &CallTrace) {
+    support::user_add(n, "sue", "supervisor", "pw-sue-trace-1", None);
+    let b = Browser::start(dir, &dir.join("shots"));
+    let base = format!("http://{}", n.http);
+    b.goto(&format!("{base}/calls"));
+    b.type_into("#name", "sue");
+    b.type_into("#password", "pw-sue-trace-1");
+    b.click("#login");
+    let link = format!("a[href='/calls/{call_id}/trace']");
+    let listed = b.wait_js(
+        Duration::from_secs(10),
+        "return location.pathname === '/calls' && !!document.querySelector(arguments[0]);",
+        vec![json!(link)],
+    );
+    assert!(
+        listed,
+        "the Calls page links the call to its trace: {}",
+        b.url()
+    );
+    b.click(&link);
+    let drawn = b.wait_js(
+        Duration::from_secs(10),
+        "return document.querySelectorAll('svg a[data-testid^=\"arrow-\"]').length > 0;",
+        vec![],
+    );
+    assert!(drawn, "no ladder at {}", b.url());
+    let arrows = b.js(
+        "return document.querySelectorAll('svg a[data-testid^=\"arrow-\"]').length;",
+        vec![],
+    );
+    assert_eq!(
+        arrows,
+        json!(stored.messages.len()),
+        "one arrow per message"
+    );
+    b.review(&axe_source(), "sip-trace", &[]);
+    let bye = stored
+        .messages
+        .iter()
+        .position(|m| m.label() == "BYE")
+        .expect("a BYE")
+        + 1;
+    b.js(
+        "document.querySelector('[data-testid=\"arrow-' + arguments[0] + '\"]').focus();",
+        vec![json!(bye)],
+    );
+    b.press(fantoccini::key::Key::Enter);
+    let shown = b.wait_js(
+        Duration::from_secs(5),
+        "return location.hash === '#msg-' + arguments[0] && document.querySelector('li:target pre').textContent.indexOf('BYE ') === 0;",
+        vec![json!(bye)],
+    );
+    assert!(shown, "Enter on arrow {bye} shows the BYE: {}", b.url());
 }

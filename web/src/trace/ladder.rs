@@ -150,7 +150,11 @@ pub fn page(chrome: Chrome, trace: &CallTrace) -> LadderPage {
                 mid: (x1 + x2) / 2,
                 left: x1.min(x2),
                 span: (x2 - x1).abs(),
-                aria: format!("{n}: {label} from {} to {} at {time}", m.src, m.dst),
+                // The visible text (the label) first: the link's name must contain it.
+                aria: format!(
+                    "{label}, message {n}, from {} to {} at {time}",
+                    m.src, m.dst
+                ),
                 heading: format!(
                     "{n}. {label} — {} → {} over {}, {time}",
                     m.src, m.dst, m.transport
