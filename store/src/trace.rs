@@ -116,31 +116,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use callfleet_vocab::TraceTransport;
-
-    fn msg(n: i64) -> TracedMessage {
-        TracedMessage {
-            at_us: n,
-            transport: TraceTransport::Udp,
-            src: "127.0.0.1:5060".parse().expect("addr"),
-            dst: "127.0.0.2:5062".parse().expect("addr"),
-            text: format!("INVITE sip:{n}@b SIP/2.0\r\nCall-ID: c{n}\r\n\r\n"),
-        }
-    }
-
-    #[test]
-    fn chunks_read_back_as_written_and_bad_ones_are_refused() {
-        let messages: Vec<_> = (0..50).map(msg).collect();
-        let blob = encode(&messages).expect("encode");
-        assert!(blob.len() < serde_json::to_vec(&messages).expect("json").len() / 2);
-        assert_eq!(decode(&blob).expect("decode"), messages);
-        assert!(matches!(
-            decode(b"not zstd"),
-            Err(ChunkError::Decompress(_))
-        ));
-        let not_a_list = zstd::bulk::compress(b"{\"a\":1}", 1).expect("compress");
-        assert!(matches!(decode(&not_a_list), Err(ChunkError::Json(_))));
-    }
-}
+mod tests;
