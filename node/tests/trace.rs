@@ -1,8 +1,10 @@
 //! SIP trace per call against real peers: a caller (our UAC) queued on node A is answered by an
 //! agent on a baresip phone, and node A exports every message as HEPv3 to sngrep listening on
 //! loopback. While the call is up, node B serves its trace by asking node A (signed HTTP);
-//! once it is over, node B serves it from SQL, as JSON and as a pcap that tshark reads; and
-//! sngrep's own capture holds the INVITE, 200 and BYE of both legs.
+//! once it is over, node B serves it from SQL, as JSON, as a pcap that tshark reads, and as the
+//! ladder page (in Chromium, with axe); and sngrep's own capture holds the INVITE, 200 and BYE
+//! of both legs. A call over TCP is traced both ways with the caller's address (what rsipstack
+//! writes on a stream reaches the trace through its message inspector). Addresses 127.0.49.x.
 
 mod support;
 
@@ -380,4 +382,93 @@ fn ladder_in_the_browser(n: &NodeProc, dir: &Path, call_id: &str, stored: &CallT
         vec![json!(bye)],
     );
     assert!(shown, "Enter on arrow {bye} shows the BYE: {}", b.url());
+}
+
+/// One request over our TCP stream (`cseq`, the To tag once known).
+fn tcp_request(
+    s: &mut std::net::TcpStream,
+    (method, cseq, to_tag): (&str, u32, Option<&str>),
+    node: SocketAddr,
+    call_id: &str,
+    body: &str,
+) {
+    let local = s.local_addr().expect("local");
+    let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+    let content = if body.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/sdp\r\n"
+    };
+    let text = format!(
+        "{method} sip:7777@{node};transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bK-{call_id}-{method}-{cseq};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:caller@{local}>;tag=from-{call_id}\r\nTo: <sip:7777@{node}>{to_tag}\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} {method}\r\nContact: <sip:caller@{local};transport=tcp>\r\n\
+         {content}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(text.as_bytes()).expect("send over TCP");
+}
+
+#[test]
+fn a_call_over_tcp_is_traced_both_ways_with_the_callers_address() {
+    let dir = workdir("trace-tcp");
+    let db = format!("sqlite://{}", dir.join("cluster.db").display());
+    let n = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "solo",
+            role: "main",
+            ip: &ip(60),
+            db: &db,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    let call_id = "trace-tcp-1";
+    let mut s = support::sip_tcp::tcp(&n, &ip(61));
+    let caller = s.local_addr().expect("local");
+    let rtp = std::net::UdpSocket::bind(format!("{}:0", ip(61))).expect("rtp");
+    let sdp = format!(
+        "v=0\r\no=t 1 1 IN IP4 {a}\r\ns=-\r\nc=IN IP4 {a}\r\nt=0 0\r\nm=audio {p} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        a = ip(61),
+        p = rtp.local_addr().expect("rtp addr").port()
+    );
+    tcp_request(&mut s, ("INVITE", 1, None), n.sip, call_id, &sdp);
+    let mut ok = None;
+    for _ in 0..3 {
+        let r = support::sip_tcp::read_response(&mut s).expect("a response over TCP");
+        if r.starts_with("SIP/2.0 200") {
+            ok = Some(r);
+            break;
+        }
+    }
+    let ok = ok.expect("200 to the INVITE");
+    let to = support::uac::header(&ok, "To").expect("To");
+    let tag = to.split(";tag=").nth(1).expect("To tag").to_string();
+    tcp_request(&mut s, ("ACK", 1, Some(&tag)), n.sip, call_id, "");
+    tcp_request(&mut s, ("BYE", 2, Some(&tag)), n.sip, call_id, "");
+    let bye_ok = support::sip_tcp::read_response(&mut s).expect("200 to the BYE");
+    assert!(bye_ok.starts_with("SIP/2.0 200"), "{bye_ok}");
+
+    let mut stored = None;
+    wait_until(Duration::from_secs(10), || {
+        stored = trace_of(&n, call_id).filter(|t| !t.live && t.messages.len() >= 6);
+        stored.is_some()
+    });
+    let t = stored.unwrap_or_else(|| panic!("no stored trace: {:#?}", trace_of(&n, call_id)));
+    let labels: Vec<String> = t.messages.iter().map(|m| m.label()).collect();
+    assert_eq!(
+        labels,
+        ["INVITE", "100 Trying", "200 OK", "ACK", "BYE", "200 OK"],
+        "{t:#?}"
+    );
+    for m in &t.messages {
+        assert_eq!(m.transport, callfleet_vocab::TraceTransport::Tcp, "{m:?}");
+        let ends = if m.text.starts_with("SIP/2.0") {
+            (n.sip, caller)
+        } else {
+            (caller, n.sip)
+        };
+        assert_eq!((m.src, m.dst), ends, "{}", m.text);
+    }
 }
