@@ -164,7 +164,7 @@ impl Tracer {
         }
     }
 
-    /// The trace of a call this node holds now (or ended within the last [`GRACE`]).
+    /// The trace of a call this node holds now (or that ended within the last 32 s).
     pub async fn live(&self, call_id: &str) -> Option<CallTrace> {
         let (reply, answer) = oneshot::channel();
         let q = Query {

@@ -18,16 +18,8 @@ pub struct StreamSends(pub Tracer);
 impl MessageInspector for StreamSends {
     fn before_send(&self, msg: SipMessage, dest: Option<&SipAddr>) -> SipMessage {
         let text = msg.to_string();
-        let target = match dest {
-            Some(d) => d.get_socketaddr().ok().map(|a| (d.r#type, a)),
-            None => None,
-        };
-        let target = match target {
-            Some((Some(t), a)) => stream_transport(t).map(|t| (t, a)),
-            // No transport said: a response goes back the way its request came (top Via).
-            Some((None, _)) | None => via_peer(&text).filter(|(t, _)| *t != TraceTransport::Udp),
-        };
-        if let Some((transport, peer)) = target {
+        let dest = dest.and_then(|d| d.get_socketaddr().ok().map(|a| (d.r#type, a)));
+        if let Some((transport, peer)) = stream_target(dest, &text) {
             self.0.sent(transport, peer, text.as_bytes());
         }
         msg
@@ -37,6 +29,22 @@ impl MessageInspector for StreamSends {
         // Received messages are captured as read, before parsing (`sip::inbound`).
         msg
     }
+}
+
+/// Where a message rsipstack sends goes, when it goes on a stream: the destination's transport
+/// (else the top Via's: ours on a request, the request's on a response) and its address (else
+/// the top Via's `received`/`rport`). `None` for UDP, which the front captures itself.
+pub fn stream_target(
+    dest: Option<(Option<Transport>, SocketAddr)>,
+    text: &str,
+) -> Option<(TraceTransport, SocketAddr)> {
+    let via = || via_peer(text);
+    let target = match dest {
+        Some((Some(t), peer)) => Some((stream_transport(t).unwrap_or(TraceTransport::Udp), peer)),
+        Some((None, peer)) => via().map(|(t, _)| (t, peer)),
+        None => via(),
+    };
+    target.filter(|(t, _)| *t != TraceTransport::Udp)
 }
 
 fn stream_transport(t: Transport) -> Option<TraceTransport> {
@@ -127,5 +135,44 @@ mod tests {
             assert_eq!(via_peer(&resp(via)), want, "{via}");
         }
         assert_eq!(via_peer("SIP/2.0 200 OK\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn only_stream_sends_are_taken_with_their_peer() {
+        let peer: SocketAddr = "10.0.0.9:5070".parse().expect("addr");
+        let tcp_req = "BYE sip:a SIP/2.0\r\nVia: SIP/2.0/TCP 10.0.0.1:5060;branch=x\r\n\r\n";
+        let udp_req = "BYE sip:a SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1:5060;branch=x\r\n\r\n";
+        let tls_resp =
+            "SIP/2.0 200 OK\r\nVia: SIP/2.0/TLS 10.0.0.7:5061;received=10.0.0.8;rport=4000\r\n\r\n";
+        let cases = [
+            (
+                Some((Some(Transport::Tcp), peer)),
+                udp_req,
+                Some((TraceTransport::Tcp, peer)),
+            ),
+            (
+                Some((Some(Transport::Tls), peer)),
+                udp_req,
+                Some((TraceTransport::Tls, peer)),
+            ),
+            (Some((Some(Transport::Udp), peer)), tcp_req, None),
+            // No transport said: our Via on a request tells it; the address is the destination.
+            (
+                Some((None, peer)),
+                tcp_req,
+                Some((TraceTransport::Tcp, peer)),
+            ),
+            (Some((None, peer)), udp_req, None),
+            // No destination: a response goes back to the request's Via.
+            (
+                None,
+                tls_resp,
+                Some((TraceTransport::Tls, "10.0.0.8:4000".parse().expect("addr"))),
+            ),
+            (None, "garbage", None),
+        ];
+        for (dest, text, want) in cases {
+            assert_eq!(stream_target(dest, text), want, "{dest:?} {text:?}");
+        }
     }
 }
