@@ -90,6 +90,8 @@ pub struct Collector {
     /// Call-ID of a leg (the caller's included) to the call's.
     legs: HashMap<String, String>,
     pending: VecDeque<(Instant, String, TracedMessage)>,
+    /// Last chunks of ended calls a new call with the same Call-ID replaced, for the next tick.
+    retired: Vec<Chunk>,
     counts: Counts,
 }
 
@@ -112,6 +114,7 @@ impl Collector {
             calls: HashMap::new(),
             legs: HashMap::new(),
             pending: VecDeque::new(),
+            retired: Vec::new(),
             counts: Counts::default(),
         }
     }
@@ -141,6 +144,7 @@ impl Collector {
                 call_id,
                 started_at_ms,
             } => {
+                self.retire(&call_id, now);
                 self.calls.entry(call_id.clone()).or_insert(Call {
                     started_at_ms,
                     messages: Vec::new(),
@@ -169,6 +173,22 @@ impl Collector {
                     call.ended.get_or_insert(now);
                 }
                 Vec::new()
+            }
+        }
+    }
+
+    /// A new call reuses the Call-ID of an ended one still in its grace: the ended one is cut
+    /// and let go, so the new call's messages are not stored under the old call's start.
+    fn retire(&mut self, call_id: &str, now: Instant) {
+        if self.calls.get(call_id).is_none_or(|c| c.ended.is_none()) {
+            return;
+        }
+        if let Some(mut old) = self.calls.remove(call_id) {
+            if old.messages.len() > old.flushed || old.cut_unflushed > 0 {
+                self.retired.push(cut_chunk(call_id, &mut old, now));
+            }
+            for leg in old.legs {
+                self.legs.remove(&leg);
             }
         }
     }
@@ -207,7 +227,7 @@ impl Collector {
         self.pending
             .retain(|(at, _, _)| now.saturating_duration_since(*at) < pending_for);
         self.counts.unmatched += (before - self.pending.len()) as u64;
-        let mut chunks = Vec::new();
+        let mut chunks = std::mem::take(&mut self.retired);
         let mut gone = Vec::new();
         for (call_id, call) in &mut self.calls {
             let due = call.ended.is_some()

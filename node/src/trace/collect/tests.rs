@@ -180,3 +180,49 @@ fn messages_of_no_call_wait_a_while_within_a_bound() {
         )
         .is_empty());
 }
+
+#[test]
+fn a_new_call_with_an_ended_calls_call_id_starts_afresh() {
+    let t0 = Instant::now();
+    let mut c = Collector::new(limits());
+    c.on(begin("c1"), t0);
+    c.on(Event::Message(msg("BYE sip:x SIP/2.0", "c1")), t0);
+    c.on(
+        Event::End {
+            call_id: "c1".into(),
+        },
+        t0,
+    );
+    // Within the first call's grace, before its chunk was cut, the Call-ID comes again.
+    c.on(
+        Event::Begin {
+            call_id: "c1".into(),
+            started_at_ms: 99,
+        },
+        t0 + SEC,
+    );
+    c.on(Event::Message(msg("INVITE sip:x SIP/2.0", "c1")), t0 + SEC);
+    c.on(
+        Event::End {
+            call_id: "c1".into(),
+        },
+        t0 + SEC,
+    );
+    let chunks = c.tick(t0 + SEC);
+    let got: Vec<_> = chunks
+        .iter()
+        .map(|ch| (ch.started_at_ms, ch.seq, labels(ch)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (7, 0, vec!["BYE".to_string()]),
+            (99, 0, vec!["INVITE".to_string()])
+        ]
+    );
+    // A live call's Call-ID is never taken over.
+    c.on(begin("c2"), t0);
+    c.on(Event::Message(msg("INVITE sip:y SIP/2.0", "c2")), t0);
+    c.on(begin("c2"), t0);
+    assert_eq!(c.live("c2", "n").expect("live").messages.len(), 1);
+}
