@@ -56,6 +56,9 @@ need_cmd python3 python3
 need_cmd chromium chromium
 need_cmd chromedriver chromium-driver
 need_cmd promtool prometheus
+# The SIP trace tests read the node's pcap with tshark and receive its HEP export with sngrep.
+need_cmd tshark tshark
+need_cmd sngrep sngrep
 # axe-core (accessibility checks in the browser tests) comes from npm, below.
 need_cmd npm npm
 # Stock XML-RPC clients in other languages (the CRM API's interop test).
@@ -81,6 +84,10 @@ if [ "${#missing[@]}" -gt 0 ]; then
     chmod 0755 /usr/sbin/policy-rc.d
     policy_added=1
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  # tshark's package asks whether non-root users may capture: answer no, without a prompt.
+  if command -v debconf-set-selections >/dev/null 2>&1; then
+    echo 'wireshark-common wireshark-common/install-setuid boolean false' | debconf-set-selections
   fi
   rc=0
   apt-get update -q || printf 'test.sh: warning: apt-get update failed; trying with the package lists there are\n' >&2

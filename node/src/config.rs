@@ -15,6 +15,7 @@ mod records;
 mod shed;
 mod sip;
 mod tls;
+mod trace;
 mod validate;
 
 use env::apply_env;
@@ -24,6 +25,7 @@ pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
 pub use records::RecordsSection;
 pub use shed::ShedSection;
 pub use sip::{HotdeskSection, RegistrarSection, SipSection};
+pub use trace::{parse_hep, TraceSection};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +79,7 @@ pub struct Config {
     pub records: RecordsSection,
     #[serde(default)]
     pub shed: ShedSection,
+    pub trace: TraceSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -594,6 +597,7 @@ impl Config {
         self.alerts.validate()?;
         self.records.validate()?;
         self.shed.validate()?;
+        self.trace.validate()?;
         self.validate_scale()
     }
 

@@ -52,6 +52,7 @@ pub mod shed;
 pub mod sip;
 pub mod throttle;
 pub mod tls;
+pub mod trace;
 
 /// Wall-clock milliseconds since the UNIX epoch (heartbeats and records use wall time).
 pub fn now_ms() -> i64 {

@@ -204,6 +204,7 @@ pub async fn listen_here(
         SUPERVISOR_DIRECTION,
     )
     .map_err(|e| ApiError::internal("dial the supervisor's phone", e))?;
+    node.trace.link(&ringing.dialog.id().call_id, call_id);
     info!(call_id, supervisor = device, agent = %call.agent, mode = mode.as_str(), "dialling a supervisor to listen in");
     let job = Supervisor {
         node: node.clone(),

@@ -77,6 +77,8 @@ pub struct Inner {
     pub beat_ok_ms: AtomicI64,
     /// Asks the heartbeat task for a beat now (a draining node says so at once).
     pub beat_now: tokio::sync::Notify,
+    /// Every call's SIP messages (`crate::trace`).
+    pub trace: crate::trace::Tracer,
 }
 
 impl Deref for Node {
@@ -187,8 +189,10 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         h.lockout,
         h.max_lockout,
     ));
+    let trace = crate::trace::Tracer::new(&cfg, metrics.clone());
     let node = Node {
         inner: Arc::new(Inner {
+            trace,
             generation,
             registrar,
             pins: std::sync::Mutex::new(pins),
@@ -265,6 +269,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let http = tokio::net::TcpListener::bind(cfg.http.listen)
         .await
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
+    let tracing_task = crate::trace::start(&node);
     let sip = sip::start(node.clone()).await.context("start SIP")?;
     let hb = tokio::spawn(heartbeat::run(node.clone()));
     heartbeat::wait_for_self(&node, Duration::from_secs(2)).await;
@@ -380,6 +385,14 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         warn!(error = %e, "HTTP server stopped with an error");
     }
     let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
+    if let Some(task) = tracing_task {
+        if tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .is_err()
+        {
+            warn!("the SIP trace of the last calls was not all written within 10 s");
+        }
+    }
     info!("stopped");
     Ok(())
 }
@@ -498,6 +511,22 @@ impl NodeApi for Api {
     ) -> BoxFuture<'static, Result<(), ApiError>> {
         let node = self.0.clone();
         Box::pin(async move { crate::listen::listen(&node, &call_id, &device, mode).await })
+    }
+
+    fn live_trace(
+        &self,
+        call_id: String,
+    ) -> BoxFuture<'static, Result<Option<callfleet_vocab::CallTrace>, ApiError>> {
+        let node = self.0.clone();
+        Box::pin(async move { crate::trace::remote::live_trace(&node, &call_id).await })
+    }
+
+    fn live_trace_here(
+        &self,
+        call_id: String,
+    ) -> BoxFuture<'static, Option<callfleet_vocab::CallTrace>> {
+        let node = self.0.clone();
+        Box::pin(async move { node.trace.live(&call_id).await })
     }
 
     fn listen_here(

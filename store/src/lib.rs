@@ -26,6 +26,8 @@
 //!   [`ApiToken`]s; password hashes and hashed secrets only.
 //! - `quality`: [`LegQualityRow`] (table `call_quality`), the RTP quality of each
 //!   [`CallLeg`] of a call, upserted by call and leg.
+//! - `trace`: [`TraceChunk`] (table `sip_trace`), a call's SIP messages in compressed
+//!   chunks, inserted once per call and chunk number.
 //! - `alerts`: [`ActiveAlert`]s firing now ([`AlertKind`], [`Severity`]), raised and
 //!   resolved by guarded writes so each is notified once; [`CarrierTraffic`].
 //! - `reports`: the report queries over `cdrs` and `queue_events` (buckets in UTC, one row
@@ -42,7 +44,8 @@
 //! PostgreSQL and SQLite (3.35+) both accept.
 //!
 //! **Columns are integers or text only**: booleans are 0/1, times are
-//! milliseconds since the UNIX epoch, absent values are NULL.
+//! milliseconds since the UNIX epoch, absent values are NULL. The one binary column
+//! is `sip_trace.blob` (BYTEA / BLOB), compressed trace chunks.
 //!
 //! **Races are settled by guarded single-statement writes**: a state change
 //! that several nodes may attempt at once (`transition_agent`,
@@ -83,6 +86,7 @@ mod queues;
 mod reports;
 #[cfg(test)]
 mod testdb;
+pub mod trace;
 mod users;
 
 pub use agents::{utc_day, Agent, AgentState, Transition};
@@ -104,4 +108,5 @@ pub use reports::{
     AgentRow, AreaHour, CallFilter, CallerRow, Department, QualityRow, QueueRow, StateChange,
     Window as ReportWindow, QUALITY_PREFIX_CHARS,
 };
+pub use trace::TraceChunk;
 pub use users::{ApiToken, Session, User, UserRole};

@@ -14,6 +14,7 @@
 //!   node's current level shared by every part of it.
 //! - `wire`: the JSON bodies that cross between nodes ([`ListenMode`], [`ListenRequest`],
 //!   [`ReadyState`], [`Readiness`]).
+//! - `trace`: a call's SIP trace ([`CallTrace`], [`TracedMessage`], [`TraceTransport`]).
 //!
 //! No I/O and no dependency on another crate of the workspace.
 
@@ -27,6 +28,7 @@ mod hangup;
 mod queue;
 mod role;
 mod shed;
+mod trace;
 mod wire;
 
 pub use agent::AgentState;
@@ -34,6 +36,7 @@ pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use role::Role;
 pub use shed::{ShedGate, Work, MAX_LEVEL as MAX_SHED_LEVEL};
+pub use trace::{CallTrace, TraceTransport, TracedMessage};
 pub use wire::{ListenMode, ListenRequest, Readiness, ReadyState};
 
 /// A text that names none of an enum's variants.

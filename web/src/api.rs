@@ -94,6 +94,23 @@ pub trait NodeApi: Send + Sync + 'static {
     fn shed_peers(&self) -> Vec<crate::shed::Peer> {
         Vec::new()
     }
+    /// The SIP trace of call `call_id` while it is in progress, wherever in the cluster it is
+    /// held (asked of the holding node over signed HTTP); `None` when no node holds it.
+    fn live_trace(
+        &self,
+        call_id: String,
+    ) -> BoxFuture<'static, Result<Option<callfleet_vocab::CallTrace>, ApiError>> {
+        let _ = call_id;
+        Box::pin(async { Ok(None) })
+    }
+    /// [`NodeApi::live_trace`] for a call held by this node only (asked by another node).
+    fn live_trace_here(
+        &self,
+        call_id: String,
+    ) -> BoxFuture<'static, Option<callfleet_vocab::CallTrace>> {
+        let _ = call_id;
+        Box::pin(async { None })
+    }
     /// [`NodeApi::listen`] for a call held by this node only (asked by another node).
     fn listen_here(
         &self,
@@ -254,10 +271,12 @@ pub fn router(state: AppState) -> Router {
         "/api/v1/calls/{call_id}/listen",
         post(crate::listen::listen),
     );
-    let internal = Router::new().route(
-        "/internal/v1/calls/{call_id}/listen",
-        post(crate::listen::listen_internal),
-    );
+    let internal = Router::new()
+        .route(
+            "/internal/v1/calls/{call_id}/listen",
+            post(crate::listen::listen_internal),
+        )
+        .merge(crate::trace::internal_routes());
     let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::ready::routes())
@@ -275,6 +294,8 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::rpc::routes(), Access::Tune))
         .merge(guarded(crate::panel::page_routes(), Access::Page))
         .merge(guarded(crate::calls::page_routes(), Access::Page))
+        .merge(guarded(crate::trace::page_routes(), Access::Page))
+        .merge(guarded(crate::trace::read_routes(), Access::Read))
         .merge(guarded(crate::reports::routes(), Access::Page))
         .merge(guarded(
             crate::reports::heavy_routes().route_layer(axum::middleware::from_fn_with_state(

@@ -42,11 +42,18 @@ async fn page(
         .quality_since(now - WINDOW_MS)
         .await
         .map_err(|e| ApiError::unavailable("database", e))?;
-    let chrome = match principal {
+    let chrome = chrome(principal, "Calls");
+    let body = Html(view(chrome, &rows, now).html());
+    Ok((crate::admin::headers(), body).into_response())
+}
+
+/// The layout of a page of the Calls area for this user.
+pub fn chrome(principal: Principal, title: &str) -> Chrome {
+    match principal {
         Principal::User {
             name, csrf, role, ..
         } => Chrome {
-            title: "Calls".into(),
+            title: title.into(),
             area: Area::Calls,
             user: Some(name),
             csrf: Some(csrf),
@@ -54,16 +61,14 @@ async fn page(
             script: None,
         },
         _ => Chrome {
-            title: "Calls".into(),
+            title: title.into(),
             area: Area::Calls,
             user: None,
             csrf: None,
             admin: false,
             script: None,
         },
-    };
-    let body = Html(view(chrome, &rows, now).html());
-    Ok((crate::admin::headers(), body).into_response())
+    }
 }
 
 /// The page for `rows` (oldest first, as the store returns them) at time `now_ms`.
@@ -137,7 +142,10 @@ fn row(q: &LegQualityRow, now_ms: i64) -> Row {
         cells: vec![
             text(ended),
             text(q.node.clone()),
-            text(q.call_id.clone()),
+            Cell::Links(vec![crate::admin::view::Link::new(
+                format!("/calls/{}/trace", crate::trace::ladder::segment(&q.call_id)),
+                q.call_id.clone(),
+            )]),
             text(q.leg.as_str().into()),
             text(q.codec.clone()),
             text(format!("{} packets", q.packets_in)),

@@ -15,6 +15,7 @@
 //!   carriers) as server-rendered forms for admins with a session, one generic handler over a
 //!   [`admin::Resource`] per kind.
 //! - [`calls`]: the call legs of the last 24 hours with their RTP quality (`/calls`).
+//! - [`trace`]: a call's SIP trace: JSON, pcap and the ladder diagram (`/calls/{id}/trace`).
 //! - [`page`]: the one HTML layout of the panel and the admin pages (askama templates in
 //!   `templates/`, checked at compile time, every value escaped).
 //! - [`names`]: the rules of names (extensions, queues, users, carriers, caller numbers) that
@@ -66,6 +67,7 @@ pub mod rpc;
 pub mod shed;
 pub mod snapshot;
 pub mod tls;
+pub mod trace;
 
 pub use api::{router, AppState, BoxFuture, NodeApi, SIGNATURE_HEADER};
 pub use error::{ApiError, BoxError};

@@ -64,10 +64,12 @@ use tcp::TcpMetrics;
 use alerts::{AlertChannel, AlertMetrics, Delivery};
 pub mod records;
 pub mod shed;
+pub mod trace;
 
 use media::MediaMetrics;
 use records::RecordMetrics;
 use shed::ShedMetrics;
+use trace::TraceMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -277,6 +279,7 @@ struct Inner {
     records: RecordMetrics,
     media: MediaMetrics,
     shed: ShedMetrics,
+    trace: TraceMetrics,
 }
 
 impl Default for Metrics {
@@ -314,6 +317,7 @@ impl Metrics {
             records: RecordMetrics::default(),
             media: MediaMetrics::new(),
             shed: ShedMetrics::default(),
+            trace: TraceMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -508,6 +512,11 @@ impl Metrics {
         &self.inner.records
     }
 
+    /// The SIP trace's metrics (capture, collector, chunk writer).
+    pub fn trace(&self) -> &TraceMetrics {
+        &self.inner.trace
+    }
+
     /// Bans started since this node did (a source or a subject shut out for wrong
     /// credentials, counted by [`GuardMetrics::auth_ban`]); the alert rule on bans reads it.
     pub fn bans(&self) -> u64 {
@@ -621,6 +630,7 @@ impl Inner {
         self.records.register(r);
         self.media.register(r);
         self.shed.register(r);
+        self.trace.register(r);
         self
     }
 }

@@ -116,6 +116,16 @@ fn the_shipped_example_config_is_valid_once_its_secret_is_set() {
         cfg.media.prompts_dir,
         PathBuf::from("/usr/share/callfleet/prompts")
     );
+    let t = &cfg.trace;
+    assert!(t.enabled && t.hep.is_none());
+    assert_eq!((t.budget(), t.hep_id), (5_000_000, 2001));
+    // Its commented HEP target is a valid one.
+    let hep = text.replace("# hep = ", "hep = ");
+    let cfg = Config::parse(&hep).expect("the example with HEP on parses");
+    assert_eq!(
+        cfg.trace.hep_target(),
+        Some("10.0.0.50:9060".parse().unwrap())
+    );
 }
 
 #[test]

@@ -246,7 +246,10 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
     };
     let dialogs = node.queue.dialogs.get()?;
     match agent_leg::dial(dialogs, node.cfg.sip_advertise(), &d, socket, local) {
-        Ok(r) => Some(r),
+        Ok(r) => {
+            node.trace.link(&r.dialog.id().call_id, ctx.call_id);
+            Some(r)
+        }
         Err(e) => {
             warn!(agent = ext, error = %e, "cannot ring the agent");
             None

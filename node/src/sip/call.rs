@@ -393,6 +393,7 @@ fn finish(node: &Node, uid: CallUid, ended: Ended) {
 
 /// Writes the end of a call taken out of the table: its live-call row deleted, its CDR.
 pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
+    node.trace.end(&entry.call_id);
     node.recorder.send(Record::Gone {
         call_id: entry.call_id.clone(),
     });

@@ -44,6 +44,9 @@ impl rsipstack::platform::net::UdpSocket for FrontSocket {
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
         inbound::count_sent(&self.node, buf);
+        self.node
+            .trace
+            .sent(callfleet_vocab::TraceTransport::Udp, addr, buf);
         Ok(self.real.send_to(buf, addr).await?)
     }
 

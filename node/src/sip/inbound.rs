@@ -11,11 +11,13 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use callfleet_vocab::TraceTransport;
 use rsipstack::dialog::DialogId;
 use rsipstack::sip::prelude::{HeadersExt, ToTypedHeader};
 use rsipstack::sip::{Header, Method, Request, Response, SipMessage, Transport};
 use rsipstack::transaction::endpoint::EndpointInner;
 use rsipstack::transaction::key::{TransactionKey, TransactionRole};
+use rsipstack::transport::stream::StreamConnection;
 use rsipstack::transport::SipConnection;
 use tokio::net::UdpSocket;
 use tracing::{debug, info};
@@ -51,21 +53,28 @@ pub enum ReplyPath {
 }
 
 impl ReplyPath {
-    /// Sends one response (counted by status).
+    /// Sends one response (counted by status, and traced).
     pub async fn send(&self, node: &Node, bytes: &[u8]) {
         count_sent(node, bytes);
         match self {
             ReplyPath::Udp { socket, to } => {
+                node.trace.sent(TraceTransport::Udp, *to, bytes);
                 if let Err(e) = socket.send_to(bytes, to).await {
                     debug!(%to, error = %e, "cannot send response");
                 }
             }
             ReplyPath::Stream(SipConnection::Tcp(conn)) => {
+                if let Ok(peer) = conn.get_remote_addr().get_socketaddr() {
+                    node.trace.sent(TraceTransport::Tcp, peer, bytes);
+                }
                 if let Err(e) = conn.inner.send_raw(bytes).await {
                     debug!(error = %e, "cannot send response on a stream");
                 }
             }
             ReplyPath::Stream(SipConnection::TlsPlatform(conn)) => {
+                if let Ok(peer) = conn.get_remote_addr().get_socketaddr() {
+                    node.trace.sent(TraceTransport::Tls, peer, bytes);
+                }
                 if let Err(e) = conn.send_raw(bytes).await {
                     debug!(error = %e, "cannot send response on a TLS stream");
                 }
@@ -81,6 +90,15 @@ impl ReplyPath {
         Box::new(move || {
             tokio::spawn(async move { path.send(&node, &bytes).await });
         })
+    }
+}
+
+/// The trace's name of a transport (SIP reaches the node on UDP, TCP and TLS only).
+pub fn trace_transport(t: Transport) -> TraceTransport {
+    match t {
+        Transport::Tcp => TraceTransport::Tcp,
+        Transport::Tls => TraceTransport::Tls,
+        _ => TraceTransport::Udp,
     }
 }
 
@@ -175,6 +193,8 @@ pub fn inspect(node: &Node, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
         message = ?String::from_utf8_lossy(wire.bytes),
         "SIP message in"
     );
+    node.trace
+        .received(trace_transport(wire.transport), wire.src, wire.bytes);
     match check(wire.bytes, wire.transport) {
         Checked::Raw(defect) => refuse_raw(node, wire, &defect),
         Checked::Unparseable => {
@@ -358,11 +378,14 @@ fn initial_invite(node: &Node, req: Request, key: TransactionKey, wire: &Wire<'_
                 redirected_from: marked_by,
                 tx_key: key.to_string(),
             };
+            let traced = call.call_id.clone();
+            let started_at_ms = now_ms();
             match node
                 .calls
-                .admit(call, now_ms(), wire.path.later(node, give_up))
+                .admit(call, started_at_ms, wire.path.later(node, give_up))
             {
                 Ok(_) => {
+                    node.trace.begin(&traced, started_at_ms);
                     node.metrics
                         .set_calls_active(i64::from(node.calls.active()));
                     let first = Some(trying(&req));

@@ -92,6 +92,9 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
         .with_user_agent(concat!("callfleet/", env!("CARGO_PKG_VERSION")))
         .with_transport_layer(transport)
         .with_cancel_token(cancel.clone())
+        .with_inspector(Box::new(crate::trace::inspector::StreamSends(
+            node.trace.clone(),
+        )))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(Box::new)?;
     let stack = endpoint.inner.clone();

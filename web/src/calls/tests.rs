@@ -67,6 +67,7 @@ fn legs_are_listed_newest_first_with_their_figures_escaped() {
         "<td>0.3 ms</td>",
         "<td>–</td>",
         "aria-current=\"page\"",
+        "href=\"/calls/old%3Cb%3E@h/trace\"",
     ] {
         assert!(html.contains(want), "{want} in\n{html}");
     }
