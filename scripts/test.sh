@@ -46,6 +46,8 @@ need_cmd kamailio kamailio
 need_cmd baresip baresip-core
 need_cmd memcached memcached
 need_cmd sox sox
+# The CPU hog of the load-shedding test (node/tests/shed.rs):
+need_cmd stress-ng stress-ng
 # install.sh (run by node/tests/install.rs) renders music on hold and prompts with these:
 need_cmd espeak-ng espeak-ng
 need_cmd sqlite3 sqlite3

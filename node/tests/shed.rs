@@ -1,19 +1,25 @@
-//! Shedding the reporting load with real nodes on PostgreSQL: a node made busy by calls (calls
-//! over capacity, one of the shed level's inputs) sends report pages and CSV exports to the
-//! idle node with `307`, refuses a request already sent on, and, once every node is busy,
-//! answers `503` with `Retry-After`, and a full node defers its background work; its calls in progress keep clean, evenly paced audio; when
-//! the calls end the level falls again, with one log line per change and the metrics to show.
+//! Shedding the reporting load with real nodes on PostgreSQL.
 //!
-//! The level is raised with calls, not with a CPU hog: every node of a test shares one host,
-//! so host CPU or load would raise all of them at once (and the host is never idle for sure).
-//! The CPU and load inputs are table-tested with injected samples (`callfleet::shed`).
+//! By calls: a node made busy by calls (calls over capacity, one of the shed level's inputs)
+//! sends report pages and CSV exports to the idle node with `307`, refuses a request already
+//! sent on, and, once every node is busy, answers `503` with `Retry-After`, and a full node
+//! defers its background work; its calls in progress keep clean, evenly paced audio; when the
+//! calls end the level falls again, with one log line per change and the metrics to show.
+//! These nodes ignore host CPU and load (the test config's thresholds are out of reach).
+//!
+//! By CPU: `stress-ng` on every core raises the level of nodes whose CPU input is live (a
+//! short window, level 1 at 90 %, load per core out of reach). Every node of a test shares the
+//! host, so both nodes rise together and a report gets `503` (no idle node); a call in
+//! progress keeps clean audio throughout; the level falls once the hog stops.
 
 mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use support::hog::Hog;
 use support::http::{exchange, header};
 use support::uac::{Resp, Uac};
 use support::{carrier_calls, serial, user_add, wait_alive, wait_until, workdir, Burst};
@@ -91,21 +97,43 @@ fn call(ip: &str, node: &NodeProc, call_id: &str) -> (Uac, Resp, SocketAddr) {
 /// Pacing of what the node sent in `window` while we send it 20 ms frames: (packets, longest
 /// gap between two, sequence numbers not one after the other).
 fn pacing(uac: &Uac, to: SocketAddr, window: Duration) -> (usize, Duration, usize) {
+    let p = pace(uac, to, |elapsed| elapsed < window);
+    (p.packets, p.gap, p.skips)
+}
+
+/// What [`pace`] heard.
+#[derive(Debug)]
+struct Pacing {
+    /// RTP packets received.
+    packets: usize,
+    /// Longest time between two of them.
+    gap: Duration,
+    /// When (since the start) the longest gap ended.
+    gap_at: Duration,
+    /// Sequence numbers not one after the other.
+    skips: usize,
+    /// How long it listened.
+    elapsed: Duration,
+}
+
+/// Sends `to` a 20 ms frame every 20 ms and measures what comes back, while `go_on` (given the
+/// time since the start) says so.
+fn pace(uac: &Uac, to: SocketAddr, go_on: impl Fn(Duration) -> bool) -> Pacing {
     let frame = [0xffu8; 160];
     uac.rtp
         .set_read_timeout(Some(Duration::from_millis(2)))
         .expect("read timeout");
-    let (mut count, mut gap, mut skips) = (0, Duration::ZERO, 0);
+    let (mut count, mut gap, mut gap_at, mut skips) = (0, Duration::ZERO, Duration::ZERO, 0);
     let mut last: Option<(Instant, u16)> = None;
     let mut buf = [0u8; 2048];
     // What arrived before the window (while the test made its requests) is not counted.
     while uac.rtp.recv_from(&mut buf).is_ok() {}
     let start = Instant::now();
-    let mut i: u16 = 0;
-    while start.elapsed() < window {
+    let mut sent: u32 = 0;
+    while go_on(start.elapsed()) {
         let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0x5e, 0xd0, 0x00, 0x01];
-        pkt[2..4].copy_from_slice(&i.to_be_bytes());
-        pkt[4..8].copy_from_slice(&(u32::from(i) * 160).to_be_bytes());
+        pkt[2..4].copy_from_slice(&(sent as u16).to_be_bytes());
+        pkt[4..8].copy_from_slice(&sent.wrapping_mul(160).to_be_bytes());
         pkt.extend_from_slice(&frame);
         uac.rtp.send_to(&pkt, to).expect("send RTP");
         while let Ok((n, _)) = uac.rtp.recv_from(&mut buf) {
@@ -115,7 +143,9 @@ fn pacing(uac: &Uac, to: SocketAddr, window: Duration) -> (usize, Duration, usiz
             let now = Instant::now();
             let seq = u16::from_be_bytes([buf[2], buf[3]]);
             if let Some((at, prev)) = last {
-                gap = gap.max(now - at);
+                if now - at > gap {
+                    (gap, gap_at) = (now - at, now - start);
+                }
                 if seq != prev.wrapping_add(1) {
                     skips += 1;
                 }
@@ -123,13 +153,19 @@ fn pacing(uac: &Uac, to: SocketAddr, window: Duration) -> (usize, Duration, usiz
             last = Some((now, seq));
             count += 1;
         }
-        i = i.wrapping_add(1);
-        let next = start + Duration::from_millis(20 * u64::from(i));
+        sent += 1;
+        let next = start + Duration::from_millis(20) * sent;
         if let Some(wait) = next.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
     }
-    (count, gap, skips)
+    Pacing {
+        packets: count,
+        gap,
+        gap_at,
+        skips,
+        elapsed: start.elapsed(),
+    }
 }
 
 /// Log lines of `node` announcing a shed level change.
@@ -331,4 +367,209 @@ fn with_every_node_busy_reports_wait_with_retry_after() {
     let fell = wait_until(Duration::from_secs(15), || level(&a) == 0.0);
     assert!(fell.is_some(), "node-a's level fell");
     assert_eq!(get(a.http, "/reports/agents", &cookie, HTML).0, 200);
+}
+
+/// How long the CPU window of [`cpu_node`] is (three beats of one second).
+const CPU_WINDOW: Duration = Duration::from_secs(3);
+
+/// A node whose CPU input is live: level 1 from 90 % smoothed over [`CPU_WINDOW`] (left below
+/// 85 %), level 2 only at 100 %; load per core and `lb.refuse_cpu` stay out of reach, and one
+/// call of 4 is far below the call thresholds: only CPU moves the level.
+fn cpu_node(dir: &Path, pg: &Pg, name: &'static str, ip: &str) -> NodeProc {
+    let mut node = NodeProc::configure(
+        dir,
+        NodeSpec {
+            name,
+            role: "extra",
+            ip,
+            db: &pg.url,
+            capacity: 4,
+            extra: "",
+        },
+    );
+    let text = std::fs::read_to_string(&node.config).expect("read config");
+    let shed = "[shed]\nload_per_core = [1000.0, 1000.0]\n";
+    assert!(text.contains(shed), "the test config's [shed]: {text}");
+    let live = format!(
+        "{shed}cpu = [90.0, 100.0]\ncpu_window = \"{}s\"\n",
+        CPU_WINDOW.as_secs()
+    );
+    std::fs::write(&node.config, text.replace(shed, &live)).expect("write config");
+    node.spawn();
+    node
+}
+
+/// (from, to, cpu_pct) of a level-change log line.
+fn parse_change(line: &str) -> (u8, u8, f32) {
+    let field = |after: &str| -> &str {
+        let rest = line.split_once(after).map_or("", |(_, r)| r);
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(rest.len());
+        &rest[..end]
+    };
+    let parse = |v: &str| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("not a number in {line}"))
+    };
+    let from = parse(field("shed level ")) as u8;
+    let to = parse(field(&format!("shed level {from} -> "))) as u8;
+    (from, to, parse(field("cpu_pct=")))
+}
+
+/// Checks the level changes `node` logged after its first `skip` lines: up from 0 on CPU (at
+/// least 90 %) with its `calls` counted, each line going on from the one before, back to 0
+/// (below 85 %), and as many as the metric counts since `counted`.
+fn check_cpu_changes(node: &NodeProc, skip: usize, counted: f64, calls: u32) {
+    let lines: Vec<String> = changes(node).into_iter().skip(skip).collect();
+    assert!(lines.len() >= 2, "{}: {lines:#?}", node.name);
+    let steps: Vec<(u8, u8, f32)> = lines.iter().map(|l| parse_change(l)).collect();
+    let (from, to, cpu) = steps[0];
+    assert!(from == 0 && to >= 1 && cpu >= 90.0, "{}", lines[0]);
+    assert!(
+        lines[0].contains(&format!("calls={calls} capacity=4")),
+        "calls in progress are counted: {}",
+        lines[0]
+    );
+    for (pair, line) in steps.windows(2).zip(&lines[1..]) {
+        assert_eq!(
+            pair[1].0, pair[0].1,
+            "the changes follow each other: {lines:#?}"
+        );
+        assert_ne!(pair[1].0, pair[1].1, "{line}");
+    }
+    let (_, last, cpu) = steps[steps.len() - 1];
+    assert!(last == 0 && cpu < 85.0, "back to 0 below 85 %: {lines:#?}");
+    let total = node.metric("callfleet_shed_level_changes_total ");
+    assert_eq!(total - counted, lines.len() as f64, "{lines:#?}");
+}
+
+#[test]
+fn a_cpu_hog_raises_the_level_reports_wait_and_the_call_keeps_clean_audio() {
+    let _serial = serial();
+    let dir = workdir("shed-cpu");
+    let pg = Pg::fresh("shed_cpu");
+    let a = cpu_node(&dir, &pg, "hogged-a", "127.0.54.1");
+    let b = cpu_node(&dir, &pg, "hogged-b", "127.0.54.2");
+    wait_alive(&a, 2);
+    user_add(&a, "boss", "supervisor", "boss-password-1", None);
+    let cookie = login(a.http, "boss", "boss-password-1");
+    // Before the hog the host's own work (starting the nodes, this test) stays below 90 %.
+    let calm = wait_until(CPU_WINDOW * 10, || level(&a) == 0.0 && level(&b) == 0.0);
+    assert!(
+        calm.is_some(),
+        "host CPU is at 90 % or more before the hog (other programs busy?); this test needs \
+         an otherwise idle host: {}",
+        a.nodes()
+    );
+    let skip = (changes(&a).len(), changes(&b).len());
+    let counted = a.metric("callfleet_shed_level_changes_total ");
+    let counted_b = b.metric("callfleet_shed_level_changes_total ");
+    let report = "/reports/queues?tz=UTC&interval=day";
+    assert_eq!(get(a.http, report, &cookie, HTML).0, 200);
+
+    let (mut uac, ok, media) = call("127.0.54.20", &a, "shed-cpu-watched");
+    let listening = AtomicBool::new(true);
+    let t0 = Instant::now();
+    let heard = std::thread::scope(|s| {
+        let listener = s.spawn(|| {
+            pace(&uac, media, |t| {
+                listening.load(Ordering::Relaxed) && t < Duration::from_secs(150)
+            })
+        });
+        // A failed assertion below ends the listener too.
+        let _stop = Stop(&listening);
+        let mut hog = Hog::start(&dir, Duration::from_secs(90));
+        let hog_at = t0.elapsed();
+        hogged(&a, &b, &cookie, report);
+        assert!(
+            hog.running(),
+            "stress-ng ended early: see {}",
+            dir.display()
+        );
+        let under = hog.started.elapsed();
+        let stopped = hog.stop(Duration::from_secs(10));
+        assert!(stopped.is_some(), "stress-ng did not stop");
+        // After the hog the level falls, though the host need not be idle: below 85 %.
+        let fell = wait_until(CPU_WINDOW + Duration::from_secs(30), || {
+            level(&a) == 0.0 && level(&b) == 0.0
+        });
+        assert!(fell.is_some(), "the level did not fall: {}", a.nodes());
+        listening.store(false, Ordering::Relaxed);
+        let heard = listener.join().expect("listener thread");
+        println!(
+            "{} CPU workers from {hog_at:?} for {under:?}; the levels fell {fell:?} after",
+            hog.workers
+        );
+        heard
+    });
+
+    // The call in progress kept its audio, evenly paced, before, under and after the hog.
+    assert_clean(&heard);
+    assert_eq!(
+        get(a.http, report, &cookie, HTML).0,
+        200,
+        "served here again"
+    );
+    uac.in_dialog("BYE", "shed-cpu-watched", &ok, None);
+    check_cpu_changes(&a, skip.0, counted, 1);
+    check_cpu_changes(&b, skip.1, counted_b, 0);
+}
+
+/// A 20 ms stream with every packet (give or take 10 %), in order, no gap over 120 ms.
+fn assert_clean(heard: &Pacing) {
+    println!("audio of the call in progress: {heard:?}");
+    let expected = heard.elapsed.as_millis() as usize / 20;
+    assert!(
+        heard.packets >= expected * 9 / 10 && heard.packets <= expected + 10,
+        "{} packets in {:?}",
+        heard.packets,
+        heard.elapsed
+    );
+    assert!(
+        heard.gap <= Duration::from_millis(120),
+        "longest gap {:?}, {:?} into the call",
+        heard.gap,
+        heard.gap_at
+    );
+    assert_eq!(heard.skips, 0, "packets lost or out of order");
+}
+
+/// Clears its flag when dropped.
+struct Stop<'a>(&'a AtomicBool);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Under the hog: both nodes reach level 1 or more (each sees the other so), and a report
+/// page or CSV asked of one of them waits with `503` and `Retry-After`: no node is idle.
+fn hogged(a: &NodeProc, b: &NodeProc, cookie: &str, report: &str) {
+    let raised = wait_until(CPU_WINDOW + Duration::from_secs(20), || {
+        level(a) >= 1.0
+            && level(b) >= 1.0
+            && a.nodes()
+                .as_array()
+                .is_some_and(|nodes| nodes.iter().all(|n| n["shed_level"] != 0))
+    });
+    assert!(
+        raised.is_some(),
+        "the hog did not raise the levels: {}\n{}",
+        a.nodes(),
+        a.log_text()
+    );
+    let (status, h, body) = get(a.http, report, cookie, HTML);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(header(&h, "retry-after"), Some("30"));
+    assert!(body.contains("Reports are paused"), "{body}");
+    let (status, h, _) = get(a.http, "/reports/heatmap.csv", cookie, "text/csv");
+    assert_eq!(status, 503);
+    assert_eq!(header(&h, "retry-after"), Some("30"));
+    assert_eq!(action(a, "report_refused"), 2.0);
+    assert_eq!(action(a, "report_redirected"), 0.0);
+    // The list of reports and the panel are not shed.
+    assert_eq!(get(a.http, "/reports", cookie, HTML).0, 200);
+    assert_eq!(get(a.http, "/", cookie, HTML).0, 200);
 }

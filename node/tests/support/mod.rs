@@ -7,6 +7,7 @@
 pub mod audio;
 pub mod browser;
 pub mod demo;
+pub mod hog;
 pub mod http;
 pub mod lockd;
 pub mod lossy;
