@@ -79,6 +79,7 @@ pub struct Config {
     pub records: RecordsSection,
     #[serde(default)]
     pub shed: ShedSection,
+    #[serde(default)]
     pub trace: TraceSection,
 }
 
