@@ -1,7 +1,8 @@
 //! Node-local alerts end to end: a real node on PostgreSQL, each condition made for real, the
 //! notifications caught by an SMTP sink and a webhook receiver of the test's own.
 //!
-//! - `lockd_unreachable`: the node's only lockd killed (`-9`), then started again.
+//! - `lockd_unreachable`: one of the node's two lockds killed (`-9`), a warning; the other
+//!   too, critical; then both started again.
 //! - `shed_high`: a node of capacity 4 filled with four calls (shed level 2) for longer than
 //!   `shed_after`, then the calls hung up.
 //! - `auth_bans`: REGISTERs with wrong passwords from two loopback addresses until the node
@@ -40,66 +41,104 @@ fn node(dir: &Path, pg: &Pg, (name, ip): (&str, &str), capacity: u32, extra: &st
     node
 }
 
+/// The `lockd_unreachable` notices about the lockd at `url` with `status`.
+fn about(sinks: &Sinks, status: &str, url: &str) -> Vec<serde_json::Value> {
+    let subject = format!("lockd-a {url}");
+    sinks
+        .of("lockd_unreachable", status)
+        .into_iter()
+        .filter(|n| n["subject"] == subject.as_str())
+        .collect()
+}
+
 #[test]
-fn a_lockd_that_stops_answering_is_alerted_then_resolved_once_it_is_back() {
+fn lockds_that_stop_answering_are_alerted_then_resolved_once_they_are_back() {
     let _serial = serial();
     let dir = workdir("alerts-lockd");
     let pg = Pg::fresh("alerts_lockd");
     let backend = format!("memcached://{}", memcached());
-    let listen = "127.0.39.10:7070";
-    let mut lockd = Lockd::start(&dir, listen, &backend);
+    let listen = ["127.0.39.10:7070", "127.0.39.11:7070"];
+    let mut first = Lockd::start(&dir, listen[0], &backend);
+    let mut second = Lockd::start(&dir, listen[1], &backend);
+    let (url1, url2) = (first.url.clone(), second.url.clone());
     let sinks = Sinks::start("127.0.39.20:2525", "127.0.39.21:8080");
-    let extra = format!(
-        "[lock]\nurls = [\"{}\"]\n{}",
-        lockd.url,
-        sinks.toml("lockd_after = \"3s\"")
-    );
-    let n = node(&dir, &pg, ("lockd-a", "127.0.39.1"), 10, &extra);
+    let rules = sinks.toml("lockd_after = \"3s\"");
+    let extra = format!("[lock]\nurls = [\"{url1}\", \"{url2}\"]\n{rules}");
+    let _node = node(&dir, &pg, ("lockd-a", "127.0.39.1"), 10, &extra);
     assert!(
         sinks.quiet_for(Duration::from_secs(3)),
-        "nothing to tell while lockd answers: {:#?}",
+        "nothing to tell while both lockds answer: {:#?}",
         sinks.notices()
     );
 
-    lockd.kill9();
+    // One of two stops answering: a warning about that one.
+    second.kill9();
     let killed = Instant::now();
-    let subject = format!("CRITICAL: node lockd-a cannot reach lockd at {}", lockd.url);
+    let warning = format!("WARNING: node lockd-a cannot reach lockd at {url2}\n");
     sinks.expect(
         Duration::from_secs(20),
         ("lockd_unreachable", "firing", 1),
-        &subject,
+        &warning,
     );
-    let raised = killed.elapsed();
+    let warned = killed.elapsed();
     assert!(
-        raised >= Duration::from_secs(3),
-        "not before lockd_after: {raised:?}"
+        warned >= Duration::from_secs(3),
+        "not before lockd_after: {warned:?}"
     );
-    let notice = &sinks.of("lockd_unreachable", "firing")[0];
-    assert_eq!(notice["node"], "lockd-a");
-    assert_eq!(notice["severity"], "critical", "no other lockd answers");
-    assert_eq!(notice["subject"], format!("lockd-a {}", lockd.url).as_str());
-    let message = notice["message"].as_str().unwrap_or_default().to_owned();
-    assert!(message.contains("nor any other"), "{message}");
+    let notice = &about(&sinks, "firing", &url2)[0];
+    assert_eq!(
+        (notice["node"].as_str(), notice["severity"].as_str()),
+        (Some("lockd-a"), Some("warning"))
+    );
 
-    drop(lockd);
-    let lockd = Lockd::start(&dir, listen, &backend);
-    let back = Instant::now();
-    let resolved_subject = format!("RESOLVED: node lockd-a cannot reach lockd at {}", lockd.url);
+    // Neither answers: the first is alerted critical, the second's alert escalated.
+    first.kill9();
+    let all_down = Instant::now();
+    let message = format!("node lockd-a cannot reach lockd at {url1} (nor any other)");
     sinks.expect(
         Duration::from_secs(20),
-        ("lockd_unreachable", "resolved", 1),
-        &resolved_subject,
+        ("lockd_unreachable", "firing", 3),
+        &format!("CRITICAL: {message}"),
+    );
+    let critical = all_down.elapsed();
+    let raised = about(&sinks, "firing", &url1);
+    assert_eq!(raised.len(), 1, "{raised:#?}");
+    assert_eq!(
+        (
+            raised[0]["severity"].as_str(),
+            raised[0]["message"].as_str()
+        ),
+        (Some("critical"), Some(message.as_str()))
+    );
+    let escalated = about(&sinks, "firing", &url2);
+    assert_eq!(
+        (
+            escalated[1]["change"].as_str(),
+            escalated[1]["severity"].as_str()
+        ),
+        (Some("escalated"), Some("critical"))
+    );
+
+    drop((first, second));
+    let _back = [
+        Lockd::start(&dir, listen[0], &backend),
+        Lockd::start(&dir, listen[1], &backend),
+    ];
+    let back = Instant::now();
+    let resolved = format!("RESOLVED: node lockd-a cannot reach lockd at {url1}");
+    sinks.expect(
+        Duration::from_secs(20),
+        ("lockd_unreachable", "resolved", 2),
+        &resolved,
     );
     let resolved = back.elapsed();
-    assert_eq!(sinks.notices().len(), 2, "{:#?}", sinks.notices());
-    assert_eq!(sinks.smtp.mails().len(), 2, "{:#?}", sinks.smtp.mails());
-    assert_eq!(
-        n.metric("callfleet_alert_notifications_total{channel=\"webhook\",outcome=\"sent\"}"),
-        2.0
-    );
+    for url in [&url1, &url2] {
+        assert_eq!(about(&sinks, "resolved", url).len(), 1, "{url}");
+    }
+    assert_eq!(sinks.notices().len(), 5, "{:#?}", sinks.notices());
     println!(
-        "lockd: {message:?} raised {raised:?} after the kill (lockd_after 3s), resolved \
-         {resolved:?} after the restart (clear_after 3s)"
+        "lockd: warning {warned:?} after one of two was killed, critical {critical:?} after \
+         the other (lockd_after 3s), resolved {resolved:?} after their restart (clear_after 3s)"
     );
 }
 
