@@ -254,7 +254,7 @@ pub fn carrier_silent(
         .collect()
 }
 
-/// A silence of `ms` as the message says it: whole minutes from one minute on, seconds below.
+/// A span of `ms` as a message says it: whole minutes from one minute on, seconds below.
 pub fn silence_text(ms: i64) -> String {
     match ms / 1000 {
         secs @ ..=59 => format!("{} s", secs.max(0)),
@@ -270,8 +270,8 @@ pub fn bans(me: &str, in_window: u64, count: u32, window: Duration) -> Option<Co
         node: Some(me.to_owned()),
         severity: Severity::Warning,
         message: format!(
-            "node {me} banned {in_window} sources or subjects for wrong credentials in {} minutes",
-            window.as_secs() / 60
+            "node {me} banned {in_window} sources or subjects for wrong credentials in {}",
+            silence_text(i64::try_from(window.as_millis()).unwrap_or(i64::MAX))
         ),
     })
 }

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod alerting;
 pub mod audio;
 pub mod browser;
 pub mod demo;

@@ -323,6 +323,13 @@ fn bans_over_a_rolling_window() {
     assert_eq!(bans("a", 19, 20, window), None);
     let c = bans("a", 20, 20, window).expect("over");
     assert_eq!((c.key.kind, c.severity), (AlertKind::AuthBans, Warning));
-    assert!(c.message.contains("banned 20"), "{}", c.message);
+    assert!(
+        c.message
+            .contains("banned 20 sources or subjects for wrong credentials in 10 minutes"),
+        "{}",
+        c.message
+    );
+    let short = bans("a", 3, 3, Duration::from_secs(20)).expect("over");
+    assert!(short.message.ends_with("in 20 s"), "{}", short.message);
     assert_eq!(bans("a", 500, 0, window), None, "0 turns it off");
 }
