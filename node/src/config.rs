@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod alerts;
 mod env;
+mod recording;
 mod records;
 mod sip;
 mod tls;
@@ -20,6 +21,7 @@ use env::apply_env;
 pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+pub use recording::RecordingSection;
 pub use records::RecordsSection;
 pub use sip::{HotdeskSection, RegistrarSection, SipSection};
 
@@ -73,6 +75,8 @@ pub struct Config {
     pub scale: ScaleSection,
     #[serde(default)]
     pub records: RecordsSection,
+    #[serde(default)]
+    pub recording: RecordingSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -589,6 +593,7 @@ impl Config {
         self.validate_tls()?;
         self.alerts.validate()?;
         self.records.validate()?;
+        self.recording.validate()?;
         self.validate_scale()
     }
 

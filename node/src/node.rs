@@ -336,6 +336,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             stopping: node.stopping.clone(),
         },
     ));
+    // Background work (MP3 conversion, retention of recordings), deferred under load.
+    tokio::spawn(crate::recording::jobs::run(node.clone()));
+    tokio::spawn(crate::recording::retention::run(node.clone()));
     tokio::spawn(registrar::purge_loop(
         node.registrar.clone(),
         node.stopping.child_token(),

@@ -26,7 +26,8 @@
 //! mailboxes), reached through [`Metrics::guard`], the SIP TCP listener's of [`tcp`]
 //! (connections open, refused by a cap), reached through [`Metrics::tcp`], the alerts' metrics
 //! of [`alerts`] (alerts firing, notifications sent), and the RTP quality histograms of
-//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`].
+//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`], and the
+//! recordings' and background jobs' counters of [`recordings`], through [`Metrics::recordings`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -56,6 +57,7 @@ pub mod guard;
 use guard::GuardMetrics;
 pub mod alerts;
 pub mod media;
+pub mod recordings;
 pub mod tcp;
 
 use tcp::TcpMetrics;
@@ -273,6 +275,7 @@ struct Inner {
     alerts: AlertMetrics,
     records: RecordMetrics,
     media: MediaMetrics,
+    recordings: recordings::RecordingMetrics,
 }
 
 impl Default for Metrics {
@@ -309,6 +312,7 @@ impl Metrics {
             alerts: AlertMetrics::default(),
             records: RecordMetrics::default(),
             media: MediaMetrics::new(),
+            recordings: recordings::RecordingMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -498,6 +502,11 @@ impl Metrics {
         &self.inner.records
     }
 
+    /// The recordings' and background jobs' metrics.
+    pub fn recordings(&self) -> &recordings::RecordingMetrics {
+        &self.inner.recordings
+    }
+
     /// Bans started since this node did (a source or a subject shut out for wrong
     /// credentials, counted by [`GuardMetrics::auth_ban`]); the alert rule on bans reads it.
     pub fn bans(&self) -> u64 {
@@ -610,6 +619,7 @@ impl Inner {
         self.alerts.register(r);
         self.records.register(r);
         self.media.register(r);
+        self.recordings.register(r);
         self
     }
 }

@@ -29,6 +29,8 @@ pub(crate) async fn seeded_store() -> Store {
                 fallback: callfleet_store::Fallback::Hangup,
                 fallback_target: None,
                 rr_last: None,
+                recording: Default::default(),
+                recording_prompt: false,
             })
             .await
             .unwrap();
