@@ -491,6 +491,22 @@ impl NodeApi for Api {
         Box::pin(async move { crate::listen::listen_here(&node, &call_id, &device, mode).await })
     }
 
+    fn node_name(&self) -> String {
+        self.0.cfg.node.name.clone()
+    }
+
+    fn forward_get(
+        &self,
+        holder: String,
+        path: String,
+        range: Option<String>,
+    ) -> BoxFuture<'static, Result<axum::response::Response, ApiError>> {
+        let node = self.0.clone();
+        Box::pin(async move {
+            crate::recording::forward::get(&node, &holder, &path, range.as_deref()).await
+        })
+    }
+
     fn device_credentials(
         &self,
         ext: &str,

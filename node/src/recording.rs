@@ -6,6 +6,7 @@
 //! Recording is never allowed to hurt a call: it does not start when the disk is nearly full
 //! (`recording.min_free_mb`), stops when it gets there, and a slow disk only loses frames.
 
+pub mod forward;
 pub mod jobs;
 pub mod mp3;
 pub mod retention;

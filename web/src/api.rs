@@ -89,6 +89,27 @@ pub trait NodeApi: Send + Sync + 'static {
     fn readiness(&self) -> Option<crate::ready::Readiness> {
         None
     }
+    /// This node's name (`node.name`): whose files this node serves itself.
+    fn node_name(&self) -> String {
+        String::new()
+    }
+    /// `GET path` on node `holder`, signed with the cluster secret, with the asker's `Range`
+    /// header; its answer streamed back as it comes (status, type, length, range).
+    fn forward_get(
+        &self,
+        holder: String,
+        path: String,
+        range: Option<String>,
+    ) -> BoxFuture<'static, Result<axum::response::Response, ApiError>> {
+        let _ = (holder, path, range);
+        Box::pin(async {
+            let cause = std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this node does not forward requests",
+            );
+            Err(ApiError::internal("forward to another node", cause))
+        })
+    }
     /// [`NodeApi::listen`] for a call held by this node only (asked by another node).
     fn listen_here(
         &self,
@@ -240,10 +261,12 @@ pub fn router(state: AppState) -> Router {
         "/api/v1/calls/{call_id}/listen",
         post(crate::listen::listen),
     );
-    let internal = Router::new().route(
-        "/internal/v1/calls/{call_id}/listen",
-        post(crate::listen::listen_internal),
-    );
+    let internal = Router::new()
+        .route(
+            "/internal/v1/calls/{call_id}/listen",
+            post(crate::listen::listen_internal),
+        )
+        .merge(crate::playback::internal_routes());
     let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::ready::routes())
@@ -261,6 +284,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::rpc::routes(), Access::Tune))
         .merge(guarded(crate::panel::page_routes(), Access::Page))
         .merge(guarded(crate::calls::page_routes(), Access::Page))
+        .merge(guarded(crate::playback::page_routes(), Access::Page))
         .merge(guarded(crate::reports::routes(), Access::Page))
         .merge(guarded(
             crate::reports::departments::read_routes(),

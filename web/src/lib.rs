@@ -53,6 +53,7 @@ pub mod calls;
 pub mod crm;
 pub mod error;
 pub mod listen;
+pub mod playback;
 pub mod login;
 pub mod metrics;
 pub mod names;
