@@ -13,11 +13,13 @@ use std::process::Command;
 use std::time::Duration;
 
 use callfleet_store::{Queue, RecordingFormat, RecordingPolicy, RecordingRow};
+use serde_json::json;
 use support::audio::{tone_share, wav_samples};
+use support::browser::Browser;
 use support::phone::{device_add, Phone};
 use support::queue::{member, queue, Db};
 use support::uac::Uac;
-use support::{require, wait_until, workdir, NodeProc, NodeSpec};
+use support::{require, user_add, wait_alive, wait_until, workdir, NodeProc, NodeSpec};
 
 const AGENT: &str = "1001";
 const PHONE: &str = "2001";
@@ -148,4 +150,80 @@ fn a_recorded_call_becomes_a_stereo_mp3_caller_left_agent_right() {
         metrics.contains("callfleet_jobs_total{outcome=\"done\"} 1"),
         "{metrics}"
     );
+    plays_from_another_node(&dir, &db_url, r);
+}
+
+/// A second node on the same database serves the recording held by the first: a panel
+/// user's range request is forwarded (signed) and answered 206, and the Calls page plays
+/// the MP3 in headless Chromium.
+fn plays_from_another_node(dir: &Path, db_url: &str, r: &RecordingRow) {
+    let other = NodeProc::start(
+        dir,
+        NodeSpec {
+            name: "other",
+            role: "main",
+            ip: "127.0.48.2",
+            db: db_url,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    wait_alive(&other, 2);
+    user_add(&other, "sue", "supervisor", "sue-password-1", None);
+    let b = Browser::start(dir, &dir.join("shots"));
+    b.goto(&format!("http://{}/calls", other.http));
+    assert!(b.url().contains("/login"), "no session: {}", b.url());
+    b.type_into("#name", "sue");
+    b.type_into("#password", "sue-password-1");
+    b.click("#login");
+    b.goto(&format!("http://{}/calls", other.http));
+    let player = format!("[data-testid='recording-{}'] audio", r.id);
+    let played = b.wait_js(
+        Duration::from_secs(15),
+        "const a = document.querySelector(arguments[0]); \
+         return !!a && isFinite(a.duration) && a.duration > 0;",
+        vec![json!(player)],
+    );
+    let state = b.js(
+        "const a = document.querySelector(arguments[0]); \
+         return a ? [a.duration, a.error && a.error.message, a.currentSrc] : null;",
+        vec![json!(player)],
+    );
+    assert!(
+        played,
+        "the recording does not load in the panel: {state} {}",
+        b.url()
+    );
+    eprintln!("the panel's player: {state}");
+    let secs = state[0].as_f64().unwrap_or(0.0);
+    assert!(
+        (secs * 1000.0 - r.duration_ms as f64).abs() < 1000.0,
+        "{secs} s played, {} ms recorded",
+        r.duration_ms
+    );
+    let range = b.js_async(
+        "const done = arguments[arguments.length - 1]; \
+         fetch(arguments[0], {headers: {Range: 'bytes=100-199'}}) \
+           .then(async r => done([r.status, r.headers.get('content-range'), \
+                 r.headers.get('content-type'), (await r.arrayBuffer()).byteLength])) \
+           .catch(e => done(String(e)));",
+        vec![json!(format!("/recordings/{}/audio", r.id))],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        range,
+        json!([
+            206,
+            format!("bytes 100-199/{}", r.size_bytes),
+            "audio/mpeg",
+            100
+        ]),
+        "a range of the MP3 through the node that does not hold it"
+    );
+    let severe: Vec<String> = b
+        .console()
+        .into_iter()
+        .filter(|l| l.starts_with("SEVERE"))
+        .collect();
+    assert!(severe.is_empty(), "console errors: {severe:?}");
 }

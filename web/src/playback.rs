@@ -133,16 +133,26 @@ async fn play(
 async fn locate(state: &AppState, kind: Kind, id: i64) -> Result<Option<Located>, ApiError> {
     let db = |e| ApiError::unavailable("database", e);
     Ok(match kind {
-        Kind::Recording => state.store.recording(id).await.map_err(db)?.map(|r| Located {
-            node: r.node,
-            path: PathBuf::from(r.path),
-            mime: r.format.mime(),
-        }),
-        Kind::Voicemail => state.store.voicemail(id).await.map_err(db)?.map(|v| Located {
-            node: v.node,
-            path: PathBuf::from(v.path),
-            mime: "audio/wav",
-        }),
+        Kind::Recording => state
+            .store
+            .recording(id)
+            .await
+            .map_err(db)?
+            .map(|r| Located {
+                node: r.node,
+                path: PathBuf::from(r.path),
+                mime: r.format.mime(),
+            }),
+        Kind::Voicemail => state
+            .store
+            .voicemail(id)
+            .await
+            .map_err(db)?
+            .map(|v| Located {
+                node: v.node,
+                path: PathBuf::from(v.path),
+                mime: "audio/wav",
+            }),
     })
 }
 

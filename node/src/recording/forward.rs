@@ -56,7 +56,12 @@ pub async fn get(
         })
     })?;
     let status = resp.status();
-    debug!(holder, path, status = status.as_u16(), "file request forwarded");
+    debug!(
+        holder,
+        path,
+        status = status.as_u16(),
+        "file request forwarded"
+    );
     if matches!(status.as_u16(), 401 | 403) {
         return Err(unavailable(Unreachable::Secret {
             node: holder.to_string(),
