@@ -88,3 +88,47 @@ fn default_mp3() -> bool {
 fn default_mp3_kbps() -> u32 {
     32
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_rates_and_retention_are_checked() {
+        let ok = RecordingSection::default();
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.keep_ms(), Some(90 * 86_400_000));
+        let forever = RecordingSection {
+            keep: 0,
+            ..ok.clone()
+        };
+        assert_eq!(forever.keep_ms(), None);
+        for kbps in [0, 7, 56, 65, 320] {
+            let bad = RecordingSection {
+                mp3_kbps: kbps,
+                ..ok.clone()
+            };
+            assert!(
+                matches!(
+                    bad.validate(),
+                    Err(ConfigError::Invalid {
+                        key: "recording.mp3_kbps",
+                        ..
+                    })
+                ),
+                "{kbps}"
+            );
+        }
+        let no_dir = RecordingSection {
+            dir: PathBuf::new(),
+            ..ok
+        };
+        assert!(no_dir.validate().is_err());
+        let parsed: RecordingSection = toml::from_str("keep = 7\nmp3 = false").unwrap();
+        assert_eq!((parsed.keep, parsed.mp3, parsed.mp3_kbps), (7, false, 32));
+        assert!(
+            toml::from_str::<RecordingSection>("kept = 7").is_err(),
+            "unknown keys refused"
+        );
+    }
+}
