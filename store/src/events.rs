@@ -169,6 +169,23 @@ impl Store {
             .map_err(StoreError::query(WHAT))
     }
 
+    /// The newest voicemails of every mailbox, newest first, at most `limit`.
+    pub async fn recent_voicemails(&self, limit: i64) -> Result<Vec<Voicemail>, StoreError> {
+        const WHAT: &str = "list recent voicemails";
+        let rows = sqlx::query(concat!(
+            voicemail_select!(),
+            " ORDER BY created_at_ms DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::query(WHAT))?;
+        rows.iter()
+            .map(voicemail_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(WHAT))
+    }
+
     /// Voicemails of one mailbox, or of all with `None`, oldest first.
     pub async fn voicemails(&self, agent: Option<&str>) -> Result<Vec<Voicemail>, StoreError> {
         const WHAT: &str = "list voicemails";

@@ -3,13 +3,13 @@
 //! stores it: what the node received from each party (loss, jitter, longest gap) and what the
 //! party's RTCP said of what the node sent it. Like the admin pages, it reads SQL when loaded
 //! (one indexed query), never on a timer. Below them, the newest recordings, each with an
-//! HTML5 player (see [`crate::playback`]).
+//! HTML5 player, and the newest voicemail messages, likewise (see [`crate::playback`]).
 
 use axum::extract::State;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
-use callfleet_store::{LegQualityRow, RecordingRow};
+use callfleet_store::{LegQualityRow, RecordingRow, Voicemail};
 
 use crate::admin::view::{Cell, Page, Row, Section, Table};
 use crate::api::AppState;
@@ -51,6 +51,11 @@ async fn page(
         .recordings(None, MAX_RECORDINGS)
         .await
         .map_err(db)?;
+    let voicemails = state
+        .store
+        .recent_voicemails(MAX_RECORDINGS)
+        .await
+        .map_err(db)?;
     let chrome = match principal {
         Principal::User {
             name, csrf, role, ..
@@ -73,6 +78,7 @@ async fn page(
     };
     let mut page = view(chrome, &rows, now);
     page.sections.push(recordings_section(&recordings, now));
+    page.sections.push(voicemail_section(&voicemails, now));
     let body = Html(page.html());
     Ok((crate::admin::headers(), body).into_response())
 }
@@ -151,6 +157,38 @@ pub fn recordings_section(recs: &[RecordingRow], now_ms: i64) -> Section {
             ],
             rows,
             empty: "No recording yet.".into(),
+        }),
+        ..Section::default()
+    }
+}
+
+/// The newest voicemail messages, each with a player.
+pub fn voicemail_section(msgs: &[Voicemail], now_ms: i64) -> Section {
+    let rows = msgs
+        .iter()
+        .map(|v| Row {
+            testid: format!("voicemail-{}", v.id),
+            cells: vec![
+                Cell::Text(ago(now_ms, v.created_at_ms)),
+                Cell::Text(v.node.clone()),
+                Cell::Text(v.agent.clone()),
+                Cell::Text(v.caller.clone()),
+                Cell::Text(format!("{:.1} s", v.duration_ms as f64 / 1000.0)),
+                Cell::Audio {
+                    src: crate::playback::audio_href(crate::playback::Kind::Voicemail, v.id),
+                    label: format!("Voicemail for {} from {}", v.agent, v.caller),
+                },
+            ],
+        })
+        .collect();
+    Section {
+        id: "voicemail".into(),
+        title: "Voicemail".into(),
+        table: Some(Table {
+            id: "voicemail-table".into(),
+            headers: vec!["Left", "Node", "Mailbox", "Caller", "Length", "Play"],
+            rows,
+            empty: "No voicemail.".into(),
         }),
         ..Section::default()
     }

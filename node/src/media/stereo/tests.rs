@@ -115,3 +115,24 @@ async fn a_full_disk_stops_the_recording_not_the_publisher() {
         "what was written is a valid file"
     );
 }
+
+/// The bridge publishes without waiting: a recorder that cannot keep up loses the oldest
+/// frames, and counts them.
+#[tokio::test]
+async fn a_recorder_that_falls_behind_drops_and_counts_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.wav");
+    let tap = Tap::new();
+    let rec = start(&tap, &path, || true).unwrap();
+    // On this one-thread runtime the recorder cannot run until the test yields: 80 frames
+    // arrive at once, more than the tap holds.
+    let frame = pcmu(&sine(400.0, 8000.0, 1));
+    for _ in 0..40 {
+        tap.publish(Side::Caller, 0, &frame);
+        tap.publish(Side::Agent, 0, &frame);
+    }
+    tokio::task::yield_now().await;
+    let out = rec.finish().await;
+    assert!(out.dropped_frames >= 40, "{out:?}");
+    assert_eq!(out.stopped, None);
+}
