@@ -4,9 +4,17 @@
 # Safe to run again: it upgrades the binary and keeps an existing configuration.
 set -euo pipefail
 
+# Not root: ask sudo for it (a Rust toolchain of the calling user still builds the binary, below).
+case "${1:-}" in -h|--help) ;; *)
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "install.sh: run it as root (there is no sudo here)" >&2; exit 1; }
+    exec sudo -- bash "$0" "$@"
+  fi ;;
+esac
+
 usage() {
   cat <<'USAGE'
-usage: sudo ./install.sh [options]
+usage: ./install.sh [options]        (as root; through sudo when run as another user)
 
 Installs (or upgrades) a callfleet node on this host.
 

@@ -68,7 +68,11 @@ if ! command -v psql >/dev/null 2>&1 || ! pg_server_installed; then missing+=(po
 
 if [ "${#missing[@]}" -gt 0 ]; then
   note "missing: ${missing[*]}"
-  [ "$(id -u)" -eq 0 ] || die "installing ${missing[*]} needs root: run 'sudo bash scripts/test.sh'"
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "installing ${missing[*]} needs root, and there is no sudo: run it as root"
+    note "installing ${missing[*]} needs root: asking sudo"
+    exec sudo -E -- env "PATH=$PATH" bash "$0" "$@"
+  fi
   command -v apt-get >/dev/null 2>&1 || die "no apt-get here: install ${missing[*]} by hand"
   # Keep freshly installed daemons (kamailio on *:5060, postgresql, memcached, prometheus) from
   # being started by their packages: the tests start what they need on loopback addresses themselves.

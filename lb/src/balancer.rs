@@ -1,10 +1,12 @@
 //! The shared balancer: owns the current cluster view and the redirects sent since it was built,
 //! and runs [`choose`] for every new INVITE.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::decision::{choose, Band, Choice, Decision, LocalLoad, Peers};
+use crate::hold::{carry_pending, held_view, Answer, ProbeLoad};
 use crate::report::NodeReport;
 use crate::role::Role;
 use crate::view::{ClusterView, NodeStatus};
@@ -76,9 +78,25 @@ struct State {
     down_names: Vec<String>,
     /// `down_names` resolved against `view`.
     down: Vec<bool>,
+    /// The view as last read from the heartbeat table (the same as `view` unless held).
+    read: Arc<ClusterView>,
+    /// The last read failed: `view` is [`held_view`] of `read` (see [`crate::hold`]).
+    held: bool,
+    /// Each peer's last probe answer.
+    answers: HashMap<String, Answer>,
 }
 
 impl State {
+    /// Swaps in `view`, carrying the pending counts of unchanged rows over; returns the old one
+    /// to be freed after the lock is released.
+    fn swap_held(&mut self, view: ClusterView) -> Arc<ClusterView> {
+        let view = Arc::new(view);
+        self.pending = carry_pending(&self.view, &self.pending, &view);
+        let old = std::mem::replace(&mut self.view, view);
+        self.resolve_down();
+        old
+    }
+
     fn resolve_down(&mut self) {
         let view = &self.view;
         let names = &self.down_names;
@@ -94,11 +112,15 @@ impl Balancer {
     /// A balancer for node `self_name` with an empty view: until the first
     /// [`replace_view`](Self::replace_view) a main node handles what it can and redirects nothing.
     pub fn new(self_name: impl Into<String>, role: Role, config: LbConfig) -> Self {
+        let view = Arc::new(ClusterView::empty(0, config.ttl));
         let state = State {
-            view: Arc::new(ClusterView::empty(0, config.ttl)),
+            read: Arc::clone(&view),
+            view,
             pending: Vec::new(),
             down_names: Vec::new(),
             down: Vec::new(),
+            held: false,
+            answers: HashMap::new(),
         };
         Balancer {
             inner: Arc::new(Inner {
@@ -141,7 +163,7 @@ impl Balancer {
     }
 
     /// Swaps in the view built from `rows` read at `now_ms` and resets the pending counts: the
-    /// fresh rows already include the calls those redirects brought.
+    /// fresh rows already include the calls those redirects brought. Ends a hold.
     pub fn replace_view(&self, rows: Vec<NodeStatus>, now_ms: i64) {
         let view = Arc::new(ClusterView::from_rows(rows, now_ms, self.inner.config.ttl));
         let nodes = view.nodes().len();
@@ -150,30 +172,51 @@ impl Balancer {
         let old = {
             let mut state = self.lock();
             let old_pending = std::mem::replace(&mut state.pending, pending);
+            let old_read = std::mem::replace(&mut state.read, Arc::clone(&view));
             let old_view = std::mem::replace(&mut state.view, view);
+            state.held = false;
+            let State { answers, read, .. } = &mut *state;
+            answers.retain(|name, _| read.position(name).is_some());
             state.resolve_down();
-            (old_view, old_pending)
+            (old_view, old_read, old_pending)
         };
         drop(old);
         tracing::debug!(nodes, now_ms, "cluster view replaced");
     }
 
-    /// Judges the current rows again at `now_ms`, keeping the pending counts. For when the
-    /// heartbeat table cannot be read: nodes that stop beating still age out of the view.
-    pub fn restamp(&self, now_ms: i64) {
-        let current = self.view();
-        let view = Arc::new(current.restamped(now_ms));
+    /// For when the heartbeat table cannot be read at `now_ms`: holds the rows of the last read,
+    /// each peer's refreshed from its last probe answer since then (see [`crate::hold`]). Peers
+    /// that answer stay; the others age out as their heartbeats would.
+    pub fn hold(&self, now_ms: i64) {
         let old = {
             let mut state = self.lock();
-            if !Arc::ptr_eq(&state.view, &current) {
-                // A replace_view won the race; its rows are newer than ours.
-                return;
-            }
-            let old = std::mem::replace(&mut state.view, view);
-            state.resolve_down();
-            old
+            let view = held_view(&state.read, &state.answers, &self.inner.self_name, now_ms);
+            state.held = true;
+            state.swap_held(view)
         };
         drop(old);
+    }
+
+    /// Records that `peer` answered a probe at `at_ms` with `load`. While the view is held, the
+    /// peer's row takes that load at once and its pending count starts again from 0.
+    pub fn answered(&self, peer: &str, load: ProbeLoad, at_ms: i64) {
+        let old = {
+            let mut state = self.lock();
+            state
+                .answers
+                .insert(peer.to_owned(), Answer { load, at_ms });
+            if !state.held {
+                return;
+            }
+            let view = held_view(&state.read, &state.answers, &self.inner.self_name, at_ms);
+            state.swap_held(view)
+        };
+        drop(old);
+    }
+
+    /// Whether the view is held (the last read of the heartbeat table failed).
+    pub fn held(&self) -> bool {
+        self.lock().held
     }
 
     /// Sets the peers this node's probes found unresponsive (see [`crate::health`]): they are

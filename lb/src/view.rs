@@ -125,16 +125,6 @@ impl ClusterView {
         Self::from_rows(Vec::new(), now_ms, ttl)
     }
 
-    /// The same rows judged at a later `now_ms` (used when the heartbeat table cannot be read,
-    /// so that silent nodes still age out).
-    pub fn restamped(&self, now_ms: i64) -> Self {
-        ClusterView {
-            nodes: self.nodes.clone(),
-            built_at_ms: now_ms,
-            ttl: self.ttl,
-        }
-    }
-
     /// Every node, sorted by name.
     pub fn nodes(&self) -> &[NodeStatus] {
         &self.nodes

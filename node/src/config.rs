@@ -13,6 +13,7 @@ mod alerts;
 mod env;
 mod recording;
 mod records;
+mod shed;
 mod sip;
 mod tls;
 mod validate;
@@ -23,6 +24,7 @@ pub use env::ENV_PREFIX;
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
 pub use recording::RecordingSection;
 pub use records::RecordsSection;
+pub use shed::ShedSection;
 pub use sip::{HotdeskSection, RegistrarSection, SipSection};
 
 /// Why a configuration could not be used.
@@ -77,6 +79,8 @@ pub struct Config {
     pub records: RecordsSection,
     #[serde(default)]
     pub recording: RecordingSection,
+    #[serde(default)]
+    pub shed: ShedSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -594,6 +598,7 @@ impl Config {
         self.alerts.validate()?;
         self.records.validate()?;
         self.recording.validate()?;
+        self.shed.validate()?;
         self.validate_scale()
     }
 

@@ -131,7 +131,7 @@ pub fn readiness_of(node: &Node) -> Readiness {
     readiness(&ReadyInputs {
         draining: node.draining.load(Ordering::Relaxed),
         refusing: node.refusing.load(Ordering::Relaxed),
-        shed_level: node.shed_level.load(Ordering::Relaxed),
+        shed_level: node.shed.level(),
         calls: node.calls.active(),
         capacity: node.cfg.node.capacity,
         beat_ok_ms: node.beat_ok_ms.load(Ordering::Relaxed),

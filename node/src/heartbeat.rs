@@ -1,11 +1,11 @@
 //! The heartbeat task: every `heartbeat.interval` it samples this host (sysinfo, cheaply),
-//! updates the shed level, upserts this node's row, then reads every node's row and swaps the
+//! updates the shed level (`crate::shed`; one log line per change), upserts this node's row, then reads every node's row and swaps the
 //! balancer's cluster view. One write and one read per interval, never a query per INVITE.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use callfleet_lb::NodeStatus;
+use callfleet_lb::{NodeStatus, ProbeLoad};
 use callfleet_store::Heartbeat;
 use sysinfo::System;
 use tokio::time::MissedTickBehavior;
@@ -20,8 +20,7 @@ const PRUNE_EVERY: u64 = 30;
 /// Runs until the node's shutdown token is cancelled; the last beat marks the node draining so
 /// other nodes stop sending to it at once.
 pub async fn run(node: Node) {
-    let mut sys = System::new();
-    sys.refresh_cpu_usage();
+    let mut sampler = Sampler::new(&node);
     let mut tick = tokio::time::interval(node.cfg.heartbeat.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut seq: i64 = 0;
@@ -33,18 +32,15 @@ pub async fn run(node: Node) {
             _ = node.stopping.cancelled() => break,
         }
         seq += 1;
-        let beat = sample(&node, &mut sys, seq);
+        let beat = sampler.sample(&node, seq);
         beat_once(&node, &beat, &mut failing).await;
         if (seq as u64).is_multiple_of(PRUNE_EVERY) {
-            let keep = node.cfg.heartbeat.history.as_millis() as i64;
-            if let Err(e) = node.store.prune_history(now_ms() - keep).await {
-                debug!(error = %e, "heartbeat history not pruned");
-            }
+            prune(&node).await;
         }
         refresh_view(&node).await;
     }
     // Say goodbye: draining, so main nodes stop choosing this node before its TTL runs out.
-    let mut beat = sample(&node, &mut sys, seq + 1);
+    let mut beat = sampler.sample(&node, seq + 1);
     beat.draining = true;
     beat.refusing = true;
     if let Err(e) = node.store.upsert_heartbeat(&beat).await {
@@ -52,10 +48,29 @@ pub async fn run(node: Node) {
     }
 }
 
-/// Writes one beat and records its latency.
+/// Prunes heartbeat history: optional background work, deferred from shed level 2 (the next
+/// prune takes what this one left).
+async fn prune(node: &Node) {
+    if !node.background_allowed() {
+        debug!(
+            level = node.shed.level(),
+            "heartbeat history pruning deferred: shedding load"
+        );
+        return;
+    }
+    let keep = node.cfg.heartbeat.history.as_millis() as i64;
+    if let Err(e) = node.store.prune_history(now_ms() - keep).await {
+        debug!(error = %e, "heartbeat history not pruned");
+    }
+}
+
+/// Writes one beat and records its latency. A write that takes longer than one interval counts
+/// as failed, so that an unreachable database (whose calls only fail after the store's acquire
+/// timeout) never delays the next read of the view.
 async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
     let started = Instant::now();
-    match node.store.upsert_heartbeat(beat).await {
+    let limit = node.cfg.heartbeat.interval;
+    match bounded(limit, node.store.upsert_heartbeat(beat)).await {
         Ok(_) => {
             node.beat_ok_ms.store(now_ms(), Ordering::Relaxed);
             node.metrics.heartbeat_written(started.elapsed());
@@ -69,64 +84,155 @@ async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
             node.metrics.heartbeat_failed();
             node.alerts.database_write(false);
             if !*failing {
-                warn!(error = %e, "cannot write heartbeat; calls continue, other nodes will see this node as down");
+                warn!(error = %format!("{e:#}"), "cannot write heartbeat; calls continue, other nodes will see this node as down");
                 *failing = true;
             }
         }
     }
 }
 
-/// Reads all heartbeats and swaps the balancer's view. On a read error the old view is kept
-/// but aged, so stale nodes still expire.
+/// Reads all heartbeats and swaps the balancer's view. On a read error the view is held: the
+/// last rows, each peer's refreshed by its probe answers, so peers that answer keep getting
+/// calls and silent ones still expire (see `callfleet_lb::hold`).
 pub async fn refresh_view(node: &Node) {
-    match node.store.heartbeats().await {
+    let limit = node.cfg.heartbeat.interval;
+    match bounded(limit, node.store.heartbeats()).await {
         Ok(rows) => {
             let statuses = rows.into_iter().filter_map(to_status).collect();
             node.balancer.replace_view(statuses, now_ms());
         }
         Err(e) => {
-            debug!(error = %e, "cannot read heartbeats; keeping the last cluster view");
-            node.balancer.restamp(now_ms());
+            debug!(error = %format!("{e:#}"), "cannot read heartbeats; holding the last cluster view");
+            node.balancer.hold(now_ms());
         }
     }
 }
 
-fn sample(node: &Node, sys: &mut System, seq: i64) -> Heartbeat {
-    sys.refresh_cpu_usage();
-    sys.refresh_memory();
-    let cpu = sys.global_cpu_usage();
-    let load1 = System::load_average().one;
+/// What the heartbeat samples of this host each beat, and the shed policy's memory.
+struct Sampler {
+    sys: System,
+    cpu: shed::CpuWindow,
+    thresholds: shed::Thresholds,
+}
+
+impl Sampler {
+    fn new(node: &Node) -> Self {
+        let mut sys = System::new();
+        sys.refresh_cpu_usage();
+        let cfg = &node.cfg;
+        Self {
+            sys,
+            cpu: shed::CpuWindow::new(shed::window_len(
+                cfg.shed.cpu_window,
+                cfg.heartbeat.interval,
+            )),
+            thresholds: cfg.shed.thresholds(cfg.lb.refuse_cpu),
+        }
+    }
+
+    /// Samples the host, moves the shed level (one log line when it changes) and builds the
+    /// beat.
+    fn sample(&mut self, node: &Node, seq: i64) -> Heartbeat {
+        self.sys.refresh_cpu_usage();
+        self.sys.refresh_memory();
+        let cpu = self.sys.global_cpu_usage();
+        let load1 = System::load_average().one;
+        let cores = self.sys.cpus().len().max(1);
+        let calls = node.calls.active();
+        let cfg = &node.cfg;
+        let inputs = shed::Inputs {
+            cpu_pct: self.cpu.push(cpu),
+            load_per_core: (load1 / cores as f64) as f32,
+            calls,
+            capacity: cfg.node.capacity,
+        };
+        let level = self.shift(node, &inputs);
+        let refusing = level >= callfleet_lb::REFUSE_SHED_LEVEL;
+        node.refusing.store(refusing, Ordering::Relaxed);
+        Heartbeat {
+            name: cfg.node.name.clone(),
+            role: cfg.node.role.as_str().to_string(),
+            sip_addr: cfg.sip_advertise().to_string(),
+            http_addr: cfg.http_advertise().to_string(),
+            generation: node.generation,
+            seq,
+            calls: i64::from(calls),
+            capacity: i64::from(cfg.node.capacity),
+            cpu_milli: (cpu * 10.0).round() as i64,
+            load1_milli: (load1 * 1000.0).round() as i64,
+            mem_used_kb: (self.sys.used_memory() / 1024) as i64,
+            mem_total_kb: (self.sys.total_memory() / 1024) as i64,
+            shed_level: i64::from(level),
+            draining: node.draining.load(Ordering::Relaxed),
+            refusing: refusing || calls >= cfg.node.capacity,
+            services: crate::tls::services(cfg),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            updated_at_ms: now_ms(),
+        }
+    }
+
+    /// The next level, stored in the node's gate and the metrics; exactly one log line per
+    /// change, with the inputs that caused it.
+    fn shift(&self, node: &Node, inputs: &shed::Inputs) -> u8 {
+        let before = node.shed.level();
+        let level = shed::next_level(before, &self.thresholds, inputs);
+        node.shed.set(level);
+        node.metrics.shed().set_level(level, level != before);
+        if level != before {
+            let (cpu, load) = (inputs.cpu_pct, inputs.load_per_core);
+            let line = format!("shed level {before} -> {level}");
+            if level > before {
+                warn!(
+                    from = before,
+                    to = level,
+                    cpu_pct = %format_args!("{cpu:.1}"),
+                    load_per_core = %format_args!("{load:.2}"),
+                    calls = inputs.calls,
+                    capacity = inputs.capacity,
+                    "{line}: {}",
+                    shed::meaning(level)
+                );
+            } else {
+                info!(
+                    from = before,
+                    to = level,
+                    cpu_pct = %format_args!("{cpu:.1}"),
+                    load_per_core = %format_args!("{load:.2}"),
+                    calls = inputs.calls,
+                    capacity = inputs.capacity,
+                    "{line}: {}",
+                    shed::meaning(level)
+                );
+            }
+        }
+        level
+    }
+}
+
+/// `call`'s result, or an error once `limit` has passed without one.
+async fn bounded<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, callfleet_store::StoreError>>,
+) -> anyhow::Result<T> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(anyhow::anyhow!(
+            "no answer from the database within {limit:?}"
+        )),
+    }
+}
+
+/// This node's live load as it answers a peer's probe: the same figures as its heartbeat, read
+/// now (the shed level and refusing flag as the last beat set them).
+pub fn live_load(node: &Node) -> ProbeLoad {
     let calls = node.calls.active();
-    let cfg = &node.cfg;
-    let level = shed::next_level(
-        node.shed_level.load(Ordering::Relaxed),
-        cpu,
+    let capacity = node.cfg.node.capacity;
+    ProbeLoad {
         calls,
-        cfg.node.capacity,
-        cfg.lb.refuse_cpu,
-    );
-    node.shed_level.store(level, Ordering::Relaxed);
-    let refusing = cpu >= cfg.lb.refuse_cpu || level >= callfleet_lb::REFUSE_SHED_LEVEL;
-    node.refusing.store(refusing, Ordering::Relaxed);
-    Heartbeat {
-        name: cfg.node.name.clone(),
-        role: cfg.node.role.as_str().to_string(),
-        sip_addr: cfg.sip_advertise().to_string(),
-        http_addr: cfg.http_advertise().to_string(),
-        generation: node.generation,
-        seq,
-        calls: i64::from(calls),
-        capacity: i64::from(cfg.node.capacity),
-        cpu_milli: (cpu * 10.0).round() as i64,
-        load1_milli: (load1 * 1000.0).round() as i64,
-        mem_used_kb: (sys.used_memory() / 1024) as i64,
-        mem_total_kb: (sys.total_memory() / 1024) as i64,
-        shed_level: i64::from(level),
+        capacity,
+        shed_level: node.shed.level(),
         draining: node.draining.load(Ordering::Relaxed),
-        refusing: refusing || calls >= cfg.node.capacity,
-        services: crate::tls::services(cfg),
-        version: env!("CARGO_PKG_VERSION").to_string(),
-        updated_at_ms: now_ms(),
+        refusing: node.refusing.load(Ordering::Relaxed) || calls >= capacity,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,7 +58,9 @@ pub struct Inner {
     pub draining: AtomicBool,
     /// CPU over `lb.refuse_cpu` or shed level 3 (set by the heartbeat task).
     pub refusing: AtomicBool,
-    pub shed_level: AtomicU8,
+    /// The shed level (set by the heartbeat task; see `crate::shed`), shared with the HTTP
+    /// layer and every job that asks whether it may run.
+    pub shed: crate::shed::ShedGate,
     /// Counts calls, to spread callers over the music-on-hold tracks.
     pub call_seq: AtomicUsize,
     /// Background loops stop when this is cancelled.
@@ -93,6 +95,20 @@ impl Node {
             refusing: self.refusing.load(Ordering::Relaxed),
             draining: self.draining.load(Ordering::Relaxed),
         }
+    }
+
+    /// Whether optional background work (MP3 conversion, trace export batches, history
+    /// pruning) may start an item now; when it may not (shed level 2 and up) the deferral is
+    /// counted in `callfleet_shed_actions_total{action="background_deferred"}` and the job
+    /// tries again later: it resumes by itself when the level falls.
+    pub fn background_allowed(&self) -> bool {
+        let allowed = self.shed.allows(crate::shed::Work::Background);
+        if !allowed {
+            self.metrics
+                .shed()
+                .action(callfleet_web::metrics::shed::ShedAction::BackgroundDeferred);
+        }
+        allowed
     }
 
     /// Takes no new calls from now on, says so in a heartbeat at once, and exits once the
@@ -191,7 +207,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             ports,
             draining: AtomicBool::new(false),
             refusing: AtomicBool::new(false),
-            shed_level: AtomicU8::new(0),
+            shed: crate::shed::ShedGate::new(),
             call_seq: AtomicUsize::new(0),
             stopping,
             hangup: CancellationToken::new(),
@@ -259,7 +275,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         node.store.clone(),
     )
     .with_trust_loopback(cfg.http.trust_loopback)
-    .with_tls(https.is_some());
+    .with_tls(https.is_some())
+    .with_shed(callfleet_web::shed::Shed {
+        me: cfg.node.name.clone(),
+        gate: node.shed.clone(),
+        retry_after: cfg.shed.retry_after,
+        panel_interval: cfg.shed.panel_interval,
+    });
     // Kept until the node stops, when the file is removed.
     let _operator = match crate::operator::TokenFile::create(&cfg.operator_token_file()) {
         Ok((token, file)) => {
@@ -505,6 +527,22 @@ impl NodeApi for Api {
         Box::pin(async move {
             crate::recording::forward::get(&node, &holder, &path, range.as_deref()).await
         })
+    }
+
+    fn shed_peers(&self) -> Vec<callfleet_web::shed::Peer> {
+        let view = self.0.balancer.view();
+        view.nodes()
+            .iter()
+            .map(|n| callfleet_web::shed::Peer {
+                name: n.name.clone(),
+                base: crate::tls::node_url(crate::tls::serves_https(&n.services), n.http, ""),
+                level: n.shed_level,
+                utilisation: n.utilisation(),
+                cpu_pct: n.cpu_pct,
+                alive: view.is_alive(n),
+                draining: n.draining,
+            })
+            .collect()
     }
 
     fn device_credentials(

@@ -6,11 +6,14 @@
 //! The decision (flip after `lb.probe_misses` misses / `lb.probe_answers` answers in a row) is
 //! [`callfleet_lb::Health`]; this module is the I/O shell: one UDP socket on the node's SIP
 //! address (an ephemeral port), one round of probes per tick, answers matched by Call-ID.
+//!
+//! A peer answers with its live load ([`LOAD_HEADER`]); the balancer uses it while the heartbeat
+//! table cannot be read, so calls keep spreading during a database outage.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use callfleet_lb::{Health, PeerState, Role, Thresholds};
+use callfleet_lb::{Health, PeerState, ProbeLoad, Role, Thresholds, LOAD_HEADER};
 use rsipstack::sip::{Header, SipMessage};
 use tokio::net::UdpSocket;
 use tokio::time::MissedTickBehavior;
@@ -99,9 +102,7 @@ pub async fn run(p: Prober) {
             }
             r = socket.recv_from(&mut buf) => {
                 if let Ok((len, _)) = r {
-                    if let Some(call_id) = response_call_id(buf.get(..len).unwrap_or_default()) {
-                        round.answered(&call_id);
-                    }
+                    answer(&p, &mut round, buf.get(..len).unwrap_or_default());
                 }
             }
         }
@@ -115,10 +116,27 @@ struct Round {
 }
 
 impl Round {
-    fn answered(&mut self, call_id: &str) {
-        if let Some((_, answered)) = self.sent.get_mut(call_id) {
-            *answered = true;
-        }
+    /// Marks the probe `call_id` answered; the peer it went to, if it is one of this round's.
+    fn answered(&mut self, call_id: &str) -> Option<&str> {
+        let (peer, answered) = self.sent.get_mut(call_id)?;
+        *answered = true;
+        Some(peer)
+    }
+}
+
+/// Takes one datagram on the probe socket: marks its probe answered and hands the load it
+/// carries to the balancer.
+fn answer(p: &Prober, round: &mut Round, bytes: &[u8]) {
+    let Some((call_id, load)) = parse_answer(bytes) else {
+        return;
+    };
+    let Some(peer) = round.answered(&call_id) else {
+        return;
+    };
+    match load {
+        Some(Ok(load)) => p.balancer.answered(peer, load, crate::now_ms()),
+        Some(Err(e)) => debug!(peer = %peer, error = %e, "probe answer with an unreadable load"),
+        None => {}
     }
 }
 
@@ -181,13 +199,27 @@ fn options(call_id: &str, local: SocketAddr, peer: SocketAddr) -> String {
     )
 }
 
-/// The Call-ID of a SIP response (any status: a node that answers at all is up).
-fn response_call_id(bytes: &[u8]) -> Option<String> {
-    match SipMessage::try_from(bytes).ok()? {
-        SipMessage::Response(r) => r.headers.iter().find_map(|h| match h {
-            Header::CallId(c) => Some(c.value().to_string()),
-            _ => None,
-        }),
-        SipMessage::Request(_) => None,
+/// The Call-ID of a SIP response (any status: a node that answers at all is up) and the load
+/// header it carries, if any.
+fn parse_answer(
+    bytes: &[u8],
+) -> Option<(
+    String,
+    Option<Result<ProbeLoad, callfleet_lb::hold::ParseLoadError>>,
+)> {
+    let SipMessage::Response(r) = SipMessage::try_from(bytes).ok()? else {
+        return None;
+    };
+    let mut call_id = None;
+    let mut load = None;
+    for header in r.headers.iter() {
+        match header {
+            Header::CallId(c) => call_id = Some(c.value().to_string()),
+            Header::Other(name, value) if name.eq_ignore_ascii_case(LOAD_HEADER) => {
+                load = Some(value.parse());
+            }
+            _ => {}
+        }
     }
+    Some((call_id?, load))
 }

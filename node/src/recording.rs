@@ -26,12 +26,6 @@ use crate::records::Record;
 /// The kind of the MP3 conversion job.
 pub const MP3_JOB: &str = "mp3";
 
-/// Whether background work (the MP3 conversion, retention) may run at this shed level:
-/// level 2 and above defer it.
-pub fn may_run_background(level: u8) -> bool {
-    level < 2
-}
-
 /// Whether a recording may start or go on with `free_bytes` left on its file system.
 pub fn enough_room(free_bytes: u64, min_free_mb: u64) -> bool {
     free_bytes >= min_free_mb.saturating_mul(1_000_000)

@@ -147,8 +147,8 @@ fn a_database_outage_with_a_node_killed_loses_no_call_record_and_writes_none_twi
     server.stop();
     let cut = Instant::now();
     std::thread::sleep(KILL_AFTER);
-    // extra-c took calls until the others' view of it aged out; their CDRs are in its spool
-    // only.
+    // extra-c takes calls all through the outage (the main nodes' probes keep it in their
+    // view); the CDRs of those that ended are in its spool only.
     let spool = dir.join("spool").join("extra-c.spool");
     let spooled = file_len(&spool);
     assert!(

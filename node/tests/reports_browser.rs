@@ -130,7 +130,7 @@ fn a_supervisor_reads_every_report_in_the_browser_and_every_page_passes_axe() {
     r.b.console();
     assert_eq!(
         r.count("main a[href^='/reports/']"),
-        7,
+        8,
         "{}",
         r.text("main")
     );
@@ -192,6 +192,16 @@ fn a_supervisor_reads_every_report_in_the_browser_and_every_page_passes_axe() {
         "report-callers",
         &format!("/reports/callers?{tz}"),
         "rect.col",
+    );
+    r.report(
+        "report-quality",
+        &format!("/reports/quality?{tz}"),
+        "rect.col",
+    );
+    assert!(
+        r.text("#report tbody").contains("United States"),
+        "{}",
+        r.text("main")
     );
 
     // A refused filter: the page says why, with the form filled as typed.

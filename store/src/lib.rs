@@ -107,6 +107,7 @@ pub use quality::{CallLeg, LegQualityRow};
 pub use queues::{Member, Queue, VipCaller};
 pub use recordings::RecordingRow;
 pub use reports::{
-    AgentRow, AreaHour, CallFilter, CallerRow, Department, QueueRow, Window as ReportWindow,
+    AgentRow, AreaHour, CallFilter, CallerRow, Department, QualityRow, QueueRow, StateChange,
+    Window as ReportWindow, QUALITY_PREFIX_CHARS,
 };
 pub use users::{ApiToken, Session, User, UserRole};

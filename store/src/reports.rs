@@ -1,4 +1,5 @@
-//! Reports: read-only aggregates over the call history (`cdrs`, `queue_events`) and the
+//! Reports: read-only aggregates over the call history (`cdrs`, `queue_events`,
+//! `call_quality`, `agent_states`) and the
 //! departments (groups of queues) they can be filtered by.
 //!
 //! Every query groups by a time bucket in UTC (`time / bucket_ms`, integer division on both
@@ -17,11 +18,15 @@
 //! before `@`), which each flavour writes with its own string functions: it must be written
 //! exactly as in the expression index of migration 0010 for the index to be used.
 
+mod agent_states;
 mod departments;
+mod quality;
 mod queries;
 mod seed;
 
+pub use agent_states::StateChange;
 pub use departments::Department;
+pub use quality::{QualityRow, PREFIX_CHARS as QUALITY_PREFIX_CHARS};
 pub use queries::{AgentRow, AreaHour, CallFilter, CallerRow, QueueRow, Window};
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //! - `recording`: [`RecordingPolicy`] (a queue's) and [`RecordingFormat`] (a stored file's).
 //! - `hangup`: [`HangupCause`] and [`HangupSide`], and the one table from a cause to the SIP
 //!   status of the call's end ([`HangupCause::sip_status`]).
+//! - `shed`: [`Work`], what a busy node gives up at which shed level, and [`ShedGate`], the
+//!   node's current level shared by every part of it.
 //! - `wire`: the JSON bodies that cross between nodes ([`ListenMode`], [`ListenRequest`],
 //!   [`ReadyState`], [`Readiness`]).
 //!
@@ -26,6 +28,7 @@ mod hangup;
 mod queue;
 mod recording;
 mod role;
+mod shed;
 mod wire;
 
 pub use agent::AgentState;
@@ -33,6 +36,7 @@ pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use recording::{RecordingFormat, RecordingPolicy};
 pub use role::Role;
+pub use shed::{ShedGate, Work, MAX_LEVEL as MAX_SHED_LEVEL};
 pub use wire::{ListenMode, ListenRequest, Readiness, ReadyState};
 
 /// A text that names none of an enum's variants.

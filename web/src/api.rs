@@ -17,7 +17,7 @@
 //! | `GET, POST /login`, `POST /logout` | panel sessions ([`crate::login`])            |
 //! | `GET, POST /admin/*`       | the admin pages (level `AdminPage`; [`crate::admin`]) |
 //! | `GET /calls`                | the call legs of the last 24 h with their RTP quality (level `Page`; [`crate::calls`]) |
-//! | `GET /reports/*`           | the report pages and CSV (level `Page`; [`crate::reports`]) |
+//! | `GET /reports/*`           | the report pages and CSV (level `Page`; [`crate::reports`]); at shed level 1 and up `307` to an idle node or `503` ([`crate::shed`]) |
 //!
 //! Every route but `/healthz` and `/login` is mounted behind [`auth::guard`] with an access
 //! level ([`Access`]); without credentials the answer is 401, with too few rights 403.
@@ -110,6 +110,11 @@ pub trait NodeApi: Send + Sync + 'static {
             Err(ApiError::internal("forward to another node", cause))
         })
     }
+    /// The cluster view as a shed redirect needs it (this node included); empty when the node
+    /// has none (heavy reports are then refused at shed level 1 and up).
+    fn shed_peers(&self) -> Vec<crate::shed::Peer> {
+        Vec::new()
+    }
     /// [`NodeApi::listen`] for a call held by this node only (asked by another node).
     fn listen_here(
         &self,
@@ -169,6 +174,8 @@ pub struct AppState {
     /// Whether the node serves HTTPS itself: every response carries HSTS, every cookie
     /// `Secure`, and only an `https://` origin is the node's own ([`crate::tls`]).
     pub tls: bool,
+    /// The node's shed level and what a shed request is told ([`crate::shed`]).
+    pub shed: crate::shed::Shed,
 }
 
 impl AppState {
@@ -197,6 +204,7 @@ impl AppState {
             rpc: crate::rpc::handlers(&store),
             store,
             tls: false,
+            shed: crate::shed::Shed::default(),
         }
     }
 
@@ -204,6 +212,12 @@ impl AppState {
     /// `https://` as the only origin of its own pages.
     pub fn with_tls(mut self, tls: bool) -> Self {
         self.tls = tls;
+        self
+    }
+
+    /// Shares the node's shed level and its settings with the handlers.
+    pub fn with_shed(mut self, shed: crate::shed::Shed) -> Self {
+        self.shed = shed;
         self
     }
 
@@ -286,6 +300,13 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::calls::page_routes(), Access::Page))
         .merge(guarded(crate::playback::page_routes(), Access::Page))
         .merge(guarded(crate::reports::routes(), Access::Page))
+        .merge(guarded(
+            crate::reports::heavy_routes().route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                crate::shed::gate,
+            )),
+            Access::Page,
+        ))
         .merge(guarded(
             crate::reports::departments::read_routes(),
             Access::Read,

@@ -23,6 +23,8 @@
 //!   departments' missed calls, repeat callers) with server-drawn SVG charts and CSV, the
 //!   streamed call-record export, departments (admin pages and CRM API), and the number data
 //!   (NANP area code → state and time zone, E.164 country codes).
+//! - [`shed`]: shedding the reporting load: at shed level 1 and up a heavy report request goes
+//!   to an idle node (`307`) or waits (`503` + `Retry-After`); the panel's stream slows down.
 //! - [`ready`]: `GET /readyz`, whether the node takes new calls now and why not.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
@@ -62,6 +64,7 @@ pub mod playback;
 pub mod ready;
 pub mod reports;
 pub mod rpc;
+pub mod shed;
 pub mod snapshot;
 pub mod tls;
 

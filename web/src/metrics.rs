@@ -25,8 +25,9 @@
 //! the defences' counters of [`guard`] (wrong credentials, bans, ignored RTP, full
 //! mailboxes), reached through [`Metrics::guard`], the SIP TCP listener's of [`tcp`]
 //! (connections open, refused by a cap), reached through [`Metrics::tcp`], the alerts' metrics
-//! of [`alerts`] (alerts firing, notifications sent), and the RTP quality histograms of
-//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`], and the
+//! of [`alerts`] (alerts firing, notifications sent), the RTP quality histograms of
+//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`], load
+//! shedding's level and actions of [`shed`], reached through [`Metrics::shed`], and the
 //! recordings' and background jobs' counters of [`recordings`], through [`Metrics::recordings`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
@@ -64,9 +65,11 @@ use tcp::TcpMetrics;
 
 use alerts::{AlertChannel, AlertMetrics, Delivery};
 pub mod records;
+pub mod shed;
 
 use media::MediaMetrics;
 use records::RecordMetrics;
+use shed::ShedMetrics;
 
 /// Heartbeat write buckets: 1 ms doubling up to 1.024 s (powers of two keep the bounds exact).
 const HEARTBEAT_BUCKETS: u16 = 11;
@@ -276,6 +279,7 @@ struct Inner {
     records: RecordMetrics,
     media: MediaMetrics,
     recordings: recordings::RecordingMetrics,
+    shed: ShedMetrics,
 }
 
 impl Default for Metrics {
@@ -313,6 +317,7 @@ impl Metrics {
             records: RecordMetrics::default(),
             media: MediaMetrics::new(),
             recordings: recordings::RecordingMetrics::default(),
+            shed: ShedMetrics::default(),
         };
         for state in AgentState::ALL {
             inner.agents.get_or_create_owned(&StateLabels {
@@ -497,6 +502,11 @@ impl Metrics {
         self.inner.alerts.notification(channel, outcome);
     }
 
+    /// Load shedding's metrics (level, changes, actions).
+    pub fn shed(&self) -> &ShedMetrics {
+        &self.inner.shed
+    }
+
     /// The call records' metrics (the record writer and its spool).
     pub fn records(&self) -> &RecordMetrics {
         &self.inner.records
@@ -620,6 +630,7 @@ impl Inner {
         self.records.register(r);
         self.media.register(r);
         self.recordings.register(r);
+        self.shed.register(r);
         self
     }
 }

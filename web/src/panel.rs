@@ -5,7 +5,7 @@
 //! | route | access | answer |
 //! |-------|--------|--------|
 //! | `GET /` | page (supervisors and admins with a session) | the panel page, first painted from the current snapshot |
-//! | `GET /api/v1/panel/events` | read | `text/event-stream`: an event `snapshot` (the whole snapshot as JSON, `id` = its `seq`) at once and at each new snapshot, a comment keep-alive every 10 s; ends when the node stops |
+//! | `GET /api/v1/panel/events` | read | `text/event-stream`: an event `snapshot` (the whole snapshot as JSON, `id` = its `seq`) at once and at each new snapshot (at shed level 1 and up at most one per `shed.panel_interval`, 5 s), a comment keep-alive every 10 s; ends when the node stops |
 //! | `GET /api/v1/panel/snapshot` | read | the current snapshot as JSON (`null` before the first read) |
 //! | `GET /static/panel.js`, `GET /static/panel.css` | public | the page's script and style sheet |
 //!
@@ -137,6 +137,8 @@ async fn events(
         rx: state.panel.subscribe(),
         _counted: state.metrics.panel_viewer(),
         first: true,
+        shed: state.shed.clone(),
+        sent: None,
     };
     Sse::new(snapshot_stream(viewer)).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
@@ -146,6 +148,22 @@ struct Viewer {
     rx: watch::Receiver<Frame>,
     _counted: ViewerGuard,
     first: bool,
+    /// At shed level 1 or more, at most one snapshot per `shed.panel_interval`.
+    shed: crate::shed::Shed,
+    /// When the last snapshot was sent.
+    sent: Option<tokio::time::Instant>,
+}
+
+impl Viewer {
+    /// Waits out the rest of the slow interval while the node sheds load.
+    async fn pace(&self) {
+        if self.shed.gate.level() == 0 {
+            return;
+        }
+        if let Some(sent) = self.sent {
+            tokio::time::sleep_until(sent + self.shed.panel_interval).await;
+        }
+    }
 }
 
 /// The current snapshot at once (when there is one), then each new one; ends when the node
@@ -155,8 +173,11 @@ fn snapshot_stream(viewer: Viewer) -> impl Stream<Item = Result<Event, Infallibl
         loop {
             if v.first {
                 v.first = false;
-            } else if v.rx.changed().await.is_err() {
-                return None;
+            } else {
+                v.pace().await;
+                if v.rx.changed().await.is_err() {
+                    return None;
+                }
             }
             let frame = v.rx.borrow_and_update().clone();
             if frame.closing {
@@ -167,6 +188,7 @@ fn snapshot_stream(viewer: Viewer) -> impl Stream<Item = Result<Event, Infallibl
                     .event("snapshot")
                     .id(snapshot.seq.to_string())
                     .data(&*frame.json);
+                v.sent = Some(tokio::time::Instant::now());
                 return Some((Ok(event), v));
             }
         }

@@ -13,6 +13,9 @@
 //! | `GET /reports/callers[.csv]` | a caller's calls, and the top repeat callers |
 //! | `GET /reports/cdrs.csv` | the call records of the window, streamed |
 //!
+//! Every route but the list computes, and a node at shed level 1 or more sends those to an
+//! idle node or refuses them ([`crate::shed`]).
+//!
 //! Filters are query parameters (`from`, `to` as local dates, `tz`, `interval`, `queue`,
 //! `agent`, `department`, `number`, `evening`, `sl`); a bad one answers 400 with the page and
 //! every problem. The store returns UTC buckets ([`callfleet_store::ReportWindow`]); [`fold`]
@@ -41,11 +44,15 @@ use filters::{Filters, Kind};
 /// Pages may load only this node's style sheet; nothing is framed or scripted.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; script-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-/// Every report route (level `Page`).
+/// The list of reports (level `Page`): cheap, never shed.
 pub fn routes() -> Router<AppState> {
-    let mut r = Router::new()
-        .route("/reports", get(index))
-        .route("/reports/cdrs.csv", get(export::cdrs));
+    Router::new().route("/reports", get(index))
+}
+
+/// The routes that compute (level `Page`): each report's page and CSV, and the call-record
+/// export. The router mounts them behind [`crate::shed::gate`]: a busy node sends them on.
+pub fn heavy_routes() -> Router<AppState> {
+    let mut r = Router::new().route("/reports/cdrs.csv", get(export::cdrs));
     for kind in Kind::ALL {
         r = r
             .route(
@@ -191,6 +198,8 @@ async fn show(
     csv: bool,
 ) -> Response {
     let query = query.unwrap_or_default();
+    // The CSV link may be sent on again if this node gets busy: no shed marker in it.
+    let link_query = crate::shed::strip_marker(&query);
     let parsed = Filters::parse(kind, &query, crate::admin::now_ms());
     let mut page = Page {
         chrome: chrome(kind.title(), &principal),
@@ -200,7 +209,7 @@ async fn show(
         fields: Vec::new(),
         action: format!("/reports/{}", kind.path()),
         out: Output::default(),
-        csv: format!("/reports/{}.csv?{}", kind.path(), query),
+        csv: format!("/reports/{}.csv?{}", kind.path(), link_query),
         links: vec![("/reports".to_owned(), "All reports")],
     };
     let filters = match parsed {

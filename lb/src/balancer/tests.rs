@@ -108,20 +108,148 @@ fn replace_view_resets_pending() {
     assert_eq!(tally(&lb, 1, full()).get("main-b"), Some(&1));
 }
 
-#[test]
-fn restamp_keeps_pending_and_ages_out_silent_nodes() {
+fn answer(calls: u32, capacity: u32) -> ProbeLoad {
+    ProbeLoad {
+        calls,
+        capacity,
+        shed_level: 0,
+        draining: false,
+        refusing: false,
+    }
+}
+
+/// One step of a database outage as a main node lives it.
+enum Step {
+    /// The heartbeat table read at NOW + ms gave these rows.
+    Read(i64, Vec<NodeStatus>),
+    /// The read at NOW + ms failed.
+    Hold(i64),
+    /// The peer answered a probe at NOW + ms with (calls, capacity).
+    Answer(&'static str, i64, u32, u32),
+    /// The probes found these peers down.
+    Down(&'static [&'static str]),
+    /// The next `n` decisions for a full node go: (redirects by name, refused).
+    Decide(usize, &'static [(&'static str, usize)], usize),
+    /// The pending count of the peer.
+    Pending(&'static str, u32),
+}
+
+fn run(what: &str, steps: Vec<Step>) {
     let lb = balancer(Role::Main);
+    for (i, step) in steps.into_iter().enumerate() {
+        match step {
+            Step::Read(at, rows) => lb.replace_view(rows, NOW + at),
+            Step::Hold(at) => lb.hold(NOW + at),
+            Step::Answer(peer, at, calls, capacity) => {
+                lb.answered(peer, answer(calls, capacity), NOW + at)
+            }
+            Step::Down(names) => lb.set_down(names.iter().map(|n| n.to_string()).collect()),
+            Step::Decide(n, redirects, refused) => {
+                let counts = tally(&lb, n, full());
+                let mut want: HashMap<String, usize> = redirects
+                    .iter()
+                    .map(|(name, n)| (name.to_string(), *n))
+                    .collect();
+                if refused > 0 {
+                    want.insert("refuse".to_owned(), refused);
+                }
+                assert_eq!(counts, want, "{what}: step {i}");
+            }
+            Step::Pending(peer, want) => assert_eq!(lb.pending(peer), want, "{what}: step {i}"),
+        }
+    }
+}
+
+#[test]
+fn a_database_outage_as_a_main_node_lives_it() {
+    use Step::*;
+    let two = || vec![node("main-b", 12, 0, 10), node("main-c", 13, 0, 10)];
+    let cases: Vec<(&str, Vec<Step>)> = vec![
+        (
+            "without answers, a held view ages out like the heartbeats",
+            vec![
+                Read(0, two()),
+                Decide(2, &[("main-b", 1), ("main-c", 1)], 0),
+                Hold(5_999),
+                Pending("main-b", 1),
+                Decide(2, &[("main-b", 1), ("main-c", 1)], 0),
+                Hold(6_000),
+                Decide(1, &[], 1),
+            ],
+        ),
+        (
+            "peers that answer stay, long after the TTL, with the answered load",
+            vec![
+                Read(0, two()),
+                Hold(2_000),
+                Answer("main-b", 59_500, 2, 10),
+                Answer("main-c", 59_500, 6, 10),
+                Hold(60_000),
+                Decide(4, &[("main-b", 4)], 0),
+                Pending("main-b", 4),
+                Decide(2, &[("main-b", 1), ("main-c", 1)], 0),
+            ],
+        ),
+        (
+            "an answer while held takes effect at once and restarts the pending count",
+            vec![
+                Read(0, two()),
+                Hold(2_000),
+                Decide(2, &[("main-b", 1), ("main-c", 1)], 0),
+                Answer("main-b", 2_500, 9, 10),
+                Pending("main-b", 0),
+                Pending("main-c", 1),
+                Decide(2, &[("main-c", 2)], 0),
+            ],
+        ),
+        (
+            "a peer that stops answering is out by the probes, then by age",
+            vec![
+                Read(0, two()),
+                Hold(2_000),
+                Answer("main-b", 9_000, 0, 10),
+                Answer("main-c", 9_000, 0, 10),
+                Down(&["main-c"]),
+                Hold(9_500),
+                Decide(2, &[("main-b", 2)], 0),
+                Down(&[]),
+                Answer("main-b", 15_500, 0, 10),
+                Hold(16_000),
+                Decide(2, &[("main-b", 2)], 0),
+            ],
+        ),
+        (
+            "answers do not outvote heartbeats when the table is read",
+            vec![
+                Read(0, two()),
+                Answer("main-b", 500, 0, 10),
+                Decide(2, &[("main-b", 1), ("main-c", 1)], 0),
+                Read(
+                    7_000,
+                    vec![
+                        node("main-b", 12, 0, 10),
+                        node("main-c", 13, 0, 10).aged(-7_000),
+                    ],
+                ),
+                Answer("main-b", 7_500, 0, 10),
+                Decide(2, &[("main-c", 2)], 0),
+            ],
+        ),
+    ];
+    for (what, steps) in cases {
+        run(what, steps);
+    }
+}
+
+#[test]
+fn held_reports_whether_the_last_read_failed() {
+    let lb = balancer(Role::Main);
+    assert!(!lb.held());
     lb.replace_view(vec![node("main-b", 12, 0, 10)], NOW);
-    tally(&lb, 3, full());
-    lb.restamp(NOW + 5_999);
-    assert_eq!(lb.pending("main-b"), 3);
-    assert!(matches!(
-        lb.decide(false, full()),
-        Decision::Redirect { .. }
-    ));
-    lb.restamp(NOW + 6_000);
-    assert_eq!(lb.decide(false, full()), Decision::Refuse);
-    assert_eq!(lb.decide(false, idle()), Decision::Handle);
+    lb.hold(NOW + 2_000);
+    assert!(lb.held());
+    lb.replace_view(vec![node("main-b", 12, 0, 10)], NOW + 4_000);
+    assert!(!lb.held());
 }
 
 #[test]

@@ -120,15 +120,6 @@ fn alive_and_accepting_at_build_time() {
 }
 
 #[test]
-fn restamped_view_ages_the_same_rows() {
-    let view = ClusterView::from_rows(vec![node("a", 1, 0, 1)], NOW, TTL);
-    let later = view.restamped(NOW + 6_000);
-    assert_eq!(later.nodes(), view.nodes());
-    assert!(view.alive("a"));
-    assert!(!later.alive("a"));
-}
-
-#[test]
 fn utilisation_counts_zero_capacity_as_full() {
     for (calls, capacity, want) in [
         (0, 10, 0.0),

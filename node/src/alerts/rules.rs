@@ -245,13 +245,22 @@ pub fn carrier_silent(
                 node: None,
                 severity: Severity::Warning,
                 message: format!(
-                    "carrier {} sent no call for {} minutes during open hours",
+                    "carrier {} sent no call for {} during open hours",
                     c.name,
-                    (now_ms - since) / 60_000
+                    silence_text(now_ms - since)
                 ),
             })
         })
         .collect()
+}
+
+/// A silence of `ms` as the message says it: whole minutes from one minute on, seconds below.
+pub fn silence_text(ms: i64) -> String {
+    match ms / 1000 {
+        secs @ ..=59 => format!("{} s", secs.max(0)),
+        secs @ 60..=119 => format!("{} minute", secs / 60),
+        secs => format!("{} minutes", secs / 60),
+    }
 }
 
 /// Bans this node made within the window, at or over `count` (0 turns the rule off).

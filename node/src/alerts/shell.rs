@@ -221,7 +221,7 @@ impl Shell {
             AlertKind::DatabaseUnreachable,
             rules::database(me, failing).into_iter().collect(),
         );
-        let level = node.shed_level.load(std::sync::atomic::Ordering::Relaxed);
+        let level = node.shed.level();
         add(
             AlertKind::ShedHigh,
             rules::shed(me, level).into_iter().collect(),

@@ -7,12 +7,16 @@
 //! a pool of regulars who call again and again, and a few international ones; a queued call
 //! is answered (78 %, after 2–60 s, by one of 60 agents, talking 30 s–10 min), abandoned
 //! (15 %) or times out at two minutes (7 %). The queues exist afterwards, and the department
-//! `front` (sales and support), so every report has something to show.
+//! `front` (sales and support), so every report has something to show. Each call's caller leg
+//! has RTP figures: a little loss and jitter from US callers (a few bad calls), more from
+//! abroad. Each agent works weekdays 08:00–17:00 Eastern (a little late some days), taking
+//! calls in turn with a break in the afternoon: its state changes make the agents report's
+//! logged-in time, pause time and occupancy.
 
 use anyhow::Context as _;
 use callfleet_store::{
-    Cdr, Department, Fallback, HangupCause, HangupSide, Queue, QueueEvent, QueueEventKind, Store,
-    Strategy,
+    AgentState, CallLeg, Cdr, Department, Fallback, HangupCause, HangupSide, LegQualityRow, Queue,
+    QueueEvent, QueueEventKind, StateChange, Store, Strategy,
 };
 use callfleet_web::reports::numbers;
 use rand::rngs::StdRng;
@@ -42,10 +46,11 @@ pub struct Plan {
     pub seed: u64,
 }
 
-/// One generated call: its CDR and its queue events.
+/// One generated call: its CDR, its queue events and its caller leg's RTP figures.
 pub struct Call {
     pub cdr: Cdr,
     pub events: Vec<QueueEvent>,
+    pub quality: LegQualityRow,
 }
 
 fn start_time(rng: &mut StdRng, plan: &Plan) -> i64 {
@@ -153,7 +158,12 @@ fn one_call(rng: &mut StdRng, plan: &Plan, i: u64, areas: &[[u8; 3]], regulars: 
     if rng.random_range(0..100) < 20 {
         cdr.to_uri = format!("sip:{agent}@node.example.net");
         cdr.agent = Some(agent);
-        return Call { cdr, events };
+        let quality = caller_leg(rng, &cdr);
+        return Call {
+            cdr,
+            events,
+            quality,
+        };
     }
     let queue = QUEUES[rng.random_range(0..QUEUES.len())];
     cdr.to_uri = format!("sip:{queue}@node.example.net");
@@ -192,7 +202,98 @@ fn one_call(rng: &mut StdRng, plan: &Plan, i: u64, areas: &[[u8; 3]], regulars: 
             cdr.hangup_side = HangupSide::Node;
         }
     }
-    Call { cdr, events }
+    let quality = caller_leg(rng, &cdr);
+    Call {
+        cdr,
+        events,
+        quality,
+    }
+}
+
+/// The caller leg's RTP figures: 20 ms packets for the whole call; from US numbers up to 1 %
+/// lost and 1–8 ms of jitter (one call in twenty 3–8 % and up to 40 ms), from abroad 1–4 %
+/// and 5–40 ms.
+fn caller_leg(rng: &mut StdRng, cdr: &Cdr) -> LegQualityRow {
+    let expected = ((cdr.ended_at_ms - cdr.started_at_ms) / 20).max(1);
+    let abroad = !cdr.from_uri.starts_with("sip:+1");
+    let (loss_permille, jitter_us) = if abroad {
+        (rng.random_range(10..40), rng.random_range(5_000..40_000))
+    } else if rng.random_range(0..20) == 0 {
+        (rng.random_range(30..80), rng.random_range(10_000..40_000))
+    } else {
+        (rng.random_range(0..10), rng.random_range(1_000..8_000))
+    };
+    let lost = expected * loss_permille / 1000;
+    LegQualityRow {
+        node: cdr.node.clone(),
+        call_id: cdr.call_id.clone(),
+        started_at_ms: cdr.started_at_ms,
+        leg: CallLeg::Caller,
+        ended_at_ms: cdr.ended_at_ms,
+        codec: "PCMU".into(),
+        packets_in: expected - lost,
+        bytes_in: (expected - lost) * 172,
+        packets_out: expected,
+        bytes_out: expected * 172,
+        expected,
+        lost,
+        duplicates: 0,
+        out_of_order: 0,
+        jitter_us,
+        jitter_max_us: jitter_us * 2,
+        longest_gap_ms: 20 * (1 + loss_permille / 10),
+        rtcp_sent: expected / 250,
+        rtcp_received: expected / 250,
+        peer_fraction_lost: None,
+        peer_lost: None,
+        peer_jitter_us: None,
+        rtt_us: None,
+    }
+}
+
+/// Agent `agent`'s state changes on the day starting at `day_start` (UTC midnight): nothing
+/// at weekends; else logged in from 13:00 UTC (08:00 Eastern) or up to 30 min later, calls
+/// in turn (waiting 30 s–6 min, ringing 2–20 s, talking 1–8 min, 30 s of wrap-up), a break of
+/// 15–30 min from 17:00 UTC, logged out at 22:00.
+pub fn agent_day(seed: u64, agent: u32, day_start: i64) -> Vec<StateChange> {
+    use AgentState::*;
+    let day = day_start.div_euclid(DAY);
+    // 1970-01-01 was a Thursday: days 2 and 3 of a week are Saturday and Sunday.
+    if matches!(day.rem_euclid(7), 2 | 3) {
+        return Vec::new();
+    }
+    let mut rng = StdRng::seed_from_u64(seed ^ ((day as u64) << 16) ^ u64::from(agent));
+    let agent = (1001 + agent).to_string();
+    let mut out = Vec::new();
+    let mut at = day_start + 13 * HOUR + rng.random_range(0..30 * 60_000);
+    let mut push = |state, t| {
+        out.push(StateChange {
+            agent: agent.clone(),
+            state,
+            since_ms: t,
+        })
+    };
+    let (break_at, end) = (day_start + 17 * HOUR, day_start + 22 * HOUR);
+    let mut on_break = false;
+    while at < end {
+        push(Available, at);
+        at += rng.random_range(30_000..360_000);
+        if !on_break && at >= break_at {
+            on_break = true;
+            push(Paused, at);
+            at += rng.random_range(15 * 60_000..30 * 60_000);
+            continue;
+        }
+        push(Reserved, at);
+        push(Ringing, at + 50);
+        at += rng.random_range(2_000..20_000);
+        push(InCall, at);
+        at += rng.random_range(60_000..480_000);
+        push(WrapUp, at);
+        at += 30_000;
+    }
+    push(LoggedOut, at);
+    out
 }
 
 fn queue_row(name: &str) -> Queue {
@@ -244,15 +345,31 @@ pub async fn seed(store: &Store, plan: Plan) -> anyhow::Result<u64> {
         let to = (done + BATCH as u64).min(plan.cdrs);
         let calls = generate(&plan, done, to);
         let cdrs: Vec<Cdr> = calls.iter().map(|c| c.cdr.clone()).collect();
+        let quality: Vec<LegQualityRow> = calls.iter().map(|c| c.quality.clone()).collect();
         let events: Vec<QueueEvent> = calls.into_iter().flat_map(|c| c.events).collect();
         store
             .insert_history(&cdrs, &events)
             .await
             .context("write a batch of the history")?;
+        store
+            .insert_quality_history(&quality)
+            .await
+            .context("write a batch of the history's RTP figures")?;
         done = to;
         if done.is_multiple_of(100_000) || done == plan.cdrs {
             eprintln!("{done} of {} CDRs written", plan.cdrs);
         }
+    }
+    let first_day = (plan.end_ms - plan.days * DAY).div_euclid(DAY) * DAY;
+    for day in (first_day..plan.end_ms).step_by(DAY as usize) {
+        let changes: Vec<StateChange> = (0..AGENTS)
+            .flat_map(|a| agent_day(plan.seed, a, day))
+            .filter(|c| c.since_ms < plan.end_ms)
+            .collect();
+        store
+            .insert_state_history(&changes)
+            .await
+            .context("write a day of the agents' state history")?;
     }
     store
         .analyze_history()
@@ -327,5 +444,55 @@ mod tests {
             *by_caller.entry(c.cdr.from_uri.as_str()).or_default() += 1;
         }
         assert!(by_caller.values().any(|&n| n >= 3));
+        // RTP figures: one caller leg per call, the call's own, worse from abroad.
+        assert!(a.iter().all(|c| c.quality.call_id == c.cdr.call_id
+            && c.quality.started_at_ms == c.cdr.started_at_ms
+            && (0..=c.quality.expected / 10).contains(&c.quality.lost)));
+        let loss = |abroad: bool| {
+            let (lost, expected) = a
+                .iter()
+                .filter(|c| c.cdr.from_uri.starts_with("sip:+1") != abroad)
+                .fold((0, 0), |(l, e), c| {
+                    (l + c.quality.lost, e + c.quality.expected)
+                });
+            lost as f64 / expected as f64
+        };
+        assert!(
+            (0.004..0.01).contains(&loss(false)),
+            "US loss {}",
+            loss(false)
+        );
+        assert!(
+            (0.015..0.035).contains(&loss(true)),
+            "loss abroad {}",
+            loss(true)
+        );
+    }
+
+    #[test]
+    fn agents_work_weekdays_with_a_break() {
+        // 2026-12-07 is a Monday, 2026-12-05 a Saturday.
+        let monday = 20_794 * DAY;
+        assert!(agent_day(7, 3, monday - 2 * DAY).is_empty());
+        let day = agent_day(7, 3, monday);
+        assert_eq!(day, agent_day(7, 3, monday), "deterministic");
+        assert_ne!(day, agent_day(7, 4, monday), "each agent its own day");
+        assert!(day.iter().all(|c| c.agent == "1004"));
+        assert!(day.windows(2).all(|w| w[0].since_ms <= w[1].since_ms));
+        let first = day.first().expect("a login");
+        assert_eq!(first.state, AgentState::Available);
+        assert!((monday + 13 * HOUR..monday + 13 * HOUR + HOUR / 2).contains(&first.since_ms));
+        let last = day.last().expect("a logout");
+        assert_eq!(last.state, AgentState::LoggedOut);
+        assert!(last.since_ms >= monday + 22 * HOUR);
+        let paused: Vec<_> = day
+            .iter()
+            .filter(|c| c.state == AgentState::Paused)
+            .collect();
+        assert_eq!(paused.len(), 1);
+        assert!(paused[0].since_ms >= monday + 17 * HOUR);
+        let times = callfleet_web::reports::fold::fold_states(&day, monday, monday + DAY);
+        let occupancy = times["1004"].occupancy_pct().expect("worked");
+        assert!((50.0..85.0).contains(&occupancy), "{occupancy}");
     }
 }

@@ -136,6 +136,10 @@ pub struct EmailSection {
     pub port: u16,
     #[serde(default = "default_smtp_tls")]
     pub tls: SmtpTls,
+    /// PEM file of the CA certificates the relay's certificate is checked against, besides the
+    /// webpki roots (a relay with a private CA).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Login, when the relay wants one.
     #[serde(default)]
     pub username: Option<String>,
@@ -254,6 +258,19 @@ impl EmailSection {
                 "alerts.email.username",
                 "give both username and password, or neither",
             );
+        }
+        if self.ca_file.is_some() && self.tls == SmtpTls::None {
+            return bad(
+                "alerts.email.ca_file",
+                "a CA is only used with TLS: set tls to opportunistic, starttls or tls",
+            );
+        }
+        if self
+            .ca_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            return bad("alerts.email.ca_file", "name a PEM file");
         }
         if self.attempts == 0 || self.timeout.is_zero() {
             return bad(

@@ -6,7 +6,7 @@ use super::ConfigError;
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "node",
     "sip",
     "http",
@@ -22,6 +22,7 @@ const SECTIONS: [&str; 15] = [
     "alerts",
     "scale",
     "records",
+    "shed",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of

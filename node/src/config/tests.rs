@@ -373,7 +373,7 @@ fn alerts_are_typed_and_checked() {
     let full = format!(
         "{MINIMAL}\n[alerts]\ninterval = \"2s\"\ntime_zone = \"Europe/Paris\"\n\
          [alerts.email]\nserver = \"smtp.example.com\"\nfrom = \"cf <cf@example.com>\"\n\
-         to = [\"oncall@example.com\"]\ntls = \"starttls\"\n\
+         to = [\"oncall@example.com\"]\ntls = \"starttls\"\nca_file = \"/etc/callfleet/smtp-ca.pem\"\n\
          [[alerts.webhook]]\nurl = \"https://hooks.example.com/x\"\nsecret = \"0123456789abcdef\"\n\
          min_severity = \"critical\"\n\
          [[alerts.webhook]]\nurl = \"http://10.0.0.9:9000/sms\"\nsecret = \"fedcba9876543210\"\n"
@@ -382,6 +382,10 @@ fn alerts_are_typed_and_checked() {
     assert_eq!(cfg.alerts.interval, Duration::from_secs(2));
     let email = cfg.alerts.email.as_ref().expect("email");
     assert_eq!((email.port, email.tls), (587, SmtpTls::Starttls));
+    assert_eq!(
+        email.ca_file.as_deref(),
+        Some(std::path::Path::new("/etc/callfleet/smtp-ca.pem"))
+    );
     assert_eq!(cfg.alerts.webhook.len(), 2);
     assert_eq!(
         cfg.alerts.webhook[0].min_severity,
@@ -406,6 +410,8 @@ fn alerts_are_typed_and_checked() {
         ("[alerts.email]\nserver = \"s\"\nfrom = \"not an address\"\nto = [\"x@y.z\"]\n", "alerts.email.from"),
         ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = []\n", "alerts.email.to"),
         ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\nusername = \"u\"\n", "alerts.email.username"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\ntls = \"none\"\nca_file = \"/ca.pem\"\n", "alerts.email.ca_file"),
+        ("[alerts.email]\nserver = \"s\"\nfrom = \"a@b.c\"\nto = [\"x@y.z\"]\nca_file = \"\"\n", "alerts.email.ca_file"),
         ("[[alerts.webhook]]\nurl = \"ftp://x/y\"\nsecret = \"0123456789abcdef\"\n", "alerts.webhook.url"),
         ("[[alerts.webhook]]\nurl = \"https://x/y\"\nsecret = \"short\"\n", "alerts.webhook.secret"),
         ("[[alerts.webhook]]\nurl = \"https://x/y\"\nsecret = \"0123456789abcdef\"\nmin_severity = \"page\"\n", "page"),
@@ -542,5 +548,45 @@ fn tcp_connection_caps_default_and_are_checked() {
             .expect_err("a cap that cannot hold")
             .to_string();
         assert!(err.contains(key), "{err} should name {key}");
+    }
+}
+
+#[test]
+fn shed_thresholds_default_from_the_refuse_threshold() {
+    let cfg = Config::parse(MINIMAL).expect("minimal config parses");
+    let t = cfg.shed.thresholds(cfg.lb.refuse_cpu);
+    assert_eq!(t.cpu, [70.0, 85.0, 95.0]);
+    assert_eq!(t.load, [150.0, 200.0]);
+    assert_eq!(t.calls, [70.0, 85.0]);
+    assert_eq!(cfg.shed.cpu_window, Duration::from_secs(10));
+    assert_eq!(cfg.shed.retry_after, Duration::from_secs(30));
+    assert_eq!(cfg.shed.panel_interval, Duration::from_secs(5));
+    // A lowered refuse threshold lowers levels 1 and 2 with it, as before `[shed]` existed.
+    let low = cfg.shed.thresholds(47.5);
+    assert_eq!(low.cpu, [35.0, 42.5, 47.5]);
+    // Set ones are kept, but never above the refuse threshold.
+    let text = format!("{MINIMAL}[shed]\ncpu = [60.0, 90.0]\nload_per_core = [1.0, 3.0]\n");
+    let cfg = Config::parse(&text).expect("shed section parses");
+    assert_eq!(cfg.shed.thresholds(80.0).cpu, [60.0, 80.0, 80.0]);
+    assert_eq!(cfg.shed.thresholds(80.0).load, [100.0, 300.0]);
+}
+
+#[test]
+fn bad_shed_keys_are_refused_by_name() {
+    let cases = [
+        ("cpu = [90.0, 80.0]", "shed.cpu"),
+        ("cpu = [0.0, 80.0]", "shed.cpu"),
+        ("load_per_core = [2.0, 1.0]", "shed.load_per_core"),
+        ("calls = [-1.0, 80.0]", "shed.calls"),
+        ("hysteresis = 60.0", "shed.hysteresis"),
+        ("cpu_window = \"0s\"", "shed.cpu_window"),
+        ("retry_after = \"0s\"", "shed.retry_after"),
+        ("retry_after = \"2h\"", "shed.retry_after"),
+        ("panel_interval = \"0s\"", "shed.panel_interval"),
+    ];
+    for (line, key) in cases {
+        let text = format!("{MINIMAL}[shed]\n{line}\n");
+        let err = Config::parse(&text).expect_err(line).to_string();
+        assert!(err.contains(key), "{line}: {err}");
     }
 }

@@ -2,10 +2,10 @@
 //! `callfleet_store::jobs`), runs them, and settles them: done, again later with backoff, or
 //! failed for good after [`MAX_ATTEMPTS`]. A node killed mid-job leaves its claim to run
 //! out; the job is then claimed again (by this node, restarted). Background work yields to
-//! load shedding: nothing is claimed while [`super::may_run_background`] says no.
+//! load shedding: nothing is claimed while `Node::background_allowed` says no (shed level 2
+//! and up; each deferral is counted).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use callfleet_store::{Job, JobState, RecordingFormat, StoreError};
@@ -63,11 +63,7 @@ impl JobError {
 pub async fn run(node: Node) {
     let worker = format!("{}/{}", node.cfg.node.name, node.generation);
     loop {
-        let worked = if super::may_run_background(node.shed_level.load(Ordering::Relaxed)) {
-            turn(&node, &worker).await
-        } else {
-            false
-        };
+        let worked = node.background_allowed() && turn(&node, &worker).await;
         if !worked {
             tokio::select! {
                 _ = node.stopping.cancelled() => return,

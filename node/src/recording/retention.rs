@@ -2,7 +2,6 @@
 //! `recording.keep` days, a batch at a time, once an hour and at start. Background work: it
 //! waits while load shedding defers it.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -22,7 +21,7 @@ pub fn cutoff(now_ms: i64, keep_ms: Option<i64>) -> Option<i64> {
 /// Deletes expired recordings until the node stops.
 pub async fn run(node: Node) {
     loop {
-        if super::may_run_background(node.shed_level.load(Ordering::Relaxed)) {
+        if node.background_allowed() {
             if let Some(before) = cutoff(now_ms(), node.cfg.recording.keep_ms()) {
                 sweep(&node, before).await;
             }

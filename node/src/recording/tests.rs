@@ -3,14 +3,6 @@ use std::path::Path;
 use super::*;
 
 #[test]
-fn background_work_waits_from_shed_level_two() {
-    let cases = [(0, true), (1, true), (2, false), (3, false), (255, false)];
-    for (level, runs) in cases {
-        assert_eq!(may_run_background(level), runs, "level {level}");
-    }
-}
-
-#[test]
 fn recording_needs_the_minimum_free_space() {
     // (free bytes, min_free_mb, may record)
     let cases = [

@@ -230,6 +230,11 @@ fn request(
     if req.method == Method::Ack {
         return hand_on(req, wire);
     }
+    if req.method == Method::Options {
+        if let Some(reply) = peer_probe(node, &req, wire.src) {
+            return Verdict::Reply(reply);
+        }
+    }
     if super::front::has_to_tag(&req) {
         if !dialog_peer_ok(node, &req, wire.src) {
             let refusal = Refusal {
@@ -248,6 +253,28 @@ fn request(
         return hand_on(req, wire); // a retransmission: its transaction answers it
     }
     initial_invite(node, req, key, wire)
+}
+
+/// The answer to another cluster node's probe (an `OPTIONS` from the SIP address of a node in
+/// the view): `200` with this node's live load, which the prober uses while the heartbeat table
+/// cannot be read. `None` for anyone else: rsipstack answers them without the load.
+fn peer_probe(node: &Node, req: &Request, src: SocketAddr) -> Option<Vec<u8>> {
+    let me = &node.cfg.node.name;
+    let view = node.balancer.view();
+    let from_peer = view
+        .nodes()
+        .iter()
+        .any(|n| n.name != *me && n.sip.ip() == src.ip());
+    if !from_peer || super::front::has_to_tag(req) {
+        return None;
+    }
+    let tag = stable_tag(super::front::call_id(req).unwrap_or(""), me);
+    let load = crate::heartbeat::live_load(node);
+    let reply = Stateless::new(req, src, 200, "OK", Some(&tag))
+        .header("Allow", ALLOW)
+        .header(callfleet_lb::LOAD_HEADER, load)
+        .finish();
+    Some(reply)
 }
 
 /// Everything a request must pass before the transaction layer sees it; its transaction key.

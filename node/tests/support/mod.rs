@@ -177,12 +177,14 @@ impl NodeProc {
         let http: SocketAddr = format!("{}:8080", spec.ip).parse().expect("http addr");
         let config = dir.join(format!("{}.toml", spec.name));
         let token = dir.join(format!("{}.operator-token", spec.name));
-        // `[http]` ends with `secret`: tests add keys right after the `[http]` line.
+        // `[http]` ends with `secret`: tests add keys right after the `[http]` line. The host is
+        // shared by every test node (and more): neither its CPU (`lb.refuse_cpu`, which the
+        // CPU levels follow) nor its load (`shed.load_per_core`) may shed a test node's load.
         let text = format!(
             "[node]\nname = \"{}\"\nrole = \"{}\"\ncapacity = {}\n[sip]\nlisten = \"{sip}\"\n[http]\nlisten = \"{http}\"\n\
              operator_token_file = \"{}\"\nsecret = \"{SECRET}\"\n\
              [database]\nurl = \"{}\"\n[carriers]\nallow = [\"127.0.0.0/8\"]\n\
-             [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[records]\nspool_dir = \"{}\"\n\
+             [heartbeat]\ninterval = \"1s\"\n[lb]\nrefuse_cpu = 1000.0\n[shed]\nload_per_core = [1000.0, 1000.0]\n[records]\nspool_dir = \"{}\"\n\
              [media]\nmoh_dir = \"{}\"\n{}\n",
             spec.name, spec.role, spec.capacity, token.display(), spec.db, dir.join("spool").display(), dir.join("moh").display(), spec.extra
         );

@@ -1,13 +1,17 @@
 //! Where the alert tests' notifications land: a tiny SMTP server that accepts every message
-//! (no STARTTLS offered, so the nodes' "STARTTLS when offered" falls back to plain), and a
-//! tiny HTTP server that answers every POST with 200. Both keep what they received, run on
+//! (plain, or offering STARTTLS with a certificate of the test's own CA), and a tiny HTTP
+//! server that answers every POST with 200. Both keep what they received, run on
 //! their own thread and stop when dropped.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// One e-mail as the sink got it.
 #[derive(Debug, Clone)]
@@ -16,6 +20,8 @@ pub struct Mail {
     pub to: Vec<String>,
     /// Headers and body, dot-unstuffed, folded header lines joined.
     pub data: String,
+    /// It came after a completed STARTTLS handshake.
+    pub tls: bool,
 }
 
 impl Mail {
@@ -100,11 +106,33 @@ pub struct SmtpSink {
 }
 
 impl SmtpSink {
+    /// A sink that offers no STARTTLS.
     pub fn start(addr: &str) -> SmtpSink {
+        SmtpSink::serve(addr, None)
+    }
+
+    /// A sink that offers STARTTLS with the certificate and key of these PEM files.
+    pub fn with_starttls(addr: &str, cert: &Path, key: &Path) -> SmtpSink {
+        let certs = CertificateDer::pem_file_iter(cert)
+            .expect("read the sink's certificate")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("the sink's certificate");
+        let key = PrivateKeyDer::from_pem_file(key).expect("the sink's key");
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("the sink's TLS config");
+        SmtpSink::serve(addr, Some(Arc::new(config)))
+    }
+
+    fn serve(addr: &str, tls: Option<Arc<rustls::ServerConfig>>) -> SmtpSink {
         let mails = Arc::new(Mutex::new(Vec::new()));
         let kept = mails.clone();
         let server = Server::start(addr, move |stream| {
-            if let Some(got) = smtp_session(stream) {
+            if let Some(got) = smtp_session(stream, tls.clone()) {
                 kept.lock().unwrap_or_else(|p| p.into_inner()).extend(got);
             }
         });
@@ -120,21 +148,52 @@ impl SmtpSink {
     }
 }
 
-/// One SMTP conversation: every message accepted (at most 100 commands).
-fn smtp_session(stream: TcpStream) -> Option<Vec<Mail>> {
-    let mut out = stream.try_clone().ok()?;
-    let mut input = BufReader::new(stream);
+/// How a run of SMTP commands ended.
+enum Ended {
+    /// `QUIT`, a closed connection or too many commands.
+    Done,
+    /// `STARTTLS` was answered `220`: the handshake comes next.
+    StartTls,
+}
+
+/// One SMTP conversation: every message accepted; after `STARTTLS` the rest over TLS.
+fn smtp_session(
+    mut stream: TcpStream,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Option<Vec<Mail>> {
     let mut mails = Vec::new();
+    stream.write_all(b"220 sink ESMTP\r\n").ok()?;
+    if let Ended::StartTls = converse(&mut stream, tls.is_some(), false, &mut mails)? {
+        let conn = rustls::ServerConnection::new(tls?).ok()?;
+        let mut secure = rustls::StreamOwned::new(conn, stream);
+        converse(&mut secure, false, true, &mut mails);
+    }
+    Some(mails)
+}
+
+/// SMTP commands until `QUIT` or `STARTTLS` (at most 100); `offer_tls` puts STARTTLS in the
+/// EHLO answer; `secure` marks the mails taken.
+fn converse<S: Read + Write>(
+    stream: &mut S,
+    offer_tls: bool,
+    secure: bool,
+    mails: &mut Vec<Mail>,
+) -> Option<Ended> {
+    let mut input = BufReader::new(stream);
     let (mut from, mut to) = (String::new(), Vec::new());
-    out.write_all(b"220 sink ESMTP\r\n").ok()?;
     for _ in 0..100 {
         let mut line = String::new();
         if input.read_line(&mut line).ok()? == 0 {
             break;
         }
         let upper = line.to_ascii_uppercase();
-        let reply: &[u8] = if upper.starts_with("EHLO") {
+        let reply: &[u8] = if upper.starts_with("EHLO") && offer_tls {
+            b"250-sink\r\n250-8BITMIME\r\n250 STARTTLS\r\n"
+        } else if upper.starts_with("EHLO") {
             b"250-sink\r\n250 8BITMIME\r\n"
+        } else if upper.starts_with("STARTTLS") && offer_tls {
+            input.get_mut().write_all(b"220 go ahead\r\n").ok()?;
+            return Some(Ended::StartTls);
         } else if upper.starts_with("HELO")
             || upper.starts_with("NOOP")
             || upper.starts_with("RSET")
@@ -147,27 +206,29 @@ fn smtp_session(stream: TcpStream) -> Option<Vec<Mail>> {
             to.push(line[8..].trim().to_owned());
             b"250 ok\r\n"
         } else if upper.starts_with("DATA") {
-            out.write_all(b"354 go ahead\r\n").ok()?;
+            input.get_mut().write_all(b"354 go ahead\r\n").ok()?;
             let data = smtp_data(&mut input)?;
             mails.push(Mail {
                 from: std::mem::take(&mut from),
                 to: std::mem::take(&mut to),
                 data,
+                tls: secure,
             });
             b"250 queued\r\n"
         } else if upper.starts_with("QUIT") {
-            out.write_all(b"221 bye\r\n").ok()?;
+            input.get_mut().write_all(b"221 bye\r\n").ok()?;
             break;
         } else {
             b"502 not implemented\r\n"
         };
-        out.write_all(reply).ok()?;
+        input.get_mut().write_all(reply).ok()?;
+        input.get_mut().flush().ok()?;
     }
-    Some(mails)
+    Some(Ended::Done)
 }
 
 /// The message after `DATA`, up to the lone dot (at most 10,000 lines).
-fn smtp_data(input: &mut BufReader<TcpStream>) -> Option<String> {
+fn smtp_data(input: &mut impl BufRead) -> Option<String> {
     let mut data = String::new();
     for _ in 0..10_000 {
         let mut line = String::new();

@@ -112,7 +112,7 @@ CASE WHEN from_uri LIKE 'sip:+1__________@%' THEN substr(from_uri, 7, 3) \
      WHEN from_uri LIKE 'sip:__________@%' THEN substr(from_uri, 5, 3) END";
 
 /// The caller: the part of `From` before `@` (as in migration 0010's index).
-fn caller_expr(flavour: Flavour) -> &'static str {
+pub(super) fn caller_expr(flavour: Flavour) -> &'static str {
     match flavour {
         Flavour::Postgres => "split_part(from_uri, '@', 1)",
         Flavour::Sqlite => {
@@ -123,7 +123,7 @@ fn caller_expr(flavour: Flavour) -> &'static str {
 }
 
 /// `AND …` for a CDR filter, its value bound as `$3` (empty for [`CallFilter::All`]).
-fn cdr_filter(filter: &CallFilter) -> (&'static str, &str) {
+pub(super) fn cdr_filter(filter: &CallFilter) -> (&'static str, &str) {
     match filter {
         CallFilter::All => ("AND $3 = ''", ""),
         CallFilter::Agent(a) => ("AND agent = $3", a),
@@ -131,7 +131,7 @@ fn cdr_filter(filter: &CallFilter) -> (&'static str, &str) {
     }
 }
 
-fn check(w: &Window) -> Result<(), StoreError> {
+pub(super) fn check(w: &Window) -> Result<(), StoreError> {
     if w.bucket_ms < 1 || w.to_ms < w.from_ms {
         return Err(StoreError::InvalidArgument {
             what: "report window",

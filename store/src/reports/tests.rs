@@ -295,3 +295,206 @@ async fn cdr_export(store: &Store) -> Result<(), StoreError> {
 }
 
 flavour_tests!(cdr_export);
+
+fn leg(
+    call: &str,
+    start: i64,
+    leg: crate::CallLeg,
+    lost: i64,
+    jitter_us: i64,
+) -> crate::LegQualityRow {
+    crate::LegQualityRow {
+        node: "n1".into(),
+        call_id: call.into(),
+        started_at_ms: start,
+        leg,
+        ended_at_ms: start + 60_000,
+        codec: "PCMU".into(),
+        packets_in: 1000 - lost,
+        bytes_in: 160_000,
+        packets_out: 1000,
+        bytes_out: 160_000,
+        expected: 1000,
+        lost,
+        duplicates: 0,
+        out_of_order: 0,
+        jitter_us,
+        jitter_max_us: jitter_us * 2,
+        longest_gap_ms: 20,
+        rtcp_sent: 12,
+        rtcp_received: 12,
+        peer_fraction_lost: None,
+        peer_lost: None,
+        peer_jitter_us: None,
+        rtt_us: None,
+    }
+}
+
+async fn quality_by_prefix(store: &Store) -> Result<(), StoreError> {
+    use crate::CallLeg::{Agent, Caller};
+    let calls = [
+        cdr(
+            "q1",
+            "sip:+15551230001@c",
+            10 * H,
+            Some("1001"),
+            Some("sales"),
+        ),
+        cdr(
+            "q2",
+            "sip:+15559870002@c",
+            10 * H,
+            Some("1002"),
+            Some("sales"),
+        ),
+        cdr(
+            "q3",
+            "sip:+442071230003@c",
+            11 * H,
+            Some("1001"),
+            Some("support"),
+        ),
+        // Outside the window, and a call without a quality record.
+        cdr(
+            "q4",
+            "sip:+15551230004@c",
+            30 * H,
+            Some("1001"),
+            Some("sales"),
+        ),
+        cdr(
+            "q5",
+            "sip:+15551230005@c",
+            10 * H,
+            Some("1001"),
+            Some("sales"),
+        ),
+    ];
+    for c in &calls {
+        store.insert_cdr(c).await?;
+    }
+    let legs = [
+        leg("q1", 10 * H, Caller, 10, 2_000),
+        // The agent's leg is not the caller's network: not counted.
+        leg("q1", 10 * H, Agent, 500, 90_000),
+        leg("q2", 10 * H, Caller, 30, 4_000),
+        leg("q3", 11 * H, Caller, 50, 20_000),
+        leg("q4", 30 * H, Caller, 900, 1),
+        // A leg whose call started at another time is another call.
+        leg("q5", 10 * H + 1, Caller, 900, 1),
+    ];
+    for l in &legs {
+        store.upsert_leg_quality(l).await?;
+    }
+    let w = Window {
+        from_ms: 0,
+        to_ms: 24 * H,
+        bucket_ms: 1,
+    };
+    let mut rows = Vec::new();
+    store
+        .report_quality_prefixes(w, &CallFilter::All, |r| rows.push(r))
+        .await?;
+    rows.sort_by(|a, b| a.prefix.cmp(&b.prefix));
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.prefix.as_str(),
+                r.legs,
+                r.expected,
+                r.lost,
+                r.jitter_us_sum,
+                r.jitter_max_us,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("sip:+15551", 1, 1000, 10, 2_000, 4_000),
+            ("sip:+15559", 1, 1000, 30, 4_000, 8_000),
+            ("sip:+44207", 1, 1000, 50, 20_000, 40_000),
+        ]
+    );
+    let mut support = Vec::new();
+    store
+        .report_quality_prefixes(w, &CallFilter::Queue("support".into()), |r| {
+            support.push(r.prefix)
+        })
+        .await?;
+    assert_eq!(support, ["sip:+44207"]);
+    Ok(())
+}
+
+flavour_tests!(quality_by_prefix);
+
+async fn agent_state_history(store: &Store) -> Result<(), StoreError> {
+    use crate::{Agent, AgentState::*};
+    let moves = |v: Vec<super::StateChange>| -> Vec<(String, crate::AgentState, i64)> {
+        v.into_iter()
+            .map(|c| (c.agent, c.state, c.since_ms))
+            .collect()
+    };
+    for ext in ["2001", "2002"] {
+        store.upsert_agent(&Agent::new(ext, "A", "h", 100)).await?;
+    }
+    assert!(store.login_agent("2001", "d1", 1000).await?);
+    assert!(store.set_paused("2001", true, 2000).await?);
+    assert!(store.set_paused("2001", false, 3000).await?);
+    assert!(
+        store
+            .transition_agent("2001", &[Available], Reserved, 4000, Some(("c1", "n1")))
+            .await?
+    );
+    assert!(
+        store
+            .transition_agent("2001", &[Reserved], Ringing, 4100, None)
+            .await?
+    );
+    assert!(
+        store
+            .transition_agent("2001", &[Ringing], InCall, 4200, None)
+            .await?
+    );
+    store
+        .finish_agent_call("2001", 6000, "2024-05-01", 0)
+        .await?;
+    // A configuration write keeps the state: no change is logged.
+    store
+        .upsert_agent(&Agent::new("2001", "Renamed", "h", 6500))
+        .await?;
+    assert!(store.logout_agent("2001", 8000).await?);
+    assert!(store.login_agent("2002", "d2", 5000).await?);
+
+    let mut got = Vec::new();
+    store
+        .report_agent_states(3500, 7000, None, |c| got.push(c))
+        .await?;
+    assert_eq!(
+        moves(got),
+        [
+            ("2001".to_owned(), Available, 3000),
+            ("2001".to_owned(), Reserved, 4000),
+            ("2001".to_owned(), Ringing, 4100),
+            ("2001".to_owned(), InCall, 4200),
+            ("2001".to_owned(), WrapUp, 6000),
+            ("2002".to_owned(), LoggedOut, 100),
+            ("2002".to_owned(), Available, 5000),
+        ]
+    );
+    let mut one = Vec::new();
+    store
+        .report_agent_states(0, 10_000, Some("2002"), |c| one.push(c))
+        .await?;
+    assert_eq!(
+        moves(one),
+        [
+            ("2002".to_owned(), LoggedOut, 100),
+            ("2002".to_owned(), Available, 5000)
+        ]
+    );
+    Ok(())
+}
+
+flavour_tests!(agent_state_history);

@@ -349,3 +349,41 @@ async fn a_signed_in_user_gets_name_csrf_and_phone_on_the_page() {
         "logout form carries the token"
     );
 }
+
+/// Slowed streams send one snapshot per this in the test (under `read_event`'s 5 s).
+const SLOW: Duration = Duration::from_secs(2);
+
+/// Virtual time between the first event of a stream and the next one, published at once.
+async fn gap_between_events(level: u8) -> Duration {
+    let mut state = app_state().await;
+    state.shed.panel_interval = SLOW;
+    state.shed.gate.set(level);
+    state.panel.publish(evil_snapshot());
+    tokio::time::pause();
+    let response = get(state.clone(), "/api/v1/panel/events").await;
+    let mut body = response.into_body().into_data_stream();
+    read_event(&mut body).await.expect("first event");
+    let first = tokio::time::Instant::now();
+    let mut next = evil_snapshot();
+    next.seq = 4;
+    state.panel.publish(next);
+    let second = read_event(&mut body).await.expect("second event");
+    assert!(second.contains("\nid: 4\n"), "{second}");
+    let gap = first.elapsed();
+    tokio::time::resume();
+    gap
+}
+
+#[tokio::test]
+async fn the_stream_slows_down_while_the_node_sheds_load() {
+    assert_eq!(
+        gap_between_events(0).await,
+        Duration::ZERO,
+        "level 0: at once"
+    );
+    let slowed = gap_between_events(1).await;
+    assert!(
+        slowed >= SLOW && slowed < SLOW + Duration::from_secs(1),
+        "level 1: one snapshot per {SLOW:?}, got {slowed:?}"
+    );
+}

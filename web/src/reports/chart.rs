@@ -5,9 +5,11 @@
 /// The drawing's size in SVG units (scaled to the page's width by CSS).
 pub const WIDTH: f64 = 760.0;
 /// The drawing's height in SVG units.
-pub const HEIGHT: f64 = 260.0;
-const LEFT: f64 = 56.0;
-const BOTTOM: f64 = 48.0;
+pub const HEIGHT: f64 = 284.0;
+/// Room for the value ticks, and for the first slanted label's start.
+const LEFT: f64 = 72.0;
+/// Room for labels slanted at 30° (a country name of 15 characters).
+const BOTTOM: f64 = 72.0;
 const TOP: f64 = 12.0;
 const RIGHT: f64 = 8.0;
 /// At most this many labels under the bars (every n-th bar is labelled past it).

@@ -28,17 +28,20 @@ pub enum Kind {
     Departments,
     /// Repeat callers.
     Callers,
+    /// RTP loss and jitter by the caller's country.
+    Quality,
 }
 
 impl Kind {
     /// Every report, in the order of the list.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Queues,
         Kind::Agents,
         Kind::Heatmap,
         Kind::Evening,
         Kind::Departments,
         Kind::Callers,
+        Kind::Quality,
     ];
 
     /// Its address under `/reports/`.
@@ -50,6 +53,7 @@ impl Kind {
             Kind::Evening => "evening",
             Kind::Departments => "departments",
             Kind::Callers => "callers",
+            Kind::Quality => "quality",
         }
     }
 
@@ -62,6 +66,7 @@ impl Kind {
             Kind::Evening => "Evening callers by US state",
             Kind::Departments => "Missed calls by department",
             Kind::Callers => "Repeat callers",
+            Kind::Quality => "Call quality by caller country",
         }
     }
 
@@ -69,18 +74,19 @@ impl Kind {
     pub fn intro(self) -> &'static str {
         match self {
             Kind::Queues => "Queued calls by the interval they entered the queue: offered, answered, answered within the service-level threshold, abandoned (the caller hung up while waiting), timed out (sent to the queue's fallback), average speed of answer and average handle (talk) time.",
-            Kind::Agents => "Queue calls each agent answered in the window, their talk time and average talk time.",
+            Kind::Agents => "Queue calls each agent answered in the window, their talk time and average talk time; from the agents' state changes, their time logged in, their pause time and their occupancy.",
             Kind::Heatmap => "Calls started per weekday and hour, in the chosen time zone.",
             Kind::Evening => "Calls from US numbers that started in the caller's evening, in the caller's own time zone (the area code's state and zone), per state. Pick an agent or a queue.",
             Kind::Departments => "Missed calls (abandoned or timed out, then voicemail, another queue or hang-up) of a department's queues, as a share of the calls offered, per day or week.",
             Kind::Callers => "How often one number called in the window, and the numbers that called most.",
+            Kind::Quality => "RTP packet loss and jitter of the callers' audio as this cluster received it, per country of the caller's number (E.164 country code; +1 by area code). Pick an agent or a queue, or neither for every call.",
         }
     }
 
     fn default_days(self) -> DefaultWindow {
         match self {
             Kind::Queues | Kind::Agents => DefaultWindow::Days(7),
-            Kind::Heatmap | Kind::Departments => DefaultWindow::Days(28),
+            Kind::Heatmap | Kind::Departments | Kind::Quality => DefaultWindow::Days(28),
             Kind::Evening => DefaultWindow::Months(3),
             Kind::Callers => DefaultWindow::ThisMonth,
         }
@@ -107,6 +113,9 @@ struct Raw {
     number: Option<String>,
     evening: Option<String>,
     sl: Option<String>,
+    /// Set by a shed redirect (`crate::shed::MARKER`); not a filter.
+    #[serde(rename = "shed_from")]
+    _shed_from: Option<String>,
 }
 
 /// Checked filters.
@@ -138,6 +147,8 @@ pub struct Filters {
     pub evening: Hours,
     /// Service-level threshold, seconds.
     pub sl_s: i64,
+    /// When the report was asked for: figures of a window that has not ended stop here.
+    pub now_ms: i64,
 }
 
 /// Problems, and the form to show them with.
@@ -182,7 +193,7 @@ impl Filters {
             ));
         }
         let (evening, sl_s) = extras(&raw, &mut problems);
-        if kind == Kind::Evening && queue.is_some() && agent.is_some() {
+        if matches!(kind, Kind::Evening | Kind::Quality) && queue.is_some() && agent.is_some() {
             problems.push("Pick an agent or a queue, not both.".into());
         }
         let start = |d: Result<Date, jiff::Error>| {
@@ -210,6 +221,7 @@ impl Filters {
             number,
             evening,
             sl_s,
+            now_ms,
         };
         if problems.is_empty() {
             return Ok(filters);
@@ -295,6 +307,10 @@ impl Filters {
                     &self.department,
                     "Empty: every department.",
                 ));
+            }
+            Kind::Quality => {
+                out.push(text("agent", "Agent", &self.agent, "Its calls,"));
+                out.push(text("queue", "Queue", &self.queue, "or a queue's."));
             }
             Kind::Callers => out.push(text(
                 "number",

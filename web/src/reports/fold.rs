@@ -1,9 +1,10 @@
 //! The pure part of the reports: UTC buckets from the store folded into local intervals,
-//! states, departments and the weekly heatmap, in the report's time zone.
+//! states, departments and the weekly heatmap, in the report's time zone; caller prefixes
+//! folded into countries.
 
 use std::collections::{BTreeMap, HashMap};
 
-use callfleet_store::{AgentRow, AreaHour, QueueRow};
+use callfleet_store::{AgentRow, AreaHour, QualityRow, QueueRow};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ZonedDateTime};
 
@@ -218,6 +219,51 @@ pub fn fold_agents(rows: &[AgentRow]) -> BTreeMap<String, AgentFigures> {
     out
 }
 
+/// The RTP quality of the callers' legs from one country, over the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountryQuality {
+    /// Calls (callers' legs) with a quality record.
+    pub legs: i64,
+    /// Packets expected from the callers.
+    pub expected: i64,
+    /// Of those, never received.
+    pub lost: i64,
+    /// Sum of the legs' jitter at their end, microseconds.
+    pub jitter_us_sum: i64,
+    /// The highest jitter any leg reached, microseconds.
+    pub jitter_max_us: i64,
+}
+
+impl CountryQuality {
+    /// Packets lost as a share of those expected, in percent.
+    pub fn loss_pct(&self) -> Option<f64> {
+        (self.expected > 0).then(|| self.lost.max(0) as f64 * 100.0 / self.expected as f64)
+    }
+
+    /// Average jitter of a leg, in milliseconds.
+    pub fn avg_jitter_ms(&self) -> Option<f64> {
+        (self.legs > 0).then(|| self.jitter_us_sum as f64 / self.legs as f64 / 1000.0)
+    }
+}
+
+/// The label of callers whose number has no known country (not E.164, anonymous).
+pub const NO_COUNTRY: &str = "Unknown (not an E.164 number)";
+
+/// Per country of the caller's number ([`numbers::country`] of the prefix).
+pub fn fold_quality(rows: &[QualityRow]) -> BTreeMap<&'static str, CountryQuality> {
+    let mut out: BTreeMap<&'static str, CountryQuality> = BTreeMap::new();
+    for r in rows {
+        let country = numbers::country(numbers::caller_number(&r.prefix)).unwrap_or(NO_COUNTRY);
+        let c = out.entry(country).or_default();
+        c.legs += r.legs;
+        c.expected += r.expected;
+        c.lost += r.lost;
+        c.jitter_us_sum += r.jitter_us_sum;
+        c.jitter_max_us = c.jitter_max_us.max(r.jitter_max_us);
+    }
+    out
+}
+
 /// The evening: from `start` (inclusive) to `end` (exclusive) local hours, 0–24; a start
 /// after the end wraps past midnight (`22-2`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +341,9 @@ pub fn heatmap(buckets: &[(i64, i64)], tz: &TimeZone) -> [[i64; 24]; 7] {
 
 /// Weekday names, Monday first.
 pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+mod states;
+pub use states::{fold_states, StateFold, StateTimes};
 
 #[cfg(test)]
 mod tests;

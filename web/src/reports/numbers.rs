@@ -125,6 +125,9 @@ mod tests {
             (*b"915", Some(("TX", "America/Denver"))),
             (*b"202", Some(("DC", "America/New_York"))),
             (*b"787", Some(("PR", "America/Puerto_Rico"))),
+            // Overlays of 559 (2025) and 707 (2023).
+            (*b"357", Some(("CA", "America/Los_Angeles"))),
+            (*b"369", Some(("CA", "America/Los_Angeles"))),
             (*b"416", None), // Toronto
             (*b"800", None), // toll-free
             (*b"555", None),

@@ -40,6 +40,7 @@ pub async fn run(store: &Store, kind: Kind, f: &Filters) -> Result<Output, Failu
         Kind::Evening => evening(store, f).await,
         Kind::Departments => departments(store, f).await,
         Kind::Callers => callers(store, f).await,
+        Kind::Quality => quality(store, f).await,
     }
 }
 
@@ -130,22 +131,55 @@ async fn agents(store: &Store, f: &Filters) -> Result<Output, Failure> {
         .report_agents(f.window(24 * HOUR_MS), f.agent.as_deref())
         .await?;
     let per = fold::fold_agents(&rows);
-    let mut order: Vec<_> = per.iter().collect();
-    order.sort_by(|a, b| b.1.answered.cmp(&a.1.answered).then(a.0.cmp(b.0)));
+    // States up to now in a window that has not ended.
+    let end = f.to_ms.min(f.now_ms.max(f.from_ms));
+    let mut fold = fold::StateFold::new(f.from_ms, end);
+    store
+        .report_agent_states(f.from_ms, end, f.agent.as_deref(), |c| fold.push(c))
+        .await?;
+    let states = fold.finish();
+    let none = (fold::AgentFigures::default(), fold::StateTimes::default());
+    let mut all: BTreeMap<&str, (&fold::AgentFigures, &fold::StateTimes)> = BTreeMap::new();
+    for (a, x) in &per {
+        all.insert(a, (x, &none.1));
+    }
+    for (a, t) in &states {
+        all.entry(a).or_insert((&none.0, t)).1 = t;
+    }
+    let mut order: Vec<_> = all.into_iter().collect();
+    order.sort_by(|a, b| b.1 .0.answered.cmp(&a.1 .0.answered).then(a.0.cmp(b.0)));
     let points: Vec<_> = order
         .iter()
         .take(MAX_BARS)
-        .map(|(a, x)| (a.to_string(), x.answered as f64))
+        .map(|(a, (x, _))| (a.to_string(), x.answered as f64))
         .collect();
     Ok(Output {
-        notes: vec!["Queue calls only; occupancy and pause time need the agents' state history, which is not recorded yet.".into()],
+        notes: vec!["Calls: queue calls answered in the window. Time: from the agents' state changes; occupancy is talking and wrap-up as a share of the time logged in and not paused.".into()],
         bars: Some(chart::bars("Calls answered per agent", &points, "")),
         heat: None,
         table: Table {
-            headers: vec!["agent", "answered", "talk time", "average talk s"],
+            headers: vec![
+                "agent",
+                "answered",
+                "talk time",
+                "average talk s",
+                "logged in",
+                "paused",
+                "occupancy %",
+            ],
             rows: order
                 .into_iter()
-                .map(|(a, x)| vec![a.clone(), x.answered.to_string(), hms(x.talk_ms), opt(x.avg_talk_s())])
+                .map(|(a, (x, t))| {
+                    vec![
+                        a.to_owned(),
+                        x.answered.to_string(),
+                        hms(x.talk_ms),
+                        opt(x.avg_talk_s()),
+                        hms(t.logged_in_ms),
+                        hms(t.paused_ms),
+                        opt(t.occupancy_pct()),
+                    ]
+                })
                 .collect(),
         },
     })
@@ -356,6 +390,46 @@ async fn callers(store: &Store, f: &Filters) -> Result<Output, Failure> {
                         r.answered.to_string(),
                         local(r.first_ms, f),
                         local(r.last_ms, f),
+                    ]
+                })
+                .collect(),
+        },
+    })
+}
+
+async fn quality(store: &Store, f: &Filters) -> Result<Output, Failure> {
+    let mut rows = Vec::new();
+    store
+        .report_quality_prefixes(f.window(HOUR_MS), &cdr_filter(f), |r| rows.push(r))
+        .await?;
+    let per = fold::fold_quality(&rows);
+    let mut order: Vec<_> = per.into_iter().collect();
+    order.sort_by(|a, b| b.1.legs.cmp(&a.1.legs).then(a.0.cmp(b.0)));
+    let legs: i64 = order.iter().map(|c| c.1.legs).sum();
+    let points: Vec<_> = order
+        .iter()
+        .take(MAX_BARS)
+        .map(|(c, q)| (c.to_string(), q.loss_pct().unwrap_or(0.0)))
+        .collect();
+    let ms = |us: i64| chart::trim(us as f64 / 1000.0);
+    Ok(Output {
+        notes: vec![format!(
+            "{legs} calls with RTP figures from {} countries. Loss is the share of the packets expected from the callers that never arrived (RFC 3550 sequence numbers); jitter is the interarrival jitter at the end of each call.",
+            order.len()
+        )],
+        bars: Some(chart::bars("Packet loss from callers per country", &points, " %")),
+        heat: None,
+        table: Table {
+            headers: vec!["country", "calls", "loss %", "average jitter ms", "highest jitter ms"],
+            rows: order
+                .into_iter()
+                .map(|(c, q)| {
+                    vec![
+                        c.to_owned(),
+                        q.legs.to_string(),
+                        opt(q.loss_pct()),
+                        opt(q.avg_jitter_ms()),
+                        ms(q.jitter_max_us),
                     ]
                 })
                 .collect(),

@@ -94,6 +94,34 @@ fn cdr(id: usize, from: &str, start: i64, agent: Option<&str>, queue: &str) -> C
     }
 }
 
+fn caller_leg(c: &Cdr, lost: i64, jitter_us: i64) -> callfleet_store::LegQualityRow {
+    callfleet_store::LegQualityRow {
+        node: c.node.clone(),
+        call_id: c.call_id.clone(),
+        started_at_ms: c.started_at_ms,
+        leg: callfleet_store::CallLeg::Caller,
+        ended_at_ms: c.ended_at_ms,
+        codec: "PCMU".into(),
+        packets_in: 1000 - lost,
+        bytes_in: 160_000,
+        packets_out: 1000,
+        bytes_out: 160_000,
+        expected: 1000,
+        lost,
+        duplicates: 0,
+        out_of_order: 0,
+        jitter_us,
+        jitter_max_us: 2 * jitter_us,
+        longest_gap_ms: 40,
+        rtcp_sent: 10,
+        rtcp_received: 10,
+        peer_fraction_lost: None,
+        peer_lost: None,
+        peer_jitter_us: None,
+        rtt_us: None,
+    }
+}
+
 async fn app() -> (axum::Router, Store) {
     let store = Store::connect("sqlite::memory:").await.expect("sqlite");
     store.migrate().await.expect("migrate");
@@ -186,6 +214,17 @@ async fn app() -> (axum::Router, Store) {
         cdr(5, "sip:+33123456789@carrier", T0, Some("1002"), "support"),
     ];
     store.insert_history(&cdrs, &events).await.expect("history");
+    // RTP figures of the callers' legs: New York 2 % loss, California none, France 5 %.
+    for (c, lost, jitter_us) in [
+        (&cdrs[0], 20, 4_000),
+        (&cdrs[3], 0, 2_000),
+        (&cdrs[4], 50, 30_000),
+    ] {
+        store
+            .upsert_leg_quality(&caller_leg(c, lost, jitter_us))
+            .await
+            .expect("quality");
+    }
     let state = AppState::new(Arc::new(Node), Metrics::new(), None, store.clone())
         .with_trust_loopback(false);
     (router(state), store)
@@ -281,9 +320,9 @@ async fn agents_heatmap_evening_and_callers() {
     assert_eq!(
         r.body.lines().collect::<Vec<_>>(),
         [
-            "agent,answered,talk time,average talk s",
-            "1001,2,0:03:00,90",
-            "1002,1,0:00:00,"
+            "agent,answered,talk time,average talk s,logged in,paused,occupancy %",
+            "1001,2,0:03:00,90,0:00:00,0:00:00,",
+            "1002,1,0:00:00,,0:00:00,0:00:00,"
         ]
     );
 
@@ -569,4 +608,109 @@ async fn departments_over_xml_rpc() {
     )
     .await;
     assert!(removed.contains("<boolean>1</boolean>"), "{removed}");
+}
+
+#[tokio::test]
+async fn quality_by_caller_country() {
+    let (app, _) = app().await;
+    let r = get(&app, &format!("/reports/quality.csv?{DAY}")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body.lines().collect::<Vec<_>>(),
+        [
+            "country,calls,loss %,average jitter ms,highest jitter ms",
+            "United States,2,1,3,8",
+            "France,1,5,30,60"
+        ]
+    );
+    let r = get(&app, &format!("/reports/quality.csv?{DAY}&queue=support")).await;
+    assert_eq!(r.body.lines().nth(1), Some("France,1,5,30,60"));
+    assert_eq!(r.body.lines().count(), 2);
+    let page = get(&app, &format!("/reports/quality?{DAY}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("3 calls with RTP figures from 2 countries"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<svg viewBox"), "a chart");
+    let both = get(
+        &app,
+        &format!("/reports/quality?{DAY}&queue=sales&agent=1001"),
+    )
+    .await;
+    assert_eq!(both.status, StatusCode::BAD_REQUEST);
+    assert!(both.body.contains("Pick an agent or a queue, not both."));
+}
+
+#[tokio::test]
+async fn agent_time_from_state_changes() {
+    use callfleet_store::{Agent, AgentState::*};
+    let (app, store) = app().await;
+    let at = |hms: &str| {
+        format!("2026-11-02T{hms}Z")
+            .parse::<jiff::Timestamp>()
+            .expect("a time")
+            .as_millisecond()
+    };
+    store
+        .upsert_agent(&Agent::new("3001", "Ann", "h", at("08:00:00")))
+        .await
+        .expect("agent");
+    assert!(store
+        .login_agent("3001", "d1", at("14:00:00"))
+        .await
+        .expect("login"));
+    assert!(store
+        .set_paused("3001", true, at("15:00:00"))
+        .await
+        .expect("pause"));
+    assert!(store
+        .set_paused("3001", false, at("15:30:00"))
+        .await
+        .expect("unpause"));
+    for (from, to, t) in [
+        (Available, Reserved, "16:00:00"),
+        (Reserved, Ringing, "16:00:05"),
+        (Ringing, InCall, "16:00:20"),
+    ] {
+        let call = (to == Reserved).then_some(("c9", "n1"));
+        assert!(store
+            .transition_agent("3001", &[from], to, at(t), call)
+            .await
+            .expect("transition"));
+    }
+    store
+        .finish_agent_call("3001", at("16:30:00"), "2026-11-02", 0)
+        .await
+        .expect("finish");
+    assert!(store
+        .logout_agent("3001", at("17:00:00"))
+        .await
+        .expect("logout"));
+
+    let r = get(
+        &app,
+        "/reports/agents.csv?from=2026-11-02&to=2026-11-02&tz=UTC",
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Logged in 14:00-17:00, paused 30 min; ready 2.5 h, of which talking and wrap-up
+    // 59 min 40 s: 39.8 %.
+    assert_eq!(
+        r.body.lines().nth(1),
+        Some("3001,0,0:00:00,,3:00:00,0:30:00,39.8")
+    );
+    // The afternoon in New York (UTC-5) starts at 05:00 UTC: the same times.
+    let r = get(
+        &app,
+        "/reports/agents.csv?from=2026-11-02&to=2026-11-02&tz=America/New_York&agent=3001",
+    )
+    .await;
+    assert_eq!(
+        r.body.lines().nth(1),
+        Some("3001,0,0:00:00,,3:00:00,0:30:00,39.8")
+    );
+    assert_eq!(r.body.lines().count(), 2);
 }

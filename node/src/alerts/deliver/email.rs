@@ -1,12 +1,13 @@
 //! E-mail through an SMTP relay with lettre: STARTTLS when the relay offers it (or as
-//! configured: required, TLS from the start, never), rustls with the webpki roots. One
+//! configured: required, TLS from the start, never), rustls with the webpki roots and the CAs
+//! of `alerts.email.ca_file` (a relay with a private CA). One
 //! message per batch, to every recipient; the subject says what changed, the body has one
 //! paragraph per alert.
 
 use callfleet_store::Severity;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::webhook::chain;
@@ -25,8 +26,14 @@ pub(super) struct Mailer {
 
 impl Mailer {
     pub(super) fn new(cfg: &EmailSection) -> anyhow::Result<Self> {
+        let ca = cfg.ca_file.as_deref().map(load_ca).transpose()?;
         let tls = |host: &str| {
-            TlsParameters::new(host.to_owned())
+            let mut params = TlsParameters::builder(host.to_owned());
+            if let Some(ca) = &ca {
+                params = params.add_root_certificate(ca.clone());
+            }
+            params
+                .build()
                 .map_err(|e| anyhow::anyhow!("set up TLS for SMTP server {host}: {e}"))
         };
         let mode = match cfg.tls {
@@ -80,6 +87,24 @@ impl Mailer {
                 message: format!("send alert e-mail through {}: {}", self.server, chain(&e)),
             })
     }
+}
+
+/// The CA certificates of `path` (PEM, one or more).
+pub(super) fn load_ca(path: &std::path::Path) -> anyhow::Result<Certificate> {
+    use rustls_pki_types::pem::PemObject as _;
+    let pem = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("read alerts.email.ca_file {}: {e}", path.display()))?;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("alerts.email.ca_file {}: {e}", path.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "alerts.email.ca_file {}: no PEM certificate in it",
+            path.display()
+        );
+    }
+    Certificate::from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("alerts.email.ca_file {}: {e}", path.display()))
 }
 
 /// `[callfleet] CRITICAL: node b stopped heartbeating`, `[callfleet] RESOLVED: ...`, or for

@@ -146,3 +146,44 @@ fn backoff_doubles_up_to_thirty_seconds() {
     assert_eq!(got, vec![1, 2, 4, 8, 16, 30, 30, 30]);
     assert_eq!(backoff(u32::MAX), Duration::from_secs(30));
 }
+
+#[test]
+fn the_relay_ca_file_must_hold_a_pem_certificate() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let ca = rcgen::CertificateParams::new(Vec::<String>::new())
+        .expect("params")
+        .self_signed(&key)
+        .expect("self-sign");
+    let cases = [
+        ("ca.pem", Some(ca.pem()), None),
+        ("missing.pem", None, Some("read alerts.email.ca_file")),
+        ("empty.pem", Some(String::new()), Some("no PEM certificate")),
+        (
+            "key.pem",
+            Some(key.serialize_pem()),
+            Some("no PEM certificate"),
+        ),
+        (
+            "broken.pem",
+            Some("-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".into()),
+            Some("broken.pem"),
+        ),
+    ];
+    for (name, text, want_err) in cases {
+        let path = dir.path().join(name);
+        if let Some(text) = text {
+            std::fs::write(&path, text).expect("write");
+        }
+        let got = super::email::load_ca(&path)
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        match want_err {
+            None => assert_eq!(got, Ok(()), "{name}"),
+            Some(needle) => assert!(
+                got.as_ref().is_err_and(|e| e.contains(needle)),
+                "{name}: {got:?}"
+            ),
+        }
+    }
+}

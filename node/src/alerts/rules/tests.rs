@@ -287,6 +287,23 @@ fn carriers_are_silent_only_during_open_hours() {
 }
 
 #[test]
+fn silence_is_told_in_seconds_then_minutes() {
+    let cases = [
+        (-5, "0 s"),
+        (0, "0 s"),
+        (6_900, "6 s"),
+        (59_999, "59 s"),
+        (60_000, "1 minute"),
+        (119_999, "1 minute"),
+        (120_000, "2 minutes"),
+        (5_400_000, "90 minutes"),
+    ];
+    for (ms, want) in cases {
+        assert_eq!(silence_text(ms), want, "{ms} ms");
+    }
+}
+
+#[test]
 fn bans_over_a_rolling_window() {
     let window = Duration::from_secs(600);
     let mut w = RateWindow::default();

@@ -1,4 +1,4 @@
-use callfleet_store::{AgentRow, AreaHour, QueueRow};
+use callfleet_store::{AgentRow, AreaHour, QualityRow, QueueRow};
 use jiff::tz::TimeZone;
 
 use super::*;
@@ -200,4 +200,42 @@ fn heatmap_in_local_time() {
     assert_eq!(grid[0][9], 5);
     assert_eq!(grid[5][23], 2); // Saturday 23:00
     assert_eq!(grid.iter().flatten().sum::<i64>(), 7);
+}
+
+#[test]
+fn quality_folds_prefixes_into_countries() {
+    let row = |prefix: &str, legs, expected, lost, jitter, max| QualityRow {
+        prefix: prefix.into(),
+        legs,
+        expected,
+        lost,
+        jitter_us_sum: jitter,
+        jitter_max_us: max,
+    };
+    let rows = [
+        // Two US area codes, a Canadian one (+1 without a US state), London, a short
+        // extension and an anonymous caller.
+        row("sip:+12125", 2, 2000, 10, 6_000, 5_000),
+        row("sip:+13105", 1, 1000, 30, 3_000, 9_000),
+        row("sips:+1416", 1, 1000, 0, 1_000, 1_000),
+        row("sip:+44207", 3, 3000, 300, 90_000, 70_000),
+        row("sip:1001", 1, 500, 0, 500, 500),
+        row("sip:anonym", 1, 0, 0, 0, 0),
+    ];
+    let got = fold_quality(&rows);
+    let us = &got["United States"];
+    assert_eq!(
+        (us.legs, us.expected, us.lost, us.jitter_max_us),
+        (3, 3000, 40, 9_000)
+    );
+    assert_eq!(us.avg_jitter_ms(), Some(3.0));
+    assert_eq!(got["United Kingdom"].loss_pct(), Some(10.0));
+    let unknown = &got[NO_COUNTRY];
+    assert_eq!((unknown.legs, unknown.loss_pct()), (2, Some(0.0)));
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(
+        CountryQuality::default().loss_pct(),
+        None,
+        "no packets, no share"
+    );
 }
