@@ -456,6 +456,7 @@ prompt_texts=(
   "logged-out|You are logged out."
   "login-failed|Login failed."
   "goodbye|Goodbye."
+  "may-be-recorded|This call may be recorded."
 )
 for n in $(seq 1 20); do prompt_texts+=("n$n|$n"); done
 made=0

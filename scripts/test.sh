@@ -48,6 +48,7 @@ need_cmd memcached memcached
 need_cmd sox sox
 # The CPU hog of the load-shedding test (node/tests/shed.rs):
 need_cmd stress-ng stress-ng
+# The recording test decodes the node's MP3 with sox (libsox-fmt-mp3, checked below).
 # install.sh (run by node/tests/install.rs) renders music on hold and prompts with these:
 need_cmd espeak-ng espeak-ng
 need_cmd sqlite3 sqlite3
@@ -67,7 +68,7 @@ need_cmd npm npm
 perl -MRPC::XML::Client -e 1 >/dev/null 2>&1 || missing+=(librpc-xml-perl)
 need_cmd php php-cli
 if ! php -r 'exit(function_exists("xmlrpc_encode_request") ? 0 : 1);' >/dev/null 2>&1; then missing+=(php-xmlrpc); fi
-if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; need_pkg libsox-fmt-base; else need_cmd cc build-essential; fi
+if command -v dpkg >/dev/null 2>&1; then need_pkg build-essential; need_pkg libsox-fmt-base; need_pkg libsox-fmt-mp3; else need_cmd cc build-essential; fi
 if ! command -v psql >/dev/null 2>&1 || ! pg_server_installed; then missing+=(postgresql); fi
 
 if [ "${#missing[@]}" -gt 0 ]; then

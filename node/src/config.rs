@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod alerts;
 mod env;
+mod recording;
 mod records;
 mod shed;
 mod sip;
@@ -22,6 +23,7 @@ use env::apply_env;
 pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+pub use recording::RecordingSection;
 pub use records::RecordsSection;
 pub use shed::ShedSection;
 pub use sip::{HotdeskSection, RegistrarSection, SipSection};
@@ -77,6 +79,8 @@ pub struct Config {
     pub scale: ScaleSection,
     #[serde(default)]
     pub records: RecordsSection,
+    #[serde(default)]
+    pub recording: RecordingSection,
     #[serde(default)]
     pub shed: ShedSection,
     #[serde(default)]
@@ -597,6 +601,7 @@ impl Config {
         self.validate_tls()?;
         self.alerts.validate()?;
         self.records.validate()?;
+        self.recording.validate()?;
         self.shed.validate()?;
         self.trace.validate()?;
         self.validate_scale()

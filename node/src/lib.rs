@@ -44,6 +44,7 @@ pub mod probe;
 pub mod quality;
 pub mod queue;
 pub mod realtime;
+pub mod recording;
 pub mod records;
 pub mod redact;
 pub mod registrar;

@@ -87,8 +87,16 @@ impl Listenable {
 /// call is no longer listenable and every supervisor's leg on it is ended.
 pub struct Offered {
     node: Node,
+    tap: Tap,
     call_id: String,
     ended: CancellationToken,
+}
+
+impl Offered {
+    /// The call's tap (both parties' audio), for its recorder.
+    pub fn tap(&self) -> &Tap {
+        &self.tap
+    }
 }
 
 impl Drop for Offered {
@@ -107,7 +115,7 @@ pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>)
     agent.set_tap(Some((tap.clone(), Side::Agent)));
     let ended = CancellationToken::new();
     let bridged = Bridged {
-        tap,
+        tap: tap.clone(),
         agent_leg: agent.leg(),
         codec: ctx.media.target().codec,
         agent: ext.to_string(),
@@ -118,6 +126,7 @@ pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>)
     node.listen.lock().insert(ctx.call_id.to_string(), bridged);
     Offered {
         node: node.clone(),
+        tap,
         call_id: ctx.call_id.to_string(),
         ended,
     }

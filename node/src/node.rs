@@ -363,6 +363,9 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             stopping: node.stopping.clone(),
         },
     ));
+    // Background work (MP3 conversion, retention of recordings), deferred under load.
+    tokio::spawn(crate::recording::jobs::run(node.clone()));
+    tokio::spawn(crate::recording::retention::run(node.clone()));
     tokio::spawn(registrar::purge_loop(
         node.registrar.clone(),
         node.stopping.child_token(),
@@ -537,6 +540,22 @@ impl NodeApi for Api {
     ) -> BoxFuture<'static, Result<(), ApiError>> {
         let node = self.0.clone();
         Box::pin(async move { crate::listen::listen_here(&node, &call_id, &device, mode).await })
+    }
+
+    fn node_name(&self) -> String {
+        self.0.cfg.node.name.clone()
+    }
+
+    fn forward_get(
+        &self,
+        holder: String,
+        path: String,
+        range: Option<String>,
+    ) -> BoxFuture<'static, Result<axum::response::Response, ApiError>> {
+        let node = self.0.clone();
+        Box::pin(async move {
+            crate::recording::forward::get(&node, &holder, &path, range.as_deref()).await
+        })
     }
 
     fn shed_peers(&self) -> Vec<callfleet_web::shed::Peer> {

@@ -1,5 +1,5 @@
 //! Call records written to SQL off the call path: live-call rows, CDRs, queue events,
-//! voicemails and the legs' RTP quality go through a channel to one writer task, so a slow or dead database never delays
+//! voicemails, recordings and the legs' RTP quality go through a channel to one writer task, so a slow or dead database never delays
 //! a call.
 //!
 //! Every record goes through the node's on-disk spool first (see [`spool`]): the writer
@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use callfleet_store::{Cdr, LegQualityRow, LiveCall, QueueEvent, Store, StoreError, Voicemail};
+use callfleet_store::{
+    Cdr, LegQualityRow, LiveCall, NewJob, QueueEvent, RecordingRow, Store, StoreError, Voicemail,
+};
 use callfleet_web::metrics::records::RecordOutcome;
 use callfleet_web::Metrics;
 use serde::{Deserialize, Serialize};
@@ -60,6 +62,12 @@ pub enum Record {
     /// One call leg's RTP quality (an upsert keyed by node, Call-ID, call start and leg:
     /// written twice, stored once).
     Quality(LegQualityRow),
+    /// A call's recording, with the job that converts it (stored with the row, in one
+    /// transaction, only when the row is new: keyed by the recording's `uid`).
+    Recording {
+        row: RecordingRow,
+        job: Option<NewJob>,
+    },
 }
 
 /// Longest wait for the database's answer to one write; past it the write counts as failed
@@ -182,6 +190,10 @@ async fn write_once(store: &Store, node: &str, r: &Record) -> Result<bool, Store
         Record::Voicemail(v) => store.insert_voicemail(v).await.map(|id| id.is_some()),
         Record::EntryGone { id } => store.remove_entry(*id).await.map(|_| true),
         Record::Quality(q) => store.upsert_leg_quality(q).await.map(|()| true),
+        Record::Recording { row, job } => store
+            .insert_recording(row, job.as_ref())
+            .await
+            .map(|id| id.is_some()),
     }
 }
 

@@ -25,6 +25,8 @@ fn queue(name: &str, strategy: &str) -> Queue {
         fallback: callfleet_store::Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     }
 }
 

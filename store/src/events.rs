@@ -155,6 +155,37 @@ impl Store {
         Ok((n, ms))
     }
 
+    /// The voicemail with this id.
+    pub async fn voicemail(&self, id: i64) -> Result<Option<Voicemail>, StoreError> {
+        const WHAT: &str = "read voicemail";
+        let row = sqlx::query(concat!(voicemail_select!(), " WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::query(WHAT))?;
+        row.as_ref()
+            .map(voicemail_from_row)
+            .transpose()
+            .map_err(StoreError::query(WHAT))
+    }
+
+    /// The newest voicemails of every mailbox, newest first, at most `limit`.
+    pub async fn recent_voicemails(&self, limit: i64) -> Result<Vec<Voicemail>, StoreError> {
+        const WHAT: &str = "list recent voicemails";
+        let rows = sqlx::query(concat!(
+            voicemail_select!(),
+            " ORDER BY created_at_ms DESC, id DESC LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::query(WHAT))?;
+        rows.iter()
+            .map(voicemail_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(WHAT))
+    }
+
     /// Voicemails of one mailbox, or of all with `None`, oldest first.
     pub async fn voicemails(&self, agent: Option<&str>) -> Result<Vec<Voicemail>, StoreError> {
         const WHAT: &str = "list voicemails";

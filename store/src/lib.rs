@@ -80,9 +80,11 @@ mod entries;
 mod error;
 mod events;
 mod heartbeat;
+mod jobs;
 pub mod pin;
 mod quality;
 mod queues;
+mod recordings;
 mod reports;
 #[cfg(test)]
 mod testdb;
@@ -92,7 +94,9 @@ mod users;
 pub use agents::{utc_day, Agent, AgentState, Transition};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 /// The shared vocabulary, re-exported so a crate using the store names one path.
-pub use callfleet_vocab::{Fallback, HangupCause, HangupSide, QueueEventKind, Strategy};
+pub use callfleet_vocab::{
+    Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat, RecordingPolicy, Strategy,
+};
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
 pub use db::Store;
@@ -102,8 +106,10 @@ pub use entries::{EntryState, NewEntry, QueueEntry};
 pub use error::{ParseEnumError, StoreError};
 pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
+pub use jobs::{Job, JobState, NewJob};
 pub use quality::{CallLeg, LegQualityRow};
 pub use queues::{Member, Queue, VipCaller};
+pub use recordings::RecordingRow;
 pub use reports::{
     AgentRow, AreaHour, CallFilter, CallerRow, Department, QualityRow, QueueRow, StateChange,
     Window as ReportWindow, QUALITY_PREFIX_CHARS,

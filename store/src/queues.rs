@@ -3,7 +3,7 @@
 //! write bumps the config version) except `rr_last`, the round-robin
 //! memory the dispatcher moves on every offer.
 
-use callfleet_vocab::{Fallback, Strategy};
+use callfleet_vocab::{Fallback, RecordingPolicy, Strategy};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -33,6 +33,13 @@ pub struct Queue {
     pub fallback_target: Option<String>,
     /// Runtime: the agent `rrmemory` offered last.
     pub rr_last: Option<String>,
+    /// Which bridged calls are recorded.
+    #[serde(default)]
+    pub recording: RecordingPolicy,
+    /// Whether callers hear "this call may be recorded" before they queue (only when the
+    /// policy may record).
+    #[serde(default)]
+    pub recording_prompt: bool,
 }
 
 /// An agent's membership of a queue (`queue_members`).
@@ -60,18 +67,19 @@ pub struct VipCaller {
 /// A new queue starts with no round-robin memory; an update keeps it.
 const UPSERT_QUEUE: &str = "\
 INSERT INTO queues (name, strategy, ring_timeout_ms, max_wait_ms, announce_interval_ms, \
-    moh_class, wrapup_ms, fallback, fallback_target, rr_last) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL) \
+    moh_class, wrapup_ms, fallback, fallback_target, rr_last, recording, recording_prompt) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $11) \
 ON CONFLICT (name) DO UPDATE SET \
     strategy = excluded.strategy, ring_timeout_ms = excluded.ring_timeout_ms, \
     max_wait_ms = excluded.max_wait_ms, announce_interval_ms = excluded.announce_interval_ms, \
     moh_class = excluded.moh_class, wrapup_ms = excluded.wrapup_ms, \
-    fallback = excluded.fallback, fallback_target = excluded.fallback_target";
+    fallback = excluded.fallback, fallback_target = excluded.fallback_target, \
+    recording = excluded.recording, recording_prompt = excluded.recording_prompt";
 
 macro_rules! queue_select {
     () => {
         "SELECT name, strategy, ring_timeout_ms, max_wait_ms, announce_interval_ms, moh_class, \
-         wrapup_ms, fallback, fallback_target, rr_last FROM queues"
+         wrapup_ms, fallback, fallback_target, rr_last, recording, recording_prompt FROM queues"
     };
 }
 
@@ -103,7 +111,9 @@ impl Store {
             .bind(&queue.moh_class)
             .bind(queue.wrapup_ms)
             .bind(queue.fallback.as_str())
-            .bind(queue.fallback_target.as_deref());
+            .bind(queue.fallback_target.as_deref())
+            .bind(queue.recording.to_string())
+            .bind(i64::from(queue.recording_prompt));
         self.config_write("upsert queue", statement).await?;
         Ok(())
     }
@@ -285,6 +295,8 @@ fn queue_from_row(row: &AnyRow) -> Result<Queue, sqlx::Error> {
         fallback: enum_col(row, "fallback")?,
         fallback_target: row.try_get("fallback_target")?,
         rr_last: row.try_get("rr_last")?,
+        recording: enum_col(row, "recording")?,
+        recording_prompt: bool_col(row, "recording_prompt")?,
     })
 }
 

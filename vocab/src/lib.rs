@@ -8,6 +8,7 @@
 //! - `agent`: [`AgentState`], where an agent is in its day.
 //! - `role`: [`Role`], what a panel user may do.
 //! - `queue`: [`Strategy`], [`Fallback`] and [`QueueEventKind`].
+//! - `recording`: [`RecordingPolicy`] (a queue's) and [`RecordingFormat`] (a stored file's).
 //! - `hangup`: [`HangupCause`] and [`HangupSide`], and the one table from a cause to the SIP
 //!   status of the call's end ([`HangupCause::sip_status`]).
 //! - `shed`: [`Work`], what a busy node gives up at which shed level, and [`ShedGate`], the
@@ -26,6 +27,7 @@ mod words;
 mod agent;
 mod hangup;
 mod queue;
+mod recording;
 mod role;
 mod shed;
 mod trace;
@@ -34,6 +36,7 @@ mod wire;
 pub use agent::AgentState;
 pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
+pub use recording::{RecordingFormat, RecordingPolicy};
 pub use role::Role;
 pub use shed::{ShedGate, Work, MAX_LEVEL as MAX_SHED_LEVEL};
 pub use trace::{CallTrace, TraceTransport, TracedMessage};

@@ -89,6 +89,27 @@ pub trait NodeApi: Send + Sync + 'static {
     fn readiness(&self) -> Option<crate::ready::Readiness> {
         None
     }
+    /// This node's name (`node.name`): whose files this node serves itself.
+    fn node_name(&self) -> String {
+        String::new()
+    }
+    /// `GET path` on node `holder`, signed with the cluster secret, with the asker's `Range`
+    /// header; its answer streamed back as it comes (status, type, length, range).
+    fn forward_get(
+        &self,
+        holder: String,
+        path: String,
+        range: Option<String>,
+    ) -> BoxFuture<'static, Result<axum::response::Response, ApiError>> {
+        let _ = (holder, path, range);
+        Box::pin(async {
+            let cause = std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "this node does not forward requests",
+            );
+            Err(ApiError::internal("forward to another node", cause))
+        })
+    }
     /// The cluster view as a shed redirect needs it (this node included); empty when the node
     /// has none (heavy reports are then refused at shed level 1 and up).
     fn shed_peers(&self) -> Vec<crate::shed::Peer> {
@@ -277,6 +298,7 @@ pub fn router(state: AppState) -> Router {
             post(crate::listen::listen_internal),
         )
         .merge(crate::trace::internal_routes());
+        .merge(crate::playback::internal_routes());
     let router = Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::ready::routes())
@@ -296,6 +318,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(crate::calls::page_routes(), Access::Page))
         .merge(guarded(crate::trace::page_routes(), Access::Page))
         .merge(guarded(crate::trace::read_routes(), Access::Read))
+        .merge(guarded(crate::playback::page_routes(), Access::Page))
         .merge(guarded(crate::reports::routes(), Access::Page))
         .merge(guarded(
             crate::reports::heavy_routes().route_layer(axum::middleware::from_fn_with_state(

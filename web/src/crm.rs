@@ -189,6 +189,8 @@ pub struct QueueInfo {
     pub strategy: Strategy,
     /// How many agents are members.
     pub members: i64,
+    /// Which calls are recorded: `never`, `always`, or a percentage (`"0"` to `"100"`).
+    pub recording: callfleet_store::RecordingPolicy,
 }
 
 /// `queue.stats(queue)`.
@@ -317,6 +319,7 @@ pub async fn queue_list(store: &Store) -> Result<Vec<QueueInfo>, CrmError> {
             name: q.name.clone(),
             strategy: q.strategy,
             members: counts.get(q.name.as_str()).copied().unwrap_or(0),
+            recording: q.recording,
         })
         .collect())
 }

@@ -61,6 +61,7 @@ pub mod metrics;
 pub mod names;
 pub mod page;
 pub mod panel;
+pub mod playback;
 pub mod ready;
 pub mod reports;
 pub mod rpc;

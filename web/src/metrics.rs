@@ -26,8 +26,9 @@
 //! mailboxes), reached through [`Metrics::guard`], the SIP TCP listener's of [`tcp`]
 //! (connections open, refused by a cap), reached through [`Metrics::tcp`], the alerts' metrics
 //! of [`alerts`] (alerts firing, notifications sent), the RTP quality histograms of
-//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`], and load
-//! shedding's level and actions of [`shed`], reached through [`Metrics::shed`].
+//! [`media`] (loss and jitter per call leg), reached through [`Metrics::media`], load
+//! shedding's level and actions of [`shed`], reached through [`Metrics::shed`], and the
+//! recordings' and background jobs' counters of [`recordings`], through [`Metrics::recordings`].
 //!
 //! The agent and queue gauges are the cluster as the panel snapshot last read it (the same
 //! numbers on every node); queue labels are the configured queues, and a queue deleted from
@@ -57,6 +58,7 @@ pub mod guard;
 use guard::GuardMetrics;
 pub mod alerts;
 pub mod media;
+pub mod recordings;
 pub mod tcp;
 
 use tcp::TcpMetrics;
@@ -278,6 +280,7 @@ struct Inner {
     alerts: AlertMetrics,
     records: RecordMetrics,
     media: MediaMetrics,
+    recordings: recordings::RecordingMetrics,
     shed: ShedMetrics,
     trace: TraceMetrics,
 }
@@ -316,6 +319,7 @@ impl Metrics {
             alerts: AlertMetrics::default(),
             records: RecordMetrics::default(),
             media: MediaMetrics::new(),
+            recordings: recordings::RecordingMetrics::default(),
             shed: ShedMetrics::default(),
             trace: TraceMetrics::default(),
         };
@@ -517,6 +521,11 @@ impl Metrics {
         &self.inner.trace
     }
 
+    /// The recordings' and background jobs' metrics.
+    pub fn recordings(&self) -> &recordings::RecordingMetrics {
+        &self.inner.recordings
+    }
+
     /// Bans started since this node did (a source or a subject shut out for wrong
     /// credentials, counted by [`GuardMetrics::auth_ban`]); the alert rule on bans reads it.
     pub fn bans(&self) -> u64 {
@@ -629,6 +638,7 @@ impl Inner {
         self.alerts.register(r);
         self.records.register(r);
         self.media.register(r);
+        self.recordings.register(r);
         self.shed.register(r);
         self.trace.register(r);
         self

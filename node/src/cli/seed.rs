@@ -308,6 +308,8 @@ fn queue_row(name: &str) -> Queue {
         fallback: Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     }
 }
 

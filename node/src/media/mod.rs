@@ -14,4 +14,5 @@ pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
 pub mod session;
+pub mod stereo;
 pub mod tap;

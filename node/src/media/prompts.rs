@@ -25,6 +25,7 @@ pub const PROMPTS: &[(&str, &[u16])] = &[
     ("logged-out", &[784, 659, 523]),
     ("login-failed", &[300, 300, 300]),
     ("goodbye", &[523, 392]),
+    ("may-be-recorded", &[600, 900]),
 ];
 
 /// Numbers 1..=20 for "there are N calls ahead of you" (`n1.wav` … `n20.wav`).

@@ -84,7 +84,7 @@ impl Recording {
 }
 
 /// Creates `path` (mode 0640, never replacing a file) and its missing directories (0750).
-fn private_file(path: &Path) -> std::io::Result<File> {
+pub(crate) fn private_file(path: &Path) -> std::io::Result<File> {
     #[cfg(unix)]
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -96,6 +96,15 @@ impl Tap {
         let _ = self.inner.tx.send(frame);
     }
 
+    /// The raw frames of both sides, for a recorder; counts as a listener while it lives.
+    pub fn subscribe(&self) -> Subscription {
+        self.inner.listeners.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            rx: self.inner.tx.subscribe(),
+            tap: self.inner.clone(),
+        }
+    }
+
     /// Listeners right now.
     pub fn listeners(&self) -> usize {
         self.inner.listeners.load(Ordering::Relaxed)
@@ -115,6 +124,32 @@ impl Tap {
             tap: self.inner.clone(),
             dropped: AtomicU64::new(0),
         }
+    }
+}
+
+impl TapFrame {
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    pub fn pt(&self) -> u8 {
+        self.pt
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.data[..usize::from(self.len)]
+    }
+}
+
+/// Both sides' frames as published (see [`Tap::subscribe`]).
+pub struct Subscription {
+    pub rx: broadcast::Receiver<TapFrame>,
+    tap: Arc<TapInner>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.tap.listeners.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -273,4 +308,4 @@ pub fn encode(codec: Codec, samples: &[i16], out: &mut [u8]) -> usize {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

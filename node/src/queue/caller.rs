@@ -35,6 +35,13 @@ pub enum Outcome {
 /// Waits in `queue` until an agent answers, the caller leaves, or the maximum wait passes.
 pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     let node = ctx.node;
+    // Drawn once per queue entered; the caller is told first when the queue may record.
+    let record = crate::recording::draw(queue.recording);
+    if queue.recording_prompt && queue.recording.may_record() {
+        if let Some(ended) = play(ctx, node.prompts.get("may-be-recorded")).await {
+            return ended;
+        }
+    }
     let now = now_ms();
     let vip = node
         .store
@@ -60,7 +67,7 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     // The CDR names the queue even when nobody answers (abandon, timeout, fallback).
     node.calls.set_served(ctx.call_id, Some(&queue.name), None);
     let mut offers = node.queue.wait(id);
-    let outcome = wait(ctx, queue, id, vip, &mut offers).await;
+    let outcome = wait(ctx, queue, (id, vip, record), &mut offers).await;
     node.queue.forget(id);
     node.recorder.send(Record::EntryGone { id });
     match outcome {
@@ -70,16 +77,17 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
 }
 
 /// The waiting caller: feeds the machine and performs what it decides.
+/// `entry`: the queue entry's id, whether the caller is a VIP, whether the call is recorded.
 async fn wait(
     ctx: &mut CallCtx<'_>,
     queue: &Queue,
-    id: i64,
-    vip: bool,
+    (id, vip, record): (i64, bool, bool),
     offers: &mut mpsc::UnboundedReceiver<Offer>,
 ) -> Outcome {
     let target = RingFor {
         queue: Some(&queue.name),
         entry: Some(id),
+        record,
     };
     let ring_timeout = ms(queue.ring_timeout_ms);
     let (mut call, mut pending) = QueuedCall::enter(Rules::of(queue), now_ms(), vip);

@@ -34,6 +34,8 @@ const LEASE_RENEW: Duration = Duration::from_secs(10);
 pub struct RingFor<'q> {
     pub queue: Option<&'q str>,
     pub entry: Option<i64>,
+    /// Whether the conversation is recorded (the queue's policy, drawn for this call).
+    pub record: bool,
 }
 
 /// An agent taken for this call: lease held, SQL state `ringing`, phone being rung.
@@ -167,6 +169,7 @@ pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) ->
     let target = RingFor {
         queue: None,
         entry: None,
+        record: false,
     };
     let taken = take(ctx, ext, ring_timeout).await?;
     let (mut call, _logs) = QueuedCall::direct(now_ms(), vec![taken.ext.clone()]);
@@ -391,6 +394,8 @@ struct Bridged {
     states: rsipstack::dialog::dialog::DialogStateReceiver,
     /// Open to listeners while the conversation lasts; dropped, it BYEs them.
     listenable: Option<crate::listen::Offered>,
+    /// The recorder leg, when the call is recorded.
+    recording: Option<crate::recording::Active>,
 }
 
 /// The winner's media leg started and bridged to the caller's; the agent `ringing →
@@ -444,6 +449,15 @@ async fn open_bridge(
     bridge(ctx.media, &leg);
     // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
     let listenable = crate::listen::offer(ctx, &leg, &ext, target.queue);
+    let recording = target.record.then(|| {
+        let call = crate::recording::CallInfo {
+            call_id: ctx.call_id.to_string(),
+            caller: ctx.caller.clone(),
+            queue: target.queue.map(str::to_string),
+            agent: Some(ext.clone()),
+        };
+        crate::recording::start(node, listenable.tap(), call)
+    });
     Bridged {
         ext,
         lease: Some(lease),
@@ -451,6 +465,7 @@ async fn open_bridge(
         dialog: ringing.dialog,
         states: ringing.states,
         listenable: Some(listenable),
+        recording: recording.flatten(),
     }
 }
 
@@ -509,6 +524,9 @@ async fn perform_bridged(
             }
         }
         Action::WrapUp { agent, until_ms } => {
+            if let Some(active) = b.recording.take() {
+                crate::recording::finish(ctx.node, active).await;
+            }
             drop(b.listenable.take());
             b.leg.stop();
             crate::quality::record(ctx.node, ctx.call_id, CallLeg::Agent, &b.leg.quality());

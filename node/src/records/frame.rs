@@ -115,7 +115,8 @@ impl Record {
             | Record::Cdr(_)
             | Record::QueueEvent(_)
             | Record::Voicemail(_)
-            | Record::Quality(_) => Kind::Kept,
+            | Record::Quality(_)
+            | Record::Recording { .. } => Kind::Kept,
         }
     }
 }

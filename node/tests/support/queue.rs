@@ -106,6 +106,8 @@ pub fn queue(name: &str, strategy: &str) -> Queue {
         fallback: Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     }
 }
 

@@ -23,6 +23,8 @@ fn queue(name: &str, strategy: &str) -> Queue {
         fallback: Fallback::Voicemail,
         fallback_target: Some("1001".to_owned()),
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     }
 }
 

@@ -9,7 +9,9 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use callfleet_store::{Agent, Carrier, Fallback, Member, Queue, UserRole, VipCaller};
+use callfleet_store::{
+    Agent, Carrier, Fallback, Member, Queue, RecordingPolicy, UserRole, VipCaller,
+};
 
 use crate::names::{self, Kind};
 
@@ -367,6 +369,7 @@ pub fn queue(f: &Fields, name: &str) -> Result<Queue, Problems> {
     };
     let fallback = c.take(choice("fallback", f.get("fallback"), &FALLBACKS));
     let fallback_target = c.take(fallback_target(&fallback, f.get("fallback_target"), &name));
+    let recording = c.take(recording(f.get("recording")));
     c.done(Queue {
         name,
         strategy,
@@ -378,7 +381,22 @@ pub fn queue(f: &Fields, name: &str) -> Result<Queue, Problems> {
         fallback,
         fallback_target,
         rr_last: None,
+        recording,
+        recording_prompt: f.checked("recording_prompt"),
     })
+}
+
+/// A queue's recording policy: `never` (also when empty), `always`, or a percentage.
+fn recording(value: &str) -> Result<RecordingPolicy, Invalid> {
+    match value.trim() {
+        "" => Ok(RecordingPolicy::Never),
+        v => v.parse().map_err(|_| {
+            invalid(
+                "recording",
+                format!("use never, always, or a percentage of calls from 0 to 100 (got {v:?})"),
+            )
+        }),
+    }
 }
 
 /// The target of a queue's fallback: none for `hangup` (a target typed is dropped), an

@@ -90,6 +90,11 @@ impl Resource for Queues {
                 "fallback_target",
                 q.fallback_target.clone().unwrap_or_default(),
             ),
+            ("recording", q.recording.to_string()),
+            (
+                "recording_prompt",
+                if q.recording_prompt { "on" } else { "" }.to_owned(),
+            ),
         ];
         Fields::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str())))
     }
@@ -144,6 +149,16 @@ impl Resource for Queues {
                     Field::text("fallback_target", "Fallback target")
                         .from(v, "")
                         .hint("voicemail: the agent whose mailbox records the caller; queue: the next queue."),
+                ],
+            },
+            Fieldset {
+                legend: "Recording",
+                fields: vec![
+                    Field::text("recording", "Record calls")
+                        .from(v, "never")
+                        .hint("never, always, or the percentage of calls recorded (0 to 100)."),
+                    Field::checkbox("recording_prompt", "Tell callers the call may be recorded")
+                        .from(v, ""),
                 ],
             },
         ]

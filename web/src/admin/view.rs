@@ -134,6 +134,13 @@ pub enum Cell {
     Links(Vec<Link>),
     /// The row's actions, and a note when one is missing ("you").
     Actions(Vec<Link>, String),
+    /// An audio player: its source and what a screen reader calls it.
+    Audio {
+        /// The audio's URL (same origin).
+        src: String,
+        /// Its accessible name.
+        label: String,
+    },
 }
 
 /// A link.

@@ -79,3 +79,53 @@ fn legs_are_listed_newest_first_with_their_figures_escaped() {
     let empty = view(chrome(), &[], 0).html();
     assert!(empty.contains("No call leg ended in the last 24 hours."));
 }
+
+#[test]
+fn recordings_and_voicemail_get_players_and_escaped_names() {
+    use callfleet_store::{RecordingFormat, RecordingRow, Voicemail};
+    let rec = RecordingRow {
+        id: 7,
+        uid: "n/x".into(),
+        node: "main-a".into(),
+        call_id: "c<i>1".into(),
+        queue: Some("sales".into()),
+        agent: Some("1001".into()),
+        caller: "+1555".into(),
+        path: "/r/x.mp3".into(),
+        format: RecordingFormat::Mp3,
+        duration_ms: 9_360,
+        size_bytes: 37_000,
+        dropped_frames: 0,
+        started_at_ms: 0,
+        created_at_ms: 60_000,
+    };
+    let vm = Voicemail {
+        id: 3,
+        agent: "1001".into(),
+        caller: "\"bob\"".into(),
+        path: "/v/1.wav".into(),
+        duration_ms: 4_000,
+        created_at_ms: 0,
+        node: "main-b".into(),
+    };
+    let mut page = view(chrome(), &[], 120_000);
+    page.sections.push(recordings_section(&[rec], 120_000));
+    page.sections.push(voicemail_section(&[vm], 120_000));
+    let html = page.html();
+    for want in [
+        "<audio controls preload=\"metadata\" src=\"/recordings/7/audio\"",
+        "aria-label=\"Recording of call c&lt;i&gt;1\"",
+        "<td>9.4 s</td>",
+        "<td>MP3</td>",
+        "<audio controls preload=\"metadata\" src=\"/voicemails/3/audio\"",
+        "Voicemail for 1001 from &quot;bob&quot;",
+    ] {
+        assert!(html.contains(want), "{want} in\n{html}");
+    }
+    assert!(!html.contains("c<i>1"), "escaped");
+    let empty = recordings_section(&[], 0);
+    assert_eq!(
+        empty.table.map(|t| t.empty),
+        Some("No recording yet.".into())
+    );
+}

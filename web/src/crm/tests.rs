@@ -29,6 +29,8 @@ pub(crate) async fn seeded_store() -> Store {
                 fallback: callfleet_store::Fallback::Hangup,
                 fallback_target: None,
                 rr_last: None,
+                recording: Default::default(),
+                recording_prompt: false,
             })
             .await
             .unwrap();
@@ -507,8 +509,8 @@ async fn json_routes_answer_results_and_coded_errors() {
             None,
             ok,
             serde_json::json!([
-            {"name": "sales", "strategy": "ringall", "members": 2},
-            {"name": "support", "strategy": "ringall", "members": 0}]),
+            {"name": "sales", "strategy": "ringall", "members": 2, "recording": "never"},
+            {"name": "support", "strategy": "ringall", "members": 0, "recording": "never"}]),
         ),
         (
             Method::GET,

@@ -56,6 +56,8 @@ fn queue(name: &str) -> Queue {
         fallback: "hangup".parse().expect("a fallback"),
         fallback_target: None,
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     }
 }
 

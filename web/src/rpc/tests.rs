@@ -84,6 +84,10 @@ async fn every_method_answers_over_xml_rpc() {
         Some(&Value::String("sales".into()))
     );
     assert_eq!(member(&queues[0], "members"), Some(&Value::Integer(2)));
+    assert_eq!(
+        member(&queues[0], "recording"),
+        Some(&Value::String("never".into()))
+    );
 
     assert_eq!(
         call(&app, "agent.login", &[P::S("1001"), P::S("2001")]).await,

@@ -50,6 +50,8 @@ fn queue(name: &str) -> Queue {
         fallback: callfleet_store::Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     }
 }
 

@@ -91,6 +91,8 @@ pub fn queues() -> [Queue; 2] {
         fallback,
         fallback_target: Some(target.to_owned()),
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     };
     [
         queue(SALES, Strategy::LeastRecent, Fallback::Queue, SUPPORT),

@@ -11,13 +11,13 @@ use crate::media::session::{bridge, Mode, Session, Target};
 use prometheus_client::metrics::counter::Counter;
 
 /// `frames` 20 ms frames of a `freq` Hz sine at `amp`, as PCM.
-fn sine(freq: f32, amp: f32, frames: usize) -> Vec<i16> {
+pub(crate) fn sine(freq: f32, amp: f32, frames: usize) -> Vec<i16> {
     (0..frames * FRAME)
         .map(|i| ((2.0 * std::f32::consts::PI * freq * i as f32 / 8000.0).sin() * amp) as i16)
         .collect()
 }
 
-fn pcmu(samples: &[i16]) -> Vec<u8> {
+pub(crate) fn pcmu(samples: &[i16]) -> Vec<u8> {
     let mut out = vec![0u8; samples.len()];
     let n = encode(Codec::Pcmu, samples, &mut out);
     out.truncate(n);
@@ -32,7 +32,7 @@ fn pcm_of(pt: u8, payload: &[u8]) -> Vec<i16> {
 }
 
 /// Goertzel power of `freq` over total energy (as the integration tests measure it).
-fn share(samples: &[i16], freq: f32) -> f64 {
+pub(crate) fn share(samples: &[i16], freq: f32) -> f64 {
     let k = 2.0 * (2.0 * std::f64::consts::PI * f64::from(freq) / 8000.0).cos();
     let (mut s1, mut s2, mut energy) = (0.0f64, 0.0f64, 0.0f64);
     for &x in samples {

@@ -395,6 +395,8 @@ fn vip_enqueue_and_queue_rules() {
         fallback: callfleet_store::Fallback::Hangup,
         fallback_target: None,
         rr_last: None,
+        recording: Default::default(),
+        recording_prompt: false,
     };
     let want = Rules {
         max_wait_ms: 120_000,

@@ -538,3 +538,33 @@ fn carrier_networks_are_checked_and_made_canonical() {
         "network"
     );
 }
+
+#[test]
+fn a_queue_form_carries_the_recording_policy() {
+    use callfleet_store::RecordingPolicy;
+    // (typed, policy or the problem's field)
+    let cases = [
+        ("", Some(RecordingPolicy::Never)),
+        ("never", Some(RecordingPolicy::Never)),
+        ("always", Some(RecordingPolicy::Always)),
+        ("40", Some(RecordingPolicy::Percent(40))),
+        ("40%", Some(RecordingPolicy::Percent(40))),
+        ("101", None),
+        ("sometimes", None),
+        (EVIL, None),
+    ];
+    for (typed, want) in cases {
+        let got = form::queue(&queue_form(&[("recording", typed)]), "sales");
+        match want {
+            Some(p) => assert_eq!(got.expect("valid").recording, p, "{typed:?}"),
+            None => {
+                let bad = only(got.expect_err("refused"));
+                assert_eq!(bad.field, "recording", "{typed:?}");
+            }
+        }
+    }
+    let q = form::queue(&queue_form(&[("recording_prompt", "on")]), "sales").expect("valid");
+    assert!(q.recording_prompt);
+    let q = form::queue(&queue_form(&[]), "sales").expect("valid");
+    assert!(!q.recording_prompt);
+}

@@ -1,0 +1,209 @@
+//! Recording a bridged call as a stereo WAV (8 kHz, 16-bit; left the caller, right the agent),
+//! fed from the call's [`Tap`]. The bridge only publishes to the tap, which never waits: a
+//! recorder that falls behind loses frames there. Every 20 ms the recorder takes one frame of
+//! each side ([`Aligner`], silence for a side with nothing buffered) and hands it to a
+//! writer thread through a short queue; when the disk is too slow the queue is full
+//! and the frame is dropped. Either loss is counted ([`Outcome::dropped_frames`]).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::time::Duration;
+
+use tokio::sync::broadcast::error::RecvError;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use super::moh::FRAME;
+use super::tap::{Fifo, Side, Tap, TapFrame};
+
+/// One 20 ms stereo frame, interleaved (caller, agent, caller, agent, ...).
+pub type Block = [i16; 2 * FRAME];
+/// Frames queued for the writer before new ones are dropped (1 s).
+const QUEUE_FRAMES: usize = 50;
+/// The disk's free space is checked this often.
+const DISK_CHECK: Duration = Duration::from_secs(5);
+const TICK: Duration = Duration::from_millis(20);
+
+/// The two sides' samples waiting to be written, aligned per 20 ms frame.
+#[derive(Debug, Default)]
+pub struct Aligner {
+    caller: Fifo,
+    agent: Fifo,
+}
+
+impl Aligner {
+    /// Decodes one published frame onto its side.
+    pub fn push(&mut self, side: Side, pt: u8, payload: &[u8]) {
+        match side {
+            Side::Caller => self.caller.push(pt, payload),
+            Side::Agent => self.agent.push(pt, payload),
+        }
+    }
+
+    /// The next 20 ms: left the caller, right the agent.
+    pub fn next_block(&mut self) -> Block {
+        let (mut left, mut right) = ([0i16; FRAME], [0i16; FRAME]);
+        self.caller.add_into(&mut left);
+        self.agent.add_into(&mut right);
+        let mut out = [0i16; 2 * FRAME];
+        for (i, (l, r)) in left.iter().zip(&right).enumerate() {
+            out[2 * i] = *l;
+            out[2 * i + 1] = *r;
+        }
+        out
+    }
+}
+
+/// How a recording ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub path: PathBuf,
+    /// Audio written.
+    pub duration_ms: i64,
+    /// 20 ms frames lost (the recorder or the disk fell behind).
+    pub dropped_frames: i64,
+    pub size_bytes: i64,
+    /// Why it stopped before the call's end, if it did.
+    pub stopped: Option<String>,
+}
+
+/// A recording in progress; [`Running::finish`] stops it.
+pub struct Running {
+    stop: CancellationToken,
+    task: JoinHandle<Outcome>,
+}
+
+impl Running {
+    /// Stops the recording and closes the file.
+    pub async fn finish(self) -> Outcome {
+        self.stop.cancel();
+        match self.task.await {
+            Ok(o) => o,
+            Err(e) => Outcome {
+                path: PathBuf::new(),
+                duration_ms: 0,
+                dropped_frames: 0,
+                size_bytes: 0,
+                stopped: Some(format!("recorder task failed: {e}")),
+            },
+        }
+    }
+}
+
+/// Starts recording `tap` into a new file at `path`; `disk_ok` is asked every few seconds
+/// whether there is still room (a `false` stops the recording, never the call).
+pub fn start(
+    tap: &Tap,
+    path: &Path,
+    disk_ok: impl Fn() -> bool + Send + 'static,
+) -> Result<Running, hound::Error> {
+    let file = super::record::private_file(path)?;
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let writer = hound::WavWriter::new(BufWriter::new(file), spec)?;
+    let (tx, rx) = sync_channel::<Block>(QUEUE_FRAMES);
+    let path = path.to_path_buf();
+    let write_path = path.clone();
+    // A thread of its own (not the blocking pool): a recording lasts as long as its call.
+    let (done_tx, written) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("recorder".into())
+        .spawn(move || {
+            if done_tx.send(write_all(writer, rx, &write_path)).is_err() {
+                // The pump's task was aborted (the runtime stopping): the file is closed.
+                debug!("recording closed after its recorder stopped");
+            }
+        })
+        .map_err(hound::Error::IoError)?;
+    let sub = tap.subscribe();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let task = tokio::spawn(async move {
+        let mut sub = sub;
+        let mut aligner = Aligner::default();
+        let mut dropped = 0i64;
+        let mut stopped = None;
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut check = tokio::time::interval(DISK_CHECK);
+        loop {
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => break,
+                r = sub.rx.recv() => match r {
+                    Ok(f) => push(&mut aligner, &f),
+                    Err(RecvError::Lagged(n)) => dropped += n as i64,
+                    Err(RecvError::Closed) => break,
+                },
+                _ = tick.tick() => match tx.try_send(aligner.next_block()) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => dropped += 1,
+                    Err(TrySendError::Disconnected(_)) => {
+                        stopped = Some("the file could not be written".to_string());
+                        break;
+                    }
+                },
+                _ = check.tick() => if !disk_ok() {
+                    stopped = Some("the disk is nearly full".to_string());
+                    break;
+                },
+            }
+        }
+        drop(tx);
+        let (samples, error) = match written.await {
+            Ok(r) => r,
+            Err(_) => (0, Some("the writer thread died".to_string())),
+        };
+        let size_bytes = std::fs::metadata(&path)
+            .map(|m| m.len() as i64)
+            .unwrap_or(0);
+        Outcome {
+            path,
+            duration_ms: (samples / 8) as i64,
+            dropped_frames: dropped,
+            size_bytes,
+            stopped: error.or(stopped),
+        }
+    });
+    Ok(Running { stop, task })
+}
+
+fn push(aligner: &mut Aligner, f: &TapFrame) {
+    aligner.push(f.side(), f.pt(), f.payload());
+}
+
+/// The writer thread: writes every block until the queue closes; returns the samples per
+/// channel written and the error that stopped it, if any.
+fn write_all(
+    mut w: hound::WavWriter<BufWriter<File>>,
+    rx: Receiver<Block>,
+    path: &Path,
+) -> (u64, Option<String>) {
+    let mut frames = 0u64;
+    let mut error = None;
+    'blocks: for block in rx {
+        for s in block {
+            if let Err(e) = w.write_sample(s) {
+                warn!(path = %path.display(), error = %e, "recording write failed; stopping it");
+                error = Some(format!("write failed: {e}"));
+                break 'blocks;
+            }
+        }
+        frames += 1;
+    }
+    if let Err(e) = w.finalize() {
+        warn!(path = %path.display(), error = %e, "recording could not be closed");
+        error.get_or_insert(format!("close failed: {e}"));
+    }
+    (frames * FRAME as u64, error)
+}
+
+#[cfg(test)]
+mod tests;

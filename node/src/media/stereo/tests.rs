@@ -1,0 +1,138 @@
+use super::*;
+use crate::media::tap::tests::{pcmu, share, sine};
+
+#[test]
+fn the_aligner_puts_the_caller_left_and_the_agent_right() {
+    let mut a = Aligner::default();
+    let caller = sine(400.0, 8000.0, 10);
+    let agent = sine(1000.0, 8000.0, 10);
+    for f in 0..10 {
+        let r = f * FRAME..(f + 1) * FRAME;
+        a.push(Side::Caller, 0, &pcmu(&caller[r.clone()]));
+        a.push(Side::Agent, 0, &pcmu(&agent[r]));
+    }
+    let blocks: Vec<Block> = (0..10).map(|_| a.next_block()).collect();
+    let left: Vec<i16> = blocks
+        .iter()
+        .flat_map(|b| b.iter().step_by(2).copied())
+        .collect();
+    let right: Vec<i16> = blocks
+        .iter()
+        .flat_map(|b| b.iter().skip(1).step_by(2).copied())
+        .collect();
+    assert!(share(&left, 400.0) > 0.9, "{}", share(&left, 400.0));
+    assert!(share(&left, 1000.0) < 0.01);
+    assert!(share(&right, 1000.0) > 0.9, "{}", share(&right, 1000.0));
+    assert!(share(&right, 400.0) < 0.01);
+    assert_eq!(
+        a.next_block(),
+        [0i16; 2 * FRAME],
+        "silence once both ran dry"
+    );
+}
+
+#[test]
+fn one_silent_side_leaves_its_channel_silent() {
+    let mut a = Aligner::default();
+    let caller = sine(400.0, 8000.0, 4);
+    for f in 0..4 {
+        a.push(Side::Caller, 8, &{
+            let mut out = vec![0u8; FRAME];
+            crate::media::tap::encode(
+                crate::media::sdp::Codec::Pcma,
+                &caller[f * FRAME..(f + 1) * FRAME],
+                &mut out,
+            );
+            out
+        });
+    }
+    a.push(Side::Agent, 101, &[1, 2, 3, 4]);
+    let b = a.next_block();
+    assert!(b.iter().step_by(2).any(|s| *s != 0));
+    assert!(b.iter().skip(1).step_by(2).all(|s| *s == 0));
+}
+
+/// In real time: the writer is a thread of its own, which paused time would outrun.
+#[tokio::test]
+async fn a_bridged_call_becomes_a_stereo_wav() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("2026-12-05/c1.wav");
+    let tap = Tap::new();
+    assert_eq!(tap.listeners(), 0);
+    let rec = start(&tap, &path, || true).unwrap();
+    assert_eq!(tap.listeners(), 1, "the recorder makes the legs publish");
+    let caller = sine(400.0, 8000.0, 100);
+    let agent = sine(1000.0, 8000.0, 100);
+    // Paced as RTP arrives: one frame of each side every 20 ms.
+    let mut pace = tokio::time::interval(TICK);
+    for f in 0..100 {
+        pace.tick().await;
+        let r = f * FRAME..(f + 1) * FRAME;
+        tap.publish(Side::Caller, 0, &pcmu(&caller[r.clone()]));
+        tap.publish(Side::Agent, 0, &pcmu(&agent[r]));
+    }
+    let out = rec.finish().await;
+    assert_eq!(tap.listeners(), 0);
+    assert_eq!(out.stopped, None);
+    // Every 20 ms is written or counted as dropped (a loaded machine may stall the writer).
+    let accounted = out.duration_ms + 20 * out.dropped_frames;
+    assert!((1900..=2300).contains(&accounted), "{out:?}");
+    assert!(out.dropped_frames < 10, "{out:?}");
+    assert_eq!(
+        out.size_bytes as u64,
+        std::fs::metadata(&path).unwrap().len()
+    );
+    let reader = hound::WavReader::open(&path).unwrap();
+    assert_eq!(
+        (reader.spec().channels, reader.spec().sample_rate),
+        (2, 8000)
+    );
+    let s: Vec<i16> = reader.into_samples().map(Result::unwrap).collect();
+    let left: Vec<i16> = s.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = s.iter().skip(1).step_by(2).copied().collect();
+    assert!(share(&left, 400.0) > 0.9, "left {}", share(&left, 400.0));
+    assert!(
+        share(&right, 1000.0) > 0.9,
+        "right {}",
+        share(&right, 1000.0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_disk_stops_the_recording_not_the_publisher() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.wav");
+    let tap = Tap::new();
+    let rec = start(&tap, &path, || false).unwrap();
+    for _ in 0..10 {
+        tap.publish(Side::Caller, 0, &[0xff; FRAME]);
+        tokio::time::sleep(TICK).await;
+    }
+    let out = rec.finish().await;
+    assert_eq!(out.stopped.as_deref(), Some("the disk is nearly full"));
+    assert!(
+        hound::WavReader::open(&path).is_ok(),
+        "what was written is a valid file"
+    );
+}
+
+/// The bridge publishes without waiting: a recorder that cannot keep up loses the oldest
+/// frames, and counts them.
+#[tokio::test]
+async fn a_recorder_that_falls_behind_drops_and_counts_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("slow.wav");
+    let tap = Tap::new();
+    let rec = start(&tap, &path, || true).unwrap();
+    // On this one-thread runtime the recorder cannot run until the test yields: 80 frames
+    // arrive at once, more than the tap holds.
+    let frame = pcmu(&sine(400.0, 8000.0, 1));
+    for _ in 0..40 {
+        tap.publish(Side::Caller, 0, &frame);
+        tap.publish(Side::Agent, 0, &frame);
+    }
+    tokio::task::yield_now().await;
+    let out = rec.finish().await;
+    assert!(out.dropped_frames >= 40, "{out:?}");
+    assert_eq!(out.stopped, None);
+}
