@@ -297,7 +297,7 @@ pub fn router(state: AppState) -> Router {
             "/internal/v1/calls/{call_id}/listen",
             post(crate::listen::listen_internal),
         )
-        .merge(crate::trace::internal_routes());
+        .merge(crate::trace::internal_routes())
         .merge(crate::playback::internal_routes());
     let router = Router::new()
         .route("/healthz", get(healthz))
