@@ -101,36 +101,49 @@ pub async fn run(p: Prober) {
                 round = send_round(&p, &socket, local, &mut health, seq).await;
             }
             r = socket.recv_from(&mut buf) => {
-                if let Ok((len, _)) = r {
-                    answer(&p, &mut round, buf.get(..len).unwrap_or_default());
+                if let Ok((len, from)) = r {
+                    answer(&p, &mut round, buf.get(..len).unwrap_or_default(), from);
                 }
             }
         }
     }
 }
 
-/// The probes of one tick: Call-ID → (peer, answered).
+/// One probe of a round: the peer it went to, where, and whether it was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sent {
+    peer: String,
+    to: SocketAddr,
+    answered: bool,
+}
+
+/// The probes of one tick, by Call-ID.
 #[derive(Debug, Default)]
 struct Round {
-    sent: HashMap<String, (String, bool)>,
+    sent: HashMap<String, Sent>,
 }
 
 impl Round {
-    /// Marks the probe `call_id` answered; the peer it went to, if it is one of this round's.
-    fn answered(&mut self, call_id: &str) -> Option<&str> {
-        let (peer, answered) = self.sent.get_mut(call_id)?;
-        *answered = true;
-        Some(peer)
+    /// Marks the probe `call_id` answered; the peer it went to, if it is one of this round's
+    /// and the answer came from that peer's address (a datagram from elsewhere that names
+    /// the Call-ID is not an answer: it could keep a dead peer in or forge its load).
+    fn answered(&mut self, call_id: &str, from: SocketAddr) -> Option<&str> {
+        let sent = self.sent.get_mut(call_id)?;
+        if sent.to.ip() != from.ip() {
+            return None;
+        }
+        sent.answered = true;
+        Some(&sent.peer)
     }
 }
 
 /// Takes one datagram on the probe socket: marks its probe answered and hands the load it
 /// carries to the balancer.
-fn answer(p: &Prober, round: &mut Round, bytes: &[u8]) {
+fn answer(p: &Prober, round: &mut Round, bytes: &[u8], from: SocketAddr) {
     let Some((call_id, load)) = parse_answer(bytes) else {
         return;
     };
-    let Some(peer) = round.answered(&call_id) else {
+    let Some(peer) = round.answered(&call_id, from) else {
         return;
     };
     match load {
@@ -142,7 +155,7 @@ fn answer(p: &Prober, round: &mut Round, bytes: &[u8]) {
 
 /// Records the last round's results and pushes the peers now down to the balancer.
 fn settle(p: &Prober, health: &mut Health, round: &mut Round) {
-    for (peer, answered) in round.sent.drain().map(|(_, v)| v) {
+    for Sent { peer, answered, .. } in round.sent.drain().map(|(_, v)| v) {
         match health.record(&peer, answered) {
             Some(PeerState::Down) => {
                 warn!(peer = %peer, "peer stopped answering probes; no calls are redirected to it");
@@ -173,13 +186,25 @@ async fn send_round(
         if peer.name == *me || !view.is_alive(peer) {
             continue;
         }
-        let call_id = format!("cfp-{}-{seq}-{index}", p.generation);
+        // Unguessable: an answer must name it (and come from the peer's address).
+        let call_id = format!(
+            "cfp-{}-{seq}-{index}-{:016x}",
+            p.generation,
+            rand::random::<u64>()
+        );
         let request = options(&call_id, local, peer.sip);
         if let Err(e) = socket.send_to(request.as_bytes(), peer.sip).await {
             // Counted as a miss: the round settles it.
             debug!(peer = %peer.name, error = %e, "probe not sent");
         }
-        round.sent.insert(call_id, (peer.name.clone(), false));
+        round.sent.insert(
+            call_id,
+            Sent {
+                peer: peer.name.clone(),
+                to: peer.sip,
+                answered: false,
+            },
+        );
     }
     round
 }

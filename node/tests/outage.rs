@@ -46,34 +46,6 @@ fn nodes(dir: &Path, db: &str) -> Vec<NodeProc> {
     .collect()
 }
 
-/// Rows of `sql` on `url`, `|`-separated columns.
-fn psql(url: &str, sql: &str) -> Vec<String> {
-    let out = Command::new("psql")
-        .args([
-            url,
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -196,7 +168,7 @@ fn a_database_outage_with_a_node_killed_loses_no_call_record_and_writes_none_twi
         .collect();
     assert_eq!(completed.len() as u64, stats.successful, "{stats:?}");
     let cdrs: HashMap<String, u64> =
-        psql(&server.url, "SELECT call_id, count(*) FROM cdrs GROUP BY 1")
+        support::psql_rows(&server.url, "SELECT call_id, count(*) FROM cdrs GROUP BY 1")
             .into_iter()
             .filter_map(|row| {
                 let (id, n) = row.rsplit_once('|')?;
@@ -213,7 +185,7 @@ fn a_database_outage_with_a_node_killed_loses_no_call_record_and_writes_none_twi
         missing.is_empty(),
         "completed calls without a CDR: {missing:?}"
     );
-    let from_extra = psql(
+    let from_extra = support::psql_rows(
         &server.url,
         "SELECT count(*) FROM cdrs WHERE node = 'extra-c'",
     );

@@ -14,7 +14,6 @@ mod support;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use support::pgserver::PgServer;
@@ -35,41 +34,13 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Rows of `sql` on `url`, `|`-separated columns.
-fn psql(url: &str, sql: &str) -> Vec<String> {
-    let out = Command::new("psql")
-        .args([
-            url,
-            "-X",
-            "-q",
-            "-t",
-            "-A",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("run psql");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// CDRs per node of the calls started in `[from_ms, to_ms)`.
 fn cdrs_per_node(url: &str, (from_ms, to_ms): (i64, i64)) -> HashMap<String, u64> {
     let sql = format!(
         "SELECT node, count(*) FROM cdrs WHERE started_at_ms >= {from_ms} \
          AND started_at_ms < {to_ms} GROUP BY 1"
     );
-    psql(url, &sql)
+    support::psql_rows(url, &sql)
         .into_iter()
         .filter_map(|row| {
             let (node, n) = row.rsplit_once('|')?;

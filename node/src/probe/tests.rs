@@ -65,12 +65,28 @@ fn an_answer_carries_the_peers_load_and_a_bad_one_is_an_error() {
 }
 
 #[test]
-fn a_round_marks_only_its_own_probes_answered() {
+fn a_round_marks_only_its_own_probes_answered_from_their_peers() {
+    let b: SocketAddr = "127.0.0.12:5060".parse().expect("addr");
+    let c: SocketAddr = "127.0.0.13:5060".parse().expect("addr");
+    let sent = |peer: &str, to| Sent {
+        peer: peer.into(),
+        to,
+        answered: false,
+    };
     let mut round = Round::default();
-    round.sent.insert("a".into(), ("main-b".into(), false));
-    round.sent.insert("b".into(), ("extra-c".into(), false));
-    assert_eq!(round.answered("a"), Some("main-b"));
-    assert_eq!(round.answered("stray"), None);
-    assert_eq!(round.sent.get("a"), Some(&("main-b".to_string(), true)));
-    assert_eq!(round.sent.get("b"), Some(&("extra-c".to_string(), false)));
+    round.sent.insert("a".into(), sent("main-b", b));
+    round.sent.insert("b".into(), sent("extra-c", c));
+    // Another host naming b's probe (to keep extra-c in, or forge its load) is not an answer.
+    assert_eq!(
+        round.answered("b", "127.0.0.66:5060".parse().expect("addr")),
+        None
+    );
+    // A peer answering from another port of its address is.
+    assert_eq!(
+        round.answered("a", "127.0.0.12:40000".parse().expect("addr")),
+        Some("main-b")
+    );
+    assert_eq!(round.answered("stray", b), None);
+    assert!(round.sent["a"].answered);
+    assert!(!round.sent["b"].answered);
 }

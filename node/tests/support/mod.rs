@@ -114,6 +114,16 @@ impl Drop for Pg {
     }
 }
 
+/// Rows of `sql` on `url` (`|`-separated columns, empty lines left out); panics with psql's
+/// error when it fails.
+pub fn psql_rows(url: &str, sql: &str) -> Vec<String> {
+    let out = psql(url, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    out.lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn psql(url: &str, sql: &str) -> Result<String, String> {
     let out = Command::new("psql")
         .args([
