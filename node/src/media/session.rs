@@ -438,7 +438,7 @@ impl Player {
             self.rtcp = report::bind_rtcp(local).await;
         }
         let mut tick = ticker(ctl.target.packet_ms);
-        let start = tokio::time::Instant::now() + report::REPORT_INTERVAL;
+        let start = tokio::time::Instant::now() + report::FIRST_REPORT;
         let mut reports = tokio::time::interval_at(start, report::REPORT_INTERVAL);
         reports.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut inbuf = [0u8; 2048];

@@ -22,6 +22,11 @@ use crate::media::sdp::{Codec, Rtcp};
 /// How often a leg sends its RTCP report (RFC 3550's 5 s minimum interval).
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
 
+/// When a leg sends its first report: half the interval, as RFC 3550 §6.2 allows for the
+/// first one, so that a short call's round trip is measured (the party's reports can only
+/// answer a sender report it has already seen).
+pub const FIRST_REPORT: Duration = Duration::from_millis(2500);
+
 /// A leg's quality as its task measures it; shared with the call, which reads it at the end.
 #[derive(Debug, Default)]
 pub struct Meter {
