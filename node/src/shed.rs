@@ -66,9 +66,18 @@ impl Inputs {
         }
     }
 
-    /// The level the inputs reach when every threshold is lowered by `slack` points.
+    /// The level the inputs reach: at a threshold or above it (`slack` 0), or, to stay at a
+    /// level, less than `slack` points below it. An input `slack` points below a threshold
+    /// (an idle one: 0) never holds a level, however low the threshold.
     fn level(&self, t: &Thresholds, slack: f32) -> u8 {
-        let reached = |value: f32, at: &[f32]| at.iter().filter(|&&x| value >= x - slack).count();
+        let holds = |value: f32, x: f32| {
+            if slack > 0.0 {
+                value > x - slack
+            } else {
+                value >= x
+            }
+        };
+        let reached = |value: f32, at: &[f32]| at.iter().filter(|&&x| holds(value, x)).count();
         let cpu = reached(self.cpu_pct, &t.cpu);
         let load = reached(self.load_per_core * 100.0, &t.load);
         let calls = reached(self.call_pct(), &t.calls);

@@ -18,7 +18,7 @@ use support::audio::{tone_share, wav_samples};
 use support::browser::Browser;
 use support::phone::{device_add, Phone};
 use support::queue::{member, queue, Db};
-use support::uac::Uac;
+use support::uac::{Resp, Uac};
 use support::{require, user_add, wait_alive, wait_until, workdir, NodeProc, NodeSpec};
 
 const AGENT: &str = "1001";
@@ -48,28 +48,33 @@ fn recordings(db: &Db, call_id: &str) -> Vec<RecordingRow> {
         .expect("read recordings")
 }
 
-#[test]
-fn a_recorded_call_becomes_a_stereo_mp3_caller_left_agent_right() {
-    require("baresip", "baresip");
-    require("sox", "sox");
-    let dir = workdir("recording");
+/// A node on `ip` (SQLite in `dir`) whose queue `sales` records every call, with the agent
+/// logged in on a baresip phone on `phone_ip`; `shed` is added to the test config's `[shed]`.
+fn recording_node(dir: &Path, ip: &str, phone_ip: &str, shed: &str) -> (NodeProc, Db, Phone) {
     let db_url = format!("sqlite://{}", dir.join("cluster.db").display());
-    let rec_dir = dir.join("recordings");
     let extra = format!(
         "[recording]\ndir = \"{}\"\nmin_free_mb = 1\n",
-        rec_dir.display()
+        dir.join("recordings").display()
     );
     let mut n = NodeProc::configure(
-        &dir,
+        dir,
         NodeSpec {
             name: "solo",
             role: "main",
-            ip: "127.0.48.1",
+            ip,
             db: &db_url,
             capacity: 20,
             extra: &extra,
         },
     );
+    let text = std::fs::read_to_string(&n.config).expect("read config");
+    let section = "[shed]\n";
+    assert!(text.contains(section), "the test config's [shed]: {text}");
+    std::fs::write(
+        &n.config,
+        text.replace(section, &format!("{section}{shed}")),
+    )
+    .expect("write config");
     let db = Db::connect(&db_url);
     device_add(&n, PHONE, "pw-agent", false);
     db.add_agent(AGENT, "1234");
@@ -81,13 +86,24 @@ fn a_recorded_call_becomes_a_stereo_mp3_caller_left_agent_right() {
     });
     db.add_member(&member("sales", AGENT, 0, 0));
     n.spawn();
-    let phone = Phone::start(&dir, "127.0.48.10", PHONE, "pw-agent", &n);
+    let phone = Phone::start(dir, phone_ip, PHONE, "pw-agent", &n);
     let registered = wait_until(Duration::from_secs(15), || db.registered(PHONE));
     assert!(
         registered.is_some(),
         "the phone did not register:\n{}",
         phone.log()
     );
+    (n, db, phone)
+}
+
+#[test]
+fn a_recorded_call_becomes_a_stereo_mp3_caller_left_agent_right() {
+    require("baresip", "baresip");
+    require("sox", "sox");
+    let dir = workdir("recording");
+    let db_url = format!("sqlite://{}", dir.join("cluster.db").display());
+    let rec_dir = dir.join("recordings");
+    let (n, db, _phone) = recording_node(&dir, "127.0.48.1", "127.0.48.10", "");
 
     let call_id = "rec-1";
     let mut uac = Uac::new("127.0.48.20", n.sip);
@@ -151,6 +167,92 @@ fn a_recorded_call_becomes_a_stereo_mp3_caller_left_agent_right() {
         "{metrics}"
     );
     plays_from_another_node(&dir, &db_url, r);
+}
+
+/// Converting to MP3 is optional work that load shedding defers: while the node is at shed
+/// level 2 (here from its calls in progress) the job of a recorded call waits, its WAV kept;
+/// once those calls end and the level falls, the job runs by itself.
+#[test]
+fn an_mp3_job_waits_while_the_node_sheds_and_runs_once_the_level_falls() {
+    require("baresip", "baresip");
+    let dir = workdir("recording-shed");
+    // Of 20 calls, 1 makes level 1 and 2 make level 2; the level falls below 5 %: no call.
+    let shed = "calls = [5.0, 10.0]\n";
+    let (n, db, _phone) = recording_node(&dir, "127.0.48.3", "127.0.48.11", shed);
+    let level = || n.metric("callfleet_shed_level ");
+    let deferred = || n.metric("callfleet_shed_actions_total{action=\"background_deferred\"} ");
+    let mut fillers: Vec<(Uac, String, Resp)> = (0..2)
+        .map(|i| {
+            let mut uac = Uac::new(&format!("127.0.48.{}", 21 + i), n.sip);
+            let call_id = format!("filler-{i}");
+            let ok = uac
+                .answered("100", &call_id, Duration::from_secs(5))
+                .expect("music on hold answers");
+            (uac, call_id, ok)
+        })
+        .collect();
+    let busy = wait_until(Duration::from_secs(10), || level() == 2.0);
+    assert!(busy.is_some(), "level 2 with 2 calls: {}", n.log_text());
+
+    // A recorded call, answered and bridged as at any level below 3.
+    let call_id = "rec-shed";
+    let mut uac = Uac::new("127.0.48.23", n.sip);
+    let ok = uac
+        .answered("sales", call_id, Duration::from_secs(5))
+        .expect("the queue answers at level 2");
+    uac.talk(Uac::media_addr(&ok), 1000.0, Duration::from_secs(8));
+    uac.in_dialog("BYE", call_id, &ok, None);
+    let mut rows = vec![];
+    let recorded = wait_until(Duration::from_secs(10), || {
+        rows = recordings(&db, call_id);
+        !rows.is_empty()
+    });
+    assert!(recorded.is_some(), "no recording: {}", n.log_text());
+    // The runner looks every 2 s: three more deferrals, and the job has still not run.
+    let before = deferred();
+    let waited = wait_until(Duration::from_secs(15), || deferred() >= before + 3.0);
+    assert!(
+        waited.is_some(),
+        "the runner deferred nothing: {}",
+        n.log_text()
+    );
+    let r = &recordings(&db, call_id)[0];
+    assert_eq!(r.format, RecordingFormat::Wav, "{r:?}");
+    assert!(PathBuf::from(&r.path).exists(), "the WAV waits: {r:?}");
+    let jobs = db.block(db.store.job_counts()).expect("count jobs");
+    assert_eq!(jobs, (1, 0, 0), "one job queued, none done or failed");
+    assert_eq!(level(), 2.0);
+
+    // The calls end: the level falls and the job runs.
+    for (uac, call_id, ok) in &mut fillers {
+        uac.in_dialog("BYE", call_id, ok, None);
+    }
+    let fell = wait_until(Duration::from_secs(15), || level() == 0.0);
+    assert!(fell.is_some(), "the level did not fall: {}", n.log_text());
+    let converted = wait_until(Duration::from_secs(30), || {
+        rows = recordings(&db, call_id);
+        rows.first()
+            .is_some_and(|r| r.format == RecordingFormat::Mp3)
+    });
+    assert!(
+        converted.is_some(),
+        "the job did not run once the level fell: {rows:?}\n{}",
+        n.log_text()
+    );
+    assert!(!PathBuf::from(&r.path).exists(), "the WAV is removed");
+    let jobs = db.block(db.store.job_counts()).expect("count jobs");
+    assert_eq!(jobs, (0, 1, 0));
+    let changes: Vec<String> = n
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("shed level "))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        changes.iter().any(|l| l.contains("-> 2"))
+            && changes.last().is_some_and(|l| l.contains("-> 0")),
+        "{changes:#?}"
+    );
 }
 
 /// A second node on the same database serves the recording held by the first: a panel

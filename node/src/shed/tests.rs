@@ -33,6 +33,7 @@ fn levels_rise_at_once_and_fall_with_hysteresis() {
         (2, 81.0, 0.2, 0, 100, 2),
         (2, 79.0, 0.2, 0, 100, 1),
         (1, 66.0, 0.2, 0, 100, 1),
+        (1, 65.0, 0.2, 0, 100, 0),
         (1, 64.9, 0.2, 0, 100, 0),
         (3, 10.0, 0.2, 0, 100, 0),
         // Load per core.
@@ -58,6 +59,28 @@ fn levels_rise_at_once_and_fall_with_hysteresis() {
             got, want,
             "cur {cur} cpu {cpu} load {load} calls {calls}/{cap}"
         );
+    }
+}
+
+#[test]
+fn thresholds_within_the_hysteresis_still_fall_when_idle() {
+    let t = Thresholds {
+        calls: [5.0, 10.0],
+        ..defaults()
+    };
+    // (current, calls of 20, expected)
+    let cases = [
+        (0, 1, 1),
+        (0, 2, 2),
+        (2, 2, 2),
+        (2, 1, 1),
+        (1, 1, 1),
+        (1, 0, 0),
+        (2, 0, 0),
+    ];
+    for (cur, calls, want) in cases {
+        let got = next_level(cur, &t, &inputs(10.0, 0.2, calls, 20));
+        assert_eq!(got, want, "cur {cur} calls {calls}/20");
     }
 }
 
