@@ -366,6 +366,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     // Background work (MP3 conversion, retention of recordings), deferred under load.
     tokio::spawn(crate::recording::jobs::run(node.clone()));
     tokio::spawn(crate::recording::retention::run(node.clone()));
+    tokio::spawn(crate::trace::retention::run(node.clone()));
     tokio::spawn(registrar::purge_loop(
         node.registrar.clone(),
         node.stopping.child_token(),

@@ -14,6 +14,7 @@ pub mod collect;
 pub mod hep;
 pub mod inspector;
 pub mod remote;
+pub mod retention;
 pub mod writer;
 
 use std::net::SocketAddr;

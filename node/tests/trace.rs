@@ -16,6 +16,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use callfleet::now_ms;
+use callfleet_store::trace::encode;
+use callfleet_store::TraceChunk;
 use callfleet_vocab::CallTrace;
 use serde_json::json;
 use support::browser::{axe_source, Browser};
@@ -505,4 +507,69 @@ fn a_call_over_tcp_is_traced_both_ways_with_the_callers_address() {
         };
         assert_eq!((m.src, m.dst), ends, "{}", m.text);
     }
+}
+
+/// Retention: at start a node deletes the trace chunks it wrote more than `trace.keep` days
+/// ago; newer ones, and another node's, stay.
+#[test]
+fn a_node_deletes_its_traces_older_than_keep_days() {
+    let dir = workdir("trace-keep");
+    let url = format!("sqlite://{}", dir.join("cluster.db").display());
+    let db = Db::connect(&url);
+    db.block(db.store.migrate()).expect("migrate");
+    let day = 86_400_000;
+    let chunk = |node: &str, call_id: &str, days_ago: i64| {
+        let at_ms = now_ms() - days_ago * day;
+        TraceChunk {
+            node: node.into(),
+            call_id: call_id.into(),
+            started_at_ms: at_ms - 1_000,
+            seq: 0,
+            at_ms,
+            messages: 0,
+            bytes: 0,
+            cut: 0,
+            blob: encode(&[]).expect("encode"),
+        }
+    };
+    let mut chunks = vec![
+        chunk("keeper", "recent@h", 1),
+        chunk("other", "other-old@h", 20),
+    ];
+    chunks.extend((0..2500).map(|i| chunk("keeper", &format!("old-{i}@h"), 11 + i % 30)));
+    let stored = db.block(db.store.insert_trace_chunks(&chunks));
+    assert_eq!(stored.expect("insert chunks"), 2502);
+    let n = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "keeper",
+            role: "main",
+            ip: &ip(70),
+            db: &url,
+            capacity: 20,
+            extra: "[trace]\nkeep = 10\n",
+        },
+    );
+    let count = |call_id: &str| {
+        db.block(db.store.trace_of_call(call_id))
+            .expect("read a trace")
+            .len()
+    };
+    let swept = wait_until(Duration::from_secs(20), || {
+        n.log_text().contains("expired SIP traces deleted")
+    });
+    assert!(swept.is_some(), "no sweep: {}", n.log_text());
+    let line = n
+        .log_text()
+        .lines()
+        .find(|l| l.contains("expired SIP traces deleted"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert!(
+        line.contains("chunks=2500") && line.contains("keep_days=10"),
+        "{line}"
+    );
+    assert_eq!(count("old-0@h") + count("old-2499@h"), 0);
+    assert_eq!(count("recent@h"), 1, "a newer trace stays");
+    assert_eq!(count("other-old@h"), 1, "another node's trace stays");
 }

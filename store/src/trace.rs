@@ -61,7 +61,31 @@ const SELECT_OF_CALL: &str = "SELECT node, call_id, started_at_ms, seq, at_ms, m
      bytes, cut, blob FROM sip_trace WHERE call_id = $1 \
      ORDER BY started_at_ms, node, seq";
 
+/// Deletes the oldest chunks of a node written before a time: up to `$3` of them (and any
+/// written in the same millisecond as the last), found through the `at_ms` index.
+const DELETE_BEFORE: &str = "DELETE FROM sip_trace WHERE node = $1 AND at_ms < $2 \
+     AND at_ms <= COALESCE((SELECT at_ms FROM sip_trace WHERE node = $1 AND at_ms < $2 \
+     ORDER BY at_ms LIMIT 1 OFFSET $3), $2)";
+
 impl Store {
+    /// Deletes a batch of about `batch` of `node`'s chunks written before `before_ms`, oldest
+    /// first: `Ok(n)` chunks deleted, 0 once none is left.
+    pub async fn delete_trace_before(
+        &self,
+        node: &str,
+        before_ms: i64,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(DELETE_BEFORE)
+            .bind(node.to_owned())
+            .bind(before_ms)
+            .bind(batch.max(1) - 1)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::write("delete expired SIP traces"))?;
+        Ok(done.rows_affected())
+    }
+
     /// Stores chunks in one transaction; `Ok(n)`: how many were new (a chunk already stored
     /// is left as it is).
     pub async fn insert_trace_chunks(&self, chunks: &[TraceChunk]) -> Result<u64, StoreError> {

@@ -27,6 +27,9 @@ pub struct TraceSection {
     /// The capture agent id put in every HEP packet.
     #[serde(default = "default_hep_id")]
     pub hep_id: u32,
+    /// Days a trace is kept; `0` keeps them forever.
+    #[serde(default = "default_keep")]
+    pub keep: u32,
 }
 
 impl Default for TraceSection {
@@ -37,6 +40,7 @@ impl Default for TraceSection {
             flush_every: default_flush_every(),
             hep: None,
             hep_id: default_hep_id(),
+            keep: default_keep(),
         }
     }
 }
@@ -47,6 +51,11 @@ impl TraceSection {
         usize::try_from(self.max_call_mb)
             .unwrap_or(usize::MAX)
             .saturating_mul(1_000_000)
+    }
+
+    /// How long a trace is kept, when not forever.
+    pub fn keep_ms(&self) -> Option<i64> {
+        (self.keep > 0).then(|| i64::from(self.keep) * 86_400_000)
     }
 
     /// The HEP collector's address, when `hep` is set (checked when the config is read).
@@ -97,6 +106,10 @@ fn default_flush_every() -> Duration {
 
 fn default_hep_id() -> u32 {
     2001
+}
+
+fn default_keep() -> u32 {
+    30
 }
 
 #[cfg(test)]

@@ -63,3 +63,34 @@ async fn chunks_are_inserted_once_and_read_back_by_call(store: &Store) -> Result
     assert!(store.insert_trace_chunks(&[]).await? == 0);
     Ok(())
 }
+
+flavour_tests!(expired_chunks_go_in_batches_oldest_first_of_one_node_only,);
+
+async fn expired_chunks_go_in_batches_oldest_first_of_one_node_only(
+    store: &Store,
+) -> Result<(), StoreError> {
+    // main-a: chunks written at 2000..2005 (two at 2003); main-b: one at 2000.
+    let mut chunks: Vec<TraceChunk> = (0..5).map(|s| chunk("main-a", "old@h", s, 1)).collect();
+    chunks.push(chunk("main-a", "tie@h", 3, 1));
+    chunks.push(chunk("main-b", "b@h", 0, 1));
+    store.insert_trace_chunks(&chunks).await?;
+    let left = |call: &'static str| async move {
+        let got = store.trace_of_call(call).await?;
+        Ok::<Vec<i64>, StoreError>(got.iter().map(|c| c.at_ms).collect())
+    };
+    // Before 2004: 2000, 2001, 2002, 2003 ×2 of main-a, two at most a batch plus ties.
+    assert_eq!(store.delete_trace_before("main-a", 2004, 2).await?, 2);
+    assert_eq!(left("old@h").await?, [2002, 2003, 2004]);
+    assert_eq!(
+        store.delete_trace_before("main-a", 2004, 2).await?,
+        3,
+        "ties go together"
+    );
+    assert_eq!(left("old@h").await?, [2004]);
+    assert!(left("tie@h").await?.is_empty());
+    assert_eq!(store.delete_trace_before("main-a", 2004, 2).await?, 0);
+    // Fewer left than a batch: all of them; another node's are never touched.
+    assert_eq!(store.delete_trace_before("main-a", 9_999, 100).await?, 1);
+    assert_eq!(left("b@h").await?, [2000]);
+    Ok(())
+}

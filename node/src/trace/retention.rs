@@ -1,0 +1,57 @@
+//! Retention of SIP traces: this node deletes the trace chunks it wrote more than `trace.keep`
+//! days ago, oldest first, a batch at a time, once an hour and at start (whether or not it
+//! still traces calls). Background work: it waits while load shedding defers it.
+
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::node::Node;
+use crate::now_ms;
+use crate::recording::retention::cutoff;
+
+const EVERY: Duration = Duration::from_secs(3600);
+/// Chunks deleted per statement.
+const BATCH: i64 = 1000;
+/// Most batches of one sweep; what is left waits for the next.
+const MAX_BATCHES: usize = 1000;
+
+/// Deletes expired traces until the node stops.
+pub async fn run(node: Node) {
+    loop {
+        if let Some(before) = cutoff(now_ms(), node.cfg.trace.keep_ms()) {
+            sweep(&node, before).await;
+        }
+        tokio::select! {
+            _ = node.stopping.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
+/// Deletes this node's trace chunks written before `before_ms`; returns how many.
+pub async fn sweep(node: &Node, before_ms: i64) -> u64 {
+    let me = &node.cfg.node.name;
+    let mut deleted = 0;
+    for _ in 0..MAX_BATCHES {
+        if node.stopping.is_cancelled() || !node.background_allowed() {
+            break;
+        }
+        match node.store.delete_trace_before(me, before_ms, BATCH).await {
+            Ok(0) => break,
+            Ok(n) => deleted += n,
+            Err(e) => {
+                warn!(error = %e, "cannot delete expired SIP traces; trying again later");
+                break;
+            }
+        }
+    }
+    if deleted > 0 {
+        info!(
+            chunks = deleted,
+            keep_days = node.cfg.trace.keep,
+            "expired SIP traces deleted"
+        );
+    }
+    deleted
+}
