@@ -311,6 +311,21 @@ fn a_supervisor_watches_an_agent_in_the_browser_and_listens_in_across_nodes() {
         )
     );
     b.screenshot("04-in-call");
+    // The row links to the live call's SIP ladder, served by node B from node A's memory.
+    let ladder = b.js_async(
+        "const done = arguments[arguments.length - 1]; \
+         const a = document.querySelector('[data-testid=\"trace-' + arguments[0] + '\"]'); \
+         if (!a) { done(null); return; } \
+         fetch(a.href).then(async r => done([new URL(a.href).pathname, r.status, \
+           (await r.text()).includes('INVITE')])).catch(e => done(String(e)));",
+        vec![json!(CALL_ID)],
+        Duration::from_secs(10),
+    );
+    assert_eq!(
+        ladder,
+        json!([format!("/calls/{CALL_ID}/trace"), 200, true]),
+        "the live call's trace link"
+    );
     // Redrawn from the stream, the hostile name is still text.
     let imgs = b.js(
         "return document.querySelectorAll('main img').length;",

@@ -139,7 +139,8 @@
             title: c.state !== "talking" ? "listen-in starts once an agent answers" :
               (mode === "whisper" ? "the agent hears you, the caller does not" : null),
             text: mode === "listen" ? "Listen" : "Whisper" });
-        }))
+        }).concat([el("a", { href: "/calls/" + encodeURIComponent(c.call_id) + "/trace",
+          "data-testid": "trace-" + c.call_id, title: "the call's SIP messages so far", text: "Trace" })]))
       ]);
     }));
   }
