@@ -55,10 +55,6 @@ pub mod throttle;
 pub mod tls;
 pub mod trace;
 
-/// Wall-clock milliseconds since the UNIX epoch (heartbeats and records use wall time).
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// Wall-clock milliseconds since the UNIX epoch (heartbeats and records use wall time): the
+/// one clock of [`callfleet_vocab`].
+pub use callfleet_vocab::now_ms;

@@ -277,13 +277,7 @@ fn main() -> anyhow::Result<()> {
                         seed,
                     },
             } => {
-                let end_ms = i64::try_from(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_millis())
-                        .unwrap_or(0),
-                )
-                .unwrap_or(i64::MAX);
+                let end_ms = callfleet::now_ms();
                 let plan = cli::seed::Plan {
                     cdrs,
                     days,

@@ -14,7 +14,9 @@ mod support;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use callfleet::now_ms;
 
 use support::pgserver::PgServer;
 use support::{
@@ -26,13 +28,6 @@ use support::{
 const TTL: Duration = Duration::from_secs(3);
 /// Probe window: `lb.probe_interval` 400 ms, out after 2 misses, plus the round in flight.
 const PROBE_WINDOW: Duration = Duration::from_millis(1_200);
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 /// CDRs per node of the calls started in `[from_ms, to_ms)`.
 fn cdrs_per_node(url: &str, (from_ms, to_ms): (i64, i64)) -> HashMap<String, u64> {

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use callfleet::now_ms;
+
 use support::{
     carrier_calls, serial, wait_alive, wait_until, workdir, Burst, Carrier, NodeProc, NodeSpec, Pg,
     SECRET,
@@ -249,13 +251,6 @@ fn a_node_restored_from_a_snapshot_takes_carrier_calls_through_a_302() {
         "{all}"
     );
     assert!(!other.exists(), "nothing installed: {all}");
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// A node config needing no database for `snapshot create`.

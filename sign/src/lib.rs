@@ -33,7 +33,7 @@ pub mod signer;
 pub mod strikes;
 pub mod verifier;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub use key::{check_strength, ClusterKey, WeakSecret, EXAMPLE_SECRET, MIN_SECRET_CHARS};
 pub use signer::Signer;
@@ -52,12 +52,10 @@ pub const LEGACY_SECRET_HEADER: &str = "x-callfleet-secret";
 /// captured request is soon useless everywhere.
 pub const WINDOW: Duration = Duration::from_secs(30);
 
-/// Milliseconds since the UNIX epoch by this host's clock (0 before 1970).
+/// Milliseconds since the UNIX epoch by this host's clock (0 before 1970): callfleet's one
+/// clock ([`callfleet_vocab::now_ms`]) as the unsigned time a signature carries.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    u64::try_from(callfleet_vocab::now_ms()).unwrap_or(0)
 }
 
 /// The bytes the MAC covers, in order: fixed fields separated by `\n` (none can contain one:

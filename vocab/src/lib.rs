@@ -16,8 +16,10 @@
 //! - `wire`: the JSON bodies that cross between nodes ([`ListenMode`], [`ListenRequest`],
 //!   [`ReadyState`], [`Readiness`]).
 //! - `trace`: a call's SIP trace ([`CallTrace`], [`TracedMessage`], [`TraceTransport`]).
+//! - `sip`: [`uri_user`], the user part of a SIP URI.
+//! - `clock`: [`now_ms`], the one wall clock (the only thing here that reads the system).
 //!
-//! No I/O and no dependency on another crate of the workspace.
+//! No other I/O and no dependency on another crate of the workspace.
 
 #![forbid(unsafe_code)]
 
@@ -25,20 +27,24 @@
 mod words;
 
 mod agent;
+mod clock;
 mod hangup;
 mod queue;
 mod recording;
 mod role;
 mod shed;
+mod sip;
 mod trace;
 mod wire;
 
 pub use agent::AgentState;
+pub use clock::now_ms;
 pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use recording::{RecordingFormat, RecordingPolicy};
 pub use role::Role;
 pub use shed::{ShedGate, Work, MAX_LEVEL as MAX_SHED_LEVEL};
+pub use sip::uri_user;
 pub use trace::{CallTrace, TraceTransport, TracedMessage};
 pub use wire::{ListenMode, ListenRequest, Readiness, ReadyState};
 

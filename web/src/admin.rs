@@ -48,6 +48,8 @@ use axum::{Extension, Router};
 use base64::Engine as _;
 use callfleet_store::StoreError;
 
+use callfleet_vocab::now_ms;
+
 use crate::api::AppState;
 use crate::auth::{self, Principal};
 use crate::error::BoxError;
@@ -142,14 +144,6 @@ pub fn db(e: StoreError) -> Failure {
         | StoreError::Duplicate { .. } => Failure::invalid("", e.to_string()),
         other => Failure::Internal(Box::new(other)),
     }
-}
-
-/// Milliseconds since the UNIX epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// One admin request: the node's state, who asks, and the flash message it brought.

@@ -59,6 +59,8 @@ use callfleet_store::{ApiToken, Session, UserRole};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
+use callfleet_vocab::now_ms;
+
 use crate::api::AppState;
 use crate::error::ApiError;
 
@@ -230,13 +232,6 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// Compares without returning early on the first differing byte.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// The middleware of one access level: `router` mounts each group of routes with

@@ -11,6 +11,8 @@ use axum::routing::get;
 use axum::{Extension, Router};
 use callfleet_store::{LegQualityRow, RecordingRow, Voicemail};
 
+use callfleet_vocab::now_ms;
+
 use crate::admin::view::{Cell, Page, Row, Section, Table};
 use crate::api::AppState;
 use crate::auth::Principal;
@@ -27,12 +29,6 @@ pub const MAX_RECORDINGS: i64 = 50;
 /// The page's route (access level `Page`).
 pub fn page_routes() -> Router<AppState> {
     Router::new().route("/calls", get(page))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 async fn page(

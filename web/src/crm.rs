@@ -30,7 +30,6 @@
 //! [`CrmError::status`].
 
 use std::collections::{HashMap, HashSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
@@ -40,6 +39,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use callfleet_store::{utc_day, Agent, AgentState, EntryState, Store, StoreError, Strategy};
 use serde::{Deserialize, Serialize};
+
+use callfleet_vocab::{now_ms, uri_user};
 
 use crate::api::AppState;
 use crate::names::{self, Kind};
@@ -267,14 +268,6 @@ pub struct CallInfo {
     pub answered: bool,
     /// Seconds since the call arrived.
     pub duration_s: i64,
-}
-
-/// Milliseconds since the UNIX epoch (0 if the clock is before it).
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// Checks the name in parameter `param` by the rule of its `kind`: the one rule the admin
@@ -607,26 +600,6 @@ pub async fn call_list(store: &Store) -> Result<Vec<CallInfo>, CrmError> {
             }
         })
         .collect())
-}
-
-/// The user part of a SIP URI (`"Name" <sip:1000@host;x=y>` → `1000`); the text as it is when
-/// it has none.
-pub fn uri_user(uri: &str) -> &str {
-    let inner = match (uri.find('<'), uri.rfind('>')) {
-        (Some(start), Some(end)) if start < end => &uri[start + 1..end],
-        _ => uri,
-    };
-    let rest = ["sip:", "sips:", "tel:"]
-        .iter()
-        .find_map(|scheme| {
-            inner
-                .get(..scheme.len())
-                .filter(|head| head.eq_ignore_ascii_case(scheme))
-                .map(|_| &inner[scheme.len()..])
-        })
-        .unwrap_or(inner);
-    let end = rest.find(['@', ';', '?', '>']).unwrap_or(rest.len());
-    &rest[..end]
 }
 
 async fn require_agent(store: &Store, ext: &str) -> Result<Agent, CrmError> {

@@ -22,6 +22,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Extension, Form, Router};
 
+use callfleet_vocab::now_ms;
+
 use crate::api::AppState;
 use crate::auth::{self, Principal, SESSION_COOKIE, SESSION_TTL};
 use crate::error::ApiError;
@@ -262,13 +264,6 @@ async fn logout(
 /// A valid argon2id hash of a random password nobody knows, checked for unknown names.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$6kbfbLZPpkMqXLFCX3K4wMGD1n0nmuScaeEzbR0dYsk";
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 #[cfg(test)]
 mod tests {

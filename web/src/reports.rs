@@ -200,7 +200,7 @@ async fn show(
     let query = query.unwrap_or_default();
     // The CSV link may be sent on again if this node gets busy: no shed marker in it.
     let link_query = crate::shed::strip_marker(&query);
-    let parsed = Filters::parse(kind, &query, crate::admin::now_ms());
+    let parsed = Filters::parse(kind, &query, callfleet_vocab::now_ms());
     let mut page = Page {
         chrome: chrome(kind.title(), &principal),
         heading: kind.title().to_owned(),

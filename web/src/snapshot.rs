@@ -41,7 +41,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use callfleet_store::{
     ActiveAlert, Agent, AgentState, EntryState, Heartbeat, HeartbeatPoint, LiveCall, Member, Queue,
@@ -50,12 +50,14 @@ use callfleet_store::{
 use serde::Serialize;
 use tokio::sync::watch;
 
+use callfleet_vocab::now_ms;
+
 use crate::metrics::Metrics;
 
 mod build;
 mod window;
 
-pub use build::{build, state_index, uri_user};
+pub use build::{build, state_index};
 
 use window::Recent;
 pub use window::ServiceWindow;
@@ -623,14 +625,6 @@ pub async fn run(
         }
     }
     hub.close();
-}
-
-/// Wall clock, ms since the UNIX epoch (0 if the clock is before 1970).
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -163,22 +163,6 @@ fn tiers_and_limits_are_checked() {
 }
 
 #[test]
-fn uri_users() {
-    let cases = [
-        ("sip:1000@10.0.0.1:5060", "1000"),
-        ("\"Bob\" <sip:+4930@host;user=phone>", "+4930"),
-        ("<SIPS:alice@host>", "alice"),
-        ("tel:+4930123;phone-context=x", "+4930123"),
-        ("1000", "1000"),
-        ("", ""),
-        ("sip:ü@host", "ü"),
-    ];
-    for (uri, want) in cases {
-        assert_eq!(uri_user(uri), want, "{uri}");
-    }
-}
-
-#[test]
 fn codes_and_statuses_are_stable() {
     let cases = [
         (CrmError::bad("ext", "x"), 1, StatusCode::BAD_REQUEST),

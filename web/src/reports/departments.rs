@@ -202,7 +202,7 @@ pub async fn set(store: &Store, name: &str, queues: &[String]) -> Result<Departm
     {
         return Err(CrmError::UnknownQueue { queue });
     }
-    let now = crate::admin::now_ms();
+    let now = callfleet_vocab::now_ms();
     let created_at_ms = match store.department(name).await.map_err(CrmError::store)? {
         Some(old) => old.created_at_ms,
         None => now,

@@ -138,7 +138,7 @@ pub async fn cdrs(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
     let filters = match Filters::parse(
         Kind::Queues,
         &query.unwrap_or_default(),
-        crate::admin::now_ms(),
+        callfleet_vocab::now_ms(),
     ) {
         Ok(f) => f,
         Err((problems, _)) => {

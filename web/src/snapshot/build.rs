@@ -2,25 +2,7 @@
 
 use super::*;
 
-/// The user part of a SIP URI (`sip:1001@host;x` → `1001`, `"Bob" <sip:556@h>` → `556`), or
-/// the text as it is when it has none.
-pub fn uri_user(uri: &str) -> &str {
-    let inner = match (uri.find('<'), uri.rfind('>')) {
-        (Some(open), Some(close)) if open < close => &uri[open + 1..close],
-        _ => uri.trim(),
-    };
-    let rest = inner
-        .strip_prefix("sips:")
-        .or_else(|| inner.strip_prefix("sip:"))
-        .or_else(|| inner.strip_prefix("tel:"))
-        .unwrap_or(inner);
-    let end = rest.find(['@', ';', '?']).unwrap_or(rest.len());
-    if end == 0 {
-        uri
-    } else {
-        &rest[..end]
-    }
-}
+use callfleet_vocab::uri_user;
 
 /// Builds a snapshot from one read's rows and the tracker (already updated with those rows).
 pub fn build(

@@ -301,23 +301,6 @@ fn live_calls_carry_queue_agent_and_state() {
 }
 
 #[test]
-fn uri_user_takes_the_user_part() {
-    let cases = [
-        ("sip:1001@10.0.0.1", "1001"),
-        ("sips:1001@h;transport=tls", "1001"),
-        ("<sip:+331234@h>", "+331234"),
-        ("tel:+331234;phone-context=x", "+331234"),
-        ("\"Bob\" <sip:556@carrier>;tag=x", "556"),
-        ("anonymous", "anonymous"),
-        ("sip:@host", "sip:@host"),
-        ("", ""),
-    ];
-    for (uri, want) in cases {
-        assert_eq!(uri_user(uri), want, "{uri}");
-    }
-}
-
-#[test]
 fn service_level_counts_answers_within_the_threshold_once() {
     let mut t = Tracker::new(Duration::from_secs(20));
     let day = day_start(NOW);
