@@ -1,10 +1,10 @@
 //! Phones that configure themselves, with real peers: two main nodes share a database; an admin
 //! makes a provisioning token with `callfleet provision token add`; a request as a Yealink phone
 //! makes it (Basic credentials, its User-Agent) gets a new device extension and a file naming
-//! both main nodes; then baresip registers with the user name and password from that file.
-//! Later fetches use the phone's own credentials from the file; a Grandstream phone gets the
-//! next extension from the other node; requests without the credentials get 401/404 and make
-//! nothing. Nodes on 127.0.56.x.
+//! both main nodes; then baresip registers with the user name and password from that file, and
+//! an agent logs in on it with `*11`. Later fetches use the phone's own credentials from the
+//! file; a Grandstream phone gets the next extension from the other node; requests without the
+//! credentials get 401/404 and make nothing. Nodes on 127.0.56.x.
 
 mod support;
 
@@ -292,6 +292,24 @@ fn a_phone_provisions_itself_and_registers_with_what_it_was_served() {
     assert!(
         refreshed.is_some(),
         "no refresh; phone log:\n{}",
+        phone.log()
+    );
+
+    // The served credentials also authenticate the phone's own calls: an agent logs in on it
+    // (until then it is no agent's phone, so no queue call rings it).
+    with_store(&db, async |s| {
+        let pin = callfleet_store::pin::hash("1001", "1234").expect("hash the PIN");
+        let agent = callfleet_store::Agent::new("1001", "Ada", &pin, callfleet::now_ms());
+        s.upsert_agent(&agent).await.expect("add agent 1001");
+    });
+    phone.dial(&format!("sip:*11*1001*1234@{primary}"));
+    let logged_in = wait_until(Duration::from_secs(15), || {
+        with_store(&db, async |s| s.agent("1001").await.ok().flatten())
+            .is_some_and(|a| a.device.as_deref() == Some(ext.as_str()))
+    });
+    assert!(
+        logged_in.is_some(),
+        "agent 1001 did not log in on {ext}; phone log:\n{}",
         phone.log()
     );
 
