@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod alerts;
 mod env;
+mod provisioning;
 mod recording;
 mod records;
 mod shed;
@@ -23,6 +24,7 @@ use env::apply_env;
 pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+pub use provisioning::ProvisioningSection;
 pub use recording::RecordingSection;
 pub use records::RecordsSection;
 pub use shed::ShedSection;
@@ -85,6 +87,8 @@ pub struct Config {
     pub shed: ShedSection,
     #[serde(default)]
     pub trace: TraceSection,
+    #[serde(default)]
+    pub provisioning: ProvisioningSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -604,6 +608,7 @@ impl Config {
         self.recording.validate()?;
         self.shed.validate()?;
         self.trace.validate()?;
+        self.provisioning.validate()?;
         self.validate_scale()
     }
 

@@ -54,6 +54,11 @@ enum Command {
         #[command(subcommand)]
         action: DeviceAction,
     },
+    /// Phones that configure themselves over HTTP(S): provisioning tokens, provisioned phones.
+    Provision {
+        #[command(subcommand)]
+        action: ProvisionAction,
+    },
     /// Manage the panel's users (admins and supervisors).
     User {
         #[command(subcommand)]
@@ -156,6 +161,43 @@ enum DeviceAction {
         config: PathBuf,
         #[arg(long)]
         ext: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProvisionAction {
+    /// The phones that provisioned themselves (MAC, extension, family, source, token, last fetch).
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Provisioning tokens: what a new phone presents on its first fetch.
+    Token {
+        #[command(subcommand)]
+        action: ProvisionTokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProvisionTokenAction {
+    /// Create a provisioning token and print it (shown only once).
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the provisioning tokens (names, never secrets).
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Revoke a provisioning token (phones it made keep their credentials).
+    Remove {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -265,6 +307,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::Doctor { config } => cli::doctor(&config).await,
             Command::Device { action } => device(action).await,
+            Command::Provision { action } => provision(action).await,
             Command::User { action } => user(action).await,
             Command::Token { action } => token(action).await,
             Command::Dev {
@@ -312,6 +355,22 @@ async fn device(action: DeviceAction) -> anyhow::Result<()> {
         } => cli::device::add(&load(&config)?, &ext, password, name).await,
         DeviceAction::List { config } => cli::device::list(&load(&config)?).await,
         DeviceAction::Remove { config, ext } => cli::device::remove(&load(&config)?, &ext).await,
+    }
+}
+
+async fn provision(action: ProvisionAction) -> anyhow::Result<()> {
+    use cli::provision as p;
+    match action {
+        ProvisionAction::List { config } => p::list(&load(&config)?).await,
+        ProvisionAction::Token { action } => match action {
+            ProvisionTokenAction::Add { config, name } => {
+                p::token_add(&load(&config)?, &name).await
+            }
+            ProvisionTokenAction::List { config } => p::token_list(&load(&config)?).await,
+            ProvisionTokenAction::Remove { config, name } => {
+                p::token_remove(&load(&config)?, &name).await
+            }
+        },
     }
 }
 

@@ -281,6 +281,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     )
     .with_trust_loopback(cfg.http.trust_loopback)
     .with_tls(https.is_some())
+    .with_provisioning(cfg.provisioning.policy())
     .with_shed(callfleet_web::shed::Shed {
         me: cfg.node.name.clone(),
         gate: node.shed.clone(),
@@ -572,6 +573,15 @@ impl NodeApi for Api {
                 alive: view.is_alive(n),
                 draining: n.draining,
             })
+            .collect()
+    }
+
+    fn registrars(&self) -> Vec<SocketAddr> {
+        let view = self.0.balancer.view();
+        view.nodes()
+            .iter()
+            .filter(|n| n.role == callfleet_lb::Role::Main && view.is_alive(n) && !n.draining)
+            .map(|n| n.sip)
             .collect()
     }
 

@@ -117,10 +117,32 @@ impl Store {
     /// Deletes a device; returns `false` if there was none. Its bindings are
     /// left to expire (the phone can no longer refresh them) and an agent
     /// logged in on it stays until logged out. Bumps the config version
-    /// when a row was deleted.
+    /// when a row was deleted. A phone that provisioned itself with this extension is
+    /// forgotten in the same transaction: its MAC may provision again (with a token).
     pub async fn delete_device(&self, extension: &str) -> Result<bool, StoreError> {
-        let statement = sqlx::query("DELETE FROM devices WHERE extension = $1").bind(extension);
-        Ok(self.config_write("delete device", statement).await? > 0)
+        const WHAT: &str = "delete device";
+        let mut tx = self.pool().begin().await.map_err(StoreError::query(WHAT))?;
+        let deleted = sqlx::query("DELETE FROM devices WHERE extension = $1")
+            .bind(extension)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::write(WHAT))?
+            .rows_affected();
+        if deleted == 0 {
+            tx.rollback().await.map_err(StoreError::query(WHAT))?;
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM provisioned_phones WHERE extension = $1")
+            .bind(extension)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::write(WHAT))?;
+        sqlx::query("UPDATE config_version SET version = version + 1 WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("bump config version"))?;
+        tx.commit().await.map_err(StoreError::query(WHAT))?;
+        Ok(true)
     }
 
     /// Adds or refreshes a binding. Returns `false`, writing nothing, when

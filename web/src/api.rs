@@ -17,9 +17,10 @@
 //! | `GET, POST /login`, `POST /logout` | panel sessions ([`crate::login`])            |
 //! | `GET, POST /admin/*`       | the admin pages (level `AdminPage`; [`crate::admin`]) |
 //! | `GET /calls`                | the call legs of the last 24 h with their RTP quality (level `Page`; [`crate::calls`]) |
+//! | `GET /provision/{file}`   | a phone's configuration file (its own HTTP Basic credentials or a provisioning token; [`crate::provision`]) |
 //! | `GET /reports/*`           | the report pages and CSV (level `Page`; [`crate::reports`]); at shed level 1 and up `307` to an idle node or `503` ([`crate::shed`]) |
 //!
-//! Every route but `/healthz` and `/login` is mounted behind [`auth::guard`] with an access
+//! Every route but `/healthz`, `/login` and `/provision/*` (which checks its own credentials) is mounted behind [`auth::guard`] with an access
 //! level ([`Access`]); without credentials the answer is 401, with too few rights 403.
 
 use std::fmt;
@@ -83,6 +84,11 @@ pub trait NodeApi: Send + Sync + 'static {
             "this node does not make device credentials",
         );
         Err(ApiError::internal("make device credentials", cause))
+    }
+    /// The SIP addresses of the live main nodes (this one included), for the registrars a
+    /// provisioned phone gets ([`crate::provision`]); empty when the node has no cluster view.
+    fn registrars(&self) -> Vec<std::net::SocketAddr> {
+        Vec::new()
     }
     /// Whether this node takes new calls now, for `GET /readyz`; `None` when it cannot say
     /// (the route then answers 404).
@@ -193,6 +199,8 @@ pub struct AppState {
     pub tls: bool,
     /// The node's shed level and what a shed request is told ([`crate::shed`]).
     pub shed: crate::shed::Shed,
+    /// Phones that configure themselves (`GET /provision/{file}`, [`crate::provision`]).
+    pub provisioning: crate::provision::Provisioning,
 }
 
 impl AppState {
@@ -204,6 +212,10 @@ impl AppState {
         secret: Option<String>,
         store: callfleet_store::Store,
     ) -> Self {
+        let provisioning = crate::provision::Provisioning::new(
+            secret.as_deref(),
+            crate::provision::Policy::default(),
+        );
         let nodes = secret.filter(|s| !s.trim().is_empty()).map(|s| {
             let key = callfleet_sign::ClusterKey::new(&s);
             Arc::new(callfleet_sign::Verifier::new(key, callfleet_sign::WINDOW))
@@ -222,7 +234,15 @@ impl AppState {
             store,
             tls: false,
             shed: crate::shed::Shed::default(),
+            provisioning,
         }
+    }
+
+    /// Sets where provisioned phones' extensions come from and how many a source may make
+    /// (`[provisioning]`).
+    pub fn with_provisioning(mut self, policy: crate::provision::Policy) -> Self {
+        self.provisioning = self.provisioning.with_policy(policy);
+        self
     }
 
     /// Marks the node as serving HTTPS itself (`http.tls_cert`): HSTS, `Secure` cookies, and
@@ -303,6 +323,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(crate::ready::routes())
         .merge(crate::login::public_routes())
+        .merge(crate::provision::routes())
         .merge(guarded(read, Access::Read))
         .merge(guarded(operate, Access::Operate))
         .merge(guarded(admin, Access::Admin))

@@ -26,6 +26,8 @@
 //!   (NANP area code → state and time zone, E.164 country codes).
 //! - [`shed`]: shedding the reporting load: at shed level 1 and up a heavy report request goes
 //!   to an idle node (`307`) or waits (`503` + `Retry-After`); the panel's stream slows down.
+//! - [`provision`]: `GET /provision/{file}`, phones that configure themselves (Yealink and
+//!   Grandstream files from askama templates, per-phone credentials, automatic device extensions).
 //! - [`ready`]: `GET /readyz`, whether the node takes new calls now and why not.
 //! - [`metrics`]: [`Metrics`], the node's Prometheus registry with typed increment helpers that
 //!   are cheap enough for the SIP hot path.
@@ -62,6 +64,7 @@ pub mod names;
 pub mod page;
 pub mod panel;
 pub mod playback;
+pub mod provision;
 pub mod ready;
 pub mod reports;
 pub mod rpc;

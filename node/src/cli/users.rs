@@ -131,7 +131,7 @@ pub async fn token_remove(cfg: &Config, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
+pub(crate) fn check_name(what: &str, name: &str) -> anyhow::Result<()> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME
         && name

@@ -6,7 +6,7 @@ use super::ConfigError;
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 17] = [
     "node",
     "sip",
     "http",
@@ -23,6 +23,7 @@ const SECTIONS: [&str; 16] = [
     "scale",
     "records",
     "shed",
+    "provisioning",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of

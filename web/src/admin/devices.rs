@@ -1,4 +1,5 @@
-//! Phones (devices): extension, name and password, stored as HA1 digests only.
+//! Phones (devices): extension, name and password, stored as HA1 digests only; a phone that
+//! provisioned itself shows its MAC.
 
 use callfleet_store::{Device, Store, StoreError};
 
@@ -11,6 +12,31 @@ use crate::page::Area;
 /// The phones allowed to register.
 pub struct Devices;
 
+/// A device and, when it provisioned itself (`/provision/`), the phone's MAC.
+pub struct PhoneRow {
+    /// The stored device.
+    pub device: Device,
+    /// 12 lower-case hex digits, or `None` for a device made by hand.
+    pub mac: Option<String>,
+}
+
+/// Every device with its MAC, by extension.
+async fn phone_rows(store: &Store) -> Result<Vec<PhoneRow>, StoreError> {
+    let phones = store.provisioned_phones().await?;
+    Ok(store
+        .devices()
+        .await?
+        .into_iter()
+        .map(|device| PhoneRow {
+            mac: phones
+                .iter()
+                .find(|p| p.extension == device.extension)
+                .map(|p| p.mac.clone()),
+            device,
+        })
+        .collect())
+}
+
 impl Resource for Devices {
     const PATH: &'static str = "devices";
     const ID: &'static str = "device";
@@ -18,11 +44,11 @@ impl Resource for Devices {
     const TITLE: &'static str = "Phones";
     const KEY_FIELD: &'static str = "extension";
     const AREA: Area = Area::Phones;
-    type Row = Device;
+    type Row = PhoneRow;
     type Form = NewDevice;
 
-    fn key(row: &Device) -> &str {
-        &row.extension
+    fn key(row: &PhoneRow) -> &str {
+        &row.device.extension
     }
 
     fn form_key(form: &NewDevice) -> &str {
@@ -30,11 +56,16 @@ impl Resource for Devices {
     }
 
     fn headers() -> Vec<&'static str> {
-        vec!["name", "realm"]
+        vec!["name", "realm", "MAC"]
     }
 
-    fn cells(d: &Device) -> Vec<String> {
-        vec![d.display_name.clone(), d.realm.clone()]
+    fn cells(row: &PhoneRow) -> Vec<String> {
+        let d = &row.device;
+        vec![
+            d.display_name.clone(),
+            d.realm.clone(),
+            row.mac.clone().unwrap_or_default(),
+        ]
     }
 
     fn notes() -> Vec<String> {
@@ -42,10 +73,14 @@ impl Resource for Devices {
             "A phone registers with its extension as user name and its password; only \
              digests of the password are stored."
                 .into(),
+            "A phone with a MAC configured itself over /provision/ with a provisioning token \
+             (callfleet provision token add); deleting it lets that MAC provision again."
+                .into(),
         ]
     }
 
-    fn values(d: &Device) -> Fields {
+    fn values(row: &PhoneRow) -> Fields {
+        let d = &row.device;
         Fields::from_pairs([
             ("extension", d.extension.as_str()),
             ("name", d.display_name.as_str()),
@@ -78,16 +113,25 @@ impl Resource for Devices {
         form::device(f, key)
     }
 
-    async fn list(store: &Store) -> Result<Vec<Device>, StoreError> {
-        store.devices().await
+    async fn list(store: &Store) -> Result<Vec<PhoneRow>, StoreError> {
+        phone_rows(store).await
     }
 
-    async fn load(store: &Store, key: &str) -> Result<Option<Device>, StoreError> {
-        store.device(key).await
+    async fn load(store: &Store, key: &str) -> Result<Option<PhoneRow>, StoreError> {
+        let Some(device) = store.device(key).await? else {
+            return Ok(None);
+        };
+        let mac = store
+            .provisioned_phones()
+            .await?
+            .into_iter()
+            .find(|p| p.extension == key)
+            .map(|p| p.mac);
+        Ok(Some(PhoneRow { device, mac }))
     }
 
-    async fn save(ctx: &Ctx, d: NewDevice, old: Option<Device>) -> Result<(), Failure> {
-        let row = match (d.password, old) {
+    async fn save(ctx: &Ctx, d: NewDevice, old: Option<PhoneRow>) -> Result<(), Failure> {
+        let row = match (d.password, old.map(|r| r.device)) {
             (Some(password), _) => {
                 let mut row = ctx
                     .state
@@ -107,7 +151,8 @@ impl Resource for Devices {
         ctx.state.store.upsert_device(&row).await.map_err(db)
     }
 
-    async fn remove(ctx: &Ctx, d: Device) -> Result<(), Failure> {
+    async fn remove(ctx: &Ctx, row: PhoneRow) -> Result<(), Failure> {
+        let d = row.device;
         if !ctx
             .state
             .store
@@ -123,11 +168,15 @@ impl Resource for Devices {
         Ok(())
     }
 
-    fn delete_note(d: &Device) -> Option<String> {
+    fn delete_note(row: &PhoneRow) -> Option<String> {
+        let again = match &row.mac {
+            Some(mac) => format!(" Phone {mac} may provision itself again with a token."),
+            None => String::new(),
+        };
         Some(format!(
             "Phone {} can no longer register; its current registration runs out by itself, and \
-             an agent logged in on it stays until logged out.",
-            d.extension
+             an agent logged in on it stays until logged out.{again}",
+            row.device.extension
         ))
     }
 }

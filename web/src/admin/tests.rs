@@ -558,6 +558,56 @@ async fn every_delete_is_asked_first_then_done() {
 }
 
 #[tokio::test]
+async fn a_provisioned_phone_shows_its_mac_and_its_delete_forgets_it() {
+    let (app, store) = app().await;
+    let device = Device {
+        extension: "7000".to_owned(),
+        ha1_md5: "m".to_owned(),
+        ha1_sha256: "s".to_owned(),
+        realm: "test".to_owned(),
+        display_name: "provisioned 001565aabbcc".to_owned(),
+        created_at_ms: 1,
+    };
+    let phone = callfleet_store::ProvisionedPhone {
+        mac: "001565aabbcc".to_owned(),
+        extension: "7000".to_owned(),
+        family: "yealink".to_owned(),
+        salt: "00".repeat(16),
+        source: "127.0.56.9".to_owned(),
+        token_name: "office".to_owned(),
+        created_at_ms: 1,
+        fetched_at_ms: 1,
+    };
+    store
+        .provision_phone(&phone, &device)
+        .await
+        .expect("provision");
+    change(
+        &app,
+        "/admin/devices",
+        "extension=2001&name=Desk&password=pw",
+        "/admin/devices",
+    )
+    .await;
+    let (status, _, list) = send(&app, ADMIN, "GET", "/admin/devices", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(list.contains(">MAC</th>"), "{list}");
+    assert!(list.contains("<td>001565aabbcc</td>"), "{list}");
+    let (_, _, confirm) = send(&app, ADMIN, "GET", "/admin/devices/7000/delete", "").await;
+    assert!(
+        confirm.contains("Phone 001565aabbcc may provision itself again"),
+        "{confirm}"
+    );
+    let flash = change(&app, "/admin/devices/7000/delete", "", "/admin/devices").await;
+    assert_eq!(flash, "Phone 7000 deleted.");
+    assert_eq!(
+        store.provisioned_phone("001565aabbcc").await.expect("read"),
+        None
+    );
+    assert!(store.device("2001").await.expect("read").is_some());
+}
+
+#[tokio::test]
 async fn without_the_csrf_field_nothing_happens() {
     let (app, store) = app().await;
     // Without the CSRF field nothing happens.
