@@ -31,6 +31,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use callfleet_store::{Provisioned, ProvisionedPhone, Store};
+use callfleet_vocab::now_ms;
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest as _, Sha256};
 
@@ -253,10 +254,6 @@ pub fn render(family: Family, file: &PhoneFile) -> Result<String, askama::Error>
             .render()
         }
     }
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(callfleet_sign::now_ms()).unwrap_or(i64::MAX)
 }
 
 async fn provision(
