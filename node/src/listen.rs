@@ -261,7 +261,9 @@ impl Supervisor {
         };
         if call.ended.is_cancelled() {
             // Answered as the call ended: nothing left to hear.
-            let _ = ringing.dialog.bye().await;
+            if let Err(e) = ringing.dialog.bye().await {
+                debug!(error = %e, "cannot send a BYE");
+            }
             return;
         }
         let target = Target {
@@ -302,11 +304,15 @@ impl Supervisor {
         let ended_by = tokio::select! {
             _ = agent_leg::wait_end(&mut states) => "supervisor",
             _ = call.ended.cancelled() => {
-                let _ = dialog.bye().await;
+                if let Err(e) = dialog.bye().await {
+                    debug!(error = %e, "cannot send a BYE");
+                }
                 "call"
             }
             _ = node.hangup.cancelled() => {
-                let _ = dialog.bye().await;
+                if let Err(e) = dialog.bye().await {
+                    debug!(error = %e, "cannot send a BYE");
+                }
                 "node"
             }
         };

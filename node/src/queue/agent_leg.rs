@@ -188,7 +188,9 @@ impl Ringing {
                     Ok(offer) => RingOutcome::Answered { offer },
                     Err(e) => {
                         debug!(agent = %self.agent, error = %e, "agent answered without usable SDP");
-                        let _ = self.dialog.bye().await;
+                        if let Err(e) = self.dialog.bye().await {
+                            debug!(error = %e, "cannot send a BYE");
+                        }
                         RingOutcome::Failed { status: 488 }
                     }
                 }

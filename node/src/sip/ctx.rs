@@ -125,18 +125,24 @@ impl Life<'_> {
                     None
                 }
                 Some(DialogState::Info(_, _, handle)) | Some(DialogState::Options(_, _, handle)) => {
-                    let _ = handle.reply(StatusCode::OK).await;
+                    if let Err(e) = handle.reply(StatusCode::OK).await {
+                        debug!(error = %e, "cannot send a reply in the dialog");
+                    }
                     None
                 }
                 Some(_) => None,
             },
             _ = tokio::time::sleep_until(self.deadline) => {
                 info!(id = %self.dialog.id(), "call reached call.max_duration; hanging up");
-                let _ = self.dialog.bye().await;
+                if let Err(e) = self.dialog.bye().await {
+                    debug!(error = %e, "cannot send a BYE");
+                }
                 Some(Ended::new(HangupCause::MaxDuration, HangupSide::Node))
             }
             _ = self.node.hangup.cancelled() => {
-                let _ = self.dialog.bye().await;
+                if let Err(e) = self.dialog.bye().await {
+                    debug!(error = %e, "cannot send a BYE");
+                }
                 Some(Ended::new(HangupCause::NodeShutdown, HangupSide::Node))
             }
         }
@@ -179,7 +185,9 @@ async fn reinvite(
             ptime: Some(cur.packet_ms),
         };
         let body = sdp::answer(media.local, &offer, session_id, version);
-        let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;
+        if let Err(e) = handle.respond(StatusCode::OK, ct(), Some(body)).await {
+            debug!(error = %e, "cannot send the answer to a re-INVITE");
+        }
         return;
     }
     match sdp::parse_offer(req.body()) {
@@ -194,11 +202,15 @@ async fn reinvite(
                 packet_ms: offer.packet_ms(),
             });
             let body = sdp::answer(media.local, &offer, session_id, version);
-            let _ = handle.respond(StatusCode::OK, ct(), Some(body)).await;
+            if let Err(e) = handle.respond(StatusCode::OK, ct(), Some(body)).await {
+                debug!(error = %e, "cannot send the answer to a re-INVITE");
+            }
         }
         Err(e) => {
             debug!(error = %e, "re-INVITE offer not acceptable");
-            let _ = handle.reply(StatusCode::NotAcceptableHere).await;
+            if let Err(e) = handle.reply(StatusCode::NotAcceptableHere).await {
+                debug!(error = %e, "cannot send a reply in the dialog");
+            }
         }
     }
 }
