@@ -114,7 +114,7 @@ pub use queues::{Member, Queue, VipCaller};
 pub use recordings::RecordingRow;
 pub use reports::{
     AgentRow, AreaHour, CallFilter, CallerRow, Department, QualityRow, QueueRow, StateChange,
-    Window as ReportWindow, QUALITY_PREFIX_CHARS,
+    StateTime, Window as ReportWindow, QUALITY_PREFIX_CHARS,
 };
 pub use trace::TraceChunk;
 pub use users::{ApiToken, Session, User, UserRole};

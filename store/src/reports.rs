@@ -24,7 +24,7 @@ mod quality;
 mod queries;
 mod seed;
 
-pub use agent_states::StateChange;
+pub use agent_states::{StateChange, StateTime};
 pub use departments::Department;
 pub use quality::{QualityRow, PREFIX_CHARS as QUALITY_PREFIX_CHARS};
 pub use queries::{AgentRow, AreaHour, CallFilter, CallerRow, QueueRow, Window};

@@ -491,7 +491,13 @@ mod tests {
             .collect();
         assert_eq!(paused.len(), 1);
         assert!(paused[0].since_ms >= monday + 17 * HOUR);
-        let times = callfleet_web::reports::fold::fold_states(&day, monday, monday + DAY);
+        // Each state lasts until the next change (the last, logged out, counts nothing).
+        let spans = day.windows(2).map(|w| callfleet_store::StateTime {
+            agent: w[0].agent.clone(),
+            state: w[0].state,
+            ms: w[1].since_ms - w[0].since_ms,
+        });
+        let times = callfleet_web::reports::fold::state_times(spans);
         let occupancy = times["1004"].occupancy_pct().expect("worked");
         assert!((50.0..85.0).contains(&occupancy), "{occupancy}");
     }

@@ -1,15 +1,16 @@
 //! RTP quality of callers' legs by caller number prefix: the question "how bad is the audio
-//! from each country", answered from `call_quality` joined with the calls' CDRs.
+//! from each country", answered from `call_quality` alone: the caller's leg keeps its call's
+//! caller prefix, agent and queue, copied from the CDR by triggers (migration 0013).
 
 use futures_util::TryStreamExt as _;
 use sqlx::Row;
 
-use super::queries::{caller_expr, cdr_filter, check, CallFilter, Window};
+use super::queries::{check, CallFilter, Window};
 use crate::{Store, StoreError};
 
 /// Characters of the caller (the part of `From` before `@`, `sip:+15551234567`) a row is
 /// grouped by: the scheme, `+` and the first digits, enough for a country calling code
-/// (1–3 digits) and a NANP area code.
+/// (1–3 digits) and a NANP area code. Migration 0013's triggers cut it.
 pub const PREFIX_CHARS: i64 = 10;
 
 /// The callers' legs of calls whose caller starts with `prefix`.
@@ -28,8 +29,8 @@ pub struct QualityRow {
 }
 
 impl Store {
-    /// The callers' legs of the calls started in the window (`bucket_ms` unused), per caller
-    /// prefix, handed to `each` as they stream.
+    /// The callers' legs of the calls started in the window (`bucket_ms` unused) whose CDR
+    /// is written, per caller prefix, handed to `each` as they stream.
     pub async fn report_quality_prefixes(
         &self,
         w: Window,
@@ -38,17 +39,18 @@ impl Store {
     ) -> Result<(), StoreError> {
         const WHAT: &str = "report call quality";
         check(&w)?;
-        let caller = caller_expr(self.flavour());
-        let (cond, value) = cdr_filter(filter);
+        let (cond, value) = match filter {
+            CallFilter::All => ("$3 = ''", ""),
+            CallFilter::Agent(a) => ("cdr_agent = $3", a.as_str()),
+            CallFilter::Queue(q) => ("cdr_queue = $3", q.as_str()),
+        };
         let sql = format!(
-            "SELECT substr({caller}, 1, {PREFIX_CHARS}) AS p, COUNT(*), \
-             CAST(SUM(q.expected) AS BIGINT), CAST(SUM(q.lost) AS BIGINT), \
-             CAST(SUM(q.jitter_us) AS BIGINT), MAX(q.jitter_max_us) \
-             FROM call_quality q JOIN cdrs c ON c.node = q.node AND c.call_id = q.call_id \
-             AND c.started_at_ms = q.started_at_ms \
-             WHERE q.leg = 'caller' AND q.started_at_ms >= $1 AND q.started_at_ms < $2 \
-             AND c.started_at_ms >= $1 AND c.started_at_ms < $2 {cond} \
-             GROUP BY substr({caller}, 1, {PREFIX_CHARS})"
+            "SELECT caller_prefix, COUNT(*), CAST(SUM(expected) AS BIGINT), \
+             CAST(SUM(lost) AS BIGINT), CAST(SUM(jitter_us) AS BIGINT), MAX(jitter_max_us) \
+             FROM call_quality \
+             WHERE leg = 'caller' AND started_at_ms >= $1 AND started_at_ms < $2 \
+             AND caller_prefix IS NOT NULL AND {cond} \
+             GROUP BY caller_prefix"
         );
         let mut rows = sqlx::query(&sql)
             .bind(w.from_ms)

@@ -386,6 +386,27 @@ async fn quality_by_prefix(store: &Store) -> Result<(), StoreError> {
     for l in &legs {
         store.upsert_leg_quality(l).await?;
     }
+    // A leg written before its CDR (the CDR's trigger fills it in), and one whose CDR never
+    // came: not counted.
+    store
+        .upsert_leg_quality(&leg("q6", 12 * H, Caller, 40, 6_000))
+        .await?;
+    store
+        .insert_cdr(&cdr(
+            "q6",
+            "sip:+15551239999@c",
+            12 * H,
+            Some("1002"),
+            Some("support"),
+        ))
+        .await?;
+    store
+        .upsert_leg_quality(&leg("q7", 12 * H, Caller, 900, 1))
+        .await?;
+    // A retried write of a leg keeps what its CDR gave it.
+    store
+        .upsert_leg_quality(&leg("q1", 10 * H, Caller, 10, 2_000))
+        .await?;
     let w = Window {
         from_ms: 0,
         to_ms: 24 * H,
@@ -412,7 +433,7 @@ async fn quality_by_prefix(store: &Store) -> Result<(), StoreError> {
     assert_eq!(
         got,
         [
-            ("sip:+15551", 1, 1000, 10, 2_000, 4_000),
+            ("sip:+15551", 2, 2000, 50, 8_000, 12_000),
             ("sip:+15559", 1, 1000, 30, 4_000, 8_000),
             ("sip:+44207", 1, 1000, 50, 20_000, 40_000),
         ]
@@ -423,7 +444,19 @@ async fn quality_by_prefix(store: &Store) -> Result<(), StoreError> {
             support.push(r.prefix)
         })
         .await?;
-    assert_eq!(support, ["sip:+44207"]);
+    support.sort();
+    assert_eq!(support, ["sip:+15551", "sip:+44207"]);
+    let mut agent = Vec::new();
+    store
+        .report_quality_prefixes(w, &CallFilter::Agent("1002".into()), |r| {
+            agent.push((r.prefix, r.legs))
+        })
+        .await?;
+    agent.sort();
+    assert_eq!(
+        agent,
+        [("sip:+15551".to_owned(), 1), ("sip:+15559".to_owned(), 1)]
+    );
     Ok(())
 }
 
@@ -431,10 +464,14 @@ flavour_tests!(quality_by_prefix);
 
 async fn agent_state_history(store: &Store) -> Result<(), StoreError> {
     use crate::{Agent, AgentState::*};
-    let moves = |v: Vec<super::StateChange>| -> Vec<(String, crate::AgentState, i64)> {
-        v.into_iter()
-            .map(|c| (c.agent, c.state, c.since_ms))
-            .collect()
+    let w = |from_ms, to_ms| Window {
+        from_ms,
+        to_ms,
+        bucket_ms: 1,
+    };
+    let sorted = |mut v: Vec<super::StateTime>| -> Vec<(String, crate::AgentState, i64)> {
+        v.sort_by(|a, b| (&a.agent, a.state).cmp(&(&b.agent, b.state)));
+        v.into_iter().map(|t| (t.agent, t.state, t.ms)).collect()
     };
     for ext in ["2001", "2002"] {
         store.upsert_agent(&Agent::new(ext, "A", "h", 100)).await?;
@@ -467,30 +504,27 @@ async fn agent_state_history(store: &Store) -> Result<(), StoreError> {
     assert!(store.logout_agent("2001", 8000).await?);
     assert!(store.login_agent("2002", "d2", 5000).await?);
 
-    let mut got = Vec::new();
-    store
-        .report_agent_states(3500, 7000, None, |c| got.push(c))
-        .await?;
+    // The triggers logged every change: available since 3000 when the window opens.
+    let got = store.report_agent_state_times(w(3500, 7000), None).await?;
     assert_eq!(
-        moves(got),
+        sorted(got),
         [
-            ("2001".to_owned(), Available, 3000),
-            ("2001".to_owned(), Reserved, 4000),
-            ("2001".to_owned(), Ringing, 4100),
-            ("2001".to_owned(), InCall, 4200),
-            ("2001".to_owned(), WrapUp, 6000),
-            ("2002".to_owned(), LoggedOut, 100),
-            ("2002".to_owned(), Available, 5000),
+            ("2001".to_owned(), Available, 500),
+            ("2001".to_owned(), Reserved, 100),
+            ("2001".to_owned(), Ringing, 100),
+            ("2001".to_owned(), InCall, 1800),
+            ("2001".to_owned(), WrapUp, 1000),
+            ("2002".to_owned(), LoggedOut, 1500),
+            ("2002".to_owned(), Available, 2000),
         ]
     );
-    let mut one = Vec::new();
-    store
-        .report_agent_states(0, 10_000, Some("2002"), |c| one.push(c))
+    let one = store
+        .report_agent_state_times(w(0, 10_000), Some("2002"))
         .await?;
     assert_eq!(
-        moves(one),
+        sorted(one),
         [
-            ("2002".to_owned(), LoggedOut, 100),
+            ("2002".to_owned(), LoggedOut, 4900),
             ("2002".to_owned(), Available, 5000)
         ]
     );

@@ -343,7 +343,7 @@ pub fn heatmap(buckets: &[(i64, i64)], tz: &TimeZone) -> [[i64; 24]; 7] {
 pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
 mod states;
-pub use states::{fold_states, StateFold, StateTimes};
+pub use states::{state_times, StateTimes};
 
 #[cfg(test)]
 mod tests;

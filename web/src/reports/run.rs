@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use callfleet_store::{CallFilter, Store, StoreError};
+use callfleet_store::{CallFilter, ReportWindow, Store, StoreError};
 use jiff::Timestamp;
 
 use super::chart;
@@ -133,11 +133,16 @@ async fn agents(store: &Store, f: &Filters) -> Result<Output, Failure> {
     let per = fold::fold_agents(&rows);
     // States up to now in a window that has not ended.
     let end = f.to_ms.min(f.now_ms.max(f.from_ms));
-    let mut fold = fold::StateFold::new(f.from_ms, end);
-    store
-        .report_agent_states(f.from_ms, end, f.agent.as_deref(), |c| fold.push(c))
-        .await?;
-    let states = fold.finish();
+    let window = ReportWindow {
+        from_ms: f.from_ms,
+        to_ms: end,
+        bucket_ms: 1,
+    };
+    let states = fold::state_times(
+        store
+            .report_agent_state_times(window, f.agent.as_deref())
+            .await?,
+    );
     let none = (fold::AgentFigures::default(), fold::StateTimes::default());
     let mut all: BTreeMap<&str, (&fold::AgentFigures, &fold::StateTimes)> = BTreeMap::new();
     for (a, x) in &per {

@@ -1,9 +1,9 @@
-//! Agents' time per state over a window, from their state changes: logged in, paused,
-//! available, ringing, talking and wrapping up, and their occupancy.
+//! Agents' time per state over a window, from the store's sums per agent and state: logged
+//! in, paused, available, ringing, talking and wrapping up, and their occupancy.
 
 use std::collections::BTreeMap;
 
-use callfleet_store::{AgentState, StateChange};
+use callfleet_store::{AgentState, StateTime};
 
 /// One agent's time in each state within a window, in milliseconds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -45,67 +45,17 @@ impl StateTimes {
     }
 }
 
-/// Folds agents' state changes, handed in order of agent, then time (as the store streams
-/// them), into the time per state within `[from_ms, to_ms)`: each change lasts until the
-/// agent's next one, the last until `to_ms` (give it the present for a window that has not
-/// ended). Only the previous change is held, however long the history.
-#[derive(Debug)]
-pub struct StateFold {
-    from_ms: i64,
-    to_ms: i64,
-    prev: Option<StateChange>,
-    out: BTreeMap<String, StateTimes>,
-}
-
-impl StateFold {
-    /// A fold over `[from_ms, to_ms)`.
-    pub fn new(from_ms: i64, to_ms: i64) -> Self {
-        StateFold {
-            from_ms,
-            to_ms,
-            prev: None,
-            out: BTreeMap::new(),
+/// Per agent, the time in each state, from the store's sums per agent and state (which
+/// clip each change to the window). Every agent of `rows` is there, even with no time.
+pub fn state_times(rows: impl IntoIterator<Item = StateTime>) -> BTreeMap<String, StateTimes> {
+    let mut out: BTreeMap<String, StateTimes> = BTreeMap::new();
+    for r in rows {
+        let times = out.entry(r.agent).or_default();
+        if r.ms > 0 {
+            times.add(r.state, r.ms);
         }
     }
-
-    /// The next change.
-    pub fn push(&mut self, c: StateChange) {
-        let next = (self.prev.as_ref())
-            .filter(|p| p.agent == c.agent)
-            .map(|_| c.since_ms);
-        self.close(next);
-        self.prev = Some(c);
-    }
-
-    /// Per agent, the time in each state.
-    pub fn finish(mut self) -> BTreeMap<String, StateTimes> {
-        self.close(None);
-        self.out
-    }
-
-    /// Ends the previous change at `next` (the same agent's next change) or the window's end.
-    fn close(&mut self, next: Option<i64>) {
-        let Some(p) = self.prev.take() else { return };
-        let end = next.unwrap_or(self.to_ms).min(self.to_ms);
-        let ms = end - p.since_ms.max(self.from_ms);
-        let times = self.out.entry(p.agent).or_default();
-        if ms > 0 {
-            times.add(p.state, ms);
-        }
-    }
-}
-
-/// [`StateFold`] over a slice.
-pub fn fold_states(
-    changes: &[StateChange],
-    from_ms: i64,
-    to_ms: i64,
-) -> BTreeMap<String, StateTimes> {
-    let mut fold = StateFold::new(from_ms, to_ms);
-    for c in changes {
-        fold.push(c.clone());
-    }
-    fold.finish()
+    out
 }
 
 #[cfg(test)]
@@ -113,43 +63,35 @@ mod tests {
     use super::*;
     use AgentState::*;
 
-    fn ch(agent: &str, state: AgentState, since_ms: i64) -> StateChange {
-        StateChange {
+    fn t(agent: &str, state: AgentState, ms: i64) -> StateTime {
+        StateTime {
             agent: agent.into(),
             state,
-            since_ms,
+            ms,
         }
     }
 
     #[test]
-    fn time_per_state_within_the_window() {
-        let changes = [
-            // Logged in before the window: only the part inside counts.
-            ch("1001", Available, 0),
-            ch("1001", Reserved, 150),
-            ch("1001", Ringing, 160),
-            ch("1001", InCall, 200),
-            ch("1001", WrapUp, 500),
-            ch("1001", Paused, 600),
-            ch("1001", Available, 700),
-            // Two changes in one millisecond: the first lasts nothing.
-            ch("1001", Reserved, 800),
-            ch("1001", Available, 800),
-            ch("1001", LoggedOut, 900),
-            // Still in a call when the window closes.
-            ch("1002", LoggedOut, 0),
-            ch("1002", Available, 950),
-            ch("1002", InCall, 990),
-            // Changes after the window end count nothing.
-            ch("1003", Available, 2000),
-        ];
-        let got = fold_states(&changes, 100, 1000);
+    fn states_grouped_into_the_columns() {
+        let got = state_times([
+            t("1001", Available, 250),
+            t("1001", Reserved, 10),
+            t("1001", Ringing, 40),
+            t("1001", InCall, 300),
+            t("1001", WrapUp, 100),
+            t("1001", Paused, 100),
+            // Logged out: not logged-in time.
+            t("1001", LoggedOut, 100),
+            // An agent logged out all along, and one there for no time at all.
+            t("1002", LoggedOut, 900),
+            t("1003", Available, 0),
+        ]);
         assert_eq!(
             got["1001"],
             StateTimes {
                 logged_in_ms: 800,
                 paused_ms: 100,
-                available_ms: 50 + 100 + 100,
+                available_ms: 250,
                 ringing_ms: 50,
                 talking_ms: 300,
                 wrap_up_ms: 100,
@@ -157,21 +99,15 @@ mod tests {
         );
         // Ready 700 ms (800 logged in less 100 paused), handling 400 of them.
         assert_eq!(got["1001"].occupancy_pct(), Some(400.0 * 100.0 / 700.0));
-        assert_eq!(
-            (
-                got["1002"].available_ms,
-                got["1002"].talking_ms,
-                got["1002"].logged_in_ms
-            ),
-            (40, 10, 50)
-        );
+        assert_eq!(got["1002"], StateTimes::default());
         assert_eq!(got["1003"], StateTimes::default());
         assert_eq!(got["1003"].occupancy_pct(), None);
+        assert_eq!(got.len(), 3);
     }
 
     #[test]
     fn a_paused_agent_has_no_occupancy() {
-        let got = fold_states(&[ch("1001", Paused, 0)], 0, 3_600_000);
+        let got = state_times([t("1001", Paused, 3_600_000)]);
         assert_eq!(got["1001"].paused_ms, 3_600_000);
         assert_eq!(got["1001"].occupancy_pct(), None);
     }
