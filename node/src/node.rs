@@ -270,6 +270,13 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
     let tracing_task = crate::trace::start(&node);
+    // Queues, agents and carriers in memory before the first call is routed.
+    let reloader = crate::realtime::Reloader {
+        store: node.store.clone(),
+        cache: node.realtime.clone(),
+        stopping: node.stopping.clone(),
+    };
+    let loaded = crate::realtime::first_load(&reloader, Duration::from_secs(5)).await;
     let sip = sip::start(node.clone()).await.context("start SIP")?;
     let hb = tokio::spawn(heartbeat::run(node.clone()));
     heartbeat::wait_for_self(&node, Duration::from_secs(2)).await;
@@ -348,11 +355,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         node.stopping.clone(),
     )));
     tokio::spawn(crate::scale::run(node.clone()));
-    tokio::spawn(crate::realtime::run(crate::realtime::Reloader {
-        store: node.store.clone(),
-        cache: node.realtime.clone(),
-        stopping: node.stopping.clone(),
-    }));
+    tokio::spawn(crate::realtime::run(reloader, loaded));
     tokio::spawn(crate::queue::dispatcher::run(
         crate::queue::dispatcher::Dispatcher {
             me: cfg.node.name.clone(),

@@ -93,19 +93,40 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
     Ok(())
 }
 
-/// Polls the config version every second and reloads on change.
-pub async fn run(r: Reloader) {
-    if let Err(e) = reload(&r).await {
-        debug!(error = %e, "cannot load the configuration yet");
+/// Loads the configuration before the node takes calls (a call routed before it would find
+/// no queue); `false` when it could not within `limit`: [`run`] then keeps trying every second.
+pub async fn first_load(r: &Reloader, limit: Duration) -> bool {
+    match tokio::time::timeout(limit, reload(r)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            warn!(error = %e, "cannot load the configuration before taking calls; trying again every second");
+            false
+        }
+        Err(_) => {
+            warn!(
+                ?limit,
+                "the configuration did not load in time; trying again every second"
+            );
+            false
+        }
     }
+}
+
+/// Polls the config version every second and reloads on change (and until a first load,
+/// when [`first_load`] did not make it: `loaded` false).
+pub async fn run(r: Reloader, mut loaded: bool) {
     loop {
         tokio::select! {
             _ = r.stopping.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
         match r.store.config_version().await {
-            Ok(v) if v != r.cache.seen.load(Ordering::Relaxed) => match reload(&r).await {
-                Ok(()) => info!(version = v, "configuration reloaded"),
+            Ok(v) if !loaded || v != r.cache.seen.load(Ordering::Relaxed) => match reload(&r).await
+            {
+                Ok(()) => {
+                    loaded = true;
+                    info!(version = v, "configuration reloaded");
+                }
                 Err(e) => debug!(error = %e, "configuration reload failed"),
             },
             Ok(_) => {}
