@@ -93,7 +93,7 @@ async fn direct(ctx: &mut CallCtx<'_>, ext: &str) -> Ended {
         .flatten()
         .is_some_and(|a| a.device.is_some());
     if logged_in {
-        ctx.media.set_mode(Mode::Moh);
+        ctx.media.set_mode(Mode::Moh(ctx.node.moh.default_class()));
         if let Some(ended) = legs::direct(ctx, ext, DIRECT_RING).await {
             return ended;
         }

@@ -282,7 +282,6 @@ impl Supervisor {
             ringing.local,
             target,
             Mode::Listen(mix),
-            node.moh.clone(),
             0,
             node.metrics.guard().rtp_ignored(),
         );

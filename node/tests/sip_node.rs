@@ -1,12 +1,14 @@
 //! One node on SQLite, driven with raw SIP bytes and SIPp: music-on-hold RTP at 50 packets/s,
 //! CANCEL → 487, re-INVITE hold/unhold, the carrier allowlist, bad input, UDP and TCP calls,
-//! drain. Each test runs its own node on its own 127.0.2.x address.
+//! drain, music-on-hold classes. Each test runs its own node on its own 127.0.2.x address.
 
 mod support;
 
 use std::time::Duration;
 
 use callfleet_store::Store;
+use support::audio::{tone_share, write_tone_wav};
+use support::queue::{queue, Db};
 use support::uac::{header, Uac};
 use support::{sipp, workdir, NodeProc, NodeSpec};
 
@@ -48,6 +50,68 @@ fn ack_for(uac: &Uac, ok: &support::uac::Resp, call_id: &str, cseq: u32) {
         t = uac.target,
         l = uac.local
     ));
+}
+
+/// A queue plays the music of its `moh_class` (a sub-folder of `media.moh_dir`); any other
+/// number, and a queue whose class has no folder, plays the default music (the folder's own
+/// files).
+#[test]
+fn a_queue_plays_its_music_on_hold_class() {
+    let dir = workdir("moh-class");
+    let moh = dir.join("moh");
+    write_tone_wav(&moh.join("plain.wav"), 600.0, 2.0);
+    write_tone_wav(&moh.join("calm").join("tone.wav"), 1000.0, 2.0);
+    let db_url = format!("sqlite://{}", dir.join("cluster.db").display());
+    let db = Db::connect(&db_url);
+    db.block(db.store.migrate()).expect("migrate");
+    db.add_queue(&callfleet_store::Queue {
+        moh_class: "calm".into(),
+        ..queue("calm-queue", "ringall")
+    });
+    db.add_queue(&callfleet_store::Queue {
+        moh_class: "missing".into(),
+        ..queue("other-queue", "ringall")
+    });
+    let n = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "solo",
+            role: "main",
+            ip: "127.0.2.8",
+            db: &db_url,
+            capacity: 50,
+            extra: "",
+        },
+    );
+    let log = n.log_text();
+    assert!(
+        log.contains("music on hold loaded count=1 classes=[\"calm\"]"),
+        "{log}"
+    );
+    for (i, (number, tone, other)) in [
+        ("calm-queue", 1000.0, 600.0),
+        ("other-queue", 600.0, 1000.0),
+        ("100", 600.0, 1000.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let call_id = format!("moh-class-{i}");
+        let mut uac = Uac::new(&format!("127.0.2.{}", 108 + i), n.sip);
+        let ok = uac
+            .answered(number, &call_id, Duration::from_secs(5))
+            .expect("answered");
+        let heard = uac.talk(Uac::media_addr(&ok), 400.0, Duration::from_secs(2));
+        uac.in_dialog("BYE", &call_id, &ok, None);
+        // The first half second may still be the answer's start.
+        let tail = &heard[heard.len().min(4000)..];
+        let (share, wrong) = (tone_share(tail, tone, 8000), tone_share(tail, other, 8000));
+        assert!(
+            tail.len() >= 8000 && share >= 0.9 && wrong < 0.05,
+            "{number}: {tone} Hz {share:.3}, {other} Hz {wrong:.3} of {} samples",
+            tail.len()
+        );
+    }
 }
 
 #[tokio::test]

@@ -79,6 +79,7 @@ impl Drop for Restored {
 /// main-a's config, made a dedicated redirector, with a prompts folder of its own.
 fn redirector(dir: &Path, pg: &Pg, ip: &str) -> NodeProc {
     wavs(&dir.join("moh"), "tune", 2);
+    wavs(&dir.join("moh").join("calm"), "slow", 1);
     wavs(&dir.join("prompts"), "beep", 1);
     let extra = format!("prompts_dir = \"{}\"\n", dir.join("prompts").display());
     let mut node = NodeProc::configure(
@@ -213,6 +214,7 @@ fn a_node_restored_from_a_snapshot_takes_carrier_calls_through_a_302() {
         "etc/callfleet/callfleet.toml",
         "usr/share/callfleet/moh/tune-0.wav",
         "usr/share/callfleet/moh/tune-1.wav",
+        "usr/share/callfleet/moh/calm/slow-0.wav",
         "usr/share/callfleet/prompts/beep-0.wav",
         "var/lib/callfleet/callfleet.log",
     ] {
@@ -221,7 +223,8 @@ fn a_node_restored_from_a_snapshot_takes_carrier_calls_through_a_302() {
     let log = std::fs::read_to_string(root.join("var/lib/callfleet/callfleet.log"))
         .expect("restored node's log");
     assert!(
-        log.contains("music on hold loaded") && !log.contains("built-in tune"),
+        log.contains("music on hold loaded count=2 classes=[\"calm\"]")
+            && !log.contains("built-in tune"),
         "{log}"
     );
     let restored_config =

@@ -72,12 +72,13 @@ impl Layout {
         match entry.kind() {
             Kind::Binary => Some(self.binary()),
             Kind::ClusterConfig => None,
-            Kind::Moh => Some(self.moh_dir().join(entry.file_name())),
+            Kind::Moh => Some(self.moh_dir().join(entry.moh_relative()?)),
             Kind::Prompt => Some(self.prompts_dir().join(entry.file_name())),
         }
     }
 
-    /// The folders [`Layout::place`] puts files in, and the state folder.
+    /// The folders [`Layout::place`] puts files in (a music class's folder is made as its
+    /// first file is written), and the state folder.
     pub fn dirs(&self) -> [PathBuf; 5] {
         [
             self.binary()

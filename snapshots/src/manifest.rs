@@ -81,9 +81,28 @@ impl EntryPath {
         }
     }
 
-    /// A music-on-hold file named `name` (e.g. `01-harbour.wav`).
+    /// A music-on-hold file named `name` (e.g. `01-harbour.wav`) of the default class.
     pub fn moh(name: &str) -> Result<Self, PathError> {
         Self::sound(Kind::Moh, Self::MOH_DIR, name)
+    }
+
+    /// A music-on-hold file named `name` of class `class` (its folder under the music).
+    pub fn moh_class(class: &str, name: &str) -> Result<Self, PathError> {
+        if !valid_class_name(class) {
+            return Err(PathError::BadSoundName {
+                name: format!("{class}/{name}"),
+            });
+        }
+        Self::sound(Kind::Moh, &format!("{}{class}/", Self::MOH_DIR), name)
+    }
+
+    /// Where a music-on-hold file goes under the music folder: its name, or `class/name`;
+    /// `None` for other entries.
+    pub fn moh_relative(&self) -> Option<&str> {
+        match self.kind {
+            Kind::Moh => self.text.strip_prefix(Self::MOH_DIR),
+            _ => None,
+        }
     }
 
     /// A prompt or other sound named `name` (e.g. `all-busy.wav`).
@@ -121,8 +140,13 @@ impl EntryPath {
             Self::CLUSTER_CONFIG => return Ok(Self::cluster_config()),
             _ => {}
         }
-        let sound = if let Some(name) = text.strip_prefix(Self::MOH_DIR) {
-            Some((Kind::Moh, name))
+        let sound = if let Some(rest) = text.strip_prefix(Self::MOH_DIR) {
+            // `name`, or `class/name` for a class of music.
+            match rest.split_once('/') {
+                Some((class, name)) if valid_class_name(class) => Some((Kind::Moh, name)),
+                Some(_) => None,
+                None => Some((Kind::Moh, rest)),
+            }
         } else {
             text.strip_prefix(Self::PROMPTS_DIR)
                 .map(|name| (Kind::Prompt, name))
@@ -157,6 +181,16 @@ impl fmt::Display for EntryPath {
 }
 
 /// A sound's file name: `[A-Za-z0-9._-]`, not starting with `.` or `-`, ending in `.wav`.
+/// A music-on-hold class (a folder name): 1–64 ASCII letters, digits, `.`, `_`, `-`, not
+/// starting with `.` or `-`.
+fn valid_class_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 fn valid_sound_name(name: &str) -> bool {
     name.len() <= MAX_NAME
         && name.len() > ".wav".len()

@@ -109,7 +109,7 @@ fn running_binary() -> anyhow::Result<PathBuf> {
 /// missing folder gives none.
 fn sounds(
     dir: &Path,
-    entry: fn(&str) -> Result<EntryPath, callfleet_snapshots::PathError>,
+    entry: impl Fn(&str) -> Result<EntryPath, callfleet_snapshots::PathError>,
 ) -> anyhow::Result<Vec<Input>> {
     let list = match fs::read_dir(dir) {
         Ok(list) => list,
@@ -145,6 +145,24 @@ fn sounds(
     Ok(inputs)
 }
 
+/// The music on hold: `dir/*.wav` (the default class) and `dir/CLASS/*.wav` of each class.
+fn music(dir: &Path) -> anyhow::Result<Vec<Input>> {
+    let mut inputs = sounds(dir, EntryPath::moh)?;
+    let Ok(list) = fs::read_dir(dir) else {
+        return Ok(inputs);
+    };
+    let mut classes: Vec<(String, PathBuf)> = list
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    classes.sort();
+    for (class, path) in classes {
+        inputs.extend(sounds(&path, |name| EntryPath::moh_class(&class, name))?);
+    }
+    Ok(inputs)
+}
+
 /// `callfleet snapshot create --config FILE --out FILE`.
 pub fn create(config_path: &Path, out: &Path) -> anyhow::Result<()> {
     let cfg = Config::load(config_path)
@@ -167,7 +185,7 @@ pub fn create(config_path: &Path, out: &Path) -> anyhow::Result<()> {
             source: Source::Bytes(settings.into_bytes()),
         },
     ];
-    inputs.extend(sounds(&cfg.media.moh_dir, EntryPath::moh)?);
+    inputs.extend(music(&cfg.media.moh_dir)?);
     inputs.extend(sounds(&cfg.media.prompts_dir, EntryPath::prompt)?);
     let total: u64 = inputs
         .iter()
@@ -355,6 +373,12 @@ fn install(file: &Path, layout: &Layout, config_text: &str) -> anyhow::Result<()
         |n| progress.inc(n),
         |entry| {
             let temp = restoring(&layout.place(&entry.path)?);
+            // A music class's folder; a failure shows as the file's own write error.
+            if let Some(parent) = temp.parent() {
+                if let Err(e) = fs::create_dir_all(parent) {
+                    eprintln!("warning: cannot create {}: {e}", parent.display());
+                }
+            }
             // A file left by an interrupted restore.
             if fs::remove_file(&temp).is_err() && temp.exists() {
                 eprintln!("warning: cannot remove {}", temp.display());

@@ -1,7 +1,9 @@
-//! Music on hold: WAV files (8 kHz, mono, 16-bit) found with a glob in the configured directory,
-//! decoded once at start and pre-encoded to PCMU and PCMA so each caller's stream only slices
+//! Music on hold: WAV files (8 kHz, mono, 16-bit) found with a glob in the configured directory
+//! (the `default` class) and in each of its sub-directories (a class of that name), decoded
+//! once at start and pre-encoded to PCMU and PCMA so each caller's stream only slices
 //! 160-byte frames. With no usable file, a short tune synthesised here is played instead.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -70,41 +72,13 @@ pub enum MohError {
     TooShort { path: PathBuf },
 }
 
-/// All tracks, shared by every call.
+/// The tracks of one music-on-hold class, shared by every call that plays it.
 #[derive(Debug, Clone)]
-pub struct Library {
+pub struct Playlist {
     tracks: Arc<Vec<Track>>,
 }
 
-impl Library {
-    /// Loads `dir/*.wav` (sorted); falls back to the built-in tune when none is usable.
-    pub fn load(dir: &Path) -> Library {
-        let pattern = dir.join("*.wav");
-        let mut paths: Vec<PathBuf> = match glob::glob(&pattern.to_string_lossy()) {
-            Ok(paths) => paths.filter_map(Result::ok).collect(),
-            Err(e) => {
-                warn!(dir = %dir.display(), error = %e, "bad music-on-hold directory pattern");
-                Vec::new()
-            }
-        };
-        paths.sort();
-        let mut tracks = Vec::new();
-        for path in paths {
-            match read_wav(&path) {
-                Ok(t) => tracks.push(t),
-                Err(e) => warn!(error = %e, "skipping music-on-hold file"),
-            }
-        }
-        if tracks.is_empty() {
-            warn!(dir = %dir.display(), "no usable music-on-hold WAV files; playing the built-in tune");
-            tracks.push(Track::from_samples("built-in".into(), builtin_tune()));
-        }
-        info!(count = tracks.len(), "music on hold loaded");
-        Library {
-            tracks: Arc::new(tracks),
-        }
-    }
-
+impl Playlist {
     /// The track for the n-th call (callers are spread over the tracks).
     pub fn track(&self, n: usize) -> &Track {
         &self.tracks[n % self.tracks.len()]
@@ -114,10 +88,122 @@ impl Library {
         self.tracks.len()
     }
 
-    /// Never true: a library holds at least the built-in tune.
+    /// Never true: a playlist holds at least one track.
     pub fn is_empty(&self) -> bool {
         self.tracks.is_empty()
     }
+}
+
+/// The class every queue starts with: the WAV files directly in `media.moh_dir`.
+pub const DEFAULT_CLASS: &str = "default";
+
+/// Music on hold by class: `default` from `dir/*.wav`, and one class per sub-directory
+/// `dir/CLASS/*.wav` (a queue picks one by its `moh_class`).
+#[derive(Debug, Clone)]
+pub struct Library {
+    default: Playlist,
+    classes: Arc<BTreeMap<String, Playlist>>,
+}
+
+impl Library {
+    /// Loads `dir/*.wav` (sorted) as the default class, falling back to the built-in tune when
+    /// none is usable, and each sub-directory with a usable WAV as a class of its name.
+    pub fn load(dir: &Path) -> Library {
+        let mut tracks = load_tracks(dir);
+        if tracks.is_empty() {
+            warn!(dir = %dir.display(), "no usable music-on-hold WAV files; playing the built-in tune");
+            tracks.push(Track::from_samples("built-in".into(), builtin_tune()));
+        }
+        let mut classes = BTreeMap::new();
+        for sub in class_dirs(dir) {
+            let Some(name) = sub.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+                continue;
+            };
+            if !is_class_name(&name) || name == DEFAULT_CLASS {
+                warn!(dir = %sub.display(), "music-on-hold class directory with an unusable name: left out");
+                continue;
+            }
+            let tracks = load_tracks(&sub);
+            if tracks.is_empty() {
+                warn!(dir = %sub.display(), class = %name, "no usable WAV files in a music-on-hold class: its queues play the default class");
+                continue;
+            }
+            classes.insert(
+                name,
+                Playlist {
+                    tracks: Arc::new(tracks),
+                },
+            );
+        }
+        info!(
+            count = tracks.len(),
+            classes = ?classes.keys().collect::<Vec<_>>(),
+            "music on hold loaded"
+        );
+        Library {
+            default: Playlist {
+                tracks: Arc::new(tracks),
+            },
+            classes: Arc::new(classes),
+        }
+    }
+
+    /// The default class.
+    pub fn default_class(&self) -> Playlist {
+        self.default.clone()
+    }
+
+    /// The class `name`: the default class for `default` and for a class with no tracks.
+    pub fn class(&self, name: &str) -> Playlist {
+        self.classes
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| self.default.clone())
+    }
+
+    /// The names of the classes besides `default`.
+    pub fn class_names(&self) -> impl Iterator<Item = &str> {
+        self.classes.keys().map(String::as_str)
+    }
+}
+
+/// A class name as the admin forms take it ([`callfleet_web::names`]).
+fn is_class_name(name: &str) -> bool {
+    callfleet_web::names::check(callfleet_web::names::Kind::Class, name).is_ok()
+}
+
+/// The usable tracks of `dir/*.wav`, sorted by path; unusable files are logged and skipped.
+fn load_tracks(dir: &Path) -> Vec<Track> {
+    let mut paths: Vec<PathBuf> = match glob::glob(&dir.join("*.wav").to_string_lossy()) {
+        Ok(paths) => paths.filter_map(Result::ok).collect(),
+        Err(e) => {
+            warn!(dir = %dir.display(), error = %e, "bad music-on-hold directory pattern");
+            Vec::new()
+        }
+    };
+    paths.sort();
+    let mut tracks = Vec::new();
+    for path in paths {
+        match read_wav(&path) {
+            Ok(t) => tracks.push(t),
+            Err(e) => warn!(error = %e, "skipping music-on-hold file"),
+        }
+    }
+    tracks
+}
+
+/// The sub-directories of `dir`, sorted (none when it cannot be read).
+fn class_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|list| {
+            list.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
 }
 
 pub fn read_wav(path: &Path) -> Result<Track, MohError> {

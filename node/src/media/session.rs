@@ -24,7 +24,7 @@ use tracing::debug;
 
 use super::dtmf::DtmfDetector;
 use super::latch::{Latch, Seen};
-use super::moh::{Library, Track, FRAME};
+use super::moh::{Playlist, Track, FRAME};
 use super::record::Recording;
 use super::rtp::{self, Stream};
 use super::sdp::{Codec, Rtcp};
@@ -60,8 +60,8 @@ const MAX_PAYLOAD: usize = 480;
 /// What the leg hears.
 #[derive(Clone)]
 pub enum Mode {
-    /// Music on hold (the node's library, track chosen per call).
-    Moh,
+    /// Music on hold: a class of the node's library, the track chosen per call.
+    Moh(Playlist),
     /// Nothing.
     Silence,
     /// A prompt, once; then silence and [`MediaEvent::PlayDone`].
@@ -76,7 +76,7 @@ pub enum Mode {
 impl std::fmt::Debug for Mode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mode::Moh => write!(f, "Moh"),
+            Mode::Moh(p) => write!(f, "Moh({} tracks)", p.len()),
             Mode::Silence => write!(f, "Silence"),
             Mode::Play(t) => write!(f, "Play({})", t.name),
             Mode::Bridge(l) => write!(f, "Bridge({:?})", l.remote()),
@@ -223,7 +223,6 @@ impl Session {
         local: SocketAddr,
         target: Target,
         mode: Mode,
-        library: Library,
         track: usize,
         ignored: Counter,
     ) -> Session {
@@ -246,7 +245,6 @@ impl Session {
         let player = Player {
             leg: leg.clone(),
             rx,
-            library,
             track,
             events: ev_tx,
             cancel: cancel.clone(),
@@ -340,7 +338,6 @@ impl Drop for Session {
 struct Player {
     leg: Arc<Leg>,
     rx: watch::Receiver<Control>,
-    library: Library,
     track: usize,
     events: mpsc::UnboundedSender<MediaEvent>,
     cancel: CancellationToken,
@@ -600,9 +597,9 @@ impl Player {
                 return true;
             }
             match &ctl.mode {
-                Mode::Moh => {
+                Mode::Moh(playlist) => {
                     out.moh_frame += 1;
-                    let track = self.library.track(self.track);
+                    let track = playlist.track(self.track);
                     out.pending
                         .extend_from_slice(track.frame(codec, out.moh_frame - 1));
                 }

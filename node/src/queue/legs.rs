@@ -77,7 +77,19 @@ pub async fn plain(
     match action {
         Action::Moh => {
             *announcing = None;
-            ctx.media.set_mode(Mode::Moh);
+            // The queue's class of music (the default one for a queue gone meanwhile).
+            let class = target.queue.and_then(|q| {
+                node.realtime
+                    .get()
+                    .queues
+                    .get(q)
+                    .map(|q| q.moh_class.clone())
+            });
+            let playlist = match class {
+                Some(class) => node.moh.class(&class),
+                None => node.moh.default_class(),
+            };
+            ctx.media.set_mode(Mode::Moh(playlist));
         }
         Action::Announce => {
             if let Some(ahead) = target.entry.and_then(|id| node.queue.snapshot().ahead(id)) {
@@ -425,7 +437,6 @@ async fn open_bridge(
             packet_ms: answer.packet_ms(),
         },
         Mode::Silence,
-        node.moh.clone(),
         0,
         node.metrics.guard().rtp_ignored(),
     );

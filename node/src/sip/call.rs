@@ -230,8 +230,7 @@ async fn converse(
         call.socket,
         call.local,
         gated(&first),
-        Mode::Moh,
-        node.moh.clone(),
+        Mode::Moh(node.moh.default_class()),
         track,
         ignored,
     );

@@ -23,7 +23,12 @@ fn entry_paths_are_the_few_allowed_places() {
         ("etc/callfleet/callfleet.toml", Err("not one")),
         ("sounds/moh/a.mp3", Err("not one")),
         ("sounds/moh/.hidden.wav", Err("not one")),
-        ("sounds/moh/sub/a.wav", Err("not one")),
+        ("sounds/moh/calm/a.wav", Ok(Kind::Moh)),
+        ("sounds/moh/.calm/a.wav", Err("not one")),
+        ("sounds/moh/calm/sub/a.wav", Err("not one")),
+        ("sounds/moh/calm/", Err("clean")),
+        ("sounds/moh/calm/.wav", Err("not one")),
+        ("sounds/prompts/sub/a.wav", Err("not one")),
         ("sounds/moh/.wav", Err("not one")),
         ("sounds/prompts/a b.wav", Err("not one")),
     ];
@@ -169,4 +174,27 @@ fn bad_manifests_are_refused_with_their_reason() {
     }
     let good = with(1, "bin/callfleet", &hash, "");
     assert!(Manifest::parse(good.as_bytes()).is_ok(), "{good}");
+}
+
+#[test]
+fn music_classes_are_folders_under_the_music() {
+    let p = EntryPath::moh_class("calm", "a.wav").expect("a class file");
+    assert_eq!(
+        (p.as_str(), p.moh_relative()),
+        ("sounds/moh/calm/a.wav", Some("calm/a.wav"))
+    );
+    assert_eq!(
+        EntryPath::moh("a.wav").expect("moh").moh_relative(),
+        Some("a.wav")
+    );
+    assert_eq!(EntryPath::binary().moh_relative(), None);
+    for (class, name) in [
+        ("..", "a.wav"),
+        (".x", "a.wav"),
+        ("a/b", "a.wav"),
+        ("", "a.wav"),
+        ("calm", "../a.wav"),
+    ] {
+        assert!(EntryPath::moh_class(class, name).is_err(), "{class}/{name}");
+    }
 }
