@@ -64,7 +64,7 @@ async fn a_bridged_call_becomes_a_stereo_wav() {
     let caller = sine(400.0, 8000.0, 100);
     let agent = sine(1000.0, 8000.0, 100);
     // Paced as RTP arrives: one frame of each side every 20 ms.
-    let mut pace = tokio::time::interval(TICK);
+    let mut pace = tokio::time::interval(Duration::from_millis(FRAME_MS as u64));
     for f in 0..100 {
         pace.tick().await;
         let r = f * FRAME..(f + 1) * FRAME;
