@@ -51,6 +51,7 @@ pub mod registrar;
 pub mod scale;
 pub mod shed;
 pub mod sip;
+pub mod tcp;
 pub mod throttle;
 pub mod tls;
 pub mod trace;

@@ -266,8 +266,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let cfg = &node.cfg;
     info!(name = %cfg.node.name, role = %cfg.node.role.as_str(), sip = %cfg.sip.listen, sip_tls = ?cfg.sip_tls_listen(), http = %cfg.http.listen, scheme = cfg.http_scheme(), "starting node");
     let https = https_config(cfg)?;
-    let http = tokio::net::TcpListener::bind(cfg.http.listen)
-        .await
+    let http = crate::tcp::listen(cfg.http.listen)
+        .and_then(tokio::net::TcpListener::from_std)
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
     let tracing_task = crate::trace::start(&node);
     // Queues, agents and carriers in memory before the first call is routed.

@@ -63,11 +63,7 @@ pub async fn lockd(
     key: ClusterKey,
 ) -> anyhow::Result<()> {
     let backend = Backend::from_url(backend).context("choose the lock backend")?;
-    let listener =
-        std::net::TcpListener::bind(listen).with_context(|| format!("listen on {listen}"))?;
-    listener
-        .set_nonblocking(true)
-        .context("make the listening socket non-blocking")?;
+    let listener = crate::tcp::listen(listen).with_context(|| format!("listen on {listen}"))?;
     let rt = callfleet_lockd::runtime(workers, THREAD).context("start lockd's runtime")?;
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()

@@ -216,14 +216,7 @@ fn bind_tcp_as(
         addr: listen,
         source,
     };
-    let domain = socket2::Domain::for_address(listen);
-    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))
-        .map_err(err)?;
-    sock.set_reuse_address(true).map_err(err)?;
-    sock.set_nonblocking(true).map_err(err)?;
-    sock.bind(&listen.into()).map_err(err)?;
-    sock.listen(1024).map_err(err)?;
-    let std_listener: std::net::TcpListener = sock.into();
+    let std_listener = crate::tcp::listen(listen).map_err(err)?;
     tokio::net::TcpListener::from_std(std_listener).map_err(err)
 }
 
