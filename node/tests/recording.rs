@@ -48,6 +48,22 @@ fn recordings(db: &Db, call_id: &str) -> Vec<RecordingRow> {
         .expect("read recordings")
 }
 
+/// The call's recordings once the first is an MP3 (within 30 s).
+fn converted(db: &Db, call_id: &str, n: &NodeProc) -> Vec<RecordingRow> {
+    let mut rows = vec![];
+    let done = wait_until(Duration::from_secs(30), || {
+        rows = recordings(db, call_id);
+        rows.first()
+            .is_some_and(|r| r.format == RecordingFormat::Mp3)
+    });
+    assert!(
+        done.is_some(),
+        "no MP3 recording: {rows:?}\n{}",
+        n.log_text()
+    );
+    rows
+}
+
 /// A node on `ip` (SQLite in `dir`) whose queue `sales` records every call, with the agent
 /// logged in on a baresip phone on `phone_ip`; `shed` is added to the test config's `[shed]`.
 fn recording_node(dir: &Path, ip: &str, phone_ip: &str, shed: &str) -> (NodeProc, Db, Phone) {
@@ -115,17 +131,7 @@ fn a_recorded_call_becomes_a_stereo_mp3_caller_left_agent_right() {
     uac.talk(to, 1000.0, Duration::from_secs(10));
     uac.in_dialog("BYE", call_id, &ok, None);
 
-    let mut rows = vec![];
-    let converted = wait_until(Duration::from_secs(30), || {
-        rows = recordings(&db, call_id);
-        rows.first()
-            .is_some_and(|r| r.format == RecordingFormat::Mp3)
-    });
-    assert!(
-        converted.is_some(),
-        "no MP3 recording: {rows:?}\n{}",
-        n.log_text()
-    );
+    let rows = converted(&db, call_id, &n);
     let r = &rows[0];
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(
@@ -229,16 +235,7 @@ fn an_mp3_job_waits_while_the_node_sheds_and_runs_once_the_level_falls() {
     }
     let fell = wait_until(Duration::from_secs(15), || level() == 0.0);
     assert!(fell.is_some(), "the level did not fall: {}", n.log_text());
-    let converted = wait_until(Duration::from_secs(30), || {
-        rows = recordings(&db, call_id);
-        rows.first()
-            .is_some_and(|r| r.format == RecordingFormat::Mp3)
-    });
-    assert!(
-        converted.is_some(),
-        "the job did not run once the level fell: {rows:?}\n{}",
-        n.log_text()
-    );
+    converted(&db, call_id, &n);
     assert!(!PathBuf::from(&r.path).exists(), "the WAV is removed");
     let jobs = db.block(db.store.job_counts()).expect("count jobs");
     assert_eq!(jobs, (0, 1, 0));
