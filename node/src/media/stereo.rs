@@ -1,6 +1,6 @@
 //! Recording a bridged call as a stereo WAV (8 kHz, 16-bit; left the caller, right the agent),
 //! fed from the call's [`Tap`]. The bridge only publishes to the tap, which never waits: a
-//! recorder that falls behind loses frames there. Every [`TICK`] (100 ms) the recorder takes
+//! recorder that falls behind loses frames there. Every `TICK` (100 ms) the recorder takes
 //! what the tap holds, makes one 20 ms frame of each side per 20 ms of wall clock since the
 //! start ([`Aligner`], silence for a side with nothing buffered) and hands them together to a
 //! writer thread through a short queue; when the disk is too slow the queue is full and the
