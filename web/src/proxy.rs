@@ -99,7 +99,8 @@ async fn checkin(
     Path(name): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(source) = peer.map(|Extension(ConnectInfo(a))| a.ip()) else {
+    // An IPv4 client of a dual-stack listener shows as ::ffff:a.b.c.d: SIP sees a.b.c.d.
+    let Some(source) = peer.map(|Extension(ConnectInfo(a))| a.ip().to_canonical()) else {
         return (StatusCode::BAD_REQUEST, "no source address\n").into_response();
     };
     let now = std::time::Instant::now();

@@ -105,7 +105,12 @@ async fn checkin(
     }
     // A body naming another address is not read.
     let mut req = req.body(Body::from("{\"addr\":\"192.0.2.66\"}")).unwrap();
-    let peer: SocketAddr = format!("{from}:40000").parse().unwrap();
+    let peer: SocketAddr = match from.contains(':') {
+        true => format!("[{from}]:40000"),
+        false => format!("{from}:40000"),
+    }
+    .parse()
+    .unwrap();
     req.extensions_mut().insert(ConnectInfo(peer));
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
@@ -147,6 +152,11 @@ async fn the_source_address_of_a_check_in_becomes_the_proxys() {
     assert_eq!(regs[0].received, "203.0.113.9:5060");
     let row = store.proxy("office").await.unwrap().unwrap();
     assert_eq!(row.address.as_deref(), Some("203.0.113.9"));
+
+    // An IPv4 client of a dual-stack listener: the address SIP sees.
+    let (status, body) = checkin(&app, "office", Some(&token), "::ffff:203.0.113.10").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("\"address\":\"203.0.113.10\""), "{body}");
 }
 
 #[tokio::test]
