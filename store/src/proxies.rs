@@ -1,7 +1,7 @@
 //! Office VoIP proxies: SIP proxies or SBCs of offices whose public address may change. Each
 //! has a token (only its SHA-256 is stored) and checks in every minute; the source address of
 //! a check-in becomes the proxy's `address`. When it changes, the registrar bindings received
-//! from the old address are moved to the new one and the config version is bumped, in one
+//! over UDP from the old address are moved to the new one and the config version is bumped, in one
 //! transaction, so every node admits the new address (configuration cache) and rings the phones
 //! behind it there (bindings are read from SQL per call).
 //!
@@ -74,10 +74,12 @@ pub struct Checkin {
 const SELECT: &str =
     "SELECT name, token_hash, address, last_checkin_ms, created_at_ms FROM proxies";
 
-/// Moves bindings: `$1` old prefix, `$2` new prefix, `$3` the old prefix's length.
+/// Moves UDP bindings: `$1` old prefix, `$2` new prefix, `$3` the old prefix's length. A TCP
+/// or TLS binding is tied to its connection, which does not survive the address change: the
+/// phone is reached again once it registers on a new one.
 const MOVE_BINDINGS: &str = "\
 UPDATE registrations SET received = $2 || substr(received, CAST($3 AS INTEGER) + 1) \
-WHERE substr(received, 1, CAST($3 AS INTEGER)) = $1";
+WHERE transport = 'udp' AND substr(received, 1, CAST($3 AS INTEGER)) = $1";
 
 const BUMP_VERSION: &str = "UPDATE config_version SET version = version + 1 WHERE id = 1";
 

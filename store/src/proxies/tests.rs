@@ -137,7 +137,8 @@ async fn a_new_address_moves_its_bindings(store: &Store) -> Result<(), StoreErro
     assert_eq!(row.address.as_deref(), Some("10.0.0.1"));
     assert_eq!(row.last_checkin_ms, Some(100));
 
-    // Phones behind it, one phone elsewhere whose address merely starts the same way.
+    // Phones behind it, one phone elsewhere whose address merely starts the same way, and one
+    // behind it over TCP (its connection does not survive the move).
     for (aor, received) in [
         ("1001", "10.0.0.1:5060"),
         ("1002", "10.0.0.1:40123"),
@@ -145,6 +146,11 @@ async fn a_new_address_moves_its_bindings(store: &Store) -> Result<(), StoreErro
     ] {
         assert!(store.upsert_registration(&binding(aor, received)).await?);
     }
+    let tcp = Registration {
+        transport: "tcp".to_owned(),
+        ..binding("1004", "10.0.0.1:50000")
+    };
+    assert!(store.upsert_registration(&tcp).await?);
 
     let same = store.proxy_checkin("office", ip("10.0.0.1"), 200).await?;
     assert_eq!(
@@ -179,6 +185,7 @@ async fn a_new_address_moves_its_bindings(store: &Store) -> Result<(), StoreErro
     assert_eq!(received("1001").await?, ["10.0.0.2:5060"]);
     assert_eq!(received("1002").await?, ["10.0.0.2:40123"]);
     assert_eq!(received("1003").await?, ["10.0.0.11:5060"], "not behind it");
+    assert_eq!(received("1004").await?, ["10.0.0.1:50000"], "TCP stays");
 
     // To IPv6 and back.
     let v6 = store
