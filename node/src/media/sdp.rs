@@ -135,6 +135,12 @@ pub enum SdpError {
 
 /// Parses an SDP offer and picks the first codec of the caller's that we support.
 pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
+    parse_offer_keeping(body, None)
+}
+
+/// [`parse_offer`], but `keep` wins when the offer lists it: a re-offer inside a call whose
+/// packets are relayed untouched must stay on the codec the call already uses.
+pub fn parse_offer_keeping(body: &[u8], keep: Option<Codec>) -> Result<Offer, SdpError> {
     if body.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(SdpError::Empty);
     }
@@ -198,13 +204,14 @@ pub fn parse_offer(body: &[u8]) -> Result<Offer, SdpError> {
     }
     let audio = audio.ok_or(SdpError::NoAudio)?;
     let addr = audio.addr.or(session_addr).ok_or(SdpError::NoAddress)?;
-    let codec = audio
-        .payloads
-        .iter()
-        .find_map(|pt| match pt {
-            0 => Some(Codec::Pcmu),
-            8 => Some(Codec::Pcma),
-            _ => None,
+    let kept = keep.filter(|c| audio.payloads.contains(&c.payload_type()));
+    let codec = kept
+        .or_else(|| {
+            audio.payloads.iter().find_map(|pt| match pt {
+                0 => Some(Codec::Pcmu),
+                8 => Some(Codec::Pcma),
+                _ => None,
+            })
         })
         .ok_or(SdpError::NoCodec)?;
     let remote =

@@ -6,11 +6,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver, TerminatedReason};
+use rsipstack::dialog::dialog::{
+    DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
+};
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::{InviteAsyncResult, InviteOption};
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{StatusCodeKind, Uri};
+use rsipstack::sip::{Request, StatusCode, StatusCodeKind, Uri};
 use rsipstack::transport::SipAddr;
 use tokio::net::UdpSocket;
 use tracing::debug;
@@ -79,6 +81,8 @@ pub struct Ringing {
     /// Where the INVITE went (the phone's binding): its IP is where the phone's signalling,
     /// and so its media behind NAT, comes from.
     pub peer: SocketAddr,
+    /// The `o=` session id of our SDP offer: our answers to the phone's re-offers keep it.
+    pub session_id: u64,
 }
 
 /// How ringing ended.
@@ -147,7 +151,8 @@ pub fn dial_with(
         rtcp: sdp::Rtcp::NextPort,
         ptime: None,
     };
-    let body = sdp::answer(local, &offer, rand::random::<u32>().into(), 1);
+    let session_id: u64 = rand::random::<u32>().into();
+    let body = sdp::answer(local, &offer, session_id, 1);
     let opt = InviteOption {
         caller,
         callee,
@@ -173,6 +178,7 @@ pub fn dial_with(
         socket,
         local,
         peer: d.via,
+        session_id,
     })
 }
 
@@ -230,4 +236,50 @@ pub async fn wait_end(states: &mut DialogStateReceiver) -> bool {
         }
     }
     false
+}
+
+/// What the agent's phone did in the bridged dialog that the call must act on.
+pub enum Signal {
+    /// The dialog ended; `hung_up` when the agent hung up.
+    Ended { hung_up: bool },
+    /// A re-INVITE (or UPDATE): a new offer to answer through `handle` (hold, resume, a
+    /// new media address).
+    Reoffer {
+        req: Box<Request>,
+        handle: TransactionHandle,
+    },
+}
+
+/// Waits for the next [`Signal`] of an answered agent leg; other in-dialog requests are
+/// answered on the way (INFO, OPTIONS, NOTIFY: 200; REFER, MESSAGE: 501, not taken here).
+pub async fn next_signal(states: &mut DialogStateReceiver) -> Signal {
+    while let Some(st) = states.recv().await {
+        match st {
+            DialogState::Terminated(_, reason) => {
+                return Signal::Ended {
+                    hung_up: matches!(reason, TerminatedReason::UasBye),
+                }
+            }
+            DialogState::Updated(_, req, handle) => {
+                return Signal::Reoffer {
+                    req: Box::new(req),
+                    handle,
+                }
+            }
+            DialogState::Info(_, _, h)
+            | DialogState::Options(_, _, h)
+            | DialogState::Notify(_, _, h) => reply(&h, StatusCode::OK).await,
+            DialogState::Refer(_, _, h) | DialogState::Message(_, _, h) => {
+                reply(&h, StatusCode::NotImplemented).await
+            }
+            _ => {}
+        }
+    }
+    Signal::Ended { hung_up: false }
+}
+
+async fn reply(handle: &TransactionHandle, status: StatusCode) {
+    if let Err(e) = handle.reply(status).await {
+        debug!(error = %e, "cannot answer a request in the agent's dialog");
+    }
 }

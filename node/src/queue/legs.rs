@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::agent_leg::{self, Dial, RingOutcome, Ringing};
+use super::agent_leg::{self, Dial, RingOutcome, Ringing, Signal};
 use super::caller::{event, Outcome};
 use super::engine::{Action, Event, Leg, Phase, QueuedCall};
-use super::{agent_key, fence};
+use super::{agent_key, fence, hold};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session, Target};
 use crate::node::Node;
@@ -78,18 +78,8 @@ pub async fn plain(
         Action::Moh => {
             *announcing = None;
             // The queue's class of music (the default one for a queue gone meanwhile).
-            let class = target.queue.and_then(|q| {
-                node.realtime
-                    .get()
-                    .queues
-                    .get(q)
-                    .map(|q| q.moh_class.clone())
-            });
-            let playlist = match class {
-                Some(class) => node.moh.class(&class),
-                None => node.moh.default_class(),
-            };
-            ctx.media.set_mode(Mode::Moh(playlist));
+            ctx.media
+                .set_mode(Mode::Moh(super::hold::playlist(node, target.queue)));
         }
         Action::Announce => {
             if let Some(ahead) = target.entry.and_then(|id| node.queue.snapshot().ahead(id)) {
@@ -408,6 +398,10 @@ struct Bridged {
     listenable: Option<crate::listen::Offered>,
     /// The recorder leg, when the call is recorded.
     recording: Option<crate::recording::Active>,
+    /// Our SDP in the agent's dialog, for answers to its re-offers.
+    sdp: hold::AgentSdp,
+    /// Whether the agent's phone holds the call (the caller hears music meanwhile).
+    held: bool,
 }
 
 /// The winner's media leg started and bridged to the caller's; the agent `ringing →
@@ -477,6 +471,11 @@ async fn open_bridge(
         states: ringing.states,
         listenable: Some(listenable),
         recording: recording.flatten(),
+        sdp: hold::AgentSdp {
+            session_id: ringing.session_id,
+            version: 1,
+        },
+        held: false,
     }
 }
 
@@ -503,7 +502,15 @@ async fn talk(
                 Some(e) => Event::CallerEnded(e),
                 None => continue,
             },
-            hung_up = agent_leg::wait_end(&mut b.states) => Event::AgentEnded { hung_up },
+            signal = agent_leg::next_signal(&mut b.states) => match signal {
+                Signal::Ended { hung_up } => Event::AgentEnded { hung_up },
+                Signal::Reoffer { req, handle } => {
+                    b.held =
+                        hold::reoffer(ctx, &b.leg, target.queue, &mut b.sdp, b.held, &req, handle)
+                            .await;
+                    continue;
+                }
+            },
             _ = renew.tick() => {
                 if let Some(lease) = &b.lease {
                     if let Ok(false) = ctx.node.locks.renew(lease, LEASE_RENEW * 3).await {

@@ -11,6 +11,7 @@ pub mod caller;
 pub mod dispatcher;
 pub mod engine;
 pub mod fence;
+pub mod hold;
 pub mod legs;
 pub mod voicemail;
 

@@ -55,6 +55,10 @@ async fn dispatch(
         }
         Method::Register => node.registrar.answer(&mut tx).await,
         Method::Ack => Ok(()),
+        // In a dialog we do not have (unknown Call-ID or tags): never another call's.
+        Method::Refer | Method::Notify | Method::Message if in_dialog => {
+            tx.reply(StatusCode::CallTransactionDoesNotExist).await
+        }
         Method::Bye | Method::Info | Method::Update | Method::PRack => {
             tx.reply(StatusCode::CallTransactionDoesNotExist).await
         }

@@ -1,0 +1,547 @@
+//! Hold and resume from the agent's phone: a caller (our UAC, sending 1000 Hz) queued in
+//! `sales` is bridged to an agent on a baresip phone (600 Hz). The phone holds the call
+//! (baresip `hold`: a re-INVITE with `a=sendonly`): the caller hears the queue's music on hold
+//! (a 1400 Hz track) and nothing of the agent; `resume`
+//! (`a=sendrecv`) brings the agent back. Requests with the caller's Call-ID but another
+//! dialog's tags are refused 481 and leave the call alone; the call's records are those of
+//! any answered call. A phone made of raw SIP checks what baresip does not do: it keeps
+//! sending while holding, holds with `c=0.0.0.0`, moves its media to another port, and
+//! sends a re-INVITE with another dialog's tag.
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use callfleet::now_ms;
+use support::audio::{decode_pcmu, dominant, pcmu_tone, runs, write_tone_wav};
+use support::phone::{device_add, Phone};
+use support::queue::{member, queue, Db};
+use support::raw_phone::RawPhone;
+use support::uac::{header, Resp, Uac};
+use support::{serial, wait_until, workdir, NodeProc, NodeSpec, Pg};
+
+const NET: &str = "127.0.74";
+const AGENT: &str = "1001";
+const AGENT_PHONE: &str = "2001";
+/// The tones: the agent's phone, the caller, the music on hold.
+const AGENT_TONE: f32 = 600.0;
+const CALLER_TONE: f32 = 1000.0;
+const MOH: f32 = 1400.0;
+
+fn ip(n: u8) -> String {
+    format!("{NET}.{n}")
+}
+
+fn labels(frames: &[Vec<i16>]) -> Vec<Option<f32>> {
+    frames
+        .iter()
+        .map(|f| dominant(f, &[AGENT_TONE, CALLER_TONE, MOH]))
+        .collect()
+}
+
+/// The labels as runs, for failure messages: `600x120 1400x200 ...`.
+fn heard(l: &[Option<f32>]) -> String {
+    runs(l)
+        .iter()
+        .map(|(t, n)| match t {
+            Some(t) => format!("{t}x{n}"),
+            None => format!("-x{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Share of frames labelled `tone`.
+fn share(l: &[Option<f32>], tone: f32) -> f64 {
+    l.iter().filter(|x| **x == Some(tone)).count() as f64 / l.len().max(1) as f64
+}
+
+/// A request with `call_id` but tags of no dialog of the node (`To` tag made up).
+fn foreign(uac: &Uac, method: &str, call_id: &str, extra: &str) -> u16 {
+    let l = uac.local;
+    let text = format!(
+        "{method} sip:callfleet@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{method}-forged;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:caller@{l}>;tag=not-the-caller\r\nTo: <sip:sales@{t}>;tag=not-ours\r\n\
+         Call-ID: {call_id}\r\nCSeq: 7 {method}\r\nContact: <sip:x@{l}>\r\n{extra}Content-Length: 0\r\n\r\n",
+        t = uac.target,
+    );
+    uac.send(&text);
+    uac.recv_final(Duration::from_secs(3))
+        .map_or(0, |r| r.status)
+}
+
+/// One node (.1) on a fresh database, queue `sales` with agent 1001 logged in on phone
+/// 2001, whose phone `start_phone` starts and registers.
+struct Setup {
+    db: Db,
+    node: NodeProc,
+    pg: Pg,
+}
+
+fn setup<P>(tag: &str, start_phone: impl FnOnce(&std::path::Path, &NodeProc) -> P) -> (Setup, P) {
+    let dir = workdir(tag);
+    let pg = Pg::fresh(tag);
+    write_tone_wav(&dir.join("moh").join("hold.wav"), MOH, 5.0);
+    let node = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "main-a",
+            role: "main",
+            ip: &ip(1),
+            db: &pg.url,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    support::wait_alive(&node, 1);
+    let db = Db::connect(&pg.url);
+    device_add(&node, AGENT_PHONE, "pw-agent", false);
+    let phone = start_phone(&dir, &node);
+    let ok = wait_until(Duration::from_secs(15), || db.registered(AGENT_PHONE));
+    assert!(ok.is_some(), "the phone did not register");
+    db.add_agent(AGENT, "1234");
+    db.login(AGENT, AGENT_PHONE);
+    db.add_queue(&queue("sales", "ringall"));
+    db.add_member(&member("sales", AGENT, 0, 0));
+    std::thread::sleep(Duration::from_millis(2500)); // the node reloads the configuration
+    (Setup { db, node, pg }, phone)
+}
+
+/// The call's records are those of an answered call the agent took from `sales`.
+fn records_untouched(s: &Setup, call_id: &str, since: i64) {
+    let complete = wait_until(Duration::from_secs(10), || {
+        s.db.events(since)
+            .iter()
+            .any(|e| e.call_id == call_id && e.event.as_str() == "complete")
+    });
+    assert!(
+        complete.is_some(),
+        "the call completed in the queue's events"
+    );
+    let sql = format!(
+        "SELECT agent, queue, hangup_cause, answered_at_ms IS NOT NULL \
+         FROM cdrs WHERE call_id = '{call_id}'"
+    );
+    let mut cdr = vec![];
+    wait_until(Duration::from_secs(10), || {
+        cdr = s.pg.query(&sql);
+        !cdr.is_empty()
+    });
+    assert_eq!(cdr, ["1001|sales|normal|t"], "the call's one CDR");
+    assert!(s.db.wait_available(&[AGENT], Duration::from_secs(10)));
+}
+
+#[test]
+fn the_agent_holds_and_resumes_and_the_caller_hears_music_meanwhile() {
+    let _serial = serial();
+    let (s, agent) = setup("hold", |dir, node| {
+        Phone::start_with_ctrl(dir, &ip(10), AGENT_PHONE, "pw-agent", node, 4444)
+    });
+    let node = &s.node;
+    let since = now_ms();
+    let mut caller = Uac::new(&ip(20), node.sip);
+    let ok = caller
+        .answered("sales", "hold-1", Duration::from_secs(5))
+        .expect("the node answers the queue call");
+    let to = Uac::media_addr(&ok);
+    let intruder = Uac::new(&ip(21), node.sip);
+
+    // Phases, driven from the caller's listening loop: the agent talks for 1 s, then holds
+    // for 4 s, then resumes for 4 s.
+    let (mut phase, mut at) = (0, Instant::now());
+    let (mut held_at, mut resumed_at) = (0, 0);
+    let mut refused = vec![];
+    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(40), |f| {
+        match phase {
+            0 => {
+                let talking = f.len() >= 50
+                    && labels(&f[f.len() - 50..])
+                        .iter()
+                        .all(|l| *l == Some(AGENT_TONE));
+                if talking {
+                    // Someone else's re-INVITE and REFER for this call: refused, no effect.
+                    refused.push(foreign(&intruder, "INVITE", "hold-1", ""));
+                    let refer = "Refer-To: <sip:1001@127.0.74.1>\r\n";
+                    refused.push(foreign(&intruder, "REFER", "hold-1", refer));
+                    let r = agent.command("hold", "");
+                    assert_eq!(r["ok"], true, "hold: {r}\n{}", agent.log());
+                    (phase, at, held_at) = (1, Instant::now(), f.len());
+                }
+            }
+            1 if at.elapsed() >= Duration::from_secs(4) => {
+                let r = agent.command("resume", "");
+                assert_eq!(r["ok"], true, "resume: {r}\n{}", agent.log());
+                (phase, at, resumed_at) = (2, Instant::now(), f.len());
+            }
+            2 => return at.elapsed() >= Duration::from_secs(4),
+            _ => {}
+        }
+        false
+    });
+    caller.in_dialog("BYE", "hold-1", &ok, None);
+    let l = labels(&frames);
+    eprintln!("caller heard: {}", heard(&l));
+    assert_eq!(
+        phase,
+        2,
+        "the agent never talked, held and resumed: {}",
+        heard(&l)
+    );
+    assert_eq!(
+        refused,
+        [481, 481],
+        "requests with foreign tags are refused"
+    );
+
+    // Before the hold: the agent (the re-INVITEs of the intruder changed nothing).
+    let before = &l[..held_at];
+    assert!(
+        share(&before[before.len() - 50..], AGENT_TONE) == 1.0,
+        "{}",
+        heard(&l)
+    );
+    // Held (after 0.5 s for the re-INVITE): the music, and never the agent's tone.
+    let hold = &l[held_at + 25..resumed_at];
+    let (moh, agent_tone) = (share(hold, MOH), share(hold, AGENT_TONE));
+    eprintln!("on hold: music {moh:.2}, agent {agent_tone:.2}");
+    assert!(
+        moh > 0.95 && agent_tone == 0.0,
+        "on hold the caller hears the music only: {}",
+        heard(hold)
+    );
+    // Resumed (after 0.5 s): the agent again.
+    let back = &l[resumed_at + 25..];
+    let again = share(back, AGENT_TONE);
+    assert!(
+        again > 0.95,
+        "resumed, the caller hears the agent ({again:.2}): {}",
+        heard(back)
+    );
+
+    records_untouched(&s, "hold-1", since);
+    drop(agent);
+}
+
+/// A phone made of raw SIP and RTP that the node rings: it answers, then sends re-INVITEs of
+/// the test's choosing while its media pump sends 600 Hz whatever the SDP says.
+struct RawAgent {
+    phone: RawPhone,
+    /// The node's INVITE: its From (our To), To with our tag (our From), Call-ID, Contact.
+    call_id: String,
+    ours: String,
+    theirs: String,
+    target: String,
+    cseq: u32,
+    version: u32,
+    /// Where the node takes the agent's media.
+    node_media: SocketAddr,
+}
+
+/// The text of the next request `method` that reaches `uac` within `limit`.
+fn next_request(uac: &Uac, method: &str, limit: Duration) -> Option<String> {
+    let until = Instant::now() + limit;
+    let mut buf = [0u8; 65535];
+    loop {
+        let left = until.checked_duration_since(Instant::now())?;
+        uac.sock
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let (n, _) = uac.sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with(&format!("{method} ")) {
+            return Some(text);
+        }
+    }
+}
+
+fn agent_sdp(c: &str, port: u16, version: u32, direction: &str) -> String {
+    format!(
+        "v=0\r\no=agent 7 {version} IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {c}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\n{direction}",
+        ip = ip(30)
+    )
+}
+
+impl RawAgent {
+    /// Takes the node's INVITE and answers it with media at `rtp`.
+    fn answer(phone: RawPhone, rtp: SocketAddr) -> RawAgent {
+        let invite = next_request(&phone.uac, "INVITE", Duration::from_secs(10))
+            .expect("the node rings the raw agent");
+        let h = |name: &str| header(&invite, name).unwrap_or_default();
+        let vias: String = invite
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("via:"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        let ours = format!("{};tag=raw-agent", h("To"));
+        let body = agent_sdp(&ip(30), rtp.port(), 1, "a=sendrecv\r\n");
+        phone.uac.send(&format!(
+            "SIP/2.0 200 OK\r\n{vias}From: {}\r\nTo: {ours}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+             Contact: <sip:{AGENT_PHONE}@{}>\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            h("From"),
+            h("Call-ID"),
+            h("CSeq"),
+            phone.uac.local,
+            body.len()
+        ));
+        next_request(&phone.uac, "ACK", Duration::from_secs(5)).expect("the node ACKs");
+        let node_media = Uac::media_addr(&Resp {
+            status: 200,
+            text: invite.clone(),
+        });
+        let target = h("Contact");
+        let target = target
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string();
+        RawAgent {
+            node_media,
+            call_id: h("Call-ID"),
+            ours,
+            theirs: h("From"),
+            target,
+            cseq: 0,
+            version: 1,
+            phone,
+        }
+    }
+
+    /// A re-INVITE with media at `c`:`port` and `direction` (`from_tag`: another dialog's);
+    /// the final response, ACKed when 2xx.
+    fn reinvite(&mut self, c: &str, port: u16, direction: &str, forged: bool) -> Resp {
+        self.cseq += 1;
+        self.version += 1;
+        let body = agent_sdp(c, port, self.version, direction);
+        let from = if forged {
+            format!(
+                "<sip:{AGENT_PHONE}@{}>;tag=someone-else",
+                self.phone.uac.local
+            )
+        } else {
+            self.ours.clone()
+        };
+        let (l, cseq) = (self.phone.uac.local, self.cseq);
+        let head = |method: &str, branch: &str| {
+            format!(
+                "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{branch}-{cseq};rport\r\n\
+                 Max-Forwards: 70\r\nFrom: {from}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+                 Contact: <sip:{AGENT_PHONE}@{l}>\r\n",
+                self.target, self.theirs, self.call_id
+            )
+        };
+        self.phone.uac.send(&format!(
+            "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            head("INVITE", "reinv"),
+            body.len()
+        ));
+        let resp = self
+            .phone
+            .uac
+            .recv_final(Duration::from_secs(5))
+            .expect("an answer to the re-INVITE");
+        if resp.status == 200 {
+            self.phone
+                .uac
+                .send(&format!("{}Content-Length: 0\r\n\r\n", head("ACK", "ack")));
+        }
+        resp
+    }
+}
+
+/// Sends 600 Hz RTP from `sock` to `to` every 20 ms until stopped, and keeps what comes back.
+struct Pump {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<Vec<i16>>>>,
+}
+
+impl Pump {
+    fn start(sock: UdpSocket, to: SocketAddr) -> Pump {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let tone = pcmu_tone(AGENT_TONE, 50);
+            sock.set_read_timeout(Some(Duration::from_millis(2))).ok();
+            let (mut heard, mut buf, start) = (vec![], [0u8; 2048], Instant::now());
+            // Bounded: a minute at most, whatever the test does.
+            for i in 0..3000usize {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0x9e, 0x07, 0x01];
+                pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
+                pkt[4..8].copy_from_slice(&((i * 160) as u32).to_be_bytes());
+                pkt.extend_from_slice(&tone[i % tone.len()]);
+                let _ = sock.send_to(&pkt, to);
+                while let Ok((n, _)) = sock.recv_from(&mut buf) {
+                    if n > 12 && buf[1] & 0x7f == 0 {
+                        heard.push(decode_pcmu(&buf[12..n]));
+                    }
+                }
+                let next = start + Duration::from_millis(20 * (i as u64 + 1));
+                if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            heard
+        });
+        Pump {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops the pump; the frames it received.
+    fn stop(mut self) -> Vec<Vec<i16>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// A phone that keeps sending while it holds (as many do), holds the RFC 2543 way
+/// (`c=0.0.0.0`), and moves its media to another port: the caller never hears it while held,
+/// and hears it from the new port once resumed; its re-INVITE with another dialog's tag is
+/// refused 481.
+#[test]
+fn a_phone_that_keeps_sending_on_hold_is_not_heard_and_its_new_port_is_followed() {
+    let _serial = serial();
+    let (s, phone) = setup("hold_raw", |_, node| {
+        let mut phone = RawPhone::new(&ip(30), node.sip, AGENT_PHONE, "pw-agent");
+        let r = phone.register().expect("an answer to the REGISTER");
+        assert_eq!(r.status, 200, "{}", r.text);
+        phone
+    });
+    let since = now_ms();
+    let mut caller = Uac::new(&ip(20), s.node.sip);
+    let ok = caller
+        .answered("sales", "hold-2", Duration::from_secs(5))
+        .expect("the node answers the queue call");
+    let to = Uac::media_addr(&ok);
+    let first = UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
+    let second = UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
+    let first_port = first.local_addr().expect("addr").port();
+    let second_port = second.local_addr().expect("addr").port();
+    // The INVITE comes once the caller is queued; the caller's media starts with the listen.
+    let first_addr = first.local_addr().expect("addr");
+    let ringing = std::thread::spawn(move || RawAgent::answer(phone, first_addr));
+    let mut raw: Option<RawAgent> = None;
+    let mut pumps = (None, None, first, Some(second));
+    let mut ringing = Some(ringing);
+    let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
+    let mut answers = vec![];
+    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(40), |f| {
+        let mut step = |raw: &mut RawAgent, c: &str, port: u16, dir: &str, forged: bool| {
+            let r = raw.reinvite(c, port, dir, forged);
+            let direction = r
+                .body()
+                .lines()
+                .find(|l| l.starts_with("a=") && !l.contains(':'));
+            answers.push((r.status, direction.unwrap_or("").to_string()));
+        };
+        match phase {
+            0 if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
+                let agent = ringing
+                    .take()
+                    .map(|t| t.join().expect("the raw agent answers"))
+                    .expect("ringing");
+                let sock = pumps.2.try_clone().expect("clone the RTP socket");
+                pumps.0 = Some(Pump::start(sock, agent.node_media));
+                raw = Some(agent);
+                phase = 1;
+            }
+            1 if f.len() >= 50
+                && labels(&f[f.len() - 50..])
+                    .iter()
+                    .all(|l| *l == Some(AGENT_TONE)) =>
+            {
+                // Hold, while the pump goes on sending.
+                if let Some(raw) = raw.as_mut() {
+                    step(raw, &ip(30), first_port, "a=sendonly\r\n", false);
+                }
+                (phase, at) = (2, Instant::now());
+                marks.push(f.len());
+            }
+            2 if at.elapsed() >= Duration::from_millis(2500) => {
+                // Resume from another port: the old one goes quiet first (packets from it
+                // after the re-INVITE would latch the leg there), the new one talks.
+                if let Some(p) = pumps.0.take() {
+                    p.stop();
+                }
+                if let (Some(raw), Some(sock)) = (raw.as_mut(), pumps.3.take()) {
+                    step(raw, &ip(30), second_port, "a=sendrecv\r\n", false);
+                    pumps.1 = Some(Pump::start(sock, raw.node_media));
+                }
+                (phase, at) = (3, Instant::now());
+                marks.push(f.len());
+            }
+            3 if at.elapsed() >= Duration::from_millis(2500) => {
+                // Hold the RFC 2543 way; the pump goes on sending.
+                if let Some(raw) = raw.as_mut() {
+                    step(raw, "0.0.0.0", second_port, "", false);
+                    step(raw, &ip(30), second_port, "a=sendrecv\r\n", true);
+                }
+                (phase, at) = (4, Instant::now());
+                marks.push(f.len());
+            }
+            4 => return at.elapsed() >= Duration::from_millis(2500),
+            _ => {}
+        }
+        false
+    });
+    caller.in_dialog("BYE", "hold-2", &ok, None);
+    let bye = raw
+        .as_ref()
+        .and_then(|r| r.phone.uac.answer_request("BYE", Duration::from_secs(5)));
+    assert!(bye.is_some(), "the caller's end BYEs the agent's phone");
+    let second_heard = pumps.1.take().map(Pump::stop).unwrap_or_default();
+    if let Some(p) = pumps.0.take() {
+        p.stop();
+    }
+    let l = labels(&frames);
+    eprintln!("caller heard: {}", heard(&l));
+    eprintln!("re-INVITE answers: {answers:?}");
+    assert_eq!(phase, 4, "the phases did not all run: {}", heard(&l));
+    assert_eq!(
+        answers,
+        [
+            (200, "a=recvonly".to_string()),
+            (200, "a=sendrecv".to_string()),
+            (200, "a=recvonly".to_string()),
+            (481, String::new()),
+        ],
+        "answers to sendonly, sendrecv (new port), c=0.0.0.0, another dialog's tag"
+    );
+    let (held, back, held_again) = (
+        &l[marks[0] + 25..marks[1]],
+        &l[marks[1] + 25..marks[2]],
+        &l[marks[2] + 25..],
+    );
+    for (what, part) in [("sendonly", held), ("c=0.0.0.0", held_again)] {
+        assert!(
+            share(part, MOH) > 0.95 && share(part, AGENT_TONE) == 0.0,
+            "held with {what}, the caller hears the music only, though the phone sends: {}",
+            heard(part)
+        );
+    }
+    assert!(
+        share(back, AGENT_TONE) > 0.95,
+        "resumed from the new port, the caller hears the agent: {}",
+        heard(back)
+    );
+    let from_caller = labels(&second_heard)
+        .iter()
+        .filter(|x| **x == Some(CALLER_TONE))
+        .count();
+    assert!(
+        from_caller >= 25,
+        "the new port receives the caller ({from_caller} frames)"
+    );
+    records_untouched(&s, "hold-2", since);
+}
