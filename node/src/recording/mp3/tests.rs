@@ -6,6 +6,7 @@ use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
 
 use super::*;
+use crate::media::tap::tests::share;
 
 fn write_wav(path: &Path, channels: u16, samples: &[i16]) {
     let spec = hound::WavSpec {
@@ -248,6 +249,14 @@ fn a_stereo_wav_becomes_a_stereo_mp3_whose_frames_another_decoder_agrees_with() 
         2 * s.samples,
         "the walk counts what decodes"
     );
+    let left: Vec<i16> = pcm.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = pcm.iter().skip(1).step_by(2).copied().collect();
+    assert!(share(&left, 400.0) > 0.9, "left {}", share(&left, 400.0));
+    assert!(
+        share(&right, 1000.0) > 0.9,
+        "right {}",
+        share(&right, 1000.0)
+    );
     assert!(
         encode(&wav, &mp3, 32).is_err(),
         "an existing MP3 is never replaced"
@@ -323,6 +332,14 @@ fn a_truncated_or_foreign_file_fails_the_check() {
     assert!(matches!(
         verify(&dir.path().join("none.mp3"), &got),
         Err(Mp3Error::Io(_))
+    ));
+    // A WAV cut short of what its header says.
+    let wav_bytes = std::fs::read(&wav).unwrap();
+    let short = dir.path().join("short.wav");
+    std::fs::write(&short, &wav_bytes[..wav_bytes.len() - 3]).unwrap();
+    assert!(matches!(
+        encode(&short, &dir.path().join("short.mp3"), 32),
+        Err(Mp3Error::Wav(_))
     ));
     let mono = dir.path().join("mono.wav");
     let spec = hound::WavSpec {
