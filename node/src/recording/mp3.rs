@@ -278,7 +278,8 @@ pub fn encode(wav: &Path, mp3: &Path, kbps: u32) -> Result<Encoded, Mp3Error> {
     let mut bytes = vec![0u8; 2 * per_chunk];
     let mut samples = 0u64;
     // The samples are read in bulk past the header hound has read (16-bit little-endian, as
-    // the recorder writes them): hound's per-sample reading cost a third as much as LAME.
+    // the recorder writes them): hound's per-sample reading cost 8-16 ms per minute of
+    // stereo audio, a sixth to a third of LAME, reading in bulk 0.2 ms.
     let mut left = reader.len() as usize;
     let mut data = reader.into_inner();
     while left > 0 {
