@@ -4,8 +4,8 @@
 //!
 //! The encoder's settings were chosen by measuring 60 s of stereo telephone speech (two
 //! synthetic voices taking turns, through G.711 µ-law, 8 kHz) with this LAME, CPU time per
-//! minute of audio on the shared development host (see operations.md, "What a call's
-//! evidence costs"):
+//! minute of audio on the shared development host (operations.md, "Benchmarks", has what
+//! this did to a call's evidence in `bench/evidence`):
 //!
 //! | LAME quality, mode             | 16 kbit/s | 24 kbit/s | 32 kbit/s |
 //! |--------------------------------|----------:|----------:|----------:|
