@@ -2,9 +2,10 @@
 //! fed from the call's [`Tap`]. The bridge only publishes to the tap, which never waits: a
 //! recorder that falls behind loses frames there. Every `TICK` (100 ms) the recorder takes
 //! what the tap holds, makes one 20 ms frame of each side per 20 ms of wall clock since the
-//! start ([`Aligner`], silence for a side with nothing buffered) and hands them together to a
-//! writer thread through a short queue; when the disk is too slow the queue is full and the
-//! frames are dropped. Either loss is counted ([`Outcome::dropped_frames`]).
+//! start ([`Aligner`], silence for a side with nothing buffered), and once a second hands
+//! them together to a writer thread through a short queue, which writes them with one system
+//! call; when the disk is too slow the queue is full and the frames are dropped. Either loss
+//! is counted ([`Outcome::dropped_frames`]).
 //! Waking per tick rather than per packet keeps a recording cheap: a call's RTP arrives as
 //! 100 packets a second, and waking the recorder for each (and its writer every 20 ms) cost
 //! more than half as much CPU as the rest of the call (measured with `bench/evidence`).
@@ -25,8 +26,11 @@ use super::tap::{Fifo, Side, Tap, TapFrame};
 
 /// One 20 ms stereo frame, interleaved (caller, agent, caller, agent, ...).
 pub type Block = [i16; 2 * FRAME];
-/// Ticks' worth of frames queued for the writer before new ones are dropped (1 s).
-const QUEUE_TICKS: usize = 10;
+/// Frames handed to the writer at once (1 s): the writer thread wakes once a second and
+/// writes them with one system call.
+const BATCH: usize = 50;
+/// Batches queued for the writer before new frames are dropped (2 s).
+const QUEUE_BATCHES: usize = 2;
 /// The disk's free space is checked this often.
 const DISK_CHECK: Duration = Duration::from_secs(5);
 /// How often the recorder drains the tap: well within what the tap holds (32 frames, 320 ms
@@ -116,7 +120,7 @@ pub fn start(
         sample_format: hound::SampleFormat::Int,
     };
     let writer = hound::WavWriter::new(BufWriter::new(file), spec)?;
-    let (tx, rx) = sync_channel::<Vec<Block>>(QUEUE_TICKS);
+    let (tx, rx) = sync_channel::<Vec<Block>>(QUEUE_BATCHES);
     let path = path.to_path_buf();
     let write_path = path.clone();
     // A thread of its own (not the blocking pool): a recording lasts as long as its call.
@@ -140,6 +144,7 @@ pub fn start(
         let mut stopped = None;
         let started = tokio::time::Instant::now();
         let mut made = 0u128;
+        let mut batch = Vec::with_capacity(2 * BATCH);
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut check = tokio::time::interval(DISK_CHECK);
@@ -159,10 +164,12 @@ pub fn start(
             };
             let closed = drain(&mut sub.rx, &mut aligner, &mut dropped);
             let due = started.elapsed().as_millis() / FRAME_MS;
-            if due > made {
-                let blocks: Vec<Block> = (made..due).map(|_| aligner.next_block()).collect();
-                made = due;
-                match tx.try_send(blocks) {
+            batch.extend((made..due).map(|_| aligner.next_block()));
+            made = made.max(due);
+            let end = last || closed;
+            if batch.len() >= BATCH || (end && !batch.is_empty()) {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(2 * BATCH));
+                match tx.try_send(full) {
                     Ok(()) => {}
                     Err(TrySendError::Full(b)) => dropped += b.len() as i64,
                     Err(TrySendError::Disconnected(_)) => {
@@ -171,9 +178,14 @@ pub fn start(
                     }
                 }
             }
-            if last || closed {
+            if end {
                 break;
             }
+        }
+        // Stopped for a full disk: what was made still goes to the file (the room kept
+        // free, `recording.min_free_mb`, is far more than a second of audio).
+        if !batch.is_empty() && tx.try_send(batch).is_err() {
+            debug!("the last frames of a stopped recording were not written");
         }
         drop(tx);
         let (samples, error) = match written.await {
@@ -214,8 +226,8 @@ fn drain(
     }
 }
 
-/// The writer thread: writes every block until the queue closes; returns the samples per
-/// channel written and the error that stopped it, if any.
+/// The writer thread: writes every batch of blocks until the queue closes (each batch in
+/// one write); returns the samples per channel written and the error that stopped it, if any.
 fn write_all(
     mut w: hound::WavWriter<BufWriter<File>>,
     rx: Receiver<Vec<Block>>,
@@ -223,15 +235,18 @@ fn write_all(
 ) -> (u64, Option<String>) {
     let mut frames = 0u64;
     let mut error = None;
-    'blocks: for block in rx.iter().flatten() {
-        for s in block {
-            if let Err(e) = w.write_sample(s) {
-                warn!(path = %path.display(), error = %e, "recording write failed; stopping it");
-                error = Some(format!("write failed: {e}"));
-                break 'blocks;
-            }
+    for batch in rx.iter() {
+        // 16-bit integer samples, as `start` made the file: the only format this writer takes.
+        let mut out = w.get_i16_writer((batch.len() * 2 * FRAME) as u32);
+        for s in batch.iter().flatten() {
+            out.write_sample(*s);
         }
-        frames += 1;
+        if let Err(e) = out.flush() {
+            warn!(path = %path.display(), error = %e, "recording write failed; stopping it");
+            error = Some(format!("write failed: {e}"));
+            break;
+        }
+        frames += batch.len() as u64;
     }
     if let Err(e) = w.finalize() {
         warn!(path = %path.display(), error = %e, "recording could not be closed");

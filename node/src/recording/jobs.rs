@@ -179,8 +179,8 @@ fn encode_verified(wav: &Path, mp3_path: &Path, kbps: u32) -> Result<i64, JobErr
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(JobError::Io(format!("remove {}: {e}", mp3_path.display()))),
     }
-    let ms = mp3::encode(wav, mp3_path, kbps)?;
-    if let Err(e) = mp3::verify(mp3_path, ms) {
+    let held = mp3::encode(wav, mp3_path, kbps)?;
+    if let Err(e) = mp3::verify(mp3_path, &held) {
         remove_wav(mp3_path)?;
         return Err(e.into());
     }

@@ -136,3 +136,60 @@ async fn a_recorder_that_falls_behind_drops_and_counts_frames() {
     assert!(out.dropped_frames >= 40, "{out:?}");
     assert_eq!(out.stopped, None);
 }
+
+/// The writer's batches make the same file, byte for byte, as writing each sample with hound.
+#[test]
+fn the_writer_writes_batches_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = hound::WavSpec {
+        channels: 2,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    // Batches of 1, BATCH and 7 blocks; samples cover both signs and both extremes.
+    let mut n = 0i32;
+    let mut block = || {
+        let mut b = [0i16; 2 * FRAME];
+        for s in b.iter_mut() {
+            *s = (n.wrapping_mul(7919) % 65_536 - 32_768) as i16;
+            n += 1;
+        }
+        b
+    };
+    let batches: Vec<Vec<Block>> = [1, BATCH, 7]
+        .iter()
+        .map(|&k| (0..k).map(|_| block()).collect())
+        .collect();
+    let all: Vec<i16> = batches.iter().flatten().flatten().copied().collect();
+    assert!(all.contains(&i16::MIN) || all.iter().any(|s| *s < -32_000));
+    assert!(all.iter().any(|s| *s > 32_000));
+
+    let ours = dir.path().join("ours.wav");
+    let w = hound::WavWriter::new(
+        BufWriter::new(crate::media::record::private_file(&ours).unwrap()),
+        spec,
+    )
+    .unwrap();
+    let (tx, rx) = sync_channel(batches.len());
+    for b in &batches {
+        tx.send(b.clone()).unwrap();
+    }
+    drop(tx);
+    let (samples, error) = write_all(w, rx, &ours);
+    assert_eq!(error, None);
+    assert_eq!(samples, ((1 + BATCH + 7) * FRAME) as u64);
+
+    let reference = dir.path().join("reference.wav");
+    let mut w = hound::WavWriter::create(&reference, spec).unwrap();
+    for s in &all {
+        w.write_sample(*s).unwrap();
+    }
+    w.finalize().unwrap();
+    let (a, b) = (
+        std::fs::read(&ours).unwrap(),
+        std::fs::read(&reference).unwrap(),
+    );
+    assert_eq!(a.len(), 44 + 2 * all.len());
+    assert!(a == b, "the files differ");
+}
