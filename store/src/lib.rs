@@ -20,6 +20,8 @@
 //! - `events`: append-only [`QueueEvent`]s and [`Voicemail`]s.
 //! - `carriers`: [`Carrier`]s managed from the admin pages (source
 //!   networks allowed to send INVITEs, besides each node's config file).
+//! - `numbers`: [`Number`]s (DIDs) with their open and closed [`Destination`]s, open
+//!   hours and holidays (`numbers::hours` parses them); `ivr`: [`IvrMenu`]s and their choices.
 //! - `pin`: how agent PINs are stored and checked (argon2id; the old SHA-256
 //!   form still verifies and is upgraded).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
@@ -55,7 +57,7 @@
 //!
 //! **Every configuration write bumps `config_version` in its own
 //! transaction** (devices, agents' name/PIN/daily limit, queues, members,
-//! tiers, VIP callers, carriers), and only when it changed a row; runtime writes
+//! tiers, VIP callers, carriers, numbers, IVR menus), and only when it changed a row; runtime writes
 //! (registrations, agent states, `rr_last`, queue entries) never do.
 //!
 //! **The heartbeat row is the node row**: static node facts (role,
@@ -80,7 +82,9 @@ mod entries;
 mod error;
 mod events;
 mod heartbeat;
+mod ivr;
 mod jobs;
+pub mod numbers;
 pub mod pin;
 mod provisioning;
 mod quality;
@@ -96,7 +100,8 @@ pub use agents::{utc_day, Agent, AgentState, Transition};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 /// The shared vocabulary, re-exported so a crate using the store names one path.
 pub use callfleet_vocab::{
-    Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat, RecordingPolicy, Strategy,
+    DestKind, Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat, RecordingPolicy,
+    Strategy,
 };
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
@@ -107,7 +112,9 @@ pub use entries::{EntryState, NewEntry, QueueEntry};
 pub use error::{ParseEnumError, StoreError};
 pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
+pub use ivr::{IvrMenu, DIGITS as IVR_DIGITS};
 pub use jobs::{Job, JobState, NewJob};
+pub use numbers::{Destination, Number};
 pub use provisioning::{Provisioned, ProvisionedPhone, ProvisioningToken};
 pub use quality::{CallLeg, LegQualityRow};
 pub use queues::{Member, Queue, VipCaller};
