@@ -1,4 +1,5 @@
-//! Realtime configuration: queues, queue members, agents and carriers as SQL has them, cached
+//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs) and IVR
+//! menus as SQL has them, cached
 //! in memory and reloaded when the cluster's config version changes (polled every second), so a
 //! change made on any node, by a CRM or on the admin pages is seen here on the next call
 //! without a query per call.
@@ -8,10 +9,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use callfleet_store::{Agent, Carrier, Queue, Store};
+use callfleet_store::{Agent, Carrier, IvrMenu, Queue, Store};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use crate::dialplan::schedule::NumberRoute;
 
 /// One consistent copy of the configuration.
 #[derive(Debug, Default)]
@@ -22,6 +25,10 @@ pub struct ConfigSnapshot {
     pub agents: HashMap<String, Agent>,
     /// Source networks of the carriers in SQL (admitted besides `carriers.allow`).
     pub carriers: Vec<IpNet>,
+    /// Numbers (DIDs) by number, their schedules parsed.
+    pub numbers: HashMap<String, NumberRoute>,
+    /// IVR menus by name, with their choices.
+    pub menus: HashMap<String, IvrMenu>,
 }
 
 impl ConfigSnapshot {
@@ -81,6 +88,8 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
     let queues = r.store.queues().await?;
     let agents = r.store.agents().await?;
     let carriers = r.store.carriers().await?;
+    let numbers = r.store.numbers().await?;
+    let menus = r.store.menus().await?;
     r.cache.set(ConfigSnapshot {
         version,
         queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(),
@@ -89,6 +98,11 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
             .map(|a| (a.extension.clone(), a))
             .collect(),
         carriers: carrier_networks(&carriers),
+        numbers: numbers
+            .into_iter()
+            .map(|n| (n.number.clone(), NumberRoute::new(n)))
+            .collect(),
+        menus: menus.into_iter().map(|m| (m.name.clone(), m)).collect(),
     });
     Ok(())
 }

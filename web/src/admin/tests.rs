@@ -746,3 +746,5 @@ async fn a_database_that_is_down_shows_a_503_page() {
         );
     }
 }
+
+mod numbers;
