@@ -27,7 +27,7 @@ async fn numbers_are_listed_added_edited_and_removed() {
     assert_eq!(n.open_hours, "mon-fri 09:00-17:00");
     let (_, _, list) = send(&app, ADMIN, "GET", "/admin/numbers", "").await;
     assert!(
-        list.contains("menu:main") && list.contains("Europe/Paris"),
+        list.contains("menu:main") && list.contains("Europe/Paris") && list.contains("All numbers"),
         "{list}"
     );
 
@@ -80,6 +80,8 @@ async fn menus_are_listed_added_edited_and_removed() {
     let m = &store.menus().await.expect("menus")[0];
     assert_eq!((m.timeout_ms, m.repeats), (4_000, 2));
     assert_eq!(m.choices.len(), 3);
+    let (_, _, list) = send(&app, ADMIN, "GET", "/admin/menus", "").await;
+    assert!(list.contains("All IVR menus"), "the acronym stays: {list}");
     let (_, _, page) = send(&app, ADMIN, "GET", "/admin/menus/main", "").await;
     assert!(
         page.contains("value=\"queue:sales\"") && page.contains("value=\"menu:billing\""),
