@@ -1,7 +1,7 @@
 //! Numbers (DIDs) and IVR menus end to end: a SIPp caller dials a number whose menu plays a
 //! prompt, presses a key as RFC 4733 telephone-events (a pcap the test writes, played by
 //! SIPp's `play_pcap_audio`) and waits in the queue the key chose; a key leading to a queue
-//! that was removed takes the menu's invalid path; a number on a holiday sends the caller to
+//! that was removed, or no key at all, takes the menu's invalid path; a number on a holiday sends the caller to
 //! its closed destination. What happened is read from the queue events (`enqueue`).
 //!
 //! One node on SQLite; every address is in 127.0.70.0/24.
@@ -26,13 +26,7 @@ const EVENT_PT: u8 = 101;
 /// A pcap (Ethernet, IPv4, UDP) of one RFC 4733 key press: five packets 20 ms apart with a
 /// growing duration (the first with the marker bit), then three end packets, all with one
 /// RTP timestamp. SIPp rewrites addresses and ports when it plays it.
-fn key_pcap(key: char) -> Vec<u8> {
-    let event: u8 = match key {
-        '0'..='9' => key as u8 - b'0',
-        '*' => 10,
-        '#' => 11,
-        _ => panic!("not a key: {key}"),
-    };
+fn event_pcap(event: u8) -> Vec<u8> {
     let mut out = Vec::new();
     // Global header: magic, version 2.4, zone, accuracy, snaplen, Ethernet.
     out.extend(0xa1b2_c3d4u32.to_le_bytes());
@@ -76,10 +70,31 @@ fn key_pcap(key: char) -> Vec<u8> {
     out
 }
 
-/// One call to `number` from SIPp pressing `key` 1.5 s after the answer, held 3 s after;
-/// returns the queues the call entered (from the queue events).
-fn call(dir: &Path, db: &Db, tag: &str, number: &str, key: char) -> Vec<String> {
-    std::fs::write(dir.join("keys.pcap"), key_pcap(key)).expect("write keys.pcap");
+/// The RFC 4733 event code of a key.
+fn key(key: char) -> u8 {
+    match key {
+        '0'..='9' => key as u8 - b'0',
+        '*' => 10,
+        '#' => 11,
+        _ => panic!("not a key: {key}"),
+    }
+}
+
+/// RFC 4733 event 16 (flash): a telephone-event that is no key.
+const FLASH: u8 = 16;
+
+/// One call to `number` from SIPp sending `event` 1.5 s after the answer, held `hold_ms`
+/// after; returns the queues the call entered (from the queue events) and when, in ms after
+/// SIPp started.
+fn call(
+    dir: &Path,
+    db: &Db,
+    tag: &str,
+    number: &str,
+    event: u8,
+    hold_ms: u32,
+) -> Vec<(String, i64)> {
+    std::fs::write(dir.join("keys.pcap"), event_pcap(event)).expect("write keys.pcap");
     let since = callfleet::now_ms();
     let scenario = peers().join("sipp/dtmf-call.xml");
     let node = format!("{NODE_IP}:5060");
@@ -92,7 +107,7 @@ fn call(dir: &Path, db: &Db, tag: &str, number: &str, key: char) -> Vec<String> 
             "-s",
             number,
             "-d",
-            "3000",
+            &hold_ms.to_string(),
             "-m",
             "1",
             "-i",
@@ -117,15 +132,20 @@ fn call(dir: &Path, db: &Db, tag: &str, number: &str, key: char) -> Vec<String> 
     db.events(since)
         .into_iter()
         .filter(|e| e.event == QueueEventKind::Enqueue)
-        .map(|e| e.queue)
+        .map(|e| (e.queue, e.at_ms - since))
         .collect()
+}
+
+/// The queues of [`call`]'s answer.
+fn queues(entered: &[(String, i64)]) -> Vec<&str> {
+    entered.iter().map(|(q, _)| q.as_str()).collect()
 }
 
 fn menu(choices: &[(char, &str)]) -> IvrMenu {
     IvrMenu {
         name: "main".into(),
         prompt: "welcome.wav".into(),
-        timeout_ms: 4_000,
+        timeout_ms: 3_000,
         repeats: 2,
         invalid: Destination::new(DestKind::Queue, "operator"),
         choices: choices
@@ -196,16 +216,36 @@ fn a_caller_chooses_a_queue_by_key_and_a_closed_number_goes_to_its_closed_destin
     });
     assert!(reloaded.is_some(), "no reload:\n{}", node.log_text());
 
-    assert_eq!(call(&dir, &db, "key-2", "0800", '2'), ["support"]);
-    assert_eq!(call(&dir, &db, "key-1", "0800", '1'), ["sales"]);
+    // Keys pressed 1 s after the prompt: the queue is entered within about 2 s.
+    for (tag, k, want) in [("key-2", '2', "support"), ("key-1", '1', "sales")] {
+        let entered = call(&dir, &db, tag, "0800", key(k), 3000);
+        assert_eq!(queues(&entered), [want], "{tag}");
+        assert!(
+            entered[0].1 < 3_000,
+            "{tag}: entered after {} ms",
+            entered[0].1
+        );
+    }
     // Key 3 leads to a queue that does not exist: logged, and the menu's invalid path.
-    assert_eq!(call(&dir, &db, "key-3", "0800", '3'), ["operator"]);
+    let entered = call(&dir, &db, "key-3", "0800", key('3'), 3000);
+    assert_eq!(queues(&entered), ["operator"]);
+    // No key (an event that is none): the menu plays twice (0.5 s, then 3 s for a key, each
+    // time), then the invalid path.
+    let entered = call(&dir, &db, "no-key", "0800", FLASH, 9000);
+    assert_eq!(queues(&entered), ["operator"]);
+    assert!(
+        (6_900..9_000).contains(&entered[0].1),
+        "two plays and timeouts, then the invalid path: {} ms",
+        entered[0].1
+    );
     let log = node.log_text();
     assert!(
         log.contains("the destination does not exist") && log.contains("queue:gone"),
         "{log}"
     );
     // The closed number: the key pressed in its queue changes nothing.
-    assert_eq!(call(&dir, &db, "closed", "0900", '1'), ["after"]);
+    let entered = call(&dir, &db, "closed", "0900", key('1'), 3000);
+    assert_eq!(queues(&entered), ["after"]);
+    let log = node.log_text();
     assert!(!log.contains("panicked"), "{log}");
 }
