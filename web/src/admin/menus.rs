@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use callfleet_store::{DestKind, IvrMenu, Store, StoreError, IVR_DIGITS};
 
 use super::form::{self, invalid, Fields, Invalid, Problems};
-use super::numbers::destination;
+use super::numbers::{check_targets, destination};
 use super::resource::Resource;
 use super::view::{Field, Fieldset};
 use super::{db, Ctx, Failure};
@@ -230,6 +230,13 @@ impl Resource for Menus {
     }
 
     async fn save(ctx: &Ctx, m: IvrMenu, _old: Option<IvrMenu>) -> Result<(), Failure> {
+        let mut targets = vec![("invalid", &m.invalid)];
+        for (k, field, _) in KEY_FIELDS {
+            if let Some(d) = m.choices.get(&k) {
+                targets.push((field, d));
+            }
+        }
+        check_targets(&ctx.state.store, &targets).await?;
         ctx.state.store.upsert_menu(&m).await.map_err(db)
     }
 

@@ -54,6 +54,37 @@ pub fn destination(field: &'static str, value: &str) -> Result<Destination, Inva
     Ok(d)
 }
 
+/// Checks against the store that the queues and agents a destination names exist (menus
+/// and numbers may name each other before both exist, and a message's prompt is a file on
+/// the nodes): every problem, or none.
+pub async fn check_targets(
+    store: &Store,
+    destinations: &[(&'static str, &Destination)],
+) -> Result<(), Failure> {
+    let mut problems = Vec::new();
+    for (field, d) in destinations {
+        let t = d.target.as_str();
+        let missing = match d.kind {
+            DestKind::Queue => store.queue(t).await.map_err(db)?.is_none(),
+            DestKind::Agent | DestKind::Voicemail => store.agent(t).await.map_err(db)?.is_none(),
+            DestKind::Menu | DestKind::Number | DestKind::Message => false,
+        };
+        if missing {
+            let what = if d.kind == DestKind::Queue {
+                "queue"
+            } else {
+                "agent"
+            };
+            problems.push(invalid(field, format!("there is no {what} {t:?}")));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Invalid(Problems(problems)))
+    }
+}
+
 /// A number from its form; `key` is the number on its own page (`None`: new).
 pub fn check(f: &Fields, key: Option<&str>, now_ms: i64) -> Result<Number, Problems> {
     let mut problems = Vec::new();
@@ -239,6 +270,11 @@ impl Resource for Numbers {
     }
 
     async fn save(ctx: &Ctx, n: Number, _old: Option<Number>) -> Result<(), Failure> {
+        check_targets(
+            &ctx.state.store,
+            &[("open", &n.open), ("closed", &n.closed)],
+        )
+        .await?;
         ctx.state.store.upsert_number(&n).await.map_err(db)
     }
 

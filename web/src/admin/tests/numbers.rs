@@ -3,7 +3,7 @@
 use axum::http::StatusCode;
 use callfleet_store::{DestKind, Destination};
 
-use super::{app, change, send, ADMIN, CSRF};
+use super::{app, change, sales, send, ADMIN, CSRF};
 
 #[tokio::test]
 async fn numbers_are_listed_added_edited_and_removed() {
@@ -11,6 +11,23 @@ async fn numbers_are_listed_added_edited_and_removed() {
     let (status, _, body) = send(&app, ADMIN, "GET", "/admin/numbers", "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("No number yet."), "{body}");
+    // Queues and agents named must exist (menus and numbers need not, yet).
+    let (status, _, body) = send(
+        &app,
+        ADMIN,
+        "POST",
+        "/admin/numbers",
+        &format!("csrf={CSRF}&number=0800100&open=queue%3Asales&closed=voicemail%3A1001"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("there is no queue &quot;sales&quot;")
+            && body.contains("there is no agent &quot;1001&quot;"),
+        "{body}"
+    );
+    assert!(store.numbers().await.expect("numbers").is_empty());
+    sales(&app).await; // queue sales, agent 1001
 
     let created = change(
         &app,
@@ -68,10 +85,11 @@ async fn numbers_are_listed_added_edited_and_removed() {
 #[tokio::test]
 async fn menus_are_listed_added_edited_and_removed() {
     let (app, store) = app().await;
+    sales(&app).await;
     let created = change(
         &app,
         "/admin/menus",
-        "name=main&prompt=welcome.wav&timeout_s=4&repeats=2&invalid=queue%3Aoperator\
+        "name=main&prompt=welcome.wav&timeout_s=4&repeats=2&invalid=queue%3Asales\
          &key_1=queue%3Asales&key_2=menu%3Abilling&key_star=menu%3Amain",
         "/admin/menus",
     )
@@ -92,7 +110,7 @@ async fn menus_are_listed_added_edited_and_removed() {
     change(
         &app,
         "/admin/menus/main",
-        "prompt=welcome.wav&timeout_s=4&repeats=2&invalid=queue%3Aoperator&key_1=queue%3Asales",
+        "prompt=welcome.wav&timeout_s=4&repeats=2&invalid=queue%3Asales&key_1=queue%3Asales",
         "/admin/menus",
     )
     .await;
@@ -109,6 +127,21 @@ async fn menus_are_listed_added_edited_and_removed() {
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(store.menus().await.expect("menus").len(), 1);
+    // A key naming a queue that does not exist is refused, with its field.
+    let (status, _, body) = send(
+        &app,
+        ADMIN,
+        "POST",
+        "/admin/menus/main",
+        &format!("csrf={CSRF}&prompt=w.wav&key_4=queue%3Anone"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains("there is no queue &quot;none&quot;"),
+        "{body}"
+    );
+    assert_eq!(store.menus().await.expect("menus")[0].prompt, "welcome.wav");
 
     change(&app, "/admin/menus/main/delete", "", "/admin/menus").await;
     assert!(store.menus().await.expect("menus").is_empty());
