@@ -1,5 +1,5 @@
 //! The `callfleet` subcommands other than running a node: `migrate`, `node drain`, `demo`,
-//! `doctor`, `lockd`, `device`, `provision`, `snapshot`, `health`, `dev seed`; and the logging setup every subcommand
+//! `doctor`, `lockd`, `device`, `provision`, `proxy`, `snapshot`, `health`, `dev seed`; and the logging setup every subcommand
 //! shares.
 
 mod demo;
@@ -9,6 +9,7 @@ pub mod health;
 mod lockd;
 pub mod logging;
 pub mod provision;
+pub mod proxy;
 pub mod seed;
 pub mod snapshot;
 pub mod users;

@@ -211,7 +211,8 @@ impl Default for DatabaseSection {
     }
 }
 
-/// What to do with an INVITE from a source outside `carriers.allow`.
+/// What to do with a new INVITE (or, with `register_from = "listed"`, a REGISTER) from a
+/// source that is no carrier, office proxy or registered phone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 pub enum RefuseAction {
     #[serde(rename = "403")]
@@ -228,6 +229,22 @@ pub struct CarriersSection {
     pub allow: Vec<IpNet>,
     #[serde(default = "default_refuse")]
     pub refuse: RefuseAction,
+    /// Where phones may REGISTER from.
+    #[serde(default)]
+    pub register_from: RegisterFrom,
+}
+
+/// Where phones may REGISTER from (`carriers.register_from`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegisterFrom {
+    /// Any address (phones on the internet register directly); digest auth and the guessing
+    /// limits protect the registrar.
+    #[default]
+    Anywhere,
+    /// Only `carriers.allow` networks, carriers from SQL and office proxies' addresses; other
+    /// REGISTERs get `carriers.refuse`.
+    Listed,
 }
 
 impl Default for CarriersSection {
@@ -235,6 +252,7 @@ impl Default for CarriersSection {
         Self {
             allow: default_allow(),
             refuse: default_refuse(),
+            register_from: RegisterFrom::default(),
         }
     }
 }

@@ -59,6 +59,11 @@ enum Command {
         #[command(subcommand)]
         action: ProvisionAction,
     },
+    /// Office VoIP proxies: SIP from their last check-in address is admitted.
+    Proxy {
+        #[command(subcommand)]
+        action: ProxyAction,
+    },
     /// Manage the panel's users (admins and supervisors).
     User {
         #[command(subcommand)]
@@ -202,6 +207,29 @@ enum ProvisionTokenAction {
 }
 
 #[derive(Subcommand)]
+enum ProxyAction {
+    /// Add a proxy and print its check-in token (shown only once).
+    Add {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+    /// List the proxies (name, address, last check-in in ms).
+    List {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Remove a proxy: its address is no longer admitted.
+    Remove {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum UserAction {
     /// Create a user, or set its password, role and phone (read the password from stdin
     /// without --password); ends the user's sessions.
@@ -308,6 +336,7 @@ fn main() -> anyhow::Result<()> {
             Command::Doctor { config } => cli::doctor(&config).await,
             Command::Device { action } => device(action).await,
             Command::Provision { action } => provision(action).await,
+            Command::Proxy { action } => proxy(action).await,
             Command::User { action } => user(action).await,
             Command::Token { action } => token(action).await,
             Command::Dev {
@@ -371,6 +400,15 @@ async fn provision(action: ProvisionAction) -> anyhow::Result<()> {
                 p::token_remove(&load(&config)?, &name).await
             }
         },
+    }
+}
+
+async fn proxy(action: ProxyAction) -> anyhow::Result<()> {
+    use cli::proxy as p;
+    match action {
+        ProxyAction::Add { config, name } => p::add(&load(&config)?, &name).await,
+        ProxyAction::List { config } => p::list(&load(&config)?).await,
+        ProxyAction::Remove { config, name } => p::remove(&load(&config)?, &name).await,
     }
 }
 

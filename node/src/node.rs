@@ -270,11 +270,15 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         .and_then(tokio::net::TcpListener::from_std)
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
     let tracing_task = crate::trace::start(&node);
-    // Queues, agents and carriers in memory before the first call is routed.
+    // Queues, agents, carriers and proxies in memory before the first call is routed.
+    let registrar = node.registrar.clone();
     let reloader = crate::realtime::Reloader {
         store: node.store.clone(),
         cache: node.realtime.clone(),
         stopping: node.stopping.clone(),
+        on_proxy_move: Some(Box::new(move |from, to| {
+            registrar.readdress(from, to);
+        })),
     };
     let loaded = crate::realtime::first_load(&reloader, Duration::from_secs(5)).await;
     let sip = sip::start(node.clone()).await.context("start SIP")?;

@@ -1,15 +1,16 @@
-//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs) and IVR
-//! menus as SQL has them, cached
+//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs), IVR menus
+//! and office proxies' addresses as SQL has them, cached
 //! in memory and reloaded when the cluster's config version changes (polled every second), so a
 //! change made on any node, by a CRM or on the admin pages is seen here on the next call
 //! without a query per call.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use callfleet_store::{Agent, Carrier, IvrMenu, Queue, Store};
+use callfleet_store::{Agent, Carrier, IvrMenu, Proxy, Queue, Store};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -29,13 +30,52 @@ pub struct ConfigSnapshot {
     pub numbers: HashMap<String, NumberRoute>,
     /// IVR menus by name, with their choices.
     pub menus: HashMap<String, IvrMenu>,
+    /// Office proxies that checked in, by name, with their current address.
+    pub proxies: Vec<(String, IpAddr)>,
 }
 
 impl ConfigSnapshot {
     /// Whether `ip` is in the network of a carrier from SQL.
-    pub fn carrier_allows(&self, ip: std::net::IpAddr) -> bool {
+    pub fn carrier_allows(&self, ip: IpAddr) -> bool {
         self.carriers.iter().any(|net| net.contains(&ip))
     }
+
+    /// Whether `ip` is the current address of an office proxy.
+    pub fn proxy_at(&self, ip: IpAddr) -> bool {
+        self.proxies.iter().any(|(_, a)| *a == ip)
+    }
+}
+
+/// The addresses of the proxies that checked in; a row whose address does not parse is left
+/// out and logged.
+pub fn proxy_addresses(proxies: &[Proxy]) -> Vec<(String, IpAddr)> {
+    proxies
+        .iter()
+        .filter_map(|p| {
+            let text = p.address.as_deref()?;
+            match p.ip() {
+                Some(ip) => Some((p.name.clone(), ip)),
+                None => {
+                    warn!(proxy = %p.name, address = %text, "proxy address is not an IP address; ignored");
+                    None
+                }
+            }
+        })
+        .collect()
+}
+
+/// The proxies whose address changed from `before` to `after`: (old, new) per proxy.
+pub fn proxy_moves(
+    before: &[(String, IpAddr)],
+    after: &[(String, IpAddr)],
+) -> Vec<(IpAddr, IpAddr)> {
+    after
+        .iter()
+        .filter_map(|(name, to)| {
+            let (_, from) = before.iter().find(|(n, _)| n == name)?;
+            (from != to).then_some((*from, *to))
+        })
+        .collect()
 }
 
 /// The networks of `carriers`; a row whose network does not parse is left out and logged.
@@ -80,6 +120,9 @@ pub struct Reloader {
     pub cache: Arc<Realtime>,
     /// Stops the task.
     pub stopping: CancellationToken,
+    /// Told of every office proxy that moved (old address, new one) when a reload sees it
+    /// (the registrar re-keys the phones it knows by address).
+    pub on_proxy_move: Option<Box<dyn Fn(IpAddr, IpAddr) + Send + Sync>>,
 }
 
 /// Loads the configuration now.
@@ -90,6 +133,12 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
     let carriers = r.store.carriers().await?;
     let numbers = r.store.numbers().await?;
     let menus = r.store.menus().await?;
+    let proxies = proxy_addresses(&r.store.proxies().await?);
+    if let Some(tell) = &r.on_proxy_move {
+        for (from, to) in proxy_moves(&r.cache.get().proxies, &proxies) {
+            tell(from, to);
+        }
+    }
     r.cache.set(ConfigSnapshot {
         version,
         queues: queues.into_iter().map(|q| (q.name.clone(), q)).collect(),
@@ -103,6 +152,7 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
             .map(|n| (n.number.clone(), NumberRoute::new(n)))
             .collect(),
         menus: menus.into_iter().map(|m| (m.name.clone(), m)).collect(),
+        proxies,
     });
     Ok(())
 }
@@ -184,5 +234,54 @@ mod tests {
             assert_eq!(snap.carrier_allows(ip), want, "{ip}");
         }
         assert!(!ConfigSnapshot::default().carrier_allows("127.0.0.1".parse().expect("ip")));
+    }
+
+    fn proxy(name: &str, address: Option<&str>) -> Proxy {
+        Proxy {
+            name: name.to_owned(),
+            token_hash: String::new(),
+            address: address.map(str::to_owned),
+            last_checkin_ms: None,
+            created_at_ms: 0,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn proxies_are_admitted_at_their_current_address_only() {
+        let snap = ConfigSnapshot {
+            proxies: proxy_addresses(&[
+                proxy("office", Some("127.0.71.41")),
+                proxy("new", None),
+                proxy("bad", Some("somewhere")),
+            ]),
+            ..ConfigSnapshot::default()
+        };
+        assert_eq!(snap.proxies, vec![("office".to_owned(), ip("127.0.71.41"))]);
+        assert!(snap.proxy_at(ip("127.0.71.41")));
+        assert!(!snap.proxy_at(ip("127.0.71.42")));
+        assert!(!ConfigSnapshot::default().proxy_at(ip("127.0.71.41")));
+    }
+
+    #[test]
+    fn moves_are_the_proxies_whose_address_changed() {
+        let before = vec![
+            ("a".to_owned(), ip("10.0.0.1")),
+            ("b".to_owned(), ip("10.0.0.2")),
+            ("gone".to_owned(), ip("10.0.0.3")),
+        ];
+        let after = vec![
+            ("a".to_owned(), ip("10.0.0.1")),
+            ("b".to_owned(), ip("10.0.9.2")),
+            ("new".to_owned(), ip("10.0.0.4")),
+        ];
+        assert_eq!(
+            proxy_moves(&before, &after),
+            vec![(ip("10.0.0.2"), ip("10.0.9.2"))]
+        );
+        assert_eq!(proxy_moves(&[], &after), vec![]);
     }
 }

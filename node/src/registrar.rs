@@ -429,6 +429,23 @@ impl Registrar {
         }
     }
 
+    /// An office proxy moved from `from` to `to`: the phones registered through it are known
+    /// at the new address (same ports), as its bindings in SQL are
+    /// (`callfleet_store::Store::proxy_checkin`). Returns how many were moved.
+    pub fn readdress(&self, from: std::net::IpAddr, to: std::net::IpAddr) -> usize {
+        let mut phones = self.phones();
+        let moved: Vec<SocketAddr> = phones.keys().filter(|a| a.ip() == from).copied().collect();
+        for old in &moved {
+            if let Some(entry) = phones.remove(old) {
+                phones.insert(SocketAddr::new(to, old.port()), entry);
+            }
+        }
+        if !moved.is_empty() {
+            debug!(%from, %to, phones = moved.len(), "office proxy moved: its phones are known at the new address");
+        }
+        moved.len()
+    }
+
     /// Where to send an INVITE for extension `ext` now.
     pub async fn locate(&self, ext: &str) -> Result<Vec<Binding>, StoreError> {
         self.locate_at(ext, crate::now_ms()).await

@@ -35,6 +35,8 @@
 //! - `reports`: the report queries over `cdrs` and `queue_events` (buckets in UTC, one row
 //!   per dimension and bucket), [`Department`]s (groups of queues), and the bulk insert
 //!   of a synthetic history (`callfleet dev seed`).
+//! - `proxies`: office VoIP [`Proxy`]s (hashed tokens, the address of the last check-in);
+//!   [`Store::proxy_checkin`] moves the bindings received from a proxy's old address.
 //! - `config`: the config version every configuration write bumps.
 //! - `decode`: 0/1 and enum columns; `error`: [`StoreError`],
 //!   [`ParseEnumError`].
@@ -57,7 +59,8 @@
 //!
 //! **Every configuration write bumps `config_version` in its own
 //! transaction** (devices, agents' name/PIN/daily limit, queues, members,
-//! tiers, VIP callers, carriers, numbers, IVR menus), and only when it changed a row; runtime writes
+//! tiers, VIP callers, carriers, numbers, IVR menus, a proxy's address or removal), and only
+//! when it changed a row; runtime writes
 //! (registrations, agent states, `rr_last`, queue entries) never do.
 //!
 //! **The heartbeat row is the node row**: static node facts (role,
@@ -87,6 +90,7 @@ mod jobs;
 pub mod numbers;
 pub mod pin;
 mod provisioning;
+mod proxies;
 mod quality;
 mod queues;
 mod recordings;
@@ -116,6 +120,7 @@ pub use ivr::{IvrMenu, DIGITS as IVR_DIGITS};
 pub use jobs::{Job, JobState, NewJob};
 pub use numbers::{Destination, Number};
 pub use provisioning::{Provisioned, ProvisionedPhone, ProvisioningToken};
+pub use proxies::{checkin_plan, received_prefix, Checkin, CheckinPlan, Proxy};
 pub use quality::{CallLeg, LegQualityRow};
 pub use queues::{Member, Queue, VipCaller};
 pub use recordings::RecordingRow;

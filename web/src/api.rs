@@ -18,9 +18,11 @@
 //! | `GET, POST /admin/*`       | the admin pages (level `AdminPage`; [`crate::admin`]) |
 //! | `GET /calls`                | the call legs of the last 24 h with their RTP quality (level `Page`; [`crate::calls`]) |
 //! | `GET /provision/{file}`   | a phone's configuration file (its own HTTP Basic credentials or a provisioning token; [`crate::provision`]) |
+//! | `POST /api/v1/proxies/{name}/checkin` | 200 JSON: an office proxy's address is now the request's source (its own bearer token; [`crate::proxy`]) |
+//! | `GET /admin/proxies` | the office proxies and their last check-in (level `AdminPage`) |
 //! | `GET /reports/*`           | the report pages and CSV (level `Page`; [`crate::reports`]); at shed level 1 and up `307` to an idle node or `503` ([`crate::shed`]) |
 //!
-//! Every route but `/healthz`, `/login` and `/provision/*` (which checks its own credentials) is mounted behind [`auth::guard`] with an access
+//! Every route but `/healthz`, `/login`, `/provision/*` and the proxy check-in (which check their own credentials) is mounted behind [`auth::guard`] with an access
 //! level ([`Access`]); without credentials the answer is 401, with too few rights 403.
 
 use std::fmt;
@@ -324,6 +326,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ready::routes())
         .merge(crate::login::public_routes())
         .merge(crate::provision::routes())
+        .merge(crate::proxy::routes())
         .merge(guarded(read, Access::Read))
         .merge(guarded(operate, Access::Operate))
         .merge(guarded(admin, Access::Admin))
@@ -331,6 +334,7 @@ pub fn router(state: AppState) -> Router {
         .merge(guarded(internal, Access::Internal))
         .merge(guarded(crate::login::session_routes(), Access::Page))
         .merge(guarded(crate::admin::routes(), Access::AdminPage))
+        .merge(guarded(crate::proxy::admin_routes(), Access::AdminPage))
         .merge(guarded(crate::crm::read_routes(), Access::Read))
         .merge(guarded(crate::crm::operate_routes(), Access::Operate))
         .merge(guarded(crate::crm::tune_routes(), Access::Tune))

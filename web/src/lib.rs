@@ -65,6 +65,7 @@ pub mod page;
 pub mod panel;
 pub mod playback;
 pub mod provision;
+pub mod proxy;
 pub mod ready;
 pub mod reports;
 pub mod rpc;

@@ -32,8 +32,28 @@ fn minimal_file_gets_defaults() {
         }
     );
     assert_eq!(cfg.carriers.refuse, RefuseAction::Forbidden);
+    assert_eq!(cfg.carriers.register_from, RegisterFrom::Anywhere);
     assert!(cfg.lb.prefer_self);
     assert_eq!(cfg.sip_advertise(), "127.0.0.11:5060".parse().unwrap());
+}
+
+#[test]
+fn register_from_reads_its_two_values_only() {
+    let with = |v: &str| {
+        Config::parse(&MINIMAL.replace("[carriers]", &format!("[carriers]\nregister_from = {v}")))
+    };
+    assert_eq!(
+        with("\"listed\"").expect("listed").carriers.register_from,
+        RegisterFrom::Listed
+    );
+    assert_eq!(
+        with("\"anywhere\"")
+            .expect("anywhere")
+            .carriers
+            .register_from,
+        RegisterFrom::Anywhere
+    );
+    assert!(with("\"proxies\"").is_err());
 }
 
 #[test]

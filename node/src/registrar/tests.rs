@@ -677,3 +677,26 @@ async fn a_phones_invite_is_challenged_and_its_device_is_the_caller() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn phones_behind_a_moved_proxy_are_known_at_its_new_address() {
+    let (r, _) = registrar().await;
+    let mut phone = Phone::new("1001", "secret");
+    let first = r.register(&phone.register(CONTACT), src(), T0).await;
+    phone.take_challenge(&first, Algorithm::Sha256);
+    assert_eq!(
+        code(&r.register(&phone.register(CONTACT), src(), T0).await),
+        200
+    );
+    let old = src().addr;
+    let new: std::net::SocketAddr = "127.0.0.42:5062".parse().expect("addr");
+    assert_eq!(r.phone_at(old, T0).as_deref(), Some("1001"));
+
+    assert_eq!(r.readdress("127.0.0.99".parse().expect("ip"), new.ip()), 0);
+    assert_eq!(r.phone_at(old, T0).as_deref(), Some("1001"));
+    assert_eq!(r.readdress(old.ip(), new.ip()), 1);
+    assert_eq!(r.phone_at(old, T0), None);
+    assert_eq!(r.phone_at(new, T0).as_deref(), Some("1001"));
+    let other_port: std::net::SocketAddr = "127.0.0.42:5063".parse().expect("addr");
+    assert_eq!(r.phone_at(other_port, T0), None, "the port is kept");
+}

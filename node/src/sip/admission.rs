@@ -1,6 +1,9 @@
-//! Admission of a new INVITE: the carrier allowlist (`carriers.allow` from the config, or a
-//! carrier from SQL as the configuration cache holds it: no query per INVITE), then the balancer's decision (handle here,
-//! `302` to another node, or `503`). The caller (`inbound`) enters a call kept here in the call
+//! Admission of a new INVITE: the source must be a carrier (`carriers.allow` from the config,
+//! or a carrier from SQL as the configuration cache holds it: no query per INVITE), an office
+//! proxy's current address (also from the cache) or a phone registered through this node;
+//! then the balancer's decision (handle here, `302` to another node, or `503`). A new REGISTER
+//! is checked here too when `carriers.register_from` is `"listed"` ([`register_refused`]).
+//! Anything refused gets `carriers.refuse`: `403` or nothing. The caller (`inbound`) enters a call kept here in the call
 //! table at once, so a burst counts against capacity before any handler runs.
 
 use std::net::SocketAddr;
@@ -10,7 +13,7 @@ use callfleet_web::Outcome;
 use rsipstack::sip::{Header, Param, Request, Uri};
 use tracing::debug;
 
-use crate::config::RefuseAction;
+use crate::config::{RefuseAction, RegisterFrom};
 use crate::node::Node;
 use crate::now_ms;
 
@@ -35,20 +38,78 @@ pub enum Admission {
     Drop,
 }
 
+/// What a source is to this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Trust {
+    /// In `carriers.allow` or the network of a carrier from SQL.
+    pub carrier: bool,
+    /// The current address of an office proxy.
+    pub proxy: bool,
+    /// The address a phone registered from, through this node.
+    pub phone: bool,
+}
+
+/// The kind of out-of-dialog request being admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Invite,
+    Register,
+}
+
+/// Whether a new request of `kind` from a source with `trust` is taken (pure): an INVITE from
+/// a carrier, a proxy or a registered phone; a REGISTER from anywhere, or with
+/// `register_from = "listed"` from a carrier network or a proxy only.
+pub fn allowed(kind: Kind, trust: Trust, register_from: RegisterFrom) -> bool {
+    match (kind, register_from) {
+        (Kind::Invite, _) => trust.carrier || trust.proxy || trust.phone,
+        (Kind::Register, RegisterFrom::Anywhere) => true,
+        (Kind::Register, RegisterFrom::Listed) => trust.carrier || trust.proxy,
+    }
+}
+
+/// What `src` is to this node now (configuration cache and registrar memory: no query).
+pub fn trust(node: &Node, src: SocketAddr) -> Trust {
+    let ip = src.ip();
+    let cache = node.realtime.get();
+    Trust {
+        carrier: node.cfg.carriers.allows(ip) || cache.carrier_allows(ip),
+        proxy: cache.proxy_at(ip),
+        phone: node.registrar.phone_at(src, now_ms()).is_some(),
+    }
+}
+
+fn refusal(node: &Node) -> Admission {
+    match node.cfg.carriers.refuse {
+        RefuseAction::Forbidden => Admission::Forbidden,
+        RefuseAction::Drop => Admission::Drop,
+    }
+}
+
+/// `Some(refusal)` when a new REGISTER from `src` is not taken (`carriers.register_from`).
+pub fn register_refused(node: &Node, src: SocketAddr) -> Option<Admission> {
+    let register_from = node.cfg.carriers.register_from;
+    if register_from == RegisterFrom::Anywhere {
+        return None; // no lookup at all: today's behaviour
+    }
+    if allowed(Kind::Register, trust(node, src), register_from) {
+        return None;
+    }
+    debug!(%src, "REGISTER from a source that is no carrier network or office proxy");
+    Some(refusal(node))
+}
+
 /// Decides on a new INVITE from `src`.
 pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
-    if node.registrar.phone_at(src, now_ms()).is_some() {
+    let trust = trust(node, src);
+    if trust.phone {
         // One of our phones (hot-desk codes, calls to agents): handled here, never redirected.
         return Admission::Handle { marked_by: None };
     }
     let src = src.ip();
-    if !node.cfg.carriers.allows(src) && !node.realtime.get().carrier_allows(src) {
+    if !allowed(Kind::Invite, trust, node.cfg.carriers.register_from) {
         node.metrics.call_outcome(Outcome::Forbidden);
-        debug!(%src, "INVITE from a source neither in carriers.allow nor a carrier in SQL");
-        return match node.cfg.carriers.refuse {
-            RefuseAction::Forbidden => Admission::Forbidden,
-            RefuseAction::Drop => Admission::Drop,
-        };
+        debug!(%src, "INVITE from a source that is no carrier, office proxy or registered phone");
+        return refusal(node);
     }
     node.alerts.invite_from(src, now_ms());
     let marked_by = marker(&req.uri);
@@ -126,6 +187,46 @@ mod tests {
         match SipMessage::try_from(text.as_bytes()).expect("parses") {
             SipMessage::Request(r) => r,
             _ => panic!("request"),
+        }
+    }
+
+    #[test]
+    fn only_listed_sources_call_and_register_when_listed() {
+        let none = Trust::default();
+        let carrier = Trust {
+            carrier: true,
+            ..none
+        };
+        let proxy = Trust {
+            proxy: true,
+            ..none
+        };
+        let phone = Trust {
+            phone: true,
+            ..none
+        };
+        use Kind::{Invite, Register};
+        use RegisterFrom::{Anywhere, Listed};
+        let table = [
+            (Invite, none, Anywhere, false),
+            (Invite, none, Listed, false),
+            (Invite, carrier, Anywhere, true),
+            (Invite, proxy, Anywhere, true),
+            (Invite, phone, Listed, true),
+            (Register, none, Anywhere, true),
+            (Register, none, Listed, false),
+            (Register, carrier, Listed, true),
+            (Register, proxy, Listed, true),
+            // A phone's own address earns no right to register again: once the switch is
+            // "listed", phones register through a proxy or a listed network.
+            (Register, phone, Listed, false),
+        ];
+        for (kind, trust, from, want) in table {
+            assert_eq!(
+                allowed(kind, trust, from),
+                want,
+                "{kind:?} {trust:?} {from:?}"
+            );
         }
     }
 

@@ -266,6 +266,23 @@ fn request(
         }
         return hand_on(req, wire);
     }
+    if req.method == Method::Register
+        && !stack.transactions.contains_key(&key)
+        && !stack.finished_transactions.contains_key(&key)
+    {
+        match admission::register_refused(node, wire.src) {
+            None => {}
+            Some(Admission::Forbidden) => {
+                let refusal = Refusal {
+                    status: 403,
+                    reason: "Forbidden",
+                    header: None,
+                };
+                return refuse(node, &req, wire.src, &refusal);
+            }
+            Some(_) => return Verdict::Drop,
+        }
+    }
     if req.method != Method::Invite {
         return hand_on(req, wire);
     }
@@ -345,9 +362,8 @@ fn dialog_peer_ok(node: &Node, req: &Request, src: SocketAddr) -> bool {
 }
 
 fn trusted(node: &Node, src: SocketAddr) -> bool {
-    node.cfg.carriers.allows(src.ip())
-        || node.realtime.get().carrier_allows(src.ip())
-        || node.registrar.phone_at(src, now_ms()).is_some()
+    let t = admission::trust(node, src);
+    t.carrier || t.proxy || t.phone
 }
 
 fn hand_on(req: Request, wire: &Wire<'_>) -> Verdict {

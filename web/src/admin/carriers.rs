@@ -42,6 +42,7 @@ impl Resource for Carriers {
             "New calls are taken from these networks and from each node's carriers.allow. \
              Every node uses a change from its next call on (within a second or two)."
                 .into(),
+            "Office proxies, whose address moves, are listed on /admin/proxies.".into(),
         ]
     }
 

@@ -747,4 +747,38 @@ async fn a_database_that_is_down_shows_a_503_page() {
     }
 }
 
+#[tokio::test]
+async fn the_proxies_page_lists_addresses_and_check_ins_for_admins_only() {
+    let (app, store) = app().await;
+    for (name, hash) in [("lyon", "hash-of-lyon"), ("nantes", "hash-of-nantes")] {
+        let proxy = callfleet_store::Proxy {
+            name: name.into(),
+            token_hash: hash.into(),
+            address: None,
+            last_checkin_ms: None,
+            created_at_ms: 1,
+        };
+        store.add_proxy(&proxy).await.expect("proxy");
+    }
+    let ip = "198.51.100.7".parse().expect("ip");
+    store.proxy_checkin("lyon", ip, 1).await.expect("check-in");
+    let (status, _, body) = send(&app, ADMIN, "GET", "/admin/proxies", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let row = |name: &str| {
+        let at = body.find(&format!("proxy-{name}")).expect("a row");
+        body[at..].split("</tr>").next().unwrap_or("").to_owned()
+    };
+    assert!(
+        row("lyon").contains("198.51.100.7") && row("lyon").contains(" ago"),
+        "{body}"
+    );
+    assert!(
+        row("nantes").contains("none yet") && row("nantes").contains("never"),
+        "{body}"
+    );
+    assert!(!body.contains("hash-of-"), "no token hash on the page");
+    let (status, _, _) = send(&app, SUPERVISOR, "GET", "/admin/proxies", "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
 mod numbers;
