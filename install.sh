@@ -460,6 +460,22 @@ prompt_texts=(
 )
 for n in $(seq 1 20); do prompt_texts+=("n$n|$n"); done
 made=0
+# The site's own prompts (IVR menus, hang-up messages of numbers): one "name|text" line each in
+# $etc/prompts.txt, spoken as <name>.wav; made again when prompts.txt is newer than the file.
+# Read first, so a line may also replace one of the node's own prompts.
+site_prompts=$etc/prompts.txt
+if [ -f "$site_prompts" ]; then
+  while IFS='|' read -r pname ptext || [ -n "$pname" ]; do
+    case "$pname" in ''|'#'*) continue ;; esac
+    if ! [[ "$pname" =~ ^[A-Za-z0-9][A-Za-z0-9_-]*$ ]] || [ -z "$ptext" ]; then
+      warn "$site_prompts: \"$pname\" needs a name of letters, digits, - and _, then |text; skipped"
+      continue
+    fi
+    [ -s "$prompts/$pname.wav" ] && [ "$prompts/$pname.wav" -nt "$site_prompts" ] && continue
+    speak "$prompts/$pname.wav" "$ptext"
+    made=$((made + 1))
+  done < "$site_prompts"
+fi
 for p in "${prompt_texts[@]}"; do
   IFS='|' read -r pname ptext <<< "$p"
   [ -s "$prompts/$pname.wav" ] && continue

@@ -1,10 +1,15 @@
-//! Where an answered call goes, by the number dialled: a queue (its name), an agent (the
+//! Where an answered call goes, by the number dialled: a number (DID) of the `numbers` table,
+//! carried through its schedule and IVR menus by `flow` (pure parts: `schedule`, `walk`),
+//! a queue (its name), an agent (the
 //! agent's personal extension: ring the phone the agent is logged in on, else voicemail),
 //! the hot-desk feature codes (`*11` log in, `*12` log out, from a registered phone that
 //! authenticated its INVITE: the device, never the From header), or music on hold for any
 //! other number. PINs are checked by `pin`, under the hot-desk guessing limits.
 
+mod flow;
 mod pin;
+pub mod schedule;
+pub mod walk;
 
 use std::time::Duration;
 
@@ -32,6 +37,8 @@ const DIGIT_WAIT: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
     Hold,
+    /// A row of `numbers` (checked before queue names and extensions).
+    Number(String),
     Queue(String),
     Agent(String),
     /// `*11`, optionally with `*EXT*PIN` in the dialled string.
@@ -55,7 +62,9 @@ pub fn route(node: &Node, dialled: &str) -> Route {
         return Route::Logout;
     }
     let cfg = node.realtime.get();
-    if cfg.queues.contains_key(dialled) {
+    if cfg.numbers.contains_key(dialled) {
+        Route::Number(dialled.to_string())
+    } else if cfg.queues.contains_key(dialled) {
         Route::Queue(dialled.to_string())
     } else if cfg.agents.contains_key(dialled) {
         Route::Agent(dialled.to_string())
@@ -76,6 +85,7 @@ pub async fn run(ctx: &mut CallCtx<'_>, route: Route) -> Ended {
             Some(q) => caller::serve(ctx, &q).await,
             None => ctx.hangup(HangupCause::NoSuchQueue).await,
         },
+        Route::Number(n) => flow::number(ctx, &n).await,
         Route::Agent(ext) => direct(ctx, &ext).await,
         Route::Login { agent, pin } => login(ctx, agent, pin).await,
         Route::Logout => logout(ctx).await,

@@ -1,5 +1,5 @@
-//! Realtime configuration: queues, queue members, agents, carriers and office proxies' addresses
-//! as SQL has them, cached
+//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs), IVR menus
+//! and office proxies' addresses as SQL has them, cached
 //! in memory and reloaded when the cluster's config version changes (polled every second), so a
 //! change made on any node, by a CRM or on the admin pages is seen here on the next call
 //! without a query per call.
@@ -10,10 +10,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use callfleet_store::{Agent, Carrier, Proxy, Queue, Store};
+use callfleet_store::{Agent, Carrier, IvrMenu, Proxy, Queue, Store};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
+
+use crate::dialplan::schedule::NumberRoute;
 
 /// One consistent copy of the configuration.
 #[derive(Debug, Default)]
@@ -24,6 +26,10 @@ pub struct ConfigSnapshot {
     pub agents: HashMap<String, Agent>,
     /// Source networks of the carriers in SQL (admitted besides `carriers.allow`).
     pub carriers: Vec<IpNet>,
+    /// Numbers (DIDs) by number, their schedules parsed.
+    pub numbers: HashMap<String, NumberRoute>,
+    /// IVR menus by name, with their choices.
+    pub menus: HashMap<String, IvrMenu>,
     /// Office proxies that checked in, by name, with their current address.
     pub proxies: Vec<(String, IpAddr)>,
 }
@@ -125,6 +131,8 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
     let queues = r.store.queues().await?;
     let agents = r.store.agents().await?;
     let carriers = r.store.carriers().await?;
+    let numbers = r.store.numbers().await?;
+    let menus = r.store.menus().await?;
     let proxies = proxy_addresses(&r.store.proxies().await?);
     if let Some(tell) = &r.on_proxy_move {
         for (from, to) in proxy_moves(&r.cache.get().proxies, &proxies) {
@@ -139,6 +147,11 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
             .map(|a| (a.extension.clone(), a))
             .collect(),
         carriers: carrier_networks(&carriers),
+        numbers: numbers
+            .into_iter()
+            .map(|n| (n.number.clone(), NumberRoute::new(n)))
+            .collect(),
+        menus: menus.into_iter().map(|m| (m.name.clone(), m)).collect(),
         proxies,
     });
     Ok(())

@@ -1,6 +1,6 @@
 //! The admin pages in a real browser (headless Chromium through chromedriver): an admin logs
 //! in and sets up a small call centre with the forms alone (agents, a phone, a queue with
-//! members and a VIP caller, a user, a carrier), sees a refused form's messages next to its
+//! members and a VIP caller, a user, a carrier, an IVR menu and a number), sees a refused form's messages next to its
 //! fields, confirms a delete on its own page, and fills a form with the keyboard alone. Every
 //! page is checked with axe-core (labels, contrast, keyboard and focus rules: any violation
 //! fails; a planted unlabelled field and faint text show it would), its console has no errors,
@@ -143,6 +143,7 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
     a_confirmed_delete(&mut r);
     a_user(&mut r);
     a_carrier_with_the_keyboard_alone(&mut r);
+    a_menu_and_a_number(&mut r);
     the_panel_in_the_same_layout(&mut r);
     copy_to_docs(&r, &shots);
     assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
@@ -397,6 +398,40 @@ fn a_carrier_with_the_keyboard_alone(r: &mut Review) {
     r.check("admin-carriers", &[]);
 }
 
+/// An IVR menu with two keys and a number that leads to it, made with the forms.
+fn a_menu_and_a_number(r: &mut Review) {
+    r.open("/admin/menus");
+    r.fill_and_submit(
+        "menu-new",
+        &[
+            ("[name=name]", "main"),
+            ("[name=prompt]", "welcome.wav"),
+            ("[name=key_1]", "queue:sales"),
+            ("[name=key_9]", "agent:1001"),
+        ],
+    );
+    r.expect_flash("IVR menu main created.");
+    assert!(
+        r.text("[data-testid=\"menu-main\"]")
+            .contains("1 queue:sales"),
+        "the menu's keys in the list"
+    );
+    r.check("admin-menus", &[]);
+    r.open("/admin/numbers");
+    r.fill_and_submit(
+        "number-new",
+        &[
+            ("[name=number]", "0800100"),
+            ("[name=open]", "menu:main"),
+            ("[name=time_zone]", "Europe/Paris"),
+            ("[name=open_hours]", "mon-fri 09:00-17:00"),
+            ("[name=holidays]", "2026-12-25"),
+        ],
+    );
+    r.expect_flash("Number 0800100 created.");
+    r.check("admin-numbers", &[]);
+}
+
 /// The panel in the same layout, as an admin sees it.
 fn the_panel_in_the_same_layout(r: &mut Review) {
     // The panel shares the layout: the admin sees the admin links there, and it passes too.
@@ -423,6 +458,8 @@ fn the_panel_in_the_same_layout(r: &mut Review) {
             "Phones",
             "Users",
             "Carriers",
+            "Numbers",
+            "IVR menus",
             "Departments"
         ])
     );

@@ -3,7 +3,8 @@
 //! of its own instead of `/`: it installs the binary, the system user, a config with a random
 //! cluster secret, music on hold, prompts, the schema and the unit file; `callfleet doctor`
 //! passes on the installed config; the installed node, started as the unit starts it (as the
-//! `callfleet` user), answers a SIPp call and stops on SIGTERM; a second run keeps the config.
+//! `callfleet` user), answers a SIPp call and stops on SIGTERM; a second run keeps the config
+//! and speaks the site's prompts (`etc/callfleet/prompts.txt`).
 //! Addresses: 127.0.18.1 (the node), 127.0.18.2 (SIPp).
 
 mod support;
@@ -221,7 +222,13 @@ fn install_sh_installs_a_node_that_passes_doctor_answers_a_call_and_stops() {
     let status = node.wait().expect("exit status");
     assert!(status.success(), "node exit {status}:\n{}", node_log());
 
-    // Again: the binary is upgraded in place, the config kept as it is.
+    // Again: the binary is upgraded in place, the config kept as it is; the site's prompts
+    // of etc/callfleet/prompts.txt (IVR menus) are spoken, a bad line skipped with a warning.
+    std::fs::write(
+        root.join("etc/callfleet/prompts.txt"),
+        "# name|text\nwelcome|Welcome. For sales press 1.\n../evil|No.\n",
+    )
+    .expect("write prompts.txt");
     let again = install(root);
     assert!(again.status.success(), "second run:\n{}", text(&again));
     assert!(
@@ -233,4 +240,19 @@ fn install_sh_installs_a_node_that_passes_doctor_answers_a_call_and_stops() {
         std::fs::read_to_string(&conf).expect("read the config"),
         config
     );
+    let prompts = root.join("usr/share/callfleet/prompts");
+    let welcome = hound::WavReader::open(prompts.join("welcome.wav")).expect("welcome.wav");
+    let spec = welcome.spec();
+    assert_eq!(
+        (spec.sample_rate, spec.channels, spec.bits_per_sample),
+        (8000, 1, 16),
+        "a prompt the node plays"
+    );
+    assert!(welcome.duration() > 8000 / 2, "spoken text, not silence");
+    assert!(
+        text(&again).contains("\"../evil\" needs a name"),
+        "{}",
+        text(&again)
+    );
+    assert!(!root.join("usr/share/callfleet/evil.wav").exists());
 }

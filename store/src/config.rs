@@ -9,7 +9,7 @@ use crate::{Store, StoreError};
 
 const SELECT_VERSION: &str = "SELECT version FROM config_version WHERE id = 1";
 
-const BUMP_VERSION: &str =
+pub(crate) const BUMP_VERSION: &str =
     "UPDATE config_version SET version = version + 1 WHERE id = 1 RETURNING version";
 
 impl Store {

@@ -20,6 +20,8 @@
 //! - `events`: append-only [`QueueEvent`]s and [`Voicemail`]s.
 //! - `carriers`: [`Carrier`]s managed from the admin pages (source
 //!   networks allowed to send INVITEs, besides each node's config file).
+//! - `numbers`: [`Number`]s (DIDs) with their open and closed [`Destination`]s, open
+//!   hours and holidays (`numbers::hours` parses them); `ivr`: [`IvrMenu`]s and their choices.
 //! - `pin`: how agent PINs are stored and checked (argon2id; the old SHA-256
 //!   form still verifies and is upgraded).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
@@ -57,7 +59,8 @@
 //!
 //! **Every configuration write bumps `config_version` in its own
 //! transaction** (devices, agents' name/PIN/daily limit, queues, members,
-//! tiers, VIP callers, carriers, a proxy's address or removal), and only when it changed a row; runtime writes
+//! tiers, VIP callers, carriers, numbers, IVR menus, a proxy's address or removal), and only
+//! when it changed a row; runtime writes
 //! (registrations, agent states, `rr_last`, queue entries) never do.
 //!
 //! **The heartbeat row is the node row**: static node facts (role,
@@ -82,7 +85,9 @@ mod entries;
 mod error;
 mod events;
 mod heartbeat;
+mod ivr;
 mod jobs;
+pub mod numbers;
 pub mod pin;
 mod provisioning;
 mod proxies;
@@ -99,7 +104,8 @@ pub use agents::{utc_day, Agent, AgentState, Transition};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 /// The shared vocabulary, re-exported so a crate using the store names one path.
 pub use callfleet_vocab::{
-    Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat, RecordingPolicy, Strategy,
+    DestKind, Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat, RecordingPolicy,
+    Strategy,
 };
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
@@ -110,7 +116,9 @@ pub use entries::{EntryState, NewEntry, QueueEntry};
 pub use error::{ParseEnumError, StoreError};
 pub use events::{QueueEvent, Voicemail};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
+pub use ivr::{IvrMenu, DIGITS as IVR_DIGITS};
 pub use jobs::{Job, JobState, NewJob};
+pub use numbers::{Destination, Number};
 pub use provisioning::{Provisioned, ProvisionedPhone, ProvisioningToken};
 pub use proxies::{checkin_plan, received_prefix, Checkin, CheckinPlan, Proxy};
 pub use quality::{CallLeg, LegQualityRow};

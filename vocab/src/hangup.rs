@@ -43,6 +43,11 @@ words! {
         HotdeskLogout = "hotdesk_logout",
         /// A hot-desk login or logout was refused.
         HotdeskFailed = "hotdesk_failed",
+        /// A number's or an IVR menu's hang-up message was played.
+        Message = "message",
+        /// A number or menu led nowhere usable (a removed queue or menu without an invalid
+        /// path, or more hops than allowed): the caller heard goodbye.
+        NoRoute = "no_route",
     }
 }
 
@@ -79,7 +84,9 @@ impl HangupCause {
             | HangupCause::NoSuchQueue
             | HangupCause::HotdeskLogin
             | HangupCause::HotdeskLogout
-            | HangupCause::HotdeskFailed => 200,
+            | HangupCause::HotdeskFailed
+            | HangupCause::Message
+            | HangupCause::NoRoute => 200,
         }
     }
 }
@@ -114,6 +121,8 @@ mod tests {
                 "hotdesk_login",
                 "hotdesk_logout",
                 "hotdesk_failed",
+                "message",
+                "no_route",
             ],
         );
         words(&HangupSide::ALL, &["caller", "agent", "node"]);
@@ -142,6 +151,8 @@ mod tests {
             (HotdeskLogin, 200),
             (HotdeskLogout, 200),
             (HotdeskFailed, 200),
+            (Message, 200),
+            (NoRoute, 200),
         ];
         assert_eq!(
             table.len(),

@@ -9,6 +9,7 @@
 //! - `role`: [`Role`], what a panel user may do.
 //! - `queue`: [`Strategy`], [`Fallback`] and [`QueueEventKind`].
 //! - `recording`: [`RecordingPolicy`] (a queue's) and [`RecordingFormat`] (a stored file's).
+//! - `destination`: [`DestKind`], where a dialled number or an IVR choice sends a caller.
 //! - `hangup`: [`HangupCause`] and [`HangupSide`], and the one table from a cause to the SIP
 //!   status of the call's end ([`HangupCause::sip_status`]).
 //! - `shed`: [`Work`], what a busy node gives up at which shed level, and [`ShedGate`], the
@@ -28,6 +29,7 @@ mod words;
 
 mod agent;
 mod clock;
+mod destination;
 mod hangup;
 mod queue;
 mod recording;
@@ -39,6 +41,7 @@ mod wire;
 
 pub use agent::AgentState;
 pub use clock::now_ms;
+pub use destination::DestKind;
 pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use recording::{RecordingFormat, RecordingPolicy};

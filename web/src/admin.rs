@@ -1,14 +1,14 @@
 //! The admin pages: queues (with their members and VIP callers), agents, phones, panel users
-//! and carriers, as server-rendered forms in the layout shared with the panel
+//! carriers, numbers (DIDs) and IVR menus, as server-rendered forms in the layout shared with the panel
 //! ([`crate::page`]), with no script.
 //!
 //! Every route is level [`AdminPage`](crate::auth::Access::AdminPage): an admin with a
 //! session; anyone else is sent to `/login` (supervisors get 403). Every form carries the
 //! session's CSRF token as the hidden field `csrf`, which the guard checks.
 //!
-//! The five kinds of configuration share one set of handlers ([`resource`]): each is a
+//! The kinds of configuration share one set of handlers ([`resource`]): each is a
 //! [`Resource`] (its form, its rules, its store calls), served at
-//! `/admin/{queues,agents,devices,users,carriers}`:
+//! `/admin/{queues,agents,devices,users,carriers,numbers,menus}`:
 //!
 //! | route | does |
 //! |-------|------|
@@ -35,6 +35,8 @@ pub mod agents;
 pub mod carriers;
 pub mod devices;
 pub mod form;
+pub mod menus;
+pub mod numbers;
 pub mod queues;
 pub mod resource;
 pub mod users;
@@ -77,6 +79,8 @@ pub fn routes() -> Router<AppState> {
         .merge(resource::routes::<devices::Devices>())
         .merge(resource::routes::<users::Users>())
         .merge(resource::routes::<carriers::Carriers>())
+        .merge(resource::routes::<numbers::Numbers>())
+        .merge(resource::routes::<menus::Menus>())
         .merge(resource::routes::<crate::reports::departments::Departments>())
 }
 
@@ -225,6 +229,8 @@ fn area_href(area: Area) -> &'static str {
         Area::Phones => "/admin/devices",
         Area::Users => "/admin/users",
         Area::Carriers => "/admin/carriers",
+        Area::Numbers => "/admin/numbers",
+        Area::Menus => "/admin/menus",
         Area::Departments => "/admin/departments",
         Area::Reports => "/reports",
     }
@@ -321,6 +327,13 @@ async fn index(
                 "Carriers",
                 s.carriers().await?.len(),
             ),
+            (
+                "numbers",
+                "/admin/numbers",
+                "Numbers",
+                s.numbers().await?.len(),
+            ),
+            ("menus", "/admin/menus", "IVR menus", s.menus().await?.len()),
         ])
     }
     .await;

@@ -53,6 +53,10 @@ pub enum Area {
     Users,
     /// `/admin/carriers`.
     Carriers,
+    /// `/admin/numbers` (DIDs).
+    Numbers,
+    /// `/admin/menus` (IVR menus).
+    Menus,
     /// `/admin/departments` (groups of queues for the reports).
     Departments,
     /// `/reports` and each report.
@@ -61,7 +65,7 @@ pub enum Area {
 
 impl Area {
     /// Every area in navigation order, with its address and label.
-    const ALL: [(Area, &'static str, &'static str); 10] = [
+    const ALL: [(Area, &'static str, &'static str); 12] = [
         (Area::Panel, "/", "Panel"),
         (Area::Calls, "/calls", "Calls"),
         (Area::Reports, "/reports", "Reports"),
@@ -71,6 +75,8 @@ impl Area {
         (Area::Phones, "/admin/devices", "Phones"),
         (Area::Users, "/admin/users", "Users"),
         (Area::Carriers, "/admin/carriers", "Carriers"),
+        (Area::Numbers, "/admin/numbers", "Numbers"),
+        (Area::Menus, "/admin/menus", "IVR menus"),
         (Area::Departments, "/admin/departments", "Departments"),
     ];
 
@@ -152,7 +158,7 @@ mod tests {
         assert_eq!(nav[1].label, "Calls");
         assert_eq!(nav[2].href, "/reports");
         let nav = chrome(Area::Queues, true).nav();
-        assert_eq!(nav.len(), 10);
+        assert_eq!(nav.len(), 12);
         let current: Vec<&str> = nav.iter().filter(|l| l.current).map(|l| l.label).collect();
         assert_eq!(current, ["Queues"]);
         assert_eq!(Area::Queues.body_class(), "admin");

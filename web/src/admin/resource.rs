@@ -122,6 +122,17 @@ pub fn capital(noun: &str) -> String {
     }
 }
 
+/// `queues` from `Queues`; an acronym stays (`IVR menus`).
+fn small(title: &str) -> String {
+    let mut chars = title.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if !second.is_uppercase() => {
+            first.to_lowercase().chain([second]).chain(chars).collect()
+        }
+        _ => title.to_owned(),
+    }
+}
+
 /// A row's page.
 pub fn href<R: Resource>(key: &str) -> String {
     format!("/admin/{}/{}", R::PATH, seg(key))
@@ -178,7 +189,7 @@ async fn list_page<R: Resource>(
     page.notes = R::notes();
     page.sections.push(Section {
         id: "list".into(),
-        title: format!("All {}", R::TITLE.to_lowercase()),
+        title: format!("All {}", small(R::TITLE)),
         table: Some(table::<R>(ctx, &rows)),
         ..Section::default()
     });

@@ -780,3 +780,5 @@ async fn the_proxies_page_lists_addresses_and_check_ins_for_admins_only() {
     let (status, _, _) = send(&app, SUPERVISOR, "GET", "/admin/proxies", "").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+mod numbers;
