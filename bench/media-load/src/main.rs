@@ -63,6 +63,9 @@ enum Command {
         /// The node's process id (CPU and memory over the window).
         #[arg(long)]
         pid: Option<u32>,
+        /// The node's music-on-hold WAV: callers on hold must hear its frames in order.
+        #[arg(long)]
+        music: Option<PathBuf>,
         #[command(flatten)]
         window: Window,
     },
@@ -109,6 +112,7 @@ fn main() -> anyhow::Result<()> {
                 moh,
                 rate,
                 pid,
+                music,
                 window,
             } => {
                 let plan = run::Plan {
@@ -122,6 +126,7 @@ fn main() -> anyhow::Result<()> {
                     window: secs(window.seconds),
                     sockets_per_side: window.sockets,
                     node_pid: pid,
+                    music,
                 };
                 let report = run::run(&plan).await?;
                 finish(&report, window.json.as_deref())

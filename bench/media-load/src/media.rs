@@ -70,6 +70,10 @@ struct RecvLeg {
     /// The stream this leg's packets come from (the first one seen), and packets from others.
     source: Option<u32>,
     misrouted: u64,
+    /// Music: the track frame last heard and its sequence number; frames that did not follow
+    /// the previous one although their sequence number did.
+    music_at: Option<(usize, u16)>,
+    music_skips: u64,
 }
 
 /// Per stream: its side and how many of its window's packets arrived anywhere.
@@ -99,6 +103,40 @@ impl Window {
     }
 }
 
+/// The music the node plays, frame by frame, to check what the callers hear.
+pub struct Music {
+    frames: Vec<Vec<u8>>,
+    /// Where each distinct frame first appears in the track.
+    index: HashMap<Vec<u8>, usize>,
+}
+
+impl Music {
+    /// The PCMU frames of the node's music-on-hold WAV file (encoded as the node encodes it).
+    pub fn load(path: &std::path::Path) -> anyhow::Result<Music> {
+        let track = callfleet::media::moh::read_wav(path)
+            .with_context(|| format!("read {}", path.display()))?;
+        let frames: Vec<Vec<u8>> = (0..track.frames())
+            .map(|i| track.frame(callfleet::media::sdp::Codec::Pcmu, i).to_vec())
+            .collect();
+        let mut index = HashMap::new();
+        for (i, f) in frames.iter().enumerate() {
+            index.entry(f.clone()).or_insert(i);
+        }
+        Ok(Music { frames, index })
+    }
+
+    /// Whether `payload` is the frame after `last` (when given) or, failing that, any frame
+    /// of the track; returns its position.
+    fn place(&self, last: Option<usize>, payload: &[u8]) -> Option<usize> {
+        if let Some(next) = last.map(|l| (l + 1) % self.frames.len().max(1)) {
+            if self.frames.get(next).is_some_and(|f| f == payload) {
+                return Some(next);
+            }
+        }
+        self.index.get(payload).copied()
+    }
+}
+
 /// The receiving legs by (socket, the relay's address they come from).
 type Legs = HashMap<(usize, SocketAddr), Arc<Mutex<RecvLeg>>>;
 
@@ -114,15 +152,17 @@ pub struct Media {
     stop: AtomicBool,
     delays: Mutex<Histogram>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    music: Option<Music>,
 }
 
 impl Media {
     /// Binds `per_side` sockets on each side's address and starts the receiving threads and
-    /// the sender.
+    /// the sender. With `music`, what callers on hold hear is checked frame by frame against it.
     pub fn start(
         caller_ip: IpAddr,
         agent_ip: IpAddr,
         per_side: usize,
+        music: Option<Music>,
     ) -> anyhow::Result<Arc<Media>> {
         let per_side = per_side.max(1);
         let mut sockets = Vec::new();
@@ -142,6 +182,7 @@ impl Media {
             stop: AtomicBool::new(false),
             delays: Mutex::new(Histogram::default()),
             threads: Mutex::new(Vec::new()),
+            music,
         });
         let mut threads = Vec::new();
         for i in 0..media.sockets.len() {
@@ -377,6 +418,21 @@ impl Media {
                 leg.order.add(seq);
                 if pt != PT_PCMU || payload.len() != PAYLOAD {
                     leg.bad_payload += 1;
+                } else if let Some(music) = &self.music {
+                    let last = leg.music_at.filter(|(_, s)| s.wrapping_add(1) == seq);
+                    match music.place(last.map(|(f, _)| f), payload) {
+                        Some(at) => {
+                            if last.is_some_and(|(f, _)| (f + 1) % music.frames.len().max(1) != at)
+                            {
+                                leg.music_skips += 1;
+                            }
+                            leg.music_at = Some((at, seq));
+                        }
+                        None => {
+                            leg.bad_payload += 1;
+                            leg.music_at = None;
+                        }
+                    }
                 }
                 // 8 kHz: one timestamp unit is 125 µs.
                 leg.jitter_rtp.add(arrival as i64, i64::from(ts) * 125);
@@ -427,6 +483,7 @@ impl Media {
                     moh.received += leg.received;
                     moh.out_of_order += leg.order.out_of_order;
                     moh.bad_payload += leg.bad_payload;
+                    moh.skips += leg.music_skips;
                     // Lost: gaps in the sequence, or fewer packets than the window holds
                     // (less one for its edges), whichever is more.
                     let short = frames.saturating_sub(1).saturating_sub(leg.received);
@@ -527,7 +584,10 @@ pub struct MohReport {
     pub lost: u64,
     pub loss: f64,
     pub out_of_order: u64,
+    /// Packets that were not PCMU 20 ms, or (with the track given) no frame of the music.
     pub bad_payload: u64,
+    /// Consecutive packets whose frames were not consecutive in the track.
+    pub skips: u64,
     /// RFC 3550 jitter against the node's RTP timestamps, the mean per leg, across legs.
     pub jitter_p50_ms: f64,
     pub jitter_p99_ms: f64,
@@ -608,4 +668,56 @@ pub fn socket_drops(addrs: &[SocketAddr]) -> u64 {
                 .flatten()
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A WAV file (8 kHz mono 16-bit) of `samples`.
+    fn wav(samples: &[i16]) -> tempfile::NamedTempFile {
+        use std::io::Write as _;
+        let data = (samples.len() * 2) as u32;
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(b"RIFF");
+        bytes.extend_from_slice(&(36 + data).to_le_bytes());
+        bytes.extend_from_slice(b"WAVEfmt ");
+        bytes.extend_from_slice(&16u32.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&1u16.to_le_bytes());
+        bytes.extend_from_slice(&8000u32.to_le_bytes());
+        bytes.extend_from_slice(&16000u32.to_le_bytes());
+        bytes.extend_from_slice(&2u16.to_le_bytes());
+        bytes.extend_from_slice(&16u16.to_le_bytes());
+        bytes.extend_from_slice(b"data");
+        bytes.extend_from_slice(&data.to_le_bytes());
+        for s in samples {
+            bytes.extend_from_slice(&s.to_le_bytes());
+        }
+        let mut f = tempfile::NamedTempFile::new().expect("a temporary file");
+        f.write_all(&bytes).expect("write the WAV");
+        f
+    }
+
+    #[test]
+    fn music_frames_are_placed_in_order_and_strangers_refused() {
+        // Three frames of different levels.
+        let samples: Vec<i16> = (0..3 * 160)
+            .map(|i| (i / 160) as i16 * 3000 + 100)
+            .collect();
+        let file = wav(&samples);
+        let music = Music::load(file.path()).expect("load the track");
+        assert_eq!(music.frames.len(), 3);
+        let f = |i: usize| music.frames[i].clone();
+        assert_eq!(music.place(None, &f(1)), Some(1));
+        assert_eq!(music.place(Some(1), &f(2)), Some(2));
+        // The track wraps.
+        assert_eq!(music.place(Some(2), &f(0)), Some(0));
+        // Not the next frame, but one of the track: placed where it is.
+        assert_eq!(music.place(Some(0), &f(2)), Some(2));
+        let mut other = f(1);
+        other[5] ^= 0x10;
+        assert_eq!(music.place(Some(0), &other), None);
+        assert_eq!(music.place(None, &[0u8; 10]), None);
+    }
 }

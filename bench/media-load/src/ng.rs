@@ -198,7 +198,7 @@ pub struct RtpenginePlan {
 /// `calls` bridged calls through rtpengine, measured as [`crate::run::run`] measures a node.
 pub async fn run(plan: &RtpenginePlan) -> anyhow::Result<Report> {
     let rss_before = plan.pid.and_then(rss_kb);
-    let media = Media::start(plan.caller_ip, plan.agent_ip, plan.sockets_per_side)?;
+    let media = Media::start(plan.caller_ip, plan.agent_ip, plan.sockets_per_side, None)?;
     let drops_before = media::socket_drops(&media.local_addrs());
     let mut ng = Ng::connect(plan.caller_ip, plan.ng).await?;
     let mut ids = Vec::new();

@@ -34,6 +34,8 @@ pub struct Plan {
     pub sockets_per_side: usize,
     /// The node's process, for its CPU and memory.
     pub node_pid: Option<u32>,
+    /// The node's music-on-hold WAV file: callers on hold must hear its frames, in order.
+    pub music: Option<std::path::PathBuf>,
 }
 
 /// What one run found.
@@ -116,7 +118,13 @@ pub fn rss_kb(pid: u32) -> Option<u64> {
 pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let total = plan.bridged + plan.moh;
     let rss_before = plan.node_pid.and_then(rss_kb);
-    let media = Media::start(plan.carrier_ip, plan.phones_ip, plan.sockets_per_side)?;
+    let music = plan.music.as_deref().map(media::Music::load).transpose()?;
+    let media = Media::start(
+        plan.carrier_ip,
+        plan.phones_ip,
+        plan.sockets_per_side,
+        music,
+    )?;
     let drops_before = media::socket_drops(&media.local_addrs());
     let stop = CancellationToken::new();
 

@@ -90,6 +90,7 @@ fn fifty_bridged_calls_every_packet_in_order_and_intact() {
         window: Duration::from_secs(5),
         sockets_per_side: 4,
         node_pid: None,
+        music: None,
     };
     let report = rt.block_on(run::run(&plan)).expect("the run");
     let r = &report.media.relay;
