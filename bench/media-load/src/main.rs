@@ -57,6 +57,10 @@ enum Command {
         bridged: usize,
         #[arg(long, default_value_t = 0)]
         moh: usize,
+        /// Phones to register (default and at least `--bridged`): every provisioned agent's,
+        /// or the queue offers calls to agents whose phones are not there.
+        #[arg(long, default_value_t = 0)]
+        phones: usize,
         /// New calls per second.
         #[arg(long, default_value_t = 100.0)]
         rate: f64,
@@ -110,6 +114,7 @@ fn main() -> anyhow::Result<()> {
                 phones_ip,
                 bridged,
                 moh,
+                phones,
                 rate,
                 pid,
                 music,
@@ -121,6 +126,7 @@ fn main() -> anyhow::Result<()> {
                     phones_ip,
                     bridged,
                     moh,
+                    phones,
                     rate,
                     warm: secs(window.warm),
                     window: secs(window.seconds),

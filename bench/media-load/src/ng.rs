@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use tokio::net::UdpSocket;
 
 use crate::media::{self, Expect, Media, Side};
-use crate::run::{cpu_seconds, rss_kb, ProcessReport, Report};
+use crate::run::{cpu_seconds, own_cores, rss_kb, ProcessReport, Report, TAIL};
 use crate::sip;
 
 /// A bencode value (only what ng uses).
@@ -251,12 +251,15 @@ pub async fn run(plan: &RtpenginePlan) -> anyhow::Result<Report> {
     media.set_window(plan.warm, plan.window);
     tokio::time::sleep(plan.warm).await;
     let cpu0 = plan.pid.and_then(cpu_seconds);
+    let own0 = cpu_seconds(std::process::id());
     let t0 = Instant::now();
     tokio::time::sleep(plan.window).await;
     let cpu1 = plan.pid.and_then(cpu_seconds);
+    let own1 = cpu_seconds(std::process::id());
     let wall = t0.elapsed().as_secs_f64();
     let rss_during = plan.pid.and_then(rss_kb);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A tail for the window's last packets.
+    tokio::time::sleep(TAIL).await;
     let m: Arc<Media> = media.clone();
     let window = plan.window;
     let report = tokio::task::spawn_blocking(move || m.finish(window))
@@ -294,6 +297,7 @@ pub async fn run(plan: &RtpenginePlan) -> anyhow::Result<Report> {
         setup_p99_ms: crate::stats::quantile(&setups, 0.99),
         media: report,
         generator_socket_drops: drops_after.saturating_sub(drops_before),
+        generator_cores: own_cores(own0, own1, wall),
         process,
     })
 }

@@ -15,6 +15,9 @@ use crate::media::{self, Expect, Media, MediaReport, Side};
 use crate::provision;
 use crate::sip::{self, PhoneCounts, Ua};
 
+/// How long after the window its last packets may still arrive.
+pub const TAIL: Duration = Duration::from_secs(1);
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -26,6 +29,9 @@ pub struct Plan {
     pub phones_ip: IpAddr,
     pub bridged: usize,
     pub moh: usize,
+    /// Phones to register (at least `bridged`): every logged-in agent's phone must be, or
+    /// the queue offers calls to agents it cannot ring.
+    pub phones: usize,
     /// New calls per second while setting up.
     pub rate: f64,
     /// Media before the window (after every call is up), and the window.
@@ -58,6 +64,9 @@ pub struct Report {
     pub media: MediaReport,
     /// Datagrams the kernel dropped at the generator's own sockets during the run.
     pub generator_socket_drops: u64,
+    /// The generator's own CPU over the window (1.0: a core): near its core's whole, the step
+    /// measured the generator rather than the relay.
+    pub generator_cores: f64,
     pub process: Option<ProcessReport>,
 }
 
@@ -148,7 +157,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         counts.clone(),
         stop.clone(),
     ));
-    register_all(&phones, plan.node, plan.bridged).await?;
+    register_all(&phones, plan.node, plan.phones.max(plan.bridged)).await?;
 
     // The carrier: place the calls at the asked rate.
     let (carrier, incoming) = Ua::start(SocketAddr::new(plan.carrier_ip, 5060), "carrier").await?;
@@ -248,12 +257,15 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     media.set_window(plan.warm, plan.window);
     tokio::time::sleep(plan.warm).await;
     let cpu0 = plan.node_pid.and_then(cpu_seconds);
+    let own0 = cpu_seconds(std::process::id());
     let t0 = Instant::now();
     tokio::time::sleep(plan.window).await;
     let cpu1 = plan.node_pid.and_then(cpu_seconds);
+    let own1 = cpu_seconds(std::process::id());
     let wall = t0.elapsed().as_secs_f64();
     let rss_during = plan.node_pid.and_then(rss_kb);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A tail for the window's last packets.
+    tokio::time::sleep(TAIL).await;
     let m = media.clone();
     let window = plan.window;
     let report = tokio::task::spawn_blocking(move || m.finish(window))
@@ -317,8 +329,17 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         setup_p99_ms: crate::stats::quantile(&setups, 0.99),
         media: report,
         generator_socket_drops: drops_after.saturating_sub(drops_before),
+        generator_cores: own_cores(own0, own1, wall),
         process,
     })
+}
+
+/// CPU over wall time between two samples of [`cpu_seconds`].
+pub fn own_cores(before: Option<f64>, after: Option<f64>, wall: f64) -> f64 {
+    match (before, after) {
+        (Some(a), Some(b)) if wall > 0.0 => (b - a) / wall,
+        _ => 0.0,
+    }
 }
 
 /// Registers phones `0..n`, a few at a time: the node counts password checks in progress
@@ -333,7 +354,15 @@ async fn register_all(ua: &Arc<Ua>, node: SocketAddr, n: usize) -> anyhow::Resul
             let ua = ua.clone();
             tasks.push(tokio::spawn(async move {
                 let dev = provision::device(i);
-                sip::register(&ua, node, &dev, &provision::password(&dev), 3600).await
+                // A REGISTER lost on a loaded host is tried again (three times in all).
+                let mut result = Ok(());
+                for _ in 0..3 {
+                    result = sip::register(&ua, node, &dev, &provision::password(&dev), 3600).await;
+                    if result.is_ok() {
+                        break;
+                    }
+                }
+                result
             }));
         }
         for t in tasks {

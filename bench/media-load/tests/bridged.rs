@@ -85,10 +85,13 @@ fn fifty_bridged_calls_every_packet_in_order_and_intact() {
         phones_ip: PHONES_IP.parse().expect("address"),
         bridged: CALLS,
         moh: 0,
+        phones: CALLS,
         rate: 50.0,
         warm: Duration::from_secs(1),
         window: Duration::from_secs(5),
-        sockets_per_side: 4,
+        // Two legs per socket: room for a long stall of the receiving threads on a busy host
+        // even with the default socket buffers.
+        sockets_per_side: 25,
         node_pid: None,
         music: None,
     };
