@@ -172,7 +172,9 @@ pub async fn wait_end(states: &mut DialogStateReceiver) -> bool {
             DialogState::Terminated(..) => return true,
             DialogState::Info(_, _, handle) | DialogState::Options(_, _, handle) => {
                 // Best effort: the node only probes.
-                let _ = handle.reply(StatusCode::OK).await;
+                if let Err(e) = handle.reply(StatusCode::OK).await {
+                    eprintln!("in-dialog answer not sent: {e}");
+                }
             }
             _ => {}
         }
@@ -244,7 +246,9 @@ where
 {
     if let Some(mut dialog) = ua.dialogs.match_dialog(&tx) {
         // An in-dialog request the dialog answers itself (the node's BYE).
-        let _ = dialog.handle(&mut tx).await;
+        if let Err(e) = dialog.handle(&mut tx).await {
+            eprintln!("in-dialog request failed: {e}");
+        }
         return;
     }
     let status = match tx.original.method {
@@ -254,7 +258,7 @@ where
         Method::Bye | Method::Cancel => StatusCode::CallTransactionDoesNotExist,
         _ => StatusCode::MethodNotAllowed,
     };
-    let _ = tx.reply(status).await;
+    reply(&mut tx, status).await;
 }
 
 async fn answer<F>(ua: Arc<Ua>, mut tx: Transaction, media: Arc<F>, counts: Arc<PhoneCounts>)
@@ -266,7 +270,7 @@ where
         Ok(a) => a,
         Err(_) => {
             counts.refused.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.reply(StatusCode::NotAcceptableHere).await;
+            reply(&mut tx, StatusCode::NotAcceptableHere).await;
             return;
         }
     };
@@ -286,13 +290,15 @@ where
         Ok(d) => d,
         Err(_) => {
             counts.refused.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.reply(StatusCode::ServerInternalError).await;
+            reply(&mut tx, StatusCode::ServerInternalError).await;
             return;
         }
     };
     let mut runner = dialog.clone();
     tokio::spawn(async move {
-        let _ = runner.handle(&mut tx).await;
+        if let Err(e) = runner.handle(&mut tx).await {
+            eprintln!("INVITE transaction failed: {e}");
+        }
     });
     let local = media(node_media);
     let body = sdp(local, rand::random::<u32>().into());
@@ -324,7 +330,9 @@ pub async fn serve_carrier(
         let ua = ua.clone();
         tokio::spawn(async move {
             if let Some(mut dialog) = ua.dialogs.match_dialog(&tx) {
-                let _ = dialog.handle(&mut tx).await;
+                if let Err(e) = dialog.handle(&mut tx).await {
+                    eprintln!("in-dialog request failed: {e}");
+                }
                 return;
             }
             let status = match tx.original.method {
@@ -335,7 +343,15 @@ pub async fn serve_carrier(
                 }
                 _ => StatusCode::MethodNotAllowed,
             };
-            let _ = tx.reply(status).await;
+            reply(&mut tx, status).await;
         });
+    }
+}
+
+/// Sends a final response outside a dialog; a failure is reported (the call it belongs to is
+/// then counted as failed by whoever waits for it).
+async fn reply(tx: &mut Transaction, status: StatusCode) {
+    if let Err(e) = tx.reply(status.clone()).await {
+        eprintln!("{status} not sent: {e}");
     }
 }
