@@ -36,6 +36,9 @@
 //!   extension is banned (growing backoff), and a banned request gets `403` before any nonce
 //!   or hash work. A ban starts with one log line and counts in the metrics. A phone that
 //!   registered from the same address and port keeps working through a ban of its extension.
+//!   Checks in flight count against the failures left; a request held back only by those
+//!   (nothing banned) waits up to `guard::BUSY_WAIT` for one to finish, then gets `503` with
+//!   `Retry-After` if still busy.
 //! - **Phones' own calls** (`invite`): an INVITE from a registered phone's address is
 //!   challenged with `407 Proxy Authentication Required` (the same nonces, algorithms and
 //!   limits); the device whose credentials verify is the caller, whatever the From header says.
@@ -168,6 +171,8 @@ struct Inner {
     /// Wrong passwords per source address and per extension (a std mutex, never held across
     /// an `.await`).
     throttle: std::sync::Mutex<Throttle<std::net::IpAddr, SocketAddr>>,
+    /// Requests waiting for a check in flight to finish.
+    slots: guard::Slots,
     metrics: Metrics,
 }
 
@@ -186,6 +191,7 @@ impl Registrar {
                 node: settings.node,
                 phones: Default::default(),
                 throttle: std::sync::Mutex::new(Throttle::new(settings.throttle)),
+                slots: guard::Slots::default(),
                 metrics,
             }),
         }
@@ -205,12 +211,18 @@ impl Registrar {
         tx.reply_with(reply.status, reply.headers, None).await
     }
 
-    /// Handles one REGISTER from `src` at `now_ms`.
+    /// Handles one REGISTER from `src` at `now_ms` (later if it waits for a slot: see
+    /// `guard`).
     pub async fn register(&self, req: &Request, src: Source, now_ms: i64) -> Reply {
         let aor = to_user(req).unwrap_or_default();
-        let Some(attempt) = self.attempt(AuthKind::Register, src.addr, &aor, now_ms) else {
-            return Reply::status(StatusCode::Forbidden);
+        let attempt = match self
+            .attempt(AuthKind::Register, src.addr, &aor, now_ms)
+            .await
+        {
+            Ok(a) => a,
+            Err(turned) => return turned.reply(),
         };
+        let now_ms = attempt.now_ms;
         let creds = match self.credentials(req, false) {
             Ok(Some(c)) => c,
             Ok(None) => return self.challenge(now_ms, false),

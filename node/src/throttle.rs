@@ -8,7 +8,11 @@
 //! A check is admitted ([`Throttle::admit`]) before its password work and counted as pending
 //! until its outcome ([`Throttle::failure`], [`Throttle::success`], [`Throttle::abandon`]):
 //! a key whose failures plus pending checks reach `max_failures` admits nothing more, so a
-//! burst of concurrent guesses gets no more checks than the limit.
+//! burst of concurrent guesses gets no more checks than the limit. Such a key is
+//! [`Gate::Busy`], not [`Gate::Banned`]: nothing failed yet, and a slot frees as soon as a
+//! check in flight finishes, so a shell may hold the request back briefly and ask again
+//! (a crowd of honest phones behind one NAT address registering at once) instead of
+//! refusing it.
 //!
 //! Optionally (`trust_ms > 0`), a peer that succeeded for a subject is trusted for that
 //! subject: no ban refuses it that subject, so guessing at someone's extension from elsewhere
@@ -84,12 +88,39 @@ impl Scope {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Gate {
     Open,
-    /// Refuse it without checking: `scope` is banned until `until_ms`, or (`until_ms` is now)
-    /// has as many checks in flight as it has failures left.
-    Closed {
+    /// Refuse it without checking: `scope` is banned until `until_ms`.
+    Banned {
         scope: Scope,
         until_ms: i64,
     },
+    /// Not now: `scope` has as many checks in flight as it has failures left. Nothing is
+    /// banned; asking again after one of those checks finishes may open.
+    Busy {
+        scope: Scope,
+    },
+}
+
+impl Gate {
+    /// Whether the request may be checked.
+    pub fn is_open(self) -> bool {
+        self == Gate::Open
+    }
+}
+
+/// Why a key admits nothing now (see [`Gate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shut {
+    Banned { until_ms: i64 },
+    Busy,
+}
+
+impl Shut {
+    fn gate(self, scope: Scope) -> Gate {
+        match self {
+            Shut::Banned { until_ms } => Gate::Banned { scope, until_ms },
+            Shut::Busy => Gate::Busy { scope },
+        }
+    }
 }
 
 /// A ban that starts now (log it and count it, once).
@@ -147,14 +178,16 @@ impl Entry {
         }
     }
 
-    /// Why nothing more may be checked now, if so: the end of the ban, or `now_ms` when the
-    /// checks in flight may use up the failures left.
-    fn closed(&self, p: &Policy, now_ms: i64) -> Option<i64> {
+    /// Why nothing more may be checked now, if so: a ban, or the checks in flight may use up
+    /// the failures left.
+    fn closed(&self, p: &Policy, now_ms: i64) -> Option<Shut> {
         if self.banned_until_ms > now_ms {
-            return Some(self.banned_until_ms);
+            return Some(Shut::Banned {
+                until_ms: self.banned_until_ms,
+            });
         }
         let budget = self.live_failures(p, now_ms).saturating_add(self.pending);
-        (budget >= p.max_failures).then_some(now_ms)
+        (budget >= p.max_failures).then_some(Shut::Busy)
     }
 
     /// Nothing left to remember: no ban running or to grow, no failures in the window, no
@@ -173,7 +206,7 @@ struct Ledger<K> {
 }
 
 impl<K: Hash + Eq + Clone> Ledger<K> {
-    fn closed(&self, key: &K, p: &Policy, now_ms: i64) -> Option<i64> {
+    fn closed(&self, key: &K, p: &Policy, now_ms: i64) -> Option<Shut> {
         self.map.get(key).and_then(|e| e.closed(p, now_ms))
     }
 
@@ -268,24 +301,22 @@ impl<S: Hash + Eq + Clone, P: Hash + Eq + Clone> Throttle<S, P> {
     }
 
     /// Whether a request from `source` (as peer `peer`) about `subject` may be checked now.
+    /// A ban of either key wins over a busy one (the request is refused, not held back), the
+    /// source's over the subject's.
     pub fn check(&self, source: &S, peer: &P, subject: &str, now_ms: i64) -> Gate {
         if self.is_trusted(peer, subject, now_ms) {
             return Gate::Open;
         }
         let p = &self.policy;
-        if let Some(until_ms) = self.sources.closed(source, p, now_ms) {
-            return Gate::Closed {
-                scope: Scope::Source,
-                until_ms,
-            };
+        let source = self.sources.closed(source, p, now_ms);
+        let subject = self.subjects.closed(&subject.to_string(), p, now_ms);
+        match (source, subject) {
+            (Some(s @ Shut::Banned { .. }), _) => s.gate(Scope::Source),
+            (_, Some(s @ Shut::Banned { .. })) => s.gate(Scope::Subject),
+            (Some(s), _) => s.gate(Scope::Source),
+            (_, Some(s)) => s.gate(Scope::Subject),
+            (None, None) => Gate::Open,
         }
-        if let Some(until_ms) = self.subjects.closed(&subject.to_string(), p, now_ms) {
-            return Gate::Closed {
-                scope: Scope::Subject,
-                until_ms,
-            };
-        }
-        Gate::Open
     }
 
     /// [`Throttle::check`], and when open, counts the check as pending until its outcome is

@@ -1,7 +1,9 @@
 //! Phones register with a real node: baresip (a real SIP phone) with the right password
 //! registers and keeps refreshing; a wrong password and an unknown extension are refused; and a
 //! raw UDP client walks the digest nonce count past 9 on one nonce. Devices are provisioned
-//! with `callfleet device add`, as an operator does. Each test runs its own node on 127.0.6.x.
+//! with `callfleet device add`, as an operator does. Each test runs its own node on 127.0.6.x,
+//! except the office burst (thirty phones behind one address registering at once, all
+//! served), on 127.0.77.x.
 
 mod support;
 
@@ -123,15 +125,20 @@ fn wrong_passwords_and_unknown_phones_are_refused() {
 
 /// A REGISTER from `uac` for 1001, with `auth` (an Authorization line or "").
 fn register(uac: &Uac, cseq: u32, auth: &str) -> Resp {
+    send_register(uac, "1001", cseq, auth);
+    uac.recv_final(Duration::from_secs(3))
+        .unwrap_or_else(|| panic!("no answer to REGISTER CSeq {cseq}"))
+}
+
+/// Sends a REGISTER from `uac` for `ext`, with `auth` (an Authorization line or "").
+fn send_register(uac: &Uac, ext: &str, cseq: u32, auth: &str) {
     uac.send(&format!(
         "REGISTER sip:{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-reg-{cseq};rport\r\nMax-Forwards: 70\r\n\
-         From: <sip:1001@{t}>;tag=raw\r\nTo: <sip:1001@{t}>\r\nCall-ID: raw-nc@{l}\r\nCSeq: {cseq} REGISTER\r\n\
-         Contact: <sip:1001@{l}>\r\nExpires: 120\r\n{auth}Content-Length: 0\r\n\r\n",
+         From: <sip:{ext}@{t}>;tag=raw\r\nTo: <sip:{ext}@{t}>\r\nCall-ID: raw-nc@{l}\r\nCSeq: {cseq} REGISTER\r\n\
+         Contact: <sip:{ext}@{l}>\r\nExpires: 120\r\n{auth}Content-Length: 0\r\n\r\n",
         t = uac.target,
         l = uac.local
     ));
-    uac.recv_final(Duration::from_secs(3))
-        .unwrap_or_else(|| panic!("no answer to REGISTER CSeq {cseq}"))
 }
 
 /// Every value of header `name` in a response.
@@ -145,13 +152,24 @@ fn all(resp: &Resp, name: &str) -> Vec<String> {
 }
 
 fn authorization(uac: &Uac, alg: Algorithm, password: &str, nonce: &str, nc: u32) -> String {
+    authorization_as(uac, "1001", alg, password, nonce, nc)
+}
+
+fn authorization_as(
+    uac: &Uac,
+    ext: &str,
+    alg: Algorithm,
+    password: &str,
+    nonce: &str,
+    nc: u32,
+) -> String {
     let uri = format!("sip:{}", uac.target);
-    let h1 = ha1(alg, "1001", "callfleet", password);
+    let h1 = ha1(alg, ext, "callfleet", password);
     let h2 = alg.hash(&format!("REGISTER:{uri}"));
     let nc = format!("{nc:08x}");
     let response = alg.hash(&format!("{h1}:{nonce}:{nc}:c0ffee:auth:{h2}"));
     format!(
-        "Authorization: Digest username=\"1001\", realm=\"callfleet\", nonce=\"{nonce}\", uri=\"{uri}\", \
+        "Authorization: Digest username=\"{ext}\", realm=\"callfleet\", nonce=\"{nonce}\", uri=\"{uri}\", \
          response=\"{response}\", algorithm={alg}, qop=auth, nc={nc}, cnonce=\"c0ffee\"\r\n"
     )
 }
@@ -176,12 +194,7 @@ fn nonce_counts_go_past_nine_on_one_nonce() {
     );
     assert!(offered[1].contains("algorithm=MD5"), "{offered:?}");
     assert!(offered.iter().all(|c| c.contains("qop=\"auth\"")));
-    let nonce = offered[0]
-        .split("nonce=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .expect("nonce")
-        .to_string();
+    let nonce = nonce_of(&offered[0]);
 
     for nc in 1..=12u32 {
         let auth = authorization(&uac, Algorithm::Sha256, "secret", &nonce, nc);
@@ -233,4 +246,65 @@ fn nonce_counts_go_past_nine_on_one_nonce() {
         .expect("answer to Contact: *");
     assert_eq!(gone.status, 200, "{}", gone.text);
     assert!(bindings(&db, "1001").is_empty());
+}
+
+/// The nonce of a `WWW-Authenticate` value.
+fn nonce_of(challenge: &str) -> String {
+    challenge
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("nonce")
+        .to_string()
+}
+
+#[test]
+fn an_office_behind_one_address_registers_at_once() {
+    // Thirty phones, one address (an office behind NAT after a power cut), three times the
+    // checks in flight one address is allowed (`max_failures`, 10 by default).
+    const PHONES: u32 = 30;
+    let (_dir, n, db) = node("registrar-office", "127.0.77.1", "");
+    let phones: Vec<(String, Uac)> = (1..=PHONES)
+        .map(|i| {
+            let ext = (2000 + i).to_string();
+            device_add(&n, &ext, "secret", false);
+            (ext, Uac::new("127.0.77.2", n.sip))
+        })
+        .collect();
+    let mut nonces = Vec::new();
+    for (ext, uac) in &phones {
+        send_register(uac, ext, 1, "");
+        let challenge = uac
+            .recv_final(Duration::from_secs(3))
+            .unwrap_or_else(|| panic!("no challenge for {ext}"));
+        assert_eq!(challenge.status, 401, "{}", challenge.text);
+        nonces.push(nonce_of(&all(&challenge, "WWW-Authenticate")[0]));
+    }
+    // All the answers go out before any reply is read.
+    for ((ext, uac), nonce) in phones.iter().zip(&nonces) {
+        let auth = authorization_as(uac, ext, Algorithm::Md5, "secret", nonce, 1);
+        send_register(uac, ext, 2, &auth);
+    }
+    let codes: Vec<(String, u16)> = phones
+        .iter()
+        .map(|(ext, uac)| {
+            let status = uac
+                .recv_final(Duration::from_secs(5))
+                .map_or(0, |r| r.status);
+            (ext.clone(), status)
+        })
+        .collect();
+    assert!(codes.iter().all(|(_, c)| *c == 200), "{codes:?}");
+    for (ext, uac) in &phones {
+        let regs = bindings(&db, ext);
+        assert_eq!(regs.len(), 1, "{ext}: {regs:?}");
+        assert_eq!(regs[0].received, uac.local.to_string());
+    }
+    for series in [
+        "callfleet_auth_refused_total{kind=\"register\"}",
+        "callfleet_auth_failures_total{kind=\"register\"}",
+        "callfleet_auth_busy_total{kind=\"register\",outcome=\"refused\"}",
+    ] {
+        assert_eq!(n.metric(series), 0.0, "{series}");
+    }
 }

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 
 use callfleet_store::pin::{self, PinCheck};
-use callfleet_web::metrics::guard::{AuthKind, BanScope};
+use callfleet_web::metrics::guard::{AuthKind, BanScope, BusyOutcome};
 use tracing::{debug, info, warn};
 
 use crate::node::Node;
@@ -54,16 +54,32 @@ impl Drop for Attempt<'_> {
 pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> bool {
     let now = now_ms();
     let phone = device.to_string();
-    if let Gate::Closed { scope, until_ms } = lock(node).admit(&phone, &phone, agent, now) {
-        node.metrics.guard().auth_refused(AuthKind::Pin);
-        debug!(
-            agent,
-            device,
-            scope = scope.as_str(),
-            left_ms = until_ms - now,
-            "hot-desk login refused: locked out"
-        );
-        return false;
+    match lock(node).admit(&phone, &phone, agent, now) {
+        Gate::Open => {}
+        Gate::Banned { scope, until_ms } => {
+            node.metrics.guard().auth_refused(AuthKind::Pin);
+            debug!(
+                agent,
+                device,
+                scope = scope.as_str(),
+                left_ms = until_ms - now,
+                "hot-desk login refused: locked out"
+            );
+            return false;
+        }
+        Gate::Busy { scope } => {
+            // One person at one phone: PIN checks in flight are a script, not a crowd; no wait.
+            node.metrics
+                .guard()
+                .auth_busy(AuthKind::Pin, BusyOutcome::Refused);
+            debug!(
+                agent,
+                device,
+                scope = scope.as_str(),
+                "hot-desk login refused: as many PIN checks in flight as wrong PINs left"
+            );
+            return false;
+        }
     }
     let attempt = Attempt {
         node,

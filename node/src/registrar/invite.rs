@@ -18,7 +18,7 @@ use super::{same_uri, store_failed, Registrar, Reply};
 pub enum InviteAuth {
     /// The credentials of this device verify: it is the caller.
     Device(String),
-    /// Answer with this (a `407` challenge, `403`, `400` or `500`) and go no further.
+    /// Answer with this (a `407` challenge, `403`, `400`, `500` or `503`) and go no further.
     Reply(Reply),
 }
 
@@ -36,10 +36,10 @@ impl Registrar {
             Ok(None) => {
                 // Nothing to check yet: a banned address still learns nothing (and costs no
                 // nonce), anyone else gets the challenge.
-                if self.attempt(AuthKind::Invite, src, "", now_ms).is_none() {
-                    return refuse(StatusCode::Forbidden);
-                }
-                return InviteAuth::Reply(self.proxy_challenge(now_ms, false));
+                return match self.attempt(AuthKind::Invite, src, "", now_ms).await {
+                    Ok(a) => InviteAuth::Reply(self.proxy_challenge(a.now_ms, false)),
+                    Err(turned) => InviteAuth::Reply(turned.reply()),
+                };
             }
             Err(e @ (DigestError::NotDigest { .. } | DigestError::UnsupportedAlgorithm { .. })) => {
                 debug!(%src, error = %e, "unusable Proxy-Authorization");
@@ -51,9 +51,11 @@ impl Registrar {
             }
         };
         let ext = creds.username.clone();
-        let Some(attempt) = self.attempt(AuthKind::Invite, src, &ext, now_ms) else {
-            return refuse(StatusCode::Forbidden);
+        let attempt = match self.attempt(AuthKind::Invite, src, &ext, now_ms).await {
+            Ok(a) => a,
+            Err(turned) => return InviteAuth::Reply(turned.reply()),
         };
+        let now_ms = attempt.now_ms;
         let device = match self.inner.store.device(&ext).await {
             Ok(d) => d,
             Err(e) => return InviteAuth::Reply(store_failed("read device", &e)),

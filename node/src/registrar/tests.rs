@@ -700,3 +700,5 @@ async fn phones_behind_a_moved_proxy_are_known_at_its_new_address() {
     let other_port: std::net::SocketAddr = "127.0.0.42:5063".parse().expect("addr");
     assert_eq!(r.phone_at(other_port, T0), None, "the port is kept");
 }
+
+mod burst;

@@ -46,7 +46,7 @@ fn run_with(name: &str, policy: Policy, steps: &[Step]) {
             Step::Gate(at, src, subject, want) => {
                 let got = match t.check(&src.to_string(), &src.to_string(), subject, at * MIN) {
                     Gate::Open => None,
-                    Gate::Closed { scope, .. } => Some(scope),
+                    Gate::Banned { scope, .. } | Gate::Busy { scope } => Some(scope),
                 };
                 assert_eq!(got, want, "{name}: step {i} {step:?}");
             }
@@ -195,7 +195,7 @@ fn memory_stays_bounded_under_a_flood_of_sources() {
     let last = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     assert!(matches!(
         t.check(&last, &last, "1001", 20_000),
-        Gate::Closed {
+        Gate::Banned {
             scope: Scope::Subject,
             ..
         }
@@ -222,14 +222,14 @@ fn trust_is_per_peer_not_per_source() {
     assert_eq!(t.check(&nat, &phone, "1001", 10), Gate::Open);
     assert!(matches!(
         t.check(&nat, &other, "1001", 10),
-        Gate::Closed {
+        Gate::Banned {
             scope: Scope::Source,
             ..
         }
     ));
     assert!(matches!(
         t.check(&nat, &phone, "1002", 10),
-        Gate::Closed {
+        Gate::Banned {
             scope: Scope::Source,
             ..
         }
@@ -237,7 +237,7 @@ fn trust_is_per_peer_not_per_source() {
     // Trust runs out (the ban does not, yet).
     assert!(matches!(
         t.check(&nat, &phone, "1001", 60_001),
-        Gate::Closed { .. }
+        Gate::Banned { .. }
     ));
 }
 
@@ -250,21 +250,19 @@ fn concurrent_checks_get_no_more_than_the_failures_left() {
     assert!(gates[..5].iter().all(|g| *g == Gate::Open), "{gates:?}");
     assert!(
         gates[5..].iter().all(|g| *g
-            == Gate::Closed {
-                scope: Scope::Source,
-                until_ms: 0
+            == Gate::Busy {
+                scope: Scope::Source
             }),
         "{gates:?}"
     );
     // Another source guessing at the same subject is held back too.
     let b = "b".to_string();
-    assert!(matches!(
+    assert_eq!(
         t.admit(&b, &b, s, 0),
-        Gate::Closed {
-            scope: Scope::Subject,
-            ..
+        Gate::Busy {
+            scope: Scope::Subject
         }
-    ));
+    );
     // An abandoned check (no verdict) gives its place back; a success resets the subject.
     t.abandon(&a, s);
     t.success(&a, &a, s, 0);
@@ -278,7 +276,12 @@ fn concurrent_checks_get_no_more_than_the_failures_left() {
     assert!(bans.is_empty(), "{bans:?}");
     assert_eq!(t.admit(&a, &a, s, 2), Gate::Open);
     assert_eq!(t.admit(&a, &a, s, 2), Gate::Open);
-    assert!(matches!(t.admit(&a, &a, s, 2), Gate::Closed { .. }));
+    assert_eq!(
+        t.admit(&a, &a, s, 2),
+        Gate::Busy {
+            scope: Scope::Source
+        }
+    );
     bans.extend(t.failure(&a, s, 3));
     bans.extend(t.failure(&a, s, 3));
     assert_eq!(
@@ -287,11 +290,82 @@ fn concurrent_checks_get_no_more_than_the_failures_left() {
     );
     assert!(matches!(
         t.check(&a, &a, "other", 4),
-        Gate::Closed {
+        Gate::Banned {
             scope: Scope::Source,
             until_ms: 900_003
         }
     ));
+}
+
+/// What is done before a gate is asked for: at minute 0, `fails` checks from `src` about
+/// `subject` that fail, then `pending` more admitted and still in flight.
+type Setup = (&'static str, &'static str, u32, u32);
+
+/// A table row: name, setup, the (source, subject) asked about, at minute, the gate wanted.
+type Row = (
+    &'static str,
+    &'static [Setup],
+    (&'static str, &'static str),
+    i64,
+    Gate,
+);
+
+#[test]
+fn busy_is_told_apart_from_banned() {
+    // max_failures 5 (window and first ban 15 min). Each row: setup, then the gate for
+    // (source, subject) at `at` minutes.
+    let busy = |scope| Gate::Busy { scope };
+    let banned = |scope, min: i64| Gate::Banned {
+        scope,
+        until_ms: min * MIN,
+    };
+    #[rustfmt::skip]
+    let rows: &[Row] = &[
+        ("nothing yet", &[], ("a", "1001"), 0, Gate::Open),
+        ("4 in flight", &[("a", "1001", 0, 4)], ("a", "1001"), 0, Gate::Open),
+        ("5 in flight: busy", &[("a", "1001", 0, 5)], ("a", "1001"), 0, busy(Src)),
+        ("5 in flight, other subject: the source is busy", &[("a", "1001", 0, 5)], ("a", "1002"), 0, busy(Src)),
+        ("5 in flight, other source: the subject is busy", &[("a", "1001", 0, 5)], ("b", "1001"), 0, busy(Sub)),
+        ("5 in flight, unrelated", &[("a", "1001", 0, 5)], ("b", "1002"), 0, Gate::Open),
+        ("3 failed + 1 in flight", &[("a", "1001", 3, 1)], ("a", "1001"), 1, Gate::Open),
+        ("3 failed + 2 in flight: busy", &[("a", "1001", 3, 2)], ("a", "1001"), 1, busy(Src)),
+        ("4 failed + 1 in flight: busy", &[("a", "1001", 4, 1)], ("a", "1001"), 1, busy(Src)),
+        ("failures out of the window no longer count", &[("a", "1001", 4, 1)], ("a", "1001"), 16, Gate::Open),
+        ("5 failed: banned, not busy", &[("a", "1001", 5, 0)], ("a", "1001"), 1, banned(Src, 15)),
+        ("5 failed: the subject is banned", &[("a", "1001", 5, 0)], ("b", "1001"), 1, banned(Sub, 15)),
+        ("5 failed: the source is banned for others", &[("a", "1001", 5, 0)], ("a", "1002"), 1, banned(Src, 15)),
+        ("the ban is over", &[("a", "1001", 5, 0)], ("a", "1001"), 16, Gate::Open),
+        (
+            "a banned source beats a busy subject",
+            &[("a", "x1", 5, 0), ("b", "1001", 0, 5)],
+            ("a", "1001"), 1, banned(Src, 15),
+        ),
+        (
+            "a banned subject beats a busy source",
+            &[("b", "1001", 5, 0), ("c", "y", 0, 5)],
+            ("c", "1001"), 1, banned(Sub, 15),
+        ),
+    ];
+    for (name, setup, (src, subject), at, want) in rows {
+        let mut t: Throttle<String> = Throttle::new(policy());
+        for &(s, sub, fails, pending) in setup.iter() {
+            let s = s.to_string();
+            for _ in 0..fails {
+                assert_eq!(t.admit(&s, &s, sub, 0), Gate::Open, "{name}: setup");
+                t.failure(&s, sub, 0);
+            }
+            for _ in 0..pending {
+                assert_eq!(t.admit(&s, &s, sub, 0), Gate::Open, "{name}: setup");
+            }
+        }
+        let src = src.to_string();
+        assert_eq!(t.check(&src, &src, subject, at * MIN), *want, "{name}");
+        assert_eq!(
+            t.admit(&src, &src, subject, at * MIN).is_open(),
+            want.is_open(),
+            "{name}: admit agrees with check"
+        );
+    }
 }
 
 #[test]

@@ -5,12 +5,17 @@
 //! | `callfleet_auth_failures_total`   | counter | `kind` ([`AuthKind`])                |
 //! | `callfleet_auth_bans_total`       | counter | `kind`, `scope` ([`BanScope`])       |
 //! | `callfleet_auth_refused_total`    | counter | `kind`                               |
+//! | `callfleet_auth_busy_total`       | counter | `kind`, `outcome` ([`BusyOutcome`])  |
 //! | `callfleet_rtp_ignored_total`     | counter |                                      |
 //! | `callfleet_voicemail_full_total`  | counter |                                      |
 //!
 //! Failures are wrong credentials (digest passwords of REGISTER and INVITE, hot-desk PINs);
 //! a ban starts when a source or a subject (extension, agent) had too many, and counts once;
-//! refused requests are those turned away unchecked while a ban runs.
+//! refused requests are those turned away unchecked while a ban runs. A request that found
+//! as many checks in flight as failures left (busy, nothing banned) waits for a slot and is
+//! counted in `auth_busy` by how that ended: `admitted` (checked after all) or `refused`
+//! (still busy); one whose wait ended in a ban counts in `auth_refused` only. So each
+//! request turned away unchecked counts once, by reason.
 
 use std::fmt;
 
@@ -66,6 +71,35 @@ impl BanScope {
     }
 }
 
+/// How a request that found the failure budget busy with checks in flight fared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BusyOutcome {
+    /// It waited and a slot freed: it was checked.
+    Admitted,
+    /// Still busy when the wait ran out (or it could not wait): turned away unchecked
+    /// (a `503` for phones).
+    Refused,
+}
+
+impl BusyOutcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [BusyOutcome; 2] = [BusyOutcome::Admitted, BusyOutcome::Refused];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BusyOutcome::Admitted => "admitted",
+            BusyOutcome::Refused => "refused",
+        }
+    }
+}
+
+impl EncodeLabelValue for BusyOutcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
+        fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
 impl EncodeLabelValue for AuthKind {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), fmt::Error> {
         fmt::Write::write_str(encoder, self.as_str())
@@ -84,6 +118,12 @@ struct KindLabels {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct BusyLabels {
+    kind: AuthKind,
+    outcome: BusyOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct BanLabels {
     kind: AuthKind,
     scope: BanScope,
@@ -95,6 +135,7 @@ pub struct GuardMetrics {
     failures: Family<KindLabels, Counter>,
     bans: Family<BanLabels, Counter>,
     refused: Family<KindLabels, Counter>,
+    busy: Family<BusyLabels, Counter>,
     rtp_ignored: Counter,
     voicemail_full: Counter,
     /// Every ban started, whatever its labels (what the alert on bans reads).
@@ -109,6 +150,9 @@ impl GuardMetrics {
             g.refused.get_or_create_owned(&KindLabels { kind });
             for scope in BanScope::ALL {
                 g.bans.get_or_create_owned(&BanLabels { kind, scope });
+            }
+            for outcome in BusyOutcome::ALL {
+                g.busy.get_or_create_owned(&BusyLabels { kind, outcome });
             }
         }
         g
@@ -129,6 +173,12 @@ impl GuardMetrics {
             "auth_refused",
             "Requests refused unchecked while a ban runs, by kind",
             self.refused.clone(),
+        );
+        r.register(
+            "auth_busy",
+            "Requests that found as many checks in flight as failures left, by kind and by \
+             whether a slot freed in time (admitted) or not (refused)",
+            self.busy.clone(),
         );
         r.register(
             "rtp_ignored",
@@ -162,6 +212,11 @@ impl GuardMetrics {
     /// Counts one request refused because of a ban.
     pub fn auth_refused(&self, kind: AuthKind) {
         self.refused.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// Counts one request that found the failure budget busy, by how its wait ended.
+    pub fn auth_busy(&self, kind: AuthKind, outcome: BusyOutcome) {
+        self.busy.get_or_create(&BusyLabels { kind, outcome }).inc();
     }
 
     /// The counter of ignored RTP packets, for media legs to increment directly.

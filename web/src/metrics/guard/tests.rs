@@ -1,4 +1,4 @@
-use crate::metrics::guard::{AuthKind, BanScope};
+use crate::metrics::guard::{AuthKind, BanScope, BusyOutcome};
 use crate::Metrics;
 
 fn value(text: &str, series: &str) -> Option<f64> {
@@ -19,6 +19,10 @@ fn every_label_set_is_exported_at_zero_and_counts() {
             let b = format!("callfleet_auth_bans_total{{kind=\"{kind}\",scope=\"{scope}\"}}");
             assert_eq!(value(&text, &b), Some(0.0), "{b}");
         }
+        for outcome in ["admitted", "refused"] {
+            let b = format!("callfleet_auth_busy_total{{kind=\"{kind}\",outcome=\"{outcome}\"}}");
+            assert_eq!(value(&text, &b), Some(0.0), "{b}");
+        }
     }
     assert_eq!(value(&text, "callfleet_rtp_ignored_total"), Some(0.0));
     assert_eq!(value(&text, "callfleet_voicemail_full_total"), Some(0.0));
@@ -28,6 +32,9 @@ fn every_label_set_is_exported_at_zero_and_counts() {
     g.auth_failure(AuthKind::Pin);
     g.auth_ban(AuthKind::Register, BanScope::Subject);
     g.auth_refused(AuthKind::Invite);
+    g.auth_busy(AuthKind::Register, BusyOutcome::Admitted);
+    g.auth_busy(AuthKind::Register, BusyOutcome::Admitted);
+    g.auth_busy(AuthKind::Register, BusyOutcome::Refused);
     g.rtp_ignored().inc_by(3);
     g.voicemail_full();
     let text = m.encode().expect("encodes");
@@ -39,6 +46,18 @@ fn every_label_set_is_exported_at_zero_and_counts() {
             1.0,
         ),
         ("callfleet_auth_refused_total{kind=\"invite\"}", 1.0),
+        (
+            "callfleet_auth_busy_total{kind=\"register\",outcome=\"admitted\"}",
+            2.0,
+        ),
+        (
+            "callfleet_auth_busy_total{kind=\"register\",outcome=\"refused\"}",
+            1.0,
+        ),
+        (
+            "callfleet_auth_busy_total{kind=\"invite\",outcome=\"refused\"}",
+            0.0,
+        ),
         ("callfleet_rtp_ignored_total", 3.0),
         ("callfleet_voicemail_full_total", 1.0),
     ];
