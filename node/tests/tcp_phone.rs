@@ -1,8 +1,8 @@
 //! A phone that registered over SIP/TCP is rung as an agent on its registration's connection
 //! (RFC 3261 §18.1.1, RFC 5626 practice): a baresip phone registers over TCP only, is logged
-//! in as an agent, and a SIPp carrier call to the queue rings it, it answers, and the call
-//! record names the agent. Rung over UDP (to the connection's source port) it would never
-//! ring. Addresses: 127.0.75.x.
+//! in as an agent, and a SIPp carrier call to the queue rings it, it answers, the call record
+//! names the agent, and the caller's BYE ends the phone's call on the same connection. Rung
+//! over UDP (to the connection's source port) it would never ring. Addresses: 127.0.75.x.
 
 mod support;
 
@@ -95,5 +95,13 @@ fn a_phone_registered_over_tcp_is_rung_on_its_connection_and_answers_a_queue_cal
         "a call record naming the agent: {:?}",
         db.block(db.store.cdrs_since(since))
     );
+    // SIPp's BYE ends the agent's leg with our BYE on the same TCP connection.
+    let ended = wait_until(Duration::from_secs(10), || {
+        phone
+            .log()
+            .lines()
+            .any(|l| l.contains("Call with sip:sipp@") && l.contains("terminated"))
+    });
+    assert!(ended.is_some(), "the phone's call ended:\n{}", phone.log());
     assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
 }
