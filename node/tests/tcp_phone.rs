@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use callfleet_store::QueueEventKind;
+use callfleet_store::{CallLeg, QueueEventKind};
 use support::phone::{device_add, Phone};
 use support::queue::{member, queue, Db};
 use support::{carrier_calls, wait_until, workdir, Burst, NodeProc, NodeSpec};
@@ -103,5 +103,20 @@ fn a_phone_registered_over_tcp_is_rung_on_its_connection_and_answers_a_queue_cal
             .any(|l| l.contains("Call with sip:sipp@") && l.contains("terminated"))
     });
     assert!(ended.is_some(), "the phone's call ended:\n{}", phone.log());
+    // Audio flowed: the node received the phone's tone on the agent's leg and relayed it to the
+    // caller (about 50 packets a second for the 6 s the call was held; at least 3 s of it).
+    let heard = wait_until(Duration::from_secs(10), || {
+        let rows = db.block(db.store.quality_since(since)).unwrap_or_default();
+        let leg = |l: CallLeg| rows.iter().find(|q| q.leg == l).cloned();
+        matches!(
+            (leg(CallLeg::Agent), leg(CallLeg::Caller)),
+            (Some(a), Some(c)) if a.packets_in >= 150 && c.packets_out >= 150
+        )
+    });
+    assert!(
+        heard.is_some(),
+        "RTP from the TCP phone: {:?}",
+        db.block(db.store.quality_since(since))
+    );
     assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
 }
