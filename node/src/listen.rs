@@ -41,7 +41,9 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
 pub const NOT_BRIDGED: &str = "call is not bridged to an agent";
 pub const NOT_REGISTERED: &str = "supervisor's phone is not registered";
 pub const WHISPER_TAKEN: &str = "another supervisor is whispering on this call";
-const CONFLICTS: [&str; 3] = [NOT_BRIDGED, NOT_REGISTERED, WHISPER_TAKEN];
+pub const NOT_CONNECTED: &str =
+    "supervisor's phone registered over TCP with another node (or its connection is closed)";
+const CONFLICTS: [&str; 4] = [NOT_BRIDGED, NOT_REGISTERED, WHISPER_TAKEN, NOT_CONNECTED];
 
 /// This node's bridged calls, open to listeners while the conversation lasts.
 #[derive(Default)]
@@ -174,6 +176,11 @@ pub async fn listen_here(
         .received
         .parse()
         .map_err(|e| ApiError::internal("read the supervisor's registration", e))?;
+    let over = agent_leg::RingOver::for_binding(node, &binding.transport, via).ok_or(
+        ApiError::Conflict {
+            reason: NOT_CONNECTED,
+        },
+    )?;
     let whisper = match mode {
         ListenMode::Whisper if !call.agent_leg.start_whisper() => {
             return Err(ApiError::Conflict {
@@ -202,7 +209,7 @@ pub async fn listen_here(
         via,
         codec: call.codec,
         caller: call.caller.clone(),
-        tls: crate::sip::tls::ring_over_tls(node, &binding.transport),
+        over,
     };
     let ringing = agent_leg::dial_with(
         &dialogs,

@@ -13,8 +13,11 @@ pub mod flood;
 /// (containers, systemd units).
 pub const LOG_FORMAT_ENV: &str = "CALLFLEET_LOG_FORMAT";
 
-/// The filter used when `RUST_LOG` is not set.
-const DEFAULT_FILTER: &str = "info,rsipstack=warn,sqlx=warn";
+/// The filter used when `RUST_LOG` is not set. rsipstack's stream module warns "Connection
+/// already closed" each time a TCP connection we read ourselves ends (its own reader, started
+/// when the connection is listed for ringing, finds the read half taken: `sip::stream`):
+/// errors only from there.
+const DEFAULT_FILTER: &str = "info,rsipstack=warn,rsipstack::transport::stream=error,sqlx=warn";
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]

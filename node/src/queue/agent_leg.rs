@@ -30,31 +30,64 @@ pub struct Dial {
     pub codec: Codec,
     /// Caller number shown on the phone.
     pub caller: String,
-    /// Our SIP-over-TLS address when the phone registered over TLS
-    /// ([`crate::sip::tls::ring_over_tls`]): the INVITE then goes on the phone's own TLS
-    /// connection, with this address in our Contact.
-    pub tls: Option<SocketAddr>,
+    /// The transport the phone registered over, which it is rung on ([`RingOver::for_binding`]).
+    pub over: RingOver,
+}
+
+/// How a phone is rung: on the transport it registered over (RFC 3261 §18.1.1; a phone behind
+/// NAT or a firewall is reachable only on the flow it opened, RFC 5626 practice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingOver {
+    /// A UDP datagram to the address the registration came from.
+    Udp,
+    /// The phone's own TCP connection (the one it registered on, found by rsipstack by the
+    /// peer's address, `sip::stream`), with `;transport=tcp` in our Contact.
+    Tcp,
+    /// The phone's own TLS connection (`sip::tls`), with our SIP-over-TLS address in Contact.
+    Tls(SocketAddr),
+}
+
+impl RingOver {
+    /// How to ring a binding whose registration came over `transport` (as the registrar stores
+    /// it, lower case) from `via`; `None` when it registered over TCP and its connection is not
+    /// open on this node (closed, or another node's): it cannot be rung from here. A TLS
+    /// binding is rung over TLS only when this node serves SIP over TLS; anything not TCP or
+    /// TLS goes over UDP.
+    pub fn for_binding(node: &crate::node::Node, transport: &str, via: SocketAddr) -> Option<Self> {
+        if transport.eq_ignore_ascii_case("tcp") {
+            return crate::sip::stream::connected(node.cfg.sip_advertise(), via)
+                .then_some(RingOver::Tcp);
+        }
+        Some(match crate::sip::tls::ring_over_tls(node, transport) {
+            Some(tls) => RingOver::Tls(tls),
+            None => RingOver::Udp,
+        })
+    }
 }
 
 impl Dial {
     /// Where the INVITE goes, and our Contact.
     fn route(&self, local_sip: SocketAddr) -> (SipAddr, String) {
-        match self.tls {
-            Some(tls) => (
-                SipAddr {
-                    r#type: Some(rsipstack::sip::Transport::Tls),
-                    addr: self.via.into(),
-                },
+        use rsipstack::sip::Transport;
+        let (transport, contact) = match self.over {
+            RingOver::Tls(tls) => (
+                Some(Transport::Tls),
                 format!("sip:callfleet@{tls};transport=tls"),
             ),
-            None => (
-                SipAddr {
-                    r#type: None,
-                    addr: self.via.into(),
-                },
-                format!("sip:callfleet@{local_sip}"),
+            // TCP listens on `sip.listen` with UDP: the same advertised address.
+            RingOver::Tcp => (
+                Some(Transport::Tcp),
+                format!("sip:callfleet@{local_sip};transport=tcp"),
             ),
-        }
+            RingOver::Udp => (None, format!("sip:callfleet@{local_sip}")),
+        };
+        (
+            SipAddr {
+                r#type: transport,
+                addr: self.via.into(),
+            },
+            contact,
+        )
     }
 }
 
@@ -281,5 +314,52 @@ pub async fn next_signal(states: &mut DialogStateReceiver) -> Signal {
 async fn reply(handle: &TransactionHandle, status: StatusCode) {
     if let Err(e) = handle.reply(status).await {
         debug!(error = %e, "cannot answer a request in the agent's dialog");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dial(over: RingOver) -> Dial {
+        Dial {
+            agent: "1001".into(),
+            contact: "sip:2001@192.0.2.7:5060;transport=tcp".into(),
+            via: "192.0.2.7:40312".parse().expect("addr"),
+            codec: Codec::Pcmu,
+            caller: "555".into(),
+            over,
+        }
+    }
+
+    #[test]
+    fn each_transport_rings_on_its_own_flow_with_a_contact_that_names_it() {
+        use rsipstack::sip::Transport;
+        let local: SocketAddr = "198.51.100.1:5060".parse().expect("addr");
+        let tls: SocketAddr = "198.51.100.1:5061".parse().expect("addr");
+        let cases = [
+            (RingOver::Udp, None, "sip:callfleet@198.51.100.1:5060"),
+            (
+                RingOver::Tcp,
+                Some(Transport::Tcp),
+                "sip:callfleet@198.51.100.1:5060;transport=tcp",
+            ),
+            (
+                RingOver::Tls(tls),
+                Some(Transport::Tls),
+                "sip:callfleet@198.51.100.1:5061;transport=tls",
+            ),
+        ];
+        for (over, transport, contact) in cases {
+            let (dest, ours) = dial(over).route(local);
+            assert_eq!(dest.r#type, transport, "{over:?}");
+            // Always the address the registration came from: for TCP and TLS the key of the
+            // phone's connection in rsipstack's transport layer.
+            assert_eq!(
+                dest.get_socketaddr().expect("ip"),
+                "192.0.2.7:40312".parse().expect("addr")
+            );
+            assert_eq!(ours, contact, "{over:?}");
+        }
     }
 }

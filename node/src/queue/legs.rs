@@ -240,6 +240,10 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
         return None;
     };
     let via = binding.received.parse().ok()?;
+    let Some(over) = agent_leg::RingOver::for_binding(node, &binding.transport, via) else {
+        info!(agent = ext, device = %device, "agent's phone registered over TCP on a connection this node does not hold");
+        return None;
+    };
     let (socket, local) = node.ports.bind().await.ok()?;
     let d = Dial {
         agent: ext.to_string(),
@@ -247,7 +251,7 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
         via,
         codec: ctx.media.target().codec,
         caller: ctx.caller.clone(),
-        tls: crate::sip::tls::ring_over_tls(node, &binding.transport),
+        over,
     };
     let dialogs = node.queue.dialogs.get()?;
     match agent_leg::dial(dialogs, node.cfg.sip_advertise(), &d, socket, local) {

@@ -7,12 +7,13 @@
 //! `sip.tcp_idle_timeout` is closed), and gives each message to the same
 //! [`inbound::inspect`] as UDP datagrams. A message handed on travels with rsipstack's own
 //! [`TcpConnection`] for this stream, whose write half rsipstack answers on; we keep its read
-//! half. SIP over TLS (`super::tls`) reads its decrypted sessions with the same
+//! half. The connection is also listed in rsipstack's transport layer while it lasts, so a
+//! phone that registered on it is rung on it (`adopt`, [`connected`]). SIP over TLS (`super::tls`) reads its decrypted sessions with the same
 //! `Connection::read`.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use callfleet_web::metrics::tcp::TcpCap;
@@ -230,6 +231,66 @@ pub async fn serve(
     }
 }
 
+/// Open TCP connections, by our advertised address and the peer's (several nodes share a
+/// process in tests), with how many each pair has.
+static CONNECTED: LazyLock<Mutex<HashMap<(SocketAddr, SocketAddr), u32>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// Whether this node (advertising `local` for SIP) holds an open TCP connection from `peer`:
+/// a phone that registered over TCP is rung on it, and only then. Without one rsipstack would
+/// open a connection itself to the phone's source port, which nothing answers, and read it
+/// with none of this module's limits.
+pub fn connected(local: SocketAddr, peer: SocketAddr) -> bool {
+    CONNECTED
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(&(local, peer))
+}
+
+/// One connection's entry in [`CONNECTED`] while its reader runs.
+struct Listed((SocketAddr, SocketAddr));
+
+impl Listed {
+    fn new(local: SocketAddr, peer: SocketAddr) -> Self {
+        *CONNECTED
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((local, peer))
+            .or_insert(0) += 1;
+        Listed((local, peer))
+    }
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        let mut map = CONNECTED.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.0) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.0);
+            }
+        }
+    }
+}
+
+/// Lists an accepted TCP connection in rsipstack's transport layer, so that requests to its peer
+/// over TCP (ringing a phone that registered on it, RFC 3261 §18.1.1) go on it: rsipstack finds
+/// a stream connection by the peer's address.
+///
+/// `add_connection` also starts rsipstack's own `serve_loop` on the connection, which takes the
+/// read half (with none of our limits) or, finding none, retires and closes the connection at
+/// once. Our reader therefore holds the read half's lock (a tokio mutex; rsipstack's field is
+/// public) for the connection's life, taken before this is called: `serve_loop` waits on the
+/// lock, never reads, and when our reader ends and empties the slot it returns and closes what
+/// is already closing. That keeps rsipstack's own `TcpConnection` (transport TCP in Via and in
+/// `conn.transport()`, writes on the phone's stream) with no second connection type: a
+/// platform connection like TLS's would say TLS, and a channel connection names the peer's
+/// address as its own (rsipstack keys and labels channels by one address), so its Via and
+/// lookup would be wrong.
+fn adopt(stack: &EndpointInnerRef, conn: &SipConnection) {
+    stack.transport_layer.add_connection(conn.clone());
+}
+
 pub(super) struct Connection {
     pub(super) node: Node,
     pub(super) stack: EndpointInnerRef,
@@ -248,11 +309,23 @@ impl Connection {
                 return;
             }
         };
-        let reader = tcp.inner.read_half.lock().await.take();
-        let conn = SipConnection::Tcp(tcp);
-        if let Some(reader) = reader {
-            self.read(reader, &conn, peer).await;
+        // The read half stays ours while this guard is held (see `adopt`): rsipstack's
+        // `serve_loop` waits for the lock, and finds the read half gone once the guard drops.
+        let mut reader = tcp.inner.read_half.lock().await;
+        let conn = SipConnection::Tcp(tcp.clone());
+        adopt(&self.stack, &conn);
+        let listed = self
+            .local
+            .get_socketaddr()
+            .ok()
+            .map(|local| Listed::new(local, peer));
+        if let Some(r) = reader.as_mut() {
+            self.read(r, &conn, peer).await;
         }
+        drop(listed);
+        self.stack.transport_layer.remove_connection(&conn);
+        reader.take();
+        drop(reader);
         // rsipstack stops using the connection for in-dialog requests once its token is
         // cancelled.
         token.cancel();

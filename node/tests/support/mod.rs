@@ -208,8 +208,9 @@ impl NodeProc {
             http,
             log: dir.join(format!("{}.log", spec.name)),
             config,
-            log_filter: std::env::var("CALLFLEET_TEST_LOG")
-                .unwrap_or_else(|_| "info,rsipstack=warn,sqlx=warn".into()),
+            log_filter: std::env::var("CALLFLEET_TEST_LOG").unwrap_or_else(|_| {
+                "info,rsipstack=warn,rsipstack::transport::stream=error,sqlx=warn".into()
+            }),
             https_ca: None,
             child: None,
         }

@@ -180,6 +180,27 @@ impl Phone {
         )
     }
 
+    /// A phone that registers over SIP/TCP at `registrar` (`;transport=tcp` in its account
+    /// line), so it is reachable only on the connection it opened.
+    pub fn start_tcp(
+        dir: &Path,
+        addr: &str,
+        user: &str,
+        password: &str,
+        registrar: SocketAddr,
+    ) -> Phone {
+        Phone::launch_at(
+            dir,
+            addr,
+            user,
+            password,
+            registrar,
+            None,
+            "auto",
+            &["--transport", "tcp"],
+        )
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn launch_at(
         dir: &Path,

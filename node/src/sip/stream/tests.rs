@@ -74,3 +74,23 @@ fn connections_are_capped_per_source_and_in_all_and_given_back() {
     assert_eq!(counts.total, 0);
     assert!(counts.per_source.is_empty(), "nothing left behind");
 }
+
+#[test]
+fn a_peer_is_connected_while_any_of_its_connections_to_this_node_is_open() {
+    let ours: SocketAddr = "192.0.2.1:5060".parse().expect("addr");
+    let other_node: SocketAddr = "192.0.2.2:5060".parse().expect("addr");
+    let phone: SocketAddr = "198.51.100.9:40312".parse().expect("addr");
+    assert!(!connected(ours, phone));
+    let first = Listed::new(ours, phone);
+    let second = Listed::new(ours, phone);
+    assert!(connected(ours, phone));
+    assert!(!connected(other_node, phone), "another node's connection");
+    assert!(
+        !connected(ours, "198.51.100.9:40313".parse().expect("addr")),
+        "another source port of the same host"
+    );
+    drop(first);
+    assert!(connected(ours, phone), "one connection is still open");
+    drop(second);
+    assert!(!connected(ours, phone));
+}
