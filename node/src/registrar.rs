@@ -169,7 +169,12 @@ struct Inner {
     /// an `.await`).
     throttle: std::sync::Mutex<Throttle<std::net::IpAddr, SocketAddr>>,
     metrics: Metrics,
+    /// Told the AOR of every binding stored (the queue looks its agents up again).
+    on_register: std::sync::OnceLock<OnRegister>,
 }
+
+/// What the node does when a phone registers through it.
+type OnRegister = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Registrar {
     pub fn new(store: Arc<dyn RegistrarStore>, settings: Settings, metrics: Metrics) -> Registrar {
@@ -187,7 +192,16 @@ impl Registrar {
                 phones: Default::default(),
                 throttle: std::sync::Mutex::new(Throttle::new(settings.throttle)),
                 metrics,
+                on_register: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Sets what is told the AOR of every binding stored through this node (once; later
+    /// calls change nothing).
+    pub fn on_register(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        if self.inner.on_register.set(Box::new(f)).is_err() {
+            debug!("registration hook already set");
         }
     }
 
@@ -394,6 +408,9 @@ impl Registrar {
                     }
                     if !store.upsert_registration(reg).await? {
                         debug!(%aor, contact = %reg.contact, "a later REGISTER of this Call-ID was stored first");
+                    }
+                    if let Some(hook) = self.inner.on_register.get() {
+                        hook(aor);
                     }
                 }
                 Change::Remove { contact } => {
