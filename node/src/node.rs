@@ -223,6 +223,10 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             cfg,
         }),
     };
+    // A phone registering here ends the backoff of its agents (`queue::reach`).
+    let queue = node.queue.clone();
+    node.registrar
+        .on_register(move |device| queue.device_registered(device));
     Ok((node, writer))
 }
 

@@ -174,7 +174,12 @@ struct Inner {
     /// Requests waiting for a check in flight to finish.
     slots: guard::Slots,
     metrics: Metrics,
+    /// Told the AOR of every binding stored (the queue looks its agents up again).
+    on_register: std::sync::OnceLock<OnRegister>,
 }
+
+/// What the node does when a phone registers through it.
+type OnRegister = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Registrar {
     pub fn new(store: Arc<dyn RegistrarStore>, settings: Settings, metrics: Metrics) -> Registrar {
@@ -193,7 +198,16 @@ impl Registrar {
                 throttle: std::sync::Mutex::new(Throttle::new(settings.throttle)),
                 slots: guard::Slots::default(),
                 metrics,
+                on_register: std::sync::OnceLock::new(),
             }),
+        }
+    }
+
+    /// Sets what is told the AOR of every binding stored through this node (once; later
+    /// calls change nothing).
+    pub fn on_register(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        if self.inner.on_register.set(Box::new(f)).is_err() {
+            debug!("registration hook already set");
         }
     }
 
@@ -406,6 +420,9 @@ impl Registrar {
                     }
                     if !store.upsert_registration(reg).await? {
                         debug!(%aor, contact = %reg.contact, "a later REGISTER of this Call-ID was stored first");
+                    }
+                    if let Some(hook) = self.inner.on_register.get() {
+                        hook(aor);
                     }
                 }
                 Change::Remove { contact } => {

@@ -108,6 +108,9 @@ async fn wait(
             Some(offer) = offers.recv() => {
                 match legs::offer(ctx, &mut call, &offer.agents, target, ring_timeout).await {
                     Rang::Over(out) => return out,
+                    // Nothing happened: the next offer comes with the dispatcher's next round,
+                    // which leaves out the agents skipped here (no spinning on them).
+                    Rang::Unreachable => continue,
                     Rang::Waiting => {
                         // Offers queued meanwhile were computed before this attempt: stale.
                         while offers.try_recv().is_ok() {}

@@ -287,6 +287,7 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
             enqueued_at_ms: e.enqueued_at_ms,
         })
         .collect();
+    let now = now_ms();
     let logged_in: HashSet<String> = agents
         .iter()
         .filter(|a| a.device.is_some())
@@ -294,7 +295,10 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
         .collect();
     let free: Vec<FreeAgent> = agents
         .iter()
+        // Agents whose phones this node found unregistered are left out while their backoff
+        // runs (`reach`): offered, they would only be skipped again.
         .filter(|a| a.device.is_some() && a.state == AgentState::Available && !a.paused)
+        .filter(|a| !d.local.unreachable(&a.extension, now))
         .map(|a| FreeAgent {
             ext: a.extension.clone(),
             last_call_end_ms: a.last_call_end_ms,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use callfleet_lockd::Lease;
-use callfleet_store::{AgentState, CallLeg};
+use callfleet_store::{AgentState, CallLeg, Registration};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -15,6 +15,7 @@ use tracing::{debug, info, warn};
 use super::agent_leg::{self, Dial, RingOutcome, Ringing, Signal};
 use super::caller::{event, Outcome};
 use super::engine::{Action, Event, Leg, Phase, QueuedCall};
+use super::reach::Change;
 use super::{agent_key, fence, hold};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session, Target};
@@ -61,6 +62,9 @@ struct Settled {
 pub enum Rang {
     /// Nobody answered: the machine is waiting again.
     Waiting,
+    /// No offered agent's phone is registered: nothing was claimed, taken or fed to the
+    /// machine (which goes on as it was).
+    Unreachable,
     /// The call ended (the caller left), or its queue is done with it.
     Over(Outcome),
 }
@@ -135,8 +139,19 @@ pub async fn offer(
     ring_timeout: Duration,
 ) -> Rang {
     let node = ctx.node;
+    // Agents whose phones are not registered are skipped before anything is claimed or taken.
+    let mut reachable = Vec::with_capacity(agents.len());
+    for ext in agents {
+        if let Some(binding) = phone(node, ext).await {
+            reachable.push((ext.clone(), binding));
+        }
+    }
+    if reachable.is_empty() {
+        return Rang::Unreachable;
+    }
     if let Some(entry) = target.entry {
-        match node.store.claim_entry(entry, &agents.join(",")).await {
+        let names: Vec<&str> = reachable.iter().map(|(ext, _)| ext.as_str()).collect();
+        match node.store.claim_entry(entry, &names.join(",")).await {
             Ok(true) => {}
             Ok(false) => return Rang::Waiting,
             Err(e) => {
@@ -146,8 +161,8 @@ pub async fn offer(
         }
     }
     let mut taken = Vec::new();
-    for ext in agents {
-        if let Some(t) = take(ctx, ext, ring_timeout).await {
+    for (ext, binding) in &reachable {
+        if let Some(t) = take(ctx, ext, binding, ring_timeout).await {
             taken.push(t);
         }
     }
@@ -173,16 +188,62 @@ pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) ->
         entry: None,
         record: false,
     };
-    let taken = take(ctx, ext, ring_timeout).await?;
+    let binding = phone(ctx.node, ext).await?;
+    let taken = take(ctx, ext, &binding, ring_timeout).await?;
     let (mut call, _logs) = QueuedCall::direct(now_ms(), vec![taken.ext.clone()]);
     match race(ctx, &mut call, vec![taken], ring_timeout, target).await {
-        Rang::Waiting | Rang::Over(Outcome::Fallback) => None,
+        Rang::Waiting | Rang::Unreachable | Rang::Over(Outcome::Fallback) => None,
         Rang::Over(Outcome::End(ended)) => Some(ended),
     }
 }
 
-/// Lease, guarded SQL update, then the INVITE to the agent's phone.
-async fn take(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Taken> {
+/// The registration of agent `ext`'s phone, if it has one; `None` (without a lookup) while
+/// the agent's backoff runs (see [`super::reach`]). The log tells when a phone becomes
+/// unreachable and when it is reachable again, not every try.
+async fn phone(node: &Node, ext: &str) -> Option<Registration> {
+    if node.queue.unreachable(ext, now_ms()) {
+        return None;
+    }
+    let device = match node.store.agent(ext).await {
+        Ok(agent) => agent?.device?,
+        Err(e) => {
+            debug!(agent = ext, error = %e, "cannot read the agent; not offering it");
+            return None;
+        }
+    };
+    let bindings = match node.store.registrations(&device, now_ms()).await {
+        Ok(b) => b,
+        Err(e) => {
+            debug!(agent = ext, error = %e, "cannot read the phone's registration; not offering the agent");
+            return None;
+        }
+    };
+    match bindings.into_iter().next() {
+        Some(binding) => {
+            let change = node.queue.reach().registered(ext);
+            if change == Change::Reachable {
+                info!(agent = ext, device = %device, "agent's phone is registered again; offering calls to the agent");
+            }
+            Some(binding)
+        }
+        None => {
+            let change = node.queue.reach().not_registered(ext, &device, now_ms());
+            if change == Change::Unreachable {
+                info!(agent = ext, device = %device, "agent's phone is not registered; not offering calls to the agent until it registers");
+            }
+            None
+        }
+    }
+}
+
+/// Lease, guarded SQL update, then the INVITE to the agent's phone (`binding`, found
+/// registered just before).
+async fn take(
+    ctx: &CallCtx<'_>,
+    ext: &str,
+    binding: &Registration,
+    ring_timeout: Duration,
+) -> Option<Taken> {
     let node = ctx.node;
     let owner = format!("{}:{}:{}", node.cfg.node.name, node.generation, ctx.call_id);
     let lease = match node
@@ -211,7 +272,7 @@ async fn take(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ta
         release(node, ext, &lease, None).await;
         return None;
     }
-    match dial(ctx, ext).await {
+    match dial(ctx, ext, binding).await {
         Some(ringing) => Some(Taken {
             ext: ext.to_string(),
             lease,
@@ -224,21 +285,8 @@ async fn take(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ta
     }
 }
 
-async fn dial(ctx: &CallCtx<'_>, ext: &str) -> Option<Ringing> {
+async fn dial(ctx: &CallCtx<'_>, ext: &str, binding: &Registration) -> Option<Ringing> {
     let node = ctx.node;
-    let agent = node.store.agent(ext).await.ok().flatten()?;
-    let device = agent.device?;
-    let binding = node
-        .store
-        .registrations(&device, now_ms())
-        .await
-        .ok()?
-        .into_iter()
-        .next();
-    let Some(binding) = binding else {
-        info!(agent = ext, device = %device, "agent's phone is not registered");
-        return None;
-    };
     let via = binding.received.parse().ok()?;
     let Some(over) = agent_leg::RingOver::for_binding(node, &binding.transport, via) else {
         info!(agent = ext, device = %device, "agent's phone registered over TCP on a connection this node does not hold");

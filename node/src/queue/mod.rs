@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fence;
 pub mod hold;
 pub mod legs;
+pub mod reach;
 pub mod voicemail;
 
 use std::collections::HashMap;
@@ -53,6 +54,9 @@ pub struct Local {
     snapshot: Mutex<Arc<Snapshot>>,
     /// The SIP dialog layer, set once SIP has started (agent legs are dialled through it).
     pub dialogs: OnceLock<Arc<DialogLayer>>,
+    /// Agents whose phones this node found unregistered (a std mutex, never held across an
+    /// `.await`).
+    reach: Mutex<reach::Reach>,
 }
 
 impl Local {
@@ -84,6 +88,21 @@ impl Local {
                 .is_ok(),
             None => false,
         }
+    }
+
+    pub fn reach(&self) -> std::sync::MutexGuard<'_, reach::Reach> {
+        self.reach.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether agent `ext` is skipped now: its phone was found unregistered and its backoff
+    /// runs.
+    pub fn unreachable(&self, ext: &str, now_ms: i64) -> bool {
+        self.reach().skipped(ext, now_ms)
+    }
+
+    /// A REGISTER for `device` arrived at this node: its agents are looked up again.
+    pub fn device_registered(&self, device: &str) {
+        self.reach().device_registered(device);
     }
 
     pub fn waiting_here(&self) -> usize {
