@@ -71,6 +71,8 @@ pub mod reports;
 pub mod rpc;
 pub mod shed;
 pub mod snapshot;
+#[cfg(test)]
+mod testing;
 pub mod tls;
 pub mod trace;
 

@@ -28,24 +28,7 @@ fn path_segments_are_percent_encoded() {
 struct Node;
 
 impl NodeApi for Node {
-    fn nodes(&self) -> serde_json::Value {
-        serde_json::json!([])
-    }
-    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn agent_login(&self, _: String, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agent_logout(&self, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
+    crate::testing::no_node_basics!();
     fn device_credentials(
         &self,
         ext: &str,

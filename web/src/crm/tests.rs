@@ -75,24 +75,7 @@ pub(crate) async fn seeded_store() -> Store {
 pub(crate) struct NoNode;
 
 impl NodeApi for NoNode {
-    fn nodes(&self) -> serde_json::Value {
-        serde_json::json!([])
-    }
-    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn agent_login(&self, _: String, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agent_logout(&self, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
+    crate::testing::no_node_basics!();
 }
 
 pub(crate) fn app_state(store: Store) -> AppState {

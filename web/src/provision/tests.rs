@@ -374,24 +374,7 @@ fn grandstream_file_carries_the_same_in_p_values() {
 struct Mains;
 
 impl NodeApi for Mains {
-    fn nodes(&self) -> serde_json::Value {
-        serde_json::json!([])
-    }
-    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        Box::pin(async { Ok(serde_json::json!([])) })
-    }
-    fn agent_login(&self, _: String, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
-    fn agent_logout(&self, _: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        Box::pin(async { Ok(()) })
-    }
+    crate::testing::no_node_basics!();
     fn registrars(&self) -> Vec<SocketAddr> {
         vec![
             "127.0.56.1:5060".parse().unwrap(),
