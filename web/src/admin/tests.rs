@@ -10,7 +10,7 @@ use callfleet_store::{Device, Store, User, UserRole};
 use tower::ServiceExt;
 
 use super::view::seg;
-use crate::api::{router, AppState, BoxFuture, NodeApi};
+use crate::api::{router, AppState, NodeApi};
 use crate::auth::{self, Principal, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::metrics::Metrics;

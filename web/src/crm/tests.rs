@@ -6,8 +6,6 @@ use callfleet_store::{Agent, AgentState, Device, LiveCall, Member, NewEntry, Que
 use tower::ServiceExt;
 
 use super::*;
-use crate::api::{BoxFuture, NodeApi};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 /// A database with queue `sales` (members 1001 at tier 0 VIP-allowed, 1002 at tier 1),
@@ -72,11 +70,7 @@ pub(crate) async fn seeded_store() -> Store {
 
 /// A node that answers every request with success and nothing in it, so that only the code
 /// under test (the CRM operations, the guard, the panel) can refuse.
-pub(crate) struct NoNode;
-
-impl NodeApi for NoNode {
-    crate::testing::no_node_basics!();
-}
+pub(crate) use crate::testing::NoNode;
 
 pub(crate) fn app_state(store: Store) -> AppState {
     AppState::new(Arc::new(NoNode), Metrics::new(), None, store)

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 
 use super::rules::*;
 use super::*;
-use crate::api::{BoxFuture, NodeApi};
+use crate::api::NodeApi;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 

@@ -11,15 +11,9 @@ use callfleet_store::{Proxy, Registration, Store};
 use tower::ServiceExt;
 
 use super::*;
-use crate::api::{BoxFuture, NodeApi};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 
-struct NoNode;
-
-impl NodeApi for NoNode {
-    crate::testing::no_node_basics!();
-}
+use crate::testing::NoNode;
 
 #[test]
 fn tokens_are_checked_against_their_hash() {

@@ -9,9 +9,8 @@ use axum::http::{header, Request, StatusCode};
 use callfleet_store::{Cdr, Queue, QueueEvent, Store, User, UserRole};
 use tower::ServiceExt;
 
-use crate::api::{router, AppState, BoxFuture, NodeApi};
+use crate::api::{router, AppState, NodeApi};
 use crate::auth::{self, SESSION_COOKIE};
-use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 struct Node;
