@@ -1,5 +1,6 @@
-//! Agents' state history (`agent_states`, kept by triggers on `agents`, migration 0015): how
-//! long each agent spent in each state within a window, summed by the database.
+//! Agents' state history (`agent_states`, kept by triggers on `agents` and on itself,
+//! migrations 0015 and 0017): how long each agent spent in each state within a window, summed
+//! by the database.
 
 use sqlx::Row;
 
@@ -28,31 +29,24 @@ pub struct StateTime {
 
 /// The time per agent and state within `[$1, $2)`, of every agent or agent `$3`.
 ///
-/// The changes read are those of the window and each agent's last change before it (the
-/// state it was in when the window opened; several in its last millisecond all come, the
-/// earlier ones lasting nothing). Each change lasts until the agent's next one (ties in time
-/// in the order they were made, `id`) or the window's end, clipped to the window; negative
-/// spans (the earlier of the ties before the window) count nothing. An agent with any change
-/// before the window's end has rows, even if its times are all 0. Only `CASE` clips, so the
-/// text serves both databases.
+/// Each change lasts from its `since_ms` until its `end_ms` (the agent's next change, in the
+/// order they were written: migration 0017), or the window's end while it is still open,
+/// clipped to the window. The rows read are those that reach into the window: begun before its
+/// end and ended at or after its start, or still open; a change that ends before it began (the
+/// next change written carried an earlier clock) counts nothing. An agent with any change before
+/// the window's end has rows (its last such change reaches into the window), even if its times
+/// are all 0. One pass over the rows, grouped by agent and state: no sort. Only `CASE` clips,
+/// so the text serves both databases.
 const STATE_TIMES: &str = "\
-WITH c AS ( \
-    SELECT agent, state, since_ms, id FROM agent_states \
-    WHERE since_ms >= $1 AND since_ms < $2 AND ($3 = '' OR agent = $3) \
-    UNION ALL \
-    SELECT s.agent, s.state, s.since_ms, s.id FROM agent_states s \
-    JOIN (SELECT agent, MAX(since_ms) AS m FROM agent_states \
-          WHERE since_ms < $1 AND ($3 = '' OR agent = $3) GROUP BY agent) b \
-      ON s.agent = b.agent AND s.since_ms = b.m \
-), d AS ( \
-    SELECT agent, state, \
-        CASE WHEN since_ms < $1 THEN $1 ELSE since_ms END AS start_ms, \
-        COALESCE(LEAD(since_ms) OVER (PARTITION BY agent ORDER BY since_ms, id), $2) AS end_ms \
-    FROM c \
-) \
 SELECT agent, state, \
-    CAST(SUM(CASE WHEN end_ms > start_ms THEN end_ms - start_ms ELSE 0 END) AS BIGINT) AS ms \
-FROM d GROUP BY agent, state";
+    CAST(SUM(CASE WHEN e > s THEN e - s ELSE 0 END) AS BIGINT) AS ms \
+FROM ( \
+    SELECT agent, state, \
+        CASE WHEN since_ms < $1 THEN $1 ELSE since_ms END AS s, \
+        CASE WHEN end_ms IS NULL OR end_ms > $2 THEN $2 ELSE end_ms END AS e \
+    FROM agent_states \
+    WHERE since_ms < $2 AND (end_ms >= $1 OR end_ms IS NULL) AND ($3 = '' OR agent = $3) \
+) d GROUP BY agent, state";
 
 impl Store {
     /// The time each agent (all agents, or `agent`) spent in each state within
