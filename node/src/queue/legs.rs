@@ -219,6 +219,13 @@ async fn phone(node: &Node, ext: &str) -> Option<Registration> {
         }
     };
     match bindings.into_iter().next() {
+        Some(binding) if !rings_from_here(node, &binding) => {
+            let change = node.queue.reach().not_registered(ext, &device, now_ms());
+            if change == Change::Unreachable {
+                info!(agent = ext, device = %device, "agent's phone cannot be rung from this node (registered over TCP on another node's connection); not offering calls to the agent here for now");
+            }
+            None
+        }
         Some(binding) => {
             let change = node.queue.reach().registered(ext);
             if change == Change::Reachable {
@@ -234,6 +241,17 @@ async fn phone(node: &Node, ext: &str) -> Option<Registration> {
             None
         }
     }
+}
+
+/// Whether this node can ring `binding` (a TCP phone only on its own connection, held by the
+/// node it registered with).
+fn rings_from_here(node: &Node, binding: &Registration) -> bool {
+    binding
+        .received
+        .parse()
+        .ok()
+        .and_then(|via| agent_leg::RingOver::for_binding(node, &binding.transport, via))
+        .is_some()
 }
 
 /// Lease, guarded SQL update, then the INVITE to the agent's phone (`binding`, found
@@ -289,7 +307,7 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str, binding: &Registration) -> Option<Ri
     let node = ctx.node;
     let via = binding.received.parse().ok()?;
     let Some(over) = agent_leg::RingOver::for_binding(node, &binding.transport, via) else {
-        info!(agent = ext, device = %device, "agent's phone registered over TCP on a connection this node does not hold");
+        info!(agent = ext, aor = %binding.aor, "agent's phone registered over TCP on a connection this node does not hold");
         return None;
     };
     let (socket, local) = node.ports.bind().await.ok()?;
