@@ -2,7 +2,7 @@
 //! `doctor`, `lockd`, `device`, `provision`, `proxy`, `snapshot`, `health`, `dev seed`; and the logging setup every subcommand
 //! shares.
 
-mod demo;
+pub mod demo;
 pub mod device;
 mod doctor;
 pub mod health;

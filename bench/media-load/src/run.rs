@@ -138,7 +138,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let stop = CancellationToken::new();
 
     // The phones: register every agent's device, answer what the node rings.
-    let (phones, incoming) = Ua::start(SocketAddr::new(plan.phones_ip, 5060), "phones").await?;
+    let (phones, incoming) = Ua::start_as(
+        SocketAddr::new(plan.phones_ip, 5060),
+        "callfleet-mediaload phones",
+    )
+    .await?;
     let phones = Arc::new(phones);
     let counts = Arc::new(PhoneCounts::default());
     let legs = AtomicU64::new(0);
@@ -160,7 +164,11 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     register_all(&phones, plan.node, plan.phones.max(plan.bridged)).await?;
 
     // The carrier: place the calls at the asked rate.
-    let (carrier, incoming) = Ua::start(SocketAddr::new(plan.carrier_ip, 5060), "carrier").await?;
+    let (carrier, incoming) = Ua::start_as(
+        SocketAddr::new(plan.carrier_ip, 5060),
+        "callfleet-mediaload carrier",
+    )
+    .await?;
     let carrier = Arc::new(carrier);
     tokio::spawn(sip::serve_carrier(carrier.clone(), incoming, stop.clone()));
     let up: Arc<Mutex<Vec<(usize, sip::Answered)>>> = Arc::new(Mutex::new(Vec::new()));

@@ -13,74 +13,20 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context as _};
 use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::{DialogState, DialogStateReceiver};
-use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::InviteOption;
 use rsipstack::dialog::invite_dialog::InviteDialog;
 use rsipstack::dialog::registration::Registration;
-use rsipstack::sip::{Header, Method, StatusCode, StatusCodeKind, Uri};
-use rsipstack::transaction::endpoint::EndpointInnerRef;
+use rsipstack::sip::{Header, Method, StatusCode, StatusCodeKind};
 use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
-use rsipstack::transport::udp::UdpConnection;
-use rsipstack::transport::{SipAddr, TransportLayer};
-use rsipstack::EndpointBuilder;
+use rsipstack::transport::SipAddr;
 use tokio_util::sync::CancellationToken;
 
 /// How long one INVITE or REGISTER may take before it counts as failed.
 const ANSWER_WAIT: Duration = Duration::from_secs(8);
 
-/// One SIP user agent on one UDP address, stopped when dropped.
-pub struct Ua {
-    pub addr: SocketAddr,
-    pub endpoint: EndpointInnerRef,
-    pub dialogs: Arc<DialogLayer>,
-    cancel: CancellationToken,
-}
-
-impl Drop for Ua {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-impl Ua {
-    pub async fn start(addr: SocketAddr, name: &str) -> anyhow::Result<(Ua, TransactionReceiver)> {
-        let cancel = CancellationToken::new();
-        let udp = UdpConnection::create_connection(addr, None, Some(cancel.child_token()))
-            .await
-            .with_context(|| format!("bind SIP on {addr}"))?;
-        let transport = TransportLayer::new(cancel.child_token());
-        transport.add_transport(udp.into());
-        let endpoint = EndpointBuilder::new()
-            .with_user_agent(&format!("callfleet-mediaload {name}"))
-            .with_transport_layer(transport)
-            .with_cancel_token(cancel.clone())
-            .build();
-        let incoming = endpoint
-            .incoming_transactions()
-            .context("take the endpoint's incoming transactions")?;
-        let dialogs = Arc::new(DialogLayer::new(endpoint.inner.clone()));
-        let inner = endpoint.inner.clone();
-        tokio::spawn(async move { endpoint.serve().await });
-        Ok((
-            Ua {
-                addr,
-                endpoint: inner,
-                dialogs,
-                cancel,
-            },
-            incoming,
-        ))
-    }
-
-    pub fn uri(&self, user: &str) -> anyhow::Result<Uri> {
-        uri(&format!("sip:{user}@{}", self.addr))
-    }
-}
-
-pub fn uri(text: &str) -> anyhow::Result<Uri> {
-    Uri::try_from(text).map_err(|e| anyhow::anyhow!("bad SIP URI {text:?}: {e}"))
-}
+/// One SIP user agent on one UDP address (the demo's), and `sip:` URIs read as it reads them.
+pub use callfleet::cli::demo::sip::{uri, Ua};
 
 /// Our SDP: PCMU at 20 ms on `rtp`, RTCP muxed on the same port (so it never goes to a port
 /// nobody listens on), telephone-event offered as phones do.

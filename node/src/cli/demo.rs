@@ -11,7 +11,7 @@ mod media;
 mod phone;
 mod seed;
 mod sim;
-mod sip;
+pub mod sip;
 mod traffic;
 
 use std::net::SocketAddr;

@@ -30,9 +30,18 @@ impl Drop for Ua {
 }
 
 impl Ua {
-    /// Binds SIP over UDP on `addr` and starts serving; returns the agent and the requests that
-    /// start new transactions.
+    /// Binds SIP over UDP on `addr` and starts serving as `callfleet-demo NAME`; returns the
+    /// agent and the requests that start new transactions.
     pub async fn start(addr: SocketAddr, name: &str) -> anyhow::Result<(Ua, TransactionReceiver)> {
+        Ua::start_as(addr, &format!("callfleet-demo {name}")).await
+    }
+
+    /// [`Ua::start`] with the whole `User-Agent` given (other simulators, such as the load
+    /// generator of `bench/media`, name themselves).
+    pub async fn start_as(
+        addr: SocketAddr,
+        user_agent: &str,
+    ) -> anyhow::Result<(Ua, TransactionReceiver)> {
         let cancel = CancellationToken::new();
         let udp = UdpConnection::create_connection(addr, None, Some(cancel.child_token()))
             .await
@@ -40,7 +49,7 @@ impl Ua {
         let transport = TransportLayer::new(cancel.child_token());
         transport.add_transport(udp.into());
         let endpoint = EndpointBuilder::new()
-            .with_user_agent(&format!("callfleet-demo {name}"))
+            .with_user_agent(user_agent)
             .with_transport_layer(transport)
             .with_cancel_token(cancel.clone())
             .build();
