@@ -6,29 +6,13 @@ mod support;
 
 use std::time::Duration;
 
-use callfleet_store::{Agent, AgentState, Member, Queue, ReportWindow as Window, Store};
+use callfleet_store::{Agent, AgentState, Member, ReportWindow as Window, Store};
 use support::phone::{device_add, Phone};
+use support::queue::queue;
 use support::uac::Uac;
 use support::{wait_until, workdir, NodeProc, NodeSpec};
 
 const NOT_REGISTERED: &str = "agent's phone is not registered";
-
-fn queue(name: &str) -> Queue {
-    Queue {
-        name: name.into(),
-        strategy: "ringall".parse().expect("a ring strategy"),
-        ring_timeout_ms: 15_000,
-        max_wait_ms: 60_000,
-        announce_interval_ms: 0,
-        moh_class: "default".into(),
-        wrapup_ms: 500,
-        fallback: callfleet_store::Fallback::Hangup,
-        fallback_target: None,
-        rr_last: None,
-        recording: Default::default(),
-        recording_prompt: false,
-    }
-}
 
 fn member(agent: &str) -> Member {
     Member {
@@ -76,7 +60,10 @@ async fn an_agent_without_a_registered_phone_is_skipped_not_rung_in_a_loop() {
         "phone did not register:\n{}",
         phone.log()
     );
-    store.upsert_queue(&queue("sales")).await.unwrap();
+    store
+        .upsert_queue(&queue("sales", "ringall"))
+        .await
+        .unwrap();
     for (ext, name) in [("1001", "Ada"), ("1002", "Bo")] {
         let pin = callfleet_store::pin::hash(ext, "1234").expect("hash the PIN");
         store
