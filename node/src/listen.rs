@@ -1,6 +1,7 @@
-//! Listen-in and whisper: a supervisor's phone is dialled by the node holding a bridged call
-//! and hears the caller and the agent mixed; in whisper mode the agent also hears the
-//! supervisor, the caller never does.
+//! Listen-in, whisper and barge: a supervisor's phone is dialled by the node holding a bridged
+//! call and hears the caller and the agent mixed; in whisper mode the agent also hears the
+//! supervisor, the caller never does; in barge mode both parties hear the supervisor (a
+//! three-way call). One supervisor speaks on a call at a time.
 //!
 //! Any node takes the request (`POST /api/v1/calls/{id}/listen`). A call held here is served
 //! at once ([`listen_here`]); otherwise the node finds the holder in `live_calls`, its HTTP
@@ -41,9 +42,16 @@ const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
 pub const NOT_BRIDGED: &str = "call is not bridged to an agent";
 pub const NOT_REGISTERED: &str = "supervisor's phone is not registered";
 pub const WHISPER_TAKEN: &str = "another supervisor is whispering on this call";
+pub const BARGE_TAKEN: &str = "another supervisor is speaking on this call";
 pub const NOT_CONNECTED: &str =
     "supervisor's phone registered over TCP with another node (or its connection is closed)";
-const CONFLICTS: [&str; 4] = [NOT_BRIDGED, NOT_REGISTERED, WHISPER_TAKEN, NOT_CONNECTED];
+const CONFLICTS: [&str; 5] = [
+    NOT_BRIDGED,
+    NOT_REGISTERED,
+    WHISPER_TAKEN,
+    BARGE_TAKEN,
+    NOT_CONNECTED,
+];
 
 /// This node's bridged calls, open to listeners while the conversation lasts.
 #[derive(Default)]
@@ -58,6 +66,8 @@ struct Bridged {
     tap: Tap,
     /// The agent's leg, where a whisper is mixed in.
     agent_leg: Arc<Leg>,
+    /// The caller's leg, where a barging supervisor is mixed in too.
+    caller_leg: Arc<Leg>,
     codec: Codec,
     agent: String,
     queue: Option<String>,
@@ -119,6 +129,7 @@ pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>)
     let bridged = Bridged {
         tap: tap.clone(),
         agent_leg: agent.leg(),
+        caller_leg: ctx.media.leg(),
         codec: ctx.media.target().codec,
         agent: ext.to_string(),
         queue: queue.map(str::to_string),
@@ -134,12 +145,30 @@ pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>)
     }
 }
 
-/// Stops the whisper on the agent's leg when the supervisor's leg ends, however it ends.
-struct WhisperSlot(Arc<Leg>);
+/// The legs a supervisor speaks to, their whispers started; stopped when the supervisor's leg
+/// ends, however it ends (or when the request is refused half-way).
+struct SpeakSlot(Vec<Arc<Leg>>);
 
-impl Drop for WhisperSlot {
+impl SpeakSlot {
+    /// Starts the whisper on each leg of `legs`; `None` (and none left started) if a leg
+    /// already carries another supervisor.
+    fn take(legs: &[&Arc<Leg>]) -> Option<SpeakSlot> {
+        let mut slot = SpeakSlot(Vec::with_capacity(legs.len()));
+        for leg in legs {
+            if !leg.start_whisper() {
+                return None; // `slot` drops: the legs taken so far are freed
+            }
+            slot.0.push(Arc::clone(leg));
+        }
+        Some(slot)
+    }
+}
+
+impl Drop for SpeakSlot {
     fn drop(&mut self) {
-        self.0.stop_whisper();
+        for leg in &self.0 {
+            leg.stop_whisper();
+        }
     }
 }
 
@@ -181,14 +210,16 @@ pub async fn listen_here(
             reason: NOT_CONNECTED,
         },
     )?;
-    let whisper = match mode {
-        ListenMode::Whisper if !call.agent_leg.start_whisper() => {
-            return Err(ApiError::Conflict {
-                reason: WHISPER_TAKEN,
-            })
+    let speak = match mode {
+        ListenMode::Listen => SpeakSlot(vec![]),
+        ListenMode::Whisper => SpeakSlot::take(&[&call.agent_leg]).ok_or(ApiError::Conflict {
+            reason: WHISPER_TAKEN,
+        })?,
+        ListenMode::Barge => {
+            SpeakSlot::take(&[&call.agent_leg, &call.caller_leg]).ok_or(ApiError::Conflict {
+                reason: BARGE_TAKEN,
+            })?
         }
-        ListenMode::Whisper => Some(WhisperSlot(call.agent_leg.clone())),
-        ListenMode::Listen => None,
     };
     let (socket, local) = node
         .ports
@@ -228,7 +259,7 @@ pub async fn listen_here(
         device: device.to_string(),
         mode,
         call,
-        whisper,
+        speak,
     };
     tokio::spawn(job.run(ringing));
     Ok(())
@@ -241,7 +272,7 @@ struct Supervisor {
     device: String,
     mode: ListenMode,
     call: Bridged,
-    whisper: Option<WhisperSlot>,
+    speak: SpeakSlot,
 }
 
 impl Supervisor {
@@ -282,8 +313,7 @@ impl Supervisor {
             rtcp: offer.rtcp,
             packet_ms: offer.packet_ms(),
         };
-        let whisper_to = self.whisper.as_ref().map(|w| w.0.clone());
-        let mix = Arc::new(call.tap.mix(whisper_to));
+        let mix = Arc::new(call.tap.mix(self.speak.0.clone()));
         let leg = Session::start(
             ringing.socket,
             ringing.local,

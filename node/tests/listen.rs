@@ -1,10 +1,11 @@
-//! Listen-in and whisper across nodes: a caller (our UAC, 1000 Hz) queued on node A talks to an
-//! agent on a baresip phone (600 Hz); a supervisor's baresip phone registered through node B
-//! is asked for over node B's API, and node A (which holds the call) dials it. What each party
-//! heard is checked in the sound: the supervisor hears both parties; whispering, the agent hears
-//! the supervisor (1400 Hz) and the caller never does; the call's end BYEs the supervisor, the
-//! supervisor's hang-up leaves the call going. Refusals: an unknown call (404), an unregistered
-//! phone and a second whisperer (409), the holding node dead (503).
+//! Listen-in, whisper and barge across nodes: a caller (our UAC, 1000 Hz) queued on node A
+//! talks to an agent on a baresip phone (600 Hz); a supervisor's baresip phone registered
+//! through node B is asked for over node B's API, and node A (which holds the call) dials it.
+//! What each party heard is checked in the sound: the supervisor hears both parties;
+//! whispering, the agent hears the supervisor (1400 Hz) and the caller never does; barging,
+//! both parties hear the supervisor; the call's end BYEs the supervisor, the supervisor's
+//! hang-up leaves the call going. Refusals: an unknown call (404), an unregistered phone, a
+//! second whisperer and a whisper over a barge (409), the holding node dead (503).
 
 mod support;
 
@@ -194,7 +195,7 @@ fn wait_ended(phone: &Phone, n: usize, limit: Duration) -> bool {
 }
 
 #[test]
-fn a_supervisor_on_another_node_listens_and_whispers_to_the_agent_only() {
+fn a_supervisor_on_another_node_listens_whispers_and_barges_in() {
     let _serial = serial();
     let mut c = Cluster::start();
     let since = now_ms();
@@ -317,7 +318,56 @@ fn a_supervisor_on_another_node_listens_and_whispers_to_the_agent_only() {
         "whispering, the supervisor hears both parties: {s1000:.3} {s600:.3}"
     );
 
-    // 3. The node holding the call is dead: node B says so.
+    // 3. Barge: the supervisor (still playing 1400 Hz) is heard by both parties.
+    assert!(c.db.wait_available(&[AGENT], Duration::from_secs(5)));
+    let since = now_ms();
+    let fourth = call(&c, 23, "listen-4", 14);
+    c.event("listen-4", "answer", since)
+        .unwrap_or_else(|| panic!("the agent did not answer {}", c.logs()));
+    let (status, body) = c.listen(1, "listen-4", SUPERVISOR, "barge");
+    assert_eq!(status, 202, "barge through node B: {body} {}", c.logs());
+    let (status, body) = c.listen(0, "listen-4", AGENT_PHONE, "whisper");
+    assert_eq!(status, 409, "nobody whispers over a barge: {body}");
+    let joined = wait_until(Duration::from_secs(8), || {
+        c.supervisor.calls_with("caller") == 3
+    });
+    assert!(joined.is_some(), "{}", c.supervisor.log());
+    let ev = c
+        .event("listen-4", "listen", since)
+        .expect("a queue event records the barge");
+    assert_eq!(ev.detail.as_deref(), Some("barge:2901"));
+    let heard = fourth.hang_up();
+    let (h1000, h600, h1400) = tones(&heard[heard.len() / 2..]);
+    eprintln!("barge: caller heard 1000 Hz {h1000:.3}, 600 Hz {h600:.3}, 1400 Hz {h1400:.3}");
+    assert!(
+        h600 > 0.05 && h1400 > 0.05,
+        "barging, the caller hears the agent and the supervisor: 600 Hz {h600:.3}, 1400 Hz {h1400:.3}"
+    );
+    assert!(
+        wait_ended(&c.supervisor, 3, Duration::from_secs(5)),
+        "the call's end BYEs the barging supervisor:\n{}",
+        c.supervisor.log()
+    );
+    assert!(
+        wait_ended(&c.agent, 3, Duration::from_secs(5)),
+        "{}",
+        c.agent.log()
+    );
+    let agent = last_heard(&c.agent, 2);
+    let (a1000, _, a1400) = tones(&agent[agent.len() / 2..]);
+    eprintln!("barge: agent heard 1000 Hz {a1000:.3}, 1400 Hz {a1400:.3}");
+    assert!(
+        a1400 > 0.05 && a1000 > 0.05,
+        "barging, the agent hears the supervisor and the caller: 1400 Hz {a1400:.3}, 1000 Hz {a1000:.3}"
+    );
+    let sup = last_heard(&c.supervisor, 2);
+    let (s1000, s600, _) = tones(&sup);
+    assert!(
+        s1000 > 0.02 && s600 > 0.3,
+        "barging, the supervisor hears both parties: {s1000:.3} {s600:.3}"
+    );
+
+    // 4. The node holding the call is dead: node B says so.
     assert!(c.db.wait_available(&[AGENT], Duration::from_secs(5)));
     let third = call(&c, 22, "listen-3", 2);
     c.event("listen-3", "answer", now_ms() - 10_000)

@@ -11,6 +11,8 @@ words! {
         Listen = "listen",
         /// As `Listen`, and the agent (only) also hears the supervisor.
         Whisper = "whisper",
+        /// As `Listen`, and both parties hear the supervisor (a three-way call).
+        Barge = "barge",
     }
 }
 
@@ -22,7 +24,7 @@ pub struct ListenRequest {
     /// their own may leave it out.
     #[serde(default)]
     pub device: Option<String>,
-    /// `"listen"` (the default) or `"whisper"`; kept as text so that a bad mode gets the
+    /// `"listen"` (the default), `"whisper"` or `"barge"`; kept as text so that a bad mode gets the
     /// route's own 400 message, not a JSON rejection.
     #[serde(default)]
     pub mode: Option<String>,
@@ -69,7 +71,7 @@ mod tests {
 
     #[test]
     fn the_wire_texts() {
-        words(&ListenMode::ALL, &["listen", "whisper"]);
+        words(&ListenMode::ALL, &["listen", "whisper", "barge"]);
         words(
             &ReadyState::ALL,
             &["ready", "draining", "refusing", "database_unreachable"],

@@ -1,4 +1,4 @@
-//! Listen-in and whisper over HTTP: `POST /api/v1/calls/{call_id}/listen` on any node (the
+//! Listen-in, whisper and barge over HTTP: `POST /api/v1/calls/{call_id}/listen` on any node (the
 //! node finds the call, here or on another node), and `POST /internal/v1/calls/{call_id}/listen`,
 //! the route another node forwards to (nodes only: a request signed with the cluster secret).
 //!
@@ -11,10 +11,10 @@
 //! | answer | when |
 //! |--------|------|
 //! | 202 | the supervisor's phone is being dialled |
-//! | 400 | `mode` is not `listen` or `whisper`, `device` is not a phone extension, or no phone is named where one must be |
+//! | 400 | `mode` is not `listen`, `whisper` or `barge`, `device` is not a phone extension, or no phone is named where one must be |
 //! | 403 | the phone named is not the asker's own, or a supervisor has no phone set |
 //! | 404 | no such call in the cluster |
-//! | 409 | the call is not bridged to an agent, the supervisor's phone is not registered, or someone already whispers on it |
+//! | 409 | the call is not bridged to an agent, the supervisor's phone is not registered, or another supervisor already speaks on it (whisper or barge) |
 //! | 503 | the node holding the call cannot be reached |
 
 use axum::extract::{Path, State};
@@ -48,7 +48,7 @@ fn parse(body: &ListenBody) -> Result<ListenMode, &'static str> {
         None => ListenMode::Listen,
         Some(m) => m
             .parse()
-            .map_err(|_| "mode must be \"listen\" or \"whisper\"")?,
+            .map_err(|_| "mode must be \"listen\", \"whisper\" or \"barge\"")?,
     };
     if body.device.as_deref().is_some_and(|d| !valid_device(d)) {
         return Err("device must be a phone extension");

@@ -127,18 +127,21 @@
     }));
   }
 
+  var MODE_TITLES = { listen: null, whisper: "the agent hears you, the caller does not",
+    barge: "the agent and the caller both hear you" };
+  var MODE_DONE = { listen: "listening on ", whisper: "whispering from ", barge: "joined the call from " };
+
   function renderCalls(calls) {
     var body = $("calls-body");
     body.replaceChildren.apply(body, calls.map(function (c) {
       return el("tr", { "data-testid": "call-" + c.call_id, "data-call": c.call_id }, [
         td(c.node), td(c.caller), td(c.dialled), td(c.state), td(c.queue || ""), td(c.agent || ""),
         td(clock(c.duration_ms)),
-        el("td", null, ["listen", "whisper"].map(function (mode) {
+        el("td", null, ["listen", "whisper", "barge"].map(function (mode) {
           return el("button", { "data-action": mode, "data-call": c.call_id,
             "data-testid": mode + "-" + c.call_id, disabled: c.state !== "talking",
-            title: c.state !== "talking" ? "listen-in starts once an agent answers" :
-              (mode === "whisper" ? "the agent hears you, the caller does not" : null),
-            text: mode === "listen" ? "Listen" : "Whisper" });
+            title: c.state !== "talking" ? "listen-in starts once an agent answers" : MODE_TITLES[mode],
+            text: mode.charAt(0).toUpperCase() + mode.slice(1) });
         }).concat([el("a", { href: "/calls/" + encodeURIComponent(c.call_id) + "/trace",
           "data-testid": "trace-" + c.call_id, title: "the call's SIP messages so far", text: "Trace" })]))
       ]);
@@ -216,10 +219,11 @@
         break;
       case "listen":
       case "whisper":
+      case "barge":
         var device = $("my-device").value.trim();
         if (!device) { say("enter your phone's extension to listen in", true); $("my-device").focus(); return; }
         post("/api/v1/calls/" + encodeURIComponent(call) + "/listen", { device: device, mode: action },
-          (action === "listen" ? "listening on " : "whispering from ") + device);
+          MODE_DONE[action] + device);
         break;
     }
   }

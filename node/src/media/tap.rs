@@ -3,7 +3,9 @@
 //! bridge); a supervisor's leg plays a [`Mix`] of the two sides, decoded, summed with
 //! saturation and encoded again per 20 ms frame. In whisper mode the supervisor's audio is
 //! also mixed into what the agent's leg relays to the agent, through the agent leg's
-//! [`Fifo`]; the caller's leg never carries it.
+//! [`Fifo`]; the caller's leg never carries it. In barge mode it is mixed into both legs
+//! (a three-way call): each leg mixes it into what it relays to its own party, so neither
+//! party hears itself.
 //!
 //! Nothing here awaits: the std mutexes below are held for a few hundred samples' worth of
 //! arithmetic, never across an `.await`.
@@ -110,9 +112,10 @@ impl Tap {
         self.inner.listeners.load(Ordering::Relaxed)
     }
 
-    /// A mix of both sides for one supervisor; with `whisper_to`, what the supervisor says is
-    /// mixed into what that leg (the agent's) relays to its party.
-    pub fn mix(&self, whisper_to: Option<Arc<Leg>>) -> Mix {
+    /// A mix of both sides for one supervisor; what the supervisor says is mixed into what
+    /// each leg of `speak_to` relays to its party (none: listen; the agent's: whisper; both:
+    /// barge). The legs' whispers must have been started by the caller of this.
+    pub fn mix(&self, speak_to: Vec<Arc<Leg>>) -> Mix {
         self.inner.listeners.fetch_add(1, Ordering::Relaxed);
         Mix {
             state: Mutex::new(MixState {
@@ -120,7 +123,7 @@ impl Tap {
                 caller: Fifo::default(),
                 agent: Fifo::default(),
             }),
-            whisper_to,
+            speak_to,
             tap: self.inner.clone(),
             dropped: AtomicU64::new(0),
         }
@@ -156,7 +159,8 @@ impl Drop for Subscription {
 /// What a supervisor's leg plays: the caller and the agent, mixed per 20 ms frame.
 pub struct Mix {
     state: Mutex<MixState>,
-    whisper_to: Option<Arc<Leg>>,
+    /// The legs whose parties hear the supervisor.
+    speak_to: Vec<Arc<Leg>>,
     tap: Arc<TapInner>,
     /// Frames lost because this listener fell behind.
     pub dropped: AtomicU64,
@@ -171,16 +175,16 @@ struct MixState {
 impl Drop for Mix {
     fn drop(&mut self) {
         self.tap.listeners.fetch_sub(1, Ordering::Relaxed);
-        if let Some(leg) = &self.whisper_to {
+        for leg in &self.speak_to {
             leg.stop_whisper();
         }
     }
 }
 
 impl Mix {
-    /// Whether the supervisor is heard by the agent.
+    /// Whether the supervisor is heard by anyone on the call.
     pub fn whispers(&self) -> bool {
-        self.whisper_to.is_some()
+        !self.speak_to.is_empty()
     }
 
     /// Encodes the next 20 ms frame of the mix in `codec` into `out`; returns its length.
@@ -210,9 +214,9 @@ impl Mix {
         encode(codec, &pcm, out)
     }
 
-    /// A payload the supervisor sent: passed on to the agent's leg when whispering.
+    /// A payload the supervisor sent: passed on to the legs the supervisor speaks to.
     pub fn heard(&self, pt: u8, payload: &[u8]) {
-        if let Some(leg) = &self.whisper_to {
+        for leg in &self.speak_to {
             leg.whisper(pt, payload);
         }
     }

@@ -184,6 +184,11 @@ async fn listen_requests_map_outcomes_and_bad_input_to_statuses() {
         (
             "held",
             r#"{"device":"2001","mode":"barge"}"#,
+            StatusCode::ACCEPTED,
+        ),
+        (
+            "held",
+            r#"{"device":"2001","mode":"shout"}"#,
             StatusCode::BAD_REQUEST,
         ),
         (
@@ -206,7 +211,7 @@ async fn listen_requests_map_outcomes_and_bad_input_to_statuses() {
     use ListenMode::*;
     assert_eq!(
         modes,
-        [Listen, Whisper, Listen, Listen, Listen],
+        [Listen, Whisper, Listen, Listen, Listen, Barge],
         "bad input never reaches the node"
     );
     // A Call-ID with characters that need escaping arrives decoded.

@@ -83,7 +83,7 @@ fn the_mix_holds_both_sides_and_a_slow_listener_only_loses_frames() {
     tap.publish(Side::Caller, 0, &[0xff; FRAME]);
     let caller = sine(1000.0, 6000.0, 60);
     let agent = sine(600.0, 6000.0, 60);
-    let mix = tap.mix(None);
+    let mix = tap.mix(vec![]);
     assert_eq!(tap.listeners(), 1);
     let mut heard = vec![];
     let mut out = [0u8; FRAME];
@@ -159,10 +159,25 @@ fn drain(sock: &UdpSocket, into: &mut Vec<i16>) {
     }
 }
 
-/// A bridge with a supervisor: listening hears both parties; whispering reaches the agent and
-/// never the caller; the bridge relays every packet throughout.
-#[tokio::test]
-async fn a_supervisor_hears_both_parties_and_whispers_to_the_agent_only() {
+/// The three parties of a supervised bridge: sockets of the caller, agent and supervisor, and
+/// the legs facing them.
+struct Supervised {
+    caller: UdpSocket,
+    agent: UdpSocket,
+    sup: UdpSocket,
+    c: Session,
+    a: Session,
+    s: Session,
+    tap: Tap,
+}
+
+/// Shares of 1000 Hz (caller), 600 Hz (agent) and 1400 Hz (supervisor) in what each party
+/// heard, in that order.
+type Heard = [(f64, f64, f64); 3];
+
+/// Bridges a caller (1000 Hz) and an agent (600 Hz) with a supervisor (1400 Hz) speaking to
+/// the agent's leg, and the caller's too when `barge`; 1.5 s of audio from all three.
+async fn supervised(barge: bool) -> (Supervised, Heard) {
     let party = || async { UdpSocket::bind("127.0.0.1:0").await.expect("bind party") };
     let (caller, agent, sup) = (party().await, party().await, party().await);
     let c = leg(Mode::Silence, caller.local_addr().unwrap()).await;
@@ -173,8 +188,13 @@ async fn a_supervisor_hears_both_parties_and_whispers_to_the_agent_only() {
     a.set_tap(Some((tap.clone(), Side::Agent)));
     assert!(a.leg().start_whisper());
     assert!(!a.leg().start_whisper(), "one whisper at a time");
+    let mut speak_to = vec![a.leg()];
+    if barge {
+        assert!(c.leg().start_whisper());
+        speak_to.push(c.leg());
+    }
     let s = leg(
-        Mode::Listen(Arc::new(tap.mix(Some(a.leg())))),
+        Mode::Listen(Arc::new(tap.mix(speak_to))),
         sup.local_addr().unwrap(),
     )
     .await;
@@ -204,29 +224,50 @@ async fn a_supervisor_hears_both_parties_and_whispers_to_the_agent_only() {
         drain(&agent, &mut at_agent);
         drain(&sup, &mut at_sup);
     }
-    let tail = |v: &Vec<i16>| v[v.len() / 3..].to_vec();
-    let (at_caller, at_agent, at_sup) = (tail(&at_caller), tail(&at_agent), tail(&at_sup));
-    let heard = |v: &[i16]| (share(v, 1000.0), share(v, 600.0), share(v, 1400.0));
-    let (s1000, s600, _) = heard(&at_sup);
-    assert!(
-        s1000 > 0.2 && s600 > 0.2,
-        "supervisor: {:?}",
-        heard(&at_sup)
-    );
-    let (a1000, _, a1400) = heard(&at_agent);
-    assert!(a1000 > 0.2 && a1400 > 0.2, "agent: {:?}", heard(&at_agent));
-    let (_, c600, c1400) = heard(&at_caller);
-    assert!(
-        c600 > 0.5 && c1400 < 0.01,
-        "caller: {:?}",
-        heard(&at_caller)
-    );
+    let heard = |v: &Vec<i16>| {
+        let v = &v[v.len() / 3..];
+        (share(v, 1000.0), share(v, 600.0), share(v, 1400.0))
+    };
+    let shares = [heard(&at_caller), heard(&at_agent), heard(&at_sup)];
     assert_eq!(
         c.leg().stats.relayed.load(Ordering::Relaxed),
         frames as u64,
         "every agent packet reached the caller"
     );
     assert_eq!(a.leg().stats.relayed.load(Ordering::Relaxed), frames as u64);
+    let parties = Supervised {
+        caller,
+        agent,
+        sup,
+        c,
+        a,
+        s,
+        tap,
+    };
+    (parties, shares)
+}
+
+/// A bridge with a supervisor: listening hears both parties; whispering reaches the agent and
+/// never the caller; the bridge relays every packet throughout.
+#[tokio::test]
+async fn a_supervisor_hears_both_parties_and_whispers_to_the_agent_only() {
+    let (p, [at_caller, at_agent, at_sup]) = supervised(false).await;
+    let (s1000, s600, _) = at_sup;
+    assert!(s1000 > 0.2 && s600 > 0.2, "supervisor: {at_sup:?}");
+    let (a1000, _, a1400) = at_agent;
+    assert!(a1000 > 0.2 && a1400 > 0.2, "agent: {at_agent:?}");
+    let (_, c600, c1400) = at_caller;
+    assert!(c600 > 0.5 && c1400 < 0.01, "caller: {at_caller:?}");
+    let Supervised {
+        caller,
+        agent,
+        c,
+        a,
+        s,
+        tap,
+        ..
+    } = p;
+    let tc = sine(1000.0, 5000.0, 1);
     // The supervisor leaves: the whisper stops, the bridge relays unchanged again.
     s.set_mode(Mode::Silence);
     drop(s);
@@ -257,4 +298,35 @@ async fn a_supervisor_hears_both_parties_and_whispers_to_the_agent_only() {
         &pkt[..],
         "relayed as it came once nobody whispers"
     );
+}
+
+/// Barging in, the supervisor is heard by both parties, each of whom still hears the other
+/// and never itself; the supervisor hears both; leaving stops both legs' mixing.
+#[tokio::test]
+async fn a_barging_supervisor_is_heard_by_both_parties() {
+    let (p, [at_caller, at_agent, at_sup]) = supervised(true).await;
+    let (s1000, s600, _) = at_sup;
+    assert!(s1000 > 0.2 && s600 > 0.2, "supervisor: {at_sup:?}");
+    let (a1000, a600, a1400) = at_agent;
+    assert!(
+        a1000 > 0.2 && a1400 > 0.2 && a600 < 0.01,
+        "agent: {at_agent:?}"
+    );
+    let (c1000, c600, c1400) = at_caller;
+    assert!(
+        c600 > 0.2 && c1400 > 0.2 && c1000 < 0.01,
+        "caller: {at_caller:?}"
+    );
+    assert!(p.c.leg().whispering() && p.a.leg().whispering());
+    let (c, a) = (p.c, p.a);
+    drop(p.s);
+    let stopped = async {
+        while a.leg().whispering() || c.leg().whispering() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(2), stopped)
+        .await
+        .expect("both legs stop mixing with the supervisor's leg");
+    drop((p.caller, p.agent, p.sup));
 }
