@@ -6,7 +6,8 @@
 //! up; the phone gets the node's BYE. The CDR says outbound, the destination, the agent;
 //! the call-quality record of the far leg is filed under the destination's prefix.
 //! Refusals: an unregistered source and a registered phone with a wrong password cannot dial
-//! out (and nothing reaches the trunk); a busy trunk gives the phone 486.
+//! out (and nothing reaches the trunk); a busy trunk gives the phone 486; the trunk's
+//! ringing reaches the phone as 180, and the phone's CANCEL cancels the trunk's INVITE.
 
 mod support;
 
@@ -17,8 +18,8 @@ use support::audio::dominant;
 use support::phone::device_add;
 use support::pump::Pump;
 use support::queue::Db;
-use support::raw_phone::RawPhone;
-use support::uac::Uac;
+use support::raw_phone::{challenge, RawPhone};
+use support::uac::{Resp, Uac};
 use support::{peers, serial, sipp, wait_until, workdir, NodeProc, NodeSpec, Pg, SippStats};
 
 const NET: &str = "127.0.80";
@@ -240,5 +241,86 @@ fn only_authenticated_phones_dial_out_and_a_busy_trunk_is_busy() {
     assert_eq!(
         cdr(&pg, "out-busy"),
         [format!("outbound|{NUMBER}|-|busy|callee|486")]
+    );
+}
+
+/// Sends the phone's second INVITE, answering the challenge in `first` (CSeq one above it);
+/// its Via branch and CSeq number, for its CANCEL.
+fn invite_with_credentials(phone: &mut RawPhone, call_id: &str, first: &Resp) -> (String, u32) {
+    let (nonce, alg) = challenge(first, "Proxy-Authenticate").expect("a challenge");
+    let (t, l) = (phone.uac.target, phone.uac.local);
+    let uri = format!("sip:{NUMBER}@{t}");
+    let auth = phone.credentials("Proxy-Authorization", "INVITE", &uri, &nonce, alg);
+    let cseq: u32 = first
+        .header("CSeq")
+        .and_then(|c| {
+            c.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<u32>().ok())
+        })
+        .expect("CSeq")
+        + 1;
+    let branch = format!("z9hG4bK-c{call_id}-{cseq}");
+    let body = phone.uac.sdp("");
+    phone.uac.send(&format!(
+        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\nMax-Forwards: 70\r\n\
+         From: <sip:{DEVICE}@{t}>;tag=f{call_id}\r\nTo: <{uri}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: {cseq} INVITE\r\nContact: <sip:{DEVICE}@{l}>\r\n{auth}\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    (branch, cseq)
+}
+
+#[test]
+fn the_trunks_ringing_reaches_the_phone_and_the_phones_cancel_cancels_the_trunk() {
+    let _serial = serial();
+    let dir = workdir("outbound-cancel");
+    let pg = Pg::fresh("outbound_cancel");
+    let node = node(&dir, &pg, 3, &ip(32));
+    device_add(&node, DEVICE, PASSWORD, false);
+    let sipp = trunk(&dir, &ip(32), "outbound-ringing.xml", &[], 0);
+    let mut phone = phone(&node, 13, PASSWORD);
+    let call_id = "out-cancel";
+    let first = phone.call(NUMBER, DEVICE, call_id, false);
+    assert_eq!(first.iter().map(|r| r.status).collect::<Vec<_>>(), [407]);
+    let (branch, cseq) = invite_with_credentials(&mut phone, call_id, &first[0]);
+    let ringing = (0..5)
+        .map_while(|_| phone.uac.recv(Duration::from_secs(5)))
+        .find(|r| r.status != 100);
+    assert_eq!(
+        ringing.as_ref().map(|r| r.status),
+        Some(180),
+        "the trunk's ringing reaches the phone"
+    );
+    let (t, l) = (phone.uac.target, phone.uac.local);
+    phone.uac.send(&format!(
+        "CANCEL sip:{NUMBER}@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{DEVICE}@{t}>;tag=f{call_id}\r\nTo: <sip:{NUMBER}@{t}>\r\n\
+         Call-ID: {call_id}\r\nCSeq: {cseq} CANCEL\r\nContent-Length: 0\r\n\r\n"
+    ));
+    let finals: Vec<Resp> = (0..2)
+        .map_while(|_| phone.uac.recv_final(Duration::from_secs(5)))
+        .collect();
+    let mut statuses: Vec<u16> = finals.iter().map(|r| r.status).collect();
+    statuses.sort();
+    assert_eq!(statuses, [200, 487], "CANCEL answered, INVITE terminated");
+    if let Some(terminated) = finals.iter().find(|r| r.status == 487) {
+        let to = terminated.header("To").unwrap_or_default();
+        phone.uac.send(&format!(
+            "ACK sip:{NUMBER}@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch={branch};rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:{DEVICE}@{t}>;tag=f{call_id}\r\nTo: {to}\r\n\
+             Call-ID: {call_id}\r\nCSeq: {cseq} ACK\r\nContent-Length: 0\r\n\r\n"
+        ));
+    }
+    let stats = sipp.join().expect("the SIPp trunk ran");
+    assert_eq!(
+        (stats.successful, stats.failed),
+        (1, 0),
+        "the trunk's INVITE was cancelled"
+    );
+    assert_eq!(
+        cdr(&pg, call_id),
+        [format!("outbound|{NUMBER}|-|cancelled|caller|487")]
     );
 }
