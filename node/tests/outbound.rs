@@ -3,7 +3,8 @@
 //! INVITE with 401 and checks the credentials (`verifyauth`), the number and the caller ID.
 //! The trunk's media gateway is a socket of the test at the trunk's address: the phone sends
 //! 1000 Hz and hears the trunk's 600 Hz, the trunk hears the phone's 1000 Hz. The trunk hangs
-//! up; the phone gets the node's BYE. The CDR says outbound, the destination, the agent;
+//! up; the phone gets the node's BYE. On a second call the phone hangs up; the trunk gets
+//! the node's BYE. The CDR says outbound, the destination, the agent;
 //! the call-quality record of the far leg is filed under the destination's prefix.
 //! Refusals: an unregistered source and a registered phone with a wrong password cannot dial
 //! out (and nothing reaches the trunk); a busy trunk gives the phone 486; the trunk's
@@ -63,13 +64,13 @@ fn phone(node: &NodeProc, at: u8, password: &str) -> RawPhone {
     phone
 }
 
-/// SIPp as the trunk at `at`, running `scenario` for one call in a thread of its own.
+/// SIPp as the trunk at `at`, running `scenario` for `calls` calls in a thread of its own.
 fn trunk(
     dir: &std::path::Path,
     at: &str,
     scenario: &str,
     keys: &[(&str, String)],
-    hold_ms: u32,
+    calls: u32,
 ) -> std::thread::JoinHandle<SippStats> {
     let dir = dir.to_path_buf();
     let scenario = peers().join("sipp").join(scenario);
@@ -81,11 +82,9 @@ fn trunk(
         "-p".into(),
         "5060".into(),
         "-m".into(),
-        "1".into(),
+        calls.to_string(),
         "-timeout".into(),
         "40".into(),
-        "-d".into(),
-        hold_ms.to_string(),
     ];
     for (k, v) in keys {
         args.extend(["-key".into(), (*k).into(), v.clone()]);
@@ -137,7 +136,7 @@ fn an_agents_phone_dials_out_through_the_trunk_with_digest_and_both_hear_each_ot
         &ip(30),
         "outbound-trunk.xml",
         &[("rtp_port", rtp_port)],
-        4000,
+        2,
     );
     // The trunk's media gateway answers the node's stream with 600 Hz.
     let gateway = Pump::start(media, None, TRUNK_TONE);
@@ -158,12 +157,32 @@ fn an_agents_phone_dials_out_through_the_trunk_with_digest_and_both_hear_each_ot
         });
     let bye = phone.bye_from_node(Duration::from_secs(15));
     let at_trunk = gateway.stop();
+    // A second call, which the phone hangs up at once: the trunk gets the node's BYE.
+    let answers = phone.call(NUMBER, DEVICE, "out-2", true);
+    let ok = answers.last().expect("answers to the second INVITE");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    let contact = ok.header("Contact").expect("Contact in the 200");
+    let (t, l) = (phone.uac.target, phone.uac.local);
+    phone.uac.send(&format!(
+        "BYE {} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-bye-out-2;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:{DEVICE}@{t}>;tag=fout-2\r\nTo: {}\r\n\
+         Call-ID: out-2\r\nCSeq: 99 BYE\r\nContent-Length: 0\r\n\r\n",
+        contact.trim_start_matches('<').trim_end_matches('>'),
+        ok.header("To").unwrap_or_default(),
+    ));
+    let bye_ok = phone.uac.recv_final(Duration::from_secs(5));
+    assert_eq!(
+        bye_ok.map(|r| r.status),
+        Some(200),
+        "the node takes the phone's BYE"
+    );
     let stats = sipp.join().expect("the SIPp trunk ran");
     let log = std::fs::read_to_string(dir.join("main-a.log")).unwrap_or_default();
     assert_eq!(
         (stats.successful, stats.failed),
-        (1, 0),
-        "the trunk saw the number, the caller ID and good credentials (see sipp-trunk-*.out)\n{log}"
+        (2, 0),
+        "the trunk saw the number, the caller ID and good credentials, and the BYEs \
+         (see sipp-trunk-*.out)\n{log}"
     );
     let (phone_heard, trunk_heard) = (count(&heard, TRUNK_TONE), count(&at_trunk, PHONE_TONE));
     eprintln!("the phone heard {phone_heard} trunk frames, the trunk {trunk_heard} phone frames");
@@ -173,6 +192,11 @@ fn an_agents_phone_dials_out_through_the_trunk_with_digest_and_both_hear_each_ot
     assert_eq!(
         cdr(&pg, "out-1"),
         [format!("outbound|{NUMBER}|{AGENT}|normal|callee|200")]
+    );
+    assert_eq!(
+        cdr(&pg, "out-2"),
+        [format!("outbound|{NUMBER}|{AGENT}|normal|caller|200")],
+        "the phone hung up the second call"
     );
     // The far leg's quality counts under the number dialled (the report by country).
     let mut prefix = vec![];
@@ -228,7 +252,7 @@ fn only_authenticated_phones_dial_out_and_a_busy_trunk_is_busy() {
     );
 
     // The trunk is busy: the phone hears 486, the CDR says busy.
-    let sipp = trunk(&dir, &ip(31), "outbound-busy.xml", &[], 0);
+    let sipp = trunk(&dir, &ip(31), "outbound-busy.xml", &[], 1);
     let mut phone = phone(&node, 12, PASSWORD);
     let busy = phone.call(NUMBER, DEVICE, "out-busy", true);
     assert_eq!(
@@ -279,7 +303,7 @@ fn the_trunks_ringing_reaches_the_phone_and_the_phones_cancel_cancels_the_trunk(
     let pg = Pg::fresh("outbound_cancel");
     let node = node(&dir, &pg, 3, &ip(32));
     device_add(&node, DEVICE, PASSWORD, false);
-    let sipp = trunk(&dir, &ip(32), "outbound-ringing.xml", &[], 0);
+    let sipp = trunk(&dir, &ip(32), "outbound-ringing.xml", &[], 1);
     let mut phone = phone(&node, 13, PASSWORD);
     let call_id = "out-cancel";
     let first = phone.call(NUMBER, DEVICE, call_id, false);
