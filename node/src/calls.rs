@@ -63,6 +63,8 @@ pub struct CallEntry {
     /// The phone (device extension) whose digest credentials the INVITE carried; `None` for
     /// calls that are not a phone's (carriers). Never taken from the From header.
     pub device: Option<String>,
+    /// For an outbound call (the phone dialled out through the trunk), the number dialled.
+    pub destination: Option<String>,
 }
 
 /// What a new call is admitted with.
@@ -174,6 +176,7 @@ impl CallTable {
                 agent: None,
                 source: None,
                 device: None,
+                destination: None,
             },
         );
         self.active.fetch_add(1, Ordering::Relaxed);
@@ -262,6 +265,17 @@ impl CallTable {
             if let Some(a) = agent {
                 e.agent = Some(a.to_string());
             }
+        }
+    }
+
+    /// Notes that the live call with this Call-ID goes out through the trunk to `number`.
+    pub fn set_outbound(&self, call_id: &str, number: &str) {
+        let mut t = self.lock();
+        let Some(uid) = t.by_call_id.get(call_id).copied() else {
+            return;
+        };
+        if let Some(e) = t.calls.get_mut(&uid) {
+            e.destination = Some(number.to_string());
         }
     }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 mod alerts;
 mod env;
+mod outbound;
 mod provisioning;
 mod recording;
 mod records;
@@ -24,6 +25,7 @@ use env::apply_env;
 pub use env::ENV_PREFIX;
 
 pub use alerts::{AlertsSection, EmailSection, SmtpTls, WebhookSection};
+pub use outbound::{is_e164, OutboundSection};
 pub use provisioning::ProvisioningSection;
 pub use recording::RecordingSection;
 pub use records::RecordsSection;
@@ -89,6 +91,8 @@ pub struct Config {
     pub trace: TraceSection,
     #[serde(default)]
     pub provisioning: ProvisioningSection,
+    #[serde(default)]
+    pub outbound: OutboundSection,
 }
 
 /// Scale-out, on main nodes: when the cluster stays busy, one main node runs a command and/or
@@ -627,6 +631,7 @@ impl Config {
         self.shed.validate()?;
         self.trace.validate()?;
         self.provisioning.validate()?;
+        self.outbound.validate()?;
         self.validate_scale()
     }
 

@@ -13,6 +13,7 @@
 //! - `media`: SDP, RTP ports and packets, music on hold;
 //! - `calls`, `records`: live calls in memory and their SQL records (written off the call path);
 //! - `dialplan`: where an answered call goes (queue, agent, hot-desk codes, music on hold);
+//! - `outbound`: agents' phones dialling external numbers through the outbound trunk;
 //! - `queue`: the cluster queue's I/O shell: dispatcher, waiting callers, agent legs, voicemail;
 //! - `listen`: supervisors listening in on (or whispering into) bridged calls, across nodes;
 //! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
@@ -40,6 +41,7 @@ pub mod listen;
 pub mod media;
 pub mod node;
 pub mod operator;
+pub mod outbound;
 pub mod probe;
 pub mod quality;
 pub mod queue;

@@ -11,13 +11,12 @@
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callfleet::now_ms;
-use support::audio::{decode_pcmu, dominant, pcmu_tone, runs, write_tone_wav};
+use support::audio::{dominant, runs, write_tone_wav};
 use support::phone::{device_add, Phone};
+use support::pump::Pump;
 use support::queue::{member, queue, Db};
 use support::raw_phone::RawPhone;
 use support::uac::{header, Resp, Uac};
@@ -353,58 +352,6 @@ impl RawAgent {
     }
 }
 
-/// Sends 600 Hz RTP from `sock` to `to` every 20 ms until stopped, and keeps what comes back.
-struct Pump {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<Vec<Vec<i16>>>>,
-}
-
-impl Pump {
-    fn start(sock: UdpSocket, to: SocketAddr) -> Pump {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let tone = pcmu_tone(AGENT_TONE, 50);
-            sock.set_read_timeout(Some(Duration::from_millis(2))).ok();
-            let (mut heard, mut buf, start) = (vec![], [0u8; 2048], Instant::now());
-            // Bounded: a minute at most, whatever the test does.
-            for i in 0..3000usize {
-                if flag.load(Ordering::Relaxed) {
-                    break;
-                }
-                let mut pkt = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0x0a, 0x9e, 0x07, 0x01];
-                pkt[2..4].copy_from_slice(&(i as u16).to_be_bytes());
-                pkt[4..8].copy_from_slice(&((i * 160) as u32).to_be_bytes());
-                pkt.extend_from_slice(&tone[i % tone.len()]);
-                let _ = sock.send_to(&pkt, to);
-                while let Ok((n, _)) = sock.recv_from(&mut buf) {
-                    if n > 12 && buf[1] & 0x7f == 0 {
-                        heard.push(decode_pcmu(&buf[12..n]));
-                    }
-                }
-                let next = start + Duration::from_millis(20 * (i as u64 + 1));
-                if let Some(wait) = next.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-            }
-            heard
-        });
-        Pump {
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    /// Stops the pump; the frames it received.
-    fn stop(mut self) -> Vec<Vec<i16>> {
-        self.stop.store(true, Ordering::Relaxed);
-        self.thread
-            .take()
-            .and_then(|t| t.join().ok())
-            .unwrap_or_default()
-    }
-}
-
 /// A phone that keeps sending while it holds (as many do), holds the RFC 2543 way
 /// (`c=0.0.0.0`), and moves its media to another port: the caller never hears it while held,
 /// and hears it from the new port once resumed; its re-INVITE with another dialog's tag is
@@ -452,7 +399,7 @@ fn a_phone_that_keeps_sending_on_hold_is_not_heard_and_its_new_port_is_followed(
                     .map(|t| t.join().expect("the raw agent answers"))
                     .expect("ringing");
                 let sock = pumps.2.try_clone().expect("clone the RTP socket");
-                pumps.0 = Some(Pump::start(sock, agent.node_media));
+                pumps.0 = Some(Pump::start(sock, Some(agent.node_media), AGENT_TONE));
                 raw = Some(agent);
                 phase = 1;
             }
@@ -476,7 +423,7 @@ fn a_phone_that_keeps_sending_on_hold_is_not_heard_and_its_new_port_is_followed(
                 }
                 if let (Some(raw), Some(sock)) = (raw.as_mut(), pumps.3.take()) {
                     step(raw, &ip(30), second_port, "a=sendrecv\r\n", false);
-                    pumps.1 = Some(Pump::start(sock, raw.node_media));
+                    pumps.1 = Some(Pump::start(sock, Some(raw.node_media), AGENT_TONE));
                 }
                 (phase, at) = (3, Instant::now());
                 marks.push(f.len());

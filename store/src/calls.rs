@@ -1,7 +1,7 @@
 //! Calls: the live-call table (one row per call in progress) and the
 //! append-only call detail records.
 
-use callfleet_vocab::{HangupCause, HangupSide};
+use callfleet_vocab::{CallDirection, HangupCause, HangupSide};
 use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -50,6 +50,12 @@ pub struct Cdr {
     /// second write of the same key is recognised and changes nothing.
     #[serde(default)]
     pub uid: Option<String>,
+    /// Inbound (answered by the node) or outbound (a phone dialled out through the trunk).
+    #[serde(default)]
+    pub direction: CallDirection,
+    /// The external number an outbound call dialled (E.164, `+4930...`); `None` inbound.
+    #[serde(default)]
+    pub destination: Option<String>,
 }
 
 const UPSERT_LIVE_CALL: &str = "\
@@ -83,14 +89,16 @@ const SELECT_LIVE_CALLS_OF_NODE: &str = concat!(
 
 const INSERT_CDR: &str = "\
 INSERT INTO cdrs (node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, \
-    ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue, uid) \
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
+    ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue, uid, \
+    direction, destination) \
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
 ON CONFLICT (uid) DO NOTHING \
 RETURNING id";
 
 const SELECT_CDRS: &str = "\
 SELECT node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, ended_at_ms, \
-    hangup_cause, hangup_side, sip_status, redirected_from, agent, queue, uid \
+    hangup_cause, hangup_side, sip_status, redirected_from, agent, queue, uid, direction, \
+    destination \
 FROM cdrs WHERE ended_at_ms >= $1 ORDER BY ended_at_ms, id";
 
 impl Store {
@@ -192,6 +200,8 @@ impl Store {
             .bind(cdr.agent.as_deref())
             .bind(cdr.queue.as_deref())
             .bind(cdr.uid.as_deref())
+            .bind(cdr.direction.as_str())
+            .bind(cdr.destination.as_deref())
             .fetch_optional(self.pool())
             .await
             .map_err(StoreError::write("insert cdr"))
@@ -241,6 +251,8 @@ fn cdr_from_row(row: &AnyRow) -> Result<Cdr, sqlx::Error> {
         agent: row.try_get("agent")?,
         queue: row.try_get("queue")?,
         uid: row.try_get("uid")?,
+        direction: enum_col(row, "direction")?,
+        destination: row.try_get("destination")?,
     })
 }
 

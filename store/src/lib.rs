@@ -104,8 +104,8 @@ pub use agents::{utc_day, Agent, AgentState, Transition};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 /// The shared vocabulary, re-exported so a crate using the store names one path.
 pub use callfleet_vocab::{
-    DestKind, Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat, RecordingPolicy,
-    Strategy,
+    CallDirection, DestKind, Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat,
+    RecordingPolicy, Strategy,
 };
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;

@@ -1,6 +1,7 @@
-//! Why a call ended (`cdrs.hangup_cause`), who ended it (`cdrs.hangup_side`), and the one
-//! table from a cause to the SIP status of the call's end (`cdrs.sip_status`, and the final
-//! response sent when the call ends before it is answered).
+//! Why a call ended (`cdrs.hangup_cause`), who ended it (`cdrs.hangup_side`), which way it
+//! went (`cdrs.direction`), and the one table from a cause to the SIP status of the call's
+//! end (`cdrs.sip_status`, and the final response sent when the call ends before it is
+//! answered).
 
 words! {
     /// Why a call ended.
@@ -48,6 +49,20 @@ words! {
         /// A number or menu led nowhere usable (a removed queue or menu without an invalid
         /// path, or more hops than allowed): the caller heard goodbye.
         NoRoute = "no_route",
+        /// An outbound call the node does not place: the caller is no authenticated phone
+        /// (or the outbound trunk refused the call with 403).
+        OutboundRefused = "outbound_refused",
+        /// The outbound trunk answered busy (486, 600).
+        Busy = "busy",
+        /// The outbound trunk's callee did not answer (480, 408, or our ring limit).
+        NoAnswer = "no_answer",
+        /// The outbound trunk knows no such number (404, 484, 604).
+        UnallocatedNumber = "unallocated_number",
+        /// The outbound callee declined the call (603).
+        Declined = "declined",
+        /// The outbound trunk failed the call (5xx, a challenge our credentials do not pass,
+        /// no answer at all, another 4xx).
+        TrunkFailed = "trunk_failed",
     }
 }
 
@@ -59,6 +74,25 @@ words! {
         Agent = "agent",
         /// This node (its dialplan, a limit, an error, shutdown).
         Node = "node",
+        /// The called party of an outbound call (the trunk's side).
+        Callee = "callee",
+    }
+}
+
+words! {
+    /// Which way a call went (`cdrs.direction`).
+    pub enum CallDirection ("call direction") {
+        /// A call the node answered (a carrier's, or a phone's to a number, queue or agent).
+        Inbound = "inbound",
+        /// An agent's phone dialled an external number through the outbound trunk.
+        Outbound = "outbound",
+    }
+}
+
+impl Default for CallDirection {
+    /// Records written before directions were kept were all inbound.
+    fn default() -> Self {
+        CallDirection::Inbound
     }
 }
 
@@ -72,7 +106,12 @@ impl HangupCause {
             HangupCause::NoAck | HangupCause::Timeout => 408,
             HangupCause::Error | HangupCause::NotTaken => 500,
             HangupCause::NoCommonMedia => 488,
-            HangupCause::NoRtpPort => 503,
+            HangupCause::NoRtpPort | HangupCause::TrunkFailed => 503,
+            HangupCause::OutboundRefused => 403,
+            HangupCause::Busy => 486,
+            HangupCause::NoAnswer => 480,
+            HangupCause::UnallocatedNumber => 404,
+            HangupCause::Declined => 603,
             HangupCause::Normal
             | HangupCause::NodeShutdown
             | HangupCause::MaxDuration
@@ -123,9 +162,17 @@ mod tests {
                 "hotdesk_failed",
                 "message",
                 "no_route",
+                "outbound_refused",
+                "busy",
+                "no_answer",
+                "unallocated_number",
+                "declined",
+                "trunk_failed",
             ],
         );
-        words(&HangupSide::ALL, &["caller", "agent", "node"]);
+        words(&HangupSide::ALL, &["caller", "agent", "node", "callee"]);
+        words(&CallDirection::ALL, &["inbound", "outbound"]);
+        assert_eq!(CallDirection::default(), CallDirection::Inbound);
     }
 
     /// The statuses CDRs carried before the causes were typed.
@@ -153,6 +200,12 @@ mod tests {
             (HotdeskFailed, 200),
             (Message, 200),
             (NoRoute, 200),
+            (OutboundRefused, 403),
+            (Busy, 486),
+            (NoAnswer, 480),
+            (UnallocatedNumber, 404),
+            (Declined, 603),
+            (TrunkFailed, 503),
         ];
         assert_eq!(
             table.len(),

@@ -153,6 +153,8 @@ fn one_call(rng: &mut StdRng, plan: &Plan, i: u64, areas: &[[u8; 3]], regulars: 
         agent: None,
         queue: None,
         uid: None,
+        direction: Default::default(),
+        destination: None,
     };
     let mut events = Vec::new();
     if rng.random_range(0..100) < 20 {

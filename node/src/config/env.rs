@@ -6,7 +6,7 @@ use super::ConfigError;
 pub const ENV_PREFIX: &str = "CALLFLEET_";
 
 /// The config's sections, as `CALLFLEET_<SECTION>_<KEY>` names them (lower-cased).
-const SECTIONS: [&str; 17] = [
+const SECTIONS: [&str; 18] = [
     "node",
     "sip",
     "http",
@@ -24,6 +24,7 @@ const SECTIONS: [&str; 17] = [
     "records",
     "shed",
     "provisioning",
+    "outbound",
 ];
 
 /// Applies `CALLFLEET_<SECTION>_<KEY>=VALUE` overrides to the parsed file; returns the names of

@@ -620,3 +620,55 @@ fn bad_shed_keys_are_refused_by_name() {
         assert!(err.contains(key), "{line}: {err}");
     }
 }
+
+#[test]
+fn outbound_is_off_by_default_and_checked() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    assert!(!cfg.outbound.enabled());
+    assert_eq!(cfg.outbound.ring_timeout, Duration::from_secs(60));
+    assert_eq!(cfg.outbound.international_prefix, "00");
+    let trunk = "[outbound]\ntrunk = \"sip.carrier.example:5060\"\ncaller_id = \"+4930555000\"\n";
+    let cfg = Config::parse(&format!(
+        "{MINIMAL}{trunk}username = \"u\"\npassword = \"p\"\n"
+    ))
+    .expect("a trunk with credentials parses");
+    assert!(cfg.outbound.enabled());
+    assert_eq!(cfg.outbound.username.as_deref(), Some("u"));
+    for (extra, key) in [
+        (
+            "[outbound]\ntrunk = \"x:5060\"\ncallerid = \"+4930555000\"\n",
+            "callerid",
+        ),
+        ("[outbound]\ntrunk = \"x:5060\"\n", "outbound.caller_id"),
+        (
+            "[outbound]\ntrunk = \"x\"\ncaller_id = \"+4930555000\"\n",
+            "outbound.trunk",
+        ),
+        (
+            "[outbound]\ntrunk = \"x:0\"\ncaller_id = \"+4930555000\"\n",
+            "outbound.trunk",
+        ),
+        (
+            "[outbound]\ntrunk = \"x:5060\"\ncaller_id = \"030555\"\n",
+            "outbound.caller_id",
+        ),
+        (
+            "[outbound]\nusername = \"u\"\npassword = \"p\"\n",
+            "outbound.trunk",
+        ),
+        (&format!("{trunk}username = \"u\"\n"), "outbound.username"),
+        (
+            &format!("{trunk}access_code = \"9a\"\n"),
+            "outbound.access_code",
+        ),
+        (
+            &format!("{trunk}ring_timeout = \"0s\"\n"),
+            "outbound.ring_timeout",
+        ),
+    ] {
+        let err = Config::parse(&format!("{MINIMAL}{extra}"))
+            .expect_err("must fail")
+            .to_string();
+        assert!(err.contains(key), "{err} should name {key}");
+    }
+}

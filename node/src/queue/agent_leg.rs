@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rsipstack::dialog::authenticate::Credential;
 use rsipstack::dialog::dialog::{
     DialogState, DialogStateReceiver, TerminatedReason, TransactionHandle,
 };
@@ -147,6 +148,37 @@ pub fn dial_with(
     local: SocketAddr,
     direction: Direction,
 ) -> Result<Ringing, DialError> {
+    invite(dialogs, local_sip, d, (socket, local), direction, None)
+}
+
+/// [`dial`] to a peer that may challenge the INVITE (401 or 407): rsipstack answers the
+/// challenge once with `credential` (the outbound trunk).
+pub fn dial_authenticated(
+    dialogs: &Arc<DialogLayer>,
+    local_sip: SocketAddr,
+    d: &Dial,
+    socket: UdpSocket,
+    local: SocketAddr,
+    credential: Option<Credential>,
+) -> Result<Ringing, DialError> {
+    invite(
+        dialogs,
+        local_sip,
+        d,
+        (socket, local),
+        Direction::SendRecv,
+        credential,
+    )
+}
+
+fn invite(
+    dialogs: &Arc<DialogLayer>,
+    local_sip: SocketAddr,
+    d: &Dial,
+    (socket, local): (UdpSocket, SocketAddr),
+    direction: Direction,
+    credential: Option<Credential>,
+) -> Result<Ringing, DialError> {
     let callee = Uri::try_from(d.contact.as_str()).map_err(|_| DialError::Contact {
         agent: d.agent.clone(),
         contact: d.contact.clone(),
@@ -193,6 +225,7 @@ pub fn dial_with(
         content_type: Some("application/sdp".into()),
         offer: Some(body),
         contact,
+        credential,
         ..Default::default()
     };
     let (state_tx, states) = dialogs.new_dialog_state_channel();
@@ -215,49 +248,105 @@ pub fn dial_with(
     })
 }
 
+/// How far an INVITE got, for a caller that relays it ([`Ringing::progress`]).
+#[derive(Debug)]
+pub enum Progress {
+    /// A provisional response (180, 183) with this status.
+    Early(u16),
+    /// The final outcome.
+    Final(RingOutcome),
+}
+
 impl Ringing {
     /// Waits for the INVITE's final response, up to `limit` (then CANCELs).
     pub async fn wait(&mut self, limit: Duration) -> RingOutcome {
-        let outcome = tokio::time::timeout(limit, &mut self.result).await;
-        match outcome {
-            Ok(Ok(Ok((_, Some(resp)))))
-                if resp.status_code.kind() == StatusCodeKind::Successful =>
-            {
-                match sdp::parse_offer(&resp.body) {
-                    Ok(offer) => RingOutcome::Answered { offer },
-                    Err(e) => {
-                        debug!(agent = %self.agent, error = %e, "agent answered without usable SDP");
-                        if let Err(e) = self.dialog.bye().await {
-                            debug!(error = %e, "cannot send a BYE");
-                        }
-                        RingOutcome::Failed { status: 488 }
+        settle(&self.agent, &self.dialog, &mut self.result, limit).await
+    }
+
+    /// Waits for the INVITE's next provisional response or its final outcome, until `until`
+    /// (then CANCELs: 408). Cancel-safe: dropped, the INVITE goes on.
+    pub async fn progress(&mut self, until: tokio::time::Instant) -> Progress {
+        let limit = until.saturating_duration_since(tokio::time::Instant::now());
+        let settled = settle(&self.agent, &self.dialog, &mut self.result, limit);
+        tokio::pin!(settled);
+        let mut open = true;
+        loop {
+            tokio::select! {
+                outcome = &mut settled => return Progress::Final(outcome),
+                st = self.states.recv(), if open => match st {
+                    Some(DialogState::Early(_, resp)) => {
+                        return Progress::Early(u16::from(resp.status_code))
                     }
-                }
-            }
-            Ok(Ok(Ok((_, Some(resp))))) => RingOutcome::Failed {
-                status: u16::from(resp.status_code),
-            },
-            Ok(Ok(Ok((_, None)))) => RingOutcome::Failed { status: 408 },
-            Ok(Ok(Err(e))) => {
-                debug!(agent = %self.agent, error = %e, "agent INVITE failed");
-                RingOutcome::Failed { status: 503 }
-            }
-            Ok(Err(e)) => {
-                debug!(agent = %self.agent, error = %e, "agent INVITE task failed");
-                RingOutcome::Failed { status: 500 }
-            }
-            Err(_) => {
-                self.cancel().await;
-                RingOutcome::Failed { status: 408 }
+                    Some(_) => {}
+                    None => open = false,
+                },
             }
         }
     }
 
     /// CANCELs the INVITE (a 2xx that crosses it is ended with a BYE by the stack).
     pub async fn cancel(&self) {
-        if let Err(e) = self.dialog.cancel().await {
-            debug!(agent = %self.agent, error = %e, "CANCEL to agent failed");
+        cancel(&self.agent, &self.dialog).await;
+    }
+}
+
+/// The INVITE's final response, up to `limit` (then CANCELs).
+async fn settle(
+    agent: &str,
+    dialog: &InviteDialog,
+    result: &mut tokio::task::JoinHandle<InviteAsyncResult>,
+    limit: Duration,
+) -> RingOutcome {
+    let outcome = tokio::time::timeout(limit, result).await;
+    match outcome {
+        Ok(Ok(Ok((_, Some(resp))))) if resp.status_code.kind() == StatusCodeKind::Successful => {
+            match sdp::parse_offer(&resp.body) {
+                Ok(offer) => RingOutcome::Answered { offer },
+                Err(e) => {
+                    debug!(agent, error = %e, "agent answered without usable SDP");
+                    if let Err(e) = dialog.bye().await {
+                        debug!(error = %e, "cannot send a BYE");
+                    }
+                    RingOutcome::Failed { status: 488 }
+                }
+            }
         }
+        Ok(Ok(Ok((_, Some(resp))))) => RingOutcome::Failed {
+            status: u16::from(resp.status_code),
+        },
+        Ok(Ok(Ok((_, None)))) => RingOutcome::Failed { status: 408 },
+        Ok(Ok(Err(e))) => {
+            debug!(agent, error = %e, "agent INVITE failed");
+            RingOutcome::Failed { status: 503 }
+        }
+        Ok(Err(e)) => {
+            debug!(agent, error = %e, "agent INVITE task failed");
+            RingOutcome::Failed { status: 500 }
+        }
+        Err(_) => {
+            cancel(agent, dialog).await;
+            RingOutcome::Failed { status: 408 }
+        }
+    }
+}
+
+async fn cancel(agent: &str, dialog: &InviteDialog) {
+    if let Err(e) = dialog.cancel().await {
+        debug!(agent, error = %e, "CANCEL to agent failed");
+    }
+}
+
+/// Where an answered leg's media goes: the answer's address and codec, sending at once,
+/// media expected from the IP of `peer` (where the INVITE went).
+pub fn answered_target(answer: &Offer, peer: SocketAddr) -> crate::media::session::Target {
+    crate::media::session::Target {
+        remote: answer.remote,
+        codec: answer.codec,
+        send: true,
+        dtmf_pt: answer.dtmf_pt,
+        signal_ip: Some(peer.ip()),
+        rtcp: answer.rtcp,
+        packet_ms: answer.packet_ms(),
     }
 }
 

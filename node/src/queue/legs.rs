@@ -18,7 +18,7 @@ use super::engine::{Action, Event, Leg, Phase, QueuedCall};
 use super::reach::Change;
 use super::{agent_key, fence, hold};
 use crate::media::sdp::Offer;
-use crate::media::session::{bridge, Mode, Session, Target};
+use crate::media::session::{bridge, Mode, Session};
 use crate::node::Node;
 use crate::now_ms;
 use crate::records::Record;
@@ -491,15 +491,7 @@ async fn open_bridge(
     let leg = Session::start(
         ringing.socket,
         ringing.local,
-        Target {
-            remote: answer.remote,
-            codec: answer.codec,
-            send: true,
-            dtmf_pt: answer.dtmf_pt,
-            signal_ip: Some(ringing.peer.ip()),
-            rtcp: answer.rtcp,
-            packet_ms: answer.packet_ms(),
-        },
+        agent_leg::answered_target(&answer, ringing.peer),
         Mode::Silence,
         0,
         node.metrics.guard().rtp_ignored(),

@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use callfleet_store::{CallLeg, Cdr, HangupCause, HangupSide};
+use callfleet_store::{CallDirection, CallLeg, Cdr, HangupCause, HangupSide};
 use callfleet_web::Outcome;
 use rsipstack::dialog::dialog::{DialogState, TerminatedReason};
 use rsipstack::dialog::dialog_layer::DialogLayer;
@@ -69,8 +69,28 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
         return; // a phone's INVITE challenged (407) or refused: not a call
     };
     node.calls
-        .set_caller(&call_id, caller.source, caller.device);
-    let ended = answer(&node, &dialogs, tx, uid, &call_id).await;
+        .set_caller(&call_id, caller.source, caller.device.clone());
+    let ended = match crate::outbound::wanted(&node, &tx.original, caller.device.as_deref()) {
+        Some(crate::outbound::Wanted::Dial(number)) => {
+            let call = crate::outbound::Placed {
+                uid,
+                call_id: &call_id,
+                number: &number,
+                device: caller.device.as_deref().unwrap_or_default(),
+            };
+            crate::outbound::run(&node, &dialogs, tx, call).await
+        }
+        Some(crate::outbound::Wanted::Refuse(number)) => {
+            node.calls.set_outbound(&call_id, &number);
+            info!(call_id, source = ?caller.source, "outbound call refused: not an authenticated phone's");
+            refuse(
+                &mut tx,
+                Ended::new(HangupCause::OutboundRefused, HangupSide::Node),
+            )
+            .await
+        }
+        None => answer(&node, &dialogs, tx, uid, &call_id).await,
+    };
     finish(&node, uid, ended);
 }
 
@@ -109,23 +129,11 @@ async fn answer(
             .await;
         }
     };
-    let (state_tx, mut states) = dialogs.new_dialog_state_channel();
-    let contact = Uri::try_from(contact_for(node, &tx).as_str()).ok();
-    let dialog = match dialogs.get_or_create_server_invite(&tx, state_tx, None, contact) {
-        Ok(d) => d,
-        Err(e) => {
-            warn!(call_id, error = %e, "cannot create the dialog");
-            return refuse(&mut tx, Ended::new(HangupCause::Error, HangupSide::Node)).await;
-        }
+    let (dialog, mut states) = match serve_invite(node, dialogs, tx, call_id).await {
+        Ok(x) => x,
+        Err(ended) => return ended,
     };
     let id = dialog.id();
-    let mut runner = dialog.clone();
-    // The INVITE transaction: 100 Trying, CANCEL → 487, ACK of our 200.
-    tokio::spawn(async move {
-        if let Err(e) = runner.handle(&mut tx).await {
-            debug!(error = %e, "INVITE transaction ended with an error");
-        }
-    });
     let call = Call {
         uid,
         call_id,
@@ -136,6 +144,52 @@ async fn answer(
     let ended = converse(node, &dialog, &mut states, call).await;
     dialogs.remove_dialog(&id);
     ended
+}
+
+/// The server dialog of the INVITE `tx`, its transaction run in a task of its own (100
+/// Trying, CANCEL → 487, the ACK of our 2xx), and its state events; refused with 500 when
+/// the dialog cannot be made.
+pub(crate) async fn serve_invite(
+    node: &Node,
+    dialogs: &DialogLayer,
+    mut tx: Transaction,
+    call_id: &str,
+) -> Result<(InviteDialog, UnboundedReceiver<DialogState>), Ended> {
+    let (state_tx, states) = dialogs.new_dialog_state_channel();
+    let contact = Uri::try_from(contact_for(node, &tx).as_str()).ok();
+    let dialog = match dialogs.get_or_create_server_invite(&tx, state_tx, None, contact) {
+        Ok(d) => d,
+        Err(e) => {
+            warn!(call_id, error = %e, "cannot create the dialog");
+            return Err(refuse(&mut tx, Ended::new(HangupCause::Error, HangupSide::Node)).await);
+        }
+    };
+    let mut runner = dialog.clone();
+    tokio::spawn(async move {
+        if let Err(e) = runner.handle(&mut tx).await {
+            debug!(error = %e, "INVITE transaction ended with an error");
+        }
+    });
+    Ok((dialog, states))
+}
+
+/// The call is ringing: its state, and its live-call row.
+pub(crate) fn mark_ringing(node: &Node, uid: CallUid) {
+    if let Some(entry) = node.calls.set_state(uid, CallState::Ringing, now_ms()) {
+        node.recorder
+            .send(Record::Live(entry.to_live(&node.cfg.node.name)));
+    }
+}
+
+/// The call is answered (our 200 sent): its state, record and metrics.
+pub(crate) fn mark_answered(node: &Node, uid: CallUid, call_id: &str) {
+    let at = now_ms();
+    node.calls.set_state(uid, CallState::Answered, at);
+    node.recorder.send(Record::Answered {
+        call_id: call_id.to_string(),
+        at_ms: at,
+    });
+    node.metrics.call_outcome(Outcome::Answered);
 }
 
 /// Our Contact for a dialog whose INVITE came in on `tx`'s connection: over TLS, the TLS
@@ -152,7 +206,7 @@ fn contact_for(node: &Node, tx: &Transaction) -> String {
 }
 
 /// Refuses the INVITE with the status of `ended`, and returns it.
-async fn refuse(tx: &mut Transaction, ended: Ended) -> Ended {
+pub(crate) async fn refuse(tx: &mut Transaction, ended: Ended) -> Ended {
     let status = StatusCode::from(ended.status());
     if let Err(e) = tx.reply(status.clone()).await {
         debug!(%status, error = %e, "cannot send a final response");
@@ -177,10 +231,7 @@ async fn converse(
     call: Call<'_>,
 ) -> Ended {
     let call_id = call.call_id;
-    if let Some(entry) = node.calls.set_state(call.uid, CallState::Ringing, now_ms()) {
-        node.recorder
-            .send(Record::Live(entry.to_live(&node.cfg.node.name)));
-    }
+    mark_ringing(node, call.uid);
     let delay = node.cfg.call.answer_delay;
     if !delay.is_zero() {
         if let Err(e) = dialog.ringing(None, None) {
@@ -205,13 +256,7 @@ async fn converse(
         debug!(call_id, error = %e, "cannot send 200 OK (caller gone?)");
         return Ended::new(HangupCause::Cancelled, HangupSide::Caller);
     }
-    let at = now_ms();
-    node.calls.set_state(call.uid, CallState::Answered, at);
-    node.recorder.send(Record::Answered {
-        call_id: call_id.to_string(),
-        at_ms: at,
-    });
-    node.metrics.call_outcome(Outcome::Answered);
+    mark_answered(node, call.uid, call_id);
     // Until the caller shows it wants media (its ACK, or its first RTP packet), nothing is
     // sent: an INVITE's SDP alone never points our RTP at a third party.
     let gated = |offer: &Offer| Target {
@@ -276,7 +321,7 @@ fn unknown_peer() -> Offer {
 /// Waits for the caller's ACK (which carries the answer to a delayed offer) or its first RTP
 /// packet; the call ends instead when the ACK never comes (Timer H), the caller goes, or the
 /// node stops. Returns the media description to use.
-async fn peer_shows_up(
+pub(crate) async fn peer_shows_up(
     node: &Node,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
@@ -411,5 +456,11 @@ pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
         agent: entry.agent,
         queue: entry.queue,
         uid: Some(node.recorder.cdr_key(entry.uid)),
+        direction: if entry.destination.is_some() {
+            CallDirection::Outbound
+        } else {
+            CallDirection::Inbound
+        },
+        destination: entry.destination,
     }));
 }

@@ -165,7 +165,7 @@ fn caller_number(req: &Request) -> String {
 }
 
 /// Answers a re-INVITE (or UPDATE) with a new SDP version and steers the media to match.
-async fn reinvite(
+pub(crate) async fn reinvite(
     media: &Session,
     req: &Request,
     handle: TransactionHandle,

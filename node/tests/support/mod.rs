@@ -14,6 +14,7 @@ pub mod lockd;
 pub mod lossy;
 pub mod pgserver;
 pub mod phone;
+pub mod pump;
 pub mod queue;
 pub mod raw_phone;
 pub mod sinks;

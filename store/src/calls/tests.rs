@@ -1,7 +1,7 @@
 //! Tests for live calls and CDRs, on both flavours.
 
 use crate::testdb::flavour_tests;
-use crate::{Cdr, HangupCause, HangupSide, LiveCall, Store, StoreError};
+use crate::{CallDirection, Cdr, HangupCause, HangupSide, LiveCall, Store, StoreError};
 
 flavour_tests!(
     live_call_lifecycle,
@@ -109,6 +109,8 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
         agent: None,
         queue: Some("sales".to_owned()),
         uid: Some("main-a/1/1".to_owned()),
+        direction: CallDirection::Inbound,
+        destination: None,
     };
     let answered = Cdr {
         call_id: "c2".to_owned(),
@@ -129,6 +131,20 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
     assert!(id_cancelled > id_answered, "ids increase");
     // A record written again under its key is not stored twice; rows without a key are
     // never taken for one another.
+    let outbound = Cdr {
+        call_id: "c3".to_owned(),
+        ended_at_ms: 9_500,
+        hangup_cause: HangupCause::Busy,
+        hangup_side: HangupSide::Callee,
+        sip_status: 486,
+        agent: Some("1001".to_owned()),
+        queue: None,
+        uid: Some("main-a/1/3".to_owned()),
+        direction: CallDirection::Outbound,
+        destination: Some("+4930123456".to_owned()),
+        ..cancelled.clone()
+    };
+    store.insert_cdr(&outbound).await?;
     let replayed = Cdr {
         ended_at_ms: 3_000,
         ..cancelled.clone()
@@ -137,17 +153,21 @@ async fn cdrs_round_trip_optional_fields(store: &Store) -> Result<(), StoreError
 
     assert_eq!(
         store.cdrs_since(0).await?,
-        vec![cancelled.clone(), answered.clone()]
+        vec![cancelled.clone(), answered.clone(), outbound.clone()]
     );
     assert_eq!(
         store.cdrs_since(2_000).await?,
-        vec![cancelled, answered.clone()]
+        vec![cancelled, answered.clone(), outbound.clone()]
     );
-    assert_eq!(store.cdrs_since(2_001).await?, vec![answered.clone()]);
-    assert_eq!(store.cdrs_since(9_001).await?, vec![]);
+    assert_eq!(
+        store.cdrs_since(2_001).await?,
+        vec![answered.clone(), outbound.clone()]
+    );
+    assert_eq!(store.cdrs_since(9_001).await?, vec![outbound]);
+    assert_eq!(store.cdrs_since(9_501).await?, vec![]);
     let keyless = store.insert_cdr(&answered).await?;
     assert!(keyless > id_cancelled, "a second keyless row is a new row");
-    assert_eq!(store.cdrs_since(0).await?.len(), 3);
+    assert_eq!(store.cdrs_since(0).await?.len(), 4);
     Ok(())
 }
 

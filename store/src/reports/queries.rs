@@ -348,7 +348,8 @@ macro_rules! export_sql {
     ($cond:literal) => {
         concat!(
             "SELECT node, call_id, from_uri, to_uri, started_at_ms, answered_at_ms, ",
-            "ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue ",
+            "ended_at_ms, hangup_cause, hangup_side, sip_status, redirected_from, agent, queue, ",
+            "direction, destination ",
             "FROM cdrs WHERE started_at_ms >= $1 AND started_at_ms < $2 ",
             $cond,
             " ORDER BY started_at_ms, id"
@@ -402,5 +403,7 @@ fn cdr_from_row(r: &AnyRow) -> Result<crate::Cdr, sqlx::Error> {
         queue: r.try_get(12)?,
         // The record key is not part of the export.
         uid: None,
+        direction: crate::decode::enum_col(r, "direction")?,
+        destination: r.try_get(14)?,
     })
 }

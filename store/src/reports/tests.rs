@@ -20,6 +20,8 @@ fn cdr(id: &str, from: &str, start: i64, agent: Option<&str>, queue: Option<&str
         agent: agent.map(Into::into),
         queue: queue.map(Into::into),
         uid: None,
+        direction: Default::default(),
+        destination: None,
     }
 }
 
@@ -461,6 +463,63 @@ async fn quality_by_prefix(store: &Store) -> Result<(), StoreError> {
 }
 
 flavour_tests!(quality_by_prefix);
+
+/// An outbound call's far leg (the trunk, stored as the `caller` leg) counts under the
+/// number dialled, not under the phone that dialled it, whichever row is written first.
+async fn quality_by_destination(store: &Store) -> Result<(), StoreError> {
+    use crate::CallLeg::{Agent, Caller};
+    let outbound = |id: &str, start: i64, dest: &str| Cdr {
+        direction: crate::CallDirection::Outbound,
+        destination: Some(dest.into()),
+        queue: None,
+        ..cdr(id, "sip:2001@10.0.0.9", start, Some("1001"), None)
+    };
+    store
+        .insert_cdr(&outbound("o1", 10 * H, "+4930123456"))
+        .await?;
+    store
+        .upsert_leg_quality(&leg("o1", 10 * H, Caller, 20, 3_000))
+        .await?;
+    store
+        .upsert_leg_quality(&leg("o1", 10 * H, Agent, 500, 90_000))
+        .await?;
+    store
+        .upsert_leg_quality(&leg("o2", 11 * H, Caller, 40, 5_000))
+        .await?;
+    store
+        .insert_cdr(&outbound("o2", 11 * H, "+4989555000"))
+        .await?;
+    // An inbound call from the same phone keeps its From prefix.
+    store
+        .insert_cdr(&cdr("i1", "sip:2001@10.0.0.9", 12 * H, None, None))
+        .await?;
+    store
+        .upsert_leg_quality(&leg("i1", 12 * H, Caller, 0, 1_000))
+        .await?;
+    let w = Window {
+        from_ms: 0,
+        to_ms: 24 * H,
+        bucket_ms: 1,
+    };
+    let mut rows = Vec::new();
+    store
+        .report_quality_prefixes(w, &CallFilter::All, |r| {
+            rows.push((r.prefix, r.legs, r.lost))
+        })
+        .await?;
+    rows.sort();
+    assert_eq!(
+        rows,
+        [
+            ("sip:+49301".to_owned(), 1, 20),
+            ("sip:+49895".to_owned(), 1, 40),
+            ("sip:2001".to_owned(), 1, 0),
+        ]
+    );
+    Ok(())
+}
+
+flavour_tests!(quality_by_destination);
 
 async fn agent_state_history(store: &Store) -> Result<(), StoreError> {
     use crate::{Agent, AgentState::*};

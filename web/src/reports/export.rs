@@ -88,7 +88,7 @@ pub fn table_csv(name: &str, table: &Table) -> Response {
     (csv_headers(name), out).into_response()
 }
 
-const CDR_HEADER: [&str; 13] = [
+const CDR_HEADER: [&str; 15] = [
     "node",
     "call_id",
     "from",
@@ -102,6 +102,8 @@ const CDR_HEADER: [&str; 13] = [
     "redirected_from",
     "agent",
     "queue",
+    "direction",
+    "destination",
 ];
 
 fn rfc3339(ms: i64) -> String {
@@ -126,6 +128,8 @@ fn cdr_line(out: &mut String, c: &callfleet_store::Cdr) {
         c.redirected_from.as_deref().unwrap_or(""),
         c.agent.as_deref().unwrap_or(""),
         c.queue.as_deref().unwrap_or(""),
+        c.direction.as_str(),
+        c.destination.as_deref().unwrap_or(""),
     ];
     line(out, fields);
 }

@@ -73,6 +73,8 @@ fn cdr(id: usize, from: &str, start: i64, agent: Option<&str>, queue: &str) -> C
         agent: agent.map(Into::into),
         queue: Some(queue.into()),
         uid: None,
+        direction: Default::default(),
+        destination: None,
     }
 }
 
@@ -526,6 +528,8 @@ async fn call_records_export_streams_every_row() {
         "header, the French call and 3000 more"
     );
     assert!(lines[0].starts_with("node,call_id,from,to,started_at"));
+    assert!(lines[0].ends_with(",agent,queue,direction,destination"));
+    assert!(lines[1].ends_with(",inbound,"), "{}", lines[1]);
     assert!(
         lines[1].starts_with(
             "n1,c5,sip:+33123456789@carrier,sip:support@10.0.0.1,2026-12-07T14:00:00Z"

@@ -17,6 +17,8 @@ pub(crate) fn cdr(n: u32) -> Record {
         agent: None,
         queue: None,
         uid: Some(format!("main-a/1/{n}")),
+        direction: Default::default(),
+        destination: None,
     })
 }
 
