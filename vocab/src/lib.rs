@@ -10,6 +10,8 @@
 //! - `queue`: [`Strategy`], [`Fallback`] and [`QueueEventKind`].
 //! - `recording`: [`RecordingPolicy`] (a queue's) and [`RecordingFormat`] (a stored file's).
 //! - `destination`: [`DestKind`], where a dialled number or an IVR choice sends a caller.
+//! - `group`: [`GroupStrategy`] and [`MemberKind`], how a ring group rings and what its members
+//!   are.
 //! - `hangup`: [`HangupCause`] and [`HangupSide`], and the one table from a cause to the SIP
 //!   status of the call's end ([`HangupCause::sip_status`]).
 //! - `shed`: [`Work`], what a busy node gives up at which shed level, and [`ShedGate`], the
@@ -30,6 +32,7 @@ mod words;
 mod agent;
 mod clock;
 mod destination;
+mod group;
 mod hangup;
 mod queue;
 mod recording;
@@ -42,6 +45,7 @@ mod wire;
 pub use agent::AgentState;
 pub use clock::now_ms;
 pub use destination::DestKind;
+pub use group::{GroupStrategy, MemberKind};
 pub use hangup::{HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use recording::{RecordingFormat, RecordingPolicy};
