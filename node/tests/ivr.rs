@@ -10,14 +10,13 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use callfleet_store::{DestKind, Destination, IvrMenu, Number, QueueEventKind};
 use jiff::tz::TimeZone;
 use support::audio::write_tone_wav;
 use support::dtmf::{event_pcap, key, FLASH};
 use support::queue::{queue, Db};
-use support::{peers, serial, sipp, wait_until, workdir, NodeProc, NodeSpec};
+use support::{peers, serial, sipp, workdir, NodeProc, NodeSpec};
 
 const NODE_IP: &str = "127.0.70.1";
 const CALLER_IP: &str = "127.0.70.20";
@@ -147,12 +146,7 @@ fn a_caller_chooses_a_queue_by_key_and_a_closed_number_goes_to_its_closed_destin
         .join(" ");
     db.block(db.store.upsert_number(&number("0900", "queue:sales", days)))
         .expect("number");
-    let version = db.block(db.store.config_version()).expect("config version");
-    let reloaded = wait_until(Duration::from_secs(10), || {
-        node.log_text()
-            .contains(&format!("configuration reloaded version={version}"))
-    });
-    assert!(reloaded.is_some(), "no reload:\n{}", node.log_text());
+    db.wait_reloaded(&node);
 
     // Keys pressed 1 s after the prompt: the queue is entered within about 2 s.
     for (tag, k, want) in [("key-2", '2', "support"), ("key-1", '1', "sales")] {

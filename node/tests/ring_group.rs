@@ -147,12 +147,7 @@ fn rig() -> Rig {
         db.block(db.store.upsert_number(&number(n, to)))
             .expect("number");
     }
-    let version = db.block(db.store.config_version()).expect("config version");
-    let reloaded = wait_until(Duration::from_secs(10), || {
-        node.log_text()
-            .contains(&format!("configuration reloaded version={version}"))
-    });
-    assert!(reloaded.is_some(), "no reload:\n{}", node.log_text());
+    db.wait_reloaded(&node);
     Rig {
         node,
         db,
@@ -178,9 +173,9 @@ impl Rig {
         assert!(ok.is_some(), "{what}\n{}", self.logs());
     }
 
-    /// The caller listens (sending its tone) until the agent's phone is heard for a second;
-    /// returns what it heard, labelled.
-    fn talk(&self, caller: &Uac, ok: &support::uac::Resp) -> Vec<Option<f32>> {
+    /// The caller listens (sending its tone) until the phone that answered (`who`) is heard
+    /// for a second; returns what it heard, labelled.
+    fn talk(&self, caller: &Uac, ok: &support::uac::Resp, who: &str) -> Vec<Option<f32>> {
         let to = Uac::media_addr(ok);
         let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(20), |f| {
             f.len() >= 50
@@ -188,7 +183,18 @@ impl Rig {
                     .iter()
                     .all(|l| *l == Some(PHONE_TONE))
         });
-        labels(&frames)
+        let heard = labels(&frames);
+        let talking = heard.len() >= 50
+            && heard[heard.len() - 50..]
+                .iter()
+                .all(|l| *l == Some(PHONE_TONE));
+        assert!(
+            talking,
+            "the caller hears the {who}: {:?}\n{}",
+            support::audio::runs(&heard),
+            self.logs()
+        );
+        heard
     }
 
     /// The caller hangs up; the agent is free again.
@@ -251,16 +257,7 @@ fn all_at_once(r: &Rig) {
     r.rings(&r.device, dev0, "the device member rings");
     r.rings(&r.agent, agent0, "the agent member's phone rings");
     r.agent.accept();
-    let heard = r.talk(&caller, &ok);
-    assert!(
-        heard.len() >= 50
-            && heard[heard.len() - 50..]
-                .iter()
-                .all(|l| *l == Some(PHONE_TONE)),
-        "the caller hears the agent's phone: {:?}\n{}",
-        support::audio::runs(&heard),
-        r.logs()
-    );
+    let heard = r.talk(&caller, &ok, "agent's phone");
     assert!(
         share(&heard, MOH) > 0,
         "music on hold while the phones rang: {:?}",
@@ -316,16 +313,7 @@ fn in_order(r: &Rig) {
         r.logs()
     );
     r.agent.accept();
-    let heard = r.talk(&caller, &ok);
-    assert!(
-        heard.len() >= 50
-            && heard[heard.len() - 50..]
-                .iter()
-                .all(|l| *l == Some(PHONE_TONE)),
-        "the caller hears the second member: {:?}\n{}",
-        support::audio::runs(&heard),
-        r.logs()
-    );
+    r.talk(&caller, &ok, "second member");
     r.hang_up(&mut caller, "ordered-1", &ok);
 }
 

@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(nav[1].label, "Calls");
         assert_eq!(nav[2].href, "/reports");
         let nav = chrome(Area::Queues, true).nav();
-        assert_eq!(nav.len(), 12);
+        assert_eq!(nav.len(), 13);
         let current: Vec<&str> = nav.iter().filter(|l| l.current).map(|l| l.label).collect();
         assert_eq!(current, ["Queues"]);
         assert_eq!(Area::Queues.body_class(), "admin");
