@@ -6,7 +6,7 @@
 //!   reports the 487), the caller hears music on hold (1400 Hz) and then the agent's phone
 //!   (600 Hz), the phone hears the caller (1000 Hz), and the call record names the agent;
 //! - `ordered`: the device rings alone for the group's ring time, is CANCELled, then the agent's
-//!   phone rings and answers;
+//!   phone rings and answers; an agent already on a call is passed over;
 //! - nobody answers: the caller goes to the group's no-answer destination (a queue, seen in
 //!   its `enqueue` event);
 //! - an IVR menu key (SIPp pressing `1` as an RFC 4733 event) leads to a group.
@@ -270,6 +270,7 @@ fn all_at_once(r: &Rig) {
         r.logs()
     );
     assert_eq!(r.device.calls_with("caller"), 0, "{}", r.device.log());
+    agent_on_a_call_is_passed_over(r);
     r.hang_up(&mut caller, "all-1", &ok);
 
     // The agent's phone heard the caller's tone.
@@ -294,6 +295,27 @@ fn all_at_once(r: &Rig) {
         agent.is_some()
     });
     assert_eq!(agent, Some(Some(AGENT.to_string())), "the CDR's agent");
+}
+
+/// While the agent talks, a second caller to the `ordered` group: the device rings, the agent
+/// (on a call) is passed over, and the caller goes to the no-answer destination.
+fn agent_on_a_call_is_passed_over(r: &Rig) {
+    let (dev0, agent0) = (rang(&r.device), rang(&r.agent));
+    let since = callfleet::now_ms();
+    let mut caller = Uac::new(&ip(24), r.node.sip);
+    let ok = caller
+        .answered("0801", "busy-1", Duration::from_secs(5))
+        .expect("the node answers the number");
+    r.rings(&r.device, dev0, "the device member rings");
+    assert!(
+        r.went_to_no_answer(since),
+        "then the no-answer destination\n{}",
+        r.logs()
+    );
+    assert_eq!(rang(&r.agent), agent0, "the agent on a call is not rung");
+    caller.in_dialog("BYE", "busy-1", &ok, None);
+    let bye = caller.recv_final(Duration::from_secs(3)).map(|r| r.status);
+    assert_eq!(bye, Some(200), "BYE answered");
 }
 
 /// `ordered`: the device rings alone for the ring time and is CANCELled, then the agent's
