@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::config::BUMP_VERSION;
 use crate::decode::enum_col;
 use crate::numbers::{destination_cols, Destination};
 use crate::{ParseEnumError, Store, StoreError};
@@ -84,42 +83,30 @@ impl Store {
     /// Creates a group or replaces it and all its members (an existing group keeps its
     /// creation time), bumping the config version, in one transaction.
     pub async fn upsert_group(&self, g: &RingGroup) -> Result<(), StoreError> {
-        const WHAT: &str = "upsert ring group";
-        let mut tx = self.pool().begin().await.map_err(StoreError::query(WHAT))?;
-        sqlx::query(UPSERT_GROUP)
-            .bind(&g.name)
-            .bind(g.strategy.as_str())
-            .bind(g.ring_ms)
-            .bind(g.no_answer.kind.as_str())
-            .bind(&g.no_answer.target)
-            .bind(&g.moh_class)
-            .bind(g.created_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::write(WHAT))?;
-        sqlx::query("DELETE FROM ring_group_members WHERE group_name = $1")
-            .bind(&g.name)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::write(WHAT))?;
+        let mut statements = vec![
+            sqlx::query(UPSERT_GROUP)
+                .bind(&g.name)
+                .bind(g.strategy.as_str())
+                .bind(g.ring_ms)
+                .bind(g.no_answer.kind.as_str())
+                .bind(&g.no_answer.target)
+                .bind(&g.moh_class)
+                .bind(g.created_at_ms),
+            sqlx::query("DELETE FROM ring_group_members WHERE group_name = $1").bind(&g.name),
+        ];
         for (position, m) in (0_i64..).zip(&g.members) {
-            sqlx::query(
-                "INSERT INTO ring_group_members (group_name, position, kind, target) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&g.name)
-            .bind(position)
-            .bind(m.kind.as_str())
-            .bind(&m.extension)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::write(WHAT))?;
+            statements.push(
+                sqlx::query(
+                    "INSERT INTO ring_group_members (group_name, position, kind, target) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&g.name)
+                .bind(position)
+                .bind(m.kind.as_str())
+                .bind(&m.extension),
+            );
         }
-        sqlx::query(BUMP_VERSION)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("bump config version"))?;
-        tx.commit().await.map_err(StoreError::query(WHAT))
+        self.config_write_all("upsert ring group", statements).await
     }
 
     /// All groups with their members in order, by name.
