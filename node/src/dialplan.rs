@@ -1,5 +1,6 @@
 //! Where an answered call goes, by the number dialled: a number (DID) of the `numbers` table,
-//! carried through its schedule and IVR menus by `flow` (pure parts: `schedule`, `walk`),
+//! carried through its schedule, IVR menus and ring groups by `flow` (pure parts: `schedule`,
+//! `walk`, `rounds`; ring groups rung by `group`),
 //! a queue (its name), an agent (the
 //! agent's personal extension: ring the phone the agent is logged in on, else voicemail),
 //! the hot-desk feature codes (`*11` log in, `*12` log out, from a registered phone that
@@ -7,7 +8,9 @@
 //! other number. PINs are checked by `pin`, under the hot-desk guessing limits.
 
 mod flow;
+mod group;
 mod pin;
+pub mod rounds;
 pub mod schedule;
 pub mod walk;
 

@@ -1,4 +1,5 @@
-//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs), IVR menus
+//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs), IVR menus,
+//! ring groups
 //! and office proxies' addresses as SQL has them, cached
 //! in memory and reloaded when the cluster's config version changes (polled every second), so a
 //! change made on any node, by a CRM or on the admin pages is seen here on the next call
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use callfleet_store::{Agent, Carrier, IvrMenu, Proxy, Queue, Store};
+use callfleet_store::{Agent, Carrier, IvrMenu, Proxy, Queue, RingGroup, Store};
 use ipnet::IpNet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -30,6 +31,8 @@ pub struct ConfigSnapshot {
     pub numbers: HashMap<String, NumberRoute>,
     /// IVR menus by name, with their choices.
     pub menus: HashMap<String, IvrMenu>,
+    /// Ring groups by name, with their members in order.
+    pub groups: HashMap<String, RingGroup>,
     /// Office proxies that checked in, by name, with their current address.
     pub proxies: Vec<(String, IpAddr)>,
 }
@@ -133,6 +136,7 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
     let carriers = r.store.carriers().await?;
     let numbers = r.store.numbers().await?;
     let menus = r.store.menus().await?;
+    let groups = r.store.groups().await?;
     let proxies = proxy_addresses(&r.store.proxies().await?);
     if let Some(tell) = &r.on_proxy_move {
         for (from, to) in proxy_moves(&r.cache.get().proxies, &proxies) {
@@ -152,6 +156,7 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
             .map(|n| (n.number.clone(), NumberRoute::new(n)))
             .collect(),
         menus: menus.into_iter().map(|m| (m.name.clone(), m)).collect(),
+        groups: groups.into_iter().map(|g| (g.name.clone(), g)).collect(),
         proxies,
     });
     Ok(())

@@ -1,6 +1,6 @@
 //! The admin pages in a real browser (headless Chromium through chromedriver): an admin logs
 //! in and sets up a small call centre with the forms alone (agents, a phone, a queue with
-//! members and a VIP caller, a user, a carrier, an IVR menu and a number), sees a refused form's messages next to its
+//! members and a VIP caller, a user, a carrier, an IVR menu, a number and a ring group), sees a refused form's messages next to its
 //! fields, confirms a delete on its own page, and fills a form with the keyboard alone. Every
 //! page is checked with axe-core (labels, contrast, keyboard and focus rules: any violation
 //! fails; a planted unlabelled field and faint text show it would), its console has no errors,
@@ -144,6 +144,7 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
     a_user(&mut r);
     a_carrier_with_the_keyboard_alone(&mut r);
     a_menu_and_a_number(&mut r);
+    a_ring_group(&mut r);
     the_panel_in_the_same_layout(&mut r);
     copy_to_docs(&r, &shots);
     assert!(!node.log_text().contains("panicked"), "{}", node.log_text());
@@ -432,6 +433,45 @@ fn a_menu_and_a_number(r: &mut Review) {
     r.check("admin-numbers", &[]);
 }
 
+/// A ring group of an agent and a phone, a number that leads to it, and the refused delete of
+/// the group while the number uses it.
+fn a_ring_group(r: &mut Review) {
+    r.open("/admin/groups");
+    r.fill_and_submit(
+        "group-new",
+        &[
+            ("[name=name]", "office"),
+            ("[name=members]", "agent:1001, device:2001"),
+            ("[name=no_answer]", "voicemail:1001"),
+        ],
+    );
+    r.expect_flash("Ring group office created.");
+    assert!(
+        r.text("[data-testid=\"group-office\"]")
+            .contains("agent:1001, device:2001"),
+        "the group's members in the list"
+    );
+    r.check("admin-groups", &[]);
+    r.open("/admin/numbers");
+    r.fill_and_submit(
+        "number-new",
+        &[
+            ("[name=number]", "0800200"),
+            ("[name=open]", "group:office"),
+        ],
+    );
+    r.expect_flash("Number 0800200 created.");
+    r.open("/admin/groups/office/delete");
+    r.click_and_wait("#confirm button[type=submit]");
+    assert!(
+        r.text("main")
+            .contains("is a destination of number 0800200"),
+        "{}",
+        r.text("main")
+    );
+    r.check("admin-group-in-use", &["status of 422"]);
+}
+
 /// The panel in the same layout, as an admin sees it.
 fn the_panel_in_the_same_layout(r: &mut Review) {
     // The panel shares the layout: the admin sees the admin links there, and it passes too.
@@ -460,6 +500,7 @@ fn the_panel_in_the_same_layout(r: &mut Review) {
             "Carriers",
             "Numbers",
             "IVR menus",
+            "Ring groups",
             "Departments"
         ])
     );

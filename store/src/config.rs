@@ -61,5 +61,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs configuration statements in order (a row, then its child rows replaced as a whole)
+    /// and bumps the config version, all in one transaction. The first statement writes, so on
+    /// SQLite the transaction takes the write lock at once.
+    pub(crate) async fn config_write_all<'q>(
+        &self,
+        what: &'static str,
+        statements: Vec<Query<'q, Any, AnyArguments<'q>>>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await.map_err(StoreError::query(what))?;
+        for statement in statements {
+            statement
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::write(what))?;
+        }
+        sqlx::query(BUMP_VERSION)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("bump config version"))?;
+        tx.commit().await.map_err(StoreError::query(what))
+    }
+}
+
 #[cfg(test)]
 mod tests;

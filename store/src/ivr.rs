@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::config::BUMP_VERSION;
 use crate::numbers::{destination_cols, Destination};
 use crate::{Store, StoreError};
 
@@ -44,41 +43,29 @@ impl Store {
     /// Creates a menu or replaces it and all its choices (an existing menu keeps its creation
     /// time), bumping the config version, in one transaction.
     pub async fn upsert_menu(&self, m: &IvrMenu) -> Result<(), StoreError> {
-        const WHAT: &str = "upsert IVR menu";
-        let mut tx = self.pool().begin().await.map_err(StoreError::query(WHAT))?;
-        sqlx::query(UPSERT_MENU)
-            .bind(&m.name)
-            .bind(&m.prompt)
-            .bind(m.timeout_ms)
-            .bind(i64::from(m.repeats))
-            .bind(m.invalid.kind.as_str())
-            .bind(&m.invalid.target)
-            .bind(m.created_at_ms)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::write(WHAT))?;
-        sqlx::query("DELETE FROM ivr_choices WHERE menu = $1")
-            .bind(&m.name)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::write(WHAT))?;
+        let mut statements = vec![
+            sqlx::query(UPSERT_MENU)
+                .bind(&m.name)
+                .bind(&m.prompt)
+                .bind(m.timeout_ms)
+                .bind(i64::from(m.repeats))
+                .bind(m.invalid.kind.as_str())
+                .bind(&m.invalid.target)
+                .bind(m.created_at_ms),
+            sqlx::query("DELETE FROM ivr_choices WHERE menu = $1").bind(&m.name),
+        ];
         for (digit, to) in &m.choices {
-            sqlx::query(
-                "INSERT INTO ivr_choices (menu, digit, kind, target) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&m.name)
-            .bind(digit.to_string())
-            .bind(to.kind.as_str())
-            .bind(&to.target)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::write(WHAT))?;
+            statements.push(
+                sqlx::query(
+                    "INSERT INTO ivr_choices (menu, digit, kind, target) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&m.name)
+                .bind(digit.to_string())
+                .bind(to.kind.as_str())
+                .bind(&to.target),
+            );
         }
-        sqlx::query(BUMP_VERSION)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("bump config version"))?;
-        tx.commit().await.map_err(StoreError::query(WHAT))
+        self.config_write_all("upsert IVR menu", statements).await
     }
 
     /// All menus with their choices, by name.

@@ -21,7 +21,8 @@
 //! - `carriers`: [`Carrier`]s managed from the admin pages (source
 //!   networks allowed to send INVITEs, besides each node's config file).
 //! - `numbers`: [`Number`]s (DIDs) with their open and closed [`Destination`]s, open
-//!   hours and holidays (`numbers::hours` parses them); `ivr`: [`IvrMenu`]s and their choices.
+//!   hours and holidays (`numbers::hours` parses them); `ivr`: [`IvrMenu`]s and their choices;
+//!   `groups`: [`RingGroup`]s and their [`GroupMember`]s in ring order.
 //! - `pin`: how agent PINs are stored and checked (argon2id; the old SHA-256
 //!   form still verifies and is upgraded).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
@@ -59,7 +60,7 @@
 //!
 //! **Every configuration write bumps `config_version` in its own
 //! transaction** (devices, agents' name/PIN/daily limit, queues, members,
-//! tiers, VIP callers, carriers, numbers, IVR menus, a proxy's address or removal), and only
+//! tiers, VIP callers, carriers, numbers, IVR menus, ring groups, a proxy's address or removal), and only
 //! when it changed a row; runtime writes
 //! (registrations, agent states, `rr_last`, queue entries) never do.
 //!
@@ -84,6 +85,7 @@ mod devices;
 mod entries;
 mod error;
 mod events;
+mod groups;
 mod heartbeat;
 mod ivr;
 mod jobs;
@@ -104,8 +106,8 @@ pub use agents::{utc_day, Agent, AgentState, Transition};
 pub use alerts::{ActiveAlert, AlertKind, CarrierTraffic, Severity};
 /// The shared vocabulary, re-exported so a crate using the store names one path.
 pub use callfleet_vocab::{
-    CallDirection, DestKind, Fallback, HangupCause, HangupSide, QueueEventKind, RecordingFormat,
-    RecordingPolicy, Strategy,
+    CallDirection, DestKind, Fallback, GroupStrategy, HangupCause, HangupSide, MemberKind,
+    QueueEventKind, RecordingFormat, RecordingPolicy, Strategy,
 };
 pub use calls::{Cdr, LiveCall};
 pub use carriers::Carrier;
@@ -115,6 +117,7 @@ pub use devices::{Device, Registration};
 pub use entries::{EntryState, NewEntry, QueueEntry};
 pub use error::{ParseEnumError, StoreError};
 pub use events::{QueueEvent, Voicemail};
+pub use groups::{GroupMember, RingGroup};
 pub use heartbeat::{Heartbeat, HeartbeatPoint};
 pub use ivr::{IvrMenu, DIGITS as IVR_DIGITS};
 pub use jobs::{Job, JobState, NewJob};

@@ -1,6 +1,7 @@
 //! Where a dialled number (DID) or an IVR menu choice sends a caller: the kind stored in
 //! `numbers.open_kind` / `closed_kind`, `ivr_menus.invalid_kind` and `ivr_choices.kind`,
-//! next to a target (a queue name, a menu name, an extension, a number or a prompt).
+//! next to a target (a queue name, a menu name, an extension, a number, a prompt or a ring
+//! group's name).
 
 words! {
     /// The kind of a destination; its target is in the column beside it.
@@ -17,6 +18,9 @@ words! {
         Voicemail = "voicemail",
         /// A hang-up message: a prompt played, then the call ends (target: the prompt).
         Message = "message",
+        /// A ring group: several phones and agents rung at once or in order (target: its
+        /// name).
+        Group = "group",
     }
 }
 
@@ -29,7 +33,15 @@ mod tests {
     fn the_stored_texts() {
         words(
             &DestKind::ALL,
-            &["queue", "menu", "agent", "number", "voicemail", "message"],
+            &[
+                "queue",
+                "menu",
+                "agent",
+                "number",
+                "voicemail",
+                "message",
+                "group",
+            ],
         );
     }
 }

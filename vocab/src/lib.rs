@@ -10,7 +10,10 @@
 //! - `queue`: [`Strategy`], [`Fallback`] and [`QueueEventKind`].
 //! - `recording`: [`RecordingPolicy`] (a queue's) and [`RecordingFormat`] (a stored file's).
 //! - `destination`: [`DestKind`], where a dialled number or an IVR choice sends a caller.
-//! - `hangup`: [`HangupCause`], [`HangupSide`] and [`CallDirection`], and the one table from a cause to the SIP
+//! - `group`: [`GroupStrategy`] and [`MemberKind`], how a ring group rings and what its members
+//!   are.
+//! - `hangup`: [`HangupCause`], [`HangupSide`] and [`CallDirection`], and the one table from a
+//!   cause to the SIP
 //!   status of the call's end ([`HangupCause::sip_status`]).
 //! - `shed`: [`Work`], what a busy node gives up at which shed level, and [`ShedGate`], the
 //!   node's current level shared by every part of it.
@@ -30,6 +33,7 @@ mod words;
 mod agent;
 mod clock;
 mod destination;
+mod group;
 mod hangup;
 mod queue;
 mod recording;
@@ -42,6 +46,7 @@ mod wire;
 pub use agent::AgentState;
 pub use clock::now_ms;
 pub use destination::DestKind;
+pub use group::{GroupStrategy, MemberKind};
 pub use hangup::{CallDirection, HangupCause, HangupSide};
 pub use queue::{Fallback, QueueEventKind, Strategy};
 pub use recording::{RecordingFormat, RecordingPolicy};

@@ -1,5 +1,5 @@
 //! The admin pages: queues (with their members and VIP callers), agents, phones, panel users
-//! carriers, numbers (DIDs) and IVR menus, as server-rendered forms in the layout shared with the panel
+//! carriers, numbers (DIDs), IVR menus and ring groups, as server-rendered forms in the layout shared with the panel
 //! ([`crate::page`]), with no script.
 //!
 //! Every route is level [`AdminPage`](crate::auth::Access::AdminPage): an admin with a
@@ -8,7 +8,7 @@
 //!
 //! The kinds of configuration share one set of handlers ([`resource`]): each is a
 //! [`Resource`] (its form, its rules, its store calls), served at
-//! `/admin/{queues,agents,devices,users,carriers,numbers,menus}`:
+//! `/admin/{queues,agents,devices,users,carriers,numbers,menus,groups}`:
 //!
 //! | route | does |
 //! |-------|------|
@@ -35,6 +35,7 @@ pub mod agents;
 pub mod carriers;
 pub mod devices;
 pub mod form;
+pub mod groups;
 pub mod menus;
 pub mod numbers;
 pub mod queues;
@@ -81,6 +82,7 @@ pub fn routes() -> Router<AppState> {
         .merge(resource::routes::<carriers::Carriers>())
         .merge(resource::routes::<numbers::Numbers>())
         .merge(resource::routes::<menus::Menus>())
+        .merge(resource::routes::<groups::Groups>())
         .merge(resource::routes::<crate::reports::departments::Departments>())
 }
 
@@ -231,6 +233,7 @@ fn area_href(area: Area) -> &'static str {
         Area::Carriers => "/admin/carriers",
         Area::Numbers => "/admin/numbers",
         Area::Menus => "/admin/menus",
+        Area::Groups => "/admin/groups",
         Area::Departments => "/admin/departments",
         Area::Reports => "/reports",
     }
@@ -334,6 +337,12 @@ async fn index(
                 s.numbers().await?.len(),
             ),
             ("menus", "/admin/menus", "IVR menus", s.menus().await?.len()),
+            (
+                "groups",
+                "/admin/groups",
+                "Ring groups",
+                s.groups().await?.len(),
+            ),
         ])
     }
     .await;

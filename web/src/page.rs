@@ -57,6 +57,8 @@ pub enum Area {
     Numbers,
     /// `/admin/menus` (IVR menus).
     Menus,
+    /// `/admin/groups` (ring groups).
+    Groups,
     /// `/admin/departments` (groups of queues for the reports).
     Departments,
     /// `/reports` and each report.
@@ -65,7 +67,7 @@ pub enum Area {
 
 impl Area {
     /// Every area in navigation order, with its address and label.
-    const ALL: [(Area, &'static str, &'static str); 12] = [
+    const ALL: [(Area, &'static str, &'static str); 13] = [
         (Area::Panel, "/", "Panel"),
         (Area::Calls, "/calls", "Calls"),
         (Area::Reports, "/reports", "Reports"),
@@ -77,6 +79,7 @@ impl Area {
         (Area::Carriers, "/admin/carriers", "Carriers"),
         (Area::Numbers, "/admin/numbers", "Numbers"),
         (Area::Menus, "/admin/menus", "IVR menus"),
+        (Area::Groups, "/admin/groups", "Ring groups"),
         (Area::Departments, "/admin/departments", "Departments"),
     ];
 
@@ -158,7 +161,7 @@ mod tests {
         assert_eq!(nav[1].label, "Calls");
         assert_eq!(nav[2].href, "/reports");
         let nav = chrome(Area::Queues, true).nav();
-        assert_eq!(nav.len(), 12);
+        assert_eq!(nav.len(), 13);
         let current: Vec<&str> = nav.iter().filter(|l| l.current).map(|l| l.label).collect();
         assert_eq!(current, ["Queues"]);
         assert_eq!(Area::Queues.body_class(), "admin");

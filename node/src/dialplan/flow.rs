@@ -1,6 +1,7 @@
 //! The shell around [`walk`](super::walk) and [`schedule`](super::schedule): a call to a
 //! number (DID) is carried through its schedule, IVR menus (prompts played, RFC 4733 keys
-//! read) and on to a queue, an agent, a mailbox or a hang-up message. Every destination is
+//! read) and on to a queue, an agent, a ring group (then its no-answer destination), a mailbox
+//! or a hang-up message. Every destination is
 //! looked up in the configuration cache when it is reached; one that is gone is logged and
 //! the caller takes the last menu's invalid path, or hears goodbye.
 
@@ -80,6 +81,16 @@ pub async fn number(ctx: &mut CallCtx<'_>, number: &str) -> Ended {
                 DestKind::Message => {
                     return message(ctx, &to.target, HangupCause::Message).await;
                 }
+                DestKind::Group => match cfg.groups.get(&to.target) {
+                    Some(g) => {
+                        let g = g.clone();
+                        match super::group::ring(ctx, &g).await {
+                            Some(ended) => return ended,
+                            None => walk.to(&ctx.node.realtime.get().menus, g.no_answer),
+                        }
+                    }
+                    None => gone(ctx, &mut walk, &to),
+                },
                 // The walk never routes to a menu; moving there again is harmless.
                 DestKind::Menu => walk.to(&cfg.menus, to),
             },

@@ -39,10 +39,13 @@ pub struct RingFor<'q> {
     pub record: bool,
 }
 
-/// An agent taken for this call: lease held, SQL state `ringing`, phone being rung.
+/// A phone being rung for this call: an agent taken (lease held, SQL state `ringing`), or a
+/// ring group's device member (no agent, no lease).
 pub struct Taken {
+    /// The leg's name in the machine: the agent's extension, or `device:EXT` for a phone.
     ext: String,
-    lease: Lease,
+    /// The agent's lease; `None` for a phone rung directly.
+    lease: Option<Lease>,
     ringing: Ringing,
 }
 
@@ -183,15 +186,60 @@ pub async fn offer(
 /// A direct call to an agent's extension: rings the agent; `None` when nobody answered (or
 /// the agent could not be taken).
 pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ended> {
+    let taken = take_agent(ctx, ext, ring_timeout).await?;
+    ring_taken(ctx, vec![taken], ring_timeout).await
+}
+
+/// Takes agent `ext` and rings its phone (as a direct call does); `None` when the agent is
+/// logged out, its phone is not registered, or it cannot be taken (busy, paused, leased).
+pub async fn take_agent(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Taken> {
+    let binding = phone(ctx.node, ext).await?;
+    take(ctx, ext, &binding, ring_timeout).await
+}
+
+/// Rings the phone registered for device `device` directly (no agent, no lease); `None` when
+/// it is not registered or cannot be rung from this node.
+pub async fn ring_device(ctx: &CallCtx<'_>, device: &str) -> Option<Taken> {
+    let node = ctx.node;
+    let bindings = match node.store.registrations(device, now_ms()).await {
+        Ok(b) => b,
+        Err(e) => {
+            debug!(device, error = %e, "cannot read the phone's registration; not ringing it");
+            return None;
+        }
+    };
+    let Some(binding) = bindings.into_iter().find(|b| rings_from_here(node, b)) else {
+        debug!(
+            device,
+            "phone not registered (or not reachable from this node); not ringing it"
+        );
+        return None;
+    };
+    let ext = format!("device:{device}");
+    let ringing = dial(ctx, &ext, &binding).await?;
+    Some(Taken {
+        ext,
+        lease: None,
+        ringing,
+    })
+}
+
+/// Rings the phones taken at once, without a queue (as a direct call): the first to answer
+/// is bridged to the caller until either hangs up, the others are CANCELled (a late answer
+/// gets ACK and BYE). `None` when nobody answered (every taken agent is released).
+pub async fn ring_taken(
+    ctx: &mut CallCtx<'_>,
+    taken: Vec<Taken>,
+    ring_timeout: Duration,
+) -> Option<Ended> {
     let target = RingFor {
         queue: None,
         entry: None,
         record: false,
     };
-    let binding = phone(ctx.node, ext).await?;
-    let taken = take(ctx, ext, &binding, ring_timeout).await?;
-    let (mut call, _logs) = QueuedCall::direct(now_ms(), vec![taken.ext.clone()]);
-    match race(ctx, &mut call, vec![taken], ring_timeout, target).await {
+    let names = taken.iter().map(|t| t.ext.clone()).collect();
+    let (mut call, _logs) = QueuedCall::direct(now_ms(), names);
+    match race(ctx, &mut call, taken, ring_timeout, target).await {
         Rang::Waiting | Rang::Unreachable | Rang::Over(Outcome::Fallback) => None,
         Rang::Over(Outcome::End(ended)) => Some(ended),
     }
@@ -293,7 +341,7 @@ async fn take(
     match dial(ctx, ext, binding).await {
         Some(ringing) => Some(Taken {
             ext: ext.to_string(),
-            lease,
+            lease: Some(lease),
             ringing,
         }),
         None => {
@@ -393,8 +441,8 @@ async fn race(
                     }
                 }
                 Action::Release { agent, from } => {
-                    if let Some(s) = settled.get(&agent) {
-                        release(ctx.node, &agent, &s.taken.lease, Some(from)).await;
+                    if let Some(lease) = settled.get(&agent).and_then(|s| s.taken.lease.as_ref()) {
+                        release(ctx.node, &agent, lease, Some(from)).await;
                     }
                 }
                 Action::Bridge(agent) => {
@@ -503,16 +551,20 @@ async fn open_bridge(
         }
     }
     let me = node.cfg.node.name.as_str();
-    fence::move_agent(
-        node,
-        &ext,
-        &lease,
-        &[AgentState::Ringing],
-        AgentState::InCall,
-        Some((ctx.call_id, me)),
-    )
-    .await;
-    node.calls.set_served(ctx.call_id, target.queue, Some(&ext));
+    if let Some(lease) = &lease {
+        fence::move_agent(
+            node,
+            &ext,
+            lease,
+            &[AgentState::Ringing],
+            AgentState::InCall,
+            Some((ctx.call_id, me)),
+        )
+        .await;
+    }
+    // The call's record names the agent; a phone rung directly has none.
+    let agent = lease.is_some().then_some(ext.as_str());
+    node.calls.set_served(ctx.call_id, target.queue, agent);
     bridge(ctx.media, &leg);
     // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
     let listenable = crate::listen::offer(ctx, &leg, &ext, target.queue);
@@ -527,7 +579,7 @@ async fn open_bridge(
     });
     Bridged {
         ext,
-        lease: Some(lease),
+        lease,
         leg,
         dialog: ringing.dialog,
         states: ringing.states,

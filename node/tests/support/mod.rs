@@ -8,6 +8,7 @@ pub mod alerting;
 pub mod audio;
 pub mod browser;
 pub mod demo;
+pub mod dtmf;
 pub mod hog;
 pub mod http;
 pub mod lockd;

@@ -82,6 +82,19 @@ impl Db {
             .expect("read queue events")
     }
 
+    /// Waits until `node` reloaded the configuration at its current version (after the
+    /// test's writes); panics with the node's log if it did not within 10 s.
+    pub fn wait_reloaded(&self, node: &super::NodeProc) {
+        let version = self
+            .block(self.store.config_version())
+            .expect("config version");
+        let reloaded = wait_until(Duration::from_secs(10), || {
+            node.log_text()
+                .contains(&format!("configuration reloaded version={version}"))
+        });
+        assert!(reloaded.is_some(), "no reload:\n{}", node.log_text());
+    }
+
     /// Waits until every agent in `exts` is `available`; false if one is not within `limit`.
     pub fn wait_available(&self, exts: &[&str], limit: Duration) -> bool {
         wait_until(limit, || {

@@ -207,7 +207,7 @@ impl Resource for Menus {
                         .hint("How many times the menu plays before the invalid path."),
                     Field::text("invalid", "Invalid path")
                         .from(v, "message:goodbye")
-                        .hint("Where the caller goes once the plays are used up: queue:NAME, menu:NAME, agent:EXTENSION, number:NUMBER, voicemail:EXTENSION or message:PROMPT."),
+                        .hint("Where the caller goes once the plays are used up: queue:NAME, menu:NAME, agent:EXTENSION, number:NUMBER, voicemail:EXTENSION, group:NAME or message:PROMPT."),
                 ],
             },
             Fieldset {

@@ -1,7 +1,7 @@
 //! Numbers (DIDs): where each dialled number goes in its open hours and when closed, with
 //! weekly open hours in its time zone and holiday dates. A destination is typed
 //! `kind:target` (`queue:sales`, `menu:main`, `agent:1001`, `number:0800100`,
-//! `voicemail:1001`, `message:goodbye`); the pure rules are [`check`] and [`destination`].
+//! `voicemail:1001`, `message:goodbye`, `group:office`); the pure rules are [`check`] and [`destination`].
 
 use callfleet_store::numbers::hours::{self, Hours};
 use callfleet_store::{DestKind, Destination, Number, Store, StoreError};
@@ -34,7 +34,9 @@ pub fn destination(field: &'static str, value: &str) -> Result<Destination, Inva
     })?;
     let target = &d.target;
     let ok = match d.kind {
-        DestKind::Queue | DestKind::Menu => form::name(field, Kind::Queue, target).is_ok(),
+        DestKind::Queue | DestKind::Menu | DestKind::Group => {
+            form::name(field, Kind::Queue, target).is_ok()
+        }
         DestKind::Agent | DestKind::Voicemail => form::name(field, Kind::Extension, target).is_ok(),
         DestKind::Number => form::name(field, Kind::Number, target).is_ok(),
         DestKind::Message => {
@@ -54,26 +56,33 @@ pub fn destination(field: &'static str, value: &str) -> Result<Destination, Inva
     Ok(d)
 }
 
-/// Checks against the store that the queues and agents a destination names exist (menus
-/// and numbers may name each other before both exist, and a message's prompt is a file on
-/// the nodes): every problem, or none.
+/// Checks against the store that the queues, agents and ring groups a destination names exist
+/// (menus and numbers may name each other before both exist, and a message's prompt is a
+/// file on the nodes): every problem, or none.
 pub async fn check_targets(
     store: &Store,
     destinations: &[(&'static str, &Destination)],
 ) -> Result<(), Failure> {
     let mut problems = Vec::new();
+    let mut groups = None;
     for (field, d) in destinations {
         let t = d.target.as_str();
         let missing = match d.kind {
             DestKind::Queue => store.queue(t).await.map_err(db)?.is_none(),
             DestKind::Agent | DestKind::Voicemail => store.agent(t).await.map_err(db)?.is_none(),
+            DestKind::Group => {
+                if groups.is_none() {
+                    groups = Some(store.groups().await.map_err(db)?);
+                }
+                !groups.iter().flatten().any(|g| g.name == t)
+            }
             DestKind::Menu | DestKind::Number | DestKind::Message => false,
         };
         if missing {
-            let what = if d.kind == DestKind::Queue {
-                "queue"
-            } else {
-                "agent"
+            let what = match d.kind {
+                DestKind::Queue => "queue",
+                DestKind::Group => "ring group",
+                _ => "agent",
             };
             problems.push(invalid(field, format!("there is no {what} {t:?}")));
         }
@@ -222,9 +231,9 @@ impl Resource for Numbers {
             Some(key) => Field::text("number", "Number").value(key).readonly(),
             None => Field::text("number", "Number").from(v, "").required(),
         };
-        let kinds = "queue:NAME, menu:NAME, agent:EXTENSION, number:NUMBER, voicemail:EXTENSION \
-                     or message:PROMPT (a prompt of the node, e.g. goodbye, or a .wav file of \
-                     its prompts directory).";
+        let kinds = "queue:NAME, menu:NAME, agent:EXTENSION, number:NUMBER, voicemail:EXTENSION, \
+                     group:NAME (a ring group) or message:PROMPT (a prompt of the node, e.g. \
+                     goodbye, or a .wav file of its prompts directory).";
         vec![
             Fieldset {
                 legend: "Number",
