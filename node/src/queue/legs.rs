@@ -16,13 +16,12 @@ use super::agent_leg::{self, Dial, RingOutcome, Ringing, Signal};
 use super::caller::{event, Outcome};
 use super::engine::{Action, Event, Leg, Phase, QueuedCall};
 use super::reach::Change;
-use super::{agent_key, fence, hold};
+use super::{agent_key, fence, hold, transfer};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session, Target};
 use crate::node::Node;
 use crate::now_ms;
 use crate::records::Record;
-use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
 /// How long a lease outlives the ring timeout before it must be renewed.
@@ -124,6 +123,7 @@ pub async fn plain(
         }
         Action::Fallback => return Some(Outcome::Fallback),
         Action::End(ended) => return Some(Outcome::End(ended)),
+        Action::Transfer(to) => return Some(Outcome::Transfer(to)),
         other => warn!(?other, "call action out of place; ignored"),
     }
     None
@@ -181,8 +181,8 @@ pub async fn offer(
 }
 
 /// A direct call to an agent's extension: rings the agent; `None` when nobody answered (or
-/// the agent could not be taken).
-pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ended> {
+/// the agent could not be taken), else how the call ended or where the agent transferred it.
+pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Outcome> {
     let target = RingFor {
         queue: None,
         entry: None,
@@ -193,7 +193,7 @@ pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) ->
     let (mut call, _logs) = QueuedCall::direct(now_ms(), vec![taken.ext.clone()]);
     match race(ctx, &mut call, vec![taken], ring_timeout, target).await {
         Rang::Waiting | Rang::Unreachable | Rang::Over(Outcome::Fallback) => None,
-        Rang::Over(Outcome::End(ended)) => Some(ended),
+        Rang::Over(out) => Some(out),
     }
 }
 
@@ -580,6 +580,12 @@ async fn talk(
                             .await;
                     continue;
                 }
+                Signal::Refer { req, handle } => {
+                    match transfer::refer(ctx, &b.ext, &b.dialog, &req, handle).await {
+                        Some(to) => Event::AgentTransferred { to },
+                        None => continue,
+                    }
+                }
             },
             _ = renew.tick() => {
                 if let Some(lease) = &b.lease {
@@ -610,6 +616,12 @@ async fn perform_bridged(
             if let Err(e) = ctx.dialog.bye().await {
                 debug!(error = %e, "cannot send BYE to the caller");
             }
+        }
+        Action::ReferDone(_) => {
+            // Whatever the agent heard, the caller hears its next route from now on.
+            ctx.media
+                .set_mode(Mode::Moh(hold::playlist(ctx.node, target.queue)));
+            transfer::notify(&b.dialog, transfer::Progress::Done).await;
         }
         Action::WrapUp { agent, until_ms } => {
             if let Some(active) = b.recording.take() {

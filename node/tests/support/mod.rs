@@ -15,6 +15,7 @@ pub mod lossy;
 pub mod pgserver;
 pub mod phone;
 pub mod queue;
+pub mod raw_agent;
 pub mod raw_phone;
 pub mod sinks;
 pub mod sip_tcp;
