@@ -124,7 +124,9 @@ pub fn decide(
         Route::Queue(q) => Ok(TransferTo::Queue(q)),
         Route::Number(n) => Ok(TransferTo::Number(n)),
         Route::Hold | Route::Login { .. } | Route::Logout => {
-            Err(Refusal::NotRoutable(user.chars().take(64).collect()))
+            // Logged: a hot-desk code's PIN is hidden.
+            let shown = crate::redact::dialled_pin(user.into());
+            Err(Refusal::NotRoutable(shown.chars().take(64).collect()))
         }
     }
 }
@@ -150,12 +152,19 @@ pub async fn refer(
         Header::ReferTo(r) => Some(r.value().to_string()),
         _ => None,
     });
+    let shown = |r: &str| -> String {
+        crate::redact::dialled_pin(r.into())
+            .chars()
+            .take(256)
+            .collect()
+    };
     let decided = decide(refer_to.as_deref(), &our_addresses(ctx), agent, |user| {
         dialplan::route(ctx.node, user)
     });
     let to = match decided {
         Ok(to) => to,
         Err(refusal) => {
+            let refer_to = refer_to.as_deref().map(shown);
             info!(call_id = ctx.call_id, agent, refer_to = ?refer_to, %refusal, "transfer refused; the call stays bridged");
             if let Err(e) = handle.reply(StatusCode::from(refusal.status())).await {
                 debug!(error = %e, "cannot refuse the agent's REFER");
@@ -281,6 +290,24 @@ mod tests {
         ];
         for (refer_to, want) in cases {
             assert_eq!(decide(refer_to, &ours, "1001", route), want, "{refer_to:?}");
+        }
+        // A hot-desk code with its PIN is refused, and the refusal (logged) hides the PIN.
+        let login = |u: &str| match u {
+            u if u.starts_with("*11") => Route::Login {
+                agent: None,
+                pin: None,
+            },
+            u => route(u),
+        };
+        let got = decide(Some("<sip:*11*1001*4321@127.0.81.1>"), &ours, "1001", login);
+        match got {
+            Err(Refusal::NotRoutable(shown)) => {
+                assert!(
+                    shown.starts_with("*11*1001*") && !shown.contains("4321"),
+                    "{shown}"
+                )
+            }
+            other => panic!("{other:?}"),
         }
     }
 
