@@ -253,12 +253,15 @@ impl CallTable {
     }
 
     /// Notes the queue and/or agent serving the live call with this Call-ID (kept for its CDR).
+    /// Once an agent answered, the call stays theirs and their queue's: a caller the agent
+    /// transfers is counted once, as answered by the first agent (what happens after the
+    /// transfer is in the queue events).
     pub fn set_served(&self, call_id: &str, queue: Option<&str>, agent: Option<&str>) {
         let mut t = self.lock();
         let Some(uid) = t.by_call_id.get(call_id).copied() else {
             return;
         };
-        if let Some(e) = t.calls.get_mut(&uid) {
+        if let Some(e) = t.calls.get_mut(&uid).filter(|e| e.agent.is_none()) {
             if let Some(q) = queue {
                 e.queue = Some(q.to_string());
             }

@@ -22,8 +22,9 @@ use tracing::info;
 use crate::media::session::{MediaEvent, Mode};
 use crate::node::Node;
 use crate::now_ms;
-use crate::queue::caller::{self, play};
+use crate::queue::caller::{self, play, Outcome};
 use crate::queue::legs;
+use crate::queue::transfer::TransferTo;
 use crate::queue::voicemail;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
@@ -107,11 +108,19 @@ async fn direct(ctx: &mut CallCtx<'_>, ext: &str) -> Ended {
         .is_some_and(|a| a.device.is_some());
     if logged_in {
         ctx.media.set_mode(Mode::Moh(ctx.node.moh.default_class()));
-        if let Some(ended) = legs::direct(ctx, ext, DIRECT_RING).await {
-            return ended;
+        match legs::direct(ctx, ext, DIRECT_RING).await {
+            Some(Outcome::End(ended)) => return ended,
+            Some(Outcome::Transfer(to)) => return transferred(ctx, to).await,
+            Some(Outcome::Fallback) | None => {}
         }
     }
     voicemail::record(ctx, ext).await
+}
+
+/// A caller the agent's phone transferred (`queue::transfer`): routed to the target like a
+/// new call to it, on the same dialog (the caller is never re-INVITEd).
+pub async fn transferred(ctx: &mut CallCtx<'_>, to: TransferTo) -> Ended {
+    Box::pin(run(ctx, to.route())).await
 }
 
 /// The phone (device extension) a call comes from: the device that authenticated the INVITE,

@@ -366,6 +366,12 @@ async fn talk(
                     version += 1;
                     crate::sip::ctx::reinvite(trunk, &req, handle, session_id, version).await;
                 }
+                // A carrier does not transfer our phone's call elsewhere.
+                Signal::Refer { handle, .. } => {
+                    if let Err(e) = handle.reply(StatusCode::NotImplemented).await {
+                        debug!(error = %e, "cannot answer the trunk's REFER");
+                    }
+                }
             },
         }
     }

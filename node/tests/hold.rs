@@ -10,16 +10,17 @@
 
 mod support;
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use callfleet::now_ms;
-use support::audio::{dominant, runs, write_tone_wav};
+use support::audio::{dominant, heard, share, write_tone_wav};
 use support::phone::{device_add, Phone};
 use support::pump::Pump;
 use support::queue::{member, queue, Db};
+use support::raw_agent::RawAgent;
 use support::raw_phone::RawPhone;
-use support::uac::{header, Resp, Uac};
+use support::uac::Uac;
 use support::{serial, wait_until, workdir, NodeProc, NodeSpec, Pg};
 
 const NET: &str = "127.0.74";
@@ -39,37 +40,6 @@ fn labels(frames: &[Vec<i16>]) -> Vec<Option<f32>> {
         .iter()
         .map(|f| dominant(f, &[AGENT_TONE, CALLER_TONE, MOH]))
         .collect()
-}
-
-/// The labels as runs, for failure messages: `600x120 1400x200 ...`.
-fn heard(l: &[Option<f32>]) -> String {
-    runs(l)
-        .iter()
-        .map(|(t, n)| match t {
-            Some(t) => format!("{t}x{n}"),
-            None => format!("-x{n}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Share of frames labelled `tone`.
-fn share(l: &[Option<f32>], tone: f32) -> f64 {
-    l.iter().filter(|x| **x == Some(tone)).count() as f64 / l.len().max(1) as f64
-}
-
-/// A request with `call_id` but tags of no dialog of the node (`To` tag made up).
-fn foreign(uac: &Uac, method: &str, call_id: &str, extra: &str) -> u16 {
-    let l = uac.local;
-    let text = format!(
-        "{method} sip:callfleet@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{method}-forged;rport\r\n\
-         Max-Forwards: 70\r\nFrom: <sip:caller@{l}>;tag=not-the-caller\r\nTo: <sip:sales@{t}>;tag=not-ours\r\n\
-         Call-ID: {call_id}\r\nCSeq: 7 {method}\r\nContact: <sip:x@{l}>\r\n{extra}Content-Length: 0\r\n\r\n",
-        t = uac.target,
-    );
-    uac.send(&text);
-    uac.recv_final(Duration::from_secs(3))
-        .map_or(0, |r| r.status)
 }
 
 /// One node (.1) on a fresh database, queue `sales` with agent 1001 logged in on phone
@@ -162,9 +132,9 @@ fn the_agent_holds_and_resumes_and_the_caller_hears_music_meanwhile() {
                         .all(|l| *l == Some(AGENT_TONE));
                 if talking {
                     // Someone else's re-INVITE and REFER for this call: refused, no effect.
-                    refused.push(foreign(&intruder, "INVITE", "hold-1", ""));
+                    refused.push(intruder.foreign("INVITE", "hold-1", ""));
                     let refer = "Refer-To: <sip:1001@127.0.74.1>\r\n";
-                    refused.push(foreign(&intruder, "REFER", "hold-1", refer));
+                    refused.push(intruder.foreign("REFER", "hold-1", refer));
                     let r = agent.command("hold", "");
                     assert_eq!(r["ok"], true, "hold: {r}\n{}", agent.log());
                     (phase, at, held_at) = (1, Instant::now(), f.len());
@@ -222,134 +192,6 @@ fn the_agent_holds_and_resumes_and_the_caller_hears_music_meanwhile() {
 
     records_untouched(&s, "hold-1", since);
     drop(agent);
-}
-
-/// A phone made of raw SIP and RTP that the node rings: it answers, then sends re-INVITEs of
-/// the test's choosing while its media pump sends 600 Hz whatever the SDP says.
-struct RawAgent {
-    phone: RawPhone,
-    /// The node's INVITE: its From (our To), To with our tag (our From), Call-ID, Contact.
-    call_id: String,
-    ours: String,
-    theirs: String,
-    target: String,
-    cseq: u32,
-    version: u32,
-    /// Where the node takes the agent's media.
-    node_media: SocketAddr,
-}
-
-/// The text of the next request `method` that reaches `uac` within `limit`.
-fn next_request(uac: &Uac, method: &str, limit: Duration) -> Option<String> {
-    let until = Instant::now() + limit;
-    let mut buf = [0u8; 65535];
-    loop {
-        let left = until.checked_duration_since(Instant::now())?;
-        uac.sock
-            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
-            .ok()?;
-        let (n, _) = uac.sock.recv_from(&mut buf).ok()?;
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if text.starts_with(&format!("{method} ")) {
-            return Some(text);
-        }
-    }
-}
-
-fn agent_sdp(c: &str, port: u16, version: u32, direction: &str) -> String {
-    format!(
-        "v=0\r\no=agent 7 {version} IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {c}\r\nt=0 0\r\n\
-         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\n{direction}",
-        ip = ip(30)
-    )
-}
-
-impl RawAgent {
-    /// Takes the node's INVITE and answers it with media at `rtp`.
-    fn answer(phone: RawPhone, rtp: SocketAddr) -> RawAgent {
-        let invite = next_request(&phone.uac, "INVITE", Duration::from_secs(10))
-            .expect("the node rings the raw agent");
-        let h = |name: &str| header(&invite, name).unwrap_or_default();
-        let vias: String = invite
-            .lines()
-            .filter(|l| l.to_ascii_lowercase().starts_with("via:"))
-            .map(|l| format!("{l}\r\n"))
-            .collect();
-        let ours = format!("{};tag=raw-agent", h("To"));
-        let body = agent_sdp(&ip(30), rtp.port(), 1, "a=sendrecv\r\n");
-        phone.uac.send(&format!(
-            "SIP/2.0 200 OK\r\n{vias}From: {}\r\nTo: {ours}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
-             Contact: <sip:{AGENT_PHONE}@{}>\r\nContent-Type: application/sdp\r\n\
-             Content-Length: {}\r\n\r\n{body}",
-            h("From"),
-            h("Call-ID"),
-            h("CSeq"),
-            phone.uac.local,
-            body.len()
-        ));
-        next_request(&phone.uac, "ACK", Duration::from_secs(5)).expect("the node ACKs");
-        let node_media = Uac::media_addr(&Resp {
-            status: 200,
-            text: invite.clone(),
-        });
-        let target = h("Contact");
-        let target = target
-            .trim_start_matches('<')
-            .trim_end_matches('>')
-            .to_string();
-        RawAgent {
-            node_media,
-            call_id: h("Call-ID"),
-            ours,
-            theirs: h("From"),
-            target,
-            cseq: 0,
-            version: 1,
-            phone,
-        }
-    }
-
-    /// A re-INVITE with media at `c`:`port` and `direction` (`from_tag`: another dialog's);
-    /// the final response, ACKed when 2xx.
-    fn reinvite(&mut self, c: &str, port: u16, direction: &str, forged: bool) -> Resp {
-        self.cseq += 1;
-        self.version += 1;
-        let body = agent_sdp(c, port, self.version, direction);
-        let from = if forged {
-            format!(
-                "<sip:{AGENT_PHONE}@{}>;tag=someone-else",
-                self.phone.uac.local
-            )
-        } else {
-            self.ours.clone()
-        };
-        let (l, cseq) = (self.phone.uac.local, self.cseq);
-        let head = |method: &str, branch: &str| {
-            format!(
-                "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{branch}-{cseq};rport\r\n\
-                 Max-Forwards: 70\r\nFrom: {from}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
-                 Contact: <sip:{AGENT_PHONE}@{l}>\r\n",
-                self.target, self.theirs, self.call_id
-            )
-        };
-        self.phone.uac.send(&format!(
-            "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
-            head("INVITE", "reinv"),
-            body.len()
-        ));
-        let resp = self
-            .phone
-            .uac
-            .recv_final(Duration::from_secs(5))
-            .expect("an answer to the re-INVITE");
-        if resp.status == 200 {
-            self.phone
-                .uac
-                .send(&format!("{}Content-Length: 0\r\n\r\n", head("ACK", "ack")));
-        }
-        resp
-    }
 }
 
 /// A phone that keeps sending while it holds (as many do), holds the RFC 2543 way

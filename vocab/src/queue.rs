@@ -74,6 +74,10 @@ words! {
         Complete = "complete",
         /// A supervisor started listening in (detail `listen:DEVICE` or `whisper:DEVICE`).
         Listen = "listen",
+        /// The bridged agent's phone transferred the caller (a blind REFER); the agent's part
+        /// of the call is `complete` next. Detail: the target, `agent:EXT`, `queue:NAME` or
+        /// `number:DID`.
+        Transfer = "transfer",
     }
 }
 
@@ -108,7 +112,7 @@ mod tests {
             &QueueEventKind::ALL,
             &[
                 "enqueue", "offer", "noanswer", "answer", "abandon", "timeout", "complete",
-                "listen",
+                "listen", "transfer",
             ],
         );
     }

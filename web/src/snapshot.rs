@@ -192,6 +192,8 @@ pub struct QueueView {
     pub answered_today: i64,
     /// Callers who hung up waiting or ringing, since midnight UTC.
     pub abandoned_today: i64,
+    /// Answered callers an agent's phone transferred on, since midnight UTC.
+    pub transferred_today: i64,
     /// Share (0..=1) of today's answered calls answered within the threshold.
     pub service_level: Option<f64>,
     /// Calls of the last 15 minutes that count for the service level: answered, or given up
@@ -363,6 +365,8 @@ pub struct QueueDay {
     pub abandoned: i64,
     /// `timeout` events (callers sent to the fallback).
     pub timed_out: i64,
+    /// `transfer` events (callers an agent's phone sent on).
+    pub transferred: i64,
 }
 
 /// What the snapshot task carries from one read to the next: the last 10 minutes of heartbeat
@@ -489,6 +493,14 @@ impl Tracker {
             | QueueEventKind::NoAnswer
             | QueueEventKind::Complete
             | QueueEventKind::Listen => {}
+            QueueEventKind::Transfer => {
+                if is_today {
+                    self.today
+                        .entry(event.queue.clone())
+                        .or_default()
+                        .transferred += 1;
+                }
+            }
         }
     }
 

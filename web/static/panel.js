@@ -100,6 +100,7 @@
         td(q.longest_wait_ms === null ? "-" : clock(q.longest_wait_ms)),
         td(String(q.available)), td(String(q.busy)), td(String(q.paused)),
         td(String(q.answered_today)), td(String(q.abandoned_today)),
+        td(String(q.transferred_today)),
         td(q.service_level === null ? "-" : Math.round(q.service_level * 100) + " %")
       ]);
     }));

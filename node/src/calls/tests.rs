@@ -84,8 +84,12 @@ fn a_claimed_admission_is_never_given_up_and_an_unclaimed_one_is() {
 fn served_details_follow_the_call_id_to_its_call() {
     let t = CallTable::default();
     let a = t.admit(call("a", "tx-a"), 1, Box::new(|| {})).expect("a");
+    t.set_served("a", Some("sales"), None);
     t.set_served("a", Some("sales"), Some("1001"));
     t.set_served("nobody", Some("x"), None);
+    // Transferred on, to a queue and its agent: the call stays the first agent's.
+    t.set_served("a", Some("support"), None);
+    t.set_served("a", Some("support"), Some("1003"));
     let e = t.remove(a).expect("a");
     assert_eq!(
         (e.queue.as_deref(), e.agent.as_deref()),

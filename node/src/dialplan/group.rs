@@ -13,6 +13,7 @@ use tracing::info;
 use super::rounds::{Rounds, Step};
 use crate::media::session::Mode;
 use crate::now_ms;
+use crate::queue::caller::Outcome;
 use crate::queue::legs;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
@@ -45,8 +46,10 @@ pub async fn ring(ctx: &mut CallCtx<'_>, group: &RingGroup) -> Option<Ended> {
             taken.extend(leg);
         }
         if !taken.is_empty() {
-            if let Some(ended) = legs::ring_taken(ctx, taken, ring_time).await {
-                return Some(ended);
+            match legs::ring_taken(ctx, taken, ring_time).await {
+                Some(Outcome::End(ended)) => return Some(ended),
+                Some(Outcome::Transfer(to)) => return Some(super::transferred(ctx, to).await),
+                Some(Outcome::Fallback) | None => {}
             }
         }
         step = rounds.round_over(now_ms());

@@ -370,10 +370,15 @@ pub enum Signal {
         req: Box<Request>,
         handle: TransactionHandle,
     },
+    /// A REFER: the phone transfers the call (`super::transfer` answers it through `handle`).
+    Refer {
+        req: Box<Request>,
+        handle: TransactionHandle,
+    },
 }
 
 /// Waits for the next [`Signal`] of an answered agent leg; other in-dialog requests are
-/// answered on the way (INFO, OPTIONS, NOTIFY: 200; REFER, MESSAGE: 501, not taken here).
+/// answered on the way (INFO, OPTIONS, NOTIFY: 200; MESSAGE: 501, not taken here).
 pub async fn next_signal(states: &mut DialogStateReceiver) -> Signal {
     while let Some(st) = states.recv().await {
         match st {
@@ -391,9 +396,13 @@ pub async fn next_signal(states: &mut DialogStateReceiver) -> Signal {
             DialogState::Info(_, _, h)
             | DialogState::Options(_, _, h)
             | DialogState::Notify(_, _, h) => reply(&h, StatusCode::OK).await,
-            DialogState::Refer(_, _, h) | DialogState::Message(_, _, h) => {
-                reply(&h, StatusCode::NotImplemented).await
+            DialogState::Refer(_, req, handle) => {
+                return Signal::Refer {
+                    req: Box::new(req),
+                    handle,
+                }
             }
+            DialogState::Message(_, _, h) => reply(&h, StatusCode::NotImplemented).await,
             _ => {}
         }
     }

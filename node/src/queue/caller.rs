@@ -15,6 +15,7 @@ use tracing::{debug, warn};
 
 use super::engine::{Event, QueuedCall, Rules};
 use super::legs::{self, Rang, RingFor};
+use super::transfer::TransferTo;
 use super::Offer;
 use crate::media::session::{MediaEvent, Mode};
 use crate::node::Node;
@@ -24,12 +25,14 @@ use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
 /// How a call leaves its queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// The maximum wait passed: the all-busy prompt and the queue's fallback follow.
     Fallback,
     /// The call ended.
     End(Ended),
+    /// The agent's phone transferred the caller: the dialplan routes it to the target.
+    Transfer(TransferTo),
 }
 
 /// Waits in `queue` until an agent answers, the caller leaves, or the maximum wait passes.
@@ -69,10 +72,18 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     let mut offers = node.queue.wait(id);
     let outcome = wait(ctx, queue, (id, vip, record), &mut offers).await;
     node.queue.forget(id);
+    if matches!(outcome, Outcome::Transfer(_)) {
+        // The target may queue the call again at once (an entry is one per call and node):
+        // this one goes now, not when the record writer gets to it.
+        if let Err(e) = node.store.remove_entry(id).await {
+            warn!(error = %e, "cannot remove the transferred call's queue entry");
+        }
+    }
     node.recorder.send(Record::EntryGone { id });
     match outcome {
         Outcome::End(ended) => ended,
         Outcome::Fallback => fallback(ctx, queue).await,
+        Outcome::Transfer(to) => crate::dialplan::transferred(ctx, to).await,
     }
 }
 

@@ -16,9 +16,15 @@
 //!    │  ▼                                 ▼                                       ▼ end
 //!    └──── Waiting ◀──────────────────────┘                           wrap-up, Over
 //! ```
+//!
+//! Bridged, the agent's phone may transfer the caller ([`Event::AgentTransferred`], a blind
+//! REFER accepted by [`super::transfer`]): the agent's leg ends and the agent wraps up as
+//! after any call, and the call leaves the queue for the transfer's target
+//! ([`Action::Transfer`]), which the dialplan routes.
 
 use callfleet_store::{AgentState, HangupCause, HangupSide, Queue, QueueEventKind};
 
+use super::transfer::TransferTo;
 use crate::sip::call::Ended;
 
 /// One party of a call: its own SIP dialog and media leg.
@@ -94,6 +100,8 @@ pub enum Event {
     CallerEnded(Ended),
     /// The bridged agent's dialog ended: its BYE (`hung_up`) or a failure.
     AgentEnded { hung_up: bool },
+    /// The bridged agent's phone transferred the caller to `to` (its REFER accepted).
+    AgentTransferred { to: TransferTo },
     /// Time passed (to the `now_ms` given with it).
     Tick,
 }
@@ -130,6 +138,10 @@ pub enum Action {
     WrapUp { agent: String, until_ms: i64 },
     /// The call is over for the queue, ended this way.
     End(Ended),
+    /// The final NOTIFY of the agent's REFER (`200 OK`): the caller is handed on.
+    ReferDone(String),
+    /// The call leaves the queue for the transfer's target (the dialplan routes it).
+    Transfer(TransferTo),
 }
 
 /// One queued call (or direct call to an agent, which starts at [`Phase::Offering`]).
@@ -255,7 +267,8 @@ impl QueuedCall {
             Event::PromptDone
             | Event::Answered { .. }
             | Event::NotAnswered { .. }
-            | Event::AgentEnded { .. } => (stay(announcing), vec![]),
+            | Event::AgentEnded { .. }
+            | Event::AgentTransferred { .. } => (stay(announcing), vec![]),
         }
     }
 
@@ -270,23 +283,46 @@ impl QueuedCall {
                 Ended::new(HangupCause::AgentLegFailed, HangupSide::Node),
                 Leg::Caller,
             ),
+            Event::AgentTransferred { to } => {
+                return (Phase::Over, self.transferred(agent, now_ms, to))
+            }
             _ => return (Phase::Bridged { agent }, vec![]),
         };
-        let actions = vec![
-            Action::Bye(other),
+        let mut actions = vec![Action::Bye(other)];
+        actions.extend(self.agent_done(&agent, now_ms, ended.side));
+        actions.push(Action::End(ended));
+        (Phase::Over, actions)
+    }
+
+    /// The agent's part of the call is over (`side` ended it): its wrap-up, its `complete`
+    /// event, the entry out of the queue.
+    fn agent_done(&self, agent: &str, now_ms: i64, side: HangupSide) -> [Action; 3] {
+        [
             Action::WrapUp {
-                agent: agent.clone(),
+                agent: agent.to_string(),
                 until_ms: now_ms + self.rules.wrapup_ms,
             },
             log(
                 QueueEventKind::Complete,
-                Some(&agent),
-                Some(ended.side.to_string()),
+                Some(agent),
+                Some(side.to_string()),
             ),
             Action::Dequeue,
-            Action::End(ended),
+        ]
+    }
+
+    /// The agent transferred the caller: the transfer logged, the REFER's final NOTIFY, the
+    /// agent's leg ended and the agent's part of the call completed (wrap-up as after any
+    /// call), then the caller leaves the queue for `to` (its dialog stays up).
+    fn transferred(&self, agent: String, now_ms: i64, to: TransferTo) -> Vec<Action> {
+        let mut actions = vec![
+            log(QueueEventKind::Transfer, Some(&agent), Some(to.to_string())),
+            Action::ReferDone(agent.clone()),
+            Action::Bye(Leg::Agent(agent.clone())),
         ];
-        (Phase::Over, actions)
+        actions.extend(self.agent_done(&agent, now_ms, HangupSide::Agent));
+        actions.push(Action::Transfer(to));
+        actions
     }
 }
 

@@ -16,13 +16,12 @@ use super::agent_leg::{self, Dial, RingOutcome, Ringing, Signal};
 use super::caller::{event, Outcome};
 use super::engine::{Action, Event, Leg, Phase, QueuedCall};
 use super::reach::Change;
-use super::{agent_key, fence, hold};
+use super::{agent_key, fence, hold, transfer};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
 use crate::node::Node;
 use crate::now_ms;
 use crate::records::Record;
-use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
 /// How long a lease outlives the ring timeout before it must be renewed.
@@ -127,6 +126,7 @@ pub async fn plain(
         }
         Action::Fallback => return Some(Outcome::Fallback),
         Action::End(ended) => return Some(Outcome::End(ended)),
+        Action::Transfer(to) => return Some(Outcome::Transfer(to)),
         other => warn!(?other, "call action out of place; ignored"),
     }
     None
@@ -184,8 +184,8 @@ pub async fn offer(
 }
 
 /// A direct call to an agent's extension: rings the agent; `None` when nobody answered (or
-/// the agent could not be taken).
-pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Ended> {
+/// the agent could not be taken), else how the call ended or where the agent transferred it.
+pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Outcome> {
     let taken = take_agent(ctx, ext, ring_timeout).await?;
     ring_taken(ctx, vec![taken], ring_timeout).await
 }
@@ -226,12 +226,13 @@ pub async fn ring_device(ctx: &CallCtx<'_>, device: &str) -> Option<Taken> {
 
 /// Rings the phones taken at once, without a queue (as a direct call): the first to answer
 /// is bridged to the caller until either hangs up, the others are CANCELled (a late answer
-/// gets ACK and BYE). `None` when nobody answered (every taken agent is released).
+/// gets ACK and BYE). `None` when nobody answered (every taken agent is released), else how
+/// the call ended or where the agent who answered transferred it.
 pub async fn ring_taken(
     ctx: &mut CallCtx<'_>,
     taken: Vec<Taken>,
     ring_timeout: Duration,
-) -> Option<Ended> {
+) -> Option<Outcome> {
     let target = RingFor {
         queue: None,
         entry: None,
@@ -241,7 +242,7 @@ pub async fn ring_taken(
     let (mut call, _logs) = QueuedCall::direct(now_ms(), names);
     match race(ctx, &mut call, taken, ring_timeout, target).await {
         Rang::Waiting | Rang::Unreachable | Rang::Over(Outcome::Fallback) => None,
-        Rang::Over(Outcome::End(ended)) => Some(ended),
+        Rang::Over(out) => Some(out),
     }
 }
 
@@ -624,6 +625,12 @@ async fn talk(
                             .await;
                     continue;
                 }
+                Signal::Refer { req, handle } => {
+                    match transfer::refer(ctx, &b.ext, &b.dialog, &req, handle).await {
+                        Some(to) => Event::AgentTransferred { to },
+                        None => continue,
+                    }
+                }
             },
             _ = renew.tick() => {
                 if let Some(lease) = &b.lease {
@@ -654,6 +661,12 @@ async fn perform_bridged(
             if let Err(e) = ctx.dialog.bye().await {
                 debug!(error = %e, "cannot send BYE to the caller");
             }
+        }
+        Action::ReferDone(_) => {
+            // Whatever the agent heard, the caller hears its next route from now on.
+            ctx.media
+                .set_mode(Mode::Moh(hold::playlist(ctx.node, target.queue)));
+            transfer::notify(&b.dialog, transfer::Progress::Done).await;
         }
         Action::WrapUp { agent, until_ms } => {
             if let Some(active) = b.recording.take() {

@@ -14,6 +14,7 @@ pub mod fence;
 pub mod hold;
 pub mod legs;
 pub mod reach;
+pub mod transfer;
 pub mod voicemail;
 
 use std::collections::HashMap;

@@ -66,6 +66,23 @@ pub fn dominant(frame: &[i16], freqs: &[f32]) -> Option<f32> {
         .map(|(f, _)| f)
 }
 
+/// Tone labels (of [`dominant`]) as runs, for failure messages: `600x120 1400x200 ...`.
+pub fn heard(l: &[Option<f32>]) -> String {
+    runs(l)
+        .iter()
+        .map(|(t, n)| match t {
+            Some(t) => format!("{t}x{n}"),
+            None => format!("-x{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Share of frames labelled `tone`.
+pub fn share(l: &[Option<f32>], tone: f32) -> f64 {
+    l.iter().filter(|x| **x == Some(tone)).count() as f64 / l.len().max(1) as f64
+}
+
 /// Runs of equal labels: (label, how many frames in a row).
 pub fn runs<T: PartialEq + Copy>(labels: &[T]) -> Vec<(T, usize)> {
     let mut out: Vec<(T, usize)> = vec![];

@@ -17,6 +17,7 @@ pub mod pgserver;
 pub mod phone;
 pub mod pump;
 pub mod queue;
+pub mod raw_agent;
 pub mod raw_phone;
 pub mod sinks;
 pub mod sip_tcp;

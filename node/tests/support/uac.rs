@@ -288,6 +288,21 @@ impl Uac {
         }
     }
 
+    /// A request `method` with `call_id` but tags of no dialog of the node (`To` tag made
+    /// up), with `extra` header lines: the status of its final response (0: none).
+    pub fn foreign(&self, method: &str, call_id: &str, extra: &str) -> u16 {
+        let l = self.local;
+        let text = format!(
+            "{method} sip:callfleet@{t} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{method}-forged;rport\r\n\
+             Max-Forwards: 70\r\nFrom: <sip:caller@{l}>;tag=not-the-caller\r\nTo: <sip:sales@{t}>;tag=not-ours\r\n\
+             Call-ID: {call_id}\r\nCSeq: 7 {method}\r\nContact: <sip:x@{l}>\r\n{extra}Content-Length: 0\r\n\r\n",
+            t = self.target,
+        );
+        self.send(&text);
+        self.recv_final(Duration::from_secs(3))
+            .map_or(0, |r| r.status)
+    }
+
     /// A request inside the dialog established by `ok` (a 2xx to our INVITE).
     pub fn in_dialog(&mut self, method: &str, call_id: &str, ok: &Resp, cseq: Option<u32>) -> u32 {
         let cseq = cseq.unwrap_or_else(|| {

@@ -87,6 +87,7 @@ struct QueueRow {
     paused: String,
     answered: String,
     abandoned: String,
+    transferred: String,
     service_level: String,
 }
 
@@ -180,6 +181,7 @@ fn queue_row(q: &QueueView) -> QueueRow {
         paused: q.paused.to_string(),
         answered: q.answered_today.to_string(),
         abandoned: q.abandoned_today.to_string(),
+        transferred: q.transferred_today.to_string(),
         service_level: q
             .service_level
             .map(|v| format!("{:.0} %", v * 100.0))

@@ -51,6 +51,7 @@ fn evil_snapshot() -> Snapshot {
             by_state: [0; 7],
             answered_today: 4,
             abandoned_today: 1,
+            transferred_today: 0,
             service_level: Some(0.75),
             recent_calls: 4,
             recent_service_level: Some(0.5),

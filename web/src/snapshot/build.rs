@@ -111,6 +111,7 @@ pub fn build(
                 by_state,
                 answered_today: day.answered,
                 abandoned_today: day.abandoned,
+                transferred_today: day.transferred,
                 service_level: (day.answered > 0)
                     .then(|| day.answered_in_time as f64 / day.answered as f64),
                 recent_calls: recent.counted,

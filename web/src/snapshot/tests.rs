@@ -314,6 +314,7 @@ fn service_level_counts_answers_within_the_threshold_once() {
         event(7, NOW - 30_000, "sales", "d", "answer"), // enqueue never seen: late
         event(8, NOW - 20_000, "support", "e", "enqueue"),
         event(9, NOW - 10_000, "support", "e", "timeout"),
+        event(10, NOW - 5_000, "sales", "b", "transfer"),
     ];
     assert!(day < NOW - 100_000, "fixture stays within one UTC day");
     t.apply(NOW, &[], &events);
@@ -326,7 +327,8 @@ fn service_level_counts_answers_within_the_threshold_once() {
             answered: 3,
             answered_in_time: 1,
             abandoned: 1,
-            timed_out: 0
+            timed_out: 0,
+            transferred: 1,
         }
     );
     assert_eq!(t.queue_day("support").timed_out, 1);
@@ -335,6 +337,7 @@ fn service_level_counts_answers_within_the_threshold_once() {
     let s = build(&cfg(), 1, NOW + 1_000, &rows, &t);
     assert_eq!(s.queues[0].answered_today, 3);
     assert_eq!(s.queues[0].abandoned_today, 1);
+    assert_eq!(s.queues[0].transferred_today, 1);
     let sl = s.queues[0].service_level.unwrap_or(-1.0);
     assert!((sl - 1.0 / 3.0).abs() < 1e-9, "{sl}");
 }
@@ -407,7 +410,8 @@ fn counters_start_again_at_midnight_utc_but_remember_enqueues() {
             answered: 1,
             answered_in_time: 1,
             abandoned: 0,
-            timed_out: 0
+            timed_out: 0,
+            transferred: 0,
         }
     );
 }

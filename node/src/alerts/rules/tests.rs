@@ -193,6 +193,7 @@ fn queue(name: &str, recent_calls: i64, level: Option<f64>) -> QueueView {
         by_state: [0; 7],
         answered_today: 0,
         abandoned_today: 0,
+        transferred_today: 0,
         service_level: None,
         recent_calls,
         recent_service_level: level,

@@ -425,3 +425,90 @@ fn direct_calls_start_ringing() {
     );
     assert_eq!(call.phase(), &Phase::Waiting { announcing: false });
 }
+
+fn transferred(to: TransferTo) -> Event {
+    Event::AgentTransferred { to }
+}
+
+#[test]
+fn the_agent_transfers_the_caller() {
+    let support = TransferTo::Queue("support".into());
+    let bridge = || {
+        vec![
+            (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
+            (
+                2_000,
+                answered("7001"),
+                vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
+            ),
+        ]
+    };
+    let mut blind = bridge();
+    blind.extend([
+        (
+            20_000,
+            transferred(support.clone()),
+            vec![
+                Log {
+                    kind: K::Transfer,
+                    agent: Some("7001".into()),
+                    detail: Some("queue:support".into()),
+                },
+                ReferDone("7001".into()),
+                Bye(Leg::Agent("7001".into())),
+                WrapUp {
+                    agent: "7001".into(),
+                    until_ms: 25_000,
+                },
+                complete("7001", "agent"),
+                Dequeue,
+                Transfer(support.clone()),
+            ],
+        ),
+        // The caller is the target's now: its end, the agent's BYE (answering our NOTIFY)
+        // or a second REFER change nothing here.
+        (21_000, Event::AgentEnded { hung_up: true }, vec![]),
+        (
+            21_500,
+            transferred(TransferTo::Agent("7002".into())),
+            vec![],
+        ),
+        (22_000, Event::CallerEnded(caller_bye()), vec![]),
+    ]);
+    run("a blind transfer while bridged", blind, Phase::Over);
+
+    // Nothing is bridged: a transfer is not the machine's to take.
+    run(
+        "a transfer while waiting or ringing",
+        vec![
+            (1_000, transferred(support.clone()), vec![]),
+            (2_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
+            (3_000, transferred(support), vec![]),
+        ],
+        Phase::Offering {
+            ringing: vec!["7001".into()],
+            winner: None,
+            caller_gone: None,
+        },
+    );
+
+    // A direct call (no queue, no wrap-up) transfers the same way, to a number.
+    let (mut call, _) = QueuedCall::direct(0, vec!["7001".into()]);
+    call.on(1_000, answered("7001"));
+    let to = TransferTo::Number("+15550100".into());
+    let got = call.on(9_000, transferred(to.clone()));
+    assert_eq!(
+        got.first(),
+        Some(&Log {
+            kind: K::Transfer,
+            agent: Some("7001".into()),
+            detail: Some("number:+15550100".into()),
+        })
+    );
+    assert!(got.contains(&WrapUp {
+        agent: "7001".into(),
+        until_ms: 9_000
+    }));
+    assert_eq!(got.last(), Some(&Transfer(to)));
+    assert_eq!(call.phase(), &Phase::Over);
+}

@@ -1,0 +1,163 @@
+//! An agent's phone made of raw SIP and RTP that the node rings: it answers the node's INVITE,
+//! then sends in-dialog requests of the test's choosing (re-INVITEs, REFERs), with its own
+//! dialog's tags or forged ones; its media (a [`Pump`](super::pump::Pump) the test starts)
+//! sends a tone whatever the SDP says.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::raw_phone::RawPhone;
+use super::uac::{header, Resp, Uac};
+
+pub struct RawAgent {
+    pub phone: RawPhone,
+    /// The node's INVITE: its From (our To), To with our tag (our From), Call-ID, Contact.
+    pub call_id: String,
+    ours: String,
+    theirs: String,
+    target: String,
+    cseq: u32,
+    version: u32,
+    /// Where the node takes the agent's media.
+    pub node_media: SocketAddr,
+}
+
+/// The text of the next request `method` that reaches `uac` within `limit`.
+pub fn next_request(uac: &Uac, method: &str, limit: Duration) -> Option<String> {
+    let until = Instant::now() + limit;
+    let mut buf = [0u8; 65535];
+    loop {
+        let left = until.checked_duration_since(Instant::now())?;
+        uac.sock
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .ok()?;
+        let (n, _) = uac.sock.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with(&format!("{method} ")) {
+            return Some(text);
+        }
+    }
+}
+
+impl RawAgent {
+    /// The SDP of the phone (at its own IP) with media at `c`:`port`.
+    fn sdp(&self, c: &str, port: u16, direction: &str) -> String {
+        sdp(
+            &self.phone.uac.local.ip().to_string(),
+            c,
+            port,
+            self.version,
+            direction,
+        )
+    }
+
+    /// Takes the node's INVITE and answers it with media at `rtp`.
+    pub fn answer(phone: RawPhone, rtp: SocketAddr) -> RawAgent {
+        let invite = next_request(&phone.uac, "INVITE", Duration::from_secs(10))
+            .expect("the node rings the raw agent");
+        let h = |name: &str| header(&invite, name).unwrap_or_default();
+        let vias: String = invite
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("via:"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        let ours = format!("{};tag=raw-agent", h("To"));
+        let ip = phone.uac.local.ip().to_string();
+        let body = sdp(&ip, &ip, rtp.port(), 1, "a=sendrecv\r\n");
+        phone.uac.send(&format!(
+            "SIP/2.0 200 OK\r\n{vias}From: {}\r\nTo: {ours}\r\nCall-ID: {}\r\nCSeq: {}\r\n\
+             Contact: <sip:{}@{}>\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            h("From"),
+            h("Call-ID"),
+            h("CSeq"),
+            phone.user,
+            phone.uac.local,
+            body.len()
+        ));
+        next_request(&phone.uac, "ACK", Duration::from_secs(5)).expect("the node ACKs");
+        let node_media = Uac::media_addr(&Resp {
+            status: 200,
+            text: invite.clone(),
+        });
+        let target = h("Contact");
+        let target = target
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string();
+        RawAgent {
+            node_media,
+            call_id: h("Call-ID"),
+            ours,
+            theirs: h("From"),
+            target,
+            cseq: 0,
+            version: 1,
+            phone,
+        }
+    }
+
+    /// The start of an in-dialog request `method` (its headers up to `Contact`), with our
+    /// dialog's From tag or, `forged`, another dialog's.
+    fn head(&self, method: &str, branch: &str, forged: bool) -> String {
+        let from = if forged {
+            format!(
+                "<sip:{}@{}>;tag=someone-else",
+                self.phone.user, self.phone.uac.local
+            )
+        } else {
+            self.ours.clone()
+        };
+        let (l, cseq) = (self.phone.uac.local, self.cseq);
+        format!(
+            "{method} {} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{branch}-{cseq};rport\r\n\
+             Max-Forwards: 70\r\nFrom: {from}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {cseq} {method}\r\n\
+             Contact: <sip:{}@{l}>\r\n",
+            self.target, self.theirs, self.call_id, self.phone.user
+        )
+    }
+
+    /// A re-INVITE with media at `c`:`port` and `direction` (`forged`: another dialog's
+    /// tag); the final response, ACKed when 2xx.
+    pub fn reinvite(&mut self, c: &str, port: u16, direction: &str, forged: bool) -> Resp {
+        self.cseq += 1;
+        self.version += 1;
+        let body = self.sdp(c, port, direction);
+        self.phone.uac.send(&format!(
+            "{}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            self.head("INVITE", "reinv", forged),
+            body.len()
+        ));
+        let resp = self
+            .phone
+            .uac
+            .recv_final(Duration::from_secs(5))
+            .expect("an answer to the re-INVITE");
+        if resp.status == 200 {
+            self.phone.uac.send(&format!(
+                "{}Content-Length: 0\r\n\r\n",
+                self.head("ACK", "ack", forged)
+            ));
+        }
+        resp
+    }
+
+    /// A bodiless in-dialog request `method` with `extra` header lines; its final response.
+    pub fn request(&mut self, method: &str, extra: &str, forged: bool) -> Option<Resp> {
+        self.cseq += 1;
+        let branch = method.to_ascii_lowercase();
+        self.phone.uac.send(&format!(
+            "{}{extra}Content-Length: 0\r\n\r\n",
+            self.head(method, &branch, forged)
+        ));
+        self.phone.uac.recv_final(Duration::from_secs(5))
+    }
+}
+
+fn sdp(origin: &str, c: &str, port: u16, version: u32, direction: &str) -> String {
+    format!(
+        "v=0\r\no=agent 7 {version} IN IP4 {origin}\r\ns=-\r\nc=IN IP4 {c}\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\n{direction}"
+    )
+}

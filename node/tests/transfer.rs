@@ -1,0 +1,453 @@
+//! Blind transfer from the agent's phone: a caller (our UAC, sending 1000 Hz) queued in
+//! `sales` is answered by agent 1001 (600 Hz). On a baresip phone, its transfer (`transfer`,
+//! a REFER) to agent 1002's extension (800 Hz) hands the caller on, on its own dialog: it
+//! hears agent 1002, agent 1001 is free again (a second call reaches it), and the records say
+//! what docs/operations.md says (one CDR, answered by 1001 in `sales`; a `transfer` queue
+//! event with its target, then 1001's `complete`); a REFER with the caller's Call-ID but
+//! another dialog's tags is refused 481. A transfer to the queue `support` reaches its agent
+//! 1003 (1200 Hz). A phone made of raw SIP sends the REFERs baresip will not (baresip hangs up
+//! after a refused transfer): each bogus one is refused and the call keeps its audio; the
+//! good one gets its NOTIFYs and the node's BYE.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use callfleet::now_ms;
+use support::audio::{dominant, heard, share, write_tone_wav};
+use support::phone::{device_add, Phone};
+use support::pump::Pump;
+use support::queue::{member, queue, Db};
+use support::raw_agent::RawAgent;
+use support::raw_phone::RawPhone;
+use support::uac::Uac;
+use support::{serial, wait_until, workdir, NodeProc, NodeSpec, Pg};
+
+const NET: &str = "127.0.81";
+/// The tones: agents 1001, 1002 and 1003, the caller, the music on hold.
+const TONE_1: f32 = 600.0;
+const TONE_2: f32 = 800.0;
+const TONE_3: f32 = 1200.0;
+const CALLER_TONE: f32 = 1000.0;
+const MOH: f32 = 1400.0;
+
+fn ip(n: u8) -> String {
+    format!("{NET}.{n}")
+}
+
+fn labels(frames: &[Vec<i16>]) -> Vec<Option<f32>> {
+    frames
+        .iter()
+        .map(|f| dominant(f, &[TONE_1, TONE_2, TONE_3, CALLER_TONE, MOH]))
+        .collect()
+}
+
+/// Whether the last second of `frames` is all `tone`.
+fn hears(frames: &[Vec<i16>], tone: f32) -> bool {
+    frames.len() >= 50
+        && labels(&frames[frames.len() - 50..])
+            .iter()
+            .all(|l| *l == Some(tone))
+}
+
+/// One node (.1) on a fresh database: queue `sales` with agent 1001 on phone 2001, queue
+/// `support` with agent 1003 (baresip phone 2003, .12); agent 1002 (baresip phone 2002, .11)
+/// is in no queue. Phone 2001 is a baresip phone (.10, with a control port), or with `raw` a
+/// phone made of raw SIP (.30), registered and returned.
+struct Setup {
+    db: Db,
+    node: NodeProc,
+    pg: Pg,
+    /// The baresip phones, 2001 first unless it is raw.
+    phones: Vec<Phone>,
+}
+
+fn setup(tag: &str, raw: bool) -> (Setup, Option<RawPhone>) {
+    let dir = workdir(tag);
+    let pg = Pg::fresh(tag);
+    write_tone_wav(&dir.join("moh").join("hold.wav"), MOH, 5.0);
+    let node = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "main-a",
+            role: "main",
+            ip: &ip(1),
+            db: &pg.url,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    support::wait_alive(&node, 1);
+    let db = Db::connect(&pg.url);
+    let (mut phones, mut raw_phone) = (vec![], None);
+    for (n, tone) in [(1u8, TONE_1), (2, TONE_2), (3, TONE_3)] {
+        let device = format!("200{n}");
+        device_add(&node, &device, "pw-agent", false);
+        if n == 1 && raw {
+            let mut phone = RawPhone::new(&ip(30), node.sip, &device, "pw-agent");
+            let r = phone.register().expect("an answer to the REGISTER");
+            assert_eq!(r.status, 200, "{}", r.text);
+            raw_phone = Some(phone);
+            continue;
+        }
+        let phone = Phone::start_with_ctrl(&dir, &ip(9 + n), &device, "pw-agent", &node, 4444);
+        let wav = dir.join(format!("tone-{n}.wav"));
+        write_tone_wav(&wav, tone, 60.0);
+        phone.play(&wav);
+        phones.push(phone);
+    }
+    for n in 1..=3 {
+        let (agent, device) = (format!("100{n}"), format!("200{n}"));
+        let ok = wait_until(Duration::from_secs(15), || db.registered(&device));
+        assert!(ok.is_some(), "phone {device} did not register");
+        db.add_agent(&agent, "1234");
+        db.login(&agent, &device);
+    }
+    db.add_queue(&queue("sales", "ringall"));
+    db.add_member(&member("sales", "1001", 0, 0));
+    db.add_queue(&queue("support", "ringall"));
+    db.add_member(&member("support", "1003", 0, 0));
+    std::thread::sleep(Duration::from_millis(2500)); // the node reloads the configuration
+    let s = Setup {
+        db,
+        node,
+        pg,
+        phones,
+    };
+    (s, raw_phone)
+}
+
+/// The call's records once `completes` of its queue segments completed: the queue events of
+/// `call_id` (queue, kind, agent, detail) and its CDR row.
+fn records(s: &Setup, call_id: &str, since: i64, completes: usize) -> (Vec<String>, Vec<String>) {
+    let events = || {
+        s.db.events(since)
+            .into_iter()
+            .filter(|e| e.call_id == call_id)
+            .map(|e| {
+                format!(
+                    "{} {} {} {}",
+                    e.queue,
+                    e.event.as_str(),
+                    e.agent.unwrap_or_default(),
+                    e.detail.unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let sql = format!(
+        "SELECT agent, queue, hangup_cause, answered_at_ms IS NOT NULL \
+         FROM cdrs WHERE call_id = '{call_id}'"
+    );
+    let mut cdr = vec![];
+    wait_until(Duration::from_secs(10), || {
+        cdr = s.pg.query(&sql);
+        !cdr.is_empty()
+    });
+    let mut ev = vec![];
+    wait_until(Duration::from_secs(10), || {
+        ev = events();
+        ev.iter().filter(|e| e.contains(" complete ")).count() >= completes
+    });
+    (ev, cdr)
+}
+
+#[test]
+fn the_agent_transfers_blind_to_another_agent() {
+    let _serial = serial();
+    let (s, _) = setup("transfer_agent", false);
+    let (node, agent1) = (&s.node, &s.phones[0]);
+    let since = now_ms();
+    let mut caller = Uac::new(&ip(20), node.sip);
+    let ok = caller
+        .answered("sales", "xfer-1", Duration::from_secs(5))
+        .expect("the node answers the queue call");
+    let to = Uac::media_addr(&ok);
+    let intruder = Uac::new(&ip(21), node.sip);
+
+    // Phases, driven from the caller's listening loop: a forged REFER once the caller hears
+    // agent 1001, 2 s of conversation, then the transfer to 1002, 2 s of 1002.
+    let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
+    let mut forged = 0;
+    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(50), |f| {
+        match phase {
+            0 if hears(f, TONE_1) => {
+                forged = intruder.foreign("REFER", "xfer-1", "Refer-To: <sip:1002@127.0.81.1>\r\n");
+                (phase, at) = (1, Instant::now());
+                marks.push(f.len());
+            }
+            1 if at.elapsed() >= Duration::from_secs(2) => {
+                let r = agent1.command("transfer", "sip:1002@127.0.81.1");
+                assert_eq!(r["ok"], true, "transfer: {r}\n{}", agent1.log());
+                (phase, at) = (2, Instant::now());
+                marks.push(f.len());
+            }
+            2 if hears(f, TONE_2) => (phase, at) = (3, Instant::now()),
+            3 => return at.elapsed() >= Duration::from_secs(2),
+            _ => {}
+        }
+        false
+    });
+    caller.in_dialog("BYE", "xfer-1", &ok, None);
+    let l = labels(&frames);
+    eprintln!("caller heard: {}", heard(&l));
+    assert_eq!(
+        phase,
+        3,
+        "the transfer did not reach agent 1002: {}\n{}",
+        heard(&l),
+        agent1.log()
+    );
+    assert_eq!(forged, 481, "a REFER with another dialog's tags is refused");
+    let kept = &l[marks[0]..marks[1]];
+    assert!(
+        share(kept, TONE_1) > 0.95,
+        "after the forged REFER the call keeps its audio: {}",
+        heard(kept)
+    );
+    // Transferred: 1001 is never heard again (after 0.5 s for the REFER), 1002 is.
+    let after = &l[marks[1] + 25..];
+    assert_eq!(share(after, TONE_1), 0.0, "{}", heard(after));
+    assert!(share(after, TONE_2) > 0.3, "{}", heard(after));
+
+    let (events, cdr) = records(&s, "xfer-1", since, 1);
+    assert_eq!(
+        events,
+        [
+            "sales enqueue  ",
+            "sales offer 1001 ",
+            "sales answer 1001 ",
+            "sales transfer 1001 agent:1002",
+            "sales complete 1001 agent",
+        ],
+        "the queue's events of the call"
+    );
+    assert_eq!(cdr, ["1001|sales|normal|t"], "the call's one CDR");
+
+    // Agent 1001 is free again: a second call reaches it.
+    assert!(s
+        .db
+        .wait_available(&["1001", "1002"], Duration::from_secs(10)));
+    let mut second = Uac::new(&ip(22), node.sip);
+    let ok2 = second
+        .answered("sales", "xfer-2", Duration::from_secs(5))
+        .expect("the node answers the second call");
+    let to2 = Uac::media_addr(&ok2);
+    let frames2 = second.listen(Some((to2, CALLER_TONE)), Duration::from_secs(20), |f| {
+        hears(f, TONE_1)
+    });
+    second.in_dialog("BYE", "xfer-2", &ok2, None);
+    assert!(
+        hears(&frames2, TONE_1),
+        "the second caller hears agent 1001: {}",
+        heard(&labels(&frames2))
+    );
+}
+
+#[test]
+fn the_agent_transfers_blind_to_a_queue() {
+    let _serial = serial();
+    let (s, _) = setup("transfer_queue", false);
+    let (node, agent1) = (&s.node, &s.phones[0]);
+    let since = now_ms();
+    let mut caller = Uac::new(&ip(20), node.sip);
+    let ok = caller
+        .answered("sales", "xfer-3", Duration::from_secs(5))
+        .expect("the node answers the queue call");
+    let to = Uac::media_addr(&ok);
+    let mut phase = 0;
+    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(40), |f| {
+        match phase {
+            0 if hears(f, TONE_1) => {
+                let r = agent1.command("transfer", "sip:support@127.0.81.1");
+                assert_eq!(r["ok"], true, "transfer: {r}\n{}", agent1.log());
+                phase = 1;
+            }
+            1 if hears(f, TONE_3) => return true,
+            _ => {}
+        }
+        false
+    });
+    caller.in_dialog("BYE", "xfer-3", &ok, None);
+    let l = labels(&frames);
+    eprintln!("caller heard: {}", heard(&l));
+    assert!(
+        hears(&frames, TONE_3),
+        "the caller reaches support's agent 1003: {}\n{}",
+        heard(&l),
+        agent1.log()
+    );
+    let (events, cdr) = records(&s, "xfer-3", since, 2);
+    let want = [
+        "sales enqueue  ",
+        "sales offer 1001 ",
+        "sales answer 1001 ",
+        "sales transfer 1001 queue:support",
+        "sales complete 1001 agent",
+        "support enqueue  ",
+        "support offer 1003 ",
+        "support answer 1003 ",
+        "support complete 1003 caller",
+    ];
+    assert_eq!(events, want, "the queues' events of the call");
+    assert_eq!(cdr, ["1001|sales|normal|t"], "the call's one CDR");
+    assert!(s
+        .db
+        .wait_available(&["1001", "1003"], Duration::from_secs(10)));
+}
+
+/// The texts of the NOTIFYs of the transfer that reach `raw` (each answered 200), until the
+/// final one (`200 OK` in its body); retransmissions (same CSeq) counted once.
+fn notifies(raw: &RawAgent) -> Vec<String> {
+    let mut seen: Vec<String> = vec![];
+    for _ in 0..6 {
+        let Some(n) = raw
+            .phone
+            .uac
+            .answer_request("NOTIFY", Duration::from_secs(3))
+        else {
+            break;
+        };
+        let cseq = support::uac::header(&n, "CSeq");
+        if seen.iter().any(|s| support::uac::header(s, "CSeq") == cseq) {
+            continue;
+        }
+        let done = n.contains("SIP/2.0 200 OK\r\n") && n.ends_with("SIP/2.0 200 OK\r\n");
+        seen.push(n);
+        if done {
+            break;
+        }
+    }
+    seen
+}
+
+/// A phone made of raw SIP sends REFERs in the bridged dialog: each bogus one is refused
+/// with its status and the caller keeps hearing the agent; the good one is accepted (202),
+/// followed by the NOTIFYs RFC 3515 asks for (`message/sipfrag`, `100 Trying` then `200 OK`)
+/// and the node's BYE; the caller then hears agent 1002.
+#[test]
+fn bogus_refers_are_refused_and_a_good_one_is_notified() {
+    let _serial = serial();
+    let (s, raw) = setup("transfer_raw", true);
+    let node = &s.node;
+    let phone = raw.expect("the raw phone");
+    let since = now_ms();
+    let mut caller = Uac::new(&ip(20), node.sip);
+    let ok = caller
+        .answered("sales", "xfer-4", Duration::from_secs(5))
+        .expect("the node answers the queue call");
+    let to = Uac::media_addr(&ok);
+    let rtp = std::net::UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
+    let rtp_addr = rtp.local_addr().expect("addr");
+    let mut ringing = Some(std::thread::spawn(move || {
+        RawAgent::answer(phone, rtp_addr)
+    }));
+    let (mut raw, mut pump) = (None::<RawAgent>, None::<Pump>);
+    let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
+    let (mut refused, mut accepted, mut sipfrags, mut bye) = (vec![], 0, vec![], None);
+    let t = ip(1);
+    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(50), |f| {
+        match phase {
+            0 if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
+                let agent = ringing
+                    .take()
+                    .map(|t| t.join().expect("the raw agent answers"))
+                    .expect("ringing");
+                let sock = rtp.try_clone().expect("clone the RTP socket");
+                pump = Some(Pump::start(sock, Some(agent.node_media), TONE_1));
+                raw = Some(agent);
+                phase = 1;
+            }
+            1 if hears(f, TONE_1) => {
+                let Some(agent) = raw.as_mut() else {
+                    return true;
+                };
+                for (extra, forged) in [
+                    (format!("Refer-To: <sip:nobody@{t}>\r\n"), false),
+                    ("Refer-To: <sip:1002@192.0.2.9>\r\n".to_string(), false),
+                    (
+                        format!(
+                            "Refer-To: <sip:1002@{t}?Replaces=abc%3Bto-tag%3Da%3Bfrom-tag%3Db>\r\n"
+                        ),
+                        false,
+                    ),
+                    (String::new(), false),
+                    (format!("Refer-To: <sip:1001@{t}>\r\n"), false),
+                    (format!("Refer-To: <sip:1002@{t}>\r\n"), true),
+                ] {
+                    let r = agent.request("REFER", &extra, forged);
+                    refused.push(r.map_or(0, |r| r.status));
+                }
+                (phase, at) = (2, Instant::now());
+                marks.push(f.len());
+            }
+            2 if at.elapsed() >= Duration::from_secs(2) => {
+                let Some(agent) = raw.as_mut() else {
+                    return true;
+                };
+                let r = agent.request("REFER", &format!("Refer-To: <sip:1002@{t}>\r\n"), false);
+                accepted = r.map_or(0, |r| r.status);
+                sipfrags = notifies(agent);
+                bye = agent
+                    .phone
+                    .uac
+                    .answer_request("BYE", Duration::from_secs(5));
+                (phase, at) = (3, Instant::now());
+                marks.push(f.len());
+            }
+            3 if hears(f, TONE_2) => (phase, at) = (4, Instant::now()),
+            4 => return at.elapsed() >= Duration::from_secs(1),
+            _ => {}
+        }
+        false
+    });
+    caller.in_dialog("BYE", "xfer-4", &ok, None);
+    if let Some(p) = pump.take() {
+        p.stop();
+    }
+    let l = labels(&frames);
+    eprintln!("caller heard: {}", heard(&l));
+    assert_eq!(
+        refused,
+        [404, 403, 501, 400, 403, 481],
+        "nothing routable, another host, Replaces, no Refer-To, the agent itself, forged tags"
+    );
+    let kept = &l[marks[0]..marks[1]];
+    assert!(
+        share(kept, TONE_1) > 0.95,
+        "after refused REFERs the call keeps its audio: {}",
+        heard(kept)
+    );
+    assert_eq!(accepted, 202, "the good REFER is accepted");
+    let bodies: Vec<&str> = sipfrags
+        .iter()
+        .map(|n| n.split("\r\n\r\n").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        bodies,
+        ["SIP/2.0 100 Trying\r\n", "SIP/2.0 200 OK\r\n"],
+        "the NOTIFYs"
+    );
+    for n in &sipfrags {
+        let h = |name| support::uac::header(n, name).unwrap_or_default();
+        assert_eq!(h("Event"), "refer", "{n}");
+        assert!(h("Content-Type").starts_with("message/sipfrag"), "{n}");
+    }
+    assert!(
+        support::uac::header(&sipfrags[1], "Subscription-State")
+            .is_some_and(|s| s.starts_with("terminated")),
+        "{}",
+        sipfrags[1]
+    );
+    assert!(bye.is_some(), "the node ends the agent's leg with a BYE");
+    assert_eq!(phase, 4, "the caller never heard agent 1002: {}", heard(&l));
+    let (events, cdr) = records(&s, "xfer-4", since, 1);
+    assert!(
+        events.contains(&"sales transfer 1001 agent:1002".to_string()),
+        "{events:?}"
+    );
+    assert_eq!(cdr, ["1001|sales|normal|t"], "the call's one CDR");
+    assert!(s
+        .db
+        .wait_available(&["1001", "1002"], Duration::from_secs(10)));
+}
