@@ -1,4 +1,5 @@
-//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs), IVR menus
+//! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs), IVR menus,
+//! uploaded prompts' names
 //! and office proxies' addresses as SQL has them, cached
 //! in memory and reloaded when the cluster's config version changes (polled every second), so a
 //! change made on any node, by a CRM or on the admin pages is seen here on the next call
@@ -32,6 +33,9 @@ pub struct ConfigSnapshot {
     pub menus: HashMap<String, IvrMenu>,
     /// Office proxies that checked in, by name, with their current address.
     pub proxies: Vec<(String, IpAddr)>,
+    /// Prompts uploaded on the admin pages: name to upload time (the audio is fetched on
+    /// first use, `media::uploaded`).
+    pub prompts: HashMap<String, i64>,
 }
 
 impl ConfigSnapshot {
@@ -133,6 +137,7 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
     let carriers = r.store.carriers().await?;
     let numbers = r.store.numbers().await?;
     let menus = r.store.menus().await?;
+    let prompts = r.store.prompts().await?;
     let proxies = proxy_addresses(&r.store.proxies().await?);
     if let Some(tell) = &r.on_proxy_move {
         for (from, to) in proxy_moves(&r.cache.get().proxies, &proxies) {
@@ -153,6 +158,10 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
             .collect(),
         menus: menus.into_iter().map(|m| (m.name.clone(), m)).collect(),
         proxies,
+        prompts: prompts
+            .into_iter()
+            .map(|p| (p.name, p.uploaded_at_ms))
+            .collect(),
     });
     Ok(())
 }

@@ -16,6 +16,7 @@ pub mod pgserver;
 pub mod phone;
 pub mod queue;
 pub mod raw_phone;
+pub mod session;
 pub mod sinks;
 pub mod sip_tcp;
 pub mod tls;
