@@ -48,6 +48,8 @@ pub struct Inner {
     /// Signs this node's requests to other nodes with the cluster secret.
     pub signer: callfleet_sign::Signer,
     pub prompts: crate::media::prompts::Prompts,
+    /// Prompts uploaded on the admin pages, read from SQL once per upload.
+    pub uploads: crate::media::uploaded::Uploaded,
     /// Queues and agents, cached from SQL.
     pub realtime: Arc<crate::realtime::Realtime>,
     /// Calls of this node waiting in the cluster queue.
@@ -199,6 +201,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             locks,
             signer: callfleet_sign::Signer::new(cfg.cluster_key()),
             prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
+            uploads: crate::media::uploaded::Uploaded::default(),
             realtime: Arc::default(),
             queue: Arc::default(),
             listen: crate::listen::Listenable::default(),

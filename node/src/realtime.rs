@@ -1,5 +1,5 @@
 //! Realtime configuration: queues, queue members, agents, carriers, numbers (DIDs), IVR menus,
-//! ring groups
+//! ring groups, uploaded prompts' names
 //! and office proxies' addresses as SQL has them, cached
 //! in memory and reloaded when the cluster's config version changes (polled every second), so a
 //! change made on any node, by a CRM or on the admin pages is seen here on the next call
@@ -35,6 +35,9 @@ pub struct ConfigSnapshot {
     pub groups: HashMap<String, RingGroup>,
     /// Office proxies that checked in, by name, with their current address.
     pub proxies: Vec<(String, IpAddr)>,
+    /// Prompts uploaded on the admin pages: name to upload time (the audio is fetched on
+    /// first use, `media::uploaded`).
+    pub prompts: HashMap<String, i64>,
 }
 
 impl ConfigSnapshot {
@@ -137,6 +140,7 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
     let numbers = r.store.numbers().await?;
     let menus = r.store.menus().await?;
     let groups = r.store.groups().await?;
+    let prompts = r.store.prompts().await?;
     let proxies = proxy_addresses(&r.store.proxies().await?);
     if let Some(tell) = &r.on_proxy_move {
         for (from, to) in proxy_moves(&r.cache.get().proxies, &proxies) {
@@ -158,6 +162,10 @@ async fn reload(r: &Reloader) -> Result<(), callfleet_store::StoreError> {
         menus: menus.into_iter().map(|m| (m.name.clone(), m)).collect(),
         groups: groups.into_iter().map(|g| (g.name.clone(), g)).collect(),
         proxies,
+        prompts: prompts
+            .into_iter()
+            .map(|p| (p.name, p.uploaded_at_ms))
+            .collect(),
     });
     Ok(())
 }

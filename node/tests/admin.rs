@@ -5,76 +5,13 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::http::{exchange, header};
+use support::http::exchange;
 use support::queue::Db;
+use support::session::Session;
 use support::uac::Uac;
 use support::{NodeProc, NodeSpec, Pg};
-
-/// A browser session: its cookie and CSRF token.
-struct Session {
-    http: SocketAddr,
-    cookie: String,
-    csrf: String,
-}
-
-impl Session {
-    /// Logs in with the form; `None` when the login is refused.
-    fn login(http: SocketAddr, name: &str, password: &str) -> Option<Session> {
-        let (status, h, _) = exchange(
-            http,
-            "POST /login HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded",
-            &format!("name={name}&password={password}&next=%2F"),
-        );
-        if status != 303 {
-            return None;
-        }
-        let cookie = header(&h, "set-cookie")?.split(';').next()?.to_owned();
-        Some(Session {
-            http,
-            cookie,
-            csrf: String::new(),
-        })
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        let (status, _, body) = exchange(
-            self.http,
-            &format!("GET {path} HTTP/1.0\r\nCookie: {}", self.cookie),
-            "",
-        );
-        (status, body)
-    }
-
-    /// Reads the CSRF token the page embeds in its forms.
-    fn fetch_csrf(&mut self) {
-        let (status, body) = self.get("/admin");
-        assert_eq!(status, 200, "{body}");
-        let marker = "name=\"csrf\" value=\"";
-        let start = body.find(marker).expect("a csrf field") + marker.len();
-        let len = body[start..].find('"').expect("end of the csrf value");
-        self.csrf = body[start..start + len].to_owned();
-    }
-
-    /// Posts a form (the CSRF field added): (status, Location, body).
-    fn post(&self, path: &str, form: &str) -> (u16, String, String) {
-        let (status, h, body) = exchange(
-            self.http,
-            &format!(
-                "POST {path} HTTP/1.0\r\nCookie: {}\r\nContent-Type: application/x-www-form-urlencoded",
-                self.cookie
-            ),
-            &format!("csrf={}&{form}", self.csrf),
-        );
-        (
-            status,
-            header(&h, "location").unwrap_or("").to_owned(),
-            body,
-        )
-    }
-}
 
 /// GET signed with the cluster secret (node A's JSON API, as another node would ask).
 fn api_get(node: &NodeProc, path: &str) -> serde_json::Value {

@@ -23,6 +23,8 @@
 //! - `numbers`: [`Number`]s (DIDs) with their open and closed [`Destination`]s, open
 //!   hours and holidays (`numbers::hours` parses them); `ivr`: [`IvrMenu`]s and their choices;
 //!   `groups`: [`RingGroup`]s and their [`GroupMember`]s in ring order.
+//! - `prompts`: [`PromptInfo`], prompts uploaded on the admin pages (table `prompts`,
+//!   8 kHz mono WAV).
 //! - `pin`: how agent PINs are stored and checked (argon2id; the old SHA-256
 //!   form still verifies and is upgraded).
 //! - `users`: [`User`] and [`UserRole`] (panel users), login [`Session`]s and CRM
@@ -49,8 +51,9 @@
 //! PostgreSQL and SQLite (3.35+) both accept.
 //!
 //! **Columns are integers or text only**: booleans are 0/1, times are
-//! milliseconds since the UNIX epoch, absent values are NULL. The one binary column
-//! is `sip_trace.blob` (BYTEA / BLOB), compressed trace chunks.
+//! milliseconds since the UNIX epoch, absent values are NULL. The binary columns
+//! are `sip_trace.blob` (BYTEA / BLOB), compressed trace chunks, and `prompts.wav`, uploaded
+//! prompts.
 //!
 //! **Races are settled by guarded single-statement writes**: a state change
 //! that several nodes may attempt at once (`transition_agent`,
@@ -91,6 +94,7 @@ mod ivr;
 mod jobs;
 pub mod numbers;
 pub mod pin;
+mod prompts;
 mod provisioning;
 mod proxies;
 mod quality;
@@ -122,6 +126,7 @@ pub use heartbeat::{Heartbeat, HeartbeatPoint};
 pub use ivr::{IvrMenu, DIGITS as IVR_DIGITS};
 pub use jobs::{Job, JobState, NewJob};
 pub use numbers::{Destination, Number};
+pub use prompts::PromptInfo;
 pub use provisioning::{Provisioned, ProvisionedPhone, ProvisioningToken};
 pub use proxies::{checkin_plan, received_prefix, Checkin, CheckinPlan, Proxy};
 pub use quality::{CallLeg, LegQualityRow};

@@ -17,6 +17,7 @@
 //! | `GET /admin/R/{key}`, `POST /admin/R/{key}` | one's page and form; save it |
 //! | `GET /admin/R/{key}/delete`, `POST /admin/R/{key}/delete` | the confirmation page; delete |
 //! | `POST /admin/queues/{name}/members`, `GET, POST .../members/{agent}/delete` | add or change a member (tier, VIP permission, weight, position); confirm, remove one |
+//! | `GET /admin/prompts`, `POST /admin/prompts` (multipart) | uploaded prompts; upload a WAV or MP3 ([`prompts`]) |
 //! | `POST /admin/queues/{name}/vips`, `GET, POST .../vips/{number}/delete` | add a VIP caller; confirm, remove one |
 //!
 //! A change answers `303 See Other` to the page it was made from, with a flash message (the
@@ -38,6 +39,7 @@ pub mod form;
 pub mod groups;
 pub mod menus;
 pub mod numbers;
+pub mod prompts;
 pub mod queues;
 pub mod resource;
 pub mod users;
@@ -83,6 +85,7 @@ pub fn routes() -> Router<AppState> {
         .merge(resource::routes::<numbers::Numbers>())
         .merge(resource::routes::<menus::Menus>())
         .merge(resource::routes::<groups::Groups>())
+        .merge(prompts::routes())
         .merge(resource::routes::<crate::reports::departments::Departments>())
 }
 
@@ -342,6 +345,12 @@ async fn index(
                 "/admin/groups",
                 "Ring groups",
                 s.groups().await?.len(),
+            ),
+            (
+                "prompts",
+                "/admin/prompts",
+                "Prompts",
+                s.prompts().await?.len(),
             ),
         ])
     }

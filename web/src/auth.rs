@@ -6,7 +6,8 @@
 //!
 //! 1. the `cf_session` cookie of a logged-in panel user (argon2id passwords, sessions in SQL so
 //!    any node recognises them); state-changing requests of a session must also carry its CSRF
-//!    token (header `X-CSRF-Token`, or a form field `csrf`);
+//!    token (header `X-CSRF-Token`, or a form field `csrf`, or for a `multipart/form-data`
+//!    upload the query parameter `csrf`);
 //! 2. a request a browser marks as coming from a page of another site (`Origin` not this
 //!    node's, `Sec-Fetch-Site: cross-site` or `same-site`: see [`edge`]) is identified by its
 //!    session only, so a page elsewhere never borrows a token, a signature or this host's trust;
@@ -553,12 +554,25 @@ async fn check_csrf(principal: &Principal, request: Request) -> Result<Request, 
         }
         return Err(Box::new(csrf_refused()));
     }
-    let is_form = request
+    let content_type = request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or("");
+    if content_type.starts_with("multipart/form-data") {
+        // A form with a file: the token is in its action's query (the body is not read here).
+        let query = request.uri().query().unwrap_or("");
+        let fields: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+        let ok = fields
+            .iter()
+            .any(|(k, v)| k == CSRF_FIELD && constant_time_eq(v.as_bytes(), expected.as_bytes()));
+        return if ok {
+            Ok(request)
+        } else {
+            Err(Box::new(csrf_refused()))
+        };
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(Box::new(csrf_refused()));
     }
     let (parts, body) = request.into_parts();

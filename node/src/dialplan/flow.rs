@@ -139,9 +139,20 @@ async fn key(ctx: &mut CallCtx<'_>, clip: Arc<Track>, timeout: Duration) -> Resu
     }
 }
 
-/// A prompt to play: a file of the prompts directory or one of the node's own prompts. One
-/// that cannot be played is logged (with its menu, if any) and a tone stands in.
+/// A prompt to play: one uploaded on the admin pages, a file of the prompts directory or one
+/// of the node's own prompts, in that order. One that cannot be played is logged (with its
+/// menu, if any) and a tone stands in.
 async fn clip(node: &Node, prompt: &str, menu: Option<&str>) -> Arc<Track> {
+    let cfg = node.realtime.get();
+    if let Some(&version) = cfg.prompts.get(prompt) {
+        let listed = |name: &str| cfg.prompts.contains_key(name);
+        match node.uploads.get(&node.store, prompt, version, listed).await {
+            Ok(clip) => return clip,
+            Err(e) => {
+                warn!(menu = menu.unwrap_or(""), prompt, error = %e, "the uploaded prompt cannot be played; trying the prompts directory");
+            }
+        }
+    }
     match file_clip(&node.cfg.media.prompts_dir, prompt).await {
         Ok(Some(clip)) => clip,
         Ok(None) => node.prompts.get(prompt),

@@ -16,3 +16,4 @@ pub mod sdp;
 pub mod session;
 pub mod stereo;
 pub mod tap;
+pub mod uploaded;

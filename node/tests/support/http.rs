@@ -32,11 +32,32 @@ pub fn exchange_from(
 }
 
 fn exchange_on(
-    mut s: std::net::TcpStream,
+    s: std::net::TcpStream,
     addr: SocketAddr,
     head: &str,
     body: &str,
 ) -> (u16, Vec<(String, String)>, String) {
+    let (status, headers, body) = exchange_raw(s, addr, head, body.as_bytes());
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// [`exchange`] with a body of any bytes (an upload), answering the body as bytes (audio).
+pub fn exchange_bytes(
+    addr: SocketAddr,
+    head: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .expect("connect to the node");
+    exchange_raw(s, addr, head, body)
+}
+
+fn exchange_raw(
+    mut s: std::net::TcpStream,
+    addr: SocketAddr,
+    head: &str,
+    body: &[u8],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     // A `Host` of the caller's own (a test playing a page of another name) replaces ours.
@@ -45,15 +66,16 @@ fn exchange_on(
     } else {
         format!("\r\nHost: {addr}")
     };
-    write!(
-        s,
-        "{head}{host}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("send request");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).expect("read response");
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap_or((&buf, ""));
+    write!(s, "{head}{host}\r\nContent-Length: {}\r\n\r\n", body.len()).expect("send request");
+    s.write_all(body).expect("send the body");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read response");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let body = buf.get(split + 4..).unwrap_or_default().to_vec();
     let mut lines = head.lines();
     let status = lines
         .next()
@@ -64,7 +86,7 @@ fn exchange_on(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    (status, headers, body.to_owned())
+    (status, headers, body)
 }
 
 /// The value of header `name` (lower case) in an [`exchange`]'s headers.

@@ -19,6 +19,7 @@ pub mod pump;
 pub mod queue;
 pub mod raw_agent;
 pub mod raw_phone;
+pub mod session;
 pub mod sinks;
 pub mod sip_tcp;
 pub mod tls;

@@ -161,7 +161,8 @@ impl Resource for Menus {
             "A menu plays its prompt and waits for a key (RFC 4733); a key without a \
              destination, or none, plays it again up to its repeats, then the caller takes the \
              invalid path. Keys are {IVR_DIGITS}. A number or another menu leads to a menu with \
-             menu:NAME. Every node uses a change from its next call on."
+             menu:NAME. Prompts are uploaded on the Prompts page (/admin/prompts). Every node \
+             uses a change from its next call on."
         )]
     }
 
@@ -196,7 +197,8 @@ impl Resource for Menus {
                 fields: vec![
                     name.hint("Letters, digits, '-', '_', '.', '+'."),
                     Field::text("prompt", "Prompt").from(v, "").required().hint(
-                        "A WAV file (8 kHz, mono, 16-bit) in each node's prompts directory, \
+                        "A prompt uploaded on the Prompts page (/admin/prompts) by its name, \
+                         a WAV file (8 kHz, mono, 16-bit) in each node's prompts directory, \
                          e.g. welcome.wav, or one of the node's prompts by name.",
                     ),
                     Field::number("timeout_s", "Key timeout (s)", 1, 60, "any")

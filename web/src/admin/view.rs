@@ -207,6 +207,8 @@ pub struct Form {
     pub submit_class: &'static str,
     /// A link beside the button (cancel).
     pub cancel: Option<Link>,
+    /// Sent as `multipart/form-data` (a form with a file).
+    pub multipart: bool,
 }
 
 impl Form {
@@ -230,7 +232,15 @@ impl Form {
             submit: submit.into(),
             submit_class: "primary",
             cancel: None,
+            multipart: false,
         }
+    }
+
+    /// The form sent as `multipart/form-data`, for its file field. Its action must carry the
+    /// CSRF token in its query (`?csrf=`): the guard does not read multipart bodies.
+    pub fn multipart(mut self) -> Form {
+        self.multipart = true;
+        self
     }
 
     fn field_mut(&mut self, name: &str) -> Option<&mut Field> {
@@ -255,6 +265,8 @@ pub struct Fieldset {
 pub enum Control {
     /// `<input type=…>` (`text`, `number`, `password`).
     Input(&'static str),
+    /// `<input type=file>` taking the media types and extensions of `accept`.
+    File(&'static str),
     /// `<select>` over (value, label) choices.
     Select(Vec<(String, String)>),
     /// A checkbox, ticked when the value is `on`.
@@ -308,6 +320,11 @@ impl Field {
     /// A text input.
     pub fn text(name: &'static str, label: &'static str) -> Field {
         Field::control(name, label, Control::Input("text"))
+    }
+
+    /// A file input taking `accept` (`audio/wav,.wav`).
+    pub fn file(name: &'static str, label: &'static str, accept: &'static str) -> Field {
+        Field::control(name, label, Control::File(accept))
     }
 
     /// A password input (never filled in).
