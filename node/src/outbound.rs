@@ -1,5 +1,5 @@
-//! Outbound calls: an agent's phone (a registered device that authenticated its INVITE)
-//! dials an external number ([`crate::config::OutboundSection::external`]) and the node
+//! Outbound calls: an agent's phone (a registered device that authenticated its INVITE, with
+//! an agent logged in on it) dials an external number ([`crate::config::OutboundSection::external`]) and the node
 //! places the call through the configured trunk as a UAC (the agent legs' dialing and SDP,
 //! `queue::agent_leg`, with the trunk's digest credentials), with the project's caller ID.
 //! Ringing is relayed to the phone, the trunk's final answer too (its failures mapped by
@@ -100,10 +100,24 @@ pub async fn run(
 ) -> Ended {
     let call_id = call.call_id;
     node.calls.set_outbound(call_id, call.number);
+    // Only a phone an agent is logged in on dials out: a provisioned phone nobody sits at, or
+    // a phone whose credentials leaked, never reaches the trunk (toll fraud).
     match node.store.agent_on_device(call.device).await {
         Ok(Some(agent)) => node.calls.set_served(call_id, None, Some(&agent.extension)),
-        Ok(None) => {}
-        Err(e) => debug!(call_id, error = %e, "cannot look up the agent on the phone"),
+        Ok(None) => {
+            info!(
+                call_id,
+                device = call.device,
+                "outbound call refused: no agent is logged in on the phone"
+            );
+            let ended = Ended::new(HangupCause::OutboundRefused, HangupSide::Node);
+            return call::refuse(&mut tx, ended).await;
+        }
+        Err(e) => {
+            warn!(call_id, device = call.device, error = %e, "outbound call refused: cannot tell which agent is on the phone");
+            let ended = Ended::new(HangupCause::OutboundRefused, HangupSide::Node);
+            return call::refuse(&mut tx, ended).await;
+        }
     }
     // The phone's offer: the trunk is offered its codec, so the bridge needs no transcoding.
     let offer = match sdp::parse_offer(tx.original.body()) {

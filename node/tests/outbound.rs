@@ -237,6 +237,14 @@ fn only_authenticated_phones_dial_out_and_a_busy_trunk_is_busy() {
         "a wrong digest cannot dial out: {:?}",
         refused.iter().map(|r| r.status).collect::<Vec<_>>()
     );
+    // The right password, but no agent logged in on the phone: nobody sits at it.
+    let mut idle = phone(&node, 13, PASSWORD);
+    let refused = idle.call(NUMBER, DEVICE, "out-idle", true);
+    assert_eq!(
+        refused.iter().map(|r| r.status).collect::<Vec<_>>(),
+        [407, 403],
+        "a phone with no agent logged in cannot dial out"
+    );
     watch
         .set_read_timeout(Some(Duration::from_millis(500)))
         .expect("timeout");
@@ -251,7 +259,15 @@ fn only_authenticated_phones_dial_out_and_a_busy_trunk_is_busy() {
         [format!("outbound|{NUMBER}|-|outbound_refused|node|403")]
     );
 
+    assert_eq!(
+        cdr(&pg, "out-idle"),
+        [format!("outbound|{NUMBER}|-|outbound_refused|node|403")]
+    );
+
     // The trunk is busy: the phone hears 486, the CDR says busy.
+    let db = Db::connect(&pg.url);
+    db.add_agent(AGENT, "1234");
+    db.login(AGENT, DEVICE);
     let sipp = trunk(&dir, &ip(31), "outbound-busy.xml", &[], 1);
     let mut phone = phone(&node, 12, PASSWORD);
     let busy = phone.call(NUMBER, DEVICE, "out-busy", true);
@@ -264,7 +280,7 @@ fn only_authenticated_phones_dial_out_and_a_busy_trunk_is_busy() {
     assert_eq!(stats.successful, 1, "the trunk got the INVITE");
     assert_eq!(
         cdr(&pg, "out-busy"),
-        [format!("outbound|{NUMBER}|-|busy|callee|486")]
+        [format!("outbound|{NUMBER}|{AGENT}|busy|callee|486")]
     );
 }
 
@@ -303,6 +319,9 @@ fn the_trunks_ringing_reaches_the_phone_and_the_phones_cancel_cancels_the_trunk(
     let pg = Pg::fresh("outbound_cancel");
     let node = node(&dir, &pg, 3, &ip(32));
     device_add(&node, DEVICE, PASSWORD, false);
+    let db = Db::connect(&pg.url);
+    db.add_agent(AGENT, "1234");
+    db.login(AGENT, DEVICE);
     let sipp = trunk(&dir, &ip(32), "outbound-ringing.xml", &[], 1);
     let mut phone = phone(&node, 13, PASSWORD);
     let call_id = "out-cancel";
@@ -345,6 +364,6 @@ fn the_trunks_ringing_reaches_the_phone_and_the_phones_cancel_cancels_the_trunk(
     );
     assert_eq!(
         cdr(&pg, call_id),
-        [format!("outbound|{NUMBER}|-|cancelled|caller|487")]
+        [format!("outbound|{NUMBER}|{AGENT}|cancelled|caller|487")]
     );
 }
