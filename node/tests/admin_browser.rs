@@ -144,6 +144,7 @@ fn an_admin_sets_up_a_call_centre_in_the_browser_and_every_page_passes_axe() {
     a_user(&mut r);
     a_carrier_with_the_keyboard_alone(&mut r);
     a_menu_and_a_number(&mut r);
+    a_prompt_uploaded(&mut r, &dir);
     a_ring_group(&mut r);
     the_panel_in_the_same_layout(&mut r);
     copy_to_docs(&r, &shots);
@@ -431,6 +432,34 @@ fn a_menu_and_a_number(r: &mut Review) {
     );
     r.expect_flash("Number 0800100 created.");
     r.check("admin-numbers", &[]);
+}
+
+/// A recording uploaded as a prompt with the file chooser (a 16 kHz WAV), listed with its
+/// length and a player.
+fn a_prompt_uploaded(r: &mut Review, dir: &Path) {
+    let wav = dir.join("welcome-16k.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).expect("create the WAV");
+    for i in 0..24_000u32 {
+        let x = (2.0 * std::f32::consts::PI * 700.0 * i as f32 / 16_000.0).sin() * 8_000.0;
+        w.write_sample(x as i16).expect("write a sample");
+    }
+    w.finalize().expect("close the WAV");
+    r.open("/admin/prompts");
+    r.b.retype("#prompt-new [name=name]", "welcome");
+    r.b.type_into("#prompt-new [name=file]", &wav.to_string_lossy());
+    r.click_and_wait("#prompt-new button[type=submit]");
+    r.expect_flash("Prompt welcome uploaded (1.5 s).");
+    assert!(
+        r.text("[data-testid=\"prompt-welcome\"]").contains("1.5 s"),
+        "the prompt's length in the list"
+    );
+    r.check("admin-prompts", &[]);
 }
 
 /// A ring group of an agent and a phone, a number that leads to it, and the refused delete of

@@ -14,14 +14,14 @@ use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use callfleet::now_ms;
-use support::audio::{dominant, heard, share, write_tone_wav};
+use support::audio::{dominant, heard, share};
 use support::phone::{device_add, Phone};
 use support::pump::Pump;
-use support::queue::{member, queue, Db};
+use support::queue::{member, moh_node, queue, Db};
 use support::raw_agent::RawAgent;
 use support::raw_phone::RawPhone;
 use support::uac::Uac;
-use support::{serial, wait_until, workdir, NodeProc, NodeSpec, Pg};
+use support::{serial, wait_until, NodeProc, Pg};
 
 const NET: &str = "127.0.74";
 const AGENT: &str = "1001";
@@ -51,22 +51,7 @@ struct Setup {
 }
 
 fn setup<P>(tag: &str, start_phone: impl FnOnce(&std::path::Path, &NodeProc) -> P) -> (Setup, P) {
-    let dir = workdir(tag);
-    let pg = Pg::fresh(tag);
-    write_tone_wav(&dir.join("moh").join("hold.wav"), MOH, 5.0);
-    let node = NodeProc::start(
-        &dir,
-        NodeSpec {
-            name: "main-a",
-            role: "main",
-            ip: &ip(1),
-            db: &pg.url,
-            capacity: 20,
-            extra: "",
-        },
-    );
-    support::wait_alive(&node, 1);
-    let db = Db::connect(&pg.url);
+    let (dir, pg, node, db) = moh_node(tag, &ip(1), MOH);
     device_add(&node, AGENT_PHONE, "pw-agent", false);
     let phone = start_phone(&dir, &node);
     let ok = wait_until(Duration::from_secs(15), || db.registered(AGENT_PHONE));
@@ -75,7 +60,7 @@ fn setup<P>(tag: &str, start_phone: impl FnOnce(&std::path::Path, &NodeProc) -> 
     db.login(AGENT, AGENT_PHONE);
     db.add_queue(&queue("sales", "ringall"));
     db.add_member(&member("sales", AGENT, 0, 0));
-    std::thread::sleep(Duration::from_millis(2500)); // the node reloads the configuration
+    db.wait_reloaded(&node);
     (Setup { db, node, pg }, phone)
 }
 

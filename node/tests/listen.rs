@@ -76,7 +76,9 @@ impl Cluster {
         db.login(AGENT, AGENT_PHONE);
         db.add_queue(&queue("sales", "ringall"));
         db.add_member(&member("sales", AGENT, 0, 0));
-        std::thread::sleep(Duration::from_millis(2500)); // nodes reload the configuration
+        for node in &nodes {
+            db.wait_reloaded(node);
+        }
         Cluster {
             agent,
             supervisor,

@@ -19,7 +19,7 @@ use support::http::exchange_bytes;
 use support::queue::Db;
 use support::session::Session;
 use support::uac::Uac;
-use support::{serial, wait_until, workdir, NodeProc, NodeSpec};
+use support::{serial, workdir, NodeProc, NodeSpec};
 
 const NODE_IP: &str = "127.0.83.1";
 const CALLER_IP: &str = "127.0.83.20";
@@ -55,16 +55,6 @@ fn tone_mp3(dir: &Path, freq: u32) -> Vec<u8> {
         .expect("sox is installed (scripts/test.sh installs it)");
     assert!(status.success(), "sox could not write an MP3");
     std::fs::read(&path).expect("read the MP3")
-}
-
-/// Waits until the node has loaded the configuration as it is in the database now.
-fn reloaded(node: &NodeProc, db: &Db) {
-    let version = db.block(db.store.config_version()).expect("config version");
-    let done = wait_until(Duration::from_secs(10), || {
-        node.log_text()
-            .contains(&format!("configuration reloaded version={version}"))
-    });
-    assert!(done.is_some(), "no reload:\n{}", node.log_text());
 }
 
 /// Calls the menu's number; what the caller heard in the prompt's first 1.5 s.
@@ -166,7 +156,7 @@ fn an_uploaded_wav_or_mp3_is_what_the_menu_plays() {
         created_at_ms: 0,
     }))
     .expect("number");
-    reloaded(&node, &db);
+    db.wait_reloaded(&node);
     let first = heard(&node, "prompt-1");
     let (w900, w500) = (
         tone_share(&first, 900.0, 8000),
@@ -187,7 +177,7 @@ fn an_uploaded_wav_or_mp3_is_what_the_menu_plays() {
         &mp3,
     );
     assert_eq!(status, 303, "{body}");
-    reloaded(&node, &db);
+    db.wait_reloaded(&node);
     let second = heard(&node, "prompt-2");
     let (m900, m500) = (
         tone_share(&second, 900.0, 8000),

@@ -144,9 +144,12 @@ impl Cluster {
         }
     }
 
-    /// Nodes reload queues and agents when the config version moves (polled every second).
+    /// Waits until every node reloaded queues and agents at the current config version
+    /// (polled every second).
     fn settle(&self) {
-        std::thread::sleep(Duration::from_millis(2500));
+        for node in &self.nodes {
+            self.db.wait_reloaded(node);
+        }
     }
 
     /// SIPp calls to `service` through the carrier from caller address `+n`.

@@ -208,9 +208,12 @@ impl Rig {
         self.phones.len() - 1
     }
 
-    /// Nodes reload queues and agents when the config version moves (polled every second).
+    /// Waits until every node reloaded queues and agents at the current config version
+    /// (polled every second).
     fn settle(&self) {
-        std::thread::sleep(Duration::from_millis(2500));
+        for node in &self.nodes {
+            self.db.wait_reloaded(node);
+        }
     }
 
     /// A caller at +`n` calling `number` on node `node`: the UAC and the node's 200 OK.

@@ -50,7 +50,7 @@ fn a_phone_registered_over_tcp_is_rung_on_its_connection_and_answers_a_queue_cal
         db.wait_available(&["1001"], Duration::from_secs(10)),
         "agent 1001 is not available"
     );
-    std::thread::sleep(Duration::from_millis(2500)); // the node reloads the configuration
+    db.wait_reloaded(&node);
 
     // One carrier call to the queue, held 6 s after the node answers, then BYE from SIPp.
     let since = callfleet::now_ms();

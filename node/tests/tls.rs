@@ -310,7 +310,7 @@ fn a_phone_registers_and_calls_over_sip_tls_and_attacks_on_the_tls_port_disturb_
     // A queue call rings the agent on that phone over its TLS connection, and it answers.
     db.add_queue(&queue("sales", "ringall"));
     db.add_member(&member("sales", "1001", 0, 0));
-    std::thread::sleep(Duration::from_millis(2500)); // the node reloads the configuration
+    db.wait_reloaded(&node);
     let since = callfleet::now_ms();
     let mut uac = Uac::new("127.0.71.11", node.sip);
     let ok = uac
@@ -460,7 +460,8 @@ fn listen_in_is_forwarded_between_nodes_over_https_and_only_to_a_trusted_certifi
     db.login("1001", "2001");
     db.add_queue(&queue("sales", "ringall"));
     db.add_member(&member("sales", "1001", 0, 0));
-    std::thread::sleep(Duration::from_millis(2500)); // the nodes reload the configuration
+    db.wait_reloaded(&a);
+    db.wait_reloaded(&b);
     let since = callfleet::now_ms();
 
     let mut uac = Uac::new("127.0.71.40", a.sip);

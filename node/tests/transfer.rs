@@ -17,11 +17,11 @@ use callfleet::now_ms;
 use support::audio::{dominant, heard, share, write_tone_wav};
 use support::phone::{device_add, Phone};
 use support::pump::Pump;
-use support::queue::{member, queue, Db};
+use support::queue::{member, moh_node, queue, Db};
 use support::raw_agent::RawAgent;
 use support::raw_phone::RawPhone;
 use support::uac::Uac;
-use support::{serial, wait_until, workdir, NodeProc, NodeSpec, Pg};
+use support::{serial, wait_until, NodeProc, Pg};
 
 const NET: &str = "127.0.81";
 /// The tones: agents 1001, 1002 and 1003, the caller, the music on hold.
@@ -63,22 +63,7 @@ struct Setup {
 }
 
 fn setup(tag: &str, raw: bool) -> (Setup, Option<RawPhone>) {
-    let dir = workdir(tag);
-    let pg = Pg::fresh(tag);
-    write_tone_wav(&dir.join("moh").join("hold.wav"), MOH, 5.0);
-    let node = NodeProc::start(
-        &dir,
-        NodeSpec {
-            name: "main-a",
-            role: "main",
-            ip: &ip(1),
-            db: &pg.url,
-            capacity: 20,
-            extra: "",
-        },
-    );
-    support::wait_alive(&node, 1);
-    let db = Db::connect(&pg.url);
+    let (dir, pg, node, db) = moh_node(tag, &ip(1), MOH);
     let (mut phones, mut raw_phone) = (vec![], None);
     for (n, tone) in [(1u8, TONE_1), (2, TONE_2), (3, TONE_3)] {
         let device = format!("200{n}");
@@ -107,7 +92,7 @@ fn setup(tag: &str, raw: bool) -> (Setup, Option<RawPhone>) {
     db.add_member(&member("sales", "1001", 0, 0));
     db.add_queue(&queue("support", "ringall"));
     db.add_member(&member("support", "1003", 0, 0));
-    std::thread::sleep(Duration::from_millis(2500)); // the node reloads the configuration
+    db.wait_reloaded(&node);
     let s = Setup {
         db,
         node,

@@ -235,6 +235,33 @@ pub fn inversions(traces: &[Trace]) -> usize {
     n
 }
 
+/// One main node, `main-a` at `ip`, on a fresh PostgreSQL database named `tag`, its music on
+/// hold a `moh` Hz tone, up and writing its heartbeat: its working directory, database,
+/// process and a handle on its store.
+pub fn moh_node(
+    tag: &str,
+    ip: &str,
+    moh: f32,
+) -> (std::path::PathBuf, super::Pg, super::NodeProc, Db) {
+    let dir = super::workdir(tag);
+    let pg = super::Pg::fresh(tag);
+    super::audio::write_tone_wav(&dir.join("moh").join("hold.wav"), moh, 5.0);
+    let node = super::NodeProc::start(
+        &dir,
+        super::NodeSpec {
+            name: "main-a",
+            role: "main",
+            ip,
+            db: &pg.url,
+            capacity: 20,
+            extra: "",
+        },
+    );
+    super::wait_alive(&node, 1);
+    let db = Db::connect(&pg.url);
+    (dir, pg, node, db)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -102,10 +102,13 @@ fn what_the_telephone_band_cannot_carry_is_filtered_not_folded_into_it() {
     );
 }
 
+/// Whether a refusal is the one expected.
+type Expected = fn(&AudioError) -> bool;
+
 #[test]
 fn what_is_not_a_usable_recording_is_refused_with_its_reason() {
     let long = tone_wav(4_000, 1, 500.0, (MAX_SECONDS + 1) as f32);
-    let cases: [(&str, Vec<u8>, fn(&AudioError) -> bool); 4] = [
+    let cases: [(&str, Vec<u8>, Expected); 4] = [
         ("text", b"hello, not audio".to_vec(), |e| {
             matches!(e, AudioError::Unreadable(_))
         }),
