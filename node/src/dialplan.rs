@@ -90,14 +90,15 @@ pub async fn run(ctx: &mut CallCtx<'_>, route: Route) -> Ended {
             None => ctx.hangup(HangupCause::NoSuchQueue).await,
         },
         Route::Number(n) => flow::number(ctx, &n).await,
-        Route::Agent(ext) => direct(ctx, &ext).await,
+        Route::Agent(ext) => direct(ctx, &ext, None).await,
         Route::Login { agent, pin } => login(ctx, agent, pin).await,
         Route::Logout => logout(ctx).await,
     }
 }
 
-/// A call to an agent's personal extension.
-async fn direct(ctx: &mut CallCtx<'_>, ext: &str) -> Ended {
+/// A call to an agent's personal extension; the caller hears music of class `moh_class` (the
+/// IVR menu's the caller came through) or the default class while the phone rings.
+async fn direct(ctx: &mut CallCtx<'_>, ext: &str, moh_class: Option<&str>) -> Ended {
     let logged_in = ctx
         .node
         .store
@@ -107,7 +108,11 @@ async fn direct(ctx: &mut CallCtx<'_>, ext: &str) -> Ended {
         .flatten()
         .is_some_and(|a| a.device.is_some());
     if logged_in {
-        ctx.media.set_mode(Mode::Moh(ctx.node.moh.default_class()));
+        let music = match moh_class {
+            Some(class) => ctx.node.moh.class(class),
+            None => ctx.node.moh.default_class(),
+        };
+        ctx.media.set_mode(Mode::Moh(music));
         match legs::direct(ctx, ext, DIRECT_RING).await {
             Some(Outcome::End(ended)) => return ended,
             Some(Outcome::Transfer(to)) => return transferred(ctx, to).await,

@@ -10,12 +10,17 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use callfleet_store::{DestKind, Destination, IvrMenu, Number, QueueEventKind};
 use jiff::tz::TimeZone;
-use support::audio::write_tone_wav;
+use support::audio::{tone_share, write_tone_wav};
 use support::dtmf::{event_pcap, key, FLASH};
+use support::phone::device_add;
 use support::queue::{queue, Db};
+use support::raw_agent::next_request;
+use support::raw_phone::RawPhone;
+use support::uac::Uac;
 use support::{peers, serial, sipp, workdir, NodeProc, NodeSpec};
 
 const NODE_IP: &str = "127.0.70.1";
@@ -89,6 +94,7 @@ fn menu(choices: &[(char, &str)]) -> IvrMenu {
             .iter()
             .map(|(k, to)| (*k, to.parse().expect("destination")))
             .collect::<BTreeMap<_, _>>(),
+        moh_class: "default".into(),
         created_at_ms: 0,
     }
 }
@@ -180,4 +186,76 @@ fn a_caller_chooses_a_queue_by_key_and_a_closed_number_goes_to_its_closed_destin
     assert_eq!(queues(&entered), ["after"]);
     let log = node.log_text();
     assert!(!log.contains("panicked"), "{log}");
+}
+
+/// A menu's music-on-hold class: a caller who leaves the menu for an agent's extension hears
+/// that class (1100 Hz) while the agent's phone rings, not the default music (1400 Hz).
+#[test]
+fn a_caller_sent_from_a_menu_to_an_agent_hears_the_menus_music_while_it_rings() {
+    let _serial = serial();
+    let dir = workdir("ivr-moh");
+    write_tone_wav(&dir.join("prompts").join("welcome.wav"), 700.0, 0.5);
+    write_tone_wav(&dir.join("moh").join("default.wav"), 1400.0, 5.0);
+    write_tone_wav(&dir.join("moh").join("calm").join("calm.wav"), 1100.0, 5.0);
+    let db_url = format!("sqlite://{}", dir.join("cluster.db").display());
+    let extra = format!("prompts_dir = \"{}\"", dir.join("prompts").display());
+    let node = NodeProc::start(
+        &dir,
+        NodeSpec {
+            name: "ivr-moh",
+            role: "main",
+            ip: "127.0.70.2",
+            db: &db_url,
+            capacity: 20,
+            extra: &extra,
+        },
+    );
+    let db = Db::connect(&db_url);
+    // Agent 1001 logged in on a phone that rings and never answers.
+    device_add(&node, "2001", "pw-agent", false);
+    let mut phone = RawPhone::new("127.0.70.30", node.sip, "2001", "pw-agent");
+    let reg = phone.register().expect("an answer to the REGISTER");
+    assert_eq!(reg.status, 200, "{}", reg.text);
+    db.add_agent("1001", "1234");
+    db.login("1001", "2001");
+    let mut m = menu(&[]);
+    m.timeout_ms = 500;
+    m.repeats = 1;
+    m.invalid = Destination::new(DestKind::Agent, "1001");
+    m.moh_class = "calm".into();
+    db.block(db.store.upsert_menu(&m)).expect("menu");
+    db.block(db.store.upsert_number(&Number {
+        number: "0800".into(),
+        open: Destination::new(DestKind::Menu, "main"),
+        closed: Destination::new(DestKind::Menu, "main"),
+        time_zone: "UTC".into(),
+        open_hours: String::new(),
+        holidays: String::new(),
+        created_at_ms: 0,
+    }))
+    .expect("number");
+    db.wait_reloaded(&node);
+
+    let mut uac = Uac::new("127.0.70.21", node.sip);
+    let ok = uac
+        .answered("0800", "ivr-moh-1", Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("the number answers:\n{}", node.log_text()));
+    // The prompt (0.5 s), no key for 0.5 s, then the agent's phone rings.
+    let heard = uac.talk(Uac::media_addr(&ok), 500.0, Duration::from_secs(4));
+    uac.in_dialog("BYE", "ivr-moh-1", &ok, None);
+    let ringing = &heard[heard.len() / 2..];
+    let (calm, default) = (
+        tone_share(ringing, 1100.0, 8000),
+        tone_share(ringing, 1400.0, 8000),
+    );
+    eprintln!("while the agent rang: 1100 Hz {calm:.2}, 1400 Hz {default:.2}");
+    assert!(
+        next_request(&phone.uac, "INVITE", Duration::from_secs(1)).is_some(),
+        "the agent's phone was rung:\n{}",
+        node.log_text()
+    );
+    assert!(
+        calm > 0.5 && default < 0.05,
+        "the menu's class plays while the agent rings: 1100 Hz {calm:.2}, 1400 Hz {default:.2}"
+    );
 }

@@ -142,6 +142,7 @@ fn an_uploaded_wav_or_mp3_is_what_the_menu_plays() {
         repeats: 2,
         invalid: Destination::new(DestKind::Message, "goodbye"),
         choices: BTreeMap::new(),
+        moh_class: "default".into(),
         created_at_ms: 0,
     };
     db.block(db.store.upsert_menu(&menu("welcome")))

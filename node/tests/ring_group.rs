@@ -135,6 +135,7 @@ fn rig() -> Rig {
         repeats: 2,
         invalid: Destination::new(DestKind::Message, "goodbye"),
         choices: BTreeMap::from([('1', Destination::new(DestKind::Group, "nobody"))]),
+        moh_class: "default".into(),
         created_at_ms: 0,
     };
     db.block(db.store.upsert_menu(&menu)).expect("menu");

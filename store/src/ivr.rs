@@ -29,15 +29,18 @@ pub struct IvrMenu {
     pub invalid: Destination,
     /// Key (one of [`DIGITS`]) to destination.
     pub choices: BTreeMap<char, Destination>,
+    /// The music-on-hold class a caller hears after leaving the menu for an agent's extension
+    /// (a folder of the music directory).
+    pub moh_class: String,
     pub created_at_ms: i64,
 }
 
 const UPSERT_MENU: &str = "\
 INSERT INTO ivr_menus (name, prompt, timeout_ms, repeats, invalid_kind, invalid_target, \
-created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+created_at_ms, moh_class) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
 ON CONFLICT (name) DO UPDATE SET prompt = excluded.prompt, timeout_ms = excluded.timeout_ms, \
 repeats = excluded.repeats, invalid_kind = excluded.invalid_kind, \
-invalid_target = excluded.invalid_target";
+invalid_target = excluded.invalid_target, moh_class = excluded.moh_class";
 
 impl Store {
     /// Creates a menu or replaces it and all its choices (an existing menu keeps its creation
@@ -51,7 +54,8 @@ impl Store {
                 .bind(i64::from(m.repeats))
                 .bind(m.invalid.kind.as_str())
                 .bind(&m.invalid.target)
-                .bind(m.created_at_ms),
+                .bind(m.created_at_ms)
+                .bind(&m.moh_class),
             sqlx::query("DELETE FROM ivr_choices WHERE menu = $1").bind(&m.name),
         ];
         for (digit, to) in &m.choices {
@@ -73,7 +77,7 @@ impl Store {
         const WHAT: &str = "list IVR menus";
         let rows = sqlx::query(
             "SELECT name, prompt, timeout_ms, repeats, invalid_kind, invalid_target, \
-             created_at_ms FROM ivr_menus ORDER BY name",
+             created_at_ms, moh_class FROM ivr_menus ORDER BY name",
         )
         .fetch_all(self.pool())
         .await
@@ -113,6 +117,7 @@ fn menu_from_row(row: &AnyRow) -> Result<IvrMenu, sqlx::Error> {
         repeats: u32::try_from(repeats).unwrap_or(1).max(1),
         invalid: destination_cols(row, "invalid_kind", "invalid_target")?,
         choices: BTreeMap::new(),
+        moh_class: row.try_get("moh_class")?,
         created_at_ms: row.try_get("created_at_ms")?,
     })
 }

@@ -72,7 +72,9 @@ pub async fn number(ctx: &mut CallCtx<'_>, number: &str) -> Ended {
                     None => gone(ctx, &mut walk, &to),
                 },
                 DestKind::Agent if cfg.agents.contains_key(&to.target) => {
-                    return super::direct(ctx, &to.target).await;
+                    let class = walk.menu().and_then(|m| cfg.menus.get(m));
+                    let class = class.map(|m| m.moh_class.as_str());
+                    return super::direct(ctx, &to.target, class).await;
                 }
                 DestKind::Voicemail if cfg.agents.contains_key(&to.target) => {
                     return voicemail::record(ctx, &to.target).await;

@@ -58,6 +58,11 @@ pub struct Walk {
 }
 
 impl Walk {
+    /// The menu the caller is in or last left, if any.
+    pub fn menu(&self) -> Option<&str> {
+        self.menu.as_deref()
+    }
+
     /// Moves the caller to `to`.
     pub fn to(&mut self, menus: &HashMap<String, IvrMenu>, to: Destination) -> Step {
         self.hops += 1;

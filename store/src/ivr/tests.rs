@@ -20,6 +20,7 @@ fn menu(name: &str, choices: &[(char, &str)]) -> IvrMenu {
             .iter()
             .map(|(d, to)| (*d, to.parse().expect("destination")))
             .collect::<BTreeMap<_, _>>(),
+        moh_class: "calm".into(),
         created_at_ms: 1_000,
     }
 }

@@ -85,6 +85,10 @@ pub fn check(f: &Fields, key: Option<&str>, now_ms: i64) -> Result<IvrMenu, Prob
         )),
         v => destination("invalid", v),
     };
+    let moh_class = match f.get("moh_class") {
+        "" => Ok("default".to_owned()),
+        class => form::name("moh_class", Kind::Class, class),
+    };
     let mut choices = BTreeMap::new();
     for (k, field, _) in KEY_FIELDS {
         match f.get(field) {
@@ -97,8 +101,10 @@ pub fn check(f: &Fields, key: Option<&str>, now_ms: i64) -> Result<IvrMenu, Prob
             },
         }
     }
-    match (name, prompt, timeout, repeats, invalid_to) {
-        (Ok(name), Ok(prompt), Ok(timeout_ms), Ok(repeats), Ok(invalid)) if problems.is_empty() => {
+    match (name, prompt, timeout, repeats, invalid_to, moh_class) {
+        (Ok(name), Ok(prompt), Ok(timeout_ms), Ok(repeats), Ok(invalid), Ok(moh_class))
+            if problems.is_empty() =>
+        {
             Ok(IvrMenu {
                 name,
                 prompt,
@@ -106,16 +112,18 @@ pub fn check(f: &Fields, key: Option<&str>, now_ms: i64) -> Result<IvrMenu, Prob
                 repeats,
                 invalid,
                 choices,
+                moh_class,
                 created_at_ms: now_ms,
             })
         }
-        (name, prompt, timeout, repeats, invalid_to) => {
+        (name, prompt, timeout, repeats, invalid_to, moh_class) => {
             let mut all: Vec<Invalid> = [
                 name.err(),
                 prompt.err(),
                 timeout.err(),
                 repeats.err(),
                 invalid_to.err(),
+                moh_class.err(),
             ]
             .into_iter()
             .flatten()
@@ -173,6 +181,7 @@ impl Resource for Menus {
             ("timeout_s", form::seconds(m.timeout_ms)),
             ("repeats", m.repeats.to_string()),
             ("invalid", m.invalid.to_string()),
+            ("moh_class", m.moh_class.clone()),
         ];
         for (k, field, _) in KEY_FIELDS {
             if let Some(d) = m.choices.get(&k) {
@@ -210,6 +219,9 @@ impl Resource for Menus {
                     Field::text("invalid", "Invalid path")
                         .from(v, "message:goodbye")
                         .hint("Where the caller goes once the plays are used up: queue:NAME, menu:NAME, agent:EXTENSION, number:NUMBER, voicemail:EXTENSION, group:NAME or message:PROMPT."),
+                    Field::text("moh_class", "Music on hold class")
+                        .from(v, "default")
+                        .hint("What a caller who leaves the menu for an agent's extension hears while that phone rings: a folder of the music directory (queues and ring groups play their own)."),
                 ],
             },
             Fieldset {

@@ -21,6 +21,7 @@ fn menu(name: &str, repeats: u32, invalid: &str, choices: &[(char, &str)]) -> Iv
             .iter()
             .map(|(k, to)| (*k, d(to)))
             .collect::<BTreeMap<_, _>>(),
+        moh_class: "default".into(),
         created_at_ms: 0,
     }
 }
