@@ -505,8 +505,9 @@ fn ring_all(
     (rx, cancels)
 }
 
-/// The conversation's resources, once an agent answered.
-struct Bridged {
+/// The conversation's resources, once an agent answered: what a call placed by a phone is to
+/// hand over to an attended transfer from that phone (see [`super::attended`]).
+pub struct Bridged {
     ext: String,
     /// Taken by the wrap-up, which releases it at its end.
     lease: Option<Lease>,

@@ -83,7 +83,7 @@ async fn page(ctx: &Ctx, name: &str, problems: Option<&Problems>) -> Result<Page
          most. Every node plays a new upload from its next call on."
             .into(),
     ];
-    let rows = prompts.iter().map(|p| row(p)).collect();
+    let rows = prompts.iter().map(row).collect();
     page.sections.push(Section {
         id: "list".into(),
         title: "All prompts".into(),
