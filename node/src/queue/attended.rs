@@ -14,12 +14,24 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use callfleet_store::{HangupCause, HangupSide};
+use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::dialog::DialogId;
 use rsipstack::sip::event_packages::parse_refer_to;
+use rsipstack::sip::{Request, StatusCode};
 use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info};
 
-use super::transfer::{uri_here, Refusal};
+use super::legs::Bridged;
+use super::transfer::{self, uri_here, Refusal};
+use crate::media::session::{bridge, Mode};
+use crate::sip::call::Ended;
+use crate::sip::ctx::CallCtx;
+
+/// How long a call waits for its phone's other call to hand over its leg.
+const HANDOVER_WAIT: Duration = Duration::from_secs(2);
 
 /// Longest Replaces value taken (a Call-ID and two tags; more is hostile).
 const MAX_REPLACES: usize = 512;
@@ -237,6 +249,102 @@ impl<T> Drop for Listed<T> {
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
         calls.remove(&self.dialog);
     }
+}
+
+/// Whether the REFER's Refer-To carries Replaces (an attended transfer).
+pub fn is_attended(req: &Request) -> bool {
+    transfer::refer_to(req).is_some_and(|r| parse_refer_to(&r).replaces.is_some())
+}
+
+/// Answers the REFER with Replaces `req` from the phone of the bridged leg `b`: refused with
+/// its status (and a log line), or accepted (202, then the `100 Trying` NOTIFY) with the leg
+/// the named call handed over.
+pub(super) async fn refer(
+    ctx: &CallCtx<'_>,
+    b: &Bridged,
+    req: &Request,
+    handle: TransactionHandle,
+) -> Option<Bridged> {
+    let registry = &ctx.node.queue.replaceable;
+    let refer_to = transfer::refer_to(req);
+    let ours = transfer::our_addresses(ctx);
+    let decided = decide(refer_to.as_deref(), &ours, &b.device, |d| {
+        registry.candidate(d)
+    });
+    let handed = match decided {
+        Ok(dialog) => match registry.take_over(&dialog, &b.device, ctx.call_id) {
+            Some(rx) => tokio::time::timeout(HANDOVER_WAIT, rx)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or(Refusal::NoSuchDialog),
+            None => Err(Refusal::NoSuchDialog),
+        },
+        Err(refusal) => Err(refusal),
+    };
+    let next = match handed {
+        Ok(next) => next,
+        Err(refusal) => {
+            info!(call_id = ctx.call_id, agent = %b.ext, device = %b.device, %refusal, "attended transfer refused; the call stays bridged");
+            if let Err(e) = handle.reply(StatusCode::from(refusal.status())).await {
+                debug!(error = %e, "cannot refuse the agent's REFER");
+            }
+            return None;
+        }
+    };
+    // The leg is this call's now, whatever becomes of the REFER's answer.
+    if let Err(e) = handle.reply(StatusCode::Accepted).await {
+        debug!(error = %e, "cannot accept the agent's REFER");
+    }
+    info!(call_id = ctx.call_id, agent = %b.ext, to = %next.ext, "the agent's phone hands the caller to its other call");
+    transfer::notify(&b.dialog, transfer::Progress::Trying).await;
+    Some(next)
+}
+
+/// The caller bridged to `next`, the leg its phone's other call handed over: media, the
+/// queue entry's agent, listeners.
+pub(super) async fn take_leg(
+    ctx: &CallCtx<'_>,
+    mut next: Bridged,
+    queue: Option<&str>,
+    entry: Option<i64>,
+) -> Bridged {
+    bridge(ctx.media, &next.leg);
+    if let Some(entry) = entry {
+        if let Err(e) = ctx.node.store.bridge_entry(entry, &next.ext).await {
+            debug!(error = %e, "cannot mark the queue entry bridged to the new agent");
+        }
+    }
+    next.listenable = Some(crate::listen::offer(ctx, &next.leg, &next.ext, queue));
+    next
+}
+
+/// Hands this call's bridged leg `b` to the call that asked (`asked`): the leg leaves this
+/// call's media, listeners and recording, and the phone that placed this call gets BYE; how
+/// this call ended, or `Err(b)` back (bridged again) when the asking call is gone.
+pub(super) async fn hand_over(
+    ctx: &CallCtx<'_>,
+    mut b: Bridged,
+    asked: Takeover<Bridged>,
+    queue: Option<&str>,
+) -> Result<Ended, Bridged> {
+    ctx.media.set_mode(Mode::Silence);
+    drop(b.listenable.take());
+    if let Some(active) = b.recording.take() {
+        crate::recording::finish(ctx.node, active).await;
+    }
+    let (ext, by) = (b.ext.clone(), asked.by);
+    if let Err(mut b) = asked.reply.send(b) {
+        debug!(call_id = ctx.call_id, by = %by, "the call asking for the leg is gone; the leg stays");
+        bridge(ctx.media, &b.leg);
+        b.listenable = Some(crate::listen::offer(ctx, &b.leg, &b.ext, queue));
+        return Err(b);
+    }
+    info!(call_id = ctx.call_id, agent = %ext, by = %by, "leg handed to the phone's other call (attended transfer); this call ends");
+    if let Err(e) = ctx.dialog.bye().await {
+        debug!(error = %e, "cannot send BYE to the phone");
+    }
+    Ok(Ended::new(HangupCause::Replaced, HangupSide::Caller))
 }
 
 #[cfg(test)]

@@ -149,8 +149,16 @@ pub(super) fn uri_here(target: &str, ours: &[SocketAddr]) -> Result<Uri, Refusal
     Ok(uri)
 }
 
+/// The REFER's Refer-To header value, if it has one.
+pub(super) fn refer_to(req: &Request) -> Option<String> {
+    req.headers.iter().find_map(|h| match h {
+        Header::ReferTo(r) => Some(r.value().to_string()),
+        _ => None,
+    })
+}
+
 /// The node's own SIP addresses a Refer-To may name.
-fn our_addresses(ctx: &CallCtx<'_>) -> Vec<SocketAddr> {
+pub(super) fn our_addresses(ctx: &CallCtx<'_>) -> Vec<SocketAddr> {
     let cfg = &ctx.node.cfg;
     let mut ours = vec![cfg.sip_advertise()];
     ours.extend(cfg.sip_tls_advertise());
@@ -166,10 +174,7 @@ pub async fn refer(
     req: &Request,
     handle: TransactionHandle,
 ) -> Option<TransferTo> {
-    let refer_to = req.headers.iter().find_map(|h| match h {
-        Header::ReferTo(r) => Some(r.value().to_string()),
-        _ => None,
-    });
+    let refer_to = refer_to(req);
     let shown = |r: &str| -> String {
         crate::redact::dialled_pin(r.into())
             .chars()
