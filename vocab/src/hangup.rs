@@ -63,6 +63,9 @@ words! {
         /// The outbound trunk failed the call (5xx, a challenge our credentials do not pass,
         /// no answer at all, another 4xx).
         TrunkFailed = "trunk_failed",
+        /// The phone that placed the call transferred its other call's caller to this call's
+        /// callee (an attended transfer): the callee's leg was handed over, this call ended.
+        Replaced = "replaced",
     }
 }
 
@@ -125,7 +128,8 @@ impl HangupCause {
             | HangupCause::HotdeskLogout
             | HangupCause::HotdeskFailed
             | HangupCause::Message
-            | HangupCause::NoRoute => 200,
+            | HangupCause::NoRoute
+            | HangupCause::Replaced => 200,
         }
     }
 }
@@ -168,6 +172,7 @@ mod tests {
                 "unallocated_number",
                 "declined",
                 "trunk_failed",
+                "replaced",
             ],
         );
         words(&HangupSide::ALL, &["caller", "agent", "node", "callee"]);
@@ -206,6 +211,7 @@ mod tests {
             (UnallocatedNumber, 404),
             (Declined, 603),
             (TrunkFailed, 503),
+            (Replaced, 200),
         ];
         assert_eq!(
             table.len(),

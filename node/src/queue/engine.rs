@@ -102,6 +102,9 @@ pub enum Event {
     AgentEnded { hung_up: bool },
     /// The bridged agent's phone transferred the caller to `to` (its REFER accepted).
     AgentTransferred { to: TransferTo },
+    /// The bridged agent's phone transferred the caller to the callee of its other call (its
+    /// REFER with Replaces accepted): `by`, that call's agent leg, was handed over.
+    AgentReplaced { by: String },
     /// Time passed (to the `now_ms` given with it).
     Tick,
 }
@@ -138,6 +141,9 @@ pub enum Action {
     WrapUp { agent: String, until_ms: i64 },
     /// The call is over for the queue, ended this way.
     End(Ended),
+    /// The caller bridged to `agent`'s leg, handed over by the transferring phone's other
+    /// call (the agent who transferred already wrapped up).
+    Replace(String),
     /// The final NOTIFY of the agent's REFER (`200 OK`): the caller is handed on.
     ReferDone(String),
     /// The call leaves the queue for the transfer's target (the dialplan routes it).
@@ -268,7 +274,8 @@ impl QueuedCall {
             | Event::Answered { .. }
             | Event::NotAnswered { .. }
             | Event::AgentEnded { .. }
-            | Event::AgentTransferred { .. } => (stay(announcing), vec![]),
+            | Event::AgentTransferred { .. }
+            | Event::AgentReplaced { .. } => (stay(announcing), vec![]),
         }
     }
 
@@ -285,6 +292,10 @@ impl QueuedCall {
             ),
             Event::AgentTransferred { to } => {
                 return (Phase::Over, self.transferred(agent, now_ms, to))
+            }
+            Event::AgentReplaced { by } => {
+                let actions = self.replaced(agent, now_ms, &by);
+                return (Phase::Bridged { agent: by }, actions);
             }
             _ => return (Phase::Bridged { agent }, vec![]),
         };
@@ -323,6 +334,28 @@ impl QueuedCall {
         actions.extend(self.agent_done(&agent, now_ms, HangupSide::Agent));
         actions.push(Action::Transfer(to));
         actions
+    }
+
+    /// The agent's phone handed the caller to `by` (attended transfer): logged as a transfer
+    /// to `by`'s extension, the REFER's final NOTIFY, the agent's leg ended and the agent
+    /// wrapped up, then the caller bridged to `by`'s leg; the entry stays until `by` is done.
+    fn replaced(&self, agent: String, now_ms: i64, by: &str) -> Vec<Action> {
+        let to = TransferTo::Agent(by.to_string());
+        vec![
+            log(QueueEventKind::Transfer, Some(&agent), Some(to.to_string())),
+            Action::ReferDone(agent.clone()),
+            Action::Bye(Leg::Agent(agent.clone())),
+            Action::WrapUp {
+                agent: agent.clone(),
+                until_ms: now_ms + self.rules.wrapup_ms,
+            },
+            log(
+                QueueEventKind::Complete,
+                Some(&agent),
+                Some(HangupSide::Agent.to_string()),
+            ),
+            Action::Replace(by.to_string()),
+        ]
     }
 }
 

@@ -16,7 +16,7 @@ use super::agent_leg::{self, Dial, RingOutcome, Ringing, Signal};
 use super::caller::{event, Outcome};
 use super::engine::{Action, Event, Leg, Phase, QueuedCall};
 use super::reach::Change;
-use super::{agent_key, fence, hold, transfer};
+use super::{agent_key, attended, fence, hold, transfer};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
 use crate::node::Node;
@@ -45,6 +45,8 @@ pub struct Taken {
     ext: String,
     /// The agent's lease; `None` for a phone rung directly.
     lease: Option<Lease>,
+    /// The device (phone) rung.
+    device: String,
     ringing: Ringing,
 }
 
@@ -220,6 +222,7 @@ pub async fn ring_device(ctx: &CallCtx<'_>, device: &str) -> Option<Taken> {
     Some(Taken {
         ext,
         lease: None,
+        device: device.to_string(),
         ringing,
     })
 }
@@ -343,6 +346,7 @@ async fn take(
         Some(ringing) => Some(Taken {
             ext: ext.to_string(),
             lease: Some(lease),
+            device: binding.aor.clone(),
             ringing,
         }),
         None => {
@@ -505,18 +509,21 @@ fn ring_all(
     (rx, cancels)
 }
 
-/// The conversation's resources, once an agent answered.
-struct Bridged {
-    ext: String,
+/// The conversation's resources, once an agent answered: what a call placed by a phone is to
+/// hand over to an attended transfer from that phone (see [`super::attended`]).
+pub struct Bridged {
+    pub(super) ext: String,
     /// Taken by the wrap-up, which releases it at its end.
     lease: Option<Lease>,
-    leg: Session,
-    dialog: rsipstack::dialog::invite_dialog::InviteDialog,
+    /// The device (phone) of the agent's leg.
+    pub(super) device: String,
+    pub(super) leg: Session,
+    pub(super) dialog: rsipstack::dialog::invite_dialog::InviteDialog,
     states: rsipstack::dialog::dialog::DialogStateReceiver,
     /// Open to listeners while the conversation lasts; dropped, it BYEs them.
-    listenable: Option<crate::listen::Offered>,
+    pub(super) listenable: Option<crate::listen::Offered>,
     /// The recorder leg, when the call is recorded.
-    recording: Option<crate::recording::Active>,
+    pub(super) recording: Option<crate::recording::Active>,
     /// Our SDP in the agent's dialog, for answers to its re-offers.
     sdp: hold::AgentSdp,
     /// Whether the agent's phone holds the call (the caller hears music meanwhile).
@@ -535,6 +542,7 @@ async fn open_bridge(
     let Taken {
         ext,
         lease,
+        device,
         ringing,
     } = taken;
     let leg = Session::start(
@@ -581,6 +589,7 @@ async fn open_bridge(
     Bridged {
         ext,
         lease,
+        device,
         leg,
         dialog: ringing.dialog,
         states: ringing.states,
@@ -606,13 +615,36 @@ async fn talk(
     let mut pending = first;
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);
+    // A call placed by a phone: that phone's attended transfer may take its leg.
+    let (listed, mut takeovers) = match &ctx.device {
+        Some(device) => {
+            let (listed, rx) = ctx.node.queue.replaceable.list(ctx.dialog.id(), device);
+            listed.set_bridged(true);
+            (Some(listed), rx)
+        }
+        None => (None, mpsc::unbounded_channel().1),
+    };
+    // The leg an attended transfer took over, bridged once the machine says so.
+    let mut replacing = None;
     loop {
         for action in std::mem::take(&mut pending) {
+            if let Action::Replace(_) = action {
+                if let Some(next) = replacing.take() {
+                    b = attended::take_leg(ctx, next, target.queue, target.entry).await;
+                }
+                continue;
+            }
             if let Some(out) = perform_bridged(ctx, &mut b, target, action).await {
                 return Rang::Over(out);
             }
         }
         let ev = tokio::select! {
+            Some(asked) = takeovers.recv(), if listed.is_some() => {
+                match attended::hand_over(ctx, b, asked, target.queue).await {
+                    Ok(ended) => return Rang::Over(Outcome::End(ended)),
+                    Err(back) => { b = back; continue; }
+                }
+            },
             end = ctx.life.next_end() => match end {
                 Some(e) => Event::CallerEnded(e),
                 None => continue,
@@ -624,6 +656,16 @@ async fn talk(
                         hold::reoffer(ctx, &b.leg, target.queue, &mut b.sdp, b.held, &req, handle)
                             .await;
                     continue;
+                }
+                Signal::Refer { req, handle } if attended::is_attended(&req) => {
+                    match attended::refer(ctx, &b, &req, handle).await {
+                        Some(next) => {
+                            let by = next.ext.clone();
+                            replacing = Some(next);
+                            Event::AgentReplaced { by }
+                        }
+                        None => continue,
+                    }
                 }
                 Signal::Refer { req, handle } => {
                     match transfer::refer(ctx, &b.ext, &b.dialog, &req, handle).await {

@@ -7,6 +7,7 @@
 //! and the guarded SQL update `available → ringing`. Either refusal means "not this agent now".
 
 pub mod agent_leg;
+pub mod attended;
 pub mod caller;
 pub mod dispatcher;
 pub mod engine;
@@ -58,6 +59,9 @@ pub struct Local {
     /// Agents whose phones this node found unregistered (a std mutex, never held across an
     /// `.await`).
     reach: Mutex<reach::Reach>,
+    /// Calls placed by phones, by their phone-facing dialog: what a REFER with Replaces from
+    /// the same phone may name (see [`attended`]); a call hands over its bridged agent leg.
+    pub replaceable: attended::Registry<legs::Bridged>,
 }
 
 impl Local {

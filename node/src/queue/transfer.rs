@@ -70,6 +70,14 @@ pub enum Refusal {
     NotRoutable(String),
     #[error("Refer-To names the transferring agent's own extension")]
     ToSelf,
+    #[error("the Replaces names no call of this node")]
+    NoSuchDialog,
+    #[error("the Replaces names a call of another phone")]
+    OtherPhone,
+    #[error("the call the Replaces names is not bridged")]
+    NotBridged,
+    #[error("the Replaces asks for an early dialog only, and the call it names is answered")]
+    EarlyOnly,
 }
 
 impl Refusal {
@@ -77,7 +85,10 @@ impl Refusal {
     pub fn status(&self) -> u16 {
         match self {
             Refusal::Malformed => 400,
-            Refusal::OtherHost(_) | Refusal::ToSelf => 403,
+            Refusal::OtherHost(_) | Refusal::ToSelf | Refusal::OtherPhone => 403,
+            Refusal::NoSuchDialog => 481,
+            Refusal::EarlyOnly => 486,
+            Refusal::NotBridged => 603,
             Refusal::NotRoutable(_) => 404,
             Refusal::Attended => 501,
         }
@@ -97,25 +108,8 @@ pub fn decide(
     if target.replaces.is_some() {
         return Err(Refusal::Attended);
     }
-    let uri = Uri::try_from(target.uri.as_str()).map_err(|_| Refusal::Malformed)?;
-    let scheme = uri.scheme.as_ref().map(ToString::to_string);
-    if !matches!(scheme.as_deref(), Some("sip" | "sips")) {
-        return Err(Refusal::Malformed);
-    }
-    let user = uri
-        .user()
-        .filter(|u| !u.is_empty())
-        .ok_or(Refusal::Malformed)?;
-    let port = uri.host_with_port.port.as_ref().map(|p| p.value());
-    let here = match uri.host() {
-        Host::IpAddr(ip) => ours
-            .iter()
-            .any(|a| a.ip() == *ip && port.is_none_or(|p| p == a.port())),
-        Host::Domain(_) => false,
-    };
-    if !here {
-        return Err(Refusal::OtherHost(uri.host_with_port.to_string()));
-    }
+    let uri = uri_here(&target.uri, ours)?;
+    let user = uri.user().unwrap_or_default();
     if user == agent {
         return Err(Refusal::ToSelf);
     }
@@ -131,8 +125,40 @@ pub fn decide(
     }
 }
 
+/// The Refer-To's URI (without its headers), parsed, when it is a SIP URI with a user part
+/// naming this node: its host one of `ours`' IPs and its port, when given, that address's port.
+pub(super) fn uri_here(target: &str, ours: &[SocketAddr]) -> Result<Uri, Refusal> {
+    let uri = Uri::try_from(target).map_err(|_| Refusal::Malformed)?;
+    let scheme = uri.scheme.as_ref().map(ToString::to_string);
+    if !matches!(scheme.as_deref(), Some("sip" | "sips")) {
+        return Err(Refusal::Malformed);
+    }
+    if uri.user().is_none_or(str::is_empty) {
+        return Err(Refusal::Malformed);
+    }
+    let port = uri.host_with_port.port.as_ref().map(|p| p.value());
+    let here = match uri.host() {
+        Host::IpAddr(ip) => ours
+            .iter()
+            .any(|a| a.ip() == *ip && port.is_none_or(|p| p == a.port())),
+        Host::Domain(_) => false,
+    };
+    if !here {
+        return Err(Refusal::OtherHost(uri.host_with_port.to_string()));
+    }
+    Ok(uri)
+}
+
+/// The REFER's Refer-To header value, if it has one.
+pub(super) fn refer_to(req: &Request) -> Option<String> {
+    req.headers.iter().find_map(|h| match h {
+        Header::ReferTo(r) => Some(r.value().to_string()),
+        _ => None,
+    })
+}
+
 /// The node's own SIP addresses a Refer-To may name.
-fn our_addresses(ctx: &CallCtx<'_>) -> Vec<SocketAddr> {
+pub(super) fn our_addresses(ctx: &CallCtx<'_>) -> Vec<SocketAddr> {
     let cfg = &ctx.node.cfg;
     let mut ours = vec![cfg.sip_advertise()];
     ours.extend(cfg.sip_tls_advertise());
@@ -148,10 +174,7 @@ pub async fn refer(
     req: &Request,
     handle: TransactionHandle,
 ) -> Option<TransferTo> {
-    let refer_to = req.headers.iter().find_map(|h| match h {
-        Header::ReferTo(r) => Some(r.value().to_string()),
-        _ => None,
-    });
+    let refer_to = refer_to(req);
     let shown = |r: &str| -> String {
         crate::redact::dialled_pin(r.into())
             .chars()

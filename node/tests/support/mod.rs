@@ -23,6 +23,7 @@ pub mod session;
 pub mod sinks;
 pub mod sip_tcp;
 pub mod tls;
+pub mod transfer;
 pub mod uac;
 
 use std::net::SocketAddr;

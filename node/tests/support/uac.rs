@@ -261,6 +261,17 @@ impl Uac {
     /// Waits up to `limit` for a request from the node (e.g. its BYE), answers it `200 OK`,
     /// and returns its text.
     pub fn answer_request(&self, method: &str, limit: Duration) -> Option<String> {
+        let start = format!("{method} ");
+        self.answer_where(limit, |text| text.starts_with(&start))
+    }
+
+    /// Waits up to `limit` for any request from the node, answers it `200 OK`, and returns
+    /// its text.
+    pub fn answer_any(&self, limit: Duration) -> Option<String> {
+        self.answer_where(limit, |text| !text.starts_with("SIP/2.0 "))
+    }
+
+    fn answer_where(&self, limit: Duration, wanted: impl Fn(&str) -> bool) -> Option<String> {
         let until = Instant::now() + limit;
         let mut buf = [0u8; 65535];
         loop {
@@ -270,7 +281,7 @@ impl Uac {
                 .ok()?;
             let (n, from) = self.sock.recv_from(&mut buf).ok()?;
             let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-            if !text.starts_with(&format!("{method} ")) {
+            if !wanted(&text) {
                 continue;
             }
             let h = |name: &str| header(&text, name).unwrap_or_default();

@@ -512,3 +512,54 @@ fn the_agent_transfers_the_caller() {
     assert_eq!(got.last(), Some(&Transfer(to)));
     assert_eq!(call.phase(), &Phase::Over);
 }
+
+#[test]
+fn the_agent_hands_the_caller_to_its_other_call() {
+    let replaced = |by: &str| Event::AgentReplaced { by: by.into() };
+    let steps = vec![
+        (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
+        (
+            2_000,
+            answered("7001"),
+            vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
+        ),
+        (
+            20_000,
+            replaced("7002"),
+            vec![
+                Log {
+                    kind: K::Transfer,
+                    agent: Some("7001".into()),
+                    detail: Some("agent:7002".into()),
+                },
+                ReferDone("7001".into()),
+                Bye(Leg::Agent("7001".into())),
+                WrapUp {
+                    agent: "7001".into(),
+                    until_ms: 25_000,
+                },
+                complete("7001", "agent"),
+                Replace("7002".into()),
+            ],
+        ),
+        // Bridged to 7002 now: its end ends the call, and 7002 wraps up.
+        (
+            30_000,
+            Event::AgentEnded { hung_up: true },
+            vec![
+                Bye(Leg::Caller),
+                WrapUp {
+                    agent: "7002".into(),
+                    until_ms: 35_000,
+                },
+                complete("7002", "agent"),
+                Dequeue,
+                End(Ended::new(HangupCause::Normal, HangupSide::Agent)),
+            ],
+        ),
+    ];
+    run("an attended transfer while bridged", steps, Phase::Over);
+    // Nothing is bridged: not the machine's to take.
+    let (mut call, _) = QueuedCall::direct(0, vec!["7001".into()]);
+    assert_eq!(call.on(1_000, replaced("7002")), vec![]);
+}
