@@ -32,7 +32,7 @@ use crate::page::Area;
 /// MP3 is far less).
 pub const MAX_UPLOAD: usize = 16 * 1024 * 1024;
 /// The longest prompt name.
-const MAX_NAME: usize = 64;
+pub const MAX_NAME: usize = 64;
 const TITLE: &str = "Prompts";
 
 /// The prompt routes (level `AdminPage`).
