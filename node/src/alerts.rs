@@ -25,7 +25,7 @@ pub mod engine;
 pub mod hours;
 pub mod observe;
 pub mod rules;
-mod shell;
+pub mod shell;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

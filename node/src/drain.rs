@@ -4,12 +4,14 @@
 //! parts ([`drain_end`], [`readiness`]) decide from numbers and times given to them.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use callfleet_web::ready::{Readiness, ReadyState};
 use tracing::{info, warn};
 
-use crate::node::Node;
+use crate::calls::CallTable;
+use crate::lifecycle::Lifecycle;
 use crate::now_ms;
 
 #[cfg(test)]
@@ -126,53 +128,68 @@ pub fn readiness(s: &ReadyInputs) -> Readiness {
     Readiness { state, detail }
 }
 
+/// What the drain watch and the readiness answer read of the node.
+pub struct Watch {
+    pub life: Arc<Lifecycle>,
+    pub calls: Arc<CallTable>,
+    /// `node.capacity`.
+    pub capacity: u32,
+    /// `heartbeat.interval`: the grace before a drained node exits ([`grace`]).
+    pub heartbeat_interval: Duration,
+    /// `heartbeat.ttl`.
+    pub ttl: Duration,
+    /// `node.drain_timeout`.
+    pub drain_timeout: Duration,
+}
+
 /// The node's readiness now.
-pub fn readiness_of(node: &Node) -> Readiness {
+pub fn readiness_of(w: &Watch) -> Readiness {
     readiness(&ReadyInputs {
-        draining: node.draining.load(Ordering::Relaxed),
-        refusing: node.refusing.load(Ordering::Relaxed),
-        shed_level: node.shed.level(),
-        calls: node.calls.active(),
-        capacity: node.cfg.node.capacity,
-        beat_ok_ms: node.beat_ok_ms.load(Ordering::Relaxed),
-        started_ms: node.generation,
+        draining: w.life.is_draining(),
+        refusing: w.life.is_refusing(),
+        shed_level: w.life.shed.level(),
+        calls: w.calls.active(),
+        capacity: w.capacity,
+        beat_ok_ms: w.life.beat_ok_ms.load(Ordering::Relaxed),
+        started_ms: w.life.generation,
         now_ms: now_ms(),
-        ttl: node.cfg.heartbeat.ttl(),
+        ttl: w.ttl,
     })
 }
 
 /// Waits until the node must stop: Ctrl-C; or a drain (asked by SIGTERM or over HTTP) that
 /// ended. A SIGTERM while draining changes nothing.
-pub async fn wait_for_stop(node: &Node) -> Stop {
+pub async fn wait_for_stop(w: &Watch) -> Stop {
     let mut term = sigterm();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Stop::Interrupt,
             got = recv(&mut term) => {
                 if got {
+                    let calls = w.calls.active();
                     info!(
-                        calls = node.calls.active(),
-                        limit = ?node.cfg.node.drain_timeout,
+                        calls,
+                        limit = ?w.drain_timeout,
                         "SIGTERM: draining (Ctrl-C or SIGINT stops at once)"
                     );
-                    node.request_drain();
+                    w.life.request_drain(calls, w.drain_timeout);
                 } else {
                     term = None;
                 }
             }
-            end = drained(node) => return end,
+            end = drained(w) => return end,
         }
     }
 }
 
 /// The end of the drain, once one is asked for.
-async fn drained(node: &Node) -> Stop {
-    let grace = grace(node.cfg.heartbeat.interval);
-    let limit = node.cfg.node.drain_timeout;
+async fn drained(w: &Watch) -> Stop {
+    let grace = grace(w.heartbeat_interval);
+    let limit = w.drain_timeout;
     loop {
-        let started = node.drain_started_ms.load(Ordering::Relaxed);
-        if node.draining.load(Ordering::Relaxed) && started > 0 {
-            let calls = node.calls.active();
+        let started = w.life.drain_started_ms.load(Ordering::Relaxed);
+        if w.life.is_draining() && started > 0 {
+            let calls = w.calls.active();
             if let Some(end) = drain_end(now_ms(), started, calls, grace, limit) {
                 if end == Stop::DrainTimeout {
                     warn!(
@@ -185,7 +202,7 @@ async fn drained(node: &Node) -> Stop {
             }
         }
         tokio::select! {
-            _ = node.drain_requested.notified() => {}
+            _ = w.life.drain_requested.notified() => {}
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
         }
     }

@@ -11,55 +11,76 @@ use sysinfo::System;
 use tokio::time::MissedTickBehavior;
 use tracing::{debug, info, warn};
 
-use crate::node::Node;
+use std::sync::Arc;
+
+use callfleet_lb::Balancer;
+use callfleet_store::Store;
+use callfleet_web::Metrics;
+
+use crate::calls::CallTable;
+use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::{now_ms, shed};
 
 /// How often heartbeat history is pruned, in beats.
 const PRUNE_EVERY: u64 = 30;
 
+/// What the heartbeat task uses of the node: it reads the calls, configuration and run state,
+/// writes the shed level and refusal into the run state, the beat into the database, and the
+/// cluster view into the balancer.
+pub struct Heart {
+    pub cfg: Config,
+    pub life: Arc<Lifecycle>,
+    pub store: Store,
+    pub balancer: Balancer,
+    pub metrics: Metrics,
+    pub calls: Arc<CallTable>,
+    pub alerts: Arc<crate::alerts::Inputs>,
+}
+
 /// Runs until the node's shutdown token is cancelled; the last beat marks the node draining so
 /// other nodes stop sending to it at once.
-pub async fn run(node: Node) {
-    let mut sampler = Sampler::new(&node);
-    let mut tick = tokio::time::interval(node.cfg.heartbeat.interval);
+pub async fn run(heart: Heart) {
+    let mut sampler = Sampler::new(&heart);
+    let mut tick = tokio::time::interval(heart.cfg.heartbeat.interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut seq: i64 = 0;
     let mut failing = false;
     loop {
         tokio::select! {
             _ = tick.tick() => {}
-            _ = node.beat_now.notified() => {}
-            _ = node.stopping.cancelled() => break,
+            _ = heart.life.beat_now.notified() => {}
+            _ = heart.life.stopping.cancelled() => break,
         }
         seq += 1;
-        let beat = sampler.sample(&node, seq);
-        beat_once(&node, &beat, &mut failing).await;
+        let beat = sampler.sample(&heart, seq);
+        beat_once(&heart, &beat, &mut failing).await;
         if (seq as u64).is_multiple_of(PRUNE_EVERY) {
-            prune(&node).await;
+            prune(&heart).await;
         }
-        refresh_view(&node).await;
+        refresh_view(&heart).await;
     }
     // Say goodbye: draining, so main nodes stop choosing this node before its TTL runs out.
-    let mut beat = sampler.sample(&node, seq + 1);
+    let mut beat = sampler.sample(&heart, seq + 1);
     beat.draining = true;
     beat.refusing = true;
-    if let Err(e) = node.store.upsert_heartbeat(&beat).await {
+    if let Err(e) = heart.store.upsert_heartbeat(&beat).await {
         debug!(error = %e, "last heartbeat not written");
     }
 }
 
 /// Prunes heartbeat history: optional background work, deferred from shed level 2 (the next
 /// prune takes what this one left).
-async fn prune(node: &Node) {
-    if !node.background_allowed() {
+async fn prune(heart: &Heart) {
+    if !heart.life.background_allowed() {
         debug!(
-            level = node.shed.level(),
+            level = heart.life.shed.level(),
             "heartbeat history pruning deferred: shedding load"
         );
         return;
     }
-    let keep = node.cfg.heartbeat.history.as_millis() as i64;
-    if let Err(e) = node.store.prune_history(now_ms() - keep).await {
+    let keep = heart.cfg.heartbeat.history.as_millis() as i64;
+    if let Err(e) = heart.store.prune_history(now_ms() - keep).await {
         debug!(error = %e, "heartbeat history not pruned");
     }
 }
@@ -67,22 +88,22 @@ async fn prune(node: &Node) {
 /// Writes one beat and records its latency. A write that takes longer than one interval counts
 /// as failed, so that an unreachable database (whose calls only fail after the store's acquire
 /// timeout) never delays the next read of the view.
-async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
+async fn beat_once(heart: &Heart, beat: &Heartbeat, failing: &mut bool) {
     let started = Instant::now();
-    let limit = node.cfg.heartbeat.interval;
-    match bounded(limit, node.store.upsert_heartbeat(beat)).await {
+    let limit = heart.cfg.heartbeat.interval;
+    match bounded(limit, heart.store.upsert_heartbeat(beat)).await {
         Ok(_) => {
-            node.beat_ok_ms.store(now_ms(), Ordering::Relaxed);
-            node.metrics.heartbeat_written(started.elapsed());
-            node.alerts.database_write(true);
+            heart.life.beat_ok_ms.store(now_ms(), Ordering::Relaxed);
+            heart.metrics.heartbeat_written(started.elapsed());
+            heart.alerts.database_write(true);
             if *failing {
                 info!("heartbeat writes resumed");
                 *failing = false;
             }
         }
         Err(e) => {
-            node.metrics.heartbeat_failed();
-            node.alerts.database_write(false);
+            heart.metrics.heartbeat_failed();
+            heart.alerts.database_write(false);
             if !*failing {
                 warn!(error = %format!("{e:#}"), "cannot write heartbeat; calls continue, other nodes will see this node as down");
                 *failing = true;
@@ -94,16 +115,16 @@ async fn beat_once(node: &Node, beat: &Heartbeat, failing: &mut bool) {
 /// Reads all heartbeats and swaps the balancer's view. On a read error the view is held: the
 /// last rows, each peer's refreshed by its probe answers, so peers that answer keep getting
 /// calls and silent ones still expire (see `callfleet_lb::hold`).
-pub async fn refresh_view(node: &Node) {
-    let limit = node.cfg.heartbeat.interval;
-    match bounded(limit, node.store.heartbeats()).await {
+pub async fn refresh_view(heart: &Heart) {
+    let limit = heart.cfg.heartbeat.interval;
+    match bounded(limit, heart.store.heartbeats()).await {
         Ok(rows) => {
             let statuses = rows.into_iter().filter_map(to_status).collect();
-            node.balancer.replace_view(statuses, now_ms());
+            heart.balancer.replace_view(statuses, now_ms());
         }
         Err(e) => {
             debug!(error = %format!("{e:#}"), "cannot read heartbeats; holding the last cluster view");
-            node.balancer.hold(now_ms());
+            heart.balancer.hold(now_ms());
         }
     }
 }
@@ -116,10 +137,10 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn new(node: &Node) -> Self {
+    fn new(heart: &Heart) -> Self {
         let mut sys = System::new();
         sys.refresh_cpu_usage();
-        let cfg = &node.cfg;
+        let cfg = &heart.cfg;
         Self {
             sys,
             cpu: shed::CpuWindow::new(shed::window_len(
@@ -132,29 +153,29 @@ impl Sampler {
 
     /// Samples the host, moves the shed level (one log line when it changes) and builds the
     /// beat.
-    fn sample(&mut self, node: &Node, seq: i64) -> Heartbeat {
+    fn sample(&mut self, heart: &Heart, seq: i64) -> Heartbeat {
         self.sys.refresh_cpu_usage();
         self.sys.refresh_memory();
         let cpu = self.sys.global_cpu_usage();
         let load1 = System::load_average().one;
         let cores = self.sys.cpus().len().max(1);
-        let calls = node.calls.active();
-        let cfg = &node.cfg;
+        let calls = heart.calls.active();
+        let cfg = &heart.cfg;
         let inputs = shed::Inputs {
             cpu_pct: self.cpu.push(cpu),
             load_per_core: (load1 / cores as f64) as f32,
             calls,
             capacity: cfg.node.capacity,
         };
-        let level = self.shift(node, &inputs);
+        let level = self.shift(heart, &inputs);
         let refusing = level >= callfleet_lb::REFUSE_SHED_LEVEL;
-        node.refusing.store(refusing, Ordering::Relaxed);
+        heart.life.refusing.store(refusing, Ordering::Relaxed);
         Heartbeat {
             name: cfg.node.name.clone(),
             role: cfg.node.role.as_str().to_string(),
             sip_addr: cfg.sip_advertise().to_string(),
             http_addr: cfg.http_advertise().to_string(),
-            generation: node.generation,
+            generation: heart.life.generation,
             seq,
             calls: i64::from(calls),
             capacity: i64::from(cfg.node.capacity),
@@ -163,7 +184,7 @@ impl Sampler {
             mem_used_kb: (self.sys.used_memory() / 1024) as i64,
             mem_total_kb: (self.sys.total_memory() / 1024) as i64,
             shed_level: i64::from(level),
-            draining: node.draining.load(Ordering::Relaxed),
+            draining: heart.life.is_draining(),
             refusing: refusing || calls >= cfg.node.capacity,
             services: crate::tls::services(cfg),
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -173,11 +194,11 @@ impl Sampler {
 
     /// The next level, stored in the node's gate and the metrics; exactly one log line per
     /// change, with the inputs that caused it.
-    fn shift(&self, node: &Node, inputs: &shed::Inputs) -> u8 {
-        let before = node.shed.level();
+    fn shift(&self, heart: &Heart, inputs: &shed::Inputs) -> u8 {
+        let before = heart.life.shed.level();
         let level = shed::next_level(before, &self.thresholds, inputs);
-        node.shed.set(level);
-        node.metrics.shed().set_level(level, level != before);
+        heart.life.shed.set(level);
+        heart.metrics.shed().set_level(level, level != before);
         if level != before {
             let (cpu, load) = (inputs.cpu_pct, inputs.load_per_core);
             let line = format!("shed level {before} -> {level}");
@@ -224,15 +245,14 @@ async fn bounded<T>(
 
 /// This node's live load as it answers a peer's probe: the same figures as its heartbeat, read
 /// now (the shed level and refusing flag as the last beat set them).
-pub fn live_load(node: &Node) -> ProbeLoad {
-    let calls = node.calls.active();
-    let capacity = node.cfg.node.capacity;
+pub fn live_load(calls: &CallTable, capacity: u32, life: &Lifecycle) -> ProbeLoad {
+    let calls = calls.active();
     ProbeLoad {
         calls,
         capacity,
-        shed_level: node.shed.level(),
-        draining: node.draining.load(Ordering::Relaxed),
-        refusing: node.refusing.load(Ordering::Relaxed) || calls >= capacity,
+        shed_level: life.shed.level(),
+        draining: life.is_draining(),
+        refusing: life.is_refusing() || calls >= capacity,
     }
 }
 
@@ -269,11 +289,11 @@ fn clamp_u32(v: i64) -> u32 {
 }
 
 /// Waits up to `limit` for the first view that includes this node.
-pub async fn wait_for_self(node: &Node, limit: Duration) {
+pub async fn wait_for_self(heart: &Heart, limit: Duration) {
     let until = Instant::now() + limit;
     while Instant::now() < until {
-        refresh_view(node).await;
-        if node.balancer.view().get(&node.cfg.node.name).is_some() {
+        refresh_view(heart).await;
+        if heart.balancer.view().get(&heart.cfg.node.name).is_some() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -37,6 +37,7 @@ pub mod config;
 pub mod dialplan;
 pub mod drain;
 pub mod heartbeat;
+pub mod lifecycle;
 pub mod listen;
 pub mod media;
 pub mod node;

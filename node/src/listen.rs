@@ -285,7 +285,7 @@ impl Supervisor {
                 info!(call_id = %self.call_id, supervisor = %self.device, "call ended while the supervisor's phone rang");
                 return;
             }
-            _ = node.hangup.cancelled() => {
+            _ = node.life.hangup.cancelled() => {
                 ringing.cancel().await;
                 return;
             }
@@ -345,7 +345,7 @@ impl Supervisor {
                 }
                 "call"
             }
-            _ = node.hangup.cancelled() => {
+            _ = node.life.hangup.cancelled() => {
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send a BYE");
                 }

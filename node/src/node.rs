@@ -3,23 +3,25 @@
 
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use callfleet_lb::{Balancer, LbConfig, LocalLoad};
 use callfleet_store::Store;
-use callfleet_web::{ApiError, AppState, BoxFuture, Metrics, NodeApi};
+use callfleet_web::{AppState, Metrics};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::calls::CallTable;
 use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::media::{moh::Library, ports::PortPool};
 use crate::records::{self, Recorder};
 use crate::registrar::{self, Registrar};
 use crate::{heartbeat, now_ms, sip};
+
+mod api;
 
 /// Shared state of the running node.
 #[derive(Clone)]
@@ -29,12 +31,12 @@ pub struct Node {
 
 pub struct Inner {
     pub cfg: Config,
-    /// New at every start (ms since the epoch at start).
-    pub generation: i64,
+    /// Draining, refusing, the shed level, the stop and hang-up tokens (`crate::lifecycle`).
+    pub life: Arc<Lifecycle>,
     pub store: Store,
     pub balancer: Balancer,
     pub metrics: Metrics,
-    pub calls: CallTable,
+    pub calls: Arc<crate::calls::CallTable>,
     pub recorder: Recorder,
     pub moh: Library,
     pub ports: PortPool,
@@ -56,29 +58,10 @@ pub struct Inner {
     pub queue: Arc<crate::queue::Local>,
     /// Bridged calls of this node that supervisors may listen to.
     pub listen: crate::listen::Listenable,
-    /// Operator asked this node to take no new calls and exit when idle.
-    pub draining: AtomicBool,
-    /// CPU over `lb.refuse_cpu` or shed level 3 (set by the heartbeat task).
-    pub refusing: AtomicBool,
-    /// The shed level (set by the heartbeat task; see `crate::shed`), shared with the HTTP
-    /// layer and every job that asks whether it may run.
-    pub shed: crate::shed::ShedGate,
     /// Counts calls, to spread callers over the music-on-hold tracks.
     pub call_seq: AtomicUsize,
-    /// Background loops stop when this is cancelled.
-    pub stopping: CancellationToken,
-    /// Every call in progress hangs up (BYE) when this is cancelled.
-    pub hangup: CancellationToken,
-    /// Signalled when draining is requested.
-    pub drain_requested: tokio::sync::Notify,
     /// What the alert rules are told by the heartbeat, SIP admission and the record spool.
-    pub alerts: crate::alerts::Inputs,
-    /// When draining was first asked for (ms since the epoch; 0: not draining).
-    pub drain_started_ms: AtomicI64,
-    /// When a heartbeat was last written (ms since the epoch; 0: not yet).
-    pub beat_ok_ms: AtomicI64,
-    /// Asks the heartbeat task for a beat now (a draining node says so at once).
-    pub beat_now: tokio::sync::Notify,
+    pub alerts: Arc<crate::alerts::Inputs>,
     /// Every call's SIP messages (`crate::trace`).
     pub trace: crate::trace::Tracer,
 }
@@ -96,43 +79,57 @@ impl Node {
         LocalLoad {
             calls: self.calls.active(),
             capacity: self.cfg.node.capacity,
-            refusing: self.refusing.load(Ordering::Relaxed),
-            draining: self.draining.load(Ordering::Relaxed),
+            refusing: self.life.is_refusing(),
+            draining: self.life.is_draining(),
         }
     }
 
-    /// Whether optional background work (MP3 conversion, trace export batches, history
-    /// pruning) may start an item now; when it may not (shed level 2 and up) the deferral is
-    /// counted in `callfleet_shed_actions_total{action="background_deferred"}` and the job
-    /// tries again later: it resumes by itself when the level falls.
+    /// Whether optional background work may start an item now ([`Lifecycle::background_allowed`]).
     pub fn background_allowed(&self) -> bool {
-        let allowed = self.shed.allows(crate::shed::Work::Background);
-        if !allowed {
-            self.metrics
-                .shed()
-                .action(callfleet_web::metrics::shed::ShedAction::BackgroundDeferred);
-        }
-        allowed
+        self.life.background_allowed()
     }
 
     /// Takes no new calls from now on, says so in a heartbeat at once, and exits once the
     /// calls in progress have ended (at most `node.drain_timeout` from the first request).
     pub fn request_drain(&self) {
-        let _first = self.drain_started_ms.compare_exchange(
-            0,
-            now_ms(),
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-        if !self.draining.swap(true, Ordering::Relaxed) {
-            info!(
-                calls = self.calls.active(),
-                limit = ?self.cfg.node.drain_timeout,
-                "draining: taking no new calls, exiting when idle"
-            );
-            self.beat_now.notify_one();
+        self.life
+            .request_drain(self.calls.active(), self.cfg.node.drain_timeout);
+    }
+
+    /// What the heartbeat task uses.
+    pub fn heart(&self) -> crate::heartbeat::Heart {
+        crate::heartbeat::Heart {
+            cfg: self.cfg.clone(),
+            life: self.life.clone(),
+            store: self.store.clone(),
+            balancer: self.balancer.clone(),
+            metrics: self.metrics.clone(),
+            calls: self.calls.clone(),
+            alerts: self.alerts.clone(),
         }
-        self.drain_requested.notify_waiters();
+    }
+
+    /// What a retention sweep keeping `keep_days` uses.
+    pub fn retention(&self, keep_days: u32) -> crate::recording::retention::Retention {
+        crate::recording::retention::Retention {
+            store: self.store.clone(),
+            me: self.cfg.node.name.clone(),
+            keep_days,
+            life: self.life.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+
+    /// What the drain watch (and readiness) reads.
+    pub fn watch(&self) -> crate::drain::Watch {
+        crate::drain::Watch {
+            life: self.life.clone(),
+            calls: self.calls.clone(),
+            capacity: self.cfg.node.capacity,
+            heartbeat_interval: self.cfg.heartbeat.interval,
+            ttl: self.cfg.heartbeat.ttl(),
+            drain_timeout: self.cfg.node.drain_timeout,
+        }
     }
 }
 
@@ -164,21 +161,13 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     );
     let moh = Library::load(&cfg.media.moh_dir);
     let ports = PortPool::new(cfg.sip_advertise().ip(), cfg.media.rtp_ports);
-    if let Err(e) = store.clear_live_calls(&cfg.node.name).await {
-        warn!(error = %e, "cannot clear live calls left by an earlier run");
-    }
     let locks = if cfg.lock.urls.is_empty() {
         callfleet_lockd::LockClient::in_process()
     } else {
         callfleet_lockd::LockClient::new(cfg.lock.urls.iter(), cfg.cluster_key())
             .context("set up the lock client")?
     };
-    if let Err(e) = store.remove_node_entries(&cfg.node.name).await {
-        warn!(error = %e, "cannot clear queue entries left by an earlier run");
-    }
-    if let Err(e) = store.release_node_agents(&cfg.node.name, now_ms()).await {
-        warn!(error = %e, "cannot release agents left by an earlier run");
-    }
+    clear_leftovers(&store, &cfg.node.name).await;
     let registrar = Registrar::new(
         Arc::new(store.clone()),
         registrar::Settings::from_config(&cfg, generation),
@@ -192,10 +181,11 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         h.max_lockout,
     ));
     let trace = crate::trace::Tracer::new(&cfg, metrics.clone());
+    let life = Arc::new(Lifecycle::new(generation, stopping, metrics.clone()));
     let node = Node {
         inner: Arc::new(Inner {
             trace,
-            generation,
+            life,
             registrar,
             pins: std::sync::Mutex::new(pins),
             locks,
@@ -208,21 +198,12 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             store,
             balancer,
             metrics,
-            calls: CallTable::default(),
+            calls: Arc::default(),
             recorder,
             moh,
             ports,
-            draining: AtomicBool::new(false),
-            refusing: AtomicBool::new(false),
-            shed: crate::shed::ShedGate::new(),
             call_seq: AtomicUsize::new(0),
-            stopping,
-            hangup: CancellationToken::new(),
-            drain_requested: tokio::sync::Notify::new(),
-            alerts,
-            drain_started_ms: AtomicI64::new(0),
-            beat_ok_ms: AtomicI64::new(0),
-            beat_now: tokio::sync::Notify::new(),
+            alerts: Arc::new(alerts),
             cfg,
         }),
     };
@@ -231,6 +212,21 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     node.registrar
         .on_register(move |device| queue.device_registered(device));
     Ok((node, writer))
+}
+
+/// Clears what an earlier run of this node left in the database: its live-call rows, its
+/// queue entries, and its agents (released). Logged and left when the database fails: the
+/// node starts all the same.
+async fn clear_leftovers(store: &Store, me: &str) {
+    if let Err(e) = store.clear_live_calls(me).await {
+        warn!(error = %e, "cannot clear live calls left by an earlier run");
+    }
+    if let Err(e) = store.remove_node_entries(me).await {
+        warn!(error = %e, "cannot clear queue entries left by an earlier run");
+    }
+    if let Err(e) = store.release_node_agents(me, now_ms()).await {
+        warn!(error = %e, "cannot release agents left by an earlier run");
+    }
 }
 
 /// Opens the record spool (the node does not start without it), replays what it holds, and
@@ -276,97 +272,154 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let http = crate::tcp::listen(cfg.http.listen)
         .and_then(tokio::net::TcpListener::from_std)
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
-    let tracing_task = crate::trace::start(&node);
+    let tracing = crate::trace::start(&node);
     // Queues, agents, carriers and proxies in memory before the first call is routed.
     let registrar = node.registrar.clone();
     let reloader = crate::realtime::Reloader {
         store: node.store.clone(),
         cache: node.realtime.clone(),
-        stopping: node.stopping.clone(),
+        stopping: node.life.stopping.clone(),
         on_proxy_move: Some(Box::new(move |from, to| {
             registrar.readdress(from, to);
         })),
     };
     let loaded = crate::realtime::first_load(&reloader, Duration::from_secs(5)).await;
     let sip = sip::start(node.clone()).await.context("start SIP")?;
-    let hb = tokio::spawn(heartbeat::run(node.clone()));
-    heartbeat::wait_for_self(&node, Duration::from_secs(2)).await;
-    let mut state = AppState::new(
-        Arc::new(Api(node.clone())),
+    let heartbeat = tokio::spawn(heartbeat::run(node.heart()));
+    heartbeat::wait_for_self(&node.heart(), Duration::from_secs(2)).await;
+    // The operator token file is kept until the node stops, when it is removed.
+    let (state, _operator) = http_state(&node, https.is_some());
+    spawn_watchers(&node, &state)?;
+    let http = serve_http(&node, http, https, state)?;
+    tokio::spawn(crate::realtime::run(reloader, loaded));
+    spawn_background(&node);
+    info!("node is up");
+
+    let stop = crate::drain::wait_for_stop(&node.watch()).await;
+    let tasks = Tasks {
+        heartbeat,
+        sip,
+        http,
+        writer,
+        tracing,
+    };
+    shut_down(&node, stop, tasks).await;
+    Ok(())
+}
+
+/// What the HTTP layer is given: the node as [`api::Api`], its metrics, secret, store, and
+/// the operator token (with the file that holds it, removed when dropped).
+fn http_state(node: &Node, https: bool) -> (AppState, Option<crate::operator::TokenFile>) {
+    let cfg = &node.cfg;
+    let state = AppState::new(
+        Arc::new(api::Api(node.clone())),
         node.metrics.clone(),
         cfg.http.secret.clone(),
         node.store.clone(),
     )
     .with_trust_loopback(cfg.http.trust_loopback)
-    .with_tls(https.is_some())
+    .with_tls(https)
     .with_provisioning(cfg.provisioning.policy())
     .with_shed(callfleet_web::shed::Shed {
         me: cfg.node.name.clone(),
-        gate: node.shed.clone(),
+        gate: node.life.shed.clone(),
         retry_after: cfg.shed.retry_after,
         panel_interval: cfg.shed.panel_interval,
     });
-    // Kept until the node stops, when the file is removed.
-    let _operator = match crate::operator::TokenFile::create(&cfg.operator_token_file()) {
+    match crate::operator::TokenFile::create(&cfg.operator_token_file()) {
         Ok((token, file)) => {
             info!(file = %file.path().display(), "operator token written");
-            state = state.with_operator_token(token);
-            Some(file)
+            (state.with_operator_token(token), Some(file))
         }
         Err(e) => {
             warn!(error = format!("{e:#}"), "no operator token: changes from this host need `callfleet` commands, a CRM token or a login");
-            None
+            (state, None)
         }
-    };
-    // The panel's snapshot: one SQL read per second for every viewer of this node.
+    }
+}
+
+/// The panel's snapshot (one SQL read per second for every viewer of this node) and the
+/// alert rules, both feeding the panel's hub.
+fn spawn_watchers(node: &Node, state: &AppState) -> anyhow::Result<()> {
+    let cfg = &node.cfg;
     tokio::spawn(callfleet_web::snapshot::run(
         state.panel.clone(),
         node.store.clone(),
         node.metrics.clone(),
         callfleet_web::snapshot::SnapshotConfig::new(&cfg.node.name, cfg.heartbeat.ttl()),
-        node.stopping.clone().cancelled_owned(),
+        node.life.stopping.clone().cancelled_owned(),
     ));
     let outbox = crate::alerts::deliver::Outbox::start(
         &cfg.alerts,
         node.metrics.clone(),
-        node.stopping.child_token(),
+        node.life.stopping.child_token(),
     )
     .context("set up alert notifications")?;
-    tokio::spawn(crate::alerts::run(
-        node.clone(),
-        state.panel.clone(),
-        outbox,
-    ));
+    let sources = crate::alerts::shell::Sources {
+        cfg: cfg.clone(),
+        life: node.life.clone(),
+        store: node.store.clone(),
+        locks: node.locks.clone(),
+        metrics: node.metrics.clone(),
+        alerts: node.alerts.clone(),
+    };
+    tokio::spawn(crate::alerts::run(sources, state.panel.clone(), outbox));
+    Ok(())
+}
+
+type HttpTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Serves the HTTP API and pages (HTTPS when `https` is set) until the node stops.
+fn serve_http(
+    node: &Node,
+    http: tokio::net::TcpListener,
+    https: Option<Arc<rustls::ServerConfig>>,
+    state: AppState,
+) -> anyhow::Result<HttpTask> {
     let app = callfleet_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let http_stop = node.stopping.clone();
-    let http_task = match https {
+    let stop = node.life.stopping.clone();
+    Ok(match https {
         Some(config) => {
-            let listener =
-                crate::tls::http::HttpsListener::start(http, config, node.stopping.child_token())
-                    .context("start HTTPS")?;
+            let listener = crate::tls::http::HttpsListener::start(
+                http,
+                config,
+                node.life.stopping.child_token(),
+            )
+            .context("start HTTPS")?;
             // `tap_io` gives the handlers the peer address as `ConnectInfo<SocketAddr>`.
             let listener = axum::serve::ListenerExt::tap_io(listener, |_| {});
             tokio::spawn(async move {
                 axum::serve(listener, app)
-                    .with_graceful_shutdown(http_stop.cancelled_owned())
+                    .with_graceful_shutdown(stop.cancelled_owned())
                     .await
             })
         }
         None => tokio::spawn(async move {
             axum::serve(http, app)
-                .with_graceful_shutdown(http_stop.cancelled_owned())
+                .with_graceful_shutdown(stop.cancelled_owned())
                 .await
         }),
-    };
+    })
+}
+
+/// The node's loops besides SIP, HTTP and the heartbeat, each given only what it uses: peer
+/// probes, scale-out, the cluster queue's dispatcher, and background work deferred under load
+/// (MP3 conversion, retention of recordings and traces, the registrar's purge).
+fn spawn_background(node: &Node) {
+    let cfg = &node.cfg;
     tokio::spawn(crate::probe::run(crate::probe::Prober::new(
         cfg,
-        node.generation,
+        node.life.generation,
         node.metrics.clone(),
         node.balancer.clone(),
-        node.stopping.clone(),
+        node.life.stopping.clone(),
     )));
-    tokio::spawn(crate::scale::run(node.clone()));
-    tokio::spawn(crate::realtime::run(reloader, loaded));
+    tokio::spawn(crate::scale::run(crate::scale::Scaler {
+        cfg: cfg.clone(),
+        life: node.life.clone(),
+        balancer: node.balancer.clone(),
+        locks: node.locks.clone(),
+    }));
     tokio::spawn(crate::queue::dispatcher::run(
         crate::queue::dispatcher::Dispatcher {
             me: cfg.node.name.clone(),
@@ -375,36 +428,55 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
             realtime: node.realtime.clone(),
             locks: node.locks.clone(),
             local: node.queue.clone(),
-            stopping: node.stopping.clone(),
+            stopping: node.life.stopping.clone(),
         },
     ));
-    // Background work (MP3 conversion, retention of recordings), deferred under load.
     tokio::spawn(crate::recording::jobs::run(node.clone()));
-    tokio::spawn(crate::recording::retention::run(node.clone()));
-    tokio::spawn(crate::trace::retention::run(node.clone()));
+    tokio::spawn(crate::recording::retention::run(
+        node.retention(cfg.recording.keep),
+    ));
+    tokio::spawn(crate::trace::retention::run(node.retention(cfg.trace.keep)));
     tokio::spawn(registrar::purge_loop(
         node.registrar.clone(),
-        node.stopping.child_token(),
+        node.life.stopping.child_token(),
     ));
-    info!("node is up");
+}
 
-    let stop = crate::drain::wait_for_stop(&node).await;
+/// What the stop waits for.
+struct Tasks {
+    heartbeat: tokio::task::JoinHandle<()>,
+    sip: sip::SipHandle,
+    http: HttpTask,
+    writer: tokio::task::JoinHandle<()>,
+    tracing: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Hangs up the calls left, stops the loops, says goodbye in a last heartbeat, and waits (each
+/// bounded) for HTTP, the record writer and the SIP trace's last batches.
+async fn shut_down(node: &Node, stop: crate::drain::Stop, tasks: Tasks) {
     info!(
         reason = stop.as_str(),
         calls = node.calls.active(),
         "stopping"
     );
-    node.draining.store(true, Ordering::Relaxed);
-    node.hangup.cancel();
-    wait_idle(&node, Duration::from_secs(5)).await;
-    node.stopping.cancel();
-    let _ = hb.await;
-    sip.shutdown();
-    if let Ok(Err(e)) = http_task.await {
+    node.life.draining.store(true, Ordering::Relaxed);
+    node.life.hangup.cancel();
+    wait_idle(node, Duration::from_secs(5)).await;
+    node.life.stopping.cancel();
+    if let Err(e) = tasks.heartbeat.await {
+        warn!(error = %e, "the heartbeat task failed");
+    }
+    tasks.sip.shutdown();
+    if let Ok(Err(e)) = tasks.http.await {
         warn!(error = %e, "HTTP server stopped with an error");
     }
-    let _ = tokio::time::timeout(Duration::from_secs(10), writer).await;
-    if let Some(task) = tracing_task {
+    if tokio::time::timeout(Duration::from_secs(10), tasks.writer)
+        .await
+        .is_err()
+    {
+        warn!("the record writer did not finish within 10 s; the spool keeps what is left");
+    }
+    if let Some(task) = tasks.tracing {
         if tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .is_err()
@@ -413,7 +485,6 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
         }
     }
     info!("stopped");
-    Ok(())
 }
 
 /// The HTTPS server config when `http.tls_cert` is set (read now: a bad file stops the start).
@@ -438,186 +509,5 @@ async fn wait_idle(node: &Node, limit: Duration) {
     let until = tokio::time::Instant::now() + limit;
     while node.calls.active() > 0 && tokio::time::Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// The node as the HTTP layer sees it.
-struct Api(Node);
-
-impl NodeApi for Api {
-    fn nodes(&self) -> serde_json::Value {
-        serde_json::to_value(self.0.balancer.snapshot(now_ms()))
-            .unwrap_or_else(|_| serde_json::json!([]))
-    }
-
-    fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        let calls = self.0.calls.snapshot(&self.0.cfg.node.name);
-        Box::pin(async move {
-            serde_json::to_value(calls).map_err(|e| ApiError::internal("encode calls", e))
-        })
-    }
-
-    fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        let store = self.0.store.clone();
-        Box::pin(async move {
-            let agents = store
-                .agents()
-                .await
-                .map_err(|e| ApiError::unavailable("database", e))?;
-            let list: Vec<serde_json::Value> = agents
-                .into_iter()
-                .map(|a| {
-                    serde_json::json!({
-                        "extension": a.extension, "name": a.name, "state": a.state.as_str(),
-                        "device": a.device, "paused": a.paused, "state_since_ms": a.state_since_ms,
-                        "calls_today": a.calls_today, "daily_limit": a.daily_limit,
-                        "current_node": a.current_node,
-                    })
-                })
-                .collect();
-            Ok(serde_json::Value::Array(list))
-        })
-    }
-
-    fn agent_login(&self, ext: String, device: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        let store = self.0.store.clone();
-        Box::pin(async move {
-            let db = |e| ApiError::unavailable("database", e);
-            if store.agent(&ext).await.map_err(db)?.is_none() {
-                return Err(ApiError::NotFound { what: "agent" });
-            }
-            if store.device(&device).await.map_err(db)?.is_none() {
-                return Err(ApiError::NotFound { what: "device" });
-            }
-            if store
-                .login_agent(&ext, &device, now_ms())
-                .await
-                .map_err(db)?
-            {
-                info!(agent = %ext, device = %device, "agent logged in over the API");
-                Ok(())
-            } else {
-                Err(ApiError::Conflict {
-                    reason: "agent or the phone's current agent is in a call",
-                })
-            }
-        })
-    }
-
-    fn agent_logout(&self, ext: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        let store = self.0.store.clone();
-        Box::pin(async move {
-            let db = |e| ApiError::unavailable("database", e);
-            if store.agent(&ext).await.map_err(db)?.is_none() {
-                return Err(ApiError::NotFound { what: "agent" });
-            }
-            if store.logout_agent(&ext, now_ms()).await.map_err(db)? {
-                info!(agent = %ext, "agent logged out over the API");
-                Ok(())
-            } else {
-                Err(ApiError::Conflict {
-                    reason: "agent is in a call",
-                })
-            }
-        })
-    }
-
-    fn listen(
-        &self,
-        call_id: String,
-        device: String,
-        mode: callfleet_web::ListenMode,
-    ) -> BoxFuture<'static, Result<(), ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move { crate::listen::listen(&node, &call_id, &device, mode).await })
-    }
-
-    fn live_trace(
-        &self,
-        call_id: String,
-    ) -> BoxFuture<'static, Result<Option<callfleet_vocab::CallTrace>, ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move { crate::trace::remote::live_trace(&node, &call_id).await })
-    }
-
-    fn live_trace_here(
-        &self,
-        call_id: String,
-    ) -> BoxFuture<'static, Option<callfleet_vocab::CallTrace>> {
-        let node = self.0.clone();
-        Box::pin(async move { node.trace.live(&call_id).await })
-    }
-
-    fn listen_here(
-        &self,
-        call_id: String,
-        device: String,
-        mode: callfleet_web::ListenMode,
-    ) -> BoxFuture<'static, Result<(), ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move { crate::listen::listen_here(&node, &call_id, &device, mode).await })
-    }
-
-    fn node_name(&self) -> String {
-        self.0.cfg.node.name.clone()
-    }
-
-    fn forward_get(
-        &self,
-        holder: String,
-        path: String,
-        range: Option<String>,
-    ) -> BoxFuture<'static, Result<axum::response::Response, ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move {
-            crate::recording::forward::get(&node, &holder, &path, range.as_deref()).await
-        })
-    }
-
-    fn shed_peers(&self) -> Vec<callfleet_web::shed::Peer> {
-        let view = self.0.balancer.view();
-        view.nodes()
-            .iter()
-            .map(|n| callfleet_web::shed::Peer {
-                name: n.name.clone(),
-                base: crate::tls::node_url(crate::tls::serves_https(&n.services), n.http, ""),
-                level: n.shed_level,
-                utilisation: n.utilisation(),
-                cpu_pct: n.cpu_pct,
-                alive: view.is_alive(n),
-                draining: n.draining,
-            })
-            .collect()
-    }
-
-    fn registrars(&self) -> Vec<SocketAddr> {
-        let view = self.0.balancer.view();
-        view.nodes()
-            .iter()
-            .filter(|n| n.role == callfleet_lb::Role::Main && view.is_alive(n) && !n.draining)
-            .map(|n| n.sip)
-            .collect()
-    }
-
-    fn device_credentials(
-        &self,
-        ext: &str,
-        display_name: &str,
-        password: &str,
-    ) -> Result<callfleet_store::Device, ApiError> {
-        registrar::credentials::device(ext, &self.0.cfg.sip.realm, password, display_name, now_ms())
-            .map_err(|e| ApiError::internal("make device credentials", e))
-    }
-
-    fn readiness(&self) -> Option<callfleet_web::ready::Readiness> {
-        Some(crate::drain::readiness_of(&self.0))
-    }
-
-    fn drain(&self) -> BoxFuture<'static, Result<(), ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move {
-            node.request_drain();
-            Ok(())
-        })
     }
 }

@@ -204,7 +204,7 @@ async fn place(
                 }
                 Some(_) => {}
             },
-            _ = node.hangup.cancelled() => {
+            _ = node.life.hangup.cancelled() => {
                 ringing.cancel().await;
                 return reject(dialog, Ended::new(HangupCause::NodeShutdown, HangupSide::Node));
             }

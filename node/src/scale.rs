@@ -15,7 +15,13 @@ use sha2::Sha256;
 use tracing::{debug, info, warn};
 
 use crate::config::ScaleSection;
-use crate::node::Node;
+use std::sync::Arc;
+
+use callfleet_lb::Balancer;
+use callfleet_lockd::LockClient;
+
+use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::now_ms;
 
 #[cfg(test)]
@@ -144,10 +150,20 @@ impl Trigger {
     }
 }
 
+/// What scale-out uses of the node: its configuration and run state, the cluster view and the
+/// lock service.
+#[derive(Clone)]
+pub struct Scaler {
+    pub cfg: Config,
+    pub life: Arc<Lifecycle>,
+    pub balancer: Balancer,
+    pub locks: LockClient,
+}
+
 /// Runs on main nodes with `[scale]` set, one step per heartbeat interval, until the node
 /// stops.
-pub async fn run(node: Node) {
-    let cfg = &node.cfg;
+pub async fn run(scaler: Scaler) {
+    let cfg = &scaler.cfg;
     if cfg.node.role != Role::Main || !cfg.scale.enabled() {
         return;
     }
@@ -160,27 +176,27 @@ pub async fn run(node: Node) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = node.stopping.cancelled() => return,
+            _ = scaler.life.stopping.cancelled() => return,
             _ = tick.tick() => {}
         }
-        if node.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        if scaler.life.is_draining() {
             continue;
         }
         let now = now_ms();
-        let load = utilisation(&node.balancer.snapshot(now));
+        let load = utilisation(&scaler.balancer.snapshot(now));
         if let Step::Act { for_ms } = trigger.step(now, load.map(|l| l.ratio())) {
             if let Some(load) = load {
-                act(&node, &mut trigger, load, for_ms).await;
+                act(&scaler, &mut trigger, load, for_ms).await;
             }
         }
     }
 }
 
 /// Takes the lease and, if granted, starts the hooks.
-async fn act(node: &Node, trigger: &mut Trigger, load: Load, for_ms: i64) {
-    let scale = &node.cfg.scale;
-    let owner = format!("{}/scale/{}", node.cfg.node.name, node.generation);
-    match node
+async fn act(scaler: &Scaler, trigger: &mut Trigger, load: Load, for_ms: i64) {
+    let scale = &scaler.cfg.scale;
+    let owner = format!("{}/scale/{}", scaler.cfg.node.name, scaler.life.generation);
+    match scaler
         .locks
         .try_acquire(LEASE_KEY, &owner, scale.cooldown)
         .await
@@ -198,7 +214,7 @@ async fn act(node: &Node, trigger: &mut Trigger, load: Load, for_ms: i64) {
                 cooldown = ?scale.cooldown,
                 "scaling out: the cluster stayed busy; running the scale hooks"
             );
-            tokio::spawn(hooks(node.clone(), load));
+            tokio::spawn(hooks(scaler.clone(), load));
         }
         Ok(Acquire::Held { holder }) => {
             debug!(holder = ?holder, "another main node scaled out; cooling down");
@@ -212,9 +228,9 @@ async fn act(node: &Node, trigger: &mut Trigger, load: Load, for_ms: i64) {
 }
 
 /// The environment of the command, and the webhook's fields.
-fn facts(node: &Node, load: Load) -> Vec<(&'static str, String)> {
+fn facts(scaler: &Scaler, load: Load) -> Vec<(&'static str, String)> {
     vec![
-        ("CALLFLEET_HOOK_NODE", node.cfg.node.name.clone()),
+        ("CALLFLEET_HOOK_NODE", scaler.cfg.node.name.clone()),
         ("CALLFLEET_HOOK_UTILISATION", format!("{:.3}", load.ratio())),
         ("CALLFLEET_HOOK_CALLS", load.calls.to_string()),
         ("CALLFLEET_HOOK_CAPACITY", load.capacity.to_string()),
@@ -222,13 +238,13 @@ fn facts(node: &Node, load: Load) -> Vec<(&'static str, String)> {
     ]
 }
 
-async fn hooks(node: Node, load: Load) {
-    let scale = &node.cfg.scale;
+async fn hooks(scaler: Scaler, load: Load) {
+    let scale = &scaler.cfg.scale;
     if let Some(command) = &scale.command {
-        run_command(command, scale, facts(&node, load)).await;
+        run_command(command, scale, facts(&scaler, load)).await;
     }
     if let Some(url) = &scale.webhook {
-        post_webhook(&node, url, load).await;
+        post_webhook(&scaler, url, load).await;
     }
 }
 
@@ -300,9 +316,9 @@ pub fn signature(secret: &str, body: &str) -> Option<String> {
     ))
 }
 
-async fn post_webhook(node: &Node, url: &str, load: Load) {
-    let scale = &node.cfg.scale;
-    let body = webhook_body(&node.cfg.node.name, load, scale.threshold, now_ms());
+async fn post_webhook(scaler: &Scaler, url: &str, load: Load) {
+    let scale = &scaler.cfg.scale;
+    let body = webhook_body(&scaler.cfg.node.name, load, scale.threshold, now_ms());
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -316,7 +332,7 @@ async fn post_webhook(node: &Node, url: &str, load: Load) {
     let mut request = client
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json");
-    if let Some(sig) = node
+    if let Some(sig) = scaler
         .cfg
         .http
         .secret

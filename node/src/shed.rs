@@ -6,7 +6,7 @@
 //! The heartbeat task feeds it one sample per beat and stores the level in the node's
 //! [`ShedGate`]; work asks the gate ([`ShedGate::allows`]) with its [`Work`] kind. Background
 //! jobs (MP3 conversion, trace export batches, history pruning) call
-//! `Node::background_allowed` (the gate's answer for [`Work::Background`], counting a
+//! `Lifecycle::background_allowed` (the gate's answer for [`Work::Background`], counting a
 //! deferral) before they pick up an item, and simply try again later when refused.
 
 use std::collections::VecDeque;

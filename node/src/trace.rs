@@ -255,7 +255,7 @@ struct Collect {
 
 impl Collect {
     async fn run(mut self, mut events: mpsc::Receiver<Event>, mut queries: mpsc::Receiver<Query>) {
-        let stop = self.node.stopping.clone();
+        let stop = self.node.life.stopping.clone();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {

@@ -2,6 +2,7 @@
 //! engine, settles who sends what with the cluster, and hands one batch to the outbox.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use callfleet_store::{ActiveAlert, AlertKind, Severity, StoreError};
@@ -16,15 +17,27 @@ use super::hours::OpenHours;
 use super::observe;
 use super::rules::{self, RateWindow, ServiceTarget, Thresholds};
 use crate::config::AlertsSection;
-use crate::node::Node;
+use crate::config::Config;
+use crate::lifecycle::Lifecycle;
 use crate::now_ms;
 
 /// Longest wait for a read the rules can do without (the alerts table, carrier traffic).
 const SQL_DEADLINE: Duration = Duration::from_secs(2);
 
+/// What the alert rules read of the node: its configuration and run state, the database, the
+/// lock service, its metrics and what the rest of the node reports ([`super::Inputs`]).
+pub struct Sources {
+    pub cfg: Config,
+    pub life: Arc<Lifecycle>,
+    pub store: callfleet_store::Store,
+    pub locks: callfleet_lockd::LockClient,
+    pub metrics: callfleet_web::Metrics,
+    pub alerts: Arc<super::Inputs>,
+}
+
 /// What the task carries from one evaluation to the next.
 struct Shell {
-    node: Node,
+    node: Arc<Sources>,
     hub: Hub,
     cfg: AlertsSection,
     hours: Option<OpenHours>,
@@ -38,7 +51,8 @@ struct Shell {
 }
 
 /// Runs until the node stops.
-pub async fn run(node: Node, hub: Hub, outbox: Outbox) {
+pub async fn run(node: Sources, hub: Hub, outbox: Outbox) {
+    let node = Arc::new(node);
     let cfg = node.cfg.alerts.clone();
     let interval = cfg.interval;
     let lease_ttl = interval * 3 + Duration::from_secs(10);
@@ -50,7 +64,7 @@ pub async fn run(node: Node, hub: Hub, outbox: Outbox) {
             node.locks.clone(),
             node.store.clone(),
             &node.cfg.node.name,
-            node.generation,
+            node.life.generation,
             lease_ttl,
         ),
         bans: RateWindow::default(),
@@ -62,7 +76,7 @@ pub async fn run(node: Node, hub: Hub, outbox: Outbox) {
     };
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let stopping = shell.node.stopping.clone();
+    let stopping = shell.node.life.stopping.clone();
     loop {
         tokio::select! {
             _ = stopping.cancelled() => return,
@@ -79,7 +93,7 @@ pub async fn run(node: Node, hub: Hub, outbox: Outbox) {
 }
 
 /// The kinds this node evaluates, from its configuration.
-fn enabled(node: &Node) -> BTreeSet<AlertKind> {
+fn enabled(node: &Sources) -> BTreeSet<AlertKind> {
     let cfg = &node.cfg.alerts;
     AlertKind::ALL
         .into_iter()
@@ -221,7 +235,7 @@ impl Shell {
             AlertKind::DatabaseUnreachable,
             rules::database(me, failing).into_iter().collect(),
         );
-        let level = node.shed.level();
+        let level = node.life.shed.level();
         add(
             AlertKind::ShedHigh,
             rules::shed(me, level).into_iter().collect(),

@@ -207,7 +207,7 @@ pub(super) async fn end_wrap_up(node: &Node, ext: &str, token: i64) {
             Err(e) => {
                 debug!(agent = ext, error = %e, "cannot end the wrap-up; trying again");
                 tokio::select! {
-                    _ = node.stopping.cancelled() => return,
+                    _ = node.life.stopping.cancelled() => return,
                     _ = tokio::time::sleep(WRAP_UP_RETRY) => {}
                 }
             }

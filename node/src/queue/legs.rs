@@ -315,7 +315,7 @@ async fn take(
     ring_timeout: Duration,
 ) -> Option<Taken> {
     let node = ctx.node;
-    let owner = format!("{}:{}:{}", node.cfg.node.name, node.generation, ctx.call_id);
+    let owner = format!("{}:{}:{}", node.cfg.node.name, node.life.generation, ctx.call_id);
     let lease = match node
         .locks
         .acquire(&agent_key(ext), &owner, ring_timeout + LEASE_MARGIN)

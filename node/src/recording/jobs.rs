@@ -2,7 +2,7 @@
 //! `callfleet_store::jobs`), runs them, and settles them: done, again later with backoff, or
 //! failed for good after [`MAX_ATTEMPTS`]. A node killed mid-job leaves its claim to run
 //! out; the job is then claimed again (by this node, restarted). Background work yields to
-//! load shedding: nothing is claimed while `Node::background_allowed` says no (shed level 2
+//! load shedding: nothing is claimed while `Lifecycle::background_allowed` says no (shed level 2
 //! and up; each deferral is counted).
 
 use std::path::{Path, PathBuf};
@@ -61,15 +61,15 @@ impl JobError {
 
 /// Runs jobs until the node stops.
 pub async fn run(node: Node) {
-    let worker = format!("{}/{}", node.cfg.node.name, node.generation);
+    let worker = format!("{}/{}", node.cfg.node.name, node.life.generation);
     loop {
         let worked = node.background_allowed() && turn(&node, &worker).await;
         if !worked {
             tokio::select! {
-                _ = node.stopping.cancelled() => return,
+                _ = node.life.stopping.cancelled() => return,
                 _ = tokio::time::sleep(POLL) => {}
             }
-        } else if node.stopping.is_cancelled() {
+        } else if node.life.stopping.is_cancelled() {
             return;
         }
     }

@@ -2,11 +2,14 @@
 //! `recording.keep` days, a batch at a time, once an hour and at start. Background work: it
 //! waits while load shedding defers it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use callfleet_store::Store;
+use callfleet_web::Metrics;
 use tracing::{info, warn};
 
-use crate::node::Node;
+use crate::lifecycle::Lifecycle;
 use crate::now_ms;
 
 const EVERY: Duration = Duration::from_secs(3600);
@@ -18,27 +21,46 @@ pub fn cutoff(now_ms: i64, keep_ms: Option<i64>) -> Option<i64> {
     keep_ms.map(|k| now_ms.saturating_sub(k))
 }
 
+/// What a retention sweep (of recordings, or of SIP traces in `crate::trace::retention`)
+/// uses of the node.
+pub struct Retention {
+    pub store: Store,
+    /// This node's name: it deletes only what it wrote.
+    pub me: String,
+    /// `recording.keep` or `trace.keep`, in days (0: kept forever).
+    pub keep_days: u32,
+    pub life: Arc<Lifecycle>,
+    pub metrics: Metrics,
+}
+
+impl Retention {
+    /// What is kept, in milliseconds, if anything expires.
+    pub fn keep_ms(&self) -> Option<i64> {
+        (self.keep_days > 0).then(|| i64::from(self.keep_days) * 86_400_000)
+    }
+}
+
 /// Deletes expired recordings until the node stops.
-pub async fn run(node: Node) {
+pub async fn run(r: Retention) {
     loop {
-        if node.background_allowed() {
-            if let Some(before) = cutoff(now_ms(), node.cfg.recording.keep_ms()) {
-                sweep(&node, before).await;
+        if r.life.background_allowed() {
+            if let Some(before) = cutoff(now_ms(), r.keep_ms()) {
+                sweep(&r, before).await;
             }
         }
         tokio::select! {
-            _ = node.stopping.cancelled() => return,
+            _ = r.life.stopping.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
     }
 }
 
 /// Deletes this node's recordings made before `before_ms`; returns how many.
-pub async fn sweep(node: &Node, before_ms: i64) -> usize {
-    let me = &node.cfg.node.name;
+pub async fn sweep(r: &Retention, before_ms: i64) -> usize {
+    let me = &r.me;
     let mut deleted = 0;
     loop {
-        let batch = match node.store.recordings_before(me, before_ms, BATCH).await {
+        let batch = match r.store.recordings_before(me, before_ms, BATCH).await {
             Ok(b) => b,
             Err(e) => {
                 warn!(error = %e, "cannot list expired recordings; trying again later");
@@ -56,11 +78,11 @@ pub async fn sweep(node: &Node, before_ms: i64) -> usize {
                     continue;
                 }
             }
-            match node.store.delete_recording(rec.id).await {
+            match r.store.delete_recording(rec.id).await {
                 Ok(_) => {
                     deleted += 1;
                     progress = true;
-                    node.metrics.recordings().deleted();
+                    r.metrics.recordings().deleted();
                 }
                 Err(e) => {
                     warn!(recording = rec.id, error = %e, "cannot delete an expired recording's row")
@@ -74,7 +96,7 @@ pub async fn sweep(node: &Node, before_ms: i64) -> usize {
     if deleted > 0 {
         info!(
             deleted,
-            keep_days = node.cfg.recording.keep,
+            keep_days = r.keep_days,
             "expired recordings deleted"
         );
     }

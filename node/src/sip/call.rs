@@ -353,7 +353,7 @@ pub(crate) async fn peer_shows_up(
                 }
                 return Err(Ended::new(HangupCause::NoAck, HangupSide::Caller));
             }
-            _ = node.hangup.cancelled() => {
+            _ = node.life.hangup.cancelled() => {
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send BYE");
                 }

@@ -139,7 +139,7 @@ impl Life<'_> {
                 }
                 Some(Ended::new(HangupCause::MaxDuration, HangupSide::Node))
             }
-            _ = self.node.hangup.cancelled() => {
+            _ = self.node.life.hangup.cancelled() => {
                 if let Err(e) = self.dialog.bye().await {
                     debug!(error = %e, "cannot send a BYE");
                 }

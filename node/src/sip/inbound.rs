@@ -306,7 +306,7 @@ fn peer_probe(node: &Node, req: &Request, src: SocketAddr) -> Option<Vec<u8>> {
         return None;
     }
     let tag = stable_tag(super::front::call_id(req).unwrap_or(""), me);
-    let load = crate::heartbeat::live_load(node);
+    let load = crate::heartbeat::live_load(&node.calls, node.cfg.node.capacity, &node.life);
     let reply = Stateless::new(req, src, 200, "OK", Some(&tag))
         .header("Allow", ALLOW)
         .header(callfleet_lb::LOAD_HEADER, load)

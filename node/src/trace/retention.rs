@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use crate::node::Node;
 use crate::now_ms;
-use crate::recording::retention::cutoff;
+use crate::recording::retention::{cutoff, Retention};
 
 const EVERY: Duration = Duration::from_secs(3600);
 /// Chunks deleted per statement.
@@ -17,27 +16,27 @@ const BATCH: i64 = 1000;
 const MAX_BATCHES: usize = 1000;
 
 /// Deletes expired traces until the node stops.
-pub async fn run(node: Node) {
+pub async fn run(r: Retention) {
     loop {
-        if let Some(before) = cutoff(now_ms(), node.cfg.trace.keep_ms()) {
-            sweep(&node, before).await;
+        if let Some(before) = cutoff(now_ms(), r.keep_ms()) {
+            sweep(&r, before).await;
         }
         tokio::select! {
-            _ = node.stopping.cancelled() => return,
+            _ = r.life.stopping.cancelled() => return,
             _ = tokio::time::sleep(EVERY) => {}
         }
     }
 }
 
 /// Deletes this node's trace chunks written before `before_ms`; returns how many.
-pub async fn sweep(node: &Node, before_ms: i64) -> u64 {
-    let me = &node.cfg.node.name;
+pub async fn sweep(r: &Retention, before_ms: i64) -> u64 {
+    let me = &r.me;
     let mut deleted = 0;
     for _ in 0..MAX_BATCHES {
-        if node.stopping.is_cancelled() || !node.background_allowed() {
+        if r.life.stopping.is_cancelled() || !r.life.background_allowed() {
             break;
         }
-        match node.store.delete_trace_before(me, before_ms, BATCH).await {
+        match r.store.delete_trace_before(me, before_ms, BATCH).await {
             Ok(0) => break,
             Ok(n) => deleted += n,
             Err(e) => {
@@ -49,7 +48,7 @@ pub async fn sweep(node: &Node, before_ms: i64) -> u64 {
     if deleted > 0 {
         info!(
             chunks = deleted,
-            keep_days = node.cfg.trace.keep,
+            keep_days = r.keep_days,
             "expired SIP traces deleted"
         );
     }

@@ -68,9 +68,9 @@ async fn run(node: Node, mut rx: mpsc::Receiver<Chunk>) {
             }
         }
         // Deferred while shedding, except when the node stops (the queue is written then).
-        while !node.shed.allows(Work::Background) && !node.stopping.is_cancelled() {
+        while !node.life.shed.allows(Work::Background) && !node.life.stopping.is_cancelled() {
             tokio::select! {
-                _ = node.stopping.cancelled() => {}
+                _ = node.life.stopping.cancelled() => {}
                 _ = tokio::time::sleep(RETRY_EVERY) => {}
             }
         }
@@ -97,7 +97,9 @@ async fn write(node: &Node, rows: &[TraceChunk]) {
                 debug!(chunks = rows.len(), new, "SIP trace chunks written");
                 return;
             }
-            Err(e) if e.is_transient() && attempt < ATTEMPTS && !node.stopping.is_cancelled() => {
+            Err(e)
+                if e.is_transient() && attempt < ATTEMPTS && !node.life.stopping.is_cancelled() =>
+            {
                 debug!(attempt, error = %e, "SIP trace chunks not written yet; retrying");
                 tokio::time::sleep(RETRY_EVERY).await;
             }
