@@ -302,20 +302,14 @@ pub(super) async fn refer(
 }
 
 /// The caller bridged to `next`, the leg its phone's other call handed over: media, the
-/// queue entry's agent, listeners.
-pub(super) async fn take_leg(
-    ctx: &CallCtx<'_>,
-    mut next: Bridged,
-    queue: Option<&str>,
-    entry: Option<i64>,
-) -> Bridged {
+/// queue entry's agent (the machine opens the listeners and recorder again).
+pub(super) async fn take_leg(ctx: &CallCtx<'_>, next: Bridged, entry: Option<i64>) -> Bridged {
     bridge(ctx.media, &next.leg);
     if let Some(entry) = entry {
         if let Err(e) = ctx.node.store.bridge_entry(entry, &next.ext).await {
             debug!(error = %e, "cannot mark the queue entry bridged to the new agent");
         }
     }
-    next.listenable = Some(crate::listen::offer(ctx, &next.leg, &next.ext, queue));
     next
 }
 

@@ -98,10 +98,10 @@ async fn wait(
     let target = RingFor {
         queue: Some(&queue.name),
         entry: Some(id),
-        record,
     };
     let ring_timeout = ms(queue.ring_timeout_ms);
-    let (mut call, mut pending) = QueuedCall::enter(Rules::of(queue), now_ms(), vip);
+    let (mut call, mut pending) =
+        QueuedCall::enter(Rules::of(queue).recorded(record), now_ms(), vip);
     // The announcement playing now (its `set_mode` number), if any.
     let mut announcing: Option<u64> = None;
     loop {

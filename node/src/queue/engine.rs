@@ -6,8 +6,11 @@
 //! decision of the lifecycle is here, with time given as milliseconds, and table-tested.
 //!
 //! A call is made of legs ([`Leg`]): the caller's, each agent's phone being rung or bridged,
-//! a supervisor's listen/whisper leg, and a recorder. The machine names the leg every SIP
-//! action is for, so that recording and per-call traces can hang off legs later.
+//! the supervisors listening in, whispering or barging, and a recorder. The machine names the
+//! leg every action is for: with the bridge it opens the listeners' leg and, when the queue's
+//! policy drew this call, the recorder ([`Action::Open`]); it closes them (the recording
+//! stored) before the agent wraps up, whether the conversation ended or was transferred, and
+//! opens them again on the leg an attended transfer hands over ([`Action::Close`]).
 //!
 //! ```text
 //!  Waiting ──offer (agents taken)──▶ Offering ──first answer, others settled──▶ Bridged
@@ -34,9 +37,10 @@ pub enum Leg {
     Caller,
     /// An agent's phone (by agent extension), rung or bridged.
     Agent(String),
-    /// A supervisor's phone listening in or whispering (by device).
-    Listen(String),
-    /// The recording of the conversation.
+    /// Supervisors' phones listening in, whispering or barging: any number, joined from the
+    /// panel while the conversation is open to them.
+    Listeners,
+    /// The recording of the conversation (both sides, a stereo WAV).
     Recorder,
 }
 
@@ -49,6 +53,8 @@ pub struct Rules {
     pub announce_every_ms: i64,
     /// The agent's wrap-up after the call.
     pub wrapup_ms: i64,
+    /// Whether the conversation is recorded (the queue's policy, drawn for this call).
+    pub record: bool,
 }
 
 impl Rules {
@@ -61,7 +67,13 @@ impl Rules {
                 _ => 0,
             },
             wrapup_ms: queue.wrapup_ms.max(0),
+            record: false,
         }
+    }
+
+    /// The same rules, recording the conversation or not.
+    pub fn recorded(self, record: bool) -> Rules {
+        Rules { record, ..self }
     }
 }
 
@@ -133,6 +145,12 @@ pub enum Action {
     /// The caller bridged to the agent: agent `ringing → in_call`, entry bridged, media
     /// relayed between the legs.
     Bridge(String),
+    /// A leg starts beside the conversation: [`Leg::Listeners`], supervisors may join it from
+    /// now on; [`Leg::Recorder`], the recording starts (both sides of the bridge).
+    Open(Leg),
+    /// That leg ends: listeners get BYE; the recording is closed and stored (its MP3 job
+    /// queued).
+    Close(Leg),
     /// The entry leaves the cluster queue.
     Dequeue,
     /// "All agents are busy", then the queue's fallback.
@@ -186,6 +204,7 @@ impl QueuedCall {
             max_wait_ms: 0,
             announce_every_ms: 0,
             wrapup_ms: 0,
+            record: false,
         };
         let mut call = QueuedCall {
             rules,
@@ -223,7 +242,7 @@ impl QueuedCall {
                 ringing,
                 winner,
                 caller_gone,
-            } => offering(ringing, winner, caller_gone, event),
+            } => offering(ringing, winner, caller_gone, self.rules.record, event),
             Phase::Bridged { agent } => self.bridged(agent, now_ms, event),
             Phase::Over => (Phase::Over, vec![]),
         };
@@ -300,6 +319,7 @@ impl QueuedCall {
             _ => return (Phase::Bridged { agent }, vec![]),
         };
         let mut actions = vec![Action::Bye(other)];
+        actions.extend(close_beside(self.rules.record));
         actions.extend(self.agent_done(&agent, now_ms, ended.side));
         actions.push(Action::End(ended));
         (Phase::Over, actions)
@@ -331,6 +351,7 @@ impl QueuedCall {
             Action::ReferDone(agent.clone()),
             Action::Bye(Leg::Agent(agent.clone())),
         ];
+        actions.extend(close_beside(self.rules.record));
         actions.extend(self.agent_done(&agent, now_ms, HangupSide::Agent));
         actions.push(Action::Transfer(to));
         actions
@@ -339,12 +360,17 @@ impl QueuedCall {
     /// The agent's phone handed the caller to `by` (attended transfer): logged as a transfer
     /// to `by`'s extension, the REFER's final NOTIFY, the agent's leg ended and the agent
     /// wrapped up, then the caller bridged to `by`'s leg; the entry stays until `by` is done.
+    /// The listeners and the recording of the first conversation close with it, and open
+    /// again on the second (a recording of its own).
     fn replaced(&self, agent: String, now_ms: i64, by: &str) -> Vec<Action> {
         let to = TransferTo::Agent(by.to_string());
-        vec![
+        let mut actions = vec![
             log(QueueEventKind::Transfer, Some(&agent), Some(to.to_string())),
             Action::ReferDone(agent.clone()),
             Action::Bye(Leg::Agent(agent.clone())),
+        ];
+        actions.extend(close_beside(self.rules.record));
+        actions.extend([
             Action::WrapUp {
                 agent: agent.clone(),
                 until_ms: now_ms + self.rules.wrapup_ms,
@@ -355,7 +381,9 @@ impl QueuedCall {
                 Some(HangupSide::Agent.to_string()),
             ),
             Action::Replace(by.to_string()),
-        ]
+        ]);
+        actions.extend(open_beside(self.rules.record));
+        actions
     }
 }
 
@@ -365,6 +393,7 @@ fn offering(
     mut ringing: Vec<String>,
     mut winner: Option<String>,
     mut caller_gone: Option<Ended>,
+    record: bool,
     event: Event,
 ) -> (Phase, Vec<Action>) {
     let mut actions = vec![];
@@ -414,6 +443,7 @@ fn offering(
         }
         (None, Some(agent)) => {
             actions.push(Action::Bridge(agent.clone()));
+            actions.extend(open_beside(record));
             actions.push(log(QueueEventKind::Answer, Some(&agent), None));
             Phase::Bridged { agent }
         }
@@ -424,6 +454,26 @@ fn offering(
         }
     };
     (phase, actions)
+}
+
+/// The legs beside the conversation, opened with the bridge: the listeners, then the
+/// recorder when the call is recorded.
+fn open_beside(record: bool) -> Vec<Action> {
+    let mut actions = vec![Action::Open(Leg::Listeners)];
+    if record {
+        actions.push(Action::Open(Leg::Recorder));
+    }
+    actions
+}
+
+/// Those legs closed, the recorder first (what it wrote is stored).
+fn close_beside(record: bool) -> Vec<Action> {
+    let mut actions = vec![];
+    if record {
+        actions.push(Action::Close(Leg::Recorder));
+    }
+    actions.push(Action::Close(Leg::Listeners));
+    actions
 }
 
 fn abandon(ended: Ended) -> Vec<Action> {

@@ -34,8 +34,6 @@ const LEASE_RENEW: Duration = Duration::from_secs(10);
 pub struct RingFor<'q> {
     pub queue: Option<&'q str>,
     pub entry: Option<i64>,
-    /// Whether the conversation is recorded (the queue's policy, drawn for this call).
-    pub record: bool,
 }
 
 /// A phone being rung for this call: an agent taken (lease held, SQL state `ringing`), or a
@@ -239,7 +237,6 @@ pub async fn ring_taken(
     let target = RingFor {
         queue: None,
         entry: None,
-        record: false,
     };
     let names = taken.iter().map(|t| t.ext.clone()).collect();
     let (mut call, _logs) = QueuedCall::direct(now_ms(), names);
@@ -315,7 +312,10 @@ async fn take(
     ring_timeout: Duration,
 ) -> Option<Taken> {
     let node = ctx.node;
-    let owner = format!("{}:{}:{}", node.cfg.node.name, node.life.generation, ctx.call_id);
+    let owner = format!(
+        "{}:{}:{}",
+        node.cfg.node.name, node.life.generation, ctx.call_id
+    );
     let lease = match node
         .locks
         .acquire(&agent_key(ext), &owner, ring_timeout + LEASE_MARGIN)
@@ -575,17 +575,6 @@ async fn open_bridge(
     let agent = lease.is_some().then_some(ext.as_str());
     node.calls.set_served(ctx.call_id, target.queue, agent);
     bridge(ctx.media, &leg);
-    // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
-    let listenable = crate::listen::offer(ctx, &leg, &ext, target.queue);
-    let recording = target.record.then(|| {
-        let call = crate::recording::CallInfo {
-            call_id: ctx.call_id.to_string(),
-            caller: ctx.caller.clone(),
-            queue: target.queue.map(str::to_string),
-            agent: Some(ext.clone()),
-        };
-        crate::recording::start(node, listenable.tap(), call)
-    });
     Bridged {
         ext,
         lease,
@@ -593,8 +582,8 @@ async fn open_bridge(
         leg,
         dialog: ringing.dialog,
         states: ringing.states,
-        listenable: Some(listenable),
-        recording: recording.flatten(),
+        listenable: None,
+        recording: None,
         sdp: hold::AgentSdp {
             session_id: ringing.session_id,
             version: 1,
@@ -630,7 +619,7 @@ async fn talk(
         for action in std::mem::take(&mut pending) {
             if let Action::Replace(_) = action {
                 if let Some(next) = replacing.take() {
-                    b = attended::take_leg(ctx, next, target.queue, target.entry).await;
+                    b = attended::take_leg(ctx, next, target.entry).await;
                 }
                 continue;
             }
@@ -710,11 +699,18 @@ async fn perform_bridged(
                 .set_mode(Mode::Moh(hold::playlist(ctx.node, target.queue)));
             transfer::notify(&b.dialog, transfer::Progress::Done).await;
         }
-        Action::WrapUp { agent, until_ms } => {
+        Action::Open(Leg::Listeners) => {
+            // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
+            b.listenable = Some(crate::listen::offer(ctx, &b.leg, &b.ext, target.queue));
+        }
+        Action::Open(Leg::Recorder) => b.recording = start_recording(ctx, b, target),
+        Action::Close(Leg::Recorder) => {
             if let Some(active) = b.recording.take() {
                 crate::recording::finish(ctx.node, active).await;
             }
-            drop(b.listenable.take());
+        }
+        Action::Close(Leg::Listeners) => drop(b.listenable.take()),
+        Action::WrapUp { agent, until_ms } => {
             b.leg.stop();
             crate::quality::record(ctx.node, ctx.call_id, CallLeg::Agent, &b.leg.quality());
             if let Some(lease) = b.lease.take() {
@@ -727,6 +723,26 @@ async fn perform_bridged(
         }
     }
     None
+}
+
+/// The recorder on the conversation's tap (the listeners' leg carries it): `None` when the
+/// conversation is not open (nothing to tap) or the recording cannot start (logged).
+fn start_recording(
+    ctx: &CallCtx<'_>,
+    b: &Bridged,
+    target: RingFor<'_>,
+) -> Option<crate::recording::Active> {
+    let Some(listenable) = &b.listenable else {
+        warn!(agent = %b.ext, "recording asked for before the conversation was open; not recorded");
+        return None;
+    };
+    let call = crate::recording::CallInfo {
+        call_id: ctx.call_id.to_string(),
+        caller: ctx.caller.clone(),
+        queue: target.queue.map(str::to_string),
+        agent: Some(b.ext.clone()),
+    };
+    crate::recording::start(ctx.node, listenable.tap(), call)
 }
 
 /// The agent's call counted and its wrap-up started under the call's lease token, still tied

@@ -9,6 +9,7 @@ const RULES: Rules = Rules {
     max_wait_ms: 60_000,
     announce_every_ms: 20_000,
     wrapup_ms: 5_000,
+    record: false,
 };
 
 fn ev(kind: K) -> Action {
@@ -75,6 +76,15 @@ fn complete(agent: &str, side: &str) -> Action {
 
 type Step = (i64, Event, Vec<Action>);
 
+/// The caller bridged to `agent`, the conversation open to listeners (not recorded).
+fn bridge(agent: &str) -> Vec<Action> {
+    vec![
+        Bridge(agent.into()),
+        Open(Leg::Listeners),
+        ev_agent(K::Answer, agent),
+    ]
+}
+
 /// Runs `steps` on a call that entered at 0 (not VIP); checks each step's actions and the
 /// final phase.
 fn run(name: &str, steps: Vec<Step>, last: Phase) {
@@ -95,16 +105,13 @@ fn lifecycle() {
             "one agent answers, the caller hangs up, wrap-up",
             vec![
                 (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
-                (
-                    4_000,
-                    answered("7001"),
-                    vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
-                ),
+                (4_000, answered("7001"), bridge("7001")),
                 (
                     30_000,
                     Event::CallerEnded(caller_bye()),
                     vec![
                         Bye(Leg::Agent("7001".into())),
+                        Close(Leg::Listeners),
                         WrapUp {
                             agent: "7001".into(),
                             until_ms: 35_000,
@@ -121,16 +128,13 @@ fn lifecycle() {
             "the agent hangs up first",
             vec![
                 (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
-                (
-                    2_000,
-                    answered("7001"),
-                    vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
-                ),
+                (2_000, answered("7001"), bridge("7001")),
                 (
                     9_000,
                     Event::AgentEnded { hung_up: true },
                     vec![
                         Bye(Leg::Caller),
+                        Close(Leg::Listeners),
                         WrapUp {
                             agent: "7001".into(),
                             until_ms: 14_000,
@@ -147,16 +151,13 @@ fn lifecycle() {
             "the agent's leg fails while bridged",
             vec![
                 (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
-                (
-                    2_000,
-                    answered("7001"),
-                    vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
-                ),
+                (2_000, answered("7001"), bridge("7001")),
                 (
                     3_000,
                     Event::AgentEnded { hung_up: false },
                     vec![
                         Bye(Leg::Caller),
+                        Close(Leg::Listeners),
                         WrapUp {
                             agent: "7001".into(),
                             until_ms: 8_000,
@@ -199,6 +200,7 @@ fn lifecycle() {
                         Bye(Leg::Agent("7003".into())),
                         released("7003"),
                         Bridge("7002".into()),
+                        Open(Leg::Listeners),
                         ev_agent(K::Answer, "7002"),
                     ],
                 ),
@@ -402,6 +404,7 @@ fn vip_enqueue_and_queue_rules() {
         max_wait_ms: 120_000,
         announce_every_ms: 1_000,
         wrapup_ms: 0,
+        record: false,
     };
     assert_eq!(Rules::of(&q), want, "announcements at most once a second");
     q.announce_interval_ms = 0;
@@ -413,10 +416,7 @@ fn direct_calls_start_ringing() {
     let (mut call, first) = QueuedCall::direct(0, vec!["7001".into()]);
     assert_eq!(first, vec![ev_agent(K::Offer, "7001")]);
     let got = call.on(5_000, answered("7001"));
-    assert_eq!(
-        got,
-        vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")]
-    );
+    assert_eq!(got, bridge("7001"));
     let (mut call, _) = QueuedCall::direct(0, vec!["7001".into()]);
     let got = call.on(20_000, not_answered("7001", 408));
     assert_eq!(
@@ -436,11 +436,7 @@ fn the_agent_transfers_the_caller() {
     let bridge = || {
         vec![
             (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
-            (
-                2_000,
-                answered("7001"),
-                vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
-            ),
+            (2_000, answered("7001"), bridge("7001")),
         ]
     };
     let mut blind = bridge();
@@ -456,6 +452,7 @@ fn the_agent_transfers_the_caller() {
                 },
                 ReferDone("7001".into()),
                 Bye(Leg::Agent("7001".into())),
+                Close(Leg::Listeners),
                 WrapUp {
                     agent: "7001".into(),
                     until_ms: 25_000,
@@ -518,11 +515,7 @@ fn the_agent_hands_the_caller_to_its_other_call() {
     let replaced = |by: &str| Event::AgentReplaced { by: by.into() };
     let steps = vec![
         (1_000, offered(&["7001"]), vec![ev_agent(K::Offer, "7001")]),
-        (
-            2_000,
-            answered("7001"),
-            vec![Bridge("7001".into()), ev_agent(K::Answer, "7001")],
-        ),
+        (2_000, answered("7001"), bridge("7001")),
         (
             20_000,
             replaced("7002"),
@@ -534,12 +527,14 @@ fn the_agent_hands_the_caller_to_its_other_call() {
                 },
                 ReferDone("7001".into()),
                 Bye(Leg::Agent("7001".into())),
+                Close(Leg::Listeners),
                 WrapUp {
                     agent: "7001".into(),
                     until_ms: 25_000,
                 },
                 complete("7001", "agent"),
                 Replace("7002".into()),
+                Open(Leg::Listeners),
             ],
         ),
         // Bridged to 7002 now: its end ends the call, and 7002 wraps up.
@@ -548,6 +543,7 @@ fn the_agent_hands_the_caller_to_its_other_call() {
             Event::AgentEnded { hung_up: true },
             vec![
                 Bye(Leg::Caller),
+                Close(Leg::Listeners),
                 WrapUp {
                     agent: "7002".into(),
                     until_ms: 35_000,
@@ -562,4 +558,93 @@ fn the_agent_hands_the_caller_to_its_other_call() {
     // Nothing is bridged: not the machine's to take.
     let (mut call, _) = QueuedCall::direct(0, vec!["7001".into()]);
     assert_eq!(call.on(1_000, replaced("7002")), vec![]);
+}
+
+#[test]
+fn a_recorded_call_opens_and_closes_its_recorder_with_the_conversation() {
+    let rules = RULES.recorded(true);
+    let answered_7001 = vec![
+        Bridge("7001".into()),
+        Open(Leg::Listeners),
+        Open(Leg::Recorder),
+        ev_agent(K::Answer, "7001"),
+    ];
+    let closed = [Close(Leg::Recorder), Close(Leg::Listeners)];
+    let wrap = |agent: &str, until_ms| WrapUp {
+        agent: agent.into(),
+        until_ms,
+    };
+    // (what ends the conversation, the actions from the end's first up to the wrap-up).
+    let support = TransferTo::Queue("support".into());
+    let cases: Vec<(&str, Event, Vec<Action>)> = vec![
+        (
+            "the caller hangs up",
+            Event::CallerEnded(caller_bye()),
+            vec![Bye(Leg::Agent("7001".into()))],
+        ),
+        (
+            "the agent hangs up",
+            Event::AgentEnded { hung_up: true },
+            vec![Bye(Leg::Caller)],
+        ),
+        (
+            "the agent transfers blind",
+            Event::AgentTransferred { to: support },
+            vec![
+                Log {
+                    kind: K::Transfer,
+                    agent: Some("7001".into()),
+                    detail: Some("queue:support".into()),
+                },
+                ReferDone("7001".into()),
+                Bye(Leg::Agent("7001".into())),
+            ],
+        ),
+    ];
+    for (name, end, before) in cases {
+        let (mut call, _) = QueuedCall::enter(rules, 0, false);
+        call.on(1_000, offered(&["7001"]));
+        assert_eq!(call.on(2_000, answered("7001")), answered_7001, "{name}");
+        let got = call.on(10_000, end);
+        let mut want = before;
+        want.extend(closed.clone());
+        want.push(wrap("7001", 15_000));
+        assert_eq!(got[..want.len()], want[..], "{name}: {got:?}");
+    }
+
+    // An attended transfer: the first conversation's recording is closed, the second gets
+    // one of its own, and the listeners follow the new leg.
+    let (mut call, _) = QueuedCall::enter(rules, 0, false);
+    call.on(1_000, offered(&["7001"]));
+    call.on(2_000, answered("7001"));
+    let got = call.on(10_000, Event::AgentReplaced { by: "7002".into() });
+    let at = |a: &Action| got.iter().position(|g| g == a).expect("present");
+    assert!(at(&Close(Leg::Recorder)) < at(&wrap("7001", 15_000)));
+    assert!(at(&Close(Leg::Listeners)) < at(&Replace("7002".into())));
+    assert_eq!(
+        got[at(&Replace("7002".into()))..],
+        [
+            Replace("7002".into()),
+            Open(Leg::Listeners),
+            Open(Leg::Recorder)
+        ]
+    );
+    let got = call.on(20_000, Event::AgentEnded { hung_up: true });
+    assert_eq!(
+        got[..4],
+        [
+            Bye(Leg::Caller),
+            Close(Leg::Recorder),
+            Close(Leg::Listeners),
+            wrap("7002", 25_000)
+        ]
+    );
+    // Abandoned before anyone answered: nothing was opened, nothing to close.
+    let (mut call, _) = QueuedCall::enter(rules, 0, false);
+    call.on(1_000, offered(&["7001"]));
+    let got = call.on(2_000, Event::CallerEnded(caller_bye()));
+    assert!(
+        !got.iter().any(|a| matches!(a, Open(_) | Close(_))),
+        "{got:?}"
+    );
 }
