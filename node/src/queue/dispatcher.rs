@@ -274,7 +274,39 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
     let agents = d.store.agents().await?;
     let members = d.store.members(None).await?;
     let queues = d.store.queues().await?;
-    let calls: Vec<Waiting> = entries
+    let calls = waiting(&entries);
+    let now = now_ms();
+    let logged_in: HashSet<String> = agents
+        .iter()
+        .filter(|a| a.device.is_some())
+        .map(|a| a.extension.clone())
+        .collect();
+    // Agents whose phones this node found unregistered are left out while their backoff
+    // runs (`reach`): offered, they would only be skipped again.
+    let free = free_agents(&agents, now, |ext| d.local.unreachable(ext, now));
+    if free.is_empty() {
+        return Ok(());
+    }
+    let rules = queue_rules(&queues);
+    let members = acd_members(&members);
+    // Every node must draw the same random choices from the same rows: seed from them.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed(&calls, &free));
+    for a in acd::assign(&calls, &free, &rules, &members, &logged_in, now, &mut rng) {
+        if a.node == me && d.local.deliver(&a) {
+            if let Some(last) = a.agents.last() {
+                // A hint for the next round-robin turn, not a record: never replayed late.
+                if let Err(e) = d.store.set_rr_last(&a.queue, last).await {
+                    debug!(queue = %a.queue, error = %e, "round-robin position not saved");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The waiting calls as agent selection sees them.
+fn waiting(entries: &[callfleet_store::QueueEntry]) -> Vec<Waiting> {
+    entries
         .iter()
         .map(|e| Waiting {
             id: e.id,
@@ -286,48 +318,52 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
             vip: e.vip,
             enqueued_at_ms: e.enqueued_at_ms,
         })
-        .collect();
-    let now = now_ms();
-    let logged_in: HashSet<String> = agents
+        .collect()
+}
+
+/// The agents that may be offered a call at `now_ms`: logged in on a phone, available, not
+/// paused, and not `unreachable`; their calls today counted only if today is `now_ms`'s UTC
+/// day.
+fn free_agents(
+    agents: &[callfleet_store::Agent],
+    now_ms: i64,
+    unreachable: impl Fn(&str) -> bool,
+) -> Vec<FreeAgent> {
+    let today = callfleet_store::utc_day(now_ms);
+    agents
         .iter()
-        .filter(|a| a.device.is_some())
-        .map(|a| a.extension.clone())
-        .collect();
-    let free: Vec<FreeAgent> = agents
-        .iter()
-        // Agents whose phones this node found unregistered are left out while their backoff
-        // runs (`reach`): offered, they would only be skipped again.
         .filter(|a| a.device.is_some() && a.state == AgentState::Available && !a.paused)
-        .filter(|a| !d.local.unreachable(&a.extension, now))
+        .filter(|a| !unreachable(&a.extension))
         .map(|a| FreeAgent {
             ext: a.extension.clone(),
             last_call_end_ms: a.last_call_end_ms,
-            calls_today: if a.calls_day.as_deref()
-                == Some(callfleet_store::utc_day(now_ms()).as_str())
-            {
+            calls_today: if a.calls_day.as_deref() == Some(today.as_str()) {
                 a.calls_today as u32
             } else {
                 0
             },
             daily_limit: a.daily_limit.map(|l| l as u32),
         })
-        .collect();
-    if free.is_empty() {
-        return Ok(());
-    }
-    let rules: HashMap<String, QueueRules> = queues
+        .collect()
+}
+
+/// Each queue's strategy and round-robin position, by name.
+fn queue_rules(queues: &[callfleet_store::Queue]) -> HashMap<String, QueueRules> {
+    queues
         .iter()
         .map(|q| {
-            (
-                q.name.clone(),
-                QueueRules {
-                    strategy: q.strategy,
-                    rr_last: q.rr_last.clone(),
-                },
-            )
+            let rules = QueueRules {
+                strategy: q.strategy,
+                rr_last: q.rr_last.clone(),
+            };
+            (q.name.clone(), rules)
         })
-        .collect();
-    let members: Vec<acd::Member> = members
+        .collect()
+}
+
+/// The queues' members as agent selection sees them.
+fn acd_members(members: &[callfleet_store::Member]) -> Vec<acd::Member> {
+    members
         .iter()
         .map(|m| acd::Member {
             queue: m.queue.clone(),
@@ -337,28 +373,7 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
             weight: m.weight as u32,
             position: m.position as u32,
         })
-        .collect();
-    // Every node must draw the same random choices from the same rows: seed from them.
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed(&calls, &free));
-    for a in acd::assign(
-        &calls,
-        &free,
-        &rules,
-        &members,
-        &logged_in,
-        now_ms(),
-        &mut rng,
-    ) {
-        if a.node == me && d.local.deliver(&a) {
-            if let Some(last) = a.agents.last() {
-                // A hint for the next round-robin turn, not a record: never replayed late.
-                if let Err(e) = d.store.set_rr_last(&a.queue, last).await {
-                    debug!(queue = %a.queue, error = %e, "round-robin position not saved");
-                }
-            }
-        }
-    }
-    Ok(())
+        .collect()
 }
 
 #[cfg(test)]
@@ -372,6 +387,53 @@ mod tests {
         a.current_node = node.map(str::to_string);
         a.state_since_ms = since_ms;
         a
+    }
+
+    #[test]
+    fn free_agents_are_logged_in_available_unpaused_and_reachable() {
+        use AgentState::*;
+        let now = 10 * 86_400_000 + 3_600_000;
+        let today = callfleet_store::utc_day(now);
+        // (extension, state, device, paused, calls counted on day, offered with calls today)
+        let rows: Vec<(&str, AgentState, bool, bool, Option<&str>, Option<u32>)> = vec![
+            (
+                "7001",
+                Available,
+                true,
+                false,
+                Some(today.as_str()),
+                Some(4),
+            ),
+            ("7002", Available, true, false, Some("1970-01-01"), Some(0)),
+            ("7003", Available, false, false, None, None),
+            ("7004", Available, true, true, None, None),
+            ("7005", InCall, true, false, None, None),
+            ("7006", WrapUp, true, false, None, None),
+            ("7007", Available, true, false, None, None),
+        ];
+        let agents: Vec<Agent> = rows
+            .iter()
+            .map(|(ext, state, device, paused, day, _)| {
+                let mut a = Agent::new(ext, "a", "x", 0);
+                a.state = *state;
+                a.device = device.then(|| format!("dev-{ext}"));
+                a.paused = *paused;
+                a.calls_today = 4;
+                a.calls_day = day.map(str::to_string);
+                a
+            })
+            .collect();
+        // 7007's phone was found unregistered: left out while its backoff runs.
+        let free = free_agents(&agents, now, |ext| ext == "7007");
+        let got: Vec<(&str, u32)> = free
+            .iter()
+            .map(|f| (f.ext.as_str(), f.calls_today))
+            .collect();
+        let want: Vec<(&str, u32)> = rows
+            .iter()
+            .filter_map(|(ext, .., offered)| offered.map(|n| (*ext, n)))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
