@@ -5,7 +5,9 @@
 //! B; 1002 is a baresip phone on node A, 800 Hz). Before the transfer, an INVITE with Replaces
 //! naming call B sent straight to node A without the cluster proof, or with a forged one, is
 //! refused (403) and call B goes on; a REFER whose Refer-To names a host that is no live node
-//! is refused (403) and nothing is dialled. Then the phone REFERs call A with
+//! is refused (403) and nothing is dialled; a REFER naming a call node A does not have is
+//! accepted and its NOTIFY reports node A's `481`, the caller still with agent 1001. Then the
+//! phone REFERs call A with
 //! `Refer-To: <sip:1002@nodeA?Replaces=B;to-tag=..;from-tag=..>`: node B sends node A a signed
 //! INVITE with Replaces, node A hands agent 1002's leg over and BYEs the phone's call B, node
 //! B bridges the caller to it, BYEs agent 1001's leg and NOTIFYs `200 OK`. The caller hears
@@ -168,6 +170,7 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
     let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
     let (mut call_b, mut hostile, mut accepted) = (0, vec![], 0);
     let (mut good, mut got) = (String::new(), Vec::<String>::new());
+    let mut failed: Vec<String> = vec![];
     let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(60), |f| {
         match phase {
             0 if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
@@ -206,6 +209,21 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
                 let nowhere = replaces(&format!("{}:5060", ip(99)), "xatt-b", &tb, "fxatt-b");
                 let r = agent.request("REFER", &nowhere, false);
                 hostile.push(r.map_or(0, |r| r.status));
+                // Node A has no such call: accepted here, refused there, NOTIFYed with 481.
+                let wrong = replaces(&a.to_string(), "xatt-zz", &tb, "fxatt-b");
+                let r = agent.request("REFER", &wrong, false);
+                failed.push(format!("{}", r.map_or(0, |r| r.status)));
+                for _ in 0..6 {
+                    let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(5)) else {
+                        break;
+                    };
+                    let body = req.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+                    let done = body.starts_with("SIP/2.0 481");
+                    failed.push(body.to_string());
+                    if done {
+                        break;
+                    }
+                }
                 good = replaces(&a.to_string(), "xatt-b", &tb, "fxatt-b");
                 (phase, at) = (2, Instant::now());
                 marks.push(f.len());
@@ -255,10 +273,19 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
         [403, 403, 403],
         "unsigned and forged INVITEs with Replaces, a Refer-To naming no live node"
     );
+    assert_eq!(
+        failed,
+        [
+            "202",
+            "SIP/2.0 100 Trying",
+            "SIP/2.0 481 Call/Transaction Does Not Exist"
+        ],
+        "a REFER naming no call of node A: accepted, then NOTIFYed with node A's refusal"
+    );
     let kept = &l[marks[0]..marks[1]];
     assert!(
         share(kept, TONE_1) > 0.95,
-        "after the refusals the caller keeps agent 1001: {}",
+        "after the refusals and the failed transfer the caller keeps agent 1001: {}",
         heard(kept)
     );
     assert_eq!(accepted, 202, "the attended transfer is accepted");
