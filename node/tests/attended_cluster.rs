@@ -11,7 +11,7 @@
 //! `Refer-To: <sip:1002@nodeA?Replaces=B;to-tag=..;from-tag=..>`: node B sends node A a signed
 //! INVITE with Replaces, node A hands agent 1002's leg over and BYEs the phone's call B, node
 //! B bridges the caller to it, BYEs agent 1001's leg and NOTIFYs `200 OK`. The caller hears
-//! agent 1002 through both nodes, call B's CDR ends `replaced`.
+//! agent 1002 through both nodes and agent 1002 the caller; call B's CDR ends `replaced`.
 
 mod support;
 
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use callfleet::now_ms;
 use callfleet_store::AgentState;
-use support::audio::{heard, share, write_tone_wav};
+use support::audio::{heard, share, tone_share, wav_samples, write_tone_wav};
 use support::lockd::{memcached, Lockd};
 use support::phone::{device_add, Phone};
 use support::pump::Pump;
@@ -305,6 +305,18 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
     assert!(
         db.wait_available(&["1001", "1002"], Duration::from_secs(15)),
         "both agents free again"
+    );
+    // Agent 1002's phone heard the caller through both nodes at the end of its call.
+    let rec = c.phone.heard_files();
+    let last = rec
+        .last()
+        .unwrap_or_else(|| panic!("no recording: {}", c.phone.log()));
+    let (rate, samples) = wav_samples(last);
+    let tail = samples.len().saturating_sub(rate as usize * 3 / 2);
+    let heard_caller = tone_share(&samples[tail..], CALLER_TONE, rate);
+    assert!(
+        heard_caller > 0.3,
+        "agent 1002's phone hears the caller: share {heard_caller:.3}"
     );
     let cdr = |call_id: &str| {
         let sql = format!(
