@@ -147,15 +147,118 @@ fn cluster(dir: &Path) -> (Cluster, RawPhone) {
     (c, raw)
 }
 
+/// What the phone did and got before the good REFER.
+#[derive(Default)]
+struct Consulted {
+    /// The final status of call B (phone 2001 → agent 1002 on node A).
+    call_b: u16,
+    /// Unsigned and forged INVITEs with Replaces to node A, a REFER naming no live node.
+    hostile: Vec<u16>,
+    /// A REFER naming no call of node A: its status, then the NOTIFY bodies.
+    failed: Vec<String>,
+    /// The Refer-To line naming call B at node A.
+    good: String,
+}
+
+impl Consulted {
+    fn check(&self) {
+        assert_eq!(self.call_b, 200, "call B is answered on node A");
+        assert_eq!(
+            self.hostile,
+            [403, 403, 403],
+            "unsigned and forged INVITEs with Replaces, a Refer-To naming no live node"
+        );
+        assert_eq!(
+            self.failed,
+            [
+                "202",
+                "SIP/2.0 100 Trying",
+                "SIP/2.0 481 Call/Transaction Does Not Exist"
+            ],
+            "a REFER naming no call of node A: accepted, then NOTIFYed with node A's refusal"
+        );
+    }
+}
+
+/// The phone registers through node A and calls agent 1002 there (call B); the hostile and
+/// failing requests follow, the phone back on node B for its REFERs.
+fn consult(agent: &mut RawAgent, c: &Cluster, attacker: &Uac) -> Consulted {
+    let (a, b) = (c.nodes[0].sip, c.nodes[1].sip);
+    let mut out = Consulted::default();
+    agent.phone.uac.target = a;
+    let r = agent.phone.register().map_or(0, |r| r.status);
+    assert_eq!(r, 200, "the phone registers through node A");
+    let answers = agent.phone.call("1002", "2001", "xatt-b", true);
+    let last = answers.last().cloned();
+    out.call_b = last.as_ref().map_or(0, |r| r.status);
+    wait_until(Duration::from_secs(10), || {
+        c.db.agent("1002").state == AgentState::InCall
+    });
+    let tb = to_tag(&last.map(|r| r.text).unwrap_or_default());
+    let named = format!("xatt-b;to-tag={tb};from-tag=fxatt-b");
+    // Straight to node A: unsigned, then with a made-up proof.
+    let forged = "X-Callfleet-Replaces-Proof: 2001 cf1 1 0000000000000007 1 \
+                  0000000000000000000000000000000000000000000000000000000000000000\r\n";
+    out.hostile
+        .push(invite_replacing(attacker, a, "xatt-x1", &named, ""));
+    out.hostile
+        .push(invite_replacing(attacker, a, "xatt-x2", &named, forged));
+    // Back to node B: a Refer-To naming a host that is no live node.
+    agent.phone.uac.target = b;
+    let nowhere = replaces(&format!("{}:5060", ip(99)), "xatt-b", &tb, "fxatt-b");
+    let r = agent.request("REFER", &nowhere, false);
+    out.hostile.push(r.map_or(0, |r| r.status));
+    // Node A has no such call: accepted here, refused there, NOTIFYed with 481.
+    let wrong = replaces(&a.to_string(), "xatt-zz", &tb, "fxatt-b");
+    let r = agent.request("REFER", &wrong, false);
+    out.failed.push(format!("{}", r.map_or(0, |r| r.status)));
+    for _ in 0..6 {
+        let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(5)) else {
+            break;
+        };
+        let body = req.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+        let done = body.starts_with("SIP/2.0 481");
+        out.failed.push(body.to_string());
+        if done {
+            break;
+        }
+    }
+    out.good = replaces(&a.to_string(), "xatt-b", &tb, "fxatt-b");
+    out
+}
+
+/// The good REFER: its status, and the requests the phone got after it (`METHOD CALL-ID
+/// BODY`): the NOTIFYs and BYE of call A (node B), the BYE of call B (node A).
+fn transfer(agent: &mut RawAgent, good: &str) -> (u16, Vec<String>) {
+    let accepted = agent.request("REFER", good, false).map_or(0, |r| r.status);
+    let mut got: Vec<String> = vec![];
+    for _ in 0..12 {
+        let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(3)) else {
+            break;
+        };
+        let method = req.split(' ').next().unwrap_or_default().to_string();
+        let line = format!(
+            "{method} {} {}",
+            header(&req, "Call-ID").unwrap_or_default(),
+            req.split("\r\n\r\n").nth(1).unwrap_or("").trim()
+        );
+        if !got.contains(&line) {
+            got.push(line);
+        }
+        if got.iter().filter(|l| l.starts_with("BYE ")).count() == 2 {
+            break;
+        }
+    }
+    (accepted, got)
+}
+
 #[test]
 fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
     let _serial = serial();
     let dir = workdir("attended-cluster");
     let (c, phone) = cluster(&dir);
-    let (a, b) = (c.nodes[0].sip, c.nodes[1].sip);
-    let db = &c.db;
     let since = now_ms();
-    let mut caller = Uac::new(&ip(20), b);
+    let mut caller = Uac::new(&ip(20), c.nodes[1].sip);
     let ok = caller
         .answered("sales", "xatt-a", Duration::from_secs(5))
         .expect("node B answers the queue call");
@@ -165,15 +268,13 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
     let mut ringing = Some(std::thread::spawn(move || {
         RawAgent::answer(phone, rtp_addr)
     }));
-    let attacker = Uac::new(&ip(40), a);
+    let attacker = Uac::new(&ip(40), c.nodes[0].sip);
     let (mut raw, mut pump) = (None::<RawAgent>, None::<Pump>);
     let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
-    let (mut call_b, mut hostile, mut accepted) = (0, vec![], 0);
-    let (mut good, mut got) = (String::new(), Vec::<String>::new());
-    let mut failed: Vec<String> = vec![];
+    let (mut consulted, mut done) = (Consulted::default(), (0, vec![]));
     let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(60), |f| {
-        match phase {
-            0 if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
+        match (phase, raw.as_mut()) {
+            (0, _) if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
                 let agent = ringing
                     .take()
                     .map(|t| t.join().expect("the raw agent answers"))
@@ -183,80 +284,18 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
                 raw = Some(agent);
                 phase = 1;
             }
-            1 if hears(f, TONE_1) => {
-                let Some(agent) = raw.as_mut() else {
-                    return true;
-                };
-                // The phone registers through node A too, and calls agent 1002 there.
-                agent.phone.uac.target = a;
-                let r = agent.phone.register().map_or(0, |r| r.status);
-                assert_eq!(r, 200, "the phone registers through node A");
-                let answers = agent.phone.call("1002", "2001", "xatt-b", true);
-                let last = answers.last().cloned();
-                call_b = last.as_ref().map_or(0, |r| r.status);
-                wait_until(Duration::from_secs(10), || {
-                    db.agent("1002").state == AgentState::InCall
-                });
-                let tb = to_tag(&last.map(|r| r.text).unwrap_or_default());
-                let named = format!("xatt-b;to-tag={tb};from-tag=fxatt-b");
-                // Straight to node A: unsigned, then with a made-up proof.
-                let forged = "X-Callfleet-Replaces-Proof: 2001 cf1 1 0000000000000007 1 \
-                              0000000000000000000000000000000000000000000000000000000000000000\r\n";
-                hostile.push(invite_replacing(&attacker, a, "xatt-x1", &named, ""));
-                hostile.push(invite_replacing(&attacker, a, "xatt-x2", &named, forged));
-                // Back to node B: a Refer-To naming a host that is no live node.
-                agent.phone.uac.target = b;
-                let nowhere = replaces(&format!("{}:5060", ip(99)), "xatt-b", &tb, "fxatt-b");
-                let r = agent.request("REFER", &nowhere, false);
-                hostile.push(r.map_or(0, |r| r.status));
-                // Node A has no such call: accepted here, refused there, NOTIFYed with 481.
-                let wrong = replaces(&a.to_string(), "xatt-zz", &tb, "fxatt-b");
-                let r = agent.request("REFER", &wrong, false);
-                failed.push(format!("{}", r.map_or(0, |r| r.status)));
-                for _ in 0..6 {
-                    let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(5)) else {
-                        break;
-                    };
-                    let body = req.split("\r\n\r\n").nth(1).unwrap_or("").trim();
-                    let done = body.starts_with("SIP/2.0 481");
-                    failed.push(body.to_string());
-                    if done {
-                        break;
-                    }
-                }
-                good = replaces(&a.to_string(), "xatt-b", &tb, "fxatt-b");
+            (1, Some(agent)) if hears(f, TONE_1) => {
+                consulted = consult(agent, &c, &attacker);
                 (phase, at) = (2, Instant::now());
                 marks.push(f.len());
             }
-            2 if at.elapsed() >= Duration::from_secs(2) => {
-                let Some(agent) = raw.as_mut() else {
-                    return true;
-                };
-                let r = agent.request("REFER", &good, false);
-                accepted = r.map_or(0, |r| r.status);
-                // The NOTIFYs and BYE of call A (node B), the BYE of call B (node A).
-                for _ in 0..12 {
-                    let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(3)) else {
-                        break;
-                    };
-                    let method = req.split(' ').next().unwrap_or_default().to_string();
-                    let line = format!(
-                        "{method} {} {}",
-                        header(&req, "Call-ID").unwrap_or_default(),
-                        req.split("\r\n\r\n").nth(1).unwrap_or("").trim()
-                    );
-                    if !got.contains(&line) {
-                        got.push(line);
-                    }
-                    if got.iter().filter(|l| l.starts_with("BYE ")).count() == 2 {
-                        break;
-                    }
-                }
+            (2, Some(agent)) if at.elapsed() >= Duration::from_secs(2) => {
+                done = transfer(agent, &consulted.good);
                 (phase, at) = (3, Instant::now());
                 marks.push(f.len());
             }
-            3 if hears(f, TONE_2) => (phase, at) = (4, Instant::now()),
-            4 => return at.elapsed() >= Duration::from_secs(1),
+            (3, _) if hears(f, TONE_2) => (phase, at) = (4, Instant::now()),
+            (4, _) => return at.elapsed() >= Duration::from_secs(1),
             _ => {}
         }
         false
@@ -267,27 +306,14 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
     }
     let l = labels(&frames);
     eprintln!("caller heard: {}", heard(&l));
-    assert_eq!(call_b, 200, "call B is answered on node A");
-    assert_eq!(
-        hostile,
-        [403, 403, 403],
-        "unsigned and forged INVITEs with Replaces, a Refer-To naming no live node"
-    );
-    assert_eq!(
-        failed,
-        [
-            "202",
-            "SIP/2.0 100 Trying",
-            "SIP/2.0 481 Call/Transaction Does Not Exist"
-        ],
-        "a REFER naming no call of node A: accepted, then NOTIFYed with node A's refusal"
-    );
+    consulted.check();
     let kept = &l[marks[0]..marks[1]];
     assert!(
         share(kept, TONE_1) > 0.95,
         "after the refusals and the failed transfer the caller keeps agent 1001: {}",
         heard(kept)
     );
+    let (accepted, got) = done;
     assert_eq!(accepted, 202, "the attended transfer is accepted");
     let a_id = raw.as_ref().map(|r| r.call_id.clone()).unwrap_or_default();
     for want in [
@@ -302,8 +328,13 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
         );
     }
     assert_eq!(phase, 4, "the caller never heard agent 1002: {}", heard(&l));
+    records(&c, since);
+}
+
+/// After the call: both agents free, agent 1002 heard the caller, the CDRs and queue events.
+fn records(c: &Cluster, since: i64) {
     assert!(
-        db.wait_available(&["1001", "1002"], Duration::from_secs(15)),
+        c.db.wait_available(&["1001", "1002"], Duration::from_secs(15)),
         "both agents free again"
     );
     // Agent 1002's phone heard the caller through both nodes at the end of its call.
@@ -341,7 +372,7 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
         Some("replaced"),
         "call B's CDR: {b_cdr:?}"
     );
-    // Nothing was dialled for the Refer-To naming no live node, nor for the forged INVITEs.
+    // The forged INVITEs were never answered.
     for forged in ["xatt-x1", "xatt-x2"] {
         let rows = cdr(forged);
         assert!(
@@ -349,15 +380,14 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
             "{forged}: {rows:?}"
         );
     }
-    let events: Vec<String> = db
-        .events(since)
-        .into_iter()
-        .filter(|e| e.call_id == "xatt-a")
-        .map(|e| format!("{} {}", e.event.as_str(), e.detail.unwrap_or_default()))
-        .collect();
+    let events: Vec<String> =
+        c.db.events(since)
+            .into_iter()
+            .filter(|e| e.call_id == "xatt-a")
+            .map(|e| format!("{} {}", e.event.as_str(), e.detail.unwrap_or_default()))
+            .collect();
     assert!(
         events.contains(&"transfer agent:1002".to_string()),
         "{events:?}"
     );
-    drop(c.phone);
 }
