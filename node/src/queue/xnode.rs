@@ -1,6 +1,6 @@
 //! Attended transfer across nodes: the shells around [`super::xreplaces`]'s decisions.
 //!
-//! On the node holding call A (the REFER's node): [`refer`] accepts the REFER, sends the node
+//! On the node holding call A (the REFER's node): `refer` accepts the REFER, sends the node
 //! that holds call B an INVITE with `Replaces` and the cluster proof, and on its 200 returns
 //! that new leg, which call A's machine takes as in the same-node case (agent 1's leg ends,
 //! the phone gets the final NOTIFY, the caller is bridged to the new leg). A failure becomes
