@@ -13,7 +13,7 @@ use rsipstack::dialog::dialog::{
 use rsipstack::dialog::dialog_layer::DialogLayer;
 use rsipstack::dialog::invitation::{InviteAsyncResult, InviteOption};
 use rsipstack::dialog::invite_dialog::InviteDialog;
-use rsipstack::sip::{Request, StatusCode, StatusCodeKind, Uri};
+use rsipstack::sip::{Header, Request, StatusCode, StatusCodeKind, Uri};
 use rsipstack::transport::SipAddr;
 use tokio::net::UdpSocket;
 use tracing::debug;
@@ -148,7 +148,37 @@ pub fn dial_with(
     local: SocketAddr,
     direction: Direction,
 ) -> Result<Ringing, DialError> {
-    invite(dialogs, local_sip, d, (socket, local), direction, None)
+    invite(
+        dialogs,
+        local_sip,
+        d,
+        (socket, local),
+        direction,
+        None,
+        None,
+    )
+}
+
+/// [`dial`] with this Call-ID and extra headers (another node's INVITE with Replaces).
+pub fn dial_replacing(
+    dialogs: &Arc<DialogLayer>,
+    local_sip: SocketAddr,
+    d: &Dial,
+    (socket, local): (UdpSocket, SocketAddr),
+    call_id: String,
+    headers: Vec<Header>,
+) -> Result<Ringing, DialError> {
+    let extra = Some((call_id, headers));
+    let media = (socket, local);
+    invite(
+        dialogs,
+        local_sip,
+        d,
+        media,
+        Direction::SendRecv,
+        None,
+        extra,
+    )
 }
 
 /// [`dial`] to a peer that may challenge the INVITE (401 or 407): rsipstack answers the
@@ -168,6 +198,7 @@ pub fn dial_authenticated(
         (socket, local),
         Direction::SendRecv,
         credential,
+        None,
     )
 }
 
@@ -178,6 +209,7 @@ fn invite(
     (socket, local): (UdpSocket, SocketAddr),
     direction: Direction,
     credential: Option<Credential>,
+    extra: Option<(String, Vec<Header>)>,
 ) -> Result<Ringing, DialError> {
     let callee = Uri::try_from(d.contact.as_str()).map_err(|_| DialError::Contact {
         agent: d.agent.clone(),
@@ -218,6 +250,7 @@ fn invite(
     };
     let session_id: u64 = rand::random::<u32>().into();
     let body = sdp::answer(local, &offer, session_id, 1);
+    let (call_id, headers) = extra.unzip();
     let opt = InviteOption {
         caller,
         callee,
@@ -226,6 +259,8 @@ fn invite(
         offer: Some(body),
         contact,
         credential,
+        call_id,
+        headers,
         ..Default::default()
     };
     let (state_tx, states) = dialogs.new_dialog_state_channel();

@@ -26,6 +26,7 @@ use tracing::{debug, info};
 
 use super::legs::Bridged;
 use super::transfer::{self, uri_here, Refusal};
+use super::xreplaces::{aim, Aim};
 use crate::media::session::{bridge, Mode};
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
@@ -119,6 +120,17 @@ pub fn decide(
     let replaces = target.replaces.ok_or(Refusal::Malformed)?;
     uri_here(&target.uri, ours)?;
     let replaces = Replaces::parse(&replaces)?;
+    judge(&replaces, phone, lookup)
+}
+
+/// Whether `replaces`, asked for by `phone`, names a call of this node that phone placed and
+/// whose leg may be taken (pure): its dialog, or why not. Used by [`decide`] and, for an
+/// INVITE with Replaces from another node, by [`super::xreplaces`].
+pub fn judge(
+    replaces: &Replaces,
+    phone: &str,
+    lookup: impl Fn(&DialogId) -> Option<Candidate>,
+) -> Result<DialogId, Refusal> {
     let id = replaces.dialog();
     let found = lookup(&id).ok_or(Refusal::NoSuchDialog)?;
     // Checked first: nothing more is said about another phone's call.
@@ -258,7 +270,8 @@ pub fn is_attended(req: &Request) -> bool {
 
 /// Answers the REFER with Replaces `req` from the phone of the bridged leg `b`: refused with
 /// its status (and a log line), or accepted (202, then the `100 Trying` NOTIFY) with the leg
-/// the named call handed over.
+/// the named call handed over. A Refer-To naming another live cluster node goes to
+/// [`super::xnode::refer`].
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
     b: &Bridged,
@@ -268,6 +281,11 @@ pub(super) async fn refer(
     let registry = &ctx.node.queue.replaceable;
     let refer_to = transfer::refer_to(req);
     let ours = transfer::our_addresses(ctx);
+    // A call of this phone on another live node: that node is asked (`xnode`).
+    let live = super::xnode::live_nodes(ctx.node);
+    if let Ok(Aim::Node(remote)) = aim(refer_to.as_deref(), &ours, &live) {
+        return super::xnode::refer(ctx, b, handle, remote).await;
+    }
     let decided = decide(refer_to.as_deref(), &ours, &b.device, |d| {
         registry.candidate(d)
     });

@@ -395,7 +395,15 @@ mod tests {
         let now = 10 * 86_400_000 + 3_600_000;
         let today = callfleet_store::utc_day(now);
         // (extension, state, device, paused, calls counted on day, offered with calls today)
-        let rows: Vec<(&str, AgentState, bool, bool, Option<&str>, Option<u32>)> = vec![
+        type Row<'a> = (
+            &'a str,
+            AgentState,
+            bool,
+            bool,
+            Option<&'a str>,
+            Option<u32>,
+        );
+        let rows: Vec<Row> = vec![
             (
                 "7001",
                 Available,

@@ -514,20 +514,20 @@ fn ring_all(
 pub struct Bridged {
     pub(super) ext: String,
     /// Taken by the wrap-up, which releases it at its end.
-    lease: Option<Lease>,
+    pub(super) lease: Option<Lease>,
     /// The device (phone) of the agent's leg.
     pub(super) device: String,
     pub(super) leg: Session,
     pub(super) dialog: rsipstack::dialog::invite_dialog::InviteDialog,
-    states: rsipstack::dialog::dialog::DialogStateReceiver,
+    pub(super) states: rsipstack::dialog::dialog::DialogStateReceiver,
     /// Open to listeners while the conversation lasts; dropped, it BYEs them.
     pub(super) listenable: Option<crate::listen::Offered>,
     /// The recorder leg, when the call is recorded.
     pub(super) recording: Option<crate::recording::Active>,
     /// Our SDP in the agent's dialog, for answers to its re-offers.
-    sdp: hold::AgentSdp,
+    pub(super) sdp: hold::AgentSdp,
     /// Whether the agent's phone holds the call (the caller hears music meanwhile).
-    held: bool,
+    pub(super) held: bool,
 }
 
 /// The winner's media leg started and bridged to the caller's; the agent `ringing →
@@ -594,7 +594,7 @@ async fn open_bridge(
 
 /// The bridged conversation: either side's end is fed to the machine, which ends both legs;
 /// then the wrap-up.
-async fn talk(
+pub(super) async fn talk(
     ctx: &mut CallCtx<'_>,
     call: &mut QueuedCall,
     mut b: Bridged,

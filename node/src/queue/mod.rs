@@ -17,6 +17,8 @@ pub mod legs;
 pub mod reach;
 pub mod transfer;
 pub mod voicemail;
+pub mod xnode;
+pub mod xreplaces;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -62,6 +64,12 @@ pub struct Local {
     /// Calls placed by phones, by their phone-facing dialog: what a REFER with Replaces from
     /// the same phone may name (see [`attended`]); a call hands over its bridged agent leg.
     pub replaceable: attended::Registry<legs::Bridged>,
+    /// Legs handed over to another node's INVITE with Replaces, by that INVITE's Call-ID,
+    /// until its call is answered and takes them ([`xnode`]; a std mutex, never held across
+    /// an `.await`).
+    handed: Mutex<HashMap<String, legs::Bridged>>,
+    /// Checks the cluster proof of other nodes' INVITEs with Replaces (made on first use).
+    pub proofs: OnceLock<callfleet_sign::Verifier>,
 }
 
 impl Local {
@@ -119,6 +127,18 @@ impl Local {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Keeps the leg handed over to the incoming call `call_id` until it is answered.
+    pub(crate) fn hand(&self, call_id: &str, leg: legs::Bridged) {
+        let mut handed = self.handed.lock().unwrap_or_else(|p| p.into_inner());
+        handed.insert(call_id.to_string(), leg);
+    }
+
+    /// The leg handed over to the call `call_id`, if any (taken once).
+    pub(crate) fn take_handed(&self, call_id: &str) -> Option<legs::Bridged> {
+        let mut handed = self.handed.lock().unwrap_or_else(|p| p.into_inner());
+        handed.remove(call_id)
     }
 
     fn set_snapshot(&self, s: Snapshot) {

@@ -211,15 +211,37 @@ pub enum Progress {
     Trying,
     /// `SIP/2.0 200 OK`, the subscription over: the caller was handed on.
     Done,
+    /// A final failure with this status, the subscription over: the call stays as it was.
+    Failed(u16),
 }
 
 impl Progress {
     /// The `message/sipfrag` body and the `Subscription-State` value.
-    pub fn body_and_state(self) -> (&'static str, &'static str) {
+    pub fn body_and_state(self) -> (String, &'static str) {
+        let over = "terminated;reason=noresource";
         match self {
-            Progress::Trying => ("SIP/2.0 100 Trying\r\n", "active;expires=60"),
-            Progress::Done => ("SIP/2.0 200 OK\r\n", "terminated;reason=noresource"),
+            Progress::Trying => ("SIP/2.0 100 Trying\r\n".into(), "active;expires=60"),
+            Progress::Done => ("SIP/2.0 200 OK\r\n".into(), over),
+            Progress::Failed(status) => (format!("SIP/2.0 {status} {}\r\n", reason(status)), over),
         }
+    }
+}
+
+/// The reason phrase of a failure status in a sipfrag (RFC 3261 §21's, "Failed" otherwise).
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        408 => "Request Timeout",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        486 => "Busy Here",
+        488 => "Not Acceptable Here",
+        500 => "Server Internal Error",
+        503 => "Service Unavailable",
+        603 => "Decline",
+        _ => "Failed",
     }
 }
 
@@ -234,7 +256,7 @@ pub async fn notify(dialog: &InviteDialog, progress: Progress) {
     ];
     let sent = tokio::time::timeout(
         NOTIFY_WAIT,
-        dialog.notify(Some(headers), Some(body.as_bytes().to_vec())),
+        dialog.notify(Some(headers), Some(body.into_bytes())),
     )
     .await;
     match sent {
@@ -356,8 +378,18 @@ mod tests {
         );
         assert_eq!(
             Progress::Trying.body_and_state(),
-            ("SIP/2.0 100 Trying\r\n", "active;expires=60")
+            ("SIP/2.0 100 Trying\r\n".to_string(), "active;expires=60")
         );
         assert_eq!(Progress::Done.body_and_state().0, "SIP/2.0 200 OK\r\n");
+        let over = "terminated;reason=noresource";
+        for (status, line) in [
+            (481, "SIP/2.0 481 Call/Transaction Does Not Exist\r\n"),
+            (408, "SIP/2.0 408 Request Timeout\r\n"),
+            (403, "SIP/2.0 403 Forbidden\r\n"),
+            (599, "SIP/2.0 599 Failed\r\n"),
+        ] {
+            let want = (line.to_string(), over);
+            assert_eq!(Progress::Failed(status).body_and_state(), want);
+        }
     }
 }

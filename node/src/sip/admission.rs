@@ -106,10 +106,19 @@ pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
         return Admission::Handle { marked_by: None };
     }
     let src = src.ip();
+    // An INVITE with Replaces (another node's, in an attended transfer across nodes) names a
+    // call of this node or none: never redirected; its proof is checked before anything.
+    let replacing = req.headers.iter().any(|h| matches!(h, Header::Replaces(_)));
+    if replacing && from_node(node, src) {
+        return Admission::Handle { marked_by: None };
+    }
     if !allowed(Kind::Invite, trust, node.cfg.carriers.register_from) {
         node.metrics.call_outcome(Outcome::Forbidden);
         debug!(%src, "INVITE from a source that is no carrier, office proxy or registered phone");
         return refusal(node);
+    }
+    if replacing {
+        return Admission::Handle { marked_by: None };
     }
     node.alerts.invite_from(src, now_ms());
     let marked_by = marker(&req.uri);
@@ -129,6 +138,13 @@ pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
             }
         }
     }
+}
+
+/// Whether `src` is the IP of a live cluster node's SIP address.
+fn from_node(node: &Node, src: std::net::IpAddr) -> bool {
+    crate::queue::xnode::live_nodes(node)
+        .iter()
+        .any(|n| n.ip() == src)
 }
 
 /// The value of the redirect marker in a Request-URI, if any.

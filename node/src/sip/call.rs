@@ -65,6 +65,16 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
         return;
     };
     let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
+    // Another node's INVITE with Replaces (an attended transfer across nodes), or a forged one.
+    if let Some(replaces) = crate::queue::xnode::replaces_of(&tx.original) {
+        let ended = match crate::queue::xnode::admit(&node, &mut tx, &call_id, &replaces).await {
+            Ok(()) => answer(&node, &dialogs, tx, uid, &call_id).await,
+            Err(ended) => ended,
+        };
+        crate::queue::xnode::abandon(&node, &call_id).await;
+        finish(&node, uid, ended);
+        return;
+    }
     let Some(caller) = super::phone::identify(&node, &mut tx, uid, &call_id).await else {
         return; // a phone's INVITE challenged (407) or refused: not a call
     };
@@ -291,9 +301,13 @@ async fn converse(
         ..gated(&offer)
     });
     let mut ctx = CallCtx::new(node, dialog, states, &media, call_id, session_id);
-    let ended = match dialplan::route(node, &ctx.dialled) {
-        dialplan::Route::Hold => talk(&mut ctx).await,
-        route => dialplan::run(&mut ctx, route).await,
+    let ended = match (
+        node.queue.take_handed(call_id),
+        dialplan::route(node, &ctx.dialled),
+    ) {
+        (Some(leg), _) => crate::queue::xnode::adopt(&mut ctx, leg).await,
+        (None, dialplan::Route::Hold) => talk(&mut ctx).await,
+        (None, route) => dialplan::run(&mut ctx, route).await,
     };
     media.stop();
     crate::quality::record(node, call_id, CallLeg::Caller, &media.quality());

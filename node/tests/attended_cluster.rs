@@ -1,0 +1,393 @@
+//! Attended transfer across nodes (RFC 3891 Replaces, RFC 5589 §7): two main nodes on one
+//! PostgreSQL and two lockd over memcached. A caller (our UAC, 1000 Hz) calls queue `sales` on
+//! node B (.2); agent 1001 answers on a phone made of raw SIP (600 Hz), registered through
+//! node B. That phone then registers through node A (.1) too and calls agent 1002 there (call
+//! B; 1002 is a baresip phone on node A, 800 Hz). Before the transfer, an INVITE with Replaces
+//! naming call B sent straight to node A without the cluster proof, or with a forged one, is
+//! refused (403) and call B goes on; a REFER whose Refer-To names a host that is no live node
+//! is refused (403) and nothing is dialled; a REFER naming a call node A does not have is
+//! accepted and its NOTIFY reports node A's `481`, the caller still with agent 1001. Then the
+//! phone REFERs call A with
+//! `Refer-To: <sip:1002@nodeA?Replaces=B;to-tag=..;from-tag=..>`: node B sends node A a signed
+//! INVITE with Replaces, node A hands agent 1002's leg over and BYEs the phone's call B, node
+//! B bridges the caller to it, BYEs agent 1001's leg and NOTIFYs `200 OK`. The caller hears
+//! agent 1002 through both nodes and agent 1002 the caller; call B's CDR ends `replaced`.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use callfleet::now_ms;
+use callfleet_store::AgentState;
+use support::audio::{heard, share, tone_share, wav_samples, write_tone_wav};
+use support::lockd::{memcached, Lockd};
+use support::phone::{device_add, Phone};
+use support::pump::Pump;
+use support::queue::{member, queue, Db};
+use support::raw_agent::RawAgent;
+use support::raw_phone::RawPhone;
+use support::transfer::{hears, labels, CALLER_TONE, MOH, TONE_1, TONE_2};
+use support::uac::{header, Uac};
+use support::{serial, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg};
+
+const NET: &str = "127.0.85";
+
+fn ip(n: u8) -> String {
+    format!("{NET}.{n}")
+}
+
+/// The node's tag in the To header of a 200 OK.
+fn to_tag(text: &str) -> String {
+    header(text, "To")
+        .and_then(|to| to.split(";tag=").nth(1).map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// A REFER's Refer-To line naming agent 1002 at `host` and Replaces `call_id;to-tag;from-tag`.
+fn replaces(host: &str, call_id: &str, to: &str, from: &str) -> String {
+    format!(
+        "Refer-To: <sip:1002@{host}?Replaces={call_id}%3Bto-tag%3D{to}%3Bfrom-tag%3D{from}>\r\n"
+    )
+}
+
+/// An INVITE with Replaces sent to `node` by `uac` itself (no node), with `extra` headers;
+/// its final status (0: none).
+fn invite_replacing(
+    uac: &Uac,
+    node: SocketAddr,
+    call_id: &str,
+    replaces: &str,
+    extra: &str,
+) -> u16 {
+    let l = uac.local;
+    let body = uac.sdp("");
+    uac.send(&format!(
+        "INVITE sip:1002@{node} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:2001@{l}>;tag=f{call_id}\r\nTo: <sip:1002@{node}>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:2001@{l}>\r\nReplaces: {replaces}\r\n\
+         {extra}Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    ));
+    let status = uac
+        .recv_final(Duration::from_secs(5))
+        .map_or(0, |r| r.status);
+    uac.send(&format!(
+        "ACK sip:1002@{node} SIP/2.0\r\nVia: SIP/2.0/UDP {l};branch=z9hG4bK-{call_id};rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:2001@{l}>;tag=f{call_id}\r\nTo: <sip:1002@{node}>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n"
+    ));
+    status
+}
+
+struct Cluster {
+    phone: Phone,
+    nodes: Vec<NodeProc>,
+    _lockd: Vec<Lockd>,
+    db: Db,
+    pg: Pg,
+}
+
+/// Node A (.1) and node B (.2); queue `sales` with agent 1001 (raw phone 2001, registered
+/// through node B, returned); agent 1002 on baresip phone 2002 (.11) through node A.
+fn cluster(dir: &Path) -> (Cluster, RawPhone) {
+    let pg = Pg::fresh("attended_cluster");
+    let backend = format!("memcached://{}", memcached());
+    let lockd: Vec<Lockd> = [ip(21), ip(22)]
+        .iter()
+        .map(|l| Lockd::start(dir, &format!("{l}:7070"), &backend))
+        .collect();
+    let urls: Vec<String> = lockd.iter().map(|l| format!("\"{}\"", l.url)).collect();
+    let extra = format!("[lock]\nurls = [{}]\n", urls.join(", "));
+    write_tone_wav(&dir.join("moh").join("hold.wav"), MOH, 5.0);
+    let nodes: Vec<NodeProc> = [("main-a", 1), ("main-b", 2)]
+        .into_iter()
+        .map(|(name, host)| {
+            let spec = NodeSpec {
+                name,
+                role: "main",
+                ip: &ip(host),
+                db: &pg.url,
+                capacity: 20,
+                extra: &extra,
+            };
+            NodeProc::start(dir, spec)
+        })
+        .collect();
+    wait_alive(&nodes[0], 2);
+    wait_alive(&nodes[1], 2);
+    let db = Db::connect(&pg.url);
+    device_add(&nodes[0], "2001", "pw-agent", false);
+    device_add(&nodes[0], "2002", "pw-agent", false);
+    let mut raw = RawPhone::new(&ip(30), nodes[1].sip, "2001", "pw-agent");
+    let r = raw.register().expect("an answer to the REGISTER");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let phone = Phone::start_with_ctrl(dir, &ip(11), "2002", "pw-agent", &nodes[0], 4444);
+    let wav = dir.join("tone-2.wav");
+    write_tone_wav(&wav, TONE_2, 60.0);
+    phone.play(&wav);
+    for (agent, device) in [("1001", "2001"), ("1002", "2002")] {
+        let ok = wait_until(Duration::from_secs(15), || db.registered(device));
+        assert!(ok.is_some(), "phone {device} did not register");
+        db.add_agent(agent, "1234");
+        db.login(agent, device);
+    }
+    db.add_queue(&queue("sales", "ringall"));
+    db.add_member(&member("sales", "1001", 0, 0));
+    db.wait_reloaded(&nodes[0]);
+    db.wait_reloaded(&nodes[1]);
+    let c = Cluster {
+        phone,
+        nodes,
+        _lockd: lockd,
+        db,
+        pg,
+    };
+    (c, raw)
+}
+
+/// What the phone did and got before the good REFER.
+#[derive(Default)]
+struct Consulted {
+    /// The final status of call B (phone 2001 → agent 1002 on node A).
+    call_b: u16,
+    /// Unsigned and forged INVITEs with Replaces to node A, a REFER naming no live node.
+    hostile: Vec<u16>,
+    /// A REFER naming no call of node A: its status, then the NOTIFY bodies.
+    failed: Vec<String>,
+    /// The Refer-To line naming call B at node A.
+    good: String,
+}
+
+impl Consulted {
+    fn check(&self) {
+        assert_eq!(self.call_b, 200, "call B is answered on node A");
+        assert_eq!(
+            self.hostile,
+            [403, 403, 403],
+            "unsigned and forged INVITEs with Replaces, a Refer-To naming no live node"
+        );
+        assert_eq!(
+            self.failed,
+            [
+                "202",
+                "SIP/2.0 100 Trying",
+                "SIP/2.0 481 Call/Transaction Does Not Exist"
+            ],
+            "a REFER naming no call of node A: accepted, then NOTIFYed with node A's refusal"
+        );
+    }
+}
+
+/// The phone registers through node A and calls agent 1002 there (call B); the hostile and
+/// failing requests follow, the phone back on node B for its REFERs.
+fn consult(agent: &mut RawAgent, c: &Cluster, attacker: &Uac) -> Consulted {
+    let (a, b) = (c.nodes[0].sip, c.nodes[1].sip);
+    let mut out = Consulted::default();
+    agent.phone.uac.target = a;
+    let r = agent.phone.register().map_or(0, |r| r.status);
+    assert_eq!(r, 200, "the phone registers through node A");
+    let answers = agent.phone.call("1002", "2001", "xatt-b", true);
+    let last = answers.last().cloned();
+    out.call_b = last.as_ref().map_or(0, |r| r.status);
+    wait_until(Duration::from_secs(10), || {
+        c.db.agent("1002").state == AgentState::InCall
+    });
+    let tb = to_tag(&last.map(|r| r.text).unwrap_or_default());
+    let named = format!("xatt-b;to-tag={tb};from-tag=fxatt-b");
+    // Straight to node A: unsigned, then with a made-up proof.
+    let forged = "X-Callfleet-Replaces-Proof: 2001 cf1 1 0000000000000007 1 \
+                  0000000000000000000000000000000000000000000000000000000000000000\r\n";
+    out.hostile
+        .push(invite_replacing(attacker, a, "xatt-x1", &named, ""));
+    out.hostile
+        .push(invite_replacing(attacker, a, "xatt-x2", &named, forged));
+    // Back to node B: a Refer-To naming a host that is no live node.
+    agent.phone.uac.target = b;
+    let nowhere = replaces(&format!("{}:5060", ip(99)), "xatt-b", &tb, "fxatt-b");
+    let r = agent.request("REFER", &nowhere, false);
+    out.hostile.push(r.map_or(0, |r| r.status));
+    // Node A has no such call: accepted here, refused there, NOTIFYed with 481.
+    let wrong = replaces(&a.to_string(), "xatt-zz", &tb, "fxatt-b");
+    let r = agent.request("REFER", &wrong, false);
+    out.failed.push(format!("{}", r.map_or(0, |r| r.status)));
+    for _ in 0..6 {
+        let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(5)) else {
+            break;
+        };
+        let body = req.split("\r\n\r\n").nth(1).unwrap_or("").trim();
+        let done = body.starts_with("SIP/2.0 481");
+        out.failed.push(body.to_string());
+        if done {
+            break;
+        }
+    }
+    out.good = replaces(&a.to_string(), "xatt-b", &tb, "fxatt-b");
+    out
+}
+
+/// The good REFER: its status, and the requests the phone got after it (`METHOD CALL-ID
+/// BODY`): the NOTIFYs and BYE of call A (node B), the BYE of call B (node A).
+fn transfer(agent: &mut RawAgent, good: &str) -> (u16, Vec<String>) {
+    let accepted = agent.request("REFER", good, false).map_or(0, |r| r.status);
+    let mut got: Vec<String> = vec![];
+    for _ in 0..12 {
+        let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(3)) else {
+            break;
+        };
+        let method = req.split(' ').next().unwrap_or_default().to_string();
+        let line = format!(
+            "{method} {} {}",
+            header(&req, "Call-ID").unwrap_or_default(),
+            req.split("\r\n\r\n").nth(1).unwrap_or("").trim()
+        );
+        if !got.contains(&line) {
+            got.push(line);
+        }
+        if got.iter().filter(|l| l.starts_with("BYE ")).count() == 2 {
+            break;
+        }
+    }
+    (accepted, got)
+}
+
+#[test]
+fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
+    let _serial = serial();
+    let dir = workdir("attended-cluster");
+    let (c, phone) = cluster(&dir);
+    let since = now_ms();
+    let mut caller = Uac::new(&ip(20), c.nodes[1].sip);
+    let ok = caller
+        .answered("sales", "xatt-a", Duration::from_secs(5))
+        .expect("node B answers the queue call");
+    let to = Uac::media_addr(&ok);
+    let rtp = std::net::UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
+    let rtp_addr = rtp.local_addr().expect("addr");
+    let mut ringing = Some(std::thread::spawn(move || {
+        RawAgent::answer(phone, rtp_addr)
+    }));
+    let attacker = Uac::new(&ip(40), c.nodes[0].sip);
+    let (mut raw, mut pump) = (None::<RawAgent>, None::<Pump>);
+    let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
+    let (mut consulted, mut done) = (Consulted::default(), (0, vec![]));
+    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(60), |f| {
+        match (phase, raw.as_mut()) {
+            (0, _) if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
+                let agent = ringing
+                    .take()
+                    .map(|t| t.join().expect("the raw agent answers"))
+                    .expect("ringing");
+                let sock = rtp.try_clone().expect("clone the RTP socket");
+                pump = Some(Pump::start(sock, Some(agent.node_media), TONE_1));
+                raw = Some(agent);
+                phase = 1;
+            }
+            (1, Some(agent)) if hears(f, TONE_1) => {
+                consulted = consult(agent, &c, &attacker);
+                (phase, at) = (2, Instant::now());
+                marks.push(f.len());
+            }
+            (2, Some(agent)) if at.elapsed() >= Duration::from_secs(2) => {
+                done = transfer(agent, &consulted.good);
+                (phase, at) = (3, Instant::now());
+                marks.push(f.len());
+            }
+            (3, _) if hears(f, TONE_2) => (phase, at) = (4, Instant::now()),
+            (4, _) => return at.elapsed() >= Duration::from_secs(1),
+            _ => {}
+        }
+        false
+    });
+    caller.in_dialog("BYE", "xatt-a", &ok, None);
+    if let Some(p) = pump.take() {
+        p.stop();
+    }
+    let l = labels(&frames);
+    eprintln!("caller heard: {}", heard(&l));
+    consulted.check();
+    let kept = &l[marks[0]..marks[1]];
+    assert!(
+        share(kept, TONE_1) > 0.95,
+        "after the refusals and the failed transfer the caller keeps agent 1001: {}",
+        heard(kept)
+    );
+    let (accepted, got) = done;
+    assert_eq!(accepted, 202, "the attended transfer is accepted");
+    let a_id = raw.as_ref().map(|r| r.call_id.clone()).unwrap_or_default();
+    for want in [
+        format!("NOTIFY {a_id} SIP/2.0 100 Trying"),
+        format!("NOTIFY {a_id} SIP/2.0 200 OK"),
+        format!("BYE {a_id} "),
+        "BYE xatt-b ".to_string(),
+    ] {
+        assert!(
+            got.iter().any(|g| format!("{g} ").starts_with(&want)),
+            "{want:?} not in {got:?}"
+        );
+    }
+    assert_eq!(phase, 4, "the caller never heard agent 1002: {}", heard(&l));
+    records(&c, since);
+}
+
+/// After the call: both agents free, agent 1002 heard the caller, the CDRs and queue events.
+fn records(c: &Cluster, since: i64) {
+    assert!(
+        c.db.wait_available(&["1001", "1002"], Duration::from_secs(15)),
+        "both agents free again"
+    );
+    // Agent 1002's phone heard the caller through both nodes at the end of its call.
+    let rec = c.phone.heard_files();
+    let last = rec
+        .last()
+        .unwrap_or_else(|| panic!("no recording: {}", c.phone.log()));
+    let (rate, samples) = wav_samples(last);
+    let tail = samples.len().saturating_sub(rate as usize * 3 / 2);
+    let heard_caller = tone_share(&samples[tail..], CALLER_TONE, rate);
+    assert!(
+        heard_caller > 0.3,
+        "agent 1002's phone hears the caller: share {heard_caller:.3}"
+    );
+    let cdr = |call_id: &str| {
+        let sql = format!(
+            "SELECT coalesce(agent, ''), coalesce(queue, ''), hangup_cause, node \
+             FROM cdrs WHERE call_id = '{call_id}'"
+        );
+        let mut rows = vec![];
+        wait_until(Duration::from_secs(10), || {
+            rows = c.pg.query(&sql);
+            !rows.is_empty()
+        });
+        rows
+    };
+    assert_eq!(
+        cdr("xatt-a"),
+        ["1001|sales|normal|main-b"],
+        "the caller's CDR"
+    );
+    let b_cdr = cdr("xatt-b");
+    assert_eq!(
+        b_cdr.first().and_then(|r| r.split('|').nth(2)),
+        Some("replaced"),
+        "call B's CDR: {b_cdr:?}"
+    );
+    // The forged INVITEs were never answered.
+    for forged in ["xatt-x1", "xatt-x2"] {
+        let rows = cdr(forged);
+        assert!(
+            rows.iter().all(|r| !r.contains("|normal|")),
+            "{forged}: {rows:?}"
+        );
+    }
+    let events: Vec<String> =
+        c.db.events(since)
+            .into_iter()
+            .filter(|e| e.call_id == "xatt-a")
+            .map(|e| format!("{} {}", e.event.as_str(), e.detail.unwrap_or_default()))
+            .collect();
+    assert!(
+        events.contains(&"transfer agent:1002".to_string()),
+        "{events:?}"
+    );
+}
