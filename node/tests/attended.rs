@@ -7,17 +7,19 @@
 //! tags, or no dialog at all, are refused and the caller keeps hearing 1001. The good one is
 //! accepted: the phone gets the NOTIFYs and a BYE on both its dialogs, the caller hears agent
 //! 1002, agent 1001 is available again, the caller's CDR keeps 1001 and call B's CDR ends
-//! `replaced`.
+//! `replaced`. The queue records every call: the conversation with 1001 and the one with 1002
+//! are recorded apart, each naming its agent.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use callfleet::now_ms;
-use callfleet_store::AgentState;
+use callfleet_store::{AgentState, Queue, RecordingPolicy};
 use support::audio::{heard, share};
 use support::phone::device_add;
 use support::pump::Pump;
+use support::queue::queue;
 use support::raw_agent::RawAgent;
 use support::raw_phone::RawPhone;
 use support::transfer::{hears, labels, setup, CALLER_TONE, TONE_1, TONE_2};
@@ -51,6 +53,11 @@ fn the_agent_hands_its_caller_to_the_colleague_it_called() {
     let (s, raw) = setup(NET, "attended", true);
     let (node, db, pg) = (&s.node, &s.db, &s.pg);
     let phone = raw.expect("the raw phone 2001");
+    db.add_queue(&Queue {
+        recording: RecordingPolicy::Always,
+        ..queue("sales", "ringall")
+    });
+    db.wait_reloaded(node);
     // Phone 2004, of no agent, raw too: its call is another phone's.
     device_add(node, "2004", "pw-agent", false);
     let mut other = RawPhone::new(&ip(31), node.sip, "2004", "pw-agent");
@@ -209,6 +216,14 @@ fn the_agent_hands_its_caller_to_the_colleague_it_called() {
         Some("replaced"),
         "call B's CDR"
     );
+    // Each conversation recorded on its own: 1001's until the transfer, then 1002's.
+    let sql = "SELECT coalesce(agent, '') FROM recordings WHERE call_id = 'att-a' ORDER BY id";
+    let mut recorded = vec![];
+    wait_until(Duration::from_secs(15), || {
+        recorded = pg.query(sql);
+        recorded.len() >= 2
+    });
+    assert_eq!(recorded, ["1001", "1002"], "the call's recordings");
     let events: Vec<String> = db
         .events(since)
         .into_iter()

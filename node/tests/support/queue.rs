@@ -236,8 +236,9 @@ pub fn inversions(traces: &[Trace]) -> usize {
 }
 
 /// One main node, `main-a` at `ip`, on a fresh PostgreSQL database named `tag`, its music on
-/// hold a `moh` Hz tone, up and writing its heartbeat: its working directory, database,
-/// process and a handle on its store.
+/// hold a `moh` Hz tone, recordings (of queues whose policy records) kept in its folder, up
+/// and writing its heartbeat: its working directory, database, process and a handle on its
+/// store.
 pub fn moh_node(
     tag: &str,
     ip: &str,
@@ -246,6 +247,11 @@ pub fn moh_node(
     let dir = super::workdir(tag);
     let pg = super::Pg::fresh(tag);
     super::audio::write_tone_wav(&dir.join("moh").join("hold.wav"), moh, 5.0);
+    // Recordings (of queues whose policy records) in the test's own folder.
+    let extra = format!(
+        "[recording]\ndir = \"{}\"\nmin_free_mb = 1\n",
+        dir.join("recordings").display()
+    );
     let node = super::NodeProc::start(
         &dir,
         super::NodeSpec {
@@ -254,7 +260,7 @@ pub fn moh_node(
             ip,
             db: &pg.url,
             capacity: 20,
-            extra: "",
+            extra: &extra,
         },
     );
     super::wait_alive(&node, 1);
