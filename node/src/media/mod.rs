@@ -3,6 +3,7 @@
 //! party's packets, see `latch`), and the tap through which a supervisor listens to (or
 //! whispers into) a bridge.
 
+pub mod clock;
 pub mod dtmf;
 pub mod latch;
 pub mod moh;

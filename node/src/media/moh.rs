@@ -1,7 +1,8 @@
 //! Music on hold: WAV files (8 kHz, mono, 16-bit) found with a glob in the configured directory
 //! (the `default` class) and in each of its sub-directories (a class of that name), decoded
 //! once at start and pre-encoded to PCMU and PCMA so each caller's stream only slices
-//! 160-byte frames. With no usable file, a short tune synthesised here is played instead.
+//! 160-byte frames, paced by one clock per track shared by its callers ([`super::clock`]).
+//! With no usable file, a short tune synthesised here is played instead.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use audio_codec::{create_encoder, CodecType};
 use tracing::{info, warn};
 
+use super::clock::Clock;
 use super::sdp::Codec;
 
 /// Samples per 20 ms frame at 8 kHz.
@@ -21,6 +23,8 @@ pub struct Track {
     pub name: String,
     pcmu: Vec<u8>,
     pcma: Vec<u8>,
+    /// The clock that paces the track for every caller hearing it (see [`super::clock`]).
+    clock: Clock,
 }
 
 impl Track {
@@ -29,7 +33,12 @@ impl Track {
         samples.extend(std::iter::repeat_n(0, pad));
         let pcmu = create_encoder(CodecType::PCMU).encode(&samples);
         let pcma = create_encoder(CodecType::PCMA).encode(&samples);
-        Track { name, pcmu, pcma }
+        Track {
+            name,
+            pcmu,
+            pcma,
+            clock: Clock::default(),
+        }
     }
 
     /// The track decoded back to 16-bit samples (for joining prompts).
@@ -37,9 +46,20 @@ impl Track {
         audio_codec::create_decoder(CodecType::PCMU).decode(&self.pcmu)
     }
 
+    /// The track's shared clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
     /// Number of 20 ms frames.
     pub fn frames(&self) -> usize {
         self.pcmu.len() / FRAME
+    }
+
+    /// The frame a clock's count `n` stands at (wrapping) in the given codec.
+    pub fn frame_at(&self, codec: Codec, n: u64) -> &[u8] {
+        let frames = self.frames().max(1) as u64;
+        self.frame(codec, (n % frames) as usize)
     }
 
     /// Frame `i` (wrapping) in the given codec.

@@ -1,10 +1,12 @@
-//! One call leg's media: a UDP socket from the pool and one task that owns it. Every packet time
-//! (the party's `a=ptime`, 20 ms by default) the task sends what the leg's mode asks for (music
-//! on hold, a prompt played once, or nothing), cut from 20 ms frames into packets of that time;
-//! every packet received is counted, measured for the leg's quality, decoded into the recording
-//! if one runs, scanned for DTMF (RFC 4733), and in bridge mode relayed out of the other leg's
-//! socket to the other party. Every 5 s the task exchanges RTCP reports with the party
-//! (`report`), on RTP port + 1 or muxed on the RTP port.
+//! One call leg's media: a UDP socket from the pool and one task that owns it. The task sends
+//! what the leg's mode asks for: music on hold, paced by the track's clock that every caller on
+//! it shares ([`super::clock`]), or by a timer of the leg's own at packet times other than 20 ms;
+//! a prompt played once, or a supervisor's mix, on the leg's own timer at the party's
+//! `a=ptime` (20 ms by default); or nothing, with no timer at all (see `pace`). Every packet
+//! received is counted, measured for the leg's quality, decoded into the recording if one runs,
+//! scanned for DTMF (RFC 4733), and in bridge mode relayed out of the other leg's socket to the
+//! other party: a bridged leg wakes only for the packets it receives and, every 5 s, to
+//! exchange RTCP reports with the party (`report`), on RTP port + 1 or muxed on the RTP port.
 //! Only the party's packets are taken ([`super::latch`]): from its SDP address, or for a party
 //! behind NAT from the IP its signalling comes from, and after the first one only from that
 //! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
@@ -22,6 +24,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use super::clock;
 use super::dtmf::DtmfDetector;
 use super::latch::{Latch, Seen};
 use super::moh::{Playlist, Track, FRAME};
@@ -104,6 +107,8 @@ pub struct MediaStats {
     pub relayed_bytes: AtomicU64,
     /// Packets dropped because they did not come from the party.
     pub ignored: AtomicU64,
+    /// Times the leg's pacing woke it to send (never while it only relays or is silent).
+    pub paced: AtomicU64,
 }
 
 /// The part of a leg another leg needs to relay to it: its socket and its party's address.
@@ -130,14 +135,11 @@ impl Leg {
     }
 
     /// Sends `packet` to this leg's party from this leg's socket; while a supervisor
-    /// whispers, with the supervisor's audio mixed into its payload.
-    async fn relay(&self, packet: &[u8]) {
+    /// whispers, with the supervisor's audio mixed into its payload (in place: the packet is
+    /// the relaying leg's receive buffer, so a relayed packet is never copied).
+    async fn relay(&self, packet: &mut [u8]) {
         let Some(to) = self.remote() else { return };
-        let mut mixed = [0u8; 2048];
-        let packet = match self.mix_whisper(packet, &mut mixed) {
-            Some(n) => &mixed[..n],
-            None => packet,
-        };
+        self.mix_whisper(packet);
         if self.socket.send_to(packet, to).await.is_ok() {
             self.stats.relayed.fetch_add(1, Ordering::Relaxed);
             self.stats
@@ -150,19 +152,20 @@ impl Leg {
         self.whisper.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Copies `packet` into `out` with the whisper mixed in; `None` when nobody whispers or
-    /// the packet is not G.711 audio (it is then relayed as it came).
-    fn mix_whisper(&self, packet: &[u8], out: &mut [u8; 2048]) -> Option<usize> {
+    /// Mixes the whisper into `packet`'s payload; leaves it as it came when nobody whispers
+    /// or it is not G.711 audio.
+    fn mix_whisper(&self, packet: &mut [u8]) {
         let mut guard = self.lock_whisper();
-        let fifo = guard.as_mut().filter(|f| f.ready())?;
-        let pt = rtp::payload_type(packet)?;
-        let range = rtp::payload_range(packet)?;
-        let n = packet.len();
-        if n > out.len() || range.len() > tap::MAX_PAYLOAD {
-            return None;
+        let Some(fifo) = guard.as_mut().filter(|f| f.ready()) else {
+            return;
+        };
+        let (Some(pt), Some(range)) = (rtp::payload_type(packet), rtp::payload_range(packet))
+        else {
+            return;
+        };
+        if range.len() <= tap::MAX_PAYLOAD {
+            tap::mix_into_payload(fifo, pt, &mut packet[range]);
         }
-        out[..n].copy_from_slice(packet);
-        tap::mix_into_payload(fifo, pt, &mut out[range]).then_some(n)
     }
 
     /// Starts mixing a supervisor's audio into what this leg relays; false if someone
@@ -408,8 +411,11 @@ struct Out {
     own_packets: u64,
     own_octets: u64,
     reported_packets: u64,
-    /// Audio taken from the mode's frames and not yet sent (packets need not be whole frames).
+    /// Audio taken from the mode's frames and not yet sent (packets need not be whole frames);
+    /// allocated when the leg first sends, never for a leg that only relays.
     pending: Vec<u8>,
+    /// Up to when the stream's RTP timestamp counts (the time of the packets sent or skipped).
+    stamped: tokio::time::Instant,
 }
 
 impl Player {
@@ -429,55 +435,125 @@ impl Player {
             own_packets: 0,
             own_octets: 0,
             reported_packets: 0,
-            pending: Vec::with_capacity(MAX_PAYLOAD + FRAME),
+            pending: Vec::new(),
+            stamped: tokio::time::Instant::now(),
         };
         if let Ok(local) = self.leg.socket.local_addr() {
             self.rtcp = report::bind_rtcp(local).await;
         }
-        let mut tick = ticker(ctl.target.packet_ms);
+        let mut pace = Pace::Idle;
+        self.repace(&mut pace, &ctl, &mut out);
         let start = tokio::time::Instant::now() + report::FIRST_REPORT;
         let mut reports = tokio::time::interval_at(start, report::REPORT_INTERVAL);
         reports.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut inbuf = [0u8; 2048];
-        let mut rtcpbuf = [0u8; 1500];
         let mut party = Party::new(&ctl.target);
         let mut dtmf = DtmfDetector::default();
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                _ = tick.tick() => self.send_frame(&mut ctl, &mut out).await,
+                due = pace.next() => {
+                    self.leg.stats.paced.fetch_add(1, Ordering::Relaxed);
+                    match due {
+                        Due::Packet => self.send_frame(&mut ctl, &mut out).await,
+                        Due::Frames { skip, frames } => {
+                            self.send_frames(&ctl, &mut out, skip, frames).await
+                        }
+                    }
+                    // A prompt that ended leaves the leg silent.
+                    self.repace(&mut pace, &ctl, &mut out);
+                }
                 _ = reports.tick() => self.send_report(&ctl, &mut out, &party).await,
                 r = self.leg.socket.recv_from(&mut inbuf) => {
                     let Ok((n, from)) = r else { continue };
-                    let packet = &inbuf[..n];
-                    if rtp::is_rtcp(packet) {
-                        // rtcp-mux: the party's RTCP on its RTP stream.
-                        if self.accept(&mut party, &mut ctl, from) {
-                            self.take_rtcp(&mut party, from, packet, (out.stream.ssrc, true));
-                        }
-                        continue;
-                    }
-                    let Some(pt) = rtp::payload_type(packet) else { continue };
-                    if self.accept(&mut party, &mut ctl, from) {
-                        self.take(&ctl, &mut dtmf, packet, pt).await;
+                    let was = ctl.target.remote;
+                    self.on_rtp(&mut party, &mut ctl, &mut dtmf, &mut inbuf[..n], from, out.stream.ssrc)
+                        .await;
+                    if ctl.target.remote != was {
+                        // Latched: music held for want of an address may start.
+                        self.repace(&mut pace, &ctl, &mut out);
                     }
                 }
-                r = report::recv(self.rtcp.as_ref(), &mut rtcpbuf) => {
-                    let Some((n, from)) = r else { continue };
+                () = report::readable(self.rtcp.as_ref()) => {
+                    let Some(rtcp) = self.rtcp.as_ref() else { continue };
+                    let Ok((n, from)) = rtcp.try_recv_from(&mut inbuf) else { continue };
                     if party.rtcp_source(from) {
-                        self.take_rtcp(&mut party, from, &rtcpbuf[..n], (out.stream.ssrc, false));
+                        self.take_rtcp(&mut party, from, &inbuf[..n], (out.stream.ssrc, false));
                     }
                 }
                 changed = self.rx.changed() => {
                     if changed.is_err() { break; }
                     let new = self.rx.borrow_and_update().clone();
-                    let was = ctl.target.packet_ms;
                     self.control_changed(&mut ctl, new, &mut out, &mut party);
-                    if ctl.target.packet_ms != was {
-                        tick = ticker(ctl.target.packet_ms);
-                    }
+                    self.repace(&mut pace, &ctl, &mut out);
                 }
             }
+        }
+    }
+
+    /// A datagram on the RTP port: the party's RTCP (rtcp-mux) or RTP; others' are counted.
+    async fn on_rtp(
+        &self,
+        party: &mut Party,
+        ctl: &mut Control,
+        dtmf: &mut DtmfDetector,
+        packet: &mut [u8],
+        from: SocketAddr,
+        ours: u32,
+    ) {
+        if rtp::is_rtcp(packet) {
+            // rtcp-mux: the party's RTCP on its RTP stream.
+            if self.accept(party, ctl, from) {
+                self.take_rtcp(party, from, packet, (ours, true));
+            }
+            return;
+        }
+        let Some(pt) = rtp::payload_type(packet) else {
+            return;
+        };
+        if self.accept(party, ctl, from) {
+            self.take(ctl, dtmf, packet, pt).await;
+        }
+    }
+
+    /// Switches the leg's pacing to what its mode and target ask for (see [`pace`]); a leg
+    /// that starts sending again skips the time it was idle in its RTP timestamp.
+    fn repace(&self, pace: &mut Pace, ctl: &Control, out: &mut Out) {
+        let want = pace::kind(&ctl.mode, &ctl.target);
+        let track = match &ctl.mode {
+            Mode::Moh(playlist) => Some(playlist.track(self.track)),
+            _ => None,
+        };
+        let key = track.map_or(0, |t| std::ptr::from_ref(t) as usize);
+        if pace.is(want, ctl.target.packet_ms, key) {
+            return;
+        }
+        *pace = match (want, track) {
+            (Kind::Own, _) => Pace::own(ctl.target.packet_ms),
+            (Kind::Shared, Some(track)) => {
+                let rx = track.clock().subscribe();
+                let last = *rx.borrow();
+                Pace::Shared {
+                    rx,
+                    last,
+                    track: key,
+                }
+            }
+            (Kind::Idle | Kind::Shared, _) => Pace::Idle,
+        };
+        self.resume(pace, out);
+    }
+
+    /// A leg about to send again: its stream's timestamp skips the time it sent nothing.
+    fn resume(&self, pace: &Pace, out: &mut Out) {
+        if matches!(pace, Pace::Idle) {
+            return;
+        }
+        let now = tokio::time::Instant::now();
+        let gap = pace::gap_samples(out.stamped, now);
+        if gap > 0 {
+            out.stream.skip(gap);
+            out.stamped = now;
         }
     }
 
@@ -500,8 +576,8 @@ impl Player {
         }
     }
 
-    /// One packet of the party: counted, DTMF or recorded, relayed or mixed, published.
-    async fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &[u8], pt: u8) {
+    /// One packet of the party: counted, DTMF or recorded, published, relayed or mixed.
+    async fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &mut [u8], pt: u8) {
         self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
         self.measure(ctl, packet);
         if Some(pt) == ctl.target.dtmf_pt {
@@ -511,6 +587,14 @@ impl Player {
         } else if let Some(rec) = &ctl.recording {
             rec.write_g711(pt, &packet[rtp::HEADER.min(packet.len())..]);
         }
+        // Published before relaying: a whisper is mixed into the relayed packet in place.
+        if let Some((tap, side)) = &ctl.tap {
+            if Some(pt) != ctl.target.dtmf_pt {
+                if let Some(r) = rtp::payload_range(packet) {
+                    tap.publish(*side, pt, &packet[r]);
+                }
+            }
+        }
         match &ctl.mode {
             Mode::Bridge(peer) => peer.relay(packet).await,
             Mode::Listen(mix) if Some(pt) != ctl.target.dtmf_pt => {
@@ -519,13 +603,6 @@ impl Player {
                 }
             }
             _ => {}
-        }
-        if let Some((tap, side)) = &ctl.tap {
-            if Some(pt) != ctl.target.dtmf_pt {
-                if let Some(r) = rtp::payload_range(packet) {
-                    tap.publish(*side, pt, &packet[r]);
-                }
-            }
         }
     }
 
@@ -567,9 +644,34 @@ impl Player {
 
     /// Sends one packet of the mode's audio (or skips its time when there is none to send).
     async fn send_frame(&self, ctl: &mut Control, out: &mut Out) {
-        let remote = ctl.target.remote.filter(|_| ctl.target.send);
         let samples = packet_samples(ctl.target.packet_ms);
         let have = self.fill(ctl, out, samples);
+        self.emit(have, &ctl.target, out, samples).await;
+    }
+
+    /// Sends the music track's frames at the shared clock's counts `frames` (20 ms packets),
+    /// after skipping `skip` frames' time the leg fell behind.
+    async fn send_frames(&self, ctl: &Control, out: &mut Out, skip: u64, frames: Frames) {
+        if skip > 0 {
+            let skip = u32::try_from(skip).unwrap_or(u32::MAX / 2);
+            out.stream.skip(skip.wrapping_mul(FRAME as u32));
+            out.stamped += clock::FRAME_TIME * skip;
+        }
+        let Mode::Moh(playlist) = &ctl.mode else {
+            return;
+        };
+        let track = playlist.track(self.track);
+        for n in frames {
+            out.pending.clear();
+            out.pending
+                .extend_from_slice(track.frame_at(ctl.target.codec, n));
+            self.emit(true, &ctl.target, out, FRAME).await;
+        }
+    }
+
+    /// Sends the first `samples` bytes of `out.pending` when `have`, else skips their time.
+    async fn emit(&self, have: bool, target: &Target, out: &mut Out, samples: usize) {
+        let remote = target.remote.filter(|_| target.send);
         match (have, remote) {
             (true, Some(remote)) => {
                 let payload = out.pending.get(..samples).unwrap_or_default();
@@ -585,6 +687,7 @@ impl Player {
             _ => out.stream.skip(samples as u32),
         }
         out.pending.drain(..samples.min(out.pending.len()));
+        out.stamped += Duration::from_millis(samples as u64 / 8);
     }
 
     /// Tops `out.pending` up to `samples` bytes from the mode's 20 ms frames; false when the
@@ -641,15 +744,12 @@ fn silence(codec: Codec) -> u8 {
     }
 }
 
-/// The packet clock: one tick per packet time; late ticks are caught up at once.
-fn ticker(packet_ms: u32) -> tokio::time::Interval {
-    let ms = packet_ms.clamp(super::sdp::MIN_PTIME, super::sdp::MAX_PTIME);
-    let mut tick = tokio::time::interval(Duration::from_millis(u64::from(ms)));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
-    tick
-}
-
+mod pace;
 mod report;
+use pace::{Due, Kind, Pace};
+
+/// Clock counts of frames to send.
+type Frames = std::ops::RangeInclusive<u64>;
 pub use report::{LegQuality, Meter, REPORT_INTERVAL};
 
 #[cfg(test)]

@@ -67,13 +67,15 @@ pub(super) async fn bind_rtcp(rtp: SocketAddr) -> Option<UdpSocket> {
     }
 }
 
-/// Receives on the RTCP socket, or never when the leg has none.
-pub(super) async fn recv(
-    socket: Option<&UdpSocket>,
-    buf: &mut [u8],
-) -> Option<(usize, SocketAddr)> {
+/// Waits until the RTCP socket has a datagram to read (never when the leg has none): the
+/// leg then reads it into its one receive buffer, so no buffer waits here.
+pub(super) async fn readable(socket: Option<&UdpSocket>) {
     match socket {
-        Some(s) => s.recv_from(buf).await.ok(),
+        Some(s) => {
+            if s.readable().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
         None => std::future::pending().await,
     }
 }

@@ -408,3 +408,221 @@ async fn packets_follow_the_packet_time_and_a_prompt_ends_padded() {
     assert_eq!(packet_samples(0), 80, "held to 10 ms at least");
     assert_eq!(packet_samples(600), 480, "and 60 ms at most");
 }
+
+/// A leg on 127.0.86.1 sending to `ear` (an address on 127.0.86.x).
+async fn leg_at(mode: Mode, ear: &UdpSocket) -> Session {
+    let sock = UdpSocket::bind("127.0.86.1:0").await.expect("bind node");
+    let local = sock.local_addr().expect("addr");
+    let target = Target {
+        remote: Some(ear.local_addr().expect("ear")),
+        codec: Codec::Pcmu,
+        send: true,
+        dtmf_pt: Some(101),
+        signal_ip: None,
+        rtcp: Rtcp::NextPort,
+        packet_ms: 20,
+    };
+    Session::start(sock, local, target, mode, 0, Counter::default())
+}
+
+/// One RTP packet as heard: sequence number, timestamp, SSRC, marker bit, payload.
+#[derive(Debug, Clone, PartialEq)]
+struct Heard {
+    seq: u16,
+    ts: u32,
+    ssrc: u32,
+    marker: bool,
+    payload: Vec<u8>,
+}
+
+/// The RTP packets waiting at `ear` (at most 500).
+async fn heard(ear: &UdpSocket) -> Vec<Heard> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 600];
+    for _ in 0..500 {
+        let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(1), ear.recv_from(&mut buf)).await
+        else {
+            break;
+        };
+        let p = &buf[..n];
+        if rtp::is_rtcp(p) || n < rtp::HEADER {
+            continue;
+        }
+        out.push(Heard {
+            seq: u16::from_be_bytes([p[2], p[3]]),
+            ts: u32::from_be_bytes([p[4], p[5], p[6], p[7]]),
+            ssrc: u32::from_be_bytes([p[8], p[9], p[10], p[11]]),
+            marker: p[1] & 0x80 != 0,
+            payload: p[rtp::HEADER..].to_vec(),
+        });
+    }
+    out
+}
+
+/// Every packet follows the one before it: one SSRC, sequence + 1, timestamp + 160.
+fn assert_continuous(packets: &[Heard]) {
+    for w in packets.windows(2) {
+        assert_eq!(w[1].ssrc, w[0].ssrc, "{w:?}");
+        assert_eq!(w[1].seq, w[0].seq.wrapping_add(1), "{w:?}");
+        assert_eq!(w[1].ts, w[0].ts.wrapping_add(160), "{w:?}");
+        assert!(!w[1].marker, "{w:?}");
+    }
+}
+
+fn ear_at(last: u8) -> std::net::SocketAddr {
+    SocketAddr::from(([127, 0, 86, last], 0))
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_on_one_track_share_its_clock_with_streams_of_their_own() {
+    let Mode::Moh(playlist) = moh() else {
+        unreachable!()
+    };
+    let ear_a = UdpSocket::bind(ear_at(2)).await.expect("bind");
+    let ear_b = UdpSocket::bind(ear_at(3)).await.expect("bind");
+    let a = leg_at(Mode::Moh(playlist.clone()), &ear_a).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let b = leg_at(Mode::Moh(playlist.clone()), &ear_b).await;
+    tokio::time::sleep(Duration::from_millis(410)).await;
+    let (heard_a, heard_b) = (heard(&ear_a).await, heard(&ear_b).await);
+    assert!(playlist.track(0).clock().running());
+    assert_eq!(heard_a.len(), 23, "460 ms of 20 ms frames");
+    assert_eq!(heard_b.len(), 21, "the caller who joined 50 ms later");
+    assert_continuous(&heard_a);
+    assert_continuous(&heard_b);
+    assert!(heard_a[0].marker && heard_b[0].marker);
+    assert_ne!(heard_a[0].ssrc, heard_b[0].ssrc, "a stream per caller");
+    // One clock: the later caller hears the frames the first hears at the same moments.
+    let tail_a: Vec<&[u8]> = heard_a[2..].iter().map(|h| &h.payload[..]).collect();
+    let tail_b: Vec<&[u8]> = heard_b.iter().map(|h| &h.payload[..]).collect();
+    assert_eq!(tail_a, tail_b);
+    assert_ne!(heard_a[0].payload, heard_a[1].payload, "the track moves on");
+    let track = playlist.track(0);
+    assert_eq!(heard_a[0].payload, track.frame(Codec::Pcmu, 1));
+    assert_eq!(heard_b[0].payload, track.frame(Codec::Pcmu, 3));
+    drop(a);
+    drop(b);
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    assert!(!playlist.track(0).clock().running(), "nobody listens");
+}
+
+#[tokio::test(start_paused = true)]
+async fn hold_and_resume_continue_the_callers_stream_without_a_timer_while_held() {
+    let ear = UdpSocket::bind(ear_at(4)).await.expect("bind");
+    let s = leg_at(moh(), &ear).await;
+    tokio::time::sleep(Duration::from_millis(210)).await;
+    let before = heard(&ear).await;
+    assert_eq!(before.len(), 10);
+    let t = s.target();
+    s.retarget(Target { send: false, ..t });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let paced = s.stats().paced.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(heard(&ear).await.is_empty(), "nothing is sent on hold");
+    assert_eq!(
+        s.stats().paced.load(Ordering::Relaxed),
+        paced,
+        "no timer wakes a held leg"
+    );
+    s.retarget(t);
+    tokio::time::sleep(Duration::from_millis(105)).await;
+    let after = heard(&ear).await;
+    assert!((5..=6).contains(&after.len()), "{}", after.len());
+    assert_continuous(&after);
+    let (last, first) = (before.last().expect("before"), &after[0]);
+    assert_eq!(first.ssrc, last.ssrc);
+    assert_eq!(first.seq, last.seq.wrapping_add(1), "no sequence gap");
+    assert!(first.marker, "a new talkspurt");
+    let gap = first.ts.wrapping_sub(last.ts);
+    assert!(
+        (1020 * 8..=1080 * 8).contains(&gap),
+        "the timestamp follows the time held: {gap}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_bridged_leg_has_no_timer_and_its_music_resumes_in_sequence() {
+    let alice = UdpSocket::bind(ear_at(5)).await.expect("bind");
+    let bob = UdpSocket::bind(ear_at(6)).await.expect("bind");
+    let a = leg_at(moh(), &alice).await;
+    let b = leg_at(Mode::Silence, &bob).await;
+    tokio::time::sleep(Duration::from_millis(110)).await;
+    let music = heard(&alice).await;
+    assert_eq!(music.len(), 5);
+    bridge(&a, &b);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let paced = a.stats().paced.load(Ordering::Relaxed);
+    for seq in 0..20 {
+        alice
+            .send_to(&rtp_packet(seq, 7), a.local)
+            .await
+            .expect("send");
+        bob.send_to(&rtp_packet(seq, 9), b.local)
+            .await
+            .expect("send");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let relayed = heard(&alice).await;
+    assert_eq!(relayed.len(), 20, "bob's packets, and no music");
+    assert!(relayed.iter().all(|h| h.ssrc == 9));
+    assert_eq!(heard(&bob).await.len(), 20);
+    assert_eq!(a.stats().paced.load(Ordering::Relaxed), paced, "no tick");
+    assert_eq!(b.stats().paced.load(Ordering::Relaxed), 0, "never a tick");
+    assert_eq!(a.stats().received.load(Ordering::Relaxed), 20);
+    // Back to music (the agent's hold): our own stream goes on.
+    a.set_mode(moh());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let again = heard(&alice).await;
+    assert!((4..=5).contains(&again.len()), "{}", again.len());
+    assert_continuous(&again);
+    let last = music.last().expect("music");
+    assert_eq!(again[0].ssrc, last.ssrc);
+    assert_eq!(again[0].seq, last.seq.wrapping_add(1));
+    assert!(again[0].marker);
+    assert!(a.stats().paced.load(Ordering::Relaxed) > paced);
+}
+
+#[tokio::test]
+async fn a_legs_task_holds_its_receive_buffers_and_little_more() {
+    let sock = UdpSocket::bind("127.0.86.1:0").await.expect("bind");
+    let leg = Arc::new(Leg {
+        socket: Arc::new(sock),
+        remote: Mutex::new(None),
+        stats: MediaStats::default(),
+        whisper: Mutex::new(None),
+        meter: Mutex::new(Meter::default()),
+    });
+    let (_control, rx) = watch::channel(Control {
+        target: Target {
+            remote: None,
+            codec: Codec::Pcmu,
+            send: true,
+            dtmf_pt: None,
+            signal_ip: None,
+            rtcp: Rtcp::NextPort,
+            packet_ms: 20,
+        },
+        mode: Mode::Silence,
+        mode_seq: 0,
+        recording: None,
+        tap: None,
+    });
+    let player = Player {
+        leg,
+        rx,
+        track: 0,
+        events: mpsc::unbounded_channel().0,
+        cancel: CancellationToken::new(),
+        ignored: Counter::default(),
+        origin: tokio::time::Instant::now(),
+        rtcp: None,
+        cname: String::new(),
+    };
+    let task = player.run();
+    let size = std::mem::size_of_val(&task);
+    eprintln!("a leg's task: {size} bytes");
+    // One receive buffer of 2048 bytes (RTP and RTCP), 492 of send buffer, 160 of mix frame,
+    // and no other buffer (a relayed packet is mixed in place, never copied).
+    assert!(size < 5 * 1024, "a leg's task takes {size} bytes");
+}
