@@ -13,6 +13,7 @@
 //! call never notices either.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -189,38 +190,8 @@ pub async fn listen_here(
             ApiError::NotFound { what: "call" }
         });
     };
-    let binding = node
-        .store
-        .registrations(device, now_ms())
-        .await
-        .map_err(|e| ApiError::unavailable("database", e))?
-        .into_iter()
-        .next();
-    let Some(binding) = binding else {
-        return Err(ApiError::Conflict {
-            reason: NOT_REGISTERED,
-        });
-    };
-    let via = binding
-        .received
-        .parse()
-        .map_err(|e| ApiError::internal("read the supervisor's registration", e))?;
-    let over = agent_leg::RingOver::for_binding(node, &binding.transport, via).ok_or(
-        ApiError::Conflict {
-            reason: NOT_CONNECTED,
-        },
-    )?;
-    let speak = match mode {
-        ListenMode::Listen => SpeakSlot(vec![]),
-        ListenMode::Whisper => SpeakSlot::take(&[&call.agent_leg]).ok_or(ApiError::Conflict {
-            reason: WHISPER_TAKEN,
-        })?,
-        ListenMode::Barge => {
-            SpeakSlot::take(&[&call.agent_leg, &call.caller_leg]).ok_or(ApiError::Conflict {
-                reason: BARGE_TAKEN,
-            })?
-        }
-    };
+    let (binding, via, over) = supervisor_phone(node, device).await?;
+    let speak = speak_slot(&call, mode)?;
     let (socket, local) = node
         .ports
         .bind()
@@ -265,6 +236,59 @@ pub async fn listen_here(
     Ok(())
 }
 
+/// Where the supervisor's phone `device` is registered, the address its requests come from,
+/// and how to reach it; a conflict when it is not registered or its connection is gone.
+async fn supervisor_phone(
+    node: &Node,
+    device: &str,
+) -> Result<
+    (
+        callfleet_store::Registration,
+        SocketAddr,
+        agent_leg::RingOver,
+    ),
+    ApiError,
+> {
+    let binding = node
+        .store
+        .registrations(device, now_ms())
+        .await
+        .map_err(|e| ApiError::unavailable("database", e))?
+        .into_iter()
+        .next();
+    let Some(binding) = binding else {
+        return Err(ApiError::Conflict {
+            reason: NOT_REGISTERED,
+        });
+    };
+    let via = binding
+        .received
+        .parse()
+        .map_err(|e| ApiError::internal("read the supervisor's registration", e))?;
+    let over = agent_leg::RingOver::for_binding(node, &binding.transport, via).ok_or(
+        ApiError::Conflict {
+            reason: NOT_CONNECTED,
+        },
+    )?;
+    Ok((binding, via, over))
+}
+
+/// The legs the supervisor speaks into in `mode` (none to listen; the agent's to whisper;
+/// both to barge), taken all or none; a conflict when another supervisor holds one.
+fn speak_slot(call: &Bridged, mode: ListenMode) -> Result<SpeakSlot, ApiError> {
+    match mode {
+        ListenMode::Listen => Ok(SpeakSlot(vec![])),
+        ListenMode::Whisper => SpeakSlot::take(&[&call.agent_leg]).ok_or(ApiError::Conflict {
+            reason: WHISPER_TAKEN,
+        }),
+        ListenMode::Barge => {
+            SpeakSlot::take(&[&call.agent_leg, &call.caller_leg]).ok_or(ApiError::Conflict {
+                reason: BARGE_TAKEN,
+            })
+        }
+    }
+}
+
 /// One supervisor's leg on one call.
 struct Supervisor {
     node: Node,
@@ -304,6 +328,13 @@ impl Supervisor {
             }
             return;
         }
+        self.listen_in(ringing, offer).await;
+    }
+
+    /// The supervisor's phone answered with `offer`: its leg hears the call's mix (and speaks
+    /// into the legs of its slot) until it hangs up, the call ends or the node stops.
+    async fn listen_in(self, ringing: agent_leg::Ringing, offer: crate::media::sdp::Offer) {
+        let (node, call) = (&self.node, &self.call);
         let target = Target {
             remote: offer.remote,
             codec: offer.codec,

@@ -51,6 +51,14 @@ pub struct Observation {
     pub conditions: Vec<Condition>,
 }
 
+impl Observation {
+    /// `kind` was read: these are its conditions now (none: clear).
+    pub fn add(&mut self, kind: AlertKind, conditions: impl IntoIterator<Item = Condition>) {
+        self.known.insert(kind);
+        self.conditions.extend(conditions);
+    }
+}
+
 /// What happened to an alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Change {

@@ -200,49 +200,62 @@ impl Shell {
 
     /// Everything the rules look at now.
     async fn observe(&mut self, now_ms: i64) -> Observation {
-        let node = self.node.clone();
-        let me = node.cfg.node.name.as_str();
-        let cfg = &self.cfg;
         let mut seen = Observation::default();
-        let mut add = |kind: AlertKind, conditions: Vec<Condition>| {
-            seen.known.insert(kind);
-            seen.conditions.extend(conditions);
-        };
+        self.observe_cluster(now_ms, &mut seen);
+        self.observe_node(now_ms, &mut seen).await;
+        if let (true, Some(hours)) = (
+            self.enabled.contains(&AlertKind::CarrierSilent),
+            &self.hours,
+        ) {
+            if let Some(silent) = self.carriers_silent(hours, now_ms).await {
+                seen.add(AlertKind::CarrierSilent, silent);
+            }
+        }
+        seen
+    }
+
+    /// What the panel's snapshot says of the cluster (when it is fresh): nodes down, queues
+    /// below their service level.
+    fn observe_cluster(&self, now_ms: i64, seen: &mut Observation) {
+        let cfg = &self.cfg;
+        let me = self.node.cfg.node.name.as_str();
         let fresh_ms = i64::try_from((cfg.interval * 3).as_millis()).unwrap_or(i64::MAX) + 2_000;
         let snapshot = self
             .hub
             .current()
             .snapshot
             .filter(|s| !s.stale && now_ms - s.taken_at_ms <= fresh_ms);
-        if let Some(snap) = &snapshot {
-            add(AlertKind::NodeDown, rules::node_down(&snap.nodes, me));
-            if self.enabled.contains(&AlertKind::ServiceLevelLow) {
-                let target = ServiceTarget {
-                    target: cfg.service_level_target,
-                    min_calls: i64::from(cfg.service_level_min_calls),
-                    threshold_s: snap.service_level_s,
-                };
-                let engine = &self.engine;
-                let firing = |k: &Key| engine.firing_severity(k).is_some();
-                add(
-                    AlertKind::ServiceLevelLow,
-                    rules::service_level(&snap.queues, target, firing),
-                );
-            }
+        let Some(snap) = &snapshot else {
+            return;
+        };
+        seen.add(AlertKind::NodeDown, rules::node_down(&snap.nodes, me));
+        if self.enabled.contains(&AlertKind::ServiceLevelLow) {
+            let target = ServiceTarget {
+                target: cfg.service_level_target,
+                min_calls: i64::from(cfg.service_level_min_calls),
+                threshold_s: snap.service_level_s,
+            };
+            let engine = &self.engine;
+            let firing = |k: &Key| engine.firing_severity(k).is_some();
+            seen.add(
+                AlertKind::ServiceLevelLow,
+                rules::service_level(&snap.queues, target, firing),
+            );
         }
+    }
+
+    /// What this node sees of itself: its database writes, shed level, lockd, disks, record
+    /// spool and authentication bans.
+    async fn observe_node(&mut self, now_ms: i64, seen: &mut Observation) {
+        let node = self.node.clone();
+        let me = node.cfg.node.name.as_str();
+        let cfg = &self.cfg;
         let failing = node.alerts.database_failing();
-        add(
-            AlertKind::DatabaseUnreachable,
-            rules::database(me, failing).into_iter().collect(),
-        );
-        let level = node.life.shed.level();
-        add(
-            AlertKind::ShedHigh,
-            rules::shed(me, level).into_iter().collect(),
-        );
+        seen.add(AlertKind::DatabaseUnreachable, rules::database(me, failing));
+        seen.add(AlertKind::ShedHigh, rules::shed(me, node.life.shed.level()));
         if self.enabled.contains(&AlertKind::LockdUnreachable) {
             let probes = observe::lockds(&self.http, &node.cfg.lock.urls).await;
-            add(AlertKind::LockdUnreachable, rules::lockd(me, &probes));
+            seen.add(AlertKind::LockdUnreachable, rules::lockd(me, &probes));
         }
         let mut dirs = vec![node.cfg.media.voicemail_dir.clone()];
         dirs.extend(cfg.disk_dirs.iter().cloned());
@@ -252,7 +265,7 @@ impl Shell {
             critical_pct: cfg.disk_critical_pct,
         };
         let engine = &self.engine;
-        add(
+        seen.add(
             AlertKind::DiskFull,
             rules::disk(me, &uses, disk_t, |k| engine.firing_severity(k)),
         );
@@ -262,40 +275,40 @@ impl Shell {
         };
         let current = engine.firing_severity(&Key::new(AlertKind::SpoolFilling, me));
         let spool = rules::spool(me, node.alerts.spool.fill_pct(), spool_t, current);
-        add(AlertKind::SpoolFilling, spool.into_iter().collect());
+        seen.add(AlertKind::SpoolFilling, spool);
         if self.enabled.contains(&AlertKind::AuthBans) {
             let in_window = self
                 .bans
                 .sample(now_ms, node.metrics.bans(), cfg.ban_window);
             let bans = rules::bans(me, in_window, cfg.ban_count, cfg.ban_window);
-            add(AlertKind::AuthBans, bans.into_iter().collect());
+            seen.add(AlertKind::AuthBans, bans);
         }
-        if let (true, Some(hours)) = (
-            self.enabled.contains(&AlertKind::CarrierSilent),
-            &self.hours,
-        ) {
-            let sources = node.alerts.take_sources();
-            let traffic = self.sql(observe::carrier_traffic(&node.store, me, &sources));
-            match traffic.await {
-                Ok((carriers, traffic)) => {
-                    let silent = rules::carrier_silent(
-                        &carriers,
-                        &traffic,
-                        hours,
-                        cfg.carrier_silence,
-                        now_ms,
-                    );
-                    add(AlertKind::CarrierSilent, silent);
+    }
+
+    /// The carriers silent within open hours, from the INVITE sources seen since the last
+    /// evaluation (written to SQL first); `None` when that cannot be read (the sources are
+    /// kept for the next time).
+    async fn carriers_silent(&self, hours: &OpenHours, now_ms: i64) -> Option<Vec<Condition>> {
+        let node = &self.node;
+        let me = node.cfg.node.name.as_str();
+        let sources = node.alerts.take_sources();
+        let traffic = self.sql(observe::carrier_traffic(&node.store, me, &sources));
+        match traffic.await {
+            Ok((carriers, traffic)) => Some(rules::carrier_silent(
+                &carriers,
+                &traffic,
+                hours,
+                self.cfg.carrier_silence,
+                now_ms,
+            )),
+            Err(e) => {
+                debug!(error = %e, "carrier traffic not written; keeping it for next time");
+                for (ip, at) in sources {
+                    node.alerts.invite_from(ip, at);
                 }
-                Err(e) => {
-                    debug!(error = %e, "carrier traffic not written; keeping it for next time");
-                    for (ip, at) in sources {
-                        node.alerts.invite_from(ip, at);
-                    }
-                }
+                None
             }
         }
-        seen
     }
 
     /// This node's view of what fires, on `/metrics`.

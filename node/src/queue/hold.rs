@@ -75,7 +75,6 @@ pub async fn reoffer(
     handle: TransactionHandle,
 ) -> bool {
     let cur = leg.target();
-    let content_type = || Some(vec![Header::ContentType("application/sdp".into())]);
     if req.body().iter().all(u8::is_ascii_whitespace) {
         // No offer (the phone wants ours): the session as it stands; the answer in its ACK
         // is not read, so the hold state stays.
@@ -92,14 +91,7 @@ pub async fn reoffer(
             rtcp: cur.rtcp,
             ptime: Some(cur.packet_ms),
         };
-        agent_sdp.version += 1;
-        let body = sdp::answer(leg.local, &offer, agent_sdp.session_id, agent_sdp.version);
-        if let Err(e) = handle
-            .respond(StatusCode::OK, content_type(), Some(body))
-            .await
-        {
-            debug!(error = %e, "cannot answer the agent's re-INVITE");
-        }
+        respond(leg, agent_sdp, &offer, handle).await;
         return held;
     }
     let offer = match sdp::parse_offer_keeping(req.body(), Some(cur.codec)) {
@@ -123,24 +115,12 @@ pub async fn reoffer(
         rtcp: offer.rtcp,
         packet_ms: offer.packet_ms(),
     });
-    agent_sdp.version += 1;
     let answered = Offer {
         // `sdp::answer` writes the reverse of the direction it is given.
         direction: d.answer.answer(),
         ..offer
     };
-    let body = sdp::answer(
-        leg.local,
-        &answered,
-        agent_sdp.session_id,
-        agent_sdp.version,
-    );
-    if let Err(e) = handle
-        .respond(StatusCode::OK, content_type(), Some(body))
-        .await
-    {
-        debug!(error = %e, "cannot answer the agent's re-INVITE");
-    }
+    respond(leg, agent_sdp, &answered, handle).await;
     match (held, d.held) {
         (false, true) => {
             info!(call_id = ctx.call_id, "the agent put the call on hold");
@@ -155,6 +135,25 @@ pub async fn reoffer(
         _ => {}
     }
     d.held
+}
+
+/// Answers the re-INVITE with our SDP for `offer` (its direction reversed by
+/// `sdp::answer`), a new version of the agent dialog's session.
+async fn respond(
+    leg: &Session,
+    agent_sdp: &mut AgentSdp,
+    offer: &Offer,
+    handle: TransactionHandle,
+) {
+    agent_sdp.version += 1;
+    let body = sdp::answer(leg.local, offer, agent_sdp.session_id, agent_sdp.version);
+    let content_type = Some(vec![Header::ContentType("application/sdp".into())]);
+    if let Err(e) = handle
+        .respond(StatusCode::OK, content_type, Some(body))
+        .await
+    {
+        debug!(error = %e, "cannot answer the agent's re-INVITE");
+    }
 }
 
 #[cfg(test)]
