@@ -242,19 +242,8 @@ async fn converse(
 ) -> Ended {
     let call_id = call.call_id;
     mark_ringing(node, call.uid);
-    let delay = node.cfg.call.answer_delay;
-    if !delay.is_zero() {
-        if let Err(e) = dialog.ringing(None, None) {
-            debug!(call_id, error = %e, "cannot send 180 Ringing");
-        }
-        let ring = tokio::time::sleep(delay);
-        tokio::pin!(ring);
-        loop {
-            tokio::select! {
-                _ = &mut ring => break,
-                st = states.recv() => if let Some(ended) = before_answer(st) { return ended },
-            }
-        }
+    if let Some(ended) = ring_before_answer(node, dialog, states, call_id).await {
+        return ended;
     }
     let session_id: u64 = rand::random::<u32>().into();
     let body = match &call.offer {
@@ -318,6 +307,31 @@ async fn converse(
         "media stopped"
     );
     ended
+}
+
+/// Rings (180) for `call.answer_delay` before the answer, if one is set; how the call ended
+/// if the caller gave up meanwhile.
+async fn ring_before_answer(
+    node: &Node,
+    dialog: &InviteDialog,
+    states: &mut UnboundedReceiver<DialogState>,
+    call_id: &str,
+) -> Option<Ended> {
+    let delay = node.cfg.call.answer_delay;
+    if delay.is_zero() {
+        return None;
+    }
+    if let Err(e) = dialog.ringing(None, None) {
+        debug!(call_id, error = %e, "cannot send 180 Ringing");
+    }
+    let ring = tokio::time::sleep(delay);
+    tokio::pin!(ring);
+    loop {
+        tokio::select! {
+            _ = &mut ring => return None,
+            st = states.recv() => if let Some(ended) = before_answer(st) { return Some(ended) },
+        }
+    }
 }
 
 /// Placeholder media description before a delayed offer's answer: no address, PCMU.
