@@ -168,13 +168,14 @@ fn proof_of(req: &Request) -> Option<String> {
 
 /// Checks the incoming INVITE with Replaces `tx` (Call-ID `call_id`, Replaces `replaces`) and
 /// takes the leg it names, kept for the call until it is answered ([`adopt`]); refused, the
-/// INVITE is answered with its status and the call ends so, nothing else touched.
+/// INVITE is answered with its status and `Err` says it was never a call: nothing else
+/// touched, no call record (the caller lets the transaction absorb the ACK).
 pub async fn admit(
     node: &Node,
     tx: &mut Transaction,
     call_id: &str,
     replaces: &str,
-) -> Result<(), Ended> {
+) -> Result<(), u16> {
     let status = match check(node, tx, call_id, replaces).await {
         Ok(leg) => {
             node.queue.hand(call_id, leg);
@@ -185,7 +186,7 @@ pub async fn admit(
     if let Err(e) = tx.reply(StatusCode::from(status)).await {
         debug!(call_id, status, error = %e, "cannot refuse the INVITE with Replaces");
     }
-    Err(Ended::new(HangupCause::Error, HangupSide::Node))
+    Err(status)
 }
 
 /// [`admit`]'s checks and the takeover: the leg, or the INVITE's final status.

@@ -67,10 +67,20 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
     let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
     // Another node's INVITE with Replaces (an attended transfer across nodes), or a forged one.
     if let Some(replaces) = crate::queue::xnode::replaces_of(&tx.original) {
-        let ended = match crate::queue::xnode::admit(&node, &mut tx, &call_id, &replaces).await {
-            Ok(()) => answer(&node, &dialogs, tx, uid, &call_id).await,
-            Err(ended) => ended,
-        };
+        if crate::queue::xnode::admit(&node, &mut tx, &call_id, &replaces)
+            .await
+            .is_err()
+        {
+            // Refused (403 forged or not from a node, 481 no such call...): not a call.
+            if node.calls.remove(uid).is_some() {
+                node.metrics
+                    .set_calls_active(i64::from(node.calls.active()));
+            }
+            // Over UDP the transaction resends the answer until the ACK comes.
+            while tx.receive().await.is_some() {}
+            return;
+        }
+        let ended = answer(&node, &dialogs, tx, uid, &call_id).await;
         crate::queue::xnode::abandon(&node, &call_id).await;
         finish(&node, uid, ended);
         return;
