@@ -1,6 +1,6 @@
 //! Recording a bridged call as a stereo WAV (8 kHz, 16-bit; left the caller, right the agent),
 //! fed from the call's [`Tap`]. The bridge only publishes to the tap, which never waits: a
-//! recorder that falls behind loses frames there. Every `TICK` (100 ms) the recorder takes
+//! recorder that falls behind loses frames there. Every `TICK` (250 ms) the recorder takes
 //! what the tap holds, makes one 20 ms frame of each side per 20 ms of wall clock since the
 //! start ([`Aligner`], silence for a side with nothing buffered), and once a second hands
 //! them together to a writer thread through a short queue, which writes them with one system
@@ -8,7 +8,10 @@
 //! is counted ([`Outcome::dropped_frames`]).
 //! Waking per tick rather than per packet keeps a recording cheap: a call's RTP arrives as
 //! 100 packets a second, and waking the recorder for each (and its writer every 20 ms) cost
-//! more than half as much CPU as the rest of the call (measured with `bench/evidence`).
+//! more than half as much CPU as the rest of the call (measured with `bench/evidence`). A
+//! tick of 250 ms (it was 100 ms) wakes the recorder 100 times in a call of 25 s rather than
+//! 250, each wake-up a timer, a poll and a park of the runtime's thread; the tap holds 64
+//! frames for it, 25 arrive per tick (50 with 10 ms packets).
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -33,17 +36,30 @@ const BATCH: usize = 50;
 const QUEUE_BATCHES: usize = 2;
 /// The disk's free space is checked this often.
 const DISK_CHECK: Duration = Duration::from_secs(5);
-/// How often the recorder drains the tap: well within what the tap holds (32 frames, 320 ms
+/// How often the recorder drains the tap: well within what the tap holds (64 frames, 640 ms
 /// of both sides).
-const TICK: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(250);
 /// One frame's length.
 const FRAME_MS: u128 = 20;
 
+/// Samples per side the recorder keeps (500 ms): a tick's worth (250 ms) arrives before it
+/// takes its frames, and a source's jitter comes on top.
+const ALIGN_MAX: usize = 4000;
+
 /// The two sides' samples waiting to be written, aligned per 20 ms frame.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Aligner {
     caller: Fifo,
     agent: Fifo,
+}
+
+impl Default for Aligner {
+    fn default() -> Self {
+        Aligner {
+            caller: Fifo::with_max(ALIGN_MAX),
+            agent: Fifo::with_max(ALIGN_MAX),
+        }
+    }
 }
 
 impl Aligner {
@@ -61,9 +77,9 @@ impl Aligner {
         self.caller.add_into(&mut left);
         self.agent.add_into(&mut right);
         let mut out = [0i16; 2 * FRAME];
-        for (i, (l, r)) in left.iter().zip(&right).enumerate() {
-            out[2 * i] = *l;
-            out[2 * i + 1] = *r;
+        for ((o, l), r) in out.chunks_exact_mut(2).zip(&left).zip(&right) {
+            o[0] = *l;
+            o[1] = *r;
         }
         out
     }

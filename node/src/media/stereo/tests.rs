@@ -1,5 +1,6 @@
 use super::*;
 use crate::media::tap::tests::{pcmu, share, sine};
+use crate::media::tap::TAP_DEPTH;
 
 #[test]
 fn the_aligner_puts_the_caller_left_and_the_agent_right() {
@@ -124,16 +125,16 @@ async fn a_recorder_that_falls_behind_drops_and_counts_frames() {
     let path = dir.path().join("slow.wav");
     let tap = Tap::new();
     let rec = start(&tap, &path, || true).unwrap();
-    // On this one-thread runtime the recorder cannot run until the test yields: 80 frames
-    // arrive at once, more than the tap holds.
+    // On this one-thread runtime the recorder cannot run until the test yields: twice as
+    // many frames as the tap holds arrive at once.
     let frame = pcmu(&sine(400.0, 8000.0, 1));
-    for _ in 0..40 {
+    for _ in 0..TAP_DEPTH {
         tap.publish(Side::Caller, 0, &frame);
         tap.publish(Side::Agent, 0, &frame);
     }
     tokio::task::yield_now().await;
     let out = rec.finish().await;
-    assert!(out.dropped_frames >= 40, "{out:?}");
+    assert!(out.dropped_frames >= TAP_DEPTH as i64, "{out:?}");
     assert_eq!(out.stopped, None);
 }
 

@@ -77,6 +77,40 @@ fn a_fifo_plays_once_primed_and_saturates_when_summing() {
     assert_eq!(f.len(), FIFO_MAX, "not G.711: ignored");
 }
 
+/// Samples come out in the order they went in, also across the end of the deque's ring
+/// (taken in 100s, put in 160s), and a FIFO keeps at most its own bound.
+#[test]
+fn a_fifo_gives_its_samples_in_order_and_keeps_its_bound() {
+    let mut f = Fifo::with_max(4000);
+    let mut expected = std::collections::VecDeque::new();
+    let mut pcm = [0i16; FRAME];
+    for round in 0..40u8 {
+        let payload: Vec<u8> = (0..FRAME as u8)
+            .map(|i| i.wrapping_mul(7) ^ round)
+            .collect();
+        assert_eq!(decode(0, &payload, &mut pcm), FRAME);
+        expected.extend(pcm);
+        f.push(0, &payload);
+        if round < 2 {
+            continue;
+        }
+        let mut out = [5i16; 100];
+        f.add_into(&mut out);
+        let want: Vec<i16> = expected.drain(..100).map(|s| s.saturating_add(5)).collect();
+        assert_eq!(out.to_vec(), want, "round {round}");
+        assert_eq!(f.len(), expected.len());
+    }
+    for _ in 0..40 {
+        f.push(8, &[0xd5; FRAME]);
+    }
+    assert_eq!(f.len(), 4000);
+    assert_eq!(
+        Fifo::with_max(10).max,
+        FIFO_PRIME,
+        "never below what primes it"
+    );
+}
+
 #[test]
 fn the_mix_holds_both_sides_and_a_slow_listener_only_loses_frames() {
     let tap = Tap::new();
