@@ -4,7 +4,10 @@
 //! 800 Hz), then sends REFER in the queued call's dialog with
 //! `Refer-To: <sip:1002@node?Replaces=B;to-tag=NODE;from-tag=PHONE>`. Before that, REFERs whose
 //! Replaces name another phone's call (phone 2004 calling agent 1003), a dialog with swapped
-//! tags, or no dialog at all, are refused and the caller keeps hearing 1001. The good one is
+//! tags, or no dialog at all, are refused and the caller keeps hearing 1001, whether the
+//! Refer-To names the node's address or the cluster's domain (`sip.domains`; the node is the
+//! cluster's only one, so no other node is asked); a Refer-To naming another DNS name is refused
+//! 403. The good one, naming the domain, is
 //! accepted: the phone gets the NOTIFYs and a BYE on both its dialogs, the caller hears agent
 //! 1002, agent 1001 is available again, the caller's CDR keeps 1001 and call B's CDR ends
 //! `replaced`. The queue records every call: the conversation with 1001 and the one with 1002
@@ -19,7 +22,7 @@ use callfleet_store::{AgentState, Queue, RecordingPolicy};
 use support::audio::{heard, share};
 use support::phone::device_add;
 use support::pump::Pump;
-use support::queue::queue;
+use support::queue::{queue, DOMAIN};
 use support::raw_agent::RawAgent;
 use support::raw_phone::RawPhone;
 use support::transfer::{hears, labels, setup, CALLER_TONE, TONE_1, TONE_2};
@@ -39,11 +42,16 @@ fn to_tag(text: &str) -> String {
         .unwrap_or_default()
 }
 
-/// A REFER's Refer-To line naming agent 1002 and Replaces `call_id;to-tag;from-tag`.
+/// A REFER's Refer-To line naming agent 1002 at the node and Replaces
+/// `call_id;to-tag;from-tag`.
 fn replaces(call_id: &str, to: &str, from: &str) -> String {
+    replaces_at(&ip(1), call_id, to, from)
+}
+
+/// The same naming agent 1002 at `host`.
+fn replaces_at(host: &str, call_id: &str, to: &str, from: &str) -> String {
     format!(
-        "Refer-To: <sip:1002@{}?Replaces={call_id}%3Bto-tag%3D{to}%3Bfrom-tag%3D{from}>\r\n",
-        ip(1)
+        "Refer-To: <sip:1002@{host}?Replaces={call_id}%3Bto-tag%3D{to}%3Bfrom-tag%3D{from}>\r\n"
     )
 }
 
@@ -119,6 +127,9 @@ fn the_agent_hands_its_caller_to_the_colleague_it_called() {
                     replaces("att-zz", &tb, "fatt-b"),
                     replaces("att-b", &tb, "fatt-b")
                         .replace("%3Bfrom-tag", "%3Bearly-only%3Bfrom-tag"),
+                    replaces_at(DOMAIN, "att-c", &tc, "fatt-c"),
+                    replaces_at(DOMAIN, "att-zz", &tb, "fatt-b"),
+                    replaces_at("pbx.example.org", "att-b", &tb, "fatt-b"),
                 ] {
                     let r = agent.request("REFER", &extra, false);
                     refused.push(r.map_or(0, |r| r.status));
@@ -126,7 +137,7 @@ fn the_agent_hands_its_caller_to_the_colleague_it_called() {
                 (phase, at) = (2, Instant::now());
                 marks.push(f.len());
                 // The good REFER, kept for the next phase.
-                got.push(replaces("att-b", &tb, "fatt-b"));
+                got.push(replaces_at(DOMAIN, "att-b", &tb, "fatt-b"));
             }
             2 if at.elapsed() >= Duration::from_secs(2) => {
                 let Some(agent) = raw.as_mut() else {
@@ -171,8 +182,9 @@ fn the_agent_hands_its_caller_to_the_colleague_it_called() {
     assert_eq!(calls, [200, 200], "calls B and C are answered");
     assert_eq!(
         refused,
-        [403, 481, 481, 486],
-        "another phone's call, swapped tags, no such call, early-only"
+        [403, 481, 481, 486, 403, 481, 403],
+        "another phone's call, swapped tags, no such call, early-only; by the domain: another \
+         phone's call, no such call; another DNS name"
     );
     let kept = &l[marks[0]..marks[1]];
     assert!(

@@ -6,10 +6,12 @@
 //! naming call B sent straight to node A without the cluster proof, or with a forged one, is
 //! refused (403) and call B goes on; a REFER whose Refer-To names a host that is no live node
 //! is refused (403) and nothing is dialled; a REFER naming a call node A does not have is
-//! accepted and its NOTIFY reports node A's `481`, the caller still with agent 1001. Then the
-//! phone REFERs call A with
-//! `Refer-To: <sip:1002@nodeA?Replaces=B;to-tag=..;from-tag=..>`: node B sends node A a signed
-//! INVITE with Replaces, node A hands agent 1002's leg over and BYEs the phone's call B, node
+//! accepted and its NOTIFY reports node A's `481`, the caller still with agent 1001; so is one
+//! naming such a call at the cluster's domain (`sip.domains`: node B looks at its own calls,
+//! then asks node A, which answers 481). Then the phone REFERs call A with
+//! `Refer-To: <sip:1002@pbx.example.com?Replaces=B;to-tag=..;from-tag=..>`, the domain a desk
+//! phone is configured with: call B is not on node B, so node B sends node A (the other live
+//! node) a signed INVITE with Replaces, node A hands agent 1002's leg over and BYEs the phone's call B, node
 //! B bridges the caller to it, BYEs agent 1001's leg and NOTIFYs `200 OK`. The caller hears
 //! agent 1002 through both nodes and agent 1002 the caller; call B's CDR ends `replaced`.
 
@@ -25,7 +27,7 @@ use support::audio::{heard, share, tone_share, wav_samples, write_tone_wav};
 use support::lockd::{memcached, Lockd};
 use support::phone::{device_add, Phone};
 use support::pump::Pump;
-use support::queue::{member, queue, Db};
+use support::queue::{member, queue, with_domain, Db, DOMAIN};
 use support::raw_agent::RawAgent;
 use support::raw_phone::RawPhone;
 use support::transfer::{hears, labels, CALLER_TONE, MOH, TONE_1, TONE_2};
@@ -89,7 +91,7 @@ struct Cluster {
     pg: Pg,
 }
 
-/// Node A (.1) and node B (.2); queue `sales` with agent 1001 (raw phone 2001, registered
+/// Node A (.1) and node B (.2), both of the SIP domain [`DOMAIN`]; queue `sales` with agent 1001 (raw phone 2001, registered
 /// through node B, returned); agent 1002 on baresip phone 2002 (.11) through node A.
 fn cluster(dir: &Path) -> (Cluster, RawPhone) {
     let pg = Pg::fresh("attended_cluster");
@@ -112,7 +114,10 @@ fn cluster(dir: &Path) -> (Cluster, RawPhone) {
                 capacity: 20,
                 extra: &extra,
             };
-            NodeProc::start(dir, spec)
+            let mut node = NodeProc::configure(dir, spec);
+            with_domain(&node.config);
+            node.spawn();
+            node
         })
         .collect();
     wait_alive(&nodes[0], 2);
@@ -156,7 +161,9 @@ struct Consulted {
     hostile: Vec<u16>,
     /// A REFER naming no call of node A: its status, then the NOTIFY bodies.
     failed: Vec<String>,
-    /// The Refer-To line naming call B at node A.
+    /// The same naming the cluster's domain.
+    failed_domain: Vec<String>,
+    /// The Refer-To line naming call B at the cluster's domain.
     good: String,
 }
 
@@ -168,14 +175,18 @@ impl Consulted {
             [403, 403, 403],
             "unsigned and forged INVITEs with Replaces, a Refer-To naming no live node"
         );
+        let refused = [
+            "202",
+            "SIP/2.0 100 Trying",
+            "SIP/2.0 481 Call/Transaction Does Not Exist",
+        ];
         assert_eq!(
-            self.failed,
-            [
-                "202",
-                "SIP/2.0 100 Trying",
-                "SIP/2.0 481 Call/Transaction Does Not Exist"
-            ],
+            self.failed, refused,
             "a REFER naming no call of node A: accepted, then NOTIFYed with node A's refusal"
+        );
+        assert_eq!(
+            self.failed_domain, refused,
+            "a REFER naming no call of the domain: accepted, then NOTIFYed with 481"
         );
     }
 }
@@ -208,22 +219,31 @@ fn consult(agent: &mut RawAgent, c: &Cluster, attacker: &Uac) -> Consulted {
     let nowhere = replaces(&format!("{}:5060", ip(99)), "xatt-b", &tb, "fxatt-b");
     let r = agent.request("REFER", &nowhere, false);
     out.hostile.push(r.map_or(0, |r| r.status));
-    // Node A has no such call: accepted here, refused there, NOTIFYed with 481.
+    // Node A has no such call: accepted here, refused there, NOTIFYed with 481; the same
+    // through the domain (no such call on node B, then node A asked).
     let wrong = replaces(&a.to_string(), "xatt-zz", &tb, "fxatt-b");
-    let r = agent.request("REFER", &wrong, false);
-    out.failed.push(format!("{}", r.map_or(0, |r| r.status)));
+    out.failed = refer_failing(agent, &wrong);
+    let wrong = replaces(DOMAIN, "xatt-zz", &tb, "fxatt-b");
+    out.failed_domain = refer_failing(agent, &wrong);
+    out.good = replaces(DOMAIN, "xatt-b", &tb, "fxatt-b");
+    out
+}
+
+/// A REFER that is accepted and then fails: its status, then the NOTIFY bodies up to the 481.
+fn refer_failing(agent: &mut RawAgent, refer_to: &str) -> Vec<String> {
+    let r = agent.request("REFER", refer_to, false);
+    let mut out = vec![format!("{}", r.map_or(0, |r| r.status))];
     for _ in 0..6 {
         let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(5)) else {
             break;
         };
         let body = req.split("\r\n\r\n").nth(1).unwrap_or("").trim();
         let done = body.starts_with("SIP/2.0 481");
-        out.failed.push(body.to_string());
+        out.push(body.to_string());
         if done {
             break;
         }
     }
-    out.good = replaces(&a.to_string(), "xatt-b", &tb, "fxatt-b");
     out
 }
 

@@ -5,9 +5,11 @@
 //! what docs/operations.md says (one CDR, answered by 1001 in `sales`; a `transfer` queue
 //! event with its target, then 1001's `complete`); a REFER with the caller's Call-ID but
 //! another dialog's tags is refused 481. A transfer to the queue `support` reaches its agent
-//! 1003 (1200 Hz). A phone made of raw SIP sends the REFERs baresip will not (baresip hangs up
-//! after a refused transfer): each bogus one is refused and the call keeps its audio; the
-//! good one gets its NOTIFYs and the node's BYE.
+//! 1003 (1200 Hz). A transfer whose Refer-To names the cluster's SIP domain
+//! (`sip:1002@pbx.example.com`, `sip.domains`) reaches agent 1002 as one naming the node's
+//! address does. A phone made of raw SIP sends the REFERs baresip will not (baresip hangs up
+//! after a refused transfer): each bogus one (another DNS name among them) is refused and the
+//! call keeps its audio; the good one gets its NOTIFYs and the node's BYE.
 
 mod support;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 use callfleet::now_ms;
 use support::audio::{heard, share};
 use support::pump::Pump;
+use support::queue::DOMAIN;
 use support::raw_agent::RawAgent;
 use support::transfer::{hears, labels, setup, Setup, CALLER_TONE, TONE_1, TONE_2, TONE_3};
 use support::uac::Uac;
@@ -206,6 +209,53 @@ fn the_agent_transfers_blind_to_a_queue() {
         .wait_available(&["1001", "1003"], Duration::from_secs(10)));
 }
 
+/// The agent's baresip phone transfers with the cluster's domain in the Refer-To (desk phones
+/// configured with the call centre's domain do): the caller reaches agent 1002.
+#[test]
+fn the_agent_transfers_blind_to_the_cluster_domain() {
+    const NET: &str = "127.0.88";
+    let _serial = serial();
+    let (s, _) = setup(NET, "transfer_domain", false);
+    let (node, agent1) = (&s.node, &s.phones[0]);
+    let since = now_ms();
+    let mut caller = Uac::new(&format!("{NET}.20"), node.sip);
+    let ok = caller
+        .answered("sales", "xfer-5", Duration::from_secs(5))
+        .expect("the node answers the queue call");
+    let to = Uac::media_addr(&ok);
+    let mut phase = 0;
+    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(40), |f| {
+        match phase {
+            0 if hears(f, TONE_1) => {
+                let r = agent1.command("transfer", &format!("sip:1002@{DOMAIN}"));
+                assert_eq!(r["ok"], true, "transfer: {r}\n{}", agent1.log());
+                phase = 1;
+            }
+            1 if hears(f, TONE_2) => return true,
+            _ => {}
+        }
+        false
+    });
+    caller.in_dialog("BYE", "xfer-5", &ok, None);
+    let l = labels(&frames);
+    eprintln!("caller heard: {}", heard(&l));
+    assert!(
+        hears(&frames, TONE_2),
+        "the caller reaches agent 1002 through the domain: {}\n{}",
+        heard(&l),
+        agent1.log()
+    );
+    let (events, cdr) = records(&s, "xfer-5", since, 1);
+    assert!(
+        events.contains(&"sales transfer 1001 agent:1002".to_string()),
+        "{events:?}"
+    );
+    assert_eq!(cdr, ["1001|sales|normal|t"], "the call's one CDR");
+    assert!(s
+        .db
+        .wait_available(&["1001", "1002"], Duration::from_secs(10)));
+}
+
 /// The texts of the NOTIFYs of the transfer that reach `raw` (each answered 200), until the
 /// final one (`200 OK` in its body); retransmissions (same CSeq) counted once.
 fn notifies(raw: &RawAgent) -> Vec<String> {
@@ -276,6 +326,10 @@ fn bogus_refers_are_refused_and_a_good_one_is_notified() {
                     (format!("Refer-To: <sip:nobody@{t}>\r\n"), false),
                     ("Refer-To: <sip:1002@192.0.2.9>\r\n".to_string(), false),
                     (
+                        "Refer-To: <sip:1002@pbx.example.org>\r\n".to_string(),
+                        false,
+                    ),
+                    (
                         format!(
                             "Refer-To: <sip:1002@{t}?Replaces=abc%3Bto-tag%3Da%3Bfrom-tag%3Db>\r\n"
                         ),
@@ -319,8 +373,9 @@ fn bogus_refers_are_refused_and_a_good_one_is_notified() {
     eprintln!("caller heard: {}", heard(&l));
     assert_eq!(
         refused,
-        [404, 403, 481, 400, 403, 481],
-        "nothing routable, another host, Replaces of no call, no Refer-To, the agent itself, forged tags"
+        [404, 403, 403, 481, 400, 403, 481],
+        "nothing routable, another host, another DNS name, Replaces of no call, no Refer-To, \
+         the agent itself, forged tags"
     );
     let kept = &l[marks[0]..marks[1]];
     assert!(

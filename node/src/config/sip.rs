@@ -24,6 +24,11 @@ pub struct SipSection {
     /// Digest realm phones authenticate in (device HA1 values are computed for it).
     #[serde(default = "default_realm")]
     pub realm: String,
+    /// The cluster's SIP domains (host names phones are configured with, e.g.
+    /// `pbx.example.com`): a transfer's Refer-To naming one of them names this cluster. The
+    /// realm does not count unless listed.
+    #[serde(default)]
+    pub domains: Vec<String>,
     /// A TCP connection that carries no byte for this long is closed.
     #[serde(default = "default_tcp_idle_timeout", with = "humantime_serde")]
     pub tcp_idle_timeout: Duration,
@@ -153,6 +158,12 @@ pub(super) fn validate(
             "use printable ASCII without spaces, quotes or backslashes",
         );
     }
+    if let Some(problem) = sip.domains.iter().find_map(|d| domain_problem(d)) {
+        return Err(ConfigError::Invalid {
+            key: "sip.domains",
+            problem,
+        });
+    }
     if r.min_expires == 0 || r.min_expires > r.max_expires {
         return bad(
             "registrar.min_expires",
@@ -199,6 +210,35 @@ pub(super) fn validate(
         return bad("hotdesk.max_lockout", "must be at least hotdesk.lockout");
     }
     Ok(())
+}
+
+/// What is wrong with a `sip.domains` entry, if anything (pure): it must be a lower-case DNS
+/// host name (labels of `a-z`, `0-9` and inner `-`, at most 63 bytes each, 253 in all), not an
+/// IP address, without scheme, user, port or trailing dot.
+pub fn domain_problem(d: &str) -> Option<String> {
+    let shown: String = d.chars().take(64).collect();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if d.is_empty() || d.len() > 253 || !d.split('.').all(label_ok) {
+        return Some(format!(
+            "{shown:?} is not a lower-case host name (no scheme, user, port or trailing dot)"
+        ));
+    }
+    if d.parse::<std::net::IpAddr>().is_ok()
+        || d.rsplit('.')
+            .next()
+            .is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Some(format!(
+            "{shown:?} is an address, not a name (the node's own addresses count already)"
+        ));
+    }
+    None
 }
 
 fn default_tcp_idle_timeout() -> Duration {

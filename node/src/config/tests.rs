@@ -263,6 +263,57 @@ fn registrar_defaults_and_limits() {
     }
 }
 
+#[test]
+fn sip_domains() {
+    let cfg = Config::parse(MINIMAL).expect("parses");
+    assert!(
+        cfg.sip.domains.is_empty(),
+        "no domain by default, not even the realm"
+    );
+    let text = MINIMAL.replace(
+        "[sip]\n",
+        "[sip]\nrealm = \"pbx.example.com\"\ndomains = [\"pbx.example.com\", \"callcentre\", \"sip-1.example.org\"]\n",
+    );
+    let cfg = Config::parse(&text).expect("parses");
+    assert_eq!(
+        cfg.sip.domains,
+        vec!["pbx.example.com", "callcentre", "sip-1.example.org"]
+    );
+    for bad in [
+        "",
+        "PBX.example.com",
+        "pbx.example.com:5060",
+        "sip:pbx.example.com",
+        "1002@pbx.example.com",
+        "pbx.example.com.",
+        "pbx..example.com",
+        "-pbx.example.com",
+        "pbx-.example.com",
+        "pbx example.com",
+        "pbx_example.com",
+        "127.0.0.1",
+        "10.1.2.3",
+        "[::1]",
+        "::1",
+    ] {
+        let text = MINIMAL.replace("[sip]\n", &format!("[sip]\ndomains = [{bad:?}]\n"));
+        let err = Config::parse(&text).expect_err(bad).to_string();
+        assert!(err.contains("sip.domains"), "{bad:?}: {err}");
+    }
+    let long = format!("{}.com", "a".repeat(64));
+    assert!(crate::config::sip::domain_problem(&long).is_some());
+    let longest = [
+        "a".repeat(63),
+        "b".repeat(63),
+        "c".repeat(63),
+        "d".repeat(61),
+    ]
+    .join(".");
+    assert_eq!(longest.len(), 253);
+    assert_eq!(crate::config::sip::domain_problem(&longest), None);
+    assert!(crate::config::sip::domain_problem(&format!("{longest}e")).is_some());
+}
+
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
         .iter()

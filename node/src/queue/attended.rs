@@ -12,7 +12,6 @@
 //! to hand over its bridged leg ([`Registry::take_over`]).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -25,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
 use super::legs::Bridged;
-use super::transfer::{self, uri_here, Refusal};
-use super::xreplaces::{aim, Aim};
+use super::transfer::{self, uri_here, Ours, Refusal};
+use super::xreplaces::{aim, ask_others, Aim};
 use crate::media::session::{bridge, Mode};
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
@@ -112,7 +111,7 @@ pub struct Candidate {
 /// registry's listing ([`Registry::candidate`]).
 pub fn decide(
     refer_to: Option<&str>,
-    ours: &[SocketAddr],
+    ours: &Ours,
     phone: &str,
     lookup: impl Fn(&DialogId) -> Option<Candidate>,
 ) -> Result<DialogId, Refusal> {
@@ -270,7 +269,8 @@ pub fn is_attended(req: &Request) -> bool {
 
 /// Answers the REFER with Replaces `req` from the phone of the bridged leg `b`: refused with
 /// its status (and a log line), or accepted (202, then the `100 Trying` NOTIFY) with the leg
-/// the named call handed over. A Refer-To naming another live cluster node goes to
+/// the named call handed over. A Refer-To naming another live cluster node, or one of the
+/// cluster's domains when the named call is not on this node, goes to
 /// [`super::xnode::refer`].
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
@@ -281,23 +281,23 @@ pub(super) async fn refer(
     let registry = &ctx.node.queue.replaceable;
     let refer_to = transfer::refer_to(req);
     let ours = transfer::our_addresses(ctx);
-    // A call of this phone on another live node: that node is asked (`xnode`).
     let live = super::xnode::live_nodes(ctx.node);
-    if let Ok(Aim::Node(remote)) = aim(refer_to.as_deref(), &ours, &live) {
-        return super::xnode::refer(ctx, b, handle, remote).await;
+    let aimed = aim(refer_to.as_deref(), &ours, &live);
+    // A call of this phone on another live node: that node is asked (`xnode`).
+    if let Ok(Aim::Node(remote)) = aimed {
+        return super::xnode::refer(ctx, b, handle, vec![remote]).await;
     }
     let decided = decide(refer_to.as_deref(), &ours, &b.device, |d| {
         registry.candidate(d)
     });
+    // A cluster domain and no such call here: the other live nodes are asked in turn.
+    if let Ok(Aim::Cluster(others)) = aimed {
+        if ask_others(&decided) && !others.is_empty() {
+            return super::xnode::refer(ctx, b, handle, others).await;
+        }
+    }
     let handed = match decided {
-        Ok(dialog) => match registry.take_over(&dialog, &b.device, ctx.call_id) {
-            Some(rx) => tokio::time::timeout(HANDOVER_WAIT, rx)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .ok_or(Refusal::NoSuchDialog),
-            None => Err(Refusal::NoSuchDialog),
-        },
+        Ok(dialog) => take_from(ctx, b, &dialog).await,
         Err(refusal) => Err(refusal),
     };
     let next = match handed {
@@ -317,6 +317,19 @@ pub(super) async fn refer(
     info!(call_id = ctx.call_id, agent = %b.ext, to = %next.ext, "the agent's phone hands the caller to its other call");
     transfer::notify(&b.dialog, transfer::Progress::Trying).await;
     Some(next)
+}
+
+/// Asks the call of `dialog` (on this node) to hand its bridged leg over to this call.
+async fn take_from(ctx: &CallCtx<'_>, b: &Bridged, dialog: &DialogId) -> Result<Bridged, Refusal> {
+    let registry = &ctx.node.queue.replaceable;
+    match registry.take_over(dialog, &b.device, ctx.call_id) {
+        Some(rx) => tokio::time::timeout(HANDOVER_WAIT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(Refusal::NoSuchDialog),
+        None => Err(Refusal::NoSuchDialog),
+    }
 }
 
 /// The caller bridged to `next`, the leg its phone's other call handed over: media, the
@@ -410,7 +423,10 @@ mod tests {
 
     #[test]
     fn replaces_decisions() {
-        let ours: Vec<SocketAddr> = vec!["127.0.84.1:5060".parse().unwrap()];
+        let ours = Ours {
+            addrs: vec!["127.0.84.1:5060".parse().unwrap()],
+            domains: vec!["pbx.example.com".into()],
+        };
         // Call B of phone "p1" (bridged), a call of phone "p2" (bridged), and a call of "p1"
         // still ringing.
         let lookup = |d: &DialogId| match (
@@ -462,9 +478,29 @@ mod tests {
                 )),
                 Err(Refusal::EarlyOnly),
             ),
+            // The cluster's domain names this node's calls too (any port).
+            (Some(refer("pbx.example.com", b)), Ok(id("b@p1", "N", "P"))),
+            (
+                Some(refer(
+                    "pbx.example.com:5080",
+                    "zz%3Bto-tag%3DN%3Bfrom-tag%3DP",
+                )),
+                Err(Refusal::NoSuchDialog),
+            ),
+            (
+                Some(refer(
+                    "pbx.example.com",
+                    "c%40p2%3Bto-tag%3DN2%3Bfrom-tag%3DP2",
+                )),
+                Err(Refusal::OtherPhone),
+            ),
             (
                 Some(refer("192.0.2.9", b)),
                 Err(Refusal::OtherHost("192.0.2.9".into())),
+            ),
+            (
+                Some(refer("pbx.example.org", b)),
+                Err(Refusal::OtherHost("pbx.example.org".into())),
             ),
             (
                 Some(refer("127.0.84.1", "b%40p1%3Bto-tag%3DN")),

@@ -1,5 +1,6 @@
 //! Blind transfer from the agent's phone (RFC 3515 REFER in the bridged agent dialog). The
-//! phone names a target on this node (`Refer-To: <sip:TARGET@node>`); [`decide`], a pure
+//! phone names a target on this node (`Refer-To: <sip:TARGET@node>`, the node's IP:port or one
+//! of the cluster's SIP domains, `sip.domains`); [`decide`], a pure
 //! function, says whether it is one the dialplan routes to (an agent's extension, a queue, a
 //! number) or why not. Accepted, the REFER is answered 202 and its implicit subscription gets
 //! `message/sipfrag` NOTIFYs (`100 Trying`, then `200 OK` once the caller is handed on); the
@@ -95,12 +96,39 @@ impl Refusal {
     }
 }
 
+/// What a Refer-To's host may name to mean "here": this node's own SIP addresses, or one of
+/// the cluster's SIP domains (`sip.domains`, lower-case).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ours {
+    pub addrs: Vec<SocketAddr>,
+    pub domains: Vec<String>,
+}
+
+impl Ours {
+    /// Whether `domain` (a URI's host name) is one of the cluster's domains: compared without
+    /// case and without a trailing dot. The name is never resolved.
+    pub fn names(&self, domain: &str) -> bool {
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
+        self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+    }
+}
+
+/// Where a Refer-To's URI points, when it points here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HereBy {
+    /// One of the node's own SIP addresses.
+    Address,
+    /// One of the cluster's SIP domains: this cluster, the node not said.
+    Domain,
+}
+
 /// Decides a REFER from the bridged `agent`'s phone. `refer_to`: the Refer-To header's value;
 /// `ours`: the node's own SIP addresses (a Refer-To host must be one of their IPs, and its
-/// port, when given, that address's port); `route`: the dialplan's routing of a user part.
+/// port, when given, that address's port) and the cluster's domains (any port); `route`: the
+/// dialplan's routing of a user part.
 pub fn decide(
     refer_to: Option<&str>,
-    ours: &[SocketAddr],
+    ours: &Ours,
     agent: &str,
     route: impl Fn(&str) -> Route,
 ) -> Result<TransferTo, Refusal> {
@@ -108,7 +136,7 @@ pub fn decide(
     if target.replaces.is_some() {
         return Err(Refusal::Attended);
     }
-    let uri = uri_here(&target.uri, ours)?;
+    let (uri, _) = uri_here(&target.uri, ours)?;
     let user = uri.user().unwrap_or_default();
     if user == agent {
         return Err(Refusal::ToSelf);
@@ -126,8 +154,10 @@ pub fn decide(
 }
 
 /// The Refer-To's URI (without its headers), parsed, when it is a SIP URI with a user part
-/// naming this node: its host one of `ours`' IPs and its port, when given, that address's port.
-pub(super) fn uri_here(target: &str, ours: &[SocketAddr]) -> Result<Uri, Refusal> {
+/// naming this node: its host one of `ours`' IPs and its port, when given, that address's
+/// port; or one of the cluster's domains, with any port. Any other host is refused
+/// ([`Refusal::OtherHost`]), never resolved.
+pub(super) fn uri_here(target: &str, ours: &Ours) -> Result<(Uri, HereBy), Refusal> {
     let uri = Uri::try_from(target).map_err(|_| Refusal::Malformed)?;
     let scheme = uri.scheme.as_ref().map(ToString::to_string);
     if !matches!(scheme.as_deref(), Some("sip" | "sips")) {
@@ -139,14 +169,16 @@ pub(super) fn uri_here(target: &str, ours: &[SocketAddr]) -> Result<Uri, Refusal
     let port = uri.host_with_port.port.as_ref().map(|p| p.value());
     let here = match uri.host() {
         Host::IpAddr(ip) => ours
+            .addrs
             .iter()
-            .any(|a| a.ip() == *ip && port.is_none_or(|p| p == a.port())),
-        Host::Domain(_) => false,
+            .any(|a| a.ip() == *ip && port.is_none_or(|p| p == a.port()))
+            .then_some(HereBy::Address),
+        Host::Domain(d) => ours.names(&d.0).then_some(HereBy::Domain),
     };
-    if !here {
-        return Err(Refusal::OtherHost(uri.host_with_port.to_string()));
+    match here {
+        Some(by) => Ok((uri, by)),
+        None => Err(Refusal::OtherHost(uri.host_with_port.to_string())),
     }
-    Ok(uri)
 }
 
 /// The REFER's Refer-To header value, if it has one.
@@ -157,12 +189,18 @@ pub(super) fn refer_to(req: &Request) -> Option<String> {
     })
 }
 
-/// The node's own SIP addresses a Refer-To may name.
-pub(super) fn our_addresses(ctx: &CallCtx<'_>) -> Vec<SocketAddr> {
+/// The node's own SIP addresses and the cluster's domains a Refer-To may name.
+pub(super) fn our_addresses(ctx: &CallCtx<'_>) -> Ours {
     let cfg = &ctx.node.cfg;
-    let mut ours = vec![cfg.sip_advertise()];
-    ours.extend(cfg.sip_tls_advertise());
-    ours
+    let mut addrs = vec![cfg.sip_advertise()];
+    addrs.extend(cfg.sip_tls_advertise());
+    let domains = cfg
+        .sip
+        .domains
+        .iter()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    Ours { addrs, domains }
 }
 
 /// Answers the REFER `req` of the bridged `agent`'s phone: refused with its status (and a log
@@ -282,10 +320,13 @@ mod tests {
 
     #[test]
     fn refer_to_targets() {
-        let ours: Vec<SocketAddr> = vec![
-            "127.0.81.1:5060".parse().unwrap(),
-            "127.0.81.1:5061".parse().unwrap(),
-        ];
+        let ours = Ours {
+            addrs: vec![
+                "127.0.81.1:5060".parse().unwrap(),
+                "127.0.81.1:5061".parse().unwrap(),
+            ],
+            domains: vec![],
+        };
         let agent = |a: &str| Ok(TransferTo::Agent(a.into()));
         let cases: Vec<(Option<&str>, Result<TransferTo, Refusal>)> = vec![
             (Some("<sip:1002@127.0.81.1>"), agent("1002")),
@@ -320,10 +361,6 @@ mod tests {
                 Err(Refusal::OtherHost("127.0.81.1:5999".into())),
             ),
             (
-                Some("<sip:1002@pbx.example.com>"),
-                Err(Refusal::OtherHost("pbx.example.com".into())),
-            ),
-            (
                 Some("<sip:1002@127.0.81.1?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>"),
                 Err(Refusal::Attended),
             ),
@@ -336,6 +373,11 @@ mod tests {
         for (refer_to, want) in cases {
             assert_eq!(decide(refer_to, &ours, "1001", route), want, "{refer_to:?}");
         }
+        assert_eq!(
+            decide(Some("<sip:1002@pbx.example.com>"), &ours, "1001", route),
+            Err(Refusal::OtherHost("pbx.example.com".into())),
+            "without domains configured, a name is another host"
+        );
         // A hot-desk code with its PIN is refused, and the refusal (logged) hides the PIN.
         let login = |u: &str| match u {
             u if u.starts_with("*11") => Route::Login {
@@ -353,6 +395,59 @@ mod tests {
                 )
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn refer_to_the_cluster_domains() {
+        let ours = Ours {
+            addrs: vec!["127.0.81.1:5060".parse().unwrap()],
+            domains: vec!["pbx.example.com".into(), "callcentre".into()],
+        };
+        let agent = |a: &str| Ok(TransferTo::Agent(a.into()));
+        let cases: Vec<(Option<&str>, Result<TransferTo, Refusal>)> = vec![
+            (Some("<sip:1002@127.0.81.1>"), agent("1002")),
+            // The cluster's domains, with any port, any case, a trailing dot.
+            (Some("<sip:1002@pbx.example.com>"), agent("1002")),
+            (Some("sip:1002@PBX.Example.COM:5080"), agent("1002")),
+            (
+                Some("<sip:1002@pbx.example.com.;transport=tcp>"),
+                agent("1002"),
+            ),
+            (
+                Some("<sips:support@pbx.example.com:5061>"),
+                Ok(TransferTo::Queue("support".into())),
+            ),
+            (Some("<sip:1002@callcentre>"), agent("1002")),
+            (Some("<sip:1001@pbx.example.com>"), Err(Refusal::ToSelf)),
+            (
+                Some("<sip:nobody@pbx.example.com>"),
+                Err(Refusal::NotRoutable("nobody".into())),
+            ),
+            // Other names, a domain's sub- or super-domain: refused, never resolved.
+            (
+                Some("<sip:1002@evil.example.com>"),
+                Err(Refusal::OtherHost("evil.example.com".into())),
+            ),
+            (
+                Some("<sip:1002@x.pbx.example.com>"),
+                Err(Refusal::OtherHost("x.pbx.example.com".into())),
+            ),
+            (
+                Some("<sip:1002@example.com>"),
+                Err(Refusal::OtherHost("example.com".into())),
+            ),
+            (
+                Some("<sip:1002@pbx.example.com.evil>"),
+                Err(Refusal::OtherHost("pbx.example.com.evil".into())),
+            ),
+            (
+                Some("<sip:1002@pbx.example.com?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>"),
+                Err(Refusal::Attended),
+            ),
+        ];
+        for (refer_to, want) in cases {
+            assert_eq!(decide(refer_to, &ours, "1001", route), want, "{refer_to:?}");
         }
     }
 

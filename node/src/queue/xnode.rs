@@ -27,7 +27,7 @@ use super::caller::Outcome;
 use super::engine::QueuedCall;
 use super::legs::{self, Bridged, Rang, RingFor};
 use super::transfer::{self, Progress, Refusal};
-use super::xreplaces::{self, Remote, PROOF_HEADER};
+use super::xreplaces::{self, Remote, Search, PROOF_HEADER};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
 use crate::node::Node;
@@ -50,30 +50,43 @@ pub fn live_nodes(node: &Node) -> Vec<SocketAddr> {
         .collect()
 }
 
-/// Answers the REFER with Replaces naming `to` (a call on another node) from the phone of
-/// the bridged leg `b`: accepted (202, `100 Trying`), then the other node's leg on its 200;
-/// `None` (after a NOTIFY with the failure's status) when the other node refuses or is silent.
+/// Answers the REFER with Replaces naming a call on other nodes from the phone of the bridged
+/// leg `b`: accepted (202, `100 Trying`), then each node of `to` is sent the INVITE with
+/// Replaces in turn, each at most once, until one takes the call ([`xreplaces::search_step`]);
+/// its leg is returned. `None` (after a NOTIFY with the failure's status) when a node holding
+/// the call refuses it or none holds it.
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
     b: &Bridged,
     handle: TransactionHandle,
-    to: Remote,
+    to: Vec<Remote>,
 ) -> Option<Bridged> {
     if let Err(e) = handle.reply(StatusCode::Accepted).await {
         debug!(error = %e, "cannot accept the agent's REFER");
         return None;
     }
-    info!(call_id = ctx.call_id, agent = %b.ext, node = %to.addr, "the agent's phone hands the caller to its call on another node");
     transfer::notify(&b.dialog, Progress::Trying).await;
-    match invite(ctx, b, &to).await {
-        Ok(next) => Some(next),
-        Err(status) => {
-            let status = xreplaces::outcome_status(status);
-            info!(call_id = ctx.call_id, agent = %b.ext, node = %to.addr, status, "the other node refused the attended transfer; the call stays bridged");
-            transfer::notify(&b.dialog, Progress::Failed(status)).await;
-            None
+    let mut silent = false;
+    for remote in &to {
+        info!(call_id = ctx.call_id, agent = %b.ext, node = %remote.addr, "the agent's phone hands the caller to its call on another node");
+        let status = match invite(ctx, b, remote).await {
+            Ok(next) => return Some(next),
+            Err(status) => status,
+        };
+        info!(call_id = ctx.call_id, agent = %b.ext, node = %remote.addr, status = ?status, "the node did not take the attended transfer");
+        match xreplaces::search_step(status) {
+            Search::Next => silent |= status.is_none(),
+            Search::Stop(status) => return failed(ctx, b, status).await,
         }
     }
+    failed(ctx, b, xreplaces::search_end(silent)).await
+}
+
+/// The phone's final NOTIFY of a failed attended transfer: the call stays bridged.
+async fn failed(ctx: &CallCtx<'_>, b: &Bridged, status: u16) -> Option<Bridged> {
+    info!(call_id = ctx.call_id, agent = %b.ext, status, "attended transfer to another node failed; the call stays bridged");
+    transfer::notify(&b.dialog, Progress::Failed(status)).await;
+    None
 }
 
 /// Sends the INVITE with Replaces and the proof to `to`; the answered leg (not bridged yet),

@@ -8,8 +8,14 @@
 //! checks that proof ([`check`]) and then the same things [`super::attended::decide`] checks
 //! ([`super::attended::judge`]) before handing B's bridged leg to the new incoming leg.
 //!
+//! A Refer-To may also name one of the cluster's SIP domains (`sip.domains`): the named call is
+//! then somewhere in the cluster. This node's calls are looked at first; if the call is not
+//! here, each other live node is sent the INVITE with Replaces in turn, at most once, until
+//! one takes it ([`search_step`]); a node that does not hold the call answers 481 and nothing
+//! changes there.
+//!
 //! Only a live cluster node's SIP address is dialled ([`aim`]): a phone never makes a node
-//! dial anywhere else.
+//! dial anywhere else, and a name it supplies is never resolved.
 
 use std::net::SocketAddr;
 
@@ -19,7 +25,7 @@ use rsipstack::sip::uri::Host;
 use rsipstack::sip::Uri;
 
 use super::attended::Replaces;
-use super::transfer::{uri_here, Refusal};
+use super::transfer::{uri_here, HereBy, Ours, Refusal};
 
 /// The header of a node's INVITE with Replaces: `<device> <signature>`, the signature a
 /// [`callfleet_sign`] header value (`cf1 <ms> <client> <seq> <mac>`).
@@ -38,6 +44,9 @@ pub enum Aim {
     Here,
     /// The named call is on another live cluster node.
     Node(Remote),
+    /// The Refer-To names one of the cluster's domains: this node's calls first, then these
+    /// other live nodes, each once, in this order.
+    Cluster(Vec<Remote>),
 }
 
 /// A call named on another node: where to send the INVITE with Replaces.
@@ -50,18 +59,20 @@ pub struct Remote {
     pub replaces: Replaces,
 }
 
-/// Where the Refer-To `refer_to` (with Replaces) points (pure): this node (`ours`), another
-/// live cluster node (`live`: the SIP addresses of the nodes the balancer sees alive), or
-/// nowhere the node may dial ([`Refusal::OtherHost`]). A URI without a port names 5060.
-pub fn aim(
-    refer_to: Option<&str>,
-    ours: &[SocketAddr],
-    live: &[SocketAddr],
-) -> Result<Aim, Refusal> {
+/// Where the Refer-To `refer_to` (with Replaces) points (pure): this node (`ours`' addresses),
+/// the cluster (one of `ours`' domains: every other node of `live`), another live cluster node
+/// (`live`: the SIP addresses of the nodes the balancer sees alive), or nowhere the node may
+/// dial ([`Refusal::OtherHost`]). A URI without a port names 5060.
+pub fn aim(refer_to: Option<&str>, ours: &Ours, live: &[SocketAddr]) -> Result<Aim, Refusal> {
     let target = parse_refer_to(refer_to.ok_or(Refusal::Malformed)?);
     let replaces = target.replaces.ok_or(Refusal::Malformed)?;
     let host = match uri_here(&target.uri, ours) {
-        Ok(_) => return Ok(Aim::Here),
+        Ok((_, HereBy::Address)) => return Ok(Aim::Here),
+        Ok((uri, HereBy::Domain)) => {
+            let user = uri.user().unwrap_or_default().to_string();
+            let replaces = Replaces::parse(&replaces)?;
+            return Ok(Aim::Cluster(others(live, &ours.addrs, &user, &replaces)));
+        }
         Err(Refusal::OtherHost(host)) => host,
         Err(other) => return Err(other),
     };
@@ -71,7 +82,7 @@ pub fn aim(
         Host::IpAddr(ip) => SocketAddr::new(*ip, port),
         Host::Domain(_) => return Err(Refusal::OtherHost(host)),
     };
-    if !live.contains(&addr) || ours.contains(&addr) {
+    if !live.contains(&addr) || ours.addrs.contains(&addr) {
         return Err(Refusal::OtherHost(host));
     }
     Ok(Aim::Node(Remote {
@@ -79,6 +90,65 @@ pub fn aim(
         user: uri.user().unwrap_or_default().to_string(),
         replaces: Replaces::parse(&replaces)?,
     }))
+}
+
+/// The live nodes other than this one (`ours`), each once, in the balancer's order.
+fn others(
+    live: &[SocketAddr],
+    ours: &[SocketAddr],
+    user: &str,
+    replaces: &Replaces,
+) -> Vec<Remote> {
+    let mut seen: Vec<SocketAddr> = Vec::new();
+    for a in live {
+        if !ours.contains(a) && !seen.contains(a) {
+            seen.push(*a);
+        }
+    }
+    seen.into_iter()
+        .map(|addr| Remote {
+            addr,
+            user: user.to_string(),
+            replaces: replaces.clone(),
+        })
+        .collect()
+}
+
+/// Whether a REFER naming a cluster domain goes on to the other nodes after this node's own
+/// look (`local`, [`super::attended::decide`]'s answer): only when no call of this node
+/// matched. A call found here but refused (another phone's, early-only) stays refused.
+pub fn ask_others<T>(local: &Result<T, Refusal>) -> bool {
+    matches!(local, Err(Refusal::NoSuchDialog))
+}
+
+/// After one node failed to take the call in a cluster-wide search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Search {
+    /// That node does not hold the call (481) or said nothing in time: ask the next one.
+    Next,
+    /// That node holds the call and refused it (another phone's, early-only, ...) or failed:
+    /// the phone is told this status and no other node is asked.
+    Stop(u16),
+}
+
+/// The search's step after a node's INVITE with Replaces failed with `status` (`None`: no
+/// final answer in time; a 2xx here is a leg that could not be used, a 500).
+pub fn search_step(status: Option<u16>) -> Search {
+    match status {
+        Some(481) | None => Search::Next,
+        Some(s) if (200..300).contains(&s) => Search::Stop(500),
+        other => Search::Stop(outcome_status(other)),
+    }
+}
+
+/// The status the phone is told when no node took the call: 481 when every node asked
+/// answered so, 408 when one said nothing (it might have held the call).
+pub fn search_end(any_silent: bool) -> u16 {
+    if any_silent {
+        408
+    } else {
+        481
+    }
 }
 
 /// What the proof's MAC covers besides the time: the replaced dialog, the device that owns

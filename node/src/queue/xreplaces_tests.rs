@@ -18,10 +18,13 @@ fn replaces(call_id: &str, to: &str, from: &str) -> Replaces {
 
 #[test]
 fn aims() {
-    let ours: Vec<SocketAddr> = vec![
-        "127.0.85.2:5060".parse().unwrap(),
-        "127.0.85.2:5061".parse().unwrap(),
-    ];
+    let ours = Ours {
+        addrs: vec![
+            "127.0.85.2:5060".parse().unwrap(),
+            "127.0.85.2:5061".parse().unwrap(),
+        ],
+        domains: vec![],
+    };
     // The live nodes as the balancer sees them: this one, and two others.
     let live: Vec<SocketAddr> = vec![
         "127.0.85.2:5060".parse().unwrap(),
@@ -73,9 +76,113 @@ fn aims() {
     }
     // With no other live node, another node's address is refused too.
     assert_eq!(
-        aim(Some(&refer("127.0.85.1")), &ours, &ours),
+        aim(Some(&refer("127.0.85.1")), &ours, &ours.addrs),
         other("127.0.85.1")
     );
+}
+
+#[test]
+fn domain_aims() {
+    let ours = Ours {
+        addrs: vec![
+            "127.0.85.2:5060".parse().unwrap(),
+            "127.0.85.2:5061".parse().unwrap(),
+        ],
+        domains: vec!["pbx.example.com".into()],
+    };
+    let live: Vec<SocketAddr> = vec![
+        "127.0.85.2:5060".parse().unwrap(),
+        "127.0.85.1:5060".parse().unwrap(),
+        "127.0.85.3:5070".parse().unwrap(),
+    ];
+    let b = "b%40p1%3Bto-tag%3DN%3Bfrom-tag%3DP";
+    let refer = |host: &str| format!("<sip:1002@{host}?Replaces={b}>");
+    let other = |h: &str| Err(Refusal::OtherHost(h.into()));
+    // The domain: this node's calls first, then the other live nodes, each once.
+    let cluster = |addrs: &[&str]| {
+        Ok(Aim::Cluster(
+            addrs
+                .iter()
+                .map(|a| Remote {
+                    addr: a.parse().unwrap(),
+                    user: "1002".into(),
+                    replaces: replaces("b@p1", "N", "P"),
+                })
+                .collect(),
+        ))
+    };
+    let both = ["127.0.85.1:5060", "127.0.85.3:5070"];
+    let cases: Vec<(Option<String>, Result<Aim, Refusal>)> = vec![
+        (Some(refer("127.0.85.2")), Ok(Aim::Here)),
+        (Some(refer("pbx.example.com")), cluster(&both)),
+        (Some(refer("PBX.example.com:5060")), cluster(&both)),
+        (
+            Some(refer("pbx.example.com:5061;transport=tls")),
+            cluster(&both),
+        ),
+        (Some(refer("pbx.example.net")), other("pbx.example.net")),
+        (
+            Some(refer("node1.pbx.example.com")),
+            other("node1.pbx.example.com"),
+        ),
+        (
+            Some("<sip:1002@pbx.example.com?Replaces=b%3Bto-tag%3DN>".into()),
+            Err(Refusal::Malformed),
+        ),
+    ];
+    for (refer_to, want) in cases {
+        assert_eq!(aim(refer_to.as_deref(), &ours, &live), want, "{refer_to:?}");
+    }
+    // With no other live node, the domain means this node only.
+    assert_eq!(
+        aim(Some(&refer("pbx.example.com")), &ours, &ours.addrs),
+        cluster(&[])
+    );
+    // A node listed twice by the balancer is asked once.
+    let twice: Vec<SocketAddr> = vec![live[1], live[0], live[1], live[2]];
+    assert_eq!(
+        aim(Some(&refer("pbx.example.com")), &ours, &twice),
+        cluster(&both)
+    );
+    // Without domains configured, the name is another host.
+    let bare = Ours {
+        addrs: ours.addrs.clone(),
+        domains: vec![],
+    };
+    assert_eq!(
+        aim(Some(&refer("pbx.example.com")), &bare, &live),
+        other("pbx.example.com")
+    );
+}
+
+#[test]
+fn cluster_search_steps() {
+    let cases = [
+        (Some(481), Search::Next),
+        (None, Search::Next),
+        (Some(403), Search::Stop(403)),
+        (Some(486), Search::Stop(486)),
+        (Some(503), Search::Stop(503)),
+        (Some(200), Search::Stop(500)),
+        (Some(100), Search::Stop(500)),
+    ];
+    for (status, want) in cases {
+        assert_eq!(search_step(status), want, "{status:?}");
+    }
+    assert_eq!(search_end(false), 481);
+    assert_eq!(search_end(true), 408);
+    let found: Result<(), Refusal> = Ok(());
+    assert!(!ask_others(&found));
+    assert!(ask_others::<()>(&Err(Refusal::NoSuchDialog)));
+    for refused in [
+        Refusal::OtherPhone,
+        Refusal::EarlyOnly,
+        Refusal::NotBridged,
+        Refusal::Malformed,
+        Refusal::OtherHost("x".into()),
+    ] {
+        assert!(!ask_others::<()>(&Err(refused.clone())), "{refused:?}");
+    }
 }
 
 /// (Replaces header, proof, the INVITE's Call-ID, the receiver's clock, expected)

@@ -235,10 +235,14 @@ pub fn inversions(traces: &[Trace]) -> usize {
     n
 }
 
+/// The cluster's SIP domain the test nodes of [`moh_node`] are configured with
+/// (`sip.domains`); never resolved.
+pub const DOMAIN: &str = "pbx.example.com";
+
 /// One main node, `main-a` at `ip`, on a fresh PostgreSQL database named `tag`, its music on
-/// hold a `moh` Hz tone, recordings (of queues whose policy records) kept in its folder, up
-/// and writing its heartbeat: its working directory, database, process and a handle on its
-/// store.
+/// hold a `moh` Hz tone, recordings (of queues whose policy records) kept in its folder, its
+/// SIP domain [`DOMAIN`], up and writing its heartbeat: its working directory, database,
+/// process and a handle on its store.
 pub fn moh_node(
     tag: &str,
     ip: &str,
@@ -252,7 +256,7 @@ pub fn moh_node(
         "[recording]\ndir = \"{}\"\nmin_free_mb = 1\n",
         dir.join("recordings").display()
     );
-    let node = super::NodeProc::start(
+    let mut node = super::NodeProc::configure(
         &dir,
         super::NodeSpec {
             name: "main-a",
@@ -263,9 +267,18 @@ pub fn moh_node(
             extra: &extra,
         },
     );
+    with_domain(&node.config);
+    node.spawn();
     super::wait_alive(&node, 1);
     let db = Db::connect(&pg.url);
     (dir, pg, node, db)
+}
+
+/// Adds `sip.domains = [DOMAIN]` to the node config at `config`.
+pub fn with_domain(config: &std::path::Path) {
+    let text = std::fs::read_to_string(config).expect("read the node config");
+    let text = text.replacen("[sip]\n", &format!("[sip]\ndomains = [\"{DOMAIN}\"]\n"), 1);
+    std::fs::write(config, text).expect("write the node config");
 }
 
 #[cfg(test)]
