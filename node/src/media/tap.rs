@@ -234,14 +234,14 @@ pub struct Fifo {
 }
 
 impl Default for Fifo {
-    /// A mix's: at most [`FIFO_MAX`] (200 ms) buffered.
+    /// A mix's: at most `FIFO_MAX` (200 ms) buffered.
     fn default() -> Self {
         Fifo::with_max(FIFO_MAX)
     }
 }
 
 impl Fifo {
-    /// A FIFO that keeps at most `max` samples (at least [`FIFO_PRIME`]).
+    /// A FIFO that keeps at most `max` samples (at least `FIFO_PRIME`, 40 ms).
     pub fn with_max(max: usize) -> Fifo {
         Fifo {
             samples: VecDeque::new(),
