@@ -109,12 +109,17 @@ impl Node {
         }
     }
 
-    /// What a retention sweep keeping `keep_days` uses.
-    pub fn retention(&self, keep_days: u32) -> crate::recording::retention::Retention {
+    /// What a retention sweep keeping `keep_days` (`keep_ms`) uses.
+    pub fn retention(
+        &self,
+        keep_days: u32,
+        keep_ms: Option<i64>,
+    ) -> crate::recording::retention::Retention {
         crate::recording::retention::Retention {
             store: self.store.clone(),
             me: self.cfg.node.name.clone(),
             keep_days,
+            keep_ms,
             life: self.life.clone(),
             metrics: self.metrics.clone(),
         }
@@ -433,9 +438,11 @@ fn spawn_background(node: &Node) {
     ));
     tokio::spawn(crate::recording::jobs::run(node.clone()));
     tokio::spawn(crate::recording::retention::run(
-        node.retention(cfg.recording.keep),
+        node.retention(cfg.recording.keep, cfg.recording.keep_ms()),
     ));
-    tokio::spawn(crate::trace::retention::run(node.retention(cfg.trace.keep)));
+    tokio::spawn(crate::trace::retention::run(
+        node.retention(cfg.trace.keep, cfg.trace.keep_ms()),
+    ));
     tokio::spawn(registrar::purge_loop(
         node.registrar.clone(),
         node.life.stopping.child_token(),

@@ -27,24 +27,19 @@ pub struct Retention {
     pub store: Store,
     /// This node's name: it deletes only what it wrote.
     pub me: String,
-    /// `recording.keep` or `trace.keep`, in days (0: kept forever).
+    /// `recording.keep` or `trace.keep`, in days, for the log.
     pub keep_days: u32,
+    /// The same in milliseconds (the section's `keep_ms`; `None`: kept forever).
+    pub keep_ms: Option<i64>,
     pub life: Arc<Lifecycle>,
     pub metrics: Metrics,
-}
-
-impl Retention {
-    /// What is kept, in milliseconds, if anything expires.
-    pub fn keep_ms(&self) -> Option<i64> {
-        (self.keep_days > 0).then(|| i64::from(self.keep_days) * 86_400_000)
-    }
 }
 
 /// Deletes expired recordings until the node stops.
 pub async fn run(r: Retention) {
     loop {
         if r.life.background_allowed() {
-            if let Some(before) = cutoff(now_ms(), r.keep_ms()) {
+            if let Some(before) = cutoff(now_ms(), r.keep_ms) {
                 sweep(&r, before).await;
             }
         }

@@ -18,7 +18,7 @@ const MAX_BATCHES: usize = 1000;
 /// Deletes expired traces until the node stops.
 pub async fn run(r: Retention) {
     loop {
-        if let Some(before) = cutoff(now_ms(), r.keep_ms()) {
+        if let Some(before) = cutoff(now_ms(), r.keep_ms) {
             sweep(&r, before).await;
         }
         tokio::select! {
