@@ -460,35 +460,11 @@ impl Media {
             let leg = lock(leg);
             match leg.expect {
                 Some(Expect::Relay) => {
-                    relay.legs += 1;
-                    relay.received += leg.received;
-                    relay.out_of_order += leg.order.out_of_order;
-                    relay.bad_payload += leg.bad_payload;
-                    relay.misrouted += leg.misrouted;
-                    if leg.received == 0 {
-                        relay.silent_legs += 1;
-                    }
-                    if let Some(s) = leg.source {
-                        *sources_seen.entry(s).or_default() += 1;
-                        // A leg must hear the other side, never its own side's stream.
-                        let from = leg_side(&info, s);
-                        if from.is_none() || from == leg.side {
-                            relay.misrouted += 1;
-                        }
-                    }
+                    relay.add_leg(&leg, &info, &mut sources_seen);
                     relay_jitter.push(leg.jitter_send.mean_us());
                 }
                 Some(Expect::Moh) => {
-                    moh.legs += 1;
-                    moh.received += leg.received;
-                    moh.out_of_order += leg.order.out_of_order;
-                    moh.bad_payload += leg.bad_payload;
-                    moh.skips += leg.music_skips;
-                    // Lost: gaps in the sequence, or fewer packets than the window holds
-                    // (less one for its edges), whichever is more.
-                    let short = frames.saturating_sub(1).saturating_sub(leg.received);
-                    moh.lost += leg.order.lost().max(short);
-                    moh.expected += leg.received + leg.order.lost().max(short);
+                    moh.add_leg(&leg, frames);
                     moh_jitter.push(leg.jitter_rtp.mean_us());
                 }
                 None => {}
@@ -499,21 +475,7 @@ impl Media {
             .values()
             .map(|&n| u64::from(n.saturating_sub(1)))
             .sum::<u64>();
-        for i in info.iter() {
-            let sent = i.sent_in_window.load(Ordering::Relaxed);
-            let got = i.received.load(Ordering::Relaxed);
-            if !i.relayed || (sent == 0 && got == 0) {
-                continue;
-            }
-            relay.sent += sent;
-            relay.lost += sent.saturating_sub(got);
-            let loss = if sent == 0 {
-                0.0
-            } else {
-                sent.saturating_sub(got) as f64 / sent as f64
-            };
-            relay.worst_stream_loss = relay.worst_stream_loss.max(loss);
-        }
+        relay.add_sent(&info);
         relay.loss = ratio(relay.lost, relay.sent);
         relay.jitter_p50_ms = stats::quantile(&relay_jitter, 0.5) / 1000.0;
         relay.jitter_p99_ms = stats::quantile(&relay_jitter, 0.99) / 1000.0;
@@ -533,6 +495,68 @@ impl Media {
             relay,
             moh,
         }
+    }
+}
+
+impl RelayReport {
+    /// One relayed leg's counts; `sources_seen` counts the legs that heard each stream.
+    fn add_leg(
+        &mut self,
+        leg: &RecvLeg,
+        info: &[StreamInfo],
+        sources_seen: &mut HashMap<u32, u32>,
+    ) {
+        self.legs += 1;
+        self.received += leg.received;
+        self.out_of_order += leg.order.out_of_order;
+        self.bad_payload += leg.bad_payload;
+        self.misrouted += leg.misrouted;
+        if leg.received == 0 {
+            self.silent_legs += 1;
+        }
+        if let Some(s) = leg.source {
+            *sources_seen.entry(s).or_default() += 1;
+            // A leg must hear the other side, never its own side's stream.
+            let from = leg_side(info, s);
+            if from.is_none() || from == leg.side {
+                self.misrouted += 1;
+            }
+        }
+    }
+
+    /// What the relayed streams sent in the window against what arrived: the loss.
+    fn add_sent(&mut self, info: &[StreamInfo]) {
+        for i in info {
+            let sent = i.sent_in_window.load(Ordering::Relaxed);
+            let got = i.received.load(Ordering::Relaxed);
+            if !i.relayed || (sent == 0 && got == 0) {
+                continue;
+            }
+            self.sent += sent;
+            self.lost += sent.saturating_sub(got);
+            let loss = if sent == 0 {
+                0.0
+            } else {
+                sent.saturating_sub(got) as f64 / sent as f64
+            };
+            self.worst_stream_loss = self.worst_stream_loss.max(loss);
+        }
+    }
+}
+
+impl MohReport {
+    /// One caller on hold's counts, the window holding `frames` frames.
+    fn add_leg(&mut self, leg: &RecvLeg, frames: u64) {
+        self.legs += 1;
+        self.received += leg.received;
+        self.out_of_order += leg.order.out_of_order;
+        self.bad_payload += leg.bad_payload;
+        self.skips += leg.music_skips;
+        // Lost: gaps in the sequence, or fewer packets than the window holds (less one for
+        // its edges), whichever is more.
+        let short = frames.saturating_sub(1).saturating_sub(leg.received);
+        self.lost += leg.order.lost().max(short);
+        self.expected += leg.received + leg.order.lost().max(short);
     }
 }
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use tokio::net::UdpSocket;
 
 use crate::media::{self, Expect, Media, Side};
-use crate::run::{cpu_seconds, own_cores, rss_kb, ProcessReport, Report, TAIL};
+use crate::run::{measure, own_cores, rss_kb, Report};
 use crate::sip;
 
 /// A bencode value (only what ng uses).
@@ -205,66 +205,16 @@ pub async fn run(plan: &RtpenginePlan) -> anyhow::Result<Report> {
     let started = Instant::now();
     let mut setups = Vec::new();
     for i in 0..plan.calls {
-        let call_id = format!("mediaload-{i}-{}", rand::random::<u32>());
-        let (cs, caller) = media.local(Side::Caller, i);
-        let (asock, agent) = media.local(Side::Agent, i);
         let t = Instant::now();
-        let common = |cmd: &str, sdp: Vec<u8>| {
-            dict(vec![
-                ("command", Value::str(cmd)),
-                ("call-id", Value::str(&call_id)),
-                ("from-tag", Value::str("caller")),
-                ("sdp", Value::Bytes(sdp)),
-                (
-                    "replace",
-                    Value::List(vec![Value::str("origin"), Value::str("session-connection")]),
-                ),
-                ("ICE", Value::str("remove")),
-            ])
-        };
-        let offer = ng
-            .request(&common("offer", sip::sdp(caller, 1)))
-            .await
-            .with_context(|| format!("offer of call {i}"))?;
-        let to_agent = sip::media_addr(offer.get("sdp").context("offer without sdp")?)?;
-        let mut answer = common("answer", sip::sdp(agent, 2));
-        if let Value::Dict(d) = &mut answer {
-            d.insert(b"to-tag".to_vec(), Value::str("agent"));
-        }
-        let answered = ng
-            .request(&answer)
-            .await
-            .with_context(|| format!("answer of call {i}"))?;
-        let to_caller = sip::media_addr(answered.get("sdp").context("answer without sdp")?)?;
+        ids.push(set_up(&mut ng, &media, i).await?);
         setups.push(t.elapsed().as_secs_f64() * 1000.0);
-        media.expect(cs, to_caller, Expect::Relay);
-        media.expect(asock, to_agent, Expect::Relay);
-        media.add_stream(Side::Caller, cs, to_caller, true);
-        media.add_stream(Side::Agent, asock, to_agent, true);
-        ids.push(call_id);
     }
     println!(
         "{} calls set up in rtpengine in {:.1} s",
         plan.calls,
         started.elapsed().as_secs_f64()
     );
-    media.set_window(plan.warm, plan.window);
-    tokio::time::sleep(plan.warm).await;
-    let cpu0 = plan.pid.and_then(cpu_seconds);
-    let own0 = cpu_seconds(std::process::id());
-    let t0 = Instant::now();
-    tokio::time::sleep(plan.window).await;
-    let cpu1 = plan.pid.and_then(cpu_seconds);
-    let own1 = cpu_seconds(std::process::id());
-    let wall = t0.elapsed().as_secs_f64();
-    let rss_during = plan.pid.and_then(rss_kb);
-    // A tail for the window's last packets.
-    tokio::time::sleep(TAIL).await;
-    let m: Arc<Media> = media.clone();
-    let window = plan.window;
-    let report = tokio::task::spawn_blocking(move || m.finish(window))
-        .await
-        .context("the media report panicked")?;
+    let window = measure(plan.pid, plan.warm, plan.window, &media).await?;
     let drops_after = media::socket_drops(&media.local_addrs());
     for id in &ids {
         let del = dict(vec![
@@ -276,14 +226,6 @@ pub async fn run(plan: &RtpenginePlan) -> anyhow::Result<Report> {
             eprintln!("delete {id}: {e:#}");
         }
     }
-    let process = match (plan.pid, cpu0, cpu1) {
-        (Some(_), Some(a), Some(b)) => Some(ProcessReport {
-            cores: (b - a) / wall,
-            rss_before_kb: rss_before.unwrap_or(0),
-            rss_during_kb: rss_during.unwrap_or(0),
-        }),
-        _ => None,
-    };
     Ok(Report {
         target: "rtpengine".into(),
         bridged: plan.calls,
@@ -295,11 +237,51 @@ pub async fn run(plan: &RtpenginePlan) -> anyhow::Result<Report> {
         phones_hung_up: 0,
         setup_p50_ms: crate::stats::quantile(&setups, 0.5),
         setup_p99_ms: crate::stats::quantile(&setups, 0.99),
-        media: report,
         generator_socket_drops: drops_after.saturating_sub(drops_before),
-        generator_cores: own_cores(own0, own1, wall),
-        process,
+        generator_cores: own_cores(window.own_cpu.0, window.own_cpu.1, window.wall),
+        process: window.process(rss_before),
+        media: window.report,
     })
+}
+
+/// Call `i` through rtpengine: the offer with the caller's SDP, the answer with the agent's,
+/// and both streams started towards the addresses rtpengine gave. Returns the call's Call-ID.
+async fn set_up(ng: &mut Ng, media: &Arc<Media>, i: usize) -> anyhow::Result<String> {
+    let call_id = format!("mediaload-{i}-{}", rand::random::<u32>());
+    let (cs, caller) = media.local(Side::Caller, i);
+    let (asock, agent) = media.local(Side::Agent, i);
+    let common = |cmd: &str, sdp: Vec<u8>| {
+        dict(vec![
+            ("command", Value::str(cmd)),
+            ("call-id", Value::str(&call_id)),
+            ("from-tag", Value::str("caller")),
+            ("sdp", Value::Bytes(sdp)),
+            (
+                "replace",
+                Value::List(vec![Value::str("origin"), Value::str("session-connection")]),
+            ),
+            ("ICE", Value::str("remove")),
+        ])
+    };
+    let offer = ng
+        .request(&common("offer", sip::sdp(caller, 1)))
+        .await
+        .with_context(|| format!("offer of call {i}"))?;
+    let to_agent = sip::media_addr(offer.get("sdp").context("offer without sdp")?)?;
+    let mut answer = common("answer", sip::sdp(agent, 2));
+    if let Value::Dict(d) = &mut answer {
+        d.insert(b"to-tag".to_vec(), Value::str("agent"));
+    }
+    let answered = ng
+        .request(&answer)
+        .await
+        .with_context(|| format!("answer of call {i}"))?;
+    let to_caller = sip::media_addr(answered.get("sdp").context("answer without sdp")?)?;
+    media.expect(cs, to_caller, Expect::Relay);
+    media.expect(asock, to_agent, Expect::Relay);
+    media.add_stream(Side::Caller, cs, to_caller, true);
+    media.add_stream(Side::Agent, asock, to_agent, true);
+    Ok(call_id)
 }
 
 #[cfg(test)]

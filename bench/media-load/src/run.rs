@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -137,7 +137,68 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     let drops_before = media::socket_drops(&media.local_addrs());
     let stop = CancellationToken::new();
 
-    // The phones: register every agent's device, answer what the node rings.
+    let counts = start_phones(plan, &media, &stop).await?;
+    let started = Instant::now();
+    let placed = place_calls(plan, &media, &stop).await?;
+    let answered = placed.up.len() as u64;
+    let want_bridged = placed
+        .up
+        .iter()
+        .filter(|(i, _)| is_bridged(*i, total, plan.bridged))
+        .count() as u64;
+    wait_for(
+        || counts.answered.load(Ordering::Relaxed) >= want_bridged,
+        30,
+    )
+    .await;
+    let bridged_up = counts.answered.load(Ordering::Relaxed);
+    println!(
+        "{answered} of {total} calls answered ({} failed), {bridged_up} bridged to a phone, in {:.1} s",
+        placed.failed,
+        started.elapsed().as_secs_f64()
+    );
+
+    let watching = Watching::start(placed.up);
+    let window = measure(plan.node_pid, plan.warm, plan.window, &media).await?;
+    let drops_after = media::socket_drops(&media.local_addrs());
+    let dropped_by_node = watching.dropped.load(Ordering::Relaxed);
+    watching.hang_up(&counts).await?;
+    stop.cancel();
+
+    let process = window.process(rss_before);
+    Ok(Report {
+        target: "callfleet".into(),
+        bridged: plan.bridged,
+        moh: plan.moh,
+        answered,
+        bridged_up,
+        failed: placed.failed,
+        dropped_by_node,
+        phones_hung_up: counts.ended.load(Ordering::Relaxed),
+        setup_p50_ms: crate::stats::quantile(&placed.setups, 0.5),
+        setup_p99_ms: crate::stats::quantile(&placed.setups, 0.99),
+        media: window.report,
+        generator_socket_drops: drops_after.saturating_sub(drops_before),
+        generator_cores: own_cores(window.own_cpu.0, window.own_cpu.1, window.wall),
+        process,
+    })
+}
+
+/// Polls `done` every 100 ms for at most `secs` seconds.
+async fn wait_for(done: impl Fn() -> bool, secs: u64) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while !done() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The phones: every agent's device registered; each call the node rings is answered with a
+/// stream of its own (expected back as relayed audio).
+async fn start_phones(
+    plan: &Plan,
+    media: &Arc<Media>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Arc<PhoneCounts>> {
     let (phones, incoming) = Ua::start_as(
         SocketAddr::new(plan.phones_ip, 5060),
         "callfleet-mediaload phones",
@@ -162,8 +223,26 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         stop.clone(),
     ));
     register_all(&phones, plan.node, plan.phones.max(plan.bridged)).await?;
+    Ok(counts)
+}
 
-    // The carrier: place the calls at the asked rate.
+/// The calls the carrier placed.
+struct Placed {
+    /// Answered calls with their index.
+    up: Vec<(usize, sip::Answered)>,
+    /// Each answered call's setup time (INVITE to 200 OK), in ms.
+    setups: Vec<f64>,
+    failed: u64,
+}
+
+/// The carrier: places every call at the plan's rate, bridged ones to the queue, the others
+/// to music on hold, and starts each answered call's stream.
+async fn place_calls(
+    plan: &Plan,
+    media: &Arc<Media>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Placed> {
+    let total = plan.bridged + plan.moh;
     let (carrier, incoming) = Ua::start_as(
         SocketAddr::new(plan.carrier_ip, 5060),
         "callfleet-mediaload carrier",
@@ -171,8 +250,6 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     .await?;
     let carrier = Arc::new(carrier);
     tokio::spawn(sip::serve_carrier(carrier.clone(), incoming, stop.clone()));
-    let up: Arc<Mutex<Vec<(usize, sip::Answered)>>> = Arc::new(Mutex::new(Vec::new()));
-    let setups = Arc::new(Mutex::new(Vec::new()));
     let failed = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -180,165 +257,188 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         let at = Duration::from_secs_f64(i as f64 / plan.rate.max(0.1));
         tokio::time::sleep_until((started + at).into()).await;
         let bridged = is_bridged(i, total, plan.bridged);
-        let (carrier, media, up, setups, failed, node) = (
-            carrier.clone(),
-            media.clone(),
-            up.clone(),
-            setups.clone(),
-            failed.clone(),
-            plan.node,
-        );
+        let (carrier, media, failed, node) =
+            (carrier.clone(), media.clone(), failed.clone(), plan.node);
         tasks.push(tokio::spawn(async move {
-            let (socket, local) = media.local(Side::Caller, i);
-            let service = if bridged {
-                provision::QUEUE
-            } else {
-                provision::HOLD
-            };
-            let call_id = format!("mediaload-{i}-{}", rand::random::<u32>());
-            match sip::invite(
-                &carrier,
-                node,
-                service,
-                &format!("+1555{i:07}"),
-                &call_id,
-                local,
-            )
-            .await
-            {
-                Ok(call) => {
-                    let expect = if bridged { Expect::Relay } else { Expect::Moh };
-                    media.expect(socket, call.node_media, expect);
-                    media.add_stream(Side::Caller, socket, call.node_media, bridged);
-                    lock(&setups).push(call.setup.as_secs_f64() * 1000.0);
-                    lock(&up).push((i, call));
-                }
-                Err(e) => {
-                    if failed.fetch_add(1, Ordering::Relaxed) < 5 {
-                        eprintln!("call {i} ({service}) failed: {e:#}");
-                    }
+            let call = place_one(&carrier, &media, node, i, bridged).await;
+            if let Err(e) = &call {
+                if failed.fetch_add(1, Ordering::Relaxed) < 5 {
+                    eprintln!("call {i} failed: {e:#}");
                 }
             }
+            call.ok().map(|c| (i, c))
         }));
     }
+    let mut placed = Placed {
+        up: Vec::new(),
+        setups: Vec::new(),
+        failed: 0,
+    };
     for t in tasks {
-        t.await.context("a call task panicked")?;
+        if let Some((i, call)) = t.await.context("a call task panicked")? {
+            placed.setups.push(call.setup.as_secs_f64() * 1000.0);
+            placed.up.push((i, call));
+        }
     }
-    // Every bridged call answered by a phone (bounded).
-    let answered = lock(&up).len() as u64;
-    let want_bridged = lock(&up)
-        .iter()
-        .filter(|(i, _)| is_bridged(*i, total, plan.bridged))
-        .count() as u64;
-    let until = Instant::now() + Duration::from_secs(30);
-    while counts.answered.load(Ordering::Relaxed) < want_bridged && Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let bridged_up = counts.answered.load(Ordering::Relaxed);
-    println!(
-        "{answered} of {total} calls answered ({} failed), {bridged_up} bridged to a phone, in {:.1} s",
-        failed.load(Ordering::Relaxed),
-        started.elapsed().as_secs_f64()
-    );
+    placed.failed = failed.load(Ordering::Relaxed);
+    Ok(placed)
+}
 
-    // Watch for calls the node ends before we do.
-    let dropped = Arc::new(AtomicU64::new(0));
-    let hanging_up = CancellationToken::new();
-    let mut calls = std::mem::take(&mut *lock(&up));
-    let mut watchers = Vec::new();
-    let mut dialogs = Vec::new();
-    for (_, call) in calls.drain(..) {
-        let sip::Answered {
-            dialog, mut states, ..
-        } = call;
-        dialogs.push(dialog);
-        let (dropped, hanging_up) = (dropped.clone(), hanging_up.clone());
-        watchers.push(tokio::spawn(async move {
-            tokio::select! {
-                ended = sip::wait_end(&mut states) => if ended { dropped.fetch_add(1, Ordering::Relaxed); },
-                _ = hanging_up.cancelled() => {}
+/// Call `i`: the INVITE, then its stream once answered.
+async fn place_one(
+    carrier: &Ua,
+    media: &Arc<Media>,
+    node: SocketAddr,
+    i: usize,
+    bridged: bool,
+) -> anyhow::Result<sip::Answered> {
+    let (socket, local) = media.local(Side::Caller, i);
+    let service = if bridged {
+        provision::QUEUE
+    } else {
+        provision::HOLD
+    };
+    let call_id = format!("mediaload-{i}-{}", rand::random::<u32>());
+    let call = sip::invite(
+        carrier,
+        node,
+        service,
+        &format!("+1555{i:07}"),
+        &call_id,
+        local,
+    )
+    .await
+    .with_context(|| format!("a call to {service}"))?;
+    let expect = if bridged { Expect::Relay } else { Expect::Moh };
+    media.expect(socket, call.node_media, expect);
+    media.add_stream(Side::Caller, socket, call.node_media, bridged);
+    Ok(call)
+}
+
+/// The answered calls' dialogs, watched for a BYE from the node before ours.
+struct Watching {
+    dialogs: Vec<rsipstack::dialog::invite_dialog::InviteDialog>,
+    watchers: Vec<tokio::task::JoinHandle<()>>,
+    /// Calls the node ended first.
+    dropped: Arc<AtomicU64>,
+    hanging_up: CancellationToken,
+}
+
+impl Watching {
+    fn start(calls: Vec<(usize, sip::Answered)>) -> Watching {
+        let dropped = Arc::new(AtomicU64::new(0));
+        let hanging_up = CancellationToken::new();
+        let mut watchers = Vec::new();
+        let mut dialogs = Vec::new();
+        for (_, call) in calls {
+            let sip::Answered {
+                dialog, mut states, ..
+            } = call;
+            dialogs.push(dialog);
+            let (dropped, hanging_up) = (dropped.clone(), hanging_up.clone());
+            watchers.push(tokio::spawn(async move {
+                tokio::select! {
+                    ended = sip::wait_end(&mut states) => if ended { dropped.fetch_add(1, Ordering::Relaxed); },
+                    _ = hanging_up.cancelled() => {}
+                }
+            }));
+        }
+        Watching {
+            dialogs,
+            watchers,
+            dropped,
+            hanging_up,
+        }
+    }
+
+    /// The carrier's BYEs, then waits (15 s at most) for the node's BYEs to the phones.
+    async fn hang_up(self, counts: &PhoneCounts) -> anyhow::Result<()> {
+        self.hanging_up.cancel();
+        for w in self.watchers {
+            w.abort();
+        }
+        let byes: Vec<_> = self
+            .dialogs
+            .into_iter()
+            .map(|d| tokio::spawn(async move { sip::hang_up(&d).await }))
+            .collect();
+        let mut unanswered_byes = 0;
+        for b in byes {
+            if !b.await.context("a hang-up task panicked")? {
+                unanswered_byes += 1;
             }
-        }));
+        }
+        if unanswered_byes > 0 {
+            println!("{unanswered_byes} BYEs not answered");
+        }
+        let hangup = Instant::now();
+        wait_for(
+            || counts.ended.load(Ordering::Relaxed) >= counts.answered.load(Ordering::Relaxed),
+            15,
+        )
+        .await;
+        println!(
+            "hung up; {} of {} phone calls ended within {:.1} s",
+            counts.ended.load(Ordering::Relaxed),
+            counts.answered.load(Ordering::Relaxed),
+            hangup.elapsed().as_secs_f64()
+        );
+        Ok(())
     }
+}
 
-    // The window.
-    media.set_window(plan.warm, plan.window);
-    tokio::time::sleep(plan.warm).await;
-    let cpu0 = plan.node_pid.and_then(cpu_seconds);
+/// What the window measured.
+pub(crate) struct Window {
+    /// The node's CPU seconds at the window's start and end.
+    node_cpu: Option<(f64, f64)>,
+    /// The generator's own.
+    pub own_cpu: (Option<f64>, Option<f64>),
+    pub wall: f64,
+    rss_during: Option<u64>,
+    pub report: MediaReport,
+}
+
+impl Window {
+    /// The measured process's figures over the window (`None` without its CPU samples).
+    pub fn process(&self, rss_before: Option<u64>) -> Option<ProcessReport> {
+        let (a, b) = self.node_cpu?;
+        Some(ProcessReport {
+            cores: (b - a) / self.wall,
+            rss_before_kb: rss_before.unwrap_or(0),
+            rss_during_kb: self.rss_during.unwrap_or(0),
+        })
+    }
+}
+
+/// The warm-up, then the window (the relay `pid`'s CPU and the generator's sampled at both
+/// ends), then a tail for the window's last packets, and the media report.
+pub(crate) async fn measure(
+    pid: Option<u32>,
+    warm: Duration,
+    window: Duration,
+    media: &Arc<Media>,
+) -> anyhow::Result<Window> {
+    media.set_window(warm, window);
+    tokio::time::sleep(warm).await;
+    let cpu0 = pid.and_then(cpu_seconds);
     let own0 = cpu_seconds(std::process::id());
     let t0 = Instant::now();
-    tokio::time::sleep(plan.window).await;
-    let cpu1 = plan.node_pid.and_then(cpu_seconds);
+    tokio::time::sleep(window).await;
+    let cpu1 = pid.and_then(cpu_seconds);
     let own1 = cpu_seconds(std::process::id());
     let wall = t0.elapsed().as_secs_f64();
-    let rss_during = plan.node_pid.and_then(rss_kb);
-    // A tail for the window's last packets.
+    let rss_during = pid.and_then(rss_kb);
     tokio::time::sleep(TAIL).await;
     let m = media.clone();
-    let window = plan.window;
     let report = tokio::task::spawn_blocking(move || m.finish(window))
         .await
         .context("the media report panicked")?;
-    let drops_after = media::socket_drops(&media.local_addrs());
-    let dropped_by_node = dropped.load(Ordering::Relaxed);
-
-    // Hang up: the carrier's BYEs, then the node's BYEs to the phones.
-    hanging_up.cancel();
-    for w in watchers {
-        w.abort();
-    }
-    let mut byes = Vec::new();
-    for d in dialogs {
-        byes.push(tokio::spawn(async move { sip::hang_up(&d).await }));
-    }
-    let mut unanswered_byes = 0;
-    for b in byes {
-        if !b.await.context("a hang-up task panicked")? {
-            unanswered_byes += 1;
-        }
-    }
-    if unanswered_byes > 0 {
-        println!("{unanswered_byes} BYEs not answered");
-    }
-    let hangup = Instant::now();
-    let until = hangup + Duration::from_secs(15);
-    while counts.ended.load(Ordering::Relaxed) < counts.answered.load(Ordering::Relaxed)
-        && Instant::now() < until
-    {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    println!(
-        "hung up; {} of {} phone calls ended within {:.1} s",
-        counts.ended.load(Ordering::Relaxed),
-        counts.answered.load(Ordering::Relaxed),
-        hangup.elapsed().as_secs_f64()
-    );
-
-    stop.cancel();
-    let setups = lock(&setups).clone();
-    let process = match (plan.node_pid, cpu0, cpu1) {
-        (Some(_), Some(a), Some(b)) => Some(ProcessReport {
-            cores: (b - a) / wall,
-            rss_before_kb: rss_before.unwrap_or(0),
-            rss_during_kb: rss_during.unwrap_or(0),
-        }),
-        _ => None,
-    };
-    Ok(Report {
-        target: "callfleet".into(),
-        bridged: plan.bridged,
-        moh: plan.moh,
-        answered,
-        bridged_up,
-        failed: failed.load(Ordering::Relaxed),
-        dropped_by_node,
-        phones_hung_up: counts.ended.load(Ordering::Relaxed),
-        setup_p50_ms: crate::stats::quantile(&setups, 0.5),
-        setup_p99_ms: crate::stats::quantile(&setups, 0.99),
-        media: report,
-        generator_socket_drops: drops_after.saturating_sub(drops_before),
-        generator_cores: own_cores(own0, own1, wall),
-        process,
+    Ok(Window {
+        node_cpu: cpu0.zip(cpu1),
+        own_cpu: (own0, own1),
+        wall,
+        rss_during,
+        report,
     })
 }
 
@@ -384,10 +484,6 @@ async fn register_all(ua: &Arc<Ua>, node: SocketAddr, n: usize) -> anyhow::Resul
         );
     }
     Ok(())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
