@@ -29,7 +29,7 @@
 //! changed. Durations are shown and typed in seconds; the store keeps milliseconds
 //! ([`form`] converts).
 //!
-//! Every write goes through [`Store`](callfleet_store::Store); configuration writes bump the
+//! Every write goes through [`Store`]; configuration writes bump the
 //! config version, so every node sees the change on its next action (within a second).
 
 pub mod agents;
@@ -51,7 +51,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use base64::Engine as _;
-use callfleet_store::StoreError;
+use callfleet_store::{Store, StoreError};
 
 use callfleet_vocab::now_ms;
 
@@ -310,52 +310,7 @@ async fn index(
     request_headers: HeaderMap,
 ) -> Response {
     let ctx = Ctx::new(state, &p, &request_headers);
-    let counts = async {
-        let s = &ctx.state.store;
-        Ok::<_, StoreError>([
-            ("queues", "/admin/queues", "Queues", s.queues().await?.len()),
-            ("agents", "/admin/agents", "Agents", s.agents().await?.len()),
-            (
-                "phones",
-                "/admin/devices",
-                "Phones",
-                s.devices().await?.len(),
-            ),
-            (
-                "users",
-                "/admin/users",
-                "Panel users",
-                s.users().await?.len(),
-            ),
-            (
-                "carriers",
-                "/admin/carriers",
-                "Carriers",
-                s.carriers().await?.len(),
-            ),
-            (
-                "numbers",
-                "/admin/numbers",
-                "Numbers",
-                s.numbers().await?.len(),
-            ),
-            ("menus", "/admin/menus", "IVR menus", s.menus().await?.len()),
-            (
-                "groups",
-                "/admin/groups",
-                "Ring groups",
-                s.groups().await?.len(),
-            ),
-            (
-                "prompts",
-                "/admin/prompts",
-                "Prompts",
-                s.prompts().await?.len(),
-            ),
-        ])
-    }
-    .await;
-    let counts = match counts {
+    let counts = match counts(&ctx.state.store).await {
         Ok(counts) => counts,
         Err(e) => return ctx.failure("Admin", Area::Overview, &db(e)),
     };
@@ -364,6 +319,60 @@ async fn index(
         "Changes are saved in the shared database; every node uses them from its next call on."
             .into(),
     );
+    page.sections.push(overview(counts));
+    ctx.show(StatusCode::OK, &page)
+}
+
+/// One line of the overview: its test id, the page listing them, what they are, how many.
+type Count = (&'static str, &'static str, &'static str, usize);
+
+/// How many there are of each kind of configuration, in the overview's order.
+async fn counts(s: &Store) -> Result<[Count; 9], StoreError> {
+    Ok([
+        ("queues", "/admin/queues", "Queues", s.queues().await?.len()),
+        ("agents", "/admin/agents", "Agents", s.agents().await?.len()),
+        (
+            "phones",
+            "/admin/devices",
+            "Phones",
+            s.devices().await?.len(),
+        ),
+        (
+            "users",
+            "/admin/users",
+            "Panel users",
+            s.users().await?.len(),
+        ),
+        (
+            "carriers",
+            "/admin/carriers",
+            "Carriers",
+            s.carriers().await?.len(),
+        ),
+        (
+            "numbers",
+            "/admin/numbers",
+            "Numbers",
+            s.numbers().await?.len(),
+        ),
+        ("menus", "/admin/menus", "IVR menus", s.menus().await?.len()),
+        (
+            "groups",
+            "/admin/groups",
+            "Ring groups",
+            s.groups().await?.len(),
+        ),
+        (
+            "prompts",
+            "/admin/prompts",
+            "Prompts",
+            s.prompts().await?.len(),
+        ),
+    ])
+}
+
+/// The overview's table: a row per kind, linking to its page, with how many there are.
+fn overview(counts: [Count; 9]) -> Section {
     let rows = counts
         .into_iter()
         .map(|(id, href, label, n)| Row {
@@ -374,7 +383,7 @@ async fn index(
             ],
         })
         .collect();
-    page.sections.push(Section {
+    Section {
         id: "overview".into(),
         title: "Configuration".into(),
         table: Some(Table {
@@ -384,8 +393,7 @@ async fn index(
             empty: String::new(),
         }),
         ..Section::default()
-    });
-    ctx.show(StatusCode::OK, &page)
+    }
 }
 
 #[cfg(test)]

@@ -549,6 +549,24 @@ impl Metrics {
 impl Inner {
     /// Registers a clone of every handle (counters get their `_total` suffix from the registry).
     fn registered(mut self) -> Self {
+        self.register_calls();
+        self.register_sip();
+        self.register_panel();
+        self.register_queues();
+        let r = &mut self.registry;
+        self.guard.register(r);
+        self.tcp.register(r);
+        self.alerts.register(r);
+        self.records.register(r);
+        self.media.register(r);
+        self.recordings.register(r);
+        self.shed.register(r);
+        self.trace.register(r);
+        self
+    }
+
+    /// Calls in progress and by outcome, redirects, and the peers calls are not sent to.
+    fn register_calls(&mut self) {
         let r = &mut self.registry;
         r.register(
             "calls_active",
@@ -571,6 +589,11 @@ impl Inner {
             "Times a peer was excluded for missing probes, by peer",
             self.peer_exclusions.clone(),
         );
+    }
+
+    /// SIP requests, responses and malformed messages.
+    fn register_sip(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "sip_requests",
             "SIP requests received, by method",
@@ -586,6 +609,11 @@ impl Inner {
             "SIP messages that could not be parsed",
             self.sip_malformed.clone(),
         );
+    }
+
+    /// Heartbeat writes, and the panel's snapshot reads and viewers.
+    fn register_panel(&mut self) {
+        let r = &mut self.registry;
         r.register_with_unit(
             "heartbeat_write",
             "Time to write one heartbeat to the database",
@@ -612,6 +640,11 @@ impl Inner {
             "Open panel event streams on this node",
             self.panel_viewers.clone(),
         );
+    }
+
+    /// Agents by state, and each queue's waiting calls, longest wait and members.
+    fn register_queues(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "agents",
             "Agents of the cluster by state",
@@ -633,15 +666,6 @@ impl Inner {
             "Member agents of each queue by state",
             self.queue_agents.clone(),
         );
-        self.guard.register(r);
-        self.tcp.register(r);
-        self.alerts.register(r);
-        self.records.register(r);
-        self.media.register(r);
-        self.recordings.register(r);
-        self.shed.register(r);
-        self.trace.register(r);
-        self
     }
 }
 

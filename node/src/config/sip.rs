@@ -135,17 +135,26 @@ pub(super) fn validate(
     r: &RegistrarSection,
     h: &HotdeskSection,
 ) -> Result<(), ConfigError> {
-    let bad = |key, problem: &str| {
-        Err(ConfigError::Invalid {
-            key,
-            problem: problem.to_string(),
-        })
-    };
+    validate_sip(sip)?;
+    validate_expiry(r)?;
+    validate_failures(r, h)
+}
+
+/// `ConfigError::Invalid` for `key`, with what is wrong with it.
+fn invalid(key: &'static str, problem: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid {
+        key,
+        problem: problem.to_string(),
+    })
+}
+
+/// `[sip]`: the TCP limits, the digest realm and the cluster's domains.
+fn validate_sip(sip: &SipSection) -> Result<(), ConfigError> {
     if sip.tcp_max_per_source == 0 {
-        return bad("sip.tcp_max_per_source", "must be at least 1");
+        return invalid("sip.tcp_max_per_source", "must be at least 1");
     }
     if sip.tcp_max_connections == 0 {
-        return bad("sip.tcp_max_connections", "must be at least 1");
+        return invalid("sip.tcp_max_connections", "must be at least 1");
     }
     let realm = &sip.realm;
     if realm.is_empty()
@@ -153,7 +162,7 @@ pub(super) fn validate(
             .chars()
             .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
     {
-        return bad(
+        return invalid(
             "sip.realm",
             "use printable ASCII without spaces, quotes or backslashes",
         );
@@ -164,33 +173,44 @@ pub(super) fn validate(
             problem,
         });
     }
+    Ok(())
+}
+
+/// `[registrar]`'s registration times, nonce lifetime and digest algorithms.
+fn validate_expiry(r: &RegistrarSection) -> Result<(), ConfigError> {
     if r.min_expires == 0 || r.min_expires > r.max_expires {
-        return bad(
+        return invalid(
             "registrar.min_expires",
             "must be at least 1 and at most registrar.max_expires",
         );
     }
     if !(r.min_expires..=r.max_expires).contains(&r.default_expires) {
-        return bad(
+        return invalid(
             "registrar.default_expires",
             "must lie between min_expires and max_expires",
         );
     }
     if r.nonce_ttl < Duration::from_secs(10) {
-        return bad("registrar.nonce_ttl", "must be at least 10s");
+        return invalid("registrar.nonce_ttl", "must be at least 10s");
     }
     if r.algorithms.is_empty() {
-        return bad(
+        return invalid(
             "registrar.algorithms",
             "list at least one of \"SHA-256\", \"MD5\"",
         );
     }
+    Ok(())
+}
+
+/// The digest bans of `[registrar]` and the PIN lockouts of `[hotdesk]`: failures counted,
+/// windows and first penalties positive, the longest penalty no shorter than the first.
+fn validate_failures(r: &RegistrarSection, h: &HotdeskSection) -> Result<(), ConfigError> {
     for (key, failures) in [
         ("registrar.max_failures", r.max_failures),
         ("hotdesk.max_failures", h.max_failures),
     ] {
         if failures == 0 {
-            return bad(key, "must be at least 1");
+            return invalid(key, "must be at least 1");
         }
     }
     for (key, length) in [
@@ -200,14 +220,14 @@ pub(super) fn validate(
         ("hotdesk.lockout", h.lockout),
     ] {
         if length.is_zero() {
-            return bad(key, "must be positive");
+            return invalid(key, "must be positive");
         }
     }
     if r.max_ban < r.ban {
-        return bad("registrar.max_ban", "must be at least registrar.ban");
+        return invalid("registrar.max_ban", "must be at least registrar.ban");
     }
     if h.max_lockout < h.lockout {
-        return bad("hotdesk.max_lockout", "must be at least hotdesk.lockout");
+        return invalid("hotdesk.max_lockout", "must be at least hotdesk.lockout");
     }
     Ok(())
 }

@@ -145,89 +145,129 @@ pub fn parse_offer_keeping(body: &[u8], keep: Option<Codec>) -> Result<Offer, Sd
         return Err(SdpError::Empty);
     }
     let text = std::str::from_utf8(body).map_err(|_| SdpError::NotText)?;
-    let mut session_addr: Option<IpAddr> = None;
-    let mut session_dir = Direction::SendRecv;
-    let mut session_ptime: Option<u32> = None;
-    let mut audio: Option<AudioDesc> = None;
-    let mut in_audio = false;
-    let mut in_media = false;
+    let mut scan = Scan::default();
     for line in text.lines().map(str::trim) {
-        let Some((kind, value)) = line.split_once('=') else {
-            continue;
-        };
+        if let Some((kind, value)) = line.split_once('=') {
+            scan.line(kind, value);
+        }
+    }
+    scan.offer(keep)
+}
+
+/// What the lines read so far say: the session-level connection address, direction and
+/// packet time, and the first audio stream (later streams are passed over).
+struct Scan {
+    session_addr: Option<IpAddr>,
+    session_dir: Direction,
+    session_ptime: Option<u32>,
+    audio: Option<AudioDesc>,
+    /// A media section (`m=`) has begun: later lines are no longer session-level.
+    in_media: bool,
+    /// The lines belong to the first audio stream.
+    in_audio: bool,
+}
+
+impl Default for Scan {
+    fn default() -> Self {
+        Scan {
+            session_addr: None,
+            session_dir: Direction::SendRecv,
+            session_ptime: None,
+            audio: None,
+            in_media: false,
+            in_audio: false,
+        }
+    }
+}
+
+impl Scan {
+    /// Takes one `kind=value` line, at session level or for the audio stream it belongs to.
+    fn line(&mut self, kind: &str, value: &str) {
         match kind {
             "m" => {
-                in_media = true;
-                in_audio = value.starts_with("audio ") && audio.is_none();
-                if in_audio {
-                    audio = Some(AudioDesc::from_m_line(value));
+                self.in_media = true;
+                self.in_audio = value.starts_with("audio ") && self.audio.is_none();
+                if self.in_audio {
+                    self.audio = Some(AudioDesc::from_m_line(value));
                 }
             }
             "c" => {
                 let addr = parse_c_line(value);
-                if !in_media {
-                    session_addr = addr;
-                } else if in_audio {
-                    if let Some(a) = audio.as_mut() {
-                        a.addr = addr;
-                    }
+                if !self.in_media {
+                    self.session_addr = addr;
+                } else if let Some(a) = self.audio_line() {
+                    a.addr = addr;
                 }
             }
             "a" if value.starts_with("ptime:") => {
                 let ms = value.strip_prefix("ptime:").and_then(parse_ptime);
-                if !in_media {
-                    session_ptime = ms;
-                } else if in_audio {
-                    if let Some(a) = audio.as_mut() {
-                        a.ptime = ms;
-                    }
+                if !self.in_media {
+                    self.session_ptime = ms;
+                } else if let Some(a) = self.audio_line() {
+                    a.ptime = ms;
                 }
             }
-            "a" => {
-                if let Some(dir) = parse_direction(value) {
-                    if !in_media {
-                        session_dir = dir;
-                    } else if in_audio {
-                        if let Some(a) = audio.as_mut() {
-                            a.direction = Some(dir);
-                        }
+            "a" => match parse_direction(value) {
+                Some(dir) if !self.in_media => self.session_dir = dir,
+                Some(dir) => {
+                    if let Some(a) = self.audio_line() {
+                        a.direction = Some(dir);
                     }
-                } else if in_audio {
-                    if let Some(a) = audio.as_mut() {
+                }
+                None => {
+                    if let Some(a) = self.audio_line() {
                         a.rtpmap(value);
                         a.rtcp(value);
                     }
                 }
-            }
+            },
             _ => {}
         }
     }
-    let audio = audio.ok_or(SdpError::NoAudio)?;
-    let addr = audio.addr.or(session_addr).ok_or(SdpError::NoAddress)?;
-    let kept = keep.filter(|c| audio.payloads.contains(&c.payload_type()));
-    let codec = kept
-        .or_else(|| {
-            audio.payloads.iter().find_map(|pt| match pt {
-                0 => Some(Codec::Pcmu),
-                8 => Some(Codec::Pcma),
-                _ => None,
-            })
-        })
-        .ok_or(SdpError::NoCodec)?;
-    let remote =
-        (!addr.is_unspecified() && audio.port != 0).then(|| SocketAddr::new(addr, audio.port));
-    let mut direction = audio.direction.unwrap_or(session_dir);
-    if remote.is_none() && direction == Direction::SendRecv {
-        direction = Direction::SendOnly;
+
+    /// The audio stream, when the current line belongs to it.
+    fn audio_line(&mut self) -> Option<&mut AudioDesc> {
+        if self.in_audio {
+            self.audio.as_mut()
+        } else {
+            None
+        }
     }
-    Ok(Offer {
-        remote,
-        codec,
-        dtmf_pt: audio.dtmf_pt,
-        direction,
-        rtcp: audio.rtcp,
-        ptime: audio.ptime.or(session_ptime),
-    })
+
+    /// The offer the lines make: the audio stream's values, else the session's; its codec is
+    /// `keep` when listed, else the first we take; a stream without an address or port holds
+    /// the call (its `sendrecv` counts as `sendonly`).
+    fn offer(self, keep: Option<Codec>) -> Result<Offer, SdpError> {
+        let audio = self.audio.ok_or(SdpError::NoAudio)?;
+        let addr = audio
+            .addr
+            .or(self.session_addr)
+            .ok_or(SdpError::NoAddress)?;
+        let kept = keep.filter(|c| audio.payloads.contains(&c.payload_type()));
+        let codec = kept
+            .or_else(|| {
+                audio.payloads.iter().find_map(|pt| match pt {
+                    0 => Some(Codec::Pcmu),
+                    8 => Some(Codec::Pcma),
+                    _ => None,
+                })
+            })
+            .ok_or(SdpError::NoCodec)?;
+        let remote =
+            (!addr.is_unspecified() && audio.port != 0).then(|| SocketAddr::new(addr, audio.port));
+        let mut direction = audio.direction.unwrap_or(self.session_dir);
+        if remote.is_none() && direction == Direction::SendRecv {
+            direction = Direction::SendOnly;
+        }
+        Ok(Offer {
+            remote,
+            codec,
+            dtmf_pt: audio.dtmf_pt,
+            direction,
+            rtcp: audio.rtcp,
+            ptime: audio.ptime.or(self.session_ptime),
+        })
+    }
 }
 
 /// `a=ptime` is a decimal number of milliseconds (RFC 4566 §6; a fraction is cut).

@@ -15,8 +15,9 @@
 
 use std::fs::File;
 use std::io::BufWriter;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::time::Duration;
 
 use tokio::sync::broadcast::error::TryRecvError;
@@ -128,6 +129,27 @@ pub fn start(
     path: &Path,
     disk_ok: impl Fn() -> bool + Send + 'static,
 ) -> Result<Running, hound::Error> {
+    let (tx, written) = spawn_writer(path)?;
+    let sub = tap.subscribe();
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    let path = path.to_path_buf();
+    let task = tokio::spawn(async move {
+        let mut sub = sub;
+        let mut pump = Pump::new(tx);
+        let stopped = pump.run(&mut sub.rx, &token, disk_ok).await;
+        pump.finish(written, path, stopped).await
+    });
+    Ok(Running { stop, task })
+}
+
+/// What the writer thread answers once its queue closes: the samples per channel written and
+/// the error that stopped it, if any (see [`write_all`]).
+type Written = tokio::sync::oneshot::Receiver<(u64, Option<String>)>;
+
+/// Creates the WAV file at `path` and starts the thread that writes it; returns the queue of
+/// batches it takes and where it answers once that queue closes.
+fn spawn_writer(path: &Path) -> Result<(SyncSender<Vec<Block>>, Written), hound::Error> {
     let file = super::record::private_file(path)?;
     let spec = hound::WavSpec {
         channels: 2,
@@ -137,8 +159,7 @@ pub fn start(
     };
     let writer = hound::WavWriter::new(BufWriter::new(file), spec)?;
     let (tx, rx) = sync_channel::<Vec<Block>>(QUEUE_BATCHES);
-    let path = path.to_path_buf();
-    let write_path = path.clone();
+    let write_path = path.to_path_buf();
     // A thread of its own (not the blocking pool): a recording lasts as long as its call.
     let (done_tx, written) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -150,17 +171,40 @@ pub fn start(
             }
         })
         .map_err(hound::Error::IoError)?;
-    let sub = tap.subscribe();
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    let task = tokio::spawn(async move {
-        let mut sub = sub;
-        let mut aligner = Aligner::default();
-        let mut dropped = 0i64;
-        let mut stopped = None;
-        let started = tokio::time::Instant::now();
-        let mut made = 0u128;
-        let mut batch = Vec::with_capacity(2 * BATCH);
+    Ok((tx, written))
+}
+
+/// The recorder task's state: the two sides being aligned, the frames made since the start,
+/// the batch being filled for the writer and the frames lost so far.
+struct Pump {
+    aligner: Aligner,
+    dropped: i64,
+    started: tokio::time::Instant,
+    made: u128,
+    batch: Vec<Block>,
+    tx: SyncSender<Vec<Block>>,
+}
+
+impl Pump {
+    fn new(tx: SyncSender<Vec<Block>>) -> Pump {
+        Pump {
+            aligner: Aligner::default(),
+            dropped: 0,
+            started: tokio::time::Instant::now(),
+            made: 0,
+            batch: Vec::with_capacity(2 * BATCH),
+            tx,
+        }
+    }
+
+    /// Ticks until the recording is stopped, the tap closes, the disk is nearly full or the
+    /// file cannot be written; returns why it stopped before the call's end, if it did.
+    async fn run(
+        &mut self,
+        rx: &mut tokio::sync::broadcast::Receiver<TapFrame>,
+        stop: &CancellationToken,
+        disk_ok: impl Fn() -> bool,
+    ) -> Option<String> {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         let mut check = tokio::time::interval(DISK_CHECK);
@@ -168,36 +212,59 @@ pub fn start(
             // The last tick takes what arrived since the one before, then the loop ends.
             let last = tokio::select! {
                 biased;
-                _ = token.cancelled() => true,
+                _ = stop.cancelled() => true,
                 _ = tick.tick() => false,
                 _ = check.tick() => {
                     if !disk_ok() {
-                        stopped = Some("the disk is nearly full".to_string());
-                        break;
+                        return Some("the disk is nearly full".to_string());
                     }
                     continue;
                 },
             };
-            let closed = drain(&mut sub.rx, &mut aligner, &mut dropped);
-            let due = started.elapsed().as_millis() / FRAME_MS;
-            batch.extend((made..due).map(|_| aligner.next_block()));
-            made = made.max(due);
-            let end = last || closed;
-            if batch.len() >= BATCH || (end && !batch.is_empty()) {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(2 * BATCH));
-                match tx.try_send(full) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(b)) => dropped += b.len() as i64,
-                    Err(TrySendError::Disconnected(_)) => {
-                        stopped = Some("the file could not be written".to_string());
-                        break;
-                    }
-                }
-            }
-            if end {
-                break;
+            if let ControlFlow::Break(stopped) = self.tick(rx, last) {
+                return stopped;
             }
         }
+    }
+
+    /// One tick: takes what the tap holds, makes the frames due by now and hands the batch to
+    /// the writer once it is full (or, at the end, whatever it holds). Breaks at the end, with
+    /// the reason when the file could not be written.
+    fn tick(
+        &mut self,
+        rx: &mut tokio::sync::broadcast::Receiver<TapFrame>,
+        last: bool,
+    ) -> ControlFlow<Option<String>> {
+        let closed = drain(rx, &mut self.aligner, &mut self.dropped);
+        let due = self.started.elapsed().as_millis() / FRAME_MS;
+        let aligner = &mut self.aligner;
+        self.batch
+            .extend((self.made..due).map(|_| aligner.next_block()));
+        self.made = self.made.max(due);
+        let end = last || closed;
+        if self.batch.len() >= BATCH || (end && !self.batch.is_empty()) {
+            let full = std::mem::replace(&mut self.batch, Vec::with_capacity(2 * BATCH));
+            match self.tx.try_send(full) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b)) => self.dropped += b.len() as i64,
+                Err(TrySendError::Disconnected(_)) => {
+                    return ControlFlow::Break(Some("the file could not be written".to_string()));
+                }
+            }
+        }
+        if end {
+            ControlFlow::Break(None)
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    /// Hands what is left to the writer, closes its queue and waits for the file to be
+    /// closed; `stopped` says why the recording ended early, if it did.
+    async fn finish(self, written: Written, path: PathBuf, stopped: Option<String>) -> Outcome {
+        let Pump {
+            batch, tx, dropped, ..
+        } = self;
         // Stopped for a full disk: what was made still goes to the file (the room kept
         // free, `recording.min_free_mb`, is far more than a second of audio).
         if !batch.is_empty() && tx.try_send(batch).is_err() {
@@ -218,8 +285,7 @@ pub fn start(
             size_bytes,
             stopped: error.or(stopped),
         }
-    });
-    Ok(Running { stop, task })
+    }
 }
 
 fn push(aligner: &mut Aligner, f: &TapFrame) {

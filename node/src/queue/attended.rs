@@ -421,14 +421,22 @@ mod tests {
         assert_eq!(parsed.dialog(), id("b@phone", "N", "P"));
     }
 
-    #[test]
-    fn replaces_decisions() {
+    /// The Replaces value of call B of phone "p1" (bridged), as a Refer-To header carries it.
+    const B: &str = "b%40p1%3Bto-tag%3DN%3Bfrom-tag%3DP";
+
+    /// A Refer-To naming extension 2002 at `host`, with `replaces` (escaped).
+    fn refer(host: &str, replaces: &str) -> Option<String> {
+        Some(format!("<sip:2002@{host}?Replaces={replaces}>"))
+    }
+
+    /// What phone "p1" asking with `refer_to` is answered, on a node at 127.0.84.1:5060 of
+    /// the cluster `pbx.example.com` that holds call B of "p1" (bridged), a call of "p2"
+    /// (bridged) and a call of "p1" still ringing.
+    fn decide_for_p1(refer_to: Option<&str>) -> Result<DialogId, Refusal> {
         let ours = Ours {
             addrs: vec!["127.0.84.1:5060".parse().unwrap()],
             domains: vec!["pbx.example.com".into()],
         };
-        // Call B of phone "p1" (bridged), a call of phone "p2" (bridged), and a call of "p1"
-        // still ringing.
         let lookup = |d: &DialogId| match (
             d.call_id.as_str(),
             d.local_tag.as_str(),
@@ -448,62 +456,81 @@ mod tests {
             }),
             _ => None,
         };
-        let refer = |host: &str, replaces: &str| format!("<sip:2002@{host}?Replaces={replaces}>");
-        let b = "b%40p1%3Bto-tag%3DN%3Bfrom-tag%3DP";
-        let cases: Vec<(Option<String>, Result<DialogId, Refusal>)> = vec![
-            (Some(refer("127.0.84.1", b)), Ok(id("b@p1", "N", "P"))),
-            (Some(refer("127.0.84.1:5060", b)), Ok(id("b@p1", "N", "P"))),
+        decide(refer_to, &ours, "p1", lookup)
+    }
+
+    /// Checks each Refer-To of `cases` against what it must be answered.
+    fn check(cases: Vec<(Option<String>, Result<DialogId, Refusal>)>) {
+        for (refer_to, want) in cases {
+            assert_eq!(decide_for_p1(refer_to.as_deref()), want, "{refer_to:?}");
+        }
+    }
+
+    /// Only a bridged call of the asking phone, named by its exact dialog, may be replaced.
+    #[test]
+    fn replaces_takes_only_a_bridged_call_of_the_same_phone() {
+        check(vec![
+            (refer("127.0.84.1", B), Ok(id("b@p1", "N", "P"))),
             // The tags swapped: not the dialog as the node keys it.
             (
-                Some(refer("127.0.84.1", "b%40p1%3Bto-tag%3DP%3Bfrom-tag%3DN")),
+                refer("127.0.84.1", "b%40p1%3Bto-tag%3DP%3Bfrom-tag%3DN"),
                 Err(Refusal::NoSuchDialog),
             ),
             (
-                Some(refer("127.0.84.1", "zz%3Bto-tag%3DN%3Bfrom-tag%3DP")),
+                refer("127.0.84.1", "zz%3Bto-tag%3DN%3Bfrom-tag%3DP"),
                 Err(Refusal::NoSuchDialog),
             ),
             // Another phone's call: refused, whatever its state.
             (
-                Some(refer("127.0.84.1", "c%40p2%3Bto-tag%3DN2%3Bfrom-tag%3DP2")),
+                refer("127.0.84.1", "c%40p2%3Bto-tag%3DN2%3Bfrom-tag%3DP2"),
                 Err(Refusal::OtherPhone),
             ),
             (
-                Some(refer("127.0.84.1", "r%40p1%3Bto-tag%3DN3%3Bfrom-tag%3DP3")),
+                refer("127.0.84.1", "r%40p1%3Bto-tag%3DN3%3Bfrom-tag%3DP3"),
                 Err(Refusal::NotBridged),
             ),
             (
-                Some(refer(
+                refer(
                     "127.0.84.1",
                     "b%40p1%3Bto-tag%3DN%3Bfrom-tag%3DP%3Bearly-only",
-                )),
+                ),
                 Err(Refusal::EarlyOnly),
             ),
-            // The cluster's domain names this node's calls too (any port).
-            (Some(refer("pbx.example.com", b)), Ok(id("b@p1", "N", "P"))),
+        ]);
+    }
+
+    /// The Refer-To must name this node (its address, with or without the port) or the
+    /// cluster's domain (any port); any other host is refused by name.
+    #[test]
+    fn replaces_names_this_node_or_the_cluster() {
+        check(vec![
+            (refer("127.0.84.1:5060", B), Ok(id("b@p1", "N", "P"))),
+            (refer("pbx.example.com", B), Ok(id("b@p1", "N", "P"))),
             (
-                Some(refer(
-                    "pbx.example.com:5080",
-                    "zz%3Bto-tag%3DN%3Bfrom-tag%3DP",
-                )),
+                refer("pbx.example.com:5080", "zz%3Bto-tag%3DN%3Bfrom-tag%3DP"),
                 Err(Refusal::NoSuchDialog),
             ),
             (
-                Some(refer(
-                    "pbx.example.com",
-                    "c%40p2%3Bto-tag%3DN2%3Bfrom-tag%3DP2",
-                )),
+                refer("pbx.example.com", "c%40p2%3Bto-tag%3DN2%3Bfrom-tag%3DP2"),
                 Err(Refusal::OtherPhone),
             ),
             (
-                Some(refer("192.0.2.9", b)),
+                refer("192.0.2.9", B),
                 Err(Refusal::OtherHost("192.0.2.9".into())),
             ),
             (
-                Some(refer("pbx.example.org", b)),
+                refer("pbx.example.org", B),
                 Err(Refusal::OtherHost("pbx.example.org".into())),
             ),
+        ]);
+    }
+
+    /// A Refer-To without a whole Replaces in a SIP URI, or none at all, is malformed.
+    #[test]
+    fn replaces_missing_or_incomplete_is_malformed() {
+        check(vec![
             (
-                Some(refer("127.0.84.1", "b%40p1%3Bto-tag%3DN")),
+                refer("127.0.84.1", "b%40p1%3Bto-tag%3DN"),
                 Err(Refusal::Malformed),
             ),
             (
@@ -511,18 +538,16 @@ mod tests {
                 Err(Refusal::Malformed),
             ),
             (
-                Some(format!("<tel:2002?Replaces={b}>")),
+                Some(format!("<tel:2002?Replaces={B}>")),
                 Err(Refusal::Malformed),
             ),
             (None, Err(Refusal::Malformed)),
-        ];
-        for (refer_to, want) in cases {
-            assert_eq!(
-                decide(refer_to.as_deref(), &ours, "p1", lookup),
-                want,
-                "{refer_to:?}"
-            );
-        }
+        ]);
+    }
+
+    /// Each refusal answers the REFER with its status.
+    #[test]
+    fn refusals_answer_with_their_status() {
         assert_eq!(Refusal::NoSuchDialog.status(), 481);
         assert_eq!(Refusal::OtherPhone.status(), 403);
         assert_eq!(Refusal::NotBridged.status(), 603);

@@ -119,9 +119,10 @@ mod tests {
     }
     use Step::*;
 
+    /// A first miss skips the agent for 5 s; other agents, and times far off, are not affected.
     #[test]
-    fn backoff_table() {
-        let cases: Vec<(&str, Vec<(i64, Step)>)> = vec![
+    fn skipped_for_5s_after_a_first_miss() {
+        run(vec![
             (
                 "unknown agents are not skipped",
                 vec![(0, Skipped("a", false))],
@@ -137,22 +138,45 @@ mod tests {
                 ],
             ),
             (
-                "the backoff doubles, silently, up to 60 s",
+                "times far off do not overflow",
                 vec![
-                    (0, NotRegistered("a", "2001", Change::Unreachable)),
-                    (5_000, NotRegistered("a", "2001", Change::Same)),
-                    (14_999, Skipped("a", true)),
-                    (15_000, Skipped("a", false)),
-                    (15_000, NotRegistered("a", "2001", Change::Same)), // 20 s
-                    (35_000, NotRegistered("a", "2001", Change::Same)), // 40 s
-                    (75_000, NotRegistered("a", "2001", Change::Same)), // 60 s, not 80
-                    (134_999, Skipped("a", true)),
-                    (135_000, Skipped("a", false)),
-                    (135_000, NotRegistered("a", "2001", Change::Same)), // still 60 s
-                    (194_999, Skipped("a", true)),
-                    (195_000, Skipped("a", false)),
+                    (
+                        i64::MAX - 1,
+                        NotRegistered("a", "2001", Change::Unreachable),
+                    ),
+                    (i64::MAX - 1, Skipped("a", true)),
+                    (0, Skipped("a", true)),
                 ],
             ),
+        ]);
+    }
+
+    /// Each further miss doubles the backoff, without telling again, up to 60 s.
+    #[test]
+    fn each_further_miss_doubles_the_backoff_up_to_60s() {
+        run(vec![(
+            "the backoff doubles, silently, up to 60 s",
+            vec![
+                (0, NotRegistered("a", "2001", Change::Unreachable)),
+                (5_000, NotRegistered("a", "2001", Change::Same)),
+                (14_999, Skipped("a", true)),
+                (15_000, Skipped("a", false)),
+                (15_000, NotRegistered("a", "2001", Change::Same)), // 20 s
+                (35_000, NotRegistered("a", "2001", Change::Same)), // 40 s
+                (75_000, NotRegistered("a", "2001", Change::Same)), // 60 s, not 80
+                (134_999, Skipped("a", true)),
+                (135_000, Skipped("a", false)),
+                (135_000, NotRegistered("a", "2001", Change::Same)), // still 60 s
+                (194_999, Skipped("a", true)),
+                (195_000, Skipped("a", false)),
+            ],
+        )]);
+    }
+
+    /// A registration found, a REGISTER of the device or another phone ends the backoff.
+    #[test]
+    fn a_registration_ends_the_backoff() {
+        run(vec![
             (
                 "registered again: told once, forgotten, the backoff starts over",
                 vec![
@@ -195,18 +219,11 @@ mod tests {
                     (11_000, DeviceRegistered("2001", 0)),
                 ],
             ),
-            (
-                "times far off do not overflow",
-                vec![
-                    (
-                        i64::MAX - 1,
-                        NotRegistered("a", "2001", Change::Unreachable),
-                    ),
-                    (i64::MAX - 1, Skipped("a", true)),
-                    (0, Skipped("a", true)),
-                ],
-            ),
-        ];
+        ]);
+    }
+
+    /// Plays each named scenario on a fresh [`Reach`], checking every step.
+    fn run(cases: Vec<(&str, Vec<(i64, Step)>)>) {
         for (name, steps) in cases {
             let mut r = Reach::default();
             for (i, (at, step)) in steps.into_iter().enumerate() {

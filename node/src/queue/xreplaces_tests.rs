@@ -194,135 +194,168 @@ type Case<'a> = (
     Result<(Replaces, String), Forged>,
 );
 
-#[test]
-fn proofs_with_an_injected_clock() {
-    let b = replaces("b@p1", "N", "P");
-    let b_header = header_value(&b);
-    assert_eq!(b_header, "b@p1;to-tag=N;from-tag=P");
+/// Call B's Replaces header, naming the dialog its proofs cover.
+const B_HEADER: &str = "b@p1;to-tag=N;from-tag=P";
+
+/// Call B of phone "p1" (2001), the call the proofs are about.
+fn call_b() -> Replaces {
+    replaces("b@p1", "N", "P")
+}
+
+/// A proof by this cluster that phone 2001 takes call B with the INVITE "x1", made at `NOW`.
+fn good() -> String {
     let signer = Signer::with_client(ClusterKey::new(SECRET), 7);
-    let other = Signer::with_client(
-        ClusterKey::new("another-cluster-secret-long-enough-9876"),
-        7,
-    );
-    let verifier = || Verifier::new(ClusterKey::new(SECRET), Duration::from_secs(30));
-    let good = prove(&signer, &b, "2001", "x1", NOW);
+    prove(&signer, &call_b(), "2001", "x1", NOW)
+}
+
+/// What a believed proof of [`good`] yields.
+fn taken() -> Result<(Replaces, String), Forged> {
+    Ok((call_b(), "2001".to_string()))
+}
+
+fn bad_mac() -> Result<(Replaces, String), Forged> {
+    Err(Forged::Refused(Refused::BadMac))
+}
+
+/// A verifier of this cluster that takes clocks up to 30 s apart.
+fn verifier() -> Verifier {
+    Verifier::new(ClusterKey::new(SECRET), Duration::from_secs(30))
+}
+
+/// Checks every case, each with a fresh verifier: no case sees another's replay record.
+fn run(cases: Vec<Case>) {
+    for (header, proof, by, now, want) in cases {
+        let got = check(&verifier(), header, proof.as_deref(), by, now);
+        assert_eq!(got, want, "{header:?} {proof:?} {by} {now}");
+    }
+}
+
+/// A proof is believed while the receiver's clock is within 30 s of the signer's.
+#[test]
+fn a_proof_holds_within_30s_of_the_receivers_clock() {
+    assert_eq!(header_value(&call_b()), B_HEADER);
+    let good = good();
     assert!(good.starts_with("2001 cf1 "), "{good}");
-    let ok = Ok((b.clone(), "2001".to_string()));
     let stale = |skew_ms| {
         Err(Forged::Refused(Refused::Stale {
             skew_ms,
             limit_ms: 30_000,
         }))
     };
-    let bad = Err(Forged::Refused(Refused::BadMac));
-    let malformed = Err(Forged::Refused(Refused::Malformed));
-    // (Replaces header, proof, the INVITE's Call-ID, the receiver's clock, expected)
-    let cases: Vec<Case> = vec![
-        (&b_header, Some(good.clone()), "x1", NOW, ok.clone()),
+    run(vec![
+        (B_HEADER, Some(good.clone()), "x1", NOW, taken()),
+        (B_HEADER, Some(good.clone()), "x1", NOW + 29_000, taken()),
+        (B_HEADER, Some(good.clone()), "x1", NOW - 29_000, taken()),
         (
-            &b_header,
-            Some(good.clone()),
-            "x1",
-            NOW + 29_000,
-            ok.clone(),
-        ),
-        (
-            &b_header,
-            Some(good.clone()),
-            "x1",
-            NOW - 29_000,
-            ok.clone(),
-        ),
-        (
-            &b_header,
+            B_HEADER,
             Some(good.clone()),
             "x1",
             NOW + 31_000,
             stale(31_000),
         ),
-        (
-            &b_header,
-            Some(good.clone()),
-            "x1",
-            NOW - 45_000,
-            stale(45_000),
-        ),
+        (B_HEADER, Some(good), "x1", NOW - 45_000, stale(45_000)),
+    ]);
+}
+
+/// A proof binds the cluster's secret, the phone, the dialog and the INVITE: change any and it
+/// is refused; without one the INVITE is unsigned.
+#[test]
+fn a_proof_binds_secret_phone_dialog_and_invite() {
+    let good = good();
+    let other = Signer::with_client(
+        ClusterKey::new("another-cluster-secret-long-enough-9876"),
+        7,
+    );
+    run(vec![
         // No proof: a phone or an attacker sending the INVITE itself.
-        (&b_header, None, "x1", NOW, Err(Forged::Unsigned)),
+        (B_HEADER, None, "x1", NOW, Err(Forged::Unsigned)),
         // Another secret, another phone claimed, another dialog named, another INVITE.
         (
-            &b_header,
-            Some(prove(&other, &b, "2001", "x1", NOW)),
+            B_HEADER,
+            Some(prove(&other, &call_b(), "2001", "x1", NOW)),
             "x1",
             NOW,
-            bad.clone(),
+            bad_mac(),
         ),
         (
-            &b_header,
+            B_HEADER,
             Some(good.replacen("2001", "2004", 1)),
             "x1",
             NOW,
-            bad.clone(),
+            bad_mac(),
         ),
         (
             "c@p2;to-tag=N2;from-tag=P2",
             Some(good.clone()),
             "x1",
             NOW,
-            bad.clone(),
+            bad_mac(),
         ),
         (
             "b@p1;to-tag=P;from-tag=N",
             Some(good.clone()),
             "x1",
             NOW,
-            bad.clone(),
+            bad_mac(),
         ),
         (
             "b@p1;to-tag=N;from-tag=P;early-only",
             Some(good.clone()),
             "x1",
             NOW,
-            bad.clone(),
+            bad_mac(),
         ),
-        (&b_header, Some(good.clone()), "x2", NOW, bad.clone()),
-        // Malformed proofs and headers.
-        (&b_header, Some("2001".into()), "x1", NOW, malformed.clone()),
+        (B_HEADER, Some(good), "x2", NOW, bad_mac()),
+    ]);
+}
+
+/// Proofs and headers that do not parse are refused as malformed.
+#[test]
+fn malformed_proofs_and_headers_are_refused() {
+    let good = good();
+    let malformed = Err(Forged::Refused(Refused::Malformed));
+    run(vec![
+        (B_HEADER, Some("2001".into()), "x1", NOW, malformed.clone()),
         (
-            &b_header,
+            B_HEADER,
             Some("2001 cf1 1 2".into()),
             "x1",
             NOW,
             malformed.clone(),
         ),
         (
-            &b_header,
+            B_HEADER,
             Some(format!("{} {}", "d".repeat(65), &good[5..])),
             "x1",
             NOW,
             malformed.clone(),
         ),
-        (&b_header, Some(String::new()), "x1", NOW, malformed),
+        (B_HEADER, Some(String::new()), "x1", NOW, malformed),
         (
             "b@p1;to-tag=N",
-            Some(good.clone()),
+            Some(good),
             "x1",
             NOW,
             Err(Forged::Malformed),
         ),
-    ];
-    for (header, proof, by, now, want) in cases {
-        // A fresh verifier each: no case sees another's replay record.
-        let got = check(&verifier(), header, proof.as_deref(), by, now);
-        assert_eq!(got, want, "{header:?} {proof:?} {by} {now}");
-    }
-    // The same proof twice at one node: the second is a replay.
+    ]);
+}
+
+/// The same proof twice at one node: the second is a replay.
+#[test]
+fn a_proof_is_taken_once() {
+    let good = good();
     let v = verifier();
-    assert_eq!(check(&v, &b_header, Some(&good), "x1", NOW), ok);
+    assert_eq!(check(&v, B_HEADER, Some(&good), "x1", NOW), taken());
     assert_eq!(
-        check(&v, &b_header, Some(&good), "x1", NOW + 1),
+        check(&v, B_HEADER, Some(&good), "x1", NOW + 1),
         Err(Forged::Refused(Refused::Replayed))
     );
+}
+
+/// Each refusal answers the INVITE with its status.
+#[test]
+fn forgeries_answer_with_their_status() {
     assert_eq!(Forged::Unsigned.status(), 403);
     assert_eq!(Forged::Refused(Refused::BadMac).status(), 403);
     assert_eq!(Forged::Malformed.status(), 400);

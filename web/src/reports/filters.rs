@@ -236,90 +236,79 @@ impl Filters {
         Err((problems, fields))
     }
 
-    /// The form's fields for report `kind`, filled with these filters.
+    /// The form's fields for report `kind`, filled with these filters: the period's, then the
+    /// report's own.
     pub fn fields(&self, kind: Kind) -> Vec<Field> {
-        let text = |name, label, value: &Option<String>, hint| Field {
-            name,
-            label,
-            kind: "text",
-            value: value.clone().unwrap_or_default(),
-            options: Vec::new(),
-            hint,
+        let mut out = self.period_fields();
+        out.extend(self.report_fields(kind));
+        out
+    }
+
+    /// The fields every report has: the dates and the time zone they are read in.
+    fn period_fields(&self) -> Vec<Field> {
+        vec![
+            input("from", "From", "date", self.from.to_string(), ""),
+            input("to", "To", "date", self.to.to_string(), "Included."),
+            input(
+                "tz",
+                "Time zone",
+                "text",
+                self.tz_name.clone(),
+                "IANA name, e.g. America/New_York.",
+            ),
+        ]
+    }
+
+    /// The fields of report `kind` after the period's.
+    fn report_fields(&self, kind: Kind) -> Vec<Field> {
+        let text = |name, label, value: &Option<String>, hint| {
+            input(name, label, "text", value.clone().unwrap_or_default(), hint)
         };
-        let mut out = vec![
-            Field {
-                name: "from",
-                label: "From",
-                kind: "date",
-                value: self.from.to_string(),
-                options: Vec::new(),
-                hint: "",
-            },
-            Field {
-                name: "to",
-                label: "To",
-                kind: "date",
-                value: self.to.to_string(),
-                options: Vec::new(),
-                hint: "Included.",
-            },
-            Field {
-                name: "tz",
-                label: "Time zone",
-                kind: "text",
-                value: self.tz_name.clone(),
-                options: Vec::new(),
-                hint: "IANA name, e.g. America/New_York.",
-            },
-        ];
         match kind {
-            Kind::Queues => {
-                out.push(self.interval_field(&["15m", "hour", "day", "week"]));
-                out.push(text("queue", "Queue", &self.queue, "Empty: every queue."));
-                out.push(Field {
-                    name: "sl",
-                    label: "Service level (s)",
-                    kind: "number",
-                    value: self.sl_s.to_string(),
-                    options: Vec::new(),
-                    hint: "Answered within this many seconds.",
-                });
-            }
-            Kind::Agents => out.push(text("agent", "Agent", &self.agent, "Empty: every agent.")),
-            Kind::Heatmap => out.push(text("queue", "Queue", &self.queue, "Empty: every call.")),
-            Kind::Evening => {
-                out.push(text("agent", "Agent", &self.agent, "Its calls,"));
-                out.push(text("queue", "Queue", &self.queue, "or a queue's."));
-                out.push(Field {
-                    name: "evening",
-                    label: "Evening",
-                    kind: "text",
-                    value: format!("{}-{}", self.evening.start, self.evening.end),
-                    options: Vec::new(),
-                    hint: "Local hours, from-to.",
-                });
-            }
-            Kind::Departments => {
-                out.push(self.interval_field(&["day", "week"]));
-                out.push(text(
+            Kind::Queues => vec![
+                self.interval_field(&["15m", "hour", "day", "week"]),
+                text("queue", "Queue", &self.queue, "Empty: every queue."),
+                input(
+                    "sl",
+                    "Service level (s)",
+                    "number",
+                    self.sl_s.to_string(),
+                    "Answered within this many seconds.",
+                ),
+            ],
+            Kind::Agents => vec![text("agent", "Agent", &self.agent, "Empty: every agent.")],
+            Kind::Heatmap => vec![text("queue", "Queue", &self.queue, "Empty: every call.")],
+            Kind::Evening => vec![
+                text("agent", "Agent", &self.agent, "Its calls,"),
+                text("queue", "Queue", &self.queue, "or a queue's."),
+                input(
+                    "evening",
+                    "Evening",
+                    "text",
+                    format!("{}-{}", self.evening.start, self.evening.end),
+                    "Local hours, from-to.",
+                ),
+            ],
+            Kind::Departments => vec![
+                self.interval_field(&["day", "week"]),
+                text(
                     "department",
                     "Department",
                     &self.department,
                     "Empty: every department.",
-                ));
-            }
-            Kind::Quality => {
-                out.push(text("agent", "Agent", &self.agent, "Its calls,"));
-                out.push(text("queue", "Queue", &self.queue, "or a queue's."));
-            }
-            Kind::Callers => out.push(text(
+                ),
+            ],
+            Kind::Quality => vec![
+                text("agent", "Agent", &self.agent, "Its calls,"),
+                text("queue", "Queue", &self.queue, "or a queue's."),
+            ],
+            Kind::Callers => vec![text(
                 "number",
                 "Number",
                 &self.number,
                 "Empty: the top repeat callers.",
-            )),
+            )],
         }
-        out
     }
 
     fn interval_field(&self, choices: &[&str]) -> Field {
@@ -343,6 +332,24 @@ impl Filters {
             to_ms: self.to_ms,
             bucket_ms,
         }
+    }
+}
+
+/// A field without choices: its name, label, kind (`date`, `text`, `number`), value and hint.
+fn input(
+    name: &'static str,
+    label: &'static str,
+    kind: &'static str,
+    value: String,
+    hint: &'static str,
+) -> Field {
+    Field {
+        name,
+        label,
+        kind,
+        value,
+        options: Vec::new(),
+        hint,
     }
 }
 
