@@ -19,39 +19,27 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use callfleet::now_ms;
 use callfleet_store::AgentState;
 use support::audio::{heard, share, tone_share, wav_samples, write_tone_wav};
 use support::lockd::{memcached, Lockd};
 use support::phone::{device_add, Phone};
-use support::pump::Pump;
 use support::queue::{member, queue, with_domain, Db, DOMAIN};
-use support::raw_agent::RawAgent;
+use support::raw_agent::{Pickup, RawAgent};
 use support::raw_phone::RawPhone;
-use support::transfer::{hears, labels, CALLER_TONE, MOH, TONE_1, TONE_2};
-use support::uac::{header, Uac};
+use support::transfer::{
+    assert_replaced, call_events, cdr, raw_transfer, refer_replacing, refer_to_replacing, to_tag,
+    Caller, CALLER_TONE, MOH, TONE_1, TONE_2,
+};
+use support::uac::Uac;
 use support::{serial, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg};
 
 const NET: &str = "127.0.85";
 
 fn ip(n: u8) -> String {
     format!("{NET}.{n}")
-}
-
-/// The node's tag in the To header of a 200 OK.
-fn to_tag(text: &str) -> String {
-    header(text, "To")
-        .and_then(|to| to.split(";tag=").nth(1).map(str::to_string))
-        .unwrap_or_default()
-}
-
-/// A REFER's Refer-To line naming agent 1002 at `host` and Replaces `call_id;to-tag;from-tag`.
-fn replaces(host: &str, call_id: &str, to: &str, from: &str) -> String {
-    format!(
-        "Refer-To: <sip:1002@{host}?Replaces={call_id}%3Bto-tag%3D{to}%3Bfrom-tag%3D{from}>\r\n"
-    )
 }
 
 /// An INVITE with Replaces sent to `node` by `uac` itself (no node), with `extra` headers;
@@ -216,16 +204,16 @@ fn consult(agent: &mut RawAgent, c: &Cluster, attacker: &Uac) -> Consulted {
         .push(invite_replacing(attacker, a, "xatt-x2", &named, forged));
     // Back to node B: a Refer-To naming a host that is no live node.
     agent.phone.uac.target = b;
-    let nowhere = replaces(&format!("{}:5060", ip(99)), "xatt-b", &tb, "fxatt-b");
+    let nowhere = refer_to_replacing(&format!("{}:5060", ip(99)), "xatt-b", &tb, "fxatt-b");
     let r = agent.request("REFER", &nowhere, false);
     out.hostile.push(r.map_or(0, |r| r.status));
     // Node A has no such call: accepted here, refused there, NOTIFYed with 481; the same
     // through the domain (no such call on node B, then node A asked).
-    let wrong = replaces(&a.to_string(), "xatt-zz", &tb, "fxatt-b");
+    let wrong = refer_to_replacing(&a.to_string(), "xatt-zz", &tb, "fxatt-b");
     out.failed = refer_failing(agent, &wrong);
-    let wrong = replaces(DOMAIN, "xatt-zz", &tb, "fxatt-b");
+    let wrong = refer_to_replacing(DOMAIN, "xatt-zz", &tb, "fxatt-b");
     out.failed_domain = refer_failing(agent, &wrong);
-    out.good = replaces(DOMAIN, "xatt-b", &tb, "fxatt-b");
+    out.good = refer_to_replacing(DOMAIN, "xatt-b", &tb, "fxatt-b");
     out
 }
 
@@ -247,107 +235,39 @@ fn refer_failing(agent: &mut RawAgent, refer_to: &str) -> Vec<String> {
     out
 }
 
-/// The good REFER: its status, and the requests the phone got after it (`METHOD CALL-ID
-/// BODY`): the NOTIFYs and BYE of call A (node B), the BYE of call B (node A).
-fn transfer(agent: &mut RawAgent, good: &str) -> (u16, Vec<String>) {
-    let accepted = agent.request("REFER", good, false).map_or(0, |r| r.status);
-    let mut got: Vec<String> = vec![];
-    for _ in 0..12 {
-        let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(3)) else {
-            break;
-        };
-        let method = req.split(' ').next().unwrap_or_default().to_string();
-        let line = format!(
-            "{method} {} {}",
-            header(&req, "Call-ID").unwrap_or_default(),
-            req.split("\r\n\r\n").nth(1).unwrap_or("").trim()
-        );
-        if !got.contains(&line) {
-            got.push(line);
-        }
-        if got.iter().filter(|l| l.starts_with("BYE ")).count() == 2 {
-            break;
-        }
-    }
-    (accepted, got)
-}
-
 #[test]
 fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
     let _serial = serial();
     let dir = workdir("attended-cluster");
     let (c, phone) = cluster(&dir);
     let since = now_ms();
-    let mut caller = Uac::new(&ip(20), c.nodes[1].sip);
-    let ok = caller
-        .answered("sales", "xatt-a", Duration::from_secs(5))
-        .expect("node B answers the queue call");
-    let to = Uac::media_addr(&ok);
-    let rtp = std::net::UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
-    let rtp_addr = rtp.local_addr().expect("addr");
-    let mut ringing = Some(std::thread::spawn(move || {
-        RawAgent::answer(phone, rtp_addr)
-    }));
+    let mut caller = Caller::queued(&ip(20), c.nodes[1].sip, "xatt-a");
+    let mut pickup = Pickup::ring(phone, &ip(30), TONE_1);
     let attacker = Uac::new(&ip(40), c.nodes[0].sip);
-    let (mut raw, mut pump) = (None::<RawAgent>, None::<Pump>);
-    let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
-    let (mut consulted, mut done) = (Consulted::default(), (0, vec![]));
-    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(60), |f| {
-        match (phase, raw.as_mut()) {
-            (0, _) if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
-                let agent = ringing
-                    .take()
-                    .map(|t| t.join().expect("the raw agent answers"))
-                    .expect("ringing");
-                let sock = rtp.try_clone().expect("clone the RTP socket");
-                pump = Some(Pump::start(sock, Some(agent.node_media), TONE_1));
-                raw = Some(agent);
-                phase = 1;
-            }
-            (1, Some(agent)) if hears(f, TONE_1) => {
-                consulted = consult(agent, &c, &attacker);
-                (phase, at) = (2, Instant::now());
-                marks.push(f.len());
-            }
-            (2, Some(agent)) if at.elapsed() >= Duration::from_secs(2) => {
-                done = transfer(agent, &consulted.good);
-                (phase, at) = (3, Instant::now());
-                marks.push(f.len());
-            }
-            (3, _) if hears(f, TONE_2) => (phase, at) = (4, Instant::now()),
-            (4, _) => return at.elapsed() >= Duration::from_secs(1),
-            _ => {}
-        }
-        false
-    });
-    caller.in_dialog("BYE", "xatt-a", &ok, None);
-    if let Some(p) = pump.take() {
-        p.stop();
-    }
-    let l = labels(&frames);
-    eprintln!("caller heard: {}", heard(&l));
-    consulted.check();
-    let kept = &l[marks[0]..marks[1]];
+    let t = raw_transfer(
+        &caller,
+        &mut pickup,
+        Duration::from_secs(60),
+        |agent| consult(agent, &c, &attacker),
+        |agent, consulted| refer_replacing(agent, &consulted.good),
+    );
+    let l = caller.hang_up(&t.frames);
+    pickup.hang_up();
+    t.before.check();
+    let kept = &l[t.marks[0]..t.marks[1]];
     assert!(
         share(kept, TONE_1) > 0.95,
         "after the refusals and the failed transfer the caller keeps agent 1001: {}",
         heard(kept)
     );
-    let (accepted, got) = done;
-    assert_eq!(accepted, 202, "the attended transfer is accepted");
-    let a_id = raw.as_ref().map(|r| r.call_id.clone()).unwrap_or_default();
-    for want in [
-        format!("NOTIFY {a_id} SIP/2.0 100 Trying"),
-        format!("NOTIFY {a_id} SIP/2.0 200 OK"),
-        format!("BYE {a_id} "),
-        "BYE xatt-b ".to_string(),
-    ] {
-        assert!(
-            got.iter().any(|g| format!("{g} ").starts_with(&want)),
-            "{want:?} not in {got:?}"
-        );
-    }
-    assert_eq!(phase, 4, "the caller never heard agent 1002: {}", heard(&l));
+    let (accepted, got) = &t.after;
+    assert_eq!(*accepted, 202, "the attended transfer is accepted");
+    assert_replaced(got, &pickup.call_id(), "xatt-b");
+    assert!(
+        t.reached,
+        "the caller never heard agent 1002: {}",
+        heard(&l)
+    );
     records(&c, since);
 }
 
@@ -369,24 +289,13 @@ fn records(c: &Cluster, since: i64) {
         heard_caller > 0.3,
         "agent 1002's phone hears the caller: share {heard_caller:.3}"
     );
-    let cdr = |call_id: &str| {
-        let sql = format!(
-            "SELECT coalesce(agent, ''), coalesce(queue, ''), hangup_cause, node \
-             FROM cdrs WHERE call_id = '{call_id}'"
-        );
-        let mut rows = vec![];
-        wait_until(Duration::from_secs(10), || {
-            rows = c.pg.query(&sql);
-            !rows.is_empty()
-        });
-        rows
-    };
+    let columns = "coalesce(agent, ''), coalesce(queue, ''), hangup_cause, node";
     assert_eq!(
-        cdr("xatt-a"),
+        cdr(&c.pg, "xatt-a", columns),
         ["1001|sales|normal|main-b"],
         "the caller's CDR"
     );
-    let b_cdr = cdr("xatt-b");
+    let b_cdr = cdr(&c.pg, "xatt-b", columns);
     assert_eq!(
         b_cdr.first().and_then(|r| r.split('|').nth(2)),
         Some("replaced"),
@@ -400,14 +309,9 @@ fn records(c: &Cluster, since: i64) {
         ));
         assert!(rows.is_empty(), "{forged}: {rows:?}");
     }
-    let events: Vec<String> =
-        c.db.events(since)
-            .into_iter()
-            .filter(|e| e.call_id == "xatt-a")
-            .map(|e| format!("{} {}", e.event.as_str(), e.detail.unwrap_or_default()))
-            .collect();
+    let events = call_events(&c.db, since, "xatt-a");
     assert!(
-        events.contains(&"transfer agent:1002".to_string()),
+        events.contains(&"sales transfer 1001 agent:1002".to_string()),
         "{events:?}"
     );
 }

@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use callfleet::now_ms;
 use support::audio::{heard, share};
-use support::pump::Pump;
 use support::queue::DOMAIN;
-use support::raw_agent::RawAgent;
-use support::transfer::{hears, labels, setup, Setup, CALLER_TONE, TONE_1, TONE_2, TONE_3};
-use support::uac::Uac;
+use support::raw_agent::{Pickup, RawAgent};
+use support::transfer::{
+    call_events, cdr, hears, raw_transfer, setup, Caller, Setup, TONE_1, TONE_2, TONE_3,
+};
+use support::uac::{header, Uac};
 use support::{serial, wait_until};
 
 const NET: &str = "127.0.81";
@@ -33,33 +34,11 @@ fn ip(n: u8) -> String {
 /// The call's records once `completes` of its queue segments completed: the queue events of
 /// `call_id` (queue, kind, agent, detail) and its CDR row.
 fn records(s: &Setup, call_id: &str, since: i64, completes: usize) -> (Vec<String>, Vec<String>) {
-    let events = || {
-        s.db.events(since)
-            .into_iter()
-            .filter(|e| e.call_id == call_id)
-            .map(|e| {
-                format!(
-                    "{} {} {} {}",
-                    e.queue,
-                    e.event.as_str(),
-                    e.agent.unwrap_or_default(),
-                    e.detail.unwrap_or_default()
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    let sql = format!(
-        "SELECT agent, queue, hangup_cause, answered_at_ms IS NOT NULL \
-         FROM cdrs WHERE call_id = '{call_id}'"
-    );
-    let mut cdr = vec![];
-    wait_until(Duration::from_secs(10), || {
-        cdr = s.pg.query(&sql);
-        !cdr.is_empty()
-    });
+    let columns = "agent, queue, hangup_cause, answered_at_ms IS NOT NULL";
+    let cdr = cdr(&s.pg, call_id, columns);
     let mut ev = vec![];
     wait_until(Duration::from_secs(10), || {
-        ev = events();
+        ev = call_events(&s.db, since, call_id);
         ev.iter().filter(|e| e.contains(" complete ")).count() >= completes
     });
     (ev, cdr)
@@ -71,18 +50,14 @@ fn the_agent_transfers_blind_to_another_agent() {
     let (s, _) = setup(NET, "transfer_agent", false);
     let (node, agent1) = (&s.node, &s.phones[0]);
     let since = now_ms();
-    let mut caller = Uac::new(&ip(20), node.sip);
-    let ok = caller
-        .answered("sales", "xfer-1", Duration::from_secs(5))
-        .expect("the node answers the queue call");
-    let to = Uac::media_addr(&ok);
+    let mut caller = Caller::queued(&ip(20), node.sip, "xfer-1");
     let intruder = Uac::new(&ip(21), node.sip);
 
     // Phases, driven from the caller's listening loop: a forged REFER once the caller hears
     // agent 1001, 2 s of conversation, then the transfer to 1002, 2 s of 1002.
     let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
     let mut forged = 0;
-    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(50), |f| {
+    let frames = caller.listen(Duration::from_secs(50), |f| {
         match phase {
             0 if hears(f, TONE_1) => {
                 forged = intruder.foreign("REFER", "xfer-1", "Refer-To: <sip:1002@127.0.81.1>\r\n");
@@ -101,9 +76,7 @@ fn the_agent_transfers_blind_to_another_agent() {
         }
         false
     });
-    caller.in_dialog("BYE", "xfer-1", &ok, None);
-    let l = labels(&frames);
-    eprintln!("caller heard: {}", heard(&l));
+    let l = caller.hang_up(&frames);
     assert_eq!(
         phase,
         3,
@@ -141,19 +114,13 @@ fn the_agent_transfers_blind_to_another_agent() {
     assert!(s
         .db
         .wait_available(&["1001", "1002"], Duration::from_secs(10)));
-    let mut second = Uac::new(&ip(22), node.sip);
-    let ok2 = second
-        .answered("sales", "xfer-2", Duration::from_secs(5))
-        .expect("the node answers the second call");
-    let to2 = Uac::media_addr(&ok2);
-    let frames2 = second.listen(Some((to2, CALLER_TONE)), Duration::from_secs(20), |f| {
-        hears(f, TONE_1)
-    });
-    second.in_dialog("BYE", "xfer-2", &ok2, None);
+    let mut second = Caller::queued(&ip(22), node.sip, "xfer-2");
+    let frames2 = second.listen(Duration::from_secs(20), |f| hears(f, TONE_1));
+    let l2 = second.hang_up(&frames2);
     assert!(
         hears(&frames2, TONE_1),
         "the second caller hears agent 1001: {}",
-        heard(&labels(&frames2))
+        heard(&l2)
     );
 }
 
@@ -163,13 +130,9 @@ fn the_agent_transfers_blind_to_a_queue() {
     let (s, _) = setup(NET, "transfer_queue", false);
     let (node, agent1) = (&s.node, &s.phones[0]);
     let since = now_ms();
-    let mut caller = Uac::new(&ip(20), node.sip);
-    let ok = caller
-        .answered("sales", "xfer-3", Duration::from_secs(5))
-        .expect("the node answers the queue call");
-    let to = Uac::media_addr(&ok);
+    let mut caller = Caller::queued(&ip(20), node.sip, "xfer-3");
     let mut phase = 0;
-    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(40), |f| {
+    let frames = caller.listen(Duration::from_secs(40), |f| {
         match phase {
             0 if hears(f, TONE_1) => {
                 let r = agent1.command("transfer", "sip:support@127.0.81.1");
@@ -181,9 +144,7 @@ fn the_agent_transfers_blind_to_a_queue() {
         }
         false
     });
-    caller.in_dialog("BYE", "xfer-3", &ok, None);
-    let l = labels(&frames);
-    eprintln!("caller heard: {}", heard(&l));
+    let l = caller.hang_up(&frames);
     assert!(
         hears(&frames, TONE_3),
         "the caller reaches support's agent 1003: {}\n{}",
@@ -218,13 +179,9 @@ fn the_agent_transfers_blind_to_the_cluster_domain() {
     let (s, _) = setup(NET, "transfer_domain", false);
     let (node, agent1) = (&s.node, &s.phones[0]);
     let since = now_ms();
-    let mut caller = Uac::new(&format!("{NET}.20"), node.sip);
-    let ok = caller
-        .answered("sales", "xfer-5", Duration::from_secs(5))
-        .expect("the node answers the queue call");
-    let to = Uac::media_addr(&ok);
+    let mut caller = Caller::queued(&format!("{NET}.20"), node.sip, "xfer-5");
     let mut phase = 0;
-    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(40), |f| {
+    let frames = caller.listen(Duration::from_secs(40), |f| {
         match phase {
             0 if hears(f, TONE_1) => {
                 let r = agent1.command("transfer", &format!("sip:1002@{DOMAIN}"));
@@ -236,9 +193,7 @@ fn the_agent_transfers_blind_to_the_cluster_domain() {
         }
         false
     });
-    caller.in_dialog("BYE", "xfer-5", &ok, None);
-    let l = labels(&frames);
-    eprintln!("caller heard: {}", heard(&l));
+    let l = caller.hang_up(&frames);
     assert!(
         hears(&frames, TONE_2),
         "the caller reaches agent 1002 through the domain: {}\n{}",
@@ -268,8 +223,8 @@ fn notifies(raw: &RawAgent) -> Vec<String> {
         else {
             break;
         };
-        let cseq = support::uac::header(&n, "CSeq");
-        if seen.iter().any(|s| support::uac::header(s, "CSeq") == cseq) {
+        let cseq = header(&n, "CSeq");
+        if seen.iter().any(|s| header(s, "CSeq") == cseq) {
             continue;
         }
         let done = n.contains("SIP/2.0 200 OK\r\n") && n.ends_with("SIP/2.0 200 OK\r\n");
@@ -281,6 +236,88 @@ fn notifies(raw: &RawAgent) -> Vec<String> {
     seen
 }
 
+/// The bogus REFERs, in the agent's dialog but for the node `t` (the last with another
+/// dialog's tags): their statuses.
+fn bogus_refers(agent: &mut RawAgent, t: &str) -> Vec<u16> {
+    let mut refused = vec![];
+    for (extra, forged) in [
+        (format!("Refer-To: <sip:nobody@{t}>\r\n"), false),
+        ("Refer-To: <sip:1002@192.0.2.9>\r\n".to_string(), false),
+        (
+            "Refer-To: <sip:1002@pbx.example.org>\r\n".to_string(),
+            false,
+        ),
+        (
+            format!("Refer-To: <sip:1002@{t}?Replaces=abc%3Bto-tag%3Da%3Bfrom-tag%3Db>\r\n"),
+            false,
+        ),
+        (String::new(), false),
+        (format!("Refer-To: <sip:1001@{t}>\r\n"), false),
+        (format!("Refer-To: <sip:1002@{t}>\r\n"), true),
+    ] {
+        let r = agent.request("REFER", &extra, forged);
+        refused.push(r.map_or(0, |r| r.status));
+    }
+    refused
+}
+
+/// What the good REFER got: its status, the NOTIFYs that followed, and the node's BYE.
+#[derive(Default)]
+struct Notified {
+    accepted: u16,
+    sipfrags: Vec<String>,
+    bye: Option<String>,
+}
+
+/// The good REFER (agent 1002 at the node `t`), its NOTIFYs and the node's BYE.
+fn good_refer(agent: &mut RawAgent, t: &str) -> Notified {
+    let r = agent.request("REFER", &format!("Refer-To: <sip:1002@{t}>\r\n"), false);
+    let accepted = r.map_or(0, |r| r.status);
+    let sipfrags = notifies(agent);
+    let bye = agent
+        .phone
+        .uac
+        .answer_request("BYE", Duration::from_secs(5));
+    Notified {
+        accepted,
+        sipfrags,
+        bye,
+    }
+}
+
+impl Notified {
+    /// Accepted (202), then the NOTIFYs RFC 3515 asks for (`message/sipfrag`, `100 Trying`
+    /// then a terminating `200 OK`) and the node's BYE.
+    fn check(&self) {
+        assert_eq!(self.accepted, 202, "the good REFER is accepted");
+        let bodies: Vec<&str> = self
+            .sipfrags
+            .iter()
+            .map(|n| n.split("\r\n\r\n").nth(1).unwrap_or(""))
+            .collect();
+        assert_eq!(
+            bodies,
+            ["SIP/2.0 100 Trying\r\n", "SIP/2.0 200 OK\r\n"],
+            "the NOTIFYs"
+        );
+        for n in &self.sipfrags {
+            let h = |name| header(n, name).unwrap_or_default();
+            assert_eq!(h("Event"), "refer", "{n}");
+            assert!(h("Content-Type").starts_with("message/sipfrag"), "{n}");
+        }
+        assert!(
+            header(&self.sipfrags[1], "Subscription-State")
+                .is_some_and(|s| s.starts_with("terminated")),
+            "{}",
+            self.sipfrags[1]
+        );
+        assert!(
+            self.bye.is_some(),
+            "the node ends the agent's leg with a BYE"
+        );
+    }
+}
+
 /// A phone made of raw SIP sends REFERs in the bridged dialog: each bogus one is refused
 /// with its status and the caller keeps hearing the agent; the good one is accepted (202),
 /// followed by the NOTIFYs RFC 3515 asks for (`message/sipfrag`, `100 Trying` then `200 OK`)
@@ -289,123 +326,38 @@ fn notifies(raw: &RawAgent) -> Vec<String> {
 fn bogus_refers_are_refused_and_a_good_one_is_notified() {
     let _serial = serial();
     let (s, raw) = setup(NET, "transfer_raw", true);
-    let node = &s.node;
     let phone = raw.expect("the raw phone");
     let since = now_ms();
-    let mut caller = Uac::new(&ip(20), node.sip);
-    let ok = caller
-        .answered("sales", "xfer-4", Duration::from_secs(5))
-        .expect("the node answers the queue call");
-    let to = Uac::media_addr(&ok);
-    let rtp = std::net::UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
-    let rtp_addr = rtp.local_addr().expect("addr");
-    let mut ringing = Some(std::thread::spawn(move || {
-        RawAgent::answer(phone, rtp_addr)
-    }));
-    let (mut raw, mut pump) = (None::<RawAgent>, None::<Pump>);
-    let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
-    let (mut refused, mut accepted, mut sipfrags, mut bye) = (vec![], 0, vec![], None);
+    let mut caller = Caller::queued(&ip(20), s.node.sip, "xfer-4");
+    let mut pickup = Pickup::ring(phone, &ip(30), TONE_1);
     let t = ip(1);
-    let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(50), |f| {
-        match phase {
-            0 if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
-                let agent = ringing
-                    .take()
-                    .map(|t| t.join().expect("the raw agent answers"))
-                    .expect("ringing");
-                let sock = rtp.try_clone().expect("clone the RTP socket");
-                pump = Some(Pump::start(sock, Some(agent.node_media), TONE_1));
-                raw = Some(agent);
-                phase = 1;
-            }
-            1 if hears(f, TONE_1) => {
-                let Some(agent) = raw.as_mut() else {
-                    return true;
-                };
-                for (extra, forged) in [
-                    (format!("Refer-To: <sip:nobody@{t}>\r\n"), false),
-                    ("Refer-To: <sip:1002@192.0.2.9>\r\n".to_string(), false),
-                    (
-                        "Refer-To: <sip:1002@pbx.example.org>\r\n".to_string(),
-                        false,
-                    ),
-                    (
-                        format!(
-                            "Refer-To: <sip:1002@{t}?Replaces=abc%3Bto-tag%3Da%3Bfrom-tag%3Db>\r\n"
-                        ),
-                        false,
-                    ),
-                    (String::new(), false),
-                    (format!("Refer-To: <sip:1001@{t}>\r\n"), false),
-                    (format!("Refer-To: <sip:1002@{t}>\r\n"), true),
-                ] {
-                    let r = agent.request("REFER", &extra, forged);
-                    refused.push(r.map_or(0, |r| r.status));
-                }
-                (phase, at) = (2, Instant::now());
-                marks.push(f.len());
-            }
-            2 if at.elapsed() >= Duration::from_secs(2) => {
-                let Some(agent) = raw.as_mut() else {
-                    return true;
-                };
-                let r = agent.request("REFER", &format!("Refer-To: <sip:1002@{t}>\r\n"), false);
-                accepted = r.map_or(0, |r| r.status);
-                sipfrags = notifies(agent);
-                bye = agent
-                    .phone
-                    .uac
-                    .answer_request("BYE", Duration::from_secs(5));
-                (phase, at) = (3, Instant::now());
-                marks.push(f.len());
-            }
-            3 if hears(f, TONE_2) => (phase, at) = (4, Instant::now()),
-            4 => return at.elapsed() >= Duration::from_secs(1),
-            _ => {}
-        }
-        false
-    });
-    caller.in_dialog("BYE", "xfer-4", &ok, None);
-    if let Some(p) = pump.take() {
-        p.stop();
-    }
-    let l = labels(&frames);
-    eprintln!("caller heard: {}", heard(&l));
+    let x = raw_transfer(
+        &caller,
+        &mut pickup,
+        Duration::from_secs(50),
+        |agent| bogus_refers(agent, &t),
+        |agent, _| good_refer(agent, &t),
+    );
+    let l = caller.hang_up(&x.frames);
+    pickup.hang_up();
     assert_eq!(
-        refused,
+        x.before,
         [404, 403, 403, 481, 400, 403, 481],
         "nothing routable, another host, another DNS name, Replaces of no call, no Refer-To, \
          the agent itself, forged tags"
     );
-    let kept = &l[marks[0]..marks[1]];
+    let kept = &l[x.marks[0]..x.marks[1]];
     assert!(
         share(kept, TONE_1) > 0.95,
         "after refused REFERs the call keeps its audio: {}",
         heard(kept)
     );
-    assert_eq!(accepted, 202, "the good REFER is accepted");
-    let bodies: Vec<&str> = sipfrags
-        .iter()
-        .map(|n| n.split("\r\n\r\n").nth(1).unwrap_or(""))
-        .collect();
-    assert_eq!(
-        bodies,
-        ["SIP/2.0 100 Trying\r\n", "SIP/2.0 200 OK\r\n"],
-        "the NOTIFYs"
-    );
-    for n in &sipfrags {
-        let h = |name| support::uac::header(n, name).unwrap_or_default();
-        assert_eq!(h("Event"), "refer", "{n}");
-        assert!(h("Content-Type").starts_with("message/sipfrag"), "{n}");
-    }
+    x.after.check();
     assert!(
-        support::uac::header(&sipfrags[1], "Subscription-State")
-            .is_some_and(|s| s.starts_with("terminated")),
-        "{}",
-        sipfrags[1]
+        x.reached,
+        "the caller never heard agent 1002: {}",
+        heard(&l)
     );
-    assert!(bye.is_some(), "the node ends the agent's leg with a BYE");
-    assert_eq!(phase, 4, "the caller never heard agent 1002: {}", heard(&l));
     let (events, cdr) = records(&s, "xfer-4", since, 1);
     assert!(
         events.contains(&"sales transfer 1001 agent:1002".to_string()),

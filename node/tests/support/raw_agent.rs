@@ -1,11 +1,13 @@
 //! An agent's phone made of raw SIP and RTP that the node rings: it answers the node's INVITE,
 //! then sends in-dialog requests of the test's choosing (re-INVITEs, REFERs), with its own
-//! dialog's tags or forged ones; its media (a [`Pump`](super::pump::Pump) the test starts)
+//! dialog's tags or forged ones; its media (a [`Pump`] the test starts, or [`Pickup`] does)
 //! sends a tone whatever the SDP says.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use super::pump::Pump;
 use super::raw_phone::RawPhone;
 use super::uac::{header, Resp, Uac};
 
@@ -160,4 +162,64 @@ fn sdp(origin: &str, c: &str, port: u16, version: u32, direction: &str) -> Strin
          m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
          a=rtpmap:101 telephone-event/8000\r\n{direction}"
     )
+}
+
+/// A raw agent the node rings: its phone answers in a thread of its own (the node's INVITE
+/// comes once the caller is queued, while the test listens to the caller), then its media
+/// sends `tone` from a [`Pump`] until [`Pickup::hang_up`].
+pub struct Pickup {
+    rtp: UdpSocket,
+    tone: f32,
+    ringing: Option<JoinHandle<RawAgent>>,
+    /// The agent, once it answered.
+    pub agent: Option<RawAgent>,
+    pump: Option<Pump>,
+}
+
+impl Pickup {
+    /// Waits for the node to ring `phone`, to answer with media on a port of `rtp_ip`.
+    pub fn ring(phone: RawPhone, rtp_ip: &str, tone: f32) -> Pickup {
+        let rtp = UdpSocket::bind(format!("{rtp_ip}:0")).expect("bind RTP");
+        let rtp_addr = rtp.local_addr().expect("addr");
+        let ringing = std::thread::spawn(move || RawAgent::answer(phone, rtp_addr));
+        Pickup {
+            rtp,
+            tone,
+            ringing: Some(ringing),
+            agent: None,
+            pump: None,
+        }
+    }
+
+    /// True once, when the agent has answered: its media starts then. False while it rings
+    /// and after.
+    pub fn answered(&mut self) -> bool {
+        if !self.ringing.as_ref().is_some_and(|t| t.is_finished()) {
+            return false;
+        }
+        let agent = self
+            .ringing
+            .take()
+            .map(|t| t.join().expect("the raw agent answers"))
+            .expect("ringing");
+        let sock = self.rtp.try_clone().expect("clone the RTP socket");
+        self.pump = Some(Pump::start(sock, Some(agent.node_media), self.tone));
+        self.agent = Some(agent);
+        true
+    }
+
+    /// The Call-ID of the node's call to the agent (empty if it never answered).
+    pub fn call_id(&self) -> String {
+        self.agent
+            .as_ref()
+            .map(|a| a.call_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// Stops the agent's media.
+    pub fn hang_up(&mut self) {
+        if let Some(p) = self.pump.take() {
+            p.stop();
+        }
+    }
 }
