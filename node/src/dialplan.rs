@@ -20,12 +20,12 @@ use callfleet_store::HangupCause;
 use tracing::info;
 
 use crate::media::session::{MediaEvent, Mode};
-use crate::node::Node;
 use crate::now_ms;
 use crate::queue::caller::{self, play, Outcome};
 use crate::queue::legs;
 use crate::queue::transfer::TransferTo;
 use crate::queue::voicemail;
+use crate::realtime::Realtime;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -54,7 +54,7 @@ pub enum Route {
 }
 
 /// Routes by the dialled number using the cached configuration (no SQL).
-pub fn route(node: &Node, dialled: &str) -> Route {
+pub fn route(realtime: &Realtime, dialled: &str) -> Route {
     if let Some(rest) = dialled.strip_prefix(LOGIN) {
         let mut parts = rest.split('*').filter(|p| !p.is_empty());
         return Route::Login {
@@ -65,7 +65,7 @@ pub fn route(node: &Node, dialled: &str) -> Route {
     if dialled == LOGOUT {
         return Route::Logout;
     }
-    let cfg = node.realtime.get();
+    let cfg = realtime.get();
     if cfg.numbers.contains_key(dialled) {
         Route::Number(dialled.to_string())
     } else if cfg.queues.contains_key(dialled) {
@@ -85,7 +85,7 @@ pub async fn run(ctx: &mut CallCtx<'_>, route: Route) -> Ended {
                 return e;
             }
         },
-        Route::Queue(name) => match ctx.node.realtime.get().queues.get(&name).cloned() {
+        Route::Queue(name) => match ctx.kit.realtime.get().queues.get(&name).cloned() {
             Some(q) => caller::serve(ctx, &q).await,
             None => ctx.hangup(HangupCause::NoSuchQueue).await,
         },
@@ -100,7 +100,7 @@ pub async fn run(ctx: &mut CallCtx<'_>, route: Route) -> Ended {
 /// IVR menu's the caller came through) or the default class while the phone rings.
 async fn direct(ctx: &mut CallCtx<'_>, ext: &str, moh_class: Option<&str>) -> Ended {
     let logged_in = ctx
-        .node
+        .kit
         .store
         .agent(ext)
         .await
@@ -109,8 +109,8 @@ async fn direct(ctx: &mut CallCtx<'_>, ext: &str, moh_class: Option<&str>) -> En
         .is_some_and(|a| a.device.is_some());
     if logged_in {
         let music = match moh_class {
-            Some(class) => ctx.node.moh.class(class),
-            None => ctx.node.moh.default_class(),
+            Some(class) => ctx.kit.media.moh.class(class),
+            None => ctx.kit.media.moh.default_class(),
         };
         ctx.media.set_mode(Mode::Moh(music));
         match legs::direct(ctx, ext, DIRECT_RING).await {
@@ -132,7 +132,7 @@ pub async fn transferred(ctx: &mut CallCtx<'_>, to: TransferTo) -> Ended {
 /// if it is registered. A carrier's call, whatever its From header says, has none.
 async fn calling_device(ctx: &CallCtx<'_>) -> Option<String> {
     let device = ctx.device.clone()?;
-    let regs = ctx.node.store.registrations(&device, now_ms()).await.ok()?;
+    let regs = ctx.kit.store.registrations(&device, now_ms()).await.ok()?;
     (!regs.is_empty()).then_some(device)
 }
 
@@ -157,11 +157,11 @@ async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>
             Err(e) => return e,
         },
     };
-    let node = ctx.node;
-    if !pin::check(node, &device, &agent, &pin).await {
+    let kit = ctx.kit;
+    if !pin::check(&kit.pins, &device, &agent, &pin).await {
         return fail(ctx).await; // logged (once per lockout) by the check
     }
-    if !node
+    if !kit
         .store
         .login_agent(&agent, &device, now_ms())
         .await
@@ -171,7 +171,7 @@ async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>
         return fail(ctx).await;
     }
     info!(agent = %agent, device = %device, "agent logged in");
-    if let Some(e) = play(ctx, node.prompts.get("logged-in")).await {
+    if let Some(e) = play(ctx, kit.media.prompts.get("logged-in")).await {
         return e;
     }
     ctx.hangup(HangupCause::HotdeskLogin).await
@@ -179,14 +179,14 @@ async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>
 
 /// `*12`: logs out the agent logged in on the calling (authenticated) phone, and no other.
 async fn logout(ctx: &mut CallCtx<'_>) -> Ended {
-    let node = ctx.node;
+    let kit = ctx.kit;
     let Some(device) = calling_device(ctx).await else {
         info!(caller = %ctx.caller, "hot-desk logout refused: not a registered phone's own call");
         return fail(ctx).await;
     };
-    let agent = node.store.agent_on_device(&device).await.ok().flatten();
+    let agent = kit.store.agent_on_device(&device).await.ok().flatten();
     let done = match &agent {
-        Some(a) => node
+        Some(a) => kit
             .store
             .logout_agent(&a.extension, now_ms())
             .await
@@ -197,14 +197,14 @@ async fn logout(ctx: &mut CallCtx<'_>) -> Ended {
         return fail(ctx).await;
     }
     info!(device = %device, "agent logged out");
-    if let Some(e) = play(ctx, node.prompts.get("logged-out")).await {
+    if let Some(e) = play(ctx, kit.media.prompts.get("logged-out")).await {
         return e;
     }
     ctx.hangup(HangupCause::HotdeskLogout).await
 }
 
 async fn fail(ctx: &mut CallCtx<'_>) -> Ended {
-    if let Some(e) = play(ctx, ctx.node.prompts.get("login-failed")).await {
+    if let Some(e) = play(ctx, ctx.kit.media.prompts.get("login-failed")).await {
         return e;
     }
     ctx.hangup(HangupCause::HotdeskFailed).await
@@ -212,7 +212,8 @@ async fn fail(ctx: &mut CallCtx<'_>) -> Ended {
 
 /// Plays a prompt and collects DTMF digits up to `#` (or a pause); `Err` if the call ended.
 async fn ask(ctx: &mut CallCtx<'_>, prompt: &str) -> Result<Option<String>, Ended> {
-    ctx.media.set_mode(Mode::Play(ctx.node.prompts.get(prompt)));
+    ctx.media
+        .set_mode(Mode::Play(ctx.kit.media.prompts.get(prompt)));
     let mut digits = String::new();
     loop {
         let wait = tokio::time::sleep(DIGIT_WAIT);

@@ -24,7 +24,7 @@ use tracing::{debug, info, warn};
 use crate::media::sdp::{Codec, Direction};
 use crate::media::session::{Leg, Mode, Session, Target};
 use crate::media::tap::{Side, Tap};
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::queue::agent_leg::{self, Dial, RingOutcome};
 use crate::queue::caller::event;
@@ -99,7 +99,7 @@ impl Listenable {
 /// Held by a bridged conversation: while it lives, supervisors may listen; when it drops, the
 /// call is no longer listenable and every supervisor's leg on it is ended.
 pub struct Offered {
-    node: Node,
+    kit: CallKit,
     tap: Tap,
     call_id: String,
     ended: CancellationToken,
@@ -114,7 +114,7 @@ impl Offered {
 
 impl Drop for Offered {
     fn drop(&mut self) {
-        self.node.listen.lock().remove(&self.call_id);
+        self.kit.listen.lock().remove(&self.call_id);
         self.ended.cancel();
     }
 }
@@ -122,7 +122,7 @@ impl Drop for Offered {
 /// Opens the bridged call of `ctx` (the caller's leg) and `agent` (the agent's leg) to
 /// listeners: both legs publish what their party sends to the call's tap.
 pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>) -> Offered {
-    let node = ctx.node;
+    let kit = ctx.kit;
     let tap = Tap::new();
     ctx.media.set_tap(Some((tap.clone(), Side::Caller)));
     agent.set_tap(Some((tap.clone(), Side::Agent)));
@@ -137,9 +137,9 @@ pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>)
         caller: ctx.caller.clone(),
         ended: ended.clone(),
     };
-    node.listen.lock().insert(ctx.call_id.to_string(), bridged);
+    kit.listen.lock().insert(ctx.call_id.to_string(), bridged);
     Offered {
-        node: node.clone(),
+        kit: kit.clone(),
         tap,
         call_id: ctx.call_id.to_string(),
         ended,
@@ -176,13 +176,13 @@ impl Drop for SpeakSlot {
 /// Serves a listen request for a call held by this node: checks it, then dials the
 /// supervisor's phone in the background (the request is answered while it rings).
 pub async fn listen_here(
-    node: &Node,
+    kit: &CallKit,
     call_id: &str,
     device: &str,
     mode: ListenMode,
 ) -> Result<(), ApiError> {
-    let Some(call) = node.listen.get(call_id) else {
-        return Err(if node.calls.contains(call_id) {
+    let Some(call) = kit.listen.get(call_id) else {
+        return Err(if kit.calls.contains(call_id) {
             ApiError::Conflict {
                 reason: NOT_BRIDGED,
             }
@@ -190,21 +190,17 @@ pub async fn listen_here(
             ApiError::NotFound { what: "call" }
         });
     };
-    let (binding, via, over) = supervisor_phone(node, device).await?;
+    let (binding, via, over) = supervisor_phone(kit, device).await?;
     let speak = speak_slot(&call, mode)?;
-    let (socket, local) = node
+    let (socket, local) = kit
+        .media
         .ports
         .bind()
         .await
         .map_err(|e| ApiError::unavailable("RTP port", e))?;
-    let dialogs = node
-        .queue
-        .dialogs
-        .get()
-        .cloned()
-        .ok_or(ApiError::Conflict {
-            reason: "SIP is not running yet",
-        })?;
+    let dialogs = kit.queue.dialogs.get().cloned().ok_or(ApiError::Conflict {
+        reason: "SIP is not running yet",
+    })?;
     let dial = Dial {
         agent: device.to_string(),
         contact: binding.contact,
@@ -215,17 +211,17 @@ pub async fn listen_here(
     };
     let ringing = agent_leg::dial_with(
         &dialogs,
-        node.cfg.sip_advertise(),
+        kit.cfg.sip_advertise(),
         &dial,
         socket,
         local,
         SUPERVISOR_DIRECTION,
     )
     .map_err(|e| ApiError::internal("dial the supervisor's phone", e))?;
-    node.trace.link(&ringing.dialog.id().call_id, call_id);
+    kit.trace.link(&ringing.dialog.id().call_id, call_id);
     info!(call_id, supervisor = device, agent = %call.agent, mode = mode.as_str(), "dialling a supervisor to listen in");
     let job = Supervisor {
-        node: node.clone(),
+        kit: kit.clone(),
         call_id: call_id.to_string(),
         device: device.to_string(),
         mode,
@@ -239,7 +235,7 @@ pub async fn listen_here(
 /// Where the supervisor's phone `device` is registered, the address its requests come from,
 /// and how to reach it; a conflict when it is not registered or its connection is gone.
 async fn supervisor_phone(
-    node: &Node,
+    kit: &CallKit,
     device: &str,
 ) -> Result<
     (
@@ -249,7 +245,7 @@ async fn supervisor_phone(
     ),
     ApiError,
 > {
-    let binding = node
+    let binding = kit
         .store
         .registrations(device, now_ms())
         .await
@@ -265,7 +261,7 @@ async fn supervisor_phone(
         .received
         .parse()
         .map_err(|e| ApiError::internal("read the supervisor's registration", e))?;
-    let over = agent_leg::RingOver::for_binding(node, &binding.transport, via).ok_or(
+    let over = agent_leg::RingOver::for_binding(&kit.cfg, &binding.transport, via).ok_or(
         ApiError::Conflict {
             reason: NOT_CONNECTED,
         },
@@ -291,7 +287,7 @@ fn speak_slot(call: &Bridged, mode: ListenMode) -> Result<SpeakSlot, ApiError> {
 
 /// One supervisor's leg on one call.
 struct Supervisor {
-    node: Node,
+    kit: CallKit,
     call_id: String,
     device: String,
     mode: ListenMode,
@@ -301,7 +297,7 @@ struct Supervisor {
 
 impl Supervisor {
     async fn run(self, mut ringing: agent_leg::Ringing) {
-        let (node, call) = (&self.node, &self.call);
+        let (kit, call) = (&self.kit, &self.call);
         let outcome = tokio::select! {
             o = ringing.wait(RING_LIMIT) => o,
             _ = call.ended.cancelled() => {
@@ -309,7 +305,7 @@ impl Supervisor {
                 info!(call_id = %self.call_id, supervisor = %self.device, "call ended while the supervisor's phone rang");
                 return;
             }
-            _ = node.life.hangup.cancelled() => {
+            _ = kit.life.hangup.cancelled() => {
                 ringing.cancel().await;
                 return;
             }
@@ -334,7 +330,7 @@ impl Supervisor {
     /// The supervisor's phone answered with `offer`: its leg hears the call's mix (and speaks
     /// into the legs of its slot) until it hangs up, the call ends or the node stops.
     async fn listen_in(self, ringing: agent_leg::Ringing, offer: crate::media::sdp::Offer) {
-        let (node, call) = (&self.node, &self.call);
+        let (kit, call) = (&self.kit, &self.call);
         let target = Target {
             remote: offer.remote,
             codec: offer.codec,
@@ -351,14 +347,14 @@ impl Supervisor {
             target,
             Mode::Listen(mix),
             0,
-            node.metrics.guard().rtp_ignored(),
+            kit.metrics.guard().rtp_ignored(),
         );
         let mode = self.mode.as_str();
         info!(call_id = %self.call_id, supervisor = %self.device, agent = %call.agent, mode, "supervisor is listening in");
         if let Some(q) = &call.queue {
             let detail = format!("{mode}:{}", self.device);
             event(
-                node,
+                kit,
                 q,
                 &self.call_id,
                 Some(&call.agent),
@@ -376,7 +372,7 @@ impl Supervisor {
                 }
                 "call"
             }
-            _ = node.life.hangup.cancelled() => {
+            _ = kit.life.hangup.cancelled() => {
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send a BYE");
                 }
@@ -396,20 +392,20 @@ impl Supervisor {
 
 /// Serves a listen request wherever the call is: here, or forwarded to the node holding it.
 pub async fn listen(
-    node: &Node,
+    kit: &CallKit,
     call_id: &str,
     device: &str,
     mode: ListenMode,
 ) -> Result<(), ApiError> {
-    if node.listen.get(call_id).is_some() || node.calls.contains(call_id) {
-        return listen_here(node, call_id, device, mode).await;
+    if kit.listen.get(call_id).is_some() || kit.calls.contains(call_id) {
+        return listen_here(kit, call_id, device, mode).await;
     }
-    let calls = node
+    let calls = kit
         .store
         .live_calls(None)
         .await
         .map_err(|e| ApiError::unavailable("database", e))?;
-    let me = node.cfg.node.name.as_str();
+    let me = kit.cfg.node.name.as_str();
     let Some(holder) = calls
         .into_iter()
         .find(|c| c.call_id == call_id && c.node != me)
@@ -417,7 +413,7 @@ pub async fn listen(
     else {
         return Err(ApiError::NotFound { what: "call" });
     };
-    let view = node.balancer.view();
+    let view = kit.cluster.balancer.view();
     let (addr, https) = match view.get(&holder) {
         Some(n) if view.is_alive(n) => (n.http, crate::tls::serves_https(&n.services)),
         _ => {
@@ -427,7 +423,7 @@ pub async fn listen(
             ))
         }
     };
-    forward(node, &holder, (addr, https), call_id, device, mode).await
+    forward(kit, &holder, (addr, https), call_id, device, mode).await
 }
 
 /// Why the node holding a call cannot be asked.
@@ -454,7 +450,7 @@ pub enum Unreachable {
 }
 
 async fn forward(
-    node: &Node,
+    kit: &CallKit,
     holder: &str,
     (addr, https): (std::net::SocketAddr, bool),
     call_id: &str,
@@ -475,7 +471,7 @@ async fn forward(
         .clear()
         .extend(["internal", "v1", "calls", call_id, "listen"]);
     // Over HTTPS the holder's certificate is checked against `http.ca_file`.
-    let client = crate::tls::client(&node.cfg, FORWARD_TIMEOUT)
+    let client = crate::tls::client(&kit.cfg, FORWARD_TIMEOUT)
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
     let request = callfleet_vocab::ListenRequest {
         device: Some(device.to_string()),
@@ -484,7 +480,10 @@ async fn forward(
     let body = serde_json::to_string(&request)
         .map_err(|e| ApiError::internal("write the listen request", e))?;
     // Signed over the path exactly as it goes on the wire.
-    let signature = node.signer.sign_now("POST", url.path(), body.as_bytes());
+    let signature = kit
+        .cluster
+        .signer
+        .sign_now("POST", url.path(), body.as_bytes());
     let req = client
         .post(url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")

@@ -1,14 +1,14 @@
-//! The running node: its shared state (`Node`, a cheap clone) and the start/stop sequence that
-//! wires store, heartbeat, balancer, SIP, media and HTTP together.
+//! The running node: its parts (`Node`, a cheap clone, built by [`build`] in dependency order),
+//! the handles each subsystem is given ([`handles`]), and the start/stop sequence that wires
+//! store, heartbeat, balancer, SIP, media and HTTP together.
 
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use callfleet_lb::{Balancer, LbConfig, LocalLoad};
+use callfleet_lb::{Balancer, LbConfig};
 use callfleet_store::Store;
 use callfleet_web::{AppState, Metrics};
 use tokio_util::sync::CancellationToken;
@@ -22,88 +22,56 @@ use crate::registrar::{self, Registrar};
 use crate::{heartbeat, now_ms, sip};
 
 mod api;
+mod handles;
 
-/// Shared state of the running node.
+pub use handles::{Base, CallKit, Cluster, Edge, MediaKit, Pins};
+
+/// The running node: the parts [`build`] made, from which each subsystem is handed only what
+/// it uses ([`handles`]). Nothing outside this module reaches the parts themselves.
 #[derive(Clone)]
 pub struct Node {
-    inner: Arc<Inner>,
-}
-
-pub struct Inner {
-    pub cfg: Config,
-    /// Draining, refusing, the shed level, the stop and hang-up tokens (`crate::lifecycle`).
-    pub life: Arc<Lifecycle>,
-    pub store: Store,
-    pub balancer: Balancer,
-    pub metrics: Metrics,
-    pub calls: Arc<crate::calls::CallTable>,
-    pub recorder: Recorder,
-    pub moh: Library,
-    pub ports: PortPool,
-    /// Phones' REGISTERs and where an extension is (`locate`).
-    pub registrar: Registrar,
-    /// Wrong hot-desk PINs per phone and per agent (a std mutex, never held across an
-    /// `.await`).
-    pub pins: std::sync::Mutex<crate::throttle::Throttle<String>>,
-    /// Agent leases (lockd, or in-process on one host).
-    pub locks: callfleet_lockd::LockClient,
-    /// Signs this node's requests to other nodes with the cluster secret.
-    pub signer: callfleet_sign::Signer,
-    pub prompts: crate::media::prompts::Prompts,
-    /// Prompts uploaded on the admin pages, read from SQL once per upload.
-    pub uploads: crate::media::uploaded::Uploaded,
-    /// Queues and agents, cached from SQL.
-    pub realtime: Arc<crate::realtime::Realtime>,
-    /// Calls of this node waiting in the cluster queue.
-    pub queue: Arc<crate::queue::Local>,
-    /// Bridged calls of this node that supervisors may listen to.
-    pub listen: crate::listen::Listenable,
-    /// Counts calls, to spread callers over the music-on-hold tracks.
-    pub call_seq: AtomicUsize,
-    /// What the alert rules are told by the heartbeat, SIP admission and the record spool.
-    pub alerts: Arc<crate::alerts::Inputs>,
+    base: Base,
+    cluster: Cluster,
+    /// The live calls of this node.
+    calls: Arc<crate::calls::CallTable>,
     /// Every call's SIP messages (`crate::trace`).
-    pub trace: crate::trace::Tracer,
-}
-
-impl Deref for Node {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.inner
-    }
+    trace: crate::trace::Tracer,
+    /// Queues and agents, cached from SQL.
+    realtime: Arc<crate::realtime::Realtime>,
+    /// Phones' REGISTERs and where an extension is (`locate`).
+    registrar: Registrar,
+    /// Calls of this node waiting in the cluster queue.
+    queue: Arc<crate::queue::Local>,
+    /// What the alert rules are told by the heartbeat, SIP admission and the record spool.
+    alerts: Arc<crate::alerts::Inputs>,
+    /// What every call runs with (built once; a clone per call).
+    kit: CallKit,
 }
 
 impl Node {
-    /// This node's live load, read per INVITE.
-    pub fn local_load(&self) -> LocalLoad {
-        LocalLoad {
-            calls: self.calls.active(),
-            capacity: self.cfg.node.capacity,
-            refusing: self.life.is_refusing(),
-            draining: self.life.is_draining(),
-        }
+    fn cfg(&self) -> &Config {
+        &self.base.cfg
     }
 
-    /// Whether optional background work may start an item now ([`Lifecycle::background_allowed`]).
-    pub fn background_allowed(&self) -> bool {
-        self.life.background_allowed()
+    fn life(&self) -> &Lifecycle {
+        &self.base.life
     }
 
     /// Takes no new calls from now on, says so in a heartbeat at once, and exits once the
     /// calls in progress have ended (at most `node.drain_timeout` from the first request).
     pub fn request_drain(&self) {
-        self.life
-            .request_drain(self.calls.active(), self.cfg.node.drain_timeout);
+        self.life()
+            .request_drain(self.calls.active(), self.cfg().node.drain_timeout);
     }
 
     /// What the heartbeat task uses.
     pub fn heart(&self) -> crate::heartbeat::Heart {
         crate::heartbeat::Heart {
-            cfg: self.cfg.clone(),
-            life: self.life.clone(),
-            store: self.store.clone(),
-            balancer: self.balancer.clone(),
-            metrics: self.metrics.clone(),
+            cfg: self.cfg().clone(),
+            life: self.base.life.clone(),
+            store: self.base.store.clone(),
+            balancer: self.cluster.balancer.clone(),
+            metrics: self.base.metrics.clone(),
             calls: self.calls.clone(),
             alerts: self.alerts.clone(),
         }
@@ -116,29 +84,50 @@ impl Node {
         keep_ms: Option<i64>,
     ) -> crate::recording::retention::Retention {
         crate::recording::retention::Retention {
-            store: self.store.clone(),
-            me: self.cfg.node.name.clone(),
+            store: self.base.store.clone(),
+            me: self.cfg().node.name.clone(),
             keep_days,
             keep_ms,
-            life: self.life.clone(),
-            metrics: self.metrics.clone(),
+            life: self.base.life.clone(),
+            metrics: self.base.metrics.clone(),
         }
     }
 
     /// What the drain watch (and readiness) reads.
     pub fn watch(&self) -> crate::drain::Watch {
+        let cfg = self.cfg();
         crate::drain::Watch {
-            life: self.life.clone(),
+            life: self.base.life.clone(),
             calls: self.calls.clone(),
-            capacity: self.cfg.node.capacity,
-            heartbeat_interval: self.cfg.heartbeat.interval,
-            ttl: self.cfg.heartbeat.ttl(),
-            drain_timeout: self.cfg.node.drain_timeout,
+            capacity: cfg.node.capacity,
+            heartbeat_interval: cfg.heartbeat.interval,
+            ttl: cfg.heartbeat.ttl(),
+            drain_timeout: cfg.node.drain_timeout,
+        }
+    }
+
+    /// What the SIP edge uses (`sip::start`).
+    pub fn edge(&self) -> Edge {
+        Edge {
+            cfg: self.base.cfg.clone(),
+            life: self.base.life.clone(),
+            metrics: self.base.metrics.clone(),
+            calls: self.calls.clone(),
+            trace: self.trace.clone(),
+            balancer: self.cluster.balancer.clone(),
+            realtime: self.realtime.clone(),
+            registrar: self.registrar.clone(),
+            alerts: self.alerts.clone(),
+            kit: self.kit.clone(),
         }
     }
 }
 
-/// Connects the database (running migrations) and builds the node state.
+/// Connects the database (running migrations) and builds the node's parts in dependency
+/// order: the base (configuration, store, metrics, run state), the record writer, the cluster
+/// (balancer, signer, leases), the media kit, the SIP trace, the configuration cache, the
+/// registrar, the local queue, the listenable calls and the PIN checks, then the handles
+/// made of them.
 pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle<()>)> {
     let store = Store::connect(&cfg.database.url)
         .await
@@ -147,11 +136,71 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     let stopping = CancellationToken::new();
     let generation = now_ms();
     let metrics = Metrics::new();
-    let alerts = crate::alerts::Inputs::default();
+    let alerts = Arc::new(crate::alerts::Inputs::default());
     // The spool first: what an earlier run left in it is replayed before this run clears its
     // leftovers (live-call rows, queue entries, agents).
     let (recorder, writer) =
         start_records(&cfg, &store, generation, &metrics, &alerts, &stopping).await?;
+    let cluster = cluster(&cfg)?;
+    let media = MediaKit {
+        ports: PortPool::new(cfg.sip_advertise().ip(), cfg.media.rtp_ports),
+        moh: Library::load(&cfg.media.moh_dir),
+        prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
+        uploads: Arc::default(),
+        seq: Arc::new(AtomicUsize::new(0)),
+    };
+    clear_leftovers(&store, &cfg.node.name).await;
+    let trace = crate::trace::Tracer::new(&cfg, metrics.clone());
+    let life = Arc::new(Lifecycle::new(generation, stopping, metrics.clone()));
+    let base = Base {
+        cfg: Arc::new(cfg),
+        life,
+        store,
+        metrics,
+    };
+    let realtime: Arc<crate::realtime::Realtime> = Arc::default();
+    let registrar = Registrar::new(
+        Arc::new(base.store.clone()),
+        registrar::Settings::from_config(&base.cfg, generation),
+        base.metrics.clone(),
+    );
+    let queue: Arc<crate::queue::Local> = Arc::default();
+    // A phone registering here ends the backoff of its agents (`queue::reach`).
+    let waiting = queue.clone();
+    registrar.on_register(move |device| waiting.device_registered(device));
+    let calls: Arc<crate::calls::CallTable> = Arc::default();
+    let kit = CallKit {
+        cfg: base.cfg.clone(),
+        life: base.life.clone(),
+        store: base.store.clone(),
+        metrics: base.metrics.clone(),
+        calls: calls.clone(),
+        recorder,
+        trace: trace.clone(),
+        media,
+        cluster: cluster.clone(),
+        realtime: realtime.clone(),
+        registrar: registrar.clone(),
+        queue: queue.clone(),
+        listen: Arc::default(),
+        pins: pins(&base),
+    };
+    let node = Node {
+        base,
+        cluster,
+        calls,
+        trace,
+        realtime,
+        registrar,
+        queue,
+        alerts,
+        kit,
+    };
+    Ok((node, writer))
+}
+
+/// The balancer, the signer and the lease client.
+fn cluster(cfg: &Config) -> anyhow::Result<Cluster> {
     let balancer = Balancer::new(
         cfg.node.name.clone(),
         cfg.node.role,
@@ -164,59 +213,33 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
             prefer_self: cfg.lb.prefer_self,
         },
     );
-    let moh = Library::load(&cfg.media.moh_dir);
-    let ports = PortPool::new(cfg.sip_advertise().ip(), cfg.media.rtp_ports);
     let locks = if cfg.lock.urls.is_empty() {
         callfleet_lockd::LockClient::in_process()
     } else {
         callfleet_lockd::LockClient::new(cfg.lock.urls.iter(), cfg.cluster_key())
             .context("set up the lock client")?
     };
-    clear_leftovers(&store, &cfg.node.name).await;
-    let registrar = Registrar::new(
-        Arc::new(store.clone()),
-        registrar::Settings::from_config(&cfg, generation),
-        metrics.clone(),
-    );
-    let h = &cfg.hotdesk;
-    let pins = crate::throttle::Throttle::new(crate::throttle::Policy::new(
+    Ok(Cluster {
+        balancer,
+        signer: Arc::new(callfleet_sign::Signer::new(cfg.cluster_key())),
+        locks,
+    })
+}
+
+/// The hot-desk PIN checks under `hotdesk`'s limits.
+fn pins(base: &Base) -> Pins {
+    let h = &base.cfg.hotdesk;
+    let throttle = crate::throttle::Throttle::new(crate::throttle::Policy::new(
         h.max_failures,
         h.failure_window,
         h.lockout,
         h.max_lockout,
     ));
-    let trace = crate::trace::Tracer::new(&cfg, metrics.clone());
-    let life = Arc::new(Lifecycle::new(generation, stopping, metrics.clone()));
-    let node = Node {
-        inner: Arc::new(Inner {
-            trace,
-            life,
-            registrar,
-            pins: std::sync::Mutex::new(pins),
-            locks,
-            signer: callfleet_sign::Signer::new(cfg.cluster_key()),
-            prompts: crate::media::prompts::Prompts::load(&cfg.media.prompts_dir),
-            uploads: crate::media::uploaded::Uploaded::default(),
-            realtime: Arc::default(),
-            queue: Arc::default(),
-            listen: crate::listen::Listenable::default(),
-            store,
-            balancer,
-            metrics,
-            calls: Arc::default(),
-            recorder,
-            moh,
-            ports,
-            call_seq: AtomicUsize::new(0),
-            alerts: Arc::new(alerts),
-            cfg,
-        }),
-    };
-    // A phone registering here ends the backoff of its agents (`queue::reach`).
-    let queue = node.queue.clone();
-    node.registrar
-        .on_register(move |device| queue.device_registered(device));
-    Ok((node, writer))
+    Pins {
+        throttle: Arc::new(std::sync::Mutex::new(throttle)),
+        store: base.store.clone(),
+        metrics: base.metrics.clone(),
+    }
 }
 
 /// Clears what an earlier run of this node left in the database: its live-call rows, its
@@ -271,25 +294,25 @@ async fn start_records(
 /// were hung up.
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (node, writer) = build(cfg).await?;
-    let cfg = &node.cfg;
+    let cfg = node.cfg();
     info!(name = %cfg.node.name, role = %cfg.node.role.as_str(), sip = %cfg.sip.listen, sip_tls = ?cfg.sip_tls_listen(), http = %cfg.http.listen, scheme = cfg.http_scheme(), "starting node");
     let https = https_config(cfg)?;
     let http = crate::tcp::listen(cfg.http.listen)
         .and_then(tokio::net::TcpListener::from_std)
         .with_context(|| format!("bind HTTP on {}", cfg.http.listen))?;
-    let tracing = crate::trace::start(&node);
+    let tracing = crate::trace::start(node.base.clone(), node.trace.clone());
     // Queues, agents, carriers and proxies in memory before the first call is routed.
     let registrar = node.registrar.clone();
     let reloader = crate::realtime::Reloader {
-        store: node.store.clone(),
+        store: node.base.store.clone(),
         cache: node.realtime.clone(),
-        stopping: node.life.stopping.clone(),
+        stopping: node.base.life.stopping.clone(),
         on_proxy_move: Some(Box::new(move |from, to| {
             registrar.readdress(from, to);
         })),
     };
     let loaded = crate::realtime::first_load(&reloader, Duration::from_secs(5)).await;
-    let sip = sip::start(node.clone()).await.context("start SIP")?;
+    let sip = sip::start(node.edge()).await.context("start SIP")?;
     let heartbeat = tokio::spawn(heartbeat::run(node.heart()));
     heartbeat::wait_for_self(&node.heart(), Duration::from_secs(2)).await;
     // The operator token file is kept until the node stops, when it is removed.
@@ -315,19 +338,19 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 /// What the HTTP layer is given: the node as [`api::Api`], its metrics, secret, store, and
 /// the operator token (with the file that holds it, removed when dropped).
 fn http_state(node: &Node, https: bool) -> (AppState, Option<crate::operator::TokenFile>) {
-    let cfg = &node.cfg;
+    let cfg = node.cfg();
     let state = AppState::new(
         Arc::new(api::Api(node.clone())),
-        node.metrics.clone(),
+        node.base.metrics.clone(),
         cfg.http.secret.clone(),
-        node.store.clone(),
+        node.base.store.clone(),
     )
     .with_trust_loopback(cfg.http.trust_loopback)
     .with_tls(https)
     .with_provisioning(cfg.provisioning.policy())
     .with_shed(callfleet_web::shed::Shed {
         me: cfg.node.name.clone(),
-        gate: node.life.shed.clone(),
+        gate: node.base.life.shed.clone(),
         retry_after: cfg.shed.retry_after,
         panel_interval: cfg.shed.panel_interval,
     });
@@ -346,26 +369,26 @@ fn http_state(node: &Node, https: bool) -> (AppState, Option<crate::operator::To
 /// The panel's snapshot (one SQL read per second for every viewer of this node) and the
 /// alert rules, both feeding the panel's hub.
 fn spawn_watchers(node: &Node, state: &AppState) -> anyhow::Result<()> {
-    let cfg = &node.cfg;
+    let cfg = node.cfg();
     tokio::spawn(callfleet_web::snapshot::run(
         state.panel.clone(),
-        node.store.clone(),
-        node.metrics.clone(),
+        node.base.store.clone(),
+        node.base.metrics.clone(),
         callfleet_web::snapshot::SnapshotConfig::new(&cfg.node.name, cfg.heartbeat.ttl()),
-        node.life.stopping.clone().cancelled_owned(),
+        node.base.life.stopping.clone().cancelled_owned(),
     ));
     let outbox = crate::alerts::deliver::Outbox::start(
         &cfg.alerts,
-        node.metrics.clone(),
-        node.life.stopping.child_token(),
+        node.base.metrics.clone(),
+        node.base.life.stopping.child_token(),
     )
     .context("set up alert notifications")?;
     let sources = crate::alerts::shell::Sources {
         cfg: cfg.clone(),
-        life: node.life.clone(),
-        store: node.store.clone(),
-        locks: node.locks.clone(),
-        metrics: node.metrics.clone(),
+        life: node.base.life.clone(),
+        store: node.base.store.clone(),
+        locks: node.cluster.locks.clone(),
+        metrics: node.base.metrics.clone(),
         alerts: node.alerts.clone(),
     };
     tokio::spawn(crate::alerts::run(sources, state.panel.clone(), outbox));
@@ -382,13 +405,13 @@ fn serve_http(
     state: AppState,
 ) -> anyhow::Result<HttpTask> {
     let app = callfleet_web::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let stop = node.life.stopping.clone();
+    let stop = node.base.life.stopping.clone();
     Ok(match https {
         Some(config) => {
             let listener = crate::tls::http::HttpsListener::start(
                 http,
                 config,
-                node.life.stopping.child_token(),
+                node.base.life.stopping.child_token(),
             )
             .context("start HTTPS")?;
             // `tap_io` gives the handlers the peer address as `ConnectInfo<SocketAddr>`.
@@ -411,32 +434,32 @@ fn serve_http(
 /// probes, scale-out, the cluster queue's dispatcher, and background work deferred under load
 /// (MP3 conversion, retention of recordings and traces, the registrar's purge).
 fn spawn_background(node: &Node) {
-    let cfg = &node.cfg;
+    let cfg = node.cfg();
     tokio::spawn(crate::probe::run(crate::probe::Prober::new(
         cfg,
-        node.life.generation,
-        node.metrics.clone(),
-        node.balancer.clone(),
-        node.life.stopping.clone(),
+        node.base.life.generation,
+        node.base.metrics.clone(),
+        node.cluster.balancer.clone(),
+        node.base.life.stopping.clone(),
     )));
     tokio::spawn(crate::scale::run(crate::scale::Scaler {
         cfg: cfg.clone(),
-        life: node.life.clone(),
-        balancer: node.balancer.clone(),
-        locks: node.locks.clone(),
+        life: node.base.life.clone(),
+        balancer: node.cluster.balancer.clone(),
+        locks: node.cluster.locks.clone(),
     }));
     tokio::spawn(crate::queue::dispatcher::run(
         crate::queue::dispatcher::Dispatcher {
             me: cfg.node.name.clone(),
-            store: node.store.clone(),
-            balancer: node.balancer.clone(),
+            store: node.base.store.clone(),
+            balancer: node.cluster.balancer.clone(),
             realtime: node.realtime.clone(),
-            locks: node.locks.clone(),
+            locks: node.cluster.locks.clone(),
             local: node.queue.clone(),
-            stopping: node.life.stopping.clone(),
+            stopping: node.base.life.stopping.clone(),
         },
     ));
-    tokio::spawn(crate::recording::jobs::run(node.clone()));
+    tokio::spawn(crate::recording::jobs::run(node.base.clone()));
     tokio::spawn(crate::recording::retention::run(
         node.retention(cfg.recording.keep, cfg.recording.keep_ms()),
     ));
@@ -445,7 +468,7 @@ fn spawn_background(node: &Node) {
     ));
     tokio::spawn(registrar::purge_loop(
         node.registrar.clone(),
-        node.life.stopping.child_token(),
+        node.base.life.stopping.child_token(),
     ));
 }
 
@@ -466,10 +489,10 @@ async fn shut_down(node: &Node, stop: crate::drain::Stop, tasks: Tasks) {
         calls = node.calls.active(),
         "stopping"
     );
-    node.life.draining.store(true, Ordering::Relaxed);
-    node.life.hangup.cancel();
+    node.base.life.draining.store(true, Ordering::Relaxed);
+    node.base.life.hangup.cancel();
     wait_idle(node, Duration::from_secs(5)).await;
-    node.life.stopping.cancel();
+    node.base.life.stopping.cancel();
     if let Err(e) = tasks.heartbeat.await {
         warn!(error = %e, "the heartbeat task failed");
     }

@@ -24,7 +24,7 @@ use crate::calls::CallUid;
 use crate::dialplan::{self, Route};
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{bridge, Mode, Session, Target};
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::queue::agent_leg::{self, Dial, Progress, RingOutcome, RingOver, Ringing, Signal};
 use crate::sip::call::{self, Ended};
 use crate::sip::ctx::CallCtx;
@@ -42,15 +42,15 @@ pub enum Wanted {
 /// Whether the INVITE `req` (from `device`, the phone that authenticated it, if any) is an
 /// outbound call: its number names nothing of the dialplan and is external. `None`: the
 /// dialplan answers it as usual.
-pub fn wanted(node: &Node, req: &Request, device: Option<&str>) -> Option<Wanted> {
-    if !node.cfg.outbound.enabled() {
+pub fn wanted(kit: &CallKit, req: &Request, device: Option<&str>) -> Option<Wanted> {
+    if !kit.cfg.outbound.enabled() {
         return None;
     }
     let dialled = req.uri.user().unwrap_or_default();
-    if dialplan::route(node, dialled) != Route::Hold {
+    if dialplan::route(&kit.realtime, dialled) != Route::Hold {
         return None;
     }
-    decide(node.cfg.outbound.external(dialled), device.is_some())
+    decide(kit.cfg.outbound.external(dialled), device.is_some())
 }
 
 /// The decision of [`wanted`] once the number is known to be no dialplan's: only a phone
@@ -93,17 +93,17 @@ pub struct Placed<'a> {
 
 /// Places the call and runs it to its end.
 pub async fn run(
-    node: &Node,
+    kit: &CallKit,
     dialogs: &Arc<DialogLayer>,
     mut tx: Transaction,
     call: Placed<'_>,
 ) -> Ended {
     let call_id = call.call_id;
-    node.calls.set_outbound(call_id, call.number);
+    kit.calls.set_outbound(call_id, call.number);
     // Only a phone an agent is logged in on dials out: a provisioned phone nobody sits at, or
     // a phone whose credentials leaked, never reaches the trunk (toll fraud).
-    match node.store.agent_on_device(call.device).await {
-        Ok(Some(agent)) => node.calls.set_served(call_id, None, Some(&agent.extension)),
+    match kit.store.agent_on_device(call.device).await {
+        Ok(Some(agent)) => kit.calls.set_served(call_id, None, Some(&agent.extension)),
         Ok(None) => {
             info!(
                 call_id,
@@ -128,7 +128,9 @@ pub async fn run(
             return call::refuse(&mut tx, ended).await;
         }
     };
-    let (Ok(phone_rtp), Ok(trunk_rtp)) = (node.ports.bind().await, node.ports.bind().await) else {
+    let (Ok(phone_rtp), Ok(trunk_rtp)) =
+        (kit.media.ports.bind().await, kit.media.ports.bind().await)
+    else {
         warn!(call_id, "no RTP port for an outbound call");
         return call::refuse(
             &mut tx,
@@ -136,13 +138,13 @@ pub async fn run(
         )
         .await;
     };
-    let (dialog, mut states) = match call::serve_invite(node, dialogs, tx, call_id).await {
+    let (dialog, mut states) = match call::serve_invite(kit, dialogs, tx, call_id).await {
         Ok(x) => x,
         Err(ended) => return ended,
     };
-    call::mark_ringing(node, call.uid);
+    call::mark_ringing(kit, call.uid);
     let ended = place(
-        node,
+        kit,
         dialogs,
         &dialog,
         &mut states,
@@ -160,7 +162,7 @@ type Rtp = (tokio::net::UdpSocket, std::net::SocketAddr);
 
 #[allow(clippy::too_many_arguments)]
 async fn place(
-    node: &Node,
+    kit: &CallKit,
     dialogs: &Arc<DialogLayer>,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
@@ -170,7 +172,7 @@ async fn place(
     trunk_rtp: Rtp,
 ) -> Ended {
     let call_id = call.call_id;
-    let mut ringing = match dial_trunk(node, dialogs, call, offer.codec, trunk_rtp).await {
+    let mut ringing = match dial_trunk(kit, dialogs, call, offer.codec, trunk_rtp).await {
         Some(r) => r,
         None => {
             return reject(
@@ -179,8 +181,8 @@ async fn place(
             )
         }
     };
-    node.trace.link(&ringing.dialog.id().call_id, call_id);
-    let until = tokio::time::Instant::now() + node.cfg.outbound.ring_timeout;
+    kit.trace.link(&ringing.dialog.id().call_id, call_id);
+    let until = tokio::time::Instant::now() + kit.cfg.outbound.ring_timeout;
     let mut rang = false;
     let outcome = loop {
         tokio::select! {
@@ -204,7 +206,7 @@ async fn place(
                 }
                 Some(_) => {}
             },
-            _ = node.life.hangup.cancelled() => {
+            _ = kit.life.hangup.cancelled() => {
                 ringing.cancel().await;
                 return reject(dialog, Ended::new(HangupCause::NodeShutdown, HangupSide::Node));
             }
@@ -218,21 +220,18 @@ async fn place(
             return reject(dialog, Ended::new(cause, HangupSide::Callee));
         }
     };
-    converse(
-        node, dialog, states, call, offer, phone_rtp, ringing, answer,
-    )
-    .await
+    converse(kit, dialog, states, call, offer, phone_rtp, ringing, answer).await
 }
 
 /// The INVITE to the trunk for `call`, offering `codec`.
 async fn dial_trunk(
-    node: &Node,
+    kit: &CallKit,
     dialogs: &Arc<DialogLayer>,
     call: &Placed<'_>,
     codec: sdp::Codec,
     (socket, local): Rtp,
 ) -> Option<Ringing> {
-    let cfg = &node.cfg.outbound;
+    let cfg = &kit.cfg.outbound;
     let trunk = cfg.trunk.as_deref()?;
     let via = match tokio::net::lookup_host(trunk).await.map(|mut a| a.next()) {
         Ok(Some(addr)) => addr,
@@ -258,7 +257,7 @@ async fn dial_trunk(
         password: cfg.password.clone().unwrap_or_default(),
         ..Credential::default()
     });
-    let local_sip = node.cfg.sip_advertise();
+    let local_sip = kit.cfg.sip_advertise();
     match agent_leg::dial_authenticated(dialogs, local_sip, &d, socket, local, credential) {
         Ok(r) => Some(r),
         Err(e) => {
@@ -280,7 +279,7 @@ fn reject(dialog: &InviteDialog, ended: Ended) -> Ended {
 /// The trunk answered: the phone gets our 200, the legs are bridged until the call ends.
 #[allow(clippy::too_many_arguments)]
 async fn converse(
-    node: &Node,
+    kit: &CallKit,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
     call: &Placed<'_>,
@@ -296,7 +295,7 @@ async fn converse(
         agent_leg::answered_target(&answer, ringing.peer),
         Mode::Silence,
         0,
-        node.metrics.guard().rtp_ignored(),
+        kit.metrics.guard().rtp_ignored(),
     );
     let session_id: u64 = rand::random::<u32>().into();
     let body = sdp::answer(phone_local, &offer, session_id, 1);
@@ -307,14 +306,14 @@ async fn converse(
         trunk.stop();
         return Ended::new(HangupCause::Cancelled, HangupSide::Caller);
     }
-    call::mark_answered(node, call.uid, call_id);
+    call::mark_answered(kit, call.uid, call_id);
     // Until the phone shows it wants media (its ACK or first RTP packet), nothing is sent.
     let target = |offer: &Offer, send: bool| Target {
         remote: offer.remote,
         codec: offer.codec,
         send,
         dtmf_pt: offer.dtmf_pt,
-        signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
+        signal_ip: kit.calls.caller(call_id).0.map(|a| a.ip()),
         rtcp: offer.rtcp,
         packet_ms: offer.packet_ms(),
     };
@@ -324,13 +323,13 @@ async fn converse(
         target(&offer, false),
         Mode::Silence,
         0,
-        node.metrics.guard().rtp_ignored(),
+        kit.metrics.guard().rtp_ignored(),
     );
     bridge(&phone, &trunk);
-    let ended = match call::peer_shows_up(node, dialog, states, &phone, Some(offer)).await {
+    let ended = match call::peer_shows_up(kit, dialog, states, &phone, Some(offer)).await {
         Ok(offer) => {
             phone.retarget(target(&offer, offer.direction.answer().we_send()));
-            let mut ctx = CallCtx::new(node, dialog, states, &phone, call_id, session_id);
+            let mut ctx = CallCtx::new(kit, dialog, states, &phone, call_id, session_id);
             talk(
                 &mut ctx,
                 &trunk,
@@ -349,8 +348,8 @@ async fn converse(
     trunk.stop();
     // The far party's leg is the call's `caller` leg in the quality records (the report by
     // country reads it); the phone's is the agent's.
-    crate::quality::record(node, call_id, CallLeg::Caller, &trunk.quality());
-    crate::quality::record(node, call_id, CallLeg::Agent, &phone.quality());
+    crate::quality::record(kit, call_id, CallLeg::Caller, &trunk.quality());
+    crate::quality::record(kit, call_id, CallLeg::Agent, &phone.quality());
     ended
 }
 

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::media::stereo::{self, Outcome};
 use crate::media::tap::Tap;
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::records::Record;
 
@@ -95,9 +95,9 @@ pub struct Active {
 
 /// Starts recording a bridged call from its tap, unless the disk is nearly full (then the
 /// call goes on unrecorded: logged and counted).
-pub fn start(node: &Node, tap: &Tap, call: CallInfo) -> Option<Active> {
-    let cfg = &node.cfg.recording;
-    let metrics = node.metrics.recordings();
+pub fn start(kit: &CallKit, tap: &Tap, call: CallInfo) -> Option<Active> {
+    let cfg = &kit.cfg.recording;
+    let metrics = kit.metrics.recordings();
     let room = |dir: &Path, min: u64| free_bytes(dir).map(|b| enough_room(b, min));
     match room(&cfg.dir, cfg.min_free_mb) {
         Ok(true) => {}
@@ -134,9 +134,9 @@ pub fn start(node: &Node, tap: &Tap, call: CallInfo) -> Option<Active> {
 }
 
 /// Stops a recording and stores its row (with its MP3 job) through the record writer.
-pub async fn finish(node: &Node, active: Active) {
+pub async fn finish(kit: &CallKit, active: Active) {
     let out = active.running.finish().await;
-    let metrics = node.metrics.recordings();
+    let metrics = kit.metrics.recordings();
     metrics.dropped_frames(out.dropped_frames as u64);
     if let Some(why) = &out.stopped {
         warn!(call_id = %active.call.call_id, path = %out.path.display(), why, "the recording stopped before the call ended");
@@ -151,13 +151,13 @@ pub async fn finish(node: &Node, active: Active) {
     }
     metrics.recorded();
     let row = row(
-        &node.cfg.node.name,
+        &kit.cfg.node.name,
         &active.call,
         &out,
         active.started_at_ms,
         now_ms(),
     );
-    let job = node.cfg.recording.mp3.then(|| NewJob {
+    let job = kit.cfg.recording.mp3.then(|| NewJob {
         kind: MP3_JOB.to_string(),
         payload: serde_json::to_string(&Mp3Payload {
             recording: row.uid.clone(),
@@ -167,7 +167,7 @@ pub async fn finish(node: &Node, active: Active) {
         at_ms: row.created_at_ms,
     });
     info!(call_id = %row.call_id, path = %row.path, duration_ms = row.duration_ms, dropped = row.dropped_frames, "call recorded");
-    node.recorder.send(Record::Recording { row, job });
+    kit.recorder.send(Record::Recording { row, job });
 }
 
 fn remove_empty(out: &Outcome) {

@@ -30,7 +30,7 @@ use tracing::{debug, info};
 use collect::{Collector, Event, Limits};
 
 use crate::config::Config;
-use crate::node::Node;
+use crate::node::Base;
 
 /// Captured messages and call events waiting for the collector.
 const QUEUE: usize = 8_192;
@@ -183,19 +183,18 @@ impl Tracer {
 
 /// Starts the collector and the writer (once; a disabled tracer starts nothing). Both stop
 /// when the node stops, after cutting and writing what they hold.
-pub fn start(node: &Node) -> Option<tokio::task::JoinHandle<()>> {
-    let parked = node
-        .trace
+pub fn start(base: Base, tracer: Tracer) -> Option<tokio::task::JoinHandle<()>> {
+    let parked = tracer
         .inner
         .parked
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
     let (events, queries) = parked?;
-    if !node.trace.inner.enabled {
+    if !tracer.inner.enabled {
         return None;
     }
-    let cfg = &node.cfg.trace;
+    let cfg = &base.cfg.trace;
     let limits = Limits {
         budget: cfg.budget(),
         flush_every: cfg.flush_every,
@@ -203,10 +202,12 @@ pub fn start(node: &Node) -> Option<tokio::task::JoinHandle<()>> {
         pending_max: PENDING_MAX,
         grace: GRACE,
     };
-    let hep = cfg.hep_target().and_then(|target| hep_socket(node, target));
-    let (chunks, writer_task) = writer::start(node.clone());
+    let hep = cfg
+        .hep_target()
+        .and_then(|target| hep_socket(&base, target));
+    let (chunks, writer_task) = writer::start(base.clone());
     let task = Collect {
-        node: node.clone(),
+        base: base.clone(),
         collector: Collector::new(limits),
         hep,
         chunks,
@@ -220,8 +221,8 @@ pub fn start(node: &Node) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 /// A socket for HEP to `target`, from this node's SIP address (port chosen by the system).
-fn hep_socket(node: &Node, target: SocketAddr) -> Option<(std::net::UdpSocket, SocketAddr)> {
-    let ip = node.cfg.sip.listen.ip();
+fn hep_socket(base: &Base, target: SocketAddr) -> Option<(std::net::UdpSocket, SocketAddr)> {
+    let ip = base.cfg.sip.listen.ip();
     let from = if ip.is_unspecified() || ip.is_ipv4() != target.is_ipv4() {
         SocketAddr::new(
             if target.is_ipv4() {
@@ -247,7 +248,7 @@ fn hep_socket(node: &Node, target: SocketAddr) -> Option<(std::net::UdpSocket, S
 }
 
 struct Collect {
-    node: Node,
+    base: Base,
     collector: Collector,
     hep: Option<(std::net::UdpSocket, SocketAddr)>,
     chunks: mpsc::Sender<collect::Chunk>,
@@ -255,7 +256,7 @@ struct Collect {
 
 impl Collect {
     async fn run(mut self, mut events: mpsc::Receiver<Event>, mut queries: mpsc::Receiver<Query>) {
-        let stop = self.node.life.stopping.clone();
+        let stop = self.base.life.stopping.clone();
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -266,7 +267,7 @@ impl Collect {
                     self.export(&tied);
                 }
                 Some(q) = queries.recv() => {
-                    let live = self.collector.live(&q.call_id, &self.node.cfg.node.name);
+                    let live = self.collector.live(&q.call_id, &self.base.cfg.node.name);
                     // The asker may have given up waiting: nothing to do then.
                     drop(q.reply.send(live));
                 }
@@ -285,14 +286,14 @@ impl Collect {
     fn cut(&mut self, now: Instant) {
         for chunk in self.collector.tick(now) {
             if self.chunks.try_send(chunk).is_err() {
-                self.node
+                self.base
                     .metrics
                     .trace()
                     .chunk(callfleet_web::metrics::trace::ChunkOutcome::Lost);
             }
         }
         let c = self.collector.take_counts();
-        let m = self.node.metrics.trace();
+        let m = self.base.metrics.trace();
         m.messages(TraceOutcome::Kept, c.kept);
         m.messages(TraceOutcome::Unmatched, c.unmatched);
         m.messages(TraceOutcome::Cut, c.cut);
@@ -304,7 +305,7 @@ impl Collect {
         let Some((socket, target)) = &self.hep else {
             return;
         };
-        let id = self.node.cfg.trace.hep_id;
+        let id = self.base.cfg.trace.hep_id;
         for (call_id, m) in tied {
             let Some(packet) = hep::encode(m, id, call_id) else {
                 continue;

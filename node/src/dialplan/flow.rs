@@ -16,7 +16,7 @@ use super::schedule;
 use super::walk::{GiveUp, Input, Step, Walk};
 use crate::media::moh::{read_wav, Track};
 use crate::media::session::{MediaEvent, Mode};
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::queue::caller::{self, play};
 use crate::queue::voicemail;
@@ -29,19 +29,19 @@ const LONGEST_PROMPT: Duration = Duration::from_secs(300);
 /// A call to `number` (a row of `numbers`), to its end.
 pub async fn number(ctx: &mut CallCtx<'_>, number: &str) -> Ended {
     let mut walk = Walk::default();
-    let cfg = ctx.node.realtime.get();
+    let cfg = ctx.kit.realtime.get();
     let mut step = walk.to(&cfg.menus, Destination::new(DestKind::Number, number));
     // Each turn either plays a menu (at most `repeats` per visit) or makes a hop (at most
     // MAX_HOPS), so the loop ends; the call's own end is seen in every wait.
     loop {
-        let cfg = ctx.node.realtime.get();
+        let cfg = ctx.kit.realtime.get();
         step = match step {
             Step::Prompt {
                 menu,
                 prompt,
                 timeout_ms,
             } => {
-                let clip = clip(ctx.node, &prompt, Some(&menu)).await;
+                let clip = clip(ctx.kit, &prompt, Some(&menu)).await;
                 let timeout = Duration::from_millis(u64::try_from(timeout_ms).unwrap_or(1));
                 match key(ctx, clip, timeout).await {
                     Ok(input) => walk.input(&cfg.menus, input),
@@ -88,7 +88,7 @@ pub async fn number(ctx: &mut CallCtx<'_>, number: &str) -> Ended {
                         let g = g.clone();
                         match super::group::ring(ctx, &g).await {
                             Some(ended) => return ended,
-                            None => walk.to(&ctx.node.realtime.get().menus, g.no_answer),
+                            None => walk.to(&ctx.kit.realtime.get().menus, g.no_answer),
                         }
                     }
                     None => gone(ctx, &mut walk, &to),
@@ -103,12 +103,12 @@ pub async fn number(ctx: &mut CallCtx<'_>, number: &str) -> Ended {
 /// A destination that is not (or no longer) in the configuration.
 fn gone(ctx: &CallCtx<'_>, walk: &mut Walk, to: &Destination) -> Step {
     warn!(dialled = %ctx.dialled, destination = %to, "the destination does not exist; taking the menu's invalid path");
-    walk.fallback(&ctx.node.realtime.get().menus)
+    walk.fallback(&ctx.kit.realtime.get().menus)
 }
 
 /// Plays a prompt, then hangs up.
 async fn message(ctx: &mut CallCtx<'_>, prompt: &str, cause: HangupCause) -> Ended {
-    let clip = clip(ctx.node, prompt, None).await;
+    let clip = clip(ctx.kit, prompt, None).await;
     if let Some(ended) = play(ctx, clip).await {
         return ended;
     }
@@ -144,23 +144,28 @@ async fn key(ctx: &mut CallCtx<'_>, clip: Arc<Track>, timeout: Duration) -> Resu
 /// A prompt to play: one uploaded on the admin pages, a file of the prompts directory or one
 /// of the node's own prompts, in that order. One that cannot be played is logged (with its
 /// menu, if any) and a tone stands in.
-async fn clip(node: &Node, prompt: &str, menu: Option<&str>) -> Arc<Track> {
-    let cfg = node.realtime.get();
+async fn clip(kit: &CallKit, prompt: &str, menu: Option<&str>) -> Arc<Track> {
+    let cfg = kit.realtime.get();
     if let Some(&version) = cfg.prompts.get(prompt) {
         let listed = |name: &str| cfg.prompts.contains_key(name);
-        match node.uploads.get(&node.store, prompt, version, listed).await {
+        match kit
+            .media
+            .uploads
+            .get(&kit.store, prompt, version, listed)
+            .await
+        {
             Ok(clip) => return clip,
             Err(e) => {
                 warn!(menu = menu.unwrap_or(""), prompt, error = %e, "the uploaded prompt cannot be played; trying the prompts directory");
             }
         }
     }
-    match file_clip(&node.cfg.media.prompts_dir, prompt).await {
+    match file_clip(&kit.cfg.media.prompts_dir, prompt).await {
         Ok(Some(clip)) => clip,
-        Ok(None) => node.prompts.get(prompt),
+        Ok(None) => kit.media.prompts.get(prompt),
         Err(e) => {
             warn!(menu = menu.unwrap_or(""), prompt, error = %e, "the prompt cannot be played; a tone stands in");
-            node.prompts.get(prompt)
+            kit.media.prompts.get(prompt)
         }
     }
 }

@@ -35,7 +35,7 @@ pub async fn ring(ctx: &mut CallCtx<'_>, group: &RingGroup) -> Option<Ended> {
         };
         // A class with no tracks (or none named) plays the default class.
         ctx.media
-            .set_mode(Mode::Moh(ctx.node.moh.class(&group.moh_class)));
+            .set_mode(Mode::Moh(ctx.kit.media.moh.class(&group.moh_class)));
         let ring_time = Duration::from_millis(u64::try_from(until_ms - now_ms()).unwrap_or(0));
         let mut taken = Vec::with_capacity(members.len());
         for m in &members {

@@ -12,17 +12,17 @@ use callfleet_store::pin::{self, PinCheck};
 use callfleet_web::metrics::guard::{AuthKind, BanScope, BusyOutcome};
 use tracing::{debug, info, warn};
 
-use crate::node::Node;
+use crate::node::Pins;
 use crate::now_ms;
 use crate::throttle::{Gate, Scope, Throttle};
 
-fn lock(node: &Node) -> std::sync::MutexGuard<'_, Throttle<String>> {
-    node.pins.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(pins: &Pins) -> std::sync::MutexGuard<'_, Throttle<String>> {
+    pins.throttle.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// An admitted PIN check; dropped without an outcome (an error), it gives its place back.
 struct Attempt<'a> {
-    node: &'a Node,
+    pins: &'a Pins,
     device: String,
     agent: String,
     open: bool,
@@ -32,32 +32,32 @@ impl Attempt<'_> {
     /// The PIN was wrong (or the agent unknown): counts it; logs and counts the lockouts.
     fn failed(mut self, now: i64) {
         self.open = false;
-        failed(self.node, &self.device, &self.agent, now);
+        failed(self.pins, &self.device, &self.agent, now);
     }
 
     /// The PIN was right: the agent's count starts over.
     fn succeeded(mut self, now: i64) {
         self.open = false;
-        lock(self.node).success(&self.device, &self.device, &self.agent, now);
+        lock(self.pins).success(&self.device, &self.device, &self.agent, now);
     }
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if self.open {
-            lock(self.node).abandon(&self.device, &self.agent);
+            lock(self.pins).abandon(&self.device, &self.agent);
         }
     }
 }
 
 /// Whether `pin` is agent `agent`'s, asked from phone `device`.
-pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> bool {
+pub(super) async fn check(pins: &Pins, device: &str, agent: &str, pin: &str) -> bool {
     let now = now_ms();
     let phone = device.to_string();
-    match lock(node).admit(&phone, &phone, agent, now) {
+    match lock(pins).admit(&phone, &phone, agent, now) {
         Gate::Open => {}
         Gate::Banned { scope, until_ms } => {
-            node.metrics.guard().auth_refused(AuthKind::Pin);
+            pins.metrics.guard().auth_refused(AuthKind::Pin);
             debug!(
                 agent,
                 device,
@@ -69,7 +69,7 @@ pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> 
         }
         Gate::Busy { scope } => {
             // One person at one phone: PIN checks in flight are a script, not a crowd; no wait.
-            node.metrics
+            pins.metrics
                 .guard()
                 .auth_busy(AuthKind::Pin, BusyOutcome::Refused);
             debug!(
@@ -82,12 +82,12 @@ pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> 
         }
     }
     let attempt = Attempt {
-        node,
+        pins,
         device: phone,
         agent: agent.to_string(),
         open: true,
     };
-    let stored = match node.store.agent(agent).await {
+    let stored = match pins.store.agent(agent).await {
         Ok(a) => a.map(|a| a.pin_hash),
         Err(e) => {
             warn!(agent, error = %e, "cannot read the agent for a hot-desk login");
@@ -108,7 +108,7 @@ pub(super) async fn check(node: &Node, device: &str, agent: &str, pin: &str) -> 
         }
         (PinCheck::RightUpgrade { new_hash }, Some(old)) => {
             attempt.succeeded(now);
-            match node
+            match pins
                 .store
                 .upgrade_agent_pin_hash(agent, &old, &new_hash)
                 .await
@@ -158,9 +158,9 @@ fn stand_in() -> &'static str {
 }
 
 /// Counts a wrong PIN; logs and counts the lockouts it starts.
-fn failed(node: &Node, device: &str, agent: &str, now: i64) {
-    let bans = lock(node).failure(&device.to_string(), agent, now);
-    let metrics = node.metrics.guard();
+fn failed(pins: &Pins, device: &str, agent: &str, now: i64) {
+    let bans = lock(pins).failure(&device.to_string(), agent, now);
+    let metrics = pins.metrics.guard();
     metrics.auth_failure(AuthKind::Pin);
     info!(agent, device, "hot-desk login: wrong PIN");
     for ban in bans {

@@ -15,19 +15,19 @@ pub(super) struct Api(pub(super) Node);
 
 impl NodeApi for Api {
     fn nodes(&self) -> serde_json::Value {
-        serde_json::to_value(self.0.balancer.snapshot(now_ms()))
+        serde_json::to_value(self.0.cluster.balancer.snapshot(now_ms()))
             .unwrap_or_else(|_| serde_json::json!([]))
     }
 
     fn calls(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        let calls = self.0.calls.snapshot(&self.0.cfg.node.name);
+        let calls = self.0.calls.snapshot(&self.0.base.cfg.node.name);
         Box::pin(async move {
             serde_json::to_value(calls).map_err(|e| ApiError::internal("encode calls", e))
         })
     }
 
     fn agents(&self) -> BoxFuture<'static, Result<serde_json::Value, ApiError>> {
-        let store = self.0.store.clone();
+        let store = self.0.base.store.clone();
         Box::pin(async move {
             let agents = store
                 .agents()
@@ -49,7 +49,7 @@ impl NodeApi for Api {
     }
 
     fn agent_login(&self, ext: String, device: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        let store = self.0.store.clone();
+        let store = self.0.base.store.clone();
         Box::pin(async move {
             let db = |e| ApiError::unavailable("database", e);
             if store.agent(&ext).await.map_err(db)?.is_none() {
@@ -74,7 +74,7 @@ impl NodeApi for Api {
     }
 
     fn agent_logout(&self, ext: String) -> BoxFuture<'static, Result<(), ApiError>> {
-        let store = self.0.store.clone();
+        let store = self.0.base.store.clone();
         Box::pin(async move {
             let db = |e| ApiError::unavailable("database", e);
             if store.agent(&ext).await.map_err(db)?.is_none() {
@@ -97,24 +97,24 @@ impl NodeApi for Api {
         device: String,
         mode: callfleet_web::ListenMode,
     ) -> BoxFuture<'static, Result<(), ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move { crate::listen::listen(&node, &call_id, &device, mode).await })
+        let kit = self.0.kit.clone();
+        Box::pin(async move { crate::listen::listen(&kit, &call_id, &device, mode).await })
     }
 
     fn live_trace(
         &self,
         call_id: String,
     ) -> BoxFuture<'static, Result<Option<callfleet_vocab::CallTrace>, ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move { crate::trace::remote::live_trace(&node, &call_id).await })
+        let kit = self.0.kit.clone();
+        Box::pin(async move { crate::trace::remote::live_trace(&kit, &call_id).await })
     }
 
     fn live_trace_here(
         &self,
         call_id: String,
     ) -> BoxFuture<'static, Option<callfleet_vocab::CallTrace>> {
-        let node = self.0.clone();
-        Box::pin(async move { node.trace.live(&call_id).await })
+        let trace = self.0.trace.clone();
+        Box::pin(async move { trace.live(&call_id).await })
     }
 
     fn listen_here(
@@ -123,12 +123,12 @@ impl NodeApi for Api {
         device: String,
         mode: callfleet_web::ListenMode,
     ) -> BoxFuture<'static, Result<(), ApiError>> {
-        let node = self.0.clone();
-        Box::pin(async move { crate::listen::listen_here(&node, &call_id, &device, mode).await })
+        let kit = self.0.kit.clone();
+        Box::pin(async move { crate::listen::listen_here(&kit, &call_id, &device, mode).await })
     }
 
     fn node_name(&self) -> String {
-        self.0.cfg.node.name.clone()
+        self.0.base.cfg.node.name.clone()
     }
 
     fn forward_get(
@@ -137,14 +137,14 @@ impl NodeApi for Api {
         path: String,
         range: Option<String>,
     ) -> BoxFuture<'static, Result<axum::response::Response, ApiError>> {
-        let node = self.0.clone();
+        let (cfg, cluster) = (self.0.base.cfg.clone(), self.0.cluster.clone());
         Box::pin(async move {
-            crate::recording::forward::get(&node, &holder, &path, range.as_deref()).await
+            crate::recording::forward::get(&cfg, &cluster, &holder, &path, range.as_deref()).await
         })
     }
 
     fn shed_peers(&self) -> Vec<callfleet_web::shed::Peer> {
-        let view = self.0.balancer.view();
+        let view = self.0.cluster.balancer.view();
         view.nodes()
             .iter()
             .map(|n| callfleet_web::shed::Peer {
@@ -160,7 +160,7 @@ impl NodeApi for Api {
     }
 
     fn registrars(&self) -> Vec<SocketAddr> {
-        let view = self.0.balancer.view();
+        let view = self.0.cluster.balancer.view();
         view.nodes()
             .iter()
             .filter(|n| n.role == callfleet_lb::Role::Main && view.is_alive(n) && !n.draining)
@@ -174,8 +174,14 @@ impl NodeApi for Api {
         display_name: &str,
         password: &str,
     ) -> Result<callfleet_store::Device, ApiError> {
-        registrar::credentials::device(ext, &self.0.cfg.sip.realm, password, display_name, now_ms())
-            .map_err(|e| ApiError::internal("make device credentials", e))
+        registrar::credentials::device(
+            ext,
+            &self.0.base.cfg.sip.realm,
+            password,
+            display_name,
+            now_ms(),
+        )
+        .map_err(|e| ApiError::internal("make device credentials", e))
     }
 
     fn readiness(&self) -> Option<callfleet_web::ready::Readiness> {

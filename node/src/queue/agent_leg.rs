@@ -54,12 +54,16 @@ impl RingOver {
     /// open on this node (closed, or another node's): it cannot be rung from here. A TLS
     /// binding is rung over TLS only when this node serves SIP over TLS; anything not TCP or
     /// TLS goes over UDP.
-    pub fn for_binding(node: &crate::node::Node, transport: &str, via: SocketAddr) -> Option<Self> {
+    pub fn for_binding(
+        cfg: &crate::config::Config,
+        transport: &str,
+        via: SocketAddr,
+    ) -> Option<Self> {
         if transport.eq_ignore_ascii_case("tcp") {
-            return crate::sip::stream::connected(node.cfg.sip_advertise(), via)
+            return crate::sip::stream::connected(cfg.sip_advertise(), via)
                 .then_some(RingOver::Tcp);
         }
-        Some(match crate::sip::tls::ring_over_tls(node, transport) {
+        Some(match crate::sip::tls::ring_over_tls(cfg, transport) {
             Some(tls) => RingOver::Tls(tls),
             None => RingOver::Udp,
         })

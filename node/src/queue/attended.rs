@@ -278,10 +278,10 @@ pub(super) async fn refer(
     req: &Request,
     handle: TransactionHandle,
 ) -> Option<Bridged> {
-    let registry = &ctx.node.queue.replaceable;
+    let registry = &ctx.kit.queue.replaceable;
     let refer_to = transfer::refer_to(req);
     let ours = transfer::our_addresses(ctx);
-    let live = super::xnode::live_nodes(ctx.node);
+    let live = super::xnode::live_nodes(&ctx.kit.cluster.balancer);
     let aimed = aim(refer_to.as_deref(), &ours, &live);
     // A call of this phone on another live node: that node is asked (`xnode`).
     if let Ok(Aim::Node(remote)) = aimed {
@@ -321,7 +321,7 @@ pub(super) async fn refer(
 
 /// Asks the call of `dialog` (on this node) to hand its bridged leg over to this call.
 async fn take_from(ctx: &CallCtx<'_>, b: &Bridged, dialog: &DialogId) -> Result<Bridged, Refusal> {
-    let registry = &ctx.node.queue.replaceable;
+    let registry = &ctx.kit.queue.replaceable;
     match registry.take_over(dialog, &b.device, ctx.call_id) {
         Some(rx) => tokio::time::timeout(HANDOVER_WAIT, rx)
             .await
@@ -337,7 +337,7 @@ async fn take_from(ctx: &CallCtx<'_>, b: &Bridged, dialog: &DialogId) -> Result<
 pub(super) async fn take_leg(ctx: &CallCtx<'_>, next: Bridged, entry: Option<i64>) -> Bridged {
     bridge(ctx.media, &next.leg);
     if let Some(entry) = entry {
-        if let Err(e) = ctx.node.store.bridge_entry(entry, &next.ext).await {
+        if let Err(e) = ctx.kit.store.bridge_entry(entry, &next.ext).await {
             debug!(error = %e, "cannot mark the queue entry bridged to the new agent");
         }
     }
@@ -356,7 +356,7 @@ pub(super) async fn hand_over(
     ctx.media.set_mode(Mode::Silence);
     drop(b.listenable.take());
     if let Some(active) = b.recording.take() {
-        crate::recording::finish(ctx.node, active).await;
+        crate::recording::finish(ctx.kit, active).await;
     }
     let (ext, by) = (b.ext.clone(), asked.by);
     if let Err(mut b) = asked.reply.send(b) {

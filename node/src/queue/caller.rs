@@ -18,7 +18,7 @@ use super::legs::{self, Rang, RingFor};
 use super::transfer::TransferTo;
 use super::Offer;
 use crate::media::session::{MediaEvent, Mode};
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::records::Record;
 use crate::sip::call::Ended;
@@ -37,30 +37,30 @@ pub enum Outcome {
 
 /// Waits in `queue` until an agent answers, the caller leaves, or the maximum wait passes.
 pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
-    let node = ctx.node;
+    let kit = ctx.kit;
     // Drawn once per queue entered; the caller is told first when the queue may record.
     let record = crate::recording::draw(queue.recording);
     if queue.recording_prompt && queue.recording.may_record() {
-        if let Some(ended) = play(ctx, node.prompts.get("may-be-recorded")).await {
+        if let Some(ended) = play(ctx, kit.media.prompts.get("may-be-recorded")).await {
             return ended;
         }
     }
     let now = now_ms();
-    let vip = node
+    let vip = kit
         .store
         .is_vip(&ctx.caller, &queue.name)
         .await
         .unwrap_or(false);
     let entry = NewEntry {
         queue: queue.name.clone(),
-        node: node.cfg.node.name.clone(),
+        node: kit.cfg.node.name.clone(),
         call_id: ctx.call_id.to_string(),
         caller: ctx.caller.clone(),
         priority: 0,
         vip,
         enqueued_at_ms: now,
     };
-    let id = match node.store.enqueue(&entry).await {
+    let id = match kit.store.enqueue(&entry).await {
         Ok(id) => id,
         Err(e) => {
             warn!(error = %e, queue = %queue.name, "cannot enqueue the call; playing the timeout path");
@@ -68,18 +68,18 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
         }
     };
     // The CDR names the queue even when nobody answers (abandon, timeout, fallback).
-    node.calls.set_served(ctx.call_id, Some(&queue.name), None);
-    let mut offers = node.queue.wait(id);
+    kit.calls.set_served(ctx.call_id, Some(&queue.name), None);
+    let mut offers = kit.queue.wait(id);
     let outcome = wait(ctx, queue, (id, vip, record), &mut offers).await;
-    node.queue.forget(id);
+    kit.queue.forget(id);
     if matches!(outcome, Outcome::Transfer(_)) {
         // The target may queue the call again at once (an entry is one per call and node):
         // this one goes now, not when the record writer gets to it.
-        if let Err(e) = node.store.remove_entry(id).await {
+        if let Err(e) = kit.store.remove_entry(id).await {
             warn!(error = %e, "cannot remove the transferred call's queue entry");
         }
     }
-    node.recorder.send(Record::EntryGone { id });
+    kit.recorder.send(Record::EntryGone { id });
     match outcome {
         Outcome::End(ended) => ended,
         Outcome::Fallback => fallback(ctx, queue).await,
@@ -154,13 +154,13 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// "All agents are busy", then the queue's fallback.
 async fn fallback(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
-    if let Some(ended) = play(ctx, ctx.node.prompts.get("all-busy")).await {
+    if let Some(ended) = play(ctx, ctx.kit.media.prompts.get("all-busy")).await {
         return ended;
     }
     match (queue.fallback, queue.fallback_target.as_deref()) {
         (Fallback::Voicemail, Some(box_)) => super::voicemail::record(ctx, box_).await,
         (Fallback::Queue, Some(next)) if next != queue.name => {
-            let next = ctx.node.realtime.get().queues.get(next).cloned();
+            let next = ctx.kit.realtime.get().queues.get(next).cloned();
             match next {
                 Some(q) => Box::pin(serve(ctx, &q)).await,
                 None => ctx.hangup(HangupCause::QueueTimeout).await,
@@ -189,9 +189,9 @@ const WRAP_UP_RETRY: Duration = Duration::from_secs(3);
 /// `wrap_up` → available (or paused) under the call's lease token, retried while the database
 /// fails, so that a short outage does not leave the agent in wrap-up. A refusal (the agent
 /// moved on, or a newer lease holder took it) is final.
-pub(super) async fn end_wrap_up(node: &Node, ext: &str, token: i64) {
+pub(super) async fn end_wrap_up(kit: &CallKit, ext: &str, token: i64) {
     for _ in 0..WRAP_UP_TRIES {
-        let moved = node
+        let moved = kit
             .store
             .transition_agent_fenced(
                 ext,
@@ -207,7 +207,7 @@ pub(super) async fn end_wrap_up(node: &Node, ext: &str, token: i64) {
             Err(e) => {
                 debug!(agent = ext, error = %e, "cannot end the wrap-up; trying again");
                 tokio::select! {
-                    _ = node.life.stopping.cancelled() => return,
+                    _ = kit.life.stopping.cancelled() => return,
                     _ = tokio::time::sleep(WRAP_UP_RETRY) => {}
                 }
             }
@@ -221,7 +221,7 @@ pub(super) async fn end_wrap_up(node: &Node, ext: &str, token: i64) {
 
 /// Writes a queue event off the call path.
 pub fn event(
-    node: &Node,
+    kit: &CallKit,
     queue: &str,
     call_id: &str,
     agent: Option<&str>,
@@ -233,14 +233,14 @@ pub fn event(
         at_ms: now_ms(),
         queue: queue.to_string(),
         call_id: call_id.to_string(),
-        node: node.cfg.node.name.clone(),
+        node: kit.cfg.node.name.clone(),
         agent: agent.map(str::to_string),
         event: what,
         detail: detail.map(str::to_string),
         // Given by the recorder.
         uid: None,
     };
-    node.recorder.send(Record::QueueEvent(ev));
+    kit.recorder.send(Record::QueueEvent(ev));
 }
 
 fn ms(v: i64) -> Duration {

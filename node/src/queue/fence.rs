@@ -3,10 +3,8 @@
 //! `Store::transition_agent_fenced`). Here the outcome is logged once, in one place.
 
 use callfleet_lockd::Lease;
-use callfleet_store::{AgentState, StoreError, Transition};
+use callfleet_store::{AgentState, Store, StoreError, Transition};
 use tracing::warn;
-
-use crate::node::Node;
 
 /// The lease's fencing token as the database stores it (tokens fit in 63 bits).
 pub fn token(lease: &Lease) -> i64 {
@@ -16,24 +14,22 @@ pub fn token(lease: &Lease) -> i64 {
 /// Moves the agent from one of `from` to `to` under `lease`; whether it moved. A refusal for
 /// a stale token, or a database error, is logged.
 pub async fn move_agent(
-    node: &Node,
+    store: &Store,
     ext: &str,
     lease: &Lease,
     from: &[AgentState],
     to: AgentState,
     call: Option<(&str, &str)>,
 ) -> bool {
-    let res = node
-        .store
+    let res = store
         .transition_agent_fenced(ext, from, to, crate::now_ms(), call, token(lease))
         .await;
     judge(ext, lease, to.as_str(), res)
 }
 
 /// Ends the agent's call (`in_call` → `wrap_up`, counted) under `lease`.
-pub async fn finish_call(node: &Node, ext: &str, lease: &Lease, now_ms: i64) -> bool {
-    let res = node
-        .store
+pub async fn finish_call(store: &Store, ext: &str, lease: &Lease, now_ms: i64) -> bool {
+    let res = store
         .finish_agent_call(ext, now_ms, &callfleet_store::utc_day(now_ms), token(lease))
         .await;
     judge(ext, lease, AgentState::WrapUp.as_str(), res)
@@ -95,11 +91,11 @@ mod tests {
             .expect("lock")
             .expect("free");
         let t = |l| super::token(l);
-        let go = |from, to, node, fence| {
+        let go = |from, to, kit, fence| {
             let store = store.clone();
             async move {
                 store
-                    .transition_agent_fenced("1001", &[from], to, 5, Some(("call", node)), fence)
+                    .transition_agent_fenced("1001", &[from], to, 5, Some(("call", kit)), fence)
                     .await
                     .expect("write")
             }

@@ -9,10 +9,10 @@ use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, Request, StatusCode};
 use tracing::{debug, info};
 
-use crate::media::moh::Playlist;
+use crate::media::moh::{Library, Playlist};
 use crate::media::sdp::{self, Direction, Offer};
 use crate::media::session::{bridge, Mode, Session, Target};
-use crate::node::Node;
+use crate::realtime::Realtime;
 use crate::sip::ctx::CallCtx;
 
 /// What a re-offer from the agent's phone means for the call.
@@ -47,17 +47,11 @@ pub struct AgentSdp {
 }
 
 /// The music on hold of `queue` (the default class for a direct call or a queue gone).
-pub fn playlist(node: &Node, queue: Option<&str>) -> Playlist {
-    let class = queue.and_then(|q| {
-        node.realtime
-            .get()
-            .queues
-            .get(q)
-            .map(|q| q.moh_class.clone())
-    });
+pub fn playlist(realtime: &Realtime, moh: &Library, queue: Option<&str>) -> Playlist {
+    let class = queue.and_then(|q| realtime.get().queues.get(q).map(|q| q.moh_class.clone()));
     match class {
-        Some(class) => node.moh.class(&class),
-        None => node.moh.default_class(),
+        Some(class) => moh.class(&class),
+        None => moh.default_class(),
     }
 }
 
@@ -126,7 +120,11 @@ pub async fn reoffer(
             info!(call_id = ctx.call_id, "the agent put the call on hold");
             // Nothing of the agent reaches the caller while held, whatever its phone sends.
             leg.set_mode(Mode::Silence);
-            ctx.media.set_mode(Mode::Moh(playlist(ctx.node, queue)));
+            ctx.media.set_mode(Mode::Moh(playlist(
+                &ctx.kit.realtime,
+                &ctx.kit.media.moh,
+                queue,
+            )));
         }
         (true, false) => {
             info!(call_id = ctx.call_id, "the agent resumed the call");

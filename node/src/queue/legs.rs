@@ -19,7 +19,7 @@ use super::reach::Change;
 use super::{agent_key, attended, fence, hold, transfer};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::records::Record;
 use crate::sip::ctx::CallCtx;
@@ -79,17 +79,20 @@ pub async fn plain(
     announcing: &mut Option<u64>,
     action: Action,
 ) -> Option<Outcome> {
-    let node = ctx.node;
+    let kit = ctx.kit;
     match action {
         Action::Moh => {
             *announcing = None;
             // The queue's class of music (the default one for a queue gone meanwhile).
-            ctx.media
-                .set_mode(Mode::Moh(super::hold::playlist(node, target.queue)));
+            ctx.media.set_mode(Mode::Moh(super::hold::playlist(
+                &kit.realtime,
+                &kit.media.moh,
+                target.queue,
+            )));
         }
         Action::Announce => {
-            if let Some(ahead) = target.entry.and_then(|id| node.queue.snapshot().ahead(id)) {
-                let clip = node.prompts.position(ahead);
+            if let Some(ahead) = target.entry.and_then(|id| kit.queue.snapshot().ahead(id)) {
+                let clip = kit.media.prompts.position(ahead);
                 *announcing = Some(ctx.media.set_mode(Mode::Play(clip)));
             }
         }
@@ -100,7 +103,7 @@ pub async fn plain(
         } => {
             if let Some(q) = target.queue {
                 event(
-                    node,
+                    kit,
                     q,
                     ctx.call_id,
                     agent.as_deref(),
@@ -113,15 +116,15 @@ pub async fn plain(
         // Left claimed, the entry is removed with the call.
         Action::Unclaim => {
             if let Some(entry) = target.entry {
-                if let Err(e) = node.store.unclaim_entry(entry).await {
+                if let Err(e) = kit.store.unclaim_entry(entry).await {
                     warn!(error = %e, "cannot hand the queue entry back to the queue");
                 }
             }
         }
         Action::Dequeue => {
             if let Some(entry) = target.entry {
-                node.queue.forget(entry);
-                node.recorder.send(Record::EntryGone { id: entry });
+                kit.queue.forget(entry);
+                kit.recorder.send(Record::EntryGone { id: entry });
             }
         }
         Action::Fallback => return Some(Outcome::Fallback),
@@ -141,11 +144,11 @@ pub async fn offer(
     target: RingFor<'_>,
     ring_timeout: Duration,
 ) -> Rang {
-    let node = ctx.node;
+    let kit = ctx.kit;
     // Agents whose phones are not registered are skipped before anything is claimed or taken.
     let mut reachable = Vec::with_capacity(agents.len());
     for ext in agents {
-        if let Some(binding) = phone(node, ext).await {
+        if let Some(binding) = phone(kit, ext).await {
             reachable.push((ext.clone(), binding));
         }
     }
@@ -154,7 +157,7 @@ pub async fn offer(
     }
     if let Some(entry) = target.entry {
         let names: Vec<&str> = reachable.iter().map(|(ext, _)| ext.as_str()).collect();
-        match node.store.claim_entry(entry, &names.join(",")).await {
+        match kit.store.claim_entry(entry, &names.join(",")).await {
             Ok(true) => {}
             Ok(false) => return Rang::Waiting,
             Err(e) => {
@@ -193,22 +196,22 @@ pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) ->
 /// Takes agent `ext` and rings its phone (as a direct call does); `None` when the agent is
 /// logged out, its phone is not registered, or it cannot be taken (busy, paused, leased).
 pub async fn take_agent(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Taken> {
-    let binding = phone(ctx.node, ext).await?;
+    let binding = phone(ctx.kit, ext).await?;
     take(ctx, ext, &binding, ring_timeout).await
 }
 
 /// Rings the phone registered for device `device` directly (no agent, no lease); `None` when
 /// it is not registered or cannot be rung from this node.
 pub async fn ring_device(ctx: &CallCtx<'_>, device: &str) -> Option<Taken> {
-    let node = ctx.node;
-    let bindings = match node.store.registrations(device, now_ms()).await {
+    let kit = ctx.kit;
+    let bindings = match kit.store.registrations(device, now_ms()).await {
         Ok(b) => b,
         Err(e) => {
             debug!(device, error = %e, "cannot read the phone's registration; not ringing it");
             return None;
         }
     };
-    let Some(binding) = bindings.into_iter().find(|b| rings_from_here(node, b)) else {
+    let Some(binding) = bindings.into_iter().find(|b| rings_from_here(kit, b)) else {
         debug!(
             device,
             "phone not registered (or not reachable from this node); not ringing it"
@@ -249,18 +252,18 @@ pub async fn ring_taken(
 /// The registration of agent `ext`'s phone, if it has one; `None` (without a lookup) while
 /// the agent's backoff runs (see [`super::reach`]). The log tells when a phone becomes
 /// unreachable and when it is reachable again, not every try.
-async fn phone(node: &Node, ext: &str) -> Option<Registration> {
-    if node.queue.unreachable(ext, now_ms()) {
+async fn phone(kit: &CallKit, ext: &str) -> Option<Registration> {
+    if kit.queue.unreachable(ext, now_ms()) {
         return None;
     }
-    let device = match node.store.agent(ext).await {
+    let device = match kit.store.agent(ext).await {
         Ok(agent) => agent?.device?,
         Err(e) => {
             debug!(agent = ext, error = %e, "cannot read the agent; not offering it");
             return None;
         }
     };
-    let bindings = match node.store.registrations(&device, now_ms()).await {
+    let bindings = match kit.store.registrations(&device, now_ms()).await {
         Ok(b) => b,
         Err(e) => {
             debug!(agent = ext, error = %e, "cannot read the phone's registration; not offering the agent");
@@ -268,22 +271,22 @@ async fn phone(node: &Node, ext: &str) -> Option<Registration> {
         }
     };
     match bindings.into_iter().next() {
-        Some(binding) if !rings_from_here(node, &binding) => {
-            let change = node.queue.reach().not_registered(ext, &device, now_ms());
+        Some(binding) if !rings_from_here(kit, &binding) => {
+            let change = kit.queue.reach().not_registered(ext, &device, now_ms());
             if change == Change::Unreachable {
                 info!(agent = ext, device = %device, "agent's phone cannot be rung from this node (registered over TCP on another node's connection); not offering calls to the agent here for now");
             }
             None
         }
         Some(binding) => {
-            let change = node.queue.reach().registered(ext);
+            let change = kit.queue.reach().registered(ext);
             if change == Change::Reachable {
                 info!(agent = ext, device = %device, "agent's phone is registered again; offering calls to the agent");
             }
             Some(binding)
         }
         None => {
-            let change = node.queue.reach().not_registered(ext, &device, now_ms());
+            let change = kit.queue.reach().not_registered(ext, &device, now_ms());
             if change == Change::Unreachable {
                 info!(agent = ext, device = %device, "agent's phone is not registered; not offering calls to the agent until it registers");
             }
@@ -294,12 +297,12 @@ async fn phone(node: &Node, ext: &str) -> Option<Registration> {
 
 /// Whether this node can ring `binding` (a TCP phone only on its own connection, held by the
 /// node it registered with).
-fn rings_from_here(node: &Node, binding: &Registration) -> bool {
+fn rings_from_here(kit: &CallKit, binding: &Registration) -> bool {
     binding
         .received
         .parse()
         .ok()
-        .and_then(|via| agent_leg::RingOver::for_binding(node, &binding.transport, via))
+        .and_then(|via| agent_leg::RingOver::for_binding(&kit.cfg, &binding.transport, via))
         .is_some()
 }
 
@@ -311,12 +314,13 @@ async fn take(
     binding: &Registration,
     ring_timeout: Duration,
 ) -> Option<Taken> {
-    let node = ctx.node;
+    let kit = ctx.kit;
     let owner = format!(
         "{}:{}:{}",
-        node.cfg.node.name, node.life.generation, ctx.call_id
+        kit.cfg.node.name, kit.life.generation, ctx.call_id
     );
-    let lease = match node
+    let lease = match kit
+        .cluster
         .locks
         .acquire(&agent_key(ext), &owner, ring_timeout + LEASE_MARGIN)
         .await
@@ -328,9 +332,9 @@ async fn take(
             return None;
         }
     };
-    let me = node.cfg.node.name.as_str();
+    let me = kit.cfg.node.name.as_str();
     let moved = fence::move_agent(
-        node,
+        &kit.store,
         ext,
         &lease,
         &[AgentState::Available],
@@ -339,7 +343,7 @@ async fn take(
     )
     .await;
     if !moved {
-        release(node, ext, &lease, None).await;
+        release(kit, ext, &lease, None).await;
         return None;
     }
     match dial(ctx, ext, binding).await {
@@ -350,20 +354,20 @@ async fn take(
             ringing,
         }),
         None => {
-            release(node, ext, &lease, Some(AgentState::Ringing)).await;
+            release(kit, ext, &lease, Some(AgentState::Ringing)).await;
             None
         }
     }
 }
 
 async fn dial(ctx: &CallCtx<'_>, ext: &str, binding: &Registration) -> Option<Ringing> {
-    let node = ctx.node;
+    let kit = ctx.kit;
     let via = binding.received.parse().ok()?;
-    let Some(over) = agent_leg::RingOver::for_binding(node, &binding.transport, via) else {
+    let Some(over) = agent_leg::RingOver::for_binding(&kit.cfg, &binding.transport, via) else {
         info!(agent = ext, aor = %binding.aor, "agent's phone registered over TCP on a connection this node does not hold");
         return None;
     };
-    let (socket, local) = node.ports.bind().await.ok()?;
+    let (socket, local) = kit.media.ports.bind().await.ok()?;
     let d = Dial {
         agent: ext.to_string(),
         contact: binding.contact.clone(),
@@ -372,10 +376,10 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str, binding: &Registration) -> Option<Ri
         caller: ctx.caller.clone(),
         over,
     };
-    let dialogs = node.queue.dialogs.get()?;
-    match agent_leg::dial(dialogs, node.cfg.sip_advertise(), &d, socket, local) {
+    let dialogs = kit.queue.dialogs.get()?;
+    match agent_leg::dial(dialogs, kit.cfg.sip_advertise(), &d, socket, local) {
         Ok(r) => {
-            node.trace.link(&r.dialog.id().call_id, ctx.call_id);
+            kit.trace.link(&r.dialog.id().call_id, ctx.call_id);
             Some(r)
         }
         Err(e) => {
@@ -387,11 +391,11 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str, binding: &Registration) -> Option<Ri
 
 /// Puts an agent back: SQL state (from `from` to available, under the lease's token) and the
 /// lease.
-pub async fn release(node: &Node, ext: &str, lease: &Lease, from: Option<AgentState>) {
+pub async fn release(kit: &CallKit, ext: &str, lease: &Lease, from: Option<AgentState>) {
     if let Some(from) = from {
-        fence::move_agent(node, ext, lease, &[from], AgentState::Available, None).await;
+        fence::move_agent(&kit.store, ext, lease, &[from], AgentState::Available, None).await;
     }
-    if let Err(e) = node.locks.release(lease).await {
+    if let Err(e) = kit.cluster.locks.release(lease).await {
         debug!(agent = ext, error = %e, "cannot release the agent's lease (it expires by itself)");
     }
 }
@@ -447,7 +451,7 @@ async fn race(
                 }
                 Action::Release { agent, from } => {
                     if let Some(lease) = settled.get(&agent).and_then(|s| s.taken.lease.as_ref()) {
-                        release(ctx.node, &agent, lease, Some(from)).await;
+                        release(ctx.kit, &agent, lease, Some(from)).await;
                     }
                 }
                 Action::Bridge(agent) => {
@@ -538,7 +542,7 @@ async fn open_bridge(
     answer: Offer,
     target: RingFor<'_>,
 ) -> Bridged {
-    let node = ctx.node;
+    let kit = ctx.kit;
     let Taken {
         ext,
         lease,
@@ -551,18 +555,18 @@ async fn open_bridge(
         agent_leg::answered_target(&answer, ringing.peer),
         Mode::Silence,
         0,
-        node.metrics.guard().rtp_ignored(),
+        kit.metrics.guard().rtp_ignored(),
     );
     if let Some(entry) = target.entry {
         // The entry says who took the call: the panel and the CRM show it as talking.
-        if let Err(e) = node.store.bridge_entry(entry, &ext).await {
+        if let Err(e) = kit.store.bridge_entry(entry, &ext).await {
             debug!(error = %e, "cannot mark the queue entry bridged");
         }
     }
-    let me = node.cfg.node.name.as_str();
+    let me = kit.cfg.node.name.as_str();
     if let Some(lease) = &lease {
         fence::move_agent(
-            node,
+            &kit.store,
             &ext,
             lease,
             &[AgentState::Ringing],
@@ -573,7 +577,7 @@ async fn open_bridge(
     }
     // The call's record names the agent; a phone rung directly has none.
     let agent = lease.is_some().then_some(ext.as_str());
-    node.calls.set_served(ctx.call_id, target.queue, agent);
+    kit.calls.set_served(ctx.call_id, target.queue, agent);
     bridge(ctx.media, &leg);
     Bridged {
         ext,
@@ -604,15 +608,7 @@ pub(super) async fn talk(
     let mut pending = first;
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);
-    // A call placed by a phone: that phone's attended transfer may take its leg.
-    let (listed, mut takeovers) = match &ctx.device {
-        Some(device) => {
-            let (listed, rx) = ctx.node.queue.replaceable.list(ctx.dialog.id(), device);
-            listed.set_bridged(true);
-            (Some(listed), rx)
-        }
-        None => (None, mpsc::unbounded_channel().1),
-    };
+    let (listed, mut takeovers) = takeable(ctx);
     // The leg an attended transfer took over, bridged once the machine says so.
     let mut replacing = None;
     loop {
@@ -665,7 +661,7 @@ pub(super) async fn talk(
             },
             _ = renew.tick() => {
                 if let Some(lease) = &b.lease {
-                    if let Ok(false) = ctx.node.locks.renew(lease, LEASE_RENEW * 3).await {
+                    if let Ok(false) = ctx.kit.cluster.locks.renew(lease, LEASE_RENEW * 3).await {
                         warn!(agent = %b.ext, "agent lease lost during a call");
                     }
                 }
@@ -673,6 +669,23 @@ pub(super) async fn talk(
             }
         };
         pending = call.on(now_ms(), ev);
+    }
+}
+
+/// Requests of a phone's attended transfer to take the bridged leg.
+type Takeovers = mpsc::UnboundedReceiver<attended::Takeover<Bridged>>;
+
+/// A call placed by a phone is listed, bridged, so that phone's attended transfer may take its
+/// leg: the takeover requests come on the channel (none for a carrier's call). Unlisted when
+/// the [`attended::Listed`] is dropped.
+fn takeable(ctx: &CallCtx<'_>) -> (Option<attended::Listed<Bridged>>, Takeovers) {
+    match &ctx.device {
+        Some(device) => {
+            let (listed, rx) = ctx.kit.queue.replaceable.list(ctx.dialog.id(), device);
+            listed.set_bridged(true);
+            (Some(listed), rx)
+        }
+        None => (None, mpsc::unbounded_channel().1),
     }
 }
 
@@ -695,8 +708,11 @@ async fn perform_bridged(
         }
         Action::ReferDone(_) => {
             // Whatever the agent heard, the caller hears its next route from now on.
-            ctx.media
-                .set_mode(Mode::Moh(hold::playlist(ctx.node, target.queue)));
+            ctx.media.set_mode(Mode::Moh(hold::playlist(
+                &ctx.kit.realtime,
+                &ctx.kit.media.moh,
+                target.queue,
+            )));
             transfer::notify(&b.dialog, transfer::Progress::Done).await;
         }
         Action::Open(Leg::Listeners) => {
@@ -706,13 +722,13 @@ async fn perform_bridged(
         Action::Open(Leg::Recorder) => b.recording = start_recording(ctx, b, target),
         Action::Close(Leg::Recorder) => {
             if let Some(active) = b.recording.take() {
-                crate::recording::finish(ctx.node, active).await;
+                crate::recording::finish(ctx.kit, active).await;
             }
         }
         Action::Close(Leg::Listeners) => drop(b.listenable.take()),
         Action::WrapUp { agent, until_ms } => {
             b.leg.stop();
-            crate::quality::record(ctx.node, ctx.call_id, CallLeg::Agent, &b.leg.quality());
+            crate::quality::record(ctx.kit, ctx.call_id, CallLeg::Agent, &b.leg.quality());
             if let Some(lease) = b.lease.take() {
                 wrap_up(ctx, &agent, lease, until_ms).await;
             }
@@ -742,19 +758,19 @@ fn start_recording(
         queue: target.queue.map(str::to_string),
         agent: Some(b.ext.clone()),
     };
-    crate::recording::start(ctx.node, listenable.tap(), call)
+    crate::recording::start(ctx.kit, listenable.tap(), call)
 }
 
 /// The agent's call counted and its wrap-up started under the call's lease token, still tied
 /// to this node and call (so that should this node die before it ends, another node frees the
 /// agent once the lease runs out); at `until_ms` the agent is freed and the lease released.
 async fn wrap_up(ctx: &CallCtx<'_>, ext: &str, lease: Lease, until_ms: i64) {
-    let node = ctx.node;
-    let me = node.cfg.node.name.as_str();
+    let kit = ctx.kit;
+    let me = kit.cfg.node.name.as_str();
     let now = now_ms();
-    if fence::finish_call(node, ext, &lease, now).await {
+    if fence::finish_call(&kit.store, ext, &lease, now).await {
         fence::move_agent(
-            node,
+            &kit.store,
             ext,
             &lease,
             &[AgentState::WrapUp],
@@ -763,11 +779,11 @@ async fn wrap_up(ctx: &CallCtx<'_>, ext: &str, lease: Lease, until_ms: i64) {
         )
         .await;
     }
-    let (node, ext) = (node.clone(), ext.to_string());
+    let (kit, ext) = (kit.clone(), ext.to_string());
     let wait = Duration::from_millis((until_ms - now).max(0) as u64);
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
-        super::caller::end_wrap_up(&node, &ext, fence::token(&lease)).await;
-        release(&node, &ext, &lease, None).await;
+        super::caller::end_wrap_up(&kit, &ext, fence::token(&lease)).await;
+        release(&kit, &ext, &lease, None).await;
     });
 }

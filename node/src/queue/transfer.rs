@@ -191,7 +191,7 @@ pub(super) fn refer_to(req: &Request) -> Option<String> {
 
 /// The node's own SIP addresses and the cluster's domains a Refer-To may name.
 pub(super) fn our_addresses(ctx: &CallCtx<'_>) -> Ours {
-    let cfg = &ctx.node.cfg;
+    let cfg = &ctx.kit.cfg;
     let mut addrs = vec![cfg.sip_advertise()];
     addrs.extend(cfg.sip_tls_advertise());
     let domains = cfg
@@ -220,7 +220,7 @@ pub async fn refer(
             .collect()
     };
     let decided = decide(refer_to.as_deref(), &our_addresses(ctx), agent, |user| {
-        dialplan::route(ctx.node, user)
+        dialplan::route(&ctx.kit.realtime, user)
     });
     let to = match decided {
         Ok(to) => to,

@@ -30,7 +30,7 @@ use super::transfer::{self, Progress, Refusal};
 use super::xreplaces::{self, Remote, Search, PROOF_HEADER};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -41,8 +41,8 @@ const INVITE_WAIT: Duration = Duration::from_secs(8);
 const HANDOVER_WAIT: Duration = Duration::from_secs(2);
 
 /// The SIP addresses of the cluster nodes the balancer sees alive (this one included).
-pub fn live_nodes(node: &Node) -> Vec<SocketAddr> {
-    let view = node.balancer.view();
+pub fn live_nodes(balancer: &callfleet_lb::Balancer) -> Vec<SocketAddr> {
+    let view = balancer.view();
     view.nodes()
         .iter()
         .filter(|n| view.is_alive(n))
@@ -68,12 +68,12 @@ pub(super) async fn refer(
     transfer::notify(&b.dialog, Progress::Trying).await;
     let mut silent = false;
     for remote in &to {
-        info!(call_id = ctx.call_id, agent = %b.ext, node = %remote.addr, "the agent's phone hands the caller to its call on another node");
+        info!(call_id = ctx.call_id, agent = %b.ext, kit = %remote.addr, "the agent's phone hands the caller to its call on another node");
         let status = match invite(ctx, b, remote).await {
             Ok(next) => return Some(next),
             Err(status) => status,
         };
-        info!(call_id = ctx.call_id, agent = %b.ext, node = %remote.addr, status = ?status, "the node did not take the attended transfer");
+        info!(call_id = ctx.call_id, agent = %b.ext, kit = %remote.addr, status = ?status, "the node did not take the attended transfer");
         match xreplaces::search_step(status) {
             Search::Next => silent |= status.is_none(),
             Search::Stop(status) => return failed(ctx, b, status).await,
@@ -92,16 +92,16 @@ async fn failed(ctx: &CallCtx<'_>, b: &Bridged, status: u16) -> Option<Bridged> 
 /// Sends the INVITE with Replaces and the proof to `to`; the answered leg (not bridged yet),
 /// or the other node's final status (`None`: no answer in time, or not sent).
 async fn invite(ctx: &CallCtx<'_>, b: &Bridged, to: &Remote) -> Result<Bridged, Option<u16>> {
-    let node = ctx.node;
-    let dialogs = node.queue.dialogs.get().ok_or(None)?;
-    let media = node.ports.bind().await.map_err(|e| {
+    let kit = ctx.kit;
+    let dialogs = kit.queue.dialogs.get().ok_or(None)?;
+    let media = kit.media.ports.bind().await.map_err(|e| {
         warn!(error = %e, "no RTP port for the attended transfer's leg");
         Some(503)
     })?;
-    let here = node.cfg.sip_advertise();
+    let here = kit.cfg.sip_advertise();
     let call_id = format!("xr-{:016x}@{}", rand::random::<u64>(), here.ip());
     let proof = xreplaces::prove(
-        &node.signer,
+        &kit.cluster.signer,
         &to.replaces,
         &b.device,
         &call_id,
@@ -124,7 +124,7 @@ async fn invite(ctx: &CallCtx<'_>, b: &Bridged, to: &Remote) -> Result<Bridged, 
         warn!(error = %e, "cannot send the INVITE with Replaces");
         None
     })?;
-    node.trace.link(&call_id, ctx.call_id);
+    kit.trace.link(&call_id, ctx.call_id);
     match ringing.wait(INVITE_WAIT).await {
         RingOutcome::Answered { offer } => Ok(relayed(ctx, to, ringing, &offer)),
         RingOutcome::Failed { status: 408 } => Err(None),
@@ -136,7 +136,7 @@ async fn invite(ctx: &CallCtx<'_>, b: &Bridged, to: &Remote) -> Result<Bridged, 
 /// agent is the other node's), no recording or listeners until the caller is bridged to it.
 fn relayed(ctx: &CallCtx<'_>, to: &Remote, ringing: agent_leg::Ringing, answer: &Offer) -> Bridged {
     let target = agent_leg::answered_target(answer, ringing.peer);
-    let ignored = ctx.node.metrics.guard().rtp_ignored();
+    let ignored = ctx.kit.metrics.guard().rtp_ignored();
     let leg = Session::start(
         ringing.socket,
         ringing.local,
@@ -184,14 +184,14 @@ fn proof_of(req: &Request) -> Option<String> {
 /// INVITE is answered with its status and `Err` says it was never a call: nothing else
 /// touched, no call record (the caller lets the transaction absorb the ACK).
 pub async fn admit(
-    node: &Node,
+    kit: &CallKit,
     tx: &mut Transaction,
     call_id: &str,
     replaces: &str,
 ) -> Result<(), u16> {
-    let status = match check(node, tx, call_id, replaces).await {
+    let status = match check(kit, tx, call_id, replaces).await {
         Ok(leg) => {
-            node.queue.hand(call_id, leg);
+            kit.queue.hand(call_id, leg);
             return Ok(());
         }
         Err(status) => status,
@@ -204,15 +204,19 @@ pub async fn admit(
 
 /// [`admit`]'s checks and the takeover: the leg, or the INVITE's final status.
 async fn check(
-    node: &Node,
+    kit: &CallKit,
     tx: &Transaction,
     call_id: &str,
     replaces: &str,
 ) -> Result<Bridged, u16> {
     let source = crate::registrar::source_of(tx).map(|s| s.addr);
-    let from_node = source.is_some_and(|s| live_nodes(node).iter().any(|n| n.ip() == s.ip()));
-    let verifier = node.queue.proofs.get_or_init(|| {
-        callfleet_sign::Verifier::new(node.cfg.cluster_key(), callfleet_sign::WINDOW)
+    let from_node = source.is_some_and(|s| {
+        live_nodes(&kit.cluster.balancer)
+            .iter()
+            .any(|n| n.ip() == s.ip())
+    });
+    let verifier = kit.queue.proofs.get_or_init(|| {
+        callfleet_sign::Verifier::new(kit.cfg.cluster_key(), callfleet_sign::WINDOW)
     });
     let proof = proof_of(&tx.original);
     let checked = xreplaces::check(
@@ -233,7 +237,7 @@ async fn check(
             return Err(forged.status());
         }
     };
-    let registry = &node.queue.replaceable;
+    let registry = &kit.queue.replaceable;
     let dialog = judge(&replaces, &device, |d| registry.candidate(d)).map_err(|r| {
         info!(call_id, device, refusal = %r, "INVITE with Replaces refused");
         incoming_status(&r)
@@ -280,7 +284,7 @@ pub async fn adopt(ctx: &mut CallCtx<'_>, b: Bridged) -> Ended {
     }
     bridge(ctx.media, &b.leg);
     let agent = b.lease.is_some().then_some(b.ext.as_str());
-    ctx.node.calls.set_served(ctx.call_id, None, agent);
+    ctx.kit.calls.set_served(ctx.call_id, None, agent);
     match legs::talk(ctx, &mut call, b, target, actions.collect()).await {
         Rang::Over(Outcome::End(ended)) => ended,
         Rang::Over(Outcome::Transfer(to)) => crate::dialplan::transferred(ctx, to).await,
@@ -290,8 +294,8 @@ pub async fn adopt(ctx: &mut CallCtx<'_>, b: Bridged) -> Ended {
 
 /// A leg handed over to a call that was never answered (its caller left first): ended, and
 /// its agent freed.
-pub async fn abandon(node: &Node, call_id: &str) {
-    let Some(b) = node.queue.take_handed(call_id) else {
+pub async fn abandon(kit: &CallKit, call_id: &str) {
+    let Some(b) = kit.queue.take_handed(call_id) else {
         return;
     };
     info!(call_id, agent = %b.ext, "the call a leg was handed to ended before its answer; the leg ends");
@@ -300,7 +304,7 @@ pub async fn abandon(node: &Node, call_id: &str) {
     }
     b.leg.stop();
     if let Some(lease) = &b.lease {
-        legs::release(node, &b.ext, lease, Some(AgentState::InCall)).await;
+        legs::release(kit, &b.ext, lease, Some(AgentState::InCall)).await;
     }
 }
 

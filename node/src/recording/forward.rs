@@ -9,8 +9,9 @@ use axum::response::Response;
 use callfleet_web::{ApiError, SIGNATURE_HEADER};
 use tracing::debug;
 
+use crate::config::Config;
 use crate::listen::Unreachable;
-use crate::node::Node;
+use crate::node::Cluster;
 
 /// The longest a forwarded file may take to stream.
 const STREAM_TIMEOUT: Duration = Duration::from_secs(600);
@@ -23,15 +24,17 @@ const KEPT: [reqwest::header::HeaderName; 5] = [
     reqwest::header::LAST_MODIFIED,
 ];
 
-/// `GET path` on node `holder` with the asker's `range`, streamed back.
+/// `GET path` on node `holder` with the asker's `range`, streamed back (the holder found in
+/// `cluster`'s view, the request signed by its signer).
 pub async fn get(
-    node: &Node,
+    cfg: &Config,
+    cluster: &Cluster,
     holder: &str,
     path: &str,
     range: Option<&str>,
 ) -> Result<Response, ApiError> {
     let unavailable = |e: Unreachable| ApiError::unavailable("node holding the file", e);
-    let view = node.balancer.view();
+    let view = cluster.balancer.view();
     let (addr, https) = match view.get(holder) {
         Some(n) if view.is_alive(n) => (n.http, crate::tls::serves_https(&n.services)),
         _ => {
@@ -41,9 +44,9 @@ pub async fn get(
         }
     };
     let url = crate::tls::node_url(https, addr, path);
-    let client = crate::tls::client(&node.cfg, STREAM_TIMEOUT)
+    let client = crate::tls::client(cfg, STREAM_TIMEOUT)
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
-    let signature = node.signer.sign_now("GET", path, b"");
+    let signature = cluster.signer.sign_now("GET", path, b"");
     let mut req = client.get(&url).header(SIGNATURE_HEADER, signature);
     if let Some(r) = range {
         req = req.header(reqwest::header::RANGE, r);

@@ -12,7 +12,7 @@ use callfleet_store::{Job, JobState, RecordingFormat, StoreError};
 use tracing::{debug, info, warn};
 
 use super::{mp3, Mp3Payload, MP3_JOB};
-use crate::node::Node;
+use crate::node::Base;
 use crate::now_ms;
 
 /// How often the runner looks for work when it found none.
@@ -60,27 +60,27 @@ impl JobError {
 }
 
 /// Runs jobs until the node stops.
-pub async fn run(node: Node) {
-    let worker = format!("{}/{}", node.cfg.node.name, node.life.generation);
+pub async fn run(base: Base) {
+    let worker = format!("{}/{}", base.cfg.node.name, base.life.generation);
     loop {
-        let worked = node.background_allowed() && turn(&node, &worker).await;
+        let worked = base.background_allowed() && turn(&base, &worker).await;
         if !worked {
             tokio::select! {
-                _ = node.life.stopping.cancelled() => return,
+                _ = base.life.stopping.cancelled() => return,
                 _ = tokio::time::sleep(POLL) => {}
             }
-        } else if node.life.stopping.is_cancelled() {
+        } else if base.life.stopping.is_cancelled() {
             return;
         }
     }
 }
 
 /// Claims and runs one job; `false` when there was none (or the database failed).
-async fn turn(node: &Node, worker: &str) -> bool {
-    let me = &node.cfg.node.name;
+async fn turn(base: &Base, worker: &str) -> bool {
+    let me = &base.cfg.node.name;
     let now = now_ms();
     let until = now + CLAIM.as_millis() as i64;
-    let job = match node.store.claim_job(worker, me, now, until).await {
+    let job = match base.store.claim_job(worker, me, now, until).await {
         Ok(Some(job)) => job,
         Ok(None) => return false,
         Err(e) => {
@@ -88,9 +88,9 @@ async fn turn(node: &Node, worker: &str) -> bool {
             return false;
         }
     };
-    let result = perform(node, &job).await;
+    let result = perform(base, &job).await;
     let now = now_ms();
-    let metrics = node.metrics.recordings();
+    let metrics = base.metrics.recordings();
     let (state, next_at, error) = match &result {
         Ok(()) => (JobState::Done, now, None),
         Err(e) => {
@@ -104,7 +104,7 @@ async fn turn(node: &Node, worker: &str) -> bool {
         }
     };
     metrics.job(state);
-    match node
+    match base
         .store
         .settle_job(job.id, worker, state, next_at, error.as_deref(), now)
         .await
@@ -121,11 +121,11 @@ async fn turn(node: &Node, worker: &str) -> bool {
     true
 }
 
-async fn perform(node: &Node, job: &Job) -> Result<(), JobError> {
+async fn perform(base: &Base, job: &Job) -> Result<(), JobError> {
     match job.kind.as_str() {
         MP3_JOB => {
             let p: Mp3Payload = serde_json::from_str(&job.payload)?;
-            convert(node, &p.recording).await
+            convert(base, &p.recording).await
         }
         other => Err(JobError::Kind(other.to_string())),
     }
@@ -133,8 +133,8 @@ async fn perform(node: &Node, job: &Job) -> Result<(), JobError> {
 
 /// The MP3 conversion of one recording: encode, verify, point the row at the MP3, then
 /// remove the WAV. Each step may be repeated after a crash.
-async fn convert(node: &Node, uid: &str) -> Result<(), JobError> {
-    let Some(rec) = node.store.recording_by_uid(uid).await? else {
+async fn convert(base: &Base, uid: &str) -> Result<(), JobError> {
+    let Some(rec) = base.store.recording_by_uid(uid).await? else {
         info!(
             recording = uid,
             "recording gone before its conversion; nothing to do"
@@ -147,12 +147,12 @@ async fn convert(node: &Node, uid: &str) -> Result<(), JobError> {
         return remove_wav(&wav.with_extension("wav"));
     }
     let mp3_path = wav.with_extension("mp3");
-    let kbps = node.cfg.recording.mp3_kbps;
+    let kbps = base.cfg.recording.mp3_kbps;
     let (w, m) = (wav.clone(), mp3_path.clone());
     let size = tokio::task::spawn_blocking(move || encode_verified(&w, &m, kbps))
         .await
         .map_err(|e| JobError::Io(format!("encoder task: {e}")))??;
-    let moved = node
+    let moved = base
         .store
         .set_recording_file(
             rec.id,

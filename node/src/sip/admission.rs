@@ -14,7 +14,7 @@ use rsipstack::sip::{Header, Param, Request, Uri};
 use tracing::debug;
 
 use crate::config::{RefuseAction, RegisterFrom};
-use crate::node::Node;
+use crate::node::Edge;
 use crate::now_ms;
 
 /// URI parameter that marks a Request-URI as already redirected by a main node; its value is
@@ -68,39 +68,39 @@ pub fn allowed(kind: Kind, trust: Trust, register_from: RegisterFrom) -> bool {
 }
 
 /// What `src` is to this node now (configuration cache and registrar memory: no query).
-pub fn trust(node: &Node, src: SocketAddr) -> Trust {
+pub fn trust(edge: &Edge, src: SocketAddr) -> Trust {
     let ip = src.ip();
-    let cache = node.realtime.get();
+    let cache = edge.realtime.get();
     Trust {
-        carrier: node.cfg.carriers.allows(ip) || cache.carrier_allows(ip),
+        carrier: edge.cfg.carriers.allows(ip) || cache.carrier_allows(ip),
         proxy: cache.proxy_at(ip),
-        phone: node.registrar.phone_at(src, now_ms()).is_some(),
+        phone: edge.registrar.phone_at(src, now_ms()).is_some(),
     }
 }
 
-fn refusal(node: &Node) -> Admission {
-    match node.cfg.carriers.refuse {
+fn refusal(edge: &Edge) -> Admission {
+    match edge.cfg.carriers.refuse {
         RefuseAction::Forbidden => Admission::Forbidden,
         RefuseAction::Drop => Admission::Drop,
     }
 }
 
 /// `Some(refusal)` when a new REGISTER from `src` is not taken (`carriers.register_from`).
-pub fn register_refused(node: &Node, src: SocketAddr) -> Option<Admission> {
-    let register_from = node.cfg.carriers.register_from;
+pub fn register_refused(edge: &Edge, src: SocketAddr) -> Option<Admission> {
+    let register_from = edge.cfg.carriers.register_from;
     if register_from == RegisterFrom::Anywhere {
         return None; // no lookup at all: today's behaviour
     }
-    if allowed(Kind::Register, trust(node, src), register_from) {
+    if allowed(Kind::Register, trust(edge, src), register_from) {
         return None;
     }
     debug!(%src, "REGISTER from a source that is no carrier network or office proxy");
-    Some(refusal(node))
+    Some(refusal(edge))
 }
 
 /// Decides on a new INVITE from `src`.
-pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
-    let trust = trust(node, src);
+pub fn admit(edge: &Edge, req: &Request, src: SocketAddr) -> Admission {
+    let trust = trust(edge, src);
     if trust.phone {
         // One of our phones (hot-desk codes, calls to agents): handled here, never redirected.
         return Admission::Handle { marked_by: None };
@@ -109,40 +109,40 @@ pub fn admit(node: &Node, req: &Request, src: SocketAddr) -> Admission {
     // An INVITE with Replaces (another node's, in an attended transfer across nodes) names a
     // call of this node or none: never redirected; its proof is checked before anything.
     let replacing = req.headers.iter().any(|h| matches!(h, Header::Replaces(_)));
-    if replacing && from_node(node, src) {
+    if replacing && from_node(edge, src) {
         return Admission::Handle { marked_by: None };
     }
-    if !allowed(Kind::Invite, trust, node.cfg.carriers.register_from) {
-        node.metrics.call_outcome(Outcome::Forbidden);
+    if !allowed(Kind::Invite, trust, edge.cfg.carriers.register_from) {
+        edge.metrics.call_outcome(Outcome::Forbidden);
         debug!(%src, "INVITE from a source that is no carrier, office proxy or registered phone");
-        return refusal(node);
+        return refusal(edge);
     }
     if replacing {
         return Admission::Handle { marked_by: None };
     }
-    node.alerts.invite_from(src, now_ms());
+    edge.alerts.invite_from(src, now_ms());
     let marked_by = marker(&req.uri);
-    match node.balancer.decide(marked_by.is_some(), node.local_load()) {
+    match edge.balancer.decide(marked_by.is_some(), edge.local_load()) {
         Decision::Handle => Admission::Handle { marked_by },
         Decision::Redirect { name, sip } => {
-            node.metrics.redirect(&name);
-            node.metrics.call_outcome(Outcome::Redirected);
+            edge.metrics.redirect(&name);
+            edge.metrics.call_outcome(Outcome::Redirected);
             Admission::Redirect {
-                contact: redirect_contact(req.uri.user(), sip, &node.cfg.node.name),
+                contact: redirect_contact(req.uri.user(), sip, &edge.cfg.node.name),
             }
         }
         Decision::Refuse => {
-            node.metrics.call_outcome(Outcome::Refused);
+            edge.metrics.call_outcome(Outcome::Refused);
             Admission::Busy {
-                retry_after: node.cfg.lb.retry_after,
+                retry_after: edge.cfg.lb.retry_after,
             }
         }
     }
 }
 
 /// Whether `src` is the IP of a live cluster node's SIP address.
-fn from_node(node: &Node, src: std::net::IpAddr) -> bool {
-    crate::queue::xnode::live_nodes(node)
+fn from_node(edge: &Edge, src: std::net::IpAddr) -> bool {
+    crate::queue::xnode::live_nodes(&edge.balancer)
         .iter()
         .any(|n| n.ip() == src)
 }

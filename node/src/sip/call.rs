@@ -22,7 +22,7 @@ use crate::calls::{CallEntry, CallState, CallUid};
 use crate::dialplan;
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{Mode, Session, Target};
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::records::Record;
 
@@ -54,9 +54,9 @@ const NO_ACK_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(40);
 const GATE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Runs the call to its end and writes its CDR.
-pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
+pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
     // The front admitted this INVITE under its transaction key; take it.
-    let Some(uid) = node.calls.claim(&tx.key.to_string()) else {
+    let Some(uid) = kit.calls.claim(&tx.key.to_string()) else {
         // The watchdog answered it already (or it was never admitted).
         debug!(key = %tx.key, "INVITE with no admitted call; answered 500");
         if let Err(e) = tx.reply(StatusCode::ServerInternalError).await {
@@ -67,30 +67,29 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
     let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
     // Another node's INVITE with Replaces (an attended transfer across nodes), or a forged one.
     if let Some(replaces) = crate::queue::xnode::replaces_of(&tx.original) {
-        if crate::queue::xnode::admit(&node, &mut tx, &call_id, &replaces)
+        if crate::queue::xnode::admit(&kit, &mut tx, &call_id, &replaces)
             .await
             .is_err()
         {
             // Refused (403 forged or not from a node, 481 no such call...): not a call.
-            if node.calls.remove(uid).is_some() {
-                node.metrics
-                    .set_calls_active(i64::from(node.calls.active()));
+            if kit.calls.remove(uid).is_some() {
+                kit.metrics.set_calls_active(i64::from(kit.calls.active()));
             }
             // Over UDP the transaction resends the answer until the ACK comes.
             while tx.receive().await.is_some() {}
             return;
         }
-        let ended = answer(&node, &dialogs, tx, uid, &call_id).await;
-        crate::queue::xnode::abandon(&node, &call_id).await;
-        finish(&node, uid, ended);
+        let ended = answer(&kit, &dialogs, tx, uid, &call_id).await;
+        crate::queue::xnode::abandon(&kit, &call_id).await;
+        finish(&kit, uid, ended);
         return;
     }
-    let Some(caller) = super::phone::identify(&node, &mut tx, uid, &call_id).await else {
+    let Some(caller) = super::phone::identify(&kit, &mut tx, uid, &call_id).await else {
         return; // a phone's INVITE challenged (407) or refused: not a call
     };
-    node.calls
+    kit.calls
         .set_caller(&call_id, caller.source, caller.device.clone());
-    let ended = match crate::outbound::wanted(&node, &tx.original, caller.device.as_deref()) {
+    let ended = match crate::outbound::wanted(&kit, &tx.original, caller.device.as_deref()) {
         Some(crate::outbound::Wanted::Dial(number)) => {
             let call = crate::outbound::Placed {
                 uid,
@@ -98,10 +97,10 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
                 number: &number,
                 device: caller.device.as_deref().unwrap_or_default(),
             };
-            crate::outbound::run(&node, &dialogs, tx, call).await
+            crate::outbound::run(&kit, &dialogs, tx, call).await
         }
         Some(crate::outbound::Wanted::Refuse(number)) => {
-            node.calls.set_outbound(&call_id, &number);
+            kit.calls.set_outbound(&call_id, &number);
             info!(call_id, source = ?caller.source, "outbound call refused: not an authenticated phone's");
             refuse(
                 &mut tx,
@@ -109,13 +108,13 @@ pub async fn run(node: Node, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
             )
             .await
         }
-        None => answer(&node, &dialogs, tx, uid, &call_id).await,
+        None => answer(&kit, &dialogs, tx, uid, &call_id).await,
     };
-    finish(&node, uid, ended);
+    finish(&kit, uid, ended);
 }
 
 async fn answer(
-    node: &Node,
+    kit: &CallKit,
     dialogs: &DialogLayer,
     mut tx: Transaction,
     uid: CallUid,
@@ -138,7 +137,7 @@ async fn answer(
             }
         }
     };
-    let (socket, local) = match node.ports.bind().await {
+    let (socket, local) = match kit.media.ports.bind().await {
         Ok(x) => x,
         Err(e) => {
             warn!(call_id, error = %e, "no RTP port");
@@ -149,7 +148,7 @@ async fn answer(
             .await;
         }
     };
-    let (dialog, mut states) = match serve_invite(node, dialogs, tx, call_id).await {
+    let (dialog, mut states) = match serve_invite(kit, dialogs, tx, call_id).await {
         Ok(x) => x,
         Err(ended) => return ended,
     };
@@ -161,7 +160,7 @@ async fn answer(
         socket,
         local,
     };
-    let ended = converse(node, &dialog, &mut states, call).await;
+    let ended = converse(kit, &dialog, &mut states, call).await;
     dialogs.remove_dialog(&id);
     ended
 }
@@ -170,13 +169,13 @@ async fn answer(
 /// Trying, CANCEL → 487, the ACK of our 2xx), and its state events; refused with 500 when
 /// the dialog cannot be made.
 pub(crate) async fn serve_invite(
-    node: &Node,
+    kit: &CallKit,
     dialogs: &DialogLayer,
     mut tx: Transaction,
     call_id: &str,
 ) -> Result<(InviteDialog, UnboundedReceiver<DialogState>), Ended> {
     let (state_tx, states) = dialogs.new_dialog_state_channel();
-    let contact = Uri::try_from(contact_for(node, &tx).as_str()).ok();
+    let contact = Uri::try_from(contact_for(kit, &tx).as_str()).ok();
     let dialog = match dialogs.get_or_create_server_invite(&tx, state_tx, None, contact) {
         Ok(d) => d,
         Err(e) => {
@@ -194,34 +193,34 @@ pub(crate) async fn serve_invite(
 }
 
 /// The call is ringing: its state, and its live-call row.
-pub(crate) fn mark_ringing(node: &Node, uid: CallUid) {
-    if let Some(entry) = node.calls.set_state(uid, CallState::Ringing, now_ms()) {
-        node.recorder
-            .send(Record::Live(entry.to_live(&node.cfg.node.name)));
+pub(crate) fn mark_ringing(kit: &CallKit, uid: CallUid) {
+    if let Some(entry) = kit.calls.set_state(uid, CallState::Ringing, now_ms()) {
+        kit.recorder
+            .send(Record::Live(entry.to_live(&kit.cfg.node.name)));
     }
 }
 
 /// The call is answered (our 200 sent): its state, record and metrics.
-pub(crate) fn mark_answered(node: &Node, uid: CallUid, call_id: &str) {
+pub(crate) fn mark_answered(kit: &CallKit, uid: CallUid, call_id: &str) {
     let at = now_ms();
-    node.calls.set_state(uid, CallState::Answered, at);
-    node.recorder.send(Record::Answered {
+    kit.calls.set_state(uid, CallState::Answered, at);
+    kit.recorder.send(Record::Answered {
         call_id: call_id.to_string(),
         at_ms: at,
     });
-    node.metrics.call_outcome(Outcome::Answered);
+    kit.metrics.call_outcome(Outcome::Answered);
 }
 
 /// Our Contact for a dialog whose INVITE came in on `tx`'s connection: over TLS, the TLS
 /// address with `transport=tls`, so the peer's in-dialog requests come back over TLS.
-fn contact_for(node: &Node, tx: &Transaction) -> String {
+fn contact_for(kit: &CallKit, tx: &Transaction) -> String {
     let tls = tx
         .connection
         .as_ref()
         .is_some_and(|c| c.transport() == rsipstack::sip::Transport::Tls);
-    match node.cfg.sip_tls_advertise() {
+    match kit.cfg.sip_tls_advertise() {
         Some(addr) if tls => format!("sip:callfleet@{addr};transport=tls"),
-        _ => format!("sip:callfleet@{}", node.cfg.sip_advertise()),
+        _ => format!("sip:callfleet@{}", kit.cfg.sip_advertise()),
     }
 }
 
@@ -245,14 +244,14 @@ struct Call<'a> {
 }
 
 async fn converse(
-    node: &Node,
+    kit: &CallKit,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
     call: Call<'_>,
 ) -> Ended {
     let call_id = call.call_id;
-    mark_ringing(node, call.uid);
-    if let Some(ended) = ring_before_answer(node, dialog, states, call_id).await {
+    mark_ringing(kit, call.uid);
+    if let Some(ended) = ring_before_answer(kit, dialog, states, call_id).await {
         return ended;
     }
     let session_id: u64 = rand::random::<u32>().into();
@@ -265,7 +264,7 @@ async fn converse(
         debug!(call_id, error = %e, "cannot send 200 OK (caller gone?)");
         return Ended::new(HangupCause::Cancelled, HangupSide::Caller);
     }
-    mark_answered(node, call.uid, call_id);
+    mark_answered(kit, call.uid, call_id);
     // Until the caller shows it wants media (its ACK, or its first RTP packet), nothing is
     // sent: an INVITE's SDP alone never points our RTP at a third party.
     let gated = |offer: &Offer| Target {
@@ -273,22 +272,22 @@ async fn converse(
         codec: offer.codec,
         send: false,
         dtmf_pt: offer.dtmf_pt,
-        signal_ip: node.calls.caller(call_id).0.map(|a| a.ip()),
+        signal_ip: kit.calls.caller(call_id).0.map(|a| a.ip()),
         rtcp: offer.rtcp,
         packet_ms: offer.packet_ms(),
     };
     let first = call.offer.clone().unwrap_or_else(unknown_peer);
-    let track = node.call_seq.fetch_add(1, Ordering::Relaxed);
-    let ignored = node.metrics.guard().rtp_ignored();
+    let track = kit.media.seq.fetch_add(1, Ordering::Relaxed);
+    let ignored = kit.metrics.guard().rtp_ignored();
     let media = Session::start(
         call.socket,
         call.local,
         gated(&first),
-        Mode::Moh(node.moh.default_class()),
+        Mode::Moh(kit.media.moh.default_class()),
         track,
         ignored,
     );
-    let offer = match peer_shows_up(node, dialog, states, &media, call.offer).await {
+    let offer = match peer_shows_up(kit, dialog, states, &media, call.offer).await {
         Ok(offer) => offer,
         Err(ended) => {
             media.stop();
@@ -299,17 +298,17 @@ async fn converse(
         send: offer.direction.answer().we_send(),
         ..gated(&offer)
     });
-    let mut ctx = CallCtx::new(node, dialog, states, &media, call_id, session_id);
+    let mut ctx = CallCtx::new(kit, dialog, states, &media, call_id, session_id);
     let ended = match (
-        node.queue.take_handed(call_id),
-        dialplan::route(node, &ctx.dialled),
+        kit.queue.take_handed(call_id),
+        dialplan::route(&kit.realtime, &ctx.dialled),
     ) {
         (Some(leg), _) => crate::queue::xnode::adopt(&mut ctx, leg).await,
         (None, dialplan::Route::Hold) => talk(&mut ctx).await,
         (None, route) => dialplan::run(&mut ctx, route).await,
     };
     media.stop();
-    crate::quality::record(node, call_id, CallLeg::Caller, &media.quality());
+    crate::quality::record(kit, call_id, CallLeg::Caller, &media.quality());
     debug!(
         call_id,
         sent = media.stats().sent.load(Ordering::Relaxed),
@@ -322,12 +321,12 @@ async fn converse(
 /// Rings (180) for `call.answer_delay` before the answer, if one is set; how the call ended
 /// if the caller gave up meanwhile.
 async fn ring_before_answer(
-    node: &Node,
+    kit: &CallKit,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
     call_id: &str,
 ) -> Option<Ended> {
-    let delay = node.cfg.call.answer_delay;
+    let delay = kit.cfg.call.answer_delay;
     if delay.is_zero() {
         return None;
     }
@@ -360,7 +359,7 @@ fn unknown_peer() -> Offer {
 /// packet; the call ends instead when the ACK never comes (Timer H), the caller goes, or the
 /// node stops. Returns the media description to use.
 pub(crate) async fn peer_shows_up(
-    node: &Node,
+    kit: &CallKit,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
     media: &Session,
@@ -391,7 +390,7 @@ pub(crate) async fn peer_shows_up(
                 }
                 return Err(Ended::new(HangupCause::NoAck, HangupSide::Caller));
             }
-            _ = node.life.hangup.cancelled() => {
+            _ = kit.life.hangup.cancelled() => {
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send BYE");
                 }
@@ -456,31 +455,30 @@ pub(crate) fn from_reason(reason: &TerminatedReason, answered: bool) -> Ended {
 }
 
 /// Closes the call: out of the table, CDR and live-call row written, metrics updated.
-fn finish(node: &Node, uid: CallUid, ended: Ended) {
-    let Some(entry) = node.calls.remove(uid) else {
+fn finish(kit: &CallKit, uid: CallUid, ended: Ended) {
+    let Some(entry) = kit.calls.remove(uid) else {
         return;
     };
     if entry.answered_at_ms.is_none() {
-        node.metrics
+        kit.metrics
             .call_outcome(if ended.cause == HangupCause::Cancelled {
                 Outcome::Cancelled
             } else {
                 Outcome::Failed
             });
     }
-    node.metrics
-        .set_calls_active(i64::from(node.calls.active()));
-    record_end(node, entry, ended);
+    kit.metrics.set_calls_active(i64::from(kit.calls.active()));
+    record_end(kit, entry, ended);
 }
 
 /// Writes the end of a call taken out of the table: its live-call row deleted, its CDR.
-pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
-    node.trace.end(&entry.call_id);
-    node.recorder.send(Record::Gone {
+pub fn record_end(kit: &CallKit, entry: CallEntry, ended: Ended) {
+    kit.trace.end(&entry.call_id);
+    kit.recorder.send(Record::Gone {
         call_id: entry.call_id.clone(),
     });
-    node.recorder.send(Record::Cdr(Cdr {
-        node: node.cfg.node.name.clone(),
+    kit.recorder.send(Record::Cdr(Cdr {
+        node: kit.cfg.node.name.clone(),
         call_id: entry.call_id,
         from_uri: entry.from_uri,
         to_uri: entry.to_uri,
@@ -493,7 +491,7 @@ pub fn record_end(node: &Node, entry: CallEntry, ended: Ended) {
         redirected_from: entry.redirected_from,
         agent: entry.agent,
         queue: entry.queue,
-        uid: Some(node.recorder.cdr_key(entry.uid)),
+        uid: Some(kit.recorder.cdr_key(entry.uid)),
         direction: if entry.destination.is_some() {
             CallDirection::Outbound
         } else {

@@ -14,10 +14,10 @@ use callfleet_store::{HangupCause, HangupSide};
 use super::call::{from_reason, Ended};
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{MediaEvent, Session, Target};
-use crate::node::Node;
+use crate::node::CallKit;
 
 pub struct CallCtx<'a> {
-    pub node: &'a Node,
+    pub kit: &'a CallKit,
     pub dialog: &'a InviteDialog,
     pub media: &'a Session,
     pub call_id: &'a str,
@@ -37,7 +37,7 @@ pub struct CallCtx<'a> {
 /// The part of a call that watches its dialog, kept apart from [`Events`] so both can be
 /// awaited in one `select!`.
 pub struct Life<'a> {
-    node: &'a Node,
+    kit: &'a CallKit,
     dialog: &'a InviteDialog,
     media: &'a Session,
     states: &'a mut UnboundedReceiver<DialogState>,
@@ -61,7 +61,7 @@ impl Events {
 
 impl<'a> CallCtx<'a> {
     pub fn new(
-        node: &'a Node,
+        kit: &'a CallKit,
         dialog: &'a InviteDialog,
         states: &'a mut UnboundedReceiver<DialogState>,
         media: &'a Session,
@@ -71,12 +71,12 @@ impl<'a> CallCtx<'a> {
         let req = dialog.initial_request();
         let dialled = req.uri.user().unwrap_or_default().to_string();
         let caller = caller_number(&req);
-        let (_, device) = node.calls.caller(call_id);
+        let (_, device) = kit.calls.caller(call_id);
         let events = media
             .events()
             .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().1);
         CallCtx {
-            node,
+            kit,
             dialog,
             media,
             call_id,
@@ -84,11 +84,11 @@ impl<'a> CallCtx<'a> {
             caller,
             device,
             life: Life {
-                node,
+                kit,
                 dialog,
                 media,
                 states,
-                deadline: Instant::now() + node.cfg.call.max_duration,
+                deadline: Instant::now() + kit.cfg.call.max_duration,
                 session_id,
                 version: 1,
             },
@@ -139,7 +139,7 @@ impl Life<'_> {
                 }
                 Some(Ended::new(HangupCause::MaxDuration, HangupSide::Node))
             }
-            _ = self.node.life.hangup.cancelled() => {
+            _ = self.kit.life.hangup.cancelled() => {
                 if let Err(e) = self.dialog.bye().await {
                     debug!(error = %e, "cannot send a BYE");
                 }

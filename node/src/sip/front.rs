@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use super::inbound::{self, ReplyPath, Verdict, Wire};
-use crate::node::Node;
+use crate::node::Edge;
 
 /// Largest datagram we read (RFC 3261 §18.1.1: up to 65,535 bytes).
 const MAX_DATAGRAM: usize = 65_535;
@@ -27,12 +27,12 @@ const MAX_DATAGRAM: usize = 65_535;
 /// counted); reads never return, since the front reads the socket.
 pub struct FrontSocket {
     real: Arc<UdpSocket>,
-    node: Node,
+    edge: Edge,
 }
 
 impl FrontSocket {
-    pub fn new(real: Arc<UdpSocket>, node: Node) -> FrontSocket {
-        FrontSocket { real, node }
+    pub fn new(real: Arc<UdpSocket>, edge: Edge) -> FrontSocket {
+        FrontSocket { real, edge }
     }
 }
 
@@ -43,8 +43,8 @@ impl rsipstack::platform::net::UdpSocket for FrontSocket {
     }
 
     async fn send_to(&self, buf: &[u8], addr: SocketAddr) -> rsipstack::Result<usize> {
-        inbound::count_sent(&self.node, buf);
-        self.node
+        inbound::count_sent(&self.edge, buf);
+        self.edge
             .trace
             .sent(callfleet_vocab::TraceTransport::Udp, addr, buf);
         Ok(self.real.send_to(buf, addr).await?)
@@ -57,7 +57,7 @@ impl rsipstack::platform::net::UdpSocket for FrontSocket {
 
 /// Reads the socket until `stop`; never returns an error for bad input.
 pub async fn run(
-    node: Node,
+    edge: Edge,
     socket: Arc<UdpSocket>,
     stack: EndpointInnerRef,
     conn: SipConnection,
@@ -97,15 +97,15 @@ pub async fn run(
             transport: Transport::Udp,
             path: &path,
         };
-        let verdict = inbound::inspect(&node, &stack, &wire);
-        deliver(&node, &stack, &conn, &path, src, Transport::Udp, verdict).await;
+        let verdict = inbound::inspect(&edge, &stack, &wire);
+        deliver(&edge, &stack, &conn, &path, src, Transport::Udp, verdict).await;
     }
 }
 
 /// Carries out a verdict: responses sent back along `path`, a message handed to the
 /// transaction layer as arrived on `conn` from `src`.
 pub async fn deliver(
-    node: &Node,
+    edge: &Edge,
     stack: &EndpointInnerRef,
     conn: &SipConnection,
     path: &ReplyPath,
@@ -115,14 +115,14 @@ pub async fn deliver(
 ) {
     match verdict {
         Verdict::Drop => {}
-        Verdict::Reply(bytes) => path.send(node, &bytes).await,
+        Verdict::Reply(bytes) => path.send(edge, &bytes).await,
         Verdict::Replies(a, b) => {
-            path.send(node, &a).await;
-            path.send(node, &b).await;
+            path.send(edge, &a).await;
+            path.send(edge, &b).await;
         }
         Verdict::HandOn { msg, first } => {
             if let Some(first) = first {
-                path.send(node, &first).await;
+                path.send(edge, &first).await;
             }
             let from = SipAddr {
                 r#type: Some(transport),

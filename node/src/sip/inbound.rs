@@ -28,7 +28,7 @@ use super::malformed::{self, raw, Refusal};
 use super::reply::{stable_tag, Stateless};
 use super::uas::ALLOW;
 use crate::calls::{Admit, GiveUp};
-use crate::node::Node;
+use crate::node::Edge;
 use crate::now_ms;
 
 /// Bad input is logged at most once per kind every ten seconds.
@@ -54,18 +54,18 @@ pub enum ReplyPath {
 
 impl ReplyPath {
     /// Sends one response (counted by status, and traced).
-    pub async fn send(&self, node: &Node, bytes: &[u8]) {
-        count_sent(node, bytes);
+    pub async fn send(&self, edge: &Edge, bytes: &[u8]) {
+        count_sent(edge, bytes);
         match self {
             ReplyPath::Udp { socket, to } => {
-                node.trace.sent(TraceTransport::Udp, *to, bytes);
+                edge.trace.sent(TraceTransport::Udp, *to, bytes);
                 if let Err(e) = socket.send_to(bytes, to).await {
                     debug!(%to, error = %e, "cannot send response");
                 }
             }
             ReplyPath::Stream(SipConnection::Tcp(conn)) => {
                 if let Ok(peer) = conn.get_remote_addr().get_socketaddr() {
-                    node.trace.sent(TraceTransport::Tcp, peer, bytes);
+                    edge.trace.sent(TraceTransport::Tcp, peer, bytes);
                 }
                 if let Err(e) = conn.inner.send_raw(bytes).await {
                     debug!(error = %e, "cannot send response on a stream");
@@ -73,7 +73,7 @@ impl ReplyPath {
             }
             ReplyPath::Stream(SipConnection::TlsPlatform(conn)) => {
                 if let Ok(peer) = conn.get_remote_addr().get_socketaddr() {
-                    node.trace.sent(TraceTransport::Tls, peer, bytes);
+                    edge.trace.sent(TraceTransport::Tls, peer, bytes);
                 }
                 if let Err(e) = conn.send_raw(bytes).await {
                     debug!(error = %e, "cannot send response on a TLS stream");
@@ -84,11 +84,11 @@ impl ReplyPath {
     }
 
     /// A [`GiveUp`] that sends `bytes` this way.
-    fn later(&self, node: &Node, bytes: Vec<u8>) -> GiveUp {
+    fn later(&self, edge: &Edge, bytes: Vec<u8>) -> GiveUp {
         let path = self.clone();
-        let node = node.clone();
+        let edge = edge.clone();
         Box::new(move || {
-            tokio::spawn(async move { path.send(&node, &bytes).await });
+            tokio::spawn(async move { path.send(&edge, &bytes).await });
         })
     }
 }
@@ -103,14 +103,14 @@ pub fn trace_transport(t: Transport) -> TraceTransport {
 }
 
 /// Counts responses we send, by status code, from the first line of the bytes.
-pub fn count_sent(node: &Node, buf: &[u8]) {
+pub fn count_sent(edge: &Edge, buf: &[u8]) {
     let code = buf
         .strip_prefix(b"SIP/2.0 ")
         .and_then(|rest| rest.get(..3))
         .and_then(|c| std::str::from_utf8(c).ok())
         .and_then(|s| s.parse().ok());
     if let Some(code) = code {
-        node.metrics.sip_response(code);
+        edge.metrics.sip_response(code);
     }
 }
 
@@ -184,7 +184,7 @@ pub fn check(bytes: &[u8], transport: Transport) -> Checked {
 }
 
 /// Decides what to do with one message (a datagram, or a frame cut from a stream).
-pub fn inspect(node: &Node, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
+pub fn inspect(edge: &Edge, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
     // The SIP trace at `debug`: every message as it came, on one line (credentials are hidden
     // by the log writer, `crate::redact`).
     debug!(
@@ -193,12 +193,12 @@ pub fn inspect(node: &Node, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
         message = ?String::from_utf8_lossy(wire.bytes),
         "SIP message in"
     );
-    node.trace
+    edge.trace
         .received(trace_transport(wire.transport), wire.src, wire.bytes);
     match check(wire.bytes, wire.transport) {
-        Checked::Raw(defect) => refuse_raw(node, wire, &defect),
+        Checked::Raw(defect) => refuse_raw(edge, wire, &defect),
         Checked::Unparseable => {
-            node.metrics.sip_malformed();
+            edge.metrics.sip_malformed();
             log_refused("unparseable", wire.src, 400);
             malformed::bad_request_for_raw(wire.bytes, wire.src, "Bad Request")
                 .map_or(Verdict::Drop, Verdict::Reply)
@@ -212,22 +212,22 @@ pub fn inspect(node: &Node, stack: &EndpointInner, wire: &Wire<'_>) -> Verdict {
             Verdict::Drop
         }
         Checked::Refused(req, refusal) => {
-            node.metrics
+            edge.metrics
                 .sip_request(super::front::method_name(&req.method));
-            node.metrics.sip_malformed();
+            edge.metrics.sip_malformed();
             log_refused(refusal.reason, wire.src, refusal.status);
-            refuse(node, &req, wire.src, &refusal)
+            refuse(edge, &req, wire.src, &refusal)
         }
         Checked::Request(req, key) => {
-            node.metrics
+            edge.metrics
                 .sip_request(super::front::method_name(&req.method));
-            request(node, stack, req, key, wire)
+            request(edge, stack, req, key, wire)
         }
     }
 }
 
-fn refuse_raw(node: &Node, wire: &Wire<'_>, defect: &raw::RawDefect) -> Verdict {
-    node.metrics.sip_malformed();
+fn refuse_raw(edge: &Edge, wire: &Wire<'_>, defect: &raw::RawDefect) -> Verdict {
+    edge.metrics.sip_malformed();
     log_refused(defect.kind(), wire.src, defect.status());
     let allow = matches!(defect, raw::RawDefect::UnknownMethod).then_some(("Allow", ALLOW));
     malformed::reply_for_raw(
@@ -241,7 +241,7 @@ fn refuse_raw(node: &Node, wire: &Wire<'_>, defect: &raw::RawDefect) -> Verdict 
 }
 
 fn request(
-    node: &Node,
+    edge: &Edge,
     stack: &EndpointInner,
     req: Request,
     key: TransactionKey,
@@ -251,18 +251,18 @@ fn request(
         return hand_on(req, wire);
     }
     if req.method == Method::Options {
-        if let Some(reply) = peer_probe(node, &req, wire.src) {
+        if let Some(reply) = peer_probe(edge, &req, wire.src) {
             return Verdict::Reply(reply);
         }
     }
     if super::front::has_to_tag(&req) {
-        if !dialog_peer_ok(node, &req, wire.src) {
+        if !dialog_peer_ok(edge, &req, wire.src) {
             let refusal = Refusal {
                 status: 481,
                 reason: "Call/Transaction Does Not Exist",
                 header: None,
             };
-            return refuse(node, &req, wire.src, &refusal);
+            return refuse(edge, &req, wire.src, &refusal);
         }
         return hand_on(req, wire);
     }
@@ -270,7 +270,7 @@ fn request(
         && !stack.transactions.contains_key(&key)
         && !stack.finished_transactions.contains_key(&key)
     {
-        match admission::register_refused(node, wire.src) {
+        match admission::register_refused(edge, wire.src) {
             None => {}
             Some(Admission::Forbidden) => {
                 let refusal = Refusal {
@@ -278,7 +278,7 @@ fn request(
                     reason: "Forbidden",
                     header: None,
                 };
-                return refuse(node, &req, wire.src, &refusal);
+                return refuse(edge, &req, wire.src, &refusal);
             }
             Some(_) => return Verdict::Drop,
         }
@@ -289,15 +289,15 @@ fn request(
     if stack.transactions.contains_key(&key) || stack.finished_transactions.contains_key(&key) {
         return hand_on(req, wire); // a retransmission: its transaction answers it
     }
-    initial_invite(node, req, key, wire)
+    initial_invite(edge, req, key, wire)
 }
 
 /// The answer to another cluster node's probe (an `OPTIONS` from the SIP address of a node in
 /// the view): `200` with this node's live load, which the prober uses while the heartbeat table
 /// cannot be read. `None` for anyone else: rsipstack answers them without the load.
-fn peer_probe(node: &Node, req: &Request, src: SocketAddr) -> Option<Vec<u8>> {
-    let me = &node.cfg.node.name;
-    let view = node.balancer.view();
+fn peer_probe(edge: &Edge, req: &Request, src: SocketAddr) -> Option<Vec<u8>> {
+    let me = &edge.cfg.node.name;
+    let view = edge.balancer.view();
     let from_peer = view
         .nodes()
         .iter()
@@ -306,7 +306,7 @@ fn peer_probe(node: &Node, req: &Request, src: SocketAddr) -> Option<Vec<u8>> {
         return None;
     }
     let tag = stable_tag(super::front::call_id(req).unwrap_or(""), me);
-    let load = crate::heartbeat::live_load(&node.calls, node.cfg.node.capacity, &node.life);
+    let load = crate::heartbeat::live_load(&edge.calls, edge.cfg.node.capacity, &edge.life);
     let reply = Stateless::new(req, src, 200, "OK", Some(&tag))
         .header("Allow", ALLOW)
         .header(callfleet_lb::LOAD_HEADER, load)
@@ -336,14 +336,14 @@ fn admissible(req: &Request, bytes: &[u8]) -> Result<TransactionKey, Refusal> {
 }
 
 /// A stateless answer to a request refused here (none to an ACK or without a Via).
-fn refuse(node: &Node, req: &Request, src: SocketAddr, refusal: &Refusal) -> Verdict {
+fn refuse(edge: &Edge, req: &Request, src: SocketAddr, refusal: &Refusal) -> Verdict {
     let has_via = req.headers.iter().any(|h| matches!(h, Header::Via(_)));
     if req.method == Method::Ack || !has_via {
         return Verdict::Drop;
     }
     let tag = stable_tag(
         super::front::call_id(req).unwrap_or(""),
-        &node.cfg.node.name,
+        &edge.cfg.node.name,
     );
     let mut reply = Stateless::new(req, src, refusal.status, refusal.reason, Some(&tag));
     if let Some((name, value)) = &refusal.header {
@@ -354,15 +354,15 @@ fn refuse(node: &Node, req: &Request, src: SocketAddr, refusal: &Refusal) -> Ver
 
 /// An in-dialog request for a call of this node must come from the call's peer or from an
 /// address trusted to send calls (a carrier, one of our phones).
-fn dialog_peer_ok(node: &Node, req: &Request, src: SocketAddr) -> bool {
-    let Some(call) = node.calls.get(super::front::call_id(req).unwrap_or("")) else {
+fn dialog_peer_ok(edge: &Edge, req: &Request, src: SocketAddr) -> bool {
+    let Some(call) = edge.calls.get(super::front::call_id(req).unwrap_or("")) else {
         return true;
     };
-    call.peer == src.ip() || trusted(node, src)
+    call.peer == src.ip() || trusted(edge, src)
 }
 
-fn trusted(node: &Node, src: SocketAddr) -> bool {
-    let t = admission::trust(node, src);
+fn trusted(edge: &Edge, src: SocketAddr) -> bool {
+    let t = admission::trust(edge, src);
     t.carrier || t.proxy || t.phone
 }
 
@@ -376,12 +376,12 @@ fn hand_on(req: Request, wire: &Wire<'_>) -> Verdict {
     }
 }
 
-fn initial_invite(node: &Node, req: Request, key: TransactionKey, wire: &Wire<'_>) -> Verdict {
+fn initial_invite(edge: &Edge, req: Request, key: TransactionKey, wire: &Wire<'_>) -> Verdict {
     let src = wire.src;
     let call_id = super::front::call_id(&req).unwrap_or("").to_string();
-    let tag = stable_tag(&call_id, &node.cfg.node.name);
+    let tag = stable_tag(&call_id, &edge.cfg.node.name);
     let trying = |req: &Request| Stateless::new(req, src, 100, "Trying", None).finish();
-    match admission::admit(node, &req, src) {
+    match admission::admit(edge, &req, src) {
         Admission::Handle { marked_by } => {
             let give_up = Stateless::new(&req, src, 500, "Server Internal Error", Some(&tag))
                 .header("Retry-After", 1)
@@ -396,14 +396,14 @@ fn initial_invite(node: &Node, req: Request, key: TransactionKey, wire: &Wire<'_
             };
             let traced = call.call_id.clone();
             let started_at_ms = now_ms();
-            match node
+            match edge
                 .calls
-                .admit(call, started_at_ms, wire.path.later(node, give_up))
+                .admit(call, started_at_ms, wire.path.later(edge, give_up))
             {
                 Ok(_) => {
-                    node.trace.begin(&traced, started_at_ms);
-                    node.metrics
-                        .set_calls_active(i64::from(node.calls.active()));
+                    edge.trace.begin(&traced, started_at_ms);
+                    edge.metrics
+                        .set_calls_active(i64::from(edge.calls.active()));
                     let first = Some(trying(&req));
                     match hand_on(req, wire) {
                         Verdict::HandOn { msg, .. } => Verdict::HandOn { msg, first },
@@ -423,19 +423,19 @@ fn initial_invite(node: &Node, req: Request, key: TransactionKey, wire: &Wire<'_
             let moved = Stateless::new(&req, src, 302, "Moved Temporarily", Some(&tag))
                 .header("Contact", format_args!("<{contact}>"))
                 .finish();
-            with_trying(node, trying(&req), moved)
+            with_trying(edge, trying(&req), moved)
         }
         Admission::Busy { retry_after } => {
             let busy = Stateless::new(&req, src, 503, "Service Unavailable", Some(&tag))
                 .header("Retry-After", retry_after)
                 .finish();
-            with_trying(node, trying(&req), busy)
+            with_trying(edge, trying(&req), busy)
         }
     }
 }
 
-fn with_trying(node: &Node, trying: Vec<u8>, last: Vec<u8>) -> Verdict {
-    if node.cfg.sip.trying_on_redirect {
+fn with_trying(edge: &Edge, trying: Vec<u8>, last: Vec<u8>) -> Verdict {
+    if edge.cfg.sip.trying_on_redirect {
         Verdict::Replies(trying, last)
     } else {
         Verdict::Reply(last)

@@ -36,7 +36,7 @@ use rsipstack::EndpointBuilder;
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::node::Node;
+use crate::node::Edge;
 
 /// Why SIP could not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,15 +71,15 @@ impl SipHandle {
 
 /// Binds UDP and TCP on `sip.listen` and starts the front, the TCP layer, the endpoint, the
 /// dispatcher and the watchdog.
-pub async fn start(node: Node) -> Result<SipHandle, SipError> {
-    let listen = node.cfg.sip.listen;
-    let advertise = node.cfg.sip_advertise();
+pub async fn start(edge: Edge) -> Result<SipHandle, SipError> {
+    let listen = edge.cfg.sip.listen;
+    let advertise = edge.cfg.sip_advertise();
     let cancel = CancellationToken::new();
     let udp = bind_udp(listen)?;
     let tcp = bind_tcp(listen)?;
-    let tls = tls_listener(&node)?;
+    let tls = tls_listener(&edge)?;
 
-    let front_socket = front::FrontSocket::new(udp.clone(), node.clone());
+    let front_socket = front::FrontSocket::new(udp.clone(), edge.clone());
     let external = (advertise != listen).then_some(advertise);
     let udp_conn =
         UdpConnection::from_socket(Arc::new(front_socket), external, Some(cancel.child_token()))
@@ -93,20 +93,20 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
         .with_transport_layer(transport)
         .with_cancel_token(cancel.clone())
         .with_inspector(Box::new(crate::trace::inspector::StreamSends(
-            node.trace.clone(),
+            edge.trace.clone(),
         )))
         .build();
     let incoming = endpoint.incoming_transactions().map_err(Box::new)?;
     let stack = endpoint.inner.clone();
     let dialogs = Arc::new(DialogLayer::new(stack.clone()));
     // Agent legs are dialled through the same dialog layer.
-    let _ = node.queue.dialogs.set(dialogs.clone());
+    let _ = edge.kit.queue.dialogs.set(dialogs.clone());
     tokio::spawn(async move {
         endpoint.serve().await;
     });
     let udp_sip: SipConnection = udp_conn.into();
     tokio::spawn(front::run(
-        node.clone(),
+        edge.clone(),
         udp,
         stack.clone(),
         udp_sip,
@@ -119,7 +119,7 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
     // One table of open connections for TCP and TLS: the caps hold for both together.
     let open = stream::Open::default();
     tokio::spawn(stream::serve(
-        node.clone(),
+        edge.clone(),
         tcp,
         stack.clone(),
         tcp_local,
@@ -128,7 +128,7 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
     ));
     if let Some((listener, acceptor, local)) = tls {
         tokio::spawn(tls::serve(
-            node.clone(),
+            edge.clone(),
             listener,
             acceptor,
             stack,
@@ -137,20 +137,20 @@ pub async fn start(node: Node) -> Result<SipHandle, SipError> {
             cancel.clone(),
         ));
     }
-    tokio::spawn(watchdog(node.clone(), cancel.clone()));
-    tokio::spawn(uas::accept_loop(node, dialogs, incoming));
+    tokio::spawn(watchdog(edge.clone(), cancel.clone()));
+    tokio::spawn(uas::accept_loop(edge, dialogs, incoming));
     Ok(SipHandle { cancel })
 }
 
 /// Every admitted INVITE gets a final answer: one whose handler has not taken it within
 /// [`CLAIM_DEADLINE`] is answered `500` statelessly, its slot freed and its CDR written.
-async fn watchdog(node: Node, stop: CancellationToken) {
+async fn watchdog(edge: Edge, stop: CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
-        let expired = node.calls.expire_pending(CLAIM_DEADLINE);
+        let expired = edge.calls.expire_pending(CLAIM_DEADLINE);
         if expired.is_empty() {
             continue;
         }
@@ -160,9 +160,9 @@ async fn watchdog(node: Node, stop: CancellationToken) {
         );
         for (entry, give_up) in expired {
             give_up();
-            node.metrics.call_outcome(Outcome::Failed);
+            edge.metrics.call_outcome(Outcome::Failed);
             call::record_end(
-                &node,
+                &edge.kit,
                 entry,
                 call::Ended::new(
                     callfleet_store::HangupCause::NotTaken,
@@ -170,8 +170,8 @@ async fn watchdog(node: Node, stop: CancellationToken) {
                 ),
             );
         }
-        node.metrics
-            .set_calls_active(i64::from(node.calls.active()));
+        edge.metrics
+            .set_calls_active(i64::from(edge.calls.active()));
     }
 }
 
@@ -182,8 +182,8 @@ type TlsListener = (
     SocketAddr,
 );
 
-fn tls_listener(node: &Node) -> Result<Option<TlsListener>, SipError> {
-    let cfg = &node.cfg;
+fn tls_listener(edge: &Edge) -> Result<Option<TlsListener>, SipError> {
+    let cfg = &edge.cfg;
     let (Some(listen), Some(local), Some(cert), Some(key)) = (
         cfg.sip_tls_listen(),
         cfg.sip_tls_advertise(),

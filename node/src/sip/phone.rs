@@ -10,7 +10,7 @@ use rsipstack::transaction::transaction::Transaction;
 use tracing::debug;
 
 use crate::calls::CallUid;
-use crate::node::Node;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::registrar::{self, InviteAuth};
 
@@ -28,7 +28,7 @@ pub struct Caller {
 /// `None` when the INVITE was answered here (challenged or refused) and is no call: it is then
 /// out of the call table, and the phone's next INVITE (with credentials) is a new admission.
 pub async fn identify(
-    node: &Node,
+    kit: &CallKit,
     tx: &mut Transaction,
     uid: CallUid,
     call_id: &str,
@@ -40,13 +40,13 @@ pub async fn identify(
             device: None,
         });
     };
-    if node.registrar.phone_at(src, now_ms()).is_none() {
+    if kit.registrar.phone_at(src, now_ms()).is_none() {
         return Some(Caller {
             source,
             device: None,
         });
     }
-    let reply = match node
+    let reply = match kit
         .registrar
         .authenticate_invite(&tx.original, src, now_ms())
         .await
@@ -59,9 +59,8 @@ pub async fn identify(
         }
         InviteAuth::Reply(reply) => reply,
     };
-    if node.calls.remove(uid).is_some() {
-        node.metrics
-            .set_calls_active(i64::from(node.calls.active()));
+    if kit.calls.remove(uid).is_some() {
+        kit.metrics.set_calls_active(i64::from(kit.calls.active()));
     }
     if let Err(e) = tx.reply_with(reply.status, reply.headers, None).await {
         debug!(call_id, error = %e, "cannot answer a phone's INVITE");

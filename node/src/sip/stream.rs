@@ -29,7 +29,7 @@ use tracing::debug;
 use super::front;
 use super::inbound::{self, ReplyPath, Wire};
 use super::malformed::{self, raw};
-use crate::node::Node;
+use crate::node::Edge;
 
 /// Largest SIP message taken from a stream (head and body).
 pub const MAX_MESSAGE: usize = 65_535;
@@ -149,18 +149,18 @@ impl Open {
     /// A place for a connection just accepted from `peer` under the node's caps
     /// (`sip.tcp_max_per_source`, `sip.tcp_max_connections`), counted in the metrics; `None`
     /// (refused, counted and logged) when it would pass one: drop the stream to close it.
-    pub(super) fn admit(&self, node: &Node, peer: SocketAddr) -> Option<Slot> {
+    pub(super) fn admit(&self, edge: &Edge, peer: SocketAddr) -> Option<Slot> {
         let caps = Caps {
-            per_source: node.cfg.sip.tcp_max_per_source,
-            total: node.cfg.sip.tcp_max_connections,
+            per_source: edge.cfg.sip.tcp_max_per_source,
+            total: edge.cfg.sip.tcp_max_connections,
         };
         match self.take(peer.ip(), caps) {
             Ok(slot) => {
-                node.metrics.tcp().set_open(i64::from(self.total()));
+                edge.metrics.tcp().set_open(i64::from(self.total()));
                 Some(slot)
             }
             Err(cap) => {
-                node.metrics.tcp().refused(cap);
+                edge.metrics.tcp().refused(cap);
                 let kind = match cap {
                     TcpCap::PerSource => "too many TCP connections from one address",
                     TcpCap::Total => "too many TCP connections in all (sip.tcp_max_connections)",
@@ -193,7 +193,7 @@ impl Drop for Slot {
 
 /// Accepts connections on `listener` until `stop`, each under the caps of `open`.
 pub async fn serve(
-    node: Node,
+    edge: Edge,
     listener: TcpListener,
     stack: EndpointInnerRef,
     local: SipAddr,
@@ -213,16 +213,16 @@ pub async fn serve(
             },
         };
         // Refused: dropping the stream closes it at once.
-        let Some(slot) = open.admit(&node, peer) else {
+        let Some(slot) = open.admit(&edge, peer) else {
             continue;
         };
         let conn = Connection {
-            node: node.clone(),
+            edge: edge.clone(),
             stack: stack.clone(),
             local: local.clone(),
             stop: stop.child_token(),
         };
-        let (metrics, open) = (node.metrics.clone(), open.clone());
+        let (metrics, open) = (edge.metrics.clone(), open.clone());
         tokio::spawn(async move {
             conn.run(stream, peer).await;
             drop(slot);
@@ -292,7 +292,7 @@ fn adopt(stack: &EndpointInnerRef, conn: &SipConnection) {
 }
 
 pub(super) struct Connection {
-    pub(super) node: Node,
+    pub(super) edge: Edge,
     pub(super) stack: EndpointInnerRef,
     pub(super) local: SipAddr,
     pub(super) stop: CancellationToken,
@@ -342,7 +342,7 @@ impl Connection {
         conn: &SipConnection,
         peer: SocketAddr,
     ) {
-        let cfg = &self.node.cfg.sip;
+        let cfg = &self.edge.cfg.sip;
         let path = ReplyPath::Stream(conn.clone());
         let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
@@ -390,16 +390,16 @@ impl Connection {
                 Frame::KeepAlive { n, pong } => {
                     buf.drain(..n.min(buf.len()));
                     if pong {
-                        path.send(&self.node, b"\r\n").await;
+                        path.send(&self.edge, b"\r\n").await;
                     }
                 }
                 Frame::Unframeable(defect) => {
-                    self.node.metrics.sip_malformed();
+                    self.edge.metrics.sip_malformed();
                     inbound::log_refused("TCP message cannot be framed", peer, 400);
                     if let Some(reply) =
                         malformed::reply_for_raw(buf, peer, 400, &defect.to_string(), None)
                     {
-                        path.send(&self.node, &reply).await;
+                        path.send(&self.edge, &reply).await;
                     }
                     return false;
                 }
@@ -412,9 +412,9 @@ impl Connection {
                         transport,
                         path,
                     };
-                    let verdict = inbound::inspect(&self.node, &self.stack, &wire);
+                    let verdict = inbound::inspect(&self.edge, &self.stack, &wire);
                     front::deliver(
-                        &self.node,
+                        &self.edge,
                         &self.stack,
                         conn,
                         path,

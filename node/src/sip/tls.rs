@@ -32,13 +32,13 @@ use tracing::debug;
 
 use super::inbound;
 use super::stream::{Connection, Open};
-use crate::node::Node;
+use crate::node::Edge;
 
 /// Accepts SIP-over-TLS connections on `listener` until `stop`, under the same connection caps
 /// as TCP (`open` is shared with it). `local` is the address written in Via and Contact for
 /// this transport.
 pub async fn serve(
-    node: Node,
+    edge: Edge,
     listener: TcpListener,
     acceptor: TlsAcceptor,
     stack: EndpointInnerRef,
@@ -59,11 +59,11 @@ pub async fn serve(
                 }
             },
         };
-        let Some(slot) = open.admit(&node, peer) else {
+        let Some(slot) = open.admit(&edge, peer) else {
             continue;
         };
         let conn = Connection {
-            node: node.clone(),
+            edge: edge.clone(),
             stack: stack.clone(),
             local: SipAddr {
                 r#type: Some(Transport::Tls),
@@ -72,7 +72,7 @@ pub async fn serve(
             stop: stop.child_token(),
         };
         let acceptor = acceptor.clone();
-        let (metrics, open) = (node.metrics.clone(), open.clone());
+        let (metrics, open) = (edge.metrics.clone(), open.clone());
         tokio::spawn(async move {
             run(conn, acceptor, stream, peer, local).await;
             drop(slot);
@@ -89,11 +89,11 @@ async fn run(
     peer: SocketAddr,
     local: SocketAddr,
 ) {
-    let limit = conn.node.cfg.sip.tcp_message_timeout;
+    let limit = conn.edge.cfg.sip.tcp_message_timeout;
     let session = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
         Ok(Ok(session)) => session,
         Ok(Err(e)) => {
-            conn.node.metrics.sip_malformed();
+            conn.edge.metrics.sip_malformed();
             inbound::log_refused(
                 "failed TLS handshake (plain text on the TLS port?)",
                 peer,
@@ -103,7 +103,7 @@ async fn run(
             return;
         }
         Err(_) => {
-            conn.node.metrics.sip_malformed();
+            conn.edge.metrics.sip_malformed();
             inbound::log_refused("TLS handshake not finished in time", peer, 0);
             return;
         }
@@ -132,9 +132,9 @@ async fn run(
 /// Our TLS address, when a phone whose binding says `transport` is to be rung over TLS: it
 /// registered over TLS (with this node, whose connection from it carries the INVITE) and this
 /// node serves SIP over TLS.
-pub fn ring_over_tls(node: &Node, transport: &str) -> Option<SocketAddr> {
+pub fn ring_over_tls(cfg: &crate::config::Config, transport: &str) -> Option<SocketAddr> {
     if transport.eq_ignore_ascii_case("tls") {
-        node.cfg.sip_tls_advertise()
+        cfg.sip_tls_advertise()
     } else {
         None
     }

@@ -11,19 +11,19 @@ use rsipstack::transaction::TransactionReceiver;
 use tracing::debug;
 
 use super::{call, front};
-use crate::node::Node;
+use crate::node::Edge;
 
 /// Methods we answer (Allow header).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER";
 
 /// Takes transactions until the endpoint stops.
-pub async fn accept_loop(node: Node, dialogs: Arc<DialogLayer>, mut incoming: TransactionReceiver) {
+pub async fn accept_loop(edge: Edge, dialogs: Arc<DialogLayer>, mut incoming: TransactionReceiver) {
     while let Some(tx) = incoming.recv().await {
-        let node = node.clone();
+        let edge = edge.clone();
         let dialogs = dialogs.clone();
         tokio::spawn(async move {
             let method = tx.original.method;
-            if let Err(e) = dispatch(node, dialogs, tx).await {
+            if let Err(e) = dispatch(edge, dialogs, tx).await {
                 debug!(%method, error = %e, "transaction ended with an error");
             }
         });
@@ -31,7 +31,7 @@ pub async fn accept_loop(node: Node, dialogs: Arc<DialogLayer>, mut incoming: Tr
 }
 
 async fn dispatch(
-    node: Node,
+    edge: Edge,
     dialogs: Arc<DialogLayer>,
     mut tx: Transaction,
 ) -> rsipstack::Result<()> {
@@ -43,7 +43,7 @@ async fn dispatch(
         Method::Invite if in_dialog => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
         Method::Invite => {
             // Admitted by the front (`inbound`), UDP or TCP alike.
-            call::run(node, dialogs, tx).await;
+            call::run(edge.kit, dialogs, tx).await;
             Ok(())
         }
         Method::Options => {
@@ -53,7 +53,7 @@ async fn dispatch(
             ];
             tx.reply_with(StatusCode::OK, headers, None).await
         }
-        Method::Register => node.registrar.answer(&mut tx).await,
+        Method::Register => edge.registrar.answer(&mut tx).await,
         Method::Ack => Ok(()),
         // In a dialog we do not have (unknown Call-ID or tags): never another call's.
         Method::Refer | Method::Notify | Method::Message if in_dialog => {

@@ -9,23 +9,23 @@ use callfleet_web::{ApiError, SIGNATURE_HEADER};
 use tracing::debug;
 
 use crate::listen::Unreachable;
-use crate::node::Node;
+use crate::node::CallKit;
 
 /// Longest wait for the holding node's answer.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The trace of call `call_id` while some node holds it; `None` when none does (or the one
 /// that did is gone: its stored trace is then what there is).
-pub async fn live_trace(node: &Node, call_id: &str) -> Result<Option<CallTrace>, ApiError> {
-    if let Some(trace) = node.trace.live(call_id).await {
+pub async fn live_trace(kit: &CallKit, call_id: &str) -> Result<Option<CallTrace>, ApiError> {
+    if let Some(trace) = kit.trace.live(call_id).await {
         return Ok(Some(trace));
     }
-    let calls = node
+    let calls = kit
         .store
         .live_calls(None)
         .await
         .map_err(|e| ApiError::unavailable("database", e))?;
-    let me = node.cfg.node.name.as_str();
+    let me = kit.cfg.node.name.as_str();
     let Some(holder) = calls
         .into_iter()
         .find(|c| c.call_id == call_id && c.node != me)
@@ -33,7 +33,7 @@ pub async fn live_trace(node: &Node, call_id: &str) -> Result<Option<CallTrace>,
     else {
         return Ok(None);
     };
-    let view = node.balancer.view();
+    let view = kit.cluster.balancer.view();
     let Some((addr, https)) = view
         .get(&holder)
         .filter(|n| view.is_alive(n))
@@ -45,11 +45,11 @@ pub async fn live_trace(node: &Node, call_id: &str) -> Result<Option<CallTrace>,
         );
         return Ok(None);
     };
-    forward(node, &holder, (addr, https), call_id).await
+    forward(kit, &holder, (addr, https), call_id).await
 }
 
 async fn forward(
-    node: &Node,
+    kit: &CallKit,
     holder: &str,
     (addr, https): (std::net::SocketAddr, bool),
     call_id: &str,
@@ -67,9 +67,9 @@ async fn forward(
         .map_err(|_| url_error())?
         .clear()
         .extend(["internal", "v1", "calls", call_id, "trace"]);
-    let client = crate::tls::client(&node.cfg, FORWARD_TIMEOUT)
+    let client = crate::tls::client(&kit.cfg, FORWARD_TIMEOUT)
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
-    let signature = node.signer.sign_now("GET", url.path(), b"");
+    let signature = kit.cluster.signer.sign_now("GET", url.path(), b"");
     let http = |source| Unreachable::Http {
         node: holder.to_string(),
         url: url.to_string(),

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::collect::Chunk;
-use crate::node::Node;
+use crate::node::Base;
 use crate::now_ms;
 
 /// Chunks waiting for the database.
@@ -26,9 +26,9 @@ const RETRY_EVERY: Duration = Duration::from_secs(1);
 const ATTEMPTS: u32 = 30;
 
 /// Starts the writer; it ends once the sender is dropped and the queue is written.
-pub fn start(node: Node) -> (mpsc::Sender<Chunk>, tokio::task::JoinHandle<()>) {
+pub fn start(base: Base) -> (mpsc::Sender<Chunk>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUEUE);
-    (tx, tokio::spawn(run(node, rx)))
+    (tx, tokio::spawn(run(base, rx)))
 }
 
 /// The stored rows of `chunks` (a chunk that cannot be encoded is counted lost).
@@ -58,7 +58,7 @@ pub fn rows(node_name: &str, chunks: Vec<Chunk>, at_ms: i64) -> (Vec<TraceChunk>
     (rows, lost)
 }
 
-async fn run(node: Node, mut rx: mpsc::Receiver<Chunk>) {
+async fn run(base: Base, mut rx: mpsc::Receiver<Chunk>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -68,24 +68,24 @@ async fn run(node: Node, mut rx: mpsc::Receiver<Chunk>) {
             }
         }
         // Deferred while shedding, except when the node stops (the queue is written then).
-        while !node.life.shed.allows(Work::Background) && !node.life.stopping.is_cancelled() {
+        while !base.life.shed.allows(Work::Background) && !base.life.stopping.is_cancelled() {
             tokio::select! {
-                _ = node.life.stopping.cancelled() => {}
+                _ = base.life.stopping.cancelled() => {}
                 _ = tokio::time::sleep(RETRY_EVERY) => {}
             }
         }
-        let (rows, lost) = rows(&node.cfg.node.name, batch, now_ms());
+        let (rows, lost) = rows(&base.cfg.node.name, batch, now_ms());
         for _ in 0..lost {
-            node.metrics.trace().chunk(ChunkOutcome::Lost);
+            base.metrics.trace().chunk(ChunkOutcome::Lost);
         }
-        write(&node, &rows).await;
+        write(&base, &rows).await;
     }
 }
 
-async fn write(node: &Node, rows: &[TraceChunk]) {
-    let m = node.metrics.trace();
+async fn write(base: &Base, rows: &[TraceChunk]) {
+    let m = base.metrics.trace();
     for attempt in 1..=ATTEMPTS {
-        match node.store.insert_trace_chunks(rows).await {
+        match base.store.insert_trace_chunks(rows).await {
             Ok(new) => {
                 let new = usize::try_from(new).unwrap_or(rows.len()).min(rows.len());
                 for _ in 0..new {
@@ -98,7 +98,7 @@ async fn write(node: &Node, rows: &[TraceChunk]) {
                 return;
             }
             Err(e)
-                if e.is_transient() && attempt < ATTEMPTS && !node.life.stopping.is_cancelled() =>
+                if e.is_transient() && attempt < ATTEMPTS && !base.life.stopping.is_cancelled() =>
             {
                 debug!(attempt, error = %e, "SIP trace chunks not written yet; retrying");
                 tokio::time::sleep(RETRY_EVERY).await;

@@ -1,0 +1,138 @@
+//! The node's handles: each subsystem is given the few parts it uses, never the whole node.
+//! [`super::build`] makes the parts in dependency order and assembles these from them; every
+//! handle is a cheap clone (shared parts behind `Arc`s or handles of their own).
+//!
+//! - [`Base`]: configuration, run state, database, metrics: what every subsystem reads
+//!   (background jobs such as MP3 conversion and the SIP trace writer take only this).
+//! - [`Cluster`]: the other nodes: the balancer's view, the signer, the agent leases.
+//! - [`MediaKit`]: RTP ports, music on hold, prompts (built-in and uploaded), the track counter.
+//! - [`Pins`]: hot-desk PIN checks (their throttle, the agents' rows, the guard metrics).
+//! - [`CallKit`]: what a call's logic uses, grouped by subsystem: the base parts, the live-call
+//!   table with the record writer and the SIP trace (what a call leaves), the media kit, the
+//!   cluster, the configuration cache, the registrar, the local queue, the listenable calls
+//!   and the PIN checks.
+//! - [`Edge`]: the SIP edge (front, TCP and TLS, inbound checks, admission, transaction
+//!   dispatch): what it reads itself, and the [`CallKit`] each call it admits runs with.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use callfleet_lb::{Balancer, LocalLoad};
+use callfleet_store::Store;
+use callfleet_web::Metrics;
+
+use crate::calls::CallTable;
+use crate::config::Config;
+use crate::lifecycle::Lifecycle;
+use crate::media::{moh::Library, ports::PortPool, prompts::Prompts, uploaded::Uploaded};
+use crate::records::Recorder;
+use crate::registrar::Registrar;
+use crate::throttle::Throttle;
+
+/// Configuration, run state, database and metrics.
+#[derive(Clone)]
+pub struct Base {
+    pub cfg: Arc<Config>,
+    /// Draining, refusing, the shed level, the stop and hang-up tokens (`crate::lifecycle`).
+    pub life: Arc<Lifecycle>,
+    pub store: Store,
+    pub metrics: Metrics,
+}
+
+impl Base {
+    /// Whether optional background work may start an item now ([`Lifecycle::background_allowed`]).
+    pub fn background_allowed(&self) -> bool {
+        self.life.background_allowed()
+    }
+}
+
+/// The other nodes of the cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    /// The view of the heartbeats: who is alive, where, with which load.
+    pub balancer: Balancer,
+    /// Signs this node's requests to other nodes with the cluster secret.
+    pub signer: Arc<callfleet_sign::Signer>,
+    /// Agent leases (lockd, or in-process on one host).
+    pub locks: callfleet_lockd::LockClient,
+}
+
+/// What calls play and send media with.
+#[derive(Clone)]
+pub struct MediaKit {
+    pub ports: PortPool,
+    pub moh: Library,
+    pub prompts: Prompts,
+    /// Prompts uploaded on the admin pages, read from SQL once per upload.
+    pub uploads: Arc<Uploaded>,
+    /// Counts calls, to spread callers over the music-on-hold tracks.
+    pub seq: Arc<AtomicUsize>,
+}
+
+/// Hot-desk PIN checks (`dialplan::pin`).
+#[derive(Clone)]
+pub struct Pins {
+    /// Wrong PINs per phone and per agent (a std mutex, never held across an `.await`).
+    pub throttle: Arc<Mutex<Throttle<String>>>,
+    /// The agents' rows (their PIN hashes).
+    pub store: Store,
+    pub metrics: Metrics,
+}
+
+/// What a call's logic uses, grouped by subsystem.
+#[derive(Clone)]
+pub struct CallKit {
+    pub cfg: Arc<Config>,
+    pub life: Arc<Lifecycle>,
+    pub store: Store,
+    pub metrics: Metrics,
+    /// The live calls of this node.
+    pub calls: Arc<CallTable>,
+    /// The record writer's queue (CDRs, queue events, recordings, quality).
+    pub recorder: Recorder,
+    /// Every call's SIP messages (`crate::trace`).
+    pub trace: crate::trace::Tracer,
+    pub media: MediaKit,
+    pub cluster: Cluster,
+    /// Queues, agents, menus, carriers, cached from SQL.
+    pub realtime: Arc<crate::realtime::Realtime>,
+    /// Phones' registrations: a phone's INVITE is checked against its address.
+    pub registrar: Registrar,
+    /// Calls of this node waiting in the cluster queue, and the legs handed between calls.
+    pub queue: Arc<crate::queue::Local>,
+    /// Bridged calls of this node that supervisors may listen to.
+    pub listen: Arc<crate::listen::Listenable>,
+    pub pins: Pins,
+}
+
+/// What the SIP edge uses, and the [`CallKit`] its calls run with.
+#[derive(Clone)]
+pub struct Edge {
+    pub cfg: Arc<Config>,
+    pub life: Arc<Lifecycle>,
+    pub metrics: Metrics,
+    /// The live calls: admitted INVITEs are added here, and in-dialog requests checked.
+    pub calls: Arc<CallTable>,
+    pub trace: crate::trace::Tracer,
+    /// Where an INVITE goes (here, another node, refused), and the peers' probes.
+    pub balancer: Balancer,
+    /// Carriers allowed (`realtime`), and phones registered here (`registrar`).
+    pub realtime: Arc<crate::realtime::Realtime>,
+    pub registrar: Registrar,
+    /// Calls from carriers' addresses, for the alert rules.
+    pub alerts: Arc<crate::alerts::Inputs>,
+    /// What each admitted call runs with.
+    pub kit: CallKit,
+}
+
+impl Edge {
+    /// This node's live load, read per INVITE.
+    pub fn local_load(&self) -> LocalLoad {
+        LocalLoad {
+            calls: self.calls.active(),
+            capacity: self.cfg.node.capacity,
+            refusing: self.life.is_refusing(),
+            draining: self.life.is_draining(),
+        }
+    }
+}
