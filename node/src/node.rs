@@ -22,7 +22,7 @@ use crate::registrar::{self, Registrar};
 use crate::{heartbeat, now_ms, sip};
 
 mod api;
-mod handles;
+pub mod handles;
 
 pub use handles::{Base, CallKit, Cluster, Edge, MediaKit, Pins};
 

@@ -26,6 +26,7 @@ use crate::media::sdp::{self, Offer};
 use crate::media::session::{bridge, Mode, Session, Target};
 use crate::node::CallKit;
 use crate::queue::agent_leg::{self, Dial, Progress, RingOutcome, RingOver, Ringing, Signal};
+use crate::realtime::Realtime;
 use crate::sip::call::{self, Ended};
 use crate::sip::ctx::CallCtx;
 
@@ -41,16 +42,21 @@ pub enum Wanted {
 
 /// Whether the INVITE `req` (from `device`, the phone that authenticated it, if any) is an
 /// outbound call: its number names nothing of the dialplan and is external. `None`: the
-/// dialplan answers it as usual.
-pub fn wanted(kit: &CallKit, req: &Request, device: Option<&str>) -> Option<Wanted> {
-    if !kit.cfg.outbound.enabled() {
+/// dialplan answers it as usual (`realtime`, the configuration cache, holds the dialplan).
+pub fn wanted(
+    cfg: &crate::config::OutboundSection,
+    realtime: &Realtime,
+    req: &Request,
+    device: Option<&str>,
+) -> Option<Wanted> {
+    if !cfg.enabled() {
         return None;
     }
     let dialled = req.uri.user().unwrap_or_default();
-    if dialplan::route(&kit.realtime, dialled) != Route::Hold {
+    if dialplan::route(realtime, dialled) != Route::Hold {
         return None;
     }
-    decide(kit.cfg.outbound.external(dialled), device.is_some())
+    decide(cfg.external(dialled), device.is_some())
 }
 
 /// The decision of [`wanted`] once the number is known to be no dialplan's: only a phone

@@ -89,7 +89,12 @@ pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
     };
     kit.calls
         .set_caller(&call_id, caller.source, caller.device.clone());
-    let ended = match crate::outbound::wanted(&kit, &tx.original, caller.device.as_deref()) {
+    let ended = match crate::outbound::wanted(
+        &kit.cfg.outbound,
+        &kit.realtime,
+        &tx.original,
+        caller.device.as_deref(),
+    ) {
         Some(crate::outbound::Wanted::Dial(number)) => {
             let call = crate::outbound::Placed {
                 uid,
