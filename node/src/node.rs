@@ -24,7 +24,7 @@ use crate::{heartbeat, now_ms, sip};
 mod api;
 pub mod handles;
 
-pub use handles::{Base, CallKit, Cluster, Edge, MediaKit, Pins};
+pub use handles::{Base, CallKit, Cluster, Edge, Leases, MediaKit, Pins};
 
 /// The running node: the parts [`build`] made, from which each subsystem is handed only what
 /// it uses ([`handles`]). Nothing outside this module reaches the parts themselves.

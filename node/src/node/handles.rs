@@ -7,6 +7,8 @@
 //! - [`Cluster`]: the other nodes: the balancer's view, the signer, the agent leases.
 //! - [`MediaKit`]: RTP ports, music on hold, prompts (built-in and uploaded), the track counter.
 //! - [`Pins`]: hot-desk PIN checks (their throttle, the agents' rows, the guard metrics).
+//! - [`Leases`]: agents taken under their leases (the agents' rows, the lease client, the run
+//!   state): releasing an agent and ending its wrap-up, also after the call is gone.
 //! - [`CallKit`]: what a call's logic uses, grouped by subsystem: the base parts, the live-call
 //!   table with the record writer and the SIP trace (what a call leaves), the media kit, the
 //!   cluster, the configuration cache, the registrar, the local queue, the listenable calls
@@ -79,6 +81,16 @@ pub struct Pins {
     pub metrics: Metrics,
 }
 
+/// Agents taken under their leases (`queue::legs`, `queue::fence`): their rows, changed under
+/// the lease's fencing token, the lease client, and the run state (a wrap-up's retries end
+/// when the node stops).
+#[derive(Clone)]
+pub struct Leases {
+    pub store: Store,
+    pub locks: callfleet_lockd::LockClient,
+    pub life: Arc<Lifecycle>,
+}
+
 /// What a call's logic uses, grouped by subsystem.
 #[derive(Clone)]
 pub struct CallKit {
@@ -103,6 +115,17 @@ pub struct CallKit {
     /// Bridged calls of this node that supervisors may listen to.
     pub listen: Arc<crate::listen::Listenable>,
     pub pins: Pins,
+}
+
+impl CallKit {
+    /// What releasing an agent and ending its wrap-up use.
+    pub fn leases(&self) -> Leases {
+        Leases {
+            store: self.store.clone(),
+            locks: self.cluster.locks.clone(),
+            life: self.life.clone(),
+        }
+    }
 }
 
 /// What the SIP edge uses, and the [`CallKit`] its calls run with.

@@ -18,7 +18,7 @@ use super::legs::{self, Rang, RingFor};
 use super::transfer::TransferTo;
 use super::Offer;
 use crate::media::session::{MediaEvent, Mode};
-use crate::node::CallKit;
+use crate::node::{CallKit, Leases};
 use crate::now_ms;
 use crate::records::Record;
 use crate::sip::call::Ended;
@@ -189,9 +189,9 @@ const WRAP_UP_RETRY: Duration = Duration::from_secs(3);
 /// `wrap_up` → available (or paused) under the call's lease token, retried while the database
 /// fails, so that a short outage does not leave the agent in wrap-up. A refusal (the agent
 /// moved on, or a newer lease holder took it) is final.
-pub(super) async fn end_wrap_up(kit: &CallKit, ext: &str, token: i64) {
+pub(super) async fn end_wrap_up(leases: &Leases, ext: &str, token: i64) {
     for _ in 0..WRAP_UP_TRIES {
-        let moved = kit
+        let moved = leases
             .store
             .transition_agent_fenced(
                 ext,
@@ -207,7 +207,7 @@ pub(super) async fn end_wrap_up(kit: &CallKit, ext: &str, token: i64) {
             Err(e) => {
                 debug!(agent = ext, error = %e, "cannot end the wrap-up; trying again");
                 tokio::select! {
-                    _ = kit.life.stopping.cancelled() => return,
+                    _ = leases.life.stopping.cancelled() => return,
                     _ = tokio::time::sleep(WRAP_UP_RETRY) => {}
                 }
             }

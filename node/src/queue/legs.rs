@@ -19,7 +19,7 @@ use super::reach::Change;
 use super::{agent_key, attended, fence, hold, transfer};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
-use crate::node::CallKit;
+use crate::node::{CallKit, Leases};
 use crate::now_ms;
 use crate::records::Record;
 use crate::sip::ctx::CallCtx;
@@ -343,7 +343,7 @@ async fn take(
     )
     .await;
     if !moved {
-        release(kit, ext, &lease, None).await;
+        release(&kit.leases(), ext, &lease, None).await;
         return None;
     }
     match dial(ctx, ext, binding).await {
@@ -354,7 +354,7 @@ async fn take(
             ringing,
         }),
         None => {
-            release(kit, ext, &lease, Some(AgentState::Ringing)).await;
+            release(&kit.leases(), ext, &lease, Some(AgentState::Ringing)).await;
             None
         }
     }
@@ -391,11 +391,19 @@ async fn dial(ctx: &CallCtx<'_>, ext: &str, binding: &Registration) -> Option<Ri
 
 /// Puts an agent back: SQL state (from `from` to available, under the lease's token) and the
 /// lease.
-pub async fn release(kit: &CallKit, ext: &str, lease: &Lease, from: Option<AgentState>) {
+pub async fn release(leases: &Leases, ext: &str, lease: &Lease, from: Option<AgentState>) {
     if let Some(from) = from {
-        fence::move_agent(&kit.store, ext, lease, &[from], AgentState::Available, None).await;
+        fence::move_agent(
+            &leases.store,
+            ext,
+            lease,
+            &[from],
+            AgentState::Available,
+            None,
+        )
+        .await;
     }
-    if let Err(e) = kit.cluster.locks.release(lease).await {
+    if let Err(e) = leases.locks.release(lease).await {
         debug!(agent = ext, error = %e, "cannot release the agent's lease (it expires by itself)");
     }
 }
@@ -451,7 +459,7 @@ async fn race(
                 }
                 Action::Release { agent, from } => {
                     if let Some(lease) = settled.get(&agent).and_then(|s| s.taken.lease.as_ref()) {
-                        release(ctx.kit, &agent, lease, Some(from)).await;
+                        release(&ctx.kit.leases(), &agent, lease, Some(from)).await;
                     }
                 }
                 Action::Bridge(agent) => {
@@ -779,11 +787,11 @@ async fn wrap_up(ctx: &CallCtx<'_>, ext: &str, lease: Lease, until_ms: i64) {
         )
         .await;
     }
-    let (kit, ext) = (kit.clone(), ext.to_string());
+    let (leases, ext) = (kit.leases(), ext.to_string());
     let wait = Duration::from_millis((until_ms - now).max(0) as u64);
     tokio::spawn(async move {
         tokio::time::sleep(wait).await;
-        super::caller::end_wrap_up(&kit, &ext, fence::token(&lease)).await;
-        release(&kit, &ext, &lease, None).await;
+        super::caller::end_wrap_up(&leases, &ext, fence::token(&lease)).await;
+        release(&leases, &ext, &lease, None).await;
     });
 }

@@ -304,7 +304,7 @@ pub async fn abandon(kit: &CallKit, call_id: &str) {
     }
     b.leg.stop();
     if let Some(lease) = &b.lease {
-        legs::release(kit, &b.ext, lease, Some(AgentState::InCall)).await;
+        legs::release(&kit.leases(), &b.ext, lease, Some(AgentState::InCall)).await;
     }
 }
 
