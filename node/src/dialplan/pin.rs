@@ -50,7 +50,8 @@ impl Drop for Attempt<'_> {
     }
 }
 
-/// Whether `pin` is agent `agent`'s, asked from phone `device`.
+/// Whether `pin` is agent `agent`'s, asked from phone `device`: `pins` holds the throttle,
+/// the agents' rows and the metrics, all the check uses.
 pub(super) async fn check(pins: &Pins, device: &str, agent: &str, pin: &str) -> bool {
     let now = now_ms();
     let phone = device.to_string();

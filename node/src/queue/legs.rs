@@ -1,7 +1,9 @@
 //! The shell of a call's agent legs: taking agents (lease first, then the guarded SQL update),
 //! ringing their phones, and the bridged conversation. Every decision (who wins the race,
 //! whom to CANCEL, BYE or release, when to bridge, how the call ends) is the machine's
-//! ([`super::engine`]); this file performs its actions and feeds it what the legs did.
+//! ([`super::engine`]); this file performs its actions and feeds it what the legs did. It works
+//! through the call's [`CallCtx`] (its `kit`); releasing an agent, which may happen after the
+//! call is gone, takes only the [`Leases`].
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -59,7 +59,8 @@ impl JobError {
     }
 }
 
-/// Runs jobs until the node stops.
+/// Runs jobs until the node stops, with the node's [`Base`] (configuration, run state,
+/// store, metrics) and nothing else.
 pub async fn run(base: Base) {
     let worker = format!("{}/{}", base.cfg.node.name, base.life.generation);
     loop {

@@ -53,7 +53,8 @@ const NO_ACK_BACKSTOP: std::time::Duration = std::time::Duration::from_secs(40);
 /// How often the media gate looks for the caller's first RTP packet.
 const GATE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Runs the call to its end and writes its CDR.
+/// Runs the call to its end and writes its CDR, with the call's `kit` (the subsystems a
+/// call uses, [`CallKit`]).
 pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
     // The front admitted this INVITE under its transaction key; take it.
     let Some(uid) = kit.calls.claim(&tx.key.to_string()) else {

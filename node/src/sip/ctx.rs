@@ -1,5 +1,6 @@
-//! What a call's logic holds once the caller is answered: the dialog, its state events, the
-//! caller's media leg and its events. [`CallCtx::next_end`] is the one place that answers
+//! What a call's logic holds once the caller is answered: the call's kit (the subsystems it
+//! uses, grouped: [`crate::node::CallKit`]; never the node), the dialog, its state events,
+//! the caller's media leg and its events. [`CallCtx::next_end`] is the one place that answers
 //! re-INVITEs, enforces `call.max_duration` and node shutdown, and says when the call is over.
 
 use rsipstack::dialog::dialog::{DialogState, TransactionHandle};

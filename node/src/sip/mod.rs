@@ -70,7 +70,9 @@ impl SipHandle {
 }
 
 /// Binds UDP and TCP on `sip.listen` and starts the front, the TCP layer, the endpoint, the
-/// dispatcher and the watchdog.
+/// dispatcher and the watchdog. They read the SIP edge's handle ([`Edge`]); each admitted
+/// call runs with its `kit` ([`crate::node::CallKit`]), which is also given the dialog layer
+/// agent legs are dialled through.
 pub async fn start(edge: Edge) -> Result<SipHandle, SipError> {
     let listen = edge.cfg.sip.listen;
     let advertise = edge.cfg.sip_advertise();
