@@ -1,7 +1,7 @@
 //! Music on hold: WAV files (8 kHz, mono, 16-bit) found with a glob in the configured directory
 //! (the `default` class) and in each of its sub-directories (a class of that name), decoded
 //! once at start and pre-encoded to PCMU and PCMA so each caller's stream only slices
-//! 160-byte frames, paced by one clock per track shared by its callers ([`super::clock`]).
+//! 160-byte frames, sent by one clock per track to all its callers ([`super::clock`]).
 //! With no usable file, a short tune synthesised here is played instead.
 
 use std::collections::BTreeMap;
@@ -21,34 +21,26 @@ pub const FRAME: usize = 160;
 #[derive(Debug)]
 pub struct Track {
     pub name: String,
-    pcmu: Vec<u8>,
-    pcma: Vec<u8>,
-    /// The clock that paces the track for every caller hearing it (see [`super::clock`]).
+    audio: Arc<Encoded>,
+    /// The clock that sends the track to every caller hearing it (see [`super::clock`]).
     clock: Clock,
 }
 
-impl Track {
-    pub fn from_samples(name: String, mut samples: Vec<i16>) -> Track {
-        let pad = (FRAME - samples.len() % FRAME) % FRAME;
-        samples.extend(std::iter::repeat_n(0, pad));
-        let pcmu = create_encoder(CodecType::PCMU).encode(&samples);
-        let pcma = create_encoder(CodecType::PCMA).encode(&samples);
-        Track {
-            name,
-            pcmu,
-            pcma,
-            clock: Clock::default(),
+/// A track's audio, pre-encoded once in both G.711 laws; shared with the track's clock,
+/// which cuts every listener's frames from it.
+#[derive(Debug)]
+pub struct Encoded {
+    pcmu: Vec<u8>,
+    pcma: Vec<u8>,
+}
+
+impl Encoded {
+    /// `samples` (a whole number of frames) in both laws.
+    pub fn from_samples(samples: &[i16]) -> Encoded {
+        Encoded {
+            pcmu: create_encoder(CodecType::PCMU).encode(samples),
+            pcma: create_encoder(CodecType::PCMA).encode(samples),
         }
-    }
-
-    /// The track decoded back to 16-bit samples (for joining prompts).
-    pub fn samples(&self) -> Vec<i16> {
-        audio_codec::create_decoder(CodecType::PCMU).decode(&self.pcmu)
-    }
-
-    /// The track's shared clock.
-    pub fn clock(&self) -> &Clock {
-        &self.clock
     }
 
     /// Number of 20 ms frames.
@@ -71,6 +63,44 @@ impl Track {
         let n = data.len() / FRAME;
         let at = (i % n.max(1)) * FRAME;
         &data[at..at + FRAME]
+    }
+}
+
+impl Track {
+    pub fn from_samples(name: String, mut samples: Vec<i16>) -> Track {
+        let pad = (FRAME - samples.len() % FRAME) % FRAME;
+        samples.extend(std::iter::repeat_n(0, pad));
+        let audio = Arc::new(Encoded::from_samples(&samples));
+        Track {
+            name,
+            clock: Clock::new(audio.clone()),
+            audio,
+        }
+    }
+
+    /// The track decoded back to 16-bit samples (for joining prompts).
+    pub fn samples(&self) -> Vec<i16> {
+        audio_codec::create_decoder(CodecType::PCMU).decode(&self.audio.pcmu)
+    }
+
+    /// The track's shared clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// Number of 20 ms frames.
+    pub fn frames(&self) -> usize {
+        self.audio.frames()
+    }
+
+    /// The frame a clock's count `n` stands at (wrapping) in the given codec.
+    pub fn frame_at(&self, codec: Codec, n: u64) -> &[u8] {
+        self.audio.frame_at(codec, n)
+    }
+
+    /// Frame `i` (wrapping) in the given codec.
+    pub fn frame(&self, codec: Codec, i: usize) -> &[u8] {
+        self.audio.frame(codec, i)
     }
 }
 

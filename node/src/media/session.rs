@@ -1,8 +1,11 @@
-//! One call leg's media: a UDP socket from the pool and one task that owns it. The task sends
-//! what the leg's mode asks for: music on hold, paced by the track's clock that every caller on
-//! it shares ([`super::clock`]), or by a timer of the leg's own at packet times other than 20 ms;
-//! a prompt played once, or a supervisor's mix, on the leg's own timer at the party's
-//! `a=ptime` (20 ms by default); or nothing, with no timer at all (see `pace`). Every packet
+//! One call leg's media: a UDP socket from the pool and one task that owns it. The leg sends
+//! what its mode asks for: music on hold, written out of the leg's socket by the track's clock
+//! itself, which sends every caller on the track at each tick while their tasks sleep
+//! ([`super::clock`]: the leg's stream is on the track's roster meanwhile, and comes back to
+//! the task, moved on, when the mode or target changes), or by the task on a timer of the leg's
+//! own at packet times other than 20 ms; a prompt played once, or a supervisor's mix, on the
+//! leg's own timer at the party's `a=ptime` (20 ms by default); or nothing, with no timer at
+//! all (see `pace`). Every packet
 //! received is counted, measured for the leg's quality, decoded into the recording if one runs,
 //! scanned for DTMF (RFC 4733), and in bridge mode relayed out of the other leg's socket to the
 //! other party: a bridged leg wakes only for the packets it receives and, every 5 s, to
@@ -24,7 +27,7 @@ use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use super::clock;
+use super::clock::{Listener, Output};
 use super::dtmf::DtmfDetector;
 use super::latch::{Latch, Seen};
 use super::moh::{Playlist, Track, FRAME};
@@ -107,7 +110,8 @@ pub struct MediaStats {
     pub relayed_bytes: AtomicU64,
     /// Packets dropped because they did not come from the party.
     pub ignored: AtomicU64,
-    /// Times the leg's pacing woke it to send (never while it only relays or is silent).
+    /// Times the leg's pacing had it send: its own timer woke its task, or the music track's
+    /// clock sent for it (never while it only relays or is silent).
     pub paced: AtomicU64,
 }
 
@@ -123,6 +127,24 @@ pub struct Leg {
     whisper: Mutex<Option<Fifo>>,
     /// The leg's quality (see `report`); a std mutex, held for a few additions per packet.
     meter: Mutex<Meter>,
+}
+
+/// The music track's clock sends a listening leg's packets out of the leg's socket.
+impl Output for Leg {
+    fn send_now(&self, packet: &[u8], to: SocketAddr) -> bool {
+        let sent = self.socket.try_send_to(packet, to).is_ok();
+        if sent {
+            self.stats.sent.fetch_add(1, Ordering::Relaxed);
+            self.stats
+                .sent_bytes
+                .fetch_add(packet.len() as u64, Ordering::Relaxed);
+        }
+        sent
+    }
+
+    fn paced(&self) {
+        self.stats.paced.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl Leg {
@@ -418,6 +440,16 @@ struct Out {
     stamped: tokio::time::Instant,
 }
 
+impl Out {
+    /// The stream as the music track's clock left it (or holds it now).
+    fn take_back(&mut self, l: Listener) {
+        self.stream = l.stream;
+        self.stamped = l.stamped;
+        self.own_packets = l.packets;
+        self.own_octets = l.octets;
+    }
+}
+
 impl Player {
     async fn run(mut self) {
         let mut ctl = self.rx.borrow_and_update().clone();
@@ -452,18 +484,16 @@ impl Player {
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
-                due = pace.next() => {
+                () = pace.next() => {
                     self.leg.stats.paced.fetch_add(1, Ordering::Relaxed);
-                    match due {
-                        Due::Packet => self.send_frame(&mut ctl, &mut out).await,
-                        Due::Frames { skip, frames } => {
-                            self.send_frames(&ctl, &mut out, skip, frames).await
-                        }
-                    }
+                    self.send_frame(&mut ctl, &mut out).await;
                     // A prompt that ended leaves the leg silent.
                     self.repace(&mut pace, &ctl, &mut out);
                 }
-                _ = reports.tick() => self.send_report(&ctl, &mut out, &party).await,
+                _ = reports.tick() => {
+                    pace.sync(&mut out);
+                    self.send_report(&ctl, &mut out, &party).await
+                }
                 r = self.leg.socket.recv_from(&mut inbuf) => {
                     let Ok((n, from)) = r else { continue };
                     let was = ctl.target.remote;
@@ -517,7 +547,8 @@ impl Player {
     }
 
     /// Switches the leg's pacing to what its mode and target ask for (see [`pace`]); a leg
-    /// that starts sending again skips the time it was idle in its RTP timestamp.
+    /// that starts sending again skips the time it was idle in its RTP timestamp. A leg that
+    /// stays on its track's roster has its address and codec brought up to date there.
     fn repace(&self, pace: &mut Pace, ctl: &Control, out: &mut Out) {
         let want = pace::kind(&ctl.mode, &ctl.target);
         let track = match &ctl.mode {
@@ -525,30 +556,39 @@ impl Player {
             _ => None,
         };
         let key = track.map_or(0, |t| std::ptr::from_ref(t) as usize);
+        let (codec, remote) = (ctl.target.codec, ctl.target.remote);
         if pace.is(want, ctl.target.packet_ms, key) {
+            if let Pace::Shared { member, .. } = pace {
+                member.with(|l| {
+                    l.codec = codec;
+                    l.stream.payload_type = codec.payload_type();
+                    l.remote = remote.unwrap_or(l.remote);
+                });
+            }
             return;
         }
-        *pace = match (want, track) {
-            (Kind::Own, _) => Pace::own(ctl.target.packet_ms),
-            (Kind::Shared, Some(track)) => {
-                let rx = track.clock().subscribe();
-                let last = *rx.borrow();
+        pace.end(out);
+        *pace = match (want, track, remote) {
+            (Kind::Own, _, _) => {
+                self.resume(out);
+                Pace::own(ctl.target.packet_ms)
+            }
+            (Kind::Shared, Some(track), Some(remote)) => {
+                self.resume(out);
+                let mut listener = Listener::new(out.stream.clone(), codec, remote, out.stamped);
+                listener.packets = out.own_packets;
+                listener.octets = out.own_octets;
                 Pace::Shared {
-                    rx,
-                    last,
+                    member: track.clock().join(listener, self.leg.clone()),
                     track: key,
                 }
             }
-            (Kind::Idle | Kind::Shared, _) => Pace::Idle,
+            (Kind::Idle | Kind::Shared, _, _) => Pace::Idle,
         };
-        self.resume(pace, out);
     }
 
     /// A leg about to send again: its stream's timestamp skips the time it sent nothing.
-    fn resume(&self, pace: &Pace, out: &mut Out) {
-        if matches!(pace, Pace::Idle) {
-            return;
-        }
+    fn resume(&self, out: &mut Out) {
         let now = tokio::time::Instant::now();
         let gap = pace::gap_samples(out.stamped, now);
         if gap > 0 {
@@ -649,26 +689,6 @@ impl Player {
         self.emit(have, &ctl.target, out, samples).await;
     }
 
-    /// Sends the music track's frames at the shared clock's counts `frames` (20 ms packets),
-    /// after skipping `skip` frames' time the leg fell behind.
-    async fn send_frames(&self, ctl: &Control, out: &mut Out, skip: u64, frames: Frames) {
-        if skip > 0 {
-            let skip = u32::try_from(skip).unwrap_or(u32::MAX / 2);
-            out.stream.skip(skip.wrapping_mul(FRAME as u32));
-            out.stamped += clock::FRAME_TIME * skip;
-        }
-        let Mode::Moh(playlist) = &ctl.mode else {
-            return;
-        };
-        let track = playlist.track(self.track);
-        for n in frames {
-            out.pending.clear();
-            out.pending
-                .extend_from_slice(track.frame_at(ctl.target.codec, n));
-            self.emit(true, &ctl.target, out, FRAME).await;
-        }
-    }
-
     /// Sends the first `samples` bytes of `out.pending` when `have`, else skips their time.
     async fn emit(&self, have: bool, target: &Target, out: &mut Out, samples: usize) {
         let remote = target.remote.filter(|_| target.send);
@@ -746,10 +766,7 @@ fn silence(codec: Codec) -> u8 {
 
 mod pace;
 mod report;
-use pace::{Due, Kind, Pace};
-
-/// Clock counts of frames to send.
-type Frames = std::ops::RangeInclusive<u64>;
+use pace::{Kind, Pace};
 pub use report::{LegQuality, Meter, REPORT_INTERVAL};
 
 #[cfg(test)]

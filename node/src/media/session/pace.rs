@@ -1,25 +1,20 @@
 //! What wakes a leg to send: nothing while it only relays or is silent (a bridged leg wakes on
-//! the packets it receives and on its RTCP report time only), the track's shared clock for
-//! music on hold at 20 ms packets ([`crate::media::clock`]), and a timer of the leg's own for
-//! prompts, a supervisor's mix, and music at other packet times.
+//! the packets it receives and on its RTCP report time only), nothing either for music on hold
+//! at 20 ms packets, which the track's clock sends itself to every leg on its roster
+//! ([`crate::media::clock`]), and a timer of the leg's own for prompts, a supervisor's mix, and
+//! music at other packet times.
 //!
 //! While a leg sends nothing its RTP timestamp does not advance packet by packet; when it
 //! sends again, the time it was idle is skipped at once (`gap_samples`), so the party's
 //! stream goes on where a stream that never stopped would be, with the marker bit set.
 
-use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 
-use super::{packet_samples, Mode, Target};
-use crate::media::clock::frames_due;
+use super::{packet_samples, Mode, Out, Target};
+use crate::media::clock::Membership;
 use crate::media::moh::FRAME;
-
-/// At most this many frames are sent at once by a leg whose clock ran ahead of it (the
-/// runtime was late); older ones are skipped.
-const MAX_CATCH_UP: u64 = 3;
 
 /// Which pacing a leg's mode and target ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +23,7 @@ pub(super) enum Kind {
     Idle,
     /// The leg's own timer, one tick per packet time.
     Own,
-    /// The music track's shared clock, one tick per 20 ms frame.
+    /// The music track's clock, which sends the leg's packets itself (the leg never wakes).
     Shared,
 }
 
@@ -57,24 +52,12 @@ pub(super) enum Pace {
         tick: Interval,
         packet_ms: u32,
     },
+    /// On the roster of a music track's clock, which holds the leg's stream meanwhile.
     Shared {
-        rx: watch::Receiver<u64>,
-        /// The clock's count last taken.
-        last: u64,
-        /// Which track's clock (its address), to keep the subscription across changes that
+        member: Membership,
+        /// Which track's clock (its address), to stay on its roster across changes that
         /// leave the track as it is.
         track: usize,
-    },
-}
-
-/// What the pacing asks the leg to send now.
-pub(super) enum Due {
-    /// One packet of the mode's audio (the leg's own timer).
-    Packet,
-    /// The track's frames at these clock counts, after skipping `skip` frames' time.
-    Frames {
-        skip: u64,
-        frames: RangeInclusive<u64>,
     },
 }
 
@@ -97,24 +80,32 @@ impl Pace {
         }
     }
 
-    /// Waits for the next thing to send (never, when idle). Cancel-safe.
-    pub(super) async fn next(&mut self) -> Due {
+    /// Waits for the leg's next packet time (never, when idle or when the track's clock
+    /// sends for it). Cancel-safe.
+    pub(super) async fn next(&mut self) {
         match self {
-            Pace::Idle => std::future::pending().await,
+            Pace::Idle | Pace::Shared { .. } => std::future::pending().await,
             Pace::Own { tick, .. } => {
                 tick.tick().await;
-                Due::Packet
             }
-            Pace::Shared { rx, last, .. } => {
-                if rx.changed().await.is_err() {
-                    // The clock cannot end while this receiver lives; if it did, stay quiet.
-                    return std::future::pending().await;
-                }
-                let now = *rx.borrow_and_update();
-                let (skip, frames) = frames_due(*last, now, MAX_CATCH_UP);
-                *last = now;
-                Due::Frames { skip, frames }
+        }
+    }
+
+    /// Ends this pacing: a leg on a track's roster takes its stream back into `out`, moved on
+    /// by what the clock sent for it.
+    pub(super) fn end(&mut self, out: &mut Out) {
+        if let Pace::Shared { member, .. } = self {
+            if let Some(l) = member.leave() {
+                out.take_back(l);
             }
+        }
+        *self = Pace::Idle;
+    }
+
+    /// Copies the stream as the track's clock holds it into `out` (for a sender report).
+    pub(super) fn sync(&self, out: &mut Out) {
+        if let Pace::Shared { member, .. } = self {
+            member.with(|l| out.take_back(l.clone()));
         }
     }
 }
@@ -182,7 +173,7 @@ mod tests {
         let mut own = Pace::own(30);
         let start = Instant::now();
         for _ in 0..4 {
-            assert!(matches!(own.next().await, Due::Packet));
+            own.next().await;
         }
         assert_eq!(start.elapsed(), Duration::from_millis(90));
         assert!(own.is(Kind::Own, 30, 0));
