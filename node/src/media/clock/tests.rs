@@ -43,6 +43,10 @@ fn audio() -> Arc<Encoded> {
     Arc::new(Encoded::from_samples(&samples))
 }
 
+/// A packet as heard: sequence number, timestamp, marker bit, and the frame it carries (its
+/// clock count) or the frame's first byte.
+type Heard = (u16, u32, bool, u64);
+
 fn listener(seq: u16, ts: u32) -> Listener {
     Listener::new(
         Stream::new(0, 0x1234, seq, ts),
@@ -82,7 +86,7 @@ async fn a_listener_is_sent_the_frames_due_and_skips_what_it_fell_behind() {
     let mut buf = [0u8; rtp::HEADER + FRAME];
     let t0 = Instant::now();
     // (count the clock stands at, packets sent as (seq, ts, marker, frame)), one after the other.
-    let cases: [(u64, &[(u16, u32, bool, u64)]); 5] = [
+    let cases: [(u64, &[Heard]); 5] = [
         (1, &[(100, 1000, true, 1)]),
         (2, &[(101, 1160, false, 2)]),
         (2, &[]),
