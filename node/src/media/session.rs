@@ -5,11 +5,11 @@
 //! the task, moved on, when the mode or target changes), or by the task on a timer of the leg's
 //! own at packet times other than 20 ms; a prompt played once, or a supervisor's mix, on the
 //! leg's own timer at the party's `a=ptime` (20 ms by default); or nothing, with no timer at
-//! all (see `pace`). Every packet
-//! received is counted, measured for the leg's quality, decoded into the recording if one runs,
-//! scanned for DTMF (RFC 4733), and in bridge mode relayed out of the other leg's socket to the
-//! other party: a bridged leg wakes only for the packets it receives and, every 5 s, to
-//! exchange RTCP reports with the party (`report`), on RTP port + 1 or muxed on the RTP port.
+//! all (see `pace`). Every packet received is counted, measured for the leg's quality, decoded
+//! into the recording if one runs, scanned for DTMF (RFC 4733), and in bridge mode relayed out
+//! of the other leg's socket to the other party: a bridged leg wakes only for the packets it
+//! receives and, every 5 s, to exchange RTCP reports with the party (`report`), on RTP port + 1
+//! or muxed on the RTP port.
 //! Only the party's packets are taken ([`super::latch`]): from its SDP address, or for a party
 //! behind NAT from the IP its signalling comes from, and after the first one only from that
 //! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
