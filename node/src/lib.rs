@@ -16,6 +16,7 @@
 //! - `outbound`: agents' phones dialling external numbers through the outbound trunk;
 //! - `queue`: the cluster queue's I/O shell: dispatcher, waiting callers, agent legs, voicemail;
 //! - `listen`: supervisors listening in on (or whispering into) bridged calls, across nodes;
+//! - `holder`: which other node holds a call and how to ask it (listen-in, live traces, files);
 //! - `realtime`: queues and agents from SQL, cached and reloaded when the config version moves;
 //! - `shed`: the load-shedding policy;
 //! - `scale`: scale-out on main nodes: a command or webhook once the cluster stays busy, one
@@ -37,6 +38,7 @@ pub mod config;
 pub mod dialplan;
 pub mod drain;
 pub mod heartbeat;
+pub mod holder;
 pub mod lifecycle;
 pub mod listen;
 pub mod media;

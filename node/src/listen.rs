@@ -21,13 +21,13 @@ use callfleet_web::{ApiError, ListenMode, SIGNATURE_HEADER};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::holder::{self, Holder, Unreachable};
 use crate::media::sdp::{Codec, Direction};
 use crate::media::session::{Leg, Mode, Session, Target};
 use crate::media::tap::{Side, Tap};
-use crate::node::CallKit;
+use crate::node::Listening;
 use crate::now_ms;
 use crate::queue::agent_leg::{self, Dial, RingOutcome};
-use crate::queue::caller::event;
 use crate::sip::ctx::CallCtx;
 
 /// How long the supervisor's phone may ring.
@@ -99,7 +99,7 @@ impl Listenable {
 /// Held by a bridged conversation: while it lives, supervisors may listen; when it drops, the
 /// call is no longer listenable and every supervisor's leg on it is ended.
 pub struct Offered {
-    kit: CallKit,
+    listen: Arc<Listenable>,
     tap: Tap,
     call_id: String,
     ended: CancellationToken,
@@ -114,7 +114,7 @@ impl Offered {
 
 impl Drop for Offered {
     fn drop(&mut self) {
-        self.kit.listen.lock().remove(&self.call_id);
+        self.listen.lock().remove(&self.call_id);
         self.ended.cancel();
     }
 }
@@ -139,7 +139,7 @@ pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>)
     };
     kit.listen.lock().insert(ctx.call_id.to_string(), bridged);
     Offered {
-        kit: kit.clone(),
+        listen: kit.listen.clone(),
         tap,
         call_id: ctx.call_id.to_string(),
         ended,
@@ -176,13 +176,13 @@ impl Drop for SpeakSlot {
 /// Serves a listen request for a call held by this node: checks it, then dials the
 /// supervisor's phone in the background (the request is answered while it rings).
 pub async fn listen_here(
-    kit: &CallKit,
+    ls: &Listening,
     call_id: &str,
     device: &str,
     mode: ListenMode,
 ) -> Result<(), ApiError> {
-    let Some(call) = kit.listen.get(call_id) else {
-        return Err(if kit.calls.contains(call_id) {
+    let Some(call) = ls.listen.get(call_id) else {
+        return Err(if ls.calls.contains(call_id) {
             ApiError::Conflict {
                 reason: NOT_BRIDGED,
             }
@@ -190,15 +190,14 @@ pub async fn listen_here(
             ApiError::NotFound { what: "call" }
         });
     };
-    let (binding, via, over) = supervisor_phone(kit, device).await?;
+    let (binding, via, over) = supervisor_phone(ls, device).await?;
     let speak = speak_slot(&call, mode)?;
-    let (socket, local) = kit
-        .media
+    let (socket, local) = ls
         .ports
         .bind()
         .await
         .map_err(|e| ApiError::unavailable("RTP port", e))?;
-    let dialogs = kit.queue.dialogs.get().cloned().ok_or(ApiError::Conflict {
+    let dialogs = ls.queue.dialogs.get().cloned().ok_or(ApiError::Conflict {
         reason: "SIP is not running yet",
     })?;
     let dial = Dial {
@@ -211,17 +210,17 @@ pub async fn listen_here(
     };
     let ringing = agent_leg::dial_with(
         &dialogs,
-        kit.cfg.sip_advertise(),
+        ls.peers.cfg.sip_advertise(),
         &dial,
         socket,
         local,
         SUPERVISOR_DIRECTION,
     )
     .map_err(|e| ApiError::internal("dial the supervisor's phone", e))?;
-    kit.trace.link(&ringing.dialog.id().call_id, call_id);
+    ls.trace.link(&ringing.dialog.id().call_id, call_id);
     info!(call_id, supervisor = device, agent = %call.agent, mode = mode.as_str(), "dialling a supervisor to listen in");
     let job = Supervisor {
-        kit: kit.clone(),
+        ls: ls.clone(),
         call_id: call_id.to_string(),
         device: device.to_string(),
         mode,
@@ -235,7 +234,7 @@ pub async fn listen_here(
 /// Where the supervisor's phone `device` is registered, the address its requests come from,
 /// and how to reach it; a conflict when it is not registered or its connection is gone.
 async fn supervisor_phone(
-    kit: &CallKit,
+    ls: &Listening,
     device: &str,
 ) -> Result<
     (
@@ -245,7 +244,8 @@ async fn supervisor_phone(
     ),
     ApiError,
 > {
-    let binding = kit
+    let binding = ls
+        .peers
         .store
         .registrations(device, now_ms())
         .await
@@ -261,7 +261,7 @@ async fn supervisor_phone(
         .received
         .parse()
         .map_err(|e| ApiError::internal("read the supervisor's registration", e))?;
-    let over = agent_leg::RingOver::for_binding(&kit.cfg, &binding.transport, via).ok_or(
+    let over = agent_leg::RingOver::for_binding(&ls.peers.cfg, &binding.transport, via).ok_or(
         ApiError::Conflict {
             reason: NOT_CONNECTED,
         },
@@ -287,7 +287,7 @@ fn speak_slot(call: &Bridged, mode: ListenMode) -> Result<SpeakSlot, ApiError> {
 
 /// One supervisor's leg on one call.
 struct Supervisor {
-    kit: CallKit,
+    ls: Listening,
     call_id: String,
     device: String,
     mode: ListenMode,
@@ -297,7 +297,7 @@ struct Supervisor {
 
 impl Supervisor {
     async fn run(self, mut ringing: agent_leg::Ringing) {
-        let (kit, call) = (&self.kit, &self.call);
+        let (ls, call) = (&self.ls, &self.call);
         let outcome = tokio::select! {
             o = ringing.wait(RING_LIMIT) => o,
             _ = call.ended.cancelled() => {
@@ -305,7 +305,7 @@ impl Supervisor {
                 info!(call_id = %self.call_id, supervisor = %self.device, "call ended while the supervisor's phone rang");
                 return;
             }
-            _ = kit.life.hangup.cancelled() => {
+            _ = ls.life.hangup.cancelled() => {
                 ringing.cancel().await;
                 return;
             }
@@ -330,7 +330,7 @@ impl Supervisor {
     /// The supervisor's phone answered with `offer`: its leg hears the call's mix (and speaks
     /// into the legs of its slot) until it hangs up, the call ends or the node stops.
     async fn listen_in(self, ringing: agent_leg::Ringing, offer: crate::media::sdp::Offer) {
-        let (kit, call) = (&self.kit, &self.call);
+        let (ls, call) = (&self.ls, &self.call);
         let target = Target {
             remote: offer.remote,
             codec: offer.codec,
@@ -347,20 +347,20 @@ impl Supervisor {
             target,
             Mode::Listen(mix),
             0,
-            kit.metrics.guard().rtp_ignored(),
+            ls.metrics.guard().rtp_ignored(),
         );
         let mode = self.mode.as_str();
         info!(call_id = %self.call_id, supervisor = %self.device, agent = %call.agent, mode, "supervisor is listening in");
         if let Some(q) = &call.queue {
             let detail = format!("{mode}:{}", self.device);
-            event(
-                kit,
+            ls.recorder.send(crate::queue::caller::queue_event(
+                &ls.peers.cfg.node.name,
                 q,
                 &self.call_id,
                 Some(&call.agent),
                 callfleet_store::QueueEventKind::Listen,
                 Some(&detail),
-            );
+            ));
         }
         let dialog = ringing.dialog;
         let mut states = ringing.states;
@@ -372,7 +372,7 @@ impl Supervisor {
                 }
                 "call"
             }
-            _ = kit.life.hangup.cancelled() => {
+            _ = ls.life.hangup.cancelled() => {
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send a BYE");
                 }
@@ -392,86 +392,37 @@ impl Supervisor {
 
 /// Serves a listen request wherever the call is: here, or forwarded to the node holding it.
 pub async fn listen(
-    kit: &CallKit,
+    ls: &Listening,
     call_id: &str,
     device: &str,
     mode: ListenMode,
 ) -> Result<(), ApiError> {
-    if kit.listen.get(call_id).is_some() || kit.calls.contains(call_id) {
-        return listen_here(kit, call_id, device, mode).await;
+    if ls.listen.get(call_id).is_some() || ls.calls.contains(call_id) {
+        return listen_here(ls, call_id, device, mode).await;
     }
-    let calls = kit
-        .store
-        .live_calls(None)
-        .await
-        .map_err(|e| ApiError::unavailable("database", e))?;
-    let me = kit.cfg.node.name.as_str();
-    let Some(holder) = calls
-        .into_iter()
-        .find(|c| c.call_id == call_id && c.node != me)
-        .map(|c| c.node)
-    else {
-        return Err(ApiError::NotFound { what: "call" });
-    };
-    let view = kit.cluster.balancer.view();
-    let (addr, https) = match view.get(&holder) {
-        Some(n) if view.is_alive(n) => (n.http, crate::tls::serves_https(&n.services)),
-        _ => {
-            return Err(ApiError::unavailable(
-                "node holding the call",
-                Unreachable::Dead { node: holder },
-            ))
-        }
-    };
-    forward(kit, &holder, (addr, https), call_id, device, mode).await
-}
-
-/// Why the node holding a call cannot be asked.
-#[derive(Debug, thiserror::Error)]
-pub enum Unreachable {
-    #[error("node {node} holds the call but its heartbeat is stale")]
-    Dead { node: String },
-    #[error("cannot build the request to node {node}: {reason}")]
-    Url { node: String, reason: &'static str },
-    #[error("node {node} at {url} did not answer: {source}")]
-    Http {
-        node: String,
-        url: String,
-        source: reqwest::Error,
-    },
-    #[error("node {node} refused our signed request (set the same http.secret on every node, keep their clocks in step)")]
-    Secret { node: String },
-    #[error("node {node} answered HTTP {status}: {body}")]
-    Status {
-        node: String,
-        status: u16,
-        body: String,
-    },
+    match holder::find(&ls.peers, call_id).await? {
+        Holder::Nowhere => Err(ApiError::NotFound { what: "call" }),
+        Holder::Stale { node } => Err(ApiError::unavailable(
+            "node holding the call",
+            Unreachable::Dead { node },
+        )),
+        Holder::At { node, at } => forward(ls, &node, at, call_id, device, mode).await,
+    }
 }
 
 async fn forward(
-    kit: &CallKit,
+    ls: &Listening,
     holder: &str,
-    (addr, https): (std::net::SocketAddr, bool),
+    at: holder::Address,
     call_id: &str,
     device: &str,
     mode: ListenMode,
 ) -> Result<(), ApiError> {
     let unavailable = |e: Unreachable| ApiError::unavailable("node holding the call", e);
-    let url_error = |reason| {
-        unavailable(Unreachable::Url {
-            node: holder.to_string(),
-            reason,
-        })
-    };
-    let mut url = reqwest::Url::parse(&crate::tls::node_url(https, addr, "/"))
-        .map_err(|_| url_error("bad HTTP address"))?;
-    url.path_segments_mut()
-        .map_err(|_| url_error("bad HTTP address"))?
-        .clear()
-        .extend(["internal", "v1", "calls", call_id, "listen"]);
+    let url = holder::url(holder, at, &["internal", "v1", "calls", call_id, "listen"])
+        .map_err(unavailable)?;
     // Over HTTPS the holder's certificate is checked against `http.ca_file`.
-    let client = crate::tls::client(&kit.cfg, FORWARD_TIMEOUT)
+    let client = crate::tls::client(&ls.peers.cfg, FORWARD_TIMEOUT)
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
     let request = callfleet_vocab::ListenRequest {
         device: Some(device.to_string()),
@@ -480,8 +431,8 @@ async fn forward(
     let body = serde_json::to_string(&request)
         .map_err(|e| ApiError::internal("write the listen request", e))?;
     // Signed over the path exactly as it goes on the wire.
-    let signature = kit
-        .cluster
+    let signature = ls
+        .peers
         .signer
         .sign_now("POST", url.path(), body.as_bytes());
     let req = client

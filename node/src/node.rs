@@ -24,7 +24,10 @@ use crate::{heartbeat, now_ms, sip};
 mod api;
 pub mod handles;
 
-pub use handles::{Base, CallKit, Cluster, Edge, Leases, MediaKit, Pins};
+pub use handles::{
+    Base, CallKit, CallStarter, Cluster, Edge, Leases, Listening, LiveTraces, MediaKit, Peers,
+    Pins, Quality, Recordings,
+};
 
 /// The running node: the parts [`build`] made, from which each subsystem is handed only what
 /// it uses ([`handles`]). Nothing outside this module reaches the parts themselves.
@@ -46,6 +49,9 @@ pub struct Node {
     alerts: Arc<crate::alerts::Inputs>,
     /// What every call runs with (built once; a clone per call).
     kit: CallKit,
+    /// What the HTTP layer's listen-in and live traces use.
+    listening: Listening,
+    live_traces: LiveTraces,
 }
 
 impl Node {
@@ -118,7 +124,8 @@ impl Node {
             realtime: self.realtime.clone(),
             registrar: self.registrar.clone(),
             alerts: self.alerts.clone(),
-            kit: self.kit.clone(),
+            recorder: self.kit.recorder.clone(),
+            starter: CallStarter::new(self.kit.clone()),
         }
     }
 }
@@ -127,7 +134,7 @@ impl Node {
 /// order: the base (configuration, store, metrics, run state), the record writer, the cluster
 /// (balancer, signer, leases), the media kit, the SIP trace, the configuration cache, the
 /// registrar, the local queue, the listenable calls and the PIN checks, then the handles
-/// made of them.
+/// made of them (a call's kit, listen-in's and the live traces').
 pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle<()>)> {
     let store = Store::connect(&cfg.database.url)
         .await
@@ -185,6 +192,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         listen: Arc::default(),
         pins: pins(&base),
     };
+    let (listening, live_traces) = http_handles(&base, &cluster, &kit);
     let node = Node {
         base,
         cluster,
@@ -195,8 +203,36 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         queue,
         alerts,
         kit,
+        listening,
+        live_traces,
     };
     Ok((node, writer))
+}
+
+/// What the HTTP layer's listen-in and live traces use, from the parts already made.
+fn http_handles(base: &Base, cluster: &Cluster, kit: &CallKit) -> (Listening, LiveTraces) {
+    let peers = Peers {
+        cfg: base.cfg.clone(),
+        store: base.store.clone(),
+        balancer: cluster.balancer.clone(),
+        signer: cluster.signer.clone(),
+    };
+    let listening = Listening {
+        peers: peers.clone(),
+        life: base.life.clone(),
+        metrics: base.metrics.clone(),
+        calls: kit.calls.clone(),
+        listen: kit.listen.clone(),
+        ports: kit.media.ports.clone(),
+        queue: kit.queue.clone(),
+        trace: kit.trace.clone(),
+        recorder: kit.recorder.clone(),
+    };
+    let live_traces = LiveTraces {
+        peers,
+        trace: kit.trace.clone(),
+    };
+    (listening, live_traces)
 }
 
 /// The balancer, the signer and the lease client.

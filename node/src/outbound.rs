@@ -354,8 +354,9 @@ async fn converse(
     trunk.stop();
     // The far party's leg is the call's `caller` leg in the quality records (the report by
     // country reads it); the phone's is the agent's.
-    crate::quality::record(kit, call_id, CallLeg::Caller, &trunk.quality());
-    crate::quality::record(kit, call_id, CallLeg::Agent, &phone.quality());
+    let quality = kit.quality();
+    crate::quality::record(&quality, call_id, CallLeg::Caller, &trunk.quality());
+    crate::quality::record(&quality, call_id, CallLeg::Agent, &phone.quality());
     ended
 }
 

@@ -10,7 +10,7 @@ use callfleet_store::{CallLeg, LegQualityRow};
 use tracing::debug;
 
 use crate::media::session::LegQuality;
-use crate::node::CallKit;
+use crate::node::Quality;
 use crate::now_ms;
 use crate::records::Record;
 
@@ -24,8 +24,8 @@ pub struct CallKey<'a> {
 
 /// Writes one leg's quality with its call and observes it in the metrics; a call no longer in
 /// the table (never the case at the end of a leg) is logged and skipped.
-pub fn record(kit: &CallKit, call_id: &str, leg: CallLeg, q: &LegQuality) {
-    let Some(entry) = kit.calls.get(call_id) else {
+pub fn record(handle: &Quality, call_id: &str, leg: CallLeg, q: &LegQuality) {
+    let Some(entry) = handle.calls.get(call_id) else {
         debug!(
             call_id,
             leg = leg.as_str(),
@@ -34,7 +34,7 @@ pub fn record(kit: &CallKit, call_id: &str, leg: CallLeg, q: &LegQuality) {
         return;
     };
     let key = CallKey {
-        node: &kit.cfg.node.name,
+        node: &handle.cfg.node.name,
         call_id,
         started_at_ms: entry.started_at_ms,
     };
@@ -49,11 +49,12 @@ pub fn record(kit: &CallKit, call_id: &str, leg: CallLeg, q: &LegQuality) {
         "leg quality"
     );
     if let Some(loss) = loss_ratio(q) {
-        kit.metrics
+        handle
+            .metrics
             .media()
             .observe(loss, q.inbound.jitter.as_secs_f64());
     }
-    kit.recorder.send(Record::Quality(row));
+    handle.recorder.send(Record::Quality(row));
 }
 
 /// The share of the party's packets lost; `None` when none were expected (no RTP came).

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use crate::media::stereo::{self, Outcome};
 use crate::media::tap::Tap;
-use crate::node::CallKit;
+use crate::node::Recordings;
 use crate::now_ms;
 use crate::records::Record;
 
@@ -86,8 +86,9 @@ pub struct CallInfo {
     pub agent: Option<String>,
 }
 
-/// A call's recording in progress.
+/// A call's recording in progress (with what finishing it uses).
 pub struct Active {
+    rec: Recordings,
     running: stereo::Running,
     call: CallInfo,
     started_at_ms: i64,
@@ -95,9 +96,9 @@ pub struct Active {
 
 /// Starts recording a bridged call from its tap, unless the disk is nearly full (then the
 /// call goes on unrecorded: logged and counted).
-pub fn start(kit: &CallKit, tap: &Tap, call: CallInfo) -> Option<Active> {
-    let cfg = &kit.cfg.recording;
-    let metrics = kit.metrics.recordings();
+pub fn start(rec: &Recordings, tap: &Tap, call: CallInfo) -> Option<Active> {
+    let cfg = &rec.cfg.recording;
+    let metrics = rec.metrics.recordings();
     let room = |dir: &Path, min: u64| free_bytes(dir).map(|b| enough_room(b, min));
     match room(&cfg.dir, cfg.min_free_mb) {
         Ok(true) => {}
@@ -120,6 +121,7 @@ pub fn start(kit: &CallKit, tap: &Tap, call: CallInfo) -> Option<Active> {
         Ok(running) => {
             info!(call_id = %call.call_id, path = %path.display(), "recording the call");
             Some(Active {
+                rec: rec.clone(),
                 running,
                 call,
                 started_at_ms,
@@ -134,9 +136,10 @@ pub fn start(kit: &CallKit, tap: &Tap, call: CallInfo) -> Option<Active> {
 }
 
 /// Stops a recording and stores its row (with its MP3 job) through the record writer.
-pub async fn finish(kit: &CallKit, active: Active) {
+pub async fn finish(active: Active) {
+    let rec = &active.rec;
     let out = active.running.finish().await;
-    let metrics = kit.metrics.recordings();
+    let metrics = rec.metrics.recordings();
     metrics.dropped_frames(out.dropped_frames as u64);
     if let Some(why) = &out.stopped {
         warn!(call_id = %active.call.call_id, path = %out.path.display(), why, "the recording stopped before the call ended");
@@ -151,13 +154,13 @@ pub async fn finish(kit: &CallKit, active: Active) {
     }
     metrics.recorded();
     let row = row(
-        &kit.cfg.node.name,
+        &rec.cfg.node.name,
         &active.call,
         &out,
         active.started_at_ms,
         now_ms(),
     );
-    let job = kit.cfg.recording.mp3.then(|| NewJob {
+    let job = rec.cfg.recording.mp3.then(|| NewJob {
         kind: MP3_JOB.to_string(),
         payload: serde_json::to_string(&Mp3Payload {
             recording: row.uid.clone(),
@@ -167,7 +170,7 @@ pub async fn finish(kit: &CallKit, active: Active) {
         at_ms: row.created_at_ms,
     });
     info!(call_id = %row.call_id, path = %row.path, duration_ms = row.duration_ms, dropped = row.dropped_frames, "call recorded");
-    kit.recorder.send(Record::Recording { row, job });
+    rec.recorder.send(Record::Recording { row, job });
 }
 
 fn remove_empty(out: &Outcome) {

@@ -2,8 +2,8 @@
 //! group's music-on-hold class while its members ring; each round's members are taken (an
 //! agent as for a direct call: its lease and the guarded `available → ringing` update, so an
 //! agent on another call, paused or logged out is passed over; a device member's phone rung
-//! directly, no lease) and rung through the queue's legs (`legs::ring_taken`), which bridge
-//! the first to answer like a direct call.
+//! directly, no lease: `queue::take`) and rung through the queue's legs (`legs::ring_taken`),
+//! which bridge the first to answer like a direct call.
 
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use super::rounds::{Rounds, Step};
 use crate::media::session::Mode;
 use crate::now_ms;
 use crate::queue::caller::Outcome;
-use crate::queue::legs;
+use crate::queue::{legs, take};
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -40,8 +40,8 @@ pub async fn ring(ctx: &mut CallCtx<'_>, group: &RingGroup) -> Option<Ended> {
         let mut taken = Vec::with_capacity(members.len());
         for m in &members {
             let leg = match m.kind {
-                MemberKind::Agent => legs::take_agent(ctx, &m.extension, ring_time).await,
-                MemberKind::Device => legs::ring_device(ctx, &m.extension).await,
+                MemberKind::Agent => take::take_agent(ctx, &m.extension, ring_time).await,
+                MemberKind::Device => take::ring_device(ctx, &m.extension).await,
             };
             taken.extend(leg);
         }

@@ -97,16 +97,16 @@ impl NodeApi for Api {
         device: String,
         mode: callfleet_web::ListenMode,
     ) -> BoxFuture<'static, Result<(), ApiError>> {
-        let kit = self.0.kit.clone();
-        Box::pin(async move { crate::listen::listen(&kit, &call_id, &device, mode).await })
+        let listening = self.0.listening.clone();
+        Box::pin(async move { crate::listen::listen(&listening, &call_id, &device, mode).await })
     }
 
     fn live_trace(
         &self,
         call_id: String,
     ) -> BoxFuture<'static, Result<Option<callfleet_vocab::CallTrace>, ApiError>> {
-        let kit = self.0.kit.clone();
-        Box::pin(async move { crate::trace::remote::live_trace(&kit, &call_id).await })
+        let live = self.0.live_traces.clone();
+        Box::pin(async move { crate::trace::remote::live_trace(&live, &call_id).await })
     }
 
     fn live_trace_here(
@@ -123,8 +123,10 @@ impl NodeApi for Api {
         device: String,
         mode: callfleet_web::ListenMode,
     ) -> BoxFuture<'static, Result<(), ApiError>> {
-        let kit = self.0.kit.clone();
-        Box::pin(async move { crate::listen::listen_here(&kit, &call_id, &device, mode).await })
+        let listening = self.0.listening.clone();
+        Box::pin(
+            async move { crate::listen::listen_here(&listening, &call_id, &device, mode).await },
+        )
     }
 
     fn node_name(&self) -> String {

@@ -13,8 +13,14 @@
 //!   table with the record writer and the SIP trace (what a call leaves), the media kit, the
 //!   cluster, the configuration cache, the registrar, the local queue, the listenable calls
 //!   and the PIN checks.
+//! - [`Recordings`], [`Quality`]: what recording a call and storing a leg's RTP quality use
+//!   (made from a [`CallKit`] where the call opens its recorder or ends a leg).
+//! - [`Peers`]: what asking the node that holds a call uses (`crate::holder`).
+//! - [`Listening`]: listen-in (`crate::listen`); [`LiveTraces`]: live SIP traces
+//!   (`crate::trace::remote`); both handed out by the HTTP layer.
 //! - [`Edge`]: the SIP edge (front, TCP and TLS, inbound checks, admission, transaction
-//!   dispatch): what it reads itself, and the [`CallKit`] each call it admits runs with.
+//!   dispatch): what it reads itself, and a [`CallStarter`] that runs each call it admits
+//!   with a [`CallKit`] the edge cannot reach into.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -126,9 +132,85 @@ impl CallKit {
             life: self.life.clone(),
         }
     }
+
+    /// What recording this call uses.
+    pub fn recordings(&self) -> Recordings {
+        Recordings {
+            cfg: self.cfg.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+        }
+    }
+
+    /// What storing this call's legs' quality uses.
+    pub fn quality(&self) -> Quality {
+        Quality {
+            cfg: self.cfg.clone(),
+            calls: self.calls.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+        }
+    }
 }
 
-/// What the SIP edge uses, and the [`CallKit`] its calls run with.
+/// What recording a call uses (`crate::recording::start` and `finish`): the `recording`
+/// section and the node's name, the recording metrics, and the record writer that stores the
+/// row with its MP3 job.
+#[derive(Clone)]
+pub struct Recordings {
+    pub cfg: Arc<Config>,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+}
+
+/// What storing a leg's RTP quality uses (`crate::quality::record`): the live-call table (the
+/// call's start names its record), the node's name, the media histograms, the record writer.
+#[derive(Clone)]
+pub struct Quality {
+    pub cfg: Arc<Config>,
+    pub calls: Arc<CallTable>,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+}
+
+/// What asking the node that holds a call uses (`crate::holder`): this node's configuration
+/// (its name, the TLS settings of the node-to-node client), the database's live calls, the
+/// cluster view (who is alive, where) and the signer of node-to-node requests.
+#[derive(Clone)]
+pub struct Peers {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub balancer: Balancer,
+    pub signer: Arc<callfleet_sign::Signer>,
+}
+
+/// What listen-in uses (`crate::listen`): the holder lookup and the supervisors'
+/// registrations ([`Peers`]), the calls held here (bridged ones in `listen`), an RTP port and
+/// the dialog layer (in the local queue) to dial the supervisor, the SIP trace to link the
+/// supervisor's leg to the call, the record writer for the queue's `listen` event, the run
+/// state (hang-up) and the metrics.
+#[derive(Clone)]
+pub struct Listening {
+    pub peers: Peers,
+    pub life: Arc<Lifecycle>,
+    pub metrics: Metrics,
+    pub calls: Arc<CallTable>,
+    pub listen: Arc<crate::listen::Listenable>,
+    pub ports: PortPool,
+    pub queue: Arc<crate::queue::Local>,
+    pub trace: crate::trace::Tracer,
+    pub recorder: Recorder,
+}
+
+/// What a live SIP trace uses (`crate::trace::remote`): this node's collector, and the holder
+/// lookup for a call held elsewhere.
+#[derive(Clone)]
+pub struct LiveTraces {
+    pub peers: Peers,
+    pub trace: crate::trace::Tracer,
+}
+
+/// What the SIP edge uses, and how it starts the calls it admits.
 #[derive(Clone)]
 pub struct Edge {
     pub cfg: Arc<Config>,
@@ -144,8 +226,36 @@ pub struct Edge {
     pub registrar: Registrar,
     /// Calls from carriers' addresses, for the alert rules.
     pub alerts: Arc<crate::alerts::Inputs>,
-    /// What each admitted call runs with.
-    pub kit: CallKit,
+    /// The CDR of an admitted INVITE no handler took (the watchdog's).
+    pub recorder: Recorder,
+    /// Starts each admitted call.
+    pub starter: CallStarter,
+}
+
+/// How the SIP edge starts the calls it admits: the [`CallKit`] each call runs with, which
+/// the edge itself never reads.
+#[derive(Clone)]
+pub struct CallStarter(CallKit);
+
+impl CallStarter {
+    pub fn new(kit: CallKit) -> Self {
+        CallStarter(kit)
+    }
+
+    /// Runs the call of an admitted INVITE to its end (`sip::call::run`).
+    pub async fn run(
+        self,
+        dialogs: Arc<rsipstack::dialog::dialog_layer::DialogLayer>,
+        tx: rsipstack::transaction::transaction::Transaction,
+    ) {
+        crate::sip::call::run(self.0, dialogs, tx).await;
+    }
+
+    /// Gives the calls the dialog layer their agent legs are dialled through (also the
+    /// supervisors' legs of listen-in); `false` when one was given before.
+    pub fn set_dialogs(&self, dialogs: Arc<rsipstack::dialog::dialog_layer::DialogLayer>) -> bool {
+        self.0.queue.dialogs.set(dialogs).is_ok()
+    }
 }
 
 impl Edge {

@@ -215,45 +215,9 @@ fn invite(
     credential: Option<Credential>,
     extra: Option<(String, Vec<Header>)>,
 ) -> Result<Ringing, DialError> {
-    let callee = Uri::try_from(d.contact.as_str()).map_err(|_| DialError::Contact {
-        agent: d.agent.clone(),
-        contact: d.contact.clone(),
-    })?;
-    let caller_user: String = d
-        .caller
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "+*#".contains(*c))
-        .take(32)
-        .collect();
-    let caller_user = if caller_user.is_empty() {
-        "anonymous".to_string()
-    } else {
-        caller_user
-    };
-    let caller =
-        Uri::try_from(format!("sip:{caller_user}@{local_sip}").as_str()).map_err(|_| {
-            DialError::Contact {
-                agent: d.agent.clone(),
-                contact: d.contact.clone(),
-            }
-        })?;
-    let (destination, contact) = d.route(local_sip);
-    let contact = Uri::try_from(contact.as_str()).map_err(|_| DialError::Contact {
-        agent: d.agent.clone(),
-        contact: d.contact.clone(),
-    })?;
-    let offer = Offer {
-        remote: None,
-        codec: d.codec,
-        dtmf_pt: Some(101),
-        // `sdp::answer` writes the reverse of the offer it answers: reverse ours for it.
-        direction: direction.answer(),
-        // RTCP on our RTP port + 1 (no rtcp-mux offered: every phone takes this).
-        rtcp: sdp::Rtcp::NextPort,
-        ptime: None,
-    };
+    let (caller, callee, destination, contact) = addresses(d, local_sip)?;
     let session_id: u64 = rand::random::<u32>().into();
-    let body = sdp::answer(local, &offer, session_id, 1);
+    let body = our_offer(d.codec, local, direction, session_id);
     let (call_id, headers) = extra.unzip();
     let opt = InviteOption {
         caller,
@@ -285,6 +249,47 @@ fn invite(
         peer: d.via,
         session_id,
     })
+}
+
+/// The INVITE's From (the caller's number, made safe, at our address), its Request-URI (the
+/// phone's contact), where it goes and our Contact.
+fn addresses(d: &Dial, local_sip: SocketAddr) -> Result<(Uri, Uri, SipAddr, Uri), DialError> {
+    let bad = || DialError::Contact {
+        agent: d.agent.clone(),
+        contact: d.contact.clone(),
+    };
+    let callee = Uri::try_from(d.contact.as_str()).map_err(|_| bad())?;
+    let caller_user: String = d
+        .caller
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "+*#".contains(*c))
+        .take(32)
+        .collect();
+    let caller_user = if caller_user.is_empty() {
+        "anonymous".to_string()
+    } else {
+        caller_user
+    };
+    let caller =
+        Uri::try_from(format!("sip:{caller_user}@{local_sip}").as_str()).map_err(|_| bad())?;
+    let (destination, contact) = d.route(local_sip);
+    let contact = Uri::try_from(contact.as_str()).map_err(|_| bad())?;
+    Ok((caller, callee, destination, contact))
+}
+
+/// Our SDP offer from `local` in `codec`, sending in `direction`.
+fn our_offer(codec: Codec, local: SocketAddr, direction: Direction, session_id: u64) -> Vec<u8> {
+    let offer = Offer {
+        remote: None,
+        codec,
+        dtmf_pt: Some(101),
+        // `sdp::answer` writes the reverse of the offer it answers: reverse ours for it.
+        direction: direction.answer(),
+        // RTCP on our RTP port + 1 (no rtcp-mux offered: every phone takes this).
+        rtcp: sdp::Rtcp::NextPort,
+        ptime: None,
+    };
+    sdp::answer(local, &offer, session_id, 1)
 }
 
 /// How far an INVITE got, for a caller that relays it ([`Ringing::progress`]).

@@ -356,7 +356,7 @@ pub(super) async fn hand_over(
     ctx.media.set_mode(Mode::Silence);
     drop(b.listenable.take());
     if let Some(active) = b.recording.take() {
-        crate::recording::finish(ctx.kit, active).await;
+        crate::recording::finish(active).await;
     }
     let (ext, by) = (b.ext.clone(), asked.by);
     if let Err(mut b) = asked.reply.send(b) {

@@ -228,19 +228,31 @@ pub fn event(
     what: QueueEventKind,
     detail: Option<&str>,
 ) {
-    let ev = QueueEvent {
+    let ev = queue_event(&kit.cfg.node.name, queue, call_id, agent, what, detail);
+    kit.recorder.send(ev);
+}
+
+/// The record of a queue event on node `me`, now, for the record writer.
+pub fn queue_event(
+    me: &str,
+    queue: &str,
+    call_id: &str,
+    agent: Option<&str>,
+    what: QueueEventKind,
+    detail: Option<&str>,
+) -> Record {
+    Record::QueueEvent(QueueEvent {
         id: 0,
         at_ms: now_ms(),
         queue: queue.to_string(),
         call_id: call_id.to_string(),
-        node: kit.cfg.node.name.clone(),
+        node: me.to_string(),
         agent: agent.map(str::to_string),
         event: what,
         detail: detail.map(str::to_string),
         // Given by the recorder.
         uid: None,
-    };
-    kit.recorder.send(Record::QueueEvent(ev));
+    })
 }
 
 fn ms(v: i64) -> Duration {

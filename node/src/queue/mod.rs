@@ -15,6 +15,7 @@ pub mod fence;
 pub mod hold;
 pub mod legs;
 pub mod reach;
+pub mod take;
 pub mod transfer;
 pub mod voicemail;
 pub mod xnode;

@@ -26,6 +26,7 @@ use super::attended::judge;
 use super::caller::Outcome;
 use super::engine::QueuedCall;
 use super::legs::{self, Bridged, Rang, RingFor};
+use super::take;
 use super::transfer::{self, Progress, Refusal};
 use super::xreplaces::{self, Remote, Search, PROOF_HEADER};
 use crate::media::sdp::Offer;
@@ -304,7 +305,7 @@ pub async fn abandon(kit: &CallKit, call_id: &str) {
     }
     b.leg.stop();
     if let Some(lease) = &b.lease {
-        legs::release(&kit.leases(), &b.ext, lease, Some(AgentState::InCall)).await;
+        take::release(&kit.leases(), &b.ext, lease, Some(AgentState::InCall)).await;
     }
 }
 

@@ -10,7 +10,7 @@ use callfleet_web::{ApiError, SIGNATURE_HEADER};
 use tracing::debug;
 
 use crate::config::Config;
-use crate::listen::Unreachable;
+use crate::holder::{self, Unreachable};
 use crate::node::Cluster;
 
 /// The longest a forwarded file may take to stream.
@@ -34,16 +34,12 @@ pub async fn get(
     range: Option<&str>,
 ) -> Result<Response, ApiError> {
     let unavailable = |e: Unreachable| ApiError::unavailable("node holding the file", e);
-    let view = cluster.balancer.view();
-    let (addr, https) = match view.get(holder) {
-        Some(n) if view.is_alive(n) => (n.http, crate::tls::serves_https(&n.services)),
-        _ => {
-            return Err(unavailable(Unreachable::Dead {
-                node: holder.to_string(),
-            }))
-        }
+    let Some(at) = holder::address(&cluster.balancer, holder) else {
+        return Err(unavailable(Unreachable::Dead {
+            node: holder.to_string(),
+        }));
     };
-    let url = crate::tls::node_url(https, addr, path);
+    let url = crate::tls::node_url(at.https, at.addr, path);
     let client = crate::tls::client(cfg, STREAM_TIMEOUT)
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
     let signature = cluster.signer.sign_now("GET", path, b"");

@@ -19,12 +19,13 @@ use tracing::{debug, info, warn};
 use super::ctx::CallCtx;
 use super::front;
 use crate::calls::{CallEntry, CallState, CallUid};
+use crate::config::Config;
 use crate::dialplan;
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{Mode, Session, Target};
 use crate::node::CallKit;
 use crate::now_ms;
-use crate::records::Record;
+use crate::records::{Record, Recorder};
 
 /// How a call ended, for the CDR and metrics; its SIP status follows from the cause
 /// ([`HangupCause::sip_status`]).
@@ -314,7 +315,7 @@ async fn converse(
         (None, route) => dialplan::run(&mut ctx, route).await,
     };
     media.stop();
-    crate::quality::record(kit, call_id, CallLeg::Caller, &media.quality());
+    crate::quality::record(&kit.quality(), call_id, CallLeg::Caller, &media.quality());
     debug!(
         call_id,
         sent = media.stats().sent.load(Ordering::Relaxed),
@@ -474,17 +475,22 @@ fn finish(kit: &CallKit, uid: CallUid, ended: Ended) {
             });
     }
     kit.metrics.set_calls_active(i64::from(kit.calls.active()));
-    record_end(kit, entry, ended);
+    record_end((&kit.cfg, &kit.trace, &kit.recorder), entry, ended);
 }
 
-/// Writes the end of a call taken out of the table: its live-call row deleted, its CDR.
-pub fn record_end(kit: &CallKit, entry: CallEntry, ended: Ended) {
-    kit.trace.end(&entry.call_id);
-    kit.recorder.send(Record::Gone {
+/// Writes the end of a call taken out of the table: its trace ended, its live-call row
+/// deleted, its CDR (by this node, through the record writer).
+pub fn record_end(
+    (cfg, trace, recorder): (&Config, &crate::trace::Tracer, &Recorder),
+    entry: CallEntry,
+    ended: Ended,
+) {
+    trace.end(&entry.call_id);
+    recorder.send(Record::Gone {
         call_id: entry.call_id.clone(),
     });
-    kit.recorder.send(Record::Cdr(Cdr {
-        node: kit.cfg.node.name.clone(),
+    recorder.send(Record::Cdr(Cdr {
+        node: cfg.node.name.clone(),
         call_id: entry.call_id,
         from_uri: entry.from_uri,
         to_uri: entry.to_uri,
@@ -497,7 +503,7 @@ pub fn record_end(kit: &CallKit, entry: CallEntry, ended: Ended) {
         redirected_from: entry.redirected_from,
         agent: entry.agent,
         queue: entry.queue,
-        uid: Some(kit.recorder.cdr_key(entry.uid)),
+        uid: Some(recorder.cdr_key(entry.uid)),
         direction: if entry.destination.is_some() {
             CallDirection::Outbound
         } else {

@@ -71,8 +71,8 @@ impl SipHandle {
 
 /// Binds UDP and TCP on `sip.listen` and starts the front, the TCP layer, the endpoint, the
 /// dispatcher and the watchdog. They read the SIP edge's handle ([`Edge`]); each admitted
-/// call runs with its `kit` ([`crate::node::CallKit`]), which is also given the dialog layer
-/// agent legs are dialled through.
+/// call is started by its `starter` ([`crate::node::CallStarter`], a call's kit the edge does
+/// not read), which is also given the dialog layer agent legs are dialled through.
 pub async fn start(edge: Edge) -> Result<SipHandle, SipError> {
     let listen = edge.cfg.sip.listen;
     let advertise = edge.cfg.sip_advertise();
@@ -102,7 +102,9 @@ pub async fn start(edge: Edge) -> Result<SipHandle, SipError> {
     let stack = endpoint.inner.clone();
     let dialogs = Arc::new(DialogLayer::new(stack.clone()));
     // Agent legs are dialled through the same dialog layer.
-    let _ = edge.kit.queue.dialogs.set(dialogs.clone());
+    if !edge.starter.set_dialogs(dialogs.clone()) {
+        warn!("SIP started twice in one node: agent legs keep the first dialog layer");
+    }
     tokio::spawn(async move {
         endpoint.serve().await;
     });
@@ -164,7 +166,7 @@ async fn watchdog(edge: Edge, stop: CancellationToken) {
             give_up();
             edge.metrics.call_outcome(Outcome::Failed);
             call::record_end(
-                &edge.kit,
+                (&edge.cfg, &edge.trace, &edge.recorder),
                 entry,
                 call::Ended::new(
                     callfleet_store::HangupCause::NotTaken,

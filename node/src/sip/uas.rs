@@ -10,7 +10,7 @@ use rsipstack::transaction::transaction::Transaction;
 use rsipstack::transaction::TransactionReceiver;
 use tracing::debug;
 
-use super::{call, front};
+use super::front;
 use crate::node::Edge;
 
 /// Methods we answer (Allow header).
@@ -43,7 +43,7 @@ async fn dispatch(
         Method::Invite if in_dialog => tx.reply(StatusCode::CallTransactionDoesNotExist).await,
         Method::Invite => {
             // Admitted by the front (`inbound`), UDP or TCP alike.
-            call::run(edge.kit, dialogs, tx).await;
+            edge.starter.run(dialogs, tx).await;
             Ok(())
         }
         Method::Options => {

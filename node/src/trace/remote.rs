@@ -1,6 +1,7 @@
 //! A live call's trace for the HTTP API, from the node holding the call: this one (the
-//! collector's memory), or another, asked over HTTP with a request signed with the cluster
-//! secret (`GET /internal/v1/calls/{call_id}/trace`), as listen-in is forwarded.
+//! collector's memory), or another (found by [`crate::holder::find`]), asked over HTTP with a
+//! request signed with the cluster secret (`GET /internal/v1/calls/{call_id}/trace`), as
+//! listen-in is forwarded.
 
 use std::time::Duration;
 
@@ -8,68 +9,43 @@ use callfleet_vocab::CallTrace;
 use callfleet_web::{ApiError, SIGNATURE_HEADER};
 use tracing::debug;
 
-use crate::listen::Unreachable;
-use crate::node::CallKit;
+use crate::holder::{self, Holder, Unreachable};
+use crate::node::LiveTraces;
 
 /// Longest wait for the holding node's answer.
 const FORWARD_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The trace of call `call_id` while some node holds it; `None` when none does (or the one
 /// that did is gone: its stored trace is then what there is).
-pub async fn live_trace(kit: &CallKit, call_id: &str) -> Result<Option<CallTrace>, ApiError> {
-    if let Some(trace) = kit.trace.live(call_id).await {
+pub async fn live_trace(live: &LiveTraces, call_id: &str) -> Result<Option<CallTrace>, ApiError> {
+    if let Some(trace) = live.trace.live(call_id).await {
         return Ok(Some(trace));
     }
-    let calls = kit
-        .store
-        .live_calls(None)
-        .await
-        .map_err(|e| ApiError::unavailable("database", e))?;
-    let me = kit.cfg.node.name.as_str();
-    let Some(holder) = calls
-        .into_iter()
-        .find(|c| c.call_id == call_id && c.node != me)
-        .map(|c| c.node)
-    else {
-        return Ok(None);
-    };
-    let view = kit.cluster.balancer.view();
-    let Some((addr, https)) = view
-        .get(&holder)
-        .filter(|n| view.is_alive(n))
-        .map(|n| (n.http, crate::tls::serves_https(&n.services)))
-    else {
-        debug!(
-            holder,
-            call_id, "the node holding the call is not alive; stored trace only"
-        );
-        return Ok(None);
-    };
-    forward(kit, &holder, (addr, https), call_id).await
+    match holder::find(&live.peers, call_id).await? {
+        Holder::Nowhere => Ok(None),
+        Holder::Stale { node } => {
+            debug!(
+                holder = %node,
+                call_id, "the node holding the call is not alive; stored trace only"
+            );
+            Ok(None)
+        }
+        Holder::At { node, at } => forward(live, &node, at, call_id).await,
+    }
 }
 
 async fn forward(
-    kit: &CallKit,
+    live: &LiveTraces,
     holder: &str,
-    (addr, https): (std::net::SocketAddr, bool),
+    at: holder::Address,
     call_id: &str,
 ) -> Result<Option<CallTrace>, ApiError> {
     let unavailable = |e: Unreachable| ApiError::unavailable("node holding the call", e);
-    let url_error = || {
-        unavailable(Unreachable::Url {
-            node: holder.to_string(),
-            reason: "bad HTTP address",
-        })
-    };
-    let mut url =
-        reqwest::Url::parse(&crate::tls::node_url(https, addr, "/")).map_err(|_| url_error())?;
-    url.path_segments_mut()
-        .map_err(|_| url_error())?
-        .clear()
-        .extend(["internal", "v1", "calls", call_id, "trace"]);
-    let client = crate::tls::client(&kit.cfg, FORWARD_TIMEOUT)
+    let url = holder::url(holder, at, &["internal", "v1", "calls", call_id, "trace"])
+        .map_err(unavailable)?;
+    let client = crate::tls::client(&live.peers.cfg, FORWARD_TIMEOUT)
         .map_err(|e| ApiError::internal("build an HTTP client", e))?;
-    let signature = kit.cluster.signer.sign_now("GET", url.path(), b"");
+    let signature = live.peers.signer.sign_now("GET", url.path(), b"");
     let http = |source| Unreachable::Http {
         node: holder.to_string(),
         url: url.to_string(),
