@@ -14,6 +14,7 @@
 //! behind NAT from the IP its signalling comes from, and after the first one only from that
 //! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
 
+use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -269,7 +270,6 @@ impl Session {
         let cancel = CancellationToken::new();
         let player = Player {
             leg: leg.clone(),
-            rx,
             track,
             events: ev_tx,
             cancel: cancel.clone(),
@@ -278,7 +278,7 @@ impl Session {
             rtcp: None,
             cname: format!("callfleet@{}", local.ip()),
         };
-        tokio::spawn(player.run());
+        tokio::spawn(player.run(rx));
         Session {
             local,
             leg,
@@ -362,7 +362,6 @@ impl Drop for Session {
 
 struct Player {
     leg: Arc<Leg>,
-    rx: watch::Receiver<Control>,
     track: usize,
     events: mpsc::UnboundedSender<MediaEvent>,
     cancel: CancellationToken,
@@ -420,6 +419,18 @@ impl Party {
     }
 }
 
+/// The control's next change, with its receiver handed back to wait for the one after.
+async fn next_change(
+    mut rx: watch::Receiver<Control>,
+) -> (Result<(), watch::error::RecvError>, watch::Receiver<Control>) {
+    let r = rx.changed().await;
+    (r, rx)
+}
+
+/// At most this many datagrams are taken from the RTP socket per wake-up; then the task looks
+/// at its other events (control, pacing, reports) before it goes on.
+const DRAIN: usize = 32;
+
 /// Per-task state of the sender side.
 struct Out {
     stream: Stream,
@@ -441,21 +452,10 @@ struct Out {
 }
 
 impl Out {
-    /// The stream as the music track's clock left it (or holds it now).
-    fn take_back(&mut self, l: Listener) {
-        self.stream = l.stream;
-        self.stamped = l.stamped;
-        self.own_packets = l.packets;
-        self.own_octets = l.octets;
-    }
-}
-
-impl Player {
-    async fn run(mut self) {
-        let mut ctl = self.rx.borrow_and_update().clone();
-        let mut out = Out {
+    fn new(target: &Target) -> Out {
+        Out {
             stream: Stream::new(
-                ctl.target.codec.payload_type(),
+                target.codec.payload_type(),
                 rand::random(),
                 rand::random(),
                 rand::random(),
@@ -469,7 +469,22 @@ impl Player {
             reported_packets: 0,
             pending: Vec::new(),
             stamped: tokio::time::Instant::now(),
-        };
+        }
+    }
+
+    /// The stream as the music track's clock left it (or holds it now).
+    fn take_back(&mut self, l: Listener) {
+        self.stream = l.stream;
+        self.stamped = l.stamped;
+        self.own_packets = l.packets;
+        self.own_octets = l.octets;
+    }
+}
+
+impl Player {
+    async fn run(mut self, mut rx: watch::Receiver<Control>) {
+        let mut ctl = rx.borrow_and_update().clone();
+        let mut out = Out::new(&ctl.target);
         if let Ok(local) = self.leg.socket.local_addr() {
             self.rtcp = report::bind_rtcp(local).await;
         }
@@ -481,9 +496,21 @@ impl Player {
         let mut inbuf = [0u8; 2048];
         let mut party = Party::new(&ctl.target);
         let mut dtmf = DtmfDetector::default();
+        // The long-lived waits are pinned once: the cancellation and the control's next change
+        // stay registered across wake-ups instead of being registered and dropped at each one.
+        let cancel = self.cancel.clone();
+        let mut cancelled = std::pin::pin!(cancel.cancelled());
+        let mut changed = std::pin::pin!(next_change(rx));
         loop {
             tokio::select! {
-                _ = self.cancel.cancelled() => break,
+                () = &mut cancelled => break,
+                (r, mut rx) = &mut changed => {
+                    if r.is_err() { break; }
+                    let new = rx.borrow_and_update().clone();
+                    changed.set(next_change(rx));
+                    self.control_changed(&mut ctl, new, &mut out, &mut party);
+                    self.repace(&mut pace, &ctl, &mut out);
+                }
                 () = pace.next() => {
                     self.leg.stats.paced.fetch_add(1, Ordering::Relaxed);
                     self.send_frame(&mut ctl, &mut out).await;
@@ -494,11 +521,11 @@ impl Player {
                     pace.sync(&mut out);
                     self.send_report(&ctl, &mut out, &party).await
                 }
-                r = self.leg.socket.recv_from(&mut inbuf) => {
-                    let Ok((n, from)) = r else { continue };
+                r = poll_fn(|cx| self.leg.socket.poll_recv_ready(cx)) => {
+                    if r.is_err() { break; }
                     let was = ctl.target.remote;
-                    self.on_rtp(&mut party, &mut ctl, &mut dtmf, &mut inbuf[..n], from, out.stream.ssrc)
-                        .await;
+                    let ours = out.stream.ssrc;
+                    self.drain(&mut party, &mut ctl, &mut dtmf, &mut inbuf, ours).await;
                     if ctl.target.remote != was {
                         // Latched: music held for want of an address may start.
                         self.repace(&mut pace, &ctl, &mut out);
@@ -511,13 +538,27 @@ impl Player {
                         self.take_rtcp(&mut party, from, &inbuf[..n], (out.stream.ssrc, false));
                     }
                 }
-                changed = self.rx.changed() => {
-                    if changed.is_err() { break; }
-                    let new = self.rx.borrow_and_update().clone();
-                    self.control_changed(&mut ctl, new, &mut out, &mut party);
-                    self.repace(&mut pace, &ctl, &mut out);
-                }
             }
+        }
+    }
+
+    /// Takes what waits on the RTP socket, up to [`DRAIN`] datagrams, one after the other into
+    /// `inbuf`: a wake-up serves every packet that came meanwhile, not one.
+    async fn drain(
+        &self,
+        party: &mut Party,
+        ctl: &mut Control,
+        dtmf: &mut DtmfDetector,
+        inbuf: &mut [u8],
+        ours: u32,
+    ) {
+        for _ in 0..DRAIN {
+            let Ok((n, from)) = self.leg.socket.try_recv_from(inbuf) else {
+                // Nothing more (the socket's readiness is cleared), or an error to skip.
+                return;
+            };
+            let packet = &mut inbuf[..n];
+            self.on_rtp(party, ctl, dtmf, packet, from, ours).await;
         }
     }
 

@@ -6,6 +6,7 @@
 //! SDP asked for it, on the RTP port (rtcp-mux); only the party's host is listened to, and the
 //! leg answers where the party's RTCP comes from (symmetric RTCP, as for RTP).
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -68,11 +69,13 @@ pub(super) async fn bind_rtcp(rtp: SocketAddr) -> Option<UdpSocket> {
 }
 
 /// Waits until the RTCP socket has a datagram to read (never when the leg has none): the
-/// leg then reads it into its one receive buffer, so no buffer waits here.
+/// leg then reads it into its one receive buffer, so no buffer waits here. Only the leg's task
+/// reads the socket, so its readiness is polled with the task's waker alone (no waiter to
+/// register and unregister at each wake-up).
 pub(super) async fn readable(socket: Option<&UdpSocket>) {
     match socket {
         Some(s) => {
-            if s.readable().await.is_err() {
+            if poll_fn(|cx| s.poll_recv_ready(cx)).await.is_err() {
                 std::future::pending::<()>().await;
             }
         }

@@ -129,6 +129,35 @@ async fn bridged_legs_relay_both_ways_and_dtmf_is_reported() {
     assert_eq!(ev, Some(MediaEvent::Dtmf('#')));
 }
 
+/// Packets that arrived while the leg's task did not run are all taken at its next wake-ups,
+/// more than one wake-up's bound of them, in order and unchanged.
+#[tokio::test]
+async fn a_burst_waiting_on_the_socket_is_relayed_whole_and_in_order() {
+    let alice = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let bob = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let a = leg(Mode::Silence, Some(alice.local_addr().unwrap())).await;
+    let b = leg(Mode::Silence, Some(bob.local_addr().unwrap())).await;
+    bridge(&a, &b);
+    // Let both tasks take the bridge before the burst.
+    tokio::task::yield_now().await;
+    let count = 3 * DRAIN as u16 + 5;
+    // Sent without yielding: on this single-threaded runtime the legs' tasks run only after.
+    for seq in 0..count {
+        alice.send_to(&rtp_packet(seq, 7), a.local).unwrap();
+    }
+    let mut buf = [0u8; 400];
+    for seq in 0..count {
+        let (n, from) = tokio::time::timeout(Duration::from_secs(2), bob.recv_from(&mut buf))
+            .await
+            .expect("every packet of the burst")
+            .expect("recv");
+        assert_eq!(&buf[..n], &rtp_packet(seq, 7)[..], "packet {seq}");
+        assert_eq!(from, b.local);
+    }
+    assert_eq!(a.stats().received.load(Ordering::Relaxed), u64::from(count));
+    assert_eq!(b.stats().relayed.load(Ordering::Relaxed), u64::from(count));
+}
+
 #[tokio::test]
 async fn a_recording_holds_what_the_party_sent() {
     let dir = tempfile::tempdir().unwrap();
@@ -610,7 +639,6 @@ async fn a_legs_task_holds_its_receive_buffers_and_little_more() {
     });
     let player = Player {
         leg,
-        rx,
         track: 0,
         events: mpsc::unbounded_channel().0,
         cancel: CancellationToken::new(),
@@ -619,7 +647,7 @@ async fn a_legs_task_holds_its_receive_buffers_and_little_more() {
         rtcp: None,
         cname: String::new(),
     };
-    let task = player.run();
+    let task = player.run(rx);
     let size = std::mem::size_of_val(&task);
     eprintln!("a leg's task: {size} bytes");
     // One receive buffer of 2048 bytes (RTP and RTCP), 492 of send buffer, 160 of mix frame,
