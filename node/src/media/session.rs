@@ -13,6 +13,12 @@
 //! Only the party's packets are taken ([`super::latch`]): from its SDP address, or for a party
 //! behind NAT from the IP its signalling comes from, and after the first one only from that
 //! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
+//!
+//! A wake-up is cheap: the task's cancellation and the control's next change are waited for by
+//! futures pinned once for the task's life; the sockets' readiness is polled with the task's
+//! waker alone; a readable RTP socket is drained, up to [`DRAIN`] datagrams per wake-up; and
+//! the RTP socket is registered for read interest only, every send on it a non-blocking
+//! `sendto` ([`socket`]).
 
 use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
@@ -119,7 +125,7 @@ pub struct MediaStats {
 /// The part of a leg another leg needs to relay to it: its socket and its party's address.
 #[derive(Debug)]
 pub struct Leg {
-    socket: Arc<UdpSocket>,
+    socket: RtpSocket,
     /// A std mutex: held only to copy or replace an address, never across an `.await`.
     remote: Mutex<Option<SocketAddr>>,
     pub stats: MediaStats,
@@ -133,7 +139,7 @@ pub struct Leg {
 /// The music track's clock sends a listening leg's packets out of the leg's socket.
 impl Output for Leg {
     fn send_now(&self, packet: &[u8], to: SocketAddr) -> bool {
-        let sent = self.socket.try_send_to(packet, to).is_ok();
+        let sent = self.socket.send_to(packet, to).is_ok();
         if sent {
             self.stats.sent.fetch_add(1, Ordering::Relaxed);
             self.stats
@@ -159,11 +165,12 @@ impl Leg {
 
     /// Sends `packet` to this leg's party from this leg's socket; while a supervisor
     /// whispers, with the supervisor's audio mixed into its payload (in place: the packet is
-    /// the relaying leg's receive buffer, so a relayed packet is never copied).
-    async fn relay(&self, packet: &mut [u8]) {
+    /// the relaying leg's receive buffer, so a relayed packet is never copied). Sent without
+    /// waiting: a datagram the socket cannot take at once is lost, as on the wire.
+    fn relay(&self, packet: &mut [u8]) {
         let Some(to) = self.remote() else { return };
         self.mix_whisper(packet);
-        if self.socket.send_to(packet, to).await.is_ok() {
+        if self.socket.send_to(packet, to).is_ok() {
             self.stats.relayed.fetch_add(1, Ordering::Relaxed);
             self.stats
                 .relayed_bytes
@@ -253,7 +260,7 @@ impl Session {
         ignored: Counter,
     ) -> Session {
         let leg = Arc::new(Leg {
-            socket: Arc::new(socket),
+            socket: RtpSocket::new(socket),
             remote: Mutex::new(target.remote),
             stats: MediaStats::default(),
             whisper: Mutex::new(None),
@@ -422,7 +429,10 @@ impl Party {
 /// The control's next change, with its receiver handed back to wait for the one after.
 async fn next_change(
     mut rx: watch::Receiver<Control>,
-) -> (Result<(), watch::error::RecvError>, watch::Receiver<Control>) {
+) -> (
+    Result<(), watch::error::RecvError>,
+    watch::Receiver<Control>,
+) {
     let r = rx.changed().await;
     (r, rx)
 }
@@ -513,7 +523,7 @@ impl Player {
                 }
                 () = pace.next() => {
                     self.leg.stats.paced.fetch_add(1, Ordering::Relaxed);
-                    self.send_frame(&mut ctl, &mut out).await;
+                    self.send_frame(&mut ctl, &mut out);
                     // A prompt that ended leaves the leg silent.
                     self.repace(&mut pace, &ctl, &mut out);
                 }
@@ -525,7 +535,7 @@ impl Player {
                     if r.is_err() { break; }
                     let was = ctl.target.remote;
                     let ours = out.stream.ssrc;
-                    self.drain(&mut party, &mut ctl, &mut dtmf, &mut inbuf, ours).await;
+                    self.drain(&mut party, &mut ctl, &mut dtmf, &mut inbuf, ours);
                     if ctl.target.remote != was {
                         // Latched: music held for want of an address may start.
                         self.repace(&mut pace, &ctl, &mut out);
@@ -544,7 +554,7 @@ impl Player {
 
     /// Takes what waits on the RTP socket, up to [`DRAIN`] datagrams, one after the other into
     /// `inbuf`: a wake-up serves every packet that came meanwhile, not one.
-    async fn drain(
+    fn drain(
         &self,
         party: &mut Party,
         ctl: &mut Control,
@@ -558,12 +568,12 @@ impl Player {
                 return;
             };
             let packet = &mut inbuf[..n];
-            self.on_rtp(party, ctl, dtmf, packet, from, ours).await;
+            self.on_rtp(party, ctl, dtmf, packet, from, ours);
         }
     }
 
     /// A datagram on the RTP port: the party's RTCP (rtcp-mux) or RTP; others' are counted.
-    async fn on_rtp(
+    fn on_rtp(
         &self,
         party: &mut Party,
         ctl: &mut Control,
@@ -583,7 +593,7 @@ impl Player {
             return;
         };
         if self.accept(party, ctl, from) {
-            self.take(ctl, dtmf, packet, pt).await;
+            self.take(ctl, dtmf, packet, pt);
         }
     }
 
@@ -658,7 +668,7 @@ impl Player {
     }
 
     /// One packet of the party: counted, DTMF or recorded, published, relayed or mixed.
-    async fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &mut [u8], pt: u8) {
+    fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &mut [u8], pt: u8) {
         self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
         self.measure(ctl, packet);
         if Some(pt) == ctl.target.dtmf_pt {
@@ -677,7 +687,7 @@ impl Player {
             }
         }
         match &ctl.mode {
-            Mode::Bridge(peer) => peer.relay(packet).await,
+            Mode::Bridge(peer) => peer.relay(packet),
             Mode::Listen(mix) if Some(pt) != ctl.target.dtmf_pt => {
                 if let Some(r) = rtp::payload_range(packet) {
                     mix.heard(pt, &packet[r]);
@@ -724,20 +734,20 @@ impl Player {
     }
 
     /// Sends one packet of the mode's audio (or skips its time when there is none to send).
-    async fn send_frame(&self, ctl: &mut Control, out: &mut Out) {
+    fn send_frame(&self, ctl: &mut Control, out: &mut Out) {
         let samples = packet_samples(ctl.target.packet_ms);
         let have = self.fill(ctl, out, samples);
-        self.emit(have, &ctl.target, out, samples).await;
+        self.emit(have, &ctl.target, out, samples);
     }
 
     /// Sends the first `samples` bytes of `out.pending` when `have`, else skips their time.
-    async fn emit(&self, have: bool, target: &Target, out: &mut Out, samples: usize) {
+    fn emit(&self, have: bool, target: &Target, out: &mut Out, samples: usize) {
         let remote = target.remote.filter(|_| target.send);
         match (have, remote) {
             (true, Some(remote)) => {
                 let payload = out.pending.get(..samples).unwrap_or_default();
                 let n = out.stream.write(payload, samples as u32, &mut out.buf);
-                if self.leg.socket.send_to(&out.buf[..n], remote).await.is_ok() {
+                if self.leg.socket.send_to(&out.buf[..n], remote).is_ok() {
                     let stats = &self.leg.stats;
                     stats.sent.fetch_add(1, Ordering::Relaxed);
                     stats.sent_bytes.fetch_add(n as u64, Ordering::Relaxed);
@@ -807,8 +817,10 @@ fn silence(codec: Codec) -> u8 {
 
 mod pace;
 mod report;
+mod socket;
 use pace::{Kind, Pace};
 pub use report::{LegQuality, Meter, REPORT_INTERVAL};
+use socket::RtpSocket;
 
 #[cfg(test)]
 mod tests;

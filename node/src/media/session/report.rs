@@ -166,8 +166,9 @@ impl Player {
         let Some(rtp_to) = ctl.target.remote.filter(|_| ctl.target.send) else {
             return;
         };
+        // `None`: muxed, on the RTP socket.
         let (socket, to) = match ctl.target.rtcp {
-            Rtcp::Mux => (&*self.leg.socket, rtp_to),
+            Rtcp::Mux => (None, rtp_to),
             other => {
                 let Some(socket) = self.rtcp.as_ref() else {
                     return;
@@ -175,7 +176,7 @@ impl Player {
                 let Some(to) = party.rtcp_from.or(other.address(rtp_to)) else {
                     return;
                 };
-                (socket, to)
+                (Some(socket), to)
             }
         };
         let sender = (out.own_packets != out.reported_packets).then(|| SenderInfo {
@@ -200,7 +201,11 @@ impl Player {
             blocks: block.into_iter().collect(),
         };
         let datagram = rtcp::write(&report, &self.cname);
-        match socket.send_to(&datagram, to).await {
+        let sent = match socket {
+            Some(socket) => socket.send_to(&datagram, to).await,
+            None => self.leg.socket.send_to(&datagram, to),
+        };
+        match sent {
             Ok(_) => self.meter().rtcp_sent += 1,
             Err(e) => debug!(%to, error = %e, "cannot send RTCP"),
         }

@@ -616,7 +616,7 @@ async fn a_bridged_leg_has_no_timer_and_its_music_resumes_in_sequence() {
 async fn a_legs_task_holds_its_receive_buffers_and_little_more() {
     let sock = UdpSocket::bind("127.0.86.1:0").await.expect("bind");
     let leg = Arc::new(Leg {
-        socket: Arc::new(sock),
+        socket: RtpSocket::new(sock),
         remote: Mutex::new(None),
         stats: MediaStats::default(),
         whisper: Mutex::new(None),
