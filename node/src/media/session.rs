@@ -39,7 +39,7 @@ use super::dtmf::DtmfDetector;
 use super::latch::{Latch, Seen};
 use super::moh::{Playlist, Track, FRAME};
 use super::record::Recording;
-use super::rtp::{self, Stream};
+use super::rtp;
 use super::sdp::{Codec, Rtcp};
 use super::tap::{self, Fifo, Mix, Side, Tap};
 
@@ -441,56 +441,6 @@ async fn next_change(
 /// at its other events (control, pacing, reports) before it goes on.
 const DRAIN: usize = 32;
 
-/// Per-task state of the sender side.
-struct Out {
-    stream: Stream,
-    moh_frame: usize,
-    play_frame: usize,
-    buf: [u8; rtp::HEADER + MAX_PAYLOAD],
-    /// The frame a listening supervisor hears next.
-    mixed: [u8; FRAME],
-    /// Our own packets and payload octets sent (for sender reports), and the packet count at
-    /// the last report.
-    own_packets: u64,
-    own_octets: u64,
-    reported_packets: u64,
-    /// Audio taken from the mode's frames and not yet sent (packets need not be whole frames);
-    /// allocated when the leg first sends, never for a leg that only relays.
-    pending: Vec<u8>,
-    /// Up to when the stream's RTP timestamp counts (the time of the packets sent or skipped).
-    stamped: tokio::time::Instant,
-}
-
-impl Out {
-    fn new(target: &Target) -> Out {
-        Out {
-            stream: Stream::new(
-                target.codec.payload_type(),
-                rand::random(),
-                rand::random(),
-                rand::random(),
-            ),
-            moh_frame: 0,
-            play_frame: 0,
-            buf: [0u8; rtp::HEADER + MAX_PAYLOAD],
-            mixed: [0u8; FRAME],
-            own_packets: 0,
-            own_octets: 0,
-            reported_packets: 0,
-            pending: Vec::new(),
-            stamped: tokio::time::Instant::now(),
-        }
-    }
-
-    /// The stream as the music track's clock left it (or holds it now).
-    fn take_back(&mut self, l: Listener) {
-        self.stream = l.stream;
-        self.stamped = l.stamped;
-        self.own_packets = l.packets;
-        self.own_octets = l.octets;
-    }
-}
-
 impl Player {
     async fn run(mut self, mut rx: watch::Receiver<Control>) {
         let mut ctl = rx.borrow_and_update().clone();
@@ -815,9 +765,11 @@ fn silence(codec: Codec) -> u8 {
     }
 }
 
+mod out;
 mod pace;
 mod report;
 mod socket;
+use out::Out;
 use pace::{Kind, Pace};
 pub use report::{LegQuality, Meter, REPORT_INTERVAL};
 use socket::RtpSocket;
