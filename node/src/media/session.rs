@@ -16,9 +16,9 @@
 //!
 //! A wake-up is cheap: the task's cancellation and the control's next change are waited for by
 //! futures pinned once for the task's life; the sockets' readiness is polled with the task's
-//! waker alone; a readable RTP socket is drained, up to [`DRAIN`] datagrams per wake-up; and
+//! waker alone; a readable RTP socket is drained, up to `DRAIN` (32) datagrams per wake-up; and
 //! the RTP socket is registered for read interest only, every send on it a non-blocking
-//! `sendto` ([`socket`]).
+//! `sendto` (the `socket` module).
 
 use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
