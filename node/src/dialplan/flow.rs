@@ -1,4 +1,4 @@
-//! The shell around [`walk`](super::walk) and [`schedule`](super::schedule): a call to a
+//! The shell around [`walk`](super::walk) and [`schedule`]: a call to a
 //! number (DID) is carried through its schedule, IVR menus (prompts played, RFC 4733 keys
 //! read) and on to a queue, an agent, a ring group (then its no-answer destination), a mailbox
 //! or a hang-up message. Every destination is
