@@ -6,6 +6,12 @@
 //! the hot-desk feature codes (`*11` log in, `*12` log out, from a registered phone that
 //! authenticated its INVITE: the device, never the From header), or music on hold for any
 //! other number. PINs are checked by `pin`, under the hot-desk guessing limits.
+//!
+//! [`run`] is where a call is dispatched, with the call's whole [`CallKit`]: it hands each
+//! flow only its parts ([`Menus`](crate::node::Menus) to a number's walk,
+//! [`Mailboxes`](crate::node::Mailboxes) to voicemail, [`HotDesk`] to the feature codes),
+//! and the kit itself to the queue's flow and what rings agents through its legs (a direct
+//! call, a ring group).
 
 mod flow;
 mod group;
@@ -20,6 +26,7 @@ use callfleet_store::HangupCause;
 use tracing::info;
 
 use crate::media::session::{MediaEvent, Mode};
+use crate::node::{CallKit, HotDesk};
 use crate::now_ms;
 use crate::queue::caller::{self, play, Outcome};
 use crate::queue::legs;
@@ -28,6 +35,7 @@ use crate::queue::voicemail;
 use crate::realtime::Realtime;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
+use flow::Leads;
 
 /// Feature code: log an agent in on the calling phone.
 pub const LOGIN: &str = "*11";
@@ -78,29 +86,52 @@ pub fn route(realtime: &Realtime, dialled: &str) -> Route {
 }
 
 /// Runs the route to the end of the call.
-pub async fn run(ctx: &mut CallCtx<'_>, route: Route) -> Ended {
+pub async fn run(ctx: &mut CallCtx<'_>, kit: &CallKit, route: Route) -> Ended {
     match route {
         Route::Hold => loop {
             if let Some(e) = ctx.next_end().await {
                 return e;
             }
         },
-        Route::Queue(name) => match ctx.kit.realtime.get().queues.get(&name).cloned() {
-            Some(q) => caller::serve(ctx, &q).await,
+        Route::Queue(name) => match kit.realtime.get().queues.get(&name).cloned() {
+            Some(q) => caller::serve(ctx, kit, &q).await,
             None => ctx.hangup(HangupCause::NoSuchQueue).await,
         },
-        Route::Number(n) => flow::number(ctx, &n).await,
-        Route::Agent(ext) => direct(ctx, &ext, None).await,
-        Route::Login { agent, pin } => login(ctx, agent, pin).await,
-        Route::Logout => logout(ctx).await,
+        Route::Number(n) => number(ctx, kit, &n).await,
+        Route::Agent(ext) => direct(ctx, kit, &ext, None).await,
+        Route::Login { agent, pin } => login(ctx, &kit.hot_desk(), agent, pin).await,
+        Route::Logout => logout(ctx, &kit.hot_desk()).await,
+    }
+}
+
+/// A call to a number: its schedule and menus walked by `flow` (with the
+/// [`Menus`](crate::node::Menus)), and where they lead served here.
+async fn number(ctx: &mut CallCtx<'_>, kit: &CallKit, number: &str) -> Ended {
+    let menus = kit.menus();
+    let mut leads = flow::number(ctx, &menus, number).await;
+    // A walk carried on after a ring group counts its hops on, so the loop ends.
+    loop {
+        leads = match leads {
+            Leads::Ended(ended) => return ended,
+            Leads::Queue(q) => return caller::serve(ctx, kit, &q).await,
+            Leads::Agent { ext, moh_class } => {
+                return direct(ctx, kit, &ext, moh_class.as_deref()).await;
+            }
+            Leads::Voicemail(mailbox) => {
+                return voicemail::record(ctx, &kit.mailboxes(), &mailbox).await;
+            }
+            Leads::Group { group, walk } => match group::ring(ctx, kit, &group).await {
+                Some(ended) => return ended,
+                None => flow::after_group(ctx, &menus, walk, group.no_answer).await,
+            },
+        };
     }
 }
 
 /// A call to an agent's personal extension; the caller hears music of class `moh_class` (the
 /// IVR menu's the caller came through) or the default class while the phone rings.
-async fn direct(ctx: &mut CallCtx<'_>, ext: &str, moh_class: Option<&str>) -> Ended {
-    let logged_in = ctx
-        .kit
+async fn direct(ctx: &mut CallCtx<'_>, kit: &CallKit, ext: &str, moh_class: Option<&str>) -> Ended {
+    let logged_in = kit
         .store
         .agent(ext)
         .await
@@ -109,84 +140,87 @@ async fn direct(ctx: &mut CallCtx<'_>, ext: &str, moh_class: Option<&str>) -> En
         .is_some_and(|a| a.device.is_some());
     if logged_in {
         let music = match moh_class {
-            Some(class) => ctx.kit.media.moh.class(class),
-            None => ctx.kit.media.moh.default_class(),
+            Some(class) => kit.media.moh.class(class),
+            None => kit.media.moh.default_class(),
         };
         ctx.media.set_mode(Mode::Moh(music));
-        match legs::direct(ctx, ext, DIRECT_RING).await {
+        match legs::direct(ctx, kit, ext, DIRECT_RING).await {
             Some(Outcome::End(ended)) => return ended,
-            Some(Outcome::Transfer(to)) => return transferred(ctx, to).await,
+            Some(Outcome::Transfer(to)) => return transferred(ctx, kit, to).await,
             Some(Outcome::Fallback) | None => {}
         }
     }
-    voicemail::record(ctx, ext).await
+    voicemail::record(ctx, &kit.mailboxes(), ext).await
 }
 
 /// A caller the agent's phone transferred (`queue::transfer`): routed to the target like a
 /// new call to it, on the same dialog (the caller is never re-INVITEd).
-pub async fn transferred(ctx: &mut CallCtx<'_>, to: TransferTo) -> Ended {
-    Box::pin(run(ctx, to.route())).await
+pub async fn transferred(ctx: &mut CallCtx<'_>, kit: &CallKit, to: TransferTo) -> Ended {
+    Box::pin(run(ctx, kit, to.route())).await
 }
 
 /// The phone (device extension) a call comes from: the device that authenticated the INVITE,
 /// if it is registered. A carrier's call, whatever its From header says, has none.
-async fn calling_device(ctx: &CallCtx<'_>) -> Option<String> {
+async fn calling_device(ctx: &CallCtx<'_>, desk: &HotDesk) -> Option<String> {
     let device = ctx.device.clone()?;
-    let regs = ctx.kit.store.registrations(&device, now_ms()).await.ok()?;
+    let regs = desk.store.registrations(&device, now_ms()).await.ok()?;
     (!regs.is_empty()).then_some(device)
 }
 
-async fn login(ctx: &mut CallCtx<'_>, agent: Option<String>, pin: Option<String>) -> Ended {
-    let Some(device) = calling_device(ctx).await else {
+async fn login(
+    ctx: &mut CallCtx<'_>,
+    desk: &HotDesk,
+    agent: Option<String>,
+    pin: Option<String>,
+) -> Ended {
+    let Some(device) = calling_device(ctx, desk).await else {
         info!(caller = %ctx.caller, "hot-desk login refused: not a registered phone's own call");
-        return fail(ctx).await;
+        return fail(ctx, desk).await;
     };
     let agent = match agent {
         Some(a) => a,
-        None => match ask(ctx, "enter-agent").await {
+        None => match ask(ctx, desk, "enter-agent").await {
             Ok(Some(a)) => a,
-            Ok(None) => return fail(ctx).await,
+            Ok(None) => return fail(ctx, desk).await,
             Err(e) => return e,
         },
     };
     let pin = match pin {
         Some(p) => p,
-        None => match ask(ctx, "enter-pin").await {
+        None => match ask(ctx, desk, "enter-pin").await {
             Ok(Some(p)) => p,
-            Ok(None) => return fail(ctx).await,
+            Ok(None) => return fail(ctx, desk).await,
             Err(e) => return e,
         },
     };
-    let kit = ctx.kit;
-    if !pin::check(&kit.pins, &device, &agent, &pin).await {
-        return fail(ctx).await; // logged (once per lockout) by the check
+    if !pin::check(&desk.pins, &device, &agent, &pin).await {
+        return fail(ctx, desk).await; // logged (once per lockout) by the check
     }
-    if !kit
+    if !desk
         .store
         .login_agent(&agent, &device, now_ms())
         .await
         .unwrap_or(false)
     {
         info!(agent = %agent, device = %device, "hot-desk login refused: the agent or the phone's agent is busy");
-        return fail(ctx).await;
+        return fail(ctx, desk).await;
     }
     info!(agent = %agent, device = %device, "agent logged in");
-    if let Some(e) = play(ctx, kit.media.prompts.get("logged-in")).await {
+    if let Some(e) = play(ctx, desk.prompts.get("logged-in")).await {
         return e;
     }
     ctx.hangup(HangupCause::HotdeskLogin).await
 }
 
 /// `*12`: logs out the agent logged in on the calling (authenticated) phone, and no other.
-async fn logout(ctx: &mut CallCtx<'_>) -> Ended {
-    let kit = ctx.kit;
-    let Some(device) = calling_device(ctx).await else {
+async fn logout(ctx: &mut CallCtx<'_>, desk: &HotDesk) -> Ended {
+    let Some(device) = calling_device(ctx, desk).await else {
         info!(caller = %ctx.caller, "hot-desk logout refused: not a registered phone's own call");
-        return fail(ctx).await;
+        return fail(ctx, desk).await;
     };
-    let agent = kit.store.agent_on_device(&device).await.ok().flatten();
+    let agent = desk.store.agent_on_device(&device).await.ok().flatten();
     let done = match &agent {
-        Some(a) => kit
+        Some(a) => desk
             .store
             .logout_agent(&a.extension, now_ms())
             .await
@@ -194,26 +228,25 @@ async fn logout(ctx: &mut CallCtx<'_>) -> Ended {
         None => false,
     };
     if !done {
-        return fail(ctx).await;
+        return fail(ctx, desk).await;
     }
     info!(device = %device, "agent logged out");
-    if let Some(e) = play(ctx, kit.media.prompts.get("logged-out")).await {
+    if let Some(e) = play(ctx, desk.prompts.get("logged-out")).await {
         return e;
     }
     ctx.hangup(HangupCause::HotdeskLogout).await
 }
 
-async fn fail(ctx: &mut CallCtx<'_>) -> Ended {
-    if let Some(e) = play(ctx, ctx.kit.media.prompts.get("login-failed")).await {
+async fn fail(ctx: &mut CallCtx<'_>, desk: &HotDesk) -> Ended {
+    if let Some(e) = play(ctx, desk.prompts.get("login-failed")).await {
         return e;
     }
     ctx.hangup(HangupCause::HotdeskFailed).await
 }
 
 /// Plays a prompt and collects DTMF digits up to `#` (or a pause); `Err` if the call ended.
-async fn ask(ctx: &mut CallCtx<'_>, prompt: &str) -> Result<Option<String>, Ended> {
-    ctx.media
-        .set_mode(Mode::Play(ctx.kit.media.prompts.get(prompt)));
+async fn ask(ctx: &mut CallCtx<'_>, desk: &HotDesk, prompt: &str) -> Result<Option<String>, Ended> {
+    ctx.media.set_mode(Mode::Play(desk.prompts.get(prompt)));
     let mut digits = String::new();
     loop {
         let wait = tokio::time::sleep(DIGIT_WAIT);

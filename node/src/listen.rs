@@ -120,9 +120,15 @@ impl Drop for Offered {
 }
 
 /// Opens the bridged call of `ctx` (the caller's leg) and `agent` (the agent's leg) to
-/// listeners: both legs publish what their party sends to the call's tap.
-pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>) -> Offered {
-    let kit = ctx.kit;
+/// listeners: both legs publish what their party sends to the call's tap, and the call is
+/// listed in `listen` (this node's listenable calls, all listen-in's offer uses).
+pub fn offer(
+    ctx: &CallCtx<'_>,
+    listen: &Arc<Listenable>,
+    agent: &Session,
+    ext: &str,
+    queue: Option<&str>,
+) -> Offered {
     let tap = Tap::new();
     ctx.media.set_tap(Some((tap.clone(), Side::Caller)));
     agent.set_tap(Some((tap.clone(), Side::Agent)));
@@ -137,9 +143,9 @@ pub fn offer(ctx: &CallCtx<'_>, agent: &Session, ext: &str, queue: Option<&str>)
         caller: ctx.caller.clone(),
         ended: ended.clone(),
     };
-    kit.listen.lock().insert(ctx.call_id.to_string(), bridged);
+    listen.lock().insert(ctx.call_id.to_string(), bridged);
     Offered {
-        listen: kit.listen.clone(),
+        listen: listen.clone(),
         tap,
         call_id: ctx.call_id.to_string(),
         ended,

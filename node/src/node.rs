@@ -25,8 +25,8 @@ mod api;
 pub mod handles;
 
 pub use handles::{
-    Base, CallKit, CallStarter, Cluster, Edge, Leases, Listening, LiveTraces, MediaKit, Peers,
-    Pins, Quality, Recordings,
+    Answering, Base, CallKit, CallStarter, Cluster, Dialling, Edge, HotDesk, Leases, Listening,
+    LiveTraces, Mailboxes, MediaKit, Menus, Peers, Pins, Quality, Recordings,
 };
 
 /// The running node: the parts [`build`] made, from which each subsystem is handed only what

@@ -6,7 +6,7 @@
 //! [`trunk_cause`]); answered, the phone gets our 200 and the two legs are bridged until
 //! either side's BYE, `call.max_duration` or shutdown. A CANCEL from the phone cancels the
 //! trunk's INVITE. The CDR says `outbound`, the number dialled and the agent logged in on
-//! the phone.
+//! the phone. It is handed only the [`Dialling`] parts, never the call's whole kit.
 
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ use crate::calls::CallUid;
 use crate::dialplan::{self, Route};
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{bridge, Mode, Session, Target};
-use crate::node::CallKit;
+use crate::node::Dialling;
 use crate::queue::agent_leg::{self, Dial, Progress, RingOutcome, RingOver, Ringing, Signal};
 use crate::realtime::Realtime;
 use crate::sip::call::{self, Ended};
@@ -99,17 +99,20 @@ pub struct Placed<'a> {
 
 /// Places the call and runs it to its end.
 pub async fn run(
-    kit: &CallKit,
+    out: &Dialling,
     dialogs: &Arc<DialogLayer>,
     mut tx: Transaction,
     call: Placed<'_>,
 ) -> Ended {
     let call_id = call.call_id;
-    kit.calls.set_outbound(call_id, call.number);
+    out.answering.calls.set_outbound(call_id, call.number);
     // Only a phone an agent is logged in on dials out: a provisioned phone nobody sits at, or
     // a phone whose credentials leaked, never reaches the trunk (toll fraud).
-    match kit.store.agent_on_device(call.device).await {
-        Ok(Some(agent)) => kit.calls.set_served(call_id, None, Some(&agent.extension)),
+    match out.store.agent_on_device(call.device).await {
+        Ok(Some(agent)) => out
+            .answering
+            .calls
+            .set_served(call_id, None, Some(&agent.extension)),
         Ok(None) => {
             info!(
                 call_id,
@@ -134,9 +137,7 @@ pub async fn run(
             return call::refuse(&mut tx, ended).await;
         }
     };
-    let (Ok(phone_rtp), Ok(trunk_rtp)) =
-        (kit.media.ports.bind().await, kit.media.ports.bind().await)
-    else {
+    let (Ok(phone_rtp), Ok(trunk_rtp)) = (out.ports.bind().await, out.ports.bind().await) else {
         warn!(call_id, "no RTP port for an outbound call");
         return call::refuse(
             &mut tx,
@@ -144,13 +145,14 @@ pub async fn run(
         )
         .await;
     };
-    let (dialog, mut states) = match call::serve_invite(kit, dialogs, tx, call_id).await {
+    let (dialog, mut states) = match call::serve_invite(&out.answering, dialogs, tx, call_id).await
+    {
         Ok(x) => x,
         Err(ended) => return ended,
     };
-    call::mark_ringing(kit, call.uid);
+    call::mark_ringing(&out.answering, call.uid);
     let ended = place(
-        kit,
+        out,
         dialogs,
         &dialog,
         &mut states,
@@ -168,7 +170,7 @@ type Rtp = (tokio::net::UdpSocket, std::net::SocketAddr);
 
 #[allow(clippy::too_many_arguments)]
 async fn place(
-    kit: &CallKit,
+    out: &Dialling,
     dialogs: &Arc<DialogLayer>,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
@@ -178,7 +180,7 @@ async fn place(
     trunk_rtp: Rtp,
 ) -> Ended {
     let call_id = call.call_id;
-    let mut ringing = match dial_trunk(kit, dialogs, call, offer.codec, trunk_rtp).await {
+    let mut ringing = match dial_trunk(out, dialogs, call, offer.codec, trunk_rtp).await {
         Some(r) => r,
         None => {
             return reject(
@@ -187,8 +189,8 @@ async fn place(
             )
         }
     };
-    kit.trace.link(&ringing.dialog.id().call_id, call_id);
-    let until = tokio::time::Instant::now() + kit.cfg.outbound.ring_timeout;
+    out.trace.link(&ringing.dialog.id().call_id, call_id);
+    let until = tokio::time::Instant::now() + out.answering.cfg.outbound.ring_timeout;
     let mut rang = false;
     let outcome = loop {
         tokio::select! {
@@ -212,7 +214,7 @@ async fn place(
                 }
                 Some(_) => {}
             },
-            _ = kit.life.hangup.cancelled() => {
+            _ = out.answering.life.hangup.cancelled() => {
                 ringing.cancel().await;
                 return reject(dialog, Ended::new(HangupCause::NodeShutdown, HangupSide::Node));
             }
@@ -226,18 +228,18 @@ async fn place(
             return reject(dialog, Ended::new(cause, HangupSide::Callee));
         }
     };
-    converse(kit, dialog, states, call, offer, phone_rtp, ringing, answer).await
+    converse(out, dialog, states, call, offer, phone_rtp, ringing, answer).await
 }
 
 /// The INVITE to the trunk for `call`, offering `codec`.
 async fn dial_trunk(
-    kit: &CallKit,
+    out: &Dialling,
     dialogs: &Arc<DialogLayer>,
     call: &Placed<'_>,
     codec: sdp::Codec,
     (socket, local): Rtp,
 ) -> Option<Ringing> {
-    let cfg = &kit.cfg.outbound;
+    let cfg = &out.answering.cfg.outbound;
     let trunk = cfg.trunk.as_deref()?;
     let via = match tokio::net::lookup_host(trunk).await.map(|mut a| a.next()) {
         Ok(Some(addr)) => addr,
@@ -263,7 +265,7 @@ async fn dial_trunk(
         password: cfg.password.clone().unwrap_or_default(),
         ..Credential::default()
     });
-    let local_sip = kit.cfg.sip_advertise();
+    let local_sip = out.answering.cfg.sip_advertise();
     match agent_leg::dial_authenticated(dialogs, local_sip, &d, socket, local, credential) {
         Ok(r) => Some(r),
         Err(e) => {
@@ -285,7 +287,7 @@ fn reject(dialog: &InviteDialog, ended: Ended) -> Ended {
 /// The trunk answered: the phone gets our 200, the legs are bridged until the call ends.
 #[allow(clippy::too_many_arguments)]
 async fn converse(
-    kit: &CallKit,
+    out: &Dialling,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
     call: &Placed<'_>,
@@ -301,7 +303,7 @@ async fn converse(
         agent_leg::answered_target(&answer, ringing.peer),
         Mode::Silence,
         0,
-        kit.metrics.guard().rtp_ignored(),
+        out.answering.metrics.guard().rtp_ignored(),
     );
     let session_id: u64 = rand::random::<u32>().into();
     let body = sdp::answer(phone_local, &offer, session_id, 1);
@@ -312,14 +314,14 @@ async fn converse(
         trunk.stop();
         return Ended::new(HangupCause::Cancelled, HangupSide::Caller);
     }
-    call::mark_answered(kit, call.uid, call_id);
+    call::mark_answered(&out.answering, call.uid, call_id);
     // Until the phone shows it wants media (its ACK or first RTP packet), nothing is sent.
     let target = |offer: &Offer, send: bool| Target {
         remote: offer.remote,
         codec: offer.codec,
         send,
         dtmf_pt: offer.dtmf_pt,
-        signal_ip: kit.calls.caller(call_id).0.map(|a| a.ip()),
+        signal_ip: out.answering.calls.caller(call_id).0.map(|a| a.ip()),
         rtcp: offer.rtcp,
         packet_ms: offer.packet_ms(),
     };
@@ -329,13 +331,14 @@ async fn converse(
         target(&offer, false),
         Mode::Silence,
         0,
-        kit.metrics.guard().rtp_ignored(),
+        out.answering.metrics.guard().rtp_ignored(),
     );
     bridge(&phone, &trunk);
-    let ended = match call::peer_shows_up(kit, dialog, states, &phone, Some(offer)).await {
+    let ended = match call::peer_shows_up(&out.answering, dialog, states, &phone, Some(offer)).await
+    {
         Ok(offer) => {
             phone.retarget(target(&offer, offer.direction.answer().we_send()));
-            let mut ctx = CallCtx::new(kit, dialog, states, &phone, call_id, session_id);
+            let mut ctx = CallCtx::new(&out.answering, dialog, states, &phone, call_id, session_id);
             talk(
                 &mut ctx,
                 &trunk,
@@ -354,7 +357,7 @@ async fn converse(
     trunk.stop();
     // The far party's leg is the call's `caller` leg in the quality records (the report by
     // country reads it); the phone's is the agent's.
-    let quality = kit.quality();
+    let quality = out.answering.quality();
     crate::quality::record(&quality, call_id, CallLeg::Caller, &trunk.quality());
     crate::quality::record(&quality, call_id, CallLeg::Agent, &phone.quality());
     ended

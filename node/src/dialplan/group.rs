@@ -3,7 +3,9 @@
 //! agent as for a direct call: its lease and the guarded `available → ringing` update, so an
 //! agent on another call, paused or logged out is passed over; a device member's phone rung
 //! directly, no lease: `queue::take`) and rung through the queue's legs (`legs::ring_taken`),
-//! which bridge the first to answer like a direct call.
+//! which bridge the first to answer like a direct call. Ringing and bridging through the
+//! queue's legs, it is handed the call's whole [`CallKit`] as they are (what of it they use:
+//! [`CallKit`]'s doc); the group itself reads only the music library.
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use tracing::info;
 
 use super::rounds::{Rounds, Step};
 use crate::media::session::Mode;
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::queue::caller::Outcome;
 use crate::queue::{legs, take};
@@ -21,7 +24,7 @@ use crate::sip::ctx::CallCtx;
 /// Rings `group` for the caller: `Some` once the call ended (a member answered and the
 /// conversation is over, or the caller hung up meanwhile), `None` when nobody answered (the
 /// caller goes on to the group's no-answer destination).
-pub async fn ring(ctx: &mut CallCtx<'_>, group: &RingGroup) -> Option<Ended> {
+pub async fn ring(ctx: &mut CallCtx<'_>, kit: &CallKit, group: &RingGroup) -> Option<Ended> {
     let mut rounds = Rounds::new(group);
     let mut step = rounds.start(now_ms());
     // Each round takes at least one member off the group, so the loop ends.
@@ -35,20 +38,20 @@ pub async fn ring(ctx: &mut CallCtx<'_>, group: &RingGroup) -> Option<Ended> {
         };
         // A class with no tracks (or none named) plays the default class.
         ctx.media
-            .set_mode(Mode::Moh(ctx.kit.media.moh.class(&group.moh_class)));
+            .set_mode(Mode::Moh(kit.media.moh.class(&group.moh_class)));
         let ring_time = Duration::from_millis(u64::try_from(until_ms - now_ms()).unwrap_or(0));
         let mut taken = Vec::with_capacity(members.len());
         for m in &members {
             let leg = match m.kind {
-                MemberKind::Agent => take::take_agent(ctx, &m.extension, ring_time).await,
-                MemberKind::Device => take::ring_device(ctx, &m.extension).await,
+                MemberKind::Agent => take::take_agent(ctx, kit, &m.extension, ring_time).await,
+                MemberKind::Device => take::ring_device(ctx, kit, &m.extension).await,
             };
             taken.extend(leg);
         }
         if !taken.is_empty() {
-            match legs::ring_taken(ctx, taken, ring_time).await {
+            match legs::ring_taken(ctx, kit, taken, ring_time).await {
                 Some(Outcome::End(ended)) => return Some(ended),
-                Some(Outcome::Transfer(to)) => return Some(super::transferred(ctx, to).await),
+                Some(Outcome::Transfer(to)) => return Some(super::transferred(ctx, kit, to).await),
                 Some(Outcome::Fallback) | None => {}
             }
         }

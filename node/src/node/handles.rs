@@ -9,10 +9,16 @@
 //! - [`Pins`]: hot-desk PIN checks (their throttle, the agents' rows, the guard metrics).
 //! - [`Leases`]: agents taken under their leases (the agents' rows, the lease client, the run
 //!   state): releasing an agent and ending its wrap-up, also after the call is gone.
-//! - [`CallKit`]: what a call's logic uses, grouped by subsystem: the base parts, the live-call
-//!   table with the record writer and the SIP trace (what a call leaves), the media kit, the
-//!   cluster, the configuration cache, the registrar, the local queue, the listenable calls
-//!   and the PIN checks.
+//! - [`CallKit`]: every part a call may come to use, grouped by subsystem: the base parts, the
+//!   live-call table with the record writer and the SIP trace (what a call leaves), the media
+//!   kit, the cluster, the configuration cache, the registrar, the local queue, the listenable
+//!   calls and the PIN checks. It stays where a call is dispatched (`sip::call`, `dialplan`)
+//!   and with the queue's flow, which uses nearly all of it; the other flows are handed,
+//!   made from it where they are dispatched:
+//! - [`Answering`]: what answering an INVITE and watching the answered call's life use;
+//!   [`Dialling`]: what an outbound call uses (`crate::outbound`); [`Menus`]: what a number's
+//!   schedule and IVR menus use (`dialplan::flow`); [`Mailboxes`]: what leaving a voicemail
+//!   uses (`queue::voicemail`); [`HotDesk`]: what the hot-desk codes use (`dialplan`).
 //! - [`Recordings`], [`Quality`]: what recording a call and storing a leg's RTP quality use
 //!   (made from a [`CallKit`] where the call opens its recorder or ends a leg).
 //! - [`Peers`]: what asking the node that holds a call uses (`crate::holder`).
@@ -97,7 +103,18 @@ pub struct Leases {
     pub life: Arc<Lifecycle>,
 }
 
-/// What a call's logic uses, grouped by subsystem.
+/// Every part a call may come to use, grouped by subsystem: what a call is dispatched with
+/// (`sip::call`, `dialplan::run`), which hands each flow the narrow handle made here.
+///
+/// The queue's flow (`queue::caller`, `legs`, `take`, `hold`, `transfer`, `attended`,
+/// `xnode`), and what rings agents through its legs (a direct call to an agent, a ring
+/// group), keeps it whole: it uses all of it but the registrar and the PIN checks. A waiting
+/// caller is queued in the store and the local queue, hears the cache's music and the
+/// prompts; an agent is taken under its lease (the cluster's lock client, the run state's
+/// generation), found registered (the store, the local queue's reachability), dialled (RTP
+/// ports, the dialog layer, the tracer); the bridge is listenable, recorded and measured
+/// (the listenable calls, the record writer, the live-call table, the metrics); a transfer
+/// routes by the cache, and an attended one across nodes uses the balancer and the signer.
 #[derive(Clone)]
 pub struct CallKit {
     pub cfg: Arc<Config>,
@@ -124,6 +141,58 @@ pub struct CallKit {
 }
 
 impl CallKit {
+    /// What answering an INVITE and the answered call's life use.
+    pub fn answering(&self) -> Answering {
+        Answering {
+            cfg: self.cfg.clone(),
+            life: self.life.clone(),
+            metrics: self.metrics.clone(),
+            calls: self.calls.clone(),
+            recorder: self.recorder.clone(),
+        }
+    }
+
+    /// What an outbound call uses.
+    pub fn dialling(&self) -> Dialling {
+        Dialling {
+            answering: self.answering(),
+            store: self.store.clone(),
+            trace: self.trace.clone(),
+            ports: self.media.ports.clone(),
+        }
+    }
+
+    /// What a number's schedule and IVR menus use.
+    pub fn menus(&self) -> Menus {
+        Menus {
+            cfg: self.cfg.clone(),
+            store: self.store.clone(),
+            realtime: self.realtime.clone(),
+            prompts: self.media.prompts.clone(),
+            uploads: self.media.uploads.clone(),
+        }
+    }
+
+    /// What leaving a voicemail uses.
+    pub fn mailboxes(&self) -> Mailboxes {
+        Mailboxes {
+            cfg: self.cfg.clone(),
+            store: self.store.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+            prompts: self.media.prompts.clone(),
+        }
+    }
+
+    /// What the hot-desk codes use.
+    pub fn hot_desk(&self) -> HotDesk {
+        HotDesk {
+            store: self.store.clone(),
+            pins: self.pins.clone(),
+            prompts: self.media.prompts.clone(),
+        }
+    }
+
     /// What releasing an agent and ending its wrap-up use.
     pub fn leases(&self) -> Leases {
         Leases {
@@ -151,6 +220,78 @@ impl CallKit {
             recorder: self.recorder.clone(),
         }
     }
+}
+
+/// What answering an INVITE and watching the answered call's life use (`sip::call`'s
+/// answer steps, [`crate::sip::ctx::CallCtx`]): the configuration (our Contact, the node's
+/// name, `call.max_duration`), the run state (shutdown hangs up), the metrics (answered
+/// calls), the live-call table (the call's state and caller) and the record writer (its
+/// live-call row, its answer).
+#[derive(Clone)]
+pub struct Answering {
+    pub cfg: Arc<Config>,
+    pub life: Arc<Lifecycle>,
+    pub metrics: Metrics,
+    pub calls: Arc<CallTable>,
+    pub recorder: Recorder,
+}
+
+impl Answering {
+    /// What storing the call's legs' quality uses (all of it among these parts).
+    pub fn quality(&self) -> Quality {
+        Quality {
+            cfg: self.cfg.clone(),
+            calls: self.calls.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+        }
+    }
+}
+
+/// What an outbound call uses (`crate::outbound`): what answering the phone uses (with the
+/// `outbound` section, the RTP metrics, the call's agent in the live-call table, the legs'
+/// quality), the store (the agent logged in on the phone), the tracer (the trunk's leg linked
+/// to the call) and the RTP ports (the phone's and the trunk's legs).
+#[derive(Clone)]
+pub struct Dialling {
+    pub answering: Answering,
+    pub store: Store,
+    pub trace: crate::trace::Tracer,
+    pub ports: PortPool,
+}
+
+/// What a number's schedule and IVR menus use (`dialplan::flow`): the configuration cache
+/// (numbers, menus, where they lead, uploaded prompts' versions), the store and the uploaded
+/// prompts (read once per upload), the `media.prompts_dir` of the configuration and the
+/// node's own prompts.
+#[derive(Clone)]
+pub struct Menus {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub realtime: Arc<crate::realtime::Realtime>,
+    pub prompts: Prompts,
+    pub uploads: Arc<Uploaded>,
+}
+
+/// What leaving a voicemail uses (`queue::voicemail`): the `media` section (quota, longest
+/// message, the voicemail directory) and the node's name, the store (the mailbox's use), the
+/// metrics (full mailboxes), the record writer (the message's row) and the prompts.
+#[derive(Clone)]
+pub struct Mailboxes {
+    pub cfg: Arc<Config>,
+    pub store: Store,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    pub prompts: Prompts,
+}
+
+/// What the hot-desk codes use (`dialplan`'s login and logout): the store (the calling
+/// phone's registrations, the agents' logins), the PIN checks and the prompts.
+#[derive(Clone)]
+pub struct HotDesk {
+    pub store: Store,
+    pub pins: Pins,
+    pub prompts: Prompts,
 }
 
 /// What recording a call uses (`crate::recording::start` and `finish`): the `recording`

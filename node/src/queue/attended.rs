@@ -27,6 +27,7 @@ use super::legs::Bridged;
 use super::transfer::{self, uri_here, Ours, Refusal};
 use super::xreplaces::{aim, ask_others, Aim};
 use crate::media::session::{bridge, Mode};
+use crate::node::CallKit;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -274,18 +275,19 @@ pub fn is_attended(req: &Request) -> bool {
 /// [`super::xnode::refer`].
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     b: &Bridged,
     req: &Request,
     handle: TransactionHandle,
 ) -> Option<Bridged> {
-    let registry = &ctx.kit.queue.replaceable;
+    let registry = &kit.queue.replaceable;
     let refer_to = transfer::refer_to(req);
-    let ours = transfer::our_addresses(ctx);
-    let live = super::xnode::live_nodes(&ctx.kit.cluster.balancer);
+    let ours = transfer::our_addresses(&kit.cfg);
+    let live = super::xnode::live_nodes(&kit.cluster.balancer);
     let aimed = aim(refer_to.as_deref(), &ours, &live);
     // A call of this phone on another live node: that node is asked (`xnode`).
     if let Ok(Aim::Node(remote)) = aimed {
-        return super::xnode::refer(ctx, b, handle, vec![remote]).await;
+        return super::xnode::refer(ctx, kit, b, handle, vec![remote]).await;
     }
     let decided = decide(refer_to.as_deref(), &ours, &b.device, |d| {
         registry.candidate(d)
@@ -293,11 +295,11 @@ pub(super) async fn refer(
     // A cluster domain and no such call here: the other live nodes are asked in turn.
     if let Ok(Aim::Cluster(others)) = aimed {
         if ask_others(&decided) && !others.is_empty() {
-            return super::xnode::refer(ctx, b, handle, others).await;
+            return super::xnode::refer(ctx, kit, b, handle, others).await;
         }
     }
     let handed = match decided {
-        Ok(dialog) => take_from(ctx, b, &dialog).await,
+        Ok(dialog) => take_from(ctx, kit, b, &dialog).await,
         Err(refusal) => Err(refusal),
     };
     let next = match handed {
@@ -320,8 +322,13 @@ pub(super) async fn refer(
 }
 
 /// Asks the call of `dialog` (on this node) to hand its bridged leg over to this call.
-async fn take_from(ctx: &CallCtx<'_>, b: &Bridged, dialog: &DialogId) -> Result<Bridged, Refusal> {
-    let registry = &ctx.kit.queue.replaceable;
+async fn take_from(
+    ctx: &CallCtx<'_>,
+    kit: &CallKit,
+    b: &Bridged,
+    dialog: &DialogId,
+) -> Result<Bridged, Refusal> {
+    let registry = &kit.queue.replaceable;
     match registry.take_over(dialog, &b.device, ctx.call_id) {
         Some(rx) => tokio::time::timeout(HANDOVER_WAIT, rx)
             .await
@@ -334,10 +341,15 @@ async fn take_from(ctx: &CallCtx<'_>, b: &Bridged, dialog: &DialogId) -> Result<
 
 /// The caller bridged to `next`, the leg its phone's other call handed over: media, the
 /// queue entry's agent (the machine opens the listeners and recorder again).
-pub(super) async fn take_leg(ctx: &CallCtx<'_>, next: Bridged, entry: Option<i64>) -> Bridged {
+pub(super) async fn take_leg(
+    ctx: &CallCtx<'_>,
+    kit: &CallKit,
+    next: Bridged,
+    entry: Option<i64>,
+) -> Bridged {
     bridge(ctx.media, &next.leg);
     if let Some(entry) = entry {
-        if let Err(e) = ctx.kit.store.bridge_entry(entry, &next.ext).await {
+        if let Err(e) = kit.store.bridge_entry(entry, &next.ext).await {
             debug!(error = %e, "cannot mark the queue entry bridged to the new agent");
         }
     }
@@ -349,6 +361,7 @@ pub(super) async fn take_leg(ctx: &CallCtx<'_>, next: Bridged, entry: Option<i64
 /// this call ended, or `Err(b)` back (bridged again) when the asking call is gone.
 pub(super) async fn hand_over(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     mut b: Bridged,
     asked: Takeover<Bridged>,
     queue: Option<&str>,
@@ -362,7 +375,13 @@ pub(super) async fn hand_over(
     if let Err(mut b) = asked.reply.send(b) {
         debug!(call_id = ctx.call_id, by = %by, "the call asking for the leg is gone; the leg stays");
         bridge(ctx.media, &b.leg);
-        b.listenable = Some(crate::listen::offer(ctx, &b.leg, &b.ext, queue));
+        b.listenable = Some(crate::listen::offer(
+            ctx,
+            &kit.listen,
+            &b.leg,
+            &b.ext,
+            queue,
+        ));
         return Err(b);
     }
     info!(call_id = ctx.call_id, agent = %ext, by = %by, "leg handed to the phone's other call (attended transfer); this call ends");

@@ -36,8 +36,7 @@ pub enum Outcome {
 }
 
 /// Waits in `queue` until an agent answers, the caller leaves, or the maximum wait passes.
-pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
-    let kit = ctx.kit;
+pub async fn serve(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended {
     // Drawn once per queue entered; the caller is told first when the queue may record.
     let record = crate::recording::draw(queue.recording);
     if queue.recording_prompt && queue.recording.may_record() {
@@ -64,13 +63,13 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
         Ok(id) => id,
         Err(e) => {
             warn!(error = %e, queue = %queue.name, "cannot enqueue the call; playing the timeout path");
-            return fallback(ctx, queue).await;
+            return fallback(ctx, kit, queue).await;
         }
     };
     // The CDR names the queue even when nobody answers (abandon, timeout, fallback).
     kit.calls.set_served(ctx.call_id, Some(&queue.name), None);
     let mut offers = kit.queue.wait(id);
-    let outcome = wait(ctx, queue, (id, vip, record), &mut offers).await;
+    let outcome = wait(ctx, kit, queue, (id, vip, record), &mut offers).await;
     kit.queue.forget(id);
     if matches!(outcome, Outcome::Transfer(_)) {
         // The target may queue the call again at once (an entry is one per call and node):
@@ -82,8 +81,8 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
     kit.recorder.send(Record::EntryGone { id });
     match outcome {
         Outcome::End(ended) => ended,
-        Outcome::Fallback => fallback(ctx, queue).await,
-        Outcome::Transfer(to) => crate::dialplan::transferred(ctx, to).await,
+        Outcome::Fallback => fallback(ctx, kit, queue).await,
+        Outcome::Transfer(to) => crate::dialplan::transferred(ctx, kit, to).await,
     }
 }
 
@@ -91,6 +90,7 @@ pub async fn serve(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
 /// `entry`: the queue entry's id, whether the caller is a VIP, whether the call is recorded.
 async fn wait(
     ctx: &mut CallCtx<'_>,
+    kit: &CallKit,
     queue: &Queue,
     (id, vip, record): (i64, bool, bool),
     offers: &mut mpsc::UnboundedReceiver<Offer>,
@@ -106,7 +106,7 @@ async fn wait(
     let mut announcing: Option<u64> = None;
     loop {
         for action in std::mem::take(&mut pending) {
-            if let Some(out) = legs::plain(ctx, target, &mut announcing, action).await {
+            if let Some(out) = legs::plain(ctx, kit, target, &mut announcing, action).await {
                 return out;
             }
         }
@@ -117,7 +117,7 @@ async fn wait(
                 None => continue,
             },
             Some(offer) = offers.recv() => {
-                match legs::offer(ctx, &mut call, &offer.agents, target, ring_timeout).await {
+                match legs::offer(ctx, kit, &mut call, &offer.agents, target, ring_timeout).await {
                     Rang::Over(out) => return out,
                     // Nothing happened: the next offer comes with the dispatcher's next round,
                     // which leaves out the agents skipped here (no spinning on them).
@@ -153,16 +153,18 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 /// "All agents are busy", then the queue's fallback.
-async fn fallback(ctx: &mut CallCtx<'_>, queue: &Queue) -> Ended {
-    if let Some(ended) = play(ctx, ctx.kit.media.prompts.get("all-busy")).await {
+async fn fallback(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended {
+    if let Some(ended) = play(ctx, kit.media.prompts.get("all-busy")).await {
         return ended;
     }
     match (queue.fallback, queue.fallback_target.as_deref()) {
-        (Fallback::Voicemail, Some(box_)) => super::voicemail::record(ctx, box_).await,
+        (Fallback::Voicemail, Some(box_)) => {
+            super::voicemail::record(ctx, &kit.mailboxes(), box_).await
+        }
         (Fallback::Queue, Some(next)) if next != queue.name => {
-            let next = ctx.kit.realtime.get().queues.get(next).cloned();
+            let next = kit.realtime.get().queues.get(next).cloned();
             match next {
-                Some(q) => Box::pin(serve(ctx, &q)).await,
+                Some(q) => Box::pin(serve(ctx, kit, &q)).await,
                 None => ctx.hangup(HangupCause::QueueTimeout).await,
             }
         }

@@ -58,11 +58,11 @@ pub fn playlist(realtime: &Realtime, moh: &Library, queue: Option<&str>) -> Play
 /// Answers the agent phone's re-offer `req` through `handle`, steers the agent's leg to it,
 /// and puts the caller on music on hold or back on the bridge. Returns whether the call is
 /// held afterwards (`held`: before). An offer we cannot take is refused (488) and changes
-/// nothing.
+/// nothing. `music` gives what a held caller hears (its queue's [`playlist`]).
 pub async fn reoffer(
     ctx: &CallCtx<'_>,
     leg: &Session,
-    queue: Option<&str>,
+    music: impl FnOnce() -> Playlist,
     agent_sdp: &mut AgentSdp,
     held: bool,
     req: &Request,
@@ -120,11 +120,7 @@ pub async fn reoffer(
             info!(call_id = ctx.call_id, "the agent put the call on hold");
             // Nothing of the agent reaches the caller while held, whatever its phone sends.
             leg.set_mode(Mode::Silence);
-            ctx.media.set_mode(Mode::Moh(playlist(
-                &ctx.kit.realtime,
-                &ctx.kit.media.moh,
-                queue,
-            )));
+            ctx.media.set_mode(Mode::Moh(music()));
         }
         (true, false) => {
             info!(call_id = ctx.call_id, "the agent resumed the call");

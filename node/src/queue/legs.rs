@@ -1,9 +1,10 @@
 //! The shell of a call's agent legs: ringing the agents taken ([`super::take`]) in a race,
 //! and the bridged conversation. Every decision (who wins the race, whom to CANCEL, BYE or
 //! release, when to bridge, how the call ends) is the machine's ([`super::engine`]); this file
-//! performs its actions and feeds it what the legs did. It works through the call's
-//! [`CallCtx`] (its `kit`); releasing an agent, which may happen after the call is gone,
-//! takes only the [`Leases`](crate::node::Leases).
+//! performs its actions and feeds it what the legs did. It works on the call's [`CallCtx`]
+//! with the call's whole [`CallKit`] (what of it the queue's flow uses, and why: its doc);
+//! releasing an agent, which may happen after the call is gone, takes only the
+//! [`Leases`](crate::node::Leases).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -21,6 +22,7 @@ use super::take::{release, take_agent, Taken};
 use super::{attended, fence, hold, take, transfer};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
+use crate::node::CallKit;
 use crate::now_ms;
 use crate::records::Record;
 use crate::sip::ctx::CallCtx;
@@ -56,11 +58,11 @@ pub enum Rang {
 /// the entry's state. Returns how the call leaves the queue for `Fallback` and `End`.
 pub async fn plain(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     target: RingFor<'_>,
     announcing: &mut Option<u64>,
     action: Action,
 ) -> Option<Outcome> {
-    let kit = ctx.kit;
     match action {
         Action::Moh => {
             *announcing = None;
@@ -120,12 +122,12 @@ pub async fn plain(
 /// the offer, and rings them; then the conversation, if one answered.
 pub async fn offer(
     ctx: &mut CallCtx<'_>,
+    kit: &CallKit,
     call: &mut QueuedCall,
     agents: &[String],
     target: RingFor<'_>,
     ring_timeout: Duration,
 ) -> Rang {
-    let kit = ctx.kit;
     // Agents whose phones are not registered are skipped before anything is claimed or taken.
     let mut reachable = Vec::with_capacity(agents.len());
     for ext in agents {
@@ -149,7 +151,7 @@ pub async fn offer(
     }
     let mut taken = Vec::new();
     for (ext, binding) in &reachable {
-        if let Some(t) = take::take(ctx, ext, binding, ring_timeout).await {
+        if let Some(t) = take::take(ctx, kit, ext, binding, ring_timeout).await {
             taken.push(t);
         }
     }
@@ -157,21 +159,26 @@ pub async fn offer(
     let actions = call.on(now_ms(), Event::Offered { taken: names });
     let mut announcing = None;
     for action in actions {
-        if let Some(out) = plain(ctx, target, &mut announcing, action).await {
+        if let Some(out) = plain(ctx, kit, target, &mut announcing, action).await {
             return Rang::Over(out);
         }
     }
     if taken.is_empty() {
         return Rang::Waiting;
     }
-    race(ctx, call, taken, ring_timeout, target).await
+    race(ctx, kit, call, taken, ring_timeout, target).await
 }
 
 /// A direct call to an agent's extension: rings the agent; `None` when nobody answered (or
 /// the agent could not be taken), else how the call ended or where the agent transferred it.
-pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Outcome> {
-    let taken = take_agent(ctx, ext, ring_timeout).await?;
-    ring_taken(ctx, vec![taken], ring_timeout).await
+pub async fn direct(
+    ctx: &mut CallCtx<'_>,
+    kit: &CallKit,
+    ext: &str,
+    ring_timeout: Duration,
+) -> Option<Outcome> {
+    let taken = take_agent(ctx, kit, ext, ring_timeout).await?;
+    ring_taken(ctx, kit, vec![taken], ring_timeout).await
 }
 
 /// Rings the phones taken at once, without a queue (as a direct call): the first to answer
@@ -180,6 +187,7 @@ pub async fn direct(ctx: &mut CallCtx<'_>, ext: &str, ring_timeout: Duration) ->
 /// the call ended or where the agent who answered transferred it.
 pub async fn ring_taken(
     ctx: &mut CallCtx<'_>,
+    kit: &CallKit,
     taken: Vec<Taken>,
     ring_timeout: Duration,
 ) -> Option<Outcome> {
@@ -189,7 +197,7 @@ pub async fn ring_taken(
     };
     let names = taken.iter().map(|t| t.ext.clone()).collect();
     let (mut call, _logs) = QueuedCall::direct(now_ms(), names);
-    match race(ctx, &mut call, taken, ring_timeout, target).await {
+    match race(ctx, kit, &mut call, taken, ring_timeout, target).await {
         Rang::Waiting | Rang::Unreachable | Rang::Over(Outcome::Fallback) => None,
         Rang::Over(out) => Some(out),
     }
@@ -200,6 +208,7 @@ pub async fn ring_taken(
 /// waits again, or is over.
 async fn race(
     ctx: &mut CallCtx<'_>,
+    kit: &CallKit,
     call: &mut QueuedCall,
     taken: Vec<Taken>,
     ring_timeout: Duration,
@@ -246,7 +255,7 @@ async fn race(
                 }
                 Action::Release { agent, from } => {
                     if let Some(lease) = settled.get(&agent).and_then(|s| s.taken.lease.as_ref()) {
-                        release(&ctx.kit.leases(), &agent, lease, Some(from)).await;
+                        release(&kit.leases(), &agent, lease, Some(from)).await;
                     }
                 }
                 Action::Bridge(agent) => {
@@ -258,13 +267,13 @@ async fn race(
                         warn!(agent, "bridge asked for a leg that did not answer");
                         continue;
                     };
-                    let bridged = open_bridge(ctx, taken, answer, target).await;
+                    let bridged = open_bridge(ctx, kit, taken, answer, target).await;
                     // The actions after the bridge (its queue event) come first, then the talk.
-                    return talk(ctx, call, bridged, target, actions.collect()).await;
+                    return talk(ctx, kit, call, bridged, target, actions.collect()).await;
                 }
                 other => {
                     let mut announcing = None;
-                    if let Some(out) = plain(ctx, target, &mut announcing, other).await {
+                    if let Some(out) = plain(ctx, kit, target, &mut announcing, other).await {
                         return Rang::Over(out);
                     }
                 }
@@ -333,11 +342,11 @@ pub struct Bridged {
 /// in_call`, the entry bridged, the call open to listeners.
 async fn open_bridge(
     ctx: &mut CallCtx<'_>,
+    kit: &CallKit,
     taken: Taken,
     answer: Offer,
     target: RingFor<'_>,
 ) -> Bridged {
-    let kit = ctx.kit;
     let Taken {
         ext,
         lease,
@@ -395,6 +404,7 @@ async fn open_bridge(
 /// then the wrap-up.
 pub(super) async fn talk(
     ctx: &mut CallCtx<'_>,
+    kit: &CallKit,
     call: &mut QueuedCall,
     mut b: Bridged,
     target: RingFor<'_>,
@@ -403,24 +413,24 @@ pub(super) async fn talk(
     let mut pending = first;
     let mut renew =
         tokio::time::interval_at(tokio::time::Instant::now() + LEASE_RENEW, LEASE_RENEW);
-    let (listed, mut takeovers) = takeable(ctx);
+    let (listed, mut takeovers) = takeable(ctx, kit);
     // The leg an attended transfer took over, bridged once the machine says so.
     let mut replacing = None;
     loop {
         for action in std::mem::take(&mut pending) {
             if let Action::Replace(_) = action {
                 if let Some(next) = replacing.take() {
-                    b = attended::take_leg(ctx, next, target.entry).await;
+                    b = attended::take_leg(ctx, kit, next, target.entry).await;
                 }
                 continue;
             }
-            if let Some(out) = perform_bridged(ctx, &mut b, target, action).await {
+            if let Some(out) = perform_bridged(ctx, kit, &mut b, target, action).await {
                 return Rang::Over(out);
             }
         }
         let ev = tokio::select! {
             Some(asked) = takeovers.recv(), if listed.is_some() => {
-                match attended::hand_over(ctx, b, asked, target.queue).await {
+                match attended::hand_over(ctx, kit, b, asked, target.queue).await {
                     Ok(ended) => return Rang::Over(Outcome::End(ended)),
                     Err(back) => { b = back; continue; }
                 }
@@ -432,13 +442,14 @@ pub(super) async fn talk(
             signal = agent_leg::next_signal(&mut b.states) => match signal {
                 Signal::Ended { hung_up } => Event::AgentEnded { hung_up },
                 Signal::Reoffer { req, handle } => {
+                    let music = || hold::playlist(&kit.realtime, &kit.media.moh, target.queue);
                     b.held =
-                        hold::reoffer(ctx, &b.leg, target.queue, &mut b.sdp, b.held, &req, handle)
+                        hold::reoffer(ctx, &b.leg, music, &mut b.sdp, b.held, &req, handle)
                             .await;
                     continue;
                 }
                 Signal::Refer { req, handle } if attended::is_attended(&req) => {
-                    match attended::refer(ctx, &b, &req, handle).await {
+                    match attended::refer(ctx, kit, &b, &req, handle).await {
                         Some(next) => {
                             let by = next.ext.clone();
                             replacing = Some(next);
@@ -448,7 +459,7 @@ pub(super) async fn talk(
                     }
                 }
                 Signal::Refer { req, handle } => {
-                    match transfer::refer(ctx, &b.ext, &b.dialog, &req, handle).await {
+                    match transfer::refer(ctx, kit, &b.ext, &b.dialog, &req, handle).await {
                         Some(to) => Event::AgentTransferred { to },
                         None => continue,
                     }
@@ -456,7 +467,7 @@ pub(super) async fn talk(
             },
             _ = renew.tick() => {
                 if let Some(lease) = &b.lease {
-                    if let Ok(false) = ctx.kit.cluster.locks.renew(lease, LEASE_RENEW * 3).await {
+                    if let Ok(false) = kit.cluster.locks.renew(lease, LEASE_RENEW * 3).await {
                         warn!(agent = %b.ext, "agent lease lost during a call");
                     }
                 }
@@ -473,10 +484,10 @@ type Takeovers = mpsc::UnboundedReceiver<attended::Takeover<Bridged>>;
 /// A call placed by a phone is listed, bridged, so that phone's attended transfer may take its
 /// leg: the takeover requests come on the channel (none for a carrier's call). Unlisted when
 /// the [`attended::Listed`] is dropped.
-fn takeable(ctx: &CallCtx<'_>) -> (Option<attended::Listed<Bridged>>, Takeovers) {
+fn takeable(ctx: &CallCtx<'_>, kit: &CallKit) -> (Option<attended::Listed<Bridged>>, Takeovers) {
     match &ctx.device {
         Some(device) => {
-            let (listed, rx) = ctx.kit.queue.replaceable.list(ctx.dialog.id(), device);
+            let (listed, rx) = kit.queue.replaceable.list(ctx.dialog.id(), device);
             listed.set_bridged(true);
             (Some(listed), rx)
         }
@@ -486,6 +497,7 @@ fn takeable(ctx: &CallCtx<'_>) -> (Option<attended::Listed<Bridged>>, Takeovers)
 
 async fn perform_bridged(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     b: &mut Bridged,
     target: RingFor<'_>,
     action: Action,
@@ -504,17 +516,23 @@ async fn perform_bridged(
         Action::ReferDone(_) => {
             // Whatever the agent heard, the caller hears its next route from now on.
             ctx.media.set_mode(Mode::Moh(hold::playlist(
-                &ctx.kit.realtime,
-                &ctx.kit.media.moh,
+                &kit.realtime,
+                &kit.media.moh,
                 target.queue,
             )));
             transfer::notify(&b.dialog, transfer::Progress::Done).await;
         }
         Action::Open(Leg::Listeners) => {
             // Supervisors may listen in while the conversation lasts; dropped, it BYEs them.
-            b.listenable = Some(crate::listen::offer(ctx, &b.leg, &b.ext, target.queue));
+            b.listenable = Some(crate::listen::offer(
+                ctx,
+                &kit.listen,
+                &b.leg,
+                &b.ext,
+                target.queue,
+            ));
         }
-        Action::Open(Leg::Recorder) => b.recording = start_recording(ctx, b, target),
+        Action::Open(Leg::Recorder) => b.recording = start_recording(ctx, kit, b, target),
         Action::Close(Leg::Recorder) => {
             if let Some(active) = b.recording.take() {
                 crate::recording::finish(active).await;
@@ -523,15 +541,15 @@ async fn perform_bridged(
         Action::Close(Leg::Listeners) => drop(b.listenable.take()),
         Action::WrapUp { agent, until_ms } => {
             b.leg.stop();
-            let quality = ctx.kit.quality();
+            let quality = kit.quality();
             crate::quality::record(&quality, ctx.call_id, CallLeg::Agent, &b.leg.quality());
             if let Some(lease) = b.lease.take() {
-                wrap_up(ctx, &agent, lease, until_ms).await;
+                wrap_up(ctx, kit, &agent, lease, until_ms).await;
             }
         }
         other => {
             let mut announcing = None;
-            return plain(ctx, target, &mut announcing, other).await;
+            return plain(ctx, kit, target, &mut announcing, other).await;
         }
     }
     None
@@ -541,6 +559,7 @@ async fn perform_bridged(
 /// conversation is not open (nothing to tap) or the recording cannot start (logged).
 fn start_recording(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     b: &Bridged,
     target: RingFor<'_>,
 ) -> Option<crate::recording::Active> {
@@ -554,14 +573,13 @@ fn start_recording(
         queue: target.queue.map(str::to_string),
         agent: Some(b.ext.clone()),
     };
-    crate::recording::start(&ctx.kit.recordings(), listenable.tap(), call)
+    crate::recording::start(&kit.recordings(), listenable.tap(), call)
 }
 
 /// The agent's call counted and its wrap-up started under the call's lease token, still tied
 /// to this node and call (so that should this node die before it ends, another node frees the
 /// agent once the lease runs out); at `until_ms` the agent is freed and the lease released.
-async fn wrap_up(ctx: &CallCtx<'_>, ext: &str, lease: Lease, until_ms: i64) {
-    let kit = ctx.kit;
+async fn wrap_up(ctx: &CallCtx<'_>, kit: &CallKit, ext: &str, lease: Lease, until_ms: i64) {
     let me = kit.cfg.node.name.as_str();
     let now = now_ms();
     if fence::finish_call(&kit.store, ext, &lease, now).await {

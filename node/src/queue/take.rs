@@ -40,15 +40,19 @@ impl Taken {
 
 /// Takes agent `ext` and rings its phone (as a direct call does); `None` when the agent is
 /// logged out, its phone is not registered, or it cannot be taken (busy, paused, leased).
-pub async fn take_agent(ctx: &CallCtx<'_>, ext: &str, ring_timeout: Duration) -> Option<Taken> {
-    let binding = phone(ctx.kit, ext).await?;
-    take(ctx, ext, &binding, ring_timeout).await
+pub async fn take_agent(
+    ctx: &CallCtx<'_>,
+    kit: &CallKit,
+    ext: &str,
+    ring_timeout: Duration,
+) -> Option<Taken> {
+    let binding = phone(kit, ext).await?;
+    take(ctx, kit, ext, &binding, ring_timeout).await
 }
 
 /// Rings the phone registered for device `device` directly (no agent, no lease); `None` when
 /// it is not registered or cannot be rung from this node.
-pub async fn ring_device(ctx: &CallCtx<'_>, device: &str) -> Option<Taken> {
-    let kit = ctx.kit;
+pub async fn ring_device(ctx: &CallCtx<'_>, kit: &CallKit, device: &str) -> Option<Taken> {
     let bindings = match kit.store.registrations(device, now_ms()).await {
         Ok(b) => b,
         Err(e) => {
@@ -64,7 +68,7 @@ pub async fn ring_device(ctx: &CallCtx<'_>, device: &str) -> Option<Taken> {
         return None;
     };
     let ext = format!("device:{device}");
-    let ringing = dial(ctx, &ext, &binding).await?;
+    let ringing = dial(ctx, kit, &ext, &binding).await?;
     Some(Taken {
         ext,
         lease: None,
@@ -134,11 +138,11 @@ fn rings_from_here(kit: &CallKit, binding: &Registration) -> bool {
 /// registered just before).
 pub(super) async fn take(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     ext: &str,
     binding: &Registration,
     ring_timeout: Duration,
 ) -> Option<Taken> {
-    let kit = ctx.kit;
     let owner = format!(
         "{}:{}:{}",
         kit.cfg.node.name, kit.life.generation, ctx.call_id
@@ -170,7 +174,7 @@ pub(super) async fn take(
         release(&kit.leases(), ext, &lease, None).await;
         return None;
     }
-    match dial(ctx, ext, binding).await {
+    match dial(ctx, kit, ext, binding).await {
         Some(ringing) => Some(Taken {
             ext: ext.to_string(),
             lease: Some(lease),
@@ -184,8 +188,12 @@ pub(super) async fn take(
     }
 }
 
-async fn dial(ctx: &CallCtx<'_>, ext: &str, binding: &Registration) -> Option<Ringing> {
-    let kit = ctx.kit;
+async fn dial(
+    ctx: &CallCtx<'_>,
+    kit: &CallKit,
+    ext: &str,
+    binding: &Registration,
+) -> Option<Ringing> {
     let via = binding.received.parse().ok()?;
     let Some(over) = agent_leg::RingOver::for_binding(&kit.cfg, &binding.transport, via) else {
         info!(agent = ext, aor = %binding.aor, "agent's phone registered over TCP on a connection this node does not hold");

@@ -19,7 +19,9 @@ use rsipstack::sip::uri::Host;
 use rsipstack::sip::{Header, Request, StatusCode, Uri};
 use tracing::{debug, info};
 
+use crate::config::Config;
 use crate::dialplan::{self, Route};
+use crate::node::CallKit;
 use crate::sip::ctx::CallCtx;
 
 /// How long each NOTIFY of the transfer waits for the phone's answer.
@@ -190,8 +192,7 @@ pub(super) fn refer_to(req: &Request) -> Option<String> {
 }
 
 /// The node's own SIP addresses and the cluster's domains a Refer-To may name.
-pub(super) fn our_addresses(ctx: &CallCtx<'_>) -> Ours {
-    let cfg = &ctx.kit.cfg;
+pub(super) fn our_addresses(cfg: &Config) -> Ours {
     let mut addrs = vec![cfg.sip_advertise()];
     addrs.extend(cfg.sip_tls_advertise());
     let domains = cfg
@@ -207,6 +208,7 @@ pub(super) fn our_addresses(ctx: &CallCtx<'_>) -> Ours {
 /// line), or accepted (202, then the `100 Trying` NOTIFY) with the target the caller goes to.
 pub async fn refer(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     agent: &str,
     dialog: &InviteDialog,
     req: &Request,
@@ -219,9 +221,12 @@ pub async fn refer(
             .take(256)
             .collect()
     };
-    let decided = decide(refer_to.as_deref(), &our_addresses(ctx), agent, |user| {
-        dialplan::route(&ctx.kit.realtime, user)
-    });
+    let decided = decide(
+        refer_to.as_deref(),
+        &our_addresses(&kit.cfg),
+        agent,
+        |user| dialplan::route(&kit.realtime, user),
+    );
     let to = match decided {
         Ok(to) => to,
         Err(refusal) => {

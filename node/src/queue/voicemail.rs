@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use super::caller::play;
 use crate::media::session::Mode;
+use crate::node::Mailboxes;
 use crate::now_ms;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
@@ -53,20 +54,19 @@ pub fn room(quota: Quota, messages: i64, total_ms: i64) -> Option<Duration> {
 }
 
 /// Records a message for `mailbox` (an agent extension).
-pub async fn record(ctx: &mut CallCtx<'_>, mailbox: &str) -> Ended {
-    let kit = ctx.kit;
-    let Some(longest) = room_in(kit, mailbox).await else {
-        kit.metrics.guard().voicemail_full();
+pub async fn record(ctx: &mut CallCtx<'_>, boxes: &Mailboxes, mailbox: &str) -> Ended {
+    let Some(longest) = room_in(boxes, mailbox).await else {
+        boxes.metrics.guard().voicemail_full();
         info!(
             mailbox,
             "voicemail box is full: the caller hears so and nothing is recorded"
         );
-        if let Some(ended) = play(ctx, kit.media.prompts.get("mailbox-full")).await {
+        if let Some(ended) = play(ctx, boxes.prompts.get("mailbox-full")).await {
             return ended;
         }
         return ctx.hangup(HangupCause::VoicemailFull).await;
     };
-    if let Some(ended) = play(ctx, kit.media.prompts.sequence(&["leave-message", "beep"])).await {
+    if let Some(ended) = play(ctx, boxes.prompts.sequence(&["leave-message", "beep"])).await {
         return ended;
     }
     ctx.media.set_mode(Mode::Silence);
@@ -81,7 +81,7 @@ pub async fn record(ctx: &mut CallCtx<'_>, mailbox: &str) -> Ended {
         .filter(|c| c.is_ascii_alphanumeric() || "-_.".contains(*c))
         .take(64)
         .collect();
-    let path = kit
+    let path = boxes
         .cfg
         .media
         .voicemail_dir
@@ -117,21 +117,21 @@ pub async fn record(ctx: &mut CallCtx<'_>, mailbox: &str) -> Ended {
         path: path.to_string_lossy().into_owned(),
         duration_ms,
         created_at_ms: started,
-        node: kit.cfg.node.name.clone(),
+        node: boxes.cfg.node.name.clone(),
     };
-    kit.recorder.send(crate::records::Record::Voicemail(vm));
+    boxes.recorder.send(crate::records::Record::Voicemail(vm));
     ended
 }
 
 /// [`room`] for `mailbox` now. With the database unreachable the quota cannot be read: the
 /// message is taken (up to the longest), as a caller's message matters more than the bound.
-async fn room_in(kit: &crate::node::CallKit, mailbox: &str) -> Option<Duration> {
-    let media = &kit.cfg.media;
+async fn room_in(boxes: &Mailboxes, mailbox: &str) -> Option<Duration> {
+    let media = &boxes.cfg.media;
     let quota = Quota {
         max_messages: u64::from(media.voicemail_max_messages),
         max_bytes: u64::from(media.voicemail_max_mb).saturating_mul(1_000_000),
     };
-    match kit.store.voicemail_usage(mailbox).await {
+    match boxes.store.voicemail_usage(mailbox).await {
         Ok((messages, total_ms)) => room(quota, messages, total_ms),
         Err(e) => {
             warn!(mailbox, error = %e, "cannot read the mailbox's use; recording without the quota");

@@ -58,6 +58,7 @@ pub fn live_nodes(balancer: &callfleet_lb::Balancer) -> Vec<SocketAddr> {
 /// the call refuses it or none holds it.
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
+    kit: &CallKit,
     b: &Bridged,
     handle: TransactionHandle,
     to: Vec<Remote>,
@@ -70,7 +71,7 @@ pub(super) async fn refer(
     let mut silent = false;
     for remote in &to {
         info!(call_id = ctx.call_id, agent = %b.ext, kit = %remote.addr, "the agent's phone hands the caller to its call on another node");
-        let status = match invite(ctx, b, remote).await {
+        let status = match invite(ctx, kit, b, remote).await {
             Ok(next) => return Some(next),
             Err(status) => status,
         };
@@ -92,8 +93,12 @@ async fn failed(ctx: &CallCtx<'_>, b: &Bridged, status: u16) -> Option<Bridged> 
 
 /// Sends the INVITE with Replaces and the proof to `to`; the answered leg (not bridged yet),
 /// or the other node's final status (`None`: no answer in time, or not sent).
-async fn invite(ctx: &CallCtx<'_>, b: &Bridged, to: &Remote) -> Result<Bridged, Option<u16>> {
-    let kit = ctx.kit;
+async fn invite(
+    ctx: &CallCtx<'_>,
+    kit: &CallKit,
+    b: &Bridged,
+    to: &Remote,
+) -> Result<Bridged, Option<u16>> {
     let dialogs = kit.queue.dialogs.get().ok_or(None)?;
     let media = kit.media.ports.bind().await.map_err(|e| {
         warn!(error = %e, "no RTP port for the attended transfer's leg");
@@ -127,7 +132,7 @@ async fn invite(ctx: &CallCtx<'_>, b: &Bridged, to: &Remote) -> Result<Bridged, 
     })?;
     kit.trace.link(&call_id, ctx.call_id);
     match ringing.wait(INVITE_WAIT).await {
-        RingOutcome::Answered { offer } => Ok(relayed(ctx, to, ringing, &offer)),
+        RingOutcome::Answered { offer } => Ok(relayed(kit, to, ringing, &offer)),
         RingOutcome::Failed { status: 408 } => Err(None),
         RingOutcome::Failed { status } => Err(Some(status)),
     }
@@ -135,9 +140,9 @@ async fn invite(ctx: &CallCtx<'_>, b: &Bridged, to: &Remote) -> Result<Bridged, 
 
 /// The other node's answered leg as a bridged leg of this call: no agent lease here (the
 /// agent is the other node's), no recording or listeners until the caller is bridged to it.
-fn relayed(ctx: &CallCtx<'_>, to: &Remote, ringing: agent_leg::Ringing, answer: &Offer) -> Bridged {
+fn relayed(kit: &CallKit, to: &Remote, ringing: agent_leg::Ringing, answer: &Offer) -> Bridged {
     let target = agent_leg::answered_target(answer, ringing.peer);
-    let ignored = ctx.kit.metrics.guard().rtp_ignored();
+    let ignored = kit.metrics.guard().rtp_ignored();
     let leg = Session::start(
         ringing.socket,
         ringing.local,
@@ -266,7 +271,7 @@ fn incoming_status(r: &Refusal) -> u16 {
 
 /// Bridges the answered call to the leg handed over to it ([`admit`]) until either side
 /// ends; the agent's wrap-up and release as a direct call's.
-pub async fn adopt(ctx: &mut CallCtx<'_>, b: Bridged) -> Ended {
+pub async fn adopt(ctx: &mut CallCtx<'_>, kit: &CallKit, b: Bridged) -> Ended {
     let target = RingFor {
         queue: None,
         entry: None,
@@ -285,10 +290,10 @@ pub async fn adopt(ctx: &mut CallCtx<'_>, b: Bridged) -> Ended {
     }
     bridge(ctx.media, &b.leg);
     let agent = b.lease.is_some().then_some(b.ext.as_str());
-    ctx.kit.calls.set_served(ctx.call_id, None, agent);
-    match legs::talk(ctx, &mut call, b, target, actions.collect()).await {
+    kit.calls.set_served(ctx.call_id, None, agent);
+    match legs::talk(ctx, kit, &mut call, b, target, actions.collect()).await {
         Rang::Over(Outcome::End(ended)) => ended,
-        Rang::Over(Outcome::Transfer(to)) => crate::dialplan::transferred(ctx, to).await,
+        Rang::Over(Outcome::Transfer(to)) => crate::dialplan::transferred(ctx, kit, to).await,
         _ => Ended::new(HangupCause::Normal, HangupSide::Node),
     }
 }

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::dialplan;
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{Mode, Session, Target};
-use crate::node::CallKit;
+use crate::node::{Answering, CallKit};
 use crate::now_ms;
 use crate::records::{Record, Recorder};
 
@@ -104,7 +104,7 @@ pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
                 number: &number,
                 device: caller.device.as_deref().unwrap_or_default(),
             };
-            crate::outbound::run(&kit, &dialogs, tx, call).await
+            crate::outbound::run(&kit.dialling(), &dialogs, tx, call).await
         }
         Some(crate::outbound::Wanted::Refuse(number)) => {
             kit.calls.set_outbound(&call_id, &number);
@@ -155,7 +155,7 @@ async fn answer(
             .await;
         }
     };
-    let (dialog, mut states) = match serve_invite(kit, dialogs, tx, call_id).await {
+    let (dialog, mut states) = match serve_invite(&kit.answering(), dialogs, tx, call_id).await {
         Ok(x) => x,
         Err(ended) => return ended,
     };
@@ -176,13 +176,13 @@ async fn answer(
 /// Trying, CANCEL → 487, the ACK of our 2xx), and its state events; refused with 500 when
 /// the dialog cannot be made.
 pub(crate) async fn serve_invite(
-    kit: &CallKit,
+    answering: &Answering,
     dialogs: &DialogLayer,
     mut tx: Transaction,
     call_id: &str,
 ) -> Result<(InviteDialog, UnboundedReceiver<DialogState>), Ended> {
     let (state_tx, states) = dialogs.new_dialog_state_channel();
-    let contact = Uri::try_from(contact_for(kit, &tx).as_str()).ok();
+    let contact = Uri::try_from(contact_for(&answering.cfg, &tx).as_str()).ok();
     let dialog = match dialogs.get_or_create_server_invite(&tx, state_tx, None, contact) {
         Ok(d) => d,
         Err(e) => {
@@ -200,34 +200,35 @@ pub(crate) async fn serve_invite(
 }
 
 /// The call is ringing: its state, and its live-call row.
-pub(crate) fn mark_ringing(kit: &CallKit, uid: CallUid) {
-    if let Some(entry) = kit.calls.set_state(uid, CallState::Ringing, now_ms()) {
-        kit.recorder
-            .send(Record::Live(entry.to_live(&kit.cfg.node.name)));
+pub(crate) fn mark_ringing(answering: &Answering, uid: CallUid) {
+    if let Some(entry) = answering.calls.set_state(uid, CallState::Ringing, now_ms()) {
+        answering
+            .recorder
+            .send(Record::Live(entry.to_live(&answering.cfg.node.name)));
     }
 }
 
 /// The call is answered (our 200 sent): its state, record and metrics.
-pub(crate) fn mark_answered(kit: &CallKit, uid: CallUid, call_id: &str) {
+pub(crate) fn mark_answered(answering: &Answering, uid: CallUid, call_id: &str) {
     let at = now_ms();
-    kit.calls.set_state(uid, CallState::Answered, at);
-    kit.recorder.send(Record::Answered {
+    answering.calls.set_state(uid, CallState::Answered, at);
+    answering.recorder.send(Record::Answered {
         call_id: call_id.to_string(),
         at_ms: at,
     });
-    kit.metrics.call_outcome(Outcome::Answered);
+    answering.metrics.call_outcome(Outcome::Answered);
 }
 
 /// Our Contact for a dialog whose INVITE came in on `tx`'s connection: over TLS, the TLS
 /// address with `transport=tls`, so the peer's in-dialog requests come back over TLS.
-fn contact_for(kit: &CallKit, tx: &Transaction) -> String {
+fn contact_for(cfg: &Config, tx: &Transaction) -> String {
     let tls = tx
         .connection
         .as_ref()
         .is_some_and(|c| c.transport() == rsipstack::sip::Transport::Tls);
-    match kit.cfg.sip_tls_advertise() {
+    match cfg.sip_tls_advertise() {
         Some(addr) if tls => format!("sip:callfleet@{addr};transport=tls"),
-        _ => format!("sip:callfleet@{}", kit.cfg.sip_advertise()),
+        _ => format!("sip:callfleet@{}", cfg.sip_advertise()),
     }
 }
 
@@ -257,8 +258,9 @@ async fn converse(
     call: Call<'_>,
 ) -> Ended {
     let call_id = call.call_id;
-    mark_ringing(kit, call.uid);
-    if let Some(ended) = ring_before_answer(kit, dialog, states, call_id).await {
+    let answering = kit.answering();
+    mark_ringing(&answering, call.uid);
+    if let Some(ended) = ring_before_answer(&kit.cfg, dialog, states, call_id).await {
         return ended;
     }
     let session_id: u64 = rand::random::<u32>().into();
@@ -271,7 +273,7 @@ async fn converse(
         debug!(call_id, error = %e, "cannot send 200 OK (caller gone?)");
         return Ended::new(HangupCause::Cancelled, HangupSide::Caller);
     }
-    mark_answered(kit, call.uid, call_id);
+    mark_answered(&answering, call.uid, call_id);
     // Until the caller shows it wants media (its ACK, or its first RTP packet), nothing is
     // sent: an INVITE's SDP alone never points our RTP at a third party.
     let gated = |offer: &Offer| Target {
@@ -294,7 +296,7 @@ async fn converse(
         track,
         ignored,
     );
-    let offer = match peer_shows_up(kit, dialog, states, &media, call.offer).await {
+    let offer = match peer_shows_up(&answering, dialog, states, &media, call.offer).await {
         Ok(offer) => offer,
         Err(ended) => {
             media.stop();
@@ -305,15 +307,8 @@ async fn converse(
         send: offer.direction.answer().we_send(),
         ..gated(&offer)
     });
-    let mut ctx = CallCtx::new(kit, dialog, states, &media, call_id, session_id);
-    let ended = match (
-        kit.queue.take_handed(call_id),
-        dialplan::route(&kit.realtime, &ctx.dialled),
-    ) {
-        (Some(leg), _) => crate::queue::xnode::adopt(&mut ctx, leg).await,
-        (None, dialplan::Route::Hold) => talk(&mut ctx).await,
-        (None, route) => dialplan::run(&mut ctx, route).await,
-    };
+    let mut ctx = CallCtx::new(&answering, dialog, states, &media, call_id, session_id);
+    let ended = dispatch(&mut ctx, kit).await;
     media.stop();
     crate::quality::record(&kit.quality(), call_id, CallLeg::Caller, &media.quality());
     debug!(
@@ -325,15 +320,26 @@ async fn converse(
     ended
 }
 
+/// Runs the answered call where it goes, handing each flow its parts of `kit`: the leg an
+/// attended transfer from another node handed it, music on hold, or its route.
+async fn dispatch(ctx: &mut CallCtx<'_>, kit: &CallKit) -> Ended {
+    let handed = kit.queue.take_handed(ctx.call_id);
+    match (handed, dialplan::route(&kit.realtime, &ctx.dialled)) {
+        (Some(leg), _) => crate::queue::xnode::adopt(ctx, kit, leg).await,
+        (None, dialplan::Route::Hold) => talk(ctx).await,
+        (None, route) => dialplan::run(ctx, kit, route).await,
+    }
+}
+
 /// Rings (180) for `call.answer_delay` before the answer, if one is set; how the call ended
 /// if the caller gave up meanwhile.
 async fn ring_before_answer(
-    kit: &CallKit,
+    cfg: &Config,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
     call_id: &str,
 ) -> Option<Ended> {
-    let delay = kit.cfg.call.answer_delay;
+    let delay = cfg.call.answer_delay;
     if delay.is_zero() {
         return None;
     }
@@ -366,7 +372,7 @@ fn unknown_peer() -> Offer {
 /// packet; the call ends instead when the ACK never comes (Timer H), the caller goes, or the
 /// node stops. Returns the media description to use.
 pub(crate) async fn peer_shows_up(
-    kit: &CallKit,
+    answering: &Answering,
     dialog: &InviteDialog,
     states: &mut UnboundedReceiver<DialogState>,
     media: &Session,
@@ -397,7 +403,7 @@ pub(crate) async fn peer_shows_up(
                 }
                 return Err(Ended::new(HangupCause::NoAck, HangupSide::Caller));
             }
-            _ = kit.life.hangup.cancelled() => {
+            _ = answering.life.hangup.cancelled() => {
                 if let Err(e) = dialog.bye().await {
                     debug!(error = %e, "cannot send BYE");
                 }

@@ -1,6 +1,7 @@
-//! What a call's logic holds once the caller is answered: the call's kit (the subsystems it
-//! uses, grouped: [`crate::node::CallKit`]; never the node), the dialog, its state events,
-//! the caller's media leg and its events. [`CallCtx::next_end`] is the one place that answers
+//! What a call's logic holds once the caller is answered: the call's own state (the dialog,
+//! its state events, the caller's media leg and its events, the numbers, the calling phone),
+//! never a subsystem: each flow is handed, beside it, a handle of the parts it uses
+//! (`crate::node::handles`). [`CallCtx::next_end`] is the one place that answers
 //! re-INVITEs, enforces `call.max_duration` and node shutdown, and says when the call is over.
 
 use rsipstack::dialog::dialog::{DialogState, TransactionHandle};
@@ -13,12 +14,13 @@ use tracing::{debug, info};
 use callfleet_store::{HangupCause, HangupSide};
 
 use super::call::{from_reason, Ended};
+use crate::lifecycle::Lifecycle;
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{MediaEvent, Session, Target};
-use crate::node::CallKit;
+use crate::node::Answering;
 
+/// One answered call's own state; the parts a flow uses come in a handle of their own.
 pub struct CallCtx<'a> {
-    pub kit: &'a CallKit,
     pub dialog: &'a InviteDialog,
     pub media: &'a Session,
     pub call_id: &'a str,
@@ -38,7 +40,8 @@ pub struct CallCtx<'a> {
 /// The part of a call that watches its dialog, kept apart from [`Events`] so both can be
 /// awaited in one `select!`.
 pub struct Life<'a> {
-    kit: &'a CallKit,
+    /// The node's run state: its hang-up token ends the call at shutdown.
+    run: &'a Lifecycle,
     dialog: &'a InviteDialog,
     media: &'a Session,
     states: &'a mut UnboundedReceiver<DialogState>,
@@ -61,8 +64,10 @@ impl Events {
 }
 
 impl<'a> CallCtx<'a> {
+    /// The state of the call `call_id` on `dialog`, answered through `answering` (its device
+    /// from the live-call table, its longest duration from `call.max_duration`).
     pub fn new(
-        kit: &'a CallKit,
+        answering: &'a Answering,
         dialog: &'a InviteDialog,
         states: &'a mut UnboundedReceiver<DialogState>,
         media: &'a Session,
@@ -72,12 +77,11 @@ impl<'a> CallCtx<'a> {
         let req = dialog.initial_request();
         let dialled = req.uri.user().unwrap_or_default().to_string();
         let caller = caller_number(&req);
-        let (_, device) = kit.calls.caller(call_id);
+        let (_, device) = answering.calls.caller(call_id);
         let events = media
             .events()
             .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().1);
         CallCtx {
-            kit,
             dialog,
             media,
             call_id,
@@ -85,11 +89,11 @@ impl<'a> CallCtx<'a> {
             caller,
             device,
             life: Life {
-                kit,
+                run: &answering.life,
                 dialog,
                 media,
                 states,
-                deadline: Instant::now() + kit.cfg.call.max_duration,
+                deadline: Instant::now() + answering.cfg.call.max_duration,
                 session_id,
                 version: 1,
             },
@@ -140,7 +144,7 @@ impl Life<'_> {
                 }
                 Some(Ended::new(HangupCause::MaxDuration, HangupSide::Node))
             }
-            _ = self.kit.life.hangup.cancelled() => {
+            _ = self.run.hangup.cancelled() => {
                 if let Err(e) = self.dialog.bye().await {
                     debug!(error = %e, "cannot send a BYE");
                 }
