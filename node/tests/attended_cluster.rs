@@ -14,6 +14,12 @@
 //! node) a signed INVITE with Replaces, node A hands agent 1002's leg over and BYEs the phone's call B, node
 //! B bridges the caller to it, BYEs agent 1001's leg and NOTIFYs `200 OK`. The caller hears
 //! agent 1002 through both nodes and agent 1002 the caller; call B's CDR ends `replaced`.
+//!
+//! A third node, `main-0`, is listed live (a fresh heartbeat, draining so that no call is sent
+//! there) but its SIP address swallows everything. It comes first in the balancer's order, so a
+//! cluster-wide search asks it too: the REFER naming no call of the domain ends `408` (a node
+//! said nothing), and the good one is taken by node A while `main-0` is still silent; `main-0`
+//! was sent the signed INVITE with Replaces of both searches.
 
 mod support;
 
@@ -37,6 +43,9 @@ use support::uac::Uac;
 use support::{serial, wait_alive, wait_until, workdir, NodeProc, NodeSpec, Pg};
 
 const NET: &str = "127.0.85";
+
+/// The SIP address of the node listed live that never answers.
+const SILENT: &str = "127.0.90.5:5060";
 
 fn ip(n: u8) -> String {
     format!("{NET}.{n}")
@@ -71,7 +80,77 @@ fn invite_replacing(
     status
 }
 
+/// Node `main-0` as the cluster sees it: a heartbeat fresh for the whole test (stamped ahead
+/// of the clock), draining (no call is sent there), at [`SILENT`], where a socket takes every
+/// datagram and answers none.
+struct Silent {
+    socket: std::net::UdpSocket,
+}
+
+impl Silent {
+    fn start(db: &Db) -> Silent {
+        let socket = std::net::UdpSocket::bind(SILENT).expect("bind the silent node's SIP port");
+        let now = now_ms();
+        let hb = callfleet_store::Heartbeat {
+            name: "main-0".into(),
+            role: "main".into(),
+            sip_addr: SILENT.into(),
+            http_addr: "127.0.90.5:8080".into(),
+            generation: now,
+            seq: 1,
+            calls: 0,
+            capacity: 20,
+            cpu_milli: 0,
+            load1_milli: 0,
+            mem_used_kb: 0,
+            mem_total_kb: 0,
+            shed_level: 0,
+            draining: true,
+            refusing: false,
+            services: "sip,media,lb,web".into(),
+            version: "test".into(),
+            updated_at_ms: now + 10 * 60_000,
+        };
+        db.block(db.store.upsert_heartbeat(&hb))
+            .expect("write the silent node's heartbeat");
+        Silent { socket }
+    }
+
+    /// What it was sent so far but OPTIONS probes (retransmissions included), one `request
+    /// line | Call-ID | Replaces` per datagram.
+    fn heard(&self) -> Vec<String> {
+        self.socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("read timeout");
+        let mut buf = [0u8; 8192];
+        let mut out = vec![];
+        for _ in 0..1000 {
+            let Ok(n) = self.socket.recv(&mut buf) else {
+                break;
+            };
+            let text = String::from_utf8_lossy(&buf[..n]).to_string();
+            let header = |name: &str| {
+                text.lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with(name))
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let line = text.lines().next().unwrap_or("");
+            if line.starts_with("OPTIONS ") {
+                continue;
+            }
+            out.push(format!(
+                "{line} | {} | {}",
+                header("call-id:"),
+                header("replaces:")
+            ));
+        }
+        out
+    }
+}
+
 struct Cluster {
+    silent: Silent,
     phone: Phone,
     nodes: Vec<NodeProc>,
     _lockd: Vec<Lockd>,
@@ -111,6 +190,9 @@ fn cluster(dir: &Path) -> (Cluster, RawPhone) {
     wait_alive(&nodes[0], 2);
     wait_alive(&nodes[1], 2);
     let db = Db::connect(&pg.url);
+    let silent = Silent::start(&db);
+    wait_alive(&nodes[0], 3);
+    wait_alive(&nodes[1], 3);
     device_add(&nodes[0], "2001", "pw-agent", false);
     device_add(&nodes[0], "2002", "pw-agent", false);
     let mut raw = RawPhone::new(&ip(30), nodes[1].sip, "2001", "pw-agent");
@@ -131,6 +213,7 @@ fn cluster(dir: &Path) -> (Cluster, RawPhone) {
     db.wait_reloaded(&nodes[0]);
     db.wait_reloaded(&nodes[1]);
     let c = Cluster {
+        silent,
         phone,
         nodes,
         _lockd: lockd,
@@ -172,9 +255,11 @@ impl Consulted {
             self.failed, refused,
             "a REFER naming no call of node A: accepted, then NOTIFYed with node A's refusal"
         );
+        let timed_out = [refused[0], refused[1], "SIP/2.0 408 Request Timeout"];
         assert_eq!(
-            self.failed_domain, refused,
-            "a REFER naming no call of the domain: accepted, then NOTIFYed with 481"
+            self.failed_domain, timed_out,
+            "a REFER naming no call of the domain: accepted, then NOTIFYed with 408 (node A \
+             answered 481, main-0 nothing)"
         );
     }
 }
@@ -217,16 +302,17 @@ fn consult(agent: &mut RawAgent, c: &Cluster, attacker: &Uac) -> Consulted {
     out
 }
 
-/// A REFER that is accepted and then fails: its status, then the NOTIFY bodies up to the 481.
+/// A REFER that is accepted and then fails: its status, then the NOTIFY bodies up to the
+/// final one (a silent node is waited for up to 8 s).
 fn refer_failing(agent: &mut RawAgent, refer_to: &str) -> Vec<String> {
     let r = agent.request("REFER", refer_to, false);
     let mut out = vec![format!("{}", r.map_or(0, |r| r.status))];
     for _ in 0..6 {
-        let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(5)) else {
+        let Some(req) = agent.phone.uac.answer_any(Duration::from_secs(12)) else {
             break;
         };
         let body = req.split("\r\n\r\n").nth(1).unwrap_or("").trim();
-        let done = body.starts_with("SIP/2.0 481");
+        let done = body.starts_with("SIP/2.0") && !body.starts_with("SIP/2.0 1");
         out.push(body.to_string());
         if done {
             break;
@@ -269,6 +355,35 @@ fn the_agent_hands_its_caller_to_a_colleague_on_another_node() {
         heard(&l)
     );
     records(&c, since);
+    silent_node_asked(&c);
+}
+
+/// `main-0` was asked by both searches through the domain: signed INVITEs with Replaces naming
+/// the missing call and call B. (It never answered, so it is sent no CANCEL: RFC 3261 §9.1.)
+fn silent_node_asked(c: &Cluster) {
+    let heard = c.silent.heard();
+    // The Call-ID of the INVITE that asked main-0 for `call`.
+    let asked = |call: &str| {
+        heard.iter().find_map(|l| {
+            let mut parts = l.split(" | ");
+            let (line, call_id, replaces) = (parts.next()?, parts.next()?, parts.next()?);
+            let invite = line.starts_with(&format!("INVITE sip:1002@{SILENT}"))
+                && replaces.contains(&format!(": {call};"));
+            invite.then(|| call_id.to_string())
+        })
+    };
+    let (missing, good) = (asked("xatt-zz"), asked("xatt-b"));
+    assert!(
+        missing.is_some(),
+        "main-0 is asked for the missing call: {heard:#?}"
+    );
+    assert!(good.is_some(), "main-0 is asked for call B: {heard:#?}");
+    assert!(
+        heard
+            .iter()
+            .all(|l| l.starts_with("INVITE sip:1002@") || l.starts_with("CANCEL ")),
+        "main-0 is sent nothing else: {heard:#?}"
+    );
 }
 
 /// After the call: both agents free, agent 1002 heard the caller, the CDRs and queue events.

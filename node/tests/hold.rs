@@ -18,7 +18,7 @@ use support::audio::{dominant, heard, share};
 use support::phone::{device_add, Phone};
 use support::pump::Pump;
 use support::queue::{member, moh_node, queue, Db};
-use support::raw_agent::RawAgent;
+use support::raw_agent::{Pickup, RawAgent};
 use support::raw_phone::RawPhone;
 use support::uac::Uac;
 use support::{serial, wait_until, NodeProc, Pg};
@@ -198,16 +198,12 @@ fn a_phone_that_keeps_sending_on_hold_is_not_heard_and_its_new_port_is_followed(
         .answered("sales", "hold-2", Duration::from_secs(5))
         .expect("the node answers the queue call");
     let to = Uac::media_addr(&ok);
-    let first = UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
-    let second = UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
-    let first_port = first.local_addr().expect("addr").port();
-    let second_port = second.local_addr().expect("addr").port();
     // The INVITE comes once the caller is queued; the caller's media starts with the listen.
-    let first_addr = first.local_addr().expect("addr");
-    let ringing = std::thread::spawn(move || RawAgent::answer(phone, first_addr));
-    let mut raw: Option<RawAgent> = None;
-    let mut pumps = (None, None, first, Some(second));
-    let mut ringing = Some(ringing);
+    let mut pickup = Pickup::ring(phone, &ip(30), AGENT_TONE);
+    let first_port = pickup.rtp_port();
+    let second = UdpSocket::bind(format!("{}:0", ip(30))).expect("bind RTP");
+    let second_port = second.local_addr().expect("addr").port();
+    let (mut second, mut second_pump) = (Some(second), None);
     let (mut phase, mut at, mut marks) = (0, Instant::now(), vec![]);
     let mut answers = vec![];
     let frames = caller.listen(Some((to, CALLER_TONE)), Duration::from_secs(40), |f| {
@@ -220,23 +216,14 @@ fn a_phone_that_keeps_sending_on_hold_is_not_heard_and_its_new_port_is_followed(
             answers.push((r.status, direction.unwrap_or("").to_string()));
         };
         match phase {
-            0 if ringing.as_ref().is_some_and(|t| t.is_finished()) => {
-                let agent = ringing
-                    .take()
-                    .map(|t| t.join().expect("the raw agent answers"))
-                    .expect("ringing");
-                let sock = pumps.2.try_clone().expect("clone the RTP socket");
-                pumps.0 = Some(Pump::start(sock, Some(agent.node_media), AGENT_TONE));
-                raw = Some(agent);
-                phase = 1;
-            }
+            0 if pickup.answered() => phase = 1,
             1 if f.len() >= 50
                 && labels(&f[f.len() - 50..])
                     .iter()
                     .all(|l| *l == Some(AGENT_TONE)) =>
             {
                 // Hold, while the pump goes on sending.
-                if let Some(raw) = raw.as_mut() {
+                if let Some(raw) = pickup.agent.as_mut() {
                     step(raw, &ip(30), first_port, "a=sendonly\r\n", false);
                 }
                 (phase, at) = (2, Instant::now());
@@ -245,19 +232,17 @@ fn a_phone_that_keeps_sending_on_hold_is_not_heard_and_its_new_port_is_followed(
             2 if at.elapsed() >= Duration::from_millis(2500) => {
                 // Resume from another port: the old one goes quiet first (packets from it
                 // after the re-INVITE would latch the leg there), the new one talks.
-                if let Some(p) = pumps.0.take() {
-                    p.stop();
-                }
-                if let (Some(raw), Some(sock)) = (raw.as_mut(), pumps.3.take()) {
+                pickup.hang_up();
+                if let (Some(raw), Some(sock)) = (pickup.agent.as_mut(), second.take()) {
                     step(raw, &ip(30), second_port, "a=sendrecv\r\n", false);
-                    pumps.1 = Some(Pump::start(sock, Some(raw.node_media), AGENT_TONE));
+                    second_pump = Some(Pump::start(sock, Some(raw.node_media), AGENT_TONE));
                 }
                 (phase, at) = (3, Instant::now());
                 marks.push(f.len());
             }
             3 if at.elapsed() >= Duration::from_millis(2500) => {
                 // Hold the RFC 2543 way; the pump goes on sending.
-                if let Some(raw) = raw.as_mut() {
+                if let Some(raw) = pickup.agent.as_mut() {
                     step(raw, "0.0.0.0", second_port, "", false);
                     step(raw, &ip(30), second_port, "a=sendrecv\r\n", true);
                 }
@@ -270,14 +255,13 @@ fn a_phone_that_keeps_sending_on_hold_is_not_heard_and_its_new_port_is_followed(
         false
     });
     caller.in_dialog("BYE", "hold-2", &ok, None);
-    let bye = raw
+    let bye = pickup
+        .agent
         .as_ref()
         .and_then(|r| r.phone.uac.answer_request("BYE", Duration::from_secs(5)));
     assert!(bye.is_some(), "the caller's end BYEs the agent's phone");
-    let second_heard = pumps.1.take().map(Pump::stop).unwrap_or_default();
-    if let Some(p) = pumps.0.take() {
-        p.stop();
-    }
+    let second_heard = second_pump.take().map(Pump::stop).unwrap_or_default();
+    pickup.hang_up();
     let l = labels(&frames);
     eprintln!("caller heard: {}", heard(&l));
     eprintln!("re-INVITE answers: {answers:?}");

@@ -44,12 +44,14 @@ pub async fn serve(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended
             return ended;
         }
     }
-    let now = now_ms();
     let vip = kit
         .store
         .is_vip(&ctx.caller, &queue.name)
         .await
         .unwrap_or(false);
+    // The enqueue time the cluster serves the call by, taken as its row is written (not
+    // before the VIP lookup), and the one its enqueue event and maximum wait start from.
+    let now = now_ms();
     let entry = NewEntry {
         queue: queue.name.clone(),
         node: kit.cfg.node.name.clone(),
@@ -69,7 +71,7 @@ pub async fn serve(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended
     // The CDR names the queue even when nobody answers (abandon, timeout, fallback).
     kit.calls.set_served(ctx.call_id, Some(&queue.name), None);
     let mut offers = kit.queue.wait(id);
-    let outcome = wait(ctx, kit, queue, (id, vip, record), &mut offers).await;
+    let outcome = wait(ctx, kit, queue, (id, now, vip, record), &mut offers).await;
     kit.queue.forget(id);
     if matches!(outcome, Outcome::Transfer(_)) {
         // The target may queue the call again at once (an entry is one per call and node):
@@ -87,12 +89,13 @@ pub async fn serve(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended
 }
 
 /// The waiting caller: feeds the machine and performs what it decides.
-/// `entry`: the queue entry's id, whether the caller is a VIP, whether the call is recorded.
+/// `entry`: the queue entry's id and enqueue time, whether the caller is a VIP, whether the
+/// call is recorded.
 async fn wait(
     ctx: &mut CallCtx<'_>,
     kit: &CallKit,
     queue: &Queue,
-    (id, vip, record): (i64, bool, bool),
+    (id, enqueued_ms, vip, record): (i64, i64, bool, bool),
     offers: &mut mpsc::UnboundedReceiver<Offer>,
 ) -> Outcome {
     let target = RingFor {
@@ -101,7 +104,7 @@ async fn wait(
     };
     let ring_timeout = ms(queue.ring_timeout_ms);
     let (mut call, mut pending) =
-        QueuedCall::enter(Rules::of(queue).recorded(record), now_ms(), vip);
+        QueuedCall::enter(Rules::of(queue).recorded(record), enqueued_ms, vip);
     // The announcement playing now (its `set_mode` number), if any.
     let mut announcing: Option<u64> = None;
     loop {
@@ -221,16 +224,19 @@ pub(super) async fn end_wrap_up(leases: &Leases, ext: &str, token: i64) {
     );
 }
 
-/// Writes a queue event off the call path.
+/// Writes a queue event off the call path, stamped `at_ms` (now when `None`).
 pub fn event(
     kit: &CallKit,
-    queue: &str,
-    call_id: &str,
+    (queue, call_id): (&str, &str),
     agent: Option<&str>,
     what: QueueEventKind,
     detail: Option<&str>,
+    at_ms: Option<i64>,
 ) {
-    let ev = queue_event(&kit.cfg.node.name, queue, call_id, agent, what, detail);
+    let mut ev = queue_event(&kit.cfg.node.name, queue, call_id, agent, what, detail);
+    if let (Record::QueueEvent(e), Some(at_ms)) = (&mut ev, at_ms) {
+        e.at_ms = at_ms;
+    }
     kit.recorder.send(ev);
 }
 

@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use callfleet_store::AgentState;
+use callfleet_store::{AgentState, EntryState};
 use rand::SeedableRng;
 use tracing::debug;
 
@@ -75,6 +75,16 @@ fn long_dead(view: &callfleet_lb::ClusterView, name: &str) -> bool {
         Some(n) => n.heartbeat_age_ms(view.built_at_ms()) > 2 * view.ttl().as_millis() as i64,
         None => true,
     }
+}
+
+/// Whether the calls of `node` keep their places in the cluster queue, as node `me` sees it:
+/// its own always; another node's until that node is long dead ([`long_dead`], twice the
+/// TTL), the moment `recover_stranded` deletes them. A node whose heartbeat is merely stale (a
+/// database hiccup there: writes slow or failing for a few seconds) is very likely still
+/// holding its callers, and dropping them would let a later caller of another node overtake
+/// them; after a real death its calls keep agents idle for one more TTL at most.
+fn keeps_calls(view: &callfleet_lb::ClusterView, me: &str, node: &str) -> bool {
+    node == me || !long_dead(view, node)
 }
 
 /// A seed that depends only on the rows the assignment is computed from.
@@ -257,14 +267,15 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
     let view = d.balancer.view();
     let me = d.me.as_str();
     // Calls held by a node that died are gone with it: they must not keep agents from the
-    // living (`recover_stranded` deletes them once the node is silent for twice the TTL).
-    let entries: Vec<_> = d
+    // living. A node that missed a few heartbeats keeps its calls' places (`keeps_calls`).
+    let (entries, offering): (Vec<_>, Vec<_>) = d
         .store
-        .waiting_entries()
+        .entries()
         .await?
         .into_iter()
-        .filter(|e| e.node == me || view.alive(&e.node))
-        .collect();
+        .filter(|e| keeps_calls(&view, me, &e.node))
+        .filter(|e| e.state != EntryState::Bridged)
+        .partition(|e| e.state == EntryState::Waiting);
     d.local.set_snapshot(Snapshot {
         order: entries.iter().map(|e| (e.id, e.queue.clone())).collect(),
     });
@@ -282,8 +293,13 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
         .map(|a| a.extension.clone())
         .collect();
     // Agents whose phones this node found unregistered are left out while their backoff
-    // runs (`reach`): offered, they would only be skipped again.
-    let free = free_agents(&agents, now, |ext| d.local.unreachable(ext, now));
+    // runs (`reach`): offered, they would only be skipped again. So are agents held by a call
+    // of any node that is being offered them (`held_by_offers`): a later call must not take
+    // them before the call ahead has rung them.
+    let held = held_by_offers(&offering, &agents);
+    let free = free_agents(&agents, now, |ext| {
+        held.contains(ext) || d.local.unreachable(ext, now)
+    });
     if free.is_empty() {
         return Ok(());
     }
@@ -321,19 +337,59 @@ fn waiting(entries: &[callfleet_store::QueueEntry]) -> Vec<Waiting> {
         .collect()
 }
 
+/// States in which an agent is taken for a call: its node holds its lease for that call.
+const TAKEN: [AgentState; 3] = [
+    AgentState::Reserved,
+    AgentState::Ringing,
+    AgentState::InCall,
+];
+
+/// The agents held by calls being offered (entries in `offering`), whichever node holds them:
+/// an entry leaves `waiting` when its node claims it, a moment before that node has the
+/// agents' leases and has moved them to `ringing` (or after one of them was refused or did not
+/// answer, until the entry is `waiting` again). Meanwhile those agents still look available;
+/// offered to a later call, they could be taken by it first and the earlier caller overtaken.
+/// So an offering entry holds the agents it was offered (`offered_to`) until one of them is
+/// taken for it (reserved, ringing or talking on its call): from then on the call is being
+/// served and the others it was offered are free for later calls.
+fn held_by_offers(
+    offering: &[callfleet_store::QueueEntry],
+    agents: &[callfleet_store::Agent],
+) -> HashSet<String> {
+    let mut held = HashSet::new();
+    for e in offering.iter().filter(|e| e.state == EntryState::Offering) {
+        let served = agents.iter().any(|a| {
+            TAKEN.contains(&a.state)
+                && a.current_call.as_deref() == Some(e.call_id.as_str())
+                && a.current_node.as_deref() == Some(e.node.as_str())
+        });
+        if served {
+            continue;
+        }
+        let offered = e.offered_to.as_deref().unwrap_or("").split(',');
+        held.extend(
+            offered
+                .map(str::trim)
+                .filter(|a| !a.is_empty())
+                .map(String::from),
+        );
+    }
+    held
+}
+
 /// The agents that may be offered a call at `now_ms`: logged in on a phone, available, not
-/// paused, and not `unreachable`; their calls today counted only if today is `now_ms`'s UTC
-/// day.
+/// paused, and not `skipped` (unreachable, or held by a call being offered); their calls
+/// today counted only if today is `now_ms`'s UTC day.
 fn free_agents(
     agents: &[callfleet_store::Agent],
     now_ms: i64,
-    unreachable: impl Fn(&str) -> bool,
+    skipped: impl Fn(&str) -> bool,
 ) -> Vec<FreeAgent> {
     let today = callfleet_store::utc_day(now_ms);
     agents
         .iter()
         .filter(|a| a.device.is_some() && a.state == AgentState::Available && !a.paused)
-        .filter(|a| !unreachable(&a.extension))
+        .filter(|a| !skipped(&a.extension))
         .map(|a| FreeAgent {
             ext: a.extension.clone(),
             last_call_end_ms: a.last_call_end_ms,
@@ -379,7 +435,7 @@ fn acd_members(members: &[callfleet_store::Member]) -> Vec<acd::Member> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use callfleet_store::Agent;
+    use callfleet_store::{Agent, QueueEntry};
 
     fn agent(state: AgentState, node: Option<&str>, since_ms: i64) -> Agent {
         let mut a = Agent::new("7001", "a", "x", 0);
@@ -442,6 +498,204 @@ mod tests {
             .filter_map(|(ext, .., offered)| offered.map(|n| (*ext, n)))
             .collect();
         assert_eq!(got, want);
+    }
+
+    fn entry(id: i64, node: &str, state: EntryState, offered_to: Option<&str>) -> QueueEntry {
+        QueueEntry {
+            id,
+            queue: "q".into(),
+            node: node.into(),
+            call_id: format!("call-{id}"),
+            caller: "+1555".into(),
+            priority: 0,
+            vip: false,
+            enqueued_at_ms: id,
+            state,
+            offered_to: offered_to.map(str::to_string),
+        }
+    }
+
+    /// An agent in `state`, tied to entry `call`'s call on `node` when given.
+    fn tied(ext: &str, state: AgentState, call: Option<(i64, &str)>) -> Agent {
+        let mut a = Agent::new(ext, "a", "x", 0);
+        a.state = state;
+        a.device = Some(format!("dev-{ext}"));
+        a.current_call = call.map(|(id, _)| format!("call-{id}"));
+        a.current_node = call.map(|(_, node)| node.to_string());
+        a
+    }
+
+    #[test]
+    fn a_call_being_offered_holds_its_agents_until_one_is_taken_for_it() {
+        use AgentState::*;
+        use EntryState::*;
+        // (case, entries, agents, held)
+        type Case<'a> = (&'a str, Vec<QueueEntry>, Vec<Agent>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
+            (
+                "claimed on node b, the agent not leased yet",
+                vec![entry(1, "b", Offering, Some("7001"))],
+                vec![tied("7001", Available, None)],
+                vec!["7001"],
+            ),
+            (
+                "every agent offered to a ringall call, none taken yet",
+                vec![entry(1, "b", Offering, Some("7001, 7002,7003"))],
+                vec![tied("7001", Available, None), tied("7002", WrapUp, None)],
+                vec!["7001", "7002", "7003"],
+            ),
+            (
+                "one agent rings for it: the call is served, the others are free",
+                vec![entry(1, "b", Offering, Some("7001,7002"))],
+                vec![
+                    tied("7001", Ringing, Some((1, "b"))),
+                    tied("7002", Available, None),
+                ],
+                vec![],
+            ),
+            (
+                "reserved or talking for it counts as taken",
+                vec![
+                    entry(1, "a", Offering, Some("7001,7003")),
+                    entry(2, "b", Offering, Some("7002,7004")),
+                ],
+                vec![
+                    tied("7001", Reserved, Some((1, "a"))),
+                    tied("7002", InCall, Some((2, "b"))),
+                ],
+                vec![],
+            ),
+            (
+                "an agent ringing for another call, or the same call id on another node",
+                vec![
+                    entry(1, "b", Offering, Some("7001")),
+                    entry(2, "a", Offering, Some("7002")),
+                ],
+                vec![
+                    tied("7001", Ringing, Some((9, "b"))),
+                    tied("7002", Ringing, Some((2, "b"))),
+                ],
+                vec!["7001", "7002"],
+            ),
+            (
+                "tied to it but back to available or in wrap-up: not taken now",
+                vec![entry(1, "b", Offering, Some("7001,7002"))],
+                vec![
+                    tied("7001", Available, Some((1, "b"))),
+                    tied("7002", WrapUp, Some((1, "b"))),
+                ],
+                vec!["7001", "7002"],
+            ),
+            (
+                "waiting and bridged entries hold nobody",
+                vec![
+                    entry(1, "b", Waiting, None),
+                    entry(2, "b", Bridged, Some("7002")),
+                    entry(3, "b", Offering, None),
+                    entry(4, "b", Offering, Some(" , ")),
+                ],
+                vec![tied("7002", Available, None)],
+                vec![],
+            ),
+        ];
+        for (case, entries, agents, want) in cases {
+            let mut got: Vec<String> = held_by_offers(&entries, &agents).into_iter().collect();
+            got.sort();
+            assert_eq!(got, want, "{case}");
+        }
+    }
+
+    /// The race this rule closes: caller 1 (node b) was first and its node claimed it; node a's
+    /// round sees the agent still available. Without the hold it would offer caller 2.
+    #[test]
+    fn a_later_call_does_not_take_the_agent_of_an_earlier_call_being_offered() {
+        use AgentState::*;
+        use EntryState::*;
+        let entries = [
+            entry(1, "b", Offering, Some("7001")),
+            entry(2, "a", Waiting, None),
+        ];
+        let agents = [tied("7001", Available, None)];
+        let held = held_by_offers(&entries, &agents);
+        let free = free_agents(&agents, 0, |ext| held.contains(ext));
+        assert!(free.is_empty(), "{free:?}");
+        // Once the agent rings for caller 1, nothing is held (and the agent is not free).
+        let agents = [tied("7001", Ringing, Some((1, "b")))];
+        assert!(held_by_offers(&entries, &agents).is_empty());
+        assert!(free_agents(&agents, 0, |_| false).is_empty());
+        // Back to waiting (nobody answered): nothing held, the agent goes to caller 1 first.
+        let entries = [entry(1, "b", Waiting, None), entry(2, "a", Waiting, None)];
+        let agents = [tied("7001", Available, None)];
+        let held = held_by_offers(&entries, &agents);
+        let free = free_agents(&agents, 0, |ext| held.contains(ext));
+        assert_eq!(free.len(), 1);
+        let calls = waiting(&entries);
+        let members = [acd::Member {
+            queue: "q".into(),
+            agent: "7001".into(),
+            tier: 0,
+            vip_allowed: false,
+            weight: 1,
+            position: 0,
+        }];
+        let logged_in: HashSet<String> = ["7001".to_string()].into();
+        let rules = HashMap::from([(
+            "q".to_string(),
+            QueueRules {
+                strategy: acd::Strategy::RingAll,
+                rr_last: None,
+            },
+        )]);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let got = acd::assign(&calls, &free, &rules, &members, &logged_in, 0, &mut rng);
+        let got: Vec<(i64, Vec<String>)> =
+            got.into_iter().map(|a| (a.entry_id, a.agents)).collect();
+        assert_eq!(got, vec![(1, vec!["7001".to_string()])]);
+    }
+
+    #[test]
+    fn a_node_keeps_its_calls_places_until_it_is_long_dead() {
+        let ttl = Duration::from_secs(3);
+        let now = 1_000_000;
+        let node = |name: &str, beat_age_ms: i64| callfleet_lb::NodeStatus {
+            name: name.into(),
+            role: callfleet_lb::Role::Main,
+            sip: "127.0.0.1:5060".parse().expect("addr"),
+            http: "127.0.0.1:8080".parse().expect("addr"),
+            generation: 1,
+            calls: 0,
+            capacity: 10,
+            cpu_pct: 0.0,
+            load1: 0.0,
+            shed_level: 0,
+            draining: false,
+            refusing: false,
+            updated_at_ms: now - beat_age_ms,
+            services: String::new(),
+            version: String::new(),
+            mem_used_kb: 0,
+            mem_total_kb: 0,
+        };
+        // (node, heartbeat age in ms (None: not in the view), keeps its calls)
+        let cases = [
+            ("fresh", Some(500), true),
+            ("stale", Some(3_000), true),
+            ("stale-long", Some(6_000), true),
+            ("dead", Some(6_001), false),
+            ("ahead", Some(-2_000), true),
+            ("unknown", None, false),
+        ];
+        let rows = cases
+            .iter()
+            .filter_map(|(name, age, _)| age.map(|age| node(name, age)))
+            .chain([node("me", 60_000)])
+            .collect();
+        let view = callfleet_lb::ClusterView::from_rows(rows, now, ttl);
+        for (name, age, want) in cases {
+            assert_eq!(keeps_calls(&view, "me", name), want, "{name}: {age:?}");
+        }
+        // This node's own calls, whatever its own heartbeat says.
+        assert!(keeps_calls(&view, "me", "me"));
     }
 
     #[test]

@@ -128,11 +128,13 @@ pub enum Action {
     Moh,
     /// The caller's position in the queue, announced.
     Announce,
-    /// A queue event written (queued calls only).
+    /// A queue event written (queued calls only), stamped `at_ms` when given, else when it is
+    /// written.
     Log {
         kind: QueueEventKind,
         agent: Option<String>,
         detail: Option<String>,
+        at_ms: Option<i64>,
     },
     /// CANCEL the INVITE ringing this agent's phone.
     Cancel(String),
@@ -178,7 +180,8 @@ pub struct QueuedCall {
 }
 
 impl QueuedCall {
-    /// A call entering the queue at `now_ms`; `vip` as the enqueue event says.
+    /// A call entering the queue at `now_ms` (its entry's enqueue time, which its enqueue event
+    /// carries: the time the cluster serves it by); `vip` as the enqueue event says.
     pub fn enter(rules: Rules, now_ms: i64, vip: bool) -> (QueuedCall, Vec<Action>) {
         let call = QueuedCall {
             rules,
@@ -187,14 +190,13 @@ impl QueuedCall {
                 .then_some(now_ms + rules.announce_every_ms),
             phase: Phase::Waiting { announcing: false },
         };
-        let actions = vec![
-            log(
-                QueueEventKind::Enqueue,
-                None,
-                vip.then(|| "vip".to_string()),
-            ),
-            Action::Moh,
-        ];
+        let enqueue = Action::Log {
+            kind: QueueEventKind::Enqueue,
+            agent: None,
+            detail: vip.then(|| "vip".to_string()),
+            at_ms: Some(now_ms),
+        };
+        let actions = vec![enqueue, Action::Moh];
         (call, actions)
     }
 
@@ -496,6 +498,7 @@ fn log(kind: QueueEventKind, agent: Option<&str>, detail: Option<String>) -> Act
         kind,
         agent: agent.map(str::to_string),
         detail,
+        at_ms: None,
     }
 }
 

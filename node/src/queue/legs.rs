@@ -83,16 +83,11 @@ pub async fn plain(
             kind,
             agent,
             detail,
+            at_ms,
         } => {
             if let Some(q) = target.queue {
-                event(
-                    kit,
-                    q,
-                    ctx.call_id,
-                    agent.as_deref(),
-                    kind,
-                    detail.as_deref(),
-                );
+                let what = (q, ctx.call_id);
+                event(kit, what, agent.as_deref(), kind, detail.as_deref(), at_ms);
             }
         }
         // Not through the record writer: a late unclaim could undo another node's claim.

@@ -1,8 +1,9 @@
 //! Attended transfer across nodes: the shells around [`super::xreplaces`]'s decisions.
 //!
 //! On the node holding call A (the REFER's node): `refer` accepts the REFER, sends the node
-//! that holds call B an INVITE with `Replaces` and the cluster proof, and on its 200 returns
-//! that new leg, which call A's machine takes as in the same-node case (agent 1's leg ends,
+//! that holds call B an INVITE with `Replaces` and the cluster proof (when the REFER names the
+//! cluster's domain: every other live node at once, the first that takes the call winning,
+//! [`super::xreplaces::Gather`]), and on its 200 returns that new leg, which call A's machine takes as in the same-node case (agent 1's leg ends,
 //! the phone gets the final NOTIFY, the caller is bridged to the new leg). A failure becomes
 //! a NOTIFY with its status; the caller stays with agent 1.
 //!
@@ -19,6 +20,8 @@ use callfleet_store::{AgentState, HangupCause, HangupSide};
 use rsipstack::dialog::dialog::TransactionHandle;
 use rsipstack::sip::{Header, Request, StatusCode};
 use rsipstack::transaction::transaction::Transaction;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::agent_leg::{self, Dial, RingOutcome, RingOver};
@@ -28,7 +31,7 @@ use super::engine::QueuedCall;
 use super::legs::{self, Bridged, Rang, RingFor};
 use super::take;
 use super::transfer::{self, Progress, Refusal};
-use super::xreplaces::{self, Remote, Search, PROOF_HEADER};
+use super::xreplaces::{self, Answer, Gather, Heard, Remote, PROOF_HEADER};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
 use crate::node::CallKit;
@@ -52,10 +55,12 @@ pub fn live_nodes(balancer: &callfleet_lb::Balancer) -> Vec<SocketAddr> {
 }
 
 /// Answers the REFER with Replaces naming a call on other nodes from the phone of the bridged
-/// leg `b`: accepted (202, `100 Trying`), then each node of `to` is sent the INVITE with
-/// Replaces in turn, each at most once, until one takes the call ([`xreplaces::search_step`]);
-/// its leg is returned. `None` (after a NOTIFY with the failure's status) when a node holding
-/// the call refuses it or none holds it.
+/// leg `b`: accepted (202, `100 Trying`), then every node of `to` is sent the INVITE with
+/// Replaces at once, each once, and their answers are gathered as they come
+/// ([`xreplaces::Gather`]): the first node that takes the call gives its leg, which is
+/// returned; the other INVITEs are then cancelled and their answers left unused. `None` (after
+/// a NOTIFY with the failure's status) when a node holding the call refuses it or none holds
+/// it. Each node waits at most [`INVITE_WAIT`]: a silent node costs that once.
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
     kit: &CallKit,
@@ -68,20 +73,94 @@ pub(super) async fn refer(
         return None;
     }
     transfer::notify(&b.dialog, Progress::Trying).await;
-    let mut silent = false;
-    for remote in &to {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    for (node, remote) in to.iter().enumerate() {
         info!(call_id = ctx.call_id, agent = %b.ext, kit = %remote.addr, "the agent's phone hands the caller to its call on another node");
-        let status = match invite(ctx, kit, b, remote).await {
-            Ok(next) => return Some(next),
-            Err(status) => status,
-        };
-        info!(call_id = ctx.call_id, agent = %b.ext, kit = %remote.addr, status = ?status, "the node did not take the attended transfer");
-        match xreplaces::search_step(status) {
-            Search::Next => silent |= status.is_none(),
-            Search::Stop(status) => return failed(ctx, b, status).await,
+        match invite(ctx, kit, b, remote).await {
+            Ok(ringing) => wait_answer(node, ringing, tx.clone(), stop.clone()),
+            Err(status) => send_answer(&tx, (node, None, Err(status))),
         }
     }
-    failed(ctx, b, xreplaces::search_end(silent)).await
+    drop(tx);
+    let mut gather = Gather::new(to.len());
+    while let Some((node, ringing, outcome)) = rx.recv().await {
+        let answer = match &outcome {
+            Ok(_) => Answer::Took,
+            Err(status) => {
+                info!(call_id = ctx.call_id, agent = %b.ext, kit = %to[node].addr, status = ?status, "the node did not take the attended transfer");
+                Answer::Failed(*status)
+            }
+        };
+        let heard = gather.hear(answer);
+        if heard == Heard::Wait {
+            continue;
+        }
+        stop.cancel();
+        tokio::spawn(end_late(rx));
+        return match (heard, ringing, outcome) {
+            (Heard::Take, Some(ringing), Ok(offer)) => {
+                Some(relayed(kit, &to[node], ringing, &offer))
+            }
+            (Heard::Fail(status), ..) => failed(ctx, b, status).await,
+            _ => failed(ctx, b, 500).await,
+        };
+    }
+    failed(ctx, b, xreplaces::search_end(false)).await
+}
+
+/// One node's answer in a cluster-wide search: its index in the search, its INVITE (`None`
+/// when not sent), and the answer's SDP or its final status (`None`: none in time).
+type NodeAnswer = (
+    usize,
+    Option<agent_leg::Ringing>,
+    Result<Offer, Option<u16>>,
+);
+
+fn send_answer(tx: &mpsc::UnboundedSender<NodeAnswer>, answer: NodeAnswer) {
+    if tx.send(answer).is_err() {
+        debug!("a node's answer after the search ended");
+    }
+}
+
+/// Waits in a task of its own for node `node`'s final answer to `ringing`, up to
+/// [`INVITE_WAIT`], or until the search is decided (`stop`: the INVITE is cancelled); reports
+/// on `tx`.
+fn wait_answer(
+    node: usize,
+    mut ringing: agent_leg::Ringing,
+    tx: mpsc::UnboundedSender<NodeAnswer>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let outcome = tokio::select! {
+            o = ringing.wait(INVITE_WAIT) => o,
+            _ = stop.cancelled() => {
+                ringing.cancel().await;
+                RingOutcome::Failed { status: 487 }
+            }
+        };
+        let outcome = match outcome {
+            RingOutcome::Answered { offer } => Ok(offer),
+            RingOutcome::Failed { status: 408 } => Err(None),
+            RingOutcome::Failed { status } => Err(Some(status)),
+        };
+        send_answer(&tx, (node, Some(ringing), outcome));
+    });
+}
+
+/// The answers that come after the search was decided: a leg answered meanwhile (a node
+/// that took the call after all) is ended with a BYE; the others need nothing. Ends when every
+/// node's task has reported (each within [`INVITE_WAIT`]).
+async fn end_late(mut rx: mpsc::UnboundedReceiver<NodeAnswer>) {
+    while let Some((_, ringing, outcome)) = rx.recv().await {
+        if let (Some(ringing), Ok(_)) = (ringing, outcome) {
+            info!(call_id = %ringing.dialog.id().call_id, "a node took the attended transfer after the search ended; its leg ends");
+            if let Err(e) = ringing.dialog.bye().await {
+                debug!(error = %e, "cannot send BYE to a late leg");
+            }
+        }
+    }
 }
 
 /// The phone's final NOTIFY of a failed attended transfer: the call stays bridged.
@@ -91,14 +170,14 @@ async fn failed(ctx: &CallCtx<'_>, b: &Bridged, status: u16) -> Option<Bridged> 
     None
 }
 
-/// Sends the INVITE with Replaces and the proof to `to`; the answered leg (not bridged yet),
-/// or the other node's final status (`None`: no answer in time, or not sent).
+/// Sends the INVITE with Replaces and the proof to `to`; the INVITE under way (its answer
+/// not awaited), or the status it failed with here (`None`: not sent).
 async fn invite(
     ctx: &CallCtx<'_>,
     kit: &CallKit,
     b: &Bridged,
     to: &Remote,
-) -> Result<Bridged, Option<u16>> {
+) -> Result<agent_leg::Ringing, Option<u16>> {
     let dialogs = kit.queue.dialogs.get().ok_or(None)?;
     let media = kit.media.ports.bind().await.map_err(|e| {
         warn!(error = %e, "no RTP port for the attended transfer's leg");
@@ -126,16 +205,12 @@ async fn invite(
         over: RingOver::Udp,
     };
     let sent = agent_leg::dial_replacing(dialogs, here, &d, media, call_id.clone(), headers);
-    let mut ringing = sent.map_err(|e| {
+    let ringing = sent.map_err(|e| {
         warn!(error = %e, "cannot send the INVITE with Replaces");
         None
     })?;
     kit.trace.link(&call_id, ctx.call_id);
-    match ringing.wait(INVITE_WAIT).await {
-        RingOutcome::Answered { offer } => Ok(relayed(kit, to, ringing, &offer)),
-        RingOutcome::Failed { status: 408 } => Err(None),
-        RingOutcome::Failed { status } => Err(Some(status)),
-    }
+    Ok(ringing)
 }
 
 /// The other node's answered leg as a bridged leg of this call: no agent lease here (the

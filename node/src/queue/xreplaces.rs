@@ -10,9 +10,11 @@
 //!
 //! A Refer-To may also name one of the cluster's SIP domains (`sip.domains`): the named call is
 //! then somewhere in the cluster. This node's calls are looked at first; if the call is not
-//! here, each other live node is sent the INVITE with Replaces in turn, at most once, until
-//! one takes it ([`search_step`]); a node that does not hold the call answers 481 and nothing
-//! changes there.
+//! here, every other live node is sent the INVITE with Replaces at once, each once; their
+//! answers are gathered as they come ([`Gather`]): the first node that takes the call wins, a
+//! node that holds it and refuses ends the search, and once decided the other nodes' INVITEs
+//! are cancelled and their answers left unused. A node that does not hold the call answers 481
+//! and nothing changes there; a silent node costs its timeout once, whatever the others do.
 //!
 //! Only a live cluster node's SIP address is dialled ([`aim`]): a phone never makes a node
 //! dial anywhere else, and a name it supplies is never resolved.
@@ -148,6 +150,78 @@ pub fn search_end(any_silent: bool) -> u16 {
         408
     } else {
         481
+    }
+}
+
+/// One node's answer to the INVITE with Replaces of a cluster-wide search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// It took the call: its 200 with a usable leg.
+    Took,
+    /// It did not: its final status (`None`: no final answer in time, or not sent).
+    Failed(Option<u16>),
+}
+
+/// What the shell does with one answer of a cluster-wide search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heard {
+    /// Undecided: wait for the other nodes.
+    Wait,
+    /// This node took the call: its leg is the transfer's; the others are cancelled.
+    Take,
+    /// The search failed: the phone is told this status; the others are cancelled.
+    Fail(u16),
+    /// The search was decided before this answer: it is not used (a leg it brings is ended).
+    Late,
+}
+
+/// The answers of a cluster-wide search asked of several nodes at once, gathered in the order
+/// they arrive (pure): the first node that takes the call decides, as does the first that
+/// holds it and refuses ([`search_step`]'s `Stop`); once every node answered 481 or nothing,
+/// the search ends with [`search_end`]. A call is held by one node only, so at most one
+/// answer decides; any answer after the decision is [`Heard::Late`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gather {
+    /// Nodes whose answer has not come yet.
+    pending: usize,
+    /// Whether a node said nothing in time.
+    silent: bool,
+    decided: bool,
+}
+
+impl Gather {
+    /// A search asked of `asked` nodes (none: [`Gather::hear`] is never called and the
+    /// search's end is [`search_end`]`(false)`).
+    pub fn new(asked: usize) -> Gather {
+        Gather {
+            pending: asked,
+            silent: false,
+            decided: false,
+        }
+    }
+
+    /// One node's answer.
+    pub fn hear(&mut self, answer: Answer) -> Heard {
+        if self.decided || self.pending == 0 {
+            return Heard::Late;
+        }
+        self.pending -= 1;
+        let heard = match answer {
+            Answer::Took => Heard::Take,
+            Answer::Failed(status) => match search_step(status) {
+                Search::Stop(status) => Heard::Fail(status),
+                Search::Next => {
+                    self.silent |= status.is_none();
+                    if self.pending == 0 {
+                        Heard::Fail(search_end(self.silent))
+                    } else {
+                        Heard::Wait
+                    }
+                }
+            },
+        };
+        self.decided = heard != Heard::Wait;
+        heard
     }
 }
 

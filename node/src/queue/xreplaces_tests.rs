@@ -185,6 +185,85 @@ fn cluster_search_steps() {
     }
 }
 
+#[test]
+fn a_search_asked_of_several_nodes_at_once_takes_the_first_that_holds_the_call() {
+    use Answer::{Failed, Took};
+    use Heard::{Fail, Late, Take, Wait};
+    // (case, nodes asked, answers in the order they arrive, what each one does)
+    type Case<'a> = (&'a str, usize, Vec<(Answer, Heard)>);
+    let cases: Vec<Case> = vec![
+        ("one node takes it", 1, vec![(Took, Take)]),
+        (
+            "the holder answers first: the silent node's answer comes late",
+            2,
+            vec![(Took, Take), (Failed(None), Late)],
+        ),
+        (
+            "481s first, then the holder",
+            3,
+            vec![
+                (Failed(Some(481)), Wait),
+                (Failed(Some(481)), Wait),
+                (Took, Take),
+            ],
+        ),
+        (
+            "a silent node and the holder: the holder wins whatever the order",
+            2,
+            vec![(Failed(None), Wait), (Took, Take)],
+        ),
+        (
+            "the holder refuses: its status, the rest late",
+            3,
+            vec![
+                (Failed(Some(481)), Wait),
+                (Failed(Some(403)), Fail(403)),
+                (Failed(None), Late),
+            ],
+        ),
+        (
+            "a 2xx without a usable leg is a failure of the holder",
+            2,
+            vec![(Failed(Some(200)), Fail(500)), (Took, Late)],
+        ),
+        (
+            "every node answers 481",
+            2,
+            vec![(Failed(Some(481)), Wait), (Failed(Some(481)), Fail(481))],
+        ),
+        (
+            "nobody holds it and one node is silent: 408",
+            3,
+            vec![
+                (Failed(Some(481)), Wait),
+                (Failed(None), Wait),
+                (Failed(Some(481)), Fail(408)),
+            ],
+        ),
+        (
+            "the only node is silent",
+            1,
+            vec![(Failed(None), Fail(408)), (Failed(Some(481)), Late)],
+        ),
+        (
+            "an answer beyond the nodes asked",
+            1,
+            vec![(Failed(Some(481)), Fail(481)), (Took, Late)],
+        ),
+        (
+            "nothing asked: anything heard is late",
+            0,
+            vec![(Took, Late)],
+        ),
+    ];
+    for (case, asked, answers) in cases {
+        let mut g = Gather::new(asked);
+        for (i, (answer, want)) in answers.into_iter().enumerate() {
+            assert_eq!(g.hear(answer), want, "{case}: answer {i} {answer:?}");
+        }
+    }
+}
+
 /// (Replaces header, proof, the INVITE's Call-ID, the receiver's clock, expected)
 type Case<'a> = (
     &'a str,

@@ -208,6 +208,11 @@ impl Pickup {
         true
     }
 
+    /// The port the agent's media is sent from (and answered at).
+    pub fn rtp_port(&self) -> u16 {
+        self.rtp.local_addr().map_or(0, |a| a.port())
+    }
+
     /// The Call-ID of the node's call to the agent (empty if it never answered).
     pub fn call_id(&self) -> String {
         self.agent

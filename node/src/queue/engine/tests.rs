@@ -17,6 +17,7 @@ fn ev(kind: K) -> Action {
         kind,
         agent: None,
         detail: None,
+        at_ms: None,
     }
 }
 
@@ -25,6 +26,7 @@ fn ev_agent(kind: K, agent: &str) -> Action {
         kind,
         agent: Some(agent.into()),
         detail: None,
+        at_ms: None,
     }
 }
 
@@ -33,6 +35,7 @@ fn no_answer(agent: &str, status: u16) -> Action {
         kind: K::NoAnswer,
         agent: Some(agent.into()),
         detail: Some(status.to_string()),
+        at_ms: None,
     }
 }
 
@@ -71,6 +74,7 @@ fn complete(agent: &str, side: &str) -> Action {
         kind: K::Complete,
         agent: Some(agent.into()),
         detail: Some(side.into()),
+        at_ms: None,
     }
 }
 
@@ -89,7 +93,13 @@ fn bridge(agent: &str) -> Vec<Action> {
 /// final phase.
 fn run(name: &str, steps: Vec<Step>, last: Phase) {
     let (mut call, first) = QueuedCall::enter(RULES, 0, false);
-    assert_eq!(first, vec![ev(K::Enqueue), Moh], "{name}: enter");
+    let enqueued = Log {
+        kind: K::Enqueue,
+        agent: None,
+        detail: None,
+        at_ms: Some(0),
+    };
+    assert_eq!(first, vec![enqueued, Moh], "{name}: enter");
     for (i, (at, event, want)) in steps.into_iter().enumerate() {
         let got = call.on(at, event.clone());
         assert_eq!(got, want, "{name}: step {i} at {at} ms: {event:?}");
@@ -377,13 +387,15 @@ fn deadlines() {
 
 #[test]
 fn vip_enqueue_and_queue_rules() {
-    let (_, first) = QueuedCall::enter(RULES, 0, true);
+    // The enqueue event carries the entry's enqueue time, not the time it is written.
+    let (_, first) = QueuedCall::enter(RULES, 1_234, true);
     assert_eq!(
         first[0],
         Log {
             kind: K::Enqueue,
             agent: None,
-            detail: Some("vip".into())
+            detail: Some("vip".into()),
+            at_ms: Some(1_234),
         }
     );
     let mut q = Queue {
@@ -449,6 +461,7 @@ fn the_agent_transfers_the_caller() {
                     kind: K::Transfer,
                     agent: Some("7001".into()),
                     detail: Some("queue:support".into()),
+                    at_ms: None,
                 },
                 ReferDone("7001".into()),
                 Bye(Leg::Agent("7001".into())),
@@ -500,6 +513,7 @@ fn the_agent_transfers_the_caller() {
             kind: K::Transfer,
             agent: Some("7001".into()),
             detail: Some("number:+15550100".into()),
+            at_ms: None,
         })
     );
     assert!(got.contains(&WrapUp {
@@ -524,6 +538,7 @@ fn the_agent_hands_the_caller_to_its_other_call() {
                     kind: K::Transfer,
                     agent: Some("7001".into()),
                     detail: Some("agent:7002".into()),
+                    at_ms: None,
                 },
                 ReferDone("7001".into()),
                 Bye(Leg::Agent("7001".into())),
@@ -595,6 +610,7 @@ fn a_recorded_call_opens_and_closes_its_recorder_with_the_conversation() {
                     kind: K::Transfer,
                     agent: Some("7001".into()),
                     detail: Some("queue:support".into()),
+                    at_ms: None,
                 },
                 ReferDone("7001".into()),
                 Bye(Leg::Agent("7001".into())),
