@@ -14,7 +14,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::net::UdpSocket;
 use tracing::debug;
 
-use super::{Control, Out, Party, Player};
+use super::party::Party;
+use super::{Control, Out, Player};
 use crate::media::quality::{Inbound, InboundSummary, PeerView};
 use crate::media::rtcp::{self, Report, SenderInfo};
 use crate::media::rtp::Header;
@@ -101,13 +102,12 @@ impl Player {
         self.origin.elapsed()
     }
 
-    /// One RTP packet of the party, for the statistics.
-    pub(super) fn measure(&self, ctl: &Control, packet: &[u8]) {
+    /// One RTP packet of the party, arrived at `at` (the task's clock), for the statistics.
+    pub(super) fn measure(&self, ctl: &Control, packet: &[u8], at: Duration) {
         let Some(h) = Header::parse(packet) else {
             return;
         };
         let audio = Some(h.payload_type) != ctl.target.dtmf_pt;
-        let at = self.now();
         self.meter().inbound.packet(&h, packet.len(), at, audio);
     }
 
