@@ -249,6 +249,8 @@ pub struct Session {
     control: watch::Sender<Control>,
     cancel: CancellationToken,
     events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
+    /// The leg's task, awaited by [`Session::finish`].
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Session {
@@ -288,13 +290,14 @@ impl Session {
             rtcp: None,
             cname: format!("callfleet@{}", local.ip()),
         };
-        tokio::spawn(player.run(rx));
+        let task = tokio::spawn(player.run(rx));
         Session {
             local,
             leg,
             control,
             cancel,
             events: Mutex::new(Some(ev_rx)),
+            task: Mutex::new(Some(task)),
         }
     }
 

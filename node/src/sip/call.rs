@@ -314,7 +314,7 @@ async fn converse(
         (None, dialplan::Route::Hold) => talk(&mut ctx).await,
         (None, route) => dialplan::run(&mut ctx, route).await,
     };
-    media.stop();
+    media.finish().await;
     crate::quality::record(&kit.quality(), call_id, CallLeg::Caller, &media.quality());
     debug!(
         call_id,

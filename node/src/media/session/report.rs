@@ -213,6 +213,19 @@ impl Player {
 }
 
 impl super::Session {
+    /// Stops the leg and waits for its task to end: what its party sent until then is counted
+    /// and measured (a held caller's last packets wait in the socket until the leg reads them,
+    /// at the latest as it ends), so the leg's [`quality`](Self::quality) is then complete.
+    pub async fn finish(&self) {
+        self.stop();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            if let Err(e) = task.await {
+                debug!(error = %e, "a leg's task ended abnormally");
+            }
+        }
+    }
+
     /// The leg's quality so far (at the end of the call: the leg's record).
     pub fn quality(&self) -> LegQuality {
         let leg = &self.leg;
