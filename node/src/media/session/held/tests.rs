@@ -172,7 +172,8 @@ async fn leaving_hold_takes_what_waited_and_relays_at_once() {
     assert_eq!(a.stats().received.load(Ordering::Relaxed), 4);
 }
 
-/// The packets waiting when the leg stops are counted.
+/// The packets waiting when the leg stops are counted and measured by the time `finish`
+/// returns.
 #[tokio::test(start_paused = true)]
 async fn a_stopped_held_leg_counts_what_waited() {
     let caller = UdpSocket::bind("127.0.89.6:0").await.expect("bind");
@@ -184,11 +185,15 @@ async fn a_stopped_held_leg_counts_what_waited() {
             .await
             .expect("send");
     }
-    s.stop();
-    tokio::time::sleep(Duration::from_millis(1)).await;
+    s.finish().await;
     assert_eq!(
         s.stats().received.load(Ordering::Relaxed),
         40,
         "more than two batches"
+    );
+    assert_eq!(
+        s.quality().inbound.packets,
+        40,
+        "all measured once the leg finished"
     );
 }
