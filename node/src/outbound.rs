@@ -353,8 +353,8 @@ async fn converse(
             ended
         }
     };
-    phone.stop();
-    trunk.stop();
+    phone.finish().await;
+    trunk.finish().await;
     // The far party's leg is the call's `caller` leg in the quality records (the report by
     // country reads it); the phone's is the agent's.
     let quality = out.answering.quality();

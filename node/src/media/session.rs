@@ -18,14 +18,17 @@
 //! futures pinned once for the task's life; the sockets' readiness is polled with the task's
 //! waker alone; a readable RTP socket is drained, up to `DRAIN` (32) datagrams per wake-up; and
 //! the RTP socket is registered for read interest only, every send on it a non-blocking
-//! `sendto` (the `socket` module).
+//! `sendto` (the `socket` module). A caller on music on hold wakes its task for none of its
+//! packets: its leg takes the socket out of the poller and reads what waited every 100 ms, in
+//! batches, with the kernel's arrival times (the `held` module; who the leg listens to and how
+//! it waits, in `party`).
 
 use std::future::poll_fn;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
 use tokio::net::UdpSocket;
@@ -36,7 +39,7 @@ use tracing::debug;
 
 use super::clock::{Listener, Output};
 use super::dtmf::DtmfDetector;
-use super::latch::{Latch, Seen};
+use super::latch::Seen;
 use super::moh::{Playlist, Track, FRAME};
 use super::record::Recording;
 use super::rtp;
@@ -246,6 +249,8 @@ pub struct Session {
     control: watch::Sender<Control>,
     cancel: CancellationToken,
     events: Mutex<Option<mpsc::UnboundedReceiver<MediaEvent>>>,
+    /// The leg's task, awaited by [`Session::finish`].
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Session {
@@ -285,13 +290,14 @@ impl Session {
             rtcp: None,
             cname: format!("callfleet@{}", local.ip()),
         };
-        tokio::spawn(player.run(rx));
+        let task = tokio::spawn(player.run(rx));
         Session {
             local,
             leg,
             control,
             cancel,
             events: Mutex::new(Some(ev_rx)),
+            task: Mutex::new(Some(task)),
         }
     }
 
@@ -381,51 +387,6 @@ struct Player {
     cname: String,
 }
 
-/// Whose packets the leg takes: the latch, and the party's address as last given (SDP), which
-/// may differ from where the leg latched.
-struct Party {
-    latch: Latch,
-    announced: Option<SocketAddr>,
-    signal_ip: Option<IpAddr>,
-    /// Where the party's RTCP came from last (where ours then goes).
-    rtcp_from: Option<SocketAddr>,
-}
-
-impl Party {
-    fn new(target: &Target) -> Party {
-        Party {
-            latch: Latch::new(target.remote, target.signal_ip),
-            announced: target.remote,
-            signal_ip: target.signal_ip,
-            rtcp_from: None,
-        }
-    }
-
-    /// Whether RTCP from `from` is the party's: from the host the leg latched to, or before
-    /// that from the SDP's host or the signalling's.
-    fn rtcp_source(&self, from: SocketAddr) -> bool {
-        let hosts = match self.latch.latched() {
-            Some(at) => [Some(at.ip()), None],
-            None => [self.announced.map(|a| a.ip()), self.signal_ip],
-        };
-        hosts
-            .into_iter()
-            .flatten()
-            .any(|ip| super::latch::same_host(ip, from.ip()))
-    }
-
-    /// A new target: latch afresh if the party's address changed; else where the leg stays
-    /// latched, if it is.
-    fn retarget(&mut self, target: &Target) -> Option<SocketAddr> {
-        if target.remote != self.announced || target.signal_ip != self.signal_ip {
-            *self = Party::new(target);
-            None
-        } else {
-            self.latch.latched()
-        }
-    }
-}
-
 /// The control's next change, with its receiver handed back to wait for the one after.
 async fn next_change(
     mut rx: watch::Receiver<Control>,
@@ -449,13 +410,12 @@ impl Player {
             self.rtcp = report::bind_rtcp(local).await;
         }
         let mut pace = Pace::Idle;
-        self.repace(&mut pace, &ctl, &mut out);
+        let mut ear = Ear::new(&ctl.target, &self.leg.socket);
+        self.repace(&mut pace, &ctl, &mut out, &mut ear);
         let start = tokio::time::Instant::now() + report::FIRST_REPORT;
         let mut reports = tokio::time::interval_at(start, report::REPORT_INTERVAL);
         reports.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut inbuf = [0u8; 2048];
-        let mut party = Party::new(&ctl.target);
-        let mut dtmf = DtmfDetector::default();
         // The long-lived waits are pinned once: the cancellation and the control's next change
         // stay registered across wake-ups instead of being registered and dropped at each one.
         let cancel = self.cancel.clone();
@@ -468,89 +428,133 @@ impl Player {
                     if r.is_err() { break; }
                     let new = rx.borrow_and_update().clone();
                     changed.set(next_change(rx));
-                    self.control_changed(&mut ctl, new, &mut out, &mut party);
-                    self.repace(&mut pace, &ctl, &mut out);
+                    // What waited on a parked socket came under the control before.
+                    self.read_parked(&mut ear, &mut ctl, out.stream.ssrc);
+                    self.control_changed(&mut ctl, new, &mut out, &mut ear.party);
+                    self.repace(&mut pace, &ctl, &mut out, &mut ear);
                 }
                 () = pace.next() => {
                     self.leg.stats.paced.fetch_add(1, Ordering::Relaxed);
                     self.send_frame(&mut ctl, &mut out);
                     // A prompt that ended leaves the leg silent.
-                    self.repace(&mut pace, &ctl, &mut out);
+                    self.repace(&mut pace, &ctl, &mut out, &mut ear);
                 }
                 _ = reports.tick() => {
+                    self.read_parked(&mut ear, &mut ctl, out.stream.ssrc);
                     pace.sync(&mut out);
-                    self.send_report(&ctl, &mut out, &party).await
+                    self.send_report(&ctl, &mut out, &ear.party).await
                 }
-                r = poll_fn(|cx| self.leg.socket.poll_recv_ready(cx)) => {
+                r = poll_fn(|cx| ear.reader.poll_ready(&self.leg.socket, cx)) => {
                     if r.is_err() { break; }
-                    let was = ctl.target.remote;
-                    let ours = out.stream.ssrc;
-                    self.drain(&mut party, &mut ctl, &mut dtmf, &mut inbuf, ours);
-                    if ctl.target.remote != was {
-                        // Latched: music held for want of an address may start.
-                        self.repace(&mut pace, &ctl, &mut out);
-                    }
+                    self.on_readable(&mut ear, &mut ctl, &mut inbuf, &mut pace, &mut out);
+                }
+                () = held::next(&mut ear.batch) => {
+                    self.on_readable(&mut ear, &mut ctl, &mut inbuf, &mut pace, &mut out);
                 }
                 () = report::readable(self.rtcp.as_ref()) => {
                     let Some(rtcp) = self.rtcp.as_ref() else { continue };
                     let Ok((n, from)) = rtcp.try_recv_from(&mut inbuf) else { continue };
-                    if party.rtcp_source(from) {
-                        self.take_rtcp(&mut party, from, &inbuf[..n], (out.stream.ssrc, false));
+                    if ear.party.rtcp_source(from) {
+                        let ours = (out.stream.ssrc, false);
+                        self.take_rtcp(&mut ear.party, from, &inbuf[..n], ours);
                     }
                 }
             }
+        }
+        // What waited on a parked socket is counted before the leg ends.
+        self.read_parked(&mut ear, &mut ctl, out.stream.ssrc);
+    }
+
+    /// The RTP socket is readable (or, parked, its batch time came): takes what waits, and
+    /// starts music held for want of an address when the leg latched.
+    fn on_readable(
+        &self,
+        ear: &mut Ear,
+        ctl: &mut Control,
+        inbuf: &mut [u8],
+        pace: &mut Pace,
+        out: &mut Out,
+    ) {
+        let was = ctl.target.remote;
+        let ours = out.stream.ssrc;
+        if ear.reader.parked() {
+            self.read_parked(ear, ctl, ours);
+        } else {
+            self.drain(ear, ctl, inbuf, ours);
+        }
+        if ctl.target.remote != was {
+            // Latched: music held for want of an address may start (or goes to the new one).
+            self.repace(pace, ctl, out, ear);
         }
     }
 
     /// Takes what waits on the RTP socket, up to [`DRAIN`] datagrams, one after the other into
     /// `inbuf`: a wake-up serves every packet that came meanwhile, not one.
-    fn drain(
-        &self,
-        party: &mut Party,
-        ctl: &mut Control,
-        dtmf: &mut DtmfDetector,
-        inbuf: &mut [u8],
-        ours: u32,
-    ) {
+    fn drain(&self, ear: &mut Ear, ctl: &mut Control, inbuf: &mut [u8], ours: u32) {
         for _ in 0..DRAIN {
-            let Ok((n, from)) = self.leg.socket.try_recv_from(inbuf) else {
+            let Ok((n, from)) = ear.reader.try_recv_from(&self.leg.socket, inbuf) else {
                 // Nothing more (the socket's readiness is cleared), or an error to skip.
                 return;
             };
             let packet = &mut inbuf[..n];
-            self.on_rtp(party, ctl, dtmf, packet, from, ours);
+            self.on_rtp(ear, ctl, packet, (from, self.now()), ours);
         }
     }
 
-    /// A datagram on the RTP port: the party's RTCP (rtcp-mux) or RTP; others' are counted.
+    /// Takes what waited on a parked RTP socket, in batches (see [`held`]), each datagram with
+    /// its kernel arrival time; nothing when the socket is not parked.
+    fn read_parked(&self, ear: &mut Ear, ctl: &mut Control, ours: u32) {
+        if !ear.reader.parked() {
+            return;
+        }
+        let (task_now, wall_now) = (self.now(), SystemTime::now());
+        let read = held::read_waiting(self.leg.socket.raw_fd(), |packet, from, stamp| {
+            let at = held::arrival(task_now, wall_now, stamp);
+            self.on_rtp(ear, ctl, packet, (from, at), ours);
+        });
+        if let Err(e) = read {
+            debug!(error = %e, "cannot read the RTP that waited");
+        }
+    }
+
+    /// A datagram on the RTP port, from `from` at `at` (the task's clock): the party's RTCP
+    /// (rtcp-mux) or RTP; others' are counted.
     fn on_rtp(
         &self,
-        party: &mut Party,
+        ear: &mut Ear,
         ctl: &mut Control,
-        dtmf: &mut DtmfDetector,
         packet: &mut [u8],
-        from: SocketAddr,
+        (from, at): (SocketAddr, Duration),
         ours: u32,
     ) {
         if rtp::is_rtcp(packet) {
             // rtcp-mux: the party's RTCP on its RTP stream.
-            if self.accept(party, ctl, from) {
-                self.take_rtcp(party, from, packet, (ours, true));
+            if self.accept(&mut ear.party, ctl, from) {
+                self.take_rtcp(&mut ear.party, from, packet, (ours, true));
             }
             return;
         }
         let Some(pt) = rtp::payload_type(packet) else {
             return;
         };
-        if self.accept(party, ctl, from) {
-            self.take(ctl, dtmf, packet, pt);
+        if self.accept(&mut ear.party, ctl, from) {
+            self.take(ctl, &mut ear.dtmf, packet, (pt, at));
         }
     }
 
     /// Switches the leg's pacing to what its mode and target ask for (see [`pace`]); a leg
     /// that starts sending again skips the time it was idle in its RTP timestamp. A leg that
     /// stays on its track's roster has its address and codec brought up to date there.
-    fn repace(&self, pace: &mut Pace, ctl: &Control, out: &mut Out) {
+    /// Then the leg reads its RTP in batches while its caller is on hold, datagram by datagram
+    /// otherwise (see [`held`]).
+    fn repace(&self, pace: &mut Pace, ctl: &Control, out: &mut Out, ear: &mut Ear) {
+        self.pace(pace, ctl, out);
+        let batched = held::batched(pace.kind(), ctl.recording.is_some(), ctl.tap.is_some());
+        ear.read_in_batches(batched, &self.leg.socket);
+    }
+
+    /// The pacing part of [`Player::repace`].
+    fn pace(&self, pace: &mut Pace, ctl: &Control, out: &mut Out) {
         let want = pace::kind(&ctl.mode, &ctl.target);
         let track = match &ctl.mode {
             Mode::Moh(playlist) => Some(playlist.track(self.track)),
@@ -598,9 +602,9 @@ impl Player {
         }
     }
 
-    /// Whether a packet from `from` is the party's (see [`Latch`]); latches the leg, and
+    /// Whether a packet from `from` is the party's (see [`super::latch::Latch`]); latches the leg, and
     /// counts a stranger's packet.
-    fn accept(&self, party: &mut Party, ctl: &mut Control, from: SocketAddr) -> bool {
+    fn accept(&self, party: &mut party::Party, ctl: &mut Control, from: SocketAddr) -> bool {
         match party.latch.packet(from) {
             Seen::Stranger => {
                 self.ignore(from);
@@ -617,10 +621,17 @@ impl Player {
         }
     }
 
-    /// One packet of the party: counted, DTMF or recorded, published, relayed or mixed.
-    fn take(&self, ctl: &Control, dtmf: &mut DtmfDetector, packet: &mut [u8], pt: u8) {
+    /// One packet of the party, arrived at `at` on the task's clock: counted, measured, DTMF
+    /// or recorded, published, relayed or mixed.
+    fn take(
+        &self,
+        ctl: &Control,
+        dtmf: &mut DtmfDetector,
+        packet: &mut [u8],
+        (pt, at): (u8, Duration),
+    ) {
         self.leg.stats.received.fetch_add(1, Ordering::Relaxed);
-        self.measure(ctl, packet);
+        self.measure(ctl, packet, at);
         if Some(pt) == ctl.target.dtmf_pt {
             if let Some(digit) = dtmf.packet(packet) {
                 let _ = self.events.send(MediaEvent::Dtmf(digit));
@@ -648,7 +659,13 @@ impl Player {
     }
 
     /// A new control from the session: target, mode, recording or tap changed.
-    fn control_changed(&self, ctl: &mut Control, new: Control, out: &mut Out, party: &mut Party) {
+    fn control_changed(
+        &self,
+        ctl: &mut Control,
+        new: Control,
+        out: &mut Out,
+        party: &mut party::Party,
+    ) {
         let requested = new.mode_seq != ctl.mode_seq;
         if new.target.codec != ctl.target.codec {
             out.stream.payload_type = new.target.codec.payload_type();
@@ -765,12 +782,15 @@ fn silence(codec: Codec) -> u8 {
     }
 }
 
+mod held;
 mod out;
 mod pace;
+mod party;
 mod report;
 mod socket;
 use out::Out;
 use pace::{Kind, Pace};
+use party::Ear;
 pub use report::{LegQuality, Meter, REPORT_INTERVAL};
 use socket::RtpSocket;
 

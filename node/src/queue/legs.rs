@@ -535,7 +535,7 @@ async fn perform_bridged(
         }
         Action::Close(Leg::Listeners) => drop(b.listenable.take()),
         Action::WrapUp { agent, until_ms } => {
-            b.leg.stop();
+            b.leg.finish().await;
             let quality = kit.quality();
             crate::quality::record(&quality, ctx.call_id, CallLeg::Agent, &b.leg.quality());
             if let Some(lease) = b.lease.take() {

@@ -309,7 +309,7 @@ async fn converse(
     });
     let mut ctx = CallCtx::new(&answering, dialog, states, &media, call_id, session_id);
     let ended = dispatch(&mut ctx, kit).await;
-    media.stop();
+    media.finish().await;
     crate::quality::record(&kit.quality(), call_id, CallLeg::Caller, &media.quality());
     debug!(
         call_id,

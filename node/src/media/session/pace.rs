@@ -80,6 +80,15 @@ impl Pace {
         }
     }
 
+    /// Which pacing this is.
+    pub(super) fn kind(&self) -> Kind {
+        match self {
+            Pace::Idle => Kind::Idle,
+            Pace::Own { .. } => Kind::Own,
+            Pace::Shared { .. } => Kind::Shared,
+        }
+    }
+
     /// Waits for the leg's next packet time (never, when idle or when the track's clock
     /// sends for it). Cancel-safe.
     pub(super) async fn next(&mut self) {

@@ -12,9 +12,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::net::UdpSocket;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use super::{Control, Out, Party, Player};
+use super::party::Party;
+use super::{Control, Out, Player};
 use crate::media::quality::{Inbound, InboundSummary, PeerView};
 use crate::media::rtcp::{self, Report, SenderInfo};
 use crate::media::rtp::Header;
@@ -101,13 +102,12 @@ impl Player {
         self.origin.elapsed()
     }
 
-    /// One RTP packet of the party, for the statistics.
-    pub(super) fn measure(&self, ctl: &Control, packet: &[u8]) {
+    /// One RTP packet of the party, arrived at `at` (the task's clock), for the statistics.
+    pub(super) fn measure(&self, ctl: &Control, packet: &[u8], at: Duration) {
         let Some(h) = Header::parse(packet) else {
             return;
         };
         let audio = Some(h.payload_type) != ctl.target.dtmf_pt;
-        let at = self.now();
         self.meter().inbound.packet(&h, packet.len(), at, audio);
     }
 
@@ -212,7 +212,28 @@ impl Player {
     }
 }
 
+/// How long [`Session::finish`] waits for the leg's task to end.
+pub const FINISH_WAIT: Duration = Duration::from_secs(1);
+
 impl super::Session {
+    /// Stops the leg and waits for its task to end: what its party sent until then is counted
+    /// and measured (a held caller's last packets wait in the socket until the leg reads them,
+    /// at the latest as it ends), so the leg's [`quality`](Self::quality) is then complete.
+    /// The wait is bounded ([`FINISH_WAIT`]): a call's end never hangs on its media.
+    pub async fn finish(&self) {
+        self.stop();
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            match tokio::time::timeout(FINISH_WAIT, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(error = %e, "a leg's task ended abnormally"),
+                Err(_) => {
+                    warn!("a leg's task did not end in time; its quality may miss its last packets")
+                }
+            }
+        }
+    }
+
     /// The leg's quality so far (at the end of the call: the leg's record).
     pub fn quality(&self) -> LegQuality {
         let leg = &self.leg;
