@@ -791,7 +791,7 @@ mod socket;
 use out::Out;
 use pace::{Kind, Pace};
 use party::Ear;
-pub use report::{LegQuality, Meter, REPORT_INTERVAL};
+pub use report::{LegQuality, Meter, FINISH_WAIT, REPORT_INTERVAL};
 use socket::RtpSocket;
 
 #[cfg(test)]
