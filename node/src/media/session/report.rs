@@ -212,7 +212,7 @@ impl Player {
     }
 }
 
-/// How long [`Session::finish`] waits for the leg's task to end.
+/// How long [`Session::finish`](super::Session::finish) waits for the leg's task to end.
 pub const FINISH_WAIT: Duration = Duration::from_secs(1);
 
 impl super::Session {
