@@ -133,7 +133,7 @@ impl RawAgent {
         let resp = self
             .phone
             .uac
-            .recv_final(Duration::from_secs(5))
+            .recv_final_to(&format!("{} INVITE", self.cseq), Duration::from_secs(5))
             .expect("an answer to the re-INVITE");
         if resp.status == 200 {
             self.phone.uac.send(&format!(
@@ -152,7 +152,8 @@ impl RawAgent {
             "{}{extra}Content-Length: 0\r\n\r\n",
             self.head(method, &branch, forged)
         ));
-        self.phone.uac.recv_final(Duration::from_secs(5))
+        let cseq = format!("{} {method}", self.cseq);
+        self.phone.uac.recv_final_to(&cseq, Duration::from_secs(5))
     }
 }
 

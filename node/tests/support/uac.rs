@@ -34,6 +34,11 @@ impl Resp {
 }
 
 /// First value of a header (case-insensitive name) in a SIP message.
+/// Whether two CSeq values name the same request (number and method; spacing aside).
+fn same_cseq(a: &str, b: &str) -> bool {
+    a.split_whitespace().eq(b.split_whitespace())
+}
+
 pub fn header(text: &str, name: &str) -> Option<String> {
     text.split("\r\n\r\n")
         .next()?
@@ -100,6 +105,20 @@ impl Uac {
             let left = until.checked_duration_since(Instant::now())?;
             let r = self.recv(left)?;
             if r.status >= 200 {
+                return Some(r);
+            }
+        }
+    }
+
+    /// The final response to our request with CSeq `cseq` (number and method); other
+    /// responses (a 200 the peer retransmits for an earlier request whose ACK it has not
+    /// seen yet) are skipped.
+    pub fn recv_final_to(&self, cseq: &str, limit: Duration) -> Option<Resp> {
+        let until = Instant::now() + limit;
+        loop {
+            let left = until.checked_duration_since(Instant::now())?;
+            let r = self.recv_final(left)?;
+            if r.header("CSeq").is_some_and(|c| same_cseq(&c, cseq)) {
                 return Some(r);
             }
         }
