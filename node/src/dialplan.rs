@@ -10,8 +10,9 @@
 //! [`run`] is where a call is dispatched, with the call's whole [`CallKit`]: it hands each
 //! flow only its parts ([`Menus`](crate::node::Menus) to a number's walk,
 //! [`Mailboxes`](crate::node::Mailboxes) to voicemail, [`HotDesk`] to the feature codes),
-//! and the kit itself to the queue's flow and what rings agents through its legs (a direct
-//! call, a ring group).
+//! and the kit's [`Legs`] to the queue's flow and what rings agents through its legs (a
+//! direct call, a ring group), which cannot reach the registrar or the PIN checks. A caller
+//! the agent's phone transferred is routed again with the [`Legs`] alone ([`transferred`]).
 
 mod flow;
 mod group;
@@ -26,7 +27,7 @@ use callfleet_store::HangupCause;
 use tracing::info;
 
 use crate::media::session::{MediaEvent, Mode};
-use crate::node::{CallKit, HotDesk};
+use crate::node::{CallKit, HotDesk, Legs};
 use crate::now_ms;
 use crate::queue::caller::{self, play, Outcome};
 use crate::queue::legs;
@@ -85,7 +86,8 @@ pub fn route(realtime: &Realtime, dialled: &str) -> Route {
     }
 }
 
-/// Runs the route to the end of the call.
+/// Runs the route to the end of the call: the hot-desk codes with the [`HotDesk`] made from
+/// `kit`, every other route with its [`Legs`].
 pub async fn run(ctx: &mut CallCtx<'_>, kit: &CallKit, route: Route) -> Ended {
     match route {
         Route::Hold => loop {
@@ -93,20 +95,25 @@ pub async fn run(ctx: &mut CallCtx<'_>, kit: &CallKit, route: Route) -> Ended {
                 return e;
             }
         },
-        Route::Queue(name) => match kit.realtime.get().queues.get(&name).cloned() {
-            Some(q) => caller::serve(ctx, kit, &q).await,
-            None => ctx.hangup(HangupCause::NoSuchQueue).await,
-        },
-        Route::Number(n) => number(ctx, kit, &n).await,
-        Route::Agent(ext) => direct(ctx, kit, &ext, None).await,
+        Route::Queue(name) => queue(ctx, &kit.legs, &name).await,
+        Route::Number(n) => number(ctx, &kit.legs, &n).await,
+        Route::Agent(ext) => direct(ctx, &kit.legs, &ext, None).await,
         Route::Login { agent, pin } => login(ctx, &kit.hot_desk(), agent, pin).await,
         Route::Logout => logout(ctx, &kit.hot_desk()).await,
     }
 }
 
+/// A call to a queue, by its name.
+async fn queue(ctx: &mut CallCtx<'_>, kit: &Legs, name: &str) -> Ended {
+    match kit.realtime.get().queues.get(name).cloned() {
+        Some(q) => caller::serve(ctx, kit, &q).await,
+        None => ctx.hangup(HangupCause::NoSuchQueue).await,
+    }
+}
+
 /// A call to a number: its schedule and menus walked by `flow` (with the
 /// [`Menus`](crate::node::Menus)), and where they lead served here.
-async fn number(ctx: &mut CallCtx<'_>, kit: &CallKit, number: &str) -> Ended {
+async fn number(ctx: &mut CallCtx<'_>, kit: &Legs, number: &str) -> Ended {
     let menus = kit.menus();
     let mut leads = flow::number(ctx, &menus, number).await;
     // A walk carried on after a ring group counts its hops on, so the loop ends.
@@ -130,7 +137,7 @@ async fn number(ctx: &mut CallCtx<'_>, kit: &CallKit, number: &str) -> Ended {
 
 /// A call to an agent's personal extension; the caller hears music of class `moh_class` (the
 /// IVR menu's the caller came through) or the default class while the phone rings.
-async fn direct(ctx: &mut CallCtx<'_>, kit: &CallKit, ext: &str, moh_class: Option<&str>) -> Ended {
+async fn direct(ctx: &mut CallCtx<'_>, kit: &Legs, ext: &str, moh_class: Option<&str>) -> Ended {
     let logged_in = kit
         .store
         .agent(ext)
@@ -154,9 +161,14 @@ async fn direct(ctx: &mut CallCtx<'_>, kit: &CallKit, ext: &str, moh_class: Opti
 }
 
 /// A caller the agent's phone transferred (`queue::transfer`): routed to the target like a
-/// new call to it, on the same dialog (the caller is never re-INVITEd).
-pub async fn transferred(ctx: &mut CallCtx<'_>, kit: &CallKit, to: TransferTo) -> Ended {
-    Box::pin(run(ctx, kit, to.route())).await
+/// new call to it, on the same dialog (the caller is never re-INVITEd). A target is an agent,
+/// a queue or a number, never a hot-desk code: the [`Legs`] are all it uses.
+pub async fn transferred(ctx: &mut CallCtx<'_>, kit: &Legs, to: TransferTo) -> Ended {
+    match to {
+        TransferTo::Agent(ext) => Box::pin(direct(ctx, kit, &ext, None)).await,
+        TransferTo::Queue(name) => Box::pin(queue(ctx, kit, &name)).await,
+        TransferTo::Number(n) => Box::pin(number(ctx, kit, &n)).await,
+    }
 }
 
 /// The phone (device extension) a call comes from: the device that authenticated the INVITE,

@@ -25,8 +25,8 @@ mod api;
 pub mod handles;
 
 pub use handles::{
-    Answering, Base, CallKit, CallStarter, Cluster, Dialling, Edge, HotDesk, Leases, Listening,
-    LiveTraces, Mailboxes, MediaKit, Menus, Peers, Pins, Quality, Recordings,
+    Answering, Base, CallKit, CallStarter, Cluster, Dialling, Edge, HotDesk, Leases, Legs,
+    Listening, LiveTraces, Mailboxes, MediaKit, Menus, Peers, Pins, Quality, Recordings,
 };
 
 /// The running node: the parts [`build`] made, from which each subsystem is handed only what
@@ -124,7 +124,7 @@ impl Node {
             realtime: self.realtime.clone(),
             registrar: self.registrar.clone(),
             alerts: self.alerts.clone(),
-            recorder: self.kit.recorder.clone(),
+            recorder: self.kit.legs.recorder.clone(),
             starter: CallStarter::new(self.kit.clone()),
         }
     }
@@ -176,7 +176,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
     let waiting = queue.clone();
     registrar.on_register(move |device| waiting.device_registered(device));
     let calls: Arc<crate::calls::CallTable> = Arc::default();
-    let kit = CallKit {
+    let legs = Legs {
         cfg: base.cfg.clone(),
         life: base.life.clone(),
         store: base.store.clone(),
@@ -187,12 +187,15 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
         media,
         cluster: cluster.clone(),
         realtime: realtime.clone(),
-        registrar: registrar.clone(),
         queue: queue.clone(),
         listen: Arc::default(),
+    };
+    let (listening, live_traces) = http_handles(&base, &cluster, &legs);
+    let kit = CallKit {
+        legs,
+        registrar: registrar.clone(),
         pins: pins(&base),
     };
-    let (listening, live_traces) = http_handles(&base, &cluster, &kit);
     let node = Node {
         base,
         cluster,
@@ -210,7 +213,7 @@ pub async fn build(cfg: Config) -> anyhow::Result<(Node, tokio::task::JoinHandle
 }
 
 /// What the HTTP layer's listen-in and live traces use, from the parts already made.
-fn http_handles(base: &Base, cluster: &Cluster, kit: &CallKit) -> (Listening, LiveTraces) {
+fn http_handles(base: &Base, cluster: &Cluster, legs: &Legs) -> (Listening, LiveTraces) {
     let peers = Peers {
         cfg: base.cfg.clone(),
         store: base.store.clone(),
@@ -221,16 +224,16 @@ fn http_handles(base: &Base, cluster: &Cluster, kit: &CallKit) -> (Listening, Li
         peers: peers.clone(),
         life: base.life.clone(),
         metrics: base.metrics.clone(),
-        calls: kit.calls.clone(),
-        listen: kit.listen.clone(),
-        ports: kit.media.ports.clone(),
-        queue: kit.queue.clone(),
-        trace: kit.trace.clone(),
-        recorder: kit.recorder.clone(),
+        calls: legs.calls.clone(),
+        listen: legs.listen.clone(),
+        ports: legs.media.ports.clone(),
+        queue: legs.queue.clone(),
+        trace: legs.trace.clone(),
+        recorder: legs.recorder.clone(),
     };
     let live_traces = LiveTraces {
         peers,
-        trace: kit.trace.clone(),
+        trace: legs.trace.clone(),
     };
     (listening, live_traces)
 }

@@ -4,8 +4,9 @@
 //! agent on another call, paused or logged out is passed over; a device member's phone rung
 //! directly, no lease: `queue::take`) and rung through the queue's legs (`legs::ring_taken`),
 //! which bridge the first to answer like a direct call. Ringing and bridging through the
-//! queue's legs, it is handed the call's whole [`CallKit`] as they are (what of it they use:
-//! [`CallKit`]'s doc); the group itself reads only the music library.
+//! queue's legs, it is handed the call's [`Legs`] as they are (what of it they use: the
+//! [`Legs`]' doc; the registrar and the PIN checks are out of its reach); the group itself
+//! reads only the music library.
 
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use tracing::info;
 
 use super::rounds::{Rounds, Step};
 use crate::media::session::Mode;
-use crate::node::CallKit;
+use crate::node::Legs;
 use crate::now_ms;
 use crate::queue::caller::Outcome;
 use crate::queue::{legs, take};
@@ -24,7 +25,7 @@ use crate::sip::ctx::CallCtx;
 /// Rings `group` for the caller: `Some` once the call ended (a member answered and the
 /// conversation is over, or the caller hung up meanwhile), `None` when nobody answered (the
 /// caller goes on to the group's no-answer destination).
-pub async fn ring(ctx: &mut CallCtx<'_>, kit: &CallKit, group: &RingGroup) -> Option<Ended> {
+pub async fn ring(ctx: &mut CallCtx<'_>, kit: &Legs, group: &RingGroup) -> Option<Ended> {
     let mut rounds = Rounds::new(group);
     let mut step = rounds.start(now_ms());
     // Each round takes at least one member off the group, so the loop ends.

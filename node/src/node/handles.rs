@@ -9,18 +9,23 @@
 //! - [`Pins`]: hot-desk PIN checks (their throttle, the agents' rows, the guard metrics).
 //! - [`Leases`]: agents taken under their leases (the agents' rows, the lease client, the run
 //!   state): releasing an agent and ending its wrap-up, also after the call is gone.
-//! - [`CallKit`]: every part a call may come to use, grouped by subsystem: the base parts, the
-//!   live-call table with the record writer and the SIP trace (what a call leaves), the media
-//!   kit, the cluster, the configuration cache, the registrar, the local queue, the listenable
-//!   calls and the PIN checks. It stays where a call is dispatched (`sip::call`, `dialplan`)
-//!   and with the queue's flow, which uses nearly all of it; the other flows are handed,
-//!   made from it where they are dispatched:
+//! - [`Legs`]: what a call that rings agents through the queue's legs uses: the base parts,
+//!   the live-call table with the record writer and the SIP trace (what a call leaves), the
+//!   media kit, the cluster, the configuration cache, the local queue and the listenable
+//!   calls. The queue's flow (`queue::caller`, `legs`, `take`, `hold`, `transfer`,
+//!   `attended`, `xnode`), a direct call to an agent and a ring group (`dialplan`) take it;
+//!   they cannot reach the registrar or the PIN checks.
+//! - [`CallKit`]: every part a call may come to use: the [`Legs`], the registrar (the calling
+//!   phone identified, `sip::phone`) and the PIN checks (the hot-desk codes). It stays where a
+//!   call is dispatched (`sip::call`, `dialplan::run`), which hands each other flow its handle
+//!   (made from the [`Legs`], but [`HotDesk`] from the kit itself):
 //! - [`Answering`]: what answering an INVITE and watching the answered call's life use;
 //!   [`Dialling`]: what an outbound call uses (`crate::outbound`); [`Menus`]: what a number's
 //!   schedule and IVR menus use (`dialplan::flow`); [`Mailboxes`]: what leaving a voicemail
 //!   uses (`queue::voicemail`); [`HotDesk`]: what the hot-desk codes use (`dialplan`).
 //! - [`Recordings`], [`Quality`]: what recording a call and storing a leg's RTP quality use
-//!   (made from a [`CallKit`] where the call opens its recorder or ends a leg).
+//!   (made from the [`Legs`] where the call opens its recorder or ends a leg; an outbound
+//!   call's quality from its [`Answering`]).
 //! - [`Peers`]: what asking the node that holds a call uses (`crate::holder`).
 //! - [`Listening`]: listen-in (`crate::listen`); [`LiveTraces`]: live SIP traces
 //!   (`crate::trace::remote`); both handed out by the HTTP layer.
@@ -103,20 +108,19 @@ pub struct Leases {
     pub life: Arc<Lifecycle>,
 }
 
-/// Every part a call may come to use, grouped by subsystem: what a call is dispatched with
-/// (`sip::call`, `dialplan::run`), which hands each flow the narrow handle made here.
+/// What a call that rings agents through the queue's legs uses: the queue's flow
+/// (`queue::caller`, `legs`, `take`, `hold`, `transfer`, `attended`, `xnode`), a direct call
+/// to an agent and a ring group (`dialplan`). Every part a call may come to use but the
+/// registrar and the PIN checks, which these flows cannot reach.
 ///
-/// The queue's flow (`queue::caller`, `legs`, `take`, `hold`, `transfer`, `attended`,
-/// `xnode`), and what rings agents through its legs (a direct call to an agent, a ring
-/// group), keeps it whole: it uses all of it but the registrar and the PIN checks. A waiting
-/// caller is queued in the store and the local queue, hears the cache's music and the
-/// prompts; an agent is taken under its lease (the cluster's lock client, the run state's
+/// A waiting caller is queued in the store and the local queue, hears the cache's music and
+/// the prompts; an agent is taken under its lease (the cluster's lock client, the run state's
 /// generation), found registered (the store, the local queue's reachability), dialled (RTP
-/// ports, the dialog layer, the tracer); the bridge is listenable, recorded and measured
-/// (the listenable calls, the record writer, the live-call table, the metrics); a transfer
-/// routes by the cache, and an attended one across nodes uses the balancer and the signer.
+/// ports, the dialog layer, the tracer); the bridge is listenable, recorded and measured (the
+/// listenable calls, the record writer, the live-call table, the metrics); a transfer routes
+/// by the cache, and an attended one across nodes uses the balancer and the signer.
 #[derive(Clone)]
-pub struct CallKit {
+pub struct Legs {
     pub cfg: Arc<Config>,
     pub life: Arc<Lifecycle>,
     pub store: Store,
@@ -131,16 +135,13 @@ pub struct CallKit {
     pub cluster: Cluster,
     /// Queues, agents, menus, carriers, cached from SQL.
     pub realtime: Arc<crate::realtime::Realtime>,
-    /// Phones' registrations: a phone's INVITE is checked against its address.
-    pub registrar: Registrar,
     /// Calls of this node waiting in the cluster queue, and the legs handed between calls.
     pub queue: Arc<crate::queue::Local>,
     /// Bridged calls of this node that supervisors may listen to.
     pub listen: Arc<crate::listen::Listenable>,
-    pub pins: Pins,
 }
 
-impl CallKit {
+impl Legs {
     /// What answering an INVITE and the answered call's life use.
     pub fn answering(&self) -> Answering {
         Answering {
@@ -184,15 +185,6 @@ impl CallKit {
         }
     }
 
-    /// What the hot-desk codes use.
-    pub fn hot_desk(&self) -> HotDesk {
-        HotDesk {
-            store: self.store.clone(),
-            pins: self.pins.clone(),
-            prompts: self.media.prompts.clone(),
-        }
-    }
-
     /// What releasing an agent and ending its wrap-up use.
     pub fn leases(&self) -> Leases {
         Leases {
@@ -213,11 +205,31 @@ impl CallKit {
 
     /// What storing this call's legs' quality uses.
     pub fn quality(&self) -> Quality {
-        Quality {
-            cfg: self.cfg.clone(),
-            calls: self.calls.clone(),
-            metrics: self.metrics.clone(),
-            recorder: self.recorder.clone(),
+        Quality::new(&self.cfg, &self.calls, &self.metrics, &self.recorder)
+    }
+}
+
+/// Every part a call may come to use: what a call is dispatched with (`sip::call`,
+/// `dialplan::run`), which hands each flow the narrow handle made here or from the [`Legs`].
+/// Only dispatch reaches the registrar (the calling phone identified by its address,
+/// `sip::phone`) and the PIN checks (the hot-desk codes, [`HotDesk`]); the queue's flow, a
+/// direct call and a ring group are handed the [`Legs`].
+#[derive(Clone)]
+pub struct CallKit {
+    /// What the queue's flow, a direct call and a ring group use: all of the rest.
+    pub legs: Legs,
+    /// Phones' registrations: a phone's INVITE is checked against its address.
+    pub registrar: Registrar,
+    pub pins: Pins,
+}
+
+impl CallKit {
+    /// What the hot-desk codes use.
+    pub fn hot_desk(&self) -> HotDesk {
+        HotDesk {
+            store: self.legs.store.clone(),
+            pins: self.pins.clone(),
+            prompts: self.legs.media.prompts.clone(),
         }
     }
 }
@@ -239,12 +251,7 @@ pub struct Answering {
 impl Answering {
     /// What storing the call's legs' quality uses (all of it among these parts).
     pub fn quality(&self) -> Quality {
-        Quality {
-            cfg: self.cfg.clone(),
-            calls: self.calls.clone(),
-            metrics: self.metrics.clone(),
-            recorder: self.recorder.clone(),
-        }
+        Quality::new(&self.cfg, &self.calls, &self.metrics, &self.recorder)
     }
 }
 
@@ -312,6 +319,23 @@ pub struct Quality {
     pub calls: Arc<CallTable>,
     pub metrics: Metrics,
     pub recorder: Recorder,
+}
+
+impl Quality {
+    /// The handle, of its parts shared ([`Legs::quality`], [`Answering::quality`]).
+    pub fn new(
+        cfg: &Arc<Config>,
+        calls: &Arc<CallTable>,
+        metrics: &Metrics,
+        recorder: &Recorder,
+    ) -> Self {
+        Quality {
+            cfg: cfg.clone(),
+            calls: calls.clone(),
+            metrics: metrics.clone(),
+            recorder: recorder.clone(),
+        }
+    }
 }
 
 /// What asking the node that holds a call uses (`crate::holder`): this node's configuration
@@ -395,7 +419,7 @@ impl CallStarter {
     /// Gives the calls the dialog layer their agent legs are dialled through (also the
     /// supervisors' legs of listen-in); `false` when one was given before.
     pub fn set_dialogs(&self, dialogs: Arc<rsipstack::dialog::dialog_layer::DialogLayer>) -> bool {
-        self.0.queue.dialogs.set(dialogs).is_ok()
+        self.0.legs.queue.dialogs.set(dialogs).is_ok()
     }
 }
 

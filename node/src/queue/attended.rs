@@ -27,7 +27,7 @@ use super::legs::Bridged;
 use super::transfer::{self, uri_here, Ours, Refusal};
 use super::xreplaces::{aim, ask_others, Aim};
 use crate::media::session::{bridge, Mode};
-use crate::node::CallKit;
+use crate::node::Legs;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -275,7 +275,7 @@ pub fn is_attended(req: &Request) -> bool {
 /// [`super::xnode::refer`].
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     b: &Bridged,
     req: &Request,
     handle: TransactionHandle,
@@ -324,7 +324,7 @@ pub(super) async fn refer(
 /// Asks the call of `dialog` (on this node) to hand its bridged leg over to this call.
 async fn take_from(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     b: &Bridged,
     dialog: &DialogId,
 ) -> Result<Bridged, Refusal> {
@@ -343,7 +343,7 @@ async fn take_from(
 /// queue entry's agent (the machine opens the listeners and recorder again).
 pub(super) async fn take_leg(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     next: Bridged,
     entry: Option<i64>,
 ) -> Bridged {
@@ -361,7 +361,7 @@ pub(super) async fn take_leg(
 /// this call ended, or `Err(b)` back (bridged again) when the asking call is gone.
 pub(super) async fn hand_over(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     mut b: Bridged,
     asked: Takeover<Bridged>,
     queue: Option<&str>,

@@ -18,7 +18,7 @@ use super::legs::{self, Rang, RingFor};
 use super::transfer::TransferTo;
 use super::Offer;
 use crate::media::session::{MediaEvent, Mode};
-use crate::node::{CallKit, Leases};
+use crate::node::{Leases, Legs};
 use crate::now_ms;
 use crate::records::Record;
 use crate::sip::call::Ended;
@@ -36,7 +36,7 @@ pub enum Outcome {
 }
 
 /// Waits in `queue` until an agent answers, the caller leaves, or the maximum wait passes.
-pub async fn serve(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended {
+pub async fn serve(ctx: &mut CallCtx<'_>, kit: &Legs, queue: &Queue) -> Ended {
     // Drawn once per queue entered; the caller is told first when the queue may record.
     let record = crate::recording::draw(queue.recording);
     if queue.recording_prompt && queue.recording.may_record() {
@@ -93,7 +93,7 @@ pub async fn serve(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended
 /// call is recorded.
 async fn wait(
     ctx: &mut CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     queue: &Queue,
     (id, enqueued_ms, vip, record): (i64, i64, bool, bool),
     offers: &mut mpsc::UnboundedReceiver<Offer>,
@@ -156,7 +156,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 /// "All agents are busy", then the queue's fallback.
-async fn fallback(ctx: &mut CallCtx<'_>, kit: &CallKit, queue: &Queue) -> Ended {
+async fn fallback(ctx: &mut CallCtx<'_>, kit: &Legs, queue: &Queue) -> Ended {
     if let Some(ended) = play(ctx, kit.media.prompts.get("all-busy")).await {
         return ended;
     }
@@ -226,7 +226,7 @@ pub(super) async fn end_wrap_up(leases: &Leases, ext: &str, token: i64) {
 
 /// Writes a queue event off the call path, stamped `at_ms` (now when `None`).
 pub fn event(
-    kit: &CallKit,
+    kit: &Legs,
     (queue, call_id): (&str, &str),
     agent: Option<&str>,
     what: QueueEventKind,

@@ -2,8 +2,8 @@
 //! and the bridged conversation. Every decision (who wins the race, whom to CANCEL, BYE or
 //! release, when to bridge, how the call ends) is the machine's ([`super::engine`]); this file
 //! performs its actions and feeds it what the legs did. It works on the call's [`CallCtx`]
-//! with the call's whole [`CallKit`] (what of it the queue's flow uses, and why: its doc);
-//! releasing an agent, which may happen after the call is gone, takes only the
+//! with the call's [`Legs`] (what of it the queue's flow uses, and why: its doc; the
+//! registrar and the PIN checks are out of its reach); releasing an agent, which may happen after the call is gone, takes only the
 //! [`Leases`](crate::node::Leases).
 
 use std::collections::HashMap;
@@ -22,7 +22,7 @@ use super::take::{release, take_agent, Taken};
 use super::{attended, fence, hold, take, transfer};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
-use crate::node::CallKit;
+use crate::node::Legs;
 use crate::now_ms;
 use crate::records::Record;
 use crate::sip::ctx::CallCtx;
@@ -58,7 +58,7 @@ pub enum Rang {
 /// the entry's state. Returns how the call leaves the queue for `Fallback` and `End`.
 pub async fn plain(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     target: RingFor<'_>,
     announcing: &mut Option<u64>,
     action: Action,
@@ -117,7 +117,7 @@ pub async fn plain(
 /// the offer, and rings them; then the conversation, if one answered.
 pub async fn offer(
     ctx: &mut CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     call: &mut QueuedCall,
     agents: &[String],
     target: RingFor<'_>,
@@ -168,7 +168,7 @@ pub async fn offer(
 /// the agent could not be taken), else how the call ended or where the agent transferred it.
 pub async fn direct(
     ctx: &mut CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     ext: &str,
     ring_timeout: Duration,
 ) -> Option<Outcome> {
@@ -182,7 +182,7 @@ pub async fn direct(
 /// the call ended or where the agent who answered transferred it.
 pub async fn ring_taken(
     ctx: &mut CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     taken: Vec<Taken>,
     ring_timeout: Duration,
 ) -> Option<Outcome> {
@@ -203,7 +203,7 @@ pub async fn ring_taken(
 /// waits again, or is over.
 async fn race(
     ctx: &mut CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     call: &mut QueuedCall,
     taken: Vec<Taken>,
     ring_timeout: Duration,
@@ -337,7 +337,7 @@ pub struct Bridged {
 /// in_call`, the entry bridged, the call open to listeners.
 async fn open_bridge(
     ctx: &mut CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     taken: Taken,
     answer: Offer,
     target: RingFor<'_>,
@@ -399,7 +399,7 @@ async fn open_bridge(
 /// then the wrap-up.
 pub(super) async fn talk(
     ctx: &mut CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     call: &mut QueuedCall,
     mut b: Bridged,
     target: RingFor<'_>,
@@ -479,7 +479,7 @@ type Takeovers = mpsc::UnboundedReceiver<attended::Takeover<Bridged>>;
 /// A call placed by a phone is listed, bridged, so that phone's attended transfer may take its
 /// leg: the takeover requests come on the channel (none for a carrier's call). Unlisted when
 /// the [`attended::Listed`] is dropped.
-fn takeable(ctx: &CallCtx<'_>, kit: &CallKit) -> (Option<attended::Listed<Bridged>>, Takeovers) {
+fn takeable(ctx: &CallCtx<'_>, kit: &Legs) -> (Option<attended::Listed<Bridged>>, Takeovers) {
     match &ctx.device {
         Some(device) => {
             let (listed, rx) = kit.queue.replaceable.list(ctx.dialog.id(), device);
@@ -492,7 +492,7 @@ fn takeable(ctx: &CallCtx<'_>, kit: &CallKit) -> (Option<attended::Listed<Bridge
 
 async fn perform_bridged(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     b: &mut Bridged,
     target: RingFor<'_>,
     action: Action,
@@ -554,7 +554,7 @@ async fn perform_bridged(
 /// conversation is not open (nothing to tap) or the recording cannot start (logged).
 fn start_recording(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     b: &Bridged,
     target: RingFor<'_>,
 ) -> Option<crate::recording::Active> {
@@ -574,7 +574,7 @@ fn start_recording(
 /// The agent's call counted and its wrap-up started under the call's lease token, still tied
 /// to this node and call (so that should this node die before it ends, another node frees the
 /// agent once the lease runs out); at `until_ms` the agent is freed and the lease released.
-async fn wrap_up(ctx: &CallCtx<'_>, kit: &CallKit, ext: &str, lease: Lease, until_ms: i64) {
+async fn wrap_up(ctx: &CallCtx<'_>, kit: &Legs, ext: &str, lease: Lease, until_ms: i64) {
     let me = kit.cfg.node.name.as_str();
     let now = now_ms();
     if fence::finish_call(&kit.store, ext, &lease, now).await {

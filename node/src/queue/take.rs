@@ -13,7 +13,7 @@ use tracing::{debug, info, warn};
 use super::agent_leg::{self, Dial, Ringing};
 use super::reach::Change;
 use super::{agent_key, fence};
-use crate::node::{CallKit, Leases};
+use crate::node::{Leases, Legs};
 use crate::now_ms;
 use crate::sip::ctx::CallCtx;
 
@@ -42,7 +42,7 @@ impl Taken {
 /// logged out, its phone is not registered, or it cannot be taken (busy, paused, leased).
 pub async fn take_agent(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     ext: &str,
     ring_timeout: Duration,
 ) -> Option<Taken> {
@@ -52,7 +52,7 @@ pub async fn take_agent(
 
 /// Rings the phone registered for device `device` directly (no agent, no lease); `None` when
 /// it is not registered or cannot be rung from this node.
-pub async fn ring_device(ctx: &CallCtx<'_>, kit: &CallKit, device: &str) -> Option<Taken> {
+pub async fn ring_device(ctx: &CallCtx<'_>, kit: &Legs, device: &str) -> Option<Taken> {
     let bindings = match kit.store.registrations(device, now_ms()).await {
         Ok(b) => b,
         Err(e) => {
@@ -80,7 +80,7 @@ pub async fn ring_device(ctx: &CallCtx<'_>, kit: &CallKit, device: &str) -> Opti
 /// The registration of agent `ext`'s phone, if it has one; `None` (without a lookup) while
 /// the agent's backoff runs (see [`super::reach`]). The log tells when a phone becomes
 /// unreachable and when it is reachable again, not every try.
-pub(super) async fn phone(kit: &CallKit, ext: &str) -> Option<Registration> {
+pub(super) async fn phone(kit: &Legs, ext: &str) -> Option<Registration> {
     if kit.queue.unreachable(ext, now_ms()) {
         return None;
     }
@@ -125,7 +125,7 @@ pub(super) async fn phone(kit: &CallKit, ext: &str) -> Option<Registration> {
 
 /// Whether this node can ring `binding` (a TCP phone only on its own connection, held by the
 /// node it registered with).
-fn rings_from_here(kit: &CallKit, binding: &Registration) -> bool {
+fn rings_from_here(kit: &Legs, binding: &Registration) -> bool {
     binding
         .received
         .parse()
@@ -138,7 +138,7 @@ fn rings_from_here(kit: &CallKit, binding: &Registration) -> bool {
 /// registered just before).
 pub(super) async fn take(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     ext: &str,
     binding: &Registration,
     ring_timeout: Duration,
@@ -188,12 +188,7 @@ pub(super) async fn take(
     }
 }
 
-async fn dial(
-    ctx: &CallCtx<'_>,
-    kit: &CallKit,
-    ext: &str,
-    binding: &Registration,
-) -> Option<Ringing> {
+async fn dial(ctx: &CallCtx<'_>, kit: &Legs, ext: &str, binding: &Registration) -> Option<Ringing> {
     let via = binding.received.parse().ok()?;
     let Some(over) = agent_leg::RingOver::for_binding(&kit.cfg, &binding.transport, via) else {
         info!(agent = ext, aor = %binding.aor, "agent's phone registered over TCP on a connection this node does not hold");

@@ -5,7 +5,8 @@
 //! number) or why not. Accepted, the REFER is answered 202 and its implicit subscription gets
 //! `message/sipfrag` NOTIFYs (`100 Trying`, then `200 OK` once the caller is handed on); the
 //! queued call's machine ([`super::engine`]) ends the agent's leg and wraps the agent up, and
-//! the caller, still on its own dialog, goes through [`crate::dialplan::run`] to the target.
+//! the caller, still on its own dialog, goes through [`crate::dialplan::transferred`] to the
+//! target.
 //! Refused, the call stays bridged as it was.
 
 use std::fmt;
@@ -21,13 +22,14 @@ use tracing::{debug, info};
 
 use crate::config::Config;
 use crate::dialplan::{self, Route};
-use crate::node::CallKit;
+use crate::node::Legs;
 use crate::sip::ctx::CallCtx;
 
 /// How long each NOTIFY of the transfer waits for the phone's answer.
 const NOTIFY_WAIT: Duration = Duration::from_secs(2);
 
-/// Where the agent's phone sends its caller: a route of the dialplan.
+/// Where the agent's phone sends its caller: a route of the dialplan, never a hot-desk code
+/// (routed by [`crate::dialplan::transferred`], with the call's [`Legs`] alone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferTo {
     /// An agent's personal extension.
@@ -36,17 +38,6 @@ pub enum TransferTo {
     Queue(String),
     /// A number (DID) of `numbers`: its schedule and IVR.
     Number(String),
-}
-
-impl TransferTo {
-    /// The dialplan's route to the target.
-    pub fn route(&self) -> Route {
-        match self {
-            TransferTo::Agent(a) => Route::Agent(a.clone()),
-            TransferTo::Queue(q) => Route::Queue(q.clone()),
-            TransferTo::Number(n) => Route::Number(n.clone()),
-        }
-    }
 }
 
 /// The `transfer` queue event's detail: `agent:EXT`, `queue:NAME` or `number:DID`.
@@ -208,7 +199,7 @@ pub(super) fn our_addresses(cfg: &Config) -> Ours {
 /// line), or accepted (202, then the `100 Trying` NOTIFY) with the target the caller goes to.
 pub async fn refer(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     agent: &str,
     dialog: &InviteDialog,
     req: &Request,
@@ -471,10 +462,6 @@ mod tests {
         assert_eq!(
             TransferTo::Number("+1555".into()).to_string(),
             "number:+1555"
-        );
-        assert_eq!(
-            TransferTo::Queue("support".into()).route(),
-            Route::Queue("support".into())
         );
         assert_eq!(
             Progress::Trying.body_and_state(),

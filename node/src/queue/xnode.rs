@@ -34,7 +34,7 @@ use super::transfer::{self, Progress, Refusal};
 use super::xreplaces::{self, Answer, Gather, Heard, Remote, PROOF_HEADER};
 use crate::media::sdp::Offer;
 use crate::media::session::{bridge, Mode, Session};
-use crate::node::CallKit;
+use crate::node::Legs;
 use crate::sip::call::Ended;
 use crate::sip::ctx::CallCtx;
 
@@ -63,7 +63,7 @@ pub fn live_nodes(balancer: &callfleet_lb::Balancer) -> Vec<SocketAddr> {
 /// it. Each node waits at most [`INVITE_WAIT`]: a silent node costs that once.
 pub(super) async fn refer(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     b: &Bridged,
     handle: TransactionHandle,
     to: Vec<Remote>,
@@ -174,7 +174,7 @@ async fn failed(ctx: &CallCtx<'_>, b: &Bridged, status: u16) -> Option<Bridged> 
 /// not awaited), or the status it failed with here (`None`: not sent).
 async fn invite(
     ctx: &CallCtx<'_>,
-    kit: &CallKit,
+    kit: &Legs,
     b: &Bridged,
     to: &Remote,
 ) -> Result<agent_leg::Ringing, Option<u16>> {
@@ -215,7 +215,7 @@ async fn invite(
 
 /// The other node's answered leg as a bridged leg of this call: no agent lease here (the
 /// agent is the other node's), no recording or listeners until the caller is bridged to it.
-fn relayed(kit: &CallKit, to: &Remote, ringing: agent_leg::Ringing, answer: &Offer) -> Bridged {
+fn relayed(kit: &Legs, to: &Remote, ringing: agent_leg::Ringing, answer: &Offer) -> Bridged {
     let target = agent_leg::answered_target(answer, ringing.peer);
     let ignored = kit.metrics.guard().rtp_ignored();
     let leg = Session::start(
@@ -265,7 +265,7 @@ fn proof_of(req: &Request) -> Option<String> {
 /// INVITE is answered with its status and `Err` says it was never a call: nothing else
 /// touched, no call record (the caller lets the transaction absorb the ACK).
 pub async fn admit(
-    kit: &CallKit,
+    kit: &Legs,
     tx: &mut Transaction,
     call_id: &str,
     replaces: &str,
@@ -285,7 +285,7 @@ pub async fn admit(
 
 /// [`admit`]'s checks and the takeover: the leg, or the INVITE's final status.
 async fn check(
-    kit: &CallKit,
+    kit: &Legs,
     tx: &Transaction,
     call_id: &str,
     replaces: &str,
@@ -346,7 +346,7 @@ fn incoming_status(r: &Refusal) -> u16 {
 
 /// Bridges the answered call to the leg handed over to it ([`admit`]) until either side
 /// ends; the agent's wrap-up and release as a direct call's.
-pub async fn adopt(ctx: &mut CallCtx<'_>, kit: &CallKit, b: Bridged) -> Ended {
+pub async fn adopt(ctx: &mut CallCtx<'_>, kit: &Legs, b: Bridged) -> Ended {
     let target = RingFor {
         queue: None,
         entry: None,
@@ -375,7 +375,7 @@ pub async fn adopt(ctx: &mut CallCtx<'_>, kit: &CallKit, b: Bridged) -> Ended {
 
 /// A leg handed over to a call that was never answered (its caller left first): ended, and
 /// its agent freed.
-pub async fn abandon(kit: &CallKit, call_id: &str) {
+pub async fn abandon(kit: &Legs, call_id: &str) {
     let Some(b) = kit.queue.take_handed(call_id) else {
         return;
     };

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::dialplan;
 use crate::media::sdp::{self, Offer};
 use crate::media::session::{Mode, Session, Target};
-use crate::node::{Answering, CallKit};
+use crate::node::{Answering, CallKit, Legs};
 use crate::now_ms;
 use crate::records::{Record, Recorder};
 
@@ -57,8 +57,9 @@ const GATE_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 /// Runs the call to its end and writes its CDR, with the call's `kit` (the subsystems a
 /// call uses, [`CallKit`]).
 pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
+    let legs = &kit.legs;
     // The front admitted this INVITE under its transaction key; take it.
-    let Some(uid) = kit.calls.claim(&tx.key.to_string()) else {
+    let Some(uid) = legs.calls.claim(&tx.key.to_string()) else {
         // The watchdog answered it already (or it was never admitted).
         debug!(key = %tx.key, "INVITE with no admitted call; answered 500");
         if let Err(e) = tx.reply(StatusCode::ServerInternalError).await {
@@ -69,31 +70,32 @@ pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
     let call_id = front::call_id(&tx.original).unwrap_or("").to_string();
     // Another node's INVITE with Replaces (an attended transfer across nodes), or a forged one.
     if let Some(replaces) = crate::queue::xnode::replaces_of(&tx.original) {
-        if crate::queue::xnode::admit(&kit, &mut tx, &call_id, &replaces)
+        if crate::queue::xnode::admit(legs, &mut tx, &call_id, &replaces)
             .await
             .is_err()
         {
             // Refused (403 forged or not from a node, 481 no such call...): not a call.
-            if kit.calls.remove(uid).is_some() {
-                kit.metrics.set_calls_active(i64::from(kit.calls.active()));
+            if legs.calls.remove(uid).is_some() {
+                legs.metrics
+                    .set_calls_active(i64::from(legs.calls.active()));
             }
             // Over UDP the transaction resends the answer until the ACK comes.
             while tx.receive().await.is_some() {}
             return;
         }
         let ended = answer(&kit, &dialogs, tx, uid, &call_id).await;
-        crate::queue::xnode::abandon(&kit, &call_id).await;
-        finish(&kit, uid, ended);
+        crate::queue::xnode::abandon(legs, &call_id).await;
+        finish(legs, uid, ended);
         return;
     }
     let Some(caller) = super::phone::identify(&kit, &mut tx, uid, &call_id).await else {
         return; // a phone's INVITE challenged (407) or refused: not a call
     };
-    kit.calls
+    legs.calls
         .set_caller(&call_id, caller.source, caller.device.clone());
     let ended = match crate::outbound::wanted(
-        &kit.cfg.outbound,
-        &kit.realtime,
+        &legs.cfg.outbound,
+        &legs.realtime,
         &tx.original,
         caller.device.as_deref(),
     ) {
@@ -104,10 +106,10 @@ pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
                 number: &number,
                 device: caller.device.as_deref().unwrap_or_default(),
             };
-            crate::outbound::run(&kit.dialling(), &dialogs, tx, call).await
+            crate::outbound::run(&legs.dialling(), &dialogs, tx, call).await
         }
         Some(crate::outbound::Wanted::Refuse(number)) => {
-            kit.calls.set_outbound(&call_id, &number);
+            legs.calls.set_outbound(&call_id, &number);
             info!(call_id, source = ?caller.source, "outbound call refused: not an authenticated phone's");
             refuse(
                 &mut tx,
@@ -117,7 +119,7 @@ pub async fn run(kit: CallKit, dialogs: Arc<DialogLayer>, mut tx: Transaction) {
         }
         None => answer(&kit, &dialogs, tx, uid, &call_id).await,
     };
-    finish(&kit, uid, ended);
+    finish(legs, uid, ended);
 }
 
 async fn answer(
@@ -144,7 +146,7 @@ async fn answer(
             }
         }
     };
-    let (socket, local) = match kit.media.ports.bind().await {
+    let (socket, local) = match kit.legs.media.ports.bind().await {
         Ok(x) => x,
         Err(e) => {
             warn!(call_id, error = %e, "no RTP port");
@@ -155,7 +157,8 @@ async fn answer(
             .await;
         }
     };
-    let (dialog, mut states) = match serve_invite(&kit.answering(), dialogs, tx, call_id).await {
+    let (dialog, mut states) = match serve_invite(&kit.legs.answering(), dialogs, tx, call_id).await
+    {
         Ok(x) => x,
         Err(ended) => return ended,
     };
@@ -258,9 +261,10 @@ async fn converse(
     call: Call<'_>,
 ) -> Ended {
     let call_id = call.call_id;
-    let answering = kit.answering();
+    let legs = &kit.legs;
+    let answering = legs.answering();
     mark_ringing(&answering, call.uid);
-    if let Some(ended) = ring_before_answer(&kit.cfg, dialog, states, call_id).await {
+    if let Some(ended) = ring_before_answer(&legs.cfg, dialog, states, call_id).await {
         return ended;
     }
     let session_id: u64 = rand::random::<u32>().into();
@@ -281,18 +285,18 @@ async fn converse(
         codec: offer.codec,
         send: false,
         dtmf_pt: offer.dtmf_pt,
-        signal_ip: kit.calls.caller(call_id).0.map(|a| a.ip()),
+        signal_ip: legs.calls.caller(call_id).0.map(|a| a.ip()),
         rtcp: offer.rtcp,
         packet_ms: offer.packet_ms(),
     };
     let first = call.offer.clone().unwrap_or_else(unknown_peer);
-    let track = kit.media.seq.fetch_add(1, Ordering::Relaxed);
-    let ignored = kit.metrics.guard().rtp_ignored();
+    let track = legs.media.seq.fetch_add(1, Ordering::Relaxed);
+    let ignored = legs.metrics.guard().rtp_ignored();
     let media = Session::start(
         call.socket,
         call.local,
         gated(&first),
-        Mode::Moh(kit.media.moh.default_class()),
+        Mode::Moh(legs.media.moh.default_class()),
         track,
         ignored,
     );
@@ -310,7 +314,7 @@ async fn converse(
     let mut ctx = CallCtx::new(&answering, dialog, states, &media, call_id, session_id);
     let ended = dispatch(&mut ctx, kit).await;
     media.finish().await;
-    crate::quality::record(&kit.quality(), call_id, CallLeg::Caller, &media.quality());
+    crate::quality::record(&legs.quality(), call_id, CallLeg::Caller, &media.quality());
     debug!(
         call_id,
         sent = media.stats().sent.load(Ordering::Relaxed),
@@ -323,9 +327,9 @@ async fn converse(
 /// Runs the answered call where it goes, handing each flow its parts of `kit`: the leg an
 /// attended transfer from another node handed it, music on hold, or its route.
 async fn dispatch(ctx: &mut CallCtx<'_>, kit: &CallKit) -> Ended {
-    let handed = kit.queue.take_handed(ctx.call_id);
-    match (handed, dialplan::route(&kit.realtime, &ctx.dialled)) {
-        (Some(leg), _) => crate::queue::xnode::adopt(ctx, kit, leg).await,
+    let handed = kit.legs.queue.take_handed(ctx.call_id);
+    match (handed, dialplan::route(&kit.legs.realtime, &ctx.dialled)) {
+        (Some(leg), _) => crate::queue::xnode::adopt(ctx, &kit.legs, leg).await,
         (None, dialplan::Route::Hold) => talk(ctx).await,
         (None, route) => dialplan::run(ctx, kit, route).await,
     }
@@ -468,7 +472,7 @@ pub(crate) fn from_reason(reason: &TerminatedReason, answered: bool) -> Ended {
 }
 
 /// Closes the call: out of the table, CDR and live-call row written, metrics updated.
-fn finish(kit: &CallKit, uid: CallUid, ended: Ended) {
+fn finish(kit: &Legs, uid: CallUid, ended: Ended) {
     let Some(entry) = kit.calls.remove(uid) else {
         return;
     };

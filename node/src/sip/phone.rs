@@ -59,8 +59,10 @@ pub async fn identify(
         }
         InviteAuth::Reply(reply) => reply,
     };
-    if kit.calls.remove(uid).is_some() {
-        kit.metrics.set_calls_active(i64::from(kit.calls.active()));
+    let legs = &kit.legs;
+    if legs.calls.remove(uid).is_some() {
+        legs.metrics
+            .set_calls_active(i64::from(legs.calls.active()));
     }
     if let Err(e) = tx.reply_with(reply.status, reply.headers, None).await {
         debug!(call_id, error = %e, "cannot answer a phone's INVITE");
