@@ -153,6 +153,34 @@ impl Store {
         .await
     }
 
+    /// Entries not yet bridged (`waiting` or `offering`), in service order: what the
+    /// dispatcher's rounds read, several times a second, whatever the number of calls in
+    /// conversation (their `bridged` rows stay in SQL).
+    pub async fn open_entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        self.list_entries(
+            "list open queue entries",
+            concat!(
+                entry_select!(),
+                " WHERE state IN ('waiting', 'offering')",
+                entry_order!()
+            ),
+        )
+        .await
+    }
+
+    /// The nodes holding entries in any state, each once, by name.
+    pub async fn entry_nodes(&self) -> Result<Vec<String>, StoreError> {
+        const WHAT: &str = "list the nodes of queue entries";
+        let rows = sqlx::query("SELECT DISTINCT node FROM queue_entries ORDER BY node")
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::query(WHAT))?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("node"))
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(WHAT))
+    }
+
     /// Entries in every state, in service order.
     pub async fn entries(&self) -> Result<Vec<QueueEntry>, StoreError> {
         self.list_entries(

@@ -322,12 +322,12 @@ pub async fn queue_stats(store: &Store, queue: &str) -> Result<QueueStats, CrmEr
     check_name("queue", Kind::Queue, queue)?;
     require_queue(store, queue).await?;
     let now = now_ms();
-    let entries = store.entries().await.map_err(CrmError::store)?;
+    let entries = store.open_entries().await.map_err(CrmError::store)?;
     let members = store.members(Some(queue)).await.map_err(CrmError::store)?;
     let agents = store.agents().await.map_err(CrmError::store)?;
     let waiting: Vec<i64> = entries
         .iter()
-        .filter(|e| e.queue == queue && e.state != EntryState::Bridged)
+        .filter(|e| e.queue == queue)
         .map(|e| e.enqueued_at_ms)
         .collect();
     let longest_wait_s = waiting

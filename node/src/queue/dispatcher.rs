@@ -270,11 +270,10 @@ async fn round(d: &Dispatcher) -> Result<(), callfleet_store::StoreError> {
     // living. A node that missed a few heartbeats keeps its calls' places (`keeps_calls`).
     let (entries, offering): (Vec<_>, Vec<_>) = d
         .store
-        .entries()
+        .open_entries()
         .await?
         .into_iter()
         .filter(|e| keeps_calls(&view, me, &e.node))
-        .filter(|e| e.state != EntryState::Bridged)
         .partition(|e| e.state == EntryState::Waiting);
     d.local.set_snapshot(Snapshot {
         order: entries.iter().map(|e| (e.id, e.queue.clone())).collect(),

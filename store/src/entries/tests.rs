@@ -93,6 +93,24 @@ async fn enqueue_orders_across_queues(store: &Store) -> Result<(), StoreError> {
     let all = store.entries().await?;
     assert_eq!(all.len(), 4);
     assert_eq!(all[1], stored(ids[3], &entries[3], Offering, Some("1001")));
+
+    // A bridged entry stays in `entries` but leaves the open ones (what dispatch reads).
+    assert!(store.claim_entry(ids[0], "1002").await?);
+    assert!(store.bridge_entry(ids[0], "1002").await?);
+    let open: Vec<(i64, EntryState)> = store
+        .open_entries()
+        .await?
+        .iter()
+        .map(|e| (e.id, e.state))
+        .collect();
+    assert_eq!(
+        open,
+        vec![(ids[1], Waiting), (ids[3], Offering), (ids[2], Waiting)]
+    );
+    assert_eq!(store.entries().await?.len(), 4);
+    assert_eq!(store.entry_nodes().await?, vec!["main-a", "main-b"]);
+    store.remove_node_entries("main-b").await?;
+    assert_eq!(store.entry_nodes().await?, vec!["main-a"]);
     Ok(())
 }
 
