@@ -14,11 +14,11 @@
 //! behind NAT from the IP its signalling comes from, and after the first one only from that
 //! address, where the leg then sends (symmetric RTP); anything else is dropped and counted.
 //!
-//! A wake-up is cheap: the task's cancellation and the control's next change are waited for by
-//! futures pinned once for the task's life; the sockets' readiness is polled with the task's
-//! waker alone; a readable RTP socket is drained, up to `DRAIN` (32) datagrams per wake-up; and
-//! the RTP socket is registered for read interest only, every send on it a non-blocking
-//! `sendto` (the `socket` module). A caller on music on hold wakes its task for none of its
+//! A wake-up is cheap: the RTP socket is polled first, so a packet is served without polling
+//! the other waits; the cancellation and the control's next change are futures pinned once
+//! for the task's life; a readable RTP socket is drained, up to 32 datagrams per wake-up,
+//! registered for read interest only, every send on it a non-blocking `sendto` (the `socket`
+//! module). A caller on music on hold wakes its task for none of its
 //! packets: its leg takes the socket out of the poller and reads what waited every 100 ms, in
 //! batches, with the kernel's arrival times (the `held` module; who the leg listens to and how
 //! it waits, in `party`).
@@ -398,10 +398,6 @@ async fn next_change(
     (r, rx)
 }
 
-/// At most this many datagrams are taken from the RTP socket per wake-up; then the task looks
-/// at its other events (control, pacing, reports) before it goes on.
-const DRAIN: usize = 32;
-
 impl Player {
     async fn run(mut self, mut rx: watch::Receiver<Control>) {
         let mut ctl = rx.borrow_and_update().clone();
@@ -423,6 +419,15 @@ impl Player {
         let mut changed = std::pin::pin!(next_change(rx));
         loop {
             tokio::select! {
+                // The RTP socket first: a packet (nearly every wake-up) is served without
+                // polling the other waits. A flood cannot starve them: the socket's readiness
+                // is polled under tokio's cooperative budget, which makes it wait (and the
+                // waits after it be looked at) once the task has used its share.
+                biased;
+                r = poll_fn(|cx| ear.reader.poll_ready(&self.leg.socket, cx)) => {
+                    if r.is_err() { break; }
+                    self.on_readable(&mut ear, &mut ctl, &mut inbuf, &mut pace, &mut out);
+                }
                 () = &mut cancelled => break,
                 (r, mut rx) = &mut changed => {
                     if r.is_err() { break; }
@@ -443,10 +448,6 @@ impl Player {
                     self.read_parked(&mut ear, &mut ctl, out.stream.ssrc);
                     pace.sync(&mut out);
                     self.send_report(&ctl, &mut out, &ear.party).await
-                }
-                r = poll_fn(|cx| ear.reader.poll_ready(&self.leg.socket, cx)) => {
-                    if r.is_err() { break; }
-                    self.on_readable(&mut ear, &mut ctl, &mut inbuf, &mut pace, &mut out);
                 }
                 () = held::next(&mut ear.batch) => {
                     self.on_readable(&mut ear, &mut ctl, &mut inbuf, &mut pace, &mut out);
@@ -488,17 +489,14 @@ impl Player {
         }
     }
 
-    /// Takes what waits on the RTP socket, up to [`DRAIN`] datagrams, one after the other into
-    /// `inbuf`: a wake-up serves every packet that came meanwhile, not one.
+    /// Takes what waits on the RTP socket (`socket::Reader::drain`).
     fn drain(&self, ear: &mut Ear, ctl: &mut Control, inbuf: &mut [u8], ours: u32) {
-        for _ in 0..DRAIN {
-            let Ok((n, from)) = ear.reader.try_recv_from(&self.leg.socket, inbuf) else {
-                // Nothing more (the socket's readiness is cleared), or an error to skip.
-                return;
-            };
-            let packet = &mut inbuf[..n];
+        // The reader is set aside while the packets it reads are taken with the rest of `ear`.
+        let reader = std::mem::take(&mut ear.reader);
+        reader.drain(&self.leg.socket, inbuf, |packet, from| {
             self.on_rtp(ear, ctl, packet, (from, self.now()), ours);
-        }
+        });
+        ear.reader = reader;
     }
 
     /// Takes what waited on a parked RTP socket, in batches (see [`held`]), each datagram with

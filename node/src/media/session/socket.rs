@@ -68,6 +68,10 @@ impl RtpSocket {
     }
 }
 
+/// At most this many datagrams are taken from the RTP socket per drain; then the task's loop
+/// polls its waits again (the socket first, within tokio's cooperative budget).
+pub(super) const DRAIN: usize = 32;
+
 /// How the leg's task waits on its RTP socket: registered for read interest (woken per
 /// datagram), or parked (out of the poller; read in batches on the task's coarse timer).
 /// Only the leg's task reads the socket: the task's waker is the only one kept.
@@ -136,6 +140,24 @@ impl Reader {
             (Some(fd), _) => fd.poll_read_ready(cx).map_ok(drop),
             (None, RtpSocket::Tokio(s)) => s.poll_recv_ready(cx),
             (None, RtpSocket::Plain(_)) => Poll::Pending,
+        }
+    }
+
+    /// Takes what waits on `socket`, up to [`DRAIN`] datagrams, one after the other into
+    /// `buf`, each handed to `take` with its source: a wake-up serves every packet that came
+    /// meanwhile, not one.
+    pub(super) fn drain(
+        &self,
+        socket: &RtpSocket,
+        buf: &mut [u8],
+        mut take: impl FnMut(&mut [u8], SocketAddr),
+    ) {
+        for _ in 0..DRAIN {
+            let Ok((n, from)) = self.try_recv_from(socket, buf) else {
+                // Nothing more (the socket's readiness is cleared), or an error to skip.
+                return;
+            };
+            take(&mut buf[..n], from);
         }
     }
 

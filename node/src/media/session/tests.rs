@@ -1,3 +1,4 @@
+use super::socket::DRAIN;
 use super::*;
 use crate::media::dtmf::event_packet;
 use crate::media::sdp::Rtcp;
@@ -156,6 +157,55 @@ async fn a_burst_waiting_on_the_socket_is_relayed_whole_and_in_order() {
     }
     assert_eq!(a.stats().received.load(Ordering::Relaxed), u64::from(count));
     assert_eq!(b.stats().relayed.load(Ordering::Relaxed), u64::from(count));
+}
+
+/// A party flooding the leg's port (far more than a wake-up's drain, all the time) cannot
+/// keep the leg's task from stopping, though the task polls its socket before its stop.
+#[tokio::test]
+async fn a_flooded_leg_still_stops() {
+    let flooder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a = leg(Mode::Silence, Some(flooder.local_addr().unwrap())).await;
+    let b = leg(Mode::Silence, Some(sink.local_addr().unwrap())).await;
+    // Bridged: every packet taken is also relayed, so the flood outpaces the leg.
+    bridge(&a, &b);
+    tokio::task::yield_now().await;
+    let to = a.local;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let until = std::time::Instant::now() + Duration::from_secs(10);
+            let mut seq = 0u16;
+            while !done.load(Ordering::Relaxed) && std::time::Instant::now() < until {
+                // A full socket buffer refuses some: the flood goes on regardless.
+                if flooder.send_to(&rtp_packet(seq, 7), to).is_ok() {
+                    seq = seq.wrapping_add(1);
+                }
+            }
+        })
+    };
+    let flooded = 10 * DRAIN as u64;
+    for _ in 0..400 {
+        if a.stats().received.load(Ordering::Relaxed) >= flooded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let received = a.stats().received.load(Ordering::Relaxed);
+    a.stop();
+    let task = a.task.lock().unwrap().take().expect("the leg's task");
+    let ended = tokio::time::timeout(Duration::from_secs(2), task).await;
+    done.store(true, Ordering::Relaxed);
+    flood.join().unwrap();
+    assert!(
+        received >= flooded,
+        "the party flooded the leg ({received} taken)"
+    );
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the flooded leg's task ended when stopped"
+    );
 }
 
 #[tokio::test]
