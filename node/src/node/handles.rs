@@ -203,9 +203,9 @@ impl Legs {
         }
     }
 
-    /// What storing this call's legs' quality uses.
+    /// What storing this call's legs' quality uses (the [`Answering`] parts hold all of it).
     pub fn quality(&self) -> Quality {
-        Quality::new(&self.cfg, &self.calls, &self.metrics, &self.recorder)
+        self.answering().quality()
     }
 }
 
@@ -251,7 +251,12 @@ pub struct Answering {
 impl Answering {
     /// What storing the call's legs' quality uses (all of it among these parts).
     pub fn quality(&self) -> Quality {
-        Quality::new(&self.cfg, &self.calls, &self.metrics, &self.recorder)
+        Quality {
+            cfg: self.cfg.clone(),
+            calls: self.calls.clone(),
+            metrics: self.metrics.clone(),
+            recorder: self.recorder.clone(),
+        }
     }
 }
 
@@ -319,23 +324,6 @@ pub struct Quality {
     pub calls: Arc<CallTable>,
     pub metrics: Metrics,
     pub recorder: Recorder,
-}
-
-impl Quality {
-    /// The handle, of its parts shared ([`Legs::quality`], [`Answering::quality`]).
-    pub fn new(
-        cfg: &Arc<Config>,
-        calls: &Arc<CallTable>,
-        metrics: &Metrics,
-        recorder: &Recorder,
-    ) -> Self {
-        Quality {
-            cfg: cfg.clone(),
-            calls: calls.clone(),
-            metrics: metrics.clone(),
-            recorder: recorder.clone(),
-        }
-    }
 }
 
 /// What asking the node that holds a call uses (`crate::holder`): this node's configuration
