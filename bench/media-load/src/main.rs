@@ -70,6 +70,10 @@ enum Command {
         /// The node's music-on-hold WAV: callers on hold must hear its frames in order.
         #[arg(long)]
         music: Option<PathBuf>,
+        /// New calls per second placed through the measured window (to music on hold, hung
+        /// up once answered): the call path's setup time under the load. 0: none.
+        #[arg(long, default_value_t = 10.0)]
+        probes: f64,
         #[command(flatten)]
         window: Window,
     },
@@ -118,6 +122,7 @@ fn main() -> anyhow::Result<()> {
                 rate,
                 pid,
                 music,
+                probes,
                 window,
             } => {
                 let plan = run::Plan {
@@ -133,6 +138,7 @@ fn main() -> anyhow::Result<()> {
                     sockets_per_side: window.sockets,
                     node_pid: pid,
                     music,
+                    probes_per_second: probes,
                 };
                 let report = run::run(&plan).await?;
                 finish(&report, window.json.as_deref())
@@ -171,7 +177,8 @@ fn finish(report: &run::Report, json: Option<&std::path::Path>) -> anyhow::Resul
     let m = &report.media.moh;
     println!(
         "{}: {} bridged, {} on hold; relayed: {} sent, {} lost ({:.4} %), {} out of order, {} bad, {} misrouted, \
-         jitter p99 {:.2} ms, delay p50 {:.2} ms p99 {:.2} ms; music: {} received, {} lost ({:.4} %), jitter p99 {:.2} ms",
+         jitter p99 {:.2} ms, delay p50 {:.2} ms p99 {:.2} ms; music: {} received, {} lost ({:.4} %), jitter p99 {:.2} ms; \
+         new calls under the load: {} of {} answered, setup p50 {:.1} ms p99 {:.1} ms",
         report.target,
         report.bridged_up,
         report.moh,
@@ -187,7 +194,11 @@ fn finish(report: &run::Report, json: Option<&std::path::Path>) -> anyhow::Resul
         m.received,
         m.lost,
         m.loss * 100.0,
-        m.jitter_p99_ms
+        m.jitter_p99_ms,
+        report.probes.answered,
+        report.probes.placed,
+        report.probes.setup_p50_ms,
+        report.probes.setup_p99_ms
     );
     let line = serde_json::to_string(report).context("report to JSON")?;
     match json {

@@ -237,6 +237,8 @@ pub async fn run(plan: &RtpenginePlan) -> anyhow::Result<Report> {
         phones_hung_up: 0,
         setup_p50_ms: crate::stats::quantile(&setups, 0.5),
         setup_p99_ms: crate::stats::quantile(&setups, 0.99),
+        // No SIP through rtpengine: the call path's probes are the node's.
+        probes: Default::default(),
         generator_socket_drops: drops_after.saturating_sub(drops_before),
         generator_cores: own_cores(window.own_cpu.0, window.own_cpu.1, window.wall),
         process: window.process(rss_before),

@@ -42,6 +42,9 @@ pub struct Plan {
     pub node_pid: Option<u32>,
     /// The node's music-on-hold WAV file: callers on hold must hear its frames, in order.
     pub music: Option<std::path::PathBuf>,
+    /// New calls per second placed through the window, while every call of the plan carries
+    /// media (0: none): each answered, timed and hung up at once ([`ProbeReport`]).
+    pub probes_per_second: f64,
 }
 
 /// What one run found.
@@ -61,6 +64,8 @@ pub struct Report {
     /// INVITE to 200 OK.
     pub setup_p50_ms: f64,
     pub setup_p99_ms: f64,
+    /// New calls placed during the window, with the load up.
+    pub probes: ProbeReport,
     pub media: MediaReport,
     /// Datagrams the kernel dropped at the generator's own sockets during the run.
     pub generator_socket_drops: u64,
@@ -90,6 +95,19 @@ impl ProcessReport {
         let mem = self.rss_during_kb.saturating_sub(self.rss_before_kb) as f64 / calls as f64;
         (cpu, mem)
     }
+}
+
+/// New calls placed while the load is up (the call path under media load): a caller to the
+/// music-on-hold number, answered by the node, timed INVITE to 200 OK, hung up at once.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProbeReport {
+    pub placed: u64,
+    pub answered: u64,
+    /// Answered probes the node did not confirm the BYE of.
+    pub unconfirmed_byes: u64,
+    pub setup_p50_ms: f64,
+    pub setup_p99_ms: f64,
+    pub setup_max_ms: f64,
 }
 
 /// Whether call `i` of `total` is a bridged one: `bridged` of them, spread evenly.
@@ -159,7 +177,16 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
     );
 
     let watching = Watching::start(placed.up);
+    let probing = tokio::spawn(probe(
+        placed.carrier.clone(),
+        plan.node,
+        plan.carrier_ip,
+        plan.probes_per_second,
+        Instant::now() + plan.warm,
+        plan.window,
+    ));
     let window = measure(plan.node_pid, plan.warm, plan.window, &media).await?;
+    let probes = probing.await.context("the probe task panicked")??;
     let drops_after = media::socket_drops(&media.local_addrs());
     let dropped_by_node = watching.dropped.load(Ordering::Relaxed);
     watching.hang_up(&counts).await?;
@@ -177,6 +204,7 @@ pub async fn run(plan: &Plan) -> anyhow::Result<Report> {
         phones_hung_up: counts.ended.load(Ordering::Relaxed),
         setup_p50_ms: crate::stats::quantile(&placed.setups, 0.5),
         setup_p99_ms: crate::stats::quantile(&placed.setups, 0.99),
+        probes,
         media: window.report,
         generator_socket_drops: drops_after.saturating_sub(drops_before),
         generator_cores: own_cores(window.own_cpu.0, window.own_cpu.1, window.wall),
@@ -228,6 +256,8 @@ async fn start_phones(
 
 /// The calls the carrier placed.
 struct Placed {
+    /// The carrier, for the probes.
+    carrier: Arc<Ua>,
     /// Answered calls with their index.
     up: Vec<(usize, sip::Answered)>,
     /// Each answered call's setup time (INVITE to 200 OK), in ms.
@@ -270,6 +300,7 @@ async fn place_calls(
         }));
     }
     let mut placed = Placed {
+        carrier,
         up: Vec::new(),
         setups: Vec::new(),
         failed: 0,
@@ -313,6 +344,74 @@ async fn place_one(
     media.expect(socket, call.node_media, expect);
     media.add_stream(Side::Caller, socket, call.node_media, bridged);
     Ok(call)
+}
+
+/// Places `per_second` new calls from `from` (the carrier) to the music-on-hold number
+/// through the `window` that starts at `start`, each hung up once answered, and times them.
+/// Their RTP goes to one socket of their own that nobody checks. Bounded: at most
+/// `per_second` × the window's seconds calls, each bounded by [`sip::invite`]'s wait.
+async fn probe(
+    from: Arc<Ua>,
+    node: SocketAddr,
+    ip: IpAddr,
+    per_second: f64,
+    start: Instant,
+    window: Duration,
+) -> anyhow::Result<ProbeReport> {
+    if per_second <= 0.0 {
+        return Ok(ProbeReport::default());
+    }
+    let sink = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
+        .await
+        .context("bind the probes' RTP socket")?;
+    let rtp = sink.local_addr().context("the probes' RTP address")?;
+    let draining = tokio::spawn(async move {
+        let mut buf = [0u8; 2048];
+        while sink.recv_from(&mut buf).await.is_ok() {}
+    });
+    let count = (per_second * window.as_secs_f64()).floor() as usize;
+    let every = Duration::from_secs_f64(1.0 / per_second);
+    let mut tasks = Vec::with_capacity(count);
+    for k in 0..count {
+        tokio::time::sleep_until((start + every * k as u32).into()).await;
+        let from = from.clone();
+        tasks.push(tokio::spawn(async move {
+            let call_id = format!("mediaload-probe-{k}-{}", rand::random::<u32>());
+            let call = sip::invite(
+                &from,
+                node,
+                provision::HOLD,
+                &format!("+1666{k:07}"),
+                &call_id,
+                rtp,
+            )
+            .await;
+            match call {
+                Ok(call) => Some((call.setup, sip::hang_up(&call.dialog).await)),
+                Err(e) => {
+                    eprintln!("probe call {k} failed: {e:#}");
+                    None
+                }
+            }
+        }));
+    }
+    let mut report = ProbeReport {
+        placed: count as u64,
+        ..ProbeReport::default()
+    };
+    let mut setups = Vec::with_capacity(count);
+    for t in tasks {
+        if let Some((setup, bye_confirmed)) = t.await.context("a probe task panicked")? {
+            report.answered += 1;
+            report.unconfirmed_byes += u64::from(!bye_confirmed);
+            setups.push(setup.as_secs_f64() * 1000.0);
+        }
+    }
+    draining.abort();
+    report.setup_p50_ms = crate::stats::quantile(&setups, 0.5);
+    report.setup_p99_ms = crate::stats::quantile(&setups, 0.99);
+    report.setup_max_ms = setups.iter().copied().fold(0.0, f64::max);
+    Ok(report)
 }
 
 /// The answered calls' dialogs, watched for a BYE from the node before ours.

@@ -94,6 +94,8 @@ fn fifty_bridged_calls_every_packet_in_order_and_intact() {
         sockets_per_side: 25,
         node_pid: None,
         music: None,
+        // New calls while the 50 carry media: each must be answered and hung up.
+        probes_per_second: 2.0,
     };
     let report = rt.block_on(run::run(&plan)).expect("the run");
     let r = &report.media.relay;
@@ -113,6 +115,12 @@ fn fifty_bridged_calls_every_packet_in_order_and_intact() {
     assert_eq!(r.received, r.sent, "{text}");
     assert_eq!(r.out_of_order, 0, "{text}");
     assert_eq!(r.bad_payload, 0, "{text}");
+    // Every new call placed through the window was answered, and its BYE confirmed.
+    let p = &report.probes;
+    assert_eq!(p.placed, 10, "{text}");
+    assert_eq!(p.answered, p.placed, "{text}");
+    assert_eq!(p.unconfirmed_byes, 0, "{text}");
+    assert!(p.setup_p99_ms > 0.0, "{text}");
     // The carrier's BYEs ended every agent's leg too.
     assert_eq!(report.phones_hung_up, CALLS as u64, "{text}");
 }

@@ -184,3 +184,6 @@ fn register(socket: Arc<std::net::UdpSocket>) -> io::Result<AsyncFd<Arc<std::net
     // owns its one descriptor until the last of its holders, this one among them, drops it.
     AsyncFd::with_interest(socket, Interest::READABLE)
 }
+
+#[cfg(test)]
+mod tests;
