@@ -121,6 +121,25 @@ impl Store {
             .map_err(StoreError::query(WHAT))
     }
 
+    /// Every call's queue events stored after the event `after_id` (ids grow with each insert,
+    /// whatever the event's own time), in time order as [`Store::queue_events`] gives them:
+    /// what a reader that has taken every event up to that id has not, late writes included.
+    pub async fn queue_events_after(&self, after_id: i64) -> Result<Vec<QueueEvent>, StoreError> {
+        const WHAT: &str = "list queue events after an id";
+        let rows = sqlx::query(concat!(
+            event_select!(),
+            " WHERE id > $1 ORDER BY at_ms, id"
+        ))
+        .bind(after_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::query(WHAT))?;
+        rows.iter()
+            .map(event_from_row)
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::query(WHAT))
+    }
+
     /// Records a voicemail; returns its id (increasing), or `None` when the same
     /// `(node, path)` is already stored (nothing is written: replays are idempotent).
     pub async fn insert_voicemail(&self, vm: &Voicemail) -> Result<Option<i64>, StoreError> {

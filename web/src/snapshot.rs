@@ -12,10 +12,12 @@
 //! database what one does.
 //!
 //! History and events are read incrementally: the [`Tracker`] keeps the last 10 minutes of
-//! heartbeat points and today's per-queue counters, and each read asks only for rows newer than
-//! the previous read minus a slack (30 s for history, 60 s for events) so that rows written a
-//! little late or by a node whose clock is a little behind are still seen; rows already counted
-//! are recognised by their key and skipped.
+//! heartbeat points and today's per-queue counters. History reads ask only for rows newer than
+//! the previous read minus a slack of 30 s, so that rows written a little late or by a node
+//! whose clock is a little behind are still seen. Event reads ask for the events stored after
+//! the highest id of a read at least 10 s old (`cursor`: ids grow with each insert, so a late
+//! write is seen however old its event); in the node's first 10 s, by time with a slack of
+//! 60 s. Rows already counted are recognised by their key and skipped.
 //!
 //! # Rules
 //!
@@ -55,10 +57,13 @@ use callfleet_vocab::now_ms;
 use crate::metrics::Metrics;
 
 mod build;
+mod cursor;
 mod window;
 
 pub use build::{build, state_index};
 
+use cursor::Cursor;
+pub use cursor::EventsFrom;
 use window::Recent;
 pub use window::ServiceWindow;
 
@@ -380,8 +385,10 @@ pub struct Tracker {
     day_start_ms: i64,
     /// Per node: `at_ms` → (calls, cpu_milli).
     history: BTreeMap<String, BTreeMap<i64, (i64, i64)>>,
-    /// Event ids already counted, with their time (forgotten once older than any re-read).
+    /// Event ids already counted, with their time (forgotten once no read can return them).
     seen_events: HashMap<i64, i64>,
+    /// The highest event id of recent reads: where later reads start.
+    cursor: Cursor,
     /// (queue, call id) → enqueue time, for the service level.
     enqueued: HashMap<(String, String), i64>,
     today: BTreeMap<String, QueueDay>,
@@ -398,6 +405,7 @@ impl Tracker {
             day_start_ms: 0,
             history: BTreeMap::new(),
             seen_events: HashMap::new(),
+            cursor: Cursor::default(),
             enqueued: HashMap::new(),
             today: BTreeMap::new(),
             recent: Recent::default(),
@@ -418,6 +426,15 @@ impl Tracker {
         match self.last_read_ms {
             Some(last) => (last - EVENT_SLACK_MS).max(lookback),
             None => lookback,
+        }
+    }
+
+    /// How the read at `now_ms` asks for queue events: after the settled id once a read is
+    /// settled (see `cursor`), by time ([`Tracker::events_since`]) until then.
+    pub fn events_from(&self, now_ms: i64) -> EventsFrom {
+        match self.cursor.settled(now_ms) {
+            Some(id) => EventsFrom::AfterId(id),
+            None => EventsFrom::Since(self.events_since(now_ms)),
         }
     }
 
@@ -446,8 +463,14 @@ impl Tracker {
             self.count(event);
         }
         self.last_read_ms = Some(now_ms);
+        self.cursor.note(now_ms, events.iter().map(|e| e.id));
+        // An id is kept while a read may return it again: by time (reads since a time) or
+        // above the settled id (reads after it, a late write of an old event included).
         let forget_before = self.events_since(now_ms) - EVENT_SLACK_MS;
-        self.seen_events.retain(|_, at_ms| *at_ms >= forget_before);
+        let settled = self.cursor.settled(now_ms);
+        self.seen_events.retain(|id, at_ms| {
+            *at_ms >= forget_before || settled.is_some_and(|after| *id > after)
+        });
         let forget_before = now_ms - ENQUEUE_FORGET_MS;
         self.enqueued.retain(|_, at_ms| *at_ms >= forget_before);
         self.recent.forget_before(now_ms - SERVICE_WINDOW_MS);
@@ -552,9 +575,10 @@ async fn read(store: &Store, tracker: &Tracker, now_ms: i64) -> Result<Rows, Sto
         members: store.members(None).await?,
         entries: store.entries().await?,
         calls: store.live_calls(None).await?,
-        events: store
-            .queue_events(None, tracker.events_since(now_ms))
-            .await?,
+        events: match tracker.events_from(now_ms) {
+            EventsFrom::Since(since_ms) => store.queue_events(None, since_ms).await?,
+            EventsFrom::AfterId(id) => store.queue_events_after(id).await?,
+        },
         alerts: store.active_alerts().await?,
     })
 }

@@ -59,6 +59,21 @@ async fn queue_events_by_call_and_time(store: &Store) -> Result<(), StoreError> 
             "{call:?} {since}"
         );
     }
+    // After an id: the events stored later, whatever their time, in time order.
+    let cases = [
+        (0, pick(&[1, 3, 2, 0])),
+        (stored[0].id, pick(&[1, 3, 2])),
+        (stored[1].id, pick(&[3, 2])),
+        (stored[2].id, pick(&[3])),
+        (stored[3].id, vec![]),
+    ];
+    for (after, want) in cases {
+        assert_eq!(
+            store.queue_events_after(after).await?,
+            want,
+            "after {after}"
+        );
+    }
     Ok(())
 }
 

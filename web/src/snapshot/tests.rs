@@ -430,6 +430,54 @@ fn reads_ask_only_for_new_rows_with_slack() {
     );
 }
 
+/// What a read asks of the store returns, from the events stored so far (ids in store order).
+fn stored_read(from: EventsFrom, stored: &[QueueEvent]) -> Vec<QueueEvent> {
+    stored
+        .iter()
+        .filter(|e| match from {
+            EventsFrom::Since(since) => e.at_ms >= since,
+            EventsFrom::AfterId(after) => e.id > after,
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn events_are_read_after_a_settled_id_and_a_late_write_counts_once() {
+    let mut t = Tracker::new(Duration::from_secs(20));
+    let mut stored = vec![event(1, NOW - 5_000, "sales", "a", "enqueue")];
+    // Once a second for a minute; a late write at 20 s: an abandon of ten minutes ago
+    // (after a database outage, through a node's spool), stored with the next id.
+    let mut froms = Vec::new();
+    for k in 0..60 {
+        let now = NOW + k * 1_000;
+        if k == 20 {
+            stored.push(event(2, NOW - 600_000, "sales", "b", "abandon"));
+        }
+        let from = t.events_from(now);
+        froms.push(from);
+        t.apply(now, &[], &stored_read(from, &stored));
+    }
+    // By time (the first read looks back to before midnight) until the first read is settled,
+    // then after its highest id, then after the late write's once its read is settled.
+    assert_eq!(
+        froms[0],
+        EventsFrom::Since(day_start(NOW) - ENQUEUE_LOOKBACK_MS)
+    );
+    assert_eq!(froms[9], EventsFrom::Since(NOW + 8_000 - EVENT_SLACK_MS));
+    assert!(
+        froms[10..30].iter().all(|f| *f == EventsFrom::AfterId(1)),
+        "{froms:?}"
+    );
+    assert!(
+        froms[30..].iter().all(|f| *f == EventsFrom::AfterId(2)),
+        "{froms:?}"
+    );
+    // Read ten times, counted once; a read by time would have missed it (ten minutes old).
+    assert_eq!(t.queue_day("sales").abandoned, 1);
+    assert_eq!(t.queue_window("sales").counted, 1);
+}
+
 #[test]
 fn sparklines_keep_ten_minutes_in_sixty_buckets() {
     let mut t = Tracker::new(Duration::from_secs(20));
