@@ -4,8 +4,9 @@
 //!
 //! # What one read is
 //!
-//! Every [`SnapshotConfig::interval`] (1 s) the task runs, in order: heartbeats, heartbeat history
-//! since the last read (10 minutes on the first), agents, queues, queue members, queue entries,
+//! Every [`SnapshotConfig::interval`] (1 s) the task runs, in order: the config version (queues
+//! and queue members again only when it moved), heartbeats, heartbeat history
+//! since the last read (10 minutes on the first), agents, queue entries,
 //! live calls, queue events since the last read (since midnight UTC minus one hour on the
 //! first), and the alerts firing. Each read counts once in
 //! `callfleet_panel_snapshot_reads_total`, whether it succeeded or not, so 200 viewers cost the
@@ -565,14 +566,48 @@ fn cpu_pct(milli: i64) -> f64 {
     milli as f64 / 10.0
 }
 
+/// The queues and their members as of a config version. They are configuration (every
+/// configuration write bumps the version, in the same transaction), so a read asks for the
+/// version and reads them again only when it moved.
+#[derive(Debug, Default)]
+struct Config {
+    version: Option<i64>,
+    queues: Vec<Queue>,
+    members: Vec<Member>,
+}
+
+impl Config {
+    /// The version first, then the rows: a change landing between the two is newer than the
+    /// version kept, and read again at the next read.
+    async fn refresh(&mut self, store: &Store) -> Result<(), StoreError> {
+        let version = store.config_version().await?;
+        if self.version != Some(version) {
+            let queues = store.queues().await?;
+            let members = store.members(None).await?;
+            *self = Config {
+                version: Some(version),
+                queues,
+                members,
+            };
+        }
+        Ok(())
+    }
+}
+
 /// One read of everything the panel shows.
-async fn read(store: &Store, tracker: &Tracker, now_ms: i64) -> Result<Rows, StoreError> {
+async fn read(
+    store: &Store,
+    tracker: &Tracker,
+    config: &mut Config,
+    now_ms: i64,
+) -> Result<Rows, StoreError> {
+    config.refresh(store).await?;
     Ok(Rows {
         heartbeats: store.heartbeats().await?,
         history: store.history(tracker.history_since(now_ms)).await?,
         agents: store.agents().await?,
-        queues: store.queues().await?,
-        members: store.members(None).await?,
+        queues: config.queues.clone(),
+        members: config.members.clone(),
         entries: store.entries().await?,
         calls: store.live_calls(None).await?,
         events: match tracker.events_from(now_ms) {
@@ -617,6 +652,7 @@ pub async fn run(
 ) {
     tokio::pin!(stop);
     let mut tracker = Tracker::new(cfg.service_level);
+    let mut config = Config::default();
     let mut seq = 0u64;
     let mut failing = false;
     let mut tick = tokio::time::interval(cfg.interval);
@@ -629,7 +665,7 @@ pub async fn run(
         let now = now_ms();
         let result = tokio::select! {
             _ = &mut stop => break,
-            result = read(&store, &tracker, now) => result,
+            result = read(&store, &tracker, &mut config, now) => result,
         };
         metrics.panel_snapshot_read(result.is_ok());
         match result {

@@ -511,6 +511,47 @@ async fn memory_store() -> Store {
     store
 }
 
+#[tokio::test]
+async fn queues_and_members_are_read_again_only_when_the_config_version_moves() {
+    let store = memory_store().await;
+    store
+        .upsert_queue(&queue("sales"))
+        .await
+        .expect("add queue");
+    store
+        .upsert_agent(&Agent::new("1001", "Ann", "h", NOW))
+        .await
+        .expect("add agent");
+    let tracker = Tracker::new(Duration::from_secs(20));
+    let mut config = Config::default();
+    let first = read(&store, &tracker, &mut config, NOW)
+        .await
+        .expect("read");
+    assert_eq!(first.queues.len(), 1);
+    assert_eq!(first.queues[0].rr_last, None);
+    assert!(first.members.is_empty());
+    // A runtime write (the round-robin mark) does not move the version: the queues are not
+    // read again.
+    assert!(store
+        .set_rr_last("sales", "1001")
+        .await
+        .expect("set rr_last"));
+    let second = read(&store, &tracker, &mut config, NOW + 1_000)
+        .await
+        .expect("read");
+    assert_eq!(second.queues[0].rr_last, None, "kept from the first read");
+    // A configuration write moves it: queues and members are read again.
+    store
+        .upsert_member(&member("sales", "1001"))
+        .await
+        .expect("add member");
+    let third = read(&store, &tracker, &mut config, NOW + 2_000)
+        .await
+        .expect("read");
+    assert_eq!(third.members, vec![member("sales", "1001")]);
+    assert_eq!(third.queues[0].rr_last.as_deref(), Some("1001"));
+}
+
 /// Waits (bounded) for a frame matching `f`.
 async fn next_frame(rx: &mut watch::Receiver<Frame>, f: impl Fn(&Frame) -> bool) -> Frame {
     let wait = async {
