@@ -115,10 +115,7 @@ impl Store {
             }
         }
         .map_err(StoreError::query(WHAT))?;
-        rows.iter()
-            .map(event_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::query(WHAT))
+        events_from_rows(&rows, WHAT)
     }
 
     /// Every call's queue events stored after the event `after_id` (ids grow with each insert,
@@ -134,10 +131,7 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::query(WHAT))?;
-        rows.iter()
-            .map(event_from_row)
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::query(WHAT))
+        events_from_rows(&rows, WHAT)
     }
 
     /// Records a voicemail; returns its id (increasing), or `None` when the same
@@ -230,6 +224,14 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(StoreError::query(WHAT))
     }
+}
+
+/// The events of a read's rows; an undecodable row fails the read (`what` says which).
+fn events_from_rows(rows: &[AnyRow], what: &'static str) -> Result<Vec<QueueEvent>, StoreError> {
+    rows.iter()
+        .map(event_from_row)
+        .collect::<Result<_, _>>()
+        .map_err(StoreError::query(what))
 }
 
 fn event_from_row(row: &AnyRow) -> Result<QueueEvent, sqlx::Error> {
