@@ -71,7 +71,8 @@ enum Command {
         #[arg(long)]
         music: Option<PathBuf>,
         /// New calls per second placed through the measured window (to music on hold, hung
-        /// up once answered): the call path's setup time under the load. 0: none.
+        /// up once answered): the call path's setup time under the load. 0: none; at most
+        /// 1000.
         #[arg(long, default_value_t = 10.0)]
         probes: f64,
         #[command(flatten)]

@@ -15,6 +15,9 @@ use crate::media::{self, Expect, Media, MediaReport, Side};
 use crate::provision;
 use crate::sip::{self, PhoneCounts, Ua};
 
+/// The most new calls a second placed through the window.
+pub const MAX_PROBES_PER_SECOND: f64 = 1000.0;
+
 /// How long after the window its last packets may still arrive.
 pub const TAIL: Duration = Duration::from_secs(1);
 
@@ -358,9 +361,11 @@ async fn probe(
     start: Instant,
     window: Duration,
 ) -> anyhow::Result<ProbeReport> {
-    if per_second <= 0.0 {
+    // NaN and 0 mean none; more than a thousand a second would measure the probes.
+    if per_second.is_nan() || per_second <= 0.0 {
         return Ok(ProbeReport::default());
     }
+    let per_second = per_second.min(MAX_PROBES_PER_SECOND);
     let sink = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
         .await
         .context("bind the probes' RTP socket")?;
