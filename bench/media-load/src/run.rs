@@ -366,6 +366,12 @@ async fn probe(
         return Ok(ProbeReport::default());
     }
     let per_second = per_second.min(MAX_PROBES_PER_SECOND);
+    let count = (per_second * window.as_secs_f64()).floor() as usize;
+    if count == 0 {
+        // Too few a second for one in the window (and 1 / rate may not fit a Duration).
+        return Ok(ProbeReport::default());
+    }
+    let every = Duration::from_secs_f64(1.0 / per_second);
     let sink = tokio::net::UdpSocket::bind(SocketAddr::new(ip, 0))
         .await
         .context("bind the probes' RTP socket")?;
@@ -374,8 +380,6 @@ async fn probe(
         let mut buf = [0u8; 2048];
         while sink.recv_from(&mut buf).await.is_ok() {}
     });
-    let count = (per_second * window.as_secs_f64()).floor() as usize;
-    let every = Duration::from_secs_f64(1.0 / per_second);
     let mut tasks = Vec::with_capacity(count);
     for k in 0..count {
         tokio::time::sleep_until((start + every * k as u32).into()).await;
